@@ -1,0 +1,88 @@
+// `npm run bench`: RepliCode against node:wasi on the same machine in the same run, plus the
+// cost of one blocking cross-thread call. Ratios, not absolute times, are the point: both sides
+// run side by side, alternating, and the median of each is compared. Writes bench/results/*.json.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { compileModule, processConfig, spawnGuest } from '../runtime/index.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const resultsDir = join(root, 'bench', 'results');
+const repeats = Number(process.env.BENCH_REPEATS ?? 5);
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function waitForWorker(worker: Worker): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+async function timeNodeWasi(wasmPath: string, args: string[]): Promise<number> {
+  const start = performance.now();
+  const worker = new Worker(new URL('./node-wasi-worker.js', import.meta.url), { workerData: { wasmPath, args } });
+  const { exitCode } = (await waitForWorker(worker)) as { exitCode: number };
+  if (exitCode !== 0) throw new Error(`node:wasi run of ${wasmPath} exited ${exitCode}`);
+  return performance.now() - start;
+}
+
+async function timeRepliCode(wasmPath: string, args: string[]): Promise<number> {
+  const start = performance.now();
+  const module = await compileModule(readFileSync(wasmPath), wasmPath);
+  const outcome = await spawnGuest({ module, config: processConfig({ args }), onOutput: () => {} });
+  if (outcome.exitCode !== 0) throw new Error(`RepliCode run of ${wasmPath} exited ${outcome.exitCode}`);
+  return performance.now() - start;
+}
+
+async function compare(name: string, program: string, guestArgs: string[], target: number) {
+  const wasmPath = join(root, 'wasm_programs', 'build', `${program}.wasm`);
+  const args = [`${program}.wasm`, ...guestArgs];
+  await timeRepliCode(wasmPath, args); // warm-up: code caches, worker start-up paths
+  await timeNodeWasi(wasmPath, args);
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    ours.push(await timeRepliCode(wasmPath, args));
+    theirs.push(await timeNodeWasi(wasmPath, args));
+  }
+  const ratio = median(ours) / median(theirs);
+  const result = { name, program, args: guestArgs, repeats, replicodeMs: ours, nodeWasiMs: theirs,
+    replicodeMedianMs: median(ours), nodeWasiMedianMs: median(theirs), ratio, target, meetsTarget: ratio <= target };
+  console.log(`${name.padEnd(28)} replicode ${median(ours).toFixed(1).padStart(8)} ms   node:wasi ${median(theirs).toFixed(1).padStart(8)} ms   ratio ${ratio.toFixed(3)} (target <= ${target})`);
+  return result;
+}
+
+async function crossThreadRoundTrip(rounds: number) {
+  const shared = new SharedArrayBuffer(16);
+  const control = new Int32Array(shared);
+  const worker = new Worker(new URL('./cross-thread-worker.js', import.meta.url), { workerData: { shared, rounds } });
+  let start = 0;
+  await new Promise<void>((resolve, reject) => {
+    worker.on('error', reject);
+    worker.on('message', (msg) => {
+      if (msg === 'done') return resolve();
+      if (msg === 0) start = performance.now();
+      Atomics.store(control, 0, 2);
+      Atomics.notify(control, 0);
+    });
+  });
+  const perCallUs = ((performance.now() - start) * 1000) / rounds;
+  console.log(`${'blocking cross-thread call'.padEnd(28)} ${perCallUs.toFixed(1)} us per round trip (${rounds} rounds)`);
+  return { name: 'blocking cross-thread call', rounds, perCallUs };
+}
+
+async function main() {
+  mkdirSync(resultsDir, { recursive: true });
+  const host = { node: process.version, platform: process.platform, arch: process.arch };
+  const crossThread = await crossThreadRoundTrip(20_000);
+  writeFileSync(join(resultsDir, 'cross-thread.json'), JSON.stringify({ host, ...crossThread }, null, 2) + '\n');
+  const runtime = [
+    await compare('sha256 (compute-heavy)', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05),
+    await compare('syscall_heavy', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.5),
+  ];
+  writeFileSync(join(resultsDir, 'runtime.json'), JSON.stringify({ host, results: runtime }, null, 2) + '\n');
+  console.log(`results written to ${resultsDir}`);
+}
+
+await main();

@@ -1,0 +1,53 @@
+import type { Argv } from 'yargs';
+import { formatTrap, spawnGuest, StreamStdin } from '../../runtime/index.js';
+import { outputWriter } from '../guest-output.js';
+import { loadModuleFile } from '../load.js';
+import { toProcessConfig, type RunOptions } from '../options.js';
+
+/** The options `run` shares with `record` (and later `cluster`): exactly these, as tools rely on them. */
+export function withRunOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .positional('module', { type: 'string', demandOption: true, describe: 'WASI preview1 module (.wasm binary or .wat text)' })
+    .positional('args', { type: 'string', array: true, default: [] as string[], describe: 'arguments for the guest (after --)' })
+    .option('dir', { type: 'string', array: true, default: [] as string[], describe: 'preopen HOST[::GUEST] (snapshotted at start)' })
+    .option('env', { type: 'string', array: true, default: [] as string[], describe: 'guest environment variable KEY=VALUE (nothing is inherited)' })
+    .option('argv0', { type: 'string', describe: "guest's argv[0] (default: the module file's base name)" })
+    .option('seed', { type: 'string', describe: 'PRNG seed for random_get, unsigned 64-bit (default 0)' })
+    .option('epoch', { type: 'string', describe: 'virtual realtime clock start, ISO date (default 2020-01-01T00:00:00Z)' })
+    .option('write-back', { type: 'boolean', default: false, describe: "write the guest's changes to --dir directories back to disk at exit" });
+}
+
+export interface ParsedRunArgs {
+  module: string;
+  args: string[];
+  '--'?: (string | number)[];
+  dir: string[];
+  env: string[];
+  argv0?: string;
+  seed?: string;
+  epoch?: string;
+  writeBack: boolean;
+}
+
+export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
+  return {
+    module: argv.module,
+    args: [...argv.args, ...(argv['--'] ?? [])].map(String),
+    dir: argv.dir,
+    env: argv.env,
+    argv0: argv.argv0,
+    seed: argv.seed,
+    epoch: argv.epoch,
+    writeBack: argv.writeBack,
+  };
+}
+
+/** `replicode run`: runs the guest with this process's stdio; returns the exit code to use. */
+export async function runCommand(argv: ParsedRunArgs): Promise<number> {
+  const options = runOptionsFrom(argv);
+  const config = toProcessConfig(options);
+  const module = await loadModuleFile(options.module);
+  const outcome = await spawnGuest({ module, config, stdin: new StreamStdin(process.stdin), onOutput: outputWriter() });
+  if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
+  return outcome.exitCode;
+}

@@ -1,0 +1,65 @@
+// Pure parsing of the run options shared by run (and later record/cluster) into a ProcessConfig.
+import * as path from 'node:path';
+import { defaultEpochNs, defaultSeed, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
+
+/** A command-line value the user must fix; printed as one line, exit code 1. */
+export class UsageError extends Error {}
+
+/** `HOST[::GUEST]`: preopen HOST as GUEST (default: HOST as written). */
+export function parseDirSpec(spec: string): Preopen {
+  const at = spec.indexOf('::');
+  const hostPath = at < 0 ? spec : spec.slice(0, at);
+  const guestPath = at < 0 ? spec : spec.slice(at + 2);
+  if (hostPath === '' || guestPath === '') throw new UsageError(`--dir ${spec}: expected HOST or HOST::GUEST`);
+  return { hostPath, guestPath };
+}
+
+/** `KEY=VALUE`; the key must be non-empty and contain no '='. */
+export function parseEnvSpec(spec: string): string {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--env ${spec}: expected KEY=VALUE`);
+  return spec;
+}
+
+const maxU64 = (1n << 64n) - 1n;
+
+/** A seed: an unsigned 64-bit integer, decimal or 0x-hex. */
+export function parseSeed(text: string | number | undefined): bigint {
+  if (text === undefined) return defaultSeed;
+  const s = String(text).trim();
+  if (!/^(\d+|0x[0-9a-fA-F]+)$/.test(s)) throw new UsageError(`--seed ${s}: expected an unsigned integer`);
+  const value = BigInt(s);
+  if (value > maxU64) throw new UsageError(`--seed ${s}: larger than 2^64-1`);
+  return value;
+}
+
+/** An ISO-8601 date (UTC unless it says otherwise) as ns since the Unix epoch, not before 1970. */
+export function parseEpoch(text: string | undefined): bigint {
+  if (text === undefined) return defaultEpochNs;
+  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
+  if (Number.isNaN(ms)) throw new UsageError(`--epoch ${text}: expected an ISO date such as 2020-01-01T00:00:00Z`);
+  if (ms < 0) throw new UsageError(`--epoch ${text}: dates before 1970 are not supported`);
+  return BigInt(ms) * 1_000_000n;
+}
+
+export interface RunOptions {
+  module: string;
+  args: string[];
+  dir: string[];
+  env: string[];
+  argv0: string | undefined;
+  seed: string | number | undefined;
+  epoch: string | undefined;
+  writeBack: boolean;
+}
+
+export function toProcessConfig(options: RunOptions): ProcessConfig {
+  return processConfig({
+    args: [options.argv0 ?? path.basename(options.module), ...options.args],
+    env: options.env.map(parseEnvSpec),
+    seed: parseSeed(options.seed),
+    epochNs: parseEpoch(options.epoch),
+    preopens: options.dir.map(parseDirSpec),
+    writeBack: options.writeBack,
+  });
+}

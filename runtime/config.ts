@@ -1,0 +1,41 @@
+import { defaultEpochNs } from './clock.js';
+import { defaultMaxOpenFds } from './fdtable.js';
+import { defaultSnapshotLimits, type SnapshotLimits } from './fs/tree.js';
+
+/** A --dir preopen: the host directory snapshotted at start, and the path the guest sees. */
+export interface Preopen {
+  hostPath: string;
+  guestPath: string;
+}
+
+/**
+ * Everything that decides what a guest process observes, apart from its module and its input
+ * stream. Plain data (structured-cloneable) so it can cross into a worker and into a trace.
+ */
+export interface ProcessConfig {
+  /** argv, including argv[0]. */
+  args: string[];
+  /** `KEY=VALUE` strings; nothing is inherited from the host. */
+  env: string[];
+  seed: bigint;
+  epochNs: bigint;
+  preopens: Preopen[];
+  writeBack: boolean;
+  maxOpenFds: number;
+  snapshotLimits: SnapshotLimits;
+}
+
+export const defaultSeed = 0n;
+
+export function processConfig(partial: Partial<ProcessConfig> & { args: string[] }): ProcessConfig {
+  return {
+    env: [],
+    seed: defaultSeed,
+    epochNs: defaultEpochNs,
+    preopens: [],
+    writeBack: false,
+    maxOpenFds: defaultMaxOpenFds,
+    snapshotLimits: defaultSnapshotLimits,
+    ...partial,
+  };
+}

@@ -1,0 +1,29 @@
+import type { VirtualClock } from './clock.js';
+import type { HostEffects } from './effects/types.js';
+import type { FdTable } from './fdtable.js';
+import type { GuestMemory } from './memory.js';
+import type { SeededRandom } from './prng.js';
+
+/**
+ * What a syscall implementation may touch: the state one guest process owns. Nothing here is
+ * shared between instances.
+ */
+export interface KernelContext {
+  /** The guest's memory; throws before the module is instantiated. */
+  readonly memory: GuestMemory;
+  readonly fds: FdTable;
+  readonly clock: VirtualClock;
+  readonly random: SeededRandom;
+  readonly effects: HostEffects;
+  readonly args: readonly string[];
+  /** `KEY=VALUE` strings, in the order given. */
+  readonly env: readonly string[];
+}
+
+/**
+ * A group of wasi_snapshot_preview1 imports. Arguments are raw wasm values: i32 arrive as JS
+ * numbers (signed: use `>>> 0`), i64 as bigint (signed: use `BigInt.asUintN(64, x)`). Each
+ * returns an errno, or throws WasiError, which the kernel's boundary turns into the errno.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SyscallTable = Record<string, (...args: any[]) => number | void>;

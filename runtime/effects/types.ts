@@ -1,0 +1,23 @@
+import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
+
+/** Result of a stdin read: bytes, end of input, or (poll mode) nothing ready yet. */
+export type StdinRead = Uint8Array | 'eof' | 'again';
+
+/**
+ * Everything the deterministic kernel may ask of the outside world. The kernel never touches
+ * Node's clocks, entropy or I/O itself; it goes through one of these. Implementations: real
+ * (this process's stdio and disk), in-memory (tests, library use), worker (forwards to the
+ * main thread), and later recording and replaying decorators.
+ */
+export interface HostEffects {
+  /** Up to `maxBytes` of stdin. 'block' waits for data or EOF; 'poll' answers 'again' if none is ready. */
+  readStdin(maxBytes: number, mode: 'block' | 'poll'): StdinRead;
+  /** Guest output on stdout (1) or stderr (2). May be buffered until `flush`. */
+  writeOutput(stream: 1 | 2, bytes: Uint8Array): void;
+  /** Snapshot of a host directory for a --dir preopen, read once at start. */
+  loadTree(hostPath: string, limits: SnapshotLimits): TreeNode;
+  /** Applies write-back changes to a host directory at exit (--write-back). */
+  writeBack(hostPath: string, ops: WriteBackOp[]): void;
+  /** Pushes out buffered output; called before blocking and at exit. */
+  flush(): void;
+}

@@ -1,0 +1,79 @@
+// Host effects inside a guest's worker thread: output is batched and posted to the main
+// thread, stdin is fetched from it synchronously (Atomics.wait), disk I/O is done here.
+import type { MessagePort } from 'node:worker_threads';
+import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
+import { State, Slot, StdinStatus, type Channel, type WorkerMessage } from '../worker/channel.js';
+import { applyWriteBack, loadHostTree } from './host-fs.js';
+import type { HostEffects, StdinRead } from './types.js';
+
+const outputBufferBytes = 64 * 1024;
+/** Above this much unwritten output the guest waits for the main thread to catch up. */
+const maxOutputInFlightBytes = 8 * 1024 * 1024;
+/** Output is pushed out at least this often, so a long-running guest's progress shows up. */
+const maxOutputDelayMs = 50;
+
+export class WorkerEffects implements HostEffects {
+  private buffer = new Uint8Array(outputBufferBytes);
+  private buffered = 0;
+  private bufferedStream: 1 | 2 = 1;
+  private lastFlushMs = performance.now();
+
+  constructor(private readonly port: MessagePort, private readonly channel: Channel) {}
+
+  readStdin(maxBytes: number, mode: 'block' | 'poll'): StdinRead {
+    this.flush();
+    const { control, data } = this.channel;
+    Atomics.store(control, Slot.state, State.waiting);
+    this.post({ kind: 'stdin', maxBytes: Math.min(maxBytes, data.length), mode });
+    while (Atomics.load(control, Slot.state) === State.waiting) Atomics.wait(control, Slot.state, State.waiting);
+    const status = Atomics.load(control, Slot.status);
+    const length = Atomics.load(control, Slot.length);
+    Atomics.store(control, Slot.state, State.idle);
+    if (status === StdinStatus.eof) return 'eof';
+    if (status === StdinStatus.again) return 'again';
+    return data.slice(0, length);
+  }
+
+  writeOutput(stream: 1 | 2, bytes: Uint8Array): void {
+    if (this.buffered > 0 && (stream !== this.bufferedStream || this.buffered + bytes.length > this.buffer.length)) this.flush();
+    if (bytes.length >= this.buffer.length) {
+      this.send(stream, bytes.slice());
+      return;
+    }
+    this.bufferedStream = stream;
+    this.buffer.set(bytes, this.buffered);
+    this.buffered += bytes.length;
+    if (performance.now() - this.lastFlushMs > maxOutputDelayMs) this.flush();
+  }
+
+  flush(): void {
+    this.lastFlushMs = performance.now();
+    if (this.buffered === 0) return;
+    const chunk = this.buffer.slice(0, this.buffered);
+    this.buffered = 0;
+    this.send(this.bufferedStream, chunk);
+  }
+
+  loadTree(hostPath: string, limits: SnapshotLimits): TreeNode {
+    return loadHostTree(hostPath, limits);
+  }
+
+  writeBack(hostPath: string, ops: WriteBackOp[]): void {
+    applyWriteBack(hostPath, ops);
+  }
+
+  private send(stream: 1 | 2, bytes: Uint8Array): void {
+    const { control } = this.channel;
+    Atomics.add(control, Slot.outputInFlight, bytes.length);
+    this.post({ kind: 'output', stream, bytes }, [bytes.buffer as ArrayBuffer]);
+    for (;;) {
+      const inFlight = Atomics.load(control, Slot.outputInFlight);
+      if (inFlight <= maxOutputInFlightBytes) break;
+      Atomics.wait(control, Slot.outputInFlight, inFlight, 100);
+    }
+  }
+
+  private post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+    this.port.postMessage(message, transfer);
+  }
+}

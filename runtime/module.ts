@@ -1,0 +1,52 @@
+// Turning user-supplied bytes into a compiled core module, with one clear error for anything
+// that is not one (missing file is the caller's business).
+
+/** The input is not something RepliCode can run; the message says why, in one line. */
+export class ModuleFormatError extends Error {}
+
+const wasmMagic = [0x00, 0x61, 0x73, 0x6d];
+
+export type ModuleKind = 'core' | 'component' | 'wat' | 'unknown';
+
+/** What the bytes are: a core module, a component, WebAssembly text, or something else. */
+export function moduleKind(bytes: Uint8Array): ModuleKind {
+  if (bytes.length >= 8 && wasmMagic.every((b, i) => bytes[i] === b)) {
+    // Core modules are version 1 layer 0; components use the layer field (bytes 6-7) = 1.
+    if (bytes[6] === 0x01 && bytes[7] === 0x00) return 'component';
+    return 'core';
+  }
+  const head = new TextDecoder().decode(bytes.subarray(0, 4096)).replace(/^\s*(;;[^\n]*\n\s*|\(;[\s\S]*?;\)\s*)*/, '');
+  if (head.startsWith('(module') || head.startsWith('(component')) return 'wat';
+  return 'unknown';
+}
+
+/** WebAssembly text to binary; jco is large, so it is loaded only when text is given. */
+async function watToWasm(text: string): Promise<Uint8Array> {
+  const { parse } = await import('@bytecodealliance/jco');
+  try {
+    return await parse(text);
+  } catch (err) {
+    const raw = String((err as Error)?.message ?? err);
+    const detail = /kind: Custom\("([^"]*)"\)/.exec(raw)?.[1] ?? raw.split('\n')[0];
+    const offset = /offset: (\d+)/.exec(raw)?.[1];
+    throw new ModuleFormatError(`invalid WebAssembly text: ${detail}${offset ? ` at byte ${offset}` : ''}`);
+  }
+}
+
+/** Compiles a core module from binary or text; components and other files are refused by name. */
+export async function compileModule(bytes: Uint8Array, label = 'input'): Promise<WebAssembly.Module> {
+  const kind = moduleKind(bytes);
+  if (kind === 'component') {
+    throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
+  }
+  if (kind === 'unknown') throw new ModuleFormatError(`${label} is not a WebAssembly module (no \\0asm header, not WAT text)`);
+  const binary = kind === 'wat' ? await watToWasm(new TextDecoder().decode(bytes)) : bytes;
+  if (moduleKind(binary) === 'component') {
+    throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
+  }
+  try {
+    return await WebAssembly.compile(binary);
+  } catch (err) {
+    throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${(err as Error).message}`);
+  }
+}

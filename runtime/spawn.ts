@@ -1,0 +1,87 @@
+// Main-thread side of a guest process: starts its worker, serves its stdin requests, writes its
+// output, and reports how it ended.
+import { Worker } from 'node:worker_threads';
+import type { ProcessConfig } from './config.js';
+import { PreopenError } from './effects/host-fs.js';
+import { BufferStdin, type StdinSource } from './effects/stdin-sources.js';
+import { GuestLinkError, type GuestOutcome } from './run.js';
+import { Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
+
+/** A bug inside RepliCode (not the guest's fault): the message and host stack. */
+export class InternalError extends Error {}
+
+export interface SpawnOptions {
+  module: WebAssembly.Module;
+  config: ProcessConfig;
+  stdin?: StdinSource;
+  /** Receives guest output in order; may return a promise to apply backpressure. */
+  onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
+}
+
+const workerUrl = new URL('./worker/guest-worker.js', import.meta.url);
+
+/** Runs a guest process in its own worker thread; resolves when it exits or traps. */
+export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
+  const stdin = options.stdin ?? new BufferStdin();
+  const shared = new SharedArrayBuffer(channelBytes);
+  const channel = openChannel(shared);
+  const worker = new Worker(workerUrl, {
+    workerData: { module: options.module, config: options.config, channel: shared },
+  });
+  return new Promise<GuestOutcome>((resolve, reject) => {
+    let settled = false;
+    let queue = Promise.resolve();
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      stdin.close();
+      fn();
+    };
+    const handle = async (msg: WorkerMessage): Promise<void> => {
+      switch (msg.kind) {
+        case 'output':
+          await options.onOutput(msg.stream, msg.bytes);
+          Atomics.sub(channel.control, Slot.outputInFlight, msg.bytes.length);
+          Atomics.notify(channel.control, Slot.outputInFlight);
+          return;
+        case 'stdin':
+          answerStdin(channel, msg.mode === 'block' ? await stdin.read(msg.maxBytes) : stdin.poll(msg.maxBytes));
+          return;
+        case 'done':
+          settle(() => resolve(msg.outcome));
+          return;
+        case 'failed':
+          settle(() => reject(failureError(msg)));
+          return;
+      }
+    };
+    worker.on('message', (msg: WorkerMessage) => {
+      queue = queue.then(() => handle(msg)).catch((err) => settle(() => reject(err)));
+    });
+    worker.on('error', (err) => settle(() => reject(new InternalError(`guest worker crashed: ${err.message}`))));
+    worker.on('exit', (code) => {
+      queue = queue.then(() => settle(() => reject(new InternalError(`guest worker exited (${code}) without reporting`))));
+    });
+  });
+}
+
+function answerStdin(channel: Channel, got: Uint8Array | 'eof' | 'again'): void {
+  const { control, data } = channel;
+  if (got === 'eof') control[Slot.status] = StdinStatus.eof;
+  else if (got === 'again') control[Slot.status] = StdinStatus.again;
+  else {
+    data.set(got.subarray(0, data.length));
+    control[Slot.status] = StdinStatus.data;
+    control[Slot.length] = Math.min(got.length, data.length);
+  }
+  Atomics.store(control, Slot.state, State.answered);
+  Atomics.notify(control, Slot.state);
+}
+
+function failureError(msg: Extract<WorkerMessage, { kind: 'failed' }>): Error {
+  if (msg.failure === 'link') return new GuestLinkError(msg.message);
+  if (msg.failure === 'preopen') return new PreopenError(msg.message);
+  const err = new InternalError(msg.message);
+  if (msg.stack) err.stack = msg.stack;
+  return err;
+}

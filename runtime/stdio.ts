@@ -1,0 +1,80 @@
+import { FileType, Rights, streamRights, FdFlags, type Filestat } from './abi.js';
+import { Errno, WasiError } from './errno.js';
+import type { HostEffects } from './effects/types.js';
+import { Handle, scatter, totalLength, type Readiness } from './handle.js';
+
+/**
+ * stdio looks like a terminal to the guest (character device, no seek/tell), whatever the host
+ * has behind it, so the guest's libc makes the same buffering choice on every machine.
+ */
+const stdioRights = streamRights & ~(Rights.FD_SEEK | Rights.FD_TELL);
+const stdioFilestat = (): Filestat => ({
+  dev: 0n, ino: 0n, filetype: FileType.CHARACTER_DEVICE, nlink: 1n, size: 0n, atim: 0n, mtim: 0n, ctim: 0n,
+});
+
+/** Largest single stdin request; bounds the cross-thread transfer. */
+export const stdinChunkBytes = 64 * 1024;
+
+export class StdinHandle extends Handle {
+  readonly filetype = FileType.CHARACTER_DEVICE;
+  readonly applicableRights = stdioRights;
+  /** Bytes fetched by a readiness check and not yet read by the guest. */
+  private pending: Uint8Array = new Uint8Array(0);
+  private sawEof = false;
+
+  constructor(private readonly effects: HostEffects) {
+    super(stdioRights, 0n);
+  }
+
+  override read(buffers: Uint8Array[]): number {
+    const wanted = totalLength(buffers);
+    if (wanted === 0) return 0;
+    if (this.pending.length === 0 && !this.sawEof) this.fetch(wanted, this.fdflags & FdFlags.NONBLOCK ? 'poll' : 'block');
+    if (this.pending.length === 0) {
+      if (this.sawEof) return 0;
+      throw new WasiError(Errno.AGAIN);
+    }
+    const n = scatter(this.pending, buffers);
+    this.pending = this.pending.subarray(n);
+    return n;
+  }
+
+  override pollRead(): Readiness {
+    if (this.pending.length === 0 && !this.sawEof) this.fetch(stdinChunkBytes, 'poll');
+    return { ready: this.pending.length > 0 || this.sawEof, nbytes: BigInt(this.pending.length), hangup: this.sawEof };
+  }
+
+  /** Blocks until stdin has data or has ended (poll_oneoff with nothing else to wait for). */
+  waitReadable(): void {
+    if (this.pending.length === 0 && !this.sawEof) this.fetch(stdinChunkBytes, 'block');
+  }
+
+  override stat(): Filestat { return stdioFilestat(); }
+
+  private fetch(maxBytes: number, mode: 'block' | 'poll'): void {
+    const got = this.effects.readStdin(Math.min(maxBytes, stdinChunkBytes), mode);
+    if (got === 'eof') this.sawEof = true;
+    else if (got !== 'again') this.pending = got;
+  }
+}
+
+export class OutputHandle extends Handle {
+  readonly filetype = FileType.CHARACTER_DEVICE;
+  readonly applicableRights = stdioRights;
+
+  constructor(private readonly effects: HostEffects, private readonly stream: 1 | 2) {
+    super(stdioRights, 0n);
+  }
+
+  override write(buffers: Uint8Array[]): number {
+    let written = 0;
+    for (const buf of buffers) {
+      if (buf.length === 0) continue;
+      this.effects.writeOutput(this.stream, buf);
+      written += buf.length;
+    }
+    return written;
+  }
+
+  override stat(): Filestat { return stdioFilestat(); }
+}

@@ -1,0 +1,48 @@
+/** One frame of a guest's wasm stack, as V8 reports it. */
+export interface WasmFrame {
+  /** Function name from the name section, or `wasm-function[N]` when the module has none. */
+  name: string;
+  functionIndex: number;
+  /** Byte offset of the instruction in the module. */
+  offset: number;
+}
+
+export interface TrapInfo {
+  message: string;
+  frames: WasmFrame[];
+}
+
+// V8: "    at crash_here (wasm://wasm/1a2b3c4d:wasm-function[5]:0x2a5)" or, unnamed,
+//     "    at wasm://wasm/1a2b3c4d:wasm-function[5]:0x2a5"
+const framePattern = /^\s*at (?:(.*?) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]:0x([0-9a-f]+)\)?\s*$/;
+
+/** The wasm frames (innermost first) of an error thrown out of guest code. */
+export function wasmFrames(stack: string | undefined): WasmFrame[] {
+  const frames: WasmFrame[] = [];
+  for (const line of (stack ?? '').split('\n')) {
+    const m = framePattern.exec(line);
+    if (!m) continue;
+    const functionIndex = Number(m[2]);
+    frames.push({ name: m[1] ?? `wasm-function[${functionIndex}]`, functionIndex, offset: parseInt(m[3]!, 16) });
+  }
+  return frames;
+}
+
+/** Is this error a guest trap (as opposed to a host bug)? */
+export function isTrap(err: unknown): err is Error {
+  if (err instanceof WebAssembly.RuntimeError) return true;
+  // Guest recursion too deep: V8 raises RangeError with wasm frames on the stack.
+  return err instanceof RangeError && wasmFrames(err.stack).length > 0;
+}
+
+export function trapInfo(err: Error): TrapInfo {
+  return { message: err.message, frames: wasmFrames(err.stack) };
+}
+
+/** Human-readable report for stderr. */
+export function formatTrap(trap: TrapInfo): string {
+  const lines = [`replicode: guest trapped: ${trap.message}`, 'wasm stack (innermost first):'];
+  trap.frames.forEach((f, i) => lines.push(`  #${i} ${f.name} (func ${f.functionIndex}, offset 0x${f.offset.toString(16)})`));
+  if (trap.frames.length === 0) lines.push('  (no wasm frames)');
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,38 @@
+// The shared-memory handshake between a guest's worker thread and the main thread. The worker
+// posts a request message, then sleeps in Atomics.wait until the main thread stores the answer.
+import { stdinChunkBytes } from '../stdio.js';
+
+export const Slot = {
+  /** 0 idle, 1 request outstanding, 2 answer stored. */
+  state: 0,
+  /** Answer status: StdinStatus. */
+  status: 1,
+  /** Answer length in bytes (data region). */
+  length: 2,
+  /** Output bytes posted by the worker and not yet written by the main thread. */
+  outputInFlight: 3,
+} as const;
+export const State = { idle: 0, waiting: 1, answered: 2 } as const;
+export const StdinStatus = { data: 0, eof: 1, again: 2 } as const;
+
+const headerBytes = 16;
+export const channelBytes = headerBytes + stdinChunkBytes;
+
+export interface Channel {
+  control: Int32Array;
+  data: Uint8Array;
+}
+
+export function openChannel(buffer: SharedArrayBuffer): Channel {
+  return {
+    control: new Int32Array(buffer, 0, headerBytes / 4),
+    data: new Uint8Array(buffer, headerBytes, stdinChunkBytes),
+  };
+}
+
+/** Messages from a guest worker to the main thread. */
+export type WorkerMessage =
+  | { kind: 'output'; stream: 1 | 2; bytes: Uint8Array }
+  | { kind: 'stdin'; maxBytes: number; mode: 'block' | 'poll' }
+  | { kind: 'done'; outcome: import('../run.js').GuestOutcome }
+  | { kind: 'failed'; failure: 'link' | 'preopen' | 'internal'; message: string; stack?: string };
