@@ -24,7 +24,7 @@ function exitCodeFor(err: unknown): number {
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('replicode')
-    .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true })
+    .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true, 'greedy-arrays': false })
     .command(
       'run <module> [args..]',
       'Run a WASI module deterministically',

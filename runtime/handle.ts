@@ -37,7 +37,7 @@ export abstract class Handle {
   advise(_offset: bigint, _len: bigint, _advice: number): void { throw new WasiError(Errno.SPIPE); }
   sync(): void { /* nothing to flush: state is in memory */ }
   /** Directory entries from `cookie` on (fd_readdir); `next` of each is the cookie after it. */
-  readdir(_cookie: bigint): Dirent[] { throw new WasiError(Errno.NOTDIR); }
+  readdir(_cookie: bigint): Iterable<Dirent> { throw new WasiError(Errno.NOTDIR); }
   /** fdflags other than APPEND/NONBLOCK are accepted and kept, as they change nothing in memory. */
   setFlags(flags: number): void { this.fdflags = flags; }
   close(): void { /* default: nothing held */ }

@@ -4,7 +4,8 @@ import type { KernelContext, SyscallTable } from './context.js';
 import type { HostEffects } from './effects/types.js';
 import { WasiError } from './errno.js';
 import { FdTable } from './fdtable.js';
-import { Filesystem, fsSyscalls, type DirectoryHandle } from './fs/index.js';
+import { Filesystem, fsSyscalls, mountSnapshot, writeBackOps, type DirectoryHandle } from './fs/index.js';
+import type { TreeNode } from './fs/tree.js';
 import { GuestMemory } from './memory.js';
 import { SeededRandom } from './prng.js';
 import { OutputHandle, StdinHandle } from './stdio.js';
@@ -27,7 +28,7 @@ export class Kernel implements KernelContext {
   readonly args: readonly string[];
   readonly env: readonly string[];
   private guestMemory: GuestMemory | undefined;
-  private readonly mounts: { hostPath: string; root: DirectoryHandle }[] = [];
+  private readonly mounts: { hostPath: string; root: DirectoryHandle; snapshot: TreeNode }[] = [];
   private readonly syscalls: SyscallTable;
 
   constructor(readonly config: ProcessConfig, readonly effects: HostEffects) {
@@ -36,14 +37,15 @@ export class Kernel implements KernelContext {
     this.clock = new VirtualClock(config.epochNs);
     this.random = new SeededRandom(config.seed);
     this.fds = new FdTable(config.maxOpenFds);
-    this.fs = new Filesystem(this.clock);
+    this.fs = new Filesystem(this.clock, config.snapshotLimits);
     this.fds.allocate(new StdinHandle(effects));
     this.fds.allocate(new OutputHandle(effects, 1));
     this.fds.allocate(new OutputHandle(effects, 2));
     for (const { hostPath, guestPath } of config.preopens) {
-      const root = this.fs.mount(guestPath, effects.loadTree(hostPath, config.snapshotLimits));
+      const snapshot = effects.loadTree(hostPath, config.snapshotLimits);
+      const root = mountSnapshot(this.fs, guestPath, snapshot);
       this.fds.allocate(root);
-      this.mounts.push({ hostPath, root });
+      this.mounts.push({ hostPath, root, snapshot });
     }
     this.syscalls = {
       ...processSyscalls(this), ...fdSyscalls(this), ...fsSyscalls(this, this.fs),
@@ -74,7 +76,7 @@ export class Kernel implements KernelContext {
   /** At exit: write the in-memory filesystem back to the host if asked, flush output. */
   finish(): void {
     if (this.config.writeBack) {
-      for (const { hostPath, root } of this.mounts) this.effects.writeBack(hostPath, this.fs.writeBackOps(root));
+      for (const { hostPath, root, snapshot } of this.mounts) this.effects.writeBack(hostPath, writeBackOps(this.fs, root, snapshot));
     }
     this.effects.flush();
   }
