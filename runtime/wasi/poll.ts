@@ -30,13 +30,15 @@ export function pollSyscalls(ctx: KernelContext): SyscallTable {
 type AnySubscription = ReturnType<typeof SubscriptionLayout.read>;
 
 function pollUntilEvents(ctx: KernelContext, subs: AnySubscription[]): PollEvent[] {
+  // Relative timeouts count from the call, so deadlines are fixed once, before time moves.
+  const deadlines = clockDeadlines(ctx, subs);
   for (let round = 0; round < maxBlockingRounds; round++) {
     const ready = fdEvents(ctx, subs);
-    if (ready.length > 0) return ready.concat(expiredClocks(ctx, subs));
-    const deadline = earliestDeadline(ctx, subs);
+    if (ready.length > 0) return ready.concat(expiredClocks(ctx, deadlines));
+    const deadline = earliestDeadline(deadlines);
     if (deadline !== undefined) {
       ctx.clock.advanceTo(deadline);
-      return expiredClocks(ctx, subs);
+      return expiredClocks(ctx, deadlines);
     }
     waitForAnyFd(ctx, subs);
   }
@@ -72,31 +74,37 @@ function fdEvent(ctx: KernelContext, sub: Extract<Subscription, { fd: number }>)
   };
 }
 
-function clockDeadline(ctx: KernelContext, sub: Extract<Subscription, { type: 0 }>): bigint {
-  return ctx.clock.deadline(sub.clockId, sub.timeout, (sub.flags & SubclockFlags.ABSTIME) !== 0);
-}
+/** A clock subscription's monotonic deadline, or the errno its clock id earns. */
+type ClockDeadline = { userdata: bigint; deadline: bigint } | { userdata: bigint; error: number };
 
-function earliestDeadline(ctx: KernelContext, subs: AnySubscription[]): bigint | undefined {
-  let earliest: bigint | undefined;
+function clockDeadlines(ctx: KernelContext, subs: AnySubscription[]): ClockDeadline[] {
+  const out: ClockDeadline[] = [];
   for (const sub of subs) {
     if ('invalid' in sub || sub.type !== EventType.CLOCK) continue;
-    const d = clockDeadline(ctx, sub);
-    if (earliest === undefined || d < earliest) earliest = d;
+    try {
+      const absolute = (sub.flags & SubclockFlags.ABSTIME) !== 0;
+      out.push({ userdata: sub.userdata, deadline: ctx.clock.deadline(sub.clockId, sub.timeout, absolute) });
+    } catch (err) {
+      out.push({ userdata: sub.userdata, error: toErrno(err) });
+    }
+  }
+  return out;
+}
+
+function earliestDeadline(deadlines: ClockDeadline[]): bigint | undefined {
+  let earliest: bigint | undefined;
+  for (const d of deadlines) {
+    if ('error' in d) return 0n; // a bad clock id is reported at once
+    if (earliest === undefined || d.deadline < earliest) earliest = d.deadline;
   }
   return earliest;
 }
 
-function expiredClocks(ctx: KernelContext, subs: AnySubscription[]): PollEvent[] {
+function expiredClocks(ctx: KernelContext, deadlines: ClockDeadline[]): PollEvent[] {
   const events: PollEvent[] = [];
-  for (const sub of subs) {
-    if ('invalid' in sub || sub.type !== EventType.CLOCK) continue;
-    let error: number = Errno.SUCCESS;
-    try {
-      if (clockDeadline(ctx, sub) > ctx.clock.monotonicNs) continue;
-    } catch (err) {
-      error = toErrno(err);
-    }
-    events.push({ userdata: sub.userdata, error, type: EventType.CLOCK, nbytes: 0n, flags: 0 });
+  for (const d of deadlines) {
+    if ('deadline' in d && d.deadline > ctx.clock.monotonicNs) continue;
+    events.push({ userdata: d.userdata, error: 'error' in d ? d.error : Errno.SUCCESS, type: EventType.CLOCK, nbytes: 0n, flags: 0 });
   }
   return events;
 }
