@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     .scriptName('replicode')
     .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true, 'greedy-arrays': false })
     .command(
-      'run <module> [args..]',
+      'run [module] [args..]',
       'Run a WASI module deterministically',
       (y) => withRunOptions(y)
         .example('replicode run wasm_programs/build/hello.wasm', 'print a greeting')

@@ -2,12 +2,12 @@ import type { Argv } from 'yargs';
 import { formatTrap, spawnGuest, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { loadModuleFile } from '../load.js';
-import { toProcessConfig, type RunOptions } from '../options.js';
+import { toProcessConfig, UsageError, type RunOptions } from '../options.js';
 
 /** The options `run` shares with `record` (and later `cluster`): exactly these, as tools rely on them. */
 export function withRunOptions<T>(yargs: Argv<T>) {
   return yargs
-    .positional('module', { type: 'string', demandOption: true, describe: 'WASI preview1 module (.wasm binary or .wat text)' })
+    .positional('module', { type: 'string', describe: 'WASI preview1 module (.wasm binary or .wat text)' })
     .positional('args', { type: 'string', array: true, default: [] as string[], describe: 'arguments for the guest (after --)' })
     .option('dir', { type: 'string', array: true, default: [] as string[], describe: 'preopen HOST[::GUEST] (snapshotted at start)' })
     .option('env', { type: 'string', array: true, default: [] as string[], describe: 'guest environment variable KEY=VALUE (nothing is inherited)' })
@@ -18,7 +18,7 @@ export function withRunOptions<T>(yargs: Argv<T>) {
 }
 
 export interface ParsedRunArgs {
-  module: string;
+  module?: string;
   args: string[];
   '--'?: (string | number)[];
   dir: string[];
@@ -30,6 +30,8 @@ export interface ParsedRunArgs {
 }
 
 export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
+  // Checked here rather than by yargs, so an unknown option is reported as such first.
+  if (!argv.module) throw new UsageError('name the module to run: replicode run [options] MODULE.wasm [-- ARGS...]');
   return {
     module: argv.module,
     args: [...argv.args, ...(argv['--'] ?? [])].map(String),

@@ -1,0 +1,114 @@
+// `replicode run` as a user drives it: options, guest exit codes, traps, and one clear line
+// with exit code 1 for every kind of bad input.
+import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { programsDir, runCli, tempDir } from './helpers.js';
+
+const build = (name: string) => join(programsDir, 'build', `${name}.wasm`);
+
+function expectOneLineError(result: { exitCode: number; stderr: string; stdout: string }, fragment: string) {
+  expect(result.exitCode).toBe(1);
+  expect(result.stdout).toBe('');
+  const lines = result.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^replicode: /);
+  expect(lines[0]).toContain(fragment);
+  expect(result.stderr).not.toMatch(/\n\s+at /); // no stack dump
+}
+
+describe('replicode run', () => {
+  it('prints the greeting (the README quick start)', () => {
+    const r = runCli(['run', 'wasm_programs/build/hello.wasm']);
+    expect(r).toMatchObject({ exitCode: 0, stdout: 'Hello from RepliCode!\n', stderr: '' });
+  });
+
+  it('passes guest arguments after --, --env without inheriting the host environment, and --argv0', () => {
+    const r = runCli(['run', '--env', 'A=1', '--env', 'B=x=y', '--argv0', 'prog', build('args_env'), '--', '--flag', 'two words']);
+    expect(r.stdout).toBe('argc=3\nargv[0]=prog\nargv[1]=--flag\nargv[2]=two words\nenv: A=1\nenv: B=x=y\n');
+  });
+
+  it('--epoch moves the realtime clock; --seed changes randomness', () => {
+    expect(runCli(['run', '--epoch', '2031-05-06T07:08:09Z', build('clocks')]).stdout).toContain('realtime: 2031-05-06 07:08:09 UTC');
+    expect(runCli(['run', '--epoch', '2031-05-06', build('clocks')]).stdout).toContain('realtime: 2031-05-06 00:00:00 UTC');
+    const a = runCli(['run', '--seed', '0x10', build('random')]).stdout;
+    expect(a).toBe(runCli(['run', '--seed', '16', build('random')]).stdout);
+    expect(a).not.toBe(runCli(['run', build('random')]).stdout);
+  });
+
+  it("feeds this process's stdin to the guest and returns the guest's exit code", () => {
+    expect(runCli(['run', build('line_count')], 'a b\nc\n').stdout).toBe('lines=2 words=3 bytes=6\n');
+    expect(runCli(['run', build('exit_code'), '--', '42']).exitCode).toBe(42);
+  });
+
+  it('a trap exits 134 with the message and the named wasm stack on stderr', () => {
+    const r = runCli(['run', build('trap')]);
+    expect(r.exitCode).toBe(134);
+    expect(r.stdout).toBe('about to trap\n');
+    expect(r.stderr).toMatch(/guest trapped: unreachable/);
+    const frames = r.stderr.split('\n').filter((l) => /^\s+#\d/.test(l)).map((l) => l.trim().split(' ')[1]);
+    expect(frames.slice(0, 4)).toEqual(['crash_here', 'level_two', 'level_one', 'main']);
+  });
+
+  it('--dir changes stay in memory unless --write-back is given', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'kv.db'), 'k\tv\n');
+    const script = 'set new 1\nget k\n';
+    const r = runCli(['run', '--dir', `${dir}::/data`, build('kvstore')], script);
+    expect(r.stdout).toBe('ok\nv\n');
+    expect(readFileSync(join(dir, 'kv.db'), 'utf8')).toBe('k\tv\n');
+    runCli(['run', '--write-back', '--dir', `${dir}::/data`, build('kvstore')], script);
+    expect(readFileSync(join(dir, 'kv.db'), 'utf8')).toBe('k\tv\nnew\t1\n');
+    expect(readdirSync(dir).sort()).toEqual(['kv.db']);
+  });
+
+  it('--dir HOST without ::GUEST preopens the path as written', () => {
+    const dir = tempDir();
+    const r = runCli(['run', '--dir', dir, build('files'), '--', dir]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('done\n');
+    expect(existsSync(join(dir, 'dir'))).toBe(false);
+  });
+
+  it('accepts a WAT text module', () => {
+    expect(runCli(['run', 'wasm_programs/wat/hello.wat']).stdout).toBe('Hello from WAT!\n');
+  });
+});
+
+describe('replicode run: bad input gets one clear line and exit code 1', () => {
+  const dir = tempDir();
+  const notWasm = join(dir, 'notes.txt');
+  writeFileSync(notWasm, 'just some text\n');
+  const component = join(dir, 'component.wasm');
+  writeFileSync(component, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]));
+  const badWat = join(dir, 'bad.wat');
+  writeFileSync(badWat, '(module (func (i32.frobnicate)))');
+  const invalidWat = join(dir, 'invalid.wat');
+  writeFileSync(invalidWat, '(module (func $f (result i32) (i32.add)))');
+  const noStart = join(dir, 'lib.wat');
+  writeFileSync(noStart, '(module (memory (export "memory") 1))');
+  const foreignImport = join(dir, 'foreign.wat');
+  writeFileSync(foreignImport, '(module (import "env" "magic" (func)) (memory (export "memory") 1) (func (export "_start")))');
+  mkdirSync(join(dir, 'folder'));
+
+  it.each([
+    ['a missing file', ['run', join(dir, 'missing.wasm')], 'no such file'],
+    ['a directory', ['run', join(dir, 'folder')], 'is a directory'],
+    ['a text file', ['run', notWasm], 'not a WebAssembly module'],
+    ['a component', ['run', component], 'is a WebAssembly component'],
+    ['WAT with a syntax error', ['run', badWat], 'invalid WebAssembly text'],
+    ['WAT that does not validate', ['run', invalidWat], 'not a valid WebAssembly module'],
+    ['a module without _start', ['run', noStart], 'no _start export'],
+    ['an import RepliCode lacks', ['run', foreignImport], 'env.magic'],
+    ['an unknown option', ['run', '--frobnicate', build('hello')], 'frobnicate'],
+    ['a bad --seed', ['run', '--seed', 'banana', build('hello')], '--seed banana'],
+    ['a bad --epoch', ['run', '--epoch', 'yesterday', build('hello')], '--epoch yesterday'],
+    ['a bad --env', ['run', '--env', 'NOEQUALS', build('hello')], '--env NOEQUALS'],
+    ['a missing --dir', ['run', '--dir', join(dir, 'nope'), build('hello')], 'no such directory'],
+    ['no module', ['run'], 'module'],
+    ['no command', [], 'command'],
+    ['an unknown command', ['frobnicate'], 'frobnicate'],
+  ])('%s', (_what, args, fragment) => {
+    expectOneLineError(runCli(args), fragment);
+  });
+});
