@@ -2,7 +2,12 @@
 // over a library function. Errors the user can fix print one line and exit 1.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { GuestLinkError, InternalError, ModuleFormatError, PreopenError } from '../runtime/index.js';
+import { TraceFormatError } from '../formats/index.js';
+import { ReplaySetupError } from '../replayer/index.js';
+import { GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceReadError } from '../runtime/index.js';
+import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './commands/inspect.js';
+import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './commands/record.js';
+import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
 import { runCommand, withRunOptions, type ParsedRunArgs } from './commands/run.js';
 import { ExitCode } from './exit-codes.js';
 import { UsageError } from './options.js';
@@ -13,7 +18,8 @@ function fail(message: string, code: number = ExitCode.usage): never {
 }
 
 function exitCodeFor(err: unknown): number {
-  if (err instanceof UsageError || err instanceof ModuleFormatError || err instanceof GuestLinkError || err instanceof PreopenError) {
+  if (err instanceof UsageError || err instanceof ModuleFormatError || err instanceof GuestLinkError || err instanceof PreopenError
+    || err instanceof TraceFormatError || err instanceof TraceReadError || err instanceof ReplaySetupError) {
     fail(err.message);
   }
   const detail = err instanceof InternalError || err instanceof Error ? err.stack ?? err.message : String(err);
@@ -39,7 +45,49 @@ async function main(): Promise<void> {
         }
       },
     )
-    .demandCommand(1, 'name a command: run')
+    .command(
+      'record [module] [args..]',
+      'Run a WASI module and record every input into a trace',
+      (y) => withRecordOptions(withRunOptions(y))
+        .example('replicode record -o hello.rct wasm_programs/build/hello.wasm', 'record a run')
+        .example('replicode record --clock real --random os -o clocks.rct wasm_programs/build/clocks.wasm', "record the host's time and entropy"),
+      async (argv) => {
+        try {
+          process.exitCode = await recordCommand(argv as unknown as ParsedRecordArgs);
+        } catch (err) {
+          exitCodeFor(err);
+        }
+      },
+    )
+    .command(
+      'replay [trace]',
+      'Re-execute a trace, verifying every event, output and checkpoint',
+      (y) => withReplayOptions(y)
+        .example('replicode replay hello.rct', 'replay and verify')
+        .example('replicode replay --quiet --to 1000 big.rct', 'verify the first 1000 events without printing guest output'),
+      async (argv) => {
+        try {
+          process.exitCode = await replayCommand(argv as unknown as ParsedReplayArgs);
+        } catch (err) {
+          exitCodeFor(err);
+        }
+      },
+    )
+    .command(
+      'inspect [trace]',
+      'Summarize a trace, or list its events',
+      (y) => withInspectOptions(y)
+        .example('replicode inspect hello.rct', 'header, event counts, sizes, checkpoints')
+        .example('replicode inspect --events --kind fd_read --limit 10 run.rct', 'the first 10 fd_read events'),
+      (argv) => {
+        try {
+          process.exitCode = inspectCommand(argv as unknown as ParsedInspectArgs);
+        } catch (err) {
+          exitCodeFor(err);
+        }
+      },
+    )
+    .demandCommand(1, 'name a command: run, record, replay, inspect')
     .strict()
     .help()
     .version()

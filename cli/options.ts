@@ -51,6 +51,8 @@ export interface RunOptions {
   seed: string | number | undefined;
   epoch: string | undefined;
   writeBack: boolean;
+  clock?: 'virtual' | 'real';
+  random?: 'seeded' | 'os';
 }
 
 export function toProcessConfig(options: RunOptions): ProcessConfig {
@@ -61,5 +63,14 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
     epochNs: parseEpoch(options.epoch),
     preopens: options.dir.map(parseDirSpec),
     writeBack: options.writeBack,
+    clock: options.clock ?? 'virtual',
+    random: options.random ?? 'seeded',
   });
+}
+
+/** A positive integer option (`--checkpoint-every`, `--to`, `--limit`...). */
+export function parseCount(name: string, value: unknown, min = 1): number {
+  const n = typeof value === 'number' ? value : Number(String(value));
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} ${String(value)}: expected an integer >= ${min}`);
+  return n;
 }

@@ -7,11 +7,26 @@ export const clockTickNs = 1000n;
 /** 2020-01-01T00:00:00Z: the default realtime epoch. */
 export const defaultEpochNs = 1577836800n * 1_000_000_000n;
 
+/** What the kernel needs of a clock: reads, sleeps (poll_oneoff deadlines) and file timestamps. */
+export interface GuestClock {
+  /** clock_time_get. */
+  read(clockId: number): bigint;
+  resolution(clockId: number): bigint;
+  /** Monotonic deadline of a poll_oneoff clock subscription. */
+  deadline(clockId: number, timeout: bigint, absolute: boolean): bigint;
+  /** Waits until the monotonic clock reaches `monotonicNs`. */
+  advanceTo(monotonicNs: bigint): void;
+  /** The monotonic clock now. */
+  readonly monotonicNs: bigint;
+  /** Timestamp for file times. */
+  timestamp(): bigint;
+}
+
 /**
  * The guest's only source of time. One counter (`now`, ns since start) drives every clock;
  * realtime is the epoch plus `now`. Reads tick it forward; sleeps jump it to their deadline.
  */
-export class VirtualClock {
+export class VirtualClock implements GuestClock {
   private nowNs = 0n;
 
   constructor(readonly epochNs: bigint = defaultEpochNs) {}
@@ -56,4 +71,40 @@ export class VirtualClock {
 
   /** Filesystem timestamps: realtime now, without ticking. */
   timestamp(): bigint { return this.epochNs + this.nowNs; }
+}
+
+/** Clock ids clock_time_get accepts. */
+function checkClockId(clockId: number): void {
+  if (clockId < ClockId.REALTIME || clockId > ClockId.THREAD_CPUTIME) throw new WasiError(Errno.INVAL, `clock id ${clockId}`);
+}
+
+/**
+ * `--clock real`: reads and sleeps go to the host (through the effects, which record them, or
+ * feed them back on replay). File timestamps stay on the virtual clock, which never moves in this
+ * mode, so the filesystem's state does not depend on the host at all.
+ */
+export class RealClock implements GuestClock {
+  constructor(private readonly host: { clockNow(clockId: number): bigint; sleepUntil(monotonicNs: bigint): void }, private readonly files: VirtualClock) {}
+
+  read(clockId: number): bigint {
+    checkClockId(clockId);
+    return this.host.clockNow(clockId === ClockId.REALTIME ? ClockId.REALTIME : ClockId.MONOTONIC);
+  }
+
+  resolution(clockId: number): bigint {
+    checkClockId(clockId);
+    return clockTickNs;
+  }
+
+  deadline(clockId: number, timeout: bigint, absolute: boolean): bigint {
+    checkClockId(clockId);
+    if (!absolute) return this.monotonicNs + timeout;
+    if (clockId !== ClockId.REALTIME) return timeout;
+    // An absolute realtime deadline: as far from now on the monotonic clock as it is on the wall clock.
+    return this.monotonicNs + (timeout - this.host.clockNow(ClockId.REALTIME));
+  }
+
+  advanceTo(monotonicNs: bigint): void { this.host.sleepUntil(monotonicNs); }
+  get monotonicNs(): bigint { return this.host.clockNow(ClockId.MONOTONIC); }
+  timestamp(): bigint { return this.files.timestamp(); }
 }

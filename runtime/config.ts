@@ -23,6 +23,10 @@ export interface ProcessConfig {
   writeBack: boolean;
   maxOpenFds: number;
   snapshotLimits: SnapshotLimits;
+  /** 'virtual' (default): time is computed; 'real': the host's clocks (recorded by `record`). */
+  clock: 'virtual' | 'real';
+  /** 'seeded' (default): the PRNG over `seed`; 'os': host entropy (recorded by `record`). */
+  random: 'seeded' | 'os';
 }
 
 export const defaultSeed = 0n;
@@ -36,6 +40,8 @@ export function processConfig(partial: Partial<ProcessConfig> & { args: string[]
     writeBack: false,
     maxOpenFds: defaultMaxOpenFds,
     snapshotLimits: defaultSnapshotLimits,
+    clock: 'virtual',
+    random: 'seeded',
     ...partial,
   };
 }

@@ -1,8 +1,8 @@
-import type { VirtualClock } from './clock.js';
+import type { GuestClock } from './clock.js';
 import type { HostEffects } from './effects/types.js';
 import type { FdTable } from './fdtable.js';
 import type { GuestMemory } from './memory.js';
-import type { SeededRandom } from './prng.js';
+import type { RandomSource } from './prng.js';
 
 /**
  * What a syscall implementation may touch: the state one guest process owns. Nothing here is
@@ -12,8 +12,8 @@ export interface KernelContext {
   /** The guest's memory; throws before the module is instantiated. */
   readonly memory: GuestMemory;
   readonly fds: FdTable;
-  readonly clock: VirtualClock;
-  readonly random: SeededRandom;
+  readonly clock: GuestClock;
+  readonly random: RandomSource;
   readonly effects: HostEffects;
   readonly args: readonly string[];
   /** `KEY=VALUE` strings, in the order given. */

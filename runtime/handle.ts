@@ -44,6 +44,9 @@ export abstract class Handle {
   /** The guest path of a --dir preopen (fd_prestat_get); undefined for other handles. */
   get preopenName(): string | undefined { return undefined; }
 
+  /** What a state hash must cover of this open description beyond type, flags and rights. */
+  digestKey(): string { return ''; }
+
   pollRead(): Readiness { return { ready: true, nbytes: 0n, hangup: false }; }
   pollWrite(): Readiness { return { ready: true, nbytes: 0n, hangup: false }; }
 

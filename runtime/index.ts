@@ -4,8 +4,8 @@ export { processConfig, defaultSeed, type ProcessConfig, type Preopen } from './
 export { defaultEpochNs, clockTickNs, VirtualClock } from './clock.js';
 export { SeededRandom } from './prng.js';
 export { Kernel, wasiModuleName } from './kernel.js';
-export { runGuest, trapExitCode, GuestLinkError, type GuestOutcome } from './run.js';
-export { spawnGuest, InternalError, type SpawnOptions } from './spawn.js';
+export { runGuest, trapExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
+export { spawnGuest, InternalError, TraceReadError, type SpawnOptions } from './spawn.js';
 export { compileModule, moduleKind, ModuleFormatError } from './module.js';
 export { formatTrap, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';
 export type { HostEffects, StdinRead } from './effects/types.js';
@@ -13,3 +13,10 @@ export { MemoryEffects, type MemoryEffectsOptions } from './effects/memory-effec
 export { BufferStdin, StreamStdin, type StdinSource } from './effects/stdin-sources.js';
 export { PreopenError, loadHostTree, applyWriteBack } from './effects/host-fs.js';
 export type { TreeNode, WriteBackOp, SnapshotLimits } from './fs/tree.js';
+export type { SessionSpec, SessionStats } from './trace/spec.js';
+export type { Divergence } from './trace/session.js';
+export { RecordingSession, type RecordingOptions } from './trace/recording.js';
+export { ReplaySession, type ReplayOptions } from './trace/replaying.js';
+export { openTraceFile, FileTraceSink, type FileByteSource } from './effects/trace-file.js';
+export { sha256 } from './trace/digest.js';
+export { defaultSnapshotLimits } from './fs/tree.js';

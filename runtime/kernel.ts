@@ -1,4 +1,6 @@
-import { VirtualClock } from './clock.js';
+import { createHash } from 'node:crypto';
+import { fingerprint, syscallId, syscallTable } from '../formats/index.js';
+import { RealClock, VirtualClock, type GuestClock } from './clock.js';
 import type { ProcessConfig } from './config.js';
 import type { KernelContext, SyscallTable } from './context.js';
 import type { HostEffects } from './effects/types.js';
@@ -7,12 +9,13 @@ import { FdTable } from './fdtable.js';
 import { Filesystem, fsSyscalls, mountSnapshot, writeBackOps, type DirectoryHandle } from './fs/index.js';
 import type { TreeNode } from './fs/tree.js';
 import { GuestMemory } from './memory.js';
-import { SeededRandom } from './prng.js';
+import { HostRandom, SeededRandom, type RandomSource } from './prng.js';
 import { OutputHandle, StdinHandle } from './stdio.js';
 import { fdSyscalls } from './wasi/fd.js';
 import { pollSyscalls } from './wasi/poll.js';
 import { processSyscalls } from './wasi/process.js';
 import { socketSyscalls } from './wasi/sock.js';
+import { digestGlobals, digestMemory, sha256 } from './trace/digest.js';
 
 export const wasiModuleName = 'wasi_snapshot_preview1';
 
@@ -22,22 +25,27 @@ export const wasiModuleName = 'wasi_snapshot_preview1';
  */
 export class Kernel implements KernelContext {
   readonly fds: FdTable;
-  readonly clock: VirtualClock;
-  readonly random: SeededRandom;
+  readonly clock: GuestClock;
+  readonly random: RandomSource;
+  /** Always virtual: file timestamps come from it, even under `--clock real`. */
+  readonly virtualClock: VirtualClock;
   readonly fs: Filesystem;
   readonly args: readonly string[];
   readonly env: readonly string[];
   private guestMemory: GuestMemory | undefined;
+  private wasmMemory: WebAssembly.Memory | undefined;
+  private globals: [string, WebAssembly.Global][] = [];
   private readonly mounts: { hostPath: string; root: DirectoryHandle; snapshot: TreeNode }[] = [];
   private readonly syscalls: SyscallTable;
 
   constructor(readonly config: ProcessConfig, readonly effects: HostEffects) {
     this.args = config.args;
     this.env = config.env;
-    this.clock = new VirtualClock(config.epochNs);
-    this.random = new SeededRandom(config.seed);
+    this.virtualClock = new VirtualClock(config.epochNs);
+    this.clock = config.clock === 'real' ? new RealClock(effects, this.virtualClock) : this.virtualClock;
+    this.random = config.random === 'os' ? new HostRandom(effects) : new SeededRandom(config.seed);
     this.fds = new FdTable(config.maxOpenFds);
-    this.fs = new Filesystem(this.clock, config.snapshotLimits);
+    this.fs = new Filesystem(this.virtualClock, config.snapshotLimits);
     this.fds.allocate(new StdinHandle(effects));
     this.fds.allocate(new OutputHandle(effects, 1));
     this.fds.allocate(new OutputHandle(effects, 2));
@@ -63,14 +71,36 @@ export class Kernel implements KernelContext {
     return new Set(Object.keys(this.syscalls));
   }
 
-  imports(): WebAssembly.Imports {
+  /** The wasi_snapshot_preview1 import object; with a tracer, every call is reported to it. */
+  imports(tracer?: SyscallTracer): WebAssembly.Imports {
     const table: Record<string, (...args: never[]) => number> = {};
-    for (const [name, fn] of Object.entries(this.syscalls)) table[name] = errnoBoundary(fn);
+    for (const [name, fn] of Object.entries(this.syscalls)) table[name] = tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(fn);
     return { [wasiModuleName]: table };
   }
 
   attachMemory(memory: WebAssembly.Memory): void {
     this.guestMemory = new GuestMemory(memory);
+    this.wasmMemory = memory;
+  }
+
+  /** Exported globals become part of state hashes. */
+  attachInstance(instance: WebAssembly.Instance): void {
+    this.globals = Object.entries(instance.exports)
+      .filter((e): e is [string, WebAssembly.Global] => e[1] instanceof WebAssembly.Global)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Hash of everything but output (the session hashes output): memory, globals, fds, filesystem. */
+  stateDigest(): { memory: Uint8Array; globals: Uint8Array; fds: Uint8Array; fs: Uint8Array } {
+    const fdText = this.fds.entries().map(([fd, h]) => `${fd} ${h.filetype} ${h.fdflags} ${h.rightsBase} ${h.rightsInheriting} ${h.digestKey()}`).join('\n');
+    const fsHash = createHash('sha256');
+    for (const { root } of this.mounts) fsHash.update(this.fs.digest(root.inode));
+    return {
+      memory: this.wasmMemory ? digestMemory(this.wasmMemory) : new Uint8Array(32),
+      globals: digestGlobals(this.globals),
+      fds: sha256(fdText),
+      fs: new Uint8Array(fsHash.digest()),
+    };
   }
 
   /** At exit: write the in-memory filesystem back to the host if asked, flush output. */
@@ -94,5 +124,32 @@ function errnoBoundary(fn: (...args: never[]) => number | void) {
       if (err instanceof WasiError) return err.errno;
       throw err;
     }
+  };
+}
+
+/**
+ * Told of every syscall, in order (record and replay). `enter` gets the call's id in the trace
+ * format's table, the fingerprint of its value arguments and the raw arguments; `exit` its errno.
+ * Either may throw to stop the guest (a replay divergence, a trace limit).
+ */
+export interface SyscallTracer {
+  enter(id: number, fingerprint: number, args: ArrayLike<number | bigint>): void;
+  exit(errno: number): void;
+}
+
+function tracedBoundary(name: string, fn: (...args: never[]) => number | void, tracer: SyscallTracer) {
+  const id = syscallId(name);
+  const params = syscallTable[id]![1];
+  return (...args: (number | bigint)[]): number => {
+    tracer.enter(id, fingerprint(id, params, args), args);
+    let errno: number;
+    try {
+      errno = (fn as (...a: (number | bigint)[]) => number | void)(...args) ?? 0;
+    } catch (err) {
+      if (!(err instanceof WasiError)) throw err;
+      errno = err.errno;
+    }
+    tracer.exit(errno);
+    return errno;
   };
 }

@@ -5,7 +5,18 @@ import { createHash } from 'node:crypto';
  * 0, 1, 2, ... Each call consumes the next bytes; leftovers carry over. Chosen because anyone
  * can reproduce it in any language from this one sentence.
  */
-export class SeededRandom {
+/** Where random_get's bytes come from. */
+export interface RandomSource {
+  fill(target: Uint8Array): void;
+}
+
+/** `--random os`: the host's entropy, through the effects (which record it, or feed it back). */
+export class HostRandom implements RandomSource {
+  constructor(private readonly host: { entropy(target: Uint8Array): void }) {}
+  fill(target: Uint8Array): void { this.host.entropy(target); }
+}
+
+export class SeededRandom implements RandomSource {
   private counter = 0n;
   private pending: Uint8Array = new Uint8Array(0);
 

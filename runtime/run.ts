@@ -3,11 +3,17 @@ import type { HostEffects } from './effects/types.js';
 import { ProcessExit } from './exit.js';
 import { Kernel, wasiModuleName } from './kernel.js';
 import { isTrap, trapInfo, type TrapInfo } from './trap.js';
+import { GuestStop, type Divergence, type GuestSession } from './trace/session.js';
 
 /** How a guest process ended. */
 export type GuestOutcome =
   | { kind: 'exit'; exitCode: number }
-  | { kind: 'trap'; exitCode: number; trap: TrapInfo };
+  | { kind: 'trap'; exitCode: number; trap: TrapInfo }
+  | { kind: 'diverged'; exitCode: number; divergence: Divergence }
+  | { kind: 'stopped'; exitCode: number; event: number; reason: string };
+
+/** Exit code of `replay` when the run does not match its trace. */
+export const divergedExitCode = 3;
 
 /** Exit code of a trapped guest, like a process killed by SIGABRT. */
 export const trapExitCode = 134;
@@ -26,15 +32,17 @@ export function missingImports(module: WebAssembly.Module, provided: ReadonlySet
  * Runs a WASI command module to completion in the calling thread. Blocking host calls block
  * this thread (inside `effects`), so call it from a worker unless the effects never wait.
  */
-export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effects: HostEffects): GuestOutcome {
-  const kernel = new Kernel(config, effects);
+export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effects: HostEffects, session?: GuestSession): GuestOutcome {
+  const kernel = new Kernel(config, session ? session.wrapEffects(effects) : effects);
   const missing = missingImports(module, kernel.provides);
   if (missing.length > 0) throw new GuestLinkError(`module imports what RepliCode does not provide: ${missing.join(', ')}`);
-  const instance = new WebAssembly.Instance(module, kernel.imports());
+  const instance = new WebAssembly.Instance(module, kernel.imports(session?.tracer));
   const { memory, _start: start } = instance.exports;
   if (!(memory instanceof WebAssembly.Memory)) throw new GuestLinkError('module does not export its memory as "memory"');
   if (typeof start !== 'function') throw new GuestLinkError('module has no _start export (is it a WASI command?)');
   kernel.attachMemory(memory);
+  kernel.attachInstance(instance);
+  session?.attach(kernel);
   let outcome: GuestOutcome;
   try {
     (start as () => void)();
@@ -42,8 +50,19 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
   } catch (err) {
     if (err instanceof ProcessExit) outcome = { kind: 'exit', exitCode: err.code };
     else if (isTrap(err)) outcome = { kind: 'trap', exitCode: trapExitCode, trap: trapInfo(err) };
+    else if (err instanceof GuestStop) outcome = fromStop(err);
     else throw err;
+  }
+  if (session && (outcome.kind === 'exit' || outcome.kind === 'trap')) {
+    const end = session.finish({ kind: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.kind === 'trap' ? outcome.trap.message : null });
+    if (end) outcome = fromStop(new GuestStop(end));
   }
   kernel.finish();
   return outcome;
+}
+
+function fromStop(stop: GuestStop): GuestOutcome {
+  return stop.end.kind === 'diverged'
+    ? { kind: 'diverged', exitCode: divergedExitCode, divergence: stop.end.divergence }
+    : { kind: 'stopped', exitCode: 0, event: stop.end.event, reason: stop.end.reason };
 }

@@ -4,11 +4,18 @@ import { Worker } from 'node:worker_threads';
 import type { ProcessConfig } from './config.js';
 import { PreopenError } from './effects/host-fs.js';
 import { BufferStdin, type StdinSource } from './effects/stdin-sources.js';
+import type { TreeNode } from './fs/tree.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
+import type { SessionSpec, SessionStats } from './trace/spec.js';
 import { Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
 
 /** A bug inside RepliCode (not the guest's fault): the message and host stack. */
 export class InternalError extends Error {}
+
+/** A trace stopped being readable during replay; the message names the byte offset. */
+export class TraceReadError extends Error {
+  constructor(message: string, readonly stats?: SessionStats) { super(message); }
+}
 
 export interface SpawnOptions {
   module: WebAssembly.Module;
@@ -16,6 +23,12 @@ export interface SpawnOptions {
   stdin?: StdinSource;
   /** Receives guest output in order; may return a promise to apply backpressure. */
   onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
+  /** Record or replay instead of a plain run. */
+  session?: SessionSpec;
+  /** Directory snapshots taken by the caller, by host path (record and replay pass them in). */
+  trees?: Record<string, TreeNode>;
+  /** Receives the record/replay session's figures when the guest ends. */
+  onStats?: (stats: SessionStats) => void;
 }
 
 // The worker's code is bundled into one file at build time: a fresh worker then loads one
@@ -28,7 +41,7 @@ export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
   const shared = new SharedArrayBuffer(channelBytes);
   const channel = openChannel(shared);
   const worker = new Worker(workerUrl, {
-    workerData: { module: options.module, config: options.config, channel: shared },
+    workerData: { module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session: options.session },
   });
   return new Promise<GuestOutcome>((resolve, reject) => {
     let settled = false;
@@ -50,9 +63,11 @@ export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
           answerStdin(channel, msg.mode === 'block' ? await stdin.read(msg.maxBytes) : stdin.poll(msg.maxBytes));
           return;
         case 'done':
+          if (msg.stats) options.onStats?.(msg.stats);
           settle(() => resolve(msg.outcome));
           return;
         case 'failed':
+          if (msg.stats) options.onStats?.(msg.stats);
           settle(() => reject(failureError(msg)));
           return;
       }
@@ -83,6 +98,7 @@ function answerStdin(channel: Channel, got: Uint8Array | 'eof' | 'again'): void 
 function failureError(msg: Extract<WorkerMessage, { kind: 'failed' }>): Error {
   if (msg.failure === 'link') return new GuestLinkError(msg.message);
   if (msg.failure === 'preopen') return new PreopenError(msg.message);
+  if (msg.failure === 'trace') return new TraceReadError(msg.message, msg.stats);
   const err = new InternalError(msg.message);
   if (msg.stack) err.stack = msg.stack;
   return err;

@@ -50,6 +50,7 @@ export class StdinHandle extends Handle {
   }
 
   override stat(): Filestat { return stdioFilestat(); }
+  override digestKey(): string { return `stdin pending=${this.pending.length} eof=${this.sawEof}`; }
 
   private fetch(maxBytes: number, mode: 'block' | 'poll'): void {
     const got = this.effects.readStdin(Math.min(maxBytes, stdinChunkBytes), mode);

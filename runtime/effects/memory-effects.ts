@@ -3,6 +3,7 @@
 import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
 import { applyWriteBack, loadHostTree } from './host-fs.js';
 import type { HostEffects, StdinRead } from './types.js';
+import { hostClockNow, hostEntropy, hostSleepUntil } from './host-clock.js';
 
 export interface MemoryEffectsOptions {
   stdin?: Uint8Array | string;
@@ -50,4 +51,8 @@ export class MemoryEffects implements HostEffects {
 
   get stdout(): string { return Buffer.from(this.output(1)).toString('utf8'); }
   get stderr(): string { return Buffer.from(this.output(2)).toString('utf8'); }
+
+  clockNow(clockId: number): bigint { return hostClockNow(clockId); }
+  entropy(target: Uint8Array): void { hostEntropy(target); }
+  sleepUntil(monotonicNs: bigint): void { this.flush(); hostSleepUntil(monotonicNs); }
 }

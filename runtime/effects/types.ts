@@ -7,7 +7,7 @@ export type StdinRead = Uint8Array | 'eof' | 'again';
  * Everything the deterministic kernel may ask of the outside world. The kernel never touches
  * Node's clocks, entropy or I/O itself; it goes through one of these. Implementations: real
  * (this process's stdio and disk), in-memory (tests, library use), worker (forwards to the
- * main thread), and later recording and replaying decorators.
+ * main thread), and the recording and replaying decorators of runtime/trace/.
  */
 export interface HostEffects {
   /** Up to `maxBytes` of stdin. 'block' waits for data or EOF; 'poll' answers 'again' if none is ready. */
@@ -20,4 +20,10 @@ export interface HostEffects {
   writeBack(hostPath: string, ops: WriteBackOp[]): void;
   /** Pushes out buffered output; called before blocking and at exit. */
   flush(): void;
+  /** The host's clock, in ns (realtime: since the Unix epoch), for `--clock real`. */
+  clockNow(clockId: number): bigint;
+  /** Fills `target` with OS entropy, for `--random os`. */
+  entropy(target: Uint8Array): void;
+  /** Really waits until the host's monotonic clock reaches `monotonicNs` (a sleep under `--clock real`). */
+  sleepUntil(monotonicNs: bigint): void;
 }

@@ -5,6 +5,7 @@ import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
 import { State, Slot, StdinStatus, type Channel, type WorkerMessage } from '../worker/channel.js';
 import { applyWriteBack, loadHostTree } from './host-fs.js';
 import type { HostEffects, StdinRead } from './types.js';
+import { hostClockNow, hostEntropy, hostSleepUntil } from './host-clock.js';
 
 const outputBufferBytes = 64 * 1024;
 /** Above this much unwritten output the guest waits for the main thread to catch up. */
@@ -18,7 +19,7 @@ export class WorkerEffects implements HostEffects {
   private bufferedStream: 1 | 2 = 1;
   private lastFlushMs = performance.now();
 
-  constructor(private readonly port: MessagePort, private readonly channel: Channel) {}
+  constructor(private readonly port: MessagePort, private readonly channel: Channel, private readonly trees: Record<string, TreeNode> = {}) {}
 
   readStdin(maxBytes: number, mode: 'block' | 'poll'): StdinRead {
     this.flush();
@@ -54,8 +55,9 @@ export class WorkerEffects implements HostEffects {
     this.send(this.bufferedStream, chunk);
   }
 
+  /** Trees snapshotted by the main thread (record, replay) are used as given; others are read here. */
   loadTree(hostPath: string, limits: SnapshotLimits): TreeNode {
-    return loadHostTree(hostPath, limits);
+    return this.trees[hostPath] ?? loadHostTree(hostPath, limits);
   }
 
   writeBack(hostPath: string, ops: WriteBackOp[]): void {
@@ -76,4 +78,8 @@ export class WorkerEffects implements HostEffects {
   private post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
     this.port.postMessage(message, transfer);
   }
+
+  clockNow(clockId: number): bigint { return hostClockNow(clockId); }
+  entropy(target: Uint8Array): void { hostEntropy(target); }
+  sleepUntil(monotonicNs: bigint): void { this.flush(); hostSleepUntil(monotonicNs); }
 }

@@ -20,6 +20,7 @@ export class DirectoryHandle extends Handle {
   }
 
   override get preopenName(): string | undefined { return this.mountName; }
+  override digestKey(): string { return `dir ino=${this.inode.ino} preopen=${this.mountName ?? ''}`; }
 
   override read(): number { throw new WasiError(Errno.ISDIR); }
   override pread(): number { throw new WasiError(Errno.ISDIR); }

@@ -54,6 +54,7 @@ export class FileHandle extends Handle {
   }
 
   override tell(): bigint { return BigInt(this.position); }
+  override digestKey(): string { return `file ino=${this.inode.ino} pos=${this.position}`; }
   override stat(): Filestat { return this.fs.stat(this.inode); }
   override setSize(size: bigint): void { this.fs.setSize(this.inode, toOffset(size)); }
   override setTimes(atim: bigint, mtim: bigint, flags: number): void { this.fs.setTimes(this.inode, atim, mtim, flags); }

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { FileType, FstFlags, type Filestat } from '../abi.js';
 import type { VirtualClock } from '../clock.js';
 import { Errno, WasiError, check } from '../errno.js';
@@ -51,7 +52,7 @@ export class Filesystem {
   // ---- creating and linking nodes ---------------------------------------------------------
 
   newFile(): FileInode {
-    return { kind: 'file', ino: this.allocateIno(), ...this.nowTimes(), data: new Uint8Array(0), size: 0, nlink: 0, openHandles: 0 };
+    return { kind: 'file', ino: this.allocateIno(), ...this.nowTimes(), data: new Uint8Array(0), size: 0, nlink: 0, openHandles: 0, contentHash: undefined };
   }
 
   /** A new directory under `parent` (not yet linked into it); undefined makes a root. */
@@ -122,6 +123,7 @@ export class Filesystem {
     const end = offset + data.length;
     if (end > file.size) this.resize(file, end);
     file.data.set(data, offset);
+    file.contentHash = undefined;
     file.mtim = file.ctim = this.clock.timestamp();
     return data.length;
   }
@@ -150,6 +152,7 @@ export class Filesystem {
       file.data.fill(0, size, file.size); // so a later extension reads zeros
     }
     file.size = size;
+    file.contentHash = undefined;
     this.byteCount += growth;
   }
 
@@ -190,6 +193,29 @@ export class Filesystem {
   private nowTimes(): Times {
     const now = this.clock.timestamp();
     return { atim: now, mtim: now, ctim: now };
+  }
+
+  /** SHA-256 over everything a guest can observe below `dir`: names, types, inode numbers, times, contents. */
+  digest(dir: DirInode): Uint8Array {
+    const hash = createHash('sha256');
+    this.digestInto(hash, dir);
+    return new Uint8Array(hash.digest());
+  }
+
+  private digestInto(hash: Hash, dir: DirInode): void {
+    hash.update(`d ${dir.ino} ${dir.atim} ${dir.mtim} ${dir.ctim} ${dir.entries.size}\n`);
+    for (const name of sortedNames(dir)) {
+      const node = dir.entries.get(name)!;
+      hash.update(`${JSON.stringify(name)} `);
+      if (node.kind === 'dir') { this.digestInto(hash, node); continue; }
+      hash.update(`${node.kind} ${node.ino} ${node.nlink} ${node.atim} ${node.mtim} ${node.ctim} `);
+      if (node.kind === 'symlink') hash.update(`${JSON.stringify(node.target)}\n`);
+      else {
+        node.contentHash ??= new Uint8Array(createHash('sha256').update(node.data.subarray(0, node.size)).digest());
+        hash.update(node.contentHash);
+      }
+    }
+    hash.update('end\n');
   }
 
   /** The current contents below `dir` as a plain tree (for write-back and state hashing). */

@@ -16,6 +16,8 @@ export interface FileInode extends InodeBase {
   nlink: number;
   /** Open handles; an unlinked file keeps its bytes until the last one closes. */
   openHandles: number;
+  /** SHA-256 of the content, kept until the next change (state hashes reuse it). */
+  contentHash: Uint8Array | undefined;
 }
 
 export interface DirInode extends InodeBase {

@@ -34,5 +34,5 @@ export function openChannel(buffer: SharedArrayBuffer): Channel {
 export type WorkerMessage =
   | { kind: 'output'; stream: 1 | 2; bytes: Uint8Array }
   | { kind: 'stdin'; maxBytes: number; mode: 'block' | 'poll' }
-  | { kind: 'done'; outcome: import('../run.js').GuestOutcome }
-  | { kind: 'failed'; failure: 'link' | 'preopen' | 'internal'; message: string; stack?: string };
+  | { kind: 'done'; outcome: import('../run.js').GuestOutcome; stats?: import('../trace/spec.js').SessionStats }
+  | { kind: 'failed'; failure: 'link' | 'preopen' | 'trace' | 'internal'; message: string; stack?: string; stats?: import('../trace/spec.js').SessionStats };

@@ -1,30 +1,70 @@
-// Entry point of a guest's worker thread: runs one WASI process to completion and reports.
+// Entry point of a guest's worker thread: runs one WASI process to completion (plainly, or
+// recording, or replaying a trace) and reports how it ended.
 import { parentPort, workerData } from 'node:worker_threads';
+import { EventCursor, TraceFormatError, TraceReader, TraceWriter } from '../../formats/index.js';
 import type { ProcessConfig } from '../config.js';
 import { PreopenError } from '../effects/host-fs.js';
+import { FileTraceSink, openTraceFile } from '../effects/trace-file.js';
 import { WorkerEffects } from '../effects/worker-effects.js';
+import type { TreeNode } from '../fs/tree.js';
 import { GuestLinkError, runGuest } from '../run.js';
+import { RecordingSession } from '../trace/recording.js';
+import { ReplaySession } from '../trace/replaying.js';
+import type { SessionSpec, SessionStats } from '../trace/spec.js';
 import { openChannel, type WorkerMessage } from './channel.js';
 
 interface GuestWorkerData {
   module: WebAssembly.Module;
   config: ProcessConfig;
   channel: SharedArrayBuffer;
+  trees: Record<string, TreeNode>;
+  session?: SessionSpec;
 }
 
-// Deep guest stacks are the point of a trap report.
+// Deep guest stacks are the point of trap and divergence reports.
 Error.stackTraceLimit = 64;
 
 const port = parentPort!;
-const { module, config, channel } = workerData as GuestWorkerData;
-const effects = new WorkerEffects(port, openChannel(channel));
+const { module, config, channel, trees, session: spec } = workerData as GuestWorkerData;
+const effects = new WorkerEffects(port, openChannel(channel), trees);
+let stats: () => SessionStats | undefined = () => undefined;
+const cleanups: (() => void)[] = [];
+
+function openSession() {
+  if (spec?.kind === 'record') {
+    const sink = new FileTraceSink(spec.tracePath);
+    const writer = new TraceWriter(sink, { maxTraceBytes: spec.maxTraceBytes });
+    writer.start(spec.header);
+    const session = new RecordingSession(writer, { checkpointEvery: spec.checkpointEvery, recordOutput: spec.recordOutput });
+    stats = () => ({ ...session.stats });
+    cleanups.push(() => session.abandon(), () => sink.close());
+    return session;
+  }
+  if (spec?.kind === 'replay') {
+    const source = openTraceFile(spec.tracePath);
+    cleanups.push(() => source.close());
+    const reader = new TraceReader(source);
+    const session = new ReplaySession(new EventCursor(reader.records()), {
+      checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}),
+    });
+    stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
+    return session;
+  }
+  return undefined;
+}
+
 let message: WorkerMessage;
 try {
-  message = { kind: 'done', outcome: runGuest(module, config, effects) };
+  const session = openSession();
+  const outcome = runGuest(module, config, effects, session);
+  message = { kind: 'done', outcome, ...(stats() ? { stats: stats()! } : {}) };
 } catch (err) {
   effects.flush();
-  const failure = err instanceof GuestLinkError ? 'link' : err instanceof PreopenError ? 'preopen' : 'internal';
+  const failure = err instanceof GuestLinkError ? 'link' : err instanceof PreopenError ? 'preopen' : err instanceof TraceFormatError ? 'trace' : 'internal';
   const e = err instanceof Error ? err : new Error(String(err));
-  message = { kind: 'failed', failure, message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
+  message = { kind: 'failed', failure, message: e.message, ...(e.stack ? { stack: e.stack } : {}), ...(stats() ? { stats: stats()! } : {}) };
+}
+for (const cleanup of cleanups) {
+  try { cleanup(); } catch { /* closing is best effort once the run is over */ }
 }
 port.postMessage(message);

@@ -1,0 +1,76 @@
+import type { Argv } from 'yargs';
+import { listEvents, openTrace, summarizeTrace, type TraceSummary } from '../../replayer/index.js';
+import { parseCount, UsageError } from '../options.js';
+
+export function withInspectOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .positional('trace', { type: 'string', describe: 'a .rct trace' })
+    .option('events', { type: 'boolean', default: false, describe: 'list events instead of the summary' })
+    .option('from', { type: 'number', default: 0, describe: 'first event to list' })
+    .option('limit', { type: 'number', default: 50, describe: 'how many events to list' })
+    .option('kind', { type: 'string', describe: 'only events of this kind: a syscall name, stdin, clock, entropy, output, checkpoint' })
+    .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' });
+}
+
+export interface ParsedInspectArgs { trace?: string; events: boolean; from: number; limit: number; kind?: string; json: boolean }
+
+/** Progress on stderr for traces big enough to take a moment, only on a terminal. */
+function progressReporter(size: number): ((fraction: number) => void) | undefined {
+  if (!process.stderr.isTTY || size < 32 * 1024 * 1024) return undefined;
+  let shown = -1;
+  return (fraction) => {
+    const percent = Math.floor(fraction * 100);
+    if (percent === shown) return;
+    shown = percent;
+    process.stderr.write(percent >= 100 ? '\r\x1b[K' : `\rreading trace: ${percent}%`);
+  };
+}
+
+export function inspectCommand(argv: ParsedInspectArgs): number {
+  if (!argv.trace) throw new UsageError('name the trace to inspect: replicode inspect TRACE.rct');
+  const { reader, close } = openTrace(argv.trace);
+  try {
+    if (argv.events) {
+      const { rows, error } = listEvents(reader, {
+        from: parseCount('from', argv.from, 0), limit: parseCount('limit', argv.limit), ...(argv.kind ? { kind: argv.kind } : {}),
+      });
+      if (argv.json) process.stdout.write(JSON.stringify({ events: rows, error }, null, 2) + '\n');
+      else {
+        for (const r of rows) {
+          if (r.kind === 'checkpoint') process.stdout.write(`#${r.event}  checkpoint ${r.checkpoint!.number}  chain ${r.checkpoint!.chain.slice(0, 16)}\n`);
+          else process.stdout.write(`#${r.event}  ${r.syscall} -> ${r.result}${r.inputs!.length ? `  [${r.inputs!.join('; ')}]` : ''}\n`);
+        }
+        if (error) process.stderr.write(`replicode: ${error}\n`);
+      }
+      return error ? 1 : 0;
+    }
+    const summary = summarizeTrace(reader, progressReporter(reader.source.size));
+    if (argv.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+    else process.stdout.write(formatSummary(argv.trace, summary));
+    if (summary.error && !argv.json) process.stderr.write(`replicode: ${summary.error}\n`);
+    return summary.error ? 1 : 0;
+  } finally {
+    close();
+  }
+}
+
+function formatSummary(path: string, s: TraceSummary): string {
+  const h = s.header;
+  const top = (counts: Record<string, number>) => Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
+  const lines = [
+    `${path}: RepliCode trace, format ${s.formatVersion}, written by RepliCode ${h.replicodeVersion}, ${s.complete ? 'complete' : 'INCOMPLETE (not closed)'}`,
+    `module:      ${h.module.name} (${h.module.size} bytes, sha256 ${h.module.sha256.slice(0, 16)}..., ${h.module.embedded ? 'embedded' : 'hash only'})`,
+    `arguments:   ${JSON.stringify(h.args)}`,
+    `environment: ${JSON.stringify(h.env)}`,
+    `inputs:      clock ${h.clock}, random ${h.random}, seed ${h.seed}, epoch ${h.epoch}`,
+    ...h.preopens.map((p) => `preopen:     ${p.guestPath} <- ${p.hostPath} (${p.embedded ? 'embedded' : 'hash only'}, sha256 ${p.sha256.slice(0, 16)}...)`),
+    `events:      ${s.events}${s.events ? ` (${top(s.calls)})` : ''}`,
+    `records:     ${Object.entries(s.records).map(([k, v]) => `${k} ${v.count} (${v.bytes} B)`).join(', ')}`,
+    `size:        ${s.size.fileBytes} bytes in ${s.size.chunks} chunks; ${s.size.rawBytes} bytes of records before compression; ${s.size.bytesPerEvent.toFixed(2)} bytes per event`,
+    `checkpoints: ${s.checkpoints.length} (every ${h.checkpointEvery} events, and at exit)`,
+    ...s.checkpoints.slice(0, 20).map((c) => `  #${c.number} after event ${c.event}: chain ${c.chain.slice(0, 16)}...`),
+    ...(s.checkpoints.length > 20 ? [`  ... ${s.checkpoints.length - 20} more`] : []),
+    `exit:        ${s.exit ? `${s.exit.outcome} with code ${s.exit.exitCode}${s.exit.trapMessage ? ` (${s.exit.trapMessage})` : ''}; ${s.exit.stdoutBytes} bytes of stdout, ${s.exit.stderrBytes} of stderr` : '(not recorded)'}`,
+  ];
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,9 @@
+// Public surface of the .rct trace format (see docs/trace-format.md). Depends on nothing else
+// in RepliCode.
+export * from './framing.js';
+export * from './records.js';
+export { msgpackOptions, pack, unpackAll } from './msgpack.js';
+export { syscallTable, syscallId, syscallName, fingerprint, describeValueArgs } from './syscalls.js';
+export { TraceWriter, TraceLimitError, callsPerBatch, defaultMaxTraceBytes, type TraceSink, type TraceWriterOptions } from './writer.js';
+export { TraceReader, EventCursor, type CallEvent, type PlacedRecord, type ChunkInfo } from './reader.js';
+export { replicodeVersion } from './version.js';

@@ -1,0 +1,187 @@
+// The records of a trace. On the wire each is a msgpack array whose first element is its kind;
+// `encode*` are the one factory per kind, `decodeRecord` the one validating reader.
+import { pack } from './msgpack.js';
+
+export const RecordKind = {
+  header: 1, calls: 2, stdin: 3, clock: 4, entropy: 5, output: 7, checkpoint: 8, exit: 9, footer: 10,
+} as const;
+export type RecordKindName = keyof typeof RecordKind;
+export const recordKindNames = Object.fromEntries(Object.entries(RecordKind).map(([k, v]) => [v, k])) as Record<number, RecordKindName>;
+
+/** A --dir snapshot as stored in a header (same shape as the runtime's TreeNode). */
+export type SnapshotTree =
+  | { kind: 'file'; data: Uint8Array }
+  | { kind: 'dir'; entries: [string, SnapshotTree][] }
+  | { kind: 'symlink'; target: string };
+
+export interface TraceHeader {
+  replicodeVersion: string;
+  module: { name: string; sha256: string; size: number; bytes: Uint8Array | null };
+  config: {
+    args: string[]; env: string[]; seed: bigint; epochNs: bigint; writeBack: boolean; maxOpenFds: number;
+    snapshotLimits: { maxEntries: number; maxBytes: number };
+  };
+  preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
+  options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
+}
+
+/** A run of consecutive syscall events, stored column by column (they compress well so). */
+export interface CallsRecord { kind: 'calls'; first: number; ids: Uint8Array; results: Uint8Array; fingerprints: Uint32Array }
+export const StdinStatus = { data: 0, eof: 1, again: 2 } as const;
+export interface StdinRecord { kind: 'stdin'; event: number; requested: number; poll: boolean; status: number; data: Uint8Array }
+export interface ClockRecord { kind: 'clock'; event: number; clockId: number; value: bigint }
+export interface EntropyRecord { kind: 'entropy'; event: number; data: Uint8Array }
+export interface OutputRecord { kind: 'output'; event: number; stream: 1 | 2; data: Uint8Array }
+export interface StateDigest { memory: Uint8Array; globals: Uint8Array; fds: Uint8Array; fs: Uint8Array; stdout: Uint8Array; stderr: Uint8Array }
+export interface CheckpointRecord { kind: 'checkpoint'; number: number; event: number; chain: Uint8Array; digest: StateDigest }
+export interface ExitRecord {
+  kind: 'exit'; event: number; outcome: 'exit' | 'trap'; exitCode: number; trapMessage: string | null;
+  stdoutBytes: number; stderrBytes: number;
+}
+export interface FooterRecord {
+  kind: 'footer'; events: number; checkpoints: [number: number, event: number, chunkOffset: number][]; complete: boolean;
+}
+export interface HeaderRecord { kind: 'header'; header: TraceHeader }
+
+export type TraceRecord = HeaderRecord | CallsRecord | StdinRecord | ClockRecord | EntropyRecord | OutputRecord | CheckpointRecord | ExitRecord | FooterRecord;
+/** Records that feed a value into one syscall event. */
+export type InputRecord = StdinRecord | ClockRecord | EntropyRecord;
+
+// ---- factories ---------------------------------------------------------------------------------
+
+export const encodeHeader = (h: TraceHeader): Uint8Array => pack([RecordKind.header, h]);
+
+export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array, fingerprints: Uint32Array): Uint8Array {
+  const fp = new Uint8Array(fingerprints.length * 4);
+  const view = new DataView(fp.buffer);
+  fingerprints.forEach((f, i) => view.setUint32(i * 4, f, true));
+  return pack([RecordKind.calls, first, ids, results, fp]);
+}
+export const encodeStdin = (event: number, requested: number, poll: boolean, status: number, data: Uint8Array): Uint8Array =>
+  pack([RecordKind.stdin, event, requested, poll ? 1 : 0, status, data]);
+export const encodeClock = (event: number, clockId: number, value: bigint): Uint8Array =>
+  pack([RecordKind.clock, event, clockId, BigInt.asUintN(64, value)]);
+export const encodeEntropy = (event: number, data: Uint8Array): Uint8Array => pack([RecordKind.entropy, event, data]);
+export const encodeOutput = (event: number, stream: 1 | 2, data: Uint8Array): Uint8Array => pack([RecordKind.output, event, stream, data]);
+export const encodeCheckpoint = (number: number, event: number, chain: Uint8Array, d: StateDigest): Uint8Array =>
+  pack([RecordKind.checkpoint, number, event, chain, [d.memory, d.globals, d.fds, d.fs, d.stdout, d.stderr]]);
+export const encodeExit = (r: Omit<ExitRecord, 'kind'>): Uint8Array =>
+  pack([RecordKind.exit, r.event, r.outcome, r.exitCode, r.trapMessage, r.stdoutBytes, r.stderrBytes]);
+export const encodeFooter = (r: Omit<FooterRecord, 'kind'>): Uint8Array =>
+  pack([RecordKind.footer, r.events, r.checkpoints, r.complete]);
+
+// ---- the validating reader -----------------------------------------------------------------------
+
+/** A record that does not have the shape its kind requires. */
+export class RecordShapeError extends Error {}
+
+const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+function need(condition: unknown, what: string): asserts condition {
+  if (!condition) throw new RecordShapeError(what);
+}
+const toBig = (v: unknown): bigint => {
+  need(typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v)), 'expected an integer');
+  return BigInt(v as number | bigint);
+};
+
+export function decodeRecord(value: unknown): TraceRecord {
+  need(Array.isArray(value) && value.length > 0, 'a record is an array');
+  const r = value as unknown[];
+  switch (r[0]) {
+    case RecordKind.header:
+      need(r[1] && typeof r[1] === 'object', 'header body');
+      return { kind: 'header', header: decodeHeader(r[1] as Record<string, unknown>) };
+    case RecordKind.calls: {
+      const [, first, ids, results, fp] = r;
+      need(isCount(first) && isBytes(ids) && isBytes(results) && isBytes(fp), 'calls fields');
+      need(results.length === ids.length && fp.length === ids.length * 4, 'calls columns of equal length');
+      const view = new DataView(fp.buffer, fp.byteOffset, fp.byteLength);
+      const fingerprints = new Uint32Array(ids.length);
+      for (let i = 0; i < ids.length; i++) fingerprints[i] = view.getUint32(i * 4, true);
+      return { kind: 'calls', first, ids, results, fingerprints };
+    }
+    case RecordKind.stdin: {
+      const [, event, requested, poll, status, data] = r;
+      need(isCount(event) && isCount(requested) && isCount(status) && status <= 2 && isBytes(data), 'stdin fields');
+      return { kind: 'stdin', event, requested, poll: poll === 1, status, data };
+    }
+    case RecordKind.clock: {
+      const [, event, clockId, v] = r;
+      need(isCount(event) && isCount(clockId), 'clock fields');
+      return { kind: 'clock', event, clockId, value: toBig(v) };
+    }
+    case RecordKind.entropy: {
+      const [, event, data] = r;
+      need(isCount(event) && isBytes(data), 'entropy fields');
+      return { kind: 'entropy', event, data };
+    }
+    case RecordKind.output: {
+      const [, event, stream, data] = r;
+      need(isCount(event) && (stream === 1 || stream === 2) && isBytes(data), 'output fields');
+      return { kind: 'output', event, stream, data };
+    }
+    case RecordKind.checkpoint: {
+      const [, number, event, chain, parts] = r;
+      need(isCount(number) && isCount(event) && isBytes(chain) && Array.isArray(parts) && parts.length === 6 && parts.every(isBytes), 'checkpoint fields');
+      const [memory, globals, fds, fs, stdout, stderr] = parts as Uint8Array[];
+      return { kind: 'checkpoint', number, event, chain, digest: { memory: memory!, globals: globals!, fds: fds!, fs: fs!, stdout: stdout!, stderr: stderr! } };
+    }
+    case RecordKind.exit: {
+      const [, event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes] = r;
+      need(isCount(event) && (outcome === 'exit' || outcome === 'trap') && isCount(exitCode), 'exit fields');
+      need((trapMessage === null || typeof trapMessage === 'string') && isCount(stdoutBytes) && isCount(stderrBytes), 'exit fields');
+      return { kind: 'exit', event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes };
+    }
+    case RecordKind.footer: {
+      const [, events, checkpoints, complete] = r;
+      need(isCount(events) && Array.isArray(checkpoints), 'footer fields');
+      for (const c of checkpoints) need(Array.isArray(c) && c.length === 3 && c.every(isCount), 'footer checkpoint entry');
+      return { kind: 'footer', events, checkpoints: checkpoints as FooterRecord['checkpoints'], complete: complete === true };
+    }
+    default:
+      throw new RecordShapeError(`unknown record kind ${String(r[0])}`);
+  }
+}
+
+function decodeTree(v: unknown, depth = 0): SnapshotTree {
+  need(depth < 4096 && v && typeof v === 'object', 'snapshot node');
+  const n = v as Record<string, unknown>;
+  if (n.kind === 'file') { need(isBytes(n.data), 'file data'); return { kind: 'file', data: n.data }; }
+  if (n.kind === 'symlink') { need(typeof n.target === 'string', 'symlink target'); return { kind: 'symlink', target: n.target }; }
+  need(n.kind === 'dir' && Array.isArray(n.entries), 'directory entries');
+  return {
+    kind: 'dir',
+    entries: (n.entries as unknown[]).map((e) => {
+      need(Array.isArray(e) && e.length === 2 && typeof e[0] === 'string', 'directory entry');
+      return [e[0] as string, decodeTree(e[1], depth + 1)];
+    }),
+  };
+}
+
+function decodeHeader(h: Record<string, unknown>): TraceHeader {
+  const m = h.module as Record<string, unknown> | undefined;
+  const c = h.config as Record<string, unknown> | undefined;
+  const o = h.options as Record<string, unknown> | undefined;
+  need(typeof h.replicodeVersion === 'string' && m && c && o && Array.isArray(h.preopens), 'header sections');
+  need(typeof m.name === 'string' && typeof m.sha256 === 'string' && isCount(m.size) && (m.bytes === null || isBytes(m.bytes)), 'header module');
+  need(Array.isArray(c.args) && c.args.every((a) => typeof a === 'string') && Array.isArray(c.env) && c.env.every((a) => typeof a === 'string'), 'header args/env');
+  const limits = c.snapshotLimits as Record<string, unknown> | undefined;
+  need(limits && isCount(limits.maxEntries) && isCount(limits.maxBytes) && isCount(c.maxOpenFds), 'header limits');
+  need((o.clock === 'virtual' || o.clock === 'real') && (o.random === 'seeded' || o.random === 'os') && isCount(o.checkpointEvery), 'header options');
+  return {
+    replicodeVersion: h.replicodeVersion,
+    module: { name: m.name, sha256: m.sha256, size: m.size, bytes: m.bytes as Uint8Array | null },
+    config: {
+      args: c.args as string[], env: c.env as string[], seed: toBig(c.seed), epochNs: toBig(c.epochNs),
+      writeBack: c.writeBack === true, maxOpenFds: c.maxOpenFds, snapshotLimits: { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes },
+    },
+    preopens: (h.preopens as unknown[]).map((p) => {
+      need(p && typeof p === 'object', 'preopen');
+      const q = p as Record<string, unknown>;
+      need(typeof q.hostPath === 'string' && typeof q.guestPath === 'string' && typeof q.sha256 === 'string', 'preopen fields');
+      return { hostPath: q.hostPath, guestPath: q.guestPath, sha256: q.sha256, tree: q.tree == null ? null : decodeTree(q.tree) };
+    }),
+    options: { clock: o.clock, random: o.random, checkpointEvery: o.checkpointEvery, recordOutput: o.recordOutput === true },
+  };
+}

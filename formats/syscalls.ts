@@ -1,0 +1,60 @@
+// The syscall table of the trace format. A syscall's id is its index here: the list is
+// append-only, so ids in old traces keep their meaning. Each parameter is a pointer ('p'),
+// a 32-bit value ('i') or a 64-bit value ('I'). Only values go into an event's fingerprint:
+// pointers depend on the module's memory layout, values on what the guest asked for.
+
+export const syscallTable: readonly (readonly [name: string, params: string])[] = [
+  ['args_get', 'pp'], ['args_sizes_get', 'pp'], ['environ_get', 'pp'], ['environ_sizes_get', 'pp'],
+  ['clock_res_get', 'ip'], ['clock_time_get', 'iIp'],
+  ['fd_advise', 'iIIi'], ['fd_allocate', 'iII'], ['fd_close', 'i'], ['fd_datasync', 'i'],
+  ['fd_fdstat_get', 'ip'], ['fd_fdstat_set_flags', 'ii'], ['fd_fdstat_set_rights', 'iII'],
+  ['fd_filestat_get', 'ip'], ['fd_filestat_set_size', 'iI'], ['fd_filestat_set_times', 'iIIi'],
+  ['fd_pread', 'ipiIp'], ['fd_prestat_get', 'ip'], ['fd_prestat_dir_name', 'ipi'], ['fd_pwrite', 'ipiIp'],
+  ['fd_read', 'ipip'], ['fd_readdir', 'ipiIp'], ['fd_renumber', 'ii'], ['fd_seek', 'iIip'],
+  ['fd_sync', 'i'], ['fd_tell', 'ip'], ['fd_write', 'ipip'],
+  ['path_create_directory', 'ipi'], ['path_filestat_get', 'iipip'], ['path_filestat_set_times', 'iipiIIi'],
+  ['path_link', 'iipiipi'], ['path_open', 'iipiiIIip'], ['path_readlink', 'ipipip'],
+  ['path_remove_directory', 'ipi'], ['path_rename', 'ipiipi'], ['path_symlink', 'piipi'],
+  ['path_unlink_file', 'ipi'],
+  ['poll_oneoff', 'ppip'], ['proc_exit', 'i'], ['proc_raise', 'i'], ['sched_yield', ''], ['random_get', 'pi'],
+  ['sock_accept', 'iip'], ['sock_recv', 'ipiipp'], ['sock_send', 'ipiip'], ['sock_shutdown', 'ii'],
+];
+
+const idsByName = new Map(syscallTable.map(([name], id) => [name, id]));
+
+export function syscallId(name: string): number {
+  const id = idsByName.get(name);
+  if (id === undefined) throw new Error(`syscall ${name} is not in the trace format's table`);
+  return id;
+}
+
+export function syscallName(id: number): string {
+  return syscallTable[id]?.[0] ?? `syscall#${id}`;
+}
+
+/**
+ * A 32-bit fingerprint of a call's value arguments (FNV-1a over 32-bit words), seeded with
+ * the syscall id. i64 values contribute both halves.
+ */
+export function fingerprint(id: number, params: string, args: ArrayLike<number | bigint>): number {
+  let h = Math.imul(0x811c9dc5 ^ id, 0x01000193);
+  for (let i = 0; i < params.length; i++) {
+    const kind = params.charCodeAt(i);
+    if (kind === 0x70 /* p */) continue;
+    const v = args[i];
+    if (typeof v === 'bigint') {
+      h = Math.imul(h ^ Number(BigInt.asUintN(32, v)), 0x01000193);
+      h = Math.imul(h ^ Number(BigInt.asUintN(32, v >> 32n)), 0x01000193);
+    } else {
+      h = Math.imul(h ^ ((v ?? 0) | 0), 0x01000193);
+    }
+  }
+  return h >>> 0;
+}
+
+/** The value arguments of a call, for reports ("fd_write(fd=1, iovs_len=1)"). */
+export function describeValueArgs(params: string, args: ArrayLike<number | bigint>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < params.length; i++) if (params[i] !== 'p') out.push(String(args[i]));
+  return out;
+}

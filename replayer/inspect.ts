@@ -1,0 +1,147 @@
+// `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
+import { pack, syscallName, type TraceReader, type TraceRecord } from '../formats/index.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const errnoNames: Record<number, string> = { 0: 'ok', 6: 'EAGAIN', 8: 'EBADF', 20: 'EEXIST', 21: 'EFAULT', 28: 'EINVAL', 44: 'ENOENT', 54: 'ENOTDIR', 76: 'ENOTCAPABLE' };
+const resultName = (errno: number) => errnoNames[errno] ?? `errno ${errno}`;
+
+export interface TraceSummary {
+  formatVersion: number;
+  header: {
+    replicodeVersion: string; module: { name: string; sha256: string; size: number; embedded: boolean };
+    args: string[]; env: string[]; seed: string; epoch: string; clock: string; random: string;
+    checkpointEvery: number; recordOutput: boolean;
+    preopens: { hostPath: string; guestPath: string; sha256: string; embedded: boolean }[];
+  };
+  /** Closed properly (footer and trailer present). */
+  complete: boolean;
+  events: number;
+  calls: Record<string, number>;
+  records: Record<string, { count: number; bytes: number }>;
+  checkpoints: { number: number; event: number; chain: string }[];
+  exit: { outcome: string; exitCode: number; trapMessage: string | null; stdoutBytes: number; stderrBytes: number } | null;
+  size: { fileBytes: number; chunks: number; storedBytes: number; rawBytes: number; bytesPerEvent: number };
+  /** Where and why reading stopped early (truncated or corrupt trace). */
+  error: string | null;
+}
+
+export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: number) => void): TraceSummary {
+  const h = reader.header;
+  const summary: TraceSummary = {
+    formatVersion: reader.version,
+    header: {
+      replicodeVersion: h.replicodeVersion,
+      module: { name: h.module.name, sha256: h.module.sha256, size: h.module.size, embedded: h.module.bytes !== null },
+      args: h.config.args, env: h.config.env, seed: String(h.config.seed),
+      epoch: new Date(Number(h.config.epochNs / 1_000_000n)).toISOString(),
+      clock: h.options.clock, random: h.options.random, checkpointEvery: h.options.checkpointEvery, recordOutput: h.options.recordOutput,
+      preopens: h.preopens.map((p) => ({ hostPath: p.hostPath, guestPath: p.guestPath, sha256: p.sha256, embedded: p.tree !== null })),
+    },
+    complete: reader.footer?.complete ?? false,
+    events: 0, calls: {}, records: {}, checkpoints: [], exit: null,
+    size: { fileBytes: reader.source.size, chunks: 1, storedBytes: 0, rawBytes: 0, bytesPerEvent: 0 },
+    error: null,
+  };
+  const count = (kind: string, bytes: number) => {
+    const r = (summary.records[kind] ??= { count: 0, bytes: 0 });
+    r.count++;
+    r.bytes += bytes;
+  };
+  try {
+    for (const { record } of reader.records(reader.bodyOffset, (chunk) => {
+      summary.size.chunks++;
+      summary.size.storedBytes += chunk.storedBytes;
+      summary.size.rawBytes += chunk.rawBytes;
+      onProgress?.(chunk.offset / reader.source.size);
+    })) {
+      count(record.kind, encodedSize(record));
+      if (record.kind === 'calls') {
+        summary.events = record.first + record.ids.length;
+        for (const id of record.ids) {
+          const name = syscallName(id);
+          summary.calls[name] = (summary.calls[name] ?? 0) + 1;
+        }
+      } else if (record.kind === 'checkpoint') {
+        summary.checkpoints.push({ number: record.number, event: record.event, chain: hex(record.chain) });
+      } else if (record.kind === 'exit') {
+        const { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes } = record;
+        summary.exit = { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes };
+      }
+    }
+  } catch (err) {
+    summary.error = (err as Error).message;
+  }
+  summary.size.bytesPerEvent = summary.events > 0 ? reader.source.size / summary.events : 0;
+  onProgress?.(1);
+  return summary;
+}
+
+/** Approximate encoded size of a record (re-encoded; exact for everything but the header). */
+function encodedSize(record: TraceRecord): number {
+  switch (record.kind) {
+    case 'calls': return record.ids.length * 6 + 16;
+    case 'stdin': case 'entropy': case 'output': return record.data.length + 12;
+    default: return pack(record).length;
+  }
+}
+
+export interface EventRow {
+  event: number;
+  kind: 'call' | 'checkpoint';
+  syscall?: string;
+  result?: string;
+  fingerprint?: string;
+  inputs?: string[];
+  checkpoint?: { number: number; chain: string };
+}
+
+export interface EventQuery { from?: number; limit?: number; kind?: string }
+
+function describeInput(r: TraceRecord): string {
+  switch (r.kind) {
+    case 'stdin': return r.status === 1 ? `stdin: EOF` : r.status === 2 ? `stdin: nothing ready (poll)` : `stdin: ${r.data.length} bytes ${JSON.stringify(Buffer.from(r.data.subarray(0, 40)).toString('latin1'))}${r.data.length > 40 ? '...' : ''}`;
+    case 'clock': return `clock ${r.clockId}: ${r.value}`;
+    case 'entropy': return `entropy: ${r.data.length} bytes ${hex(r.data.subarray(0, 16))}${r.data.length > 16 ? '...' : ''}`;
+    case 'output': return `${r.stream === 1 ? 'stdout' : 'stderr'}: ${r.data.length} bytes`;
+    default: return r.kind;
+  }
+}
+
+/** Events from `from` on, filtered by kind (a syscall name, an input kind, or "checkpoint"). */
+export function listEvents(reader: TraceReader, query: EventQuery = {}): { rows: EventRow[]; error: string | null } {
+  const from = query.from ?? 0;
+  const limit = query.limit ?? 50;
+  const rows: EventRow[] = [];
+  const inputs = new Map<number, TraceRecord[]>();
+  const wanted = (row: EventRow, inputRecords: TraceRecord[]) => {
+    if (!query.kind) return true;
+    if (row.kind === 'checkpoint') return query.kind === 'checkpoint';
+    return row.syscall === query.kind || inputRecords.some((r) => r.kind === query.kind);
+  };
+  try {
+    for (const { record } of reader.records()) {
+      if (rows.length >= limit) break;
+      if (record.kind === 'stdin' || record.kind === 'clock' || record.kind === 'entropy' || record.kind === 'output') {
+        if (record.event >= from) inputs.set(record.event, [...(inputs.get(record.event) ?? []), record]);
+      } else if (record.kind === 'calls') {
+        for (let i = 0; i < record.ids.length && rows.length < limit; i++) {
+          const event = record.first + i;
+          if (event < from) continue;
+          const attached = inputs.get(event) ?? [];
+          inputs.delete(event);
+          const row: EventRow = {
+            event, kind: 'call', syscall: syscallName(record.ids[i]!), result: resultName(record.results[i]!),
+            fingerprint: record.fingerprints[i]!.toString(16).padStart(8, '0'), inputs: attached.map(describeInput),
+          };
+          if (wanted(row, attached)) rows.push(row);
+        }
+      } else if (record.kind === 'checkpoint' && record.event >= from) {
+        const row: EventRow = { event: record.event, kind: 'checkpoint', checkpoint: { number: record.number, chain: hex(record.chain) } };
+        if (wanted(row, [])) rows.push(row);
+      }
+    }
+  } catch (err) {
+    return { rows, error: (err as Error).message };
+  }
+  return { rows, error: null };
+}

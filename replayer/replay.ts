@@ -1,0 +1,68 @@
+// Replaying a trace: everything needed comes from the trace (module, arguments, environment,
+// directory snapshots, every host input); the guest runs in a worker that checks each event.
+import { TraceReader, type TraceHeader } from '../formats/index.js';
+import {
+  compileModule, processConfig, sha256, spawnGuest, openTraceFile, loadHostTree,
+  type GuestOutcome, type SessionStats, type TreeNode,
+} from '../runtime/index.js';
+import { snapshotSha256 } from '../recorder/index.js';
+
+/** The trace cannot be replayed here (module missing or different, snapshot missing...). */
+export class ReplaySetupError extends Error {}
+
+export function openTrace(path: string): { reader: TraceReader; close(): void } {
+  const source = openTraceFile(path);
+  try {
+    return { reader: new TraceReader(source), close: () => source.close() };
+  } catch (err) {
+    source.close();
+    throw err;
+  }
+}
+
+export interface ReplayRequest {
+  tracePath: string;
+  /** Module bytes when the trace does not embed them (checked against the recorded hash). */
+  moduleBytes?: Uint8Array;
+  quiet?: boolean;
+  toEvent?: number;
+  onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
+}
+
+export interface ReplayResult { outcome: GuestOutcome; stats: SessionStats | undefined; header: TraceHeader }
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
+  const { reader, close } = openTrace(req.tracePath);
+  const header = reader.header;
+  close();
+  const bytes = header.module.bytes ?? req.moduleBytes;
+  if (!bytes) throw new ReplaySetupError(`the trace does not embed its module (${header.module.name}); pass it with --module`);
+  if (hex(sha256(bytes)) !== header.module.sha256) {
+    throw new ReplaySetupError(`module ${header.module.name} does not match the trace (sha256 ${hex(sha256(bytes)).slice(0, 16)}..., recorded ${header.module.sha256.slice(0, 16)}...)`);
+  }
+  const module = await compileModule(bytes, header.module.name);
+  const trees: Record<string, TreeNode> = {};
+  for (const p of header.preopens) {
+    const tree = p.tree ?? loadHostTree(p.hostPath, header.config.snapshotLimits);
+    if (!p.tree && snapshotSha256(tree) !== p.sha256) throw new ReplaySetupError(`--dir ${p.hostPath} has changed since it was recorded (its snapshot was too large to embed)`);
+    trees[p.hostPath] = tree;
+  }
+  const config = processConfig({
+    ...header.config,
+    preopens: header.preopens.map(({ hostPath, guestPath }) => ({ hostPath, guestPath })),
+    clock: header.options.clock, random: header.options.random,
+    writeBack: false,
+  });
+  let stats: SessionStats | undefined;
+  const outcome = await spawnGuest({
+    module, config, trees, onOutput: req.onOutput,
+    session: {
+      kind: 'replay', tracePath: req.tracePath, checkpointEvery: header.options.checkpointEvery, quiet: req.quiet ?? false,
+      ...(req.toEvent !== undefined ? { toEvent: req.toEvent } : {}),
+    },
+    onStats: (s) => { stats = s; },
+  });
+  return { outcome, stats, header };
+}

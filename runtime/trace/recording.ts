@@ -1,0 +1,122 @@
+// `replicode record`, inside the guest's thread: every syscall becomes an event, every value
+// the host supplies (stdin, real clock, OS entropy) is written next to its event, output is
+// hashed, and a checkpoint of the whole state is taken every N events and at the end.
+import {
+  encodeCheckpoint, encodeClock, encodeEntropy, encodeExit, encodeOutput, encodeStdin, StdinStatus,
+  TraceLimitError, type TraceWriter,
+} from '../../formats/index.js';
+import type { HostEffects, StdinRead } from '../effects/types.js';
+import type { Kernel } from '../kernel.js';
+import { chainHash, OutputHasher, type StateDigest } from './digest.js';
+import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
+
+export interface RecordingOptions {
+  checkpointEvery: number;
+  recordOutput: boolean;
+}
+
+export interface RecordingStats { events: number; checkpoints: number; traceBytes: number; complete: boolean }
+
+export class RecordingSession implements GuestSession {
+  private event = -1;
+  private kernel: Kernel | undefined;
+  private chain: Uint8Array = new Uint8Array(32);
+  private checkpoints = 0;
+  private closed = false;
+  private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
+
+  constructor(private readonly writer: TraceWriter, private readonly options: RecordingOptions) {}
+
+  readonly tracer = {
+    enter: (id: number, fingerprint: number): void => {
+      this.event = this.guard(() => this.writer.call(id, fingerprint));
+    },
+    exit: (errno: number): void => {
+      this.writer.result(errno);
+      if ((this.event + 1) % this.options.checkpointEvery === 0) this.guard(() => this.checkpoint(this.event + 1));
+    },
+  };
+
+  wrapEffects(inner: HostEffects): HostEffects {
+    return {
+      readStdin: (maxBytes, mode): StdinRead => {
+        const got = inner.readStdin(maxBytes, mode);
+        const status = got === 'eof' ? StdinStatus.eof : got === 'again' ? StdinStatus.again : StdinStatus.data;
+        this.append(encodeStdin(this.event, maxBytes, mode === 'poll', status, typeof got === 'string' ? new Uint8Array(0) : got));
+        return got;
+      },
+      writeOutput: (stream, bytes) => {
+        this.output[stream].add(bytes);
+        if (this.options.recordOutput) this.append(encodeOutput(this.event, stream, bytes));
+        inner.writeOutput(stream, bytes);
+      },
+      clockNow: (clockId) => {
+        const value = inner.clockNow(clockId);
+        this.append(encodeClock(this.event, clockId, value));
+        return value;
+      },
+      entropy: (target) => {
+        inner.entropy(target);
+        this.append(encodeEntropy(this.event, target.slice()));
+      },
+      sleepUntil: (ns) => inner.sleepUntil(ns),
+      loadTree: (hostPath, limits) => inner.loadTree(hostPath, limits),
+      writeBack: (hostPath, ops) => inner.writeBack(hostPath, ops),
+      flush: () => inner.flush(),
+    };
+  }
+
+  attach(kernel: Kernel): void {
+    this.kernel = kernel;
+  }
+
+  finish(outcome: { kind: 'exit' | 'trap'; exitCode: number; trapMessage: string | null }): SessionEnd | undefined {
+    if (this.closed) return undefined;
+    const events = this.writer.eventCount;
+    this.guard(() => {
+      this.checkpoint(events);
+      this.writer.append(encodeExit({
+        event: events, outcome: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.trapMessage,
+        stdoutBytes: this.output[1].bytes, stderrBytes: this.output[2].bytes,
+      }));
+    });
+    this.close(true);
+    return undefined;
+  }
+
+  /** Closes the trace if the run ended some other way (a host error): what was recorded stays readable. */
+  abandon(): void {
+    if (!this.closed) this.close(false);
+  }
+
+  get stats(): RecordingStats {
+    return { events: this.writer.eventCount, checkpoints: this.checkpoints, traceBytes: this.writer.offset, complete: this.closed };
+  }
+
+  private checkpoint(event: number): void {
+    const digest: StateDigest = { ...this.kernel!.stateDigest(), stdout: this.output[1].digest(), stderr: this.output[2].digest() };
+    const number = this.checkpoints++;
+    this.chain = chainHash(this.chain, number, event, digest);
+    this.writer.checkpoint(number, event, encodeCheckpoint(number, event, this.chain, digest));
+  }
+
+  private append(record: Uint8Array): void {
+    this.guard(() => this.writer.append(record));
+  }
+
+  private close(complete: boolean): void {
+    this.closed = true;
+    this.writer.finish(complete);
+  }
+
+  /** A full trace stops the guest; the trace is closed so everything recorded stays readable. */
+  private guard<T>(write: () => T): T {
+    try {
+      return write();
+    } catch (err) {
+      if (!(err instanceof TraceLimitError)) throw err;
+      this.close(false);
+      throw new GuestStop({ kind: 'stopped', event: this.event, reason: err.message });
+    }
+  }
+}

@@ -1,0 +1,146 @@
+// `replicode replay`, inside the guest's thread: each syscall the guest makes must be the next
+// event of the trace (same call, same value arguments, same result); host values come from the
+// trace instead of the host; every checkpoint and the exit are verified. The first mismatch
+// stops the guest with a Divergence that says where, what and with which stack.
+import {
+  describeValueArgs, StdinStatus, syscallName, syscallTable, type CallEvent, type CheckpointRecord, type EventCursor,
+} from '../../formats/index.js';
+import { errnoName } from '../errno.js';
+import type { HostEffects, StdinRead } from '../effects/types.js';
+import type { Kernel } from '../kernel.js';
+import { wasmFrames } from '../trap.js';
+import { chainHash, differingComponents, OutputHasher, type StateDigest } from './digest.js';
+import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
+
+export interface ReplayOptions {
+  checkpointEvery: number;
+  /** Stop (successfully) when this many events have been replayed. */
+  toEvent?: number;
+  /** Do not pass guest output on. */
+  quiet?: boolean;
+}
+
+export interface ReplayStats { events: number; checkpointsVerified: number }
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const describeCall = (id: number, args: ArrayLike<number | bigint>) =>
+  `${syscallName(id)}(${describeValueArgs(syscallTable[id]?.[1] ?? '', args).join(', ')})`;
+const describeRecorded = (e: CallEvent) => `${syscallName(e.id)} (argument fingerprint ${e.fingerprint.toString(16).padStart(8, '0')}) -> ${errnoName(e.result)}`;
+
+export class ReplaySession implements GuestSession {
+  private event = -1;
+  private current: CallEvent | undefined;
+  private kernel: Kernel | undefined;
+  private chain: Uint8Array = new Uint8Array(32);
+  private verified = -1;
+  private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
+
+  constructor(private readonly cursor: EventCursor, private readonly options: ReplayOptions) {}
+
+  get stats(): ReplayStats { return { events: this.event + 1, checkpointsVerified: this.verified + 1 }; }
+
+  readonly tracer = {
+    enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
+      if (this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent) {
+        throw new GuestStop({ kind: 'stopped', event: this.event + 1, reason: `stopped at event ${this.event + 1} as asked (--to)` });
+      }
+      this.event++;
+      const recorded = this.cursor.nextCall();
+      this.current = recorded;
+      if (!recorded) this.diverge('the guest made a call after the recording ended', null, describeCall(id, args));
+      if (recorded.id !== id) this.diverge('the guest made a different call', describeRecorded(recorded), describeCall(id, args));
+      if (recorded.fingerprint !== fingerprint) this.diverge('the guest called with different arguments', describeRecorded(recorded), describeCall(id, args));
+    },
+    exit: (errno: number): void => {
+      const recorded = this.current!;
+      if (recorded.result !== errno) {
+        this.diverge('the call returned a different result', `${syscallName(recorded.id)} -> ${errnoName(recorded.result)}`, `${syscallName(recorded.id)} -> ${errnoName(errno)}`);
+      }
+      if ((this.event + 1) % this.options.checkpointEvery === 0) this.verifyCheckpoint(this.event + 1);
+    },
+  };
+
+  wrapEffects(inner: HostEffects): HostEffects {
+    return {
+      readStdin: (maxBytes, mode): StdinRead => {
+        const r = this.input('stdin');
+        if (r.kind !== 'stdin' || r.requested !== maxBytes || r.poll !== (mode === 'poll')) {
+          this.diverge('the guest read stdin differently', r.kind === 'stdin' ? `read of ${r.requested} bytes (${r.poll ? 'poll' : 'block'})` : r.kind, `read of ${maxBytes} bytes (${mode})`);
+        }
+        return r.status === StdinStatus.eof ? 'eof' : r.status === StdinStatus.again ? 'again' : r.data;
+      },
+      writeOutput: (stream, bytes) => {
+        this.output[stream].add(bytes);
+        if (!this.options.quiet) inner.writeOutput(stream, bytes);
+      },
+      clockNow: (clockId) => {
+        const r = this.input('clock');
+        if (r.kind !== 'clock' || r.clockId !== clockId) this.diverge('the guest read a different clock', r.kind === 'clock' ? `clock ${r.clockId}` : r.kind, `clock ${clockId}`);
+        return r.value;
+      },
+      entropy: (target) => {
+        const r = this.input('entropy');
+        if (r.kind !== 'entropy' || r.data.length !== target.length) this.diverge('the guest asked for different entropy', r.kind === 'entropy' ? `${r.data.length} bytes` : r.kind, `${target.length} bytes`);
+        target.set(r.data);
+      },
+      sleepUntil: () => { /* replay never waits: the clock values after the sleep are in the trace */ },
+      loadTree: (hostPath, limits) => inner.loadTree(hostPath, limits),
+      writeBack: () => { /* replay never touches the host's files */ },
+      flush: () => inner.flush(),
+    };
+  }
+
+  attach(kernel: Kernel): void {
+    this.kernel = kernel;
+  }
+
+  finish(outcome: { kind: 'exit' | 'trap'; exitCode: number; trapMessage: string | null }): SessionEnd | undefined {
+    try {
+      if (this.cursor.nextCall()) this.diverge('the guest exited before the recording did', 'more calls', `${outcome.kind} with code ${outcome.exitCode}`);
+      this.verifyCheckpoint(this.event + 1);
+      const recorded = this.cursor.exit();
+      if (!recorded) this.diverge('the trace has no exit record (truncated?)', null, `${outcome.kind} with code ${outcome.exitCode}`);
+      const want = `${recorded.outcome} with code ${recorded.exitCode}, ${recorded.stdoutBytes} bytes of stdout, ${recorded.stderrBytes} of stderr`;
+      const got = `${outcome.kind} with code ${outcome.exitCode}, ${this.output[1].bytes} bytes of stdout, ${this.output[2].bytes} of stderr`;
+      if (want !== got) this.diverge('the run ended differently', want, got);
+      return undefined;
+    } catch (err) {
+      if (err instanceof GuestStop) return err.end;
+      throw err;
+    }
+  }
+
+  private input(kind: string) {
+    const r = this.cursor.input(this.event);
+    if (!r) this.diverge(`the guest asked the host for ${kind} where the recording did not`, 'no host input at this call', kind);
+    return r;
+  }
+
+  private verifyCheckpoint(event: number): void {
+    const recorded: CheckpointRecord | undefined = this.cursor.checkpoint();
+    if (!recorded) this.diverge('the trace has no checkpoint here', `checkpoint ${this.verified + 1}`, null);
+    const digest: StateDigest = { ...this.kernel!.stateDigest(), stdout: this.output[1].digest(), stderr: this.output[2].digest() };
+    if (recorded.event !== event) this.diverge('checkpoints are at different events', `checkpoint ${recorded.number} after event ${recorded.event}`, `after event ${event}`);
+    const differing = differingComponents(recorded.digest, digest);
+    if (differing.length > 0) {
+      this.diverge(`state differs at checkpoint ${recorded.number}: ${differing.join(', ')}`,
+        differing.map((k) => `${k} ${hex(recorded.digest[k]).slice(0, 16)}`).join(', '),
+        differing.map((k) => `${k} ${hex(digest[k]).slice(0, 16)}`).join(', '), differing);
+    }
+    this.chain = chainHash(this.chain, recorded.number, event, digest);
+    if (hex(this.chain) !== hex(recorded.chain)) this.diverge(`checkpoint ${recorded.number}'s chain hash differs`, hex(recorded.chain), hex(this.chain));
+    this.verified = recorded.number;
+  }
+
+  private diverge(reason: string, expected: string | null, actual: string | null, differing: readonly string[] = []): never {
+    throw new GuestStop({
+      kind: 'diverged',
+      divergence: {
+        event: this.event, reason, expected, actual, differing: [...differing],
+        checkpointBefore: this.verified >= 0 ? this.verified : null,
+        checkpointAfter: this.verified + 1,
+        stack: wasmFrames(new Error().stack),
+      },
+    });
+  }
+}

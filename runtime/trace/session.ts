@@ -1,0 +1,43 @@
+// What record and replay plug into a guest run: effects around the real ones, a syscall
+// tracer, and the last word on how the run ended.
+import type { HostEffects } from '../effects/types.js';
+import type { Kernel, SyscallTracer } from '../kernel.js';
+import type { WasmFrame } from '../trap.js';
+
+/** Where and how a replay stopped agreeing with its trace. */
+export interface Divergence {
+  /** Index of the syscall event where it was noticed. */
+  event: number;
+  /** One line: what differed. */
+  reason: string;
+  expected: string | null;
+  actual: string | null;
+  /** Last checkpoint verified before it (null: none yet), and the next one the trace has. */
+  checkpointBefore: number | null;
+  checkpointAfter: number | null;
+  /** State components that differ, when a checkpoint caught it. */
+  differing: string[];
+  /** The guest's wasm stack at the call (innermost first). */
+  stack: WasmFrame[];
+}
+
+/** How a traced run ended, as far as record/replay are concerned. */
+export type SessionEnd =
+  | { kind: 'diverged'; divergence: Divergence }
+  | { kind: 'stopped'; event: number; reason: string };
+
+/** Thrown from a tracer or effect to stop the guest; the runner turns it into an outcome. */
+export class GuestStop extends Error {
+  constructor(readonly end: SessionEnd) {
+    super(end.kind === 'diverged' ? `replay diverged at event ${end.divergence.event}: ${end.divergence.reason}` : `stopped at event ${end.event}`);
+  }
+}
+
+export interface GuestSession {
+  readonly tracer: SyscallTracer;
+  /** Wraps the effects the kernel will use. Called once, before the kernel exists. */
+  wrapEffects(inner: HostEffects): HostEffects;
+  attach(kernel: Kernel): void;
+  /** Called once the guest has exited or trapped; may report a divergence instead. */
+  finish(outcome: { kind: 'exit' | 'trap'; exitCode: number; trapMessage: string | null }): SessionEnd | undefined;
+}

@@ -1,0 +1,17 @@
+// How the main thread asks a guest's worker to record or replay (structured-cloneable data).
+import type { TraceHeader } from '../../formats/index.js';
+
+export type SessionSpec =
+  | {
+    kind: 'record'; tracePath: string; header: TraceHeader;
+    checkpointEvery: number; recordOutput: boolean; maxTraceBytes: number;
+  }
+  | { kind: 'replay'; tracePath: string; checkpointEvery: number; toEvent?: number; quiet: boolean };
+
+/** What the worker reports of a record or replay session besides the guest's outcome. */
+export interface SessionStats {
+  events: number;
+  checkpoints: number;
+  traceBytes?: number;
+  complete?: boolean;
+}
