@@ -90,11 +90,21 @@ export class EventCursor {
 
   constructor(private readonly source: Iterator<PlacedRecord>) {}
 
+  private sawExit = false;
+
   private pull(): TraceRecord | undefined {
     if (this.ended) return undefined;
-    const next = this.source.next();
+    let next: IteratorResult<PlacedRecord>;
+    try {
+      next = this.source.next();
+    } catch (err) {
+      // Damage after the exit record (the footer, the trailer) costs nothing: the run is all there.
+      if (this.sawExit && err instanceof TraceFormatError) { this.ended = true; return undefined; }
+      throw err;
+    }
     if (next.done) { this.ended = true; return undefined; }
     this.chunkOffset = next.value.chunkOffset;
+    if (next.value.record.kind === 'exit') this.sawExit = true;
     return next.value.record;
   }
 

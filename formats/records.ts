@@ -76,6 +76,8 @@ export const encodeFooter = (r: Omit<FooterRecord, 'kind'>): Uint8Array =>
 export class RecordShapeError extends Error {}
 
 const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
+/** msgpackr decodes binary as Buffer; records hand out plain Uint8Arrays (views, no copy). */
+const plain = (v: Uint8Array): Uint8Array => (v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 function need(condition: unknown, what: string): asserts condition {
   if (!condition) throw new RecordShapeError(what);
@@ -99,12 +101,12 @@ export function decodeRecord(value: unknown): TraceRecord {
       const view = new DataView(fp.buffer, fp.byteOffset, fp.byteLength);
       const fingerprints = new Uint32Array(ids.length);
       for (let i = 0; i < ids.length; i++) fingerprints[i] = view.getUint32(i * 4, true);
-      return { kind: 'calls', first, ids, results, fingerprints };
+      return { kind: 'calls', first, ids: plain(ids), results: plain(results), fingerprints };
     }
     case RecordKind.stdin: {
       const [, event, requested, poll, status, data] = r;
       need(isCount(event) && isCount(requested) && isCount(status) && status <= 2 && isBytes(data), 'stdin fields');
-      return { kind: 'stdin', event, requested, poll: poll === 1, status, data };
+      return { kind: 'stdin', event, requested, poll: poll === 1, status, data: plain(data) };
     }
     case RecordKind.clock: {
       const [, event, clockId, v] = r;
@@ -114,18 +116,18 @@ export function decodeRecord(value: unknown): TraceRecord {
     case RecordKind.entropy: {
       const [, event, data] = r;
       need(isCount(event) && isBytes(data), 'entropy fields');
-      return { kind: 'entropy', event, data };
+      return { kind: 'entropy', event, data: plain(data) };
     }
     case RecordKind.output: {
       const [, event, stream, data] = r;
       need(isCount(event) && (stream === 1 || stream === 2) && isBytes(data), 'output fields');
-      return { kind: 'output', event, stream, data };
+      return { kind: 'output', event, stream, data: plain(data) };
     }
     case RecordKind.checkpoint: {
       const [, number, event, chain, parts] = r;
       need(isCount(number) && isCount(event) && isBytes(chain) && Array.isArray(parts) && parts.length === 6 && parts.every(isBytes), 'checkpoint fields');
-      const [memory, globals, fds, fs, stdout, stderr] = parts as Uint8Array[];
-      return { kind: 'checkpoint', number, event, chain, digest: { memory: memory!, globals: globals!, fds: fds!, fs: fs!, stdout: stdout!, stderr: stderr! } };
+      const [memory, globals, fds, fs, stdout, stderr] = (parts as Uint8Array[]).map(plain);
+      return { kind: 'checkpoint', number, event, chain: plain(chain), digest: { memory: memory!, globals: globals!, fds: fds!, fs: fs!, stdout: stdout!, stderr: stderr! } };
     }
     case RecordKind.exit: {
       const [, event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes] = r;
@@ -147,7 +149,7 @@ export function decodeRecord(value: unknown): TraceRecord {
 function decodeTree(v: unknown, depth = 0): SnapshotTree {
   need(depth < 4096 && v && typeof v === 'object', 'snapshot node');
   const n = v as Record<string, unknown>;
-  if (n.kind === 'file') { need(isBytes(n.data), 'file data'); return { kind: 'file', data: n.data }; }
+  if (n.kind === 'file') { need(isBytes(n.data), 'file data'); return { kind: 'file', data: plain(n.data) }; }
   if (n.kind === 'symlink') { need(typeof n.target === 'string', 'symlink target'); return { kind: 'symlink', target: n.target }; }
   need(n.kind === 'dir' && Array.isArray(n.entries), 'directory entries');
   return {
@@ -171,7 +173,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
   need((o.clock === 'virtual' || o.clock === 'real') && (o.random === 'seeded' || o.random === 'os') && isCount(o.checkpointEvery), 'header options');
   return {
     replicodeVersion: h.replicodeVersion,
-    module: { name: m.name, sha256: m.sha256, size: m.size, bytes: m.bytes as Uint8Array | null },
+    module: { name: m.name, sha256: m.sha256, size: m.size, bytes: m.bytes === null ? null : plain(m.bytes as Uint8Array) },
     config: {
       args: c.args as string[], env: c.env as string[], seed: toBig(c.seed), epochNs: toBig(c.epochNs),
       writeBack: c.writeBack === true, maxOpenFds: c.maxOpenFds, snapshotLimits: { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes },

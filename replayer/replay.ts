@@ -29,7 +29,11 @@ export interface ReplayRequest {
   onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
 }
 
-export interface ReplayResult { outcome: GuestOutcome; stats: SessionStats | undefined; header: TraceHeader }
+export interface ReplayResult {
+  outcome: GuestOutcome; stats: SessionStats | undefined; header: TraceHeader;
+  /** Set when the given module differs from the recorded one (replayed anyway, to find where it diverges). */
+  moduleMismatch: string | null;
+}
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -37,11 +41,13 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   const { reader, close } = openTrace(req.tracePath);
   const header = reader.header;
   close();
-  const bytes = header.module.bytes ?? req.moduleBytes;
+  // A module given explicitly wins over the embedded one: replaying a changed module against an
+  // old trace is how one finds where the change altered behaviour.
+  const bytes = req.moduleBytes ?? header.module.bytes;
   if (!bytes) throw new ReplaySetupError(`the trace does not embed its module (${header.module.name}); pass it with --module`);
-  if (hex(sha256(bytes)) !== header.module.sha256) {
-    throw new ReplaySetupError(`module ${header.module.name} does not match the trace (sha256 ${hex(sha256(bytes)).slice(0, 16)}..., recorded ${header.module.sha256.slice(0, 16)}...)`);
-  }
+  const actualSha = hex(sha256(bytes));
+  const moduleMismatch = actualSha === header.module.sha256 ? null
+    : `the module given (sha256 ${actualSha.slice(0, 16)}...) is not the one recorded (${header.module.sha256.slice(0, 16)}...)`;
   const module = await compileModule(bytes, header.module.name);
   const trees: Record<string, TreeNode> = {};
   for (const p of header.preopens) {
@@ -64,5 +70,5 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     },
     onStats: (s) => { stats = s; },
   });
-  return { outcome, stats, header };
+  return { outcome, stats, header, moduleMismatch };
 }

@@ -10,7 +10,7 @@ export function withReplayOptions<T>(yargs: Argv<T>) {
     .positional('trace', { type: 'string', describe: 'a .rct trace written by replicode record' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "verify without reprinting the guest's output" })
     .option('to', { type: 'number', describe: 'stop after this many events' })
-    .option('module', { type: 'string', describe: 'the module, when the trace does not embed it' });
+    .option('module', { type: 'string', describe: 'replay this module instead of the embedded one (a changed build: where does it diverge?)' });
 }
 
 export interface ParsedReplayArgs { trace?: string; quiet: boolean; to?: number; module?: string }
@@ -22,10 +22,11 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
   if (argv.module) {
     try { moduleBytes = readFileSync(argv.module); } catch { throw new UsageError(`--module ${argv.module}: no such file`); }
   }
-  const { outcome, stats } = await replayTrace({
+  const { outcome, stats, moduleMismatch } = await replayTrace({
     tracePath: argv.trace, quiet: argv.quiet, onOutput: outputWriter(),
     ...(toEvent !== undefined ? { toEvent } : {}), ...(moduleBytes ? { moduleBytes } : {}),
   });
+  if (moduleMismatch) process.stderr.write(`replicode: note: ${moduleMismatch}; replaying it anyway\n`);
   const verified = `${stats?.events ?? 0} events, ${stats?.checkpoints ?? 0} checkpoints verified`;
   switch (outcome.kind) {
     case 'diverged':

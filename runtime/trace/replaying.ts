@@ -3,7 +3,7 @@
 // trace instead of the host; every checkpoint and the exit are verified. The first mismatch
 // stops the guest with a Divergence that says where, what and with which stack.
 import {
-  describeValueArgs, StdinStatus, syscallName, syscallTable, type CallEvent, type CheckpointRecord, type EventCursor,
+  describeValueArgs, StdinStatus, TraceFormatError, syscallName, syscallTable, type CallEvent, type CheckpointRecord, type EventCursor,
 } from '../../formats/index.js';
 import { errnoName } from '../errno.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
@@ -18,6 +18,10 @@ export interface ReplayOptions {
   toEvent?: number;
   /** Do not pass guest output on. */
   quiet?: boolean;
+  /** The trace was closed properly; if not, running out of it means it was cut short. */
+  complete: boolean;
+  /** Size of the trace file, for the truncation message. */
+  traceBytes: number;
 }
 
 export interface ReplayStats { events: number; checkpointsVerified: number }
@@ -47,7 +51,10 @@ export class ReplaySession implements GuestSession {
       this.event++;
       const recorded = this.cursor.nextCall();
       this.current = recorded;
-      if (!recorded) this.diverge('the guest made a call after the recording ended', null, describeCall(id, args));
+      if (!recorded) {
+        this.checkTruncated();
+        this.diverge('the guest made a call after the recording ended', null, describeCall(id, args));
+      }
       if (recorded.id !== id) this.diverge('the guest made a different call', describeRecorded(recorded), describeCall(id, args));
       if (recorded.fingerprint !== fingerprint) this.diverge('the guest called with different arguments', describeRecorded(recorded), describeCall(id, args));
     },
@@ -99,7 +106,10 @@ export class ReplaySession implements GuestSession {
       if (this.cursor.nextCall()) this.diverge('the guest exited before the recording did', 'more calls', `${outcome.kind} with code ${outcome.exitCode}`);
       this.verifyCheckpoint(this.event + 1);
       const recorded = this.cursor.exit();
-      if (!recorded) this.diverge('the trace has no exit record (truncated?)', null, `${outcome.kind} with code ${outcome.exitCode}`);
+      if (!recorded) {
+        this.checkTruncated();
+        this.diverge('the trace has no exit record', null, `${outcome.kind} with code ${outcome.exitCode}`);
+      }
       const want = `${recorded.outcome} with code ${recorded.exitCode}, ${recorded.stdoutBytes} bytes of stdout, ${recorded.stderrBytes} of stderr`;
       const got = `${outcome.kind} with code ${outcome.exitCode}, ${this.output[1].bytes} bytes of stdout, ${this.output[2].bytes} of stderr`;
       if (want !== got) this.diverge('the run ended differently', want, got);
@@ -110,6 +120,12 @@ export class ReplaySession implements GuestSession {
     }
   }
 
+  /** Out of events in a trace that was never closed: it was cut short, which is not a divergence. */
+  private checkTruncated(): void {
+    if (this.options.complete) return;
+    throw new TraceFormatError(`trace is truncated: it ends after event ${this.event - 1}, before the run did; everything up to there matched`, this.options.traceBytes);
+  }
+
   private input(kind: string) {
     const r = this.cursor.input(this.event);
     if (!r) this.diverge(`the guest asked the host for ${kind} where the recording did not`, 'no host input at this call', kind);
@@ -118,6 +134,7 @@ export class ReplaySession implements GuestSession {
 
   private verifyCheckpoint(event: number): void {
     const recorded: CheckpointRecord | undefined = this.cursor.checkpoint();
+    if (!recorded) this.checkTruncated();
     if (!recorded) this.diverge('the trace has no checkpoint here', `checkpoint ${this.verified + 1}`, null);
     const digest: StateDigest = { ...this.kernel!.stateDigest(), stdout: this.output[1].digest(), stderr: this.output[2].digest() };
     if (recorded.event !== event) this.diverge('checkpoints are at different events', `checkpoint ${recorded.number} after event ${recorded.event}`, `after event ${event}`);
