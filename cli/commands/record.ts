@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Argv } from 'yargs';
-import { record, defaultCheckpointEvery } from '../../recorder/index.js';
+import { record, defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
 import { formatTrap, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { loadModuleFile } from '../load.js';
@@ -15,6 +15,7 @@ export function withRecordOptions<T>(yargs: Argv<T>) {
     .option('random', { choices: ['seeded', 'os'] as const, default: 'seeded' as const, describe: 'random_get: the seeded PRNG, or OS entropy (recorded)' })
     .option('checkpoint-every', { type: 'number', default: defaultCheckpointEvery, describe: 'events between state checkpoints' })
     .option('record-output', { type: 'boolean', default: false, describe: 'store guest output in full (always hashed)' })
+    .option('max-trace-bytes', { type: 'number', default: defaultMaxTraceBytes, describe: 'stop recording (keeping the trace readable) past this size' })
     .option('embed-module', { type: 'boolean', default: true, describe: 'store the module in the trace (--no-embed-module: its hash only)' });
 }
 
@@ -25,6 +26,7 @@ export interface ParsedRecordArgs extends ParsedRunArgs {
   checkpointEvery: number;
   recordOutput: boolean;
   embedModule: boolean;
+  maxTraceBytes: number;
 }
 
 export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
@@ -41,6 +43,7 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
   const { outcome, stats } = await record({
     moduleName: basename(options.module), moduleBytes: readFileSync(options.module), module, config, tracePath,
     checkpointEvery, recordOutput: argv.recordOutput, embedModule: argv.embedModule,
+    maxTraceBytes: parseCount('max-trace-bytes', argv.maxTraceBytes, 1024),
     stdin: new StreamStdin(process.stdin), onOutput: outputWriter(),
   });
   if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));

@@ -45,7 +45,7 @@ function openSession() {
     cleanups.push(() => source.close());
     const reader = new TraceReader(source);
     const session = new ReplaySession(new EventCursor(reader.records()), {
-      checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, complete: reader.footer !== undefined, traceBytes: source.size, ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}),
+      checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, complete: reader.footer?.complete === true, traceBytes: source.size, ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}),
     });
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
     return session;

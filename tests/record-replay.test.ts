@@ -1,0 +1,186 @@
+// Record then replay, as users do it: every guest program with the real clock and OS entropy
+// (so replay is right only if the trace is), from the trace alone, in another process and in a
+// worker; and replays that must fail: a changed module, a tampered trace, a limit reached.
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { encodeChunk, encodeFileHeader, encodeTrailer, pack, readChunk, memorySource } from '../dist/formats/index.js';
+import { replayTrace } from '../dist/replayer/index.js';
+import { programCases, programsDir, runCli, tempDir, type ProgramCase } from './helpers.js';
+
+/** Records a case through the CLI from a scratch copy of its module (and data), then deletes both. */
+function recordCase(c: ProgramCase, extra: string[] = []) {
+  const dir = tempDir();
+  const module = join(dir, c.wasm.split('/').pop()!);
+  copyFileSync(join(programsDir, c.wasm), module);
+  const trace = join(dir, `${c.name}.rct`);
+  const args = ['record', '--clock', 'real', '--random', 'os', '-o', trace, ...extra];
+  for (const [k, v] of Object.entries(c.env)) args.push('--env', `${k}=${v}`);
+  let data: string | null = null;
+  if (c.dataDir !== null) {
+    data = join(dir, 'data');
+    if (c.dataDir === 'empty') mkdirSync(data);
+    else cpSync(join(programsDir, c.dataDir), data, { recursive: true });
+    args.push('--dir', `${data}::/data`);
+  }
+  const result = runCli([...args, module, '--', ...c.args], c.stdin);
+  rmSync(module);
+  if (data) rmSync(data, { recursive: true, force: true });
+  return { trace, result, dir };
+}
+
+describe('record, then replay from the trace alone', () => {
+  it.each(programCases().map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const { trace, result } = recordCase(c);
+    expect(result.exitCode, result.stderr).toBe(c.exitCode);
+    expect(result.stderr).toMatch(/replicode: recorded \d+ events/);
+
+    const again = runCli(['replay', trace]);
+    expect(again.exitCode, again.stderr).toBe(c.exitCode);
+    expect(again.stdout).toBe(result.stdout);
+    expect(again.stderr).toMatch(/replay matches the recording/);
+
+    const chunks: Buffer[] = [];
+    const inWorker = await replayTrace({ tracePath: trace, onOutput: (stream, bytes) => { if (stream === 1) chunks.push(Buffer.from(bytes)); } });
+    expect(inWorker.outcome.kind).toBe(c.exitCode === 134 ? 'trap' : 'exit');
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(result.stdout);
+    expect(inWorker.stats?.checkpoints).toBeGreaterThan(0);
+  });
+
+  it('the real clock and OS entropy really are host inputs: two recordings differ, each replays itself', () => {
+    const c = programCases().find((x) => x.name === 'random')!;
+    const a = recordCase(c);
+    const b = recordCase(c);
+    expect(a.result.stdout).not.toBe(b.result.stdout);
+    expect(runCli(['replay', a.trace]).stdout).toBe(a.result.stdout);
+    expect(runCli(['replay', b.trace]).stdout).toBe(b.result.stdout);
+  });
+
+  it('replay --quiet verifies without output; --to stops at an event', () => {
+    const c = programCases().find((x) => x.name === 'syscall_heavy')!;
+    const { trace } = recordCase(c);
+    const quiet = runCli(['replay', '--quiet', trace]);
+    expect(quiet.exitCode).toBe(0);
+    expect(quiet.stdout).toBe('');
+    expect(quiet.stderr).toMatch(/matches the recording: 40\d\d\d events/);
+    const partial = runCli(['replay', '-q', '--to', '1000', trace]);
+    expect(partial.exitCode).toBe(0);
+    expect(partial.stderr).toMatch(/stopped at event 1000.*1000 events, \d+ checkpoints verified/);
+  });
+});
+
+const watProgram = (second: string) => `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "step\\n")
+  (func $say (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 5))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func $tick (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 16))))
+  (func $changed_here ${second})
+  (func (export "_start") (call $say) (call $tick) (call $changed_here) (call $say)))`;
+
+describe('replay reports divergence at the right event, exit code 3', () => {
+  it('a modified module: the first call that differs, with the guest stack', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'v1.wat'), watProgram('(call $tick)'));
+    writeFileSync(join(dir, 'v2.wat'), watProgram('(call $say)'));
+    const trace = join(dir, 'v1.rct');
+    expect(runCli(['record', '-o', trace, join(dir, 'v1.wat')]).exitCode).toBe(0);
+    const r = runCli(['replay', '--module', join(dir, 'v2.wat'), trace]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain('is not the one recorded');
+    expect(r.stderr).toContain('replay diverged at event 2: the guest made a different call');
+    expect(r.stderr).toMatch(/expected: +clock_time_get/);
+    expect(r.stderr).toMatch(/actual: +fd_write\(1, 1\)/);
+    expect(r.stderr).toMatch(/#0 \$?say[\s\S]*#1 \$?changed_here[\s\S]*#2/);
+  });
+
+  /** Rewrites a trace, letting `mutate` change decoded msgpack values chunk by chunk. */
+  function tamper(path: string, mutate: (value: unknown[]) => void): string {
+    const bytes = readFileSync(path);
+    const src = memorySource(bytes);
+    const out: Uint8Array[] = [encodeFileHeader()];
+    let at = 16;
+    let written = 16;
+    let footerOffset = 0;
+    for (let chunk = readChunk(src, at); chunk; at = chunk.end, chunk = readChunk(src, at)) {
+      const values = chunk.values as unknown[][];
+      if (values[0]?.[0] === 10) footerOffset = written;
+      values.forEach(mutate);
+      const framed = encodeChunk(Buffer.concat(values.map((v) => pack(v))));
+      out.push(framed);
+      written += framed.length;
+    }
+    out.push(encodeTrailer(footerOffset));
+    const tampered = path.replace(/\.rct$/, '-tampered.rct');
+    writeFileSync(tampered, Buffer.concat(out));
+    return tampered;
+  }
+
+  it('a tampered input (a clock value): caught at the checkpoint right after that event', () => {
+    const c = programCases().find((x) => x.name === 'clocks')!;
+    const { trace } = recordCase(c, ['--checkpoint-every', '1']);
+    let target = -1;
+    const tampered = tamper(trace, (v) => {
+      if (v[0] === 4 && target < 0 && (v[1] as number) > 10) { // the first clock input after event 10
+        target = v[1] as number;
+        v[3] = (v[3] as bigint) + 5_000_000_000n;
+      }
+    });
+    expect(runCli(['replay', '-q', trace]).exitCode).toBe(0);
+    const r = runCli(['replay', '-q', tampered]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain(`replay diverged at event ${target}: state differs at checkpoint ${target}: memory`);
+  });
+
+  it('a tampered call record: caught exactly at that event', () => {
+    const c = programCases().find((x) => x.name === 'line_count')!;
+    const { trace } = recordCase(c);
+    const tampered = tamper(trace, (v) => {
+      if (v[0] === 2) (v[4] as Uint8Array)[2 * 4] ^= 0xff; // fingerprint of event 2
+    });
+    const r = runCli(['replay', '-q', tampered]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain('replay diverged at event 2: the guest called with different arguments');
+    expect(r.stderr).toContain('checkpoints: none verified yet; next in the trace: #0');
+  });
+});
+
+describe('inspect, and the trace size limit', () => {
+  it('inspect summarizes (text and JSON) and lists events by kind', () => {
+    const c = programCases().find((x) => x.name === 'clocks')!;
+    const { trace } = recordCase(c, ['--checkpoint-every', '100']);
+    const text = runCli(['inspect', trace]);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(/complete/);
+    expect(text.stdout).toMatch(/module: +clocks\.wasm/);
+    expect(text.stdout).toMatch(/inputs: +clock real, random os/);
+    const summary = JSON.parse(runCli(['inspect', '--json', trace]).stdout);
+    expect(summary.events).toBeGreaterThan(1000);
+    expect(summary.calls.clock_time_get).toBeGreaterThan(1000);
+    expect(summary.checkpoints.length).toBe(Math.floor(summary.events / 100) + 1);
+    expect(summary.exit).toMatchObject({ outcome: 'exit', exitCode: 0 });
+    expect(summary.records.clock.count).toBeGreaterThan(1000);
+    const events = JSON.parse(runCli(['inspect', '--events', '--json', '--kind', 'clock', '--from', '5', '--limit', '3', trace]).stdout);
+    expect(events.events).toHaveLength(3);
+    for (const e of events.events) {
+      expect(e.event).toBeGreaterThanOrEqual(5);
+      expect(e.inputs[0]).toMatch(/^clock \d: \d+/);
+    }
+  });
+
+  it('recording stops cleanly at --max-trace-bytes and the trace stays readable', () => {
+    const c = programCases().find((x) => x.name === 'syscall_heavy')!;
+    const { trace, result } = recordCase({ ...c, args: ['200000'] }, ['--max-trace-bytes', '20000', '--checkpoint-every', '100']);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('recording stopped: trace reached its size limit of 20000 bytes');
+    expect(readFileSync(trace).length).toBeLessThan(20000 + 1024);
+    const summary = JSON.parse(runCli(['inspect', '--json', trace]).stdout);
+    expect(summary.complete).toBe(false);
+    expect(summary.events).toBeGreaterThan(100);
+    const r = runCli(['replay', '-q', trace]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/trace is truncated: it ends after event \d+/);
+  });
+});
