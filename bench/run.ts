@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { compileModule, processConfig, spawnGuest } from '../runtime/index.js';
+import { benchTrace } from './trace.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -75,6 +76,15 @@ async function crossThreadRoundTrip(rounds: number) {
 async function main() {
   mkdirSync(resultsDir, { recursive: true });
   const host = { node: process.version, platform: process.platform, arch: process.arch };
+  const only = process.env.BENCH_ONLY;
+  if (only === 'trace') {
+    const trace = [
+      await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
+      await benchTrace(root, 'syscall_heavy record/replay', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.3, repeats),
+    ];
+    writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, results: trace }, null, 2) + '\n');
+    return;
+  }
   const crossThread = await crossThreadRoundTrip(20_000);
   writeFileSync(join(resultsDir, 'cross-thread.json'), JSON.stringify({ host, ...crossThread }, null, 2) + '\n');
   const runtime = [
@@ -82,6 +92,11 @@ async function main() {
     await compare('syscall_heavy', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.5),
   ];
   writeFileSync(join(resultsDir, 'runtime.json'), JSON.stringify({ host, results: runtime }, null, 2) + '\n');
+  const trace = [
+    await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
+    await benchTrace(root, 'syscall_heavy record/replay', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.3, repeats),
+  ];
+  writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, results: trace }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
 

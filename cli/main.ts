@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     )
     .demandCommand(1, 'name a command: run, record, replay, inspect')
     .strict()
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
     .help()
     .version()
     .fail((message, err) => {

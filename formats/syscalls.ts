@@ -43,8 +43,11 @@ export function fingerprint(id: number, params: string, args: ArrayLike<number |
     if (kind === 0x70 /* p */) continue;
     const v = args[i];
     if (typeof v === 'bigint') {
-      h = Math.imul(h ^ Number(BigInt.asUintN(32, v)), 0x01000193);
-      h = Math.imul(h ^ Number(BigInt.asUintN(32, v >> 32n)), 0x01000193);
+      // One BigInt conversion (they are slow); values past 2^53 lose low bits, which only
+      // makes two such values more likely to share a fingerprint.
+      const n = Number(v);
+      h = Math.imul(h ^ (n | 0), 0x01000193);
+      h = Math.imul(h ^ ((n / 4294967296) | 0), 0x01000193);
     } else {
       h = Math.imul(h ^ ((v ?? 0) | 0), 0x01000193);
     }

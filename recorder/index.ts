@@ -10,7 +10,7 @@ import {
 /** Snapshots and modules above these sizes are stored as hashes only (replay then needs the originals). */
 export const maxEmbeddedSnapshotBytes = 8 * 1024 * 1024;
 export const maxEmbeddedModuleBytes = 8 * 1024 * 1024;
-export const defaultCheckpointEvery = 4096;
+export const defaultCheckpointEvery = 16384;
 export const defaultMaxTraceBytes = 4 * 1024 ** 3;
 
 export interface RecordRequest {

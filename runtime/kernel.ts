@@ -140,16 +140,30 @@ export interface SyscallTracer {
 function tracedBoundary(name: string, fn: (...args: never[]) => number | void, tracer: SyscallTracer) {
   const id = syscallId(name);
   const params = syscallTable[id]![1];
-  return (...args: (number | bigint)[]): number => {
-    tracer.enter(id, fingerprint(id, params, args), args);
-    let errno: number;
-    try {
-      errno = (fn as (...a: (number | bigint)[]) => number | void)(...args) ?? 0;
-    } catch (err) {
-      if (!(err instanceof WasiError)) throw err;
-      errno = err.errno;
-    }
-    tracer.exit(errno);
-    return errno;
+  type V = number | bigint;
+  const call = fn as (...a: V[]) => number | void;
+  // One argument buffer per import, reused: a traced call allocates nothing (syscalls never nest).
+  const args: V[] = new Array<V>(params.length).fill(0);
+  const after = (errno: number): number => { tracer.exit(errno); return errno; };
+  const failed = (err: unknown): number => {
+    if (!(err instanceof WasiError)) throw err;
+    return after(err.errno);
   };
+  const enter = () => tracer.enter(id, fingerprint(id, params, args), args);
+  // Fixed-arity entry points calling the syscall directly: no rest parameters, no apply.
+  switch (params.length) {
+    case 0: return () => { enter(); try { return after(call() ?? 0); } catch (e) { return failed(e); } };
+    case 1: return (a: V) => { args[0] = a; enter(); try { return after(call(a) ?? 0); } catch (e) { return failed(e); } };
+    case 2: return (a: V, b: V) => { args[0] = a; args[1] = b; enter(); try { return after(call(a, b) ?? 0); } catch (e) { return failed(e); } };
+    case 3: return (a: V, b: V, c: V) => { args[0] = a; args[1] = b; args[2] = c; enter(); try { return after(call(a, b, c) ?? 0); } catch (e) { return failed(e); } };
+    case 4: return (a: V, b: V, c: V, d: V) => {
+      args[0] = a; args[1] = b; args[2] = c; args[3] = d; enter();
+      try { return after(call(a, b, c, d) ?? 0); } catch (e) { return failed(e); }
+    };
+    default: return (...rest: V[]) => {
+      for (let i = 0; i < args.length; i++) args[i] = rest[i]!;
+      enter();
+      try { return after(call(...args) ?? 0); } catch (e) { return failed(e); }
+    };
+  }
 }

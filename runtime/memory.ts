@@ -6,14 +6,23 @@ import { Errno, WasiError } from './errno.js';
  * A bad pointer or length raises WasiError(FAULT), which the syscall boundary returns as errno.
  */
 export class GuestMemory {
+  private cachedBuffer: ArrayBuffer | undefined;
+  private cachedView: DataView | undefined;
+
   constructor(private readonly memory: WebAssembly.Memory) {}
 
   get byteLength(): number {
     return this.memory.buffer.byteLength;
   }
 
+  /** A DataView over the current buffer; rebuilt only after the memory grew (and the old buffer detached). */
   view(): DataView {
-    return new DataView(this.memory.buffer);
+    const buffer = this.memory.buffer;
+    if (buffer !== this.cachedBuffer) {
+      this.cachedBuffer = buffer;
+      this.cachedView = new DataView(buffer);
+    }
+    return this.cachedView!;
   }
 
   /** Checks [ptr, ptr+len) lies in memory; returns ptr as an unsigned offset. */

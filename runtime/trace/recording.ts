@@ -29,7 +29,11 @@ export class RecordingSession implements GuestSession {
 
   readonly tracer = {
     enter: (id: number, fingerprint: number): void => {
-      this.event = this.guard(() => this.writer.call(id, fingerprint));
+      try {
+        this.event = this.writer.call(id, fingerprint);
+      } catch (err) {
+        this.guard(() => { throw err; });
+      }
     },
     exit: (errno: number): void => {
       this.writer.result(errno);

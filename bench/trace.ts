@@ -1,0 +1,64 @@
+// Record/replay figures for `npm run bench`: record overhead against a plain run, replay speed
+// against record, replay events per second, and trace bytes per event. Plain run, record and
+// replay are timed side by side, alternating, so they share the machine's state.
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { record } from '../recorder/index.js';
+import { replayTrace } from '../replayer/index.js';
+import { compileModule, processConfig, spawnGuest } from '../runtime/index.js';
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export interface TraceBenchResult {
+  name: string; program: string; args: string[]; repeats: number;
+  runMs: number; recordMs: number; replayMs: number;
+  recordOverhead: number; recordTarget: number; replayVsRecord: number;
+  events: number; replayEventsPerSecond: number; traceBytes: number; bytesPerEvent: number;
+}
+
+export async function benchTrace(root: string, name: string, program: string, args: string[], recordTarget: number, repeats: number): Promise<TraceBenchResult> {
+  const wasmPath = join(root, 'wasm_programs', 'build', `${program}.wasm`);
+  const bytes = readFileSync(wasmPath);
+  const module = await compileModule(bytes, wasmPath);
+  const config = processConfig({ args: [`${program}.wasm`, ...args] });
+  const dir = mkdtempSync(join(tmpdir(), 'replicode-bench-'));
+  const tracePath = join(dir, 'bench.rct');
+  const discard = () => {};
+  const run = async () => {
+    const t = performance.now();
+    await spawnGuest({ module, config, onOutput: discard });
+    return performance.now() - t;
+  };
+  let events = 0;
+  const rec = async () => {
+    const t = performance.now();
+    const { stats } = await record({ moduleName: `${program}.wasm`, moduleBytes: bytes, module, config, tracePath, onOutput: discard });
+    events = stats?.events ?? 0;
+    return performance.now() - t;
+  };
+  const replay = async () => {
+    const t = performance.now();
+    const { outcome } = await replayTrace({ tracePath, quiet: true, onOutput: discard });
+    if (outcome.kind !== 'exit') throw new Error(`bench replay of ${program} ended with ${outcome.kind}`);
+    return performance.now() - t;
+  };
+  await run(); await rec(); await replay(); // warm-up
+  const times = { run: [] as number[], record: [] as number[], replay: [] as number[] };
+  for (let i = 0; i < repeats; i++) {
+    times.run.push(await run());
+    times.record.push(await rec());
+    times.replay.push(await replay());
+  }
+  const traceBytes = statSync(tracePath).size;
+  rmSync(dir, { recursive: true, force: true });
+  const [runMs, recordMs, replayMs] = [median(times.run), median(times.record), median(times.replay)];
+  const result = {
+    name, program, args, repeats, runMs, recordMs, replayMs,
+    recordOverhead: recordMs / runMs, recordTarget, replayVsRecord: recordMs / replayMs,
+    events, replayEventsPerSecond: events / (replayMs / 1000), traceBytes, bytesPerEvent: traceBytes / Math.max(1, events),
+  };
+  console.log(`${name.padEnd(28)} run ${runMs.toFixed(0).padStart(5)} ms  record ${recordMs.toFixed(0).padStart(5)} ms (x${result.recordOverhead.toFixed(3)}, target <= ${recordTarget})  replay ${replayMs.toFixed(0).padStart(5)} ms (record/replay ${result.replayVsRecord.toFixed(2)}, target >= 1)`);
+  console.log(`${''.padEnd(28)} ${events} events, ${(result.replayEventsPerSecond / 1e6).toFixed(2)} M events/s replayed (target >= 1), ${traceBytes} bytes = ${result.bytesPerEvent.toFixed(2)} bytes/event (target <= 8)`);
+  return result;
+}
