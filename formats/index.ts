@@ -4,6 +4,9 @@ export * from './framing.js';
 export * from './records.js';
 export { msgpackOptions, pack, unpackAll } from './msgpack.js';
 export { syscallTable, syscallId, syscallName, fingerprint, describeValueArgs } from './syscalls.js';
-export { TraceWriter, TraceLimitError, callsPerBatch, defaultMaxTraceBytes, type TraceSink, type TraceWriterOptions } from './writer.js';
+export {
+  TraceWriter, RecordBuffer, ChunkFramer, TraceLimitError, callsPerBatch, defaultMaxTraceBytes,
+  type TraceSink, type TraceWriterOptions, type RawChunk, type EventLog, type ChunkFramerOptions,
+} from './writer.js';
 export { TraceReader, EventCursor, type CallEvent, type PlacedRecord, type ChunkInfo } from './reader.js';
 export { replicodeVersion } from './version.js';

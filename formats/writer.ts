@@ -1,6 +1,9 @@
-// Streaming trace writer: records go into the current chunk; a chunk is framed, compressed and
-// handed to the sink once it is big enough, at a checkpoint, or at the end. Memory stays bounded
-// by one chunk plus one batch of calls.
+// Writing a trace, in two halves that may run on different threads:
+// - RecordBuffer collects records (and batches syscall events column by column) into raw chunk
+//   payloads; it runs beside the guest, so it only copies bytes.
+// - ChunkFramer compresses and frames those payloads, keeps the checkpoint index, enforces the
+//   size limit and closes the file with footer and trailer.
+// TraceWriter joins the two in one thread.
 import { defaultChunkBytes, encodeChunk, encodeFileHeader, encodeTrailer } from './framing.js';
 import { encodeCalls, encodeFooter, encodeHeader, type FooterRecord, type TraceHeader } from './records.js';
 
@@ -9,11 +12,10 @@ export interface TraceSink {
   write(bytes: Uint8Array): void;
 }
 
-export interface TraceWriterOptions {
-  chunkBytes?: number;
-  compress?: boolean;
-  /** The trace may not grow past this many bytes (the footer and trailer still fit). */
-  maxTraceBytes?: number;
+/** A chunk's records before compression; `checkpoint` marks a chunk that ends with one. */
+export interface RawChunk {
+  payload: Uint8Array;
+  checkpoint?: [number: number, event: number];
 }
 
 /** Calls are batched this many at a time into one columnar record. */
@@ -23,36 +25,18 @@ export const defaultMaxTraceBytes = 8 * 1024 ** 3;
 /** The trace reached its size limit; what was written so far is kept. */
 export class TraceLimitError extends Error {}
 
-export class TraceWriter {
+export class RecordBuffer {
   private parts: Uint8Array[] = [];
   private partBytes = 0;
-  private written = 0;
   private readonly ids = new Uint8Array(callsPerBatch);
   private readonly results = new Uint8Array(callsPerBatch);
   private readonly fingerprints = new Uint32Array(callsPerBatch);
   private pending = 0;
   private events = 0;
-  private readonly checkpoints: FooterRecord['checkpoints'] = [];
-  private readonly chunkBytes: number;
-  private readonly compress: boolean;
-  private readonly maxTraceBytes: number;
 
-  constructor(private readonly sink: TraceSink, options: TraceWriterOptions = {}) {
-    this.chunkBytes = options.chunkBytes ?? defaultChunkBytes;
-    this.compress = options.compress ?? true;
-    this.maxTraceBytes = options.maxTraceBytes ?? defaultMaxTraceBytes;
-  }
+  constructor(private readonly emit: (chunk: RawChunk) => void, private readonly chunkBytes = defaultChunkBytes) {}
 
-  /** Bytes handed to the sink so far. */
-  get offset(): number { return this.written; }
   get eventCount(): number { return this.events; }
-
-  /** File header and the header chunk, written at once so a trace is identifiable from its start. */
-  start(header: TraceHeader): void {
-    this.emit(encodeFileHeader());
-    this.append(encodeHeader(header));
-    this.endChunk();
-  }
 
   /** Starts syscall event number `eventCount`; its result is filled in by `result`. */
   call(id: number, fingerprint: number): number {
@@ -76,24 +60,17 @@ export class TraceWriter {
     if (this.partBytes >= this.chunkBytes) this.endChunk();
   }
 
-  /** Appends a checkpoint after every call so far and closes the chunk (so seeking can start at the next one). */
+  /** A checkpoint follows every call so far and closes its chunk, so seeking can start after it. */
   checkpoint(number: number, event: number, record: Uint8Array): void {
     this.flushCalls();
     this.append(record);
-    this.endChunk();
-    this.checkpoints.push([number, event, this.written]);
+    this.endChunk([number, event]);
   }
 
-  /** Closes the trace: remaining calls, the footer chunk and the trailer. */
-  finish(complete = true): void {
+  /** Emits whatever is buffered. */
+  flush(): void {
     this.flushCalls();
     this.endChunk();
-    const footerOffset = this.written;
-    const footer = encodeFooter({ events: this.events, checkpoints: this.checkpoints, complete });
-    this.parts.push(footer);
-    this.partBytes = footer.length;
-    this.endChunk(true);
-    this.emit(encodeTrailer(footerOffset), true);
   }
 
   private flushCalls(): void {
@@ -103,20 +80,111 @@ export class TraceWriter {
     this.append(encodeCalls(this.events - n, this.ids.slice(0, n), this.results.slice(0, n), this.fingerprints.slice(0, n)));
   }
 
-  private endChunk(force = false): void {
-    if (this.partBytes === 0 && !force) return;
-    const raw = this.parts.length === 1 ? this.parts[0]! : concat(this.parts, this.partBytes);
+  private endChunk(checkpoint?: [number, number]): void {
+    if (this.partBytes === 0) return;
+    const payload = this.parts.length === 1 ? this.parts[0]! : concat(this.parts, this.partBytes);
     this.parts = [];
     this.partBytes = 0;
-    this.emit(encodeChunk(raw, this.compress), force);
+    this.emit(checkpoint ? { payload, checkpoint } : { payload });
+  }
+}
+
+export interface ChunkFramerOptions {
+  compress?: boolean;
+  /** The trace may not grow past this many bytes (the footer and trailer still fit). */
+  maxTraceBytes?: number;
+}
+
+export class ChunkFramer {
+  private written = 0;
+  private full = false;
+  private readonly checkpoints: FooterRecord['checkpoints'] = [];
+  private readonly compress: boolean;
+  private readonly maxTraceBytes: number;
+
+  constructor(private readonly sink: TraceSink, options: ChunkFramerOptions = {}) {
+    this.compress = options.compress ?? true;
+    this.maxTraceBytes = options.maxTraceBytes ?? defaultMaxTraceBytes;
   }
 
-  private emit(bytes: Uint8Array, ignoreLimit = false): void {
-    if (!ignoreLimit && this.written + bytes.length > this.maxTraceBytes) {
-      throw new TraceLimitError(`trace reached its size limit of ${this.maxTraceBytes} bytes`);
+  get offset(): number { return this.written; }
+  /** A chunk was refused for the size limit; nothing more is written but the footer. */
+  get limitReached(): boolean { return this.full; }
+
+  /** File header and the header chunk, so a trace is identifiable from its start. */
+  start(header: TraceHeader): void {
+    this.emit(encodeFileHeader());
+    this.emit(encodeChunk(encodeHeader(header), this.compress));
+  }
+
+  /** Frames and writes one chunk; false (and nothing written) once the size limit is reached. */
+  write(chunk: RawChunk): boolean {
+    if (this.full) return false;
+    const framed = encodeChunk(chunk.payload, this.compress);
+    if (this.written + framed.length > this.maxTraceBytes) {
+      this.full = true;
+      return false;
     }
+    this.emit(framed);
+    if (chunk.checkpoint) this.checkpoints.push([chunk.checkpoint[0], chunk.checkpoint[1], this.written]);
+    return true;
+  }
+
+  /** Footer (event count, checkpoint index, whether the run was recorded to its end) and trailer. */
+  finish(events: number, complete: boolean): void {
+    const footerOffset = this.written;
+    this.emit(encodeChunk(encodeFooter({ events, checkpoints: this.checkpoints, complete: complete && !this.full }), this.compress));
+    this.emit(encodeTrailer(footerOffset));
+  }
+
+  private emit(bytes: Uint8Array): void {
     this.sink.write(bytes);
     this.written += bytes.length;
+  }
+}
+
+/** The event log a recording session writes to (one thread, or split across threads). */
+export interface EventLog {
+  readonly eventCount: number;
+  call(id: number, fingerprint: number): number;
+  result(errno: number): void;
+  append(record: Uint8Array): void;
+  checkpoint(number: number, event: number, record: Uint8Array): void;
+  /** Flushes and closes the trace; `complete` says the run was recorded to its end. */
+  finish(complete: boolean): void;
+}
+
+export interface TraceWriterOptions extends ChunkFramerOptions {
+  chunkBytes?: number;
+}
+
+/** RecordBuffer and ChunkFramer in one thread. Throws TraceLimitError when the trace is full. */
+export class TraceWriter implements EventLog {
+  private readonly framer: ChunkFramer;
+  private readonly buffer: RecordBuffer;
+
+  constructor(sink: TraceSink, options: TraceWriterOptions = {}) {
+    this.framer = new ChunkFramer(sink, options);
+    this.buffer = new RecordBuffer((chunk) => {
+      if (!this.framer.write(chunk)) throw new TraceLimitError(`trace reached its size limit of ${options.maxTraceBytes ?? defaultMaxTraceBytes} bytes`);
+    }, options.chunkBytes);
+  }
+
+  get offset(): number { return this.framer.offset; }
+  get eventCount(): number { return this.buffer.eventCount; }
+  start(header: TraceHeader): void { this.framer.start(header); }
+  call(id: number, fingerprint: number): number { return this.buffer.call(id, fingerprint); }
+  result(errno: number): void { this.buffer.result(errno); }
+  append(record: Uint8Array): void { this.buffer.append(record); }
+  checkpoint(number: number, event: number, record: Uint8Array): void { this.buffer.checkpoint(number, event, record); }
+
+  finish(complete = true): void {
+    try {
+      if (!this.framer.limitReached) this.buffer.flush();
+    } catch (err) {
+      if (!(err instanceof TraceLimitError)) throw err;
+    }
+    this.framer.finish(this.buffer.eventCount, complete);
   }
 }
 

@@ -5,6 +5,8 @@ import type { ProcessConfig } from './config.js';
 import { PreopenError } from './effects/host-fs.js';
 import { BufferStdin, type StdinSource } from './effects/stdin-sources.js';
 import type { TreeNode } from './fs/tree.js';
+import { TraceFileRecorder } from './effects/trace-file.js';
+import { TraceSlot, traceControlBytes } from './worker/trace-channel.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
 import type { SessionSpec, SessionStats } from './trace/spec.js';
 import { Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
@@ -40,9 +42,20 @@ export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
   const stdin = options.stdin ?? new BufferStdin();
   const shared = new SharedArrayBuffer(channelBytes);
   const channel = openChannel(shared);
+  const session = options.session;
+  // Recording: this thread writes the trace file; the worker only posts raw chunks to it.
+  const traceControl = new SharedArrayBuffer(traceControlBytes);
+  const traceFlags = new Int32Array(traceControl);
+  let recorder: TraceFileRecorder | undefined;
+  try {
+    if (session?.kind === 'record') recorder = new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const worker = new Worker(workerUrl, {
-    workerData: { module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session: options.session },
+    workerData: { module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceControl },
   });
+  const withTraceBytes = (stats: SessionStats): SessionStats => (recorder ? { ...stats, traceBytes: recorder.bytes } : stats);
   return new Promise<GuestOutcome>((resolve, reject) => {
     let settled = false;
     let queue = Promise.resolve();
@@ -50,6 +63,7 @@ export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
       if (settled) return;
       settled = true;
       stdin.close();
+      recorder?.close(0, false); // no-op if the worker closed the trace properly
       fn();
     };
     const handle = async (msg: WorkerMessage): Promise<void> => {
@@ -62,12 +76,24 @@ export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
         case 'stdin':
           answerStdin(channel, msg.mode === 'block' ? await stdin.read(msg.maxBytes) : stdin.poll(msg.maxBytes));
           return;
+        case 'trace-chunk':
+          if (!recorder?.chunk(msg.checkpoint ? { payload: msg.payload, checkpoint: msg.checkpoint } : { payload: msg.payload })) {
+            Atomics.store(traceFlags, TraceSlot.limitReached, 1);
+          }
+          Atomics.sub(traceFlags, TraceSlot.inFlightBytes, msg.payload.length);
+          Atomics.notify(traceFlags, TraceSlot.inFlightBytes);
+          return;
+        case 'trace-end':
+          recorder?.close(msg.events, msg.complete);
+          return;
         case 'done':
-          if (msg.stats) options.onStats?.(msg.stats);
+          recorder?.close(msg.stats?.events ?? 0, false); // only if the worker did not close it
+          if (msg.stats) options.onStats?.(withTraceBytes(msg.stats));
           settle(() => resolve(msg.outcome));
           return;
         case 'failed':
-          if (msg.stats) options.onStats?.(msg.stats);
+          recorder?.close(msg.stats?.events ?? 0, false);
+          if (msg.stats) options.onStats?.(withTraceBytes(msg.stats));
           settle(() => reject(failureError(msg)));
           return;
       }

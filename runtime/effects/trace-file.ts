@@ -2,7 +2,7 @@
 // it is framed, so a crash loses at most the chunk being filled) and the byte source `replay`
 // and `inspect` read through, one chunk at a time.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import type { ByteSource, TraceSink } from '../../formats/index.js';
+import { ChunkFramer, type ByteSource, type RawChunk, type TraceHeader, type TraceSink } from '../../formats/index.js';
 
 export class FileTraceSink implements TraceSink {
   private readonly fd: number;
@@ -41,4 +41,34 @@ export function openTraceFile(path: string): FileByteSource {
     },
     close: () => closeSync(fd),
   };
+}
+
+/**
+ * The main thread's half of `record`: frames the chunks a guest's worker posts and writes them
+ * as they arrive; closes the trace with footer and trailer however the run ends.
+ */
+export class TraceFileRecorder {
+  private readonly sink: FileTraceSink;
+  private readonly framer: ChunkFramer;
+  private closed = false;
+
+  constructor(path: string, header: TraceHeader, maxTraceBytes: number) {
+    this.sink = new FileTraceSink(path);
+    this.framer = new ChunkFramer(this.sink, { maxTraceBytes });
+    this.framer.start(header);
+  }
+
+  get bytes(): number { return this.framer.offset; }
+
+  /** Writes a chunk; false once the trace is full (the caller tells the worker to stop). */
+  chunk(chunk: RawChunk): boolean {
+    return this.closed ? false : this.framer.write(chunk);
+  }
+
+  close(events: number, complete: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.framer.finish(events, complete);
+    this.sink.close();
+  }
 }

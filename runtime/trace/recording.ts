@@ -3,7 +3,7 @@
 // hashed, and a checkpoint of the whole state is taken every N events and at the end.
 import {
   encodeCheckpoint, encodeClock, encodeEntropy, encodeExit, encodeOutput, encodeStdin, StdinStatus,
-  TraceLimitError, type TraceWriter,
+  TraceLimitError, type EventLog,
 } from '../../formats/index.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { Kernel } from '../kernel.js';
@@ -15,7 +15,7 @@ export interface RecordingOptions {
   recordOutput: boolean;
 }
 
-export interface RecordingStats { events: number; checkpoints: number; traceBytes: number; complete: boolean }
+export interface RecordingStats { events: number; checkpoints: number; complete: boolean }
 
 export class RecordingSession implements GuestSession {
   private event = -1;
@@ -23,9 +23,10 @@ export class RecordingSession implements GuestSession {
   private chain: Uint8Array = new Uint8Array(32);
   private checkpoints = 0;
   private closed = false;
+  private completed = false;
   private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
 
-  constructor(private readonly writer: TraceWriter, private readonly options: RecordingOptions) {}
+  constructor(private readonly writer: EventLog, private readonly options: RecordingOptions) {}
 
   readonly tracer = {
     enter: (id: number, fingerprint: number): void => {
@@ -94,7 +95,7 @@ export class RecordingSession implements GuestSession {
   }
 
   get stats(): RecordingStats {
-    return { events: this.writer.eventCount, checkpoints: this.checkpoints, traceBytes: this.writer.offset, complete: this.closed };
+    return { events: this.writer.eventCount, checkpoints: this.checkpoints, complete: this.completed };
   }
 
   private checkpoint(event: number): void {
@@ -110,6 +111,7 @@ export class RecordingSession implements GuestSession {
 
   private close(complete: boolean): void {
     this.closed = true;
+    this.completed = complete;
     this.writer.finish(complete);
   }
 

@@ -34,5 +34,7 @@ export function openChannel(buffer: SharedArrayBuffer): Channel {
 export type WorkerMessage =
   | { kind: 'output'; stream: 1 | 2; bytes: Uint8Array }
   | { kind: 'stdin'; maxBytes: number; mode: 'block' | 'poll' }
+  | { kind: 'trace-chunk'; payload: Uint8Array; checkpoint?: [number, number] }
+  | { kind: 'trace-end'; events: number; complete: boolean }
   | { kind: 'done'; outcome: import('../run.js').GuestOutcome; stats?: import('../trace/spec.js').SessionStats }
   | { kind: 'failed'; failure: 'link' | 'preopen' | 'trace' | 'internal'; message: string; stack?: string; stats?: import('../trace/spec.js').SessionStats };

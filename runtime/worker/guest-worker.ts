@@ -1,10 +1,10 @@
 // Entry point of a guest's worker thread: runs one WASI process to completion (plainly, or
 // recording, or replaying a trace) and reports how it ended.
 import { parentPort, workerData } from 'node:worker_threads';
-import { EventCursor, TraceFormatError, TraceReader, TraceWriter } from '../../formats/index.js';
+import { EventCursor, TraceFormatError, TraceReader } from '../../formats/index.js';
 import type { ProcessConfig } from '../config.js';
 import { PreopenError } from '../effects/host-fs.js';
-import { FileTraceSink, openTraceFile } from '../effects/trace-file.js';
+import { openTraceFile } from '../effects/trace-file.js';
 import { WorkerEffects } from '../effects/worker-effects.js';
 import type { TreeNode } from '../fs/tree.js';
 import { GuestLinkError, runGuest } from '../run.js';
@@ -12,6 +12,7 @@ import { RecordingSession } from '../trace/recording.js';
 import { ReplaySession } from '../trace/replaying.js';
 import type { SessionSpec, SessionStats } from '../trace/spec.js';
 import { openChannel, type WorkerMessage } from './channel.js';
+import { CrossThreadEventLog } from './trace-channel.js';
 
 interface GuestWorkerData {
   module: WebAssembly.Module;
@@ -19,25 +20,25 @@ interface GuestWorkerData {
   channel: SharedArrayBuffer;
   trees: Record<string, TreeNode>;
   session?: SessionSpec;
+  /** Shared flags of a recording (limit reached, bytes in flight). */
+  traceControl?: SharedArrayBuffer;
 }
 
 // Deep guest stacks are the point of trap and divergence reports.
 Error.stackTraceLimit = 64;
 
 const port = parentPort!;
-const { module, config, channel, trees, session: spec } = workerData as GuestWorkerData;
+const { module, config, channel, trees, session: spec, traceControl } = workerData as GuestWorkerData;
 const effects = new WorkerEffects(port, openChannel(channel), trees);
 let stats: () => SessionStats | undefined = () => undefined;
 const cleanups: (() => void)[] = [];
 
 function openSession() {
   if (spec?.kind === 'record') {
-    const sink = new FileTraceSink(spec.tracePath);
-    const writer = new TraceWriter(sink, { maxTraceBytes: spec.maxTraceBytes });
-    writer.start(spec.header);
-    const session = new RecordingSession(writer, { checkpointEvery: spec.checkpointEvery, recordOutput: spec.recordOutput });
+    const log = new CrossThreadEventLog(port, new Int32Array(traceControl!), spec.maxTraceBytes);
+    const session = new RecordingSession(log, { checkpointEvery: spec.checkpointEvery, recordOutput: spec.recordOutput });
     stats = () => ({ ...session.stats });
-    cleanups.push(() => session.abandon(), () => sink.close());
+    cleanups.push(() => session.abandon());
     return session;
   }
   if (spec?.kind === 'replay') {
