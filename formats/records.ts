@@ -51,12 +51,51 @@ export type InputRecord = StdinRecord | ClockRecord | EntropyRecord;
 
 export const encodeHeader = (h: TraceHeader): Uint8Array => pack([RecordKind.header, h]);
 
+/**
+ * The calls record, written by hand rather than by msgpackr: it is the one record made on the
+ * guest's hot path, and its layout is fixed ([2, first, bin ids, bin results, bin fingerprints
+ * as u32 LE]). The bytes are exactly what msgpackr would produce (the golden test checks).
+ */
 export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array, fingerprints: Uint32Array): Uint8Array {
-  const fp = new Uint8Array(fingerprints.length * 4);
-  const view = new DataView(fp.buffer);
-  fingerprints.forEach((f, i) => view.setUint32(i * 4, f, true));
-  return pack([RecordKind.calls, first, ids, results, fp]);
+  const n = ids.length;
+  if (!Number.isSafeInteger(first) || first < 0 || first > 0xffffffff) {
+    const fp = new Uint8Array(n * 4);
+    const view = new DataView(fp.buffer);
+    fingerprints.forEach((f, i) => view.setUint32(i * 4, f, true));
+    return pack([RecordKind.calls, first, ids, results, fp]);
+  }
+  const out = new Uint8Array(2 + 5 + 3 * 5 + n * 6);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  out[at++] = 0x95;
+  out[at++] = RecordKind.calls;
+  at = writeUint(out, view, at, first);
+  at = writeBin(out, view, at, ids);
+  at = writeBin(out, view, at, results);
+  at = writeBinHeader(out, view, at, n * 4);
+  for (let i = 0; i < n; i++, at += 4) view.setUint32(at, fingerprints[i]!, true);
+  return out.subarray(0, at);
 }
+
+function writeUint(out: Uint8Array, view: DataView, at: number, v: number): number {
+  if (v < 0x80) { out[at] = v; return at + 1; }
+  if (v < 0x100) { out[at] = 0xcc; out[at + 1] = v; return at + 2; }
+  if (v < 0x10000) { out[at] = 0xcd; view.setUint16(at + 1, v); return at + 3; }
+  out[at] = 0xce; view.setUint32(at + 1, v); return at + 5;
+}
+
+function writeBinHeader(out: Uint8Array, view: DataView, at: number, length: number): number {
+  if (length < 0x100) { out[at] = 0xc4; out[at + 1] = length; return at + 2; }
+  if (length < 0x10000) { out[at] = 0xc5; view.setUint16(at + 1, length); return at + 3; }
+  out[at] = 0xc6; view.setUint32(at + 1, length); return at + 5;
+}
+
+function writeBin(out: Uint8Array, view: DataView, at: number, data: Uint8Array): number {
+  at = writeBinHeader(out, view, at, data.length);
+  out.set(data, at);
+  return at + data.length;
+}
+
 export const encodeStdin = (event: number, requested: number, poll: boolean, status: number, data: Uint8Array): Uint8Array =>
   pack([RecordKind.stdin, event, requested, poll ? 1 : 0, status, data]);
 export const encodeClock = (event: number, clockId: number, value: bigint): Uint8Array =>

@@ -37,22 +37,26 @@ export function syscallName(id: number): string {
  * the syscall id. i64 values contribute both halves.
  */
 export function fingerprint(id: number, params: string, args: ArrayLike<number | bigint>): number {
-  let h = Math.imul(0x811c9dc5 ^ id, 0x01000193);
-  for (let i = 0; i < params.length; i++) {
-    const kind = params.charCodeAt(i);
-    if (kind === 0x70 /* p */) continue;
-    const v = args[i];
-    if (typeof v === 'bigint') {
-      // One BigInt conversion (they are slow); values past 2^53 lose low bits, which only
-      // makes two such values more likely to share a fingerprint.
-      const n = Number(v);
-      h = Math.imul(h ^ (n | 0), 0x01000193);
-      h = Math.imul(h ^ ((n / 4294967296) | 0), 0x01000193);
-    } else {
-      h = Math.imul(h ^ ((v ?? 0) | 0), 0x01000193);
-    }
-  }
+  let h = fingerprintSeed(id);
+  for (let i = 0; i < params.length; i++) h = mixArgument(h, params.charCodeAt(i), args[i] ?? 0);
   return h >>> 0;
+}
+
+export function fingerprintSeed(id: number): number {
+  return Math.imul(0x811c9dc5 ^ id, 0x01000193);
+}
+
+/** One step of `fingerprint`: `kind` is the parameter's char code ('p' pointers are skipped). */
+export function mixArgument(h: number, kind: number, v: number | bigint): number {
+  if (kind === 0x70 /* p */) return h;
+  if (typeof v === 'bigint') {
+    // One BigInt conversion (they are slow); values past 2^53 lose low bits, which only
+    // makes two such values more likely to share a fingerprint.
+    const n = Number(v);
+    h = Math.imul(h ^ (n | 0), 0x01000193);
+    return Math.imul(h ^ ((n / 4294967296) | 0), 0x01000193);
+  }
+  return Math.imul(h ^ (v | 0), 0x01000193);
 }
 
 /** The value arguments of a call, for reports ("fd_write(fd=1, iovs_len=1)"). */

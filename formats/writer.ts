@@ -26,15 +26,18 @@ export const defaultMaxTraceBytes = 8 * 1024 ** 3;
 export class TraceLimitError extends Error {}
 
 export class RecordBuffer {
-  private parts: Uint8Array[] = [];
-  private partBytes = 0;
+  /** The chunk being filled: records are copied straight in (one buffer per chunk, no lists). */
+  private chunk: Uint8Array;
+  private used = 0;
   private readonly ids = new Uint8Array(callsPerBatch);
   private readonly results = new Uint8Array(callsPerBatch);
   private readonly fingerprints = new Uint32Array(callsPerBatch);
   private pending = 0;
   private events = 0;
 
-  constructor(private readonly emit: (chunk: RawChunk) => void, private readonly chunkBytes = defaultChunkBytes) {}
+  constructor(private readonly emit: (chunk: RawChunk) => void, private readonly chunkBytes = defaultChunkBytes) {
+    this.chunk = new Uint8Array(chunkBytes + callsPerBatch * 6 + 64);
+  }
 
   get eventCount(): number { return this.events; }
 
@@ -55,9 +58,14 @@ export class RecordBuffer {
 
   /** Appends an encoded record (an input, an output, an exit). */
   append(record: Uint8Array): void {
-    this.parts.push(record);
-    this.partBytes += record.length;
-    if (this.partBytes >= this.chunkBytes) this.endChunk();
+    if (this.used + record.length > this.chunk.length) {
+      const grown = new Uint8Array(Math.max(this.chunk.length * 2, this.used + record.length));
+      grown.set(this.chunk.subarray(0, this.used));
+      this.chunk = grown;
+    }
+    this.chunk.set(record, this.used);
+    this.used += record.length;
+    if (this.used >= this.chunkBytes) this.endChunk();
   }
 
   /** A checkpoint follows every call so far and closes its chunk, so seeking can start after it. */
@@ -77,14 +85,15 @@ export class RecordBuffer {
     if (this.pending === 0) return;
     const n = this.pending;
     this.pending = 0;
-    this.append(encodeCalls(this.events - n, this.ids.slice(0, n), this.results.slice(0, n), this.fingerprints.slice(0, n)));
+    this.append(encodeCalls(this.events - n, this.ids.subarray(0, n), this.results.subarray(0, n), this.fingerprints.subarray(0, n)));
   }
 
   private endChunk(checkpoint?: [number, number]): void {
-    if (this.partBytes === 0) return;
-    const payload = this.parts.length === 1 ? this.parts[0]! : concat(this.parts, this.partBytes);
-    this.parts = [];
-    this.partBytes = 0;
+    if (this.used === 0) return;
+    const payload = this.chunk.subarray(0, this.used);
+    // The payload's buffer goes away with it (it may be transferred to another thread).
+    this.chunk = new Uint8Array(this.chunk.length);
+    this.used = 0;
     this.emit(checkpoint ? { payload, checkpoint } : { payload });
   }
 }
@@ -188,9 +197,3 @@ export class TraceWriter implements EventLog {
   }
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
-}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { fingerprint, syscallId, syscallTable } from '../formats/index.js';
+import { fingerprint, fingerprintSeed, mixArgument, syscallId, syscallTable } from '../formats/index.js';
 import { RealClock, VirtualClock, type GuestClock } from './clock.js';
 import type { ProcessConfig } from './config.js';
 import type { KernelContext, SyscallTable } from './context.js';
@@ -133,6 +133,8 @@ function errnoBoundary(fn: (...args: never[]) => number | void) {
  * Either may throw to stop the guest (a replay divergence, a trace limit).
  */
 export interface SyscallTracer {
+  /** Whether `enter` reads `args` (replay does, to describe a mismatch); if not, they are not copied. */
+  readonly wantsArguments: boolean;
   enter(id: number, fingerprint: number, args: ArrayLike<number | bigint>): void;
   exit(errno: number): void;
 }
@@ -142,27 +144,46 @@ function tracedBoundary(name: string, fn: (...args: never[]) => number | void, t
   const params = syscallTable[id]![1];
   type V = number | bigint;
   const call = fn as (...a: V[]) => number | void;
-  // One argument buffer per import, reused: a traced call allocates nothing (syscalls never nest).
+  // The raw arguments are kept (in one reused buffer) only for a tracer that reports them.
   const args: V[] = new Array<V>(params.length).fill(0);
+  const keep = tracer.wantsArguments;
+  const seed = fingerprintSeed(id);
+  const [k0, k1, k2, k3] = [0, 1, 2, 3].map((i) => params.charCodeAt(i));
   const after = (errno: number): number => { tracer.exit(errno); return errno; };
   const failed = (err: unknown): number => {
     if (!(err instanceof WasiError)) throw err;
     return after(err.errno);
   };
-  const enter = () => tracer.enter(id, fingerprint(id, params, args), args);
-  // Fixed-arity entry points calling the syscall directly: no rest parameters, no apply.
+  // Fixed-arity entry points calling the syscall directly: no rest parameters, no apply, and
+  // the fingerprint folded in place.
   switch (params.length) {
-    case 0: return () => { enter(); try { return after(call() ?? 0); } catch (e) { return failed(e); } };
-    case 1: return (a: V) => { args[0] = a; enter(); try { return after(call(a) ?? 0); } catch (e) { return failed(e); } };
-    case 2: return (a: V, b: V) => { args[0] = a; args[1] = b; enter(); try { return after(call(a, b) ?? 0); } catch (e) { return failed(e); } };
-    case 3: return (a: V, b: V, c: V) => { args[0] = a; args[1] = b; args[2] = c; enter(); try { return after(call(a, b, c) ?? 0); } catch (e) { return failed(e); } };
+    case 0: return () => {
+      tracer.enter(id, seed >>> 0, args);
+      try { return after(call() ?? 0); } catch (e) { return failed(e); }
+    };
+    case 1: return (a: V) => {
+      if (keep) args[0] = a;
+      tracer.enter(id, mixArgument(seed, k0!, a) >>> 0, args);
+      try { return after(call(a) ?? 0); } catch (e) { return failed(e); }
+    };
+    case 2: return (a: V, b: V) => {
+      if (keep) { args[0] = a; args[1] = b; }
+      tracer.enter(id, mixArgument(mixArgument(seed, k0!, a), k1!, b) >>> 0, args);
+      try { return after(call(a, b) ?? 0); } catch (e) { return failed(e); }
+    };
+    case 3: return (a: V, b: V, c: V) => {
+      if (keep) { args[0] = a; args[1] = b; args[2] = c; }
+      tracer.enter(id, mixArgument(mixArgument(mixArgument(seed, k0!, a), k1!, b), k2!, c) >>> 0, args);
+      try { return after(call(a, b, c) ?? 0); } catch (e) { return failed(e); }
+    };
     case 4: return (a: V, b: V, c: V, d: V) => {
-      args[0] = a; args[1] = b; args[2] = c; args[3] = d; enter();
+      if (keep) { args[0] = a; args[1] = b; args[2] = c; args[3] = d; }
+      tracer.enter(id, mixArgument(mixArgument(mixArgument(mixArgument(seed, k0!, a), k1!, b), k2!, c), k3!, d) >>> 0, args);
       try { return after(call(a, b, c, d) ?? 0); } catch (e) { return failed(e); }
     };
     default: return (...rest: V[]) => {
       for (let i = 0; i < args.length; i++) args[i] = rest[i]!;
-      enter();
+      tracer.enter(id, fingerprint(id, params, args), args);
       try { return after(call(...args) ?? 0); } catch (e) { return failed(e); }
     };
   }

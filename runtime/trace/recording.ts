@@ -29,6 +29,7 @@ export class RecordingSession implements GuestSession {
   constructor(private readonly writer: EventLog, private readonly options: RecordingOptions) {}
 
   readonly tracer = {
+    wantsArguments: false,
     enter: (id: number, fingerprint: number): void => {
       try {
         this.event = this.writer.call(id, fingerprint);

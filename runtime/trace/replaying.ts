@@ -44,6 +44,7 @@ export class ReplaySession implements GuestSession {
   get stats(): ReplayStats { return { events: this.event + 1, checkpointsVerified: this.verified + 1 }; }
 
   readonly tracer = {
+    wantsArguments: true,
     enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
       if (this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent) {
         throw new GuestStop({ kind: 'stopped', event: this.event + 1, reason: `stopped at event ${this.event + 1} as asked (--to)` });
