@@ -20,19 +20,22 @@ export interface TraceBenchResult {
 export async function benchTrace(root: string, name: string, program: string, args: string[], recordTarget: number, repeats: number): Promise<TraceBenchResult> {
   const wasmPath = join(root, 'wasm_programs', 'build', `${program}.wasm`);
   const bytes = readFileSync(wasmPath);
-  const module = await compileModule(bytes, wasmPath);
+  // Each run, record and replay compiles the module afresh, as the CLI does: replay must compile
+  // the module it finds in the trace, so a warm, already tiered-up module would flatter the others.
   const config = processConfig({ args: [`${program}.wasm`, ...args] });
   const dir = mkdtempSync(join(tmpdir(), 'replicode-bench-'));
   const tracePath = join(dir, 'bench.rct');
   const discard = () => {};
   const run = async () => {
     const t = performance.now();
+    const module = await compileModule(bytes, wasmPath);
     await spawnGuest({ module, config, onOutput: discard });
     return performance.now() - t;
   };
   let events = 0;
   const rec = async () => {
     const t = performance.now();
+    const module = await compileModule(bytes, wasmPath);
     const { stats } = await record({ moduleName: `${program}.wasm`, moduleBytes: bytes, module, config, tracePath, onOutput: discard });
     events = stats?.events ?? 0;
     return performance.now() - t;
@@ -45,10 +48,13 @@ export async function benchTrace(root: string, name: string, program: string, ar
   };
   await run(); await rec(); await replay(); // warm-up
   const times = { run: [] as number[], record: [] as number[], replay: [] as number[] };
+  // The order rotates each round, so no variant always runs right after another.
+  const variants = [['run', run], ['record', rec], ['replay', replay]] as const;
   for (let i = 0; i < repeats; i++) {
-    times.run.push(await run());
-    times.record.push(await rec());
-    times.replay.push(await replay());
+    for (let j = 0; j < 3; j++) {
+      const [key, fn] = variants[(i + j) % 3]!;
+      times[key].push(await fn());
+    }
   }
   const traceBytes = statSync(tracePath).size;
   rmSync(dir, { recursive: true, force: true });

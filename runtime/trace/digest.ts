@@ -56,7 +56,12 @@ export class OutputHasher {
       this.drain();
       if (data.length > this.staging.length) { this.hash.update(data); return; }
     }
-    this.staging.set(data, this.staged);
+    if (data.length <= 16) {
+      // A loop beats TypedArray.set for the one-byte writes chatty programs make.
+      for (let i = 0; i < data.length; i++) this.staging[this.staged + i] = data[i]!;
+    } else {
+      this.staging.set(data, this.staged);
+    }
     this.staged += data.length;
   }
 
