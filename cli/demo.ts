@@ -54,6 +54,12 @@ try {
   step('Compute-heavy: SHA-256 of 16 MiB at near-native wasm speed', ['run', program('sha256'), '--', '16']);
   step('A trap exits 134 and names the guest functions on the stack', ['run', program('trap')], { expectExit: 134, maxLines: 8 });
   step('Exit codes pass through', ['run', program('exit_code'), '--', '7'], { expectExit: 7 });
+
+  const trace = join(work, 'clocks.rct');
+  const recorded = step("Record a run that reads the host's real clock and OS entropy", ['record', '--clock', 'real', '--random', 'os', '-o', trace, program('clocks')]);
+  step('What the trace holds', ['inspect', trace], { maxLines: 14 });
+  const replayed = step('Replay it: the same output, although the host clock has moved on', ['replay', trace]);
+  if (replayed !== recorded) { failures++; console.log('  !! replay output differs from the recording'); }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -71,16 +71,20 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
   } catch (err) {
     summary.error = (err as Error).message;
   }
-  summary.size.bytesPerEvent = summary.events > 0 ? reader.source.size / summary.events : 0;
+  // Per event, the header (module, snapshots) left out: it does not grow with the run.
+  summary.size.bytesPerEvent = summary.events > 0 ? (reader.source.size - reader.bodyOffset) / summary.events : 0;
   onProgress?.(1);
   return summary;
 }
 
-/** Approximate encoded size of a record (re-encoded; exact for everything but the header). */
+/** Encoded size of a record before compression (to within a few bytes of framing). */
 function encodedSize(record: TraceRecord): number {
   switch (record.kind) {
     case 'calls': return record.ids.length * 6 + 16;
     case 'stdin': case 'entropy': case 'output': return record.data.length + 12;
+    case 'clock': return 14;
+    case 'checkpoint': return 7 * 34 + 12;
+    case 'exit': return 24 + (record.trapMessage?.length ?? 0);
     default: return pack(record).length;
   }
 }

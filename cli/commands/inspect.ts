@@ -66,7 +66,7 @@ function formatSummary(path: string, s: TraceSummary): string {
     ...h.preopens.map((p) => `preopen:     ${p.guestPath} <- ${p.hostPath} (${p.embedded ? 'embedded' : 'hash only'}, sha256 ${p.sha256.slice(0, 16)}...)`),
     `events:      ${s.events}${s.events ? ` (${top(s.calls)})` : ''}`,
     `records:     ${Object.entries(s.records).map(([k, v]) => `${k} ${v.count} (${v.bytes} B)`).join(', ')}`,
-    `size:        ${s.size.fileBytes} bytes in ${s.size.chunks} chunks; ${s.size.rawBytes} bytes of records before compression; ${s.size.bytesPerEvent.toFixed(2)} bytes per event`,
+    `size:        ${s.size.fileBytes} bytes in ${s.size.chunks} chunks; ${s.size.rawBytes} bytes of records before compression; ${s.size.bytesPerEvent.toFixed(2)} bytes per event after the header`,
     `checkpoints: ${s.checkpoints.length} (every ${h.checkpointEvery} events, and at exit)`,
     ...s.checkpoints.slice(0, 20).map((c) => `  #${c.number} after event ${c.event}: chain ${c.chain.slice(0, 16)}...`),
     ...(s.checkpoints.length > 20 ? [`  ... ${s.checkpoints.length - 20} more`] : []),
