@@ -4,7 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { TraceFormatError } from '../formats/index.js';
 import { ReplaySetupError } from '../replayer/index.js';
-import { GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceReadError } from '../runtime/index.js';
+import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceReadError } from '../runtime/index.js';
 import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './commands/inspect.js';
 import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './commands/record.js';
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
@@ -19,7 +19,7 @@ function fail(message: string, code: number = ExitCode.usage): never {
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError || err instanceof ModuleFormatError || err instanceof GuestLinkError || err instanceof PreopenError
-    || err instanceof TraceFormatError || err instanceof TraceReadError || err instanceof ReplaySetupError) {
+    || err instanceof TraceFormatError || err instanceof TraceReadError || err instanceof ReplaySetupError || err instanceof GatewayError) {
     fail(err.message);
   }
   const detail = err instanceof InternalError || err instanceof Error ? err.stack ?? err.message : String(err);

@@ -74,3 +74,12 @@ export function parseCount(name: string, value: unknown, min = 1): number {
   if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} ${String(value)}: expected an integer >= ${min}`);
   return n;
 }
+
+/** `HOST:PORT=VPORT` (HOST may be omitted: 127.0.0.1): clients connecting there reach guest port VPORT. */
+export function parseListenSpec(spec: string): { host: string; port: number; vport: number } {
+  const m = /^(?:(.*):)?(\d+)=(\d+)$/.exec(spec);
+  const port = m ? Number(m[2]) : NaN;
+  const vport = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535 || vport < 1 || vport > 65535) throw new UsageError(`--listen ${spec}: expected HOST:PORT=VPORT, e.g. 127.0.0.1:8080=80`);
+  return { host: m[1] || '127.0.0.1', port, vport };
+}

@@ -136,7 +136,7 @@ export class EventCursor {
 
   /** The next input record for `event`, if the recording had one. */
   input(event: number): InputRecord | undefined {
-    const isInput = (r: TraceRecord): r is InputRecord => (r.kind === 'stdin' || r.kind === 'clock' || r.kind === 'entropy');
+    const isInput = (r: TraceRecord): r is InputRecord => (r.kind === 'stdin' || r.kind === 'clock' || r.kind === 'entropy' || r.kind === 'net');
     const r = this.take(isInput, true);
     if (r && r.event !== event) {
       this.queue.unshift(r);

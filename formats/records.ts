@@ -3,7 +3,7 @@
 import { pack } from './msgpack.js';
 
 export const RecordKind = {
-  header: 1, calls: 2, stdin: 3, clock: 4, entropy: 5, output: 7, checkpoint: 8, exit: 9, footer: 10,
+  header: 1, calls: 2, stdin: 3, clock: 4, entropy: 5, output: 7, checkpoint: 8, exit: 9, footer: 10, net: 11,
 } as const;
 export type RecordKindName = keyof typeof RecordKind;
 export const recordKindNames = Object.fromEntries(Object.entries(RecordKind).map(([k, v]) => [v, k])) as Record<number, RecordKindName>;
@@ -43,9 +43,19 @@ export interface FooterRecord {
 }
 export interface HeaderRecord { kind: 'header'; header: TraceHeader }
 
-export type TraceRecord = HeaderRecord | CallsRecord | StdinRecord | ClockRecord | EntropyRecord | OutputRecord | CheckpointRecord | ExitRecord | FooterRecord;
+/** What the machine delivered to a blocked process (same shape as the runtime's Delivery). */
+export type NetEventRecord =
+  | { kind: 'incoming'; conn: number; port: number; peer: { ip: [number, number, number, number]; port: number } }
+  | { kind: 'connected'; request: number; conn: number; errno: number }
+  | { kind: 'data'; conn: number; bytes: Uint8Array }
+  | { kind: 'eof'; conn: number }
+  | { kind: 'reset'; conn: number };
+export interface NetDelivery { timeNs: bigint; events: NetEventRecord[]; stopping?: boolean }
+export interface NetRecord { kind: 'net'; event: number; delivery: NetDelivery }
+
+export type TraceRecord = HeaderRecord | CallsRecord | StdinRecord | ClockRecord | EntropyRecord | OutputRecord | CheckpointRecord | ExitRecord | FooterRecord | NetRecord;
 /** Records that feed a value into one syscall event. */
-export type InputRecord = StdinRecord | ClockRecord | EntropyRecord;
+export type InputRecord = StdinRecord | ClockRecord | EntropyRecord | NetRecord;
 
 // ---- factories ---------------------------------------------------------------------------------
 
@@ -101,6 +111,19 @@ export const encodeStdin = (event: number, requested: number, poll: boolean, sta
 export const encodeClock = (event: number, clockId: number, value: bigint): Uint8Array =>
   pack([RecordKind.clock, event, clockId, BigInt.asUintN(64, value)]);
 export const encodeEntropy = (event: number, data: Uint8Array): Uint8Array => pack([RecordKind.entropy, event, data]);
+/** [11, event, timeNs, stopping, events]; each event is [kind code, ...fields]. */
+export function encodeNet(event: number, d: NetDelivery): Uint8Array {
+  const events = d.events.map((e) => {
+    switch (e.kind) {
+      case 'incoming': return [0, e.conn, e.port, e.peer.ip, e.peer.port];
+      case 'connected': return [1, e.request, e.conn, e.errno];
+      case 'data': return [2, e.conn, e.bytes];
+      case 'eof': return [3, e.conn];
+      case 'reset': return [4, e.conn];
+    }
+  });
+  return pack([RecordKind.net, event, BigInt.asUintN(64, d.timeNs), d.stopping ? 1 : 0, events]);
+}
 export const encodeOutput = (event: number, stream: 1 | 2, data: Uint8Array): Uint8Array => pack([RecordKind.output, event, stream, data]);
 export const encodeCheckpoint = (number: number, event: number, chain: Uint8Array, d: StateDigest): Uint8Array =>
   pack([RecordKind.checkpoint, number, event, chain, [d.memory, d.globals, d.fds, d.fs, d.stdout, d.stderr]]);
@@ -162,6 +185,11 @@ export function decodeRecord(value: unknown): TraceRecord {
       need(isCount(event) && (stream === 1 || stream === 2) && isBytes(data), 'output fields');
       return { kind: 'output', event, stream, data: plain(data) };
     }
+    case RecordKind.net: {
+      const [, event, timeNs, stopping, events] = r;
+      need(isCount(event) && Array.isArray(events), 'net fields');
+      return { kind: 'net', event, delivery: { timeNs: toBig(timeNs), stopping: stopping === 1, events: (events as unknown[]).map(decodeNetEvent) } };
+    }
     case RecordKind.checkpoint: {
       const [, number, event, chain, parts] = r;
       need(isCount(number) && isCount(event) && isBytes(chain) && Array.isArray(parts) && parts.length === 6 && parts.every(isBytes), 'checkpoint fields');
@@ -182,6 +210,26 @@ export function decodeRecord(value: unknown): TraceRecord {
     }
     default:
       throw new RecordShapeError(`unknown record kind ${String(r[0])}`);
+  }
+}
+
+function decodeNetEvent(v: unknown): NetEventRecord {
+  need(Array.isArray(v) && v.length >= 2 && v.slice(0, 2).every(isCount), 'net event');
+  const e = v as unknown[];
+  const conn = e[1] as number;
+  switch (e[0]) {
+    case 0: {
+      const ip = e[3];
+      need(isCount(e[2]) && Array.isArray(ip) && ip.length === 4 && ip.every(isCount) && isCount(e[4]), 'incoming event');
+      return { kind: 'incoming', conn, port: e[2] as number, peer: { ip: ip as [number, number, number, number], port: e[4] as number } };
+    }
+    case 1:
+      need(isCount(e[2]) && isCount(e[3]), 'connected event');
+      return { kind: 'connected', request: conn, conn: e[2] as number, errno: e[3] as number };
+    case 2: need(isBytes(e[2]), 'data event'); return { kind: 'data', conn, bytes: plain(e[2] as Uint8Array) };
+    case 3: return { kind: 'eof', conn };
+    case 4: return { kind: 'reset', conn };
+    default: throw new RecordShapeError(`unknown net event ${String(e[0])}`);
   }
 }
 

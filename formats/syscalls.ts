@@ -18,6 +18,9 @@ export const syscallTable: readonly (readonly [name: string, params: string])[] 
   ['path_unlink_file', 'ipi'],
   ['poll_oneoff', 'ppip'], ['proc_exit', 'i'], ['proc_raise', 'i'], ['sched_yield', ''], ['random_get', 'pi'],
   ['sock_accept', 'iip'], ['sock_recv', 'ipiipp'], ['sock_send', 'ipiip'], ['sock_shutdown', 'ii'],
+  // WasmEdge's socket extension. V1 and V2 forms share a name; the longer form is listed.
+  ['sock_open', 'iip'], ['sock_bind', 'ipi'], ['sock_listen', 'ii'], ['sock_connect', 'ipi'],
+  ['sock_getlocaladdr', 'ippp'], ['sock_getpeeraddr', 'ippp'], ['sock_setsockopt', 'iiipi'], ['sock_getsockopt', 'iiipp'],
 ];
 
 const idsByName = new Map(syscallTable.map(([name], id) => [name, id]));

@@ -27,6 +27,8 @@ export interface ProcessConfig {
   clock: 'virtual' | 'real';
   /** 'seeded' (default): the PRNG over `seed`; 'os': host entropy (recorded by `record`). */
   random: 'seeded' | 'os';
+  /** Process id on its machine (1, 2, ...): its address on the virtual network is 10.77.0.pid. */
+  pid: number;
 }
 
 export const defaultSeed = 0n;
@@ -42,6 +44,7 @@ export function processConfig(partial: Partial<ProcessConfig> & { args: string[]
     snapshotLimits: defaultSnapshotLimits,
     clock: 'virtual',
     random: 'seeded',
+    pid: 1,
     ...partial,
   };
 }

@@ -3,6 +3,7 @@ import type { HostEffects } from './effects/types.js';
 import type { FdTable } from './fdtable.js';
 import type { GuestMemory } from './memory.js';
 import type { RandomSource } from './prng.js';
+import type { NetStack } from './net/stack.js';
 
 /**
  * What a syscall implementation may touch: the state one guest process owns. Nothing here is
@@ -15,6 +16,8 @@ export interface KernelContext {
   readonly clock: GuestClock;
   readonly random: RandomSource;
   readonly effects: HostEffects;
+  /** The process's network stack (sockets, ports, input from the machine). */
+  readonly net: NetStack;
   readonly args: readonly string[];
   /** `KEY=VALUE` strings, in the order given. */
   readonly env: readonly string[];

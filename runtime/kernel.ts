@@ -15,6 +15,8 @@ import { fdSyscalls } from './wasi/fd.js';
 import { pollSyscalls } from './wasi/poll.js';
 import { processSyscalls } from './wasi/process.js';
 import { socketSyscalls } from './wasi/sock.js';
+import { NetStack } from './net/stack.js';
+import { netSyscalls } from './net/syscalls.js';
 import { digestGlobals, digestMemory, sha256 } from './trace/digest.js';
 
 export const wasiModuleName = 'wasi_snapshot_preview1';
@@ -30,6 +32,7 @@ export class Kernel implements KernelContext {
   /** Always virtual: file timestamps come from it, even under `--clock real`. */
   readonly virtualClock: VirtualClock;
   readonly fs: Filesystem;
+  readonly net: NetStack;
   readonly args: readonly string[];
   readonly env: readonly string[];
   private guestMemory: GuestMemory | undefined;
@@ -46,6 +49,7 @@ export class Kernel implements KernelContext {
     this.random = config.random === 'os' ? new HostRandom(effects) : new SeededRandom(config.seed);
     this.fds = new FdTable(config.maxOpenFds);
     this.fs = new Filesystem(this.virtualClock, config.snapshotLimits);
+    this.net = new NetStack(config.pid, effects, this.clock);
     this.fds.allocate(new StdinHandle(effects));
     this.fds.allocate(new OutputHandle(effects, 1));
     this.fds.allocate(new OutputHandle(effects, 2));
@@ -57,7 +61,7 @@ export class Kernel implements KernelContext {
     }
     this.syscalls = {
       ...processSyscalls(this), ...fdSyscalls(this), ...fsSyscalls(this, this.fs),
-      ...pollSyscalls(this), ...socketSyscalls(this),
+      ...pollSyscalls(this), ...socketSyscalls(this), ...netSyscalls(this, this.net),
     };
   }
 

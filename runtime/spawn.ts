@@ -1,6 +1,6 @@
 // Main-thread side of a guest process: starts its worker, serves its stdin requests, writes its
 // output, and reports how it ended.
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ProcessConfig } from './config.js';
 import { PreopenError } from './effects/host-fs.js';
 import { BufferStdin, type StdinSource } from './effects/stdin-sources.js';
@@ -9,6 +9,7 @@ import { TraceFileRecorder } from './effects/trace-file.js';
 import { TraceSlot, traceControlBytes } from './worker/trace-channel.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
 import type { SessionSpec, SessionStats } from './trace/spec.js';
+import type { Delivery, NetRequest } from './net/types.js';
 import { Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
 
 /** A bug inside RepliCode (not the guest's fault): the message and host stack. */
@@ -31,14 +32,40 @@ export interface SpawnOptions {
   trees?: Record<string, TreeNode>;
   /** Receives the record/replay session's figures when the guest ends. */
   onStats?: (stats: SessionStats) => void;
+  /** The machine this process's network stack talks to; without one, network waits fail at once. */
+  net?: NetHooks;
 }
 
 // The worker's code is bundled into one file at build time: a fresh worker then loads one
 // module instead of ~30, which takes about 20 ms off every guest start.
 const workerUrl = new URL('./worker/guest-worker.bundle.js', import.meta.url);
 
+/** The machine's side of a process's networking (see runtime/machine.ts). */
+export interface NetHooks {
+  onRequest(request: NetRequest): void;
+  /** The process is blocked until `deliver` is called. */
+  onWait(deadlineNs: bigint | null): void;
+}
+
+export interface GuestProcess {
+  readonly outcome: Promise<GuestOutcome>;
+  /** Hands a blocked process its network input and wakes it. */
+  deliver(delivery: Delivery): void;
+  /** Stops the worker at once (Ctrl-C). */
+  terminate(): Promise<number>;
+}
+
 /** Runs a guest process in its own worker thread; resolves when it exits or traps. */
 export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
+  try {
+    return startGuest(options).outcome;
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** Starts a guest process in its own worker thread. */
+export function startGuest(options: SpawnOptions): GuestProcess {
   const stdin = options.stdin ?? new BufferStdin();
   const shared = new SharedArrayBuffer(channelBytes);
   const channel = openChannel(shared);
@@ -47,16 +74,19 @@ export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
   const traceControl = new SharedArrayBuffer(traceControlBytes);
   const traceFlags = new Int32Array(traceControl);
   let recorder: TraceFileRecorder | undefined;
-  try {
-    if (session?.kind === 'record') recorder = new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes);
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  if (session?.kind === 'record') recorder = new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes);
+  const net = new MessageChannel();
   const worker = new Worker(workerUrl, {
-    workerData: { module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceControl },
+    workerData: { module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceControl, netPort: net.port2 },
+    transferList: [net.port2],
   });
+  const deliver = (delivery: Delivery): void => {
+    net.port1.postMessage(delivery);
+    Atomics.store(channel.control, Slot.net, 1);
+    Atomics.notify(channel.control, Slot.net);
+  };
   const withTraceBytes = (stats: SessionStats): SessionStats => (recorder ? { ...stats, traceBytes: recorder.bytes } : stats);
-  return new Promise<GuestOutcome>((resolve, reject) => {
+  const outcome = new Promise<GuestOutcome>((resolve, reject) => {
     let settled = false;
     let queue = Promise.resolve();
     const settle = (fn: () => void) => {
@@ -75,6 +105,13 @@ export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
           return;
         case 'stdin':
           answerStdin(channel, msg.mode === 'block' ? await stdin.read(msg.maxBytes) : stdin.poll(msg.maxBytes));
+          return;
+        case 'net':
+          options.net?.onRequest(msg.request);
+          return;
+        case 'net-wait':
+          if (options.net) options.net.onWait(msg.deadlineNs);
+          else deliver({ timeNs: 0n, events: [], stopping: true }); // no machine: nothing will ever arrive
           return;
         case 'trace-chunk':
           if (!recorder?.chunk(msg.checkpoint ? { payload: msg.payload, checkpoint: msg.checkpoint } : { payload: msg.payload })) {
@@ -106,6 +143,8 @@ export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
       queue = queue.then(() => settle(() => reject(new InternalError(`guest worker exited (${code}) without reporting`))));
     });
   });
+  outcome.finally(() => net.port1.close()).catch(() => {});
+  return { outcome, deliver, terminate: () => worker.terminate() };
 }
 
 function answerStdin(channel: Channel, got: Uint8Array | 'eof' | 'again'): void {

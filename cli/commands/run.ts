@@ -1,8 +1,9 @@
 import type { Argv } from 'yargs';
-import { formatTrap, spawnGuest, StreamStdin } from '../../runtime/index.js';
+import { basename } from 'node:path';
+import { formatTrap, InternalError, startMachine, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { loadModuleFile } from '../load.js';
-import { toProcessConfig, UsageError, type RunOptions } from '../options.js';
+import { parseListenSpec, toProcessConfig, UsageError, type RunOptions } from '../options.js';
 
 /** The options `run` shares with `record` (and later `cluster`): exactly these, as tools rely on them. */
 export function withRunOptions<T>(yargs: Argv<T>) {
@@ -14,7 +15,9 @@ export function withRunOptions<T>(yargs: Argv<T>) {
     .option('argv0', { type: 'string', describe: "guest's argv[0] (default: the module file's base name)" })
     .option('seed', { type: 'string', describe: 'PRNG seed for random_get, unsigned 64-bit (default 0)' })
     .option('epoch', { type: 'string', describe: 'virtual realtime clock start, ISO date (default 2020-01-01T00:00:00Z)' })
-    .option('write-back', { type: 'boolean', default: false, describe: "write the guest's changes to --dir directories back to disk at exit" });
+    .option('write-back', { type: 'boolean', default: false, describe: "write the guest's changes to --dir directories back to disk at exit" })
+    .option('listen', { type: 'string', array: true, default: [] as string[], describe: 'accept TCP clients on HOST:PORT and deliver them to guest port VPORT (HOST:PORT=VPORT)' })
+    .option('process', { type: 'string', array: true, default: [] as string[], describe: 'another guest process on the same machine (pid 2, 3, ...)' });
 }
 
 export interface ParsedRunArgs {
@@ -27,6 +30,8 @@ export interface ParsedRunArgs {
   seed?: string;
   epoch?: string;
   writeBack: boolean;
+  listen: string[];
+  process: string[];
 }
 
 export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
@@ -44,12 +49,38 @@ export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
   };
 }
 
-/** `replicode run`: runs the guest with this process's stdio; returns the exit code to use. */
+/**
+ * `replicode run`: runs the guest (and any --process) on one machine with this process's
+ * stdio; returns the exit code to use (the first process's).
+ */
 export async function runCommand(argv: ParsedRunArgs): Promise<number> {
   const options = runOptionsFrom(argv);
   const config = toProcessConfig(options);
-  const module = await loadModuleFile(options.module);
-  const outcome = await spawnGuest({ module, config, stdin: new StreamStdin(process.stdin), onOutput: outputWriter() });
-  if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
-  return outcome.exitCode;
+  const listen = argv.listen.map(parseListenSpec);
+  const modules = await Promise.all([options.module, ...argv.process].map(loadModuleFile));
+  const write = outputWriter();
+  const running = await startMachine({
+    listen,
+    processes: modules.map((module, i) => ({
+      module,
+      config: i === 0 ? config : { ...config, args: [basename(argv.process[i - 1]!)] },
+      ...(i === 0 ? { stdin: new StreamStdin(process.stdin) } : {}),
+      onOutput: write,
+    })),
+  });
+  const stopOnSignal = () => { void running.stop(); };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  try {
+    const outcomes = await running.outcomes.catch((err) => {
+      if (err instanceof InternalError && /exited \(\d+\) without reporting/.test(err.message)) return undefined; // stopped by a signal
+      throw err;
+    });
+    if (!outcomes) return 130;
+    for (const outcome of outcomes) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
+    return outcomes[0]!.exitCode;
+  } finally {
+    process.off('SIGINT', stopOnSignal);
+    process.off('SIGTERM', stopOnSignal);
+  }
 }

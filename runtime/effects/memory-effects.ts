@@ -3,6 +3,7 @@
 import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
 import { applyWriteBack, loadHostTree } from './host-fs.js';
 import type { HostEffects, StdinRead } from './types.js';
+import type { Delivery } from '../net/types.js';
 import { hostClockNow, hostEntropy, hostSleepUntil } from './host-clock.js';
 
 export interface MemoryEffectsOptions {
@@ -51,6 +52,10 @@ export class MemoryEffects implements HostEffects {
 
   get stdout(): string { return Buffer.from(this.output(1)).toString('utf8'); }
   get stderr(): string { return Buffer.from(this.output(2)).toString('utf8'); }
+
+  /** In-thread runs have no machine: nothing is routed, and a blocking network call fails. */
+  netPost(): void {}
+  netAwait(): Delivery { return { timeNs: 0n, events: [], stopping: true }; }
 
   clockNow(clockId: number): bigint { return hostClockNow(clockId); }
   entropy(target: Uint8Array): void { hostEntropy(target); }

@@ -1,4 +1,5 @@
 import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
+import type { Delivery, NetRequest } from '../net/types.js';
 
 /** Result of a stdin read: bytes, end of input, or (poll mode) nothing ready yet. */
 export type StdinRead = Uint8Array | 'eof' | 'again';
@@ -26,4 +27,8 @@ export interface HostEffects {
   entropy(target: Uint8Array): void;
   /** Really waits until the host's monotonic clock reaches `monotonicNs` (a sleep under `--clock real`). */
   sleepUntil(monotonicNs: bigint): void;
+  /** Tells the machine what the process's network stack did (listen, connect, send, close). */
+  netPost(request: NetRequest): void;
+  /** Blocks until the machine delivers network input for this process (or its deadline passes). */
+  netAwait(deadlineNs: bigint | null): Delivery;
 }

@@ -1,6 +1,7 @@
 // Host effects inside a guest's worker thread: output is batched and posted to the main
 // thread, stdin is fetched from it synchronously (Atomics.wait), disk I/O is done here.
-import type { MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { Delivery, NetRequest } from '../net/types.js';
 import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
 import { State, Slot, StdinStatus, type Channel, type WorkerMessage } from '../worker/channel.js';
 import { applyWriteBack, loadHostTree } from './host-fs.js';
@@ -20,7 +21,30 @@ export class WorkerEffects implements HostEffects {
   private lastFlushMs = performance.now();
   private writesSinceClockCheck = 0;
 
-  constructor(private readonly port: MessagePort, private readonly channel: Channel, private readonly trees: Record<string, TreeNode> = {}) {}
+  constructor(
+    private readonly port: MessagePort, private readonly channel: Channel, private readonly trees: Record<string, TreeNode> = {},
+    /** Where the main thread posts network deliveries (read synchronously after a wait). */
+    private readonly netPort?: MessagePort,
+  ) {}
+
+  netPost(request: NetRequest): void {
+    this.post({ kind: 'net', request }, request.kind === 'send' ? [request.bytes.buffer as ArrayBuffer] : []);
+  }
+
+  netAwait(deadlineNs: bigint | null): Delivery {
+    if (!this.netPort) return { timeNs: 0n, events: [], stopping: true };
+    this.flush(); // whoever we wait for may be waiting for our output
+    const { control } = this.channel;
+    Atomics.store(control, Slot.net, 0);
+    this.post({ kind: 'net-wait', deadlineNs });
+    while (Atomics.load(control, Slot.net) === 0) Atomics.wait(control, Slot.net, 0);
+    // The delivery was posted before the flag was raised; should the port not show it yet, look again shortly.
+    for (;;) {
+      const received = receiveMessageOnPort(this.netPort);
+      if (received) return received.message as Delivery;
+      Atomics.wait(control, Slot.net, 1, 1);
+    }
+  }
 
   readStdin(maxBytes: number, mode: 'block' | 'poll'): StdinRead {
     this.flush();

@@ -2,7 +2,7 @@
 // the host supplies (stdin, real clock, OS entropy) is written next to its event, output is
 // hashed, and a checkpoint of the whole state is taken every N events and at the end.
 import {
-  encodeCheckpoint, encodeClock, encodeEntropy, encodeExit, encodeOutput, encodeStdin, StdinStatus,
+  encodeCheckpoint, encodeClock, encodeEntropy, encodeExit, encodeNet, encodeOutput, encodeStdin, StdinStatus,
   TraceLimitError, type EventLog,
 } from '../../formats/index.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
@@ -66,6 +66,12 @@ export class RecordingSession implements GuestSession {
         this.append(encodeEntropy(this.event, target.slice()));
       },
       sleepUntil: (ns) => inner.sleepUntil(ns),
+      netPost: (request) => inner.netPost(request),
+      netAwait: (deadlineNs) => {
+        const delivery = inner.netAwait(deadlineNs);
+        this.append(encodeNet(this.event, delivery));
+        return delivery;
+      },
       loadTree: (hostPath, limits) => inner.loadTree(hostPath, limits),
       writeBack: (hostPath, ops) => inner.writeBack(hostPath, ops),
       flush: () => inner.flush(),

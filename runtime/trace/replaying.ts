@@ -92,6 +92,12 @@ export class ReplaySession implements GuestSession {
         target.set(r.data);
       },
       sleepUntil: () => { /* replay never waits: the clock values after the sleep are in the trace */ },
+      netPost: () => { /* replay has no network: what the guest sends is checked through its state */ },
+      netAwait: () => {
+        const r = this.input('network input');
+        if (r.kind !== 'net') this.diverge('the guest waited for the network where the recording did not', r.kind, 'network wait');
+        return r.delivery;
+      },
       loadTree: (hostPath, limits) => inner.loadTree(hostPath, limits),
       writeBack: () => { /* replay never touches the host's files */ },
       flush: () => inner.flush(),

@@ -5,6 +5,7 @@ import type { KernelContext, SyscallTable } from '../context.js';
 import { Errno, WasiError, check, toErrno } from '../errno.js';
 import type { Handle } from '../handle.js';
 import { StdinHandle } from '../stdio.js';
+import { SocketHandle } from '../net/socket.js';
 
 /** Bound on subscriptions per call (the array must also fit in guest memory). */
 export const maxPollSubscriptions = 4096;
@@ -32,10 +33,18 @@ type AnySubscription = ReturnType<typeof SubscriptionLayout.read>;
 function pollUntilEvents(ctx: KernelContext, subs: AnySubscription[]): PollEvent[] {
   // Relative timeouts count from the call, so deadlines are fixed once, before time moves.
   const deadlines = clockDeadlines(ctx, subs);
+  const onNetwork = waitsOnNetwork(ctx, subs);
   for (let round = 0; round < maxBlockingRounds; round++) {
     const ready = fdEvents(ctx, subs);
     if (ready.length > 0) return ready.concat(expiredClocks(ctx, deadlines));
+    const expired = expiredClocks(ctx, deadlines);
+    if (expired.length > 0) return expired;
     const deadline = earliestDeadline(deadlines);
+    if (onNetwork) {
+      // Sockets change only when the machine delivers; it wakes us by the deadline at the latest.
+      ctx.net.wait(deadline ?? null);
+      continue;
+    }
     if (deadline !== undefined) {
       ctx.clock.advanceTo(deadline);
       return expiredClocks(ctx, deadlines);
@@ -107,6 +116,11 @@ function expiredClocks(ctx: KernelContext, deadlines: ClockDeadline[]): PollEven
     events.push({ userdata: d.userdata, error: 'error' in d ? d.error : Errno.SUCCESS, type: EventType.CLOCK, nbytes: 0n, flags: 0 });
   }
   return events;
+}
+
+/** Does any subscription watch a socket (whose state only the machine's deliveries change)? */
+function waitsOnNetwork(ctx: KernelContext, subs: AnySubscription[]): boolean {
+  return subs.some((sub) => !('invalid' in sub) && sub.type !== EventType.CLOCK && ctx.fds.has(sub.fd) && ctx.fds.get(sub.fd) instanceof SocketHandle);
 }
 
 /** Nothing ready and no clock: block until a waitable fd (stdin) changes state. */

@@ -7,7 +7,9 @@ import { readIovecs } from '../memory.js';
 export function socketSyscalls(ctx: KernelContext): SyscallTable {
   const { fds } = ctx;
   return {
-    sock_accept(fd: number, flags: number, newFdPtr: number) {
+    sock_accept(fd: number, flags: number, newFdPtr?: number) {
+      // WasmEdge's V1 form is sock_accept(fd, ro_fd_ptr): no flags, the new fd blocks.
+      if (newFdPtr === undefined) [flags, newFdPtr] = [0, flags];
       const listener = fds.get(fd, Rights.SOCK_ACCEPT);
       ctx.memory.checkRange(newFdPtr, 4);
       const newFd = fds.allocate(listener.sockAccept(flags));

@@ -11,11 +11,13 @@ export const Slot = {
   length: 2,
   /** Output bytes posted by the worker and not yet written by the main thread. */
   outputInFlight: 3,
+  /** 0 while a network wait is outstanding; the main thread sets 1 once the delivery is posted. */
+  net: 4,
 } as const;
 export const State = { idle: 0, waiting: 1, answered: 2 } as const;
 export const StdinStatus = { data: 0, eof: 1, again: 2 } as const;
 
-const headerBytes = 16;
+const headerBytes = 32;
 export const channelBytes = headerBytes + stdinChunkBytes;
 
 export interface Channel {
@@ -34,6 +36,8 @@ export function openChannel(buffer: SharedArrayBuffer): Channel {
 export type WorkerMessage =
   | { kind: 'output'; stream: 1 | 2; bytes: Uint8Array }
   | { kind: 'stdin'; maxBytes: number; mode: 'block' | 'poll' }
+  | { kind: 'net'; request: import('../net/types.js').NetRequest }
+  | { kind: 'net-wait'; deadlineNs: bigint | null }
   | { kind: 'trace-chunk'; payload: Uint8Array; checkpoint?: [number, number] }
   | { kind: 'trace-end'; events: number; complete: boolean }
   | { kind: 'done'; outcome: import('../run.js').GuestOutcome; stats?: import('../trace/spec.js').SessionStats }

@@ -1,6 +1,6 @@
 // Entry point of a guest's worker thread: runs one WASI process to completion (plainly, or
 // recording, or replaying a trace) and reports how it ended.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { EventCursor, TraceFormatError, TraceReader } from '../../formats/index.js';
 import type { ProcessConfig } from '../config.js';
 import { PreopenError } from '../effects/host-fs.js';
@@ -22,14 +22,15 @@ interface GuestWorkerData {
   session?: SessionSpec;
   /** Shared flags of a recording (limit reached, bytes in flight). */
   traceControl?: SharedArrayBuffer;
+  netPort: MessagePort;
 }
 
 // Deep guest stacks are the point of trap and divergence reports.
 Error.stackTraceLimit = 64;
 
 const port = parentPort!;
-const { module, config, channel, trees, session: spec, traceControl } = workerData as GuestWorkerData;
-const effects = new WorkerEffects(port, openChannel(channel), trees);
+const { module, config, channel, trees, session: spec, traceControl, netPort } = workerData as GuestWorkerData;
+const effects = new WorkerEffects(port, openChannel(channel), trees, netPort);
 let stats: () => SessionStats | undefined = () => undefined;
 const cleanups: (() => void)[] = [];
 
@@ -69,3 +70,4 @@ for (const cleanup of cleanups) {
   try { cleanup(); } catch { /* closing is best effort once the run is over */ }
 }
 port.postMessage(message);
+netPort.close();

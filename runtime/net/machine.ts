@@ -1,0 +1,262 @@
+// One machine: several guest processes, each with its own network namespace, joined by a NAT
+// table that routes every connection and byte. Processes run in parallel between rounds and
+// interact only at round boundaries, in (pid, sequence) order, so everything they observe is a
+// function of the external batches alone:
+//   1. every live process runs until it blocks on the network (or exits);
+//   2. the machine routes what they asked for (listen, connect, send, close) in pid order, then
+//      the next external batch if no process has anything to receive;
+//   3. processes with input (or whose deadline passed) are woken with their delivery.
+import { Errno } from '../errno.js';
+import type { GuestOutcome } from '../run.js';
+import type { GuestProcess } from '../spawn.js';
+import type { ExternalEvent, Sequencer } from './sequencer.js';
+import { processAddress, type Delivery, type Endpoint, type NetEvent, type NetRequest } from './types.js';
+
+/** The gateway's side of client connections: where bytes for clients go. */
+export interface ClientLinks {
+  send(link: number, bytes: Uint8Array): void;
+  /** The guest will send nothing more (FIN). */
+  end(link: number): void;
+  /** The connection is gone (the guest closed it, or nobody listens). */
+  destroy(link: number): void;
+}
+
+type End = { kind: 'process'; pid: number } | { kind: 'client'; link: number };
+
+interface Connection { ends: [End, End]; open: [boolean, boolean] }
+
+interface ProcessState {
+  pid: number;
+  guest: GuestProcess | undefined;
+  state: 'running' | 'blocked' | 'exited';
+  deadline: bigint | null;
+  inbox: NetEvent[];
+  sent: number;
+}
+
+/** Bounds: connections alive at once on a machine. */
+export const maxMachineConnections = 65536;
+
+export interface MachineStats { rounds: number; batches: number; connections: number }
+
+export class Machine {
+  private readonly processes = new Map<number, ProcessState>();
+  private readonly listeners = new Set<string>();
+  private readonly connections = new Map<number, Connection>();
+  private readonly linkToConn = new Map<number, number>();
+  private pending: { pid: number; seq: number; request: NetRequest }[] = [];
+  private nextConn = 1;
+  private time = 0n;
+  private advancing = false;
+  private stopped = false;
+  readonly stats: MachineStats = { rounds: 0, batches: 0, connections: 0 };
+
+  constructor(private readonly sequencer: Sequencer, private readonly clients: ClientLinks) {}
+
+  /** Hooks for a process's network stack; give them to startGuest, then `attach` the process. */
+  hooksFor(pid: number) {
+    this.processes.set(pid, { pid, guest: undefined, state: 'running', deadline: null, inbox: [], sent: 0 });
+    return {
+      onRequest: (request: NetRequest) => this.onRequest(pid, request),
+      onWait: (deadlineNs: bigint | null) => this.onWait(pid, deadlineNs),
+    };
+  }
+
+  attach(pid: number, guest: GuestProcess): Promise<GuestOutcome> {
+    const p = this.processes.get(pid)!;
+    p.guest = guest;
+    return guest.outcome.finally(() => this.onExit(pid));
+  }
+
+  /** Ctrl-C: blocked processes are told the network is going away. */
+  stop(): void {
+    this.stopped = true;
+    for (const p of this.processes.values()) {
+      if (p.state === 'blocked') this.wake(p, { timeNs: this.time, events: [], stopping: true });
+    }
+  }
+
+  private onRequest(pid: number, request: NetRequest): void {
+    const p = this.processes.get(pid)!;
+    this.pending.push({ pid, seq: p.sent++, request });
+  }
+
+  private onWait(pid: number, deadlineNs: bigint | null): void {
+    const p = this.processes.get(pid)!;
+    if (this.stopped) return this.wake(p, { timeNs: this.time, events: [], stopping: true });
+    p.state = 'blocked';
+    p.deadline = deadlineNs;
+    void this.advance();
+  }
+
+  private onExit(pid: number): void {
+    const p = this.processes.get(pid)!;
+    p.state = 'exited';
+    // Its connections end as if it had closed them; its listeners go away.
+    for (const [conn, c] of this.connections) {
+      const side = c.ends.findIndex((e) => e.kind === 'process' && e.pid === pid);
+      if (side >= 0 && c.open[side]) this.pending.push({ pid, seq: p.sent++, request: { kind: 'close', conn } });
+    }
+    for (const key of [...this.listeners]) if (key.startsWith(`${pid}:`)) this.listeners.delete(key);
+    void this.advance();
+  }
+
+  /** Runs rounds while every live process is blocked. */
+  private async advance(): Promise<void> {
+    if (this.advancing) return;
+    this.advancing = true;
+    try {
+      for (;;) {
+        const live = [...this.processes.values()].filter((p) => p.state !== 'exited');
+        if (live.some((p) => p.state === 'running')) return;
+        this.stats.rounds++;
+        this.route();
+        if (live.length === 0) return;
+        if (this.wakeReady()) return;
+        const deadlines = live.map((p) => p.deadline).filter((d): d is bigint => d !== null);
+        const earliest = deadlines.length ? deadlines.reduce((a, b) => (a < b ? a : b)) : null;
+        const batch = this.stopped ? undefined : await this.sequencer.next(earliest);
+        if (!batch) {
+          this.stop();
+          return;
+        }
+        this.stats.batches++;
+        if (batch.timeNs > this.time) this.time = batch.timeNs;
+        for (const event of batch.events) this.applyExternal(event);
+        if (this.wakeReady()) return;
+      }
+    } finally {
+      this.advancing = false;
+    }
+  }
+
+  /** Wakes, in pid order, every blocked process with input or an expired deadline. */
+  private wakeReady(): boolean {
+    let woke = false;
+    for (const p of [...this.processes.values()].sort((a, b) => a.pid - b.pid)) {
+      if (p.state !== 'blocked') continue;
+      const due = p.deadline !== null && p.deadline <= this.time;
+      if (p.inbox.length === 0 && !due) continue;
+      const events = p.inbox;
+      p.inbox = [];
+      this.wake(p, { timeNs: this.time, events });
+      woke = true;
+    }
+    return woke;
+  }
+
+  private wake(p: ProcessState, delivery: Delivery): void {
+    p.state = 'running';
+    p.deadline = null;
+    p.guest?.deliver(delivery);
+  }
+
+  // ---- the NAT table -------------------------------------------------------------------------
+
+  /** What processes asked for during the round, in (pid, sequence) order. */
+  private route(): void {
+    const requests = this.pending.sort((a, b) => a.pid - b.pid || a.seq - b.seq);
+    this.pending = [];
+    for (const { pid, request } of requests) {
+      switch (request.kind) {
+        case 'listen': this.listeners.add(`${pid}:${request.port}`); break;
+        case 'unlisten': this.listeners.delete(`${pid}:${request.port}`); break;
+        case 'connect': this.connectInternal(pid, request); break;
+        case 'send': this.toPeer(pid, request.conn, (end) => end.kind === 'process'
+          ? this.inbox(end.pid).push({ kind: 'data', conn: request.conn, bytes: request.bytes })
+          : this.clients.send(end.link, request.bytes)); break;
+        case 'shutdown': this.toPeer(pid, request.conn, (end) => end.kind === 'process'
+          ? this.inbox(end.pid).push({ kind: 'eof', conn: request.conn })
+          : this.clients.end(end.link)); break;
+        case 'close': this.closeSide(pid, request.conn); break;
+      }
+    }
+  }
+
+  private inbox(pid: number): NetEvent[] {
+    return this.processes.get(pid)?.inbox ?? [];
+  }
+
+  private pidOf(ip: Endpoint['ip']): number | undefined {
+    if (ip[0] !== 10 || ip[1] !== 77) return undefined;
+    const pid = (ip[2] << 8) | ip[3];
+    return this.processes.has(pid) ? pid : undefined;
+  }
+
+  private connectInternal(pid: number, request: Extract<NetRequest, { kind: 'connect' }>): void {
+    const target = this.pidOf(request.to.ip);
+    const live = target !== undefined && this.processes.get(target)!.state !== 'exited';
+    if (!live || !this.listeners.has(`${target}:${request.to.port}`) || this.connections.size >= maxMachineConnections) {
+      this.inbox(pid).push({ kind: 'connected', request: request.request, conn: 0, errno: Errno.CONNREFUSED });
+      return;
+    }
+    const conn = this.nextConn++;
+    this.stats.connections++;
+    this.connections.set(conn, { ends: [{ kind: 'process', pid }, { kind: 'process', pid: target! }], open: [true, true] });
+    this.inbox(target!).push({ kind: 'incoming', conn, port: request.to.port, peer: { ip: processAddress(pid), port: request.from.port } });
+    this.inbox(pid).push({ kind: 'connected', request: request.request, conn, errno: 0 });
+  }
+
+  private sideOf(pid: number, c: Connection): number {
+    return c.ends.findIndex((e) => e.kind === 'process' && e.pid === pid);
+  }
+
+  private toPeer(pid: number, conn: number, act: (peer: End) => void): void {
+    const c = this.connections.get(conn);
+    if (!c) return;
+    const side = this.sideOf(pid, c);
+    if (side < 0) return;
+    if (c.open[1 - side]) act(c.ends[1 - side]!);
+  }
+
+  private closeSide(pid: number, conn: number): void {
+    const c = this.connections.get(conn);
+    if (!c) return;
+    const side = this.sideOf(pid, c);
+    if (side < 0 || !c.open[side]) return;
+    c.open[side] = false;
+    const peer = c.ends[1 - side]!;
+    if (c.open[1 - side]) {
+      if (peer.kind === 'process') this.inbox(peer.pid).push({ kind: 'eof', conn });
+      else this.clients.end(peer.link);
+    }
+    if (!c.open[1 - side]) this.forget(conn, c);
+  }
+
+  private forget(conn: number, c: Connection): void {
+    this.connections.delete(conn);
+    for (const e of c.ends) if (e.kind === 'client') { this.linkToConn.delete(e.link); this.clients.destroy(e.link); }
+  }
+
+  /** A client event from the batch: a new connection goes to the lowest pid listening on its port. */
+  private applyExternal(event: ExternalEvent): void {
+    if (event.kind === 'connect') {
+      const pid = [...this.processes.values()].filter((p) => p.state !== 'exited').map((p) => p.pid).sort((a, b) => a - b)
+        .find((candidate) => this.listeners.has(`${candidate}:${event.port}`));
+      if (pid === undefined || this.connections.size >= maxMachineConnections) {
+        this.clients.destroy(event.link);
+        return;
+      }
+      const conn = this.nextConn++;
+      this.stats.connections++;
+      this.linkToConn.set(event.link, conn);
+      this.connections.set(conn, { ends: [{ kind: 'client', link: event.link }, { kind: 'process', pid }], open: [true, true] });
+      this.inbox(pid).push({ kind: 'incoming', conn, port: event.port, peer: event.peer });
+      return;
+    }
+    const conn = this.linkToConn.get(event.link);
+    const c = conn === undefined ? undefined : this.connections.get(conn);
+    if (!c || !c.open[0]) return;
+    const guest = c.ends[1] as Extract<End, { kind: 'process' }>;
+    if (!c.open[1]) {
+      // The guest has closed its side: data from the client is refused, the connection ends.
+      if (event.kind !== 'data') { c.open[0] = false; this.forget(conn!, c); }
+      return;
+    }
+    switch (event.kind) {
+      case 'data': this.inbox(guest.pid).push({ kind: 'data', conn: conn!, bytes: event.bytes }); break;
+      case 'eof': c.open[0] = false; this.inbox(guest.pid).push({ kind: 'eof', conn: conn! }); break;
+      case 'reset': c.open[0] = false; this.inbox(guest.pid).push({ kind: 'reset', conn: conn! }); break;
+    }
+  }
+}

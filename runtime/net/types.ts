@@ -1,0 +1,47 @@
+// The messages between a guest process's network stack (in its worker) and the machine that
+// routes its connections (the main thread). Plain data: they cross threads and go into traces.
+
+/** An IPv4 address and port. Guests live on a virtual network: process `pid` is 10.77.0.pid. */
+export interface Endpoint { ip: [number, number, number, number]; port: number }
+
+/** What the machine hands a blocked process: everything that happened to it, and the time. */
+export interface Delivery {
+  /** Machine time (virtual monotonic ns); the process's clock moves up to it. */
+  timeNs: bigint;
+  events: NetEvent[];
+  /** The machine is stopping: blocked network calls fail (ENETDOWN) instead of waiting. */
+  stopping?: boolean;
+}
+
+export type NetEvent =
+  /** A connection arrived at this process's listener on `port`. */
+  | { kind: 'incoming'; conn: number; port: number; peer: Endpoint }
+  /** The outcome of this process's connect request `request`. */
+  | { kind: 'connected'; request: number; conn: number; errno: number }
+  | { kind: 'data'; conn: number; bytes: Uint8Array }
+  /** The peer will send nothing more (FIN). */
+  | { kind: 'eof'; conn: number }
+  /** The peer is gone (closed with data unread, or the client vanished). */
+  | { kind: 'reset'; conn: number };
+
+/** From a process to its machine, in the order the process made them. */
+export type NetRequest =
+  | { kind: 'listen'; port: number }
+  | { kind: 'unlisten'; port: number }
+  | { kind: 'connect'; request: number; to: Endpoint; from: Endpoint }
+  | { kind: 'send'; conn: number; bytes: Uint8Array }
+  | { kind: 'shutdown'; conn: number }
+  | { kind: 'close'; conn: number };
+
+export const loopback: Endpoint['ip'] = [127, 0, 0, 1];
+
+export function processAddress(pid: number): Endpoint['ip'] {
+  return [10, 77, (pid >> 8) & 0xff, pid & 0xff];
+}
+
+/** Ephemeral ports a process allocates from, in order (Linux's default range). */
+export const ephemeralPorts = { first: 32768, last: 60999 } as const;
+
+/** Bounds: pending connections per listener, bytes buffered unread per connection. */
+export const maxBacklog = 1024;
+export const maxReceiveBufferBytes = 4 * 1024 * 1024;
