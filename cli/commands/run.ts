@@ -17,7 +17,7 @@ export function withRunOptions<T>(yargs: Argv<T>) {
     .option('epoch', { type: 'string', describe: 'virtual realtime clock start, ISO date (default 2020-01-01T00:00:00Z)' })
     .option('write-back', { type: 'boolean', default: false, describe: "write the guest's changes to --dir directories back to disk at exit" })
     .option('listen', { type: 'string', array: true, default: [] as string[], describe: 'accept TCP clients on HOST:PORT and deliver them to guest port VPORT (HOST:PORT=VPORT)' })
-    .option('process', { type: 'string', array: true, default: [] as string[], describe: 'another guest process on the same machine (pid 2, 3, ...)' });
+    .option('process', { type: 'string', array: true, default: [] as string[], describe: "another process on the same machine (pid 2, 3, ...): 'PROG.wasm ARGS...'" });
 }
 
 export interface ParsedRunArgs {
@@ -57,13 +57,15 @@ export async function runCommand(argv: ParsedRunArgs): Promise<number> {
   const options = runOptionsFrom(argv);
   const config = toProcessConfig(options);
   const listen = argv.listen.map(parseListenSpec);
-  const modules = await Promise.all([options.module, ...argv.process].map(loadModuleFile));
+  // --process 'PROG.wasm ARGS...': another process, with its own arguments.
+  const extra = argv.process.map((spec) => spec.trim().split(/\s+/));
+  const modules = await Promise.all([options.module, ...extra.map((words) => words[0]!)].map(loadModuleFile));
   const write = outputWriter();
   const running = await startMachine({
     listen,
     processes: modules.map((module, i) => ({
       module,
-      config: i === 0 ? config : { ...config, args: [basename(argv.process[i - 1]!)] },
+      config: i === 0 ? config : { ...config, args: [basename(extra[i - 1]![0]!), ...extra[i - 1]!.slice(1)] },
       ...(i === 0 ? { stdin: new StreamStdin(process.stdin) } : {}),
       onOutput: write,
     })),
