@@ -20,6 +20,8 @@ export interface TraceHeader {
   config: {
     args: string[]; env: string[]; seed: bigint; epochNs: bigint; writeBack: boolean; maxOpenFds: number;
     snapshotLimits: { maxEntries: number; maxBytes: number };
+    /** The process's id on its machine (its network address is 10.77.0.pid). */
+    pid: number;
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
@@ -264,6 +266,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
     config: {
       args: c.args as string[], env: c.env as string[], seed: toBig(c.seed), epochNs: toBig(c.epochNs),
       writeBack: c.writeBack === true, maxOpenFds: c.maxOpenFds, snapshotLimits: { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes },
+      pid: isCount(c.pid) && c.pid > 0 ? c.pid : 1,
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

@@ -4,7 +4,8 @@ import {
   pack, replicodeVersion, type TraceHeader,
 } from '../formats/index.js';
 import {
-  loadHostTree, sha256, spawnGuest, type GuestOutcome, type ProcessConfig, type SessionStats, type StdinSource, type TreeNode,
+  loadHostTree, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
+  type SessionStats, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 
 /** Snapshots and modules above these sizes are stored as hashes only (replay then needs the originals). */
@@ -49,7 +50,7 @@ export function traceHeader(req: RecordRequest, trees: Record<string, TreeNode>)
     module: { name: req.moduleName, sha256: Buffer.from(sha256(req.moduleBytes)).toString('hex'), size: req.moduleBytes.length, bytes: embedModule ? req.moduleBytes : null },
     config: {
       args: config.args, env: config.env, seed: config.seed, epochNs: config.epochNs, writeBack: config.writeBack,
-      maxOpenFds: config.maxOpenFds, snapshotLimits: config.snapshotLimits,
+      maxOpenFds: config.maxOpenFds, snapshotLimits: config.snapshotLimits, pid: config.pid,
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;
@@ -62,19 +63,48 @@ export function traceHeader(req: RecordRequest, trees: Record<string, TreeNode>)
   };
 }
 
-export async function record(req: RecordRequest): Promise<RecordResult> {
-  const trees: Record<string, TreeNode> = {};
-  for (const { hostPath } of req.config.preopens) trees[hostPath] ??= loadHostTree(hostPath, req.config.snapshotLimits);
-  const header = traceHeader(req, trees);
-  let stats: SessionStats | undefined;
-  const outcome = await spawnGuest({
-    module: req.module, config: req.config, trees, onOutput: req.onOutput,
-    ...(req.stdin ? { stdin: req.stdin } : {}),
-    session: {
-      kind: 'record', tracePath: req.tracePath, header, checkpointEvery: header.options.checkpointEvery,
-      recordOutput: header.options.recordOutput, maxTraceBytes: req.maxTraceBytes ?? defaultMaxTraceBytes,
-    },
-    onStats: (s) => { stats = s; },
+export interface MachineRecordRequest {
+  /** One per process, in pid order; each writes its own trace. */
+  processes: Omit<RecordRequest, 'onOutput' | 'stdin'>[];
+  listen: ListenSpec[];
+  stdin?: StdinSource;
+  onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
+}
+
+export interface MachineRecording {
+  running: RunningMachine;
+  /** Per process, in pid order, once all have ended. */
+  results: Promise<RecordResult[]>;
+}
+
+/** Records every process of a machine (servers with --listen, several processes) into its own trace. */
+export async function startRecording(req: MachineRecordRequest): Promise<MachineRecording> {
+  const stats: (SessionStats | undefined)[] = [];
+  const headers: TraceHeader[] = [];
+  const specs = req.processes.map((p, i) => {
+    const config = { ...p.config, pid: i + 1 };
+    const trees: Record<string, TreeNode> = {};
+    for (const { hostPath } of config.preopens) trees[hostPath] ??= loadHostTree(hostPath, config.snapshotLimits);
+    const header = traceHeader({ ...p, config, onOutput: req.onOutput }, trees);
+    headers.push(header);
+    return {
+      module: p.module, config, trees, onOutput: req.onOutput,
+      ...(i === 0 && req.stdin ? { stdin: req.stdin } : {}),
+      session: {
+        kind: 'record' as const, tracePath: p.tracePath, header, checkpointEvery: header.options.checkpointEvery,
+        recordOutput: header.options.recordOutput, maxTraceBytes: p.maxTraceBytes ?? defaultMaxTraceBytes,
+      },
+      onStats: (s: SessionStats) => { stats[i] = s; },
+    };
   });
-  return { outcome, stats, header };
+  const running = await startMachine({ processes: specs, listen: req.listen });
+  const results = running.outcomes.then((outcomes) => outcomes.map((outcome, i) => ({ outcome, stats: stats[i], header: headers[i]! })));
+  return { running, results };
+}
+
+/** Records one process (no --listen): the common case. */
+export async function record(req: RecordRequest): Promise<RecordResult> {
+  const { onOutput, stdin, ...rest } = req;
+  const { results } = await startRecording({ processes: [rest], listen: [], onOutput, ...(stdin ? { stdin } : {}) });
+  return (await results)[0]!;
 }

@@ -16,7 +16,7 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const header: TraceHeader = {
   replicodeVersion: 'test',
   module: { name: 'm.wasm', sha256: '00'.repeat(32), size: 3, bytes: new Uint8Array([1, 2, 3]) },
-  config: { args: ['m.wasm'], env: ['A=1'], seed: 7n, epochNs: 5n, writeBack: false, maxOpenFds: 64, snapshotLimits: { maxEntries: 10, maxBytes: 100 } },
+  config: { args: ['m.wasm'], env: ['A=1'], seed: 7n, epochNs: 5n, writeBack: false, maxOpenFds: 64, snapshotLimits: { maxEntries: 10, maxBytes: 100 }, pid: 1 },
   preopens: [{ hostPath: '/h', guestPath: '/g', sha256: 'ab', tree: { kind: 'dir', entries: [['f', { kind: 'file', data: new Uint8Array([9]) }]] } }],
   options: { clock: 'real', random: 'os', checkpointEvery: 2, recordOutput: false },
 };

@@ -1,11 +1,11 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Argv } from 'yargs';
-import { record, defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
-import { formatTrap, StreamStdin } from '../../runtime/index.js';
+import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
+import { formatTrap, InternalError, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { loadModuleFile } from '../load.js';
-import { parseCount, toProcessConfig, UsageError } from '../options.js';
+import { parseCount, parseListenSpec, toProcessConfig, UsageError } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
 export function withRecordOptions<T>(yargs: Argv<T>) {
@@ -29,27 +29,61 @@ export interface ParsedRecordArgs extends ParsedRunArgs {
   maxTraceBytes: number;
 }
 
+/** Where process `pid`'s trace goes: the -o path for pid 1, NAME.pN.rct for the others. */
+export function tracePathFor(first: string, pid: number): string {
+  return pid === 1 ? first : first.replace(/(\.rct)?$/, `.p${pid}.rct`);
+}
+
 export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
   const options = runOptionsFrom(argv);
   const config = toProcessConfig({ ...options, clock: argv.clock, random: argv.random });
   const checkpointEvery = parseCount('checkpoint-every', argv.checkpointEvery);
-  const tracePath = argv.output ?? `${basename(options.module).replace(/\.(wasm|wat)$/, '')}.rct`;
-  const module = await loadModuleFile(options.module);
-  try {
-    closeSync(openSync(tracePath, 'w'));
-  } catch (err) {
-    throw new UsageError(`-o ${tracePath}: cannot write (${(err as NodeJS.ErrnoException).code})`);
-  }
-  const { outcome, stats } = await record({
-    moduleName: basename(options.module), moduleBytes: readFileSync(options.module), module, config, tracePath,
-    checkpointEvery, recordOutput: argv.recordOutput, embedModule: argv.embedModule,
-    maxTraceBytes: parseCount('max-trace-bytes', argv.maxTraceBytes, 1024),
-    stdin: new StreamStdin(process.stdin), onOutput: outputWriter(),
+  const maxTraceBytes = parseCount('max-trace-bytes', argv.maxTraceBytes, 1024);
+  const listen = argv.listen.map(parseListenSpec);
+  const firstTrace = argv.output ?? `${basename(options.module).replace(/\.(wasm|wat)$/, '')}.rct`;
+  const extra = argv.process.map((spec) => spec.trim().split(/\s+/));
+  const paths = [options.module, ...extra.map((words) => words[0]!)];
+  const modules = await Promise.all(paths.map(loadModuleFile));
+  const processes = modules.map((module, i) => {
+    const tracePath = tracePathFor(firstTrace, i + 1);
+    try {
+      closeSync(openSync(tracePath, 'w'));
+    } catch (err) {
+      throw new UsageError(`-o ${tracePath}: cannot write (${(err as NodeJS.ErrnoException).code})`);
+    }
+    return {
+      moduleName: basename(paths[i]!), moduleBytes: readFileSync(paths[i]!), module, tracePath,
+      config: i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] },
+      checkpointEvery, recordOutput: argv.recordOutput, embedModule: argv.embedModule, maxTraceBytes,
+    };
   });
-  if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
-  if (outcome.kind === 'stopped') process.stderr.write(`replicode: recording stopped: ${outcome.reason}\n`);
-  if (stats) {
-    process.stderr.write(`replicode: recorded ${stats.events} events, ${stats.checkpoints} checkpoints, ${stats.traceBytes} bytes to ${tracePath}\n`);
+  const { running, results } = await startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter() });
+  const stopOnSignal = () => { void running.stop(); };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  try {
+    const recorded = await results.catch((err) => {
+      if (err instanceof InternalError && /without reporting/.test(err.message)) return undefined; // stopped by a signal
+      throw err;
+    });
+    if (!recorded) {
+      process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
+      return 130;
+    }
+    let exitCode = recorded[0]!.outcome.exitCode;
+    recorded.forEach(({ outcome, stats }, i) => {
+      if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
+      if (outcome.kind === 'stopped') {
+        process.stderr.write(`replicode: recording stopped: ${outcome.reason}\n`);
+        if (i === 0) exitCode = 1;
+      }
+      if (stats) {
+        process.stderr.write(`replicode: recorded ${stats.events} events, ${stats.checkpoints} checkpoints, ${stats.traceBytes} bytes to ${processes[i]!.tracePath}\n`);
+      }
+    });
+    return exitCode;
+  } finally {
+    process.off('SIGINT', stopOnSignal);
+    process.off('SIGTERM', stopOnSignal);
   }
-  return outcome.kind === 'stopped' ? 1 : outcome.exitCode;
 }
