@@ -58,6 +58,7 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
     };
   });
   const { running, results } = await startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter() });
+  for (const l of running.listening) process.stderr.write(`replicode: listening on ${l.host}:${l.port} for guest port ${l.vport}\n`);
   const stopOnSignal = () => { void running.stop(); };
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);

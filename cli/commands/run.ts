@@ -70,6 +70,7 @@ export async function runCommand(argv: ParsedRunArgs): Promise<number> {
       onOutput: write,
     })),
   });
+  for (const l of running.listening) process.stderr.write(`replicode: listening on ${l.host}:${l.port} for guest port ${l.vport}\n`);
   const stopOnSignal = () => { void running.stop(); };
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
