@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { compileModule, processConfig, spawnGuest } from '../runtime/index.js';
 import { benchTrace } from './trace.js';
+import { benchServers } from './servers.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -77,6 +78,10 @@ async function main() {
   mkdirSync(resultsDir, { recursive: true });
   const host = { node: process.version, platform: process.platform, arch: process.arch };
   const only = process.env.BENCH_ONLY;
+  if (only === 'servers') {
+    writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'trace') {
     const trace = [
       await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
@@ -97,6 +102,7 @@ async function main() {
     await benchTrace(root, 'syscall_heavy record/replay', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.3, repeats),
   ];
   writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, results: trace }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
 

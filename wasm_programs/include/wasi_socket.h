@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdint.h>
 
+#ifdef __wasi__
 #define WASI_SOCKET_IMPORT(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
 
 typedef struct { uint8_t *buf; uint32_t buf_len; } wasi_address_t;
@@ -40,4 +41,28 @@ static inline int wasi_tcp_connect(uint8_t a, uint8_t b, uint8_t c, uint8_t d, i
   if (err != 0) { errno = err; return -1; }
   return fd;
 }
+#else
+// Built natively (gcc, for the benchmarks' baseline): the same helpers over POSIX sockets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+static inline int wasi_tcp_listen(int port, int backlog) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_ANY)};
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, backlog) < 0) return -1;
+  return fd;
+}
+
+static inline int wasi_tcp_connect(uint8_t a, uint8_t b, uint8_t c, uint8_t d, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                          .sin_addr.s_addr = htonl((uint32_t)a << 24 | (uint32_t)b << 16 | (uint32_t)c << 8 | d)};
+  if (fd < 0 || connect(fd, (struct sockaddr *)&s, sizeof s) < 0) return -1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+#endif
 #endif

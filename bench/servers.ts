@@ -1,0 +1,80 @@
+// Server figures for `npm run bench`: the HTTP and Redis-protocol guests under RepliCode vs the
+// same C programs built natively with gcc, measured one after the other in the same run, each
+// driven by a load generator in its own process (bench/http-load.ts, redis-benchmark).
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+interface Load { rps: number; p50: number; p90?: number; p99: number; requests?: number }
+export interface ServerBenchResult { name: string; replicode: Load; native: Load; ratio: number }
+
+const waitForPort = async (port: number, ms = 10_000): Promise<void> => {
+  const until = performance.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (performance.now() > until) throw new Error(`server on port ${port} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGINT');
+    setTimeout(() => child.kill('SIGKILL'), 2000);
+  });
+}
+
+function httpLoad(root: string, port: number): Load {
+  const out = execFileSync(process.execPath, [join(root, 'dist', 'bench', 'http-load.js'), String(port), '50', '3000'], { encoding: 'utf8' });
+  return JSON.parse(out) as Load;
+}
+
+function respLoad(port: number): Load {
+  const out = execFileSync('redis-benchmark', ['-p', String(port), '-n', '50000', '-c', '50', '-t', 'set,get', '--csv'], { encoding: 'utf8' });
+  // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+  const rows = out.trim().split('\n').slice(1).map((line) => line.split(',').map((f) => f.replace(/"/g, '')));
+  const avg = (i: number) => rows.reduce((s, r) => s + Number(r[i]), 0) / rows.length;
+  return { rps: avg(1), p50: avg(4), p99: avg(6) };
+}
+
+async function measure(root: string, server: string, port: number, vport: number, native: string, load: (port: number) => Load) {
+  const guest = spawn(process.execPath, [join(root, 'bin', 'replicode.js'), 'run', '--listen', `127.0.0.1:${port}=${vport}`, join(root, 'wasm_programs', 'build', `${server}.wasm`), '--', String(vport)], { stdio: 'ignore' });
+  await waitForPort(port);
+  const replicode = load(port);
+  await stop(guest);
+  const nativeChild = spawn(native, [String(port + 1)], { stdio: 'ignore' });
+  await waitForPort(port + 1);
+  const baseline = load(port + 1);
+  await stop(nativeChild);
+  return { replicode, native: baseline };
+}
+
+export async function benchServers(root: string): Promise<ServerBenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'replicode-native-'));
+  const build = (name: string) => {
+    const out = join(dir, name);
+    execFileSync('gcc', ['-O2', '-D_GNU_SOURCE', '-o', out, join(root, 'wasm_programs', 'src', `${name}.c`)]);
+    return out;
+  };
+  const results: ServerBenchResult[] = [];
+  const http = await measure(root, 'http_server', 18080, 80, build('http_server'), (p) => httpLoad(root, p));
+  results.push({ name: 'HTTP GET /counter, 50 keep-alive connections', ...http, ratio: http.replicode.rps / http.native.rps });
+  if (spawnSync('redis-benchmark', ['--version']).status === 0) {
+    const resp = await measure(root, 'resp_server', 16390, 6379, build('resp_server'), respLoad);
+    results.push({ name: 'RESP SET+GET, redis-benchmark -c 50', ...resp, ratio: resp.replicode.rps / resp.native.rps });
+  } else {
+    console.log('redis-benchmark not found (apt-get install redis-tools): RESP server skipped');
+  }
+  for (const r of results) {
+    console.log(`${r.name.padEnd(46)} replicode ${r.replicode.rps.toFixed(0).padStart(7)} req/s p50 ${r.replicode.p50.toFixed(2)} ms p99 ${r.replicode.p99.toFixed(2)} ms | native ${r.native.rps.toFixed(0).padStart(7)} req/s p50 ${r.native.p50.toFixed(2)} ms p99 ${r.native.p99.toFixed(2)} ms | ${(r.ratio * 100).toFixed(0)}% of native`);
+  }
+  return results;
+}
