@@ -4,7 +4,7 @@
 // Layouts: ../shared/reference/wasi-sockets-abi.md.
 import type { KernelContext, SyscallTable } from '../context.js';
 import { Errno, WasiError, check } from '../errno.js';
-import type { GuestMemory } from '../memory.js';
+import { readIovecs, type GuestMemory } from '../memory.js';
 import { SocketHandle } from './socket.js';
 import type { NetStack } from './stack.js';
 import type { Endpoint } from './types.js';
@@ -99,6 +99,23 @@ export function netSyscalls(ctx: KernelContext, stack: NetStack): SyscallTable {
     },
     sock_getlocaladdr: localOrPeer('local'),
     sock_getpeeraddr: localOrPeer('peer'),
+    // On a stream socket (the only kind here) these are recv and send; the address is the peer's.
+    sock_recv_from(fd: number, iovsPtr: number, iovsLen: number, addrPtr: number, riflags: number, a: number, b: number, c?: number) {
+      const s = socket(fd);
+      const [portPtr, lenPtr, roflagsPtr] = c === undefined ? [undefined, a, b] : [a, b, c];
+      ctx.memory.checkRange(lenPtr, 4);
+      ctx.memory.checkRange(roflagsPtr, 2);
+      const { bytes, roflags } = s.sockRecv(readIovecs(ctx.memory, iovsPtr, iovsLen), riflags);
+      if (s.peer) writeAddress(ctx.memory, addrPtr, s.peer.ip, c !== undefined);
+      if (portPtr !== undefined) ctx.memory.setU16(portPtr, s.peer?.port ?? 0);
+      ctx.memory.setU32(lenPtr, bytes);
+      ctx.memory.setU16(roflagsPtr, roflags);
+    },
+    sock_send_to(fd: number, iovsPtr: number, iovsLen: number, _addrPtr: number, _port: number, siflags: number, lenPtr: number) {
+      const s = socket(fd);
+      ctx.memory.checkRange(lenPtr, 4);
+      ctx.memory.setU32(lenPtr, s.sockSend(readIovecs(ctx.memory, iovsPtr, iovsLen), siflags));
+    },
     sock_setsockopt(fd: number, level: number, name: number, valuePtr: number, valueLen: number) {
       const s = socket(fd);
       check(level === 0, Errno.NOPROTOOPT, `level ${level}`);
