@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { TraceFormatError } from '../formats/index.js';
 import { ReplaySetupError } from '../replayer/index.js';
 import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceReadError } from '../runtime/index.js';
+import { clusterCommand, withClusterOptions, type ParsedClusterArgs } from './commands/cluster.js';
 import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './commands/inspect.js';
 import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './commands/record.js';
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
@@ -87,7 +88,21 @@ async function main(): Promise<void> {
         }
       },
     )
-    .demandCommand(1, 'name a command: run, record, replay, inspect')
+    .command(
+      'cluster [module] [args..]',
+      'Run a machine on several replicas in lockstep behind a consensus log',
+      (y) => withClusterOptions(withRunOptions(y))
+        .example('replicode cluster --replicas 3 --listen 127.0.0.1:7000=80 wasm_programs/build/http_server.wasm', 'a replicated HTTP server')
+        .example('replicode cluster --record-dir traces --listen 6380=6379 wasm_programs/build/resp_server.wasm', "record every replica's trace"),
+      async (argv) => {
+        try {
+          process.exitCode = await clusterCommand(argv as unknown as ParsedClusterArgs);
+        } catch (err) {
+          exitCodeFor(err);
+        }
+      },
+    )
+    .demandCommand(1, 'name a command: run, record, replay, inspect, cluster')
     .strict()
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .help()

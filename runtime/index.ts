@@ -25,5 +25,6 @@ export { Machine, maxMachineConnections, type ClientLinks, type MachineStats } f
 export { LocalSequencer, maxBatchBytes, maxBatchEvents, type Sequencer, type Batch, type ExternalEvent } from './net/sequencer.js';
 export type { Delivery, NetEvent, NetRequest, Endpoint } from './net/types.js';
 export { ephemeralPorts, processAddress } from './net/types.js';
-export { startMachine, type MachineOptions, type RunningMachine } from './effects/machine-host.js';
+export { startMachine, startReplicaMachine, type MachineOptions, type RunningMachine } from './effects/machine-host.js';
+export { realMachineClock } from './effects/gateway.js';
 export { Gateway, GatewayError, type ListenSpec } from './effects/gateway.js';

@@ -43,8 +43,8 @@ const workerUrl = new URL('./worker/guest-worker.bundle.js', import.meta.url);
 /** The machine's side of a process's networking (see runtime/machine.ts). */
 export interface NetHooks {
   onRequest(request: NetRequest): void;
-  /** The process is blocked until `deliver` is called. */
-  onWait(deadlineNs: bigint | null): void;
+  /** The process is blocked until `deliver` is called; `stateHash` summarizes its syscalls so far, if it keeps one. */
+  onWait(deadlineNs: bigint | null, stateHash?: number): void;
 }
 
 export interface GuestProcess {
@@ -110,7 +110,7 @@ export function startGuest(options: SpawnOptions): GuestProcess {
           options.net?.onRequest(msg.request);
           return;
         case 'net-wait':
-          if (options.net) options.net.onWait(msg.deadlineNs);
+          if (options.net) options.net.onWait(msg.deadlineNs, msg.stateHash);
           else deliver({ timeNs: 0n, events: [], stopping: true }); // no machine: nothing will ever arrive
           return;
         case 'trace-chunk':

@@ -3,7 +3,7 @@
 // send go back out here. The only place a machine touches the host's network.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ClientLinks } from '../net/machine.js';
-import type { LocalSequencer } from '../net/sequencer.js';
+import type { ExternalEvent } from '../net/sequencer.js';
 import type { Endpoint } from '../net/types.js';
 
 export interface ListenSpec { host: string; port: number; vport: number }
@@ -24,7 +24,7 @@ export class Gateway implements ClientLinks {
   private readonly sockets = new Map<number, Socket>();
   private nextLink = 1;
 
-  constructor(private readonly specs: ListenSpec[], private readonly sequencer: LocalSequencer) {}
+  constructor(private readonly specs: ListenSpec[], private readonly sequencer: { push(event: ExternalEvent): void }) {}
 
   /** Listens on every address; resolves with the ports actually bound (for port 0). */
   async start(): Promise<ListenSpec[]> {

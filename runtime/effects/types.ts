@@ -29,6 +29,9 @@ export interface HostEffects {
   sleepUntil(monotonicNs: bigint): void;
   /** Tells the machine what the process's network stack did (listen, connect, send, close). */
   netPost(request: NetRequest): void;
-  /** Blocks until the machine delivers network input for this process (or its deadline passes). */
-  netAwait(deadlineNs: bigint | null): Delivery;
+  /**
+   * Blocks until the machine delivers network input for this process (or its deadline passes).
+   * `stateHash`, if given, summarizes the process's history so far (replicas compare them).
+   */
+  netAwait(deadlineNs: bigint | null, stateHash?: number): Delivery;
 }

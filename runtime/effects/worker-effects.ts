@@ -31,12 +31,12 @@ export class WorkerEffects implements HostEffects {
     this.post({ kind: 'net', request }, request.kind === 'send' ? [request.bytes.buffer as ArrayBuffer] : []);
   }
 
-  netAwait(deadlineNs: bigint | null): Delivery {
+  netAwait(deadlineNs: bigint | null, stateHash?: number): Delivery {
     if (!this.netPort) return { timeNs: 0n, events: [], stopping: true };
     this.flush(); // whoever we wait for may be waiting for our output
     const { control } = this.channel;
     Atomics.store(control, Slot.net, 0);
-    this.post({ kind: 'net-wait', deadlineNs });
+    this.post({ kind: 'net-wait', deadlineNs, ...(stateHash !== undefined ? { stateHash } : {}) });
     while (Atomics.load(control, Slot.net) === 0) Atomics.wait(control, Slot.net, 0);
     // The delivery was posted before the flag was raised; should the port not show it yet, look again shortly.
     for (;;) {

@@ -32,6 +32,9 @@ interface ProcessState {
   deadline: bigint | null;
   inbox: NetEvent[];
   sent: number;
+  /** The process's rolling syscall hash when it last blocked (0 if it keeps none). */
+  hash: number;
+  exitCode: number | null;
 }
 
 /** Bounds: connections alive at once on a machine. */
@@ -55,17 +58,31 @@ export class Machine {
 
   /** Hooks for a process's network stack; give them to startGuest, then `attach` the process. */
   hooksFor(pid: number) {
-    this.processes.set(pid, { pid, guest: undefined, state: 'running', deadline: null, inbox: [], sent: 0 });
+    this.processes.set(pid, { pid, guest: undefined, state: 'running', deadline: null, inbox: [], sent: 0, hash: 0, exitCode: null });
     return {
       onRequest: (request: NetRequest) => this.onRequest(pid, request),
-      onWait: (deadlineNs: bigint | null) => this.onWait(pid, deadlineNs),
+      onWait: (deadlineNs: bigint | null, stateHash?: number) => this.onWait(pid, deadlineNs, stateHash),
     };
   }
 
   attach(pid: number, guest: GuestProcess): Promise<GuestOutcome> {
     const p = this.processes.get(pid)!;
     p.guest = guest;
-    return guest.outcome.finally(() => this.onExit(pid));
+    return guest.outcome.then((outcome) => { p.exitCode = outcome.exitCode; return outcome; }).finally(() => this.onExit(pid));
+  }
+
+  /**
+   * A summary of every process's history at a batch boundary (all of them are blocked or gone):
+   * their rolling syscall hashes and exit codes, in pid order.
+   */
+  stateHash(): number {
+    let h = 0x811c9dc5;
+    for (const p of [...this.processes.values()].sort((a, b) => a.pid - b.pid)) {
+      h = Math.imul(h ^ p.pid, 0x01000193);
+      h = Math.imul(h ^ p.hash, 0x01000193);
+      h = Math.imul(h ^ (p.exitCode ?? -1), 0x01000193);
+    }
+    return h >>> 0;
   }
 
   /** Ctrl-C: blocked processes are told the network is going away. */
@@ -81,8 +98,9 @@ export class Machine {
     this.pending.push({ pid, seq: p.sent++, request });
   }
 
-  private onWait(pid: number, deadlineNs: bigint | null): void {
+  private onWait(pid: number, deadlineNs: bigint | null, stateHash?: number): void {
     const p = this.processes.get(pid)!;
+    if (stateHash !== undefined) p.hash = stateHash;
     if (this.stopped) return this.wake(p, { timeNs: this.time, events: [], stopping: true });
     p.state = 'blocked';
     p.deadline = deadlineNs;

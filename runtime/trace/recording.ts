@@ -24,6 +24,8 @@ export class RecordingSession implements GuestSession {
   private checkpoints = 0;
   private closed = false;
   private completed = false;
+  /** Same rolling syscall hash as HashingSession, so recorded replicas can be compared too. */
+  private rolling = 0x811c9dc5;
   private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
 
   constructor(private readonly writer: EventLog, private readonly options: RecordingOptions) {}
@@ -31,6 +33,7 @@ export class RecordingSession implements GuestSession {
   readonly tracer = {
     wantsArguments: false,
     enter: (id: number, fingerprint: number): void => {
+      this.rolling = Math.imul(Math.imul(this.rolling ^ id, 0x01000193) ^ fingerprint, 0x01000193);
       try {
         this.event = this.writer.call(id, fingerprint);
       } catch (err) {
@@ -38,6 +41,7 @@ export class RecordingSession implements GuestSession {
       }
     },
     exit: (errno: number): void => {
+      this.rolling = Math.imul(this.rolling ^ errno, 0x01000193);
       this.writer.result(errno);
       if ((this.event + 1) % this.options.checkpointEvery === 0) this.guard(() => this.checkpoint(this.event + 1));
     },
@@ -68,7 +72,7 @@ export class RecordingSession implements GuestSession {
       sleepUntil: (ns) => inner.sleepUntil(ns),
       netPost: (request) => inner.netPost(request),
       netAwait: (deadlineNs) => {
-        const delivery = inner.netAwait(deadlineNs);
+        const delivery = inner.netAwait(deadlineNs, this.rolling >>> 0);
         this.append(encodeNet(this.event, delivery));
         return delivery;
       },

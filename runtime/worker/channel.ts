@@ -37,7 +37,7 @@ export type WorkerMessage =
   | { kind: 'output'; stream: 1 | 2; bytes: Uint8Array }
   | { kind: 'stdin'; maxBytes: number; mode: 'block' | 'poll' }
   | { kind: 'net'; request: import('../net/types.js').NetRequest }
-  | { kind: 'net-wait'; deadlineNs: bigint | null }
+  | { kind: 'net-wait'; deadlineNs: bigint | null; stateHash?: number }
   | { kind: 'trace-chunk'; payload: Uint8Array; checkpoint?: [number, number] }
   | { kind: 'trace-end'; events: number; complete: boolean }
   | { kind: 'done'; outcome: import('../run.js').GuestOutcome; stats?: import('../trace/spec.js').SessionStats }

@@ -8,6 +8,7 @@ import { openTraceFile } from '../effects/trace-file.js';
 import { WorkerEffects } from '../effects/worker-effects.js';
 import type { TreeNode } from '../fs/tree.js';
 import { GuestLinkError, runGuest } from '../run.js';
+import { HashingSession } from '../trace/hashing.js';
 import { RecordingSession } from '../trace/recording.js';
 import { ReplaySession } from '../trace/replaying.js';
 import type { SessionSpec, SessionStats } from '../trace/spec.js';
@@ -52,6 +53,7 @@ function openSession() {
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
     return session;
   }
+  if (spec?.kind === 'hash') return new HashingSession();
   return undefined;
 }
 

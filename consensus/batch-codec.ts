@@ -1,0 +1,34 @@
+// Batches on the log: msgpack arrays, [timeNs, [[kind, link, ...], ...]].
+import { pack, unpackAll } from '../formats/index.js';
+import type { Batch, ExternalEvent } from '../runtime/index.js';
+
+export function encodeBatch(batch: Batch): Uint8Array {
+  return pack([batch.timeNs, batch.events.map((e) => {
+    switch (e.kind) {
+      case 'connect': return [0, e.link, e.port, e.peer.ip, e.peer.port];
+      case 'data': return [1, e.link, e.bytes];
+      case 'eof': return [2, e.link];
+      case 'reset': return [3, e.link];
+    }
+  })]);
+}
+
+/** A log entry that is not a batch. */
+export class BatchFormatError extends Error {}
+
+export function decodeBatch(entry: Uint8Array): Batch {
+  const [value] = unpackAll(entry);
+  if (!Array.isArray(value) || value.length !== 2 || !Array.isArray(value[1])) throw new BatchFormatError('not a batch');
+  const timeNs = BigInt(value[0] as number | bigint);
+  const events = (value[1] as unknown[][]).map((e): ExternalEvent => {
+    const link = Number(e[1]);
+    switch (e[0]) {
+      case 0: return { kind: 'connect', link, port: Number(e[2]), peer: { ip: e[3] as [number, number, number, number], port: Number(e[4]) } };
+      case 1: { const b = e[2] as Uint8Array; return { kind: 'data', link, bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) }; }
+      case 2: return { kind: 'eof', link };
+      case 3: return { kind: 'reset', link };
+      default: throw new BatchFormatError(`unknown event kind ${String(e[0])}`);
+    }
+  });
+  return { timeNs, events };
+}

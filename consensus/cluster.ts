@@ -1,0 +1,219 @@
+// A replicated machine: N replicas of the same processes, each on its own deterministic machine
+// fed by the same consensus log. One gateway accepts clients; their events become batches on
+// the log (Proposer); each replica applies them (ReplicaSequencer) and, after every batch,
+// publishes a state hash (its processes' rolling syscall hashes and exits, and everything it
+// sent to clients). The cluster compares hashes batch by batch and names a disagreeing replica
+// at once. Replies reach clients exactly once: every replica offers its output, the first to
+// produce a byte sends it (replicas produce the same bytes, which the hashes check), so any
+// replica can die without clients noticing, and a restarted one replays the log to catch up.
+import { join } from 'node:path';
+import {
+  Gateway, loadHostTree, startReplicaMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
+  type TreeNode,
+} from '../runtime/index.js';
+import { defaultCheckpointEvery, defaultMaxTraceBytes, traceHeader } from '../recorder/index.js';
+import { EmbeddedLog, type ConsensusLog } from './log.js';
+import { Proposer } from './proposer.js';
+import { ReplicaSequencer } from './replica-sequencer.js';
+
+export interface ClusterProcess {
+  module: WebAssembly.Module;
+  moduleName: string;
+  moduleBytes: Uint8Array;
+  config: ProcessConfig;
+}
+
+export interface ClusterOptions {
+  replicas: number;
+  processes: ClusterProcess[];
+  listen: ListenSpec[];
+  log?: ConsensusLog;
+  /** Write each replica's traces here (replica-N.rct, replica-N.pK.rct). */
+  recordDir?: string;
+  /** Guest stdout/stderr; replicas other than the first are silent unless this says otherwise. */
+  onOutput?: (replica: number, stream: 1 | 2, bytes: Uint8Array) => void;
+  onDisagreement?: (d: Disagreement) => void;
+  /** Changes one replica's configuration (fault injection, tests): must be used with care. */
+  configFor?: (replica: number, config: ProcessConfig) => ProcessConfig;
+}
+
+export interface Disagreement {
+  /** Batches applied when the hashes were compared. */
+  batch: number;
+  /** The replica(s) whose hash differs from the majority. */
+  replicas: number[];
+  hashes: Record<number, string>;
+}
+
+/** Bytes to clients, deduplicated by offset across replicas. */
+class ClientOutput {
+  private readonly sent = new Map<number, number>();
+  private readonly closed = new Set<number>();
+
+  constructor(private readonly gateway: Gateway) {}
+
+  offer(link: number, offset: number, bytes: Uint8Array): void {
+    const already = this.sent.get(link) ?? 0;
+    const end = offset + bytes.length;
+    if (end <= already || this.closed.has(link)) return;
+    this.gateway.send(link, bytes.subarray(already - offset));
+    this.sent.set(link, end);
+  }
+
+  end(link: number, offset: number): void {
+    if (this.closed.has(link) || (this.sent.get(link) ?? 0) < offset) return;
+    this.closed.add(link);
+    this.gateway.end(link);
+  }
+
+  destroy(link: number): void {
+    if (this.closed.has(link)) return;
+    this.closed.add(link);
+    this.gateway.destroy(link);
+  }
+}
+
+const fnv = (h: number, v: number) => Math.imul(h ^ v, 0x01000193);
+
+/** One replica's client links: counts offsets, hashes what it sends, offers it to the clients. */
+class ReplicaLinks {
+  private readonly offsets = new Map<number, number>();
+  hash = 0x811c9dc5;
+
+  constructor(private readonly output: ClientOutput) {}
+
+  send(link: number, bytes: Uint8Array): void {
+    const offset = this.offsets.get(link) ?? 0;
+    this.hash = fnv(fnv(this.hash, link), bytes.length);
+    for (let i = 0; i < bytes.length; i++) this.hash = fnv(this.hash, bytes[i]!);
+    this.output.offer(link, offset, bytes);
+    this.offsets.set(link, offset + bytes.length);
+  }
+
+  end(link: number): void {
+    this.hash = fnv(fnv(this.hash, link), -1);
+    this.output.end(link, this.offsets.get(link) ?? 0);
+  }
+
+  destroy(link: number): void {
+    this.hash = fnv(fnv(this.hash, link), -2);
+    this.output.destroy(link);
+  }
+}
+
+interface Replica {
+  index: number;
+  machine: RunningMachine | undefined;
+  sequencer: ReplicaSequencer | undefined;
+  alive: boolean;
+  outcomes: Promise<GuestOutcome[] | undefined>;
+}
+
+export class Cluster {
+  readonly disagreements: Disagreement[] = [];
+  /** hashes.get(batch).get(replica) */
+  private readonly hashes = new Map<number, Map<number, string>>();
+  private readonly replicas: Replica[] = [];
+  private constructor(
+    private readonly options: ClusterOptions, readonly log: ConsensusLog, private readonly gateway: Gateway,
+    private readonly proposer: Proposer, private readonly output: ClientOutput, readonly listening: ListenSpec[],
+  ) {}
+
+  /** Directory snapshots, taken once: every replica starts from the same files. */
+  private trees: Record<string, TreeNode> = {};
+
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    const log = options.log ?? new EmbeddedLog();
+    const proposer = new Proposer(log);
+    const gateway = new Gateway(options.listen, proposer);
+    const listening = await gateway.start();
+    const cluster = new Cluster(options, log, gateway, proposer, new ClientOutput(gateway), listening);
+    for (const p of options.processes) {
+      for (const { hostPath } of p.config.preopens) cluster.trees[hostPath] ??= loadHostTree(hostPath, p.config.snapshotLimits);
+    }
+    for (let i = 1; i <= options.replicas; i++) cluster.launch(i);
+    return cluster;
+  }
+
+  get replicaCount(): number { return this.options.replicas; }
+
+  /** Batches every live replica has applied. */
+  get agreedBatches(): number {
+    const live = this.replicas.filter((r) => r.alive && r.sequencer);
+    return live.length ? Math.min(...live.map((r) => r.sequencer!.applied)) : 0;
+  }
+
+  /** The hash each replica published after `batch` batches. */
+  hashesAt(batch: number): Record<number, string> {
+    return Object.fromEntries(this.hashes.get(batch) ?? new Map());
+  }
+
+  /** Every replica's outcomes once all have ended (undefined for a killed one). */
+  get outcomes(): Promise<(GuestOutcome[] | undefined)[]> {
+    return Promise.all(this.replicas.map((r) => r.outcomes));
+  }
+
+  private launch(index: number): void {
+    const sequencer = new ReplicaSequencer(this.log);
+    const links = new ReplicaLinks(this.output);
+    const { recordDir } = this.options;
+    const machine = startReplicaMachine(this.options.processes.map((p, i) => {
+      const base = { ...p.config, pid: i + 1 };
+      const config = this.options.configFor ? this.options.configFor(index, base) : base;
+      const tracePath = recordDir ? join(recordDir, `replica-${index}${i === 0 ? '' : `.p${i + 1}`}.rct`) : undefined;
+      return {
+        module: p.module, config, trees: this.trees,
+        onOutput: (stream: 1 | 2, bytes: Uint8Array) => this.options.onOutput?.(index, stream, bytes),
+        session: tracePath
+          ? {
+            kind: 'record' as const, tracePath, checkpointEvery: defaultCheckpointEvery, recordOutput: false, maxTraceBytes: defaultMaxTraceBytes,
+            header: traceHeader({ moduleName: p.moduleName, moduleBytes: p.moduleBytes, module: p.module, config, tracePath, onOutput: () => {} }, this.trees),
+          }
+          : { kind: 'hash' as const },
+      };
+    }), sequencer, links);
+    sequencer.onBoundary = (applied) => this.publish(index, applied, (fnv(machine.machine.stateHash(), links.hash) >>> 0).toString(16).padStart(8, '0'));
+    const replica: Replica = {
+      index, machine, sequencer, alive: true,
+      outcomes: machine.outcomes.then((o) => o, () => undefined),
+    };
+    this.replicas[index - 1] = replica;
+  }
+
+  private publish(replica: number, batch: number, hash: string): void {
+    let at = this.hashes.get(batch);
+    if (!at) { at = new Map(); this.hashes.set(batch, at); }
+    at.set(replica, hash);
+    const live = this.replicas.filter((r) => r?.alive).length;
+    if (at.size < Math.min(live, this.options.replicas) || at.size < 2) return;
+    const counts = new Map<string, number>();
+    for (const h of at.values()) counts.set(h, (counts.get(h) ?? 0) + 1);
+    if (counts.size === 1) return;
+    const majority = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+    const odd = [...at.entries()].filter(([, h]) => h !== majority).map(([r]) => r);
+    if (this.disagreements.some((d) => d.batch === batch)) return;
+    const d: Disagreement = { batch, replicas: odd, hashes: Object.fromEntries(at) };
+    this.disagreements.push(d);
+    this.options.onDisagreement?.(d);
+  }
+
+  /** Simulates a crash: the replica's workers are stopped at once. */
+  async kill(index: number): Promise<void> {
+    const r = this.replicas[index - 1]!;
+    r.alive = false;
+    r.sequencer?.end();
+    await r.machine?.stop(0);
+  }
+
+  /** Starts the replica afresh: it replays the whole log, then keeps up with the others. */
+  restart(index: number): void {
+    this.launch(index);
+  }
+
+  async stop(): Promise<void> {
+    await this.proposer.close();
+    await Promise.all(this.replicas.map((r) => r.machine?.stop(1000)));
+    await this.gateway.close();
+    await this.log.close();
+  }
+}

@@ -1,0 +1,57 @@
+// Turns what clients do (from the gateway) into batches on the consensus log: events that
+// arrive together go into one batch (bounded in events and bytes); while any client is
+// connected, an empty batch every `tickMs` moves machine time on, so guests' timeouts fire.
+import { maxBatchBytes, maxBatchEvents, realMachineClock, type ExternalEvent } from '../runtime/index.js';
+import { encodeBatch } from './batch-codec.js';
+import type { ConsensusLog } from './log.js';
+
+export class Proposer {
+  private pending: ExternalEvent[] = [];
+  private scheduled = false;
+  private chain: Promise<unknown> = Promise.resolve();
+  private clients = 0;
+  private readonly ticker: NodeJS.Timeout;
+  private lastTime = 0n;
+  /** Set when an append failed (log full, log gone): the cluster stops. */
+  failure: Error | undefined;
+
+  constructor(private readonly log: ConsensusLog, tickMs = 50) {
+    this.ticker = setInterval(() => { if (this.clients > 0) this.cut(); }, tickMs);
+    this.ticker.unref();
+  }
+
+  push(event: ExternalEvent): void {
+    if (event.kind === 'connect') this.clients++;
+    if (event.kind === 'eof' || event.kind === 'reset') this.clients = Math.max(0, this.clients - 1);
+    this.pending.push(event);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => { this.scheduled = false; this.cut(); });
+    }
+  }
+
+  /** Appends the pending events (or an empty tick) as one or more batches, in order. */
+  private cut(): void {
+    do {
+      let bytes = 0;
+      let n = 0;
+      while (n < this.pending.length && n < maxBatchEvents) {
+        const e = this.pending[n]!;
+        const size = e.kind === 'data' ? e.bytes.length : 0;
+        if (n > 0 && bytes + size > maxBatchBytes) break;
+        bytes += size;
+        n++;
+      }
+      const events = this.pending.splice(0, n);
+      const now = realMachineClock.now();
+      this.lastTime = now > this.lastTime ? now : this.lastTime;
+      const entry = encodeBatch({ timeNs: this.lastTime, events });
+      this.chain = this.chain.then(() => this.log.append(entry)).catch((err: Error) => { this.failure ??= err; });
+    } while (this.pending.length > 0);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.ticker);
+    await this.chain;
+  }
+}

@@ -1,0 +1,40 @@
+// A replica's sequencer: the next batch is the next entry of the consensus log, whatever the
+// machine's deadline (ticks are on the log too), so every replica consumes the same batches at
+// the same points. Before handing out batch i it reports that batches before i are done: the
+// replica's state hash at that boundary is what replicas compare.
+import type { Batch, Sequencer } from '../runtime/index.js';
+import { decodeBatch } from './batch-codec.js';
+import type { ConsensusLog } from './log.js';
+
+export class ReplicaSequencer implements Sequencer {
+  private readonly queue: Batch[] = [];
+  private waiter: (() => void) | undefined;
+  private ended = false;
+  private consumed = 0;
+  private readonly unsubscribe: () => void;
+  /** Called with the number of batches fully applied, each time the machine asks for more. */
+  onBoundary: (batchesApplied: number) => void = () => {};
+
+  constructor(log: ConsensusLog) {
+    this.unsubscribe = log.subscribe(0, (_index, entry) => {
+      this.queue.push(decodeBatch(entry));
+      this.waiter?.();
+    });
+  }
+
+  get applied(): number { return this.consumed; }
+
+  async next(): Promise<Batch | undefined> {
+    this.onBoundary(this.consumed);
+    while (this.queue.length === 0 && !this.ended) await new Promise<void>((resolve) => { this.waiter = () => { this.waiter = undefined; resolve(); }; });
+    if (this.ended) return undefined;
+    this.consumed++;
+    return this.queue.shift();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.unsubscribe();
+    this.waiter?.();
+  }
+}
