@@ -33,6 +33,8 @@ export interface ClusterOptions {
   /** Guest stdout/stderr; replicas other than the first are silent unless this says otherwise. */
   onOutput?: (replica: number, stream: 1 | 2, bytes: Uint8Array) => void;
   onDisagreement?: (d: Disagreement) => void;
+  /** Events between checkpoints in recorded traces. */
+  checkpointEvery?: number;
   /** Changes one replica's configuration (fault injection, tests): must be used with care. */
   configFor?: (replica: number, config: ProcessConfig) => ProcessConfig;
 }
@@ -79,10 +81,13 @@ const fnv = (h: number, v: number) => Math.imul(h ^ v, 0x01000193);
 class ReplicaLinks {
   private readonly offsets = new Map<number, number>();
   hash = 0x811c9dc5;
+  /** A killed replica says nothing more: its processes dying must not close clients' connections. */
+  muted = false;
 
   constructor(private readonly output: ClientOutput) {}
 
   send(link: number, bytes: Uint8Array): void {
+    if (this.muted) return;
     const offset = this.offsets.get(link) ?? 0;
     this.hash = fnv(fnv(this.hash, link), bytes.length);
     for (let i = 0; i < bytes.length; i++) this.hash = fnv(this.hash, bytes[i]!);
@@ -91,11 +96,13 @@ class ReplicaLinks {
   }
 
   end(link: number): void {
+    if (this.muted) return;
     this.hash = fnv(fnv(this.hash, link), -1);
     this.output.end(link, this.offsets.get(link) ?? 0);
   }
 
   destroy(link: number): void {
+    if (this.muted) return;
     this.hash = fnv(fnv(this.hash, link), -2);
     this.output.destroy(link);
   }
@@ -103,6 +110,7 @@ class ReplicaLinks {
 
 interface Replica {
   index: number;
+  links: ReplicaLinks;
   machine: RunningMachine | undefined;
   sequencer: ReplicaSequencer | undefined;
   alive: boolean;
@@ -143,6 +151,12 @@ export class Cluster {
     return live.length ? Math.min(...live.map((r) => r.sequencer!.applied)) : 0;
   }
 
+  /** Batches replica `index` has applied (0 if it is down). */
+  appliedBy(index: number): number {
+    const r = this.replicas[index - 1];
+    return r?.alive && r.sequencer ? r.sequencer.applied : 0;
+  }
+
   /** The hash each replica published after `batch` batches. */
   hashesAt(batch: number): Record<number, string> {
     return Object.fromEntries(this.hashes.get(batch) ?? new Map());
@@ -166,15 +180,15 @@ export class Cluster {
         onOutput: (stream: 1 | 2, bytes: Uint8Array) => this.options.onOutput?.(index, stream, bytes),
         session: tracePath
           ? {
-            kind: 'record' as const, tracePath, checkpointEvery: defaultCheckpointEvery, recordOutput: false, maxTraceBytes: defaultMaxTraceBytes,
-            header: traceHeader({ moduleName: p.moduleName, moduleBytes: p.moduleBytes, module: p.module, config, tracePath, onOutput: () => {} }, this.trees),
+            kind: 'record' as const, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, recordOutput: false, maxTraceBytes: defaultMaxTraceBytes,
+            header: traceHeader({ moduleName: p.moduleName, moduleBytes: p.moduleBytes, module: p.module, config, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, onOutput: () => {} }, this.trees),
           }
           : { kind: 'hash' as const },
       };
     }), sequencer, links);
     sequencer.onBoundary = (applied) => this.publish(index, applied, (fnv(machine.machine.stateHash(), links.hash) >>> 0).toString(16).padStart(8, '0'));
     const replica: Replica = {
-      index, machine, sequencer, alive: true,
+      index, machine, sequencer, alive: true, links,
       outcomes: machine.outcomes.then((o) => o, () => undefined),
     };
     this.replicas[index - 1] = replica;
@@ -201,6 +215,7 @@ export class Cluster {
   async kill(index: number): Promise<void> {
     const r = this.replicas[index - 1]!;
     r.alive = false;
+    r.links.muted = true;
     r.sequencer?.end();
     await r.machine?.stop(0);
   }
@@ -210,8 +225,17 @@ export class Cluster {
     this.launch(index);
   }
 
+  /**
+   * Stops taking clients, lets every live replica apply the whole log (so all stop at the same
+   * point, with the same final state), then stops them.
+   */
   async stop(): Promise<void> {
+    await this.gateway.close();
     await this.proposer.close();
+    const deadline = Date.now() + 3000;
+    while (this.replicas.some((r) => r.alive && r.sequencer && r.sequencer.applied < this.proposer.appended) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     await Promise.all(this.replicas.map((r) => r.machine?.stop(1000)));
     await this.gateway.close();
     await this.log.close();

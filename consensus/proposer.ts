@@ -14,6 +14,8 @@ export class Proposer {
   private lastTime = 0n;
   /** Set when an append failed (log full, log gone): the cluster stops. */
   failure: Error | undefined;
+  /** Entries appended so far. */
+  appended = 0;
 
   constructor(private readonly log: ConsensusLog, tickMs = 50) {
     this.ticker = setInterval(() => { if (this.clients > 0) this.cut(); }, tickMs);
@@ -46,7 +48,7 @@ export class Proposer {
       const now = realMachineClock.now();
       this.lastTime = now > this.lastTime ? now : this.lastTime;
       const entry = encodeBatch({ timeNs: this.lastTime, events });
-      this.chain = this.chain.then(() => this.log.append(entry)).catch((err: Error) => { this.failure ??= err; });
+      this.chain = this.chain.then(() => this.log.append(entry)).then(() => { this.appended++; }, (err: Error) => { this.failure ??= err; });
     } while (this.pending.length > 0);
   }
 

@@ -1,0 +1,118 @@
+// A machine replicated three times behind the embedded consensus log, with real HTTP clients:
+// replicas agree batch by batch, a killed replica is not missed and catches up when restarted,
+// a replica that behaves differently is named at once, and every replica's trace replays.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cluster } from '../dist/consensus/index.js';
+import { compileModule, processConfig } from '../dist/runtime/index.js';
+import { cliPath, programsDir, repoRoot, runCli, tempDir } from './helpers.js';
+
+const httpWasm = join(programsDir, 'build', 'http_server.wasm');
+const bytes = readFileSync(httpWasm);
+const running: Cluster[] = [];
+afterEach(async () => { await Promise.all(running.splice(0).map((c) => c.stop())); });
+
+async function startHttpCluster(extra: Partial<Parameters<typeof Cluster.start>[0]> = {}) {
+  const module = await compileModule(bytes, 'http_server.wasm');
+  const cluster = await Cluster.start({
+    replicas: 3, listen: [{ host: '127.0.0.1', port: 0, vport: 80 }],
+    processes: [{ module, moduleName: 'http_server.wasm', moduleBytes: bytes, config: processConfig({ args: ['http_server.wasm'] }) }],
+    ...extra,
+  });
+  running.push(cluster);
+  return { cluster, base: `http://127.0.0.1:${cluster.listening[0]!.port}` };
+}
+
+const counter = async (base: string) => ((await (await fetch(`${base}/counter`)).json()) as { counter: number }).counter;
+const until = async (what: () => boolean, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('a 3-replica cluster on the embedded log', () => {
+  it('serves clients once and every replica publishes the same hash after every batch', async () => {
+    const { cluster, base } = await startHttpCluster();
+    const seen = [];
+    for (let i = 0; i < 5; i++) seen.push(await counter(base));
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    const parallel = await Promise.all(Array.from({ length: 60 }, () => counter(base)));
+    expect(new Set(parallel).size).toBe(60);
+    await until(() => cluster.agreedBatches > 5);
+    expect(cluster.disagreements).toEqual([]);
+    for (let b = 1; b < cluster.agreedBatches; b++) {
+      const hashes = Object.values(cluster.hashesAt(b));
+      expect(hashes.length).toBe(3);
+      expect(new Set(hashes).size).toBe(1);
+    }
+  });
+
+  it('a killed replica is not missed; restarted, it replays the log and agrees again', async () => {
+    const { cluster, base } = await startHttpCluster();
+    for (let i = 0; i < 10; i++) await counter(base);
+    await cluster.kill(1); // the fastest replica usually speaks: kill it, replies keep coming from the others
+    const during = [];
+    for (let i = 0; i < 10; i++) during.push(await counter(base));
+    expect(during).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+    cluster.restart(1);
+    const after = [];
+    for (let i = 0; i < 5; i++) after.push(await counter(base));
+    expect(after).toEqual([21, 22, 23, 24, 25]);
+    // Replica 1 has replayed the log from the start and caught up with the others.
+    await until(() => cluster.appliedBy(1) === cluster.appliedBy(2) && cluster.appliedBy(2) === cluster.appliedBy(3)
+      && Object.keys(cluster.hashesAt(cluster.appliedBy(1))).length === 3);
+    const last = cluster.appliedBy(1);
+    expect(new Set(Object.values(cluster.hashesAt(last))).size).toBe(1);
+    expect(cluster.disagreements).toEqual([]);
+  });
+
+  it('names the replica that disagrees, at the first batch where it does', async () => {
+    const reports: number[][] = [];
+    const { cluster, base } = await startHttpCluster({
+      // Replica 2 starts its clock elsewhere: /counter reports the time, so its replies differ.
+      configFor: (replica, config) => (replica === 2 ? { ...config, epochNs: config.epochNs + 86_400_000_000_000n } : config),
+      onDisagreement: (d) => reports.push(d.replicas),
+    });
+    expect(await counter(base)).toBe(1);
+    await until(() => cluster.disagreements.length > 0);
+    expect(reports[0]).toEqual([2]);
+    const first = cluster.disagreements[0]!;
+    // Before that batch every replica agreed.
+    for (let b = 1; b < first.batch; b++) expect(new Set(Object.values(cluster.hashesAt(b))).size).toBe(1);
+  });
+
+  it("records every replica's trace; the traces have identical checkpoint chains and replay", async () => {
+    const dir = tempDir();
+    const { cluster, base } = await startHttpCluster({ recordDir: dir, checkpointEvery: 5 });
+    for (let i = 0; i < 8; i++) await counter(base);
+    await cluster.stop();
+    running.length = 0;
+    const chains = [1, 2, 3].map((r) => JSON.parse(runCli(['inspect', '--json', join(dir, `replica-${r}.rct`)]).stdout).checkpoints.map((c: { chain: string }) => c.chain));
+    expect(chains[0]!.length).toBeGreaterThan(3);
+    expect(chains[1]).toEqual(chains[0]);
+    expect(chains[2]).toEqual(chains[0]);
+    for (const r of [1, 2, 3]) expect(runCli(['replay', '-q', join(dir, `replica-${r}.rct`)]).stderr).toMatch(/replay matches the recording/);
+  });
+
+  it('replicode cluster from the CLI', async () => {
+    const child = spawn(process.execPath, [cliPath, 'cluster', '--replicas', '3', '--listen', '127.0.0.1:0=80', httpWasm], { cwd: repoRoot });
+    let stderr = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        const m = /cluster of 3 replicas listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
+        if (m) resolve(Number(m[1]));
+      });
+      child.on('exit', () => reject(new Error(stderr)));
+    });
+    expect(await counter(`http://127.0.0.1:${port}`)).toBe(1);
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    child.kill('SIGINT');
+    await exited;
+    expect(stderr).toMatch(/\d+ batches applied by every replica; 0 disagreement\(s\)/);
+  });
+});
