@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { compileModule, processConfig, spawnGuest } from '../runtime/index.js';
 import { benchTrace } from './trace.js';
-import { benchServers } from './servers.js';
+import { benchCluster, benchServers } from './servers.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -82,6 +82,10 @@ async function main() {
     writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
     return;
   }
+  if (only === 'cluster') {
+    writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'trace') {
     const trace = [
       await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
@@ -103,6 +107,7 @@ async function main() {
   ];
   writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, results: trace }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
 

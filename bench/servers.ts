@@ -57,6 +57,38 @@ async function measure(root: string, server: string, port: number, vport: number
   return { replicode, native: baseline };
 }
 
+/** The same guest on one machine (`run`) and on a 3-replica cluster (`cluster`, embedded log). */
+async function measureReplicated(root: string, server: string, port: number, vport: number, load: (port: number) => Load) {
+  const start = async (command: string[], at: number) => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'replicode.js'), ...command, '--listen', `127.0.0.1:${at}=${vport}`, join(root, 'wasm_programs', 'build', `${server}.wasm`), '--', String(vport)], { stdio: 'ignore' });
+    await waitForPort(at);
+    return child;
+  };
+  const single = await start(['run'], port);
+  const unreplicated = load(port);
+  await stop(single);
+  const cluster = await start(['cluster', '--replicas', '3'], port + 1);
+  const replicated = load(port + 1);
+  await stop(cluster);
+  return { unreplicated, replicated };
+}
+
+export interface ClusterBenchResult { name: string; unreplicated: Load; replicated: Load; ratio: number; target: number }
+
+export async function benchCluster(root: string): Promise<ClusterBenchResult[]> {
+  const results: ClusterBenchResult[] = [];
+  const http = await measureReplicated(root, 'http_server', 18180, 80, (p) => httpLoad(root, p));
+  results.push({ name: 'HTTP, 3 replicas (embedded log) vs 1 machine', ...http, ratio: http.replicated.rps / http.unreplicated.rps, target: 0.5 });
+  if (spawnSync('redis-benchmark', ['--version']).status === 0) {
+    const resp = await measureReplicated(root, 'resp_server', 16490, 6379, respLoad);
+    results.push({ name: 'RESP, 3 replicas (embedded log) vs 1 machine', ...resp, ratio: resp.replicated.rps / resp.unreplicated.rps, target: 0.5 });
+  }
+  for (const r of results) {
+    console.log(`${r.name.padEnd(46)} replicated ${r.replicated.rps.toFixed(0).padStart(7)} req/s p50 ${r.replicated.p50.toFixed(2)} ms p99 ${r.replicated.p99.toFixed(2)} ms | one machine ${r.unreplicated.rps.toFixed(0).padStart(7)} req/s p50 ${r.unreplicated.p50.toFixed(2)} ms p99 ${r.unreplicated.p99.toFixed(2)} ms | ${(r.ratio * 100).toFixed(0)}% (target >= 50%)`);
+  }
+  return results;
+}
+
 export async function benchServers(root: string): Promise<ServerBenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'replicode-native-'));
   const build = (name: string) => {
