@@ -5,7 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { TraceFormatError } from '../formats/index.js';
 import { ReplaySetupError } from '../replayer/index.js';
 import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceReadError } from '../runtime/index.js';
-import { clusterCommand, withClusterOptions, type ParsedClusterArgs } from './commands/cluster.js';
+import { withClusterOptions, withNodeOptions, type ParsedClusterArgs } from './commands/cluster-options.js';
 import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './commands/inspect.js';
 import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './commands/record.js';
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
@@ -96,13 +96,29 @@ async function main(): Promise<void> {
         .example('replicode cluster --record-dir traces --listen 6380=6379 wasm_programs/build/resp_server.wasm', "record every replica's trace"),
       async (argv) => {
         try {
+          // Loaded on demand: the consensus code (and etcd's client) is only needed here.
+          const { clusterCommand } = await import('./commands/cluster.js');
           process.exitCode = await clusterCommand(argv as unknown as ParsedClusterArgs);
         } catch (err) {
           exitCodeFor(err);
         }
       },
     )
-    .demandCommand(1, 'name a command: run, record, replay, inspect, cluster')
+    .command(
+      'node [module] [args..]',
+      'Run one replica of a cluster whose replicas run on different machines and agree through etcd',
+      (y) => withNodeOptions(withRunOptions(y))
+        .example('replicode node --log etcd --endpoints http://10.0.0.5:2379 --id 2 --replicas 3 --listen 0.0.0.0:7000=80 server.wasm', 'replica 2 of 3'),
+      async (argv) => {
+        try {
+          const { clusterCommand } = await import('./commands/cluster.js');
+          process.exitCode = await clusterCommand(argv as unknown as ParsedClusterArgs);
+        } catch (err) {
+          exitCodeFor(err);
+        }
+      },
+    )
+    .demandCommand(1, 'name a command: run, record, replay, inspect, cluster, node')
     .strict()
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .help()

@@ -35,8 +35,22 @@ export interface ClusterOptions {
   onDisagreement?: (d: Disagreement) => void;
   /** Events between checkpoints in recorded traces. */
   checkpointEvery?: number;
+  /** Ids of the replicas run here (default 1..replicas); a node of a multi-machine cluster runs one. */
+  replicaIds?: number[];
+  /** Where replicas elsewhere publish their hashes, and ours go (multi-machine clusters). */
+  hashBoard?: HashBoard;
+  /** First gateway link id (distinct per node, so clients of different nodes never collide). */
+  firstLink?: number;
   /** Changes one replica's configuration (fault injection, tests): must be used with care. */
   configFor?: (replica: number, config: ProcessConfig) => ProcessConfig;
+}
+
+/** Shares state hashes between the nodes of a cluster. */
+export interface HashBoard {
+  publish(replica: number, batch: number, hash: string): void;
+  /** Calls back for hashes published by other nodes. */
+  watch(onHash: (replica: number, batch: number, hash: string) => void): void;
+  close(): Promise<void>;
 }
 
 export interface Disagreement {
@@ -133,21 +147,25 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     const log = options.log ?? new EmbeddedLog();
     const proposer = new Proposer(log);
-    const gateway = new Gateway(options.listen, proposer);
+    const gateway = new Gateway(options.listen, proposer, options.firstLink ?? 1);
     const listening = await gateway.start();
     const cluster = new Cluster(options, log, gateway, proposer, new ClientOutput(gateway), listening);
     for (const p of options.processes) {
       for (const { hostPath } of p.config.preopens) cluster.trees[hostPath] ??= loadHostTree(hostPath, p.config.snapshotLimits);
     }
-    for (let i = 1; i <= options.replicas; i++) cluster.launch(i);
+    for (const id of options.replicaIds ?? Array.from({ length: options.replicas }, (_, i) => i + 1)) cluster.launch(id);
+    options.hashBoard?.watch((replica, batch, hash) => cluster.record(replica, batch, hash));
     return cluster;
   }
 
   get replicaCount(): number { return this.options.replicas; }
 
+  /** The replicas run here (ids need not start at 1). */
+  private get present(): Replica[] { return this.replicas.filter((r): r is Replica => r !== undefined); }
+
   /** Batches every live replica has applied. */
   get agreedBatches(): number {
-    const live = this.replicas.filter((r) => r.alive && r.sequencer);
+    const live = this.present.filter((r) => r.alive && r.sequencer);
     return live.length ? Math.min(...live.map((r) => r.sequencer!.applied)) : 0;
   }
 
@@ -164,7 +182,7 @@ export class Cluster {
 
   /** Every replica's outcomes once all have ended (undefined for a killed one). */
   get outcomes(): Promise<(GuestOutcome[] | undefined)[]> {
-    return Promise.all(this.replicas.map((r) => r.outcomes));
+    return Promise.all(this.present.map((r) => r.outcomes));
   }
 
   private launch(index: number): void {
@@ -195,10 +213,15 @@ export class Cluster {
   }
 
   private publish(replica: number, batch: number, hash: string): void {
+    this.options.hashBoard?.publish(replica, batch, hash);
+    this.record(replica, batch, hash);
+  }
+
+  private record(replica: number, batch: number, hash: string): void {
     let at = this.hashes.get(batch);
     if (!at) { at = new Map(); this.hashes.set(batch, at); }
     at.set(replica, hash);
-    const live = this.replicas.filter((r) => r?.alive).length;
+    const live = this.options.hashBoard ? this.options.replicas : this.present.filter((r) => r.alive).length;
     if (at.size < Math.min(live, this.options.replicas) || at.size < 2) return;
     const counts = new Map<string, number>();
     for (const h of at.values()) counts.set(h, (counts.get(h) ?? 0) + 1);
@@ -233,11 +256,12 @@ export class Cluster {
     await this.gateway.close();
     await this.proposer.close();
     // At most 300 looks, 10 ms apart: a replica that cannot catch up does not hold the stop.
-    for (let look = 0; look < 300 && this.replicas.some((r) => r.alive && r.sequencer && r.sequencer.applied < this.proposer.appended); look++) {
+    for (let look = 0; look < 300 && this.present.some((r) => r.alive && r.sequencer && r.sequencer.applied < this.proposer.appended); look++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    await Promise.all(this.replicas.map((r) => r.machine?.stop(1000)));
+    await Promise.all(this.present.map((r) => r.machine?.stop(1000)));
     await this.gateway.close();
+    await this.options.hashBoard?.close();
     await this.log.close();
   }
 }

@@ -3,4 +3,21 @@ export { EmbeddedLog, LogFullError, defaultMaxLogEntries, type ConsensusLog } fr
 export { encodeBatch, decodeBatch, BatchFormatError } from './batch-codec.js';
 export { Proposer } from './proposer.js';
 export { ReplicaSequencer } from './replica-sequencer.js';
-export { Cluster, type ClusterOptions, type ClusterProcess, type Disagreement } from './cluster.js';
+export { Cluster, type ClusterOptions, type ClusterProcess, type Disagreement, type HashBoard } from './cluster.js';
+export type { EtcdLog } from './etcd-log.js';
+
+/** The etcd log, loaded only when asked for: its client (gRPC) takes a quarter second to load. */
+export async function connectEtcdLog(endpoints: string[], cluster: string, appender: string) {
+  const { EtcdLog } = await import('./etcd-log.js');
+  return EtcdLog.connect(endpoints, cluster, appender);
+}
+
+export async function etcdHashBoard(log: import('./etcd-log.js').EtcdLog, cluster: string) {
+  const { EtcdHashBoard } = await import('./etcd-log.js');
+  return EtcdHashBoard.fromLog(log, cluster);
+}
+
+export async function isEtcdUnavailable(err: unknown): Promise<boolean> {
+  const { EtcdUnavailableError } = await import('./etcd-log.js');
+  return err instanceof EtcdUnavailableError;
+}

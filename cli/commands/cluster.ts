@@ -1,23 +1,13 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Argv } from 'yargs';
-import { Cluster } from '../../consensus/index.js';
+import { Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, type ConsensusLog, type HashBoard } from '../../consensus/index.js';
 import { formatTrap } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { loadModuleFile } from '../load.js';
 import { parseCount, parseListenSpec, toProcessConfig, UsageError } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
-export const maxReplicas = 15;
-
-export function withClusterOptions<T>(yargs: Argv<T>) {
-  return yargs
-    .option('replicas', { type: 'number', default: 3, describe: `replicas of the machine (1-${maxReplicas})` })
-    .option('log', { choices: ['embedded'] as const, default: 'embedded' as const, describe: 'consensus log: embedded (in this process)' })
-    .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct)" });
-}
-
-export interface ParsedClusterArgs extends ParsedRunArgs { replicas: number; log: 'embedded'; recordDir?: string }
+import { maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
 
 /** `replicode cluster`: runs the machine on N replicas in lockstep; reports a disagreeing replica at once. */
 export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
@@ -33,21 +23,41 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const modules = await Promise.all(paths.map(loadModuleFile));
   const write = outputWriter();
   let disagreed = false;
+  const node = argv.id;
+  if (node !== undefined) parseCount('id', node);
+  if (argv.log === 'etcd' && !argv.endpoints) throw new UsageError('--log etcd needs --endpoints URL[,URL...]');
+  if (node !== undefined && argv.log !== 'etcd') throw new UsageError('replicode node needs --log etcd --endpoints URL[,URL...]: nodes agree through etcd');
+  const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+  let log: ConsensusLog | undefined;
+  let hashBoard: HashBoard | undefined;
+  if (argv.log === 'etcd') {
+    try {
+      const etcd = await connectEtcdLog(endpoints, argv.clusterName, `node${node ?? 0}-${process.pid}`);
+      log = etcd;
+      if (node !== undefined) hashBoard = await etcdHashBoard(etcd, argv.clusterName);
+    } catch (err) {
+      if (await isEtcdUnavailable(err)) throw new UsageError((err as Error).message);
+      throw err;
+    }
+  }
   const cluster = await Cluster.start({
     replicas, listen, ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
+    ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
+    ...(node !== undefined ? { replicaIds: [node], firstLink: node * 2 ** 20 + 1 } : {}),
     processes: modules.map((module, i) => ({
       module, moduleName: basename(paths[i]!), moduleBytes: readFileSync(paths[i]!),
       config: i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] },
     })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
-    onOutput: (replica, stream, bytes) => { if (replica === 1) void write(stream, bytes); },
+    onOutput: (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
     onDisagreement: (d) => {
       disagreed = true;
       const hashes = Object.entries(d.hashes).map(([r, h]) => `replica ${r}: ${h}`).join(', ');
       process.stderr.write(`replicode: replica ${d.replicas.join(', ')} disagrees with the others after batch ${d.batch} (${hashes})\n`);
     },
   });
-  for (const l of cluster.listening) process.stderr.write(`replicode: cluster of ${replicas} replicas listening on ${l.host}:${l.port} for guest port ${l.vport}\n`);
+  const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
+  for (const l of cluster.listening) process.stderr.write(`replicode: ${what} listening on ${l.host}:${l.port} for guest port ${l.vport}\n`);
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

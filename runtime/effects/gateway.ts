@@ -22,9 +22,12 @@ function ipv4(address: string | undefined): Endpoint['ip'] {
 export class Gateway implements ClientLinks {
   private readonly servers: Server[] = [];
   private readonly sockets = new Map<number, Socket>();
-  private nextLink = 1;
+  private nextLink: number;
 
-  constructor(private readonly specs: ListenSpec[], private readonly sequencer: { push(event: ExternalEvent): void }) {}
+  /** `firstLink` keeps link ids of gateways on different nodes of one cluster apart. */
+  constructor(private readonly specs: ListenSpec[], private readonly sequencer: { push(event: ExternalEvent): void }, firstLink = 1) {
+    this.nextLink = firstLink;
+  }
 
   /** Listens on every address; resolves with the ports actually bound (for port 0). */
   async start(): Promise<ListenSpec[]> {

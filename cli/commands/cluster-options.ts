@@ -1,0 +1,27 @@
+// The options of `replicode cluster` (and `replicode node`), apart from the command itself so
+// that registering them does not load the consensus code.
+import type { Argv } from 'yargs';
+import type { ParsedRunArgs } from './run.js';
+
+export const maxReplicas = 15;
+
+export function withClusterOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option('replicas', { type: 'number', default: 3, describe: `replicas of the machine (1-${maxReplicas})` })
+    .option('log', { choices: ['embedded', 'etcd'] as const, default: 'embedded' as const, describe: 'consensus log: embedded (in this process) or etcd' })
+    .option('endpoints', { type: 'string', describe: 'etcd endpoints, comma-separated (with --log etcd)' })
+    .option('cluster-name', { type: 'string', default: 'default', describe: 'name of the cluster in etcd (nodes of one cluster share it)' })
+    .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct)" });
+}
+
+export interface ParsedClusterArgs extends ParsedRunArgs {
+  replicas: number; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string;
+  /** `replicode node`: this node's replica id. */
+  id?: number;
+}
+
+export function withNodeOptions<T>(yargs: Argv<T>) {
+  return withClusterOptions(yargs)
+    .option('id', { type: 'number', demandOption: true, describe: "this node's replica id (1, 2, ...), unique in the cluster" });
+}
+
