@@ -1,0 +1,111 @@
+// Replicated execution on a real consensus system: etcd (Debian's etcd-server, which .ci/run
+// installs), started here on private ports: a 3-replica cluster on an etcd log, two nodes in
+// separate processes agreeing through it, and a 3-member etcd that loses the member in use.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Cluster, connectEtcdLog } from '../dist/consensus/index.js';
+import { compileModule, processConfig } from '../dist/runtime/index.js';
+import { cliPath, programsDir, repoRoot, tempDir } from './helpers.js';
+
+const hasEtcd = spawnSync('etcd', ['--version']).status === 0;
+const httpWasm = join(programsDir, 'build', 'http_server.wasm');
+const children: ChildProcess[] = [];
+afterAll(() => { for (const c of children) c.kill('SIGKILL'); });
+
+let nextPort = 24000 + (process.pid % 500) * 10;
+/** Starts an etcd cluster of `members` on 127.0.0.1; returns the client URLs and the processes. */
+async function startEtcd(members: number): Promise<{ urls: string[]; procs: ChildProcess[] }> {
+  const base = nextPort;
+  nextPort += 10;
+  const names = Array.from({ length: members }, (_, i) => `m${i}`);
+  const peer = (i: number) => `http://127.0.0.1:${base + 2 * i + 1}`;
+  const client = (i: number) => `http://127.0.0.1:${base + 2 * i}`;
+  const initial = names.map((n, i) => `${n}=${peer(i)}`).join(',');
+  const procs = names.map((name, i) => {
+    const p = spawn('etcd', ['--name', name, '--data-dir', tempDir('etcd-'), '--listen-client-urls', client(i), '--advertise-client-urls', client(i),
+      '--listen-peer-urls', peer(i), '--initial-advertise-peer-urls', peer(i), '--initial-cluster', initial, '--initial-cluster-state', 'new'], { stdio: 'ignore' });
+    children.push(p);
+    return p;
+  });
+  const urls = names.map((_, i) => client(i));
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      const log = await connectEtcdLog(urls, 'probe', 'probe');
+      await log.append(new Uint8Array([1]));
+      await log.close();
+      return { urls, procs };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('etcd did not start');
+}
+
+const counter = async (base: string) => ((await (await fetch(`${base}/counter`)).json()) as { counter: number }).counter;
+
+async function httpCluster(urls: string[], name: string) {
+  const bytes = readFileSync(httpWasm);
+  const module = await compileModule(bytes, 'http_server.wasm');
+  return Cluster.start({
+    replicas: 3, listen: [{ host: '127.0.0.1', port: 0, vport: 80 }], log: await connectEtcdLog(urls, name, 'test'),
+    processes: [{ module, moduleName: 'http_server.wasm', moduleBytes: bytes, config: processConfig({ args: ['http_server.wasm'] }) }],
+  });
+}
+
+describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
+  it('three replicas agree on every batch', async () => {
+    const { urls } = await startEtcd(1);
+    const cluster = await httpCluster(urls, 'three');
+    const base = `http://127.0.0.1:${cluster.listening[0]!.port}`;
+    const seen = [];
+    for (let i = 0; i < 5; i++) seen.push(await counter(base));
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    const parallel = await Promise.all(Array.from({ length: 30 }, () => counter(base)));
+    expect(new Set(parallel).size).toBe(30);
+    await cluster.stop();
+    expect(cluster.disagreements).toEqual([]);
+    expect(cluster.agreedBatches).toBeGreaterThan(3);
+  });
+
+  it('two nodes in separate processes serve one state through etcd', async () => {
+    const { urls } = await startEtcd(1);
+    const node = (id: number) => {
+      const child = spawn(process.execPath, [cliPath, 'node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', 'nodes', '--id', String(id), '--replicas', '2', '--listen', '127.0.0.1:0=80', httpWasm], { cwd: repoRoot });
+      children.push(child);
+      let stderr = '';
+      const port = new Promise<number>((resolve, reject) => {
+        child.stderr!.on('data', (d) => {
+          stderr += d;
+          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on('exit', () => reject(new Error(stderr)));
+      });
+      return { child, port, stderr: () => stderr };
+    };
+    const a = node(1);
+    const b = node(2);
+    const ports = [await a.port, await b.port];
+    const seen = [];
+    for (let i = 0; i < 6; i++) seen.push(await counter(`http://127.0.0.1:${ports[i % 2]}`));
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const n of [a, b]) n.child.kill('SIGINT');
+    await Promise.all([a, b].map((n) => new Promise((r) => n.child.on('exit', r))));
+    expect(a.stderr()).toMatch(/0 disagreement\(s\)/);
+  });
+
+  it('survives losing the etcd member it talks to, when etcd runs as three members', async () => {
+    const { urls, procs } = await startEtcd(3);
+    const cluster = await httpCluster(urls, 'survive');
+    const base = `http://127.0.0.1:${cluster.listening[0]!.port}`;
+    for (let i = 1; i <= 3; i++) expect(await counter(base)).toBe(i);
+    procs[0]!.kill('SIGKILL');
+    const after = [];
+    for (let i = 0; i < 3; i++) after.push(await counter(base));
+    expect(after).toEqual([4, 5, 6]);
+    await cluster.stop();
+    expect(cluster.disagreements).toEqual([]);
+  }, 60_000);
+});
