@@ -75,10 +75,36 @@ async function measureReplicated(root: string, server: string, port: number, vpo
 
 export interface ClusterBenchResult { name: string; unreplicated: Load; replicated: Load; ratio: number; target: number }
 
+/** A one-member etcd on private ports for the duration of a measurement. */
+async function withEtcd<T>(fn: (endpoint: string) => Promise<T>): Promise<T | undefined> {
+  if (spawnSync('etcd', ['--version']).status !== 0) {
+    console.log('etcd not found (apt-get install etcd-server): etcd figures skipped');
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'replicode-etcd-'));
+  const etcd = spawn('etcd', ['--data-dir', dir, '--listen-client-urls', 'http://127.0.0.1:24379', '--advertise-client-urls', 'http://127.0.0.1:24379',
+    '--listen-peer-urls', 'http://127.0.0.1:24380', '--initial-advertise-peer-urls', 'http://127.0.0.1:24380', '--initial-cluster', 'default=http://127.0.0.1:24380'], { stdio: 'ignore' });
+  try {
+    await waitForPort(24379);
+    return await fn('http://127.0.0.1:24379');
+  } finally {
+    await stop(etcd);
+  }
+}
+
 export async function benchCluster(root: string): Promise<ClusterBenchResult[]> {
   const results: ClusterBenchResult[] = [];
   const http = await measureReplicated(root, 'http_server', 18180, 80, (p) => httpLoad(root, p));
   results.push({ name: 'HTTP, 3 replicas (embedded log) vs 1 machine', ...http, ratio: http.replicated.rps / http.unreplicated.rps, target: 0.5 });
+  const etcdHttp = await withEtcd(async (endpoint) => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'replicode.js'), 'cluster', '--replicas', '3', '--log', 'etcd', '--endpoints', endpoint,
+      '--listen', '127.0.0.1:18290=80', join(root, 'wasm_programs', 'build', 'http_server.wasm'), '--', '80'], { stdio: 'ignore' });
+    await waitForPort(18290);
+    const load = httpLoad(root, 18290);
+    await stop(child);
+    return load;
+  });
+  if (etcdHttp) results.push({ name: 'HTTP, 3 replicas (etcd log) vs 1 machine', unreplicated: http.unreplicated, replicated: etcdHttp, ratio: etcdHttp.rps / http.unreplicated.rps, target: 0 });
   if (spawnSync('redis-benchmark', ['--version']).status === 0) {
     const resp = await measureReplicated(root, 'resp_server', 16490, 6379, respLoad);
     results.push({ name: 'RESP, 3 replicas (embedded log) vs 1 machine', ...resp, ratio: resp.replicated.rps / resp.unreplicated.rps, target: 0.5 });

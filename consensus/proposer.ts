@@ -32,8 +32,16 @@ export class Proposer {
     }
   }
 
-  /** Appends the pending events (or an empty tick) as one or more batches, in order. */
+  private appending = false;
+
+  /**
+   * Appends the pending events (or an empty tick) as one or more batches, in order. While an
+   * append is in flight, events gather for the next one (group commit): a slow log gets fewer,
+   * larger batches instead of a queue.
+   */
   private cut(): void {
+    if (this.appending) return;
+    const entries: Uint8Array[] = [];
     do {
       let bytes = 0;
       let n = 0;
@@ -47,9 +55,26 @@ export class Proposer {
       const events = this.pending.splice(0, n);
       const now = realMachineClock.now();
       this.lastTime = now > this.lastTime ? now : this.lastTime;
-      const entry = encodeBatch({ timeNs: this.lastTime, events });
-      this.chain = this.chain.then(() => this.log.append(entry)).then(() => { this.appended++; }, (err: Error) => { this.failure ??= err; });
+      entries.push(encodeBatch({ timeNs: this.lastTime, events }));
     } while (this.pending.length > 0);
+    this.appending = true;
+    this.chain = (async () => {
+      try {
+        for (const entry of entries) {
+          await this.log.append(entry);
+          this.appended++;
+        }
+      } catch (err) {
+        this.failure ??= err as Error;
+      } finally {
+        this.appending = false;
+        // What arrived meanwhile goes out together, after this turn's I/O has been gathered too.
+        if (this.pending.length > 0 && !this.scheduled) {
+          this.scheduled = true;
+          setImmediate(() => { this.scheduled = false; this.cut(); });
+        }
+      }
+    })();
   }
 
   async close(): Promise<void> {
