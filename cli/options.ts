@@ -1,6 +1,6 @@
 // Pure parsing of the run options shared by run (and later record/cluster) into a ProcessConfig.
 import * as path from 'node:path';
-import { defaultEpochNs, defaultSeed, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
+import { defaultEpochNs, defaultSeed, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
 
 /** A command-line value the user must fix; printed as one line, exit code 1. */
 export class UsageError extends Error {}
@@ -82,4 +82,23 @@ export function parseListenSpec(spec: string): { host: string; port: number; vpo
   const vport = m ? Number(m[3]) : NaN;
   if (!m || port > 65535 || vport < 1 || vport > 65535) throw new UsageError(`--listen ${spec}: expected HOST:PORT=VPORT, e.g. 127.0.0.1:8080=80`);
   return { host: m[1] || '127.0.0.1', port, vport };
+}
+
+/** Applies `--inject` specs to a configuration: `seed:N` changes the seed, the others travel as faults. */
+export function withFaults(config: ProcessConfig, specs: string[]): ProcessConfig {
+  if (specs.length === 0) return config;
+  const faults: string[] = [];
+  let seed = config.seed;
+  for (const spec of specs) {
+    let fault;
+    try {
+      fault = parseFault(spec);
+    } catch (err) {
+      if (err instanceof FaultSpecError) throw new UsageError(err.message);
+      throw err;
+    }
+    if (fault.kind === 'seed') seed = fault.seed;
+    else faults.push(spec);
+  }
+  return { ...config, seed, ...(faults.length ? { faults } : {}) };
 }

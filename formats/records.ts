@@ -22,6 +22,8 @@ export interface TraceHeader {
     snapshotLimits: { maxEntries: number; maxBytes: number };
     /** The process's id on its machine (its network address is 10.77.0.pid). */
     pid: number;
+    /** Faults injected into this run (`--inject`), re-applied by replay. */
+    faults?: string[];
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
@@ -267,6 +269,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
       args: c.args as string[], env: c.env as string[], seed: toBig(c.seed), epochNs: toBig(c.epochNs),
       writeBack: c.writeBack === true, maxOpenFds: c.maxOpenFds, snapshotLimits: { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes },
       pid: isCount(c.pid) && c.pid > 0 ? c.pid : 1,
+      ...(Array.isArray(c.faults) && c.faults.every((f) => typeof f === 'string') && c.faults.length > 0 ? { faults: c.faults as string[] } : {}),
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

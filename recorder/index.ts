@@ -51,6 +51,7 @@ export function traceHeader(req: RecordRequest, trees: Record<string, TreeNode>)
     config: {
       args: config.args, env: config.env, seed: config.seed, epochNs: config.epochNs, writeBack: config.writeBack,
       maxOpenFds: config.maxOpenFds, snapshotLimits: config.snapshotLimits, pid: config.pid,
+      ...(config.faults?.length ? { faults: config.faults } : {}),
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;

@@ -29,6 +29,8 @@ export interface ProcessConfig {
   random: 'seeded' | 'os';
   /** Process id on its machine (1, 2, ...): its address on the virtual network is 10.77.0.pid. */
   pid: number;
+  /** Injected faults (runtime/trace/faults.ts), applied by record, replay and cluster sessions. */
+  faults?: string[];
 }
 
 export const defaultSeed = 0n;

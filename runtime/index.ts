@@ -28,3 +28,4 @@ export { ephemeralPorts, processAddress } from './net/types.js';
 export { startMachine, startReplicaMachine, type MachineOptions, type RunningMachine } from './effects/machine-host.js';
 export { realMachineClock } from './effects/gateway.js';
 export { Gateway, GatewayError, type ListenSpec } from './effects/gateway.js';
+export { parseFault, FaultSpecError, type Fault } from './trace/faults.js';

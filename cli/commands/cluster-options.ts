@@ -10,12 +10,13 @@ export function withClusterOptions<T>(yargs: Argv<T>) {
     .option('replicas', { type: 'number', default: 3, describe: `replicas of the machine (1-${maxReplicas})` })
     .option('log', { choices: ['embedded', 'etcd'] as const, default: 'embedded' as const, describe: 'consensus log: embedded (in this process) or etcd' })
     .option('endpoints', { type: 'string', describe: 'etcd endpoints, comma-separated (with --log etcd)' })
+    .option('inject', { type: 'string', array: true, default: [] as string[], describe: 'inject a fault into one replica: REPLICA:SPEC (see record --inject)' })
     .option('cluster-name', { type: 'string', default: 'default', describe: 'name of the cluster in etcd (nodes of one cluster share it)' })
     .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct)" });
 }
 
 export interface ParsedClusterArgs extends ParsedRunArgs {
-  replicas: number; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string;
+  replicas: number; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string; inject: string[];
   /** `replicode node`: this node's replica id. */
   id?: number;
 }

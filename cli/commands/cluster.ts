@@ -4,7 +4,7 @@ import { Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, type Consens
 import { formatTrap } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { loadModuleFile } from '../load.js';
-import { parseCount, parseListenSpec, toProcessConfig, UsageError } from '../options.js';
+import { parseCount, parseListenSpec, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
 import { maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
@@ -40,7 +40,16 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
       throw err;
     }
   }
+  // --inject REPLICA:SPEC: the fault goes into that replica's configuration only.
+  const injected = new Map<number, string[]>();
+  for (const item of argv.inject) {
+    const m = /^(\d+):(.+)$/.exec(item);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > replicas) throw new UsageError(`--inject ${item}: expected REPLICA:SPEC with REPLICA in 1..${replicas}`);
+    injected.set(Number(m[1]), [...(injected.get(Number(m[1])) ?? []), m[2]!]);
+  }
+  for (const [r, specs] of injected) withFaults(config, specs); // validates now, before anything starts
   const cluster = await Cluster.start({
+    ...(injected.size ? { configFor: (replica: number, c: typeof config) => withFaults(c, injected.get(replica) ?? []) } : {}),
     replicas, listen, ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     ...(node !== undefined ? { replicaIds: [node], firstLink: node * 2 ** 20 + 1 } : {}),

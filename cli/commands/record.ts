@@ -5,7 +5,7 @@ import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '..
 import { formatTrap, InternalError, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { loadModuleFile } from '../load.js';
-import { parseCount, parseListenSpec, toProcessConfig, UsageError } from '../options.js';
+import { parseCount, parseListenSpec, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
 export function withRecordOptions<T>(yargs: Argv<T>) {
@@ -16,6 +16,7 @@ export function withRecordOptions<T>(yargs: Argv<T>) {
     .option('checkpoint-every', { type: 'number', default: defaultCheckpointEvery, describe: 'events between state checkpoints' })
     .option('record-output', { type: 'boolean', default: false, describe: 'store guest output in full (always hashed)' })
     .option('max-trace-bytes', { type: 'number', default: defaultMaxTraceBytes, describe: 'stop recording (keeping the trace readable) past this size' })
+    .option('inject', { type: 'string', array: true, default: [] as string[], describe: 'inject a fault: bitflip@E[:ADDR[:BIT]], skew@E:NS, drop@E, reorder@E, leak@E, seed:N' })
     .option('embed-module', { type: 'boolean', default: true, describe: 'store the module in the trace (--no-embed-module: its hash only)' });
 }
 
@@ -27,6 +28,7 @@ export interface ParsedRecordArgs extends ParsedRunArgs {
   recordOutput: boolean;
   embedModule: boolean;
   maxTraceBytes: number;
+  inject: string[];
 }
 
 /** Where process `pid`'s trace goes: the -o path for pid 1, NAME.pN.rct for the others. */
@@ -36,7 +38,7 @@ export function tracePathFor(first: string, pid: number): string {
 
 export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
   const options = runOptionsFrom(argv);
-  const config = toProcessConfig({ ...options, clock: argv.clock, random: argv.random });
+  const config = withFaults(toProcessConfig({ ...options, clock: argv.clock, random: argv.random }), argv.inject);
   const checkpointEvery = parseCount('checkpoint-every', argv.checkpointEvery);
   const maxTraceBytes = parseCount('max-trace-bytes', argv.maxTraceBytes, 1024);
   const listen = argv.listen.map(parseListenSpec);

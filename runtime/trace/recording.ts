@@ -9,6 +9,7 @@ import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { Kernel } from '../kernel.js';
 import { chainHash, OutputHasher, type StateDigest } from './digest.js';
 import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
+import { FaultInjector } from './faults.js';
 
 export interface RecordingOptions {
   checkpointEvery: number;
@@ -28,11 +29,12 @@ export class RecordingSession implements GuestSession {
   private rolling = 0x811c9dc5;
   private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
 
-  constructor(private readonly writer: EventLog, private readonly options: RecordingOptions) {}
+  
 
   readonly tracer = {
     wantsArguments: false,
-    enter: (id: number, fingerprint: number): void => {
+    enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
+      if (this.faults.active) this.faults.noteCall(id, args);
       this.rolling = Math.imul(Math.imul(this.rolling ^ id, 0x01000193) ^ fingerprint, 0x01000193);
       try {
         this.event = this.writer.call(id, fingerprint);
@@ -43,9 +45,14 @@ export class RecordingSession implements GuestSession {
     exit: (errno: number): void => {
       this.rolling = Math.imul(this.rolling ^ errno, 0x01000193);
       this.writer.result(errno);
+      if (this.faults.active) this.faults.afterCall(this.event, this.kernel!);
       if ((this.event + 1) % this.options.checkpointEvery === 0) this.guard(() => this.checkpoint(this.event + 1));
     },
   };
+
+  constructor(private readonly writer: EventLog, private readonly options: RecordingOptions, private readonly faults = new FaultInjector([])) {
+    this.tracer.wantsArguments = faults.wantsArguments;
+  }
 
   wrapEffects(inner: HostEffects): HostEffects {
     return {
@@ -53,7 +60,7 @@ export class RecordingSession implements GuestSession {
         const got = inner.readStdin(maxBytes, mode);
         const status = got === 'eof' ? StdinStatus.eof : got === 'again' ? StdinStatus.again : StdinStatus.data;
         this.append(encodeStdin(this.event, maxBytes, mode === 'poll', status, typeof got === 'string' ? new Uint8Array(0) : got));
-        return got;
+        return typeof got === 'string' ? got : this.faults.filterInput(this.event, got);
       },
       writeOutput: (stream, bytes) => {
         this.output[stream].add(bytes);
@@ -74,7 +81,7 @@ export class RecordingSession implements GuestSession {
       netAwait: (deadlineNs) => {
         const delivery = inner.netAwait(deadlineNs, this.rolling >>> 0);
         this.append(encodeNet(this.event, delivery));
-        return delivery;
+        return filterDelivery(delivery, this.faults, this.event);
       },
       loadTree: (hostPath, limits) => inner.loadTree(hostPath, limits),
       writeBack: (hostPath, ops) => inner.writeBack(hostPath, ops),
@@ -136,4 +143,13 @@ export class RecordingSession implements GuestSession {
       throw new GuestStop({ kind: 'stopped', event: this.event, reason: err.message });
     }
   }
+}
+
+/** Network data on its way to the guest passes the input faults (drop, reorder). */
+export function filterDelivery<D extends { events: { kind: string }[] }>(delivery: D, faults: FaultInjector, event: number): D {
+  if (!faults.active) return delivery;
+  return {
+    ...delivery,
+    events: delivery.events.map((e) => (e.kind === 'data' ? { ...e, bytes: faults.filterInput(event, (e as unknown as { bytes: Uint8Array }).bytes) } : e)),
+  };
 }

@@ -11,6 +11,8 @@ import type { Kernel } from '../kernel.js';
 import { wasmFrames } from '../trap.js';
 import { chainHash, differingComponents, OutputHasher, type StateDigest } from './digest.js';
 import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
+import { FaultInjector } from './faults.js';
+import { filterDelivery } from './recording.js';
 
 export interface ReplayOptions {
   checkpointEvery: number;
@@ -39,7 +41,7 @@ export class ReplaySession implements GuestSession {
   private verified = -1;
   private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
 
-  constructor(private readonly cursor: EventCursor, private readonly options: ReplayOptions) {}
+  constructor(private readonly cursor: EventCursor, private readonly options: ReplayOptions, private readonly faults = new FaultInjector([])) {}
 
   get stats(): ReplayStats { return { events: this.event + 1, checkpointsVerified: this.verified + 1 }; }
 
@@ -58,12 +60,14 @@ export class ReplaySession implements GuestSession {
       }
       if (recorded.id !== id) this.diverge('the guest made a different call', describeRecorded(recorded), describeCall(id, args));
       if (recorded.fingerprint !== fingerprint) this.diverge('the guest called with different arguments', describeRecorded(recorded), describeCall(id, args));
+      if (this.faults.active) this.faults.noteCall(id, args);
     },
     exit: (errno: number): void => {
       const recorded = this.current!;
       if (recorded.result !== errno) {
         this.diverge('the call returned a different result', `${syscallName(recorded.id)} -> ${errnoName(recorded.result)}`, `${syscallName(recorded.id)} -> ${errnoName(errno)}`);
       }
+      if (this.faults.active) this.faults.afterCall(this.event, this.kernel!);
       if ((this.event + 1) % this.options.checkpointEvery === 0) this.verifyCheckpoint(this.event + 1);
     },
   };
@@ -75,7 +79,7 @@ export class ReplaySession implements GuestSession {
         if (r.kind !== 'stdin' || r.requested !== maxBytes || r.poll !== (mode === 'poll')) {
           this.diverge('the guest read stdin differently', r.kind === 'stdin' ? `read of ${r.requested} bytes (${r.poll ? 'poll' : 'block'})` : r.kind, `read of ${maxBytes} bytes (${mode})`);
         }
-        return r.status === StdinStatus.eof ? 'eof' : r.status === StdinStatus.again ? 'again' : r.data;
+        return r.status === StdinStatus.eof ? 'eof' : r.status === StdinStatus.again ? 'again' : this.faults.filterInput(this.event, r.data);
       },
       writeOutput: (stream, bytes) => {
         this.output[stream].add(bytes);
@@ -96,7 +100,7 @@ export class ReplaySession implements GuestSession {
       netAwait: () => {
         const r = this.input('network input');
         if (r.kind !== 'net') this.diverge('the guest waited for the network where the recording did not', r.kind, 'network wait');
-        return r.delivery;
+        return filterDelivery(r.delivery, this.faults, this.event);
       },
       loadTree: (hostPath, limits) => inner.loadTree(hostPath, limits),
       writeBack: () => { /* replay never touches the host's files */ },

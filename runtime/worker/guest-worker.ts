@@ -9,6 +9,7 @@ import { WorkerEffects } from '../effects/worker-effects.js';
 import type { TreeNode } from '../fs/tree.js';
 import { GuestLinkError, runGuest } from '../run.js';
 import { HashingSession } from '../trace/hashing.js';
+import { FaultInjector } from '../trace/faults.js';
 import { RecordingSession } from '../trace/recording.js';
 import { ReplaySession } from '../trace/replaying.js';
 import type { SessionSpec, SessionStats } from '../trace/spec.js';
@@ -38,7 +39,7 @@ const cleanups: (() => void)[] = [];
 function openSession() {
   if (spec?.kind === 'record') {
     const log = new CrossThreadEventLog(port, new Int32Array(traceControl!), spec.maxTraceBytes);
-    const session = new RecordingSession(log, { checkpointEvery: spec.checkpointEvery, recordOutput: spec.recordOutput });
+    const session = new RecordingSession(log, { checkpointEvery: spec.checkpointEvery, recordOutput: spec.recordOutput }, new FaultInjector(config.faults ?? []));
     stats = () => ({ ...session.stats });
     cleanups.push(() => session.abandon());
     return session;
@@ -49,11 +50,11 @@ function openSession() {
     const reader = new TraceReader(source);
     const session = new ReplaySession(new EventCursor(reader.records()), {
       checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, complete: reader.footer?.complete === true, traceBytes: source.size, ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}),
-    });
+    }, new FaultInjector(config.faults ?? []));
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
     return session;
   }
-  if (spec?.kind === 'hash') return new HashingSession();
+  if (spec?.kind === 'hash') return new HashingSession(new FaultInjector(config.faults ?? []));
   return undefined;
 }
 
