@@ -6,6 +6,7 @@ import { TraceFormatError } from '../formats/index.js';
 import { ReplaySetupError } from '../replayer/index.js';
 import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceReadError } from '../runtime/index.js';
 import { withClusterOptions, withNodeOptions, type ParsedClusterArgs } from './commands/cluster-options.js';
+import { diffCommand, withDiffOptions, type ParsedDiffArgs } from './commands/diff.js';
 import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './commands/inspect.js';
 import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './commands/record.js';
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
@@ -105,6 +106,19 @@ async function main(): Promise<void> {
       },
     )
     .command(
+      'diff [traces..]',
+      'Find where two or more traces part ways: checkpoint, event, inputs, stacks, memory, output',
+      (y) => withDiffOptions(y)
+        .example('replicode diff traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'which replica diverged, where, and why'),
+      async (argv) => {
+        try {
+          process.exitCode = await diffCommand(argv as unknown as ParsedDiffArgs);
+        } catch (err) {
+          exitCodeFor(err);
+        }
+      },
+    )
+    .command(
       'node [module] [args..]',
       'Run one replica of a cluster whose replicas run on different machines and agree through etcd',
       (y) => withNodeOptions(withRunOptions(y))
@@ -118,7 +132,7 @@ async function main(): Promise<void> {
         }
       },
     )
-    .demandCommand(1, 'name a command: run, record, replay, inspect, cluster, node')
+    .demandCommand(1, 'name a command: run, record, replay, inspect, diff, cluster, node')
     .strict()
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .help()

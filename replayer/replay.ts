@@ -26,6 +26,7 @@ export interface ReplayRequest {
   moduleBytes?: Uint8Array;
   quiet?: boolean;
   toEvent?: number;
+  captureMemory?: boolean;
   onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
 }
 
@@ -66,6 +67,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     module, config, trees, onOutput: req.onOutput,
     session: {
       kind: 'replay', tracePath: req.tracePath, checkpointEvery: header.options.checkpointEvery, quiet: req.quiet ?? false,
+      captureMemory: req.captureMemory ?? false,
       ...(req.toEvent !== undefined ? { toEvent: req.toEvent } : {}),
     },
     onStats: (s) => { stats = s; },

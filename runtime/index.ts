@@ -14,7 +14,7 @@ export { BufferStdin, StreamStdin, type StdinSource } from './effects/stdin-sour
 export { PreopenError, loadHostTree, applyWriteBack } from './effects/host-fs.js';
 export type { TreeNode, WriteBackOp, SnapshotLimits } from './fs/tree.js';
 export type { SessionSpec, SessionStats } from './trace/spec.js';
-export type { Divergence } from './trace/session.js';
+export type { Divergence, StopSnapshot } from './trace/session.js';
 export { RecordingSession, type RecordingOptions } from './trace/recording.js';
 export { ReplaySession, type ReplayOptions } from './trace/replaying.js';
 export { openTraceFile, FileTraceSink, type FileByteSource } from './effects/trace-file.js';

@@ -10,7 +10,7 @@ export type GuestOutcome =
   | { kind: 'exit'; exitCode: number }
   | { kind: 'trap'; exitCode: number; trap: TrapInfo }
   | { kind: 'diverged'; exitCode: number; divergence: Divergence }
-  | { kind: 'stopped'; exitCode: number; event: number; reason: string };
+  | { kind: 'stopped'; exitCode: number; event: number; reason: string; at?: import('./trace/session.js').StopSnapshot };
 
 /** Exit code of `replay` when the run does not match its trace. */
 export const divergedExitCode = 3;
@@ -64,5 +64,5 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
 function fromStop(stop: GuestStop): GuestOutcome {
   return stop.end.kind === 'diverged'
     ? { kind: 'diverged', exitCode: divergedExitCode, divergence: stop.end.divergence }
-    : { kind: 'stopped', exitCode: 0, event: stop.end.event, reason: stop.end.reason };
+    : { kind: 'stopped', exitCode: 0, event: stop.end.event, reason: stop.end.reason, ...(stop.end.at ? { at: stop.end.at } : {}) };
 }

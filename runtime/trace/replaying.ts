@@ -5,6 +5,7 @@
 import {
   describeValueArgs, StdinStatus, TraceFormatError, syscallName, syscallTable, type CallEvent, type CheckpointRecord, type EventCursor,
 } from '../../formats/index.js';
+import { createHash } from 'node:crypto';
 import { errnoName } from '../errno.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { Kernel } from '../kernel.js';
@@ -20,6 +21,8 @@ export interface ReplayOptions {
   toEvent?: number;
   /** Do not pass guest output on. */
   quiet?: boolean;
+  /** With `toEvent`: include a copy of linear memory in the stop snapshot. */
+  captureMemory?: boolean;
   /** The trace was closed properly; if not, running out of it means it was cut short. */
   complete: boolean;
   /** Size of the trace file, for the truncation message. */
@@ -49,7 +52,16 @@ export class ReplaySession implements GuestSession {
     wantsArguments: true,
     enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
       if (this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent) {
-        throw new GuestStop({ kind: 'stopped', event: this.event + 1, reason: `stopped at event ${this.event + 1} as asked (--to)` });
+        const digest = this.kernel!.stateDigest();
+        const all = createHash('sha256');
+        for (const part of [digest.memory, digest.globals, digest.fds, digest.fs, this.output[1].digest(), this.output[2].digest()]) all.update(part);
+        throw new GuestStop({
+          kind: 'stopped', event: this.event + 1, reason: `stopped at event ${this.event + 1} as asked (--to)`,
+          at: {
+            memoryHash: hex(digest.memory), stateHash: all.digest('hex'), stack: wasmFrames(new Error().stack),
+            ...(this.options.captureMemory ? { memory: this.kernel!.memory.bytes(0, this.kernel!.memory.byteLength).slice() } : {}),
+          },
+        });
       }
       this.event++;
       const recorded = this.cursor.nextCall();

@@ -24,7 +24,18 @@ export interface Divergence {
 /** How a traced run ended, as far as record/replay are concerned. */
 export type SessionEnd =
   | { kind: 'diverged'; divergence: Divergence }
-  | { kind: 'stopped'; event: number; reason: string };
+  | { kind: 'stopped'; event: number; reason: string; at?: StopSnapshot };
+
+/** The guest's state where a replay was asked to stop (`--to`), for the divergence tools. */
+export interface StopSnapshot {
+  /** SHA-256 (hex) of linear memory, and of the other state components. */
+  memoryHash: string;
+  stateHash: string;
+  /** The guest's wasm stack at the call it was about to make. */
+  stack: WasmFrame[];
+  /** A copy of linear memory, when asked for. */
+  memory?: Uint8Array;
+}
 
 /** Thrown from a tracer or effect to stop the guest; the runner turns it into an outcome. */
 export class GuestStop extends Error {

@@ -6,7 +6,7 @@ export type SessionSpec =
     kind: 'record'; tracePath: string; header: TraceHeader;
     checkpointEvery: number; recordOutput: boolean; maxTraceBytes: number;
   }
-  | { kind: 'replay'; tracePath: string; checkpointEvery: number; toEvent?: number; quiet: boolean }
+  | { kind: 'replay'; tracePath: string; checkpointEvery: number; toEvent?: number; quiet: boolean; captureMemory?: boolean }
   /** A cluster replica: no trace, a rolling syscall hash reported at each network wait. */
   | { kind: 'hash' };
 

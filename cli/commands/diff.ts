@@ -1,0 +1,24 @@
+import type { Argv } from 'yargs';
+import { diffTraces, formatDiff } from '../../replayer/index.js';
+import { UsageError } from '../options.js';
+
+export function withDiffOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .positional('traces', { type: 'string', array: true, describe: 'two or more .rct traces of the same program' })
+    .option('json', { type: 'boolean', default: false, describe: 'machine-readable report' });
+}
+
+export interface ParsedDiffArgs { traces?: string[]; json: boolean }
+
+/** `replicode diff`: exit 0 when the traces agree, 3 when they diverge. */
+export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
+  const traces = (argv.traces ?? []).map(String);
+  if (traces.length < 2) throw new UsageError('give two or more traces: replicode diff A.rct B.rct [C.rct ...]');
+  const report = await diffTraces(traces);
+  if (argv.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else {
+    process.stdout.write(formatDiff(report));
+    if (!report.agree) process.stdout.write(`  explore it: replicode tui ${traces.join(' ')}\n`);
+  }
+  return report.agree ? 0 : 3;
+}

@@ -1,0 +1,238 @@
+// `replicode diff`: where do two or more traces of the same program part ways? Headers first,
+// then the checkpoint chains (binary search: a chained hash agrees up to the first divergence and
+// never after), then event by event up to that checkpoint (the call, its arguments' fingerprint,
+// its result, the host inputs it got); if every event agrees, the difference is in state that
+// no call has shown yet, and replaying both traces to events between the checkpoints narrows it
+// to the first event after which guest memory differs. At that event both traces are replayed
+// once more for the guest's stacks, the differing memory regions and the output around it.
+import { diffLines } from 'diff';
+import { syscallName, type TraceReader, type TraceRecord } from '../formats/index.js';
+import type { WasmFrame } from '../runtime/index.js';
+import { summarizeTrace, type TraceSummary } from './inspect.js';
+import { openTrace, replayTrace } from './replay.js';
+
+export interface DiffSide {
+  trace: string;
+  syscall: string | null;
+  result: string | null;
+  fingerprint: string | null;
+  inputs: string[];
+  stack: WasmFrame[];
+}
+
+export interface DiffReport {
+  agree: boolean;
+  traces: string[];
+  headerDifferences: { field: string; values: string[] }[];
+  /** Index of the first checkpoint whose chain differs (null: they all agree, or none has one). */
+  checkpoint: number | null;
+  /** Traces outside the majority at that checkpoint (3 or more traces). */
+  oddOneOut: string[];
+  /** The first event that differs, or after which state differs. */
+  event: number | null;
+  /** Network deliveries (batches) the process had received before that event. */
+  batch: number | null;
+  reason: string;
+  sides: DiffSide[];
+  memoryRegions: { start: number; end: number }[];
+  outputDiff: string | null;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const errnoText = (e: number) => (e === 0 ? 'ok' : `errno ${e}`);
+
+function describeInput(r: TraceRecord): string {
+  switch (r.kind) {
+    case 'stdin': return r.status === 1 ? 'stdin EOF' : r.status === 2 ? 'stdin nothing ready' : `stdin ${r.data.length} bytes ${JSON.stringify(Buffer.from(r.data.subarray(0, 48)).toString('latin1'))}`;
+    case 'clock': return `clock ${r.clockId} = ${r.value}`;
+    case 'entropy': return `entropy ${hex(r.data.subarray(0, 16))}`;
+    case 'net': return `network: ${r.delivery.events.map((e) => e.kind === 'data' ? `data ${e.bytes.length} bytes on conn ${e.conn} ${JSON.stringify(Buffer.from(e.bytes.subarray(0, 32)).toString('latin1'))}` : `${e.kind}${'conn' in e ? ` conn ${e.conn}` : ''}`).join('; ') || 'tick'}`;
+    default: return r.kind;
+  }
+}
+
+function inputKey(r: TraceRecord): string {
+  switch (r.kind) {
+    case 'stdin': return `stdin ${r.status} ${hex(r.data)}`;
+    case 'clock': return `clock ${r.clockId} ${r.value}`;
+    case 'entropy': return `entropy ${hex(r.data)}`;
+    case 'net': return `net ${r.delivery.timeNs} ${r.delivery.events.map((e) => `${e.kind}:${'conn' in e ? e.conn : ''}:${e.kind === 'data' ? hex(e.bytes) : ''}`).join(',')}`;
+    default: return r.kind;
+  }
+}
+
+interface EventView { index: number; id: number; fingerprint: number; result: number; inputs: TraceRecord[]; batch: number }
+
+/** A trace's events in order, each with the host inputs it received. */
+function* eventsOf(reader: TraceReader): Generator<EventView> {
+  const inputs = new Map<number, TraceRecord[]>();
+  let batches = 0;
+  for (const { record } of reader.records()) {
+    if (record.kind === 'stdin' || record.kind === 'clock' || record.kind === 'entropy' || record.kind === 'net') {
+      inputs.set(record.event, [...(inputs.get(record.event) ?? []), record]);
+    } else if (record.kind === 'calls') {
+      for (let i = 0; i < record.ids.length; i++) {
+        const index = record.first + i;
+        const got = inputs.get(index) ?? [];
+        inputs.delete(index);
+        yield { index, id: record.ids[i]!, fingerprint: record.fingerprints[i]!, result: record.results[i]!, inputs: got, batch: batches };
+        batches += got.filter((r) => r.kind === 'net').length;
+      }
+    }
+  }
+}
+
+function side(trace: string, e: EventView | undefined, stack: WasmFrame[] = []): DiffSide {
+  return {
+    trace, syscall: e ? syscallName(e.id) : null, result: e ? errnoText(e.result) : null,
+    fingerprint: e ? e.fingerprint.toString(16).padStart(8, '0') : null, inputs: e ? e.inputs.map(describeInput) : [], stack,
+  };
+}
+
+/** Replays a trace up to `event` (before that call), collecting output and the stop snapshot. */
+async function replayTo(path: string, event: number, captureMemory = false) {
+  const out: Buffer[] = [];
+  const { outcome } = await replayTrace({ tracePath: path, toEvent: event, captureMemory, onOutput: (stream, bytes) => { if (stream === 1) out.push(Buffer.from(bytes)); } });
+  return { stdout: Buffer.concat(out).toString('utf8'), at: outcome.kind === 'stopped' ? outcome.at : undefined };
+}
+
+function differingRegions(a: Uint8Array, b: Uint8Array, page = 4096, limit = 10): { start: number; end: number }[] {
+  const regions: { start: number; end: number }[] = [];
+  const n = Math.max(a.length, b.length);
+  for (let at = 0; at < n && regions.length <= limit; at += page) {
+    let differs = false;
+    for (let i = at; i < Math.min(at + page, n); i++) if (a[i] !== b[i]) { differs = true; break; }
+    if (!differs) continue;
+    const last = regions[regions.length - 1];
+    if (last && last.end === at) last.end = Math.min(at + page, n);
+    else regions.push({ start: at, end: Math.min(at + page, n) });
+  }
+  return regions.slice(0, limit);
+}
+
+function outputAround(a: string, b: string, lines = 12): string | null {
+  if (a === b) return null;
+  const tail = (s: string) => s.split('\n').slice(-lines).join('\n');
+  return diffLines(tail(a), tail(b)).map((part) => part.value.split('\n').filter((l, i, all) => l !== '' || i < all.length - 1)
+    .map((l) => `${part.added ? '+' : part.removed ? '-' : ' '} ${l}`).join('\n')).filter(Boolean).join('\n');
+}
+
+export async function diffTraces(paths: string[]): Promise<DiffReport> {
+  const opened = paths.map((p) => openTrace(p));
+  try {
+    const summaries: TraceSummary[] = opened.map((o) => summarizeTrace(o.reader));
+    const report: DiffReport = {
+      agree: true, traces: paths, headerDifferences: [], checkpoint: null, oddOneOut: [], event: null, batch: null,
+      reason: 'all traces agree', sides: [], memoryRegions: [], outputDiff: null,
+    };
+    const fields: [string, (s: TraceSummary, r: TraceReader) => string][] = [
+      ['module', (s) => s.header.module.sha256], ['args', (s) => JSON.stringify(s.header.args)], ['env', (s) => JSON.stringify(s.header.env)],
+      ['seed', (s) => s.header.seed], ['epoch', (s) => s.header.epoch], ['clock', (s) => s.header.clock], ['random', (s) => s.header.random],
+      ['faults', (_s, r) => JSON.stringify(r.header.config.faults ?? [])],
+    ];
+    for (const [field, get] of fields) {
+      const values = summaries.map((s, i) => get(s, opened[i]!.reader));
+      if (new Set(values).size > 1) report.headerDifferences.push({ field, values });
+    }
+
+    // The first checkpoint where the chains disagree.
+    const chains = summaries.map((s) => s.checkpoints.map((c) => c.chain));
+    const common = Math.min(...chains.map((c) => c.length));
+    const sameAt = (i: number) => new Set(chains.map((c) => c[i])).size === 1;
+    let lo = 0;
+    let hi = common; // first index in [0, common) that differs, or common
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sameAt(mid)) lo = mid + 1; else hi = mid;
+    }
+    const exits = summaries.map((s) => JSON.stringify(s.exit));
+    if (lo === common && chains.every((c) => c.length === common) && new Set(exits).size === 1 && summaries.every((s) => s.events === summaries[0]!.events)) {
+      return report;
+    }
+    report.agree = false;
+    report.checkpoint = lo < common ? lo : null;
+
+    // Majority and odd ones out, by chain at the divergent checkpoint (or by event count at the end).
+    const key = (i: number) => (lo < common ? chains[i]![lo]! : `${chains[i]!.length}:${exits[i]}`);
+    const groups = new Map<string, number[]>();
+    paths.forEach((_, i) => groups.set(key(i), [...(groups.get(key(i)) ?? []), i]));
+    const ordered = [...groups.values()].sort((a, b) => b.length - a.length);
+    const majority = ordered[0]!;
+    const odd = paths.length >= 3 && majority.length > 1 ? ordered.slice(1).flat() : [];
+    report.oddOneOut = odd.map((i) => paths[i]!);
+    const [ia, ib] = odd.length ? [majority[0]!, odd[0]!] : [0, ordered[1]?.[0] ?? 1];
+    const [pa, pb] = [paths[ia]!, paths[ib]!];
+
+    // Event by event up to the divergent checkpoint.
+    const limit = lo < common ? summaries[ia]!.checkpoints[lo]!.event : Math.max(summaries[ia]!.events, summaries[ib]!.events);
+    const ea = eventsOf(opened[ia]!.reader);
+    const eb = eventsOf(opened[ib]!.reader);
+    for (let n = 0; n <= limit; n++) {
+      const a = ea.next();
+      const b = eb.next();
+      const va = a.done ? undefined : a.value;
+      const vb = b.done ? undefined : b.value;
+      if (!va && !vb) break;
+      const differs = !va || !vb || va.id !== vb.id || va.fingerprint !== vb.fingerprint || va.result !== vb.result
+        || va.inputs.map(inputKey).join('|') !== vb.inputs.map(inputKey).join('|');
+      if (!differs) continue;
+      report.event = va?.index ?? vb!.index;
+      report.batch = va?.batch ?? vb!.batch;
+      report.reason = !va || !vb ? 'one trace ends here'
+        : va.id !== vb.id ? 'the calls differ'
+        : va.fingerprint !== vb.fingerprint ? 'the same call with different arguments'
+        : va.result !== vb.result ? 'the same call returned different results'
+        : 'the same call received different input';
+      const [ra, rb] = await Promise.all([replayTo(pa, report.event), replayTo(pb, report.event)]);
+      report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
+      report.outputDiff = outputAround(ra.stdout, rb.stdout);
+      return report;
+    }
+
+    // Every event agrees up to the checkpoint: narrow the state difference by replaying.
+    const from = lo > 0 ? summaries[ia]!.checkpoints[lo - 1]!.event : 0;
+    let good = from;
+    let bad = limit;
+    const memoryAt = async (e: number) => (await Promise.all([replayTo(pa, e), replayTo(pb, e)])).map((r) => r.at?.stateHash);
+    while (bad - good > 1) {
+      const mid = (good + bad) >> 1;
+      const [x, y] = await memoryAt(mid);
+      if (x === y) good = mid; else bad = mid;
+    }
+    report.event = bad - 1;
+    report.reason = `guest state differs after event ${bad - 1} although every call and input so far agree`;
+    const [ra, rb] = await Promise.all([replayTo(pa, bad, true), replayTo(pb, bad, true)]);
+    const ev = (r: TraceReader) => { for (const e of eventsOf(r)) if (e.index === bad - 1) return e; return undefined; };
+    const [fa, fb] = [openTrace(pa), openTrace(pb)];
+    try {
+      const [va, vb] = [ev(fa.reader), ev(fb.reader)];
+      report.batch = va?.batch ?? null;
+      report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
+    } finally {
+      fa.close();
+      fb.close();
+    }
+    if (ra.at?.memory && rb.at?.memory) report.memoryRegions = differingRegions(ra.at.memory, rb.at.memory);
+    report.outputDiff = outputAround(ra.stdout, rb.stdout);
+    return report;
+  } finally {
+    for (const o of opened) o.close();
+  }
+}
+
+export function formatDiff(r: DiffReport): string {
+  if (r.agree) return `replicode: the ${r.traces.length} traces agree (same headers, checkpoint chains, events and exit)\n`;
+  const lines: string[] = [];
+  if (r.oddOneOut.length) lines.push(`odd one out: ${r.oddOneOut.join(', ')}`);
+  for (const h of r.headerDifferences) lines.push(`header differs: ${h.field}: ${h.values.join(' | ')}`);
+  lines.push(`first divergent checkpoint: ${r.checkpoint === null ? '(none: they part at the end)' : `#${r.checkpoint}`}`);
+  lines.push(`first divergent event: ${r.event}${r.batch !== null ? ` (after ${r.batch} network batches)` : ''}: ${r.reason}`);
+  for (const s of r.sides) {
+    lines.push(`  ${s.trace}: ${s.syscall ?? '(no event)'}${s.result ? ` -> ${s.result}` : ''}${s.fingerprint ? ` [args ${s.fingerprint}]` : ''}`);
+    for (const i of s.inputs) lines.push(`      input: ${i}`);
+    if (s.stack.length) lines.push(`      stack: ${s.stack.slice(0, 6).map((f) => f.name).join(' <- ')}`);
+  }
+  if (r.memoryRegions.length) lines.push(`memory differs in: ${r.memoryRegions.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)}`).join(', ')}`);
+  if (r.outputDiff) lines.push('output around the divergence (- first, + second):', ...r.outputDiff.split('\n').map((l) => `  ${l}`));
+  return `replicode: the traces diverge\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}
