@@ -1,0 +1,102 @@
+// Fault injection and `replicode diff`: for each kind of fault, a run with it is recorded next
+// to clean runs, and diff must name the faulty trace and the event where the fault was injected
+// (or the first event it affected).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { programsDir, runCli, tempDir } from './helpers.js';
+
+const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
+
+/** Records `program` three times (the middle one with `inject`), diffs them as JSON. */
+function diffWithFault(program: string, inject: string[], stdin = '', args: string[] = []) {
+  const dir = tempDir();
+  const traces = ['clean-a', 'faulty', 'clean-b'].map((n) => join(dir, `${n}.rct`));
+  traces.forEach((trace, i) => {
+    const extra = i === 1 ? inject.flatMap((f) => ['--inject', f]) : [];
+    const r = runCli(['record', ...extra, '-o', trace, wasm(program), '--', ...args], stdin);
+    expect(r.exitCode, r.stderr).toBe(0);
+  });
+  // The faulty trace replays faithfully: faults are part of its configuration.
+  expect(runCli(['replay', '-q', traces[1]!]).exitCode).toBe(0);
+  const r = runCli(['diff', '--json', ...traces]);
+  expect(r.exitCode, r.stderr).toBe(3);
+  return { report: JSON.parse(r.stdout), traces };
+}
+
+describe('fault injection, found by diff', () => {
+  const text = 'the quick brown fox\njumps over the lazy dog\n';
+
+  it('bitflip: the event whose data was flipped', () => {
+    const { report, traces } = diffWithFault('stdin_echo', ['bitflip@0'], text);
+    expect(report.oddOneOut).toEqual([traces[1]]);
+    expect(report.event).toBe(0);
+    expect(report.sides[0].syscall).toBe('fd_read');
+    expect(report.memoryRegions.length).toBeGreaterThan(0);
+    expect(report.headerDifferences.map((h: { field: string }) => h.field)).toContain('faults');
+  });
+
+  it('bitflip at an explicit address and event', () => {
+    const { report } = diffWithFault('syscall_heavy', ['bitflip@500:1024:3'], '', ['2000']);
+    expect(report.event).toBe(500);
+  });
+
+  it('a dropped input byte: the read that lost it', () => {
+    const { report, traces } = diffWithFault('line_count', ['drop@0'], text);
+    expect(report.oddOneOut).toEqual([traces[1]]);
+    expect(report.event).toBe(0);
+  });
+
+  it('reordered input bytes', () => {
+    const { report } = diffWithFault('stdin_echo', ['reorder@0'], text);
+    expect(report.event).toBe(0);
+    expect(report.outputDiff ?? '').toBe('');
+  });
+
+  it('a clock skew: the first clock read it affects', () => {
+    const { report } = diffWithFault('clocks', ['skew@3:5000000000']);
+    expect(report.event).toBeGreaterThanOrEqual(3);
+    expect(report.sides[0].syscall).toBe('clock_time_get');
+  });
+
+  it('a host call that leaks real time: the event where the host was asked', () => {
+    const { report } = diffWithFault('clocks', ['leak@3']);
+    expect(report.event).toBe(3);
+    expect(report.reason).toBe('the same call received different input');
+    expect(report.sides[1].inputs[0]).toMatch(/^clock 0 = \d+/);
+  });
+
+  it('a different PRNG seed: the header says so, and the first random_get', () => {
+    const { report } = diffWithFault('random', ['seed:9']);
+    expect(report.headerDifferences.map((h: { field: string }) => h.field)).toEqual(['seed']);
+    expect(report.sides[0].syscall).toBe('random_get');
+  });
+
+  it('a changed input (different stdin) shows as the call whose input differs, with the output around it', () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.rct');
+    const b = join(dir, 'b.rct');
+    runCli(['record', '-o', a, wasm('stdin_echo')], 'hello\n');
+    runCli(['record', '-o', b, wasm('stdin_echo')], 'jello\n');
+    const r = runCli(['diff', a, b]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stdout).toContain('first divergent event: 0');
+    expect(r.stdout).toContain('the same call received different input');
+    expect(r.stdout).toContain('input: stdin 6 bytes "hello\\n"');
+    expect(r.stdout).toContain('replicode tui');
+  });
+
+  it('agreeing traces: exit 0; bad arguments: one line, exit 1', () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.rct');
+    const b = join(dir, 'b.rct');
+    runCli(['record', '-o', a, wasm('hello')]);
+    runCli(['record', '-o', b, wasm('hello')]);
+    expect(runCli(['diff', a, b]).exitCode).toBe(0);
+    expect(runCli(['diff', a]).exitCode).toBe(1);
+    writeFileSync(join(dir, 'junk.rct'), 'junk');
+    const junk = runCli(['diff', a, join(dir, 'junk.rct')]);
+    expect(junk.exitCode).toBe(1);
+    expect(junk.stderr).toMatch(/^replicode: not a RepliCode trace/);
+  });
+});
