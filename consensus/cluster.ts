@@ -61,64 +61,121 @@ export interface Disagreement {
   hashes: Record<number, string>;
 }
 
-/** Bytes to clients, deduplicated by offset across replicas. */
+/**
+ * Bytes to clients, released once a majority of the live replicas have produced them: each
+ * replica's output for a connection is buffered past what was sent, and the longest prefix on
+ * which a quorum agrees goes out. A replica that disagrees (a fault) cannot answer a client on its
+ * own; one that is slow or dead does not hold the others back.
+ */
 class ClientOutput {
   private readonly sent = new Map<number, number>();
+  /** Per connection, per replica: bytes produced in all, and those not yet sent. */
+  private readonly streams = new Map<number, Map<number, { produced: number; tail: Uint8Array }>>();
+  private readonly ended = new Map<number, Set<number>>();
   private readonly closed = new Set<number>();
 
-  constructor(private readonly gateway: Gateway) {}
+  constructor(private readonly gateway: Gateway, private readonly liveReplicas: () => number[]) {}
 
-  offer(link: number, offset: number, bytes: Uint8Array): void {
-    const already = this.sent.get(link) ?? 0;
-    const end = offset + bytes.length;
-    if (end <= already || this.closed.has(link)) return;
-    this.gateway.send(link, bytes.subarray(already - offset));
-    this.sent.set(link, end);
-  }
+  private quorum(): number { return Math.floor(this.liveReplicas().length / 2) + 1; }
 
-  end(link: number, offset: number): void {
-    if (this.closed.has(link) || (this.sent.get(link) ?? 0) < offset) return;
-    this.closed.add(link);
-    this.gateway.end(link);
-  }
-
-  destroy(link: number): void {
+  offer(replica: number, link: number, bytes: Uint8Array): void {
     if (this.closed.has(link)) return;
-    this.closed.add(link);
-    this.gateway.destroy(link);
+    const byReplica = this.streams.get(link) ?? new Map<number, { produced: number; tail: Uint8Array }>();
+    this.streams.set(link, byReplica);
+    const s = byReplica.get(replica) ?? { produced: 0, tail: new Uint8Array(0) };
+    s.produced += bytes.length;
+    s.tail = s.tail.length ? Buffer.concat([s.tail, bytes]) : bytes.slice();
+    byReplica.set(replica, s);
+    this.trim(link);
+    this.release(link);
   }
+
+  end(replica: number, link: number): void {
+    const set = this.ended.get(link) ?? new Set<number>();
+    this.ended.set(link, set);
+    set.add(replica);
+    this.release(link);
+  }
+
+  destroy(replica: number, link: number): void { this.end(replica, link); }
+
+  /** Re-examines every connection (a replica died: the quorum changed). */
+  reconsider(): void {
+    for (const link of new Set([...this.streams.keys(), ...this.ended.keys()])) this.release(link);
+  }
+
+  /** Keeps, for every replica, only the bytes past what was sent. */
+  private trim(link: number): void {
+    const sent = this.sent.get(link) ?? 0;
+    for (const s of this.streams.get(link)?.values() ?? []) {
+      const unsent = Math.max(0, s.produced - sent);
+      if (s.tail.length > unsent) s.tail = s.tail.subarray(s.tail.length - unsent);
+    }
+  }
+
+  private release(link: number): void {
+    if (this.closed.has(link)) return;
+    const live = this.liveReplicas();
+    const quorum = this.quorum();
+    const byReplica = this.streams.get(link);
+    const views = live.map((r) => byReplica?.get(r)?.tail ?? new Uint8Array(0));
+    let best = 0;
+    let bestView: Uint8Array | undefined;
+    for (const mine of views) {
+      const prefixes = views.map((other) => commonPrefix(mine, other)).sort((x, y) => y - x);
+      const agreed = prefixes[quorum - 1] ?? 0;
+      if (agreed > best) { best = agreed; bestView = mine; }
+    }
+    if (best > 0 && bestView) {
+      this.gateway.send(link, bestView.subarray(0, best));
+      this.sent.set(link, (this.sent.get(link) ?? 0) + best);
+      this.trim(link);
+    }
+    const sent = this.sent.get(link) ?? 0;
+    const finished = [...(this.ended.get(link) ?? [])].filter((r) => live.includes(r) && (byReplica?.get(r)?.produced ?? 0) <= sent);
+    if (finished.length >= quorum) {
+      this.closed.add(link);
+      this.streams.delete(link);
+      this.ended.delete(link);
+      this.gateway.end(link);
+    }
+  }
+}
+
+function commonPrefix(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
 }
 
 const fnv = (h: number, v: number) => Math.imul(h ^ v, 0x01000193);
 
 /** One replica's client links: counts offsets, hashes what it sends, offers it to the clients. */
 class ReplicaLinks {
-  private readonly offsets = new Map<number, number>();
   hash = 0x811c9dc5;
   /** A killed replica says nothing more: its processes dying must not close clients' connections. */
   muted = false;
 
-  constructor(private readonly output: ClientOutput) {}
+  constructor(private readonly replica: number, private readonly output: ClientOutput) {}
 
   send(link: number, bytes: Uint8Array): void {
     if (this.muted) return;
-    const offset = this.offsets.get(link) ?? 0;
     this.hash = fnv(fnv(this.hash, link), bytes.length);
     for (let i = 0; i < bytes.length; i++) this.hash = fnv(this.hash, bytes[i]!);
-    this.output.offer(link, offset, bytes);
-    this.offsets.set(link, offset + bytes.length);
+    this.output.offer(this.replica, link, bytes);
   }
 
   end(link: number): void {
     if (this.muted) return;
     this.hash = fnv(fnv(this.hash, link), -1);
-    this.output.end(link, this.offsets.get(link) ?? 0);
+    this.output.end(this.replica, link);
   }
 
   destroy(link: number): void {
     if (this.muted) return;
     this.hash = fnv(fnv(this.hash, link), -2);
-    this.output.destroy(link);
+    this.output.destroy(this.replica, link);
   }
 }
 
@@ -133,6 +190,7 @@ interface Replica {
 
 export class Cluster {
   readonly disagreements: Disagreement[] = [];
+  private readonly reported = new Set<number>();
   /** hashes.get(batch).get(replica) */
   private readonly hashes = new Map<number, Map<number, string>>();
   private readonly replicas: Replica[] = [];
@@ -149,7 +207,9 @@ export class Cluster {
     const proposer = new Proposer(log);
     const gateway = new Gateway(options.listen, proposer, options.firstLink ?? 1);
     const listening = await gateway.start();
-    const cluster = new Cluster(options, log, gateway, proposer, new ClientOutput(gateway), listening);
+    let live: () => number[] = () => [];
+    const cluster = new Cluster(options, log, gateway, proposer, new ClientOutput(gateway, () => live()), listening);
+    live = () => cluster.present.filter((r) => r.alive).map((r) => r.index);
     for (const p of options.processes) {
       for (const { hostPath } of p.config.preopens) cluster.trees[hostPath] ??= loadHostTree(hostPath, p.config.snapshotLimits);
     }
@@ -161,7 +221,8 @@ export class Cluster {
   get replicaCount(): number { return this.options.replicas; }
 
   /** The replicas run here (ids need not start at 1). */
-  private get present(): Replica[] { return this.replicas.filter((r): r is Replica => r !== undefined); }
+  /** The replicas run here (ids need not start at 1). */
+  get present(): Replica[] { return this.replicas.filter((r): r is Replica => r !== undefined); }
 
   /** Batches every live replica has applied. */
   get agreedBatches(): number {
@@ -187,7 +248,7 @@ export class Cluster {
 
   private launch(index: number): void {
     const sequencer = new ReplicaSequencer(this.log);
-    const links = new ReplicaLinks(this.output);
+    const links = new ReplicaLinks(index, this.output);
     const { recordDir } = this.options;
     const machine = startReplicaMachine(this.options.processes.map((p, i) => {
       const base = { ...p.config, pid: i + 1 };
@@ -228,8 +289,11 @@ export class Cluster {
     if (counts.size === 1) return;
     const majority = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
     const odd = [...at.entries()].filter(([, h]) => h !== majority).map(([r]) => r);
-    if (this.disagreements.some((d) => d.batch === batch)) return;
-    const d: Disagreement = { batch, replicas: odd, hashes: Object.fromEntries(at) };
+    // A replica that has diverged stays diverged: each is reported once, at its first batch.
+    const fresh = odd.filter((r) => !this.reported.has(r));
+    if (fresh.length === 0) return;
+    for (const r of fresh) this.reported.add(r);
+    const d: Disagreement = { batch, replicas: fresh, hashes: Object.fromEntries(at) };
     this.disagreements.push(d);
     this.options.onDisagreement?.(d);
   }
@@ -240,6 +304,7 @@ export class Cluster {
     r.alive = false;
     r.links.muted = true;
     r.sequencer?.end();
+    this.output.reconsider();
     await r.machine?.stop(0);
   }
 

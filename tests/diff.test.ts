@@ -100,3 +100,33 @@ describe('fault injection, found by diff', () => {
     expect(junk.stderr).toMatch(/^replicode: not a RepliCode trace/);
   });
 });
+
+describe('a replicated server with a fault in one replica', () => {
+  it('cluster --inject 2:drop@0 is caught at once, and diff names replica 2, the batch and the event', async () => {
+    const { spawn } = await import('node:child_process');
+    const { cliPath, repoRoot } = await import('./helpers.js');
+    const dir = tempDir();
+    const child = spawn(process.execPath, [cliPath, 'cluster', '--replicas', '3', '--record-dir', dir, '--inject', '2:drop@0', '--listen', '127.0.0.1:0=80', wasm('http_server')], { cwd: repoRoot });
+    let stderr = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
+        if (m) resolve(Number(m[1]));
+      });
+      child.on('exit', () => reject(new Error(stderr)));
+    });
+    for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${port}/counter`)).status).toBe(200);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    expect(await exited).toBe(3);
+    expect(stderr).toMatch(/replica 2 disagrees with the others after batch \d+/);
+    const traces = [1, 2, 3].map((r) => join(dir, `replica-${r}.rct`));
+    const r = runCli(['diff', '--json', ...traces]);
+    expect(r.exitCode).toBe(3);
+    const report = JSON.parse(r.stdout);
+    expect(report.oddOneOut).toEqual([traces[1]]);
+    expect(report.batch).toBeGreaterThanOrEqual(1);
+    expect(report.sides[0].syscall).toBeTruthy();
+  });
+});
