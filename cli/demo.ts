@@ -1,6 +1,6 @@
 // `npm run demo`: a guided tour on built-in defaults. Each step prints the exact command a user
 // would type and what it printed, so the demo doubles as a tutorial.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -60,10 +60,44 @@ try {
   step('What the trace holds', ['inspect', trace], { maxLines: 14 });
   const replayed = step('Replay it: the same output, although the host clock has moved on', ['replay', trace]);
   if (replayed !== recorded) { failures++; console.log('  !! replay output differs from the recording'); }
+
+  await divergenceHunt(work);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
 
+/**
+ * The finale: a replicated HTTP server with a fault injected into replica 2 (it loses the first
+ * byte a client sends), three requests, then `replicode diff` on the three replicas' traces.
+ */
+async function divergenceHunt(dir: string): Promise<void> {
+  const traces = join(dir, 'traces');
+  const args = ['cluster', '--replicas', '3', '--record-dir', traces, '--inject', '2:drop@0', '--listen', '127.0.0.1:0=80', program('http_server')];
+  console.log(`\n${bold('== A replicated server, with a fault injected into replica 2')}`);
+  console.log(dim(`$ replicode ${args.join(' ')}   (then three requests, then Ctrl-C)`));
+  const child = spawn(process.execPath, [launcher, ...args]);
+  let stderr = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', () => reject(new Error(stderr)));
+  });
+  for (let i = 0; i < 3; i++) {
+    const body = await (await fetch(`http://127.0.0.1:${port}/counter`)).text();
+    console.log(`  GET /counter -> ${body.trim()}   (answered by the majority)`);
+  }
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  const code = await exited;
+  for (const line of stderr.trim().split('\n').filter((l) => l.startsWith('replicode:'))) console.log(`  ${line}`);
+  if (code !== 3) { failures++; console.log(`  !! expected exit 3 (a replica disagreed), got ${code}`); }
+  const files = [1, 2, 3].map((r) => join(traces, `replica-${r}.rct`));
+  step('Which replica diverged, where, and why', ['diff', ...files], { expectExit: 3, maxLines: 30 });
+}
+
 console.log(`\n${failures === 0 ? bold('Demo finished: every step behaved as expected.') : bold(`Demo finished with ${failures} unexpected result(s).`)}`);
-console.log('Next: `npm test` runs the test suite; `replicode run --help` lists the options.');
+console.log('Next: `npm test` runs the test suite; `replicode --help` lists the commands.');
 process.exitCode = failures === 0 ? 0 : 1;
