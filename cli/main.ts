@@ -119,6 +119,20 @@ async function main(): Promise<void> {
       },
     )
     .command(
+      'tui [traces..]',
+      'Explore where traces diverge: timeline, events side by side, bisection, stacks',
+      (y) => y.positional('traces', { type: 'string', array: true, describe: '.rct traces (replicas of one run)' })
+        .example('replicode tui traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'press d to jump to the first divergence'),
+      async (argv) => {
+        try {
+          const { tuiCommand } = await import('./commands/tui.js');
+          process.exitCode = await tuiCommand(argv as unknown as { traces?: string[] });
+        } catch (err) {
+          exitCodeFor(err);
+        }
+      },
+    )
+    .command(
       'node [module] [args..]',
       'Run one replica of a cluster whose replicas run on different machines and agree through etcd',
       (y) => withNodeOptions(withRunOptions(y))
@@ -132,7 +146,7 @@ async function main(): Promise<void> {
         }
       },
     )
-    .demandCommand(1, 'name a command: run, record, replay, inspect, diff, cluster, node')
+    .demandCommand(1, 'name a command: run, record, replay, inspect, diff, tui, cluster, node')
     .strict()
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .help()

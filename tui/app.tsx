@@ -1,0 +1,126 @@
+// The divergence explorer: a timeline of checkpoints per replica coloured by agreement, the
+// events around the cursor for each replica side by side, a detail line for what differs, and
+// a help bar. Keys: ←/→ move, d first divergence, b bisect one step, f filter by kind,
+// / search, s guest stack, q quit.
+import { Box, Text, useApp, useInput } from 'ink';
+import { useEffect, useMemo, useReducer, useState } from 'react';
+import type { TuiModel } from './model.js';
+import { agreeAt, checkpointCount, initialState, reduce, type TuiState } from './state.js';
+
+const cells = 48;
+
+/** The chain most replicas have at checkpoint k. */
+function majorityAt(state: TuiState, k: number): string | undefined {
+  const counts = new Map<string, number>();
+  for (const r of state.replicas) if (r.chains[k] !== undefined) counts.set(r.chains[k]!, (counts.get(r.chains[k]!) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+function Timeline({ state }: { state: TuiState }) {
+  const n = checkpointCount(state);
+  const per = Math.max(1, Math.ceil(n / cells));
+  const columns = Math.ceil(n / per);
+  const cursorColumn = Math.floor(state.cursor / per);
+  return (
+    <Box flexDirection="column">
+      {state.replicas.map((r, i) => (
+        <Box key={i}>
+          <Text>{`replica ${i + 1} `.padEnd(11)}</Text>
+          {Array.from({ length: columns }, (_, c) => {
+            const from = c * per;
+            const to = Math.min(n, from + per);
+            // Green: all agree; red: this replica is outside the majority; yellow: in it, but someone differs.
+            let colour: 'green' | 'yellow' | 'red' | 'gray' = r.chains[from] === undefined ? 'gray' : 'green';
+            for (let k = from; k < to && colour !== 'red'; k++) {
+              if (agreeAt(state.replicas, k)) continue;
+              colour = majorityAt(state, k) === r.chains[k] ? 'yellow' : 'red';
+            }
+            return <Text key={c} color={colour} inverse={c === cursorColumn}>{colour === 'gray' ? '·' : colour === 'green' ? '█' : '▓'}</Text>;
+          })}
+          <Text color="gray">{` ${r.chains.length} checkpoints, ${r.events} events`}</Text>
+        </Box>
+      ))}
+      <Text color="gray">{`checkpoint ${state.cursor}/${Math.max(0, n - 1)}` + (state.divergence === null ? ' · all replicas agree' : ` · first divergence at checkpoint ${state.divergence}`)}</Text>
+    </Box>
+  );
+}
+
+function EventsPane({ model, state, around }: { model: TuiModel; state: TuiState; around: number }) {
+  const windows = useMemo(
+    () => model.replicas.map((_, i) => model.events(i, Math.max(0, around - 3), 7, state.filter)),
+    [model, around, state.filter],
+  );
+  const search = state.mode === 'browse' ? '' : state.search;
+  return (
+    <Box>
+      {windows.map((rows, i) => (
+        <Box key={i} flexDirection="column" width={40} marginRight={1} borderStyle="single">
+          <Text bold>{`replica ${i + 1}`}</Text>
+          {rows.length === 0 && <Text color="gray">(no events here)</Text>}
+          {rows.map((row) => {
+            const other = windows.find((w, j) => j !== i && w.some((x) => x.event === row.event));
+            const twin = other?.find((x) => x.event === row.event);
+            const differs = twin !== undefined && (twin.syscall !== row.syscall || twin.fingerprint !== row.fingerprint || twin.result !== row.result);
+            const hit = search !== '' && row.syscall.includes(search);
+            return (
+              <Text key={row.event} color={differs ? 'red' : hit ? 'yellow' : undefined} wrap="truncate">
+                {`#${row.event} ${row.syscall} ${row.result}${row.inputs.length ? ` · ${row.inputs[0]}` : ''}`}
+              </Text>
+            );
+          })}
+        </Box>
+      ))}
+    </Box>
+  );
+}
+
+export function App({ model }: { model: TuiModel }) {
+  const [state, dispatch] = useReducer(reduce, model.replicas, initialState);
+  const { exit } = useApp();
+  const [stacks, setStacks] = useState<string[][] | null>(null);
+  const around = model.replicas[0]?.checkpointEvents[state.cursor] ?? 0;
+
+  useInput((input, key) => {
+    if (state.mode !== 'browse') {
+      if (key.return) dispatch({ type: 'submit' });
+      else if (key.escape) dispatch({ type: 'cancel' });
+      else if (key.backspace || key.delete) dispatch({ type: 'backspace' });
+      else if (input) dispatch({ type: 'type', text: input });
+      return;
+    }
+    if (key.leftArrow || input === 'h') dispatch({ type: 'left' });
+    else if (key.rightArrow || input === 'l') dispatch({ type: 'right' });
+    else if (input === 'd') dispatch({ type: 'jump-divergence' });
+    else if (input === 'b') dispatch({ type: 'bisect-step' });
+    else if (input === 'f') dispatch({ type: 'start-filter' });
+    else if (input === '/') dispatch({ type: 'start-search' });
+    else if (input === 's') dispatch({ type: 'toggle-stack' });
+    else if (input === 'q' || key.escape) dispatch({ type: 'quit' });
+  });
+
+  useEffect(() => { if (state.quit) exit(); }, [state.quit, exit]);
+  useEffect(() => {
+    if (!state.showStack) { setStacks(null); return; }
+    let live = true;
+    void Promise.all(model.replicas.map((_, i) => model.stack(i, around))).then((s) => { if (live) setStacks(s); });
+    return () => { live = false; };
+  }, [state.showStack, around, model]);
+
+  const lastStep = state.bisect?.steps.at(-1);
+  return (
+    <Box flexDirection="column">
+      <Text bold>{`RepliCode · ${model.replicas.length} traces · events around #${around}${state.filter ? ` · only ${state.filter}` : ''}`}</Text>
+      <Timeline state={state} />
+      <EventsPane model={model} state={state} around={around} />
+      {lastStep && (
+        <Text color="cyan">{`bisect: checkpoints [${lastStep.lo}, ${lastStep.hi}) → looked at #${lastStep.mid}: ${lastStep.agree ? 'chains agree, so the divergence is later' : 'chains differ, so it is here or earlier'}` + (state.bisect!.lo >= state.bisect!.hi ? ` · found: checkpoint ${state.bisect!.lo}` : '')}</Text>
+      )}
+      {state.divergence !== null && state.cursor === state.divergence && (
+        <Text color="red">{`checkpoint ${state.divergence}: ${state.replicas.map((r, i) => `replica ${i + 1} ${r.chains[state.divergence!]?.slice(0, 12) ?? '—'}`).join(' · ')}`}</Text>
+      )}
+      {stacks && stacks.map((s, i) => <Text key={i} color="magenta">{`replica ${i + 1} stack: ${s.slice(0, 6).join(' ← ') || '(none)'}`}</Text>)}
+      {state.mode !== 'browse' && <Text color="yellow">{`${state.mode === 'filter' ? 'filter by kind' : 'search'}: ${state.search}▌`}</Text>}
+      <Text color="gray">←/→ move · d first divergence · b bisect step · f filter · / search · s stack · q quit</Text>
+    </Box>
+  );
+}

@@ -1,0 +1,44 @@
+// What the TUI shows, read from traces chunk by chunk: each replica's checkpoint chain (the
+// timeline) and, on demand, the events around a point. Kept apart from the components so tests
+// can hand the app a model of their own.
+import { listEvents, openTrace, replayTrace, summarizeTrace } from '../replayer/index.js';
+import type { ReplicaTimeline } from './state.js';
+
+export interface EventLine { event: number; syscall: string; result: string; fingerprint: string; inputs: string[] }
+
+export interface TuiModel {
+  replicas: ReplicaTimeline[];
+  /** Events from `from` (at most `count`), of one replica, optionally only of one kind. */
+  events(replica: number, from: number, count: number, kind: string | null): EventLine[];
+  /** The guest's wasm stack at `event` (function names, innermost first). */
+  stack(replica: number, event: number): Promise<string[]>;
+}
+
+export function loadModel(paths: string[], onProgress?: (done: number, total: number) => void): TuiModel {
+  const replicas: ReplicaTimeline[] = paths.map((path, i) => {
+    const { reader, close } = openTrace(path);
+    try {
+      const s = summarizeTrace(reader);
+      onProgress?.(i + 1, paths.length);
+      return { name: path, chains: s.checkpoints.map((c) => c.chain), checkpointEvents: s.checkpoints.map((c) => c.event), events: s.events };
+    } finally {
+      close();
+    }
+  });
+  return {
+    replicas,
+    events(replica, from, count, kind) {
+      const { reader, close } = openTrace(paths[replica]!);
+      try {
+        const { rows } = listEvents(reader, { from: Math.max(0, from), limit: count, ...(kind ? { kind } : {}) });
+        return rows.filter((r) => r.kind === 'call').map((r) => ({ event: r.event, syscall: r.syscall!, result: r.result!, fingerprint: r.fingerprint!, inputs: r.inputs! }));
+      } finally {
+        close();
+      }
+    },
+    async stack(replica, event) {
+      const { outcome } = await replayTrace({ tracePath: paths[replica]!, toEvent: event, quiet: true, onOutput: () => {} });
+      return outcome.kind === 'stopped' ? (outcome.at?.stack ?? []).map((f) => f.name) : [];
+    },
+  };
+}
