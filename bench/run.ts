@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { compileModule, processConfig, spawnGuest } from '../runtime/index.js';
 import { benchTrace } from './trace.js';
 import { benchCluster, benchServers } from './servers.js';
+import { benchTui } from './tui.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -82,6 +83,10 @@ async function main() {
     writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
     return;
   }
+  if (only === 'tui') {
+    writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'cluster') {
     writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
     return;
@@ -108,6 +113,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, results: trace }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
 
