@@ -116,9 +116,12 @@ describe('a replicated server with a fault in one replica', () => {
       });
       child.on('exit', () => reject(new Error(stderr)));
     });
-    for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${port}/counter`)).status).toBe(200);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.kill('SIGINT');
+    try {
+      for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${port}/counter`)).status).toBe(200);
+    } finally {
+      child.kill('SIGINT');
+    }
     expect(await exited).toBe(3);
     expect(stderr).toMatch(/replica 2 disagrees with the others after batch \d+/);
     const traces = [1, 2, 3].map((r) => join(dir, `replica-${r}.rct`));
