@@ -3,9 +3,9 @@
 // the log (Proposer); each replica applies them (ReplicaSequencer) and, after every batch,
 // publishes a state hash (its processes' rolling syscall hashes and exits, and everything it
 // sent to clients). The cluster compares hashes batch by batch and names a disagreeing replica
-// at once. Replies reach clients exactly once: every replica offers its output, the first to
-// produce a byte sends it (replicas produce the same bytes, which the hashes check), so any
-// replica can die without clients noticing, and a restarted one replays the log to catch up.
+// at once. Replies reach clients exactly once, when a majority of the live replicas produced the
+// same bytes, so a faulty replica cannot answer alone and any replica can die without clients
+// noticing; a restarted one replays the log to catch up.
 import { join } from 'node:path';
 import {
   Gateway, loadHostTree, startReplicaMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
