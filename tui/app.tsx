@@ -74,6 +74,26 @@ function EventsPane({ model, state, around }: { model: TuiModel; state: TuiState
   );
 }
 
+/** The selected event (the checkpoint's), replica by replica, with what differs between them. */
+function Detail({ model, state, around }: { model: TuiModel; state: TuiState; around: number }) {
+  const rows = useMemo(() => model.replicas.map((_, i) => model.events(i, around, 1, null)[0]), [model, around]);
+  const key = (r: (typeof rows)[number]) => (r ? `${r.syscall} ${r.result} ${r.fingerprint} ${r.inputs.join(';')}` : 'none');
+  const same = new Set(rows.map(key)).size === 1;
+  return (
+    <Box flexDirection="column" borderStyle="single" borderColor={same ? 'gray' : 'red'}>
+      <Text bold>{`event #${around}: ${same ? 'the same on every replica' : 'differs between replicas'}`}</Text>
+      {rows.map((r, i) => (
+        <Text key={i} color={same ? undefined : 'red'} wrap="truncate">
+          {`replica ${i + 1}: ${r ? `${r.syscall} -> ${r.result} [args ${r.fingerprint}]${r.inputs.length ? ` · ${r.inputs.join(' · ')}` : ''}` : '(no such event)'}`}
+        </Text>
+      ))}
+      {same && state.divergence !== null && state.cursor === state.divergence && (
+        <Text color="yellow">the calls agree here but the checkpoint's state does not: replicode diff narrows it to the event</Text>
+      )}
+    </Box>
+  );
+}
+
 export function App({ model }: { model: TuiModel }) {
   const [state, dispatch] = useReducer(reduce, model.replicas, initialState);
   const { exit } = useApp();
@@ -112,6 +132,7 @@ export function App({ model }: { model: TuiModel }) {
       <Text bold>{`RepliCode · ${model.replicas.length} traces · events around #${around}${state.filter ? ` · only ${state.filter}` : ''}`}</Text>
       <Timeline state={state} />
       <EventsPane model={model} state={state} around={around} />
+      <Detail model={model} state={state} around={around} />
       {lastStep && (
         <Text color="cyan">{`bisect: checkpoints [${lastStep.lo}, ${lastStep.hi}) → looked at #${lastStep.mid}: ${lastStep.agree ? 'chains agree, so the divergence is later' : 'chains differ, so it is here or earlier'}` + (state.bisect!.lo >= state.bisect!.hi ? ` · found: checkpoint ${state.bisect!.lo}` : '')}</Text>
       )}

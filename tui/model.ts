@@ -30,8 +30,9 @@ export function loadModel(paths: string[], onProgress?: (done: number, total: nu
     events(replica, from, count, kind) {
       const { reader, close } = openTrace(paths[replica]!);
       try {
-        const { rows } = listEvents(reader, { from: Math.max(0, from), limit: count, ...(kind ? { kind } : {}) });
-        return rows.filter((r) => r.kind === 'call').map((r) => ({ event: r.event, syscall: r.syscall!, result: r.result!, fingerprint: r.fingerprint!, inputs: r.inputs! }));
+        // Checkpoint rows come interleaved with calls: ask for a few more, keep `count` calls.
+        const { rows } = listEvents(reader, { from: Math.max(0, from), limit: count + 4, ...(kind ? { kind } : {}) });
+        return rows.filter((r) => r.kind === 'call').slice(0, count).map((r) => ({ event: r.event, syscall: r.syscall!, result: r.result!, fingerprint: r.fingerprint!, inputs: r.inputs! }));
       } finally {
         close();
       }
