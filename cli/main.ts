@@ -29,6 +29,17 @@ function exitCodeFor(err: unknown): number {
   fail(`internal error: ${(err as Error)?.message ?? err} (a bug in RepliCode; set REPLICODE_DEBUG=1 for details)`, ExitCode.internal);
 }
 
+/** A command's handler: its result is the exit code; anything it throws becomes one line. */
+function handle<A>(command: (argv: A) => number | Promise<number>) {
+  return async (argv: A): Promise<void> => {
+    try {
+      process.exitCode = await command(argv);
+    } catch (err) {
+      exitCodeFor(err);
+    }
+  };
+}
+
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('replicode')
@@ -39,13 +50,7 @@ async function main(): Promise<void> {
       (y) => withRunOptions(y)
         .example('replicode run wasm_programs/build/hello.wasm', 'print a greeting')
         .example('replicode run --dir ./data::/data --env USER=ada --seed 7 prog.wasm -- -v input.txt', 'preopen, environment, seed and guest arguments'),
-      async (argv) => {
-        try {
-          process.exitCode = await runCommand(argv as unknown as ParsedRunArgs);
-        } catch (err) {
-          exitCodeFor(err);
-        }
-      },
+      handle((argv) => runCommand(argv as unknown as ParsedRunArgs)),
     )
     .command(
       'record [module] [args..]',
@@ -53,13 +58,7 @@ async function main(): Promise<void> {
       (y) => withRecordOptions(withRunOptions(y))
         .example('replicode record -o hello.rct wasm_programs/build/hello.wasm', 'record a run')
         .example('replicode record --clock real --random os -o clocks.rct wasm_programs/build/clocks.wasm', "record the host's time and entropy"),
-      async (argv) => {
-        try {
-          process.exitCode = await recordCommand(argv as unknown as ParsedRecordArgs);
-        } catch (err) {
-          exitCodeFor(err);
-        }
-      },
+      handle((argv) => recordCommand(argv as unknown as ParsedRecordArgs)),
     )
     .command(
       'replay [trace]',
@@ -67,13 +66,7 @@ async function main(): Promise<void> {
       (y) => withReplayOptions(y)
         .example('replicode replay hello.rct', 'replay and verify')
         .example('replicode replay --quiet --to 1000 big.rct', 'verify the first 1000 events without printing guest output'),
-      async (argv) => {
-        try {
-          process.exitCode = await replayCommand(argv as unknown as ParsedReplayArgs);
-        } catch (err) {
-          exitCodeFor(err);
-        }
-      },
+      handle((argv) => replayCommand(argv as unknown as ParsedReplayArgs)),
     )
     .command(
       'inspect [trace]',
@@ -81,13 +74,7 @@ async function main(): Promise<void> {
       (y) => withInspectOptions(y)
         .example('replicode inspect hello.rct', 'header, event counts, sizes, checkpoints')
         .example('replicode inspect --events --kind fd_read --limit 10 run.rct', 'the first 10 fd_read events'),
-      (argv) => {
-        try {
-          process.exitCode = inspectCommand(argv as unknown as ParsedInspectArgs);
-        } catch (err) {
-          exitCodeFor(err);
-        }
-      },
+      handle((argv) => inspectCommand(argv as unknown as ParsedInspectArgs)),
     )
     .command(
       'cluster [module] [args..]',
@@ -95,56 +82,38 @@ async function main(): Promise<void> {
       (y) => withClusterOptions(withRunOptions(y))
         .example('replicode cluster --replicas 3 --listen 127.0.0.1:7000=80 wasm_programs/build/http_server.wasm', 'a replicated HTTP server')
         .example('replicode cluster --record-dir traces --listen 6380=6379 wasm_programs/build/resp_server.wasm', "record every replica's trace"),
-      async (argv) => {
-        try {
-          // Loaded on demand: the consensus code (and etcd's client) is only needed here.
-          const { clusterCommand } = await import('./commands/cluster.js');
-          process.exitCode = await clusterCommand(argv as unknown as ParsedClusterArgs);
-        } catch (err) {
-          exitCodeFor(err);
-        }
-      },
+      handle(async (argv) => {
+        // Loaded on demand: the consensus code (and etcd's client) is only needed here.
+        const { clusterCommand } = await import('./commands/cluster.js');
+        return clusterCommand(argv as unknown as ParsedClusterArgs);
+      }),
     )
     .command(
       'diff [traces..]',
       'Find where two or more traces part ways: checkpoint, event, inputs, stacks, memory, output',
       (y) => withDiffOptions(y)
         .example('replicode diff traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'which replica diverged, where, and why'),
-      async (argv) => {
-        try {
-          process.exitCode = await diffCommand(argv as unknown as ParsedDiffArgs);
-        } catch (err) {
-          exitCodeFor(err);
-        }
-      },
+      handle((argv) => diffCommand(argv as unknown as ParsedDiffArgs)),
     )
     .command(
       'tui [traces..]',
       'Explore where traces diverge: timeline, events side by side, bisection, stacks',
       (y) => y.positional('traces', { type: 'string', array: true, describe: '.rct traces (replicas of one run)' })
         .example('replicode tui traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'press d to jump to the first divergence'),
-      async (argv) => {
-        try {
-          const { tuiCommand } = await import('./commands/tui.js');
-          process.exitCode = await tuiCommand(argv as unknown as { traces?: string[] });
-        } catch (err) {
-          exitCodeFor(err);
-        }
-      },
+      handle(async (argv) => {
+        const { tuiCommand } = await import('./commands/tui.js');
+        return tuiCommand(argv as unknown as { traces?: string[] });
+      }),
     )
     .command(
       'node [module] [args..]',
       'Run one replica of a cluster whose replicas run on different machines and agree through etcd',
       (y) => withNodeOptions(withRunOptions(y))
         .example('replicode node --log etcd --endpoints http://10.0.0.5:2379 --id 2 --replicas 3 --listen 0.0.0.0:7000=80 server.wasm', 'replica 2 of 3'),
-      async (argv) => {
-        try {
-          const { clusterCommand } = await import('./commands/cluster.js');
-          process.exitCode = await clusterCommand(argv as unknown as ParsedClusterArgs);
-        } catch (err) {
-          exitCodeFor(err);
-        }
-      },
+      handle(async (argv) => {
+        const { clusterCommand } = await import('./commands/cluster.js');
+        return clusterCommand(argv as unknown as ParsedClusterArgs);
+      }),
     )
     .demandCommand(1, 'name a command: run, record, replay, inspect, diff, tui, cluster, node')
     .strict()
