@@ -4,7 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { TraceFormatError } from '../formats/index.js';
 import { ReplaySetupError } from '../replayer/index.js';
-import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceReadError } from '../runtime/index.js';
+import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceFileError, TraceReadError } from '../runtime/index.js';
 import { withClusterOptions, withNodeOptions, type ParsedClusterArgs } from './commands/cluster-options.js';
 import { diffCommand, withDiffOptions, type ParsedDiffArgs } from './commands/diff.js';
 import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './commands/inspect.js';
@@ -21,7 +21,7 @@ function fail(message: string, code: number = ExitCode.usage): never {
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError || err instanceof ModuleFormatError || err instanceof GuestLinkError || err instanceof PreopenError
-    || err instanceof TraceFormatError || err instanceof TraceReadError || err instanceof ReplaySetupError || err instanceof GatewayError) {
+    || err instanceof TraceFormatError || err instanceof TraceReadError || err instanceof ReplaySetupError || err instanceof GatewayError || err instanceof TraceFileError) {
     fail(err.message);
   }
   const detail = err instanceof InternalError || err instanceof Error ? err.stack ?? err.message : String(err);

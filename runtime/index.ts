@@ -17,7 +17,7 @@ export type { SessionSpec, SessionStats } from './trace/spec.js';
 export type { Divergence, StopSnapshot } from './trace/session.js';
 export { RecordingSession, type RecordingOptions } from './trace/recording.js';
 export { ReplaySession, type ReplayOptions } from './trace/replaying.js';
-export { openTraceFile, FileTraceSink, type FileByteSource } from './effects/trace-file.js';
+export { openTraceFile, FileTraceSink, TraceFileError, type FileByteSource } from './effects/trace-file.js';
 export { sha256 } from './trace/digest.js';
 export { defaultSnapshotLimits } from './fs/tree.js';
 export { startGuest, type GuestProcess, type NetHooks } from './spawn.js';

@@ -108,6 +108,9 @@ describe('replicode run: bad input gets one clear line and exit code 1', () => {
     ['no module', ['run'], 'module'],
     ['no command', [], 'command'],
     ['an unknown command', ['frobnicate'], 'frobnicate'],
+    ['replay of a missing trace', ['replay', join(dir, 'missing.rct')], 'missing.rct: no such file'],
+    ['inspect of a directory', ['inspect', join(dir, 'folder')], 'is a directory'],
+    ['diff of a missing trace', ['diff', join(dir, 'missing.rct'), join(dir, 'other.rct')], 'no such file'],
   ])('%s', (_what, args, fragment) => {
     expectOneLineError(runCli(args), fragment);
   });

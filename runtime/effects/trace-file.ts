@@ -24,8 +24,21 @@ export interface FileByteSource extends ByteSource {
   close(): void;
 }
 
+/** A trace file that cannot be opened (missing, a directory, unreadable): one line for the user. */
+export class TraceFileError extends Error {}
+
 export function openTraceFile(path: string): FileByteSource {
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+    if (fstatSync(fd).isDirectory()) {
+      closeSync(fd);
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TraceFileError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code})`}`);
+  }
   const size = fstatSync(fd).size;
   return {
     size,
