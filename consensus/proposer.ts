@@ -1,7 +1,7 @@
 // Turns what clients do (from the gateway) into batches on the consensus log: events that
 // arrive together go into one batch (bounded in events and bytes); while any client is
 // connected, an empty batch every `tickMs` moves machine time on, so guests' timeouts fire.
-import { maxBatchBytes, maxBatchEvents, realMachineClock, type ExternalEvent } from '../runtime/index.js';
+import { realMachineClock, takeBatch, type ExternalEvent } from '../runtime/index.js';
 import { encodeBatch } from './batch-codec.js';
 import type { ConsensusLog } from './log.js';
 
@@ -43,16 +43,7 @@ export class Proposer {
     if (this.appending) return;
     const entries: Uint8Array[] = [];
     do {
-      let bytes = 0;
-      let n = 0;
-      while (n < this.pending.length && n < maxBatchEvents) {
-        const e = this.pending[n]!;
-        const size = e.kind === 'data' ? e.bytes.length : 0;
-        if (n > 0 && bytes + size > maxBatchBytes) break;
-        bytes += size;
-        n++;
-      }
-      const events = this.pending.splice(0, n);
+      const events = takeBatch(this.pending);
       const now = realMachineClock.now();
       this.lastTime = now > this.lastTime ? now : this.lastTime;
       entries.push(encodeBatch({ timeNs: this.lastTime, events }));

@@ -22,7 +22,7 @@ export { sha256 } from './trace/digest.js';
 export { defaultSnapshotLimits } from './fs/tree.js';
 export { startGuest, type GuestProcess, type NetHooks } from './spawn.js';
 export { Machine, maxMachineConnections, type ClientLinks, type MachineStats } from './net/machine.js';
-export { LocalSequencer, maxBatchBytes, maxBatchEvents, type Sequencer, type Batch, type ExternalEvent } from './net/sequencer.js';
+export { LocalSequencer, takeBatch, maxBatchBytes, maxBatchEvents, type Sequencer, type Batch, type ExternalEvent } from './net/sequencer.js';
 export type { Delivery, NetEvent, NetRequest, Endpoint } from './net/types.js';
 export { ephemeralPorts, processAddress } from './net/types.js';
 export { startMachine, startReplicaMachine, type MachineOptions, type RunningMachine } from './effects/machine-host.js';

@@ -32,6 +32,23 @@ export const maxBatchEvents = 1024;
 export const maxBatchBytes = 1024 * 1024;
 
 /**
+ * Removes and returns the next batch's events from the front of `queue`: at most
+ * maxBatchEvents, and at most maxBatchBytes of data (but always at least one event).
+ */
+export function takeBatch(queue: ExternalEvent[]): ExternalEvent[] {
+  let bytes = 0;
+  let n = 0;
+  while (n < queue.length && n < maxBatchEvents) {
+    const e = queue[n]!;
+    const size = e.kind === 'data' ? e.bytes.length : 0;
+    if (n > 0 && bytes + size > maxBatchBytes) break;
+    bytes += size;
+    n++;
+  }
+  return queue.splice(0, n);
+}
+
+/**
  * Batches from events pushed in by a gateway, with machine time from a clock function (real
  * elapsed time: it is an input, recorded with the batch).
  */
@@ -77,15 +94,6 @@ export class LocalSequencer implements Sequencer {
   }
 
   private take(): ExternalEvent[] {
-    let bytes = 0;
-    let n = 0;
-    while (n < this.queue.length && n < maxBatchEvents) {
-      const e = this.queue[n]!;
-      const size = e.kind === 'data' ? e.bytes.length : 0;
-      if (n > 0 && bytes + size > maxBatchBytes) break;
-      bytes += size;
-      n++;
-    }
-    return this.queue.splice(0, n);
+    return takeBatch(this.queue);
   }
 }
