@@ -8,6 +8,7 @@
 import { diffLines } from 'diff';
 import { syscallName, type TraceReader, type TraceRecord } from '../formats/index.js';
 import type { WasmFrame } from '../runtime/index.js';
+import { eventsOf, resultName, type CallView } from './events.js';
 import { summarizeTrace, type TraceSummary } from './inspect.js';
 import { openTrace, replayTrace } from './replay.js';
 
@@ -39,7 +40,6 @@ export interface DiffReport {
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const errnoText = (e: number) => (e === 0 ? 'ok' : `errno ${e}`);
 
 function describeInput(r: TraceRecord): string {
   switch (r.kind) {
@@ -61,30 +61,18 @@ function inputKey(r: TraceRecord): string {
   }
 }
 
-interface EventView { index: number; id: number; fingerprint: number; result: number; inputs: TraceRecord[]; batch: number }
+type EventView = CallView;
 
-/** A trace's events in order, each with the host inputs it received. */
-function* eventsOf(reader: TraceReader): Generator<EventView> {
-  const inputs = new Map<number, TraceRecord[]>();
-  let batches = 0;
-  for (const { record } of reader.records()) {
-    if (record.kind === 'stdin' || record.kind === 'clock' || record.kind === 'entropy' || record.kind === 'net') {
-      inputs.set(record.event, [...(inputs.get(record.event) ?? []), record]);
-    } else if (record.kind === 'calls') {
-      for (let i = 0; i < record.ids.length; i++) {
-        const index = record.first + i;
-        const got = inputs.get(index) ?? [];
-        inputs.delete(index);
-        yield { index, id: record.ids[i]!, fingerprint: record.fingerprints[i]!, result: record.results[i]!, inputs: got, batch: batches };
-        batches += got.filter((r) => r.kind === 'net').length;
-      }
-    }
+/** A trace's syscall events in order, with the host inputs each received (not output). */
+function* callsOf(reader: TraceReader): Generator<EventView> {
+  for (const view of eventsOf(reader)) {
+    if (view.type === 'call') yield { ...view, inputs: view.inputs.filter((r) => r.kind !== 'output') };
   }
 }
 
 function side(trace: string, e: EventView | undefined, stack: WasmFrame[] = []): DiffSide {
   return {
-    trace, syscall: e ? syscallName(e.id) : null, result: e ? errnoText(e.result) : null,
+    trace, syscall: e ? syscallName(e.id) : null, result: e ? resultName(e.result) : null,
     fingerprint: e ? e.fingerprint.toString(16).padStart(8, '0') : null, inputs: e ? e.inputs.map(describeInput) : [], stack,
   };
 }
@@ -165,8 +153,8 @@ export async function diffTraces(paths: string[]): Promise<DiffReport> {
 
     // Event by event up to the divergent checkpoint.
     const limit = lo < common ? summaries[ia]!.checkpoints[lo]!.event : Math.max(summaries[ia]!.events, summaries[ib]!.events);
-    const ea = eventsOf(opened[ia]!.reader);
-    const eb = eventsOf(opened[ib]!.reader);
+    const ea = callsOf(opened[ia]!.reader);
+    const eb = callsOf(opened[ib]!.reader);
     for (let n = 0; n <= limit; n++) {
       const a = ea.next();
       const b = eb.next();
@@ -202,7 +190,7 @@ export async function diffTraces(paths: string[]): Promise<DiffReport> {
     report.event = bad - 1;
     report.reason = `guest state differs after event ${bad - 1} although every call and input so far agree`;
     const [ra, rb] = await Promise.all([replayTo(pa, bad, true), replayTo(pb, bad, true)]);
-    const ev = (r: TraceReader) => { for (const e of eventsOf(r)) if (e.index === bad - 1) return e; return undefined; };
+    const ev = (r: TraceReader) => { for (const e of callsOf(r)) if (e.index === bad - 1) return e; return undefined; };
     const [fa, fb] = [openTrace(pa), openTrace(pb)];
     try {
       const [va, vb] = [ev(fa.reader), ev(fb.reader)];

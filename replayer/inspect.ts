@@ -1,9 +1,8 @@
 // `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
 import { pack, syscallName, type TraceReader, type TraceRecord } from '../formats/index.js';
+import { eventsOf, resultName } from './events.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const errnoNames: Record<number, string> = { 0: 'ok', 6: 'EAGAIN', 8: 'EBADF', 20: 'EEXIST', 21: 'EFAULT', 28: 'EINVAL', 44: 'ENOENT', 54: 'ENOTDIR', 76: 'ENOTCAPABLE' };
-const resultName = (errno: number) => errnoNames[errno] ?? `errno ${errno}`;
 
 export interface TraceSummary {
   formatVersion: number;
@@ -107,6 +106,7 @@ function describeInput(r: TraceRecord): string {
     case 'clock': return `clock ${r.clockId}: ${r.value}`;
     case 'entropy': return `entropy: ${r.data.length} bytes ${hex(r.data.subarray(0, 16))}${r.data.length > 16 ? '...' : ''}`;
     case 'output': return `${r.stream === 1 ? 'stdout' : 'stderr'}: ${r.data.length} bytes`;
+    case 'net': return `net: ${r.delivery.events.map((e) => (e.kind === 'data' ? `data ${e.bytes.length} bytes on conn ${e.conn}` : `${e.kind} conn ${e.conn}`)).join('; ') || 'tick'}`;
     default: return r.kind;
   }
 }
@@ -116,33 +116,21 @@ export function listEvents(reader: TraceReader, query: EventQuery = {}): { rows:
   const from = query.from ?? 0;
   const limit = query.limit ?? 50;
   const rows: EventRow[] = [];
-  const inputs = new Map<number, TraceRecord[]>();
   const wanted = (row: EventRow, inputRecords: TraceRecord[]) => {
     if (!query.kind) return true;
     if (row.kind === 'checkpoint') return query.kind === 'checkpoint';
     return row.syscall === query.kind || inputRecords.some((r) => r.kind === query.kind);
   };
   try {
-    for (const { record } of reader.records()) {
+    for (const view of eventsOf(reader, from)) {
       if (rows.length >= limit) break;
-      if (record.kind === 'stdin' || record.kind === 'clock' || record.kind === 'entropy' || record.kind === 'output') {
-        if (record.event >= from) inputs.set(record.event, [...(inputs.get(record.event) ?? []), record]);
-      } else if (record.kind === 'calls') {
-        for (let i = 0; i < record.ids.length && rows.length < limit; i++) {
-          const event = record.first + i;
-          if (event < from) continue;
-          const attached = inputs.get(event) ?? [];
-          inputs.delete(event);
-          const row: EventRow = {
-            event, kind: 'call', syscall: syscallName(record.ids[i]!), result: resultName(record.results[i]!),
-            fingerprint: record.fingerprints[i]!.toString(16).padStart(8, '0'), inputs: attached.map(describeInput),
-          };
-          if (wanted(row, attached)) rows.push(row);
+      const row: EventRow = view.type === 'call'
+        ? {
+          event: view.index, kind: 'call', syscall: syscallName(view.id), result: resultName(view.result),
+          fingerprint: view.fingerprint.toString(16).padStart(8, '0'), inputs: view.inputs.map(describeInput),
         }
-      } else if (record.kind === 'checkpoint' && record.event >= from) {
-        const row: EventRow = { event: record.event, kind: 'checkpoint', checkpoint: { number: record.number, chain: hex(record.chain) } };
-        if (wanted(row, [])) rows.push(row);
-      }
+        : { event: view.record.event, kind: 'checkpoint', checkpoint: { number: view.record.number, chain: hex(view.record.chain) } };
+      if (wanted(row, view.type === 'call' ? view.inputs : [])) rows.push(row);
     }
   } catch (err) {
     return { rows, error: (err as Error).message };

@@ -258,5 +258,8 @@ describe('record and replay a server session', () => {
     expect(summary.records.net.count).toBeGreaterThanOrEqual(2);
     expect(summary.events).toBeGreaterThan(200);
     expect(summary.checkpoints.length).toBeGreaterThan(3);
+    const deliveries = JSON.parse(runCli(['inspect', '--events', '--json', '--kind', 'net', '--limit', '5', trace]).stdout).events;
+    expect(deliveries.length).toBeGreaterThan(0);
+    expect(deliveries[0].inputs.some((i: string) => /^net: (incoming|data \d+ bytes on conn \d+)/.test(i))).toBe(true);
   });
 });
