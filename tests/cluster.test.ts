@@ -3,11 +3,10 @@
 // a replica that behaves differently is named at once, and every replica's trace replays.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster } from '../dist/consensus/index.js';
 import { compileModule, processConfig } from '../dist/runtime/index.js';
-import { cliPath, programsDir, repoRoot, runCli, tempDir } from './helpers.js';
+import { programsDir, runCli, startCli, tempDir } from './helpers.js';
 
 const httpWasm = join(programsDir, 'build', 'http_server.wasm');
 const bytes = readFileSync(httpWasm);
@@ -99,20 +98,11 @@ describe('a 3-replica cluster on the embedded log', () => {
   });
 
   it('replicode cluster from the CLI', async () => {
-    const child = spawn(process.execPath, [cliPath, 'cluster', '--replicas', '3', '--listen', '127.0.0.1:0=80', httpWasm], { cwd: repoRoot });
-    let stderr = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr.on('data', (d) => {
-        stderr += d;
-        const m = /cluster of 3 replicas listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
-        if (m) resolve(Number(m[1]));
-      });
-      child.on('exit', () => reject(new Error(stderr)));
-    });
+    const cli = startCli(['cluster', '--replicas', '3', '--listen', '127.0.0.1:0=80', httpWasm]);
+    const port = Number((await cli.waitFor(/cluster of 3 replicas listening on 127\.0\.0\.1:(\d+)/))[1]);
     expect(await counter(`http://127.0.0.1:${port}`)).toBe(1);
-    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-    child.kill('SIGINT');
-    await exited;
-    expect(stderr).toMatch(/\d+ batches applied by every replica; 0 disagreement\(s\)/);
+    cli.child.kill('SIGINT');
+    await cli.exited;
+    expect(cli.stderr()).toMatch(/\d+ batches applied by every replica; 0 disagreement\(s\)/);
   });
 });

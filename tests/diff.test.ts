@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { programsDir, runCli, tempDir } from './helpers.js';
+import { programsDir, runCli, startCli, tempDir } from './helpers.js';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
 
@@ -103,27 +103,16 @@ describe('fault injection, found by diff', () => {
 
 describe('a replicated server with a fault in one replica', () => {
   it('cluster --inject 2:drop@0 is caught at once, and diff names replica 2, the batch and the event', async () => {
-    const { spawn } = await import('node:child_process');
-    const { cliPath, repoRoot } = await import('./helpers.js');
     const dir = tempDir();
-    const child = spawn(process.execPath, [cliPath, 'cluster', '--replicas', '3', '--record-dir', dir, '--inject', '2:drop@0', '--listen', '127.0.0.1:0=80', wasm('http_server')], { cwd: repoRoot });
-    let stderr = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr.on('data', (d) => {
-        stderr += d;
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
-        if (m) resolve(Number(m[1]));
-      });
-      child.on('exit', () => reject(new Error(stderr)));
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const cli = startCli(['cluster', '--replicas', '3', '--record-dir', dir, '--inject', '2:drop@0', '--listen', '127.0.0.1:0=80', wasm('http_server')]);
+    const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
     try {
       for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${port}/counter`)).status).toBe(200);
     } finally {
-      child.kill('SIGINT');
+      cli.child.kill('SIGINT');
     }
-    expect(await exited).toBe(3);
-    expect(stderr).toMatch(/replica 2 disagrees with the others after batch \d+/);
+    expect(await cli.exited).toBe(3);
+    expect(cli.stderr()).toMatch(/replica 2 disagrees with the others after batch \d+/);
     const traces = [1, 2, 3].map((r) => join(dir, `replica-${r}.rct`));
     const r = runCli(['diff', '--json', ...traces]);
     expect(r.exitCode).toBe(3);

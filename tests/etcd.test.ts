@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cluster, connectEtcdLog } from '../dist/consensus/index.js';
 import { compileModule, processConfig } from '../dist/runtime/index.js';
-import { cliPath, programsDir, repoRoot, tempDir } from './helpers.js';
+import { programsDir, startCli, tempDir } from './helpers.js';
 
 const hasEtcd = spawnSync('etcd', ['--version']).status === 0;
 const httpWasm = join(programsDir, 'build', 'http_server.wasm');
@@ -72,18 +72,9 @@ describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
   it('two nodes in separate processes serve one state through etcd', async () => {
     const { urls } = await startEtcd(1);
     const node = (id: number) => {
-      const child = spawn(process.execPath, [cliPath, 'node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', 'nodes', '--id', String(id), '--replicas', '2', '--listen', '127.0.0.1:0=80', httpWasm], { cwd: repoRoot });
-      children.push(child);
-      let stderr = '';
-      const port = new Promise<number>((resolve, reject) => {
-        child.stderr!.on('data', (d) => {
-          stderr += d;
-          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
-          if (m) resolve(Number(m[1]));
-        });
-        child.on('exit', () => reject(new Error(stderr)));
-      });
-      return { child, port, stderr: () => stderr };
+      const cli = startCli(['node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', 'nodes', '--id', String(id), '--replicas', '2', '--listen', '127.0.0.1:0=80', httpWasm]);
+      children.push(cli.child);
+      return { ...cli, port: cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/).then((m) => Number(m[1])) };
     };
     const a = node(1);
     const b = node(2);
@@ -92,7 +83,7 @@ describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
     for (let i = 0; i < 6; i++) seen.push(await counter(`http://127.0.0.1:${ports[i % 2]}`));
     expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
     for (const n of [a, b]) n.child.kill('SIGINT');
-    await Promise.all([a, b].map((n) => new Promise((r) => n.child.on('exit', r))));
+    await Promise.all([a.exited, b.exited]);
     expect(a.stderr()).toMatch(/0 disagreement\(s\)/);
   });
 

@@ -1,7 +1,7 @@
 // Shared test plumbing: guest programs, and three ways to run them (CLI child process, worker
 // thread, in-thread). Tests use the compiled runtime in dist/ (built by `npm test`), because
 // guest workers must load compiled JavaScript.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,5 +95,37 @@ export async function runInWorker(module: WebAssembly.Module, config: ProcessCon
   return {
     exitCode: outcome.exitCode, outcome,
     stdout: Buffer.concat(out[1]).toString('utf8'), stderr: Buffer.concat(out[2]).toString('utf8'),
+  };
+}
+
+/** A CLI child process that keeps running (servers, clusters), with what it has printed so far. */
+export interface RunningCli {
+  child: import('node:child_process').ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with `pattern`'s match once stderr shows it; rejects if the process exits first. */
+  waitFor(pattern: RegExp): Promise<RegExpExecArray>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+export function startCli(args: string[]): RunningCli {
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child, exited, stdout: () => out, stderr: () => err,
+    waitFor: (pattern) => new Promise((resolve, reject) => {
+      const look = () => {
+        const m = pattern.exec(err);
+        if (m) { child.stderr.off('data', look); resolve(m); }
+      };
+      child.stderr.on('data', look);
+      look();
+      void exited.then(() => reject(new Error(`exited before printing ${pattern}: ${err}`)));
+    }),
   };
 }

@@ -1,14 +1,14 @@
 // Servers under RepliCode with real clients over 127.0.0.1: node `net` clients, fetch, and
 // redis-cli; many clients at once, clients that vanish mid-request, a slow client, 1,000
 // connections, a two-process program, port exhaustion, and a recorded session replayed.
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileModule, processConfig, startMachine, type RunningMachine } from '../dist/runtime/index.js';
 import { Errno, SyscallHarness } from './syscall-harness.js';
-import { cliPath, programsDir, repoRoot, runCli, tempDir } from './helpers.js';
+import { programsDir, runCli, startCli, tempDir } from './helpers.js';
 import { readFileSync } from 'node:fs';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
@@ -154,21 +154,12 @@ describe('machines with several processes', () => {
   });
 
   it('run --listen and --process from the CLI, stopped with SIGINT', async () => {
-    const child = spawn(process.execPath, [cliPath, 'run', '--listen', '127.0.0.1:0=80', wasm('proxy'), '--process', `${wasm('echo_server')} 7`], { cwd: repoRoot });
-    let stderr = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr.on('data', (d) => {
-        stderr += d;
-        const m = /listening on 127\.0\.0\.1:(\d+) for guest port 80/.exec(stderr);
-        if (m) resolve(Number(m[1]));
-      });
-      child.on('exit', () => reject(new Error(stderr)));
-    });
+    const cli = startCli(['run', '--listen', '127.0.0.1:0=80', wasm('proxy'), '--process', `${wasm('echo_server')} 7`]);
+    const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+) for guest port 80/))[1]);
     expect(await exchange(port, 'hi\n', lines)).toBe('hi\n');
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.kill('SIGINT');
-    expect(await exited).not.toBeNull();
-    expect(stderr).not.toMatch(/internal error/);
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).not.toBeNull();
+    expect(cli.stderr()).not.toMatch(/internal error/);
   });
 });
 
@@ -233,27 +224,16 @@ describe('record and replay a server session', () => {
   it('records an HTTP session with many clients; replay in another process gives the same outputs and checkpoints', async () => {
     const dir = tempDir();
     const trace = join(dir, 'http.rct');
-    const child = spawn(process.execPath, [cliPath, 'record', '--checkpoint-every', '50', '-o', trace, '--listen', '127.0.0.1:0=80', wasm('http_server')], { cwd: repoRoot });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stderr.on('data', (d) => {
-        stderr += d;
-        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
-        if (m) resolve(Number(m[1]));
-      });
-      child.on('exit', () => reject(new Error(stderr)));
-    });
+    const cli = startCli(['record', '--checkpoint-every', '50', '-o', trace, '--listen', '127.0.0.1:0=80', wasm('http_server')]);
+    const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
     const bodies = await Promise.all(Array.from({ length: 40 }, () => fetch(`http://127.0.0.1:${port}/counter`).then((r) => r.text())));
     expect(new Set(bodies).size).toBe(40);
-    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-    child.kill('SIGINT');
-    await exited;
-    expect(stderr).toMatch(/recorded \d+ events, \d+ checkpoints/);
+    cli.child.kill('SIGINT');
+    await cli.exited;
+    expect(cli.stderr()).toMatch(/recorded \d+ events, \d+ checkpoints/);
     const replay = runCli(['replay', trace]);
     expect(replay.stderr).toMatch(/replay matches the recording: \d+ events, \d+ checkpoints verified/);
-    expect(replay.stdout).toBe(stdout);
+    expect(replay.stdout).toBe(cli.stdout());
     const summary = JSON.parse(runCli(['inspect', '--json', trace]).stdout);
     expect(summary.records.net.count).toBeGreaterThanOrEqual(2);
     expect(summary.events).toBeGreaterThan(200);
