@@ -3,7 +3,7 @@ import { basename } from 'node:path';
 import { Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, type ConsensusLog, type HashBoard } from '../../consensus/index.js';
 import { formatTrap } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
-import { loadModuleFile } from '../load.js';
+import { loadProcesses } from '../machine-processes.js';
 import { parseCount, parseListenSpec, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
@@ -18,9 +18,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const listen = argv.listen.map(parseListenSpec);
   if (listen.length === 0) throw new UsageError('a cluster serves clients: give at least one --listen HOST:PORT=VPORT');
   if (argv.recordDir) mkdirSync(argv.recordDir, { recursive: true });
-  const extra = argv.process.map((spec) => spec.trim().split(/\s+/));
-  const paths = [options.module, ...extra.map((w) => w[0]!)];
-  const modules = await Promise.all(paths.map(loadModuleFile));
+  const loaded = await loadProcesses(options.module, argv.process, config);
   const write = outputWriter();
   let disagreed = false;
   const node = argv.id;
@@ -53,10 +51,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     replicas, listen, ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     ...(node !== undefined ? { replicaIds: [node], firstLink: node * 2 ** 20 + 1 } : {}),
-    processes: modules.map((module, i) => ({
-      module, moduleName: basename(paths[i]!), moduleBytes: readFileSync(paths[i]!),
-      config: i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] },
-    })),
+    processes: loaded.map(({ path, module, config: c }) => ({ module, moduleName: basename(path), moduleBytes: readFileSync(path), config: c })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
     onOutput: (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
     onDisagreement: (d) => {

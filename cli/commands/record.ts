@@ -2,9 +2,9 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Argv } from 'yargs';
 import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
-import { formatTrap, InternalError, StreamStdin } from '../../runtime/index.js';
+import { formatTrap, StreamStdin } from '../../runtime/index.js';
+import { loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter } from '../guest-output.js';
-import { loadModuleFile } from '../load.js';
 import { parseCount, parseListenSpec, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
@@ -43,10 +43,7 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
   const maxTraceBytes = parseCount('max-trace-bytes', argv.maxTraceBytes, 1024);
   const listen = argv.listen.map(parseListenSpec);
   const firstTrace = argv.output ?? `${basename(options.module).replace(/\.(wasm|wat)$/, '')}.rct`;
-  const extra = argv.process.map((spec) => spec.trim().split(/\s+/));
-  const paths = [options.module, ...extra.map((words) => words[0]!)];
-  const modules = await Promise.all(paths.map(loadModuleFile));
-  const processes = modules.map((module, i) => {
+  const processes = (await loadProcesses(options.module, argv.process, config)).map(({ path, module, config: c }, i) => {
     const tracePath = tracePathFor(firstTrace, i + 1);
     try {
       closeSync(openSync(tracePath, 'w'));
@@ -54,39 +51,26 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
       throw new UsageError(`-o ${tracePath}: cannot write (${(err as NodeJS.ErrnoException).code})`);
     }
     return {
-      moduleName: basename(paths[i]!), moduleBytes: readFileSync(paths[i]!), module, tracePath,
-      config: i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] },
+      moduleName: basename(path), moduleBytes: readFileSync(path), module, tracePath, config: c,
       checkpointEvery, recordOutput: argv.recordOutput, embedModule: argv.embedModule, maxTraceBytes,
     };
   });
   const { running, results } = await startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter() });
-  for (const l of running.listening) process.stderr.write(`replicode: listening on ${l.host}:${l.port} for guest port ${l.vport}\n`);
-  const stopOnSignal = () => { void running.stop(); };
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
-  try {
-    const recorded = await results.catch((err) => {
-      if (err instanceof InternalError && /without reporting/.test(err.message)) return undefined; // stopped by a signal
-      throw err;
-    });
-    if (!recorded) {
-      process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
-      return 130;
-    }
-    let exitCode = recorded[0]!.outcome.exitCode;
-    recorded.forEach(({ outcome, stats }, i) => {
-      if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
-      if (outcome.kind === 'stopped') {
-        process.stderr.write(`replicode: recording stopped: ${outcome.reason}\n`);
-        if (i === 0) exitCode = 1;
-      }
-      if (stats) {
-        process.stderr.write(`replicode: recorded ${stats.events} events, ${stats.checkpoints} checkpoints, ${stats.traceBytes} bytes to ${processes[i]!.tracePath}\n`);
-      }
-    });
-    return exitCode;
-  } finally {
-    process.off('SIGINT', stopOnSignal);
-    process.off('SIGTERM', stopOnSignal);
+  const recorded = await superviseMachine(running, results);
+  if (!recorded) {
+    process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
+    return 130;
   }
+  let exitCode = recorded[0]!.outcome.exitCode;
+  recorded.forEach(({ outcome, stats }, i) => {
+    if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
+    if (outcome.kind === 'stopped') {
+      process.stderr.write(`replicode: recording stopped: ${outcome.reason}\n`);
+      if (i === 0) exitCode = 1;
+    }
+    if (stats) {
+      process.stderr.write(`replicode: recorded ${stats.events} events, ${stats.checkpoints} checkpoints, ${stats.traceBytes} bytes to ${processes[i]!.tracePath}\n`);
+    }
+  });
+  return exitCode;
 }

@@ -1,8 +1,7 @@
 import type { Argv } from 'yargs';
-import { basename } from 'node:path';
-import { formatTrap, InternalError, startMachine, StreamStdin } from '../../runtime/index.js';
+import { formatTrap, startMachine, StreamStdin } from '../../runtime/index.js';
+import { loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter } from '../guest-output.js';
-import { loadModuleFile } from '../load.js';
 import { parseListenSpec, toProcessConfig, UsageError, type RunOptions } from '../options.js';
 
 /** The options `run` shares with `record` (and later `cluster`): exactly these, as tools rely on them. */
@@ -57,33 +56,17 @@ export async function runCommand(argv: ParsedRunArgs): Promise<number> {
   const options = runOptionsFrom(argv);
   const config = toProcessConfig(options);
   const listen = argv.listen.map(parseListenSpec);
-  // --process 'PROG.wasm ARGS...': another process, with its own arguments.
-  const extra = argv.process.map((spec) => spec.trim().split(/\s+/));
-  const modules = await Promise.all([options.module, ...extra.map((words) => words[0]!)].map(loadModuleFile));
+  const processes = await loadProcesses(options.module, argv.process, config);
   const write = outputWriter();
   const running = await startMachine({
     listen,
-    processes: modules.map((module, i) => ({
-      module,
-      config: i === 0 ? config : { ...config, args: [basename(extra[i - 1]![0]!), ...extra[i - 1]!.slice(1)] },
+    processes: processes.map(({ module, config: c }, i) => ({
+      module, config: c, onOutput: write,
       ...(i === 0 ? { stdin: new StreamStdin(process.stdin) } : {}),
-      onOutput: write,
     })),
   });
-  for (const l of running.listening) process.stderr.write(`replicode: listening on ${l.host}:${l.port} for guest port ${l.vport}\n`);
-  const stopOnSignal = () => { void running.stop(); };
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
-  try {
-    const outcomes = await running.outcomes.catch((err) => {
-      if (err instanceof InternalError && /exited \(\d+\) without reporting/.test(err.message)) return undefined; // stopped by a signal
-      throw err;
-    });
-    if (!outcomes) return 130;
-    for (const outcome of outcomes) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
-    return outcomes[0]!.exitCode;
-  } finally {
-    process.off('SIGINT', stopOnSignal);
-    process.off('SIGTERM', stopOnSignal);
-  }
+  const outcomes = await superviseMachine(running, running.outcomes);
+  if (!outcomes) return 130;
+  for (const outcome of outcomes) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
+  return outcomes[0]!.exitCode;
 }

@@ -1,0 +1,44 @@
+// What run, record and cluster share about a machine's processes on the command line: the
+// module plus `--process 'PROG.wasm ARGS...'`, each process's configuration, and running a
+// machine until its processes end or the user presses Ctrl-C.
+import { basename } from 'node:path';
+import { InternalError, type ProcessConfig, type RunningMachine } from '../runtime/index.js';
+import { loadModuleFile } from './load.js';
+
+export interface CliProcess {
+  path: string;
+  module: WebAssembly.Module;
+  /** The first process's configuration is the command line's; others get their own argv. */
+  config: ProcessConfig;
+}
+
+/** The main module (pid 1) and every --process (pid 2, 3, ...), loaded and configured. */
+export async function loadProcesses(mainModule: string, processSpecs: string[], config: ProcessConfig): Promise<CliProcess[]> {
+  const extra = processSpecs.map((spec) => spec.trim().split(/\s+/));
+  const paths = [mainModule, ...extra.map((words) => words[0]!)];
+  const modules = await Promise.all(paths.map(loadModuleFile));
+  return modules.map((module, i) => ({
+    path: paths[i]!, module,
+    config: i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] },
+  }));
+}
+
+/**
+ * Announces the machine's --listen addresses, stops it on SIGINT/SIGTERM, and waits for
+ * `results`; undefined when a signal stopped it (workers terminated).
+ */
+export async function superviseMachine<T>(running: RunningMachine, results: Promise<T>): Promise<T | undefined> {
+  for (const l of running.listening) process.stderr.write(`replicode: listening on ${l.host}:${l.port} for guest port ${l.vport}\n`);
+  const stopOnSignal = () => { void running.stop(); };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  try {
+    return await results.catch((err) => {
+      if (err instanceof InternalError && /exited \(\d+\) without reporting/.test(err.message)) return undefined;
+      throw err;
+    });
+  } finally {
+    process.off('SIGINT', stopOnSignal);
+    process.off('SIGTERM', stopOnSignal);
+  }
+}
