@@ -27,7 +27,10 @@ export interface HostEffects {
   entropy(target: Uint8Array): void;
   /** Really waits until the host's monotonic clock reaches `monotonicNs` (a sleep under `--clock real`). */
   sleepUntil(monotonicNs: bigint): void;
-  /** Tells the machine what the process's network stack did (listen, connect, send, close). */
+  /**
+   * Tells the machine what the process's network stack did (listen, connect, send, close).
+   * A send's bytes may be transferred to another thread: the caller must not use them after.
+   */
   netPost(request: NetRequest): void;
   /**
    * Blocks until the machine delivers network input for this process (or its deadline passes).
