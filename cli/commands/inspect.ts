@@ -8,7 +8,7 @@ export function withInspectOptions<T>(yargs: Argv<T>) {
     .option('events', { type: 'boolean', default: false, describe: 'list events instead of the summary' })
     .option('from', { type: 'number', default: 0, describe: 'first event to list' })
     .option('limit', { type: 'number', default: 50, describe: 'how many events to list' })
-    .option('kind', { type: 'string', describe: 'only events of this kind: a syscall name, stdin, clock, entropy, output, checkpoint' })
+    .option('kind', { type: 'string', describe: 'only events of this kind: a syscall name, stdin, clock, entropy, net, output, checkpoint' })
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' });
 }
 
