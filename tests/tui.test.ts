@@ -101,7 +101,8 @@ describe.skipIf(!hasTmux)('TUI in a real terminal', () => {
       expect(runCli(['record', ...inject, '--checkpoint-every', '1000', '-o', t, join(programsDir, 'build', 'syscall_heavy.wasm'), '--', '3000']).exitCode).toBe(0);
     });
     const session = `replicode-test-${process.pid}`;
-    spawnSync('tmux', ['new-session', '-d', '-s', session, '-x', '150', '-y', '30', `${process.execPath} ${cliPath} tui ${traces.join(' ')}`]);
+    // CI=true as in CI jobs, where Ink would otherwise draw nothing until exit.
+    spawnSync('tmux', ['new-session', '-d', '-s', session, '-x', '150', '-y', '30', '-e', 'CI=true', `${process.execPath} ${cliPath} tui ${traces.join(' ')}`]);
     try {
       const capture = () => spawnSync('tmux', ['capture-pane', '-t', session, '-p'], { encoding: 'utf8' }).stdout;
       for (let i = 0; i < 100 && !capture().includes('first divergence'); i++) await new Promise((r) => setTimeout(r, 100));

@@ -6,10 +6,21 @@ export interface ParsedTuiArgs { traces?: string[] }
 export async function tuiCommand(argv: ParsedTuiArgs): Promise<number> {
   const traces = (argv.traces ?? []).map(String);
   if (traces.length < 1) throw new UsageError('give one or more traces: replicode tui A.rct B.rct [C.rct ...]');
+  forceInteractiveRendering();
   const [{ render }, { createElement }, { App, loadModel }] = await Promise.all([import('ink'), import('react'), import('../../tui/index.js')]);
   const model = loadModel(traces, (done, total) => process.stderr.write(`\rloading traces: ${done}/${total}`));
   process.stderr.write('\r\x1b[K');
   const app = render(createElement(App, { model }));
   await app.waitUntilExit();
   return 0;
+}
+
+// Ink decides once, when it is imported, that a process with CI or CONTINUOUS_INTEGRATION set is
+// a CI log and then draws nothing until exit. A user who runs the TUI in a terminal wants frames
+// whatever their environment says (CI debug shells, tmux in a CI job), so when stdout is a
+// terminal those two variables are cleared before Ink loads.
+function forceInteractiveRendering(): void {
+  if (!process.stdout.isTTY) return;
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
 }
