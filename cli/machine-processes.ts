@@ -2,7 +2,7 @@
 // module plus `--process 'PROG.wasm ARGS...'`, each process's configuration, and running a
 // machine until its processes end or the user presses Ctrl-C.
 import { basename } from 'node:path';
-import { InternalError, type ProcessConfig, type RunningMachine } from '../runtime/index.js';
+import { InternalError, type ListenSpec, type ProcessConfig, type RunningMachine } from '../runtime/index.js';
 import { loadModuleFile } from './load.js';
 
 export interface CliProcess {
@@ -28,7 +28,7 @@ export async function loadProcesses(mainModule: string, processSpecs: string[], 
  * `results`; undefined when a signal stopped it (workers terminated).
  */
 export async function superviseMachine<T>(running: RunningMachine, results: Promise<T>): Promise<T | undefined> {
-  for (const l of running.listening) process.stderr.write(`replicode: listening on ${l.host}:${l.port} for guest port ${l.vport}\n`);
+  for (const l of running.listening) process.stderr.write(`replicode: ${listeningLine(l)}\n`);
   const stopOnSignal = () => { void running.stop(); };
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
@@ -41,4 +41,9 @@ export async function superviseMachine<T>(running: RunningMachine, results: Prom
     process.off('SIGINT', stopOnSignal);
     process.off('SIGTERM', stopOnSignal);
   }
+}
+
+/** `listening on 127.0.0.1:8080 for guest port 80` (UDP: `listening on udp:127.0.0.1:5353 for guest UDP port 53`). */
+export function listeningLine(l: ListenSpec): string {
+  return l.protocol === 'udp' ? `listening on udp:${l.host}:${l.port} for guest UDP port ${l.vport}` : `listening on ${l.host}:${l.port} for guest port ${l.vport}`;
 }

@@ -51,6 +51,8 @@ export interface RunOptions {
   seed: string | number | undefined;
   epoch: string | undefined;
   writeBack: boolean;
+  /** --host NAME=IP specs. */
+  hosts?: string[];
   clock?: 'virtual' | 'real';
   random?: 'seeded' | 'os';
 }
@@ -65,6 +67,7 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
     writeBack: options.writeBack,
     clock: options.clock ?? 'virtual',
     random: options.random ?? 'seeded',
+    ...(options.hosts?.length ? { hosts: options.hosts.map(parseHostSpec) } : {}),
   });
 }
 
@@ -76,12 +79,22 @@ export function parseCount(name: string, value: unknown, min = 1): number {
 }
 
 /** `HOST:PORT=VPORT` (HOST may be omitted: 127.0.0.1): clients connecting there reach guest port VPORT. */
-export function parseListenSpec(spec: string): { host: string; port: number; vport: number } {
-  const m = /^(?:(.*):)?(\d+)=(\d+)$/.exec(spec);
+/** `[udp:][HOST:]PORT=VPORT` (TCP unless it starts with `udp:`). */
+export function parseListenSpec(spec: string): { host: string; port: number; vport: number; protocol?: 'udp' } {
+  const udp = spec.startsWith('udp:');
+  const rest = udp ? spec.slice(4) : spec.startsWith('tcp:') ? spec.slice(4) : spec;
+  const m = /^(?:(.*):)?(\d+)=(\d+)$/.exec(rest);
   const port = m ? Number(m[2]) : NaN;
   const vport = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535 || vport < 1 || vport > 65535) throw new UsageError(`--listen ${spec}: expected HOST:PORT=VPORT, e.g. 127.0.0.1:8080=80`);
-  return { host: m[1] || '127.0.0.1', port, vport };
+  if (!m || port > 65535 || vport < 1 || vport > 65535) throw new UsageError(`--listen ${spec}: expected [udp:]HOST:PORT=VPORT, e.g. 127.0.0.1:8080=80`);
+  return { host: m[1] || '127.0.0.1', port, vport, ...(udp ? { protocol: 'udp' as const } : {}) };
+}
+
+/** `--host NAME=IP`: a name sock_getaddrinfo resolves (an /etc/hosts line). */
+export function parseHostSpec(spec: string): [string, string] {
+  const m = /^([A-Za-z0-9][A-Za-z0-9.-]*)=(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(spec);
+  if (!m || m[2]!.split('.').some((p) => Number(p) > 255)) throw new UsageError(`--host ${spec}: expected NAME=a.b.c.d, e.g. backend=10.77.0.2`);
+  return [m[1]!, m[2]!];
 }
 
 /** Applies `--inject` specs to a configuration: `seed:N` changes the seed, the others travel as faults. */

@@ -9,6 +9,9 @@ export function encodeBatch(batch: Batch): Uint8Array {
       case 'data': return [1, e.link, e.bytes];
       case 'eof': return [2, e.link];
       case 'reset': return [3, e.link];
+      case 'datagram': return [4, e.link, e.port, e.peer.ip, e.peer.port, e.bytes];
+      case 'stdin': return [5, 0, e.bytes];
+      case 'stdin-eof': return [6, 0];
     }
   })]);
 }
@@ -24,11 +27,19 @@ export function decodeBatch(entry: Uint8Array): Batch {
     const link = Number(e[1]);
     switch (e[0]) {
       case 0: return { kind: 'connect', link, port: Number(e[2]), peer: { ip: e[3] as [number, number, number, number], port: Number(e[4]) } };
-      case 1: { const b = e[2] as Uint8Array; return { kind: 'data', link, bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength) }; }
+      case 1: return { kind: 'data', link, bytes: plainBytes(e[2]) };
       case 2: return { kind: 'eof', link };
       case 3: return { kind: 'reset', link };
+      case 4: return { kind: 'datagram', link, port: Number(e[2]), peer: { ip: e[3] as [number, number, number, number], port: Number(e[4]) }, bytes: plainBytes(e[5]) };
+      case 5: return { kind: 'stdin', bytes: plainBytes(e[2]) };
+      case 6: return { kind: 'stdin-eof' };
       default: throw new BatchFormatError(`unknown event kind ${String(e[0])}`);
     }
   });
   return { timeNs, events };
+}
+
+function plainBytes(v: unknown): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new BatchFormatError('event bytes are not binary');
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }

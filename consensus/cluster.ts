@@ -8,8 +8,8 @@
 // noticing; a restarted one replays the log to catch up.
 import { join } from 'node:path';
 import {
-  Gateway, loadHostTree, startReplicaMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
-  type TreeNode,
+  BufferStdin, Gateway, loadHostTree, machineProcessConfig, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
+  type ProcessConfig, type RunningMachine, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 import { defaultCheckpointEvery, defaultMaxTraceBytes, traceHeader } from '../recorder/index.js';
 import { EmbeddedLog, type ConsensusLog } from './log.js';
@@ -41,6 +41,8 @@ export interface ClusterOptions {
   hashBoard?: HashBoard;
   /** First gateway link id (distinct per node, so clients of different nodes never collide). */
   firstLink?: number;
+  /** The cluster's stdin, proposed on the log piece by piece as the replicas ask (default: empty). */
+  stdin?: StdinSource;
   /** Changes one replica's configuration (fault injection, tests): must be used with care. */
   configFor?: (replica: number, config: ProcessConfig) => ProcessConfig;
 }
@@ -102,6 +104,46 @@ class ClientOutput {
   /** Re-examines every connection (a replica died: the quorum changed). */
   reconsider(): void {
     for (const link of new Set([...this.streams.keys(), ...this.ended.keys()])) this.release(link);
+    for (const link of this.datagrams.keys()) this.releaseDatagrams(link);
+  }
+
+  /** UDP flows: per link, datagrams released so far and, per replica, how many it produced and those not yet released. */
+  private readonly datagrams = new Map<number, { released: number; produced: Map<number, number>; pending: Map<number, Map<number, Uint8Array>> }>();
+
+  /** A replica's next datagram for a flow; the n-th goes out once a quorum produced the same n-th datagram. */
+  offerDatagram(replica: number, link: number, bytes: Uint8Array): void {
+    const flow = this.datagrams.get(link) ?? { released: 0, produced: new Map(), pending: new Map() };
+    this.datagrams.set(link, flow);
+    const index = flow.produced.get(replica) ?? 0;
+    flow.produced.set(replica, index + 1);
+    if (index < flow.released) return;
+    const mine = flow.pending.get(replica) ?? new Map<number, Uint8Array>();
+    flow.pending.set(replica, mine);
+    mine.set(index, bytes.slice());
+    this.releaseDatagrams(link);
+  }
+
+  private releaseDatagrams(link: number): void {
+    const flow = this.datagrams.get(link);
+    if (!flow) return;
+    const quorum = this.quorum();
+    for (;;) {
+      const index = flow.released;
+      const votes = new Map<string, { bytes: Uint8Array; count: number }>();
+      for (const r of this.liveReplicas()) {
+        const bytes = flow.pending.get(r)?.get(index);
+        if (!bytes) continue;
+        const key = Buffer.from(bytes).toString('base64');
+        const vote = votes.get(key) ?? { bytes, count: 0 };
+        vote.count++;
+        votes.set(key, vote);
+      }
+      const winner = [...votes.values()].find((v) => v.count >= quorum);
+      if (!winner) return;
+      this.gateway.sendDatagram(link, winner.bytes);
+      flow.released++;
+      for (const mine of flow.pending.values()) mine.delete(index);
+    }
   }
 
   /** Keeps, for every replica, only the bytes past what was sent. */
@@ -166,6 +208,13 @@ class ReplicaLinks {
     this.output.offer(this.replica, link, bytes);
   }
 
+  sendDatagram(link: number, bytes: Uint8Array): void {
+    if (this.muted) return;
+    this.hash = fnv(fnv(this.hash, link), -3 - bytes.length);
+    for (let i = 0; i < bytes.length; i++) this.hash = fnv(this.hash, bytes[i]!);
+    this.output.offerDatagram(this.replica, link, bytes);
+  }
+
   end(link: number): void {
     if (this.muted) return;
     this.hash = fnv(fnv(this.hash, link), -1);
@@ -197,6 +246,7 @@ export class Cluster {
   private constructor(
     private readonly options: ClusterOptions, readonly log: ConsensusLog, private readonly gateway: Gateway,
     private readonly proposer: Proposer, private readonly output: ClientOutput, readonly listening: ListenSpec[],
+    private readonly stdin: StdinFeed,
   ) {}
 
   /** Directory snapshots, taken once: every replica starts from the same files. */
@@ -205,10 +255,11 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     const log = options.log ?? new EmbeddedLog();
     const proposer = new Proposer(log);
+    const stdin = new StdinFeed(options.stdin ?? new BufferStdin(), (event) => proposer.push(event));
     const gateway = new Gateway(options.listen, proposer, options.firstLink ?? 1);
     const listening = await gateway.start();
     let live: () => number[] = () => [];
-    const cluster = new Cluster(options, log, gateway, proposer, new ClientOutput(gateway, () => live()), listening);
+    const cluster = new Cluster(options, log, gateway, proposer, new ClientOutput(gateway, () => live()), listening, stdin);
     live = () => cluster.present.filter((r) => r.alive).map((r) => r.index);
     for (const p of options.processes) {
       for (const { hostPath } of p.config.preopens) cluster.trees[hostPath] ??= loadHostTree(hostPath, p.config.snapshotLimits);
@@ -251,7 +302,7 @@ export class Cluster {
     const links = new ReplicaLinks(index, this.output);
     const { recordDir } = this.options;
     const machine = startReplicaMachine(this.options.processes.map((p, i) => {
-      const base = { ...p.config, pid: i + 1 };
+      const base = machineProcessConfig(p.config, i + 1);
       const config = this.options.configFor ? this.options.configFor(index, base) : base;
       const tracePath = recordDir ? join(recordDir, `replica-${index}${i === 0 ? '' : `.p${i + 1}`}.rct`) : undefined;
       return {
@@ -265,6 +316,7 @@ export class Cluster {
           : { kind: 'hash' as const },
       };
     }), sequencer, links);
+    sequencer.onWantStdin = (ordinal) => this.stdin.want(ordinal);
     sequencer.onBoundary = (applied) => this.publish(index, applied, (fnv(machine.machine.stateHash(), links.hash) >>> 0).toString(16).padStart(8, '0'));
     const replica: Replica = {
       index, machine, sequencer, alive: true, links,
@@ -318,6 +370,7 @@ export class Cluster {
    * point, with the same final state), then stops them.
    */
   async stop(): Promise<void> {
+    this.stdin.close();
     await this.gateway.close();
     await this.proposer.close();
     // At most 300 looks, 10 ms apart: a replica that cannot catch up does not hold the stop.

@@ -14,6 +14,8 @@ export class ReplicaSequencer implements Sequencer {
   private readonly unsubscribe: () => void;
   /** Called with the number of batches fully applied, each time the machine asks for more. */
   onBoundary: (batchesApplied: number) => void = () => {};
+  /** The replica's stdin process asked for a piece of stdin (the cluster reads it, once for all replicas). */
+  onWantStdin: (ordinal: number) => void = () => {};
 
   constructor(log: ConsensusLog) {
     this.unsubscribe = log.subscribe(0, (_index, entry) => {
@@ -30,6 +32,10 @@ export class ReplicaSequencer implements Sequencer {
     if (this.ended) return undefined;
     this.consumed++;
     return this.queue.shift();
+  }
+
+  wantStdin(ordinal: number): void {
+    this.onWantStdin(ordinal);
   }
 
   end(): void {

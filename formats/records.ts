@@ -24,6 +24,10 @@ export interface TraceHeader {
     pid: number;
     /** Faults injected into this run (`--inject`), re-applied by replay. */
     faults?: string[];
+    /** 'machine': stdin came in the machine's batches (net records); absent: stdin records. */
+    stdin?: 'machine';
+    /** Names sock_getaddrinfo resolved (--host NAME=IP). */
+    hosts?: [string, string][];
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
@@ -53,7 +57,10 @@ export type NetEventRecord =
   | { kind: 'connected'; request: number; conn: number; errno: number }
   | { kind: 'data'; conn: number; bytes: Uint8Array }
   | { kind: 'eof'; conn: number }
-  | { kind: 'reset'; conn: number };
+  | { kind: 'reset'; conn: number }
+  | { kind: 'datagram'; port: number; from: { ip: [number, number, number, number]; port: number }; bytes: Uint8Array }
+  | { kind: 'stdin'; bytes: Uint8Array }
+  | { kind: 'stdin-eof' };
 export interface NetDelivery { timeNs: bigint; events: NetEventRecord[]; stopping?: boolean }
 export interface NetRecord { kind: 'net'; event: number; delivery: NetDelivery }
 
@@ -124,6 +131,9 @@ export function encodeNet(event: number, d: NetDelivery): Uint8Array {
       case 'data': return [2, e.conn, e.bytes];
       case 'eof': return [3, e.conn];
       case 'reset': return [4, e.conn];
+      case 'datagram': return [5, e.port, e.from.ip, e.from.port, e.bytes];
+      case 'stdin': return [6, 0, e.bytes];
+      case 'stdin-eof': return [7, 0];
     }
   });
   return pack([RecordKind.net, event, BigInt.asUintN(64, d.timeNs), d.stopping ? 1 : 0, events]);
@@ -233,6 +243,13 @@ function decodeNetEvent(v: unknown): NetEventRecord {
     case 2: need(isBytes(e[2]), 'data event'); return { kind: 'data', conn, bytes: plain(e[2] as Uint8Array) };
     case 3: return { kind: 'eof', conn };
     case 4: return { kind: 'reset', conn };
+    case 5: {
+      const ip = e[2];
+      need(Array.isArray(ip) && ip.length === 4 && ip.every(isCount) && isCount(e[3]) && isBytes(e[4]), 'datagram event');
+      return { kind: 'datagram', port: conn, from: { ip: ip as [number, number, number, number], port: e[3] as number }, bytes: plain(e[4] as Uint8Array) };
+    }
+    case 6: need(isBytes(e[2]), 'stdin event'); return { kind: 'stdin', bytes: plain(e[2] as Uint8Array) };
+    case 7: return { kind: 'stdin-eof' };
     default: throw new RecordShapeError(`unknown net event ${String(e[0])}`);
   }
 }
@@ -250,6 +267,10 @@ function decodeTree(v: unknown, depth = 0): SnapshotTree {
       return [e[0] as string, decodeTree(e[1], depth + 1)];
     }),
   };
+}
+
+function isHostTable(v: unknown): v is [string, string][] {
+  return Array.isArray(v) && v.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string');
 }
 
 function decodeHeader(h: Record<string, unknown>): TraceHeader {
@@ -270,6 +291,8 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
       writeBack: c.writeBack === true, maxOpenFds: c.maxOpenFds, snapshotLimits: { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes },
       pid: isCount(c.pid) && c.pid > 0 ? c.pid : 1,
       ...(Array.isArray(c.faults) && c.faults.every((f) => typeof f === 'string') && c.faults.length > 0 ? { faults: c.faults as string[] } : {}),
+      ...(c.stdin === 'machine' ? { stdin: 'machine' as const } : {}),
+      ...(isHostTable(c.hosts) && c.hosts.length > 0 ? { hosts: c.hosts } : {}),
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

@@ -21,7 +21,7 @@ export const syscallTable: readonly (readonly [name: string, params: string])[] 
   // WasmEdge's socket extension. V1 and V2 forms share a name; the longer form is listed.
   ['sock_open', 'iip'], ['sock_bind', 'ipi'], ['sock_listen', 'ii'], ['sock_connect', 'ipi'],
   ['sock_getlocaladdr', 'ippp'], ['sock_getpeeraddr', 'ippp'], ['sock_setsockopt', 'iiipi'], ['sock_getsockopt', 'iiipp'],
-  ['sock_recv_from', 'ipipippp'], ['sock_send_to', 'ipipiip'],
+  ['sock_recv_from', 'ipipippp'], ['sock_send_to', 'ipipiip'], ['sock_getaddrinfo', 'pipippip'],
 ];
 
 const idsByName = new Map(syscallTable.map(([name], id) => [name, id]));

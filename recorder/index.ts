@@ -4,7 +4,7 @@ import {
   pack, replicodeVersion, type TraceHeader,
 } from '../formats/index.js';
 import {
-  loadHostTree, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
+  loadHostTree, machineProcessConfig, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
   type SessionStats, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 
@@ -52,6 +52,8 @@ export function traceHeader(req: RecordRequest, trees: Record<string, TreeNode>)
       args: config.args, env: config.env, seed: config.seed, epochNs: config.epochNs, writeBack: config.writeBack,
       maxOpenFds: config.maxOpenFds, snapshotLimits: config.snapshotLimits, pid: config.pid,
       ...(config.faults?.length ? { faults: config.faults } : {}),
+      ...(config.stdin === 'machine' ? { stdin: 'machine' as const } : {}),
+      ...(config.hosts?.length ? { hosts: config.hosts } : {}),
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;
@@ -83,14 +85,13 @@ export async function startRecording(req: MachineRecordRequest): Promise<Machine
   const stats: (SessionStats | undefined)[] = [];
   const headers: TraceHeader[] = [];
   const specs = req.processes.map((p, i) => {
-    const config = { ...p.config, pid: i + 1 };
+    const config = machineProcessConfig(p.config, i + 1);
     const trees: Record<string, TreeNode> = {};
     for (const { hostPath } of config.preopens) trees[hostPath] ??= loadHostTree(hostPath, config.snapshotLimits);
     const header = traceHeader({ ...p, config, onOutput: req.onOutput }, trees);
     headers.push(header);
     return {
       module: p.module, config, trees, onOutput: req.onOutput,
-      ...(i === 0 && req.stdin ? { stdin: req.stdin } : {}),
       session: {
         kind: 'record' as const, tracePath: p.tracePath, header, checkpointEvery: header.options.checkpointEvery,
         recordOutput: header.options.recordOutput, maxTraceBytes: p.maxTraceBytes ?? defaultMaxTraceBytes,
@@ -98,7 +99,7 @@ export async function startRecording(req: MachineRecordRequest): Promise<Machine
       onStats: (s: SessionStats) => { stats[i] = s; },
     };
   });
-  const running = await startMachine({ processes: specs, listen: req.listen });
+  const running = await startMachine({ processes: specs, listen: req.listen, ...(req.stdin ? { stdin: req.stdin } : {}) });
   const results = running.outcomes.then((outcomes) => outcomes.map((outcome, i) => ({ outcome, stats: stats[i], header: headers[i]! })));
   return { running, results };
 }

@@ -8,7 +8,7 @@
 import { diffLines } from 'diff';
 import { syscallName, type TraceReader, type TraceRecord } from '../formats/index.js';
 import type { WasmFrame } from '../runtime/index.js';
-import { eventsOf, resultName, type CallView } from './events.js';
+import { describeNetEvent, eventsOf, netEventKey, resultName, type CallView } from './events.js';
 import { summarizeTrace, type TraceSummary } from './inspect.js';
 import { openTrace, replayTrace } from './replay.js';
 
@@ -46,7 +46,10 @@ function describeInput(r: TraceRecord): string {
     case 'stdin': return r.status === 1 ? 'stdin EOF' : r.status === 2 ? 'stdin nothing ready' : `stdin ${r.data.length} bytes ${JSON.stringify(Buffer.from(r.data.subarray(0, 48)).toString('latin1'))}`;
     case 'clock': return `clock ${r.clockId} = ${r.value}`;
     case 'entropy': return `entropy ${hex(r.data.subarray(0, 16))}`;
-    case 'net': return `network: ${r.delivery.events.map((e) => e.kind === 'data' ? `data ${e.bytes.length} bytes on conn ${e.conn} ${JSON.stringify(Buffer.from(e.bytes.subarray(0, 32)).toString('latin1'))}` : `${e.kind}${'conn' in e ? ` conn ${e.conn}` : ''}`).join('; ') || 'tick'}`;
+    case 'net': {
+      const onlyStdin = r.delivery.events.length > 0 && r.delivery.events.every((e) => e.kind === 'stdin' || e.kind === 'stdin-eof');
+      return `${onlyStdin ? '' : 'network: '}${r.delivery.events.map((e) => describeNetEvent(e, 32)).join('; ') || 'tick'}`;
+    }
     default: return r.kind;
   }
 }
@@ -56,7 +59,7 @@ function inputKey(r: TraceRecord): string {
     case 'stdin': return `stdin ${r.status} ${hex(r.data)}`;
     case 'clock': return `clock ${r.clockId} ${r.value}`;
     case 'entropy': return `entropy ${hex(r.data)}`;
-    case 'net': return `net ${r.delivery.timeNs} ${r.delivery.events.map((e) => `${e.kind}:${'conn' in e ? e.conn : ''}:${e.kind === 'data' ? hex(e.bytes) : ''}`).join(',')}`;
+    case 'net': return `net ${r.delivery.timeNs} ${r.delivery.events.map(netEventKey).join(',')}`;
     default: return r.kind;
   }
 }

@@ -44,3 +44,32 @@ export function* eventsOf(reader: TraceReader, from = 0): Generator<CallView | C
 /** How a result is shown: "ok", or the errno's name. */
 export const resultName = (errno: number): string => (errno === 0 ? 'ok' : errnoName(errno));
 export { syscallName };
+
+type NetEventRecord = Extract<TraceRecord, { kind: 'net' }>['delivery']['events'][number];
+const latin1 = (b: Uint8Array, n: number) => JSON.stringify(Buffer.from(b.subarray(0, n)).toString('latin1'));
+
+/** One network event as people read it (`quote`: show the first bytes of data as text). */
+export function describeNetEvent(e: NetEventRecord, quote: number): string {
+  const shown = (b: Uint8Array) => (quote > 0 ? ` ${latin1(b, quote)}` : '');
+  switch (e.kind) {
+    case 'data': return `data ${e.bytes.length} bytes on conn ${e.conn}${shown(e.bytes)}`;
+    case 'datagram': return `datagram ${e.bytes.length} bytes from ${e.from.ip.join('.')}:${e.from.port} to port ${e.port}${shown(e.bytes)}`;
+    case 'stdin': return `stdin ${e.bytes.length} bytes${shown(e.bytes)}`;
+    case 'stdin-eof': return 'stdin EOF';
+    default: return `${e.kind} conn ${e.conn}`;
+  }
+}
+
+/** Everything a network event carries, for comparing two traces' inputs. */
+export function netEventKey(e: NetEventRecord): string {
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  switch (e.kind) {
+    case 'data': return `data:${e.conn}:${hex(e.bytes)}`;
+    case 'datagram': return `datagram:${e.port}:${e.from.ip.join('.')}:${e.from.port}:${hex(e.bytes)}`;
+    case 'stdin': return `stdin:${hex(e.bytes)}`;
+    case 'stdin-eof': return 'stdin-eof';
+    case 'incoming': return `incoming:${e.conn}:${e.port}:${e.peer.ip.join('.')}:${e.peer.port}`;
+    case 'connected': return `connected:${e.request}:${e.conn}:${e.errno}`;
+    default: return `${e.kind}:${e.conn}`;
+  }
+}

@@ -1,6 +1,6 @@
 // `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
 import { pack, syscallName, type TraceReader, type TraceRecord } from '../formats/index.js';
-import { eventsOf, resultName } from './events.js';
+import { describeNetEvent, eventsOf, resultName } from './events.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -106,7 +106,7 @@ function describeInput(r: TraceRecord): string {
     case 'clock': return `clock ${r.clockId}: ${r.value}`;
     case 'entropy': return `entropy: ${r.data.length} bytes ${hex(r.data.subarray(0, 16))}${r.data.length > 16 ? '...' : ''}`;
     case 'output': return `${r.stream === 1 ? 'stdout' : 'stderr'}: ${r.data.length} bytes`;
-    case 'net': return `net: ${r.delivery.events.map((e) => (e.kind === 'data' ? `data ${e.bytes.length} bytes on conn ${e.conn}` : `${e.kind} conn ${e.conn}`)).join('; ') || 'tick'}`;
+    case 'net': return `net: ${r.delivery.events.map((e) => describeNetEvent(e, 0)).join('; ') || 'tick'}`;
     default: return r.kind;
   }
 }

@@ -29,6 +29,14 @@ export interface ProcessConfig {
   random: 'seeded' | 'os';
   /** Process id on its machine (1, 2, ...): its address on the virtual network is 10.77.0.pid. */
   pid: number;
+  /**
+   * Where fd 0 reads from: 'host' (default) asks the host effects directly; 'machine' takes
+   * stdin from the machine's batches, ordered with its network input (run/record/cluster give
+   * this to the first process).
+   */
+  stdin?: 'host' | 'machine';
+  /** Names `sock_getaddrinfo` resolves besides numeric addresses and localhost (an /etc/hosts). */
+  hosts?: [name: string, ip: string][];
   /** Injected faults (runtime/trace/faults.ts), applied by record, replay and cluster sessions. */
   faults?: string[];
 }

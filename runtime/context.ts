@@ -21,6 +21,8 @@ export interface KernelContext {
   readonly args: readonly string[];
   /** `KEY=VALUE` strings, in the order given. */
   readonly env: readonly string[];
+  /** Names sock_getaddrinfo resolves (--host NAME=IP), besides numbers and localhost. */
+  readonly hosts: readonly (readonly [string, string])[];
 }
 
 /**

@@ -11,6 +11,9 @@ export const Errno = {
   NOTTY: 59, NXIO: 60, OVERFLOW: 61, OWNERDEAD: 62, PERM: 63, PIPE: 64, PROTO: 65,
   PROTONOSUPPORT: 66, PROTOTYPE: 67, RANGE: 68, ROFS: 69, SPIPE: 70, SRCH: 71, STALE: 72,
   TIMEDOUT: 73, TXTBSY: 74, XDEV: 75, NOTCAPABLE: 76,
+  // WasmEdge's sock_getaddrinfo errors, after the WASI ones (named EAI_* in messages).
+  AI_ADDRFAMILY: 77, AI_AGAIN: 78, AI_BADFLAG: 79, AI_FAIL: 80, AI_FAMILY: 81, AI_MEMORY: 82,
+  AI_NODATA: 83, AI_NONAME: 84, AI_SERVICE: 85, AI_SOCKTYPE: 86, AI_SYSTEM: 87,
 } as const;
 export type ErrnoValue = (typeof Errno)[keyof typeof Errno];
 

@@ -48,6 +48,8 @@ export abstract class Handle {
   digestKey(): string { return ''; }
 
   pollRead(): Readiness { return { ready: true, nbytes: 0n, hangup: false }; }
+  /** Whether only the machine's deliveries change this handle's readiness (sockets, a machine's stdin). */
+  get waitsOnNetwork(): boolean { return false; }
   pollWrite(): Readiness { return { ready: true, nbytes: 0n, hangup: false }; }
 
   sockAccept(_fdflags: number): Handle { throw new WasiError(Errno.NOTSOCK); }

@@ -25,7 +25,8 @@ export { Machine, maxMachineConnections, type ClientLinks, type MachineStats } f
 export { LocalSequencer, takeBatch, maxBatchBytes, maxBatchEvents, type Sequencer, type Batch, type ExternalEvent } from './net/sequencer.js';
 export type { Delivery, NetEvent, NetRequest, Endpoint } from './net/types.js';
 export { ephemeralPorts, processAddress } from './net/types.js';
-export { startMachine, startReplicaMachine, type MachineOptions, type RunningMachine } from './effects/machine-host.js';
+export { machineProcessConfig, startMachine, startReplicaMachine, type MachineOptions, type RunningMachine } from './effects/machine-host.js';
+export { StdinFeed } from './effects/stdin-feed.js';
 export { realMachineClock } from './effects/gateway.js';
 export { Gateway, GatewayError, type ListenSpec } from './effects/gateway.js';
 export { parseFault, FaultSpecError, type Fault } from './trace/faults.js';

@@ -35,6 +35,7 @@ export class Kernel implements KernelContext {
   readonly net: NetStack;
   readonly args: readonly string[];
   readonly env: readonly string[];
+  readonly hosts: readonly (readonly [string, string])[];
   private guestMemory: GuestMemory | undefined;
   private wasmMemory: WebAssembly.Memory | undefined;
   private globals: [string, WebAssembly.Global][] = [];
@@ -44,13 +45,14 @@ export class Kernel implements KernelContext {
   constructor(readonly config: ProcessConfig, readonly effects: HostEffects) {
     this.args = config.args;
     this.env = config.env;
+    this.hosts = config.hosts ?? [];
     this.virtualClock = new VirtualClock(config.epochNs);
     this.clock = config.clock === 'real' ? new RealClock(effects, this.virtualClock) : this.virtualClock;
     this.random = config.random === 'os' ? new HostRandom(effects) : new SeededRandom(config.seed);
     this.fds = new FdTable(config.maxOpenFds);
     this.fs = new Filesystem(this.virtualClock, config.snapshotLimits);
     this.net = new NetStack(config.pid, effects, this.clock);
-    this.fds.allocate(new StdinHandle(effects));
+    this.fds.allocate(config.stdin === 'machine' ? this.net.stdin : new StdinHandle(effects));
     this.fds.allocate(new OutputHandle(effects, 1));
     this.fds.allocate(new OutputHandle(effects, 2));
     for (const { hostPath, guestPath } of config.preopens) {

@@ -7,8 +7,8 @@ import { Handle, scatter, totalLength, type Readiness } from './handle.js';
  * stdio looks like a terminal to the guest (character device, no seek/tell), whatever the host
  * has behind it, so the guest's libc makes the same buffering choice on every machine.
  */
-const stdioRights = streamRights & ~(Rights.FD_SEEK | Rights.FD_TELL);
-const stdioFilestat = (): Filestat => ({
+export const stdioRights = streamRights & ~(Rights.FD_SEEK | Rights.FD_TELL);
+export const stdioFilestat = (): Filestat => ({
   dev: 0n, ino: 0n, filetype: FileType.CHARACTER_DEVICE, nlink: 1n, size: 0n, atim: 0n, mtim: 0n, ctim: 0n,
 });
 

@@ -51,7 +51,8 @@ describe('syscall fuzzing', () => {
           }
           expect(typeof result).toBe('number');
           expect(result as number).toBeGreaterThanOrEqual(0);
-          expect(result as number).toBeLessThanOrEqual(76);
+          // WASI errnos end at 76 (NOTCAPABLE); WasmEdge's getaddrinfo adds its EAI_* codes 77..87.
+          expect(result as number).toBeLessThanOrEqual(name === 'sock_getaddrinfo' ? 87 : 76);
         }
       }),
       { numRuns: 3000, seed: 20261125 },

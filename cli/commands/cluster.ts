@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, type ConsensusLog, type HashBoard } from '../../consensus/index.js';
-import { formatTrap } from '../../runtime/index.js';
+import { formatTrap, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
-import { loadProcesses } from '../machine-processes.js';
+import { listeningLine, loadProcesses } from '../machine-processes.js';
 import { parseCount, parseListenSpec, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
@@ -50,7 +50,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     ...(injected.size ? { configFor: (replica: number, c: typeof config) => withFaults(c, injected.get(replica) ?? []) } : {}),
     replicas, listen, ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
-    ...(node !== undefined ? { replicaIds: [node], firstLink: node * 2 ** 20 + 1 } : {}),
+    // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
+    ...(node !== undefined ? { replicaIds: [node], firstLink: node * 2 ** 20 + 1 } : { stdin: new StreamStdin(process.stdin) }),
     processes: loaded.map(({ path, module, config: c }) => ({ module, moduleName: basename(path), moduleBytes: readFileSync(path), config: c })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
     onOutput: (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
@@ -61,7 +62,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     },
   });
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
-  for (const l of cluster.listening) process.stderr.write(`replicode: ${what} listening on ${l.host}:${l.port} for guest port ${l.vport}\n`);
+  for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

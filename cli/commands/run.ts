@@ -15,7 +15,8 @@ export function withRunOptions<T>(yargs: Argv<T>) {
     .option('seed', { type: 'string', describe: 'PRNG seed for random_get, unsigned 64-bit (default 0)' })
     .option('epoch', { type: 'string', describe: 'virtual realtime clock start, ISO date (default 2020-01-01T00:00:00Z)' })
     .option('write-back', { type: 'boolean', default: false, describe: "write the guest's changes to --dir directories back to disk at exit" })
-    .option('listen', { type: 'string', array: true, default: [] as string[], describe: 'accept TCP clients on HOST:PORT and deliver them to guest port VPORT (HOST:PORT=VPORT)' })
+    .option('listen', { type: 'string', array: true, default: [] as string[], describe: 'accept TCP clients on HOST:PORT and deliver them to guest port VPORT (HOST:PORT=VPORT; udp:HOST:PORT=VPORT for UDP)' })
+    .option('host', { type: 'string', array: true, default: [] as string[], describe: 'a name sock_getaddrinfo resolves, NAME=a.b.c.d (besides numbers and localhost)' })
     .option('process', { type: 'string', array: true, default: [] as string[], describe: "another process on the same machine (pid 2, 3, ...): 'PROG.wasm ARGS...'" });
 }
 
@@ -30,6 +31,7 @@ export interface ParsedRunArgs {
   epoch?: string;
   writeBack: boolean;
   listen: string[];
+  host: string[];
   process: string[];
 }
 
@@ -45,6 +47,7 @@ export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
     seed: argv.seed,
     epoch: argv.epoch,
     writeBack: argv.writeBack,
+    hosts: argv.host ?? [],
   };
 }
 
@@ -60,10 +63,8 @@ export async function runCommand(argv: ParsedRunArgs): Promise<number> {
   const write = outputWriter();
   const running = await startMachine({
     listen,
-    processes: processes.map(({ module, config: c }, i) => ({
-      module, config: c, onOutput: write,
-      ...(i === 0 ? { stdin: new StreamStdin(process.stdin) } : {}),
-    })),
+    processes: processes.map(({ module, config: c }) => ({ module, config: c, onOutput: write })),
+    stdin: new StreamStdin(process.stdin),
   });
   const outcomes = await superviseMachine(running, running.outcomes);
   if (!outcomes) return 130;

@@ -1,12 +1,14 @@
 // Real TCP at the edge of a machine: `--listen HOST:PORT=VPORT` accepts client connections on
 // the host and turns what clients do into external events for the sequencer; bytes the guests
 // send go back out here. The only place a machine touches the host's network.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ClientLinks } from '../net/machine.js';
 import type { ExternalEvent } from '../net/sequencer.js';
 import type { Endpoint } from '../net/types.js';
 
-export interface ListenSpec { host: string; port: number; vport: number }
+/** `--listen [udp:]HOST:PORT=VPORT`: a host address whose clients reach virtual port VPORT. */
+export interface ListenSpec { host: string; port: number; vport: number; protocol?: 'udp' }
 
 /** A --listen address the host will not give us (in use, not ours). */
 export class GatewayError extends Error {}
@@ -22,6 +24,10 @@ function ipv4(address: string | undefined): Endpoint['ip'] {
 export class Gateway implements ClientLinks {
   private readonly servers: Server[] = [];
   private readonly sockets = new Map<number, Socket>();
+  private readonly udpSockets: UdpSocket[] = [];
+  /** UDP flows: each outside peer of a UDP address is a link, as a TCP client is. */
+  private readonly flows = new Map<string, number>();
+  private readonly flowPeers = new Map<number, { socket: UdpSocket; address: string; port: number }>();
   private nextLink: number;
 
   /** `firstLink` keeps link ids of gateways on different nodes of one cluster apart. */
@@ -33,6 +39,10 @@ export class Gateway implements ClientLinks {
   async start(): Promise<ListenSpec[]> {
     const bound: ListenSpec[] = [];
     for (const spec of this.specs) {
+      if (spec.protocol === 'udp') {
+        bound.push(await this.startUdp(spec));
+        continue;
+      }
       const server = createServer({ noDelay: true }, (socket) => this.accept(socket, spec.vport));
       server.maxConnections = maxGatewayClients;
       await new Promise<void>((resolve, reject) => {
@@ -44,6 +54,33 @@ export class Gateway implements ClientLinks {
       bound.push({ ...spec, port: typeof address === 'object' && address ? address.port : spec.port });
     }
     return bound;
+  }
+
+  private async startUdp(spec: ListenSpec): Promise<ListenSpec> {
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', (err: NodeJS.ErrnoException) => reject(new GatewayError(`--listen udp:${spec.host}:${spec.port}: ${err.code === 'EADDRINUSE' ? 'address in use' : err.code ?? err.message}`)));
+      socket.bind(spec.port, spec.host, () => resolve());
+    });
+    socket.on('error', () => { /* a send to a vanished peer: UDP loses it */ });
+    socket.on('message', (bytes, from) => {
+      const key = `${spec.vport}|${from.address}:${from.port}`;
+      let link = this.flows.get(key);
+      if (link === undefined) {
+        if (this.flows.size >= maxGatewayClients) return; // past the bound new peers are ignored
+        link = this.nextLink++;
+        this.flows.set(key, link);
+        this.flowPeers.set(link, { socket, address: from.address, port: from.port });
+      }
+      this.sequencer.push({ kind: 'datagram', link, port: spec.vport, peer: { ip: ipv4(from.address), port: from.port }, bytes: new Uint8Array(bytes) });
+    });
+    this.udpSockets.push(socket);
+    return { ...spec, port: socket.address().port };
+  }
+
+  sendDatagram(link: number, bytes: Uint8Array): void {
+    const peer = this.flowPeers.get(link);
+    if (peer) peer.socket.send(bytes, peer.port, peer.address);
   }
 
   private accept(socket: Socket, vport: number): void {
@@ -77,6 +114,8 @@ export class Gateway implements ClientLinks {
   async close(): Promise<void> {
     for (const s of this.sockets.values()) s.destroy();
     this.sockets.clear();
+    for (const u of this.udpSockets) u.close();
+    this.udpSockets.length = 0;
     await Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
   }
 }

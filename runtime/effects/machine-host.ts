@@ -1,16 +1,21 @@
 // Running a machine for real: its processes in workers, a gateway for --listen, a local
 // sequencer with the host's clock. The CLI's run/record use this for every guest, networked
 // or not.
-import { Machine, type ClientLinks } from '../net/machine.js';
+import { Machine, stdinPid, type ClientLinks } from '../net/machine.js';
 import { LocalSequencer, type Sequencer } from '../net/sequencer.js';
+import type { ProcessConfig } from '../config.js';
 import type { GuestOutcome } from '../run.js';
 import { startGuest, type SpawnOptions } from '../spawn.js';
 import { Gateway, realMachineClock, type ListenSpec } from './gateway.js';
+import { StdinFeed } from './stdin-feed.js';
+import { BufferStdin, type StdinSource } from './stdin-sources.js';
 
 export interface MachineOptions {
   /** One per process, in pid order (pid 1, 2, ...); their config's pid is set here. */
   processes: Omit<SpawnOptions, 'net'>[];
   listen: ListenSpec[];
+  /** The machine's stdin, read into its batches for the first process (default: empty). */
+  stdin?: StdinSource;
 }
 
 export interface RunningMachine {
@@ -23,11 +28,19 @@ export interface RunningMachine {
   stop(graceMs?: number): Promise<void>;
 }
 
+/** A process's configuration as process `pid` of a machine: the first one reads the machine's stdin from its batches, the others see an empty one. */
+export function machineProcessConfig(config: ProcessConfig, pid: number): ProcessConfig {
+  return { ...config, pid, stdin: pid === stdinPid ? 'machine' : 'host' };
+}
+
 export async function startMachine(options: MachineOptions): Promise<RunningMachine> {
-  const sequencer = new LocalSequencer(realMachineClock.now, realMachineClock.wait);
+  // Machine time is real only when outside clients can reach the machine (see LocalSequencer).
+  const sequencer = new LocalSequencer(options.listen.length > 0 ? realMachineClock : 'virtual');
+  const stdin = new StdinFeed(options.stdin ?? new BufferStdin(), (event) => sequencer.push(event));
+  sequencer.stdinFeed = stdin;
   const gateway = new Gateway(options.listen, sequencer);
   const listening = await gateway.start();
-  return launch(options.processes, sequencer, gateway, listening, () => { sequencer.end(); void gateway.close(); });
+  return launch(options.processes, sequencer, gateway, listening, () => { stdin.close(); sequencer.end(); void gateway.close(); });
 }
 
 /**
@@ -46,7 +59,7 @@ function launch(
   const guests = processes.map((spec, i) => {
     const pid = i + 1;
     const hooks = machine.hooksFor(pid);
-    const guest = startGuest({ ...spec, config: { ...spec.config, pid }, net: hooks });
+    const guest = startGuest({ ...spec, config: machineProcessConfig(spec.config, pid), net: hooks });
     return { pid, guest, outcome: machine.attach(pid, guest) };
   });
   const outcomes = Promise.all(guests.map((g) => g.outcome)).finally(shutdown);

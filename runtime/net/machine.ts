@@ -10,7 +10,7 @@ import { Errno } from '../errno.js';
 import type { GuestOutcome } from '../run.js';
 import type { GuestProcess } from '../spawn.js';
 import type { ExternalEvent, Sequencer } from './sequencer.js';
-import { processAddress, type Delivery, type Endpoint, type NetEvent, type NetRequest } from './types.js';
+import { isVirtual, processAddress, type Delivery, type Endpoint, type NetEvent, type NetRequest } from './types.js';
 
 /** The gateway's side of client connections: where bytes for clients go. */
 export interface ClientLinks {
@@ -19,7 +19,12 @@ export interface ClientLinks {
   end(link: number): void;
   /** The connection is gone (the guest closed it, or nobody listens). */
   destroy(link: number): void;
+  /** A UDP datagram for the client peer of flow `link` (a peer that sent to us first). */
+  sendDatagram(link: number, bytes: Uint8Array): void;
 }
+
+/** The process that reads the machine's stdin (the first one, as a shell's foreground job). */
+export const stdinPid = 1;
 
 type End = { kind: 'process'; pid: number } | { kind: 'client'; link: number };
 
@@ -47,6 +52,14 @@ export class Machine {
   private readonly listeners = new Set<string>();
   private readonly connections = new Map<number, Connection>();
   private readonly linkToConn = new Map<number, number>();
+  /** UDP ports bound, as `pid:port`. */
+  private readonly datagramPorts = new Set<string>();
+  /**
+   * UDP flows: outside peers that sent a datagram to a guest port, keyed `port|ip:port`. As
+   * through a NAT, a guest can answer them and no one else outside.
+   */
+  private readonly flows = new Map<string, { link: number; pid: number }>();
+  private stdinWants = 0;
   private pending: { pid: number; seq: number; request: NetRequest }[] = [];
   private nextConn = 1;
   private time = 0n;
@@ -116,6 +129,8 @@ export class Machine {
       if (side >= 0 && c.open[side]) this.pending.push({ pid, seq: p.sent++, request: { kind: 'close', conn } });
     }
     for (const key of [...this.listeners]) if (key.startsWith(`${pid}:`)) this.listeners.delete(key);
+    for (const key of [...this.datagramPorts]) if (key.startsWith(`${pid}:`)) this.datagramPorts.delete(key);
+    for (const [key, flow] of this.flows) if (flow.pid === pid) this.flows.delete(key);
     void this.advance();
   }
 
@@ -187,8 +202,29 @@ export class Machine {
           ? this.inbox(end.pid).push({ kind: 'eof', conn: request.conn })
           : this.clients.end(end.link)); break;
         case 'close': this.closeSide(pid, request.conn); break;
+        case 'udp-bind': this.datagramPorts.add(`${pid}:${request.port}`); break;
+        case 'udp-unbind': this.unbindDatagram(pid, request.port); break;
+        case 'datagram': this.routeDatagram(pid, request); break;
+        case 'stdin-want': if (pid === stdinPid) this.sequencer.wantStdin?.(++this.stdinWants); break;
       }
     }
+  }
+
+  private unbindDatagram(pid: number, port: number): void {
+    this.datagramPorts.delete(`${pid}:${port}`);
+    for (const [key, flow] of this.flows) if (flow.pid === pid && key.startsWith(`${port}|`)) this.flows.delete(key);
+  }
+
+  /** Inside the machine a datagram reaches the process bound to its port; outside, only a flow's peer. Else it is lost, as UDP's are. */
+  private routeDatagram(pid: number, request: Extract<NetRequest, { kind: 'datagram' }>): void {
+    if (isVirtual(request.to.ip)) {
+      const target = this.pidOf(request.to.ip);
+      if (target === undefined || this.processes.get(target)!.state === 'exited' || !this.datagramPorts.has(`${target}:${request.to.port}`)) return;
+      this.inbox(target).push({ kind: 'datagram', port: request.to.port, from: { ip: processAddress(pid), port: request.from }, bytes: request.bytes });
+      return;
+    }
+    const flow = this.flows.get(flowKey(request.from, request.to));
+    if (flow && flow.pid === pid) this.clients.sendDatagram(flow.link, request.bytes);
   }
 
   private inbox(pid: number): NetEvent[] {
@@ -246,11 +282,30 @@ export class Machine {
     for (const e of c.ends) if (e.kind === 'client') { this.linkToConn.delete(e.link); this.clients.destroy(e.link); }
   }
 
+  /** The lowest live pid with `port` in `bound` (`pid:port` keys). */
+  private lowestBound(bound: Set<string>, port: number): number | undefined {
+    return [...this.processes.values()].filter((p) => p.state !== 'exited').map((p) => p.pid).sort((a, b) => a - b)
+      .find((candidate) => bound.has(`${candidate}:${port}`));
+  }
+
   /** A client event from the batch: a new connection goes to the lowest pid listening on its port. */
   private applyExternal(event: ExternalEvent): void {
+    if (event.kind === 'stdin' || event.kind === 'stdin-eof') {
+      const p = this.processes.get(stdinPid);
+      if (p && p.state !== 'exited') p.inbox.push(event.kind === 'stdin' ? { kind: 'stdin', bytes: event.bytes } : { kind: 'stdin-eof' });
+      return;
+    }
+    if (event.kind === 'datagram') {
+      const pid = this.lowestBound(this.datagramPorts, event.port);
+      if (pid === undefined) return;
+      const key = flowKey(event.port, event.peer);
+      if (!this.flows.has(key) && this.flows.size >= maxMachineConnections) return;
+      this.flows.set(key, { link: event.link, pid });
+      this.inbox(pid).push({ kind: 'datagram', port: event.port, from: event.peer, bytes: event.bytes });
+      return;
+    }
     if (event.kind === 'connect') {
-      const pid = [...this.processes.values()].filter((p) => p.state !== 'exited').map((p) => p.pid).sort((a, b) => a - b)
-        .find((candidate) => this.listeners.has(`${candidate}:${event.port}`));
+      const pid = this.lowestBound(this.listeners, event.port);
       if (pid === undefined || this.connections.size >= maxMachineConnections) {
         this.clients.destroy(event.link);
         return;
@@ -277,4 +332,8 @@ export class Machine {
       case 'reset': c.open[0] = false; this.inbox(guest.pid).push({ kind: 'reset', conn: conn! }); break;
     }
   }
+}
+
+function flowKey(guestPort: number, peer: Endpoint): string {
+  return `${guestPort}|${peer.ip.join('.')}:${peer.port}`;
 }

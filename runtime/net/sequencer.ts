@@ -10,7 +10,12 @@ export type ExternalEvent =
   | { kind: 'connect'; link: number; port: number; peer: Endpoint }
   | { kind: 'data'; link: number; bytes: Uint8Array }
   | { kind: 'eof'; link: number }
-  | { kind: 'reset'; link: number };
+  | { kind: 'reset'; link: number }
+  /** A UDP datagram from an outside peer to virtual port `port`; `link` names the flow (the peer, as the gateway sees it). */
+  | { kind: 'datagram'; link: number; port: number; peer: Endpoint; bytes: Uint8Array }
+  /** A piece of the machine's stdin, or its end. */
+  | { kind: 'stdin'; bytes: Uint8Array }
+  | { kind: 'stdin-eof' };
 
 export interface Batch {
   /** Machine time (ns since the machine started) at which the batch applies. */
@@ -25,6 +30,16 @@ export interface Sequencer {
    * input has ended (the machine is stopping).
    */
   next(deadlineNs: bigint | null): Promise<Batch | undefined>;
+  /**
+   * The stdin process asked for its `ordinal`-th piece of stdin (1, 2, ...): read one more piece
+   * (or the end) into the batches. Without it, stdin stays unread.
+   */
+  wantStdin?(ordinal: number): void;
+}
+
+/** The bytes an event carries into the machine (what batch bounds count). */
+export function eventBytes(e: ExternalEvent): number {
+  return e.kind === 'data' || e.kind === 'datagram' || e.kind === 'stdin' ? e.bytes.length : 0;
 }
 
 /** Bounds on one batch. */
@@ -40,7 +55,7 @@ export function takeBatch(queue: ExternalEvent[]): ExternalEvent[] {
   let n = 0;
   while (n < queue.length && n < maxBatchEvents) {
     const e = queue[n]!;
-    const size = e.kind === 'data' ? e.bytes.length : 0;
+    const size = eventBytes(e);
     if (n > 0 && bytes + size > maxBatchBytes) break;
     bytes += size;
     n++;
@@ -48,17 +63,29 @@ export function takeBatch(queue: ExternalEvent[]): ExternalEvent[] {
   return queue.splice(0, n);
 }
 
+/** Where a local sequencer's machine time comes from. */
+export interface MachineClock {
+  now(): bigint;
+  /** Calls `wake` after `ms` milliseconds (never if negative); returns a cancel function. */
+  wait(ms: number, wake: () => void): () => void;
+}
+
 /**
- * Batches from events pushed in by a gateway, with machine time from a clock function (real
- * elapsed time: it is an input, recorded with the batch).
+ * Batches from events pushed in by a gateway (and stdin). Machine time is real elapsed time
+ * when the machine serves outside clients (it is an input, recorded with each batch); without
+ * them it is virtual: it moves only to the deadlines the processes wait for, at once, so a
+ * machine whose only input is stdin runs the same way every time.
  */
 export class LocalSequencer implements Sequencer {
   private readonly queue: ExternalEvent[] = [];
   private waiter: (() => void) | undefined;
   private ended = false;
   private lastTime = 0n;
+  /** Where pieces of stdin come from when the stdin process asks (startMachine sets it). */
+  stdinFeed: { want(ordinal: number): void } | undefined;
 
-  constructor(private readonly now: () => bigint, private readonly wait: (ms: number, wake: () => void) => () => void) {}
+  /** `clock`: the host's, for real machine time; 'virtual' for virtual time. */
+  constructor(private readonly clock: MachineClock | 'virtual') {}
 
   push(event: ExternalEvent): void {
     this.queue.push(event);
@@ -72,15 +99,24 @@ export class LocalSequencer implements Sequencer {
 
   get queuedEvents(): number { return this.queue.length; }
 
+  wantStdin(ordinal: number): void {
+    this.stdinFeed?.want(ordinal);
+  }
+
   async next(deadlineNs: bigint | null): Promise<Batch | undefined> {
     for (;;) {
       if (this.ended) return undefined;
       const now = this.time();
       if (this.queue.length > 0) return { timeNs: now, events: this.take() };
       if (deadlineNs !== null && now >= deadlineNs) return { timeNs: now, events: [] };
+      if (this.clock === 'virtual' && deadlineNs !== null) {
+        this.lastTime = deadlineNs;
+        return { timeNs: deadlineNs, events: [] };
+      }
+      const clock = this.clock;
       await new Promise<void>((resolve) => {
-        const ms = deadlineNs === null ? -1 : Number(deadlineNs - now) / 1e6;
-        const cancel = this.wait(ms, () => { cancel(); this.waiter = undefined; resolve(); });
+        const ms = deadlineNs === null || clock === 'virtual' ? -1 : Number(deadlineNs - now) / 1e6;
+        const cancel = clock === 'virtual' ? () => {} : clock.wait(ms, () => { cancel(); this.waiter = undefined; resolve(); });
         this.waiter = () => { cancel(); this.waiter = undefined; resolve(); };
       });
     }
@@ -88,7 +124,8 @@ export class LocalSequencer implements Sequencer {
 
   /** Machine time never goes backwards, whatever the host clock does. */
   private time(): bigint {
-    const t = this.now();
+    if (this.clock === 'virtual') return this.lastTime;
+    const t = this.clock.now();
     if (t > this.lastTime) this.lastTime = t;
     return this.lastTime;
   }

@@ -4,11 +4,9 @@ import { FdFlags, FileType, RiFlags, SdFlags, socketRights, type Filestat } from
 import { Errno, WasiError, check } from '../errno.js';
 import { Handle, gather, totalLength, type Readiness } from '../handle.js';
 import type { NetStack } from './stack.js';
-import { loopback, maxBacklog, maxReceiveBufferBytes, type Endpoint } from './types.js';
+import { anyIp, loopback, maxBacklog, maxReceiveBufferBytes, sameIp, type Endpoint } from './types.js';
 
 type State = 'open' | 'bound' | 'listening' | 'connecting' | 'connected' | 'closed';
-const anyIp: Endpoint['ip'] = [0, 0, 0, 0];
-const sameIp = (a: Endpoint['ip'], b: Endpoint['ip']) => a.every((v, i) => v === b[i]);
 
 export class SocketHandle extends Handle {
   readonly filetype = FileType.SOCKET_STREAM;
@@ -233,7 +231,7 @@ export class SocketHandle extends Handle {
   }
 
   /** A socket waits on the machine (poll_oneoff's way to block on it). */
-  get waitsOnNetwork(): boolean { return true; }
+  override get waitsOnNetwork(): boolean { return true; }
 
   override stat(): Filestat {
     return { dev: 0n, ino: 0n, filetype: FileType.SOCKET_STREAM, nlink: 1n, size: 0n, atim: 0n, mtim: 0n, ctim: 0n };

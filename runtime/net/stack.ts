@@ -5,7 +5,47 @@ import { Errno, WasiError, check } from '../errno.js';
 import type { GuestClock } from '../clock.js';
 import { VirtualClock } from '../clock.js';
 import type { SocketHandle } from './socket.js';
+import type { DatagramSocket } from './datagram.js';
+import { MachineStdin } from './stdin.js';
 import { ephemeralPorts, maxBacklog, processAddress, type Delivery, type Endpoint, type NetRequest } from './types.js';
+
+/** One port space (TCP and UDP each have their own, as on Linux): a counter over the ephemeral range. */
+class PortSpace {
+  private readonly used = new Set<number>();
+  private next: number = ephemeralPorts.first;
+
+  /** The next free ephemeral port; EADDRNOTAVAIL when the range is used up. */
+  allocate(): number {
+    const span = ephemeralPorts.last - ephemeralPorts.first + 1;
+    for (let i = 0; i < span; i++) {
+      const port = this.next;
+      this.next = port === ephemeralPorts.last ? ephemeralPorts.first : port + 1;
+      if (!this.used.has(port)) {
+        this.used.add(port);
+        return port;
+      }
+    }
+    throw new WasiError(Errno.ADDRNOTAVAIL, 'ephemeral ports exhausted');
+  }
+
+  /** Gives back an allocation that was not used (accept that found nothing). */
+  giveBack(port: number): void {
+    this.used.delete(port);
+    // Rewind when it was the latest allocation, so the next one is the same on every replica
+    // however many times accept came back empty-handed.
+    const after = port === ephemeralPorts.last ? ephemeralPorts.first : port + 1;
+    if (this.next === after) this.next = port;
+  }
+
+  claim(port: number): void {
+    check(!this.used.has(port), Errno.ADDRINUSE, `port ${port}`);
+    this.used.add(port);
+  }
+
+  release(port: number): void { this.used.delete(port); }
+
+  get size(): number { return this.used.size; }
+}
 
 /** What the stack needs from the host effects. */
 export interface NetHost {
@@ -19,8 +59,9 @@ export class NetStack {
   private readonly listeners = new Map<number, SocketHandle>();
   private readonly conns = new Map<number, SocketHandle>();
   private readonly connecting = new Map<number, SocketHandle>();
-  private readonly usedPorts = new Set<number>();
-  private nextPort: number = ephemeralPorts.first;
+  private readonly datagramPorts = new Map<number, DatagramSocket>();
+  /** The machine's stdin, for the process it goes to (see MachineStdin). */
+  readonly stdin = new MachineStdin(this);
   private nextRequest = 1;
   private stopping = false;
 
@@ -30,39 +71,16 @@ export class NetStack {
 
   // ---- ports: a per-process counter over the ephemeral range, so allocation is deterministic ----
 
-  /** The next free ephemeral port; EADDRNOTAVAIL when the range is used up. */
-  allocatePort(): number {
-    const span = ephemeralPorts.last - ephemeralPorts.first + 1;
-    for (let i = 0; i < span; i++) {
-      const port = this.nextPort;
-      this.nextPort = port === ephemeralPorts.last ? ephemeralPorts.first : port + 1;
-      if (!this.usedPorts.has(port)) {
-        this.usedPorts.add(port);
-        return port;
-      }
-    }
-    throw new WasiError(Errno.ADDRNOTAVAIL, 'ephemeral ports exhausted');
-  }
+  private readonly tcpPorts = new PortSpace();
+  readonly udpPorts = new PortSpace();
 
+  /** The next free ephemeral TCP port; EADDRNOTAVAIL when the range is used up. */
+  allocatePort(): number { return this.tcpPorts.allocate(); }
   /** Gives back a port allocated by `allocatePort` that was not used (accept that found nothing). */
-  returnPort(port: number): void {
-    this.usedPorts.delete(port);
-    // Rewind when it was the latest allocation, so the next one is the same on every replica
-    // however many times accept came back empty-handed.
-    const after = port === ephemeralPorts.last ? ephemeralPorts.first : port + 1;
-    if (this.nextPort === after) this.nextPort = port;
-  }
-
-  claimPort(port: number): void {
-    check(!this.usedPorts.has(port), Errno.ADDRINUSE, `port ${port}`);
-    this.usedPorts.add(port);
-  }
-
-  releasePort(port: number): void {
-    this.usedPorts.delete(port);
-  }
-
-  get portsInUse(): number { return this.usedPorts.size; }
+  returnPort(port: number): void { this.tcpPorts.giveBack(port); }
+  claimPort(port: number): void { this.tcpPorts.claim(port); }
+  releasePort(port: number): void { this.tcpPorts.release(port); }
+  get portsInUse(): number { return this.tcpPorts.size; }
 
   // ---- registration -------------------------------------------------------------------------
 
@@ -104,6 +122,23 @@ export class NetStack {
     if (this.conns.delete(conn)) this.host.netPost({ kind: 'close', conn });
   }
 
+  bindDatagram(port: number, socket: DatagramSocket): void {
+    this.datagramPorts.set(port, socket);
+    this.host.netPost({ kind: 'udp-bind', port });
+  }
+
+  unbindDatagram(port: number): void {
+    if (this.datagramPorts.delete(port)) this.host.netPost({ kind: 'udp-unbind', port });
+  }
+
+  sendDatagram(from: number, to: Endpoint, bytes: Uint8Array): void {
+    this.host.netPost({ kind: 'datagram', from, to, bytes });
+  }
+
+  wantStdin(): void {
+    this.host.netPost({ kind: 'stdin-want' });
+  }
+
   // ---- input ----------------------------------------------------------------------------------
 
   /** Blocks until the machine delivers something (or the deadline passes), and applies it. */
@@ -137,6 +172,9 @@ export class NetStack {
         case 'data': this.conns.get(event.conn)?.receive(event.bytes); break;
         case 'eof': this.conns.get(event.conn)?.peerClosed(false); break;
         case 'reset': this.conns.get(event.conn)?.peerClosed(true); break;
+        case 'datagram': this.datagramPorts.get(event.port)?.deliver(event.from, event.bytes); break;
+        case 'stdin': this.stdin.receive(event.bytes); break;
+        case 'stdin-eof': this.stdin.receiveEof(); break;
       }
     }
   }

@@ -6,6 +6,8 @@ import type { KernelContext, SyscallTable } from '../context.js';
 import { Errno, WasiError, check } from '../errno.js';
 import { readIovecs, type GuestMemory } from '../memory.js';
 import { SocketHandle } from './socket.js';
+import { DatagramSocket } from './datagram.js';
+import { resolveAddrinfo } from './getaddrinfo.js';
 import type { NetStack } from './stack.js';
 import type { Endpoint } from './types.js';
 
@@ -52,9 +54,9 @@ function writeAddress(mem: GuestMemory, addrPtr: number, ip: Endpoint['ip'], v2:
 }
 
 export function netSyscalls(ctx: KernelContext, stack: NetStack): SyscallTable {
-  const socket = (fd: number): SocketHandle => {
+  const socket = (fd: number): SocketHandle | DatagramSocket => {
     const h = ctx.fds.get(fd);
-    if (!(h instanceof SocketHandle)) throw new WasiError(Errno.NOTSOCK);
+    if (!(h instanceof SocketHandle) && !(h instanceof DatagramSocket)) throw new WasiError(Errno.NOTSOCK);
     return h;
   };
 
@@ -84,37 +86,46 @@ export function netSyscalls(ctx: KernelContext, stack: NetStack): SyscallTable {
       check(af === AddressFamily.INET4 || af === AddressFamily.INET6, Errno.INVAL, `address family ${af}`);
       if (af === AddressFamily.INET6) throw new WasiError(Errno.AFNOSUPPORT, 'IPv6 is not on the virtual network');
       check(type === SockType.STREAM || type === SockType.DGRAM, Errno.INVAL, `socket type ${type}`);
-      if (type === SockType.DGRAM) throw new WasiError(Errno.PROTONOSUPPORT, 'UDP is not on the virtual network');
-      ctx.memory.setU32(fdPtr, ctx.fds.allocate(new SocketHandle(stack)));
+      ctx.memory.setU32(fdPtr, ctx.fds.allocate(type === SockType.DGRAM ? new DatagramSocket(stack) : new SocketHandle(stack)));
     },
     sock_bind(fd: number, addrPtr: number, port: number) {
       check(port >= 0 && port < 65536, Errno.INVAL, `port ${port}`);
       socket(fd).bind(readAddress(ctx.memory, addrPtr), port);
     },
     sock_listen(fd: number, backlog: number) {
-      socket(fd).listen(backlog);
+      const s = socket(fd);
+      if (s instanceof DatagramSocket) throw new WasiError(Errno.NOTSUP, 'listen on a UDP socket');
+      s.listen(backlog);
     },
     sock_connect(fd: number, addrPtr: number, port: number) {
       socket(fd).connect(readAddress(ctx.memory, addrPtr), port);
     },
     sock_getlocaladdr: localOrPeer('local'),
     sock_getpeeraddr: localOrPeer('peer'),
-    // On a stream socket (the only kind here) these are recv and send; the address is the peer's.
+    // On a UDP socket: the next datagram and its sender. On a stream socket: recv, and the peer.
     sock_recv_from(fd: number, iovsPtr: number, iovsLen: number, addrPtr: number, riflags: number, a: number, b: number, c?: number) {
       const s = socket(fd);
       const [portPtr, lenPtr, roflagsPtr] = c === undefined ? [undefined, a, b] : [a, b, c];
       ctx.memory.checkRange(lenPtr, 4);
       ctx.memory.checkRange(roflagsPtr, 2);
-      const { bytes, roflags } = s.sockRecv(readIovecs(ctx.memory, iovsPtr, iovsLen), riflags);
-      if (s.peer) writeAddress(ctx.memory, addrPtr, s.peer.ip, c !== undefined);
-      if (portPtr !== undefined) ctx.memory.setU16(portPtr, s.peer?.port ?? 0);
+      if (portPtr !== undefined) ctx.memory.checkRange(portPtr, 2);
+      const buffers = readIovecs(ctx.memory, iovsPtr, iovsLen);
+      const { bytes, roflags, from } = s instanceof DatagramSocket ? s.recvFrom(buffers, riflags) : { ...s.sockRecv(buffers, riflags), from: s.peer };
+      if (from) writeAddress(ctx.memory, addrPtr, from.ip, c !== undefined);
+      if (portPtr !== undefined) ctx.memory.setU16(portPtr, from?.port ?? 0);
       ctx.memory.setU32(lenPtr, bytes);
       ctx.memory.setU16(roflagsPtr, roflags);
     },
-    sock_send_to(fd: number, iovsPtr: number, iovsLen: number, _addrPtr: number, _port: number, siflags: number, lenPtr: number) {
+    // On a UDP socket: one datagram to the address given. On a stream socket the address is ignored (send).
+    sock_send_to(fd: number, iovsPtr: number, iovsLen: number, addrPtr: number, port: number, siflags: number, lenPtr: number) {
       const s = socket(fd);
       ctx.memory.checkRange(lenPtr, 4);
-      ctx.memory.setU32(lenPtr, s.sockSend(readIovecs(ctx.memory, iovsPtr, iovsLen), siflags));
+      const buffers = readIovecs(ctx.memory, iovsPtr, iovsLen);
+      const sent = s instanceof DatagramSocket ? s.sendTo(buffers, { ip: readAddress(ctx.memory, addrPtr), port }, siflags) : s.sockSend(buffers, siflags);
+      ctx.memory.setU32(lenPtr, sent);
+    },
+    sock_getaddrinfo(nodePtr: number, nodeLen: number, servicePtr: number, serviceLen: number, hintsPtr: number, resPtr: number, maxResLen: number, resLenPtr: number) {
+      resolveAddrinfo(ctx, { nodePtr, nodeLen, servicePtr, serviceLen, hintsPtr, resPtr, maxResLen, resLenPtr });
     },
     sock_setsockopt(fd: number, level: number, name: number, valuePtr: number, valueLen: number) {
       const s = socket(fd);
@@ -129,8 +140,9 @@ export function netSyscalls(ctx: KernelContext, stack: NetStack): SyscallTable {
       check(level === 0, Errno.NOPROTOOPT, `level ${level}`);
       check(name >= 0 && name <= maxSockOpt, Errno.NOPROTOOPT, `option ${name}`);
       check(ctx.memory.u32(valueLenPtr) >= 4, Errno.INVAL);
-      const value = name === SockOpt.TYPE ? SockType.STREAM
-        : name === SockOpt.ERROR ? s.takeError()
+      const datagram = s instanceof DatagramSocket;
+      const value = name === SockOpt.TYPE ? (datagram ? SockType.DGRAM : SockType.STREAM)
+        : name === SockOpt.ERROR ? (datagram ? 0 : s.takeError())
         : name === SockOpt.ACCEPTCONN ? (s.state === 'listening' ? 1 : 0)
         : s.options.get(name) ?? 0;
       ctx.memory.setU32(valuePtr, value);

@@ -22,7 +22,12 @@ export type NetEvent =
   /** The peer will send nothing more (FIN). */
   | { kind: 'eof'; conn: number }
   /** The peer is gone (closed with data unread, or the client vanished). */
-  | { kind: 'reset'; conn: number };
+  | { kind: 'reset'; conn: number }
+  /** A UDP datagram for this process's port `port`, from `from`. */
+  | { kind: 'datagram'; port: number; from: Endpoint; bytes: Uint8Array }
+  /** The next piece of the machine's stdin (the stdin process only), or its end. */
+  | { kind: 'stdin'; bytes: Uint8Array }
+  | { kind: 'stdin-eof' };
 
 /** From a process to its machine, in the order the process made them. */
 export type NetRequest =
@@ -31,7 +36,13 @@ export type NetRequest =
   | { kind: 'connect'; request: number; to: Endpoint; from: Endpoint }
   | { kind: 'send'; conn: number; bytes: Uint8Array }
   | { kind: 'shutdown'; conn: number }
-  | { kind: 'close'; conn: number };
+  | { kind: 'close'; conn: number }
+  /** UDP: the process bound / let go of a datagram port (its own namespace, apart from TCP's). */
+  | { kind: 'udp-bind'; port: number }
+  | { kind: 'udp-unbind'; port: number }
+  | { kind: 'datagram'; from: number; to: Endpoint; bytes: Uint8Array }
+  /** The stdin process wants the next piece of stdin (one piece per request: flow control). */
+  | { kind: 'stdin-want' };
 
 export const loopback: Endpoint['ip'] = [127, 0, 0, 1];
 
@@ -45,3 +56,10 @@ export const ephemeralPorts = { first: 32768, last: 60999 } as const;
 /** Bounds: pending connections per listener, bytes buffered unread per connection. */
 export const maxBacklog = 1024;
 export const maxReceiveBufferBytes = 4 * 1024 * 1024;
+/** UDP bounds: the largest datagram (IPv4's), and datagrams queued unread per socket (more are dropped, as UDP does). */
+export const maxDatagramBytes = 65507;
+export const maxQueuedDatagrams = 1024;
+
+export const sameIp = (a: Endpoint['ip'], b: Endpoint['ip']): boolean => a.every((v, i) => v === b[i]);
+export const anyIp: Endpoint['ip'] = [0, 0, 0, 0];
+export const isVirtual = (ip: Endpoint['ip']): boolean => ip[0] === 10 && ip[1] === 77;

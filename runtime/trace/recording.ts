@@ -145,11 +145,12 @@ export class RecordingSession implements GuestSession {
   }
 }
 
-/** Network data on its way to the guest passes the input faults (drop, reorder). */
+/** Input bytes on their way to the guest (stream data, datagrams, stdin) pass the input faults (drop, reorder). */
 export function filterDelivery<D extends { events: { kind: string }[] }>(delivery: D, faults: FaultInjector, event: number): D {
   if (!faults.active) return delivery;
+  const carriesInput = (kind: string) => kind === 'data' || kind === 'datagram' || kind === 'stdin';
   return {
     ...delivery,
-    events: delivery.events.map((e) => (e.kind === 'data' ? { ...e, bytes: faults.filterInput(event, (e as unknown as { bytes: Uint8Array }).bytes) } : e)),
+    events: delivery.events.map((e) => (carriesInput(e.kind) ? { ...e, bytes: faults.filterInput(event, (e as unknown as { bytes: Uint8Array }).bytes) } : e)),
   };
 }

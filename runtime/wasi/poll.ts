@@ -5,7 +5,6 @@ import type { KernelContext, SyscallTable } from '../context.js';
 import { Errno, WasiError, check, toErrno } from '../errno.js';
 import type { Handle } from '../handle.js';
 import { StdinHandle } from '../stdio.js';
-import { SocketHandle } from '../net/socket.js';
 
 /** Bound on subscriptions per call (the array must also fit in guest memory). */
 export const maxPollSubscriptions = 4096;
@@ -118,9 +117,9 @@ function expiredClocks(ctx: KernelContext, deadlines: ClockDeadline[]): PollEven
   return events;
 }
 
-/** Does any subscription watch a socket (whose state only the machine's deliveries change)? */
+/** Does any subscription watch a socket or the machine's stdin (which only the machine's deliveries change)? */
 function waitsOnNetwork(ctx: KernelContext, subs: AnySubscription[]): boolean {
-  return subs.some((sub) => !('invalid' in sub) && sub.type !== EventType.CLOCK && ctx.fds.has(sub.fd) && ctx.fds.get(sub.fd) instanceof SocketHandle);
+  return subs.some((sub) => !('invalid' in sub) && sub.type !== EventType.CLOCK && ctx.fds.has(sub.fd) && ctx.fds.get(sub.fd).waitsOnNetwork);
 }
 
 /** Nothing ready and no clock: block until a waitable fd (stdin) changes state. */
