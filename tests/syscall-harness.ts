@@ -15,6 +15,8 @@ export interface HarnessOptions {
   stdin?: string;
   maxOpenFds?: number;
   snapshotLimits?: { maxEntries: number; maxBytes: number };
+  /** --host NAME=IP entries for sock_getaddrinfo. */
+  hosts?: [string, string][];
 }
 
 export class SyscallHarness {
@@ -32,6 +34,7 @@ export class SyscallHarness {
       preopens: [{ hostPath: '/host/scratch', guestPath: '/scratch' }],
       ...(options.maxOpenFds ? { maxOpenFds: options.maxOpenFds } : {}),
       ...(options.snapshotLimits ? { snapshotLimits: options.snapshotLimits } : {}),
+      ...(options.hosts ? { hosts: options.hosts } : {}),
     }), this.effects);
     this.kernel.attachMemory(this.memory);
     this.sys = this.kernel.imports()['wasi_snapshot_preview1'] as unknown as Record<string, Syscall>;

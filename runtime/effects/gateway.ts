@@ -80,8 +80,15 @@ export class Gateway implements ClientLinks {
 
   sendDatagram(link: number, bytes: Uint8Array): void {
     const peer = this.flowPeers.get(link);
-    if (peer) peer.socket.send(bytes, peer.port, peer.address);
+    if (!peer) return;
+    this.datagramsInFlight++;
+    peer.socket.send(bytes, peer.port, peer.address, () => {
+      if (--this.datagramsInFlight === 0) this.flushed?.();
+    });
   }
+
+  private datagramsInFlight = 0;
+  private flushed: (() => void) | undefined;
 
   private accept(socket: Socket, vport: number): void {
     const link = this.nextLink++;
@@ -114,6 +121,13 @@ export class Gateway implements ClientLinks {
   async close(): Promise<void> {
     for (const s of this.sockets.values()) s.destroy();
     this.sockets.clear();
+    // Replies sent just before the machine stopped are still on their way out: let them go (1 s at most).
+    if (this.datagramsInFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        this.flushed = () => { clearTimeout(timer); resolve(); };
+      });
+    }
     for (const u of this.udpSockets) u.close();
     this.udpSockets.length = 0;
     await Promise.all(this.servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));

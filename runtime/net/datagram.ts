@@ -43,7 +43,7 @@ export class DatagramSocket extends Handle {
   connect(ip: Endpoint['ip'], port: number): void {
     check(port > 0 && port < 65536, Errno.INVAL, `port ${port}`);
     if (!this.local) this.bind(anyIp, 0);
-    this.peer = { ip: this.target(ip), port };
+    this.peer = { ip, port };
     const keep = this.queue.filter((d) => this.fromPeer(d.from));
     this.queue.splice(0, this.queue.length, ...keep);
   }
@@ -51,7 +51,8 @@ export class DatagramSocket extends Handle {
   sendTo(buffers: Uint8Array[], to: Endpoint | undefined, siflags: number): number {
     check(siflags === 0, Errno.INVAL, `siflags ${siflags}`);
     if (this.writeShut) throw new WasiError(Errno.PIPE);
-    const destination = to ? { ip: this.target(to.ip), port: to.port } : this.peer;
+    // Sent as addressed: the machine decides whether 127.0.0.1 means this process or an outside peer that wrote from the host's loopback.
+    const destination = to ?? this.peer;
     if (!destination) throw new WasiError(Errno.DESTADDRREQ);
     check(destination.port > 0 && destination.port < 65536, Errno.INVAL, `port ${destination.port}`);
     const bytes = gather(buffers);
@@ -126,12 +127,10 @@ export class DatagramSocket extends Handle {
     this.closed = true;
   }
 
-  /** Loopback and 0.0.0.0 mean this process. */
-  private target(ip: Endpoint['ip']): Endpoint['ip'] {
-    return sameIp(ip, loopback) || sameIp(ip, anyIp) ? this.stack.address : ip;
-  }
-
+  /** With a connected peer, only its datagrams (a peer at 127.0.0.1 may be this process itself). */
   private fromPeer(from: Endpoint): boolean {
-    return !this.peer || (sameIp(from.ip, this.peer.ip) && from.port === this.peer.port);
+    if (!this.peer || from.port !== this.peer.port) return !this.peer;
+    const local = sameIp(this.peer.ip, loopback) || sameIp(this.peer.ip, anyIp);
+    return sameIp(from.ip, this.peer.ip) || (local && sameIp(from.ip, this.stack.address));
   }
 }

@@ -10,7 +10,7 @@ import { Errno } from '../errno.js';
 import type { GuestOutcome } from '../run.js';
 import type { GuestProcess } from '../spawn.js';
 import type { ExternalEvent, Sequencer } from './sequencer.js';
-import { isVirtual, processAddress, type Delivery, type Endpoint, type NetEvent, type NetRequest } from './types.js';
+import { anyIp, isVirtual, loopback, processAddress, sameIp, type Delivery, type Endpoint, type NetEvent, type NetRequest } from './types.js';
 
 /** The gateway's side of client connections: where bytes for clients go. */
 export interface ClientLinks {
@@ -129,8 +129,10 @@ export class Machine {
       if (side >= 0 && c.open[side]) this.pending.push({ pid, seq: p.sent++, request: { kind: 'close', conn } });
     }
     for (const key of [...this.listeners]) if (key.startsWith(`${pid}:`)) this.listeners.delete(key);
-    for (const key of [...this.datagramPorts]) if (key.startsWith(`${pid}:`)) this.datagramPorts.delete(key);
-    for (const [key, flow] of this.flows) if (flow.pid === pid) this.flows.delete(key);
+    // Its UDP ports go too, after what it sent before exiting has been routed.
+    for (const key of this.datagramPorts) {
+      if (key.startsWith(`${pid}:`)) this.pending.push({ pid, seq: p.sent++, request: { kind: 'udp-unbind', port: Number(key.slice(key.indexOf(':') + 1)) } });
+    }
     void this.advance();
   }
 
@@ -215,16 +217,21 @@ export class Machine {
     for (const [key, flow] of this.flows) if (flow.pid === pid && key.startsWith(`${port}|`)) this.flows.delete(key);
   }
 
-  /** Inside the machine a datagram reaches the process bound to its port; outside, only a flow's peer. Else it is lost, as UDP's are. */
+  /**
+   * An outside peer's flow first (its reply address may be the host's loopback); else inside the
+   * machine, where 127.0.0.1 and 0.0.0.0 mean the sender itself. A datagram nobody is bound to
+   * is lost, as UDP's are.
+   */
   private routeDatagram(pid: number, request: Extract<NetRequest, { kind: 'datagram' }>): void {
-    if (isVirtual(request.to.ip)) {
-      const target = this.pidOf(request.to.ip);
-      if (target === undefined || this.processes.get(target)!.state === 'exited' || !this.datagramPorts.has(`${target}:${request.to.port}`)) return;
-      this.inbox(target).push({ kind: 'datagram', port: request.to.port, from: { ip: processAddress(pid), port: request.from }, bytes: request.bytes });
+    const flow = this.flows.get(flowKey(request.from, request.to));
+    if (flow && flow.pid === pid) {
+      this.clients.sendDatagram(flow.link, request.bytes);
       return;
     }
-    const flow = this.flows.get(flowKey(request.from, request.to));
-    if (flow && flow.pid === pid) this.clients.sendDatagram(flow.link, request.bytes);
+    const self = sameIp(request.to.ip, loopback) || sameIp(request.to.ip, anyIp);
+    const target = self ? pid : isVirtual(request.to.ip) ? this.pidOf(request.to.ip) : undefined;
+    if (target === undefined || this.processes.get(target)!.state === 'exited' || !this.datagramPorts.has(`${target}:${request.to.port}`)) return;
+    this.inbox(target).push({ kind: 'datagram', port: request.to.port, from: { ip: processAddress(pid), port: request.from }, bytes: request.bytes });
   }
 
   private inbox(pid: number): NetEvent[] {
