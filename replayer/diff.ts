@@ -37,6 +37,24 @@ export interface DiffReport {
   sides: DiffSide[];
   memoryRegions: { start: number; end: number }[];
   outputDiff: string | null;
+  /** When only state differs: the instruction range where it starts (see narrowToRange). */
+  range: InstructionRange | null;
+}
+
+/**
+ * Where, between two calls, guest state first differs, on the instruction clock (function
+ * entries and loop iterations counted from the return of `afterEvent`; -1: from the start):
+ * the same at hook `hook - 1` (0: right after the call returned) and different at hook `hook`
+ * (`hooks + 1`: only at the next call). Between two hooks runs straight-line code only.
+ */
+export interface InstructionRange {
+  afterEvent: number;
+  hook: number;
+  /** Hooks between the two calls (the smaller count of the two sides). */
+  hooks: number;
+  /** The guest's stack at the last point where state agrees, and at the first where it differs (first trace). */
+  agreeingStack: WasmFrame[];
+  differingStack: WasmFrame[];
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -81,10 +99,34 @@ function side(trace: string, e: EventView | undefined, stack: WasmFrame[] = []):
 }
 
 /** Replays a trace up to `event` (before that call), collecting output and the stop snapshot. */
-async function replayTo(path: string, event: number, captureMemory = false) {
+async function replayTo(path: string, event: number, captureMemory = false, hooks?: { after: number; stopAt?: number }) {
   const out: Buffer[] = [];
-  const { outcome } = await replayTrace({ tracePath: path, toEvent: event, captureMemory, onOutput: (stream, bytes) => { if (stream === 1) out.push(Buffer.from(bytes)); } });
+  const { outcome } = await replayTrace({
+    tracePath: path, toEvent: event, captureMemory, ...(hooks ? { hooks } : {}),
+    onOutput: (stream, bytes) => { if (stream === 1) out.push(Buffer.from(bytes)); },
+  });
   return { stdout: Buffer.concat(out).toString('utf8'), at: outcome.kind === 'stopped' ? outcome.at : undefined };
+}
+
+/**
+ * State agrees after event `good` returned (-1: at the start) and differs before call `bad`.
+ * Replays both traces with the instruction clock and binary-searches the hook at which state
+ * first differs (each probe replays both from the start and stops at that hook).
+ */
+async function narrowToRange(pa: string, pb: string, good: number, bad: number): Promise<InstructionRange> {
+  const [ta, tb] = await Promise.all([replayTo(pa, bad, false, { after: good }), replayTo(pb, bad, false, { after: good })]);
+  const hooks = Math.min(ta.at?.hooks ?? 0, tb.at?.hooks ?? 0);
+  const probe = (hook: number) => Promise.all([replayTo(pa, bad, false, { after: good, stopAt: hook }), replayTo(pb, bad, false, { after: good, stopAt: hook })]);
+  let lo = 1;
+  let hi = hooks + 1; // the first hook where state differs, in [1, hooks + 1]
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const [a, b] = await probe(mid);
+    if (a.at?.stateHash === b.at?.stateHash) lo = mid + 1; else hi = mid;
+  }
+  const agreeing = lo > 1 ? (await probe(lo - 1))[0].at?.stack ?? [] : [];
+  const differing = lo <= hooks ? (await probe(lo))[0].at?.stack ?? [] : ta.at?.stack ?? [];
+  return { afterEvent: good, hook: lo, hooks, agreeingStack: agreeing, differingStack: differing };
 }
 
 function differingRegions(a: Uint8Array, b: Uint8Array, page = 4096, limit = 10): { start: number; end: number }[] {
@@ -114,7 +156,7 @@ export async function diffTraces(paths: string[]): Promise<DiffReport> {
     const summaries: TraceSummary[] = opened.map((o) => summarizeTrace(o.reader));
     const report: DiffReport = {
       agree: true, traces: paths, headerDifferences: [], checkpoint: null, oddOneOut: [], event: null, batch: null,
-      reason: 'all traces agree', sides: [], memoryRegions: [], outputDiff: null,
+      reason: 'all traces agree', sides: [], memoryRegions: [], outputDiff: null, range: null,
     };
     const fields: [string, (s: TraceSummary, r: TraceReader) => string][] = [
       ['module', (s) => s.header.module.sha256], ['args', (s) => JSON.stringify(s.header.args)], ['env', (s) => JSON.stringify(s.header.env)],
@@ -180,25 +222,33 @@ export async function diffTraces(paths: string[]): Promise<DiffReport> {
       return report;
     }
 
-    // Every event agrees up to the checkpoint: narrow the state difference by replaying.
+    // Every event agrees up to the checkpoint: narrow the state difference by replaying, first to
+    // the event (state equal before call `good`... after it returns, different before call `bad`),
+    // then on the instruction clock to the straight-line stretch of code where it starts.
     const from = lo > 0 ? summaries[ia]!.checkpoints[lo - 1]!.event : 0;
-    let good = from;
-    let bad = limit;
     const memoryAt = async (e: number) => (await Promise.all([replayTo(pa, e), replayTo(pb, e)])).map((r) => r.at?.stateHash);
+    // Before the first call state can differ too (a different build); a checkpoint that agreed cannot.
+    const startsEqual = lo > 0 || (([x, y]) => x === y)(await memoryAt(from));
+    let good = startsEqual ? from : from - 1;
+    let bad = startsEqual ? limit : from;
     while (bad - good > 1) {
       const mid = (good + bad) >> 1;
       const [x, y] = await memoryAt(mid);
       if (x === y) good = mid; else bad = mid;
     }
-    report.event = bad - 1;
-    report.reason = `guest state differs after event ${bad - 1} although every call and input so far agree`;
+    report.event = Math.max(0, bad - 1);
+    report.reason = bad === 0
+      ? 'guest state differs before the first call although the module and configuration agree'
+      : `guest state differs after event ${bad - 1} although every call and input so far agree`;
+    report.range = await narrowToRange(pa, pb, bad - 1, bad);
     const [ra, rb] = await Promise.all([replayTo(pa, bad, true), replayTo(pb, bad, true)]);
-    const ev = (r: TraceReader) => { for (const e of callsOf(r)) if (e.index === bad - 1) return e; return undefined; };
+    const [sa, sb] = await Promise.all([replayTo(pa, report.event), replayTo(pb, report.event)]); // the stacks at that call
+    const ev = (r: TraceReader) => { for (const e of callsOf(r)) if (e.index === report.event) return e; return undefined; };
     const [fa, fb] = [openTrace(pa), openTrace(pb)];
     try {
       const [va, vb] = [ev(fa.reader), ev(fb.reader)];
       report.batch = va?.batch ?? null;
-      report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
+      report.sides = [side(pa, va, sa.at?.stack), side(pb, vb, sb.at?.stack)];
     } finally {
       fa.close();
       fb.close();
@@ -223,7 +273,19 @@ export function formatDiff(r: DiffReport): string {
     for (const i of s.inputs) lines.push(`      input: ${i}`);
     if (s.stack.length) lines.push(`      stack: ${s.stack.slice(0, 6).map((f) => f.name).join(' <- ')}`);
   }
+  if (r.range) lines.push(...describeRange(r.range));
   if (r.memoryRegions.length) lines.push(`memory differs in: ${r.memoryRegions.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)}`).join(', ')}`);
   if (r.outputDiff) lines.push('output around the divergence (- first, + second):', ...r.outputDiff.split('\n').map((l) => `  ${l}`));
   return `replicode: the traces diverge\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}
+
+function describeRange(r: InstructionRange): string[] {
+  const stack = (frames: WasmFrame[]) => frames.slice(0, 6).map((f) => f.name).join(' <- ');
+  const since = r.afterEvent < 0 ? 'the start' : `event ${r.afterEvent} returned`;
+  const from = r.hook === 1
+    ? (r.afterEvent < 0 ? 'at the start' : `before event ${r.afterEvent} (so the difference comes from that call itself or the straight-line code right after it)`)
+    : `at function entry/loop iteration ${r.hook - 1} after ${since} (${stack(r.agreeingStack)})`;
+  const to = r.hook > r.hooks ? `at event ${r.afterEvent + 1}, the next call (${stack(r.differingStack)})` : `at function entry/loop iteration ${r.hook} (${stack(r.differingStack)})`;
+  return [`narrowed to an instruction range (${r.hooks} function entries and loop iterations between the two calls):`,
+    `  state agrees ${from}`, `  and differs ${to}`];
 }

@@ -6,6 +6,7 @@ import {
   type GuestOutcome, type SessionStats, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotSha256 } from '../recorder/index.js';
+import { instrumentedModule } from './instrument.js';
 
 /** The trace cannot be replayed here (module missing or different, snapshot missing...). */
 export class ReplaySetupError extends Error {}
@@ -27,6 +28,8 @@ export interface ReplayRequest {
   quiet?: boolean;
   toEvent?: number;
   captureMemory?: boolean;
+  /** The instruction clock: replay an instrumented module and count hooks after event `after` (see instrument.ts). */
+  hooks?: { after: number; stopAt?: number };
   onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
 }
 
@@ -49,7 +52,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   const actualSha = hex(sha256(bytes));
   const moduleMismatch = actualSha === header.module.sha256 ? null
     : `the module given (sha256 ${actualSha.slice(0, 16)}...) is not the one recorded (${header.module.sha256.slice(0, 16)}...)`;
-  const module = await compileModule(bytes, header.module.name);
+  const module = req.hooks ? await instrumentedModule(bytes, actualSha) : await compileModule(bytes, header.module.name);
   const trees: Record<string, TreeNode> = {};
   for (const p of header.preopens) {
     const tree = p.tree ?? loadHostTree(p.hostPath, header.config.snapshotLimits);
@@ -69,6 +72,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
       kind: 'replay', tracePath: req.tracePath, checkpointEvery: header.options.checkpointEvery, quiet: req.quiet ?? false,
       captureMemory: req.captureMemory ?? false,
       ...(req.toEvent !== undefined ? { toEvent: req.toEvent } : {}),
+      ...(req.hooks ? { hooks: req.hooks } : {}),
     },
     onStats: (s) => { stats = s; },
   });

@@ -34,6 +34,11 @@ async function watToWasm(text: string): Promise<Uint8Array> {
 }
 
 /** Compiles a core module from binary or text; components and other files are refused by name. */
+/** The module as a binary (WAT text is assembled): what instrumentation reads. */
+export async function moduleBinary(bytes: Uint8Array): Promise<Uint8Array> {
+  return moduleKind(bytes) === 'wat' ? watToWasm(new TextDecoder().decode(bytes)) : bytes;
+}
+
 export async function compileModule(bytes: Uint8Array, label = 'input'): Promise<WebAssembly.Module> {
   const kind = moduleKind(bytes);
   if (kind === 'component') {

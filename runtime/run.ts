@@ -18,6 +18,9 @@ export const divergedExitCode = 3;
 /** Exit code of a trapped guest, like a process killed by SIGABRT. */
 export const trapExitCode = 134;
 
+/** The import binaryen's log-execution pass adds (in the module's first import module). */
+export const blockHookImport = 'log_execution';
+
 /** A module RepliCode cannot run as a WASI command (bad imports, no _start, no memory). */
 export class GuestLinkError extends Error {}
 
@@ -34,9 +37,12 @@ export function missingImports(module: WebAssembly.Module, provided: ReadonlySet
  */
 export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effects: HostEffects, session?: GuestSession): GuestOutcome {
   const kernel = new Kernel(config, session ? session.wrapEffects(effects) : effects);
-  const missing = missingImports(module, kernel.provides);
+  const hook = session?.blockHook;
+  const missing = missingImports(module, hook ? new Set([...kernel.provides, blockHookImport]) : kernel.provides);
   if (missing.length > 0) throw new GuestLinkError(`module imports what RepliCode does not provide: ${missing.join(', ')}`);
-  const instance = new WebAssembly.Instance(module, kernel.imports(session?.tracer));
+  const imports = kernel.imports(session?.tracer);
+  if (hook) (imports[wasiModuleName] as Record<string, unknown>)[blockHookImport] = hook;
+  const instance = new WebAssembly.Instance(module, imports);
   const { memory, _start: start } = instance.exports;
   if (!(memory instanceof WebAssembly.Memory)) throw new GuestLinkError('module does not export its memory as "memory"');
   if (typeof start !== 'function') throw new GuestLinkError('module has no _start export (is it a WASI command?)');

@@ -86,6 +86,44 @@ describe('fault injection, found by diff', () => {
     expect(r.stdout).toContain('replicode tui');
   });
 
+  it('a build that computes differently without changing any call: narrowed to the instruction range, with names', () => {
+    const dir = tempDir();
+    const square = (extra: string) => `(func $square (param $i i32) (result i32) ${extra ? `(i32.add (i32.mul (local.get $i) (local.get $i)) ${extra})` : '(i32.mul (local.get $i) (local.get $i))'})`;
+    const program = (extra: string) => `(module
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  ${square(extra)}
+  (func $fill (local $i i32)
+    (loop $l
+      (i32.store (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2))) (call $square (local.get $i)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 100)))))
+  (func $main (export "_start")
+    (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 0)))
+    (call $fill)
+    (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 0)))
+    (call $exit (i32.const 0))))`;
+    const paths = ['v1', 'v2'].map((v) => join(dir, `${v}.wat`));
+    writeFileSync(paths[0]!, program(''));
+    writeFileSync(paths[1]!, program('(i32.eq (local.get $i) (i32.const 37))')); // off by one at i = 37
+    const traces = paths.map((p, i) => join(dir, `t${i}.rct`));
+    traces.forEach((t, i) => expect(runCli(['record', '-o', t, paths[i]!]).exitCode).toBe(0));
+    const r = runCli(['diff', '--json', ...traces]);
+    expect(r.exitCode).toBe(3);
+    const report = JSON.parse(r.stdout);
+    expect(report.event).toBe(0);
+    expect(report.reason).toMatch(/state differs after event 0/);
+    // After the first clock call: $fill's entry is hook 1, then each iteration is a loop hook and a
+    // $square entry (2 + 2i, 3 + 2i). Iteration 37's store lands between hooks 77 and 78.
+    expect(report.range).toMatchObject({ afterEvent: 0, hook: 78, hooks: 201 });
+    expect(report.range.agreeingStack.map((f: { name: string }) => f.name)).toEqual(['square', 'fill', 'main']);
+    expect(report.range.differingStack.map((f: { name: string }) => f.name)).toEqual(['fill', 'main']);
+    const text = runCli(['diff', ...traces]);
+    expect(text.stdout).toContain('state agrees at function entry/loop iteration 77 after event 0 returned (square <- fill <- main)');
+    expect(text.stderr).toBe('');
+  });
+
   it('agreeing traces: exit 0; bad arguments: one line, exit 1', () => {
     const dir = tempDir();
     const a = join(dir, 'a.rct');

@@ -23,6 +23,12 @@ export interface ReplayOptions {
   quiet?: boolean;
   /** With `toEvent`: include a copy of linear memory in the stop snapshot. */
   captureMemory?: boolean;
+  /**
+   * The instruction clock (an instrumented module: see GuestSession.blockHook): count function
+   * entries and loop iterations once event `after` has returned (-1: from the start), and stop
+   * at the `stopAt`-th with a snapshot.
+   */
+  hooks?: { after: number; stopAt?: number };
   /** The trace was closed properly; if not, running out of it means it was cut short. */
   complete: boolean;
   /** Size of the trace file, for the truncation message. */
@@ -44,25 +50,40 @@ export class ReplaySession implements GuestSession {
   private verified = -1;
   private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
 
-  constructor(private readonly cursor: EventCursor, private readonly options: ReplayOptions, private readonly faults = new FaultInjector([])) {}
+  constructor(private readonly cursor: EventCursor, private readonly options: ReplayOptions, private readonly faults = new FaultInjector([])) {
+    const hooks = options.hooks;
+    this.blockHook = hooks ? (): void => {
+      if (this.event < hooks.after) return;
+      this.hooks++;
+      if (this.hooks === hooks.stopAt) this.stop(`stopped at function entry or loop iteration ${this.hooks} after event ${hooks.after}`);
+    } : undefined;
+  }
 
   get stats(): ReplayStats { return { events: this.event + 1, checkpointsVerified: this.verified + 1 }; }
+
+  private hooks = 0;
+
+  readonly blockHook: ((location: number) => void) | undefined;
+
+  /** Stops the guest here with a snapshot of its state (for --to and the instruction clock). */
+  private stop(reason: string): never {
+    const digest = this.kernel!.stateDigest();
+    const all = createHash('sha256');
+    for (const part of [digest.memory, digest.globals, digest.fds, digest.fs, this.output[1].digest(), this.output[2].digest()]) all.update(part);
+    throw new GuestStop({
+      kind: 'stopped', event: this.event + 1, reason,
+      at: {
+        memoryHash: hex(digest.memory), stateHash: all.digest('hex'), stack: wasmFrames(new Error().stack),
+        ...(this.options.captureMemory ? { memory: this.kernel!.memory.bytes(0, this.kernel!.memory.byteLength).slice() } : {}),
+        ...(this.options.hooks ? { hooks: this.hooks } : {}),
+      },
+    });
+  }
 
   readonly tracer = {
     wantsArguments: true,
     enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
-      if (this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent) {
-        const digest = this.kernel!.stateDigest();
-        const all = createHash('sha256');
-        for (const part of [digest.memory, digest.globals, digest.fds, digest.fs, this.output[1].digest(), this.output[2].digest()]) all.update(part);
-        throw new GuestStop({
-          kind: 'stopped', event: this.event + 1, reason: `stopped at event ${this.event + 1} as asked (--to)`,
-          at: {
-            memoryHash: hex(digest.memory), stateHash: all.digest('hex'), stack: wasmFrames(new Error().stack),
-            ...(this.options.captureMemory ? { memory: this.kernel!.memory.bytes(0, this.kernel!.memory.byteLength).slice() } : {}),
-          },
-        });
-      }
+      if (this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent) this.stop(`stopped at event ${this.event + 1} as asked (--to)`);
       this.event++;
       const recorded = this.cursor.nextCall();
       this.current = recorded;

@@ -35,6 +35,8 @@ export interface StopSnapshot {
   stack: WasmFrame[];
   /** A copy of linear memory, when asked for. */
   memory?: Uint8Array;
+  /** With a hook count (see ReplayOptions.hooks): function entries and loop iterations passed since counting began. */
+  hooks?: number;
 }
 
 /** Thrown from a tracer or effect to stop the guest; the runner turns it into an outcome. */
@@ -46,6 +48,11 @@ export class GuestStop extends Error {
 
 export interface GuestSession {
   readonly tracer: SyscallTracer;
+  /**
+   * Called at every function entry and loop iteration of a module instrumented for it (binaryen's
+   * log-execution pass imports it as `log_execution`): the divergence tools' instruction clock.
+   */
+  readonly blockHook?: (location: number) => void;
   /** Wraps the effects the kernel will use. Called once, before the kernel exists. */
   wrapEffects(inner: HostEffects): HostEffects;
   attach(kernel: Kernel): void;

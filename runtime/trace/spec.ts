@@ -6,7 +6,11 @@ export type SessionSpec =
     kind: 'record'; tracePath: string; header: TraceHeader;
     checkpointEvery: number; recordOutput: boolean; maxTraceBytes: number;
   }
-  | { kind: 'replay'; tracePath: string; checkpointEvery: number; toEvent?: number; quiet: boolean; captureMemory?: boolean }
+  | {
+    kind: 'replay'; tracePath: string; checkpointEvery: number; toEvent?: number; quiet: boolean; captureMemory?: boolean;
+    /** The instruction clock (the module must be instrumented): see ReplayOptions.hooks. */
+    hooks?: { after: number; stopAt?: number };
+  }
   /** A cluster replica: no trace, a rolling syscall hash reported at each network wait. */
   | { kind: 'hash' };
 

@@ -50,6 +50,7 @@ function openSession() {
     const reader = new TraceReader(source);
     const session = new ReplaySession(new EventCursor(reader.records()), {
       checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, complete: reader.footer?.complete === true, traceBytes: source.size, ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
+      ...(spec.hooks ? { hooks: spec.hooks } : {}),
     }, new FaultInjector(config.faults ?? []));
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
     return session;
