@@ -143,7 +143,8 @@ function differingRegions(a: Uint8Array, b: Uint8Array, page = 4096, limit = 10)
   return regions.slice(0, limit);
 }
 
-function outputAround(a: string, b: string, lines = 12): string | null {
+/** A line diff (`- ` first, `+ ` second, `  ` both) of the last `lines` lines of two outputs; null when equal. */
+export function outputAround(a: string, b: string, lines = 12): string | null {
   if (a === b) return null;
   const tail = (s: string) => s.split('\n').slice(-lines).join('\n');
   return diffLines(tail(a), tail(b)).map((part) => part.value.split('\n').filter((l, i, all) => l !== '' || i < all.length - 1)

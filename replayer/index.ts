@@ -2,4 +2,4 @@
 export { replayTrace, openTrace, ReplaySetupError, type ReplayRequest, type ReplayResult } from './replay.js';
 export { formatDivergence } from './report.js';
 export { summarizeTrace, listEvents, type TraceSummary, type EventRow } from './inspect.js';
-export { diffTraces, formatDiff, type DiffReport, type DiffSide } from './diff.js';
+export { diffTraces, formatDiff, outputAround, type DiffReport, type DiffSide, type InstructionRange } from './diff.js';

@@ -106,7 +106,7 @@ function describeInput(r: TraceRecord): string {
     case 'clock': return `clock ${r.clockId}: ${r.value}`;
     case 'entropy': return `entropy: ${r.data.length} bytes ${hex(r.data.subarray(0, 16))}${r.data.length > 16 ? '...' : ''}`;
     case 'output': return `${r.stream === 1 ? 'stdout' : 'stderr'}: ${r.data.length} bytes`;
-    case 'net': return `net: ${r.delivery.events.map((e) => describeNetEvent(e, 0)).join('; ') || 'tick'}`;
+    case 'net': return `net: ${r.delivery.events.map((e) => describeNetEvent(e, 40)).join('; ') || 'tick'}`;
     default: return r.kind;
   }
 }

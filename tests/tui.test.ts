@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createElement } from 'react';
 import { render } from 'ink-testing-library';
 import { describe, expect, it } from 'vitest';
-import { App, firstDivergence, initialState, reduce, type ReplicaTimeline, type TuiModel } from '../dist/tui/index.js';
+import { App, firstDivergence, initialState, reduce, selectedEvent, type ReplicaTimeline, type TuiModel } from '../dist/tui/index.js';
 import { cliPath, programsDir, runCli, tempDir } from './helpers.js';
 
 const timeline = (chains: string[]): ReplicaTimeline => ({ name: 'x', chains, checkpointEvents: chains.map((_, i) => (i + 1) * 100), events: chains.length * 100 });
@@ -40,6 +40,24 @@ describe('TUI state', () => {
     expect(s.cursor).toBe(3);
   });
 
+  it('↑/↓ select an event around the checkpoint (never before event 0, never past the end); moving the cursor resets it', () => {
+    let s = reduce(initialState(replicas), { type: 'jump-divergence' });
+    expect(selectedEvent(s)).toBe(400);
+    s = reduce(s, { type: 'down' });
+    expect(selectedEvent(s)).toBe(401);
+    s = reduce(reduce(reduce(s, { type: 'up' }), { type: 'up' }), { type: 'up' });
+    expect(selectedEvent(s)).toBe(398);
+    expect(selectedEvent(reduce(s, { type: 'right' }))).toBe(500);
+    let start = initialState(replicas);
+    start = reduce(start, { type: 'home' });
+    for (let i = 0; i < 200; i++) start = reduce(start, { type: 'up' });
+    expect(selectedEvent(start)).toBe(0);
+    let end = reduce(initialState(replicas), { type: 'end' });
+    for (let i = 0; i < 200; i++) end = reduce(end, { type: 'down' });
+    expect(selectedEvent(end)).toBe(799);
+    expect(reduce(initialState(replicas), { type: 'toggle-output' }).showOutput).toBe(true);
+  });
+
   it('filter and search take typed text; escape cancels; q quits', () => {
     let s = reduce(initialState(replicas), { type: 'start-filter' });
     for (const ch of 'fd_read') s = reduce(s, { type: 'type', text: ch });
@@ -57,6 +75,7 @@ const model: TuiModel = {
     event: from + i, syscall: replica === 1 && from + i === 401 ? 'fd_write' : 'fd_read', result: 'ok', fingerprint: '00000000', inputs: [],
   })),
   stack: async () => ['crash_here', 'main'],
+  output: async (replica, event) => `served ${event - 1} requests\n${replica === 1 ? 'jello' : 'hello'}\n`,
 };
 
 const tick = () => new Promise((r) => setTimeout(r, 30));
@@ -73,6 +92,26 @@ describe('TUI screens', () => {
     expect(frame).toContain('checkpoint 3/7');
     expect(frame).toContain('replica 2 X');
     expect(frame).toContain('#401 fd_write');
+    ui.unmount();
+  });
+
+  it('↓ selects the next event and the detail pane marks the fields that differ; o shows the output diff', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    ui.stdin.write('d');
+    await tick();
+    ui.stdin.write('\u001B[B'); // ↓
+    await tick();
+    expect(ui.lastFrame()).toContain('event #401: differs between replicas');
+    expect(ui.lastFrame()).toContain('replica 2: call fd_write · result ok');
+    ui.stdin.write('o');
+    await tick();
+    await tick();
+    const frame = ui.lastFrame()!;
+    expect(frame).toContain('stdout before event #401: replica 1 (-) vs replica 2 (+)');
+    expect(frame).toContain('- hello');
+    expect(frame).toContain('+ jello');
+    expect(frame).toContain('  served 400 requests');
     ui.unmount();
   });
 

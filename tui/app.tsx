@@ -1,11 +1,13 @@
 // The divergence explorer: a timeline of checkpoints per replica coloured by agreement, the
-// events around the cursor for each replica side by side, a detail line for what differs, and
-// a help bar. Keys: ←/→ move, d first divergence, b bisect one step, f filter by kind,
-// / search, s guest stack, q quit.
+// events around the cursor for each replica side by side, a detail pane for the selected event
+// (field by field) or the guest output up to it (a line diff between replicas), and a help bar.
+// Keys: ←/→ move, ↑/↓ select an event, d first divergence, b bisect one step, f filter by kind,
+// / search, s guest stack, o output diff, q quit.
 import { Box, Text, useApp, useInput } from 'ink';
 import { useEffect, useMemo, useReducer, useState } from 'react';
-import type { TuiModel } from './model.js';
-import { agreeAt, checkpointCount, initialState, reduce, type TuiState } from './state.js';
+import { outputAround } from '../replayer/index.js';
+import type { EventLine, TuiModel } from './model.js';
+import { agreeAt, checkpointCount, initialState, reduce, selectedEvent, type TuiState } from './state.js';
 
 const cells = 48;
 
@@ -60,10 +62,10 @@ function EventsPane({ model, state, around }: { model: TuiModel; state: TuiState
           {rows.map((row) => {
             const other = windows.find((w, j) => j !== i && w.some((x) => x.event === row.event));
             const twin = other?.find((x) => x.event === row.event);
-            const differs = twin !== undefined && (twin.syscall !== row.syscall || twin.fingerprint !== row.fingerprint || twin.result !== row.result);
+            const differs = twin !== undefined && (twin.syscall !== row.syscall || twin.fingerprint !== row.fingerprint || twin.result !== row.result || twin.inputs.join() !== row.inputs.join());
             const hit = search !== '' && row.syscall.includes(search);
             return (
-              <Text key={row.event} color={differs ? 'red' : hit ? 'yellow' : undefined} wrap="truncate">
+              <Text key={row.event} color={differs ? 'red' : hit ? 'yellow' : undefined} inverse={row.event === around} wrap="truncate">
                 {`#${row.event} ${row.syscall} ${row.result}${row.inputs.length ? ` · ${row.inputs[0]}` : ''}`}
               </Text>
             );
@@ -74,22 +76,54 @@ function EventsPane({ model, state, around }: { model: TuiModel; state: TuiState
   );
 }
 
-/** The selected event (the checkpoint's), replica by replica, with what differs between them. */
-function Detail({ model, state, around }: { model: TuiModel; state: TuiState; around: number }) {
+/** The fields of an event as the detail pane compares them. */
+const fields = (r: EventLine | undefined): [string, string][] => (r
+  ? [['call', r.syscall], ['result', r.result], ['args', r.fingerprint], ['inputs', r.inputs.join(' · ') || '-']]
+  : [['call', '(no such event)']]);
+
+/** The selected event, replica by replica, each field red where it differs from replica 1's. */
+function EventDetail({ model, state, around }: { model: TuiModel; state: TuiState; around: number }) {
   const rows = useMemo(() => model.replicas.map((_, i) => model.events(i, around, 1, null)[0]), [model, around]);
-  const key = (r: (typeof rows)[number]) => (r ? `${r.syscall} ${r.result} ${r.fingerprint} ${r.inputs.join(';')}` : 'none');
-  const same = new Set(rows.map(key)).size === 1;
+  const reference = fields(rows[0]);
+  const same = rows.every((r) => JSON.stringify(fields(r)) === JSON.stringify(reference));
   return (
     <Box flexDirection="column" borderStyle="single" borderColor={same ? 'gray' : 'red'}>
       <Text bold>{`event #${around}: ${same ? 'the same on every replica' : 'differs between replicas'}`}</Text>
       {rows.map((r, i) => (
-        <Text key={i} color={same ? undefined : 'red'} wrap="truncate">
-          {`replica ${i + 1}: ${r ? `${r.syscall} -> ${r.result} [args ${r.fingerprint}]${r.inputs.length ? ` · ${r.inputs.join(' · ')}` : ''}` : '(no such event)'}`}
+        <Text key={i} wrap="truncate">
+          {`replica ${i + 1}: `}
+          {fields(r).map(([name, value], k) => (
+            <Text key={name} color={reference[k]?.[1] === value ? undefined : 'red'}>{`${k ? ' · ' : ''}${name} ${value}`}</Text>
+          ))}
         </Text>
       ))}
       {same && state.divergence !== null && state.cursor === state.divergence && (
-        <Text color="yellow">the calls agree here but the checkpoint's state does not: replicode diff narrows it to the event</Text>
+        <Text color="yellow">the calls agree here but the checkpoint's state does not: replicode diff narrows it to the instruction range</Text>
       )}
+    </Box>
+  );
+}
+
+/** stdout up to the selected event: a line diff of replica 1's against the first replica whose output differs. */
+function OutputDetail({ model, around }: { model: TuiModel; around: number }) {
+  const [outputs, setOutputs] = useState<string[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    setOutputs(null);
+    void Promise.all(model.replicas.map((_, i) => model.output(i, around))).then((o) => { if (live) setOutputs(o); });
+    return () => { live = false; };
+  }, [model, around]);
+  if (!outputs) return <Box borderStyle="single" borderColor="gray"><Text color="gray">{`replaying to event #${around} for the output...`}</Text></Box>;
+  const other = outputs.findIndex((o) => o !== outputs[0]);
+  const diff = other < 0 ? null : outputAround(outputs[0]!, outputs[other]!, 8);
+  return (
+    <Box flexDirection="column" borderStyle="single" borderColor={diff ? 'red' : 'gray'}>
+      <Text bold>{diff
+        ? `stdout before event #${around}: replica 1 (-) vs replica ${other + 1} (+)`
+        : `stdout before event #${around}: the same on every replica (${Buffer.byteLength(outputs[0] ?? '')} bytes)`}</Text>
+      {(diff ?? '').split('\n').filter(Boolean).map((line, i) => (
+        <Text key={i} color={line.startsWith('-') ? 'red' : line.startsWith('+') ? 'green' : undefined} wrap="truncate">{line}</Text>
+      ))}
     </Box>
   );
 }
@@ -98,7 +132,7 @@ export function App({ model }: { model: TuiModel }) {
   const [state, dispatch] = useReducer(reduce, model.replicas, initialState);
   const { exit } = useApp();
   const [stacks, setStacks] = useState<string[][] | null>(null);
-  const around = model.replicas[0]?.checkpointEvents[state.cursor] ?? 0;
+  const around = selectedEvent(state);
 
   useInput((input, key) => {
     if (state.mode !== 'browse') {
@@ -110,6 +144,9 @@ export function App({ model }: { model: TuiModel }) {
     }
     if (key.leftArrow || input === 'h') dispatch({ type: 'left' });
     else if (key.rightArrow || input === 'l') dispatch({ type: 'right' });
+    else if (key.upArrow || input === 'k') dispatch({ type: 'up' });
+    else if (key.downArrow || input === 'j') dispatch({ type: 'down' });
+    else if (input === 'o') dispatch({ type: 'toggle-output' });
     else if (input === 'd') dispatch({ type: 'jump-divergence' });
     else if (input === 'b') dispatch({ type: 'bisect-step' });
     else if (input === 'f') dispatch({ type: 'start-filter' });
@@ -132,7 +169,7 @@ export function App({ model }: { model: TuiModel }) {
       <Text bold>{`RepliCode · ${model.replicas.length} traces · events around #${around}${state.filter ? ` · only ${state.filter}` : ''}`}</Text>
       <Timeline state={state} />
       <EventsPane model={model} state={state} around={around} />
-      <Detail model={model} state={state} around={around} />
+      {state.showOutput ? <OutputDetail model={model} around={around} /> : <EventDetail model={model} state={state} around={around} />}
       {lastStep && (
         <Text color="cyan">{`bisect: checkpoints [${lastStep.lo}, ${lastStep.hi}) → looked at #${lastStep.mid}: ${lastStep.agree ? 'chains agree, so the divergence is later' : 'chains differ, so it is here or earlier'}` + (state.bisect!.lo >= state.bisect!.hi ? ` · found: checkpoint ${state.bisect!.lo}` : '')}</Text>
       )}
@@ -141,7 +178,7 @@ export function App({ model }: { model: TuiModel }) {
       )}
       {stacks && stacks.map((s, i) => <Text key={i} color="magenta">{`replica ${i + 1} stack: ${s.slice(0, 6).join(' ← ') || '(none)'}`}</Text>)}
       {state.mode !== 'browse' && <Text color="yellow">{`${state.mode === 'filter' ? 'filter by kind' : 'search'}: ${state.search}▌`}</Text>}
-      <Text color="gray">←/→ move · d first divergence · b bisect step · f filter · / search · s stack · q quit</Text>
+      <Text color="gray">←/→ checkpoint · ↑/↓ event · d first divergence · b bisect step · f filter · / search · s stack · o output diff · q quit</Text>
     </Box>
   );
 }

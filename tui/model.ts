@@ -12,6 +12,8 @@ export interface TuiModel {
   events(replica: number, from: number, count: number, kind: string | null): EventLine[];
   /** The guest's wasm stack at `event` (function names, innermost first). */
   stack(replica: number, event: number): Promise<string[]>;
+  /** What the guest wrote to stdout before `event`. */
+  output(replica: number, event: number): Promise<string>;
 }
 
 export function loadModel(paths: string[], onProgress?: (done: number, total: number) => void): TuiModel {
@@ -40,6 +42,12 @@ export function loadModel(paths: string[], onProgress?: (done: number, total: nu
     async stack(replica, event) {
       const { outcome } = await replayTrace({ tracePath: paths[replica]!, toEvent: event, quiet: true, onOutput: () => {} });
       return outcome.kind === 'stopped' ? (outcome.at?.stack ?? []).map((f) => f.name) : [];
+    },
+    async output(replica, event) {
+      // Output is kept as hashes in a trace (unless --record-output): replaying gives it back.
+      const chunks: Buffer[] = [];
+      await replayTrace({ tracePath: paths[replica]!, toEvent: event, onOutput: (stream, bytes) => { if (stream === 1) chunks.push(Buffer.from(bytes)); } });
+      return Buffer.concat(chunks).toString('utf8');
     },
   };
 }

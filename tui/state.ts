@@ -20,7 +20,11 @@ export interface TuiState {
   filter: string | null;
   search: string;
   mode: 'browse' | 'filter' | 'search';
+  /** The selected event, relative to the cursor's checkpoint event (↑/↓). */
+  eventOffset: number;
   showStack: boolean;
+  /** The detail pane shows the guest output up to the selected event, diffed between replicas. */
+  showOutput: boolean;
   quit: boolean;
 }
 
@@ -28,7 +32,8 @@ export type TuiAction =
   | { type: 'left' } | { type: 'right' } | { type: 'home' } | { type: 'end' }
   | { type: 'jump-divergence' } | { type: 'bisect-step' }
   | { type: 'start-filter' } | { type: 'start-search' } | { type: 'type'; text: string } | { type: 'backspace' } | { type: 'submit' } | { type: 'cancel' }
-  | { type: 'toggle-stack' } | { type: 'quit' };
+  | { type: 'up' } | { type: 'down' }
+  | { type: 'toggle-stack' } | { type: 'toggle-output' } | { type: 'quit' };
 
 export function checkpointCount(state: Pick<TuiState, 'replicas'>): number {
   return Math.max(0, ...state.replicas.map((r) => r.chains.length));
@@ -51,7 +56,17 @@ export function firstDivergence(replicas: ReplicaTimeline[]): number | null {
 }
 
 export function initialState(replicas: ReplicaTimeline[]): TuiState {
-  return { replicas, cursor: 0, divergence: firstDivergence(replicas), bisect: null, filter: null, search: '', mode: 'browse', showStack: false, quit: false };
+  return {
+    replicas, cursor: 0, divergence: firstDivergence(replicas), bisect: null, filter: null, search: '', mode: 'browse',
+    eventOffset: 0, showStack: false, showOutput: false, quit: false,
+  };
+}
+
+/** The selected event: the cursor checkpoint's event moved by ↑/↓, within the recorded events. */
+export function selectedEvent(state: TuiState): number {
+  const at = state.replicas[0]?.checkpointEvents[state.cursor] ?? 0;
+  const events = Math.max(0, ...state.replicas.map((r) => r.events));
+  return Math.max(0, Math.min(at + state.eventOffset, events - 1));
 }
 
 export function reduce(state: TuiState, action: TuiAction): TuiState {
@@ -68,11 +83,21 @@ export function reduce(state: TuiState, action: TuiAction): TuiState {
     }
   }
   switch (action.type) {
-    case 'left': return { ...state, cursor: Math.max(0, state.cursor - 1) };
-    case 'right': return { ...state, cursor: Math.min(last, state.cursor + 1) };
-    case 'home': return { ...state, cursor: 0 };
-    case 'end': return { ...state, cursor: last };
-    case 'jump-divergence': return state.divergence === null ? state : { ...state, cursor: state.divergence, bisect: null };
+    case 'left': return { ...state, cursor: Math.max(0, state.cursor - 1), eventOffset: 0 };
+    case 'right': return { ...state, cursor: Math.min(last, state.cursor + 1), eventOffset: 0 };
+    case 'home': return { ...state, cursor: 0, eventOffset: 0 };
+    case 'end': return { ...state, cursor: last, eventOffset: 0 };
+    case 'jump-divergence': return state.divergence === null ? state : { ...state, cursor: state.divergence, bisect: null, eventOffset: 0 };
+    case 'up': {
+      const selected = selectedEvent(state);
+      return selected === 0 ? state : { ...state, eventOffset: selected - 1 - (state.replicas[0]?.checkpointEvents[state.cursor] ?? 0) };
+    }
+    case 'down': {
+      const events = Math.max(0, ...state.replicas.map((r) => r.events));
+      const selected = selectedEvent(state);
+      return selected + 1 >= events ? state : { ...state, eventOffset: selected + 1 - (state.replicas[0]?.checkpointEvents[state.cursor] ?? 0) };
+    }
+    case 'toggle-output': return { ...state, showOutput: !state.showOutput };
     case 'bisect-step': {
       // One visible step of the binary search over checkpoints: which half, and why.
       const b = state.bisect ?? { lo: 0, hi: checkpointCount(state), steps: [] };
@@ -80,7 +105,7 @@ export function reduce(state: TuiState, action: TuiAction): TuiState {
       const mid = (b.lo + b.hi) >> 1;
       const agree = agreeAt(state.replicas, mid);
       const next = { lo: agree ? mid + 1 : b.lo, hi: agree ? b.hi : mid, steps: [...b.steps, { lo: b.lo, hi: b.hi, mid, agree }] };
-      return { ...state, bisect: next, cursor: Math.min(mid, last) };
+      return { ...state, bisect: next, cursor: Math.min(mid, last), eventOffset: 0 };
     }
     case 'start-filter': return { ...state, mode: 'filter', search: '' };
     case 'start-search': return { ...state, mode: 'search', search: '' };
