@@ -8,6 +8,7 @@ import { compileModule, processConfig, spawnGuest } from '../runtime/index.js';
 import { benchTrace } from './trace.js';
 import { benchCluster, benchServers } from './servers.js';
 import { benchTui } from './tui.js';
+import { benchDiff } from './diff.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -87,6 +88,11 @@ async function main() {
     writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
     return;
   }
+  const diffSizes = (process.env.BENCH_DIFF_SIZES ?? '20000,100000').split(',').map(Number);
+  if (only === 'diff') {
+    writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'cluster') {
     writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
     return;
@@ -114,6 +120,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
 
