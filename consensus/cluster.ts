@@ -69,6 +69,9 @@ export interface Disagreement {
  * which a quorum agrees goes out. A replica that disagrees (a fault) cannot answer a client on its
  * own; one that is slow or dead does not hold the others back.
  */
+/** Datagrams kept per replica and flow while waiting for a quorum. */
+const maxPendingDatagrams = 1024;
+
 class ClientOutput {
   private readonly sent = new Map<number, number>();
   /** Per connection, per replica: bytes produced in all, and those not yet sent. */
@@ -120,6 +123,9 @@ class ClientOutput {
     const mine = flow.pending.get(replica) ?? new Map<number, Uint8Array>();
     flow.pending.set(replica, mine);
     mine.set(index, bytes.slice());
+    // A replica far ahead of the others (or one that diverged and is never matched) keeps at
+    // most this many; the oldest go first (UDP may lose them anyway).
+    if (mine.size > maxPendingDatagrams) mine.delete(mine.keys().next().value!);
     this.releaseDatagrams(link);
   }
 

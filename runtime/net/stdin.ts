@@ -5,7 +5,7 @@
 // and one that reads slowly never has more than a piece buffered.
 import { FileType, FdFlags, type Filestat } from '../abi.js';
 import { Errno, WasiError } from '../errno.js';
-import { Handle, scatter, totalLength, type Readiness } from '../handle.js';
+import { Handle, gather, scatter, totalLength, type Readiness } from '../handle.js';
 import { stdioFilestat, stdioRights } from '../stdio.js';
 import type { NetStack } from './stack.js';
 
@@ -22,7 +22,7 @@ export class MachineStdin extends Handle {
   }
 
   receive(bytes: Uint8Array): void {
-    this.pending = this.pending.length ? concat(this.pending, bytes) : bytes;
+    this.pending = this.pending.length ? gather([this.pending, bytes]) : bytes;
     this.asked = false;
   }
 
@@ -60,11 +60,4 @@ export class MachineStdin extends Handle {
     this.asked = true;
     this.stack.wantStdin();
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
