@@ -3,9 +3,9 @@
 // the log (Proposer); each replica applies them (ReplicaSequencer) and, after every batch,
 // publishes a state hash (its processes' rolling syscall hashes and exits, and everything it
 // sent to clients). The cluster compares hashes batch by batch and names a disagreeing replica
-// at once. Replies reach clients exactly once, when a majority of the live replicas produced the
-// same bytes, so a faulty replica cannot answer alone and any replica can die without clients
-// noticing; a restarted one replays the log to catch up.
+// at once. Replies reach clients exactly once, from one designated replica or once a majority
+// produced the same bytes (client-output.ts); any replica can die without clients noticing, and
+// a restarted one replays the log to catch up.
 import { join } from 'node:path';
 import {
   BufferStdin, Gateway, loadHostTree, machineProcessConfig, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
@@ -13,6 +13,7 @@ import {
 } from '../runtime/index.js';
 import { defaultCheckpointEvery, defaultMaxTraceBytes, traceHeader } from '../recorder/index.js';
 import { EmbeddedLog, type ConsensusLog } from './log.js';
+import { ClientOutput, type ReplyPolicy } from './client-output.js';
 import { Proposer } from './proposer.js';
 import { ReplicaSequencer } from './replica-sequencer.js';
 
@@ -43,6 +44,8 @@ export interface ClusterOptions {
   firstLink?: number;
   /** The cluster's stdin, proposed on the log piece by piece as the replicas ask (default: empty). */
   stdin?: StdinSource;
+  /** Who answers clients: one designated replica (default), or a majority (see client-output.ts). */
+  replies?: ReplyPolicy;
   /** Changes one replica's configuration (fault injection, tests): must be used with care. */
   configFor?: (replica: number, config: ProcessConfig) => ProcessConfig;
 }
@@ -61,140 +64,6 @@ export interface Disagreement {
   /** The replica(s) whose hash differs from the majority. */
   replicas: number[];
   hashes: Record<number, string>;
-}
-
-/**
- * Bytes to clients, released once a majority of the live replicas have produced them: each
- * replica's output for a connection is buffered past what was sent, and the longest prefix on
- * which a quorum agrees goes out. A replica that disagrees (a fault) cannot answer a client on its
- * own; one that is slow or dead does not hold the others back.
- */
-/** Datagrams kept per replica and flow while waiting for a quorum. */
-const maxPendingDatagrams = 1024;
-
-class ClientOutput {
-  private readonly sent = new Map<number, number>();
-  /** Per connection, per replica: bytes produced in all, and those not yet sent. */
-  private readonly streams = new Map<number, Map<number, { produced: number; tail: Uint8Array }>>();
-  private readonly ended = new Map<number, Set<number>>();
-  private readonly closed = new Set<number>();
-
-  constructor(private readonly gateway: Gateway, private readonly liveReplicas: () => number[]) {}
-
-  private quorum(): number { return Math.floor(this.liveReplicas().length / 2) + 1; }
-
-  offer(replica: number, link: number, bytes: Uint8Array): void {
-    if (this.closed.has(link)) return;
-    const byReplica = this.streams.get(link) ?? new Map<number, { produced: number; tail: Uint8Array }>();
-    this.streams.set(link, byReplica);
-    const s = byReplica.get(replica) ?? { produced: 0, tail: new Uint8Array(0) };
-    s.produced += bytes.length;
-    s.tail = s.tail.length ? Buffer.concat([s.tail, bytes]) : bytes.slice();
-    byReplica.set(replica, s);
-    this.trim(link);
-    this.release(link);
-  }
-
-  end(replica: number, link: number): void {
-    const set = this.ended.get(link) ?? new Set<number>();
-    this.ended.set(link, set);
-    set.add(replica);
-    this.release(link);
-  }
-
-  destroy(replica: number, link: number): void { this.end(replica, link); }
-
-  /** Re-examines every connection (a replica died: the quorum changed). */
-  reconsider(): void {
-    for (const link of new Set([...this.streams.keys(), ...this.ended.keys()])) this.release(link);
-    for (const link of this.datagrams.keys()) this.releaseDatagrams(link);
-  }
-
-  /** UDP flows: per link, datagrams released so far and, per replica, how many it produced and those not yet released. */
-  private readonly datagrams = new Map<number, { released: number; produced: Map<number, number>; pending: Map<number, Map<number, Uint8Array>> }>();
-
-  /** A replica's next datagram for a flow; the n-th goes out once a quorum produced the same n-th datagram. */
-  offerDatagram(replica: number, link: number, bytes: Uint8Array): void {
-    const flow = this.datagrams.get(link) ?? { released: 0, produced: new Map(), pending: new Map() };
-    this.datagrams.set(link, flow);
-    const index = flow.produced.get(replica) ?? 0;
-    flow.produced.set(replica, index + 1);
-    if (index < flow.released) return;
-    const mine = flow.pending.get(replica) ?? new Map<number, Uint8Array>();
-    flow.pending.set(replica, mine);
-    mine.set(index, bytes.slice());
-    // A replica far ahead of the others (or one that diverged and is never matched) keeps at
-    // most this many; the oldest go first (UDP may lose them anyway).
-    if (mine.size > maxPendingDatagrams) mine.delete(mine.keys().next().value!);
-    this.releaseDatagrams(link);
-  }
-
-  private releaseDatagrams(link: number): void {
-    const flow = this.datagrams.get(link);
-    if (!flow) return;
-    const quorum = this.quorum();
-    for (;;) {
-      const index = flow.released;
-      const votes = new Map<string, { bytes: Uint8Array; count: number }>();
-      for (const r of this.liveReplicas()) {
-        const bytes = flow.pending.get(r)?.get(index);
-        if (!bytes) continue;
-        const key = Buffer.from(bytes).toString('base64');
-        const vote = votes.get(key) ?? { bytes, count: 0 };
-        vote.count++;
-        votes.set(key, vote);
-      }
-      const winner = [...votes.values()].find((v) => v.count >= quorum);
-      if (!winner) return;
-      this.gateway.sendDatagram(link, winner.bytes);
-      flow.released++;
-      for (const mine of flow.pending.values()) mine.delete(index);
-    }
-  }
-
-  /** Keeps, for every replica, only the bytes past what was sent. */
-  private trim(link: number): void {
-    const sent = this.sent.get(link) ?? 0;
-    for (const s of this.streams.get(link)?.values() ?? []) {
-      const unsent = Math.max(0, s.produced - sent);
-      if (s.tail.length > unsent) s.tail = s.tail.subarray(s.tail.length - unsent);
-    }
-  }
-
-  private release(link: number): void {
-    if (this.closed.has(link)) return;
-    const live = this.liveReplicas();
-    const quorum = this.quorum();
-    const byReplica = this.streams.get(link);
-    const views = live.map((r) => byReplica?.get(r)?.tail ?? new Uint8Array(0));
-    let best = 0;
-    let bestView: Uint8Array | undefined;
-    for (const mine of views) {
-      const prefixes = views.map((other) => commonPrefix(mine, other)).sort((x, y) => y - x);
-      const agreed = prefixes[quorum - 1] ?? 0;
-      if (agreed > best) { best = agreed; bestView = mine; }
-    }
-    if (best > 0 && bestView) {
-      this.gateway.send(link, bestView.subarray(0, best));
-      this.sent.set(link, (this.sent.get(link) ?? 0) + best);
-      this.trim(link);
-    }
-    const sent = this.sent.get(link) ?? 0;
-    const finished = [...(this.ended.get(link) ?? [])].filter((r) => live.includes(r) && (byReplica?.get(r)?.produced ?? 0) <= sent);
-    if (finished.length >= quorum) {
-      this.closed.add(link);
-      this.streams.delete(link);
-      this.ended.delete(link);
-      this.gateway.end(link);
-    }
-  }
-}
-
-function commonPrefix(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
 }
 
 const fnv = (h: number, v: number) => Math.imul(h ^ v, 0x01000193);
@@ -264,9 +133,9 @@ export class Cluster {
     const stdin = new StdinFeed(options.stdin ?? new BufferStdin(), (event) => proposer.push(event));
     const gateway = new Gateway(options.listen, proposer, options.firstLink ?? 1);
     const listening = await gateway.start();
-    let live: () => number[] = () => [];
-    const cluster = new Cluster(options, log, gateway, proposer, new ClientOutput(gateway, () => live()), listening, stdin);
-    live = () => cluster.present.filter((r) => r.alive).map((r) => r.index);
+    let cluster: Cluster | undefined;
+    const output = new ClientOutput(gateway, () => cluster?.present.filter((r) => r.alive).map((r) => r.index) ?? [], options.replies ?? 'designated', () => cluster?.designated);
+    cluster = new Cluster(options, log, gateway, proposer, output, listening, stdin);
     for (const p of options.processes) {
       for (const { hostPath } of p.config.preopens) cluster.trees[hostPath] ??= loadHostTree(hostPath, p.config.snapshotLimits);
     }
@@ -303,7 +172,12 @@ export class Cluster {
     return Promise.all(this.present.map((r) => r.outcomes));
   }
 
+  /** The replica that answers clients under the 'designated' policy. */
+  designated: number | undefined;
+
   private launch(index: number): void {
+    // A restarted replica replays the log from the start: its earlier output no longer counts.
+    this.output.forget(index);
     const sequencer = new ReplicaSequencer(this.log);
     const links = new ReplicaLinks(index, this.output);
     const { recordDir } = this.options;
@@ -329,6 +203,7 @@ export class Cluster {
       outcomes: machine.outcomes.then((o) => o, () => undefined),
     };
     this.replicas[index - 1] = replica;
+    this.designated ??= index;
   }
 
   private publish(replica: number, batch: number, hash: string): void {
@@ -362,6 +237,12 @@ export class Cluster {
     r.alive = false;
     r.links.muted = true;
     r.sequencer?.end();
+    // The designated replica is gone: the live one furthest along the log answers from now on,
+    // continuing from the last byte the clients got.
+    if (this.designated === index) {
+      const next = this.present.filter((p) => p.alive).sort((a, b) => (b.sequencer?.applied ?? 0) - (a.sequencer?.applied ?? 0) || a.index - b.index)[0];
+      this.designated = next?.index;
+    }
     this.output.reconsider();
     await r.machine?.stop(0);
   }

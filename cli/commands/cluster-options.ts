@@ -12,11 +12,13 @@ export function withClusterOptions<T>(yargs: Argv<T>) {
     .option('endpoints', { type: 'string', describe: 'etcd endpoints, comma-separated (with --log etcd)' })
     .option('inject', { type: 'string', array: true, default: [] as string[], describe: 'inject a fault into one replica: REPLICA:SPEC (see record --inject)' })
     .option('cluster-name', { type: 'string', default: 'default', describe: 'name of the cluster in etcd (nodes of one cluster share it)' })
-    .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct)" });
+    .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct)" })
+    .option('replies', { choices: ['designated', 'majority'] as const, default: 'designated' as const, describe: 'who answers clients: one designated replica, checked through the state hashes, or a majority of the replicas agreeing byte for byte' });
 }
 
 export interface ParsedClusterArgs extends ParsedRunArgs {
   replicas: number; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string; inject: string[];
+  replies: 'designated' | 'majority';
   /** `replicode node`: this node's replica id. */
   id?: number;
 }

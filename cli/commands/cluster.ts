@@ -48,7 +48,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   for (const [r, specs] of injected) withFaults(config, specs); // validates now, before anything starts
   const cluster = await Cluster.start({
     ...(injected.size ? { configFor: (replica: number, c: typeof config) => withFaults(c, injected.get(replica) ?? []) } : {}),
-    replicas, listen, ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
+    replicas, listen, replies: argv.replies ?? 'designated', ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
     ...(node !== undefined ? { replicaIds: [node], firstLink: node * 2 ** 20 + 1 } : { stdin: new StreamStdin(process.stdin) }),
