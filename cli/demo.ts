@@ -87,7 +87,7 @@ async function divergenceHunt(dir: string): Promise<void> {
   });
   for (let i = 0; i < 3; i++) {
     const body = await (await fetch(`http://127.0.0.1:${port}/counter`)).text();
-    console.log(`  GET /counter -> ${body.trim()}   (answered by the majority)`);
+    console.log(`  GET /counter -> ${body.trim()}   (answered by replica 1, the designated one; the others are checked by their hashes)`);
   }
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   child.kill('SIGINT');
