@@ -1,6 +1,8 @@
-// A Rust guest written against WasmEdge's socket extension the way the wasmedge_wasi_socket crate
-// calls it (wasm_programs/rust/echo_server.rs): its imports have the crate's signatures, it
-// serves real clients through `replicode run --listen`, and a recorded session replays the same.
+// Rust guests written against WasmEdge's socket extension the way the wasmedge_wasi_socket crate
+// calls it (wasm_programs/rust/echo_server.rs, TCP; rust/udp_echo.rs, UDP and sock_getaddrinfo):
+// their imports have the crate's signatures, they serve real clients through `replicode run
+// --listen`, and recorded sessions replay the same.
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -9,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const wasmPath = join(programsDir, 'build', 'rust_echo_server.wasm');
+const udpWasmPath = join(programsDir, 'build', 'rust_udp_echo.wasm');
 const echoTimeoutMs = 10_000;
 
 // A failed test must not leave its server running.
@@ -128,13 +131,21 @@ const listening = (port: number) =>
 
 describe('a Rust guest using the wasmedge_wasi_socket calling convention', () => {
   it('imports the crate\'s socket calls with the crate\'s wasm signatures, and nothing RepliCode lacks', () => {
-    const signatures = importSignatures(readFileSync(wasmPath));
-    for (const [name, arity] of Object.entries(crateImports)) {
-      expect(signatures.get(`wasi_snapshot_preview1.${name}`), name).toBe(i32s(arity));
+    const modules: [string, string[]][] = [
+      [wasmPath, Object.keys(crateImports)], // the whole set: the echo server links what it does not call too
+      [udpWasmPath, ['sock_open', 'sock_bind', 'sock_recv_from', 'sock_send_to', 'sock_shutdown', 'sock_getaddrinfo']],
+    ];
+    for (const [path, required] of modules) {
+      const signatures = importSignatures(readFileSync(path));
+      for (const name of required) expect(signatures.has(`wasi_snapshot_preview1.${name}`), `${path}: ${name}`).toBe(true);
+      for (const [name, arity] of Object.entries(crateImports)) {
+        const signature = signatures.get(`wasi_snapshot_preview1.${name}`);
+        if (signature !== undefined) expect(signature, `${path}: ${name}`).toBe(i32s(arity));
+      }
+      expect([...signatures.keys()].every((name) => name.startsWith('wasi_snapshot_preview1.')), path).toBe(true);
     }
     // The crate's fcntl (O_NONBLOCK) goes through wasi-libc to the standard fdstat calls.
-    expect(signatures.get('wasi_snapshot_preview1.fd_fdstat_set_flags')).toBe(i32s(2));
-    expect([...signatures.keys()].every((name) => name.startsWith('wasi_snapshot_preview1.'))).toBe(true);
+    expect(importSignatures(readFileSync(wasmPath)).get('wasi_snapshot_preview1.fd_fdstat_set_flags')).toBe(i32s(2));
   });
 
   it('serves two concurrent node clients through run --listen and prints their addresses', async () => {
@@ -172,4 +183,103 @@ describe('a Rust guest using the wasmedge_wasi_socket calling convention', () =>
     expect(replay.exitCode).toBe(0);
     expect(replay.stdout).toBe(cli.stdout());
   }, 30_000);
+});
+
+/** Resolves with `pattern`'s match once the guest's stdout shows it; rejects if the CLI exits first. */
+function waitForStdout(cli: RunningCli, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const look = () => {
+      const m = pattern.exec(cli.stdout());
+      if (m) { cli.child.stdout!.off('data', look); resolve(m); }
+    };
+    cli.child.stdout!.on('data', look);
+    look();
+    void cli.exited.then(() => reject(new Error(`exited before printing ${pattern}: ${cli.stderr()}`)));
+  });
+}
+
+/** What a node dgram client saw: each reply and the address it came from. */
+interface UdpExchange { clientPort: number; replies: { text: string; port: number }[] }
+
+/**
+ * Sends `messages` from one node UDP socket, one at a time, each once its predecessor's reply is
+ * in; the socket stays open (and keeps counting replies) until `until` settles, so a duplicate
+ * reply would show.
+ */
+async function udpExchange(port: number, messages: string[], until: Promise<unknown>): Promise<UdpExchange> {
+  const socket = createSocket('udp4');
+  const replies: { text: string; port: number }[] = [];
+  socket.on('message', (m, from) => replies.push({ text: m.toString(), port: from.port }));
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  const clientPort = socket.address().port;
+  try {
+    for (const [i, m] of messages.entries()) {
+      socket.send(m, port, '127.0.0.1');
+      const deadline = Date.now() + echoTimeoutMs;
+      while (replies.length <= i && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      if (replies.length <= i) throw new Error(`no reply to datagram ${i + 1} (${JSON.stringify(m)}) within ${echoTimeoutMs} ms`);
+    }
+    await until;
+    await new Promise((r) => setTimeout(r, 100)); // a reply sent just before the exit is still on its way
+  } finally {
+    socket.close();
+  }
+  return { clientPort, replies };
+}
+
+const udpMessages = ['one', 'two words', 'three: a longer datagram'];
+const udpArgs = ['--host', 'backend=10.77.0.9', '--env', 'LOOKUP=backend', '--listen', 'udp:127.0.0.1:0=9000', udpWasmPath, '--', '9000', '3'];
+
+/**
+ * Starts `replicode COMMAND ... rust_udp_echo 9000 3`, waits until the guest is bound (a datagram
+ * to an unbound port is lost, as UDP's are), exchanges three datagrams, and waits for the exit.
+ */
+async function udpSession(command: string[]): Promise<UdpExchange & { cli: RunningCli; port: number; exitCode: number | null }> {
+  const cli = start([...command, ...udpArgs]);
+  const port = Number((await cli.waitFor(/listening on udp:127\.0\.0\.1:(\d+) for guest UDP port 9000/))[1]);
+  await waitForStdout(cli, /^rust udp echo on 0\.0\.0\.0:9000$/m);
+  const exchange = await udpExchange(port, udpMessages, cli.exited);
+  return { ...exchange, cli, port, exitCode: await cli.exited };
+}
+
+/** The guest's whole stdout for a session with the client at 127.0.0.1:clientPort. */
+const udpStdout = (clientPort: number) => [
+  'lookup backend: 10.77.0.9:80', // the crate asks for service "http": 80, big-endian in sa_data
+  'rust udp echo on 0.0.0.0:9000',
+  ...udpMessages.map((m, i) => `datagram ${i + 1}: ${m.length} bytes from 127.0.0.1:${clientPort}`),
+  '',
+].join('\n');
+
+describe('a Rust guest using the wasmedge_wasi_socket UDP and name-lookup calling conventions', () => {
+  it('resolves a --host name through sock_getaddrinfo, and echoes three datagrams from a node client to its real port', async () => {
+    const { cli, port, clientPort, replies, exitCode } = await udpSession(['run']);
+    expect(exitCode, cli.stderr()).toBe(0);
+    // Exactly one reply per datagram, each from the gateway's port: the guest's sock_send_to reached the sender.
+    expect(replies).toEqual(udpMessages.map((m) => ({ text: `echo ${m}`, port })));
+    expect(cli.stdout()).toBe(udpStdout(clientPort));
+    expect(cli.stderr()).not.toMatch(/internal error|rust_udp_echo:/);
+  }, 30_000);
+
+  it('records the same session, and the trace replays to the same output without a network', async () => {
+    const trace = join(tempDir(), 'rust-udp.rct');
+    const { cli, port, clientPort, replies, exitCode } = await udpSession(['record', '-o', trace]);
+    expect(exitCode, cli.stderr()).toBe(0);
+    expect(cli.stderr()).toMatch(/recorded \d+ events/);
+    expect(replies).toEqual(udpMessages.map((m) => ({ text: `echo ${m}`, port })));
+    expect(cli.stdout()).toBe(udpStdout(clientPort));
+    const replay = runCli(['replay', trace]);
+    expect(replay.stderr).toMatch(/replay matches the recording: \d+ events, \d+ checkpoints verified, exit code 0/);
+    expect(replay.exitCode).toBe(0);
+    expect(replay.stdout).toBe(cli.stdout());
+  }, 30_000);
+
+  it('a name not in the table: the lookup fails with WasmEdge\'s EAI_NONAME (84) and the program exits 1; localhost resolves by default', () => {
+    const unknown = runCli(['run', '--host', 'backend=10.77.0.9', '--env', 'LOOKUP=nowhere', udpWasmPath, '--', '9000', '0']);
+    expect(unknown.stdout).toBe('lookup nowhere: error 84\n');
+    expect(unknown.exitCode).toBe(1);
+    const localhost = runCli(['run', udpWasmPath, '--', '9001', '0']); // COUNT 0: bind, then exit
+    expect(localhost.stdout).toBe('lookup localhost: 127.0.0.1:80\nrust udp echo on 0.0.0.0:9001\n');
+    expect(localhost.exitCode, localhost.stderr).toBe(0);
+  });
 });
