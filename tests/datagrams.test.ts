@@ -174,6 +174,25 @@ describe('sock_getaddrinfo (a fixed table, never the host resolver)', () => {
     expect(getaddrinfo(h, 'backend', '80', { socktype: SOCK_ANY }, 1).results.length).toBe(1);
   });
 
+  it('CANONNAME with a zero-length name buffer writes nothing there (the crate passes dangling pointers with length 0)', () => {
+    const h = new SyscallHarness();
+    const [np, nl] = h.bytes('localhost\0');
+    const hints = h.alloc(28);
+    h.view.setUint16(hints, 0x2, true);
+    const rec = h.alloc(28), sockaddr = h.alloc(12), data = h.alloc(14), canary = h.alloc(8);
+    h.view.setUint32(sockaddr + 4, 14, true);
+    h.view.setUint32(sockaddr + 8, data, true);
+    h.view.setUint32(rec + 12, sockaddr, true);
+    h.view.setUint32(rec + 16, canary, true);
+    h.view.setUint32(rec + 20, 0, true);
+    h.view.setUint8(canary, 0xaa);
+    const res = h.alloc(4), count = h.alloc(4);
+    h.view.setUint32(res, rec, true);
+    expect(h.sys.sock_getaddrinfo!(np, nl, 0, 0, hints, res, 1, count)).toBe(0);
+    expect(h.u32(count)).toBe(1);
+    expect(h.view.getUint8(canary)).toBe(0xaa);
+  });
+
   it('answers WasmEdge\'s EAI_* codes for what it cannot resolve', () => {
     const h = new SyscallHarness({ hosts: [['backend', '10.77.0.2']] });
     expect(getaddrinfo(h, 'example.com', '80').errno).toBe(EAI.NONAME);

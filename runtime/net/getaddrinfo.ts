@@ -120,6 +120,7 @@ function writeSockaddr(ctx: KernelContext, sockaddr: number, ip: Endpoint['ip'],
 function writeCanonicalName(ctx: KernelContext, record: number, name: string): void {
   const mem = ctx.memory;
   const room = mem.u32(record + Ai.canonnameLen);
+  if (room === 0) return; // no buffer: not even the terminating NUL may be written
   const encoded = new TextEncoder().encode(name);
   const n = Math.min(encoded.length, Math.max(0, room - 1));
   const target = mem.bytes(mem.u32(record + Ai.canonname), n + 1);
