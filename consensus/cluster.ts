@@ -129,11 +129,15 @@ export class Cluster {
 
   static async start(options: ClusterOptions): Promise<Cluster> {
     const log = options.log ?? new EmbeddedLog();
-    const proposer = new Proposer(log);
+    let cluster: Cluster | undefined;
+    // Cut the next batch once some local replica has taken every batch so far (pipelining one).
+    const proposer = new Proposer(log, 50, () => {
+      const live = cluster?.present.filter((r) => r.alive && r.sequencer) ?? [];
+      return live.length === 0 || live.some((r) => r.sequencer!.applied >= proposer.appended);
+    });
     const stdin = new StdinFeed(options.stdin ?? new BufferStdin(), (event) => proposer.push(event));
     const gateway = new Gateway(options.listen, proposer, options.firstLink ?? 1);
     const listening = await gateway.start();
-    let cluster: Cluster | undefined;
     const output = new ClientOutput(gateway, () => cluster?.present.filter((r) => r.alive).map((r) => r.index) ?? [], options.replies ?? 'designated', () => cluster?.designated);
     cluster = new Cluster(options, log, gateway, proposer, output, listening, stdin);
     for (const p of options.processes) {
@@ -197,6 +201,7 @@ export class Cluster {
       };
     }), sequencer, links);
     sequencer.onWantStdin = (ordinal) => this.stdin.want(ordinal);
+    sequencer.onTaken = () => this.proposer.replicaProgressed();
     sequencer.onBoundary = (applied) => this.publish(index, applied, (fnv(machine.machine.stateHash(), links.hash) >>> 0).toString(16).padStart(8, '0'));
     const replica: Replica = {
       index, machine, sequencer, alive: true, links,

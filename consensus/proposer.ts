@@ -1,6 +1,10 @@
 // Turns what clients do (from the gateway) into batches on the consensus log: events that
 // arrive together go into one batch (bounded in events and bytes); while any client is
 // connected, an empty batch every `tickMs` moves machine time on, so guests' timeouts fire.
+// Batches are cut no faster than the replicas take them: while the fastest local replica still
+// has an appended batch it has not taken, events wait and go out together in the next one (as
+// a local machine's sequencer cuts a batch when the machine asks), so a busy replica gets fewer,
+// larger batches instead of a queue of small ones, each costing it a round.
 import { realMachineClock, takeBatch, type ExternalEvent } from '../runtime/index.js';
 import { encodeBatch } from './batch-codec.js';
 import type { ConsensusLog } from './log.js';
@@ -17,7 +21,11 @@ export class Proposer {
   /** Entries appended so far. */
   appended = 0;
 
-  constructor(private readonly log: ConsensusLog, tickMs = 50) {
+  /**
+   * `replicasReady`: whether a local replica has taken every batch appended so far (default:
+   * always, when no replica runs here to say otherwise).
+   */
+  constructor(private readonly log: ConsensusLog, tickMs = 50, private readonly replicasReady: () => boolean = () => true) {
     this.ticker = setInterval(() => { if (this.clients > 0) this.cut(); }, tickMs);
     this.ticker.unref();
   }
@@ -33,14 +41,28 @@ export class Proposer {
   }
 
   private appending = false;
+  /** Events are waiting for a replica to take the last batch. */
+  private held = false;
+
+  /** A replica took a batch: events held back may go out now. */
+  replicaProgressed(): void {
+    if (!this.held || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => { this.scheduled = false; this.cut(); });
+  }
 
   /**
    * Appends the pending events (or an empty tick) as one or more batches, in order. While an
    * append is in flight, events gather for the next one (group commit): a slow log gets fewer,
    * larger batches instead of a queue.
    */
-  private cut(): void {
+  private cut(force = false): void {
     if (this.appending) return;
+    if (!force && !this.replicasReady()) {
+      this.held = true;
+      return;
+    }
+    this.held = false;
     const entries: Uint8Array[] = [];
     do {
       const events = takeBatch(this.pending);
@@ -71,5 +93,10 @@ export class Proposer {
   async close(): Promise<void> {
     clearInterval(this.ticker);
     await this.chain;
+    // Whatever is still held goes on the log, so every replica applies the same final batches.
+    if (this.pending.length > 0) {
+      this.cut(true);
+      await this.chain;
+    }
   }
 }

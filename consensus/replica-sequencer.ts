@@ -14,6 +14,8 @@ export class ReplicaSequencer implements Sequencer {
   private readonly unsubscribe: () => void;
   /** Called with the number of batches fully applied, each time the machine asks for more. */
   onBoundary: (batchesApplied: number) => void = () => {};
+  /** Called each time the machine takes a batch (the proposer cuts the next one no sooner). */
+  onTaken: () => void = () => {};
   /** The replica's stdin process asked for a piece of stdin (the cluster reads it, once for all replicas). */
   onWantStdin: (ordinal: number) => void = () => {};
 
@@ -31,6 +33,7 @@ export class ReplicaSequencer implements Sequencer {
     while (this.queue.length === 0 && !this.ended) await new Promise<void>((resolve) => { this.waiter = () => { this.waiter = undefined; resolve(); }; });
     if (this.ended) return undefined;
     this.consumed++;
+    this.onTaken();
     return this.queue.shift();
   }
 
