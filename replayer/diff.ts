@@ -151,7 +151,12 @@ export function outputAround(a: string, b: string, lines = 12): string | null {
     .map((l) => `${part.added ? '+' : part.removed ? '-' : ' '} ${l}`).join('\n')).filter(Boolean).join('\n');
 }
 
-export async function diffTraces(paths: string[]): Promise<DiffReport> {
+export interface DiffOptions {
+  /** Narrow a state-only divergence below the event, on the instruction clock (default true). */
+  instructions?: boolean;
+}
+
+export async function diffTraces(paths: string[], options: DiffOptions = {}): Promise<DiffReport> {
   const opened = paths.map((p) => openTrace(p));
   try {
     const summaries: TraceSummary[] = opened.map((o) => summarizeTrace(o.reader));
@@ -241,7 +246,7 @@ export async function diffTraces(paths: string[]): Promise<DiffReport> {
     report.reason = bad === 0
       ? 'guest state differs before the first call although the module and configuration agree'
       : `guest state differs after event ${bad - 1} although every call and input so far agree`;
-    report.range = await narrowToRange(pa, pb, bad - 1, bad);
+    if (options.instructions !== false) report.range = await narrowToRange(pa, pb, bad - 1, bad);
     const [ra, rb] = await Promise.all([replayTo(pa, bad, true), replayTo(pb, bad, true)]);
     const [sa, sb] = await Promise.all([replayTo(pa, report.event), replayTo(pb, report.event)]); // the stacks at that call
     const ev = (r: TraceReader) => { for (const e of callsOf(r)) if (e.index === report.event) return e; return undefined; };

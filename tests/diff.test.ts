@@ -122,6 +122,9 @@ describe('fault injection, found by diff', () => {
     const text = runCli(['diff', ...traces]);
     expect(text.stdout).toContain('state agrees at function entry/loop iteration 77 after event 0 returned (square <- fill <- main)');
     expect(text.stderr).toBe('');
+    const eventOnly = JSON.parse(runCli(['diff', '--json', '--no-instructions', ...traces]).stdout);
+    expect(eventOnly.event).toBe(0);
+    expect(eventOnly.range).toBeNull();
   });
 
   it('agreeing traces: exit 0; bad arguments: one line, exit 1', () => {

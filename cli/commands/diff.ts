@@ -5,16 +5,17 @@ import { UsageError } from '../options.js';
 export function withDiffOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('traces', { type: 'string', array: true, describe: 'two or more .rct traces of the same program' })
-    .option('json', { type: 'boolean', default: false, describe: 'machine-readable report' });
+    .option('json', { type: 'boolean', default: false, describe: 'machine-readable report' })
+    .option('instructions', { type: 'boolean', default: true, describe: 'narrow a state-only divergence to an instruction range (--no-instructions: stop at the event; faster on long traces)' });
 }
 
-export interface ParsedDiffArgs { traces?: string[]; json: boolean }
+export interface ParsedDiffArgs { traces?: string[]; json: boolean; instructions?: boolean }
 
 /** `replicode diff`: exit 0 when the traces agree, 3 when they diverge. */
 export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
   const traces = (argv.traces ?? []).map(String);
   if (traces.length < 2) throw new UsageError('give two or more traces: replicode diff A.rct B.rct [C.rct ...]');
-  const report = await diffTraces(traces);
+  const report = await diffTraces(traces, { instructions: argv.instructions !== false });
   if (argv.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else {
     process.stdout.write(formatDiff(report));
