@@ -34,8 +34,10 @@ export function machineProcessConfig(config: ProcessConfig, pid: number): Proces
 }
 
 export async function startMachine(options: MachineOptions): Promise<RunningMachine> {
-  // Machine time is real only when outside clients can reach the machine (see LocalSequencer).
-  const sequencer = new LocalSequencer(options.listen.length > 0 ? realMachineClock : 'virtual');
+  // Machine time is real only when outside clients can reach the machine (see LocalSequencer),
+  // or when a process reads the host's clock (its poll deadlines are in real time).
+  const realTime = options.listen.length > 0 || options.processes.some((p) => p.config.clock === 'real');
+  const sequencer = new LocalSequencer(realTime ? realMachineClock : 'virtual');
   const stdin = new StdinFeed(options.stdin ?? new BufferStdin(), (event) => sequencer.push(event));
   sequencer.stdinFeed = stdin;
   const gateway = new Gateway(options.listen, sequencer);
