@@ -1,6 +1,6 @@
 // Pure parsing of the run options shared by run (and later record/cluster) into a ProcessConfig.
 import * as path from 'node:path';
-import { defaultEpochNs, defaultSeed, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
+import { defaultEpochNs, defaultMaxMemoryBytes, defaultSeed, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
 
 /** A command-line value the user must fix; printed as one line, exit code 1. */
 export class UsageError extends Error {}
@@ -53,6 +53,8 @@ export interface RunOptions {
   writeBack: boolean;
   /** --host NAME=IP specs. */
   hosts?: string[];
+  /** --max-memory, in MiB (default 1024). */
+  maxMemoryMiB?: number | undefined;
   clock?: 'virtual' | 'real';
   random?: 'seeded' | 'os';
 }
@@ -68,6 +70,7 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
     clock: options.clock ?? 'virtual',
     random: options.random ?? 'seeded',
     ...(options.hosts?.length ? { hosts: options.hosts.map(parseHostSpec) } : {}),
+    maxMemoryBytes: parseMaxMemory(options.maxMemoryMiB),
   });
 }
 
@@ -88,6 +91,13 @@ export function parseListenSpec(spec: string): { host: string; port: number; vpo
   const vport = m ? Number(m[3]) : NaN;
   if (!m || port > 65535 || vport < 1 || vport > 65535) throw new UsageError(`--listen ${spec}: expected [udp:]HOST:PORT=VPORT, e.g. 127.0.0.1:8080=80`);
   return { host: m[1] || '127.0.0.1', port, vport, ...(udp ? { protocol: 'udp' as const } : {}) };
+}
+
+/** `--max-memory MIB`: 1 to 4096 (wasm32's 4 GiB); default 1 GiB. */
+export function parseMaxMemory(mib: number | undefined): number {
+  if (mib === undefined) return defaultMaxMemoryBytes;
+  if (!Number.isInteger(mib) || mib < 1 || mib > 4096) throw new UsageError(`--max-memory ${mib}: expected a whole number of MiB from 1 to 4096`);
+  return mib * 1024 * 1024;
 }
 
 /** `--host NAME=IP`: a name sock_getaddrinfo resolves (an /etc/hosts line). */

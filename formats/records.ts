@@ -28,6 +28,8 @@ export interface TraceHeader {
     stdin?: 'machine';
     /** Names sock_getaddrinfo resolved (--host NAME=IP). */
     hosts?: [string, string][];
+    /** The guest's memory limit (--max-memory), applied to the module again by replay. */
+    maxMemoryBytes?: number;
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
@@ -293,6 +295,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
       ...(Array.isArray(c.faults) && c.faults.every((f) => typeof f === 'string') && c.faults.length > 0 ? { faults: c.faults as string[] } : {}),
       ...(c.stdin === 'machine' ? { stdin: 'machine' as const } : {}),
       ...(isHostTable(c.hosts) && c.hosts.length > 0 ? { hosts: c.hosts } : {}),
+      ...(isCount(c.maxMemoryBytes) ? { maxMemoryBytes: c.maxMemoryBytes } : {}),
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

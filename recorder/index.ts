@@ -54,6 +54,7 @@ export function traceHeader(req: RecordRequest, trees: Record<string, TreeNode>)
       ...(config.faults?.length ? { faults: config.faults } : {}),
       ...(config.stdin === 'machine' ? { stdin: 'machine' as const } : {}),
       ...(config.hosts?.length ? { hosts: config.hosts } : {}),
+      ...(config.maxMemoryBytes !== undefined ? { maxMemoryBytes: config.maxMemoryBytes } : {}),
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;

@@ -4,22 +4,24 @@
 // consecutive hooks is straight-line code (no call, no loop). The instrumented module computes
 // exactly what the original does (same memory layout, globals and syscalls), so it replays the
 // original's trace. binaryen loads only here (it takes a second to import).
-import { moduleBinary } from '../runtime/index.js';
+import { capMemory, moduleBinary } from '../runtime/index.js';
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-/** The module with a hook at every function entry and loop header (cached by its hash). */
-export function instrumentedModule(bytes: Uint8Array, sha256: string): Promise<WebAssembly.Module> {
-  let module = compiled.get(sha256);
+/** The module with a hook at every function entry and loop header (cached by its hash and memory limit). */
+export function instrumentedModule(bytes: Uint8Array, sha256: string, maxMemoryBytes?: number): Promise<WebAssembly.Module> {
+  const key = `${sha256} ${maxMemoryBytes ?? '-'}`;
+  let module = compiled.get(key);
   if (!module) {
-    module = instrument(bytes);
-    compiled.set(sha256, module);
+    module = instrument(bytes, maxMemoryBytes);
+    compiled.set(key, module);
   }
   return module;
 }
 
-async function instrument(bytes: Uint8Array): Promise<WebAssembly.Module> {
-  const [{ default: binaryen }, binary] = await Promise.all([import('binaryen'), moduleBinary(bytes)]);
+async function instrument(bytes: Uint8Array, maxMemoryBytes: number | undefined): Promise<WebAssembly.Module> {
+  const [{ default: binaryen }, source] = await Promise.all([import('binaryen'), moduleBinary(bytes)]);
+  const binary = maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes);
   // Keep the name section (stacks name their functions) but not its label names (jco writes
   // them; binaryen does not know them and would print a warning per function).
   binaryen.setDebugInfo(true);

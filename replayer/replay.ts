@@ -52,7 +52,8 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   const actualSha = hex(sha256(bytes));
   const moduleMismatch = actualSha === header.module.sha256 ? null
     : `the module given (sha256 ${actualSha.slice(0, 16)}...) is not the one recorded (${header.module.sha256.slice(0, 16)}...)`;
-  const module = req.hooks ? await instrumentedModule(bytes, actualSha) : await compileModule(bytes, header.module.name);
+  const limit = header.config.maxMemoryBytes;
+  const module = req.hooks ? await instrumentedModule(bytes, actualSha, limit) : await compileModule(bytes, header.module.name, limit);
   const trees: Record<string, TreeNode> = {};
   for (const p of header.preopens) {
     const tree = p.tree ?? loadHostTree(p.hostPath, header.config.snapshotLimits);

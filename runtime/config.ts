@@ -35,6 +35,8 @@ export interface ProcessConfig {
    * this to the first process).
    */
   stdin?: 'host' | 'machine';
+  /** The most linear memory the guest may have (--max-memory); absent: the module's own maximum. */
+  maxMemoryBytes?: number;
   /** Names `sock_getaddrinfo` resolves besides numeric addresses and localhost (an /etc/hosts). */
   hosts?: [name: string, ip: string][];
   /** Injected faults (runtime/trace/faults.ts), applied by record, replay and cluster sessions. */

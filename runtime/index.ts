@@ -7,6 +7,7 @@ export { Kernel, wasiModuleName } from './kernel.js';
 export { runGuest, trapExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
 export { spawnGuest, InternalError, TraceReadError, type SpawnOptions } from './spawn.js';
 export { compileModule, moduleBinary, moduleKind, ModuleFormatError } from './module.js';
+export { capMemory, defaultMaxMemoryBytes, wasmPageBytes } from './memory-limit.js';
 export { formatTrap, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';
 export type { HostEffects, StdinRead } from './effects/types.js';
 export { MemoryEffects, type MemoryEffectsOptions } from './effects/memory-effects.js';

@@ -1,5 +1,6 @@
 // Turning user-supplied bytes into a compiled core module, with one clear error for anything
 // that is not one (missing file is the caller's business).
+import { capMemory } from './memory-limit.js';
 
 /** The input is not something RepliCode can run; the message says why, in one line. */
 export class ModuleFormatError extends Error {}
@@ -33,13 +34,16 @@ async function watToWasm(text: string): Promise<Uint8Array> {
   }
 }
 
-/** Compiles a core module from binary or text; components and other files are refused by name. */
 /** The module as a binary (WAT text is assembled): what instrumentation reads. */
 export async function moduleBinary(bytes: Uint8Array): Promise<Uint8Array> {
   return moduleKind(bytes) === 'wat' ? watToWasm(new TextDecoder().decode(bytes)) : bytes;
 }
 
-export async function compileModule(bytes: Uint8Array, label = 'input'): Promise<WebAssembly.Module> {
+/**
+ * Compiles a core module from binary or text; components and other files are refused by name.
+ * With `maxMemoryBytes`, the module's memory may not grow past it (see memory-limit.ts).
+ */
+export async function compileModule(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number): Promise<WebAssembly.Module> {
   const kind = moduleKind(bytes);
   if (kind === 'component') {
     throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
@@ -49,8 +53,9 @@ export async function compileModule(bytes: Uint8Array, label = 'input'): Promise
   if (moduleKind(binary) === 'component') {
     throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
   }
+  const limited = maxMemoryBytes === undefined ? binary : capMemory(binary, maxMemoryBytes, label);
   try {
-    return await WebAssembly.compile(binary);
+    return await WebAssembly.compile(limited);
   } catch (err) {
     throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${(err as Error).message}`);
   }

@@ -73,6 +73,30 @@ describe('replicode run', () => {
   it('accepts a WAT text module', () => {
     expect(runCli(['run', 'wasm_programs/wat/hello.wat']).stdout).toBe('Hello from WAT!\n');
   });
+
+  it('--max-memory: memory.grow fails past the limit, the same in replay; a module needing more at start is refused', () => {
+    const dir = tempDir();
+    // Grows one page at a time until memory.grow fails; exits with the number of pages it got.
+    const grow = (initialPages: number) => `(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") ${initialPages})
+  (func (export "_start") (local $n i32)
+    (block $done (loop $more
+      (br_if $done (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $more)))
+    (call $exit (local.get $n))))`;
+    writeFileSync(join(dir, 'grow.wat'), grow(1));
+    writeFileSync(join(dir, 'big.wat'), grow(64));
+    expect(runCli(['run', '--max-memory', '2', join(dir, 'grow.wat')]).exitCode).toBe(31); // 2 MiB = 32 pages, 1 to start
+    const trace = join(dir, 'grow.rct');
+    expect(runCli(['record', '--max-memory', '3', '-o', trace, join(dir, 'grow.wat')]).exitCode).toBe(47);
+    const replay = runCli(['replay', trace]);
+    expect(replay.exitCode, replay.stderr).toBe(47); // the limit travels in the trace
+    expect(replay.stderr).toContain('replay matches the recording');
+    expectOneLineError(runCli(['run', '--max-memory', '2', join(dir, 'big.wat')]), 'needs 4 MiB of memory at start, more than the limit of 2 MiB');
+    expectOneLineError(runCli(['run', '--max-memory', '0', join(dir, 'grow.wat')]), '--max-memory 0');
+  });
 });
 
 describe('replicode run: bad input gets one clear line and exit code 1', () => {

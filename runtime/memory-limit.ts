@@ -1,0 +1,82 @@
+// A guest's memory limit (`--max-memory`), enforced by the module itself: its memory section's
+// maximum is lowered to the limit before it is compiled, so `memory.grow` past it returns -1
+// (malloc then returns NULL) the same way on every machine and in every replay, with nothing
+// to check at run time. Pure byte rewriting of the one section; everything else is copied.
+import { ModuleFormatError } from './module.js';
+
+export const wasmPageBytes = 65536;
+/** Default --max-memory: 1 GiB, like the filesystem's data limit. */
+export const defaultMaxMemoryBytes = 1024 * 1024 * 1024;
+
+const memorySectionId = 5;
+/** Limits flags: bit 0 a maximum follows, bit 1 shared, bit 2 64-bit indices. */
+const hasMaximum = 0x01;
+const memory64 = 0x04;
+
+/**
+ * The binary module with each memory's maximum lowered to `maxBytes` (rounded down to pages).
+ * A memory that needs more than that at start is refused with one clear line.
+ */
+export function capMemory(binary: Uint8Array, maxBytes: number, label = 'the module'): Uint8Array {
+  const maxPages = Math.floor(maxBytes / wasmPageBytes);
+  const pieces: Uint8Array[] = [binary.subarray(0, 8)];
+  let at = 8;
+  while (at < binary.length) {
+    const start = at;
+    const id = binary[at++]!;
+    const [size, payload] = readLeb(binary, at);
+    const end = payload + size;
+    if (id !== memorySectionId || end > binary.length) {
+      pieces.push(binary.subarray(start, Math.min(end, binary.length)));
+      at = end;
+      continue;
+    }
+    const out: number[] = [];
+    let [count, p] = readLeb(binary, payload);
+    out.push(...leb(count));
+    for (let i = 0; i < count; i++) {
+      const flags = binary[p++]!;
+      let min: number;
+      let max: number | undefined;
+      [min, p] = readLeb(binary, p);
+      if (flags & hasMaximum) [max, p] = readLeb(binary, p);
+      if (flags & memory64) { // 64-bit memories keep their limits (RepliCode runs wasm32 guests)
+        out.push(flags, ...leb(min), ...(max === undefined ? [] : leb(max)));
+        continue;
+      }
+      if (min > maxPages) {
+        throw new ModuleFormatError(`${label} needs ${mib(min)} of memory at start, more than the limit of ${mib(maxPages)} (--max-memory)`);
+      }
+      out.push(flags | hasMaximum, ...leb(min), ...leb(Math.min(max ?? maxPages, maxPages)));
+    }
+    out.push(...binary.subarray(p, end)); // anything after the entries, unchanged
+    pieces.push(Uint8Array.of(memorySectionId, ...leb(out.length), ...out));
+    at = end;
+  }
+  return Buffer.concat(pieces);
+}
+
+const mib = (pages: number) => `${(pages * wasmPageBytes) / (1024 * 1024)} MiB`;
+
+function readLeb(bytes: Uint8Array, at: number): [value: number, next: number] {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    const b = bytes[at++];
+    if (b === undefined) throw new ModuleFormatError('the module ends inside a number');
+    value += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if ((b & 0x80) === 0) return [value, at];
+  }
+}
+
+function leb(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value !== 0) b |= 0x80;
+    out.push(b);
+  } while (value !== 0);
+  return out;
+}
