@@ -11,6 +11,8 @@ export interface TraceSummary {
     args: string[]; env: string[]; seed: string; epoch: string; clock: string; random: string;
     checkpointEvery: number; recordOutput: boolean;
     preopens: { hostPath: string; guestPath: string; sha256: string; embedded: boolean }[];
+    /** The process on its machine: pid, where stdin came from, its limits, names and faults. */
+    pid: number; stdin: 'batches' | 'records'; maxMemoryBytes: number | null; hosts: [string, string][]; faults: string[];
   };
   /** Closed properly (footer and trailer present). */
   complete: boolean;
@@ -35,6 +37,8 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
       epoch: new Date(Number(h.config.epochNs / 1_000_000n)).toISOString(),
       clock: h.options.clock, random: h.options.random, checkpointEvery: h.options.checkpointEvery, recordOutput: h.options.recordOutput,
       preopens: h.preopens.map((p) => ({ hostPath: p.hostPath, guestPath: p.guestPath, sha256: p.sha256, embedded: p.tree !== null })),
+      pid: h.config.pid, stdin: h.config.stdin === 'machine' ? 'batches' : 'records', maxMemoryBytes: h.config.maxMemoryBytes ?? null,
+      hosts: h.config.hosts ?? [], faults: h.config.faults ?? [],
     },
     complete: reader.footer?.complete ?? false,
     events: 0, calls: {}, records: {}, checkpoints: [], exit: null,

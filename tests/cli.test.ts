@@ -94,6 +94,7 @@ describe('replicode run', () => {
     const replay = runCli(['replay', trace]);
     expect(replay.exitCode, replay.stderr).toBe(47); // the limit travels in the trace
     expect(replay.stderr).toContain('replay matches the recording');
+    expect(runCli(['inspect', trace]).stdout).toContain('process:     pid 1, stdin from the machine\'s batches, memory limit 3 MiB');
     expectOneLineError(runCli(['run', '--max-memory', '2', join(dir, 'big.wat')]), 'needs 4 MiB of memory at start, more than the limit of 2 MiB');
     expectOneLineError(runCli(['run', '--max-memory', '0', join(dir, 'grow.wat')]), '--max-memory 0');
   });

@@ -63,6 +63,8 @@ function formatSummary(path: string, s: TraceSummary): string {
     `arguments:   ${JSON.stringify(h.args)}`,
     `environment: ${JSON.stringify(h.env)}`,
     `inputs:      clock ${h.clock}, random ${h.random}, seed ${h.seed}, epoch ${h.epoch}`,
+    `process:     pid ${h.pid}, stdin from ${h.stdin === 'batches' ? "the machine's batches" : 'stdin records'}, memory limit ${h.maxMemoryBytes === null ? "the module's own" : `${h.maxMemoryBytes / 2 ** 20} MiB`}`
+      + `${h.hosts.length ? `, hosts ${h.hosts.map(([n, ip]) => `${n}=${ip}`).join(' ')}` : ''}${h.faults.length ? `, faults ${h.faults.join(' ')}` : ''}`,
     ...h.preopens.map((p) => `preopen:     ${p.guestPath} <- ${p.hostPath} (${p.embedded ? 'embedded' : 'hash only'}, sha256 ${p.sha256.slice(0, 16)}...)`),
     `events:      ${s.events}${s.events ? ` (${top(s.calls)})` : ''}`,
     `records:     ${Object.entries(s.records).map(([k, v]) => `${k} ${v.count} (${v.bytes} B)`).join(', ')}`,
