@@ -4,7 +4,7 @@
 // consecutive hooks is straight-line code (no call, no loop). The instrumented module computes
 // exactly what the original does (same memory layout, globals and syscalls), so it replays the
 // original's trace. binaryen loads only here (it takes a second to import).
-import { capMemory, moduleBinary } from '../runtime/index.js';
+import { capMemory, moduleBinary, readLeb, section, sections } from '../runtime/index.js';
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
@@ -36,57 +36,20 @@ async function instrument(bytes: Uint8Array, maxMemoryBytes: number | undefined)
 
 /** The module with subsection 3 (label names) removed from its `name` custom section. */
 export function withoutLabelNames(binary: Uint8Array): Uint8Array {
-  const out: Uint8Array[] = [binary.subarray(0, 8)];
-  let at = 8;
-  while (at < binary.length) {
-    const start = at;
-    const id = binary[at++]!;
-    const [size, sizeEnd] = leb(binary, at);
-    const end = sizeEnd + size;
-    if (id !== 0 || end > binary.length) {
-      out.push(binary.subarray(start, Math.min(end, binary.length)));
-      at = end;
+  const pieces: Uint8Array[] = [binary.subarray(0, 8)];
+  for (const { id, start, payload, end } of sections(binary)) {
+    const [nameLength, nameStart] = id === 0 ? readLeb(binary, payload) : [0, payload];
+    if (id !== 0 || new TextDecoder().decode(binary.subarray(nameStart, nameStart + nameLength)) !== 'name') {
+      pieces.push(binary.subarray(start, end));
       continue;
     }
-    const [nameLength, nameStart] = leb(binary, sizeEnd);
-    const name = new TextDecoder().decode(binary.subarray(nameStart, nameStart + nameLength));
-    if (name !== 'name') {
-      out.push(binary.subarray(start, end));
-      at = end;
-      continue;
-    }
-    const payload: number[] = Array.from(binary.subarray(sizeEnd, nameStart + nameLength));
-    let sub = nameStart + nameLength;
-    while (sub < end) {
-      const subId = binary[sub]!;
-      const [subSize, subStart] = leb(binary, sub + 1);
-      if (subId !== 3) payload.push(...binary.subarray(sub, subStart + subSize));
+    const kept: number[] = Array.from(binary.subarray(payload, nameStart + nameLength));
+    for (let sub = nameStart + nameLength; sub < end;) {
+      const [subSize, subStart] = readLeb(binary, sub + 1);
+      if (binary[sub] !== 3) kept.push(...binary.subarray(sub, subStart + subSize));
       sub = subStart + subSize;
     }
-    out.push(Uint8Array.from([0, ...unsignedLeb(payload.length), ...payload]));
-    at = end;
+    pieces.push(section(0, kept));
   }
-  return Buffer.concat(out);
-}
-
-function leb(bytes: Uint8Array, at: number): [value: number, next: number] {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const b = bytes[at++] ?? 0;
-    value += (b & 0x7f) * 2 ** shift;
-    shift += 7;
-    if ((b & 0x80) === 0 || at >= bytes.length) return [value, at];
-  }
-}
-
-function unsignedLeb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value !== 0) b |= 0x80;
-    out.push(b);
-  } while (value !== 0);
-  return out;
+  return Buffer.concat(pieces);
 }

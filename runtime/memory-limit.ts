@@ -3,6 +3,7 @@
 // (malloc then returns NULL) the same way on every machine and in every replay, with nothing
 // to check at run time. Pure byte rewriting of the one section; everything else is copied.
 import { ModuleFormatError } from './module.js';
+import { leb, readLeb, section, sections } from './wasm-binary.js';
 
 export const wasmPageBytes = 65536;
 /** Default --max-memory: 1 GiB, like the filesystem's data limit. */
@@ -20,15 +21,9 @@ const memory64 = 0x04;
 export function capMemory(binary: Uint8Array, maxBytes: number, label = 'the module'): Uint8Array {
   const maxPages = Math.floor(maxBytes / wasmPageBytes);
   const pieces: Uint8Array[] = [binary.subarray(0, 8)];
-  let at = 8;
-  while (at < binary.length) {
-    const start = at;
-    const id = binary[at++]!;
-    const [size, payload] = readLeb(binary, at);
-    const end = payload + size;
-    if (id !== memorySectionId || end > binary.length) {
-      pieces.push(binary.subarray(start, Math.min(end, binary.length)));
-      at = end;
+  for (const { id, start, payload, end } of sections(binary)) {
+    if (id !== memorySectionId) {
+      pieces.push(binary.subarray(start, end));
       continue;
     }
     const out: number[] = [];
@@ -50,33 +45,9 @@ export function capMemory(binary: Uint8Array, maxBytes: number, label = 'the mod
       out.push(flags | hasMaximum, ...leb(min), ...leb(Math.min(max ?? maxPages, maxPages)));
     }
     out.push(...binary.subarray(p, end)); // anything after the entries, unchanged
-    pieces.push(Uint8Array.of(memorySectionId, ...leb(out.length), ...out));
-    at = end;
+    pieces.push(section(memorySectionId, out));
   }
   return Buffer.concat(pieces);
 }
 
 const mib = (pages: number) => `${(pages * wasmPageBytes) / (1024 * 1024)} MiB`;
-
-function readLeb(bytes: Uint8Array, at: number): [value: number, next: number] {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const b = bytes[at++];
-    if (b === undefined) throw new ModuleFormatError('the module ends inside a number');
-    value += (b & 0x7f) * 2 ** shift;
-    shift += 7;
-    if ((b & 0x80) === 0) return [value, at];
-  }
-}
-
-function leb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value !== 0) b |= 0x80;
-    out.push(b);
-  } while (value !== 0);
-  return out;
-}
