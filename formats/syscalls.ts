@@ -26,6 +26,37 @@ export const syscallTable: readonly (readonly [name: string, params: string])[] 
 
 const idsByName = new Map(syscallTable.map(([name], id) => [name, id]));
 
+/** Calls that return nothing (proc_exit unwinds); every other call returns its errno as an i32. */
+const returnsNothing: ReadonlySet<string> = new Set(['proc_exit']);
+
+/**
+ * The shorter forms of WasmEdge socket calls whose V1 and V2 signatures share a name (the
+ * table lists the longer one): what the missing trailing argument means is the call's business.
+ */
+const shorterForms: Readonly<Record<string, readonly string[]>> = {
+  sock_accept: ['ip'], // V1: (fd, ro_fd_ptr)
+  sock_getlocaladdr: ['ipp'], sock_getpeeraddr: ['ipp'], // V2: (fd, addr_ptr, ro_port_ptr)
+  sock_recv_from: ['ipipipp'], // V1: no ro_port_ptr
+};
+
+/** A core wasm function type as text, e.g. `(i32, i64) -> (i32)`. */
+export type WasmSignature = string;
+
+/** `'iIp'` as a wasm function type: pointers and 32-bit values are i32, 64-bit values i64. */
+export function wasmSignature(params: string, returns: boolean): WasmSignature {
+  const types = [...params].map((k) => (k === 'I' ? 'i64' : 'i32'));
+  return `(${types.join(', ')}) -> (${returns ? 'i32' : ''})`;
+}
+
+/** Every wasm type under which a guest may import syscall `name` (undefined: not a syscall). */
+export function syscallSignatures(name: string): readonly WasmSignature[] | undefined {
+  const id = idsByName.get(name);
+  if (id === undefined) return undefined;
+  const returns = !returnsNothing.has(name);
+  return [syscallTable[id]![1], ...(shorterForms[name] ?? [])].map((params) => wasmSignature(params, returns));
+}
+
+
 export function syscallId(name: string): number {
   const id = idsByName.get(name);
   if (id === undefined) throw new Error(`syscall ${name} is not in the trace format's table`);

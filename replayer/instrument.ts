@@ -4,7 +4,7 @@
 // consecutive hooks is straight-line code (no call, no loop). The instrumented module computes
 // exactly what the original does (same memory layout, globals and syscalls), so it replays the
 // original's trace. binaryen loads only here (it takes a second to import).
-import { capMemory, moduleBinary, readLeb, section, sections } from '../runtime/index.js';
+import { capMemory, deferStartFunction, moduleBinary, readLeb, section, sections } from '../runtime/index.js';
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
@@ -21,7 +21,7 @@ export function instrumentedModule(bytes: Uint8Array, sha256: string, maxMemoryB
 
 async function instrument(bytes: Uint8Array, maxMemoryBytes: number | undefined): Promise<WebAssembly.Module> {
   const [{ default: binaryen }, source] = await Promise.all([import('binaryen'), moduleBinary(bytes)]);
-  const binary = maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes);
+  const binary = deferStartFunction(maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes));
   // Keep the name section (stacks name their functions) but not its label names (jco writes
   // them; binaryen does not know them and would print a warning per function).
   binaryen.setDebugInfo(true);

@@ -8,6 +8,7 @@ import { WasiError } from './errno.js';
 import { FdTable } from './fdtable.js';
 import { Filesystem, fsSyscalls, mountSnapshot, writeBackOps, type DirectoryHandle } from './fs/index.js';
 import type { TreeNode } from './fs/tree.js';
+import { wasiModuleName } from './link-check.js';
 import { GuestMemory } from './memory.js';
 import { HostRandom, SeededRandom, type RandomSource } from './prng.js';
 import { OutputHandle, StdinHandle } from './stdio.js';
@@ -19,7 +20,7 @@ import { NetStack } from './net/stack.js';
 import { netSyscalls } from './net/syscalls.js';
 import { digestGlobals, digestMemory, sha256 } from './trace/digest.js';
 
-export const wasiModuleName = 'wasi_snapshot_preview1';
+export { wasiModuleName };
 
 /**
  * One guest process's deterministic kernel: its clock, PRNG, fd table and filesystem, and the

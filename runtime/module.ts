@@ -1,6 +1,8 @@
 // Turning user-supplied bytes into a compiled core module, with one clear error for anything
 // that is not one (missing file is the caller's business).
+import { checkLink } from './link-check.js';
 import { capMemory } from './memory-limit.js';
+import { deferStartFunction } from './start-function.js';
 
 /** The input is not something RepliCode can run; the message says why, in one line. */
 export class ModuleFormatError extends Error {}
@@ -54,9 +56,12 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
     throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
   }
   const limited = maxMemoryBytes === undefined ? binary : capMemory(binary, maxMemoryBytes, label);
+  let module: WebAssembly.Module;
   try {
-    return await WebAssembly.compile(limited);
+    module = await WebAssembly.compile(deferStartFunction(limited));
   } catch (err) {
     throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${(err as Error).message}`);
   }
+  checkLink(limited, label);
+  return module;
 }

@@ -2,6 +2,8 @@ import type { ProcessConfig } from './config.js';
 import type { HostEffects } from './effects/types.js';
 import { ProcessExit } from './exit.js';
 import { Kernel, wasiModuleName } from './kernel.js';
+import { GuestLinkError } from './link-check.js';
+import { deferredStartExport } from './start-function.js';
 import { isTrap, trapInfo, type TrapInfo } from './trap.js';
 import { GuestStop, type Divergence, type GuestSession } from './trace/session.js';
 
@@ -21,8 +23,7 @@ export const trapExitCode = 134;
 /** The import binaryen's log-execution pass adds (in the module's first import module). */
 export const blockHookImport = 'log_execution';
 
-/** A module RepliCode cannot run as a WASI command (bad imports, no _start, no memory). */
-export class GuestLinkError extends Error {}
+export { GuestLinkError };
 
 /** Imports the module needs that the kernel does not provide, as `module.name` strings. */
 export function missingImports(module: WebAssembly.Module, provided: ReadonlySet<string>): string[] {
@@ -42,8 +43,8 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
   if (missing.length > 0) throw new GuestLinkError(`module imports what RepliCode does not provide: ${missing.join(', ')}`);
   const imports = kernel.imports(session?.tracer);
   if (hook) (imports[wasiModuleName] as Record<string, unknown>)[blockHookImport] = hook;
-  const instance = new WebAssembly.Instance(module, imports);
-  const { memory, _start: start } = instance.exports;
+  const instance = instantiate(module, imports);
+  const { memory, _start: start, [deferredStartExport]: startFunction } = instance.exports;
   if (!(memory instanceof WebAssembly.Memory)) throw new GuestLinkError('module does not export its memory as "memory"');
   if (typeof start !== 'function') throw new GuestLinkError('module has no _start export (is it a WASI command?)');
   kernel.attachMemory(memory);
@@ -51,6 +52,7 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
   session?.attach(kernel);
   let outcome: GuestOutcome;
   try {
+    if (typeof startFunction === 'function') (startFunction as () => void)(); // the module's (start $f): see start-function.ts
     (start as () => void)();
     outcome = { kind: 'exit', exitCode: 0 };
   } catch (err) {
@@ -65,6 +67,16 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
   }
   kernel.finish();
   return outcome;
+}
+
+/** Instantiation failures left after the link check (a data segment outside memory) are the module's. */
+function instantiate(module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
+  try {
+    return new WebAssembly.Instance(module, imports);
+  } catch (err) {
+    if (err instanceof WebAssembly.LinkError || err instanceof WebAssembly.RuntimeError) throw new GuestLinkError(`the module cannot be instantiated: ${err.message}`);
+    throw err;
+  }
 }
 
 function fromStop(stop: GuestStop): GuestOutcome {
