@@ -1,6 +1,6 @@
 // Pure parsing of the run options shared by run (and later record/cluster) into a ProcessConfig.
 import * as path from 'node:path';
-import { defaultEpochNs, defaultMaxMemoryBytes, defaultSeed, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
+import { defaultEpochNs, defaultMaxMemoryBytes, maxClockNs, defaultSeed, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
 
 /** A command-line value the user must fix; printed as one line, exit code 1. */
 export class UsageError extends Error {}
@@ -33,13 +33,28 @@ export function parseSeed(text: string | number | undefined): bigint {
   return value;
 }
 
-/** An ISO-8601 date (UTC unless it says otherwise) as ns since the Unix epoch, not before 1970. */
+// YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|+HH:MM|-HH:MM]; anything else (Date.parse's guesses,
+// local time) would make the guest's clock depend on the host.
+const isoDate = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+/** An ISO-8601 date (UTC unless it says otherwise) as ns since the Unix epoch, 1970 to 2554. */
 export function parseEpoch(text: string | undefined): bigint {
   if (text === undefined) return defaultEpochNs;
-  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
-  if (Number.isNaN(ms)) throw new UsageError(`--epoch ${text}: expected an ISO date such as 2020-01-01T00:00:00Z`);
-  if (ms < 0) throw new UsageError(`--epoch ${text}: dates before 1970 are not supported`);
-  return BigInt(ms) * 1_000_000n;
+  const bad = (why: string) => new UsageError(`--epoch ${text}: ${why}`);
+  const m = isoDate.exec(text.trim());
+  if (!m) throw bad('expected an ISO date such as 2020-01-01T00:00:00Z');
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((v) => Number(v ?? 0)) as [number, number, number, number, number, number];
+  const zone = /^([+-])(\d{2}):?(\d{2})$/.exec(m[8] ?? '');
+  const offsetMinutes = zone ? (zone[1] === '-' ? -1 : 1) * (Number(zone[2]) * 60 + Number(zone[3])) : 0;
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || Math.abs(offsetMinutes) >= 24 * 60) {
+    throw bad('no such date or time');
+  }
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000;
+  if (ms < 0) throw bad('dates before 1970 are not supported');
+  const ns = BigInt(ms) * 1_000_000n + BigInt((m[7] ?? '').padEnd(9, '0'));
+  if (ns > maxClockNs) throw bad("after 2554-07-21T23:34:33.709551615Z, the last instant the guest's 64-bit nanosecond clock can hold");
+  return ns;
 }
 
 export interface RunOptions {

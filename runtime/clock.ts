@@ -7,6 +7,13 @@ export const clockTickNs = 1000n;
 /** 2020-01-01T00:00:00Z: the default realtime epoch. */
 export const defaultEpochNs = 1577836800n * 1_000_000_000n;
 
+/**
+ * The last nanosecond a guest's clock can show: clock_time_get's result is a u64. An epoch
+ * past it (2554-07-21T23:34:33.709551615Z) is refused on the command line; a run whose own time
+ * carries a clock past it gets EOVERFLOW from clock_time_get instead of a wrapped value.
+ */
+export const maxClockNs = (1n << 64n) - 1n;
+
 /** What the kernel needs of a clock: reads, sleeps (poll_oneoff deadlines) and file timestamps. */
 export interface GuestClock {
   /** clock_time_get. */
@@ -40,6 +47,12 @@ export class VirtualClock implements GuestClock {
 
   /** The clock's current value without advancing it. */
   peek(clockId: number): bigint {
+    const value = this.unchecked(clockId);
+    if (value > maxClockNs) throw new WasiError(Errno.OVERFLOW, `clock ${clockId} is past 2^64-1 ns`);
+    return value;
+  }
+
+  private unchecked(clockId: number): bigint {
     switch (clockId) {
       case ClockId.REALTIME: return this.epochNs + this.nowNs;
       case ClockId.MONOTONIC:
@@ -50,7 +63,7 @@ export class VirtualClock implements GuestClock {
   }
 
   resolution(clockId: number): bigint {
-    this.peek(clockId); // validates the id
+    this.unchecked(clockId); // validates the id
     return clockTickNs;
   }
 
@@ -58,7 +71,7 @@ export class VirtualClock implements GuestClock {
   deadline(clockId: number, timeout: bigint, absolute: boolean): bigint {
     if (!absolute) return this.nowNs + timeout;
     const offset = clockId === ClockId.REALTIME ? this.epochNs : 0n;
-    this.peek(clockId);
+    this.unchecked(clockId);
     return timeout - offset;
   }
 
@@ -69,8 +82,11 @@ export class VirtualClock implements GuestClock {
 
   get monotonicNs(): bigint { return this.nowNs; }
 
-  /** Filesystem timestamps: realtime now, without ticking. */
-  timestamp(): bigint { return this.epochNs + this.nowNs; }
+  /** Filesystem timestamps: realtime now, without ticking (held at the last u64 nanosecond). */
+  timestamp(): bigint {
+    const value = this.epochNs + this.nowNs;
+    return value > maxClockNs ? maxClockNs : value;
+  }
 }
 
 /** Clock ids clock_time_get accepts. */

@@ -1,7 +1,7 @@
 // Public surface of the deterministic runtime.
 export { Errno, errnoName, WasiError } from './errno.js';
 export { processConfig, defaultSeed, type ProcessConfig, type Preopen } from './config.js';
-export { defaultEpochNs, clockTickNs, VirtualClock } from './clock.js';
+export { defaultEpochNs, clockTickNs, maxClockNs, VirtualClock } from './clock.js';
 export { SeededRandom } from './prng.js';
 export { Kernel, wasiModuleName } from './kernel.js';
 export { runGuest, trapExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
