@@ -1,9 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import { compileModule } from '../runtime/index.js';
+import { compileModule, defaultMaxMemoryBytes, memoryLimitBytes, moduleBinary } from '../runtime/index.js';
 import { UsageError } from './options.js';
 
+export interface LoadedModule {
+  module: WebAssembly.Module;
+  /** The most memory it can ever have (its own maximum or the limit, whichever is lower). */
+  memoryLimitBytes: number;
+}
+
 /** Reads and compiles the module file (its memory capped if asked); any problem is one clear line. */
-export async function loadModuleFile(file: string, maxMemoryBytes?: number): Promise<WebAssembly.Module> {
+export async function loadModuleFile(file: string, maxMemoryBytes?: number): Promise<LoadedModule> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);
@@ -11,5 +17,7 @@ export async function loadModuleFile(file: string, maxMemoryBytes?: number): Pro
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : code === 'EISDIR' ? `${file}: is a directory` : `${file}: cannot read (${code})`);
   }
-  return compileModule(bytes, file, maxMemoryBytes);
+  const binary = await moduleBinary(bytes); // WAT assembled once, for both
+  const module = await compileModule(binary, file, maxMemoryBytes);
+  return { module, memoryLimitBytes: memoryLimitBytes(binary, maxMemoryBytes ?? defaultMaxMemoryBytes) };
 }

@@ -8,6 +8,8 @@ import { loadModuleFile } from './load.js';
 export interface CliProcess {
   path: string;
   module: WebAssembly.Module;
+  /** The most memory the module can ever have. */
+  memoryLimitBytes: number;
   /** The first process's configuration is the command line's; others get their own argv. */
   config: ProcessConfig;
 }
@@ -17,8 +19,8 @@ export async function loadProcesses(mainModule: string, processSpecs: string[], 
   const extra = processSpecs.map((spec) => spec.trim().split(/\s+/));
   const paths = [mainModule, ...extra.map((words) => words[0]!)];
   const modules = await Promise.all(paths.map((path) => loadModuleFile(path, config.maxMemoryBytes)));
-  return modules.map((module, i) => ({
-    path: paths[i]!, module,
+  return modules.map(({ module, memoryLimitBytes }, i) => ({
+    path: paths[i]!, module, memoryLimitBytes,
     config: i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] },
   }));
 }

@@ -1,6 +1,6 @@
 // Pure parsing of the run options shared by run (and later record/cluster) into a ProcessConfig.
 import * as path from 'node:path';
-import { defaultEpochNs, defaultMaxMemoryBytes, maxClockNs, defaultSeed, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
+import { defaultEpochNs, defaultMaxMemoryBytes, maxClockNs, defaultSeed, faultsBeyondMemory, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
 
 /** A command-line value the user must fix; printed as one line, exit code 1. */
 export class UsageError extends Error {}
@@ -69,7 +69,7 @@ export interface RunOptions {
   /** --host NAME=IP specs. */
   hosts?: string[];
   /** --max-memory, in MiB (default 1024). */
-  maxMemoryMiB?: number | undefined;
+  maxMemoryMiB?: string | number | undefined;
   clock?: 'virtual' | 'real';
   random?: 'seeded' | 'os';
 }
@@ -89,10 +89,18 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
   });
 }
 
-/** A positive integer option (`--checkpoint-every`, `--to`, `--limit`...). */
-export function parseCount(name: string, value: unknown, min = 1): number {
-  const n = typeof value === 'number' ? value : Number(String(value));
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} ${String(value)}: expected an integer >= ${min}`);
+/**
+ * A whole-number option (`--checkpoint-every`, `--to`, `--limit`...), given as the text typed
+ * (options are declared as strings, so `abc` is echoed as typed rather than as NaN): decimal
+ * digits only, from `min` to `max`.
+ */
+export function parseCount(name: string, value: unknown, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  const text = Array.isArray(value) ? value.map(String).join(' ') : String(value);
+  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${name} ${text}: expected a whole number ${range}`);
+  }
   return n;
 }
 
@@ -108,11 +116,13 @@ export function parseListenSpec(spec: string): { host: string; port: number; vpo
   return { host: m[1] || '127.0.0.1', port, vport, ...(udp ? { protocol: 'udp' as const } : {}) };
 }
 
+/** Largest --max-memory: wasm32's 4 GiB. */
+const maxMemoryLimitMiB = 4096;
+
 /** `--max-memory MIB`: 1 to 4096 (wasm32's 4 GiB); default 1 GiB. */
-export function parseMaxMemory(mib: number | undefined): number {
+export function parseMaxMemory(mib: string | number | undefined): number {
   if (mib === undefined) return defaultMaxMemoryBytes;
-  if (!Number.isInteger(mib) || mib < 1 || mib > 4096) throw new UsageError(`--max-memory ${mib}: expected a whole number of MiB from 1 to 4096`);
-  return mib * 1024 * 1024;
+  return parseCount('max-memory', mib, 1, maxMemoryLimitMiB) * 1024 * 1024;
 }
 
 /** `--host NAME=IP`: a name sock_getaddrinfo resolves (an /etc/hosts line). */
@@ -139,4 +149,12 @@ export function withFaults(config: ProcessConfig, specs: string[]): ProcessConfi
     else faults.push(spec);
   }
   return { ...config, seed, ...(faults.length ? { faults } : {}) };
+}
+
+/** A bitflip aimed past the most memory the module can ever have could never flip anything. */
+export function refuseFaultsBeyondMemory(specs: readonly string[], memoryLimitBytes: number, modulePath: string): void {
+  const [beyond] = faultsBeyondMemory(specs, memoryLimitBytes);
+  if (beyond !== undefined) {
+    throw new UsageError(`--inject ${beyond}: the address is past the most memory ${modulePath} can have (${memoryLimitBytes} bytes, see --max-memory)`);
+  }
 }

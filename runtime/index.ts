@@ -10,7 +10,7 @@ export { compileModule, moduleBinary, moduleKind, ModuleFormatError } from './mo
 export { checkLink } from './link-check.js';
 export { readModuleInterface, type ModuleInterface, type MemoryLimits } from './module-interface.js';
 export { deferStartFunction, deferredStartExport } from './start-function.js';
-export { capMemory, defaultMaxMemoryBytes, wasmPageBytes } from './memory-limit.js';
+export { capMemory, defaultMaxMemoryBytes, memoryLimitBytes, wasmPageBytes } from './memory-limit.js';
 export { leb, readLeb, section, sections, type Section } from './wasm-binary.js';
 export { formatTrap, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';
 export type { HostEffects, StdinRead } from './effects/types.js';
@@ -34,4 +34,4 @@ export { machineProcessConfig, startMachine, startReplicaMachine, type MachineOp
 export { StdinFeed } from './effects/stdin-feed.js';
 export { realMachineClock } from './effects/gateway.js';
 export { Gateway, GatewayError, type ListenSpec } from './effects/gateway.js';
-export { parseFault, FaultSpecError, type Fault } from './trace/faults.js';
+export { parseFault, faultsBeyondMemory, FaultSpecError, type Fault } from './trace/faults.js';

@@ -3,6 +3,7 @@
 // (malloc then returns NULL) the same way on every machine and in every replay, with nothing
 // to check at run time. Pure byte rewriting of the one section; everything else is copied.
 import { ModuleFormatError } from './module.js';
+import { readModuleInterface } from './module-interface.js';
 import { leb, readLeb, section, sections } from './wasm-binary.js';
 
 export const wasmPageBytes = 65536;
@@ -48,6 +49,13 @@ export function capMemory(binary: Uint8Array, maxBytes: number, label = 'the mod
     pieces.push(section(memorySectionId, out));
   }
   return Buffer.concat(pieces);
+}
+
+/** The most memory the module's (first) memory can ever have under a `maxBytes` limit. */
+export function memoryLimitBytes(binary: Uint8Array, maxBytes: number): number {
+  const memory = readModuleInterface(binary).memories[0];
+  if (!memory) return 0;
+  return Math.min(memory.maxPages ?? Infinity, Math.floor(maxBytes / wasmPageBytes)) * wasmPageBytes;
 }
 
 const mib = (pages: number) => `${(pages * wasmPageBytes) / (1024 * 1024)} MiB`;

@@ -7,7 +7,7 @@ export const maxReplicas = 15;
 
 export function withClusterOptions<T>(yargs: Argv<T>) {
   return yargs
-    .option('replicas', { type: 'number', default: 3, describe: `replicas of the machine (1-${maxReplicas})` })
+    .option('replicas', { type: 'string', default: '3', describe: `replicas of the machine (1-${maxReplicas})` })
     .option('log', { choices: ['embedded', 'etcd'] as const, default: 'embedded' as const, describe: 'consensus log: embedded (in this process) or etcd' })
     .option('endpoints', { type: 'string', describe: 'etcd endpoints, comma-separated (with --log etcd)' })
     .option('inject', { type: 'string', array: true, default: [] as string[], describe: 'inject a fault into one replica: REPLICA:SPEC (see record --inject)' })
@@ -17,14 +17,14 @@ export function withClusterOptions<T>(yargs: Argv<T>) {
 }
 
 export interface ParsedClusterArgs extends ParsedRunArgs {
-  replicas: number; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string; inject: string[];
+  replicas: string; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string; inject: string[];
   replies: 'designated' | 'majority';
   /** `replicode node`: this node's replica id. */
-  id?: number;
+  id?: string;
 }
 
 export function withNodeOptions<T>(yargs: Argv<T>) {
   return withClusterOptions(yargs)
-    .option('id', { type: 'number', demandOption: true, describe: "this node's replica id (1, 2, ...), unique in the cluster" });
+    .option('id', { type: 'string', demandOption: true, describe: "this node's replica id (1, 2, ...), unique in the cluster" });
 }
 

@@ -4,7 +4,7 @@ import { Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, type Consens
 import { formatTrap, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { listeningLine, loadProcesses } from '../machine-processes.js';
-import { parseCount, parseListenSpec, toProcessConfig, UsageError, withFaults } from '../options.js';
+import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
 import { maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
@@ -13,16 +13,14 @@ import { maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
 export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const options = runOptionsFrom(argv);
   const config = toProcessConfig(options);
-  const replicas = parseCount('replicas', argv.replicas);
-  if (replicas > maxReplicas) throw new UsageError(`--replicas ${replicas}: at most ${maxReplicas}`);
+  const replicas = parseCount('replicas', argv.replicas, 1, maxReplicas);
   const listen = argv.listen.map(parseListenSpec);
   if (listen.length === 0) throw new UsageError('a cluster serves clients: give at least one --listen HOST:PORT=VPORT');
   if (argv.recordDir) mkdirSync(argv.recordDir, { recursive: true });
   const loaded = await loadProcesses(options.module, argv.process, config);
   const write = outputWriter();
   let disagreed = false;
-  const node = argv.id;
-  if (node !== undefined) parseCount('id', node);
+  const node = argv.id === undefined ? undefined : parseCount('id', argv.id, 1, replicas);
   if (argv.log === 'etcd' && !argv.endpoints) throw new UsageError('--log etcd needs --endpoints URL[,URL...]');
   if (node !== undefined && argv.log !== 'etcd') throw new UsageError('replicode node needs --log etcd --endpoints URL[,URL...]: nodes agree through etcd');
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
@@ -45,7 +43,10 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     if (!m || Number(m[1]) < 1 || Number(m[1]) > replicas) throw new UsageError(`--inject ${item}: expected REPLICA:SPEC with REPLICA in 1..${replicas}`);
     injected.set(Number(m[1]), [...(injected.get(Number(m[1])) ?? []), m[2]!]);
   }
-  for (const [r, specs] of injected) withFaults(config, specs); // validates now, before anything starts
+  for (const specs of injected.values()) { // validates now, before anything starts
+    withFaults(config, specs);
+    for (const p of loaded) refuseFaultsBeyondMemory(specs, p.memoryLimitBytes, p.path);
+  }
   const cluster = await Cluster.start({
     ...(injected.size ? { configFor: (replica: number, c: typeof config) => withFaults(c, injected.get(replica) ?? []) } : {}),
     replicas, listen, replies: argv.replies ?? 'designated', ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),

@@ -6,13 +6,13 @@ export function withInspectOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('trace', { type: 'string', describe: 'a .rct trace' })
     .option('events', { type: 'boolean', default: false, describe: 'list events instead of the summary' })
-    .option('from', { type: 'number', default: 0, describe: 'first event to list' })
-    .option('limit', { type: 'number', default: 50, describe: 'how many events to list' })
+    .option('from', { type: 'string', default: '0', describe: 'first event to list' })
+    .option('limit', { type: 'string', default: '50', describe: 'how many events to list' })
     .option('kind', { type: 'string', describe: 'only events of this kind: a syscall name, stdin, clock, entropy, net, output, checkpoint' })
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' });
 }
 
-export interface ParsedInspectArgs { trace?: string; events: boolean; from: number; limit: number; kind?: string; json: boolean }
+export interface ParsedInspectArgs { trace?: string; events: boolean; from: string; limit: string; kind?: string; json: boolean }
 
 /** Progress on stderr for traces big enough to take a moment, only on a terminal. */
 function progressReporter(size: number): ((fraction: number) => void) | undefined {
@@ -28,11 +28,13 @@ function progressReporter(size: number): ((fraction: number) => void) | undefine
 
 export function inspectCommand(argv: ParsedInspectArgs): number {
   if (!argv.trace) throw new UsageError('name the trace to inspect: replicode inspect TRACE.rct');
+  const from = parseCount('from', argv.from, 0);
+  const limit = parseCount('limit', argv.limit);
   const { reader, close } = openTrace(argv.trace);
   try {
     if (argv.events) {
       const { rows, error } = listEvents(reader, {
-        from: parseCount('from', argv.from, 0), limit: parseCount('limit', argv.limit), ...(argv.kind ? { kind: argv.kind } : {}),
+        from, limit, ...(argv.kind ? { kind: argv.kind } : {}),
       });
       if (argv.json) process.stdout.write(JSON.stringify({ events: rows, error }, null, 2) + '\n');
       else {

@@ -5,7 +5,7 @@ import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '..
 import { formatTrap, StreamStdin } from '../../runtime/index.js';
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter } from '../guest-output.js';
-import { parseCount, parseListenSpec, toProcessConfig, UsageError, withFaults } from '../options.js';
+import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
 export function withRecordOptions<T>(yargs: Argv<T>) {
@@ -13,9 +13,9 @@ export function withRecordOptions<T>(yargs: Argv<T>) {
     .option('output', { alias: 'o', type: 'string', describe: 'trace file to write (default: MODULE base name + .rct)' })
     .option('clock', { choices: ['virtual', 'real'] as const, default: 'virtual' as const, describe: "guest clocks: computed, or the host's (recorded)" })
     .option('random', { choices: ['seeded', 'os'] as const, default: 'seeded' as const, describe: 'random_get: the seeded PRNG, or OS entropy (recorded)' })
-    .option('checkpoint-every', { type: 'number', default: defaultCheckpointEvery, describe: 'events between state checkpoints' })
+    .option('checkpoint-every', { type: 'string', default: String(defaultCheckpointEvery), describe: 'events between state checkpoints' })
     .option('record-output', { type: 'boolean', default: false, describe: 'store guest output in full (always hashed)' })
-    .option('max-trace-bytes', { type: 'number', default: defaultMaxTraceBytes, describe: 'stop recording (keeping the trace readable) past this size' })
+    .option('max-trace-bytes', { type: 'string', default: String(defaultMaxTraceBytes), describe: 'stop recording (keeping the trace readable) past this size' })
     .option('inject', { type: 'string', array: true, default: [] as string[], describe: 'inject a fault: bitflip@E[:ADDR[:BIT]], skew@E:NS, drop@E, reorder@E, leak@E, seed:N' })
     .option('embed-module', { type: 'boolean', default: true, describe: 'store the module in the trace (--no-embed-module: its hash only)' });
 }
@@ -24,10 +24,10 @@ export interface ParsedRecordArgs extends ParsedRunArgs {
   output?: string;
   clock: 'virtual' | 'real';
   random: 'seeded' | 'os';
-  checkpointEvery: number;
+  checkpointEvery: string;
   recordOutput: boolean;
   embedModule: boolean;
-  maxTraceBytes: number;
+  maxTraceBytes: string;
   inject: string[];
 }
 
@@ -43,7 +43,9 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
   const maxTraceBytes = parseCount('max-trace-bytes', argv.maxTraceBytes, 1024);
   const listen = argv.listen.map(parseListenSpec);
   const firstTrace = argv.output ?? `${basename(options.module).replace(/\.(wasm|wat)$/, '')}.rct`;
-  const processes = (await loadProcesses(options.module, argv.process, config)).map(({ path, module, config: c }, i) => {
+  const loaded = await loadProcesses(options.module, argv.process, config);
+  for (const p of loaded) refuseFaultsBeyondMemory(config.faults ?? [], p.memoryLimitBytes, p.path);
+  const processes = loaded.map(({ path, module, config: c }, i) => {
     const tracePath = tracePathFor(firstTrace, i + 1);
     try {
       closeSync(openSync(tracePath, 'w'));
@@ -68,6 +70,7 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
       process.stderr.write(`replicode: recording stopped: ${outcome.reason}\n`);
       if (i === 0) exitCode = 1;
     }
+    for (const note of stats?.faultNotes ?? []) process.stderr.write(`replicode: ${note}\n`);
     if (stats) {
       process.stderr.write(`replicode: recorded ${stats.events} events, ${stats.checkpoints} checkpoints, ${stats.traceBytes} bytes to ${processes[i]!.tracePath}\n`);
     }

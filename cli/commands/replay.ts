@@ -9,11 +9,11 @@ export function withReplayOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('trace', { type: 'string', describe: 'a .rct trace written by replicode record' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "verify without reprinting the guest's output" })
-    .option('to', { type: 'number', describe: 'stop after this many events' })
+    .option('to', { type: 'string', describe: 'stop after this many events' })
     .option('module', { type: 'string', describe: 'replay this module instead of the embedded one (a changed build: where does it diverge?)' });
 }
 
-export interface ParsedReplayArgs { trace?: string; quiet: boolean; to?: number; module?: string }
+export interface ParsedReplayArgs { trace?: string; quiet: boolean; to?: string; module?: string }
 
 export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
   if (!argv.trace) throw new UsageError('name the trace to replay: replicode replay TRACE.rct');

@@ -16,7 +16,7 @@ export function withRunOptions<T>(yargs: Argv<T>) {
     .option('epoch', { type: 'string', describe: 'virtual realtime clock start, ISO date (default 2020-01-01T00:00:00Z)' })
     .option('write-back', { type: 'boolean', default: false, describe: "write the guest's changes to --dir directories back to disk at exit" })
     .option('listen', { type: 'string', array: true, default: [] as string[], describe: 'accept TCP clients on HOST:PORT and deliver them to guest port VPORT (HOST:PORT=VPORT; udp:HOST:PORT=VPORT for UDP)' })
-    .option('max-memory', { type: 'number', describe: `most guest memory, in MiB: memory.grow past it fails (default ${defaultMaxMemoryBytes / 2 ** 20})` })
+    .option('max-memory', { type: 'string', describe: `most guest memory, in MiB: memory.grow past it fails (default ${defaultMaxMemoryBytes / 2 ** 20})` })
     .option('host', { type: 'string', array: true, default: [] as string[], describe: 'a name sock_getaddrinfo resolves, NAME=a.b.c.d (besides numbers and localhost)' })
     .option('process', { type: 'string', array: true, default: [] as string[], describe: "another process on the same machine (pid 2, 3, ...): 'PROG.wasm ARGS...'" });
 }
@@ -33,7 +33,7 @@ export interface ParsedRunArgs {
   writeBack: boolean;
   listen: string[];
   host: string[];
-  maxMemory?: number;
+  maxMemory?: string;
   process: string[];
 }
 

@@ -27,38 +27,74 @@ export type Fault =
 /** A fault specification the user can fix. */
 export class FaultSpecError extends Error {}
 
+/** Largest seed: the PRNG's seed is an unsigned 64-bit integer. */
+const maxSeed = (1n << 64n) - 1n;
+/** wasm32 guests address at most 4 GiB. */
+const addressSpaceBytes = 2 ** 32;
+
 export function parseFault(spec: string): Fault {
   const seed = /^seed:(\d+|0x[0-9a-f]+)$/i.exec(spec);
-  if (seed) return { kind: 'seed', seed: BigInt(seed[1]!) };
+  if (seed) {
+    const value = BigInt(seed[1]!);
+    if (value > maxSeed) throw new FaultSpecError(`--inject ${spec}: the seed is larger than 2^64-1`);
+    return { kind: 'seed', seed: value };
+  }
   const m = /^(bitflip|skew|drop|reorder|leak)@(\d+)(?::(.*))?$/.exec(spec);
   if (!m) throw new FaultSpecError(`--inject ${spec}: expected bitflip@E[:ADDR[:BIT]], skew@E:NS, drop@E, reorder@E, leak@E or seed:N`);
   const event = Number(m[2]);
+  if (!Number.isSafeInteger(event)) throw new FaultSpecError(`--inject ${spec}: event ${m[2]} is too large`);
   const rest = m[3]?.split(':') ?? [];
   switch (m[1]) {
     case 'bitflip': {
-      const address = rest[0] ? Number(rest[0]) : undefined;
-      const bit = rest[1] ? Number(rest[1]) : 0;
-      if ((address !== undefined && !Number.isSafeInteger(address)) || !(bit >= 0 && bit <= 7)) throw new FaultSpecError(`--inject ${spec}: bad address or bit`);
+      const address = rest[0] ? wholeNumber(rest[0]) : undefined;
+      const bit = rest[1] ? wholeNumber(rest[1]) : 0;
+      if (rest.length > 2 || (address !== undefined && !(address < addressSpaceBytes)) || !(bit <= 7)) {
+        throw new FaultSpecError(`--inject ${spec}: expected bitflip@E[:ADDR[:BIT]] with ADDR below 4 GiB (wasm32) and BIT 0 to 7`);
+      }
       return { kind: 'bitflip', event, address, bit };
     }
     case 'skew':
-      if (!rest[0] || !/^-?\d+$/.test(rest[0])) throw new FaultSpecError(`--inject ${spec}: skew needs :NS`);
-      return { kind: 'skew', event, ns: BigInt(rest[0]) };
+      if (rest.length !== 1 || !/^-?\d+$/.test(rest[0]!) || BigInt(rest[0]!) > maxSeed || -BigInt(rest[0]!) > maxSeed) {
+        throw new FaultSpecError(`--inject ${spec}: skew needs :NS, a whole number of nanoseconds within 64 bits`);
+      }
+      return { kind: 'skew', event, ns: BigInt(rest[0]!) };
     default:
+      if (rest.length > 0) throw new FaultSpecError(`--inject ${spec}: ${m[1]}@E takes no argument`);
       return { kind: m[1] as 'drop' | 'reorder' | 'leak', event };
   }
+}
+
+/** Decimal or 0x-hex digits as a number (NaN for anything else). */
+function wholeNumber(text: string): number {
+  return /^(\d+|0x[0-9a-f]+)$/i.test(text) ? Number(text) : NaN;
+}
+
+/** The bitflip addresses among `specs` that lie at or past `limitBytes` (the module's largest memory). */
+export function faultsBeyondMemory(specs: readonly string[], limitBytes: number): string[] {
+  return specs.filter((spec) => {
+    const f = parseFault(spec);
+    return f.kind === 'bitflip' && f.address !== undefined && f.address >= limitBytes;
+  });
 }
 
 const readLike = new Set(['fd_read', 'fd_pread', 'sock_recv', 'sock_recv_from'].map((n) => syscallId(n)));
 
 /** Applies a process's faults as its session sees events go by. */
 export class FaultInjector {
-  private readonly pending: Fault[];
+  private readonly pending: (Fault & { spec: string })[];
+  /** Faults that fired without effect (a bitflip outside memory): told to the user after the run. */
+  private readonly noEffect: string[] = [];
   private lastId = -1;
   private lastArgs: (number | bigint)[] = [];
 
   constructor(faults: readonly string[]) {
-    this.pending = faults.map(parseFault).filter((f) => f.kind !== 'seed');
+    this.pending = faults.map((spec) => ({ ...parseFault(spec), spec })).filter((f) => f.kind !== 'seed');
+  }
+
+  /** One line per fault that changed nothing: fired without effect, or never reached (the run ended after `lastEvent`). */
+  report(lastEvent: number): string[] {
+    const unreached = this.pending.map((f) => `--inject ${f.spec} never applied: the run ended after event ${lastEvent}`);
+    return [...this.noEffect, ...unreached];
   }
 
   get active(): boolean { return this.pending.length > 0; }
@@ -76,7 +112,7 @@ export class FaultInjector {
       const f = this.pending[i]!;
       if (f.kind === 'drop' || f.kind === 'reorder' || f.kind === 'seed' || f.event !== event) continue;
       this.pending.splice(i--, 1);
-      if (f.kind === 'bitflip') this.flip(kernel, f.address, f.bit);
+      if (f.kind === 'bitflip') this.flip(kernel, f.address, f.bit, f.spec, event);
       if (f.kind === 'skew' && kernel.clock instanceof VirtualClock) kernel.clock.advanceTo(kernel.clock.monotonicNs + f.ns);
       if (f.kind === 'leak' && kernel.clock instanceof VirtualClock) {
         const real = kernel.effects.clockNow(ClockId.REALTIME);
@@ -97,16 +133,19 @@ export class FaultInjector {
     return out;
   }
 
-  private flip(kernel: Kernel, address: number | undefined, bit: number): void {
+  private flip(kernel: Kernel, address: number | undefined, bit: number, spec: string, event: number): void {
     let at = address;
     if (at === undefined && readLike.has(this.lastId)) {
       // The first byte the call read: the buffer of its first iovec.
       try { at = kernel.memory.u32(Number(this.lastArgs[1])); } catch { at = undefined; }
     }
     at ??= 1024;
-    try {
-      const b = kernel.memory.bytes(at, 1);
-      b[0] = b[0]! ^ (1 << bit);
-    } catch { /* outside memory: nothing to flip */ }
+    const size = kernel.memory.byteLength;
+    if (at >= size) {
+      this.noEffect.push(`--inject ${spec} flipped nothing: address ${at} is past the guest's memory (${size} bytes) after event ${event}`);
+      return;
+    }
+    const b = kernel.memory.bytes(at, 1);
+    b[0] = b[0]! ^ (1 << bit);
   }
 }

@@ -16,7 +16,7 @@ export interface RecordingOptions {
   recordOutput: boolean;
 }
 
-export interface RecordingStats { events: number; checkpoints: number; complete: boolean }
+export interface RecordingStats { events: number; checkpoints: number; complete: boolean; faultNotes?: string[] }
 
 export class RecordingSession implements GuestSession {
   private event = -1;
@@ -113,7 +113,8 @@ export class RecordingSession implements GuestSession {
   }
 
   get stats(): RecordingStats {
-    return { events: this.writer.eventCount, checkpoints: this.checkpoints, complete: this.completed };
+    const faultNotes = this.faults.report(this.writer.eventCount - 1);
+    return { events: this.writer.eventCount, checkpoints: this.checkpoints, complete: this.completed, ...(faultNotes.length ? { faultNotes } : {}) };
   }
 
   private checkpoint(event: number): void {

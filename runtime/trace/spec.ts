@@ -20,4 +20,6 @@ export interface SessionStats {
   checkpoints: number;
   traceBytes?: number;
   complete?: boolean;
+  /** `--inject` faults that changed nothing, one line each (recording only). */
+  faultNotes?: string[];
 }
