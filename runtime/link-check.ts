@@ -4,7 +4,8 @@
 // link a mistyped import anyway (and call it with missing or BigInt arguments), so the types are
 // read from the binary. A mismatch is the module's fault: one line, exit 1, nothing recorded.
 import { syscallSignatures } from '../formats/index.js';
-import { readModuleInterface } from './module-interface.js';
+import { wasmPageBytes } from './memory-limit.js';
+import { readModuleInterface, type ModuleInterface } from './module-interface.js';
 
 /** A module RepliCode cannot run as a WASI command (bad imports, no _start, no memory). */
 export class GuestLinkError extends Error {}
@@ -33,4 +34,17 @@ export function checkLink(binary: Uint8Array, label: string): void {
   if (!iface.exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
     throw new GuestLinkError(`${label} does not export its memory as "memory"`);
   }
+  checkDataSegments(iface, label);
+}
+
+/** Data segments are copied at instantiation into the memory's initial pages: one that does not fit would fail there. */
+function checkDataSegments(iface: ModuleInterface, label: string): void {
+  const memory = iface.memories[0];
+  if (!memory || memory.memory64) return;
+  const initialBytes = memory.minPages * wasmPageBytes;
+  iface.dataSegments.forEach(({ offset, bytes }, i) => {
+    if (offset !== null && offset + bytes > initialBytes) {
+      throw new GuestLinkError(`${label}: data segment ${i} (${bytes} bytes at ${offset}) lies past the memory's initial ${initialBytes} bytes`);
+    }
+  });
 }

@@ -8,6 +8,8 @@ import { readLeb, sections } from './wasm-binary.js';
 export interface ModuleImport { module: string; name: string; kind: 'function' | 'table' | 'memory' | 'global' | 'tag'; type?: string }
 export interface ModuleExport { name: string; kind: 'function' | 'table' | 'memory' | 'global' | 'tag'; index: number }
 export interface MemoryLimits { minPages: number; maxPages: number | undefined; memory64: boolean }
+/** An active data segment: where it goes in which memory (null: an offset computed from a global). */
+export interface DataSegment { memory: number; offset: number | null; bytes: number }
 
 export interface ModuleInterface {
   imports: ModuleImport[];
@@ -18,9 +20,11 @@ export interface ModuleInterface {
   start: number | undefined;
   /** Declared memories, imported first. */
   memories: MemoryLimits[];
+  /** Active data segments (copied into memory at instantiation), in order. */
+  dataSegments: DataSegment[];
 }
 
-const sectionIds = { type: 1, import: 2, function: 3, memory: 5, export: 7, start: 8 } as const;
+const sectionIds = { type: 1, import: 2, function: 3, memory: 5, export: 7, start: 8, data: 11 } as const;
 const externKinds = ['function', 'table', 'memory', 'global', 'tag'] as const;
 const valueTypeNames: Record<number, string> = {
   0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64', 0x7b: 'v128', 0x78: 'i8', 0x77: 'i16',
@@ -46,6 +50,33 @@ class Cursor {
     const text = new TextDecoder().decode(this.bytes.subarray(this.at, this.at + length));
     this.at += length;
     return text;
+  }
+  /** A signed LEB128 (up to 64 bits, as a double). */
+  signed(): number {
+    let value = 0;
+    let shift = 0;
+    let b: number;
+    do {
+      b = this.byte();
+      value += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
+    return b & 0x40 ? value - 2 ** shift : value;
+  }
+  /** A constant expression up to its `end`: its i32 value, or null if it reads a global. */
+  constant(): number | null {
+    const stack: (number | null)[] = [];
+    for (;;) {
+      const op = this.byte();
+      if (op === 0x0b) return stack.pop() ?? null;
+      if (op === 0x41) stack.push(this.signed() | 0);
+      else if (op === 0x23) { this.u32(); stack.push(null); }
+      else if (op >= 0x6a && op <= 0x6c) { // i32.add, i32.sub, i32.mul (extended constant expressions)
+        const b = stack.pop() ?? null;
+        const a = stack.pop() ?? null;
+        stack.push(a === null || b === null ? null : op === 0x6a ? (a + b) | 0 : op === 0x6b ? (a - b) | 0 : Math.imul(a, b));
+      } else throw new ModuleFormatError(`the module uses a constant expression RepliCode cannot read (0x${op.toString(16)})`);
+    }
   }
   valueType(): string {
     const b = this.byte();
@@ -99,6 +130,7 @@ export function readModuleInterface(binary: Uint8Array): ModuleInterface {
   const definedFunctionTypes: number[] = [];
   const exports: ModuleExport[] = [];
   const memories: MemoryLimits[] = [];
+  const dataSegments: DataSegment[] = [];
   let start: number | undefined;
   for (const { id, payload } of sections(binary)) {
     const c = new Cursor(binary, payload);
@@ -128,12 +160,22 @@ export function readModuleInterface(binary: Uint8Array): ModuleInterface {
       }
     }
     if (id === sectionIds.start) start = c.u32();
+    if (id === sectionIds.data) {
+      for (let n = c.u32(); n > 0; n--) {
+        const flags = c.u32();
+        const memory = flags === 2 ? c.u32() : 0;
+        const offset = flags === 1 ? undefined : c.constant(); // 1: passive
+        const bytes = c.u32();
+        c.at += bytes;
+        if (offset !== undefined && memory === 0) dataSegments.push({ memory, offset: offset === null ? null : offset >>> 0, bytes });
+      }
+    }
   }
   let f = 0;
   for (const imp of imports) if (imp.kind === 'function') imp.type = types[importedFunctionTypes[f++]!] ?? '?';
   const functionTypes = [...importedFunctionTypes, ...definedFunctionTypes];
   return {
-    imports, exports, start, memories,
+    imports, exports, start, memories, dataSegments,
     functionType: (index) => types[functionTypes[index] ?? -1] ?? null,
   };
 }

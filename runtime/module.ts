@@ -55,13 +55,18 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
   if (moduleKind(binary) === 'component') {
     throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
   }
+  // Validated before it is rewritten (the memory limit, the start function): those passes and
+  // the link check read sections and assume them well formed.
+  if (!WebAssembly.validate(binary)) await compile(binary, label);
   const limited = maxMemoryBytes === undefined ? binary : capMemory(binary, maxMemoryBytes, label);
-  let module: WebAssembly.Module;
+  checkLink(limited, label);
+  return compile(deferStartFunction(limited), label);
+}
+
+async function compile(binary: Uint8Array, label: string): Promise<WebAssembly.Module> {
   try {
-    module = await WebAssembly.compile(deferStartFunction(limited));
+    return await WebAssembly.compile(binary);
   } catch (err) {
     throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${(err as Error).message}`);
   }
-  checkLink(limited, label);
-  return module;
 }

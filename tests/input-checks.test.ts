@@ -51,6 +51,8 @@ describe('imports and _start are checked against what RepliCode provides, before
       '_start has type () -> (i32)'],
     ['a _start that is a global', '(module (memory (export "memory") 1) (global (export "_start") i32 (i32.const 0)))', 'has no _start export'],
     ['no memory export', '(module (memory 1) (func (export "_start")))', 'does not export its memory as "memory"'],
+    ['a data segment past the initial memory', '(module (memory (export "memory") 0) (data (i32.const 16) "hi") (func (export "_start")))',
+      "data segment 0 (2 bytes at 16) lies past the memory's initial 0 bytes"],
   ];
   it.each(cases)('%s: run and record refuse it with one line, and no trace is written', (name, text, fragment) => {
     const file = wat(name.replace(/\W+/g, '-'), text);
