@@ -51,6 +51,13 @@ const moduleBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.uint8Array({ maxLength: 200 }).map((tail) => Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...tail])),
 );
 
+/** A real guest with a few bytes changed anywhere (code too): only compiled, never run, as it may loop. */
+const anywhere = fc.tuple(fc.nat(bases.length - 1), fc.array(fc.tuple(fc.nat(), fc.nat(255)), { minLength: 1, maxLength: 4 })).map(([b, edits]) => {
+  const out = bases[b]!.slice();
+  for (const [where, value] of edits) out[8 + (where % (out.length - 8))] = value;
+  return out;
+});
+
 // WAT commands with odd edges: imports by any name and type, a start function, _start's type, memory limits.
 const valueType = fc.constantFrom('i32', 'i64', 'f32', 'f64');
 const importName = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...syscallTable.map(([name]: readonly [string, string]) => name)) }, { weight: 1, arbitrary: fc.constantFrom('frob', 'sock_accept_v2', 'epoll_oneoff') });
@@ -111,7 +118,7 @@ function userErrorOnly(parse: () => unknown): void {
 
 describe('fuzz, in process: the parsers of module bytes and of option values', () => {
   it('compileModule (with its link check and rewriting) accepts a module or refuses it as the input\'s fault', async () => {
-    await fc.assert(fc.asyncProperty(fc.oneof(moduleBytes, watCommand.map((t) => new TextEncoder().encode(t))), fc.integer({ min: 1, max: 4096 }), async (bytes, mib) => {
+    await fc.assert(fc.asyncProperty(fc.oneof(moduleBytes, anywhere, watCommand.map((t) => new TextEncoder().encode(t))), fc.integer({ min: 1, max: 4096 }), async (bytes, mib) => {
       try {
         await compileModule(bytes, 'fuzz.wasm', mib * 2 ** 20);
       } catch (err) {
