@@ -56,7 +56,6 @@ export function syscallSignatures(name: string): readonly WasmSignature[] | unde
   return [syscallTable[id]![1], ...(shorterForms[name] ?? [])].map((params) => wasmSignature(params, returns));
 }
 
-
 export function syscallId(name: string): number {
   const id = idsByName.get(name);
   if (id === undefined) throw new Error(`syscall ${name} is not in the trace format's table`);
