@@ -4,6 +4,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { syscallTable } from '../dist/formats/index.js';
 import { programsDir, runCli, tempDir } from './helpers.js';
 
 const hello = join(programsDir, 'build', 'hello.wasm');
@@ -60,6 +61,15 @@ describe('imports and _start are checked against what RepliCode provides, before
     const trace = join(dir, `${name.replace(/\W+/g, '-')}.rct`);
     expectOneLineError(runCli(['record', '-o', trace, file]), fragment);
     expect(existsSync(trace)).toBe(false);
+  });
+
+  it('accepts every syscall of the table imported with its own type, as C and Rust toolchains emit them', () => {
+    const imports = syscallTable.filter(([name]) => name !== 'fd_write').map(([name, params]) => {
+      const types = [...params].map((k) => (k === 'I' ? 'i64' : 'i32')).join(' ');
+      return `(import "wasi_snapshot_preview1" "${name}" (func (param ${types})${name === 'proc_exit' ? '' : ' (result i32)'}))`;
+    });
+    const file = wat('every-syscall', command(`${fdWrite} ${imports.join(' ')}`, writeHi));
+    expect(runCli(['run', file])).toMatchObject({ exitCode: 0, stdout: 'hi\n', stderr: '' });
   });
 
   it("accepts WasmEdge's shorter socket forms that share a name (V1 sock_accept, V2 sock_getlocaladdr)", () => {
