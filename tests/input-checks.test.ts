@@ -155,6 +155,7 @@ describe('numeric options: what is not a whole number in range gets one line, ec
     [['record', '--inject', 'bitflip@1:-4', hello], 'bitflip@1:-4'],
     [['record', '--inject', 'drop@99999999999999999999', hello], 'is too large'],
     [['record', '--inject', 'skew@1:99999999999999999999999', hello], 'within 64 bits'],
+    [['record', '--inject', 'skew@1:-5', hello], 'the clock only moves forward'],
     [['replay', '--to', 'ten', 'x.rct'], '--to ten'],
     [['inspect', '--limit', 'NaN', 'x.rct'], '--limit NaN'],
     [['inspect', '--from', '-1', 'x.rct'], '--from -1'],
@@ -184,5 +185,7 @@ describe('--inject bitflip addresses and memory', () => {
     expect(r.stderr).toContain('--inject drop@50 never applied: the run ended after event 1');
     const inside = runCli(['record', '--inject', 'bitflip@0:65535', '-o', trace, small]);
     expect(inside.stderr).not.toContain('flipped nothing');
+    const real = runCli(['record', '--clock', 'real', '--inject', 'skew@0:5000', '-o', trace, hello]);
+    expect(real.stderr).toContain("--inject skew@0:5000 changed nothing: the guest reads the host's clock (--clock real)");
   });
 });

@@ -54,8 +54,9 @@ export function parseFault(spec: string): Fault {
       return { kind: 'bitflip', event, address, bit };
     }
     case 'skew':
-      if (rest.length !== 1 || !/^-?\d+$/.test(rest[0]!) || BigInt(rest[0]!) > maxSeed || -BigInt(rest[0]!) > maxSeed) {
-        throw new FaultSpecError(`--inject ${spec}: skew needs :NS, a whole number of nanoseconds within 64 bits`);
+      // The clock only moves forward: a negative skew would change nothing.
+      if (rest.length !== 1 || !/^\d+$/.test(rest[0]!) || BigInt(rest[0]!) > maxSeed) {
+        throw new FaultSpecError(`--inject ${spec}: skew needs :NS, a whole number of nanoseconds (the clock only moves forward) within 64 bits`);
       }
       return { kind: 'skew', event, ns: BigInt(rest[0]!) };
     default:
@@ -113,6 +114,9 @@ export class FaultInjector {
       if (f.kind === 'drop' || f.kind === 'reorder' || f.kind === 'seed' || f.event !== event) continue;
       this.pending.splice(i--, 1);
       if (f.kind === 'bitflip') this.flip(kernel, f.address, f.bit, f.spec, event);
+      if ((f.kind === 'skew' || f.kind === 'leak') && !(kernel.clock instanceof VirtualClock)) {
+        this.noEffect.push(`--inject ${f.spec} changed nothing: the guest reads the host's clock (--clock real)`);
+      }
       if (f.kind === 'skew' && kernel.clock instanceof VirtualClock) kernel.clock.advanceTo(kernel.clock.monotonicNs + f.ns);
       if (f.kind === 'leak' && kernel.clock instanceof VirtualClock) {
         const real = kernel.effects.clockNow(ClockId.REALTIME);
