@@ -5,7 +5,7 @@ export { defaultEpochNs, clockTickNs, VirtualClock } from './clock.js';
 export { SeededRandom } from './prng.js';
 export { Kernel, wasiModuleName } from './kernel.js';
 export { runGuest, trapExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
-export { spawnGuest, InternalError, TraceReadError, type SpawnOptions } from './spawn.js';
+export { spawnGuest, InternalError, TraceReadError, type OutputAccepted, type SpawnOptions } from './spawn.js';
 export { compileModule, moduleBinary, moduleKind, ModuleFormatError } from './module.js';
 export { capMemory, defaultMaxMemoryBytes, wasmPageBytes } from './memory-limit.js';
 export { leb, readLeb, section, sections, type Section } from './wasm-binary.js';
