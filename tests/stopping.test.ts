@@ -3,7 +3,9 @@
 // writing into a closed pipe (`run ... | head -c 10`) is told so (EPIPE), in the recording too.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { maxOutputFrameBytes, OutputRingReader, OutputRingWriter, outputRingBuffer, outputRingBytes } from '../dist/runtime/index.js';
 import { runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const threeLines = 'line 1\nline 2\nline 3\n';
@@ -131,5 +133,45 @@ describe('writing into a closed pipe (run ... | head -c 10)', () => {
     const loud = runCli(['replay', trace]);
     expect(loud.exitCode).toBe(64);
     expect(loud.stdout).toMatch(/^(y\n)+$/);
+  });
+});
+
+describe('the output ring between a guest worker and the main thread', () => {
+  it('hands over every byte in order, stream by stream, across wrap-arounds and split frames', () => {
+    const write = fc.record({ stream: fc.constantFrom(1 as const, 2 as const), length: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: maxOutputFrameBytes + 5000 })), take: fc.boolean() });
+    fc.assert(fc.property(fc.array(write, { maxLength: 40 }), (writes) => {
+      const shared = outputRingBuffer();
+      const writer = new OutputRingWriter(shared);
+      const reader = new OutputRingReader(shared);
+      const sent: { stream: 1 | 2; bytes: Uint8Array }[] = [];
+      const got: { stream: 1 | 2; bytes: Uint8Array }[] = [];
+      let unread = 0;
+      let n = 0;
+      for (const w of writes) {
+        const bytes = new Uint8Array(w.length);
+        for (let i = 0; i < bytes.length; i++) bytes[i] = n++ & 0xff;
+        // The test is both sides on one thread: take first rather than let the writer wait for room.
+        if (w.take || unread + bytes.length + 64 > outputRingBytes / 2) { got.push(...reader.take()); unread = 0; }
+        if (bytes.length > outputRingBytes / 2) continue;
+        writer.write(w.stream, bytes);
+        unread += bytes.length + 8;
+        if (bytes.length > 0) sent.push({ stream: w.stream, bytes });
+      }
+      got.push(...reader.take());
+      // Same bytes per stream, and the same order of stream switches.
+      for (const stream of [1, 2] as const) {
+        const joined = (xs: typeof got) => Buffer.concat(xs.filter((c) => c.stream === stream).map((c) => c.bytes));
+        expect(joined(got).equals(joined(sent))).toBe(true);
+      }
+      const switches = (xs: { stream: number }[]) => xs.map((c) => c.stream).filter((s, i, all) => i === 0 || all[i - 1] !== s);
+      expect(switches(got)).toEqual(switches(sent));
+    }), { numRuns: 40, seed: 11 });
+  });
+
+  it('tells the writer a stream was closed, that stream only', () => {
+    const shared = outputRingBuffer();
+    const writer = new OutputRingWriter(shared);
+    new OutputRingReader(shared).markClosed(1);
+    expect([writer.closed(1), writer.closed(2)]).toEqual([true, false]);
   });
 });
