@@ -90,7 +90,6 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   if (session?.kind === 'record') recorder = new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes);
   const net = new MessageChannel();
   const outputShared = outputRingBuffer();
-  const output = new OutputRingReader(outputShared);
   const watchedOutput = (options.watchedOutput ?? []).reduce((mask, stream) => mask | stream, 0);
   const worker = new Worker(workerUrl, {
     workerData: {
@@ -99,20 +98,7 @@ export function startGuest(options: SpawnOptions): GuestProcess {
     },
     transferList: [net.port2],
   });
-  // Output is taken from the ring in order, one take at a time (onOutput may push back).
-  let outputChain: Promise<unknown> = Promise.resolve();
-  /** Hands what is in the ring to onOutput; resolves with how many chunks there were. */
-  const drainOutput = (): Promise<number> => {
-    const next = outputChain.then(async () => {
-      const chunks = output.take();
-      for (const chunk of chunks) {
-        if ((await options.onOutput(chunk.stream, chunk.bytes)) === 'closed') output.markClosed(chunk.stream);
-      }
-      return chunks.length;
-    });
-    outputChain = next.catch(() => {});
-    return next;
-  };
+  const pump = outputPump(new OutputRingReader(outputShared), options.onOutput, watchedOutput);
   const deliver = (delivery: Delivery): void => {
     net.port1.postMessage(delivery);
     Atomics.store(channel.control, Slot.net, 1);
@@ -125,7 +111,7 @@ export function startGuest(options: SpawnOptions): GuestProcess {
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
-      output.interrupt();
+      pump.stop();
       stdin.close();
       recorder?.close(0, false); // no-op if the worker closed the trace properly
       fn();
@@ -167,21 +153,45 @@ export function startGuest(options: SpawnOptions): GuestProcess {
     // Whatever the worker wrote before a message is taken before the message is handled, and
     // once more when the worker is gone (terminated on Ctrl-C, or crashed): nothing it wrote is lost.
     const then = (step: () => void | Promise<void>) => {
-      queue = queue.then(drainOutput).then(step).catch((err) => settle(() => reject(err)));
+      queue = queue.then(pump.drain).then(step).catch((err) => settle(() => reject(err)));
     };
     worker.on('message', (msg: WorkerMessage) => then(() => handle(msg)));
     worker.on('error', (err) => then(() => settle(() => reject(new InternalError(`guest worker crashed: ${err.message}`)))));
     worker.on('exit', (code) => then(() => settle(() => reject(new InternalError(`guest worker exited (${code}) without reporting`)))));
-    void (async () => {
-      while (!settled) {
-        // A terminal sees the first write of a burst at once, the rest a moment later in one piece.
-        if (await drainOutput() > 0 && watchedOutput !== 0) await sleep(watchedOutputBatchMs);
-        await output.waitForOutput(outputDelayMs);
-      }
-    })().catch((err) => settle(() => reject(err)));
+    pump.run().catch((err) => settle(() => reject(err)));
   });
   outcome.finally(() => net.port1.close()).catch(() => {});
   return { outcome, deliver, terminate: () => worker.terminate() };
+}
+
+/**
+ * The main thread's side of a guest's output: hands what is in the ring to onOutput, one take at
+ * a time and in order (onOutput may push back), whenever asked (`drain`) and, until stopped, as
+ * soon as the worker says so or every outputDelayMs (`run`).
+ */
+function outputPump(ring: OutputRingReader, onOutput: SpawnOptions['onOutput'], watched: number) {
+  let chain: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  /** Resolves with how many chunks there were. */
+  const drain = (): Promise<number> => {
+    const next = chain.then(async () => {
+      const chunks = ring.take();
+      for (const chunk of chunks) {
+        if ((await onOutput(chunk.stream, chunk.bytes)) === 'closed') ring.markClosed(chunk.stream);
+      }
+      return chunks.length;
+    });
+    chain = next.catch(() => {});
+    return next;
+  };
+  const run = async (): Promise<void> => {
+    while (!stopped) {
+      // A terminal sees the first write of a burst at once, the rest a moment later in one piece.
+      if (await drain() > 0 && watched !== 0) await sleep(watchedOutputBatchMs);
+      await ring.waitForOutput(outputDelayMs);
+    }
+  };
+  return { drain, run, stop: () => { stopped = true; ring.interrupt(); } };
 }
 
 function answerStdin(channel: Channel, got: Uint8Array | 'eof' | 'again'): void {
