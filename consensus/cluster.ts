@@ -9,10 +9,11 @@
 import { join } from 'node:path';
 import {
   BufferStdin, Gateway, loadHostTree, machineProcessConfig, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
-  type ProcessConfig, type RunningMachine, type StdinSource, type TreeNode,
+  type ExternalEvent, type ProcessConfig, type RunningMachine, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 import { defaultCheckpointEvery, defaultMaxTraceBytes, traceHeader } from '../recorder/index.js';
 import { EmbeddedLog, type ConsensusLog } from './log.js';
+import { processLinkRange, type LinkRange } from './link-blocks.js';
 import { ClientOutput, type ReplyPolicy } from './client-output.js';
 import { Proposer } from './proposer.js';
 import { ReplicaSequencer } from './replica-sequencer.js';
@@ -40,8 +41,12 @@ export interface ClusterOptions {
   replicaIds?: number[];
   /** Where replicas elsewhere publish their hashes, and ours go (multi-machine clusters). */
   hashBoard?: HashBoard;
-  /** First gateway link id (distinct per node, so clients of different nodes never collide). */
-  firstLink?: number;
+  /**
+   * The gateway's client ids: a block claimed from a log that outlives this process (see
+   * link-blocks.ts), so they never repeat on the log, across nodes and restarts. Default:
+   * processLinkRange, right for a log that lives only here.
+   */
+  links?: LinkRange;
   /** The cluster's stdin, proposed on the log piece by piece as the replicas ask (default: empty). */
   stdin?: StdinSource;
   /** Who answers clients: one designated replica (default), or a majority (see client-output.ts). */
@@ -136,7 +141,13 @@ export class Cluster {
       return live.length === 0 || live.some((r) => r.sequencer!.applied >= proposer.appended);
     });
     const stdin = new StdinFeed(options.stdin ?? new BufferStdin(), (event) => proposer.push(event));
-    const gateway = new Gateway(options.listen, proposer, options.firstLink ?? 1);
+    const links = options.links ?? processLinkRange;
+    // Clients past the block are refused: their events never reach the log.
+    const admit = (event: ExternalEvent): void => {
+      if (!('link' in event) || event.link < links.end) return proposer.push(event);
+      if (event.kind === 'connect') gateway.destroy(event.link);
+    };
+    const gateway = new Gateway(options.listen, { push: admit }, links.first);
     const listening = await gateway.start();
     const output = new ClientOutput(gateway, () => cluster?.present.filter((r) => r.alive).map((r) => r.index) ?? [], options.replies ?? 'designated', () => cluster?.designated);
     cluster = new Cluster(options, log, gateway, proposer, output, listening, stdin);

@@ -5,8 +5,11 @@
 import { Etcd3, type IKeyValue } from 'etcd3';
 import type { ConsensusLog } from './log.js';
 
-/** etcd did not answer (not running, wrong endpoints). */
+/** etcd did not answer (not running, wrong endpoints), or holds what we cannot use. */
 export class EtcdUnavailableError extends Error {}
+
+/** Tries at claiming a link block while other nodes claim theirs (each failed try means another node succeeded). */
+const maxClaimAttempts = 50;
 
 export class EtcdLog implements ConsensusLog {
   private seq = 0;
@@ -15,9 +18,29 @@ export class EtcdLog implements ConsensusLog {
   /** The client, shared with the hash board. */
   readonly etcd: Etcd3;
 
+  private readonly linkBlocksKey: string;
+
   private constructor(private readonly client: Etcd3, cluster: string, private readonly appender: string) {
     this.etcd = client;
     this.prefix = `/replicode/${cluster}/log/`;
+    this.linkBlocksKey = `/replicode/${cluster}/link-blocks`;
+  }
+
+  /**
+   * Claims the next block of gateway link ids (1, 2, ...): a counter in etcd, raised by a
+   * compare-and-swap, so no two processes serving this log, and no process after a restart,
+   * ever get the same block (see link-blocks.ts).
+   */
+  async claimLinkBlock(): Promise<number> {
+    const key = this.linkBlocksKey;
+    for (let attempt = 0; attempt < maxClaimAttempts; attempt++) {
+      const kv = (await this.client.get(key).exec()).kvs[0];
+      const block = (kv ? Number(kv.value.toString()) : 0) + 1;
+      if (!Number.isSafeInteger(block) || block < 1) throw new EtcdUnavailableError(`etcd key ${key} holds ${JSON.stringify(kv?.value.toString())}, not a block count`);
+      const unchanged = kv ? this.client.if(key, 'Mod', '==', kv.mod_revision) : this.client.if(key, 'Create', '==', 0);
+      if ((await unchanged.then(this.client.put(key).value(String(block))).commit()).succeeded) return block;
+    }
+    throw new EtcdUnavailableError(`could not claim link ids from etcd: ${maxClaimAttempts} other nodes claimed theirs at the same moment`);
   }
 
   /** Connects (and checks that etcd answers within `timeoutMs`). `appender` must be unique per appending process. */

@@ -5,7 +5,7 @@ import {
 } from '../formats/index.js';
 import {
   loadHostTree, machineProcessConfig, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
-  type SessionStats, type StdinSource, type TreeNode,
+  type SessionStats, type SpawnOptions, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 
 /** Snapshots and modules above these sizes are stored as hashes only (replay then needs the originals). */
@@ -25,7 +25,9 @@ export interface RecordRequest {
   embedModule?: boolean;
   maxTraceBytes?: number;
   stdin?: StdinSource;
-  onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
+  onOutput: SpawnOptions['onOutput'];
+  /** Streams on a terminal: see SpawnOptions.watchedOutput. */
+  watchedOutput?: readonly (1 | 2)[];
 }
 
 export interface RecordResult { outcome: GuestOutcome; stats: SessionStats | undefined; header: TraceHeader }
@@ -69,10 +71,11 @@ export function traceHeader(req: RecordRequest, trees: Record<string, TreeNode>)
 
 export interface MachineRecordRequest {
   /** One per process, in pid order; each writes its own trace. */
-  processes: Omit<RecordRequest, 'onOutput' | 'stdin'>[];
+  processes: Omit<RecordRequest, 'onOutput' | 'stdin' | 'watchedOutput'>[];
   listen: ListenSpec[];
   stdin?: StdinSource;
-  onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
+  onOutput: SpawnOptions['onOutput'];
+  watchedOutput?: readonly (1 | 2)[];
 }
 
 export interface MachineRecording {
@@ -92,7 +95,7 @@ export async function startRecording(req: MachineRecordRequest): Promise<Machine
     const header = traceHeader({ ...p, config, onOutput: req.onOutput }, trees);
     headers.push(header);
     return {
-      module: p.module, config, trees, onOutput: req.onOutput,
+      module: p.module, config, trees, onOutput: req.onOutput, ...(req.watchedOutput ? { watchedOutput: req.watchedOutput } : {}),
       session: {
         kind: 'record' as const, tracePath: p.tracePath, header, checkpointEvery: header.options.checkpointEvery,
         recordOutput: header.options.recordOutput, maxTraceBytes: p.maxTraceBytes ?? defaultMaxTraceBytes,
@@ -107,7 +110,7 @@ export async function startRecording(req: MachineRecordRequest): Promise<Machine
 
 /** Records one process (no --listen): the common case. */
 export async function record(req: RecordRequest): Promise<RecordResult> {
-  const { onOutput, stdin, ...rest } = req;
-  const { results } = await startRecording({ processes: [rest], listen: [], onOutput, ...(stdin ? { stdin } : {}) });
+  const { onOutput, stdin, watchedOutput, ...rest } = req;
+  const { results } = await startRecording({ processes: [rest], listen: [], onOutput, ...(stdin ? { stdin } : {}), ...(watchedOutput ? { watchedOutput } : {}) });
   return (await results)[0]!;
 }

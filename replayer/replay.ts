@@ -3,7 +3,7 @@
 import { TraceReader, type TraceHeader } from '../formats/index.js';
 import {
   compileModule, processConfig, sha256, spawnGuest, openTraceFile, loadHostTree,
-  type GuestOutcome, type SessionStats, type TreeNode,
+  type GuestOutcome, type SessionStats, type SpawnOptions, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotSha256 } from '../recorder/index.js';
 import { instrumentedModule } from './instrument.js';
@@ -30,7 +30,9 @@ export interface ReplayRequest {
   captureMemory?: boolean;
   /** The instruction clock: replay an instrumented module and count hooks after event `after` (see instrument.ts). */
   hooks?: { after: number; stopAt?: number };
-  onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
+  onOutput: SpawnOptions['onOutput'];
+  /** Streams on a terminal: see SpawnOptions.watchedOutput. */
+  watchedOutput?: readonly (1 | 2)[];
 }
 
 export interface ReplayResult {
@@ -68,7 +70,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   });
   let stats: SessionStats | undefined;
   const outcome = await spawnGuest({
-    module, config, trees, onOutput: req.onOutput,
+    module, config, trees, onOutput: req.onOutput, ...(req.watchedOutput ? { watchedOutput: req.watchedOutput } : {}),
     session: {
       kind: 'replay', tracePath: req.tracePath, checkpointEvery: header.options.checkpointEvery, quiet: req.quiet ?? false,
       captureMemory: req.captureMemory ?? false,

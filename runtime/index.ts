@@ -5,7 +5,7 @@ export { defaultEpochNs, clockTickNs, maxClockNs, VirtualClock } from './clock.j
 export { SeededRandom } from './prng.js';
 export { Kernel, wasiModuleName } from './kernel.js';
 export { runGuest, trapExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
-export { spawnGuest, InternalError, TraceReadError, type SpawnOptions } from './spawn.js';
+export { spawnGuest, InternalError, TraceReadError, type OutputAccepted, type SpawnOptions } from './spawn.js';
 export { compileModule, moduleBinary, moduleKind, ModuleFormatError } from './module.js';
 export { checkLink } from './link-check.js';
 export { readModuleInterface, type ModuleInterface, type MemoryLimits } from './module-interface.js';
@@ -26,6 +26,7 @@ export { openTraceFile, FileTraceSink, TraceFileError, type FileByteSource } fro
 export { sha256 } from './trace/digest.js';
 export { defaultSnapshotLimits } from './fs/tree.js';
 export { startGuest, type GuestProcess, type NetHooks } from './spawn.js';
+export { OutputRingReader, OutputRingWriter, outputRingBuffer, outputRingBytes, maxOutputFrameBytes, type OutputChunk } from './worker/output-ring.js';
 export { Machine, maxMachineConnections, type ClientLinks, type MachineStats } from './net/machine.js';
 export { LocalSequencer, takeBatch, maxBatchBytes, maxBatchEvents, type Sequencer, type Batch, type ExternalEvent } from './net/sequencer.js';
 export type { Delivery, NetEvent, NetRequest, Endpoint } from './net/types.js';

@@ -11,6 +11,8 @@ import { GuestLinkError, type GuestOutcome } from './run.js';
 import type { SessionSpec, SessionStats } from './trace/spec.js';
 import type { Delivery, NetRequest } from './net/types.js';
 import { Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
+import { OutputRingReader, outputDelayMs, outputRingBuffer, watchedOutputBatchMs } from './worker/output-ring.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A bug inside RepliCode (not the guest's fault): the message and host stack. */
 export class InternalError extends Error {}
@@ -24,8 +26,16 @@ export interface SpawnOptions {
   module: WebAssembly.Module;
   config: ProcessConfig;
   stdin?: StdinSource;
-  /** Receives guest output in order; may return a promise to apply backpressure. */
-  onOutput: (stream: 1 | 2, bytes: Uint8Array) => void | Promise<void>;
+  /**
+   * Receives guest output in order; may return a promise to apply backpressure, and 'closed'
+   * once the stream's reader has gone (the guest's next write there fails with EPIPE).
+   */
+  onOutput: (stream: 1 | 2, bytes: Uint8Array) => OutputAccepted | Promise<OutputAccepted>;
+  /**
+   * Streams a person watches (a terminal): their output reaches onOutput as the guest writes it.
+   * Other output arrives within outputDelayMs, or sooner when the guest blocks or ends.
+   */
+  watchedOutput?: readonly (1 | 2)[];
   /** Record or replay instead of a plain run. */
   session?: SessionSpec;
   /** Directory snapshots taken by the caller, by host path (record and replay pass them in). */
@@ -35,6 +45,9 @@ export interface SpawnOptions {
   /** The machine this process's network stack talks to; without one, network waits fail at once. */
   net?: NetHooks;
 }
+
+/** What onOutput answers: nothing, or 'closed' when the stream's reader has gone. */
+export type OutputAccepted = void | 'closed';
 
 // The worker's code is bundled into one file at build time: a fresh worker then loads one
 // module instead of ~30, which takes about 20 ms off every guest start.
@@ -76,10 +89,16 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   let recorder: TraceFileRecorder | undefined;
   if (session?.kind === 'record') recorder = new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes);
   const net = new MessageChannel();
+  const outputShared = outputRingBuffer();
+  const watchedOutput = (options.watchedOutput ?? []).reduce((mask, stream) => mask | stream, 0);
   const worker = new Worker(workerUrl, {
-    workerData: { module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceControl, netPort: net.port2 },
+    workerData: {
+      module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceControl, netPort: net.port2,
+      output: outputShared, watchedOutput,
+    },
     transferList: [net.port2],
   });
+  const pump = outputPump(new OutputRingReader(outputShared), options.onOutput, watchedOutput);
   const deliver = (delivery: Delivery): void => {
     net.port1.postMessage(delivery);
     Atomics.store(channel.control, Slot.net, 1);
@@ -92,17 +111,13 @@ export function startGuest(options: SpawnOptions): GuestProcess {
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
+      pump.stop();
       stdin.close();
       recorder?.close(0, false); // no-op if the worker closed the trace properly
       fn();
     };
     const handle = async (msg: WorkerMessage): Promise<void> => {
       switch (msg.kind) {
-        case 'output':
-          await options.onOutput(msg.stream, msg.bytes);
-          Atomics.sub(channel.control, Slot.outputInFlight, msg.bytes.length);
-          Atomics.notify(channel.control, Slot.outputInFlight);
-          return;
         case 'stdin':
           answerStdin(channel, msg.mode === 'block' ? await stdin.read(msg.maxBytes) : stdin.poll(msg.maxBytes));
           return;
@@ -135,16 +150,48 @@ export function startGuest(options: SpawnOptions): GuestProcess {
           return;
       }
     };
-    worker.on('message', (msg: WorkerMessage) => {
-      queue = queue.then(() => handle(msg)).catch((err) => settle(() => reject(err)));
-    });
-    worker.on('error', (err) => settle(() => reject(new InternalError(`guest worker crashed: ${err.message}`))));
-    worker.on('exit', (code) => {
-      queue = queue.then(() => settle(() => reject(new InternalError(`guest worker exited (${code}) without reporting`))));
-    });
+    // Whatever the worker wrote before a message is taken before the message is handled, and
+    // once more when the worker is gone (terminated on Ctrl-C, or crashed): nothing it wrote is lost.
+    const then = (step: () => void | Promise<void>) => {
+      queue = queue.then(pump.drain).then(step).catch((err) => settle(() => reject(err)));
+    };
+    worker.on('message', (msg: WorkerMessage) => then(() => handle(msg)));
+    worker.on('error', (err) => then(() => settle(() => reject(new InternalError(`guest worker crashed: ${err.message}`)))));
+    worker.on('exit', (code) => then(() => settle(() => reject(new InternalError(`guest worker exited (${code}) without reporting`)))));
+    pump.run().catch((err) => settle(() => reject(err)));
   });
   outcome.finally(() => net.port1.close()).catch(() => {});
   return { outcome, deliver, terminate: () => worker.terminate() };
+}
+
+/**
+ * The main thread's side of a guest's output: hands what is in the ring to onOutput, one take at
+ * a time and in order (onOutput may push back), whenever asked (`drain`) and, until stopped, as
+ * soon as the worker says so or every outputDelayMs (`run`).
+ */
+function outputPump(ring: OutputRingReader, onOutput: SpawnOptions['onOutput'], watched: number) {
+  let chain: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  /** Resolves with how many chunks there were. */
+  const drain = (): Promise<number> => {
+    const next = chain.then(async () => {
+      const chunks = ring.take();
+      for (const chunk of chunks) {
+        if ((await onOutput(chunk.stream, chunk.bytes)) === 'closed') ring.markClosed(chunk.stream);
+      }
+      return chunks.length;
+    });
+    chain = next.catch(() => {});
+    return next;
+  };
+  const run = async (): Promise<void> => {
+    while (!stopped) {
+      // A terminal sees the first write of a burst at once, the rest a moment later in one piece.
+      if (await drain() > 0 && watched !== 0) await sleep(watchedOutputBatchMs);
+      await ring.waitForOutput(outputDelayMs);
+    }
+  };
+  return { drain, run, stop: () => { stopped = true; ring.interrupt(); } };
 }
 
 function answerStdin(channel: Channel, got: Uint8Array | 'eof' | 'again'): void {

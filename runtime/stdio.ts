@@ -68,6 +68,10 @@ export class OutputHandle extends Handle {
   }
 
   override write(buffers: Uint8Array[]): number {
+    if (totalLength(buffers) === 0) return 0;
+    // Asked once per call, before any byte goes: a write is refused whole or taken whole, the
+    // same in a replay as in the recording.
+    if (this.effects.outputClosed(this.stream)) throw new WasiError(Errno.PIPE);
     let written = 0;
     for (const buf of buffers) {
       if (buf.length === 0) continue;

@@ -2,6 +2,7 @@
 // replicas agree batch by batch, a killed replica is not missed and catches up when restarted,
 // a replica that behaves differently is named at once, and every replica's trace replays.
 import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -35,6 +36,24 @@ const until = async (what: () => boolean, ms = 10_000) => {
 };
 
 describe('a 3-replica cluster on the embedded log', () => {
+  it('takes clients only while it has ids left in its block: past it they are refused, and never reach the log', async () => {
+    const { cluster, base } = await startHttpCluster({ links: { first: 10, end: 12 } });
+    // Each request on a connection of its own.
+    const fresh = (): Promise<number> => new Promise((resolve, reject) => {
+      get(`${base}/counter`, { agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve((JSON.parse(body) as { counter: number }).counter));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+    expect(await fresh()).toBe(1);
+    expect(await fresh()).toBe(2);
+    await expect(fresh()).rejects.toThrow();
+    await until(() => cluster.agreedBatches > 0);
+    expect(cluster.disagreements).toEqual([]);
+  });
+
   it('serves clients once and every replica publishes the same hash after every batch', async () => {
     const { cluster, base } = await startHttpCluster();
     const seen = [];

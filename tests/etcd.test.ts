@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Cluster, connectEtcdLog } from '../dist/consensus/index.js';
+import { Cluster, connectEtcdLog, maxLinkBlock } from '../dist/consensus/index.js';
 import { compileModule, processConfig } from '../dist/runtime/index.js';
 import { programsDir, startCli, tempDir } from './helpers.js';
 
@@ -85,6 +85,44 @@ describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
     for (const n of [a, b]) n.child.kill('SIGINT');
     await Promise.all([a.exited, b.exited]);
     expect(a.stderr()).toMatch(/0 disagreement\(s\)/);
+  });
+
+  it('a node restarted after kill -9 answers its first clients (their ids are new to the log) and counts on', async () => {
+    const { urls } = await startEtcd(1);
+    const node = (id: number) => {
+      const cli = startCli(['node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', 'restart', '--id', String(id), '--replicas', '3', '--listen', '127.0.0.1:0=80', httpWasm]);
+      children.push(cli.child);
+      return { ...cli, port: cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/).then((m) => Number(m[1])) };
+    };
+    // A client that gives up after 5 s, as a person would.
+    const counterWithin5s = async (port: number) => ((await (await fetch(`http://127.0.0.1:${port}/counter`, { signal: AbortSignal.timeout(5000) })).json()) as { counter: number }).counter;
+    const nodes = [node(1), node(2), node(3)];
+    const ports = await Promise.all(nodes.map((n) => n.port));
+    const seen = [];
+    for (let i = 0; i < 6; i++) seen.push(await counterWithin5s(ports[i % 3]!));
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
+    nodes[1]!.child.kill('SIGKILL');
+    await nodes[1]!.exited;
+    const restarted = node(2);
+    const port = await restarted.port;
+    const after = [];
+    for (let i = 0; i < 3; i++) after.push(await counterWithin5s(port));
+    after.push(await counterWithin5s(ports[0]!));
+    expect(after).toEqual([7, 8, 9, 10]);
+    for (const n of [nodes[0]!, restarted, nodes[2]!]) n.child.kill('SIGINT');
+    await Promise.all([nodes[0]!.exited, restarted.exited, nodes[2]!.exited]);
+    expect(restarted.stderr()).toMatch(/0 disagreement\(s\)/);
+  }, 60_000);
+
+  it('a node refuses to start, with one line, once the log has given out every block of client ids', async () => {
+    const { urls } = await startEtcd(1);
+    const log = await connectEtcdLog(urls, 'worn', 'test');
+    await log.etcd.put('/replicode/worn/link-blocks').value(String(maxLinkBlock)).exec();
+    await log.close();
+    const cli = startCli(['node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', 'worn', '--id', '1', '--replicas', '1', '--listen', '127.0.0.1:0=80', httpWasm]);
+    children.push(cli.child);
+    expect(await cli.exited).toBe(1);
+    expect(cli.stderr()).toBe(`replicode: this cluster has used all its ${maxLinkBlock} blocks of client ids (one per node start): start it under a new --cluster-name\n`);
   });
 
   it('survives losing the etcd member it talks to, when etcd runs as three members', async () => {

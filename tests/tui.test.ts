@@ -129,6 +129,18 @@ describe('TUI screens', () => {
   });
 });
 
+describe('TUI without a terminal', () => {
+  it('refuses with one line and exit 1 when stdin or stdout is not a terminal (no stack, no React warning)', () => {
+    const dir = tempDir();
+    const trace = join(dir, 'hello.rct');
+    expect(runCli(['record', '-o', trace, join(programsDir, 'build', 'hello.wasm')]).exitCode).toBe(0);
+    const r = runCli(['tui', trace, trace]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('replicode: tui needs a terminal, and its stdin and stdout are not one (for scripts: replicode diff, or inspect --json)\n');
+  });
+});
+
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 
 describe.skipIf(!hasTmux)('TUI in a real terminal', () => {

@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, type ConsensusLog, type HashBoard } from '../../consensus/index.js';
+import {
+  Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, LinkBlocksExhaustedError, type ConsensusLog, type HashBoard, type LinkRange,
+} from '../../consensus/index.js';
 import { formatTrap, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { listeningLine, loadProcesses } from '../machine-processes.js';
@@ -26,13 +28,16 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
   let log: ConsensusLog | undefined;
   let hashBoard: HashBoard | undefined;
+  let links: LinkRange | undefined;
   if (argv.log === 'etcd') {
     try {
       const etcd = await connectEtcdLog(endpoints, argv.clusterName, `node${node ?? 0}-${process.pid}`);
       log = etcd;
+      // The log outlives this process: our clients' ids must differ from every id already on it.
+      links = linkBlockRange(await etcd.claimLinkBlock());
       if (node !== undefined) hashBoard = await etcdHashBoard(etcd, argv.clusterName);
     } catch (err) {
-      if (await isEtcdUnavailable(err)) throw new UsageError((err as Error).message);
+      if (await isEtcdUnavailable(err) || err instanceof LinkBlocksExhaustedError) throw new UsageError((err as Error).message);
       throw err;
     }
   }
@@ -52,7 +57,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     replicas, listen, replies: argv.replies ?? 'designated', ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
-    ...(node !== undefined ? { replicaIds: [node], firstLink: node * 2 ** 20 + 1 } : { stdin: new StreamStdin(process.stdin) }),
+    ...(node !== undefined ? { replicaIds: [node] } : { stdin: new StreamStdin(process.stdin) }),
+    ...(links ? { links } : {}),
     processes: loaded.map(({ path, module, config: c }) => ({ module, moduleName: basename(path), moduleBytes: readFileSync(path), config: c })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
     onOutput: (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },

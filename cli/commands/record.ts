@@ -4,7 +4,7 @@ import type { Argv } from 'yargs';
 import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
 import { formatTrap, StreamStdin } from '../../runtime/index.js';
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
-import { outputWriter } from '../guest-output.js';
+import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, type ParsedRunArgs } from './run.js';
 
@@ -57,7 +57,7 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
       checkpointEvery, recordOutput: argv.recordOutput, embedModule: argv.embedModule, maxTraceBytes,
     };
   });
-  const { running, results } = await startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter() });
+  const { running, results } = await startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter(), watchedOutput: watchedStreams() });
   const recorded = await superviseMachine(running, results);
   if (!recorded) {
     process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { formatDivergence, replayTrace } from '../../replayer/index.js';
 import { formatTrap } from '../../runtime/index.js';
-import { outputWriter } from '../guest-output.js';
+import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseCount, UsageError } from '../options.js';
 
 export function withReplayOptions<T>(yargs: Argv<T>) {
@@ -23,7 +23,7 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
     try { moduleBytes = readFileSync(argv.module); } catch { throw new UsageError(`--module ${argv.module}: no such file`); }
   }
   const { outcome, stats, moduleMismatch } = await replayTrace({
-    tracePath: argv.trace, quiet: argv.quiet, onOutput: outputWriter(),
+    tracePath: argv.trace, quiet: argv.quiet, onOutput: outputWriter(), watchedOutput: watchedStreams(),
     ...(toEvent !== undefined ? { toEvent } : {}), ...(moduleBytes ? { moduleBytes } : {}),
   });
   if (moduleMismatch) process.stderr.write(`replicode: note: ${moduleMismatch}; replaying it anyway\n`);

@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { defaultMaxMemoryBytes, formatTrap, startMachine, StreamStdin } from '../../runtime/index.js';
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
-import { outputWriter } from '../guest-output.js';
+import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseListenSpec, toProcessConfig, UsageError, type RunOptions } from '../options.js';
 
 /** The options `run` shares with `record` (and later `cluster`): exactly these, as tools rely on them. */
@@ -64,9 +64,10 @@ export async function runCommand(argv: ParsedRunArgs): Promise<number> {
   const listen = argv.listen.map(parseListenSpec);
   const processes = await loadProcesses(options.module, argv.process, config);
   const write = outputWriter();
+  const watchedOutput = watchedStreams();
   const running = await startMachine({
     listen,
-    processes: processes.map(({ module, config: c }) => ({ module, config: c, onOutput: write })),
+    processes: processes.map(({ module, config: c }) => ({ module, config: c, onOutput: write, watchedOutput })),
     stdin: new StreamStdin(process.stdin),
   });
   const outcomes = await superviseMachine(running, running.outcomes);

@@ -6,6 +6,9 @@ export interface ParsedTuiArgs { traces?: string[] }
 export async function tuiCommand(argv: ParsedTuiArgs): Promise<number> {
   const traces = (argv.traces ?? []).map(String);
   if (traces.length < 1) throw new UsageError('give one or more traces: replicode tui A.rct B.rct [C.rct ...]');
+  // Ink needs raw keys in and a screen out; without them it fails with a stack (and a React warning).
+  const missing = [process.stdin.isTTY ? '' : 'stdin', process.stdout.isTTY ? '' : 'stdout'].filter(Boolean);
+  if (missing.length > 0) throw new UsageError(`tui needs a terminal, and its ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not one (for scripts: replicode diff, or inspect --json)`);
   forceInteractiveRendering();
   const [{ render }, { createElement }, { App, loadModel }] = await Promise.all([import('ink'), import('react'), import('../../tui/index.js')]);
   const model = loadModel(traces, (done, total) => process.stderr.write(`\rloading traces: ${done}/${total}`));

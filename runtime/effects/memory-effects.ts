@@ -35,6 +35,9 @@ export class MemoryEffects implements HostEffects {
     this.chunks.push({ stream, bytes: bytes.slice() });
   }
 
+  /** Memory never closes. */
+  outputClosed(): boolean { return false; }
+
   loadTree(hostPath: string, limits: SnapshotLimits): TreeNode {
     return this.options.trees?.[hostPath] ?? loadHostTree(hostPath, limits);
   }

@@ -15,6 +15,11 @@ export interface HostEffects {
   readStdin(maxBytes: number, mode: 'block' | 'poll'): StdinRead;
   /** Guest output on stdout (1) or stderr (2). May be buffered until `flush`. */
   writeOutput(stream: 1 | 2, bytes: Uint8Array): void;
+  /**
+   * Whether the host's end of stdout (1) or stderr (2) is closed (`run ... | head`): the guest's
+   * next write there fails with EPIPE. Host input: a recording keeps it as that call's result.
+   */
+  outputClosed(stream: 1 | 2): boolean;
   /** Snapshot of a host directory for a --dir preopen, read once at start. */
   loadTree(hostPath: string, limits: SnapshotLimits): TreeNode;
   /** Applies write-back changes to a host directory at exit (--write-back). */

@@ -1,28 +1,19 @@
-// Host effects inside a guest's worker thread: output is batched and posted to the main
-// thread, stdin is fetched from it synchronously (Atomics.wait), disk I/O is done here.
+// Host effects inside a guest's worker thread: output goes into a ring in shared memory that the
+// main thread empties (worker/output-ring.ts), stdin is fetched from it synchronously
+// (Atomics.wait), disk I/O is done here.
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Delivery, NetRequest } from '../net/types.js';
 import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
 import { State, Slot, StdinStatus, type Channel, type WorkerMessage } from '../worker/channel.js';
+import type { OutputRingWriter } from '../worker/output-ring.js';
 import { applyWriteBack, loadHostTree } from './host-fs.js';
 import type { HostEffects, StdinRead } from './types.js';
 import { hostClockNow, hostEntropy, hostSleepUntil } from './host-clock.js';
 
-const outputBufferBytes = 64 * 1024;
-/** Above this much unwritten output the guest waits for the main thread to catch up. */
-const maxOutputInFlightBytes = 8 * 1024 * 1024;
-/** Output is pushed out at least this often, so a long-running guest's progress shows up. */
-const maxOutputDelayMs = 50;
-
 export class WorkerEffects implements HostEffects {
-  private buffer = new Uint8Array(outputBufferBytes);
-  private buffered = 0;
-  private bufferedStream: 1 | 2 = 1;
-  private lastFlushMs = performance.now();
-  private writesSinceClockCheck = 0;
-
   constructor(
-    private readonly port: MessagePort, private readonly channel: Channel, private readonly trees: Record<string, TreeNode> = {},
+    private readonly port: MessagePort, private readonly channel: Channel, private readonly output: OutputRingWriter,
+    private readonly trees: Record<string, TreeNode> = {},
     /** Where the main thread posts network deliveries (read synchronously after a wait). */
     private readonly netPort?: MessagePort,
   ) {}
@@ -61,24 +52,16 @@ export class WorkerEffects implements HostEffects {
   }
 
   writeOutput(stream: 1 | 2, bytes: Uint8Array): void {
-    if (this.buffered > 0 && (stream !== this.bufferedStream || this.buffered + bytes.length > this.buffer.length)) this.flush();
-    if (bytes.length >= this.buffer.length) {
-      this.send(stream, bytes.slice());
-      return;
-    }
-    this.bufferedStream = stream;
-    this.buffer.set(bytes, this.buffered);
-    this.buffered += bytes.length;
-    // Reading the clock costs more than a tiny write: look at it every 256 writes only.
-    if ((++this.writesSinceClockCheck & 255) === 0 && performance.now() - this.lastFlushMs > maxOutputDelayMs) this.flush();
+    this.output.write(stream, bytes);
   }
 
+  outputClosed(stream: 1 | 2): boolean {
+    return this.output.closed(stream);
+  }
+
+  /** The main thread takes the output now: the guest is about to block, or has ended. */
   flush(): void {
-    this.lastFlushMs = performance.now();
-    if (this.buffered === 0) return;
-    const chunk = this.buffer.slice(0, this.buffered);
-    this.buffered = 0;
-    this.send(this.bufferedStream, chunk);
+    this.output.wake();
   }
 
   /** Trees snapshotted by the main thread (record, replay) are used as given; others are read here. */
@@ -88,17 +71,6 @@ export class WorkerEffects implements HostEffects {
 
   writeBack(hostPath: string, ops: WriteBackOp[]): void {
     applyWriteBack(hostPath, ops);
-  }
-
-  private send(stream: 1 | 2, bytes: Uint8Array): void {
-    const { control } = this.channel;
-    Atomics.add(control, Slot.outputInFlight, bytes.length);
-    this.post({ kind: 'output', stream, bytes }, [bytes.buffer as ArrayBuffer]);
-    for (;;) {
-      const inFlight = Atomics.load(control, Slot.outputInFlight);
-      if (inFlight <= maxOutputInFlightBytes) break;
-      Atomics.wait(control, Slot.outputInFlight, inFlight, 100);
-    }
   }
 
   private post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {

@@ -36,6 +36,8 @@ export class HashingSession implements GuestSession {
   wrapEffects(inner: HostEffects): HostEffects {
     return {
       readStdin: (m, mode) => { const got = inner.readStdin(m, mode); return typeof got === 'string' ? got : this.faults.filterInput(this.event, got); }, writeOutput: (s, b) => inner.writeOutput(s, b),
+      // Replicas must see the same results: the host's stdout closing is not on the log, so it never shows.
+      outputClosed: () => false,
       loadTree: (h, l) => inner.loadTree(h, l), writeBack: (h, o) => inner.writeBack(h, o), flush: () => inner.flush(),
       clockNow: (c) => inner.clockNow(c), entropy: (t) => inner.entropy(t), sleepUntil: (n) => inner.sleepUntil(n),
       netPost: (r) => inner.netPost(r),

@@ -67,6 +67,8 @@ export class RecordingSession implements GuestSession {
         if (this.options.recordOutput) this.append(encodeOutput(this.event, stream, bytes));
         inner.writeOutput(stream, bytes);
       },
+      // The answer is host input, and is in the trace already: as this call's result (PIPE or not).
+      outputClosed: (stream) => inner.outputClosed(stream),
       clockNow: (clockId) => {
         const value = inner.clockNow(clockId);
         this.append(encodeClock(this.event, clockId, value));

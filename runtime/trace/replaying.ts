@@ -6,7 +6,7 @@ import {
   describeValueArgs, StdinStatus, TraceFormatError, syscallName, syscallTable, type CallEvent, type CheckpointRecord, type EventCursor,
 } from '../../formats/index.js';
 import { createHash } from 'node:crypto';
-import { errnoName } from '../errno.js';
+import { Errno, errnoName } from '../errno.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { Kernel } from '../kernel.js';
 import { wasmFrames } from '../trap.js';
@@ -118,6 +118,9 @@ export class ReplaySession implements GuestSession {
         this.output[stream].add(bytes);
         if (!this.options.quiet) inner.writeOutput(stream, bytes);
       },
+      // Whether the recorded run's reader had gone is this call's recorded result; where this
+      // replay's own output goes plays no part.
+      outputClosed: () => this.current?.result === Errno.PIPE,
       clockNow: (clockId) => {
         const r = this.input('clock');
         if (r.kind !== 'clock' || r.clockId !== clockId) this.diverge('the guest read a different clock', r.kind === 'clock' ? `clock ${r.clockId}` : r.kind, `clock ${clockId}`);

@@ -9,8 +9,7 @@ export const Slot = {
   status: 1,
   /** Answer length in bytes (data region). */
   length: 2,
-  /** Output bytes posted by the worker and not yet written by the main thread. */
-  outputInFlight: 3,
+  // 3: unused (guest output has its own ring: output-ring.ts).
   /** 0 while a network wait is outstanding; the main thread sets 1 once the delivery is posted. */
   net: 4,
 } as const;
@@ -34,7 +33,6 @@ export function openChannel(buffer: SharedArrayBuffer): Channel {
 
 /** Messages from a guest worker to the main thread. */
 export type WorkerMessage =
-  | { kind: 'output'; stream: 1 | 2; bytes: Uint8Array }
   | { kind: 'stdin'; maxBytes: number; mode: 'block' | 'poll' }
   | { kind: 'net'; request: import('../net/types.js').NetRequest }
   | { kind: 'net-wait'; deadlineNs: bigint | null; stateHash?: number }

@@ -14,6 +14,7 @@ import { RecordingSession } from '../trace/recording.js';
 import { ReplaySession } from '../trace/replaying.js';
 import type { SessionSpec, SessionStats } from '../trace/spec.js';
 import { openChannel, type WorkerMessage } from './channel.js';
+import { OutputRingWriter } from './output-ring.js';
 import { CrossThreadEventLog } from './trace-channel.js';
 
 interface GuestWorkerData {
@@ -25,14 +26,17 @@ interface GuestWorkerData {
   /** Shared flags of a recording (limit reached, bytes in flight). */
   traceControl?: SharedArrayBuffer;
   netPort: MessagePort;
+  /** The output ring (output-ring.ts), and the streams whose every write wakes the main thread. */
+  output: SharedArrayBuffer;
+  watchedOutput: number;
 }
 
 // Deep guest stacks are the point of trap and divergence reports.
 Error.stackTraceLimit = 64;
 
 const port = parentPort!;
-const { module, config, channel, trees, session: spec, traceControl, netPort } = workerData as GuestWorkerData;
-const effects = new WorkerEffects(port, openChannel(channel), trees, netPort);
+const { module, config, channel, trees, session: spec, traceControl, netPort, output, watchedOutput } = workerData as GuestWorkerData;
+const effects = new WorkerEffects(port, openChannel(channel), new OutputRingWriter(output, watchedOutput), trees, netPort);
 let stats: () => SessionStats | undefined = () => undefined;
 const cleanups: (() => void)[] = [];
 

@@ -1,0 +1,206 @@
+// A guest's stdout and stderr on their way from its worker thread to the main thread, through
+// shared memory rather than messages: a ring of frames the worker appends to and the main thread
+// takes from whenever it likes. Nothing the guest wrote waits inside the worker, so a guest that
+// writes and then computes for ever (or is terminated on Ctrl-C) has its output shown all the
+// same: the main thread takes it on a timer, when the worker blocks or exits, and once more after
+// the worker is gone.
+//
+// One writer (the worker), one reader (the main thread). Positions are byte counters that wrap
+// at 2^32; the ring's size is a power of two, so `(written - taken) >>> 0` is always what is in it.
+// A frame is a 4-byte little-endian header, `length * 2 + (stream - 1)`, then its bytes (which may
+// wrap around the end of the ring). `written` moves only past whole frames.
+
+/** Bytes of guest output in the ring at most; past it the guest waits for the main thread. */
+export const outputRingBytes = 1024 * 1024;
+/** One write larger than this goes as several frames, so the reader can take one while the next is written. */
+export const maxOutputFrameBytes = outputRingBytes / 4;
+/** Longest the main thread leaves unseen output in the ring (a pipe or a file: batches are cheaper). */
+export const outputDelayMs = 20;
+/** On a terminal the first write of a burst is shown at once, the rest of it after this pause. */
+export const watchedOutputBatchMs = 2;
+
+const frameHeaderBytes = 4;
+const Ctl = {
+  /** Bytes appended so far (mod 2^32), past whole frames only; written by the worker. */
+  written: 0,
+  /** Bytes taken so far (mod 2^32); written by the main thread. */
+  taken: 1,
+  /** 1 while the main thread sleeps until told there is output (the worker clears it and wakes it). */
+  armed: 2,
+  /** Bit `stream` set: the host's end of that stream is closed (its reader went away). */
+  closed: 3,
+} as const;
+const controlBytes = 16;
+/** Frames up to this size are copied byte by byte (cheaper than a typed-array copy for a few bytes). */
+const smallFrameBytes = 16;
+/** Longest the worker sleeps at a time waiting for room (it looks again after). */
+const roomWaitMs = 100;
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`output ring: ${message}`);
+}
+assert((outputRingBytes & (outputRingBytes - 1)) === 0, 'the ring size must be a power of two');
+assert(maxOutputFrameBytes + frameHeaderBytes <= outputRingBytes, 'a whole frame must fit in the ring');
+assert(maxOutputFrameBytes * 2 + 1 < 2 ** 32, 'a frame header holds its length');
+
+export function outputRingBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(controlBytes + outputRingBytes);
+}
+
+const streamBit = (stream: 1 | 2): number => stream;
+
+interface RingViews { control: Int32Array; data: Uint8Array }
+function views(shared: SharedArrayBuffer): RingViews {
+  assert(shared.byteLength === controlBytes + outputRingBytes, `a buffer of ${shared.byteLength} bytes is not an output ring`);
+  return { control: new Int32Array(shared, 0, controlBytes / 4), data: new Uint8Array(shared, controlBytes, outputRingBytes) };
+}
+
+/** The worker's side: appends the guest's writes, and wakes the reader when asked to be prompt. */
+export class OutputRingWriter {
+  private readonly control: Int32Array;
+  private readonly data: Uint8Array;
+  /** Our own copy of `written` (only we move it), and room known free after it. */
+  private written: number;
+  private room = 0;
+
+  /** `watched`: bit `stream` set for streams a person watches (a terminal): each write wakes the reader. */
+  constructor(shared: SharedArrayBuffer, private readonly watched = 0) {
+    ({ control: this.control, data: this.data } = views(shared));
+    this.written = Atomics.load(this.control, Ctl.written) >>> 0;
+  }
+
+  // Called once per guest write (a million a second for some guests): no allocation on this path.
+  write(stream: 1 | 2, bytes: Uint8Array): void {
+    if (bytes.length <= maxOutputFrameBytes) this.append(stream, bytes);
+    else {
+      for (let offset = 0; offset < bytes.length; offset += maxOutputFrameBytes) {
+        this.append(stream, bytes.subarray(offset, Math.min(bytes.length, offset + maxOutputFrameBytes)));
+      }
+    }
+    if ((this.watched & streamBit(stream)) !== 0 || (this.room < outputRingBytes / 2 && this.refreshRoom() < outputRingBytes / 2)) this.wake();
+  }
+
+  private refreshRoom(): number {
+    this.room = outputRingBytes - ((this.written - Atomics.load(this.control, Ctl.taken)) >>> 0);
+    return this.room;
+  }
+
+  /** Whether the host's end of `stream` is closed (the main thread learnt it while writing). */
+  closed(stream: 1 | 2): boolean {
+    return (Atomics.load(this.control, Ctl.closed) & streamBit(stream)) !== 0;
+  }
+
+  /** Tells the reader to take what is there now (the guest is about to block, or has ended). */
+  wake(): void {
+    if (Atomics.compareExchange(this.control, Ctl.armed, 1, 0) === 1) Atomics.notify(this.control, Ctl.armed);
+  }
+
+  private append(stream: 1 | 2, bytes: Uint8Array): void {
+    const need = frameHeaderBytes + bytes.length;
+    while (this.room < need) {
+      const taken = Atomics.load(this.control, Ctl.taken);
+      if (this.refreshRoom() >= need) break;
+      this.wake();
+      Atomics.wait(this.control, Ctl.taken, taken, roomWaitMs);
+    }
+    const mask = outputRingBytes - 1;
+    const header = bytes.length * 2 + (stream - 1);
+    const { data } = this;
+    let at = this.written;
+    for (let i = 0; i < frameHeaderBytes; i++) data[(at + i) & mask] = (header >>> (8 * i)) & 0xff;
+    at = (at + frameHeaderBytes) & mask;
+    if (bytes.length <= smallFrameBytes) {
+      for (let i = 0; i < bytes.length; i++) data[(at + i) & mask] = bytes[i]!;
+    } else {
+      const first = Math.min(bytes.length, outputRingBytes - at);
+      data.set(first === bytes.length ? bytes : bytes.subarray(0, first), at);
+      if (first < bytes.length) data.set(bytes.subarray(first), 0);
+    }
+    this.written = (this.written + need) >>> 0;
+    this.room -= need;
+    Atomics.store(this.control, Ctl.written, this.written | 0);
+  }
+}
+
+/** A run of output on one stream, in the order the guest wrote it. */
+export interface OutputChunk { stream: 1 | 2; bytes: Uint8Array }
+
+/** The main thread's side: takes whole frames, joins neighbours on the same stream. */
+export class OutputRingReader {
+  private readonly control: Int32Array;
+  private readonly data: Uint8Array;
+
+  constructor(shared: SharedArrayBuffer) {
+    ({ control: this.control, data: this.data } = views(shared));
+  }
+
+  /** Everything in the ring now, copied out; the worker may write over it from here on. */
+  take(): OutputChunk[] {
+    const taken = Atomics.load(this.control, Ctl.taken) >>> 0;
+    const used = (Atomics.load(this.control, Ctl.written) - taken) >>> 0;
+    if (used === 0) return [];
+    assert(used <= outputRingBytes, `${used} bytes in a ring of ${outputRingBytes}`);
+    const bytes = new Uint8Array(used);
+    const at = taken & (outputRingBytes - 1);
+    const first = Math.min(used, outputRingBytes - at);
+    bytes.set(this.data.subarray(at, at + first));
+    if (first < used) bytes.set(this.data.subarray(0, used - first), first);
+    Atomics.store(this.control, Ctl.taken, (taken + used) | 0);
+    Atomics.notify(this.control, Ctl.taken);
+    return frames(bytes);
+  }
+
+  /**
+   * Resolves once the worker says there is output, or after `timeoutMs`, or at once if there is
+   * output already.
+   */
+  async waitForOutput(timeoutMs: number): Promise<void> {
+    Atomics.store(this.control, Ctl.armed, 1);
+    // Checked after arming: a frame written before that is seen here, one written after wakes us.
+    if (Atomics.load(this.control, Ctl.written) !== Atomics.load(this.control, Ctl.taken)) {
+      Atomics.store(this.control, Ctl.armed, 0);
+      return;
+    }
+    const waiting = Atomics.waitAsync(this.control, Ctl.armed, 1, timeoutMs);
+    if (waiting.async) await waiting.value;
+    Atomics.store(this.control, Ctl.armed, 0);
+  }
+
+  /** Wakes a `waitForOutput` from this side (the worker has ended). */
+  interrupt(): void {
+    if (Atomics.compareExchange(this.control, Ctl.armed, 1, 0) === 1) Atomics.notify(this.control, Ctl.armed);
+  }
+
+  /** The host's end of `stream` is closed: from now on the guest's writes to it fail (EPIPE). */
+  markClosed(stream: 1 | 2): void {
+    Atomics.or(this.control, Ctl.closed, streamBit(stream));
+  }
+}
+
+/** Splits what was taken into runs per stream: frame payloads are moved together, headers dropped. */
+function frames(bytes: Uint8Array): OutputChunk[] {
+  const chunks: OutputChunk[] = [];
+  let out = 0;
+  let runStart = 0;
+  let runStream: 1 | 2 = 1;
+  for (let at = 0; at < bytes.length;) {
+    if (at + frameHeaderBytes > bytes.length) assert(false, `a frame header cut at ${at} of ${bytes.length}`);
+    const header = (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+    const stream = ((header & 1) + 1) as 1 | 2;
+    const length = Math.floor(header / 2);
+    const start = at + frameHeaderBytes;
+    if (start + length > bytes.length) assert(false, `a frame of ${length} bytes cut at ${at} of ${bytes.length}`);
+    if (stream !== runStream && out > runStart) {
+      chunks.push({ stream: runStream, bytes: bytes.subarray(runStart, out) });
+      runStart = out;
+    }
+    runStream = stream;
+    // In place: payloads only move towards the start (each header dropped makes room).
+    if (length <= smallFrameBytes) for (let i = 0; i < length; i++) bytes[out + i] = bytes[start + i]!;
+    else bytes.copyWithin(out, start, start + length);
+    out += length;
+    at = start + length;
+  }
+  if (out > runStart) chunks.push({ stream: runStream, bytes: bytes.subarray(runStart, out) });
+  return chunks;
+}
