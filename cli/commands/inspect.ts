@@ -58,7 +58,7 @@ function formatSummary(path: string, s: TraceSummary): string {
   const h = s.header;
   const top = (counts: Record<string, number>) => Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
   const lines = [
-    `${path}: RepliCode trace, format ${s.formatVersion}, written by RepliCode ${h.replicodeVersion}, ${s.complete ? 'complete' : 'INCOMPLETE (not closed)'}`,
+    `${path}: RepliCode trace, format ${s.formatVersion}, written by RepliCode ${h.replicodeVersion}, ${s.state === 'intact' ? 'complete' : s.state === 'incomplete' ? 'INCOMPLETE (cut short)' : 'DAMAGED'}`,
     `module:      ${h.module.name} (${h.module.size} bytes, sha256 ${h.module.sha256.slice(0, 16)}..., ${h.module.embedded ? 'embedded' : 'hash only'})`,
     `arguments:   ${JSON.stringify(h.args)}`,
     `environment: ${JSON.stringify(h.env)}`,

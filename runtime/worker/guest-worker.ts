@@ -48,8 +48,10 @@ function openSession() {
     const source = openTraceFile(spec.tracePath);
     cleanups.push(() => source.close());
     const reader = new TraceReader(source);
+    const integrity = reader.integrity;
+    if (integrity.state === 'damaged') throw integrity.error;
     const session = new ReplaySession(new EventCursor(reader.records()), {
-      checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, complete: reader.footer?.complete === true, traceBytes: source.size, ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
+      checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, ...(integrity.state === 'incomplete' ? { cutShort: integrity.error } : {}), ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
       ...(spec.hooks ? { hooks: spec.hooks } : {}),
     }, new FaultInjector(config.faults ?? []));
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
