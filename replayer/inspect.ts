@@ -1,5 +1,5 @@
 // `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
-import { pack, syscallName, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
+import { pack, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
 import { describeNetEvent, eventsOf, resultName } from './events.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -124,29 +124,50 @@ function describeInput(r: TraceRecord): string {
   }
 }
 
-/** Events from `from` on, filtered by kind (a syscall name, an input kind, or "checkpoint"). */
-export function listEvents(reader: TraceReader, query: EventQuery = {}): { rows: EventRow[]; error: string | null } {
+/** What `--kind` selects besides a syscall's name. */
+export const eventKinds = ['stdin', 'clock', 'entropy', 'net', 'output', 'checkpoint'] as const;
+
+/** True if `kind` names something an event query can select: a syscall, an input kind, or "checkpoint". */
+export function isEventKind(kind: string): boolean {
+  return (eventKinds as readonly string[]).includes(kind) || syscallTable.some(([name]) => name === kind);
+}
+
+/**
+ * Events from `from` on, filtered by kind (a syscall name, an input kind, or "checkpoint"), one
+ * row at a time: memory does not depend on how many are listed. Throws TraceFormatError where
+ * reading stops.
+ */
+export function* eventRows(reader: TraceReader, query: EventQuery = {}): Generator<EventRow> {
   const from = query.from ?? 0;
   const limit = query.limit ?? 50;
-  const rows: EventRow[] = [];
   const wanted = (row: EventRow, inputRecords: TraceRecord[]) => {
     if (!query.kind) return true;
     if (row.kind === 'checkpoint') return query.kind === 'checkpoint';
     return row.syscall === query.kind || inputRecords.some((r) => r.kind === query.kind);
   };
+  let listed = 0;
+  for (const view of eventsOf(reader, from)) {
+    if (listed >= limit) return;
+    const row: EventRow = view.type === 'call'
+      ? {
+        event: view.index, kind: 'call', syscall: syscallName(view.id), result: resultName(view.result),
+        fingerprint: view.fingerprint.toString(16).padStart(8, '0'), inputs: view.inputs.map(describeInput),
+      }
+      : { event: view.record.event, kind: 'checkpoint', checkpoint: { number: view.record.number, chain: hex(view.record.chain) } };
+    if (!wanted(row, view.type === 'call' ? view.inputs : [])) continue;
+    listed++;
+    yield row;
+  }
+}
+
+/** The rows of `eventRows` in a list (for a screenful: keep `limit` small), and where reading stopped. */
+export function listEvents(reader: TraceReader, query: EventQuery = {}): { rows: EventRow[]; error: string | null } {
+  const rows: EventRow[] = [];
   try {
-    for (const view of eventsOf(reader, from)) {
-      if (rows.length >= limit) break;
-      const row: EventRow = view.type === 'call'
-        ? {
-          event: view.index, kind: 'call', syscall: syscallName(view.id), result: resultName(view.result),
-          fingerprint: view.fingerprint.toString(16).padStart(8, '0'), inputs: view.inputs.map(describeInput),
-        }
-        : { event: view.record.event, kind: 'checkpoint', checkpoint: { number: view.record.number, chain: hex(view.record.chain) } };
-      if (wanted(row, view.type === 'call' ? view.inputs : [])) rows.push(row);
-    }
+    for (const row of eventRows(reader, query)) rows.push(row);
   } catch (err) {
-    return { rows, error: (err as Error).message };
+    if (!(err instanceof TraceFormatError)) throw err;
+    return { rows, error: err.message };
   }
   return { rows, error: null };
 }

@@ -40,7 +40,11 @@ function Timeline({ state }: { state: TuiState }) {
             return <Text key={c} color={colour} inverse={c === cursorColumn}>{colour === 'gray' ? '·' : colour === 'green' ? '█' : '▓'}</Text>;
           })}
           <Text color="gray">{` ${r.chains.length} checkpoints, ${r.events} events`}</Text>
+          {r.problem && <Text color={r.problem.state === 'damaged' ? 'red' : 'yellow'}>{` · ${r.problem.state === 'damaged' ? 'DAMAGED' : 'INCOMPLETE'}`}</Text>}
         </Box>
+      ))}
+      {state.replicas.map((r, i) => r.problem && (
+        <Text key={`problem-${i}`} color={r.problem.state === 'damaged' ? 'red' : 'yellow'} wrap="truncate">{`replica ${i + 1} (${r.name}) is ${r.problem.state}: ${r.problem.reason}`}</Text>
       ))}
       <Text color="gray">{`checkpoint ${state.cursor}/${Math.max(0, n - 1)}` + (state.divergence === null ? ' · all replicas agree' : ` · first divergence at checkpoint ${state.divergence}`)}</Text>
     </Box>

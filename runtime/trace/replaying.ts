@@ -201,10 +201,11 @@ export class ReplaySession implements GuestSession {
     const digest: StateDigest = { ...this.kernel!.stateDigest(), stdout: this.output[1].digest(), stderr: this.output[2].digest() };
     if (recorded.event !== event) this.diverge('checkpoints are at different events', `checkpoint ${recorded.number} after event ${recorded.event}`, `after event ${event}`);
     const differing = differingComponents(recorded.digest, digest);
+    // Whole hashes: two that differ only past a shortened prefix would print the same.
     if (differing.length > 0) {
       this.diverge(`state differs at checkpoint ${recorded.number}: ${differing.join(', ')}`,
-        differing.map((k) => `${k} ${hex(recorded.digest[k]).slice(0, 16)}`).join(', '),
-        differing.map((k) => `${k} ${hex(digest[k]).slice(0, 16)}`).join(', '), differing);
+        differing.map((k) => `${k} ${hex(recorded.digest[k])}`).join(', '),
+        differing.map((k) => `${k} ${hex(digest[k])}`).join(', '), differing);
     }
     this.chain = chainHash(this.chain, recorded.number, event, digest);
     if (hex(this.chain) !== hex(recorded.chain)) this.diverge(`checkpoint ${recorded.number}'s chain hash differs`, hex(recorded.chain), hex(this.chain));
