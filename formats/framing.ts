@@ -55,6 +55,14 @@ export function encodeFileHeader(version = formatVersion): Uint8Array {
   return out;
 }
 
+/**
+ * A chunk's CRC-32: since version 2 over the header's first 12 bytes (codec, flags, lengths)
+ * then the stored payload, so no flipped byte of a chunk goes unnoticed; version 1, the payload only.
+ */
+function chunkChecksum(head12: Uint8Array, payload: Uint8Array, version: number): number {
+  return version >= 2 ? crc32(payload, crc32(head12)) : crc32(payload);
+}
+
 /** Frames one chunk: header (magic, codec, lengths, CRC-32 of the stored payload), payload. */
 export function encodeChunk(raw: Uint8Array, compress = true, flags = 0): Uint8Array {
   assert(raw.length <= maxChunkBytes, `a chunk of ${raw.length} bytes exceeds maxChunkBytes`);
@@ -69,8 +77,8 @@ export function encodeChunk(raw: Uint8Array, compress = true, flags = 0): Uint8A
   out[3] = flags;
   view.setUint32(4, payload.length, true);
   view.setUint32(8, raw.length, true);
-  view.setUint32(12, crc32(payload), true);
   out.set(payload, chunkHeaderBytes);
+  view.setUint32(12, chunkChecksum(out.subarray(0, 12), payload, formatVersion), true);
   return out;
 }
 
@@ -125,6 +133,10 @@ export function chunksEndAt(src: ByteSource, offset: number): boolean {
   return Buffer.from(src.read(offset, n)).equals(Buffer.from(trailerMagic, 'latin1').subarray(0, n));
 }
 
+function endsWithTrailer(src: ByteSource): boolean {
+  return src.size >= fileHeaderBytes + trailerBytes && Buffer.from(src.read(src.size - trailerBytes, 8)).toString('latin1') === trailerMagic;
+}
+
 /** The trailer at `offset`: the footer chunk's offset it points at. Throws unless it ends the file exactly. */
 export function readTrailerAt(src: ByteSource, offset: number): bigint {
   if (offset + trailerBytes > src.size) throw incomplete('it is cut inside its trailer', offset);
@@ -166,9 +178,13 @@ export function checkFrame(src: ByteSource, offset: number, version: number, inf
   if (storedBytes > maxChunkBytes || rawBytes > maxChunkBytes) throw new TraceFormatError('corrupt trace: chunk length out of range', offset);
   if (codec === Codec.none && storedBytes !== rawBytes) throw new TraceFormatError('corrupt trace: stored chunk with two lengths', offset);
   const end = offset + chunkHeaderBytes + storedBytes;
-  if (end > src.size) throw incomplete(`it is cut inside a chunk of ${storedBytes} bytes`, offset);
+  if (end > src.size) {
+    // A file that ends with a trailer was closed: a chunk running past its end is a bad length, not a cut.
+    if (endsWithTrailer(src)) throw new TraceFormatError(`corrupt trace: a chunk of ${storedBytes} bytes runs past the end of the file`, offset);
+    throw incomplete(`it is cut inside a chunk of ${storedBytes} bytes`, offset);
+  }
   const payload = src.read(offset + chunkHeaderBytes, storedBytes);
-  if (crc32(payload) !== view.getUint32(12, true)) throw new TraceFormatError('corrupt trace: chunk checksum mismatch', offset);
+  if (chunkChecksum(head.subarray(0, 12), payload, version) !== view.getUint32(12, true)) throw new TraceFormatError('corrupt trace: chunk checksum mismatch', offset);
   let raw = payload;
   if (inflate && codec === Codec.deflateRaw) {
     try {

@@ -71,7 +71,7 @@ export class TraceReader {
 
   private verdict(end: { footer: FooterRecord; footerOffset: number }): TraceIntegrity {
     if (end.footer.complete) return { state: 'intact', ...end };
-    const error = new TraceFormatError(`trace is incomplete: the recording stopped early, after ${end.footer.events} events`, end.footerOffset, 'incomplete');
+    const error = new TraceFormatError('trace is incomplete: the recording stopped early (closed before the run ended)', end.footerOffset, 'incomplete');
     return { state: 'incomplete', error, ...end };
   }
 
@@ -107,7 +107,8 @@ export class TraceReader {
         const record = safeDecode(value, chunk.offset);
         if (record.kind === 'footer') {
           const end = this.checkEnd(chunk.end, chunk.offset);
-          if (events >= 0 && end.footer.events !== events) {
+          // A recording stopped early counts the events it made; the trace may hold fewer (the refused chunk).
+          if (events >= 0 && (end.footer.complete ? end.footer.events !== events : end.footer.events < events)) {
             throw new TraceFormatError(`corrupt trace: the footer counts ${end.footer.events} events, the trace holds ${events}`, chunk.offset);
           }
           this.checked ??= this.verdict(end);

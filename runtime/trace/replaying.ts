@@ -190,6 +190,8 @@ export class ReplaySession implements GuestSession {
 
   private input(kind: string) {
     const r = this.cursor.input(this.event);
+    // A trace cut (or stopped) right after this call's event holds no input for it: not a divergence.
+    if (!r && !this.cursor.hasMore()) this.checkTruncated(this.event);
     if (!r) this.diverge(`the guest asked the host for ${kind} where the recording did not`, 'no host input at this call', kind);
     return r;
   }
