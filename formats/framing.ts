@@ -46,6 +46,7 @@ export class TraceFormatError extends Error {
   }
 }
 
+const noChunk = 'corrupt trace: neither a chunk nor the trailer starts here';
 const incomplete = (message: string, offset: number) => new TraceFormatError(`trace is incomplete: ${message}`, offset, 'incomplete');
 
 export function encodeFileHeader(version = formatVersion): Uint8Array {
@@ -139,6 +140,7 @@ function endsWithTrailer(src: ByteSource): boolean {
 
 /** The trailer at `offset`: the footer chunk's offset it points at. Throws unless it ends the file exactly. */
 export function readTrailerAt(src: ByteSource, offset: number): bigint {
+  if (!chunksEndAt(src, offset)) throw new TraceFormatError(noChunk, offset);
   if (offset + trailerBytes > src.size) throw incomplete('it is cut inside its trailer', offset);
   if (offset + trailerBytes < src.size) {
     throw new TraceFormatError(`corrupt trace: ${src.size - offset - trailerBytes} bytes follow the trailer (two traces joined, or junk appended?)`, offset + trailerBytes);
@@ -167,7 +169,7 @@ export function checkFrame(src: ByteSource, offset: number, version: number, inf
   if (offset + chunkHeaderBytes > src.size) throw incomplete('it is cut inside a chunk header', offset);
   const head = src.read(offset, chunkHeaderBytes);
   const view = new DataView(head.buffer, head.byteOffset, chunkHeaderBytes);
-  if (head[0] !== chunkMagic[0] || head[1] !== chunkMagic[1]) throw new TraceFormatError('corrupt trace: no chunk starts here', offset);
+  if (head[0] !== chunkMagic[0] || head[1] !== chunkMagic[1]) throw new TraceFormatError(noChunk, offset);
   const codec = head[2];
   const flags = head[3]!;
   const storedBytes = view.getUint32(4, true);
