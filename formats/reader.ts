@@ -155,9 +155,6 @@ export class EventCursor {
 
   constructor(private readonly source: Iterator<PlacedRecord>) {}
 
-  /** Where an incomplete trace ended (the records before it are all handed out). */
-  cutShort: TraceFormatError | undefined;
-
   private pull(): TraceRecord | undefined {
     if (this.ended) return undefined;
     let next: IteratorResult<PlacedRecord>;
@@ -166,7 +163,6 @@ export class EventCursor {
     } catch (err) {
       // A cut-short trace is replayed up to its end (the session says where it ended); damage is not.
       if (!(err instanceof TraceFormatError) || err.kind !== 'incomplete') throw err;
-      this.cutShort = err;
       this.ended = true;
       return undefined;
     }

@@ -75,6 +75,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     module, config, trees, onOutput: req.onOutput,
     session: {
       kind: 'replay', tracePath: req.tracePath, checkpointEvery: header.options.checkpointEvery, quiet: req.quiet ?? false,
+      cutShort: integrity.state === 'incomplete' ? { reason: integrity.error.reason, offset: integrity.error.offset } : null,
       captureMemory: req.captureMemory ?? false,
       ...(req.toEvent !== undefined ? { toEvent: req.toEvent } : {}),
       ...(req.hooks ? { hooks: req.hooks } : {}),
