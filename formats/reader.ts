@@ -115,7 +115,7 @@ export class TraceReader {
           return;
         }
         if (record.kind === 'calls' && events >= 0) {
-          if (record.first !== events) throw new TraceFormatError(`corrupt trace: events ${events} to ${record.first - 1} are missing`, chunk.offset);
+          if (record.first !== events) throw new TraceFormatError(`corrupt trace: a calls record starts at event ${record.first}, the one before ended at ${events}`, chunk.offset);
           events += record.ids.length;
         }
         yield { record, chunkOffset: chunk.offset };
