@@ -89,6 +89,31 @@ async function recordAndKill(args: string[], trace: string, events: number): Pro
   await exited;
 }
 
+/** A good trace of hello.wasm and six damaged copies of it. */
+function damagedVariants(): { good: string; cases: string[] } {
+  const dir = tempDir();
+  const good = join(dir, 'good.rct');
+  expect(runCli(['record', '-o', good, hello]).exitCode).toBe(0);
+  const bytes = readFileSync(good);
+  const footerAt = Number(bytes.readBigUInt64LE(bytes.length - 8));
+  const variant = (name: string, b: Uint8Array) => { writeFileSync(join(dir, name), b); return join(dir, name); };
+  const flipped = Buffer.from(bytes); flipped[footerAt + 18]! ^= 0x40;
+  const garbage = Buffer.from(bytes); garbage.writeBigUInt64LE(123456789n, bytes.length - 8);
+  const toHeader = Buffer.from(bytes); toHeader.writeBigUInt64LE(16n, bytes.length - 8);
+  const cases = [
+    variant('flipped.rct', flipped), variant('joined.rct', Buffer.concat([bytes, bytes])), variant('no-trailer.rct', bytes.subarray(0, -16)),
+    variant('garbage-offset.rct', garbage), variant('offset-16.rct', toHeader), variant('zeros.rct', Buffer.concat([bytes, Buffer.alloc(100)])),
+  ];
+  return { good, cases };
+}
+
+function expectRefused(args: string[]): void {
+  const r = runCli(args);
+  expect(r.exitCode, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(1);
+  expect(`${r.stdout}${r.stderr}`).toMatch(/(corrupt|incomplete).*\(at byte \d+\)/);
+  noStack(r.stderr);
+}
+
 describe('damaged traces: every command refuses them alike', () => {
   it('a flipped trailer-chunk byte, two traces joined, no trailer, a garbage trailer offset, zeros appended: inspect and replay exit 1 naming the byte', () => {
     const { good, cases } = damagedVariants();
