@@ -175,8 +175,9 @@ describe('traces cut short', () => {
     const bytes = readFileSync(full);
     const ends = boundaries(bytes);
     const cut = join(dir, 'cut.rct');
-    writeFileSync(cut, bytes.subarray(0, ends[Math.floor(ends.length / 2)]! + 7));
-    for (const traces of [[full, cut], [full, full, cut]]) {
+    // Cut at a chunk boundary (as a kill leaves it; once called "odd one out ... one trace ends here") and inside a chunk.
+    for (const [at, traces] of [[0, [full, full, cut]], [7, [full, full, cut]], [7, [full, cut]]] as const) {
+      writeFileSync(cut, bytes.subarray(0, ends[Math.floor(ends.length / 2)]! + at));
       const r = runCli(['diff', ...traces]);
       expect(r.exitCode, r.stdout).toBe(1);
       expect(r.stdout).toMatch(/do not diverge.*agree on all \d+ events they all hold; .*cut\.rct is incomplete/);
