@@ -9,6 +9,7 @@ import { benchTrace } from './trace.js';
 import { benchCluster, benchServers } from './servers.js';
 import { benchTui } from './tui.js';
 import { benchDiff } from './diff.js';
+import { benchInspect } from './inspect.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -93,6 +94,11 @@ async function main() {
     writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
     return;
   }
+  const inspectEvents = Number(process.env.BENCH_INSPECT_EVENTS ?? 20_000_000);
+  if (only === 'inspect') {
+    writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'cluster') {
     writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
     return;
@@ -121,6 +127,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
 

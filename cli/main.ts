@@ -2,7 +2,7 @@
 // over a library function. Errors the user can fix print one line and exit 1.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { TraceFormatError } from '../formats/index.js';
+import { TraceFormatError, TraceLimitError } from '../formats/index.js';
 import { ReplaySetupError } from '../replayer/index.js';
 import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceFileError, TraceReadError } from '../runtime/index.js';
 import { withClusterOptions, withNodeOptions, type ParsedClusterArgs } from './commands/cluster-options.js';
@@ -21,7 +21,7 @@ function fail(message: string, code: number = ExitCode.usage): never {
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError || err instanceof ModuleFormatError || err instanceof GuestLinkError || err instanceof PreopenError
-    || err instanceof TraceFormatError || err instanceof TraceReadError || err instanceof ReplaySetupError || err instanceof GatewayError || err instanceof TraceFileError) {
+    || err instanceof TraceFormatError || err instanceof TraceLimitError || err instanceof TraceReadError || err instanceof ReplaySetupError || err instanceof GatewayError || err instanceof TraceFileError) {
     fail(err.message);
   }
   const detail = err instanceof InternalError || err instanceof Error ? err.stack ?? err.message : String(err);

@@ -8,5 +8,5 @@ export {
   TraceWriter, RecordBuffer, ChunkFramer, TraceLimitError, callsPerBatch, defaultMaxTraceBytes,
   type TraceSink, type TraceWriterOptions, type RawChunk, type EventLog, type ChunkFramerOptions,
 } from './writer.js';
-export { TraceReader, EventCursor, type CallEvent, type PlacedRecord, type ChunkInfo } from './reader.js';
+export { TraceReader, EventCursor, type CallEvent, type PlacedRecord, type ChunkInfo, type TraceIntegrity } from './reader.js';
 export { replicodeVersion } from './version.js';

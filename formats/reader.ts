@@ -1,6 +1,6 @@
 // Reading a trace: the header, records in order (chunk by chunk, bounded memory), and a cursor
 // that hands replay its syscall events, inputs and checkpoints in the order it needs them.
-import { readChunk, readFileHeader, readTrailer, TraceFormatError, type ByteSource } from './framing.js';
+import { checkFrame, chunksEndAt, readChunk, readFileHeader, readTrailerAt, TraceFormatError, type ByteSource } from './framing.js';
 import {
   decodeRecord, RecordShapeError, type CheckpointRecord, type ExitRecord, type FooterRecord, type InputRecord,
   type OutputRecord, type TraceHeader, type TraceRecord,
@@ -10,52 +10,117 @@ export interface PlacedRecord {
   record: TraceRecord;
   /** Offset of the chunk the record came from. */
   chunkOffset: number;
-  /** Uncompressed size of the record's msgpack value is not tracked; chunk sizes are. */
 }
 
 export interface ChunkInfo { offset: number; storedBytes: number; rawBytes: number; records: number }
+
+/**
+ * Whether a trace is whole. `intact`: every chunk checks out, the footer chunk ends them, the
+ * trailer points at it and ends the file, and the run was recorded to its end. Otherwise
+ * `error` says where and why (`error.kind`: incomplete, or damaged); `footer` is there when
+ * the file itself is whole but the recording stopped early.
+ */
+export type TraceIntegrity =
+  | { state: 'intact'; footer: FooterRecord; footerOffset: number }
+  | { state: 'incomplete' | 'damaged'; error: TraceFormatError; footer?: FooterRecord; footerOffset?: number };
 
 export class TraceReader {
   readonly version: number;
   readonly header: TraceHeader;
   /** Where the records after the header start. */
   readonly bodyOffset: number;
-  /** The footer, if the trace was closed properly (it has a trailer). */
-  readonly footer: FooterRecord | undefined;
+  private checked: TraceIntegrity | undefined;
 
   constructor(readonly source: ByteSource) {
     this.version = readFileHeader(source);
-    const first = readChunk(source, 16);
-    const headerRecord = first?.values.length ? safeDecode(first.values[0], 16) : undefined;
-    if (!first || headerRecord?.kind !== 'header') throw new TraceFormatError('trace has no header record', 16);
+    const first = readChunk(source, 16, this.version);
+    const headerRecord = first?.values.length === 1 ? safeDecode(first.values[0], 16) : undefined;
+    if (!first || headerRecord?.kind !== 'header') throw new TraceFormatError('corrupt trace: no header record', 16);
     this.header = headerRecord.header;
     this.bodyOffset = first.end;
-    this.footer = this.readFooter();
   }
 
-  private readFooter(): FooterRecord | undefined {
-    const at = readTrailer(this.source);
-    if (at === undefined) return undefined;
+  /** Checks every chunk's framing and checksum and the end of the file (read once, then kept). */
+  get integrity(): TraceIntegrity {
+    this.checked ??= this.scan();
+    return this.checked;
+  }
+
+  /** The footer, if the trace was closed properly (a footer chunk and a trailer pointing at it). */
+  get footer(): FooterRecord | undefined { return this.integrity.footer; }
+
+  private scan(): TraceIntegrity {
+    let at = this.bodyOffset;
+    let groupStart = at;
+    let inGroup = false;
     try {
-      const chunk = readChunk(this.source, at);
-      const record = chunk?.values.length ? safeDecode(chunk.values[0], at) : undefined;
-      return record?.kind === 'footer' ? record : undefined;
-    } catch {
-      return undefined;
+      while (!chunksEndAt(this.source, at)) {
+        if (!inGroup) groupStart = at;
+        const frame = checkFrame(this.source, at, this.version, false);
+        inGroup = frame.continues;
+        at = frame.end;
+      }
+      if (inGroup && at >= this.source.size) throw new TraceFormatError('trace is incomplete: it is cut inside a record that spans chunks', at, 'incomplete');
+      if (inGroup) throw new TraceFormatError('corrupt trace: a record spanning chunks is not finished', at);
+      return this.verdict(this.checkEnd(at, groupStart));
+    } catch (err) {
+      if (!(err instanceof TraceFormatError)) throw err;
+      return { state: err.kind, error: err };
     }
   }
 
-  /** Records from `offset` (a chunk start) on. Throws TraceFormatError where the trace stops being readable. */
+  private verdict(end: { footer: FooterRecord; footerOffset: number }): TraceIntegrity {
+    if (end.footer.complete) return { state: 'intact', ...end };
+    const error = new TraceFormatError('trace is incomplete: the recording stopped early (closed before the run ended)', end.footerOffset, 'incomplete');
+    return { state: 'incomplete', error, ...end };
+  }
+
+  /**
+   * The chunks end at `at` and the last group started at `last`: that group must be the footer
+   * alone, followed by a trailer that points at it and ends the file.
+   */
+  private checkEnd(at: number, last: number): { footer: FooterRecord; footerOffset: number } {
+    if (at >= this.source.size) throw new TraceFormatError('trace is incomplete: it ends without its footer and trailer (the recording was cut short)', at, 'incomplete');
+    const pointer = readTrailerAt(this.source, at);
+    const chunk = last < at ? readChunk(this.source, last, this.version) : undefined;
+    const record = chunk?.values.length === 1 ? safeDecode(chunk.values[0], last) : undefined;
+    if (record?.kind !== 'footer' || chunk!.end !== at) throw new TraceFormatError('corrupt trace: the last chunk is not a footer', last);
+    if (pointer !== BigInt(last)) throw new TraceFormatError(`corrupt trace: the trailer points at byte ${pointer}, the footer is at byte ${last}`, at);
+    return { footer: record, footerOffset: last };
+  }
+
+  /**
+   * Records from `offset` (a chunk start) on, up to the footer. Throws TraceFormatError where the
+   * trace stops being readable, and at its end unless it ends as a closed trace does.
+   */
   *records(offset = this.bodyOffset, onChunk?: (info: ChunkInfo) => void): Generator<PlacedRecord> {
+    let events = offset === this.bodyOffset ? 0 : -1;
+    let last = offset;
     for (let at = offset; ;) {
-      const chunk = readChunk(this.source, at);
-      if (!chunk) return;
+      const chunk = readChunk(this.source, at, this.version);
+      if (!chunk) {
+        this.checkEnd(at, last); // throws: the footer would have ended the loop
+        throw new TraceFormatError('corrupt trace: no footer', at);
+      }
       onChunk?.({ offset: chunk.offset, storedBytes: chunk.storedBytes, rawBytes: chunk.rawBytes, records: chunk.values.length });
       for (const value of chunk.values) {
         const record = safeDecode(value, chunk.offset);
-        if (record.kind === 'footer') return;
+        if (record.kind === 'footer') {
+          const end = this.checkEnd(chunk.end, chunk.offset);
+          // A recording stopped early counts the events it made; the trace may hold fewer (the refused chunk).
+          if (events >= 0 && (end.footer.complete ? end.footer.events !== events : end.footer.events < events)) {
+            throw new TraceFormatError(`corrupt trace: the footer counts ${end.footer.events} events, the trace holds ${events}`, chunk.offset);
+          }
+          this.checked ??= this.verdict(end);
+          return;
+        }
+        if (record.kind === 'calls' && events >= 0) {
+          if (record.first !== events) throw new TraceFormatError(`corrupt trace: a calls record starts at event ${record.first}, the one before ended at ${events}`, chunk.offset);
+          events += record.ids.length;
+        }
         yield { record, chunkOffset: chunk.offset };
       }
+      last = chunk.offset;
       at = chunk.end;
     }
   }
@@ -90,22 +155,37 @@ export class EventCursor {
 
   constructor(private readonly source: Iterator<PlacedRecord>) {}
 
-  private sawExit = false;
-
   private pull(): TraceRecord | undefined {
     if (this.ended) return undefined;
     let next: IteratorResult<PlacedRecord>;
     try {
       next = this.source.next();
     } catch (err) {
-      // Damage after the exit record (the footer, the trailer) costs nothing: the run is all there.
-      if (this.sawExit && err instanceof TraceFormatError) { this.ended = true; return undefined; }
-      throw err;
+      // A cut-short trace is replayed up to its end (the session says where it ended); damage is not.
+      if (!(err instanceof TraceFormatError) || err.kind !== 'incomplete') throw err;
+      this.ended = true;
+      return undefined;
     }
     if (next.done) { this.ended = true; return undefined; }
     this.chunkOffset = next.value.chunkOffset;
-    if (next.value.record.kind === 'exit') this.sawExit = true;
     return next.value.record;
+  }
+
+  /**
+   * True while the trace holds another call event or the exit record (reads ahead, bounded):
+   * once it holds neither, nothing the guest does next can be checked.
+   */
+  hasMore(): boolean {
+    if (this.batch && this.batchAt < this.batch.ids.length) return true;
+    const more = (r: TraceRecord) => r.kind === 'calls' || r.kind === 'exit';
+    if (this.queue.some(more)) return true;
+    while (this.queue.length < maxLookahead) {
+      const r = this.pull();
+      if (!r) return false;
+      this.queue.push(r);
+      if (more(r)) return true;
+    }
+    throw new TraceFormatError('corrupt trace: record replay needs is too far ahead', this.chunkOffset);
   }
 
   /** Removes and returns the first queued-or-upcoming record matching `want`. */

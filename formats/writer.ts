@@ -4,7 +4,7 @@
 // - ChunkFramer compresses and frames those payloads, keeps the checkpoint index, enforces the
 //   size limit and closes the file with footer and trailer.
 // TraceWriter joins the two in one thread.
-import { defaultChunkBytes, encodeChunk, encodeFileHeader, encodeTrailer } from './framing.js';
+import { defaultChunkBytes, encodeChunks, encodeFileHeader, encodeTrailer, maxRecordBytes } from './framing.js';
 import { encodeCalls, encodeFooter, encodeHeader, type FooterRecord, type TraceHeader } from './records.js';
 
 /** Where framed bytes go (a file, in practice), appended in order. */
@@ -21,6 +21,16 @@ export interface RawChunk {
 /** Calls are batched this many at a time into one columnar record. */
 export const callsPerBatch = 4096;
 export const defaultMaxTraceBytes = 8 * 1024 ** 3;
+/**
+ * The footer indexes at most this many checkpoints (for seeking; later ones are still in the
+ * trace and verified): at most 20 bytes each, the footer stays well under maxRecordBytes.
+ */
+export const maxIndexedCheckpoints = 1 << 20;
+assert(maxIndexedCheckpoints * 20 + 64 < maxRecordBytes, 'the footer fits in one record');
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`RepliCode bug: ${message}`);
+}
 
 /** The trace reached its size limit; what was written so far is kept. */
 export class TraceLimitError extends Error {}
@@ -56,8 +66,13 @@ export class RecordBuffer {
     this.results[this.pending - 1] = errno;
   }
 
-  /** Appends an encoded record (an input, an output, an exit). */
+  /** Appends an encoded record (an input, an output, an exit); one over maxRecordBytes ends the trace. */
   append(record: Uint8Array): void {
+    if (record.length > maxRecordBytes) {
+      throw new TraceLimitError(`a record of ${record.length} bytes is larger than a trace holds (${maxRecordBytes} bytes)`);
+    }
+    // A big record goes in a chunk of its own, so no group exceeds maxRecordBytes.
+    if (this.used > 0 && this.used + record.length > maxRecordBytes) this.endChunk();
     if (this.used + record.length > this.chunk.length) {
       const grown = new Uint8Array(Math.max(this.chunk.length * 2, this.used + record.length));
       grown.set(this.chunk.subarray(0, this.used));
@@ -123,26 +138,28 @@ export class ChunkFramer {
   /** File header and the header chunk, so a trace is identifiable from its start. */
   start(header: TraceHeader): void {
     this.emit(encodeFileHeader());
-    this.emit(encodeChunk(encodeHeader(header), this.compress));
+    const record = encodeHeader(header);
+    if (record.length > maxRecordBytes) throw new TraceLimitError(`the trace header would take ${record.length} bytes, more than a record may (${maxRecordBytes})`);
+    for (const chunk of encodeChunks(record, this.compress)) this.emit(chunk);
   }
 
   /** Frames and writes one chunk; false (and nothing written) once the size limit is reached. */
   write(chunk: RawChunk): boolean {
     if (this.full) return false;
-    const framed = encodeChunk(chunk.payload, this.compress);
-    if (this.written + framed.length > this.maxTraceBytes) {
+    const framed = encodeChunks(chunk.payload, this.compress);
+    if (this.written + framed.reduce((n, f) => n + f.length, 0) > this.maxTraceBytes) {
       this.full = true;
       return false;
     }
-    this.emit(framed);
-    if (chunk.checkpoint) this.checkpoints.push([chunk.checkpoint[0], chunk.checkpoint[1], this.written]);
+    for (const f of framed) this.emit(f);
+    if (chunk.checkpoint && this.checkpoints.length < maxIndexedCheckpoints) this.checkpoints.push([chunk.checkpoint[0], chunk.checkpoint[1], this.written]);
     return true;
   }
 
   /** Footer (event count, checkpoint index, whether the run was recorded to its end) and trailer. */
   finish(events: number, complete: boolean): void {
     const footerOffset = this.written;
-    this.emit(encodeChunk(encodeFooter({ events, checkpoints: this.checkpoints, complete: complete && !this.full }), this.compress));
+    for (const chunk of encodeChunks(encodeFooter({ events, checkpoints: this.checkpoints, complete: complete && !this.full }), this.compress)) this.emit(chunk);
     this.emit(encodeTrailer(footerOffset));
   }
 

@@ -1,7 +1,7 @@
 // `replicode record` as a library: snapshot the preopens, describe the run in a trace header,
 // and run the guest in a worker that records every event into the trace file.
 import {
-  pack, replicodeVersion, type TraceHeader,
+  encodeHeader, maxRecordBytes, pack, replicodeVersion, TraceLimitError, type TraceHeader,
 } from '../formats/index.js';
 import {
   loadHostTree, machineProcessConfig, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
@@ -44,7 +44,24 @@ export function snapshotSha256(tree: TreeNode): string {
   return Buffer.from(sha256(pack(tree))).toString('hex');
 }
 
+/**
+ * The header for a recording. It is one record, so it must fit in maxRecordBytes: past that, the
+ * largest embedded snapshot (then the module) is stored by hash only, as if over its own limit,
+ * until it fits; `inspect` shows which (replay then reads the host directory and checks it).
+ */
 export function traceHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceHeader {
+  const header = fullHeader(req, trees);
+  for (;;) {
+    const bytes = encodeHeader(header).length;
+    if (bytes <= maxRecordBytes) return header;
+    const largest = header.preopens.filter((p) => p.tree !== null).sort((a, b) => treeBytes(b.tree!) - treeBytes(a.tree!))[0];
+    if (largest) largest.tree = null;
+    else if (header.module.bytes !== null) header.module.bytes = null;
+    else throw new TraceLimitError(`the trace header would take ${bytes} bytes (arguments and environment), more than a trace record holds (${maxRecordBytes})`);
+  }
+}
+
+function fullHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceHeader {
   const { config } = req;
   const embedModule = (req.embedModule ?? true) && req.moduleBytes.length <= maxEmbeddedModuleBytes;
   return {

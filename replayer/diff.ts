@@ -6,7 +6,7 @@
 // to the first event after which guest memory differs. At that event both traces are replayed
 // once more for the guest's stacks, the differing memory regions and the output around it.
 import { diffLines } from 'diff';
-import { syscallName, type TraceReader, type TraceRecord } from '../formats/index.js';
+import { syscallName, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
 import type { WasmFrame } from '../runtime/index.js';
 import { describeNetEvent, eventsOf, netEventKey, resultName, type CallView } from './events.js';
 import { summarizeTrace, type TraceSummary } from './inspect.js';
@@ -22,7 +22,15 @@ export interface DiffSide {
 }
 
 export interface DiffReport {
+  /** Every trace whole and all agree. */
   agree: boolean;
+  /**
+   * `agree`; `diverge`: two traces part ways at an event both hold; `incomplete`: they agree as far
+   * as they go, but a trace ends early (cut short: not a divergence).
+   */
+  status: 'agree' | 'diverge' | 'incomplete';
+  /** Traces that are not whole: why (one line, with the byte offset) and how many events they hold. */
+  incomplete: { trace: string; reason: string; events: number }[];
   traces: string[];
   headerDifferences: { field: string; values: string[] }[];
   /** Index of the first checkpoint whose chain differs (null: they all agree, or none has one). */
@@ -160,8 +168,13 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
   const opened = paths.map((p) => openTrace(p));
   try {
     const summaries: TraceSummary[] = opened.map((o) => summarizeTrace(o.reader));
+    // Damage means bytes no writer produced: nothing in such a trace can be trusted to compare.
+    summaries.forEach((s, i) => {
+      if (s.state === 'damaged') throw new TraceFormatError(`${paths[i]}: ${s.error!.replace(/ \(at byte \d+\)$/, '')}`, s.errorOffset!);
+    });
+    const cut = summaries.flatMap((s, i) => (s.state === 'incomplete' ? [{ trace: paths[i]!, reason: s.error!, events: s.events }] : []));
     const report: DiffReport = {
-      agree: true, traces: paths, headerDifferences: [], checkpoint: null, oddOneOut: [], event: null, batch: null,
+      agree: true, status: 'agree', incomplete: cut, traces: paths, headerDifferences: [], checkpoint: null, oddOneOut: [], event: null, batch: null,
       reason: 'all traces agree', sides: [], memoryRegions: [], outputDiff: null, range: null,
     };
     const fields: [string, (s: TraceSummary, r: TraceReader) => string][] = [
@@ -185,11 +198,12 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
       if (sameAt(mid)) lo = mid + 1; else hi = mid;
     }
     const exits = summaries.map((s) => JSON.stringify(s.exit));
-    if (lo === common && chains.every((c) => c.length === common) && new Set(exits).size === 1 && summaries.every((s) => s.events === summaries[0]!.events)) {
-      return report;
-    }
+    const same = lo === common && chains.every((c) => c.length === common) && new Set(exits).size === 1 && summaries.every((s) => s.events === summaries[0]!.events);
+    if (same && cut.length === 0) return report;
     report.agree = false;
+    report.status = 'diverge';
     report.checkpoint = lo < common ? lo : null;
+    if (lo === common && cut.length > 0) return compareCutShort(report, opened.map((o) => o.reader), summaries, paths);
 
     // Majority and odd ones out, by chain at the divergent checkpoint (or by event count at the end).
     const key = (i: number) => (lo < common ? chains[i]![lo]! : `${chains[i]!.length}:${exits[i]}`);
@@ -267,9 +281,58 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
   }
 }
 
+/** The first event where two traces' event streams differ while both hold it, up to `limit` events. */
+function firstDifference(a: TraceReader, b: TraceReader, limit: number): { va: EventView; vb: EventView } | undefined {
+  const ea = callsOf(a);
+  const eb = callsOf(b);
+  for (let n = 0; n < limit; n++) {
+    const x = ea.next();
+    const y = eb.next();
+    if (x.done || y.done) return undefined;
+    const [va, vb] = [x.value, y.value];
+    if (va.id !== vb.id || va.fingerprint !== vb.fingerprint || va.result !== vb.result
+      || va.inputs.map(inputKey).join('|') !== vb.inputs.map(inputKey).join('|')) return { va, vb };
+  }
+  return undefined;
+}
+
+/**
+ * Some traces end early (cut short) and every checkpoint all of them hold agrees: compare the
+ * events every trace holds. A difference there is a divergence; none means the traces agree as
+ * far as they go, and the report says which trace is incomplete rather than calling it divergent.
+ */
+async function compareCutShort(report: DiffReport, readers: TraceReader[], summaries: TraceSummary[], paths: string[]): Promise<DiffReport> {
+  const held = Math.min(...summaries.map((s) => s.events));
+  let first: { j: number; va: EventView; vb: EventView } | undefined;
+  for (let j = 1; j < readers.length; j++) {
+    const d = firstDifference(readers[0]!, readers[j]!, first ? first.va.index : held);
+    if (d && (!first || d.va.index < first.va.index)) first = { j, ...d };
+  }
+  if (!first) {
+    report.status = 'incomplete';
+    report.event = held;
+    report.reason = `the traces agree on all ${held} events they all hold; ${report.incomplete.map((c) => c.trace).join(', ')} ${report.incomplete.length === 1 ? 'is' : 'are'} incomplete`;
+    return report;
+  }
+  const { j, va, vb } = first;
+  report.event = va.index;
+  report.batch = va.batch;
+  report.reason = va.id !== vb.id ? 'the calls differ'
+    : va.fingerprint !== vb.fingerprint ? 'the same call with different arguments'
+    : va.result !== vb.result ? 'the same call returned different results'
+    : 'the same call received different input';
+  const [pa, pb] = [paths[0]!, paths[j]!];
+  const [ra, rb] = await Promise.all([replayTo(pa, va.index), replayTo(pb, va.index)]);
+  report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
+  report.outputDiff = outputAround(ra.stdout, rb.stdout);
+  return report;
+}
+
 export function formatDiff(r: DiffReport): string {
+  const cut = r.incomplete.map((c) => `  incomplete: ${c.trace} (${c.events} events): ${c.reason}`);
   if (r.agree) return `replicode: the ${r.traces.length} traces agree (same headers, checkpoint chains, events and exit)\n`;
-  const lines: string[] = [];
+  if (r.status === 'incomplete') return `replicode: the traces do not diverge, but not all are whole: ${r.reason}\n${cut.join('\n')}\n`;
+  const lines: string[] = [...cut.map((l) => l.trimStart())];
   if (r.oddOneOut.length) lines.push(`odd one out: ${r.oddOneOut.join(', ')}`);
   for (const h of r.headerDifferences) lines.push(`header differs: ${h.field}: ${h.values.join(' | ')}`);
   lines.push(`first divergent checkpoint: ${r.checkpoint === null ? '(none: they part at the end)' : `#${r.checkpoint}`}`);

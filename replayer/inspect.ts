@@ -1,5 +1,5 @@
 // `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
-import { pack, syscallName, type TraceReader, type TraceRecord } from '../formats/index.js';
+import { pack, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
 import { describeNetEvent, eventsOf, resultName } from './events.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -14,16 +14,19 @@ export interface TraceSummary {
     /** The process on its machine: pid, where stdin came from, its limits, names and faults. */
     pid: number; stdin: 'batches' | 'records'; maxMemoryBytes: number | null; hosts: [string, string][]; faults: string[];
   };
-  /** Closed properly (footer and trailer present). */
+  /** Whole: every chunk checks out, closed with footer and trailer, recorded to its end. */
   complete: boolean;
+  /** `incomplete`: cut short, or the recording stopped early; `damaged`: bytes no writer produced (see `error`). */
+  state: 'intact' | 'incomplete' | 'damaged';
   events: number;
   calls: Record<string, number>;
   records: Record<string, { count: number; bytes: number }>;
   checkpoints: { number: number; event: number; chain: string }[];
   exit: { outcome: string; exitCode: number; trapMessage: string | null; stdoutBytes: number; stderrBytes: number } | null;
   size: { fileBytes: number; chunks: number; storedBytes: number; rawBytes: number; bytesPerEvent: number };
-  /** Where and why reading stopped early (truncated or corrupt trace). */
+  /** Where and why reading stopped early, or why the trace is not whole (one line, with the byte offset). */
   error: string | null;
+  errorOffset: number | null;
 }
 
 export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: number) => void): TraceSummary {
@@ -40,10 +43,10 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
       pid: h.config.pid, stdin: h.config.stdin === 'machine' ? 'batches' : 'records', maxMemoryBytes: h.config.maxMemoryBytes ?? null,
       hosts: h.config.hosts ?? [], faults: h.config.faults ?? [],
     },
-    complete: reader.footer?.complete ?? false,
+    complete: false, state: 'damaged',
     events: 0, calls: {}, records: {}, checkpoints: [], exit: null,
     size: { fileBytes: reader.source.size, chunks: 1, storedBytes: 0, rawBytes: 0, bytesPerEvent: 0 },
-    error: null,
+    error: null, errorOffset: null,
   };
   const count = (kind: string, bytes: number) => {
     const r = (summary.records[kind] ??= { count: 0, bytes: 0 });
@@ -71,9 +74,15 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
         summary.exit = { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes };
       }
     }
+    const integrity = reader.integrity; // known by now: reading reached the footer
+    summary.state = integrity.state;
+    if (integrity.state !== 'intact') [summary.error, summary.errorOffset] = [integrity.error.message, integrity.error.offset];
   } catch (err) {
-    summary.error = (err as Error).message;
+    if (!(err instanceof TraceFormatError)) throw err;
+    [summary.error, summary.errorOffset] = [err.message, err.offset];
+    summary.state = err.kind;
   }
+  summary.complete = summary.state === 'intact';
   // Per event, the header (module, snapshots) left out: it does not grow with the run.
   summary.size.bytesPerEvent = summary.events > 0 ? (reader.source.size - reader.bodyOffset) / summary.events : 0;
   onProgress?.(1);
@@ -115,29 +124,50 @@ function describeInput(r: TraceRecord): string {
   }
 }
 
-/** Events from `from` on, filtered by kind (a syscall name, an input kind, or "checkpoint"). */
-export function listEvents(reader: TraceReader, query: EventQuery = {}): { rows: EventRow[]; error: string | null } {
+/** What `--kind` selects besides a syscall's name. */
+export const eventKinds = ['stdin', 'clock', 'entropy', 'net', 'output', 'checkpoint'] as const;
+
+/** True if `kind` names something an event query can select: a syscall, an input kind, or "checkpoint". */
+export function isEventKind(kind: string): boolean {
+  return (eventKinds as readonly string[]).includes(kind) || syscallTable.some(([name]) => name === kind);
+}
+
+/**
+ * Events from `from` on, filtered by kind (a syscall name, an input kind, or "checkpoint"), one
+ * row at a time: memory does not depend on how many are listed. Throws TraceFormatError where
+ * reading stops.
+ */
+export function* eventRows(reader: TraceReader, query: EventQuery = {}): Generator<EventRow> {
   const from = query.from ?? 0;
   const limit = query.limit ?? 50;
-  const rows: EventRow[] = [];
   const wanted = (row: EventRow, inputRecords: TraceRecord[]) => {
     if (!query.kind) return true;
     if (row.kind === 'checkpoint') return query.kind === 'checkpoint';
     return row.syscall === query.kind || inputRecords.some((r) => r.kind === query.kind);
   };
+  let listed = 0;
+  for (const view of eventsOf(reader, from)) {
+    if (listed >= limit) return;
+    const row: EventRow = view.type === 'call'
+      ? {
+        event: view.index, kind: 'call', syscall: syscallName(view.id), result: resultName(view.result),
+        fingerprint: view.fingerprint.toString(16).padStart(8, '0'), inputs: view.inputs.map(describeInput),
+      }
+      : { event: view.record.event, kind: 'checkpoint', checkpoint: { number: view.record.number, chain: hex(view.record.chain) } };
+    if (!wanted(row, view.type === 'call' ? view.inputs : [])) continue;
+    listed++;
+    yield row;
+  }
+}
+
+/** The rows of `eventRows` in a list (for a screenful: keep `limit` small), and where reading stopped. */
+export function listEvents(reader: TraceReader, query: EventQuery = {}): { rows: EventRow[]; error: string | null } {
+  const rows: EventRow[] = [];
   try {
-    for (const view of eventsOf(reader, from)) {
-      if (rows.length >= limit) break;
-      const row: EventRow = view.type === 'call'
-        ? {
-          event: view.index, kind: 'call', syscall: syscallName(view.id), result: resultName(view.result),
-          fingerprint: view.fingerprint.toString(16).padStart(8, '0'), inputs: view.inputs.map(describeInput),
-        }
-        : { event: view.record.event, kind: 'checkpoint', checkpoint: { number: view.record.number, chain: hex(view.record.chain) } };
-      if (wanted(row, view.type === 'call' ? view.inputs : [])) rows.push(row);
-    }
+    for (const row of eventRows(reader, query)) rows.push(row);
   } catch (err) {
-    return { rows, error: (err as Error).message };
+    if (!(err instanceof TraceFormatError)) throw err;
+    return { rows, error: err.message };
   }
   return { rows, error: null };
 }

@@ -46,7 +46,11 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   const { reader, close } = openTrace(req.tracePath);
   const header = reader.header;
+  // A damaged trace is refused before anything runs (one line, its byte offset); one cut short
+  // is replayed as far as it goes, and the worker says where it ends.
+  const integrity = reader.integrity;
   close();
+  if (integrity.state === 'damaged') throw integrity.error;
   // A module given explicitly wins over the embedded one: replaying a changed module against an
   // old trace is how one finds where the change altered behaviour.
   const bytes = req.moduleBytes ?? header.module.bytes;
@@ -73,6 +77,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     module, config, trees, onOutput: req.onOutput, ...(req.watchedOutput ? { watchedOutput: req.watchedOutput } : {}),
     session: {
       kind: 'replay', tracePath: req.tracePath, checkpointEvery: header.options.checkpointEvery, quiet: req.quiet ?? false,
+      cutShort: integrity.state === 'incomplete' ? { reason: integrity.error.reason, offset: integrity.error.offset } : null,
       captureMemory: req.captureMemory ?? false,
       ...(req.toEvent !== undefined ? { toEvent: req.toEvent } : {}),
       ...(req.hooks ? { hooks: req.hooks } : {}),

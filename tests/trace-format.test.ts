@@ -2,6 +2,7 @@
 // version checks, a round trip, and a reader that survives any truncation or corruption with a
 // TraceFormatError naming the byte offset.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -36,12 +37,17 @@ function writeSample(events = 10_000): Uint8Array {
 
 describe('trace format', () => {
   it('encodes exactly these bytes (golden)', () => {
-    expect(hex(encodeFileHeader())).toBe('52435452414345000100000000000000');
+    expect(hex(encodeFileHeader())).toBe('52435452414345000200000000000000');
     expect(hex(encodeCalls(7, new Uint8Array([5, 26]), new Uint8Array([0, 8]), new Uint32Array([0x01020304, 0xdeadbeef]))))
       .toBe('950207c402051ac4020008c40804030201efbeadde');
     expect(hex(encodeClock(9, 1, 123456789012n))).toBe('94040901d30000001cbe991a14');
     expect(hex(encodeStdin(3, 4096, false, 0, new TextEncoder().encode('hi\n')))).toBe('960303cd10000000c40368690a');
-    expect(hex(encodeChunk(encodeClock(9, 1, 5n), false))).toBe('434b00000d0000000d0000006e48c91194040901d30000000000000005');
+    // Version 2: the CRC covers the chunk header's first 12 bytes, then the payload.
+    expect(hex(encodeChunk(encodeClock(9, 1, 5n), false))).toBe('434b00000d0000000d000000ab6f126f94040901d30000000000000005');
+    // Version 1's chunk (CRC of the payload only) still reads as version 1, and only so.
+    const v1Chunk = memorySource(Buffer.from('434b00000d0000000d0000006e48c91194040901d30000000000000005', 'hex'));
+    expect(readChunk(v1Chunk, 0, 1)?.values).toEqual([[4, 9, 1, 5n]]);
+    expect(() => readChunk(v1Chunk, 0, 2)).toThrow(/checksum mismatch/);
     expect(hex(encodeTrailer(1234))).toBe('524354454e440000d204000000000000');
   });
 
@@ -73,9 +79,22 @@ describe('trace format', () => {
 
   it('refuses other versions and other files with a clear error', () => {
     const bytes = writeSample(10);
-    const v2 = bytes.slice();
-    v2[8] = 2;
-    expect(() => new TraceReader(memorySource(v2))).toThrow(/format version 2 is not supported.*at byte 8/);
+    const v3 = bytes.slice();
+    v3[8] = 3;
+    expect(() => new TraceReader(memorySource(v3))).toThrow(/format version 3 is not supported.*at byte 8/);
+    // Version 1 (no chunk groups; each CRC over the payload only) is still read.
+    const v1 = bytes.slice();
+    v1[8] = 1;
+    expect(() => new TraceReader(memorySource(v1))).toThrow(/checksum mismatch/);
+    for (let at = 16; at < v1.length - 16;) {
+      const view = new DataView(v1.buffer, v1.byteOffset + at);
+      const stored = view.getUint32(4, true);
+      view.setUint32(12, crc32(v1.subarray(at + 16, at + 16 + stored)), true);
+      at += 16 + stored;
+    }
+    const reader = new TraceReader(memorySource(v1));
+    expect(reader.integrity.state).toBe('intact');
+    expect([...reader.records()].filter((r) => r.record.kind === 'calls').map((r) => (r.record as { ids: Uint8Array }).ids.length)).toEqual([10]);
     expect(() => new TraceReader(memorySource(new TextEncoder().encode('just some text, longer than sixteen')))).toThrow(/not a RepliCode trace/);
     expect(() => new TraceReader(memorySource(new Uint8Array(3)))).toThrow(TraceFormatError);
   });
@@ -159,11 +178,12 @@ describe('trace format', () => {
         expect(r.stderr).not.toMatch(/internal error/);
         if (args[0] === 'replay' && cut < boundaries.at(-2)!) {
           expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(1);
-          expect(r.stderr).toMatch(/replicode: .*(truncated|corrupt).*byte \d+/);
+          expect(r.stderr).toMatch(/replicode: .*(incomplete|corrupt).*byte \d+/);
         }
         if (args[0] === 'replay' && cut > boundaries.at(-2)!) {
-          // Everything up to the exit was recorded: the replay completes and says so.
-          expect(r.exitCode, r.stderr).toBe(0);
+          // Everything up to the exit was recorded: the replay checks it all, but the trace is not whole.
+          expect(r.exitCode, r.stderr).toBe(1);
+          expect(r.stderr).toMatch(/incomplete.*matched all \d+ events it holds, its exit included \(at byte \d+\)/);
         }
       }
     }

@@ -3,6 +3,7 @@
 // (field by field) or the guest output up to it (a line diff between replicas), and a help bar.
 // Keys: ←/→ move, ↑/↓ select an event, d first divergence, b bisect one step, f filter by kind,
 // / search, s guest stack, o output diff, q quit.
+import { basename } from 'node:path';
 import { Box, Text, useApp, useInput } from 'ink';
 import { useEffect, useMemo, useReducer, useState } from 'react';
 import { outputAround } from '../replayer/index.js';
@@ -40,9 +41,13 @@ function Timeline({ state }: { state: TuiState }) {
             return <Text key={c} color={colour} inverse={c === cursorColumn}>{colour === 'gray' ? '·' : colour === 'green' ? '█' : '▓'}</Text>;
           })}
           <Text color="gray">{` ${r.chains.length} checkpoints, ${r.events} events`}</Text>
+          {r.problem && <Text color={r.problem.state === 'damaged' ? 'red' : 'yellow'}>{` · ${r.problem.state === 'damaged' ? 'DAMAGED' : 'INCOMPLETE'}`}</Text>}
         </Box>
       ))}
-      <Text color="gray">{`checkpoint ${state.cursor}/${Math.max(0, n - 1)}` + (state.divergence === null ? ' · all replicas agree' : ` · first divergence at checkpoint ${state.divergence}`)}</Text>
+      {state.replicas.map((r, i) => r.problem && (
+        <Text key={`problem-${i}`} color={r.problem.state === 'damaged' ? 'red' : 'yellow'} wrap="truncate">{`replica ${i + 1} (${basename(r.name)}) is ${r.problem.state}: ${r.problem.reason}`}</Text>
+      ))}
+      <Text color="gray">{`checkpoint ${state.cursor}/${Math.max(0, n - 1)}` + (state.divergence === null ? (state.replicas.some((r) => r.problem) ? ' · the replicas agree as far as each goes' : ' · all replicas agree') : ` · first divergence at checkpoint ${state.divergence}`)}</Text>
     </Box>
   );
 }

@@ -1,7 +1,9 @@
 // What the TUI shows, read from traces chunk by chunk: each replica's checkpoint chain (the
 // timeline) and, on demand, the events around a point. Kept apart from the components so tests
 // can hand the app a model of their own.
+import { TraceFormatError } from '../formats/index.js';
 import { listEvents, openTrace, replayTrace, summarizeTrace } from '../replayer/index.js';
+import { TraceReadError } from '../runtime/index.js';
 import type { ReplicaTimeline } from './state.js';
 
 export interface EventLine { event: number; syscall: string; result: string; fingerprint: string; inputs: string[] }
@@ -22,7 +24,10 @@ export function loadModel(paths: string[], onProgress?: (done: number, total: nu
     try {
       const s = summarizeTrace(reader);
       onProgress?.(i + 1, paths.length);
-      return { name: path, chains: s.checkpoints.map((c) => c.chain), checkpointEvents: s.checkpoints.map((c) => c.event), events: s.events };
+      return {
+        name: path, chains: s.checkpoints.map((c) => c.chain), checkpointEvents: s.checkpoints.map((c) => c.event), events: s.events,
+        ...(s.state !== 'intact' ? { problem: { state: s.state, reason: s.error ?? s.state } } : {}),
+      };
     } finally {
       close();
     }
@@ -40,14 +45,28 @@ export function loadModel(paths: string[], onProgress?: (done: number, total: nu
       }
     },
     async stack(replica, event) {
-      const { outcome } = await replayTrace({ tracePath: paths[replica]!, toEvent: event, quiet: true, onOutput: () => {} });
-      return outcome.kind === 'stopped' ? (outcome.at?.stack ?? []).map((f) => f.name) : [];
+      try {
+        const { outcome } = await replayTrace({ tracePath: paths[replica]!, toEvent: event, quiet: true, onOutput: () => {} });
+        return outcome.kind === 'stopped' ? (outcome.at?.stack ?? []).map((f) => f.name) : [];
+      } catch (err) {
+        return [`(${unreplayable(err)})`];
+      }
     },
     async output(replica, event) {
       // Output is kept as hashes in a trace (unless --record-output): replaying gives it back.
       const chunks: Buffer[] = [];
-      await replayTrace({ tracePath: paths[replica]!, toEvent: event, onOutput: (stream, bytes) => { if (stream === 1) chunks.push(Buffer.from(bytes)); } });
+      try {
+        await replayTrace({ tracePath: paths[replica]!, toEvent: event, onOutput: (stream, bytes) => { if (stream === 1) chunks.push(Buffer.from(bytes)); } });
+      } catch (err) {
+        chunks.push(Buffer.from(`(${unreplayable(err)})\n`));
+      }
       return Buffer.concat(chunks).toString('utf8');
     },
   };
+}
+
+/** A damaged or cut-short trace cannot be replayed to every event: the pane says why instead. */
+function unreplayable(err: unknown): string {
+  if (err instanceof TraceFormatError || err instanceof TraceReadError) return `cannot replay here: ${err.message}`;
+  throw err;
 }

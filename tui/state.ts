@@ -6,6 +6,8 @@ export interface ReplicaTimeline {
   chains: string[];
   checkpointEvents: number[];
   events: number;
+  /** Set when the trace is not whole: cut short (`incomplete`) or `damaged`, and why (with the byte offset). */
+  problem?: { state: 'incomplete' | 'damaged'; reason: string };
 }
 
 export interface BisectStep { lo: number; hi: number; mid: number; agree: boolean }
@@ -40,8 +42,14 @@ export function checkpointCount(state: Pick<TuiState, 'replicas'>): number {
 }
 
 /** Do all replicas have the same chain at checkpoint i? */
+/**
+ * Whether the replicas agree at checkpoint i. A trace that ends early because it was cut short
+ * or is damaged has no say past its end (it is incomplete there, not divergent); one that is
+ * whole and lacks the checkpoint ended differently, which is a divergence.
+ */
 export function agreeAt(replicas: ReplicaTimeline[], i: number): boolean {
-  return new Set(replicas.map((r) => r.chains[i] ?? 'missing')).size === 1;
+  const voters = replicas.filter((r) => !(r.problem && r.chains[i] === undefined));
+  return new Set(voters.map((r) => r.chains[i] ?? 'missing')).size <= 1;
 }
 
 export function firstDivergence(replicas: ReplicaTimeline[]): number | null {

@@ -11,7 +11,7 @@ export function withDiffOptions<T>(yargs: Argv<T>) {
 
 export interface ParsedDiffArgs { traces?: string[]; json: boolean; instructions?: boolean }
 
-/** `replicode diff`: exit 0 when the traces agree, 3 when they diverge. */
+/** `replicode diff`: exit 0 when the traces agree, 3 when they diverge, 1 when one is damaged or incomplete (and none diverges). */
 export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
   const traces = (argv.traces ?? []).map(String);
   if (traces.length < 2) throw new UsageError('give two or more traces: replicode diff A.rct B.rct [C.rct ...]');
@@ -19,7 +19,7 @@ export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
   if (argv.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else {
     process.stdout.write(formatDiff(report));
-    if (!report.agree) process.stdout.write(`  explore it: replicode tui ${traces.join(' ')}\n`);
+    if (report.status === 'diverge') process.stdout.write(`  explore it: replicode tui ${traces.join(' ')}\n`);
   }
-  return report.agree ? 0 : 3;
+  return report.status === 'agree' ? 0 : report.status === 'diverge' ? 3 : 1;
 }

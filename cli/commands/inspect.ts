@@ -1,6 +1,8 @@
 import type { Argv } from 'yargs';
-import { listEvents, openTrace, summarizeTrace, type TraceSummary } from '../../replayer/index.js';
+import { TraceFormatError } from '../../formats/index.js';
+import { eventKinds, eventRows, isEventKind, openTrace, summarizeTrace, type EventQuery, type EventRow, type TraceSummary } from '../../replayer/index.js';
 import { parseCount, UsageError } from '../options.js';
+import { TextOut } from '../text-out.js';
 
 export function withInspectOptions<T>(yargs: Argv<T>) {
   return yargs
@@ -26,29 +28,19 @@ function progressReporter(size: number): ((fraction: number) => void) | undefine
   };
 }
 
-export function inspectCommand(argv: ParsedInspectArgs): number {
+export async function inspectCommand(argv: ParsedInspectArgs): Promise<number> {
   if (!argv.trace) throw new UsageError('name the trace to inspect: replicode inspect TRACE.rct');
-  const from = parseCount('from', argv.from, 0);
-  const limit = parseCount('limit', argv.limit);
+  if (argv.kind !== undefined && !isEventKind(argv.kind)) {
+    throw new UsageError(`--kind ${argv.kind}: not a syscall name nor one of ${eventKinds.join(', ')}`);
+  }
+  const query: EventQuery = { from: parseCount('from', argv.from, 0), limit: parseCount('limit', argv.limit), ...(argv.kind ? { kind: argv.kind } : {}) };
   const { reader, close } = openTrace(argv.trace);
+  const out = new TextOut();
   try {
-    if (argv.events) {
-      const { rows, error } = listEvents(reader, {
-        from, limit, ...(argv.kind ? { kind: argv.kind } : {}),
-      });
-      if (argv.json) process.stdout.write(JSON.stringify({ events: rows, error }, null, 2) + '\n');
-      else {
-        for (const r of rows) {
-          if (r.kind === 'checkpoint') process.stdout.write(`#${r.event}  checkpoint ${r.checkpoint!.number}  chain ${r.checkpoint!.chain.slice(0, 16)}\n`);
-          else process.stdout.write(`#${r.event}  ${r.syscall} -> ${r.result}${r.inputs!.length ? `  [${r.inputs!.join('; ')}]` : ''}\n`);
-        }
-        if (error) process.stderr.write(`replicode: ${error}\n`);
-      }
-      return error ? 1 : 0;
-    }
+    if (argv.events) return await listEventsTo(out, eventRows(reader, query), argv.json);
     const summary = summarizeTrace(reader, progressReporter(reader.source.size));
-    if (argv.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-    else process.stdout.write(formatSummary(argv.trace, summary));
+    await out.write(argv.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(argv.trace, summary));
+    await out.flush();
     if (summary.error && !argv.json) process.stderr.write(`replicode: ${summary.error}\n`);
     return summary.error ? 1 : 0;
   } finally {
@@ -56,11 +48,41 @@ export function inspectCommand(argv: ParsedInspectArgs): number {
   }
 }
 
+/**
+ * Writes rows as they are read (a 20M-event trace lists in constant memory); `--json` is one
+ * document, written piece by piece. Where reading stops, the error ends the listing (exit 1).
+ */
+async function listEventsTo(out: TextOut, rows: Iterable<EventRow>, json: boolean): Promise<number> {
+  let error: string | null = null;
+  let first = true;
+  if (json) await out.write('{\n  "events": [');
+  try {
+    for (const r of rows) {
+      if (out.closed) return 0;
+      if (json) await out.write(`${first ? '\n' : ',\n'}    ${JSON.stringify(r, null, 2).replace(/\n/g, '\n    ')}`);
+      else await out.write(formatRow(r));
+      first = false;
+    }
+  } catch (err) {
+    if (!(err instanceof TraceFormatError)) throw err;
+    error = err.message;
+  }
+  if (json) await out.write(`${first ? '' : '\n  '}],\n  "error": ${JSON.stringify(error)}\n}\n`);
+  await out.flush();
+  if (error && !json) process.stderr.write(`replicode: ${error}\n`);
+  return error ? 1 : 0;
+}
+
+function formatRow(r: EventRow): string {
+  if (r.kind === 'checkpoint') return `#${r.event}  checkpoint ${r.checkpoint!.number}  chain ${r.checkpoint!.chain.slice(0, 16)}\n`;
+  return `#${r.event}  ${r.syscall} -> ${r.result}${r.inputs!.length ? `  [${r.inputs!.join('; ')}]` : ''}\n`;
+}
+
 function formatSummary(path: string, s: TraceSummary): string {
   const h = s.header;
   const top = (counts: Record<string, number>) => Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
   const lines = [
-    `${path}: RepliCode trace, format ${s.formatVersion}, written by RepliCode ${h.replicodeVersion}, ${s.complete ? 'complete' : 'INCOMPLETE (not closed)'}`,
+    `${path}: RepliCode trace, format ${s.formatVersion}, written by RepliCode ${h.replicodeVersion}, ${s.state === 'intact' ? 'complete' : s.state === 'incomplete' ? 'INCOMPLETE (cut short)' : 'DAMAGED'}`,
     `module:      ${h.module.name} (${h.module.size} bytes, sha256 ${h.module.sha256.slice(0, 16)}..., ${h.module.embedded ? 'embedded' : 'hash only'})`,
     `arguments:   ${JSON.stringify(h.args)}`,
     `environment: ${JSON.stringify(h.env)}`,

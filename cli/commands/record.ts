@@ -1,8 +1,9 @@
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Argv } from 'yargs';
 import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
-import { formatTrap, StreamStdin } from '../../runtime/index.js';
+import { TraceLimitError } from '../../formats/index.js';
+import { formatTrap, GuestLinkError, PreopenError, StreamStdin } from '../../runtime/index.js';
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
@@ -31,6 +32,21 @@ export interface ParsedRecordArgs extends ParsedRunArgs {
   inject: string[];
 }
 
+/**
+ * Runs `record`; if it is refused before the guest runs (a bad --dir, a module that does not link,
+ * a header too big), no trace is left behind rather than an empty or eventless file.
+ */
+async function removingTracesOnRefusal<T>(paths: string[], record: () => Promise<T>): Promise<T> {
+  try {
+    return await record();
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof PreopenError || err instanceof GuestLinkError || err instanceof TraceLimitError) {
+      for (const p of paths) rmSync(p, { force: true });
+    }
+    throw err;
+  }
+}
+
 /** Where process `pid`'s trace goes: the -o path for pid 1, NAME.pN.rct for the others. */
 export function tracePathFor(first: string, pid: number): string {
   return pid === 1 ? first : first.replace(/(\.rct)?$/, `.p${pid}.rct`);
@@ -57,8 +73,10 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
       checkpointEvery, recordOutput: argv.recordOutput, embedModule: argv.embedModule, maxTraceBytes,
     };
   });
-  const { running, results } = await startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter(), watchedOutput: watchedStreams() });
-  const recorded = await superviseMachine(running, results);
+  const recorded = await removingTracesOnRefusal(processes.map((p) => p.tracePath), async () => {
+    const { running, results } = await startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter(), watchedOutput: watchedStreams() });
+    return superviseMachine(running, results);
+  });
   if (!recorded) {
     process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
     return 130;

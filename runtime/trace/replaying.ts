@@ -29,10 +29,11 @@ export interface ReplayOptions {
    * at the `stopAt`-th with a snapshot.
    */
   hooks?: { after: number; stopAt?: number };
-  /** The trace was closed properly; if not, running out of it means it was cut short. */
-  complete: boolean;
-  /** Size of the trace file, for the truncation message. */
-  traceBytes: number;
+  /**
+   * Why the trace is not whole (cut short, or closed after the recording stopped early), if so:
+   * running out of it is then not a divergence, and replay stops as soon as it holds no more.
+   */
+  cutShort?: TraceFormatError;
 }
 
 export interface ReplayStats { events: number; checkpointsVerified: number }
@@ -88,7 +89,7 @@ export class ReplaySession implements GuestSession {
       const recorded = this.cursor.nextCall();
       this.current = recorded;
       if (!recorded) {
-        this.checkTruncated();
+        this.checkTruncated(this.event);
         this.diverge('the guest made a call after the recording ended', null, describeCall(id, args));
       }
       if (recorded.id !== id) this.diverge('the guest made a different call', describeRecorded(recorded), describeCall(id, args));
@@ -102,8 +103,20 @@ export class ReplaySession implements GuestSession {
       }
       if (this.faults.active) this.faults.afterCall(this.event, this.kernel!);
       if ((this.event + 1) % this.options.checkpointEvery === 0) this.verifyCheckpoint(this.event + 1);
+      this.stopAtCut();
     },
   };
+
+  /**
+   * In a trace cut short, once the last recorded event has returned and neither another event
+   * nor the exit follows, whatever the guest does next cannot be checked: stop here, rather than
+   * let a guest that computes without calls run on with nothing left to compare.
+   */
+  private stopAtCut(): void {
+    if (!this.options.cutShort) return;
+    const stopsAtTo = this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent;
+    if (!stopsAtTo && !this.cursor.hasMore()) this.checkTruncated(this.event + 1);
+  }
 
   wrapEffects(inner: HostEffects): HostEffects {
     return {
@@ -146,6 +159,7 @@ export class ReplaySession implements GuestSession {
 
   attach(kernel: Kernel): void {
     this.kernel = kernel;
+    this.stopAtCut();
   }
 
   finish(outcome: { kind: 'exit' | 'trap'; exitCode: number; trapMessage: string | null }): SessionEnd | undefined {
@@ -154,12 +168,14 @@ export class ReplaySession implements GuestSession {
       this.verifyCheckpoint(this.event + 1);
       const recorded = this.cursor.exit();
       if (!recorded) {
-        this.checkTruncated();
+        this.checkTruncated(this.event + 1);
         this.diverge('the trace has no exit record', null, `${outcome.kind} with code ${outcome.exitCode}`);
       }
       const want = `${recorded.outcome} with code ${recorded.exitCode}, ${recorded.stdoutBytes} bytes of stdout, ${recorded.stderrBytes} of stderr`;
       const got = `${outcome.kind} with code ${outcome.exitCode}, ${this.output[1].bytes} bytes of stdout, ${this.output[2].bytes} of stderr`;
       if (want !== got) this.diverge('the run ended differently', want, got);
+      // Everything matched, the exit too, but a trace that is not whole cannot be called a match.
+      this.checkTruncated(this.event + 1, ', its exit included');
       return undefined;
     } catch (err) {
       if (err instanceof GuestStop) return err.end;
@@ -167,29 +183,34 @@ export class ReplaySession implements GuestSession {
     }
   }
 
-  /** Out of events in a trace that was never closed: it was cut short, which is not a divergence. */
-  private checkTruncated(): void {
-    if (this.options.complete) return;
-    throw new TraceFormatError(`trace is truncated: it ends after event ${this.event - 1}, before the run did; everything up to there matched`, this.options.traceBytes);
+  /** Out of a trace that is not whole: it was cut short, which is not a divergence. `matched`: events replayed. */
+  private checkTruncated(matched: number, what = ''): void {
+    const cut = this.options.cutShort;
+    if (!cut) return;
+    const held = matched === 0 ? 'it holds no event to check' : `the replay matched all ${matched} events it holds${what}`;
+    throw new TraceFormatError(`${cut.reason}; ${held}`, cut.offset, 'incomplete');
   }
 
   private input(kind: string) {
     const r = this.cursor.input(this.event);
+    // A trace cut (or stopped) right after this call's event holds no input for it: not a divergence.
+    if (!r && !this.cursor.hasMore()) this.checkTruncated(this.event);
     if (!r) this.diverge(`the guest asked the host for ${kind} where the recording did not`, 'no host input at this call', kind);
     return r;
   }
 
   private verifyCheckpoint(event: number): void {
     const recorded: CheckpointRecord | undefined = this.cursor.checkpoint();
-    if (!recorded) this.checkTruncated();
+    if (!recorded) this.checkTruncated(event);
     if (!recorded) this.diverge('the trace has no checkpoint here', `checkpoint ${this.verified + 1}`, null);
     const digest: StateDigest = { ...this.kernel!.stateDigest(), stdout: this.output[1].digest(), stderr: this.output[2].digest() };
     if (recorded.event !== event) this.diverge('checkpoints are at different events', `checkpoint ${recorded.number} after event ${recorded.event}`, `after event ${event}`);
     const differing = differingComponents(recorded.digest, digest);
+    // Whole hashes: two that differ only past a shortened prefix would print the same.
     if (differing.length > 0) {
       this.diverge(`state differs at checkpoint ${recorded.number}: ${differing.join(', ')}`,
-        differing.map((k) => `${k} ${hex(recorded.digest[k]).slice(0, 16)}`).join(', '),
-        differing.map((k) => `${k} ${hex(digest[k]).slice(0, 16)}`).join(', '), differing);
+        differing.map((k) => `${k} ${hex(recorded.digest[k])}`).join(', '),
+        differing.map((k) => `${k} ${hex(digest[k])}`).join(', '), differing);
     }
     this.chain = chainHash(this.chain, recorded.number, event, digest);
     if (hex(this.chain) !== hex(recorded.chain)) this.diverge(`checkpoint ${recorded.number}'s chain hash differs`, hex(recorded.chain), hex(this.chain));

@@ -8,6 +8,8 @@ export type SessionSpec =
   }
   | {
     kind: 'replay'; tracePath: string; checkpointEvery: number; toEvent?: number; quiet: boolean; captureMemory?: boolean;
+    /** Why the trace is not whole, when the caller has checked already (the worker then need not read it all again). */
+    cutShort?: { reason: string; offset: number } | null;
     /** The instruction clock (the module must be instrumented): see ReplayOptions.hooks. */
     hooks?: { after: number; stopAt?: number };
   }

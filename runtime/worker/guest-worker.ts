@@ -52,8 +52,9 @@ function openSession() {
     const source = openTraceFile(spec.tracePath);
     cleanups.push(() => source.close());
     const reader = new TraceReader(source);
+    const cutShort = cutShortOf(reader, spec.cutShort);
     const session = new ReplaySession(new EventCursor(reader.records()), {
-      checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, complete: reader.footer?.complete === true, traceBytes: source.size, ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
+      checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, ...(cutShort ? { cutShort } : {}), ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
       ...(spec.hooks ? { hooks: spec.hooks } : {}),
     }, new FaultInjector(config.faults ?? []));
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
@@ -61,6 +62,14 @@ function openSession() {
   }
   if (spec?.kind === 'hash') return new HashingSession(new FaultInjector(config.faults ?? []));
   return undefined;
+}
+
+/** Why the trace is not whole (undefined: it is), as the caller found it or as read here; damage stops here. */
+function cutShortOf(reader: TraceReader, known: { reason: string; offset: number } | null | undefined): TraceFormatError | undefined {
+  if (known !== undefined) return known === null ? undefined : new TraceFormatError(known.reason, known.offset, 'incomplete');
+  const integrity = reader.integrity;
+  if (integrity.state === 'damaged') throw integrity.error;
+  return integrity.state === 'incomplete' ? integrity.error : undefined;
 }
 
 let message: WorkerMessage;
