@@ -260,7 +260,7 @@ export class Cluster {
       this.designated = next?.index;
     }
     this.output.reconsider();
-    await r.machine?.stop(0);
+    await r.machine?.stop(0, 'crashed');
   }
 
   /** Starts the replica afresh: it replays the whole log, then keeps up with the others. */

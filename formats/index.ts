@@ -6,7 +6,7 @@ export { msgpackOptions, pack, unpackAll } from './msgpack.js';
 export { syscallTable, syscallId, syscallName, fingerprint, fingerprintSeed, mixArgument, describeValueArgs, syscallSignatures, type WasmSignature } from './syscalls.js';
 export {
   TraceWriter, RecordBuffer, ChunkFramer, TraceLimitError, callsPerBatch, defaultMaxTraceBytes,
-  type TraceSink, type TraceWriterOptions, type RawChunk, type EventLog, type ChunkFramerOptions,
+  type TraceSink, type TraceWriterOptions, type RawChunk, type EventLog, type ChunkFramerOptions, type TraceEnd,
 } from './writer.js';
-export { TraceReader, EventCursor, type CallEvent, type PlacedRecord, type ChunkInfo, type TraceIntegrity } from './reader.js';
+export { TraceReader, EventCursor, describeStop, type CallEvent, type PlacedRecord, type ChunkInfo, type TraceIntegrity } from './reader.js';
 export { replicodeVersion } from './version.js';

@@ -3,7 +3,7 @@
 import { checkFrame, chunksEndAt, readChunk, readFileHeader, readTrailerAt, TraceFormatError, type ByteSource } from './framing.js';
 import {
   decodeRecord, RecordShapeError, type CheckpointRecord, type ExitRecord, type FooterRecord, type InputRecord,
-  type OutputRecord, type TraceHeader, type TraceRecord,
+  type OutputRecord, type StopReason, type TraceHeader, type TraceRecord,
 } from './records.js';
 
 export interface PlacedRecord {
@@ -16,13 +16,22 @@ export interface ChunkInfo { offset: number; storedBytes: number; rawBytes: numb
 
 /**
  * Whether a trace is whole. `intact`: every chunk checks out, the footer chunk ends them, the
- * trailer points at it and ends the file, and the run was recorded to its end. Otherwise
- * `error` says where and why (`error.kind`: incomplete, or damaged); `footer` is there when
- * the file itself is whole but the recording stopped early.
+ * trailer points at it and ends the file, and the run was recorded to its end. `stopped`: all
+ * that, but the recording was stopped on purpose (the user, the size limit) and closed properly:
+ * nothing in it is missing or wrong, it only ends where it was stopped (`note` says so in one
+ * line). Otherwise `error` says where and why (`error.kind`: incomplete, or damaged); `footer`
+ * is there when the file itself is whole but the recording ended early some other way.
  */
 export type TraceIntegrity =
   | { state: 'intact'; footer: FooterRecord; footerOffset: number }
+  | { state: 'stopped'; footer: FooterRecord; footerOffset: number; stop: StopReason; note: string }
   | { state: 'incomplete' | 'damaged'; error: TraceFormatError; footer?: FooterRecord; footerOffset?: number };
+
+/** `recording stopped by the user after 3 events`: one line for a stopped trace. */
+export function describeStop(stop: StopReason, events: number): string {
+  const how = stop === 'stopped' ? 'by the user' : 'at its size limit';
+  return `recording stopped ${how} after ${events} event${events === 1 ? '' : 's'}`;
+}
 
 export class TraceReader {
   readonly version: number;
@@ -71,6 +80,7 @@ export class TraceReader {
 
   private verdict(end: { footer: FooterRecord; footerOffset: number }): TraceIntegrity {
     if (end.footer.complete) return { state: 'intact', ...end };
+    if (end.footer.stop) return { state: 'stopped', ...end, stop: end.footer.stop, note: describeStop(end.footer.stop, end.footer.events) };
     const error = new TraceFormatError('trace is incomplete: the recording stopped early (closed before the run ended)', end.footerOffset, 'incomplete');
     return { state: 'incomplete', error, ...end };
   }
@@ -107,8 +117,10 @@ export class TraceReader {
         const record = safeDecode(value, chunk.offset);
         if (record.kind === 'footer') {
           const end = this.checkEnd(chunk.end, chunk.offset);
-          // A recording stopped early counts the events it made; the trace may hold fewer (the refused chunk).
-          if (events >= 0 && (end.footer.complete ? end.footer.events !== events : end.footer.events < events)) {
+          // A footer with a stop reason counts exactly the events written; one without, from a
+          // recording that ended early otherwise (older writers), may count more than it holds.
+          const exact = end.footer.complete || end.footer.stop !== undefined;
+          if (events >= 0 && (exact ? end.footer.events !== events : end.footer.events < events)) {
             throw new TraceFormatError(`corrupt trace: the footer counts ${end.footer.events} events, the trace holds ${events}`, chunk.offset);
           }
           this.checked ??= this.verdict(end);

@@ -48,8 +48,17 @@ export interface ExitRecord {
   kind: 'exit'; event: number; outcome: 'exit' | 'trap'; exitCode: number; trapMessage: string | null;
   stdoutBytes: number; stderrBytes: number;
 }
+/**
+ * Why a recording that was closed properly did not run to its end: the user stopped it (Ctrl-C,
+ * SIGTERM), or the trace reached its size limit (--max-trace-bytes, or a record over
+ * maxRecordBytes). Absent with `complete` false: it ended early some other way (a host failure).
+ */
+export type StopReason = 'stopped' | 'size-limit';
+export const stopReasons: readonly StopReason[] = ['stopped', 'size-limit'];
 export interface FooterRecord {
   kind: 'footer'; events: number; checkpoints: [number: number, event: number, chunkOffset: number][]; complete: boolean;
+  /** Added after format 2 was first written (readers of older footers see it absent). */
+  stop?: StopReason;
 }
 export interface HeaderRecord { kind: 'header'; header: TraceHeader }
 
@@ -145,8 +154,9 @@ export const encodeCheckpoint = (number: number, event: number, chain: Uint8Arra
   pack([RecordKind.checkpoint, number, event, chain, [d.memory, d.globals, d.fds, d.fs, d.stdout, d.stderr]]);
 export const encodeExit = (r: Omit<ExitRecord, 'kind'>): Uint8Array =>
   pack([RecordKind.exit, r.event, r.outcome, r.exitCode, r.trapMessage, r.stdoutBytes, r.stderrBytes]);
+/** `[10, events, checkpoints, complete]`, then the stop reason when there is one (an additive fifth element). */
 export const encodeFooter = (r: Omit<FooterRecord, 'kind'>): Uint8Array =>
-  pack([RecordKind.footer, r.events, r.checkpoints, r.complete]);
+  pack(r.stop ? [RecordKind.footer, r.events, r.checkpoints, r.complete, r.stop] : [RecordKind.footer, r.events, r.checkpoints, r.complete]);
 
 // ---- the validating reader -----------------------------------------------------------------------
 
@@ -219,10 +229,12 @@ export function decodeRecord(value: unknown): TraceRecord {
       return { kind: 'exit', event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes };
     }
     case RecordKind.footer: {
-      const [, events, checkpoints, complete] = r;
+      const [, events, checkpoints, complete, stop] = r;
       need(isCount(events) && Array.isArray(checkpoints), 'footer fields');
       for (const c of checkpoints) need(Array.isArray(c) && c.length === 3 && c.every(isCount), 'footer checkpoint entry');
-      return { kind: 'footer', events, checkpoints: checkpoints as FooterRecord['checkpoints'], complete: complete === true };
+      need(stop === undefined || (stopReasons as unknown[]).includes(stop), 'footer stop reason');
+      need(stop === undefined || complete !== true, 'a footer that is complete has no stop reason');
+      return { kind: 'footer', events, checkpoints: checkpoints as FooterRecord['checkpoints'], complete: complete === true, ...(stop !== undefined ? { stop: stop as StopReason } : {}) };
     }
     default:
       throw new RecordShapeError(`unknown record kind ${String(r[0])}`);

@@ -5,7 +5,7 @@
 //   size limit and closes the file with footer and trailer.
 // TraceWriter joins the two in one thread.
 import { defaultChunkBytes, encodeChunks, encodeFileHeader, encodeTrailer, maxRecordBytes } from './framing.js';
-import { encodeCalls, encodeFooter, encodeHeader, type FooterRecord, type TraceHeader } from './records.js';
+import { encodeCalls, encodeFooter, encodeHeader, type FooterRecord, type StopReason, type TraceHeader } from './records.js';
 
 /** Where framed bytes go (a file, in practice), appended in order. */
 export interface TraceSink {
@@ -16,7 +16,15 @@ export interface TraceSink {
 export interface RawChunk {
   payload: Uint8Array;
   checkpoint?: [number: number, event: number];
+  /** Syscall events whose `calls` record is in this chunk (the footer counts those written). */
+  events?: number;
 }
+
+/**
+ * How a recording ended: run to its end (`complete`), or not; then `stop` says why when it was
+ * stopped on purpose (see StopReason), and is absent when it ended some other way.
+ */
+export type TraceEnd = { complete: true } | { complete: false; stop?: StopReason };
 
 /** Calls are batched this many at a time into one columnar record. */
 export const callsPerBatch = 4096;
@@ -44,6 +52,8 @@ export class RecordBuffer {
   private readonly fingerprints = new Uint32Array(callsPerBatch);
   private pending = 0;
   private events = 0;
+  /** Events whose calls record is in the chunk being filled. */
+  private chunkEvents = 0;
 
   constructor(private readonly emit: (chunk: RawChunk) => void, private readonly chunkBytes = defaultChunkBytes) {
     this.chunk = new Uint8Array(chunkBytes + callsPerBatch * 6 + 64);
@@ -66,8 +76,11 @@ export class RecordBuffer {
     this.results[this.pending - 1] = errno;
   }
 
-  /** Appends an encoded record (an input, an output, an exit); one over maxRecordBytes ends the trace. */
-  append(record: Uint8Array): void {
+  /**
+   * Appends an encoded record (an input, an output, an exit; or a calls record holding `events`
+   * events, made elsewhere); one over maxRecordBytes ends the trace.
+   */
+  append(record: Uint8Array, events = 0): void {
     if (record.length > maxRecordBytes) {
       throw new TraceLimitError(`a record of ${record.length} bytes is larger than a trace holds (${maxRecordBytes} bytes)`);
     }
@@ -80,6 +93,7 @@ export class RecordBuffer {
     }
     this.chunk.set(record, this.used);
     this.used += record.length;
+    this.chunkEvents += events;
     if (this.used >= this.chunkBytes) this.endChunk();
   }
 
@@ -100,16 +114,19 @@ export class RecordBuffer {
     if (this.pending === 0) return;
     const n = this.pending;
     this.pending = 0;
-    this.append(encodeCalls(this.events - n, this.ids.subarray(0, n), this.results.subarray(0, n), this.fingerprints.subarray(0, n)));
+    this.append(encodeCalls(this.events - n, this.ids.subarray(0, n), this.results.subarray(0, n), this.fingerprints.subarray(0, n)), n);
   }
 
-  private endChunk(checkpoint?: [number, number]): void {
+  /** Closes the chunk being filled (after a checkpoint: marks it so). */
+  endChunk(checkpoint?: [number, number]): void {
     if (this.used === 0) return;
     const payload = this.chunk.subarray(0, this.used);
+    const events = this.chunkEvents;
     // The payload's buffer goes away with it (it may be transferred to another thread).
     this.chunk = new Uint8Array(this.chunk.length);
     this.used = 0;
-    this.emit(checkpoint ? { payload, checkpoint } : { payload });
+    this.chunkEvents = 0;
+    this.emit({ payload, ...(checkpoint ? { checkpoint } : {}), ...(events ? { events } : {}) });
   }
 }
 
@@ -122,6 +139,8 @@ export interface ChunkFramerOptions {
 export class ChunkFramer {
   private written = 0;
   private full = false;
+  /** Events in the chunks written (a refused chunk's are not). */
+  private events = 0;
   private readonly checkpoints: FooterRecord['checkpoints'] = [];
   private readonly compress: boolean;
   private readonly maxTraceBytes: number;
@@ -132,6 +151,8 @@ export class ChunkFramer {
   }
 
   get offset(): number { return this.written; }
+  /** Syscall events the trace holds so far. */
+  get eventCount(): number { return this.events; }
   /** A chunk was refused for the size limit; nothing more is written but the footer. */
   get limitReached(): boolean { return this.full; }
 
@@ -152,14 +173,21 @@ export class ChunkFramer {
       return false;
     }
     for (const f of framed) this.emit(f);
+    this.events += chunk.events ?? 0;
     if (chunk.checkpoint && this.checkpoints.length < maxIndexedCheckpoints) this.checkpoints.push([chunk.checkpoint[0], chunk.checkpoint[1], this.written]);
     return true;
   }
 
-  /** Footer (event count, checkpoint index, whether the run was recorded to its end) and trailer. */
-  finish(events: number, complete: boolean): void {
+  /**
+   * Footer (the events written, the checkpoint index, how the recording ended) and trailer. A
+   * chunk refused for the size limit makes it a recording stopped at its size limit, whatever
+   * `end` says: the trace does not hold the end of the run.
+   */
+  finish(end: TraceEnd): void {
     const footerOffset = this.written;
-    for (const chunk of encodeChunks(encodeFooter({ events, checkpoints: this.checkpoints, complete: complete && !this.full }), this.compress)) this.emit(chunk);
+    const stop: StopReason | undefined = this.full ? 'size-limit' : end.complete ? undefined : end.stop;
+    const footer = { events: this.events, checkpoints: this.checkpoints, complete: end.complete && !this.full, ...(stop ? { stop } : {}) };
+    for (const chunk of encodeChunks(encodeFooter(footer), this.compress)) this.emit(chunk);
     this.emit(encodeTrailer(footerOffset));
   }
 
@@ -176,8 +204,8 @@ export interface EventLog {
   result(errno: number): void;
   append(record: Uint8Array): void;
   checkpoint(number: number, event: number, record: Uint8Array): void;
-  /** Flushes and closes the trace; `complete` says the run was recorded to its end. */
-  finish(complete: boolean): void;
+  /** Flushes and closes the trace, saying how the recording ended. */
+  finish(end: TraceEnd): void;
 }
 
 export interface TraceWriterOptions extends ChunkFramerOptions {
@@ -204,13 +232,14 @@ export class TraceWriter implements EventLog {
   append(record: Uint8Array): void { this.buffer.append(record); }
   checkpoint(number: number, event: number, record: Uint8Array): void { this.buffer.checkpoint(number, event, record); }
 
-  finish(complete = true): void {
+  finish(end: TraceEnd = { complete: true }): void {
     try {
       if (!this.framer.limitReached) this.buffer.flush();
     } catch (err) {
       if (!(err instanceof TraceLimitError)) throw err;
     }
-    this.framer.finish(this.buffer.eventCount, complete);
+    assert(!end.complete || this.framer.limitReached || this.framer.eventCount === this.buffer.eventCount, 'a complete trace holds every event');
+    this.framer.finish(end);
   }
 }
 

@@ -26,11 +26,15 @@ export interface DiffReport {
   agree: boolean;
   /**
    * `agree`; `diverge`: two traces part ways at an event both hold; `incomplete`: they agree as far
-   * as they go, but a trace ends early (cut short: not a divergence).
+   * as they go, but a trace ends early (cut short: not a divergence); `stopped`: the same, but every
+   * trace that ends early was stopped on purpose and closed properly (nothing is missing).
    */
-  status: 'agree' | 'diverge' | 'incomplete';
-  /** Traces that are not whole: why (one line, with the byte offset) and how many events they hold. */
-  incomplete: { trace: string; reason: string; events: number }[];
+  status: 'agree' | 'diverge' | 'incomplete' | 'stopped';
+  /**
+   * Traces that end early, cut short (`incomplete`) or stopped on purpose (`stopped`): why (one
+   * line; with the byte offset when cut) and how many events they hold.
+   */
+  incomplete: { trace: string; state: 'incomplete' | 'stopped'; reason: string; events: number }[];
   traces: string[];
   headerDifferences: { field: string; values: string[] }[];
   /** Index of the first checkpoint whose chain differs (null: they all agree, or none has one). */
@@ -172,7 +176,9 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
     summaries.forEach((s, i) => {
       if (s.state === 'damaged') throw new TraceFormatError(`${paths[i]}: ${s.error!.replace(/ \(at byte \d+\)$/, '')}`, s.errorOffset!);
     });
-    const cut = summaries.flatMap((s, i) => (s.state === 'incomplete' ? [{ trace: paths[i]!, reason: s.error!, events: s.events }] : []));
+    // A stopped trace ends early as a cut one does: compared as far as it goes, named for what it is.
+    const cut = summaries.flatMap((s, i) => (s.state === 'incomplete' || s.state === 'stopped'
+      ? [{ trace: paths[i]!, state: s.state, reason: s.state === 'stopped' ? s.stopped! : s.error!, events: s.events }] : []));
     const report: DiffReport = {
       agree: true, status: 'agree', incomplete: cut, traces: paths, headerDifferences: [], checkpoint: null, oddOneOut: [], event: null, batch: null,
       reason: 'all traces agree', sides: [], memoryRegions: [], outputDiff: null, range: null,
@@ -309,9 +315,13 @@ async function compareCutShort(report: DiffReport, readers: TraceReader[], summa
     if (d && (!first || d.va.index < first.va.index)) first = { j, ...d };
   }
   if (!first) {
-    report.status = 'incomplete';
+    report.status = report.incomplete.every((c) => c.state === 'stopped') ? 'stopped' : 'incomplete';
     report.event = held;
-    report.reason = `the traces agree on all ${held} events they all hold; ${report.incomplete.map((c) => c.trace).join(', ')} ${report.incomplete.length === 1 ? 'is' : 'are'} incomplete`;
+    const named = (state: 'incomplete' | 'stopped') => {
+      const which = report.incomplete.filter((c) => c.state === state).map((c) => c.trace);
+      return which.length === 0 ? [] : [`${which.join(', ')} ${which.length === 1 ? 'is' : 'are'} ${state === 'stopped' ? 'stopped (closed where the recording was stopped)' : 'incomplete'}`];
+    };
+    report.reason = `the traces agree on all ${held} events they all hold; ${[...named('incomplete'), ...named('stopped')].join('; ')}`;
     return report;
   }
   const { j, va, vb } = first;
@@ -329,9 +339,10 @@ async function compareCutShort(report: DiffReport, readers: TraceReader[], summa
 }
 
 export function formatDiff(r: DiffReport): string {
-  const cut = r.incomplete.map((c) => `  incomplete: ${c.trace} (${c.events} events): ${c.reason}`);
+  const cut = r.incomplete.map((c) => `  ${c.state}: ${c.trace} (${c.events} events): ${c.reason}`);
   if (r.agree) return `replicode: the ${r.traces.length} traces agree (same headers, checkpoint chains, events and exit)\n`;
   if (r.status === 'incomplete') return `replicode: the traces do not diverge, but not all are whole: ${r.reason}\n${cut.join('\n')}\n`;
+  if (r.status === 'stopped') return `replicode: the traces do not diverge; some end where their recording was stopped: ${r.reason}\n${cut.join('\n')}\n`;
   const lines: string[] = [...cut.map((l) => l.trimStart())];
   if (r.oddOneOut.length) lines.push(`odd one out: ${r.oddOneOut.join(', ')}`);
   for (const h of r.headerDifferences) lines.push(`header differs: ${h.field}: ${h.values.join(' | ')}`);

@@ -16,8 +16,14 @@ export interface TraceSummary {
   };
   /** Whole: every chunk checks out, closed with footer and trailer, recorded to its end. */
   complete: boolean;
-  /** `incomplete`: cut short, or the recording stopped early; `damaged`: bytes no writer produced (see `error`). */
-  state: 'intact' | 'incomplete' | 'damaged';
+  /**
+   * `stopped`: whole, but the recording was stopped on purpose (the user, the size limit; see
+   * `stopped`); `incomplete`: cut short, or the recording ended early otherwise; `damaged`: bytes
+   * no writer produced (see `error`).
+   */
+  state: 'intact' | 'stopped' | 'incomplete' | 'damaged';
+  /** For a stopped trace: why and after how many events, in one line. */
+  stopped: string | null;
   events: number;
   calls: Record<string, number>;
   records: Record<string, { count: number; bytes: number }>;
@@ -43,7 +49,7 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
       pid: h.config.pid, stdin: h.config.stdin === 'machine' ? 'batches' : 'records', maxMemoryBytes: h.config.maxMemoryBytes ?? null,
       hosts: h.config.hosts ?? [], faults: h.config.faults ?? [],
     },
-    complete: false, state: 'damaged',
+    complete: false, state: 'damaged', stopped: null,
     events: 0, calls: {}, records: {}, checkpoints: [], exit: null,
     size: { fileBytes: reader.source.size, chunks: 1, storedBytes: 0, rawBytes: 0, bytesPerEvent: 0 },
     error: null, errorOffset: null,
@@ -76,7 +82,8 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
     }
     const integrity = reader.integrity; // known by now: reading reached the footer
     summary.state = integrity.state;
-    if (integrity.state !== 'intact') [summary.error, summary.errorOffset] = [integrity.error.message, integrity.error.offset];
+    if (integrity.state === 'stopped') summary.stopped = integrity.note;
+    else if (integrity.state !== 'intact') [summary.error, summary.errorOffset] = [integrity.error.message, integrity.error.offset];
   } catch (err) {
     if (!(err instanceof TraceFormatError)) throw err;
     [summary.error, summary.errorOffset] = [err.message, err.offset];

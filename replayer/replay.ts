@@ -77,7 +77,8 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     module, config, trees, onOutput: req.onOutput, ...(req.watchedOutput ? { watchedOutput: req.watchedOutput } : {}),
     session: {
       kind: 'replay', tracePath: req.tracePath, checkpointEvery: header.options.checkpointEvery, quiet: req.quiet ?? false,
-      cutShort: integrity.state === 'incomplete' ? { reason: integrity.error.reason, offset: integrity.error.offset } : null,
+      cutShort: integrity.state === 'incomplete' ? { reason: integrity.error.reason, offset: integrity.error.offset }
+        : integrity.state === 'stopped' ? { reason: integrity.note, offset: integrity.footerOffset, stopped: true } : null,
       captureMemory: req.captureMemory ?? false,
       ...(req.toEvent !== undefined ? { toEvent: req.toEvent } : {}),
       ...(req.hooks ? { hooks: req.hooks } : {}),

@@ -6,7 +6,8 @@ import { PreopenError } from './effects/host-fs.js';
 import { BufferStdin, type StdinSource } from './effects/stdin-sources.js';
 import type { TreeNode } from './fs/tree.js';
 import { TraceFileRecorder } from './effects/trace-file.js';
-import { TraceSlot, traceControlBytes } from './worker/trace-channel.js';
+import { traceDrainMs, traceRingBuffer, TraceRingReader } from './worker/trace-channel.js';
+import type { TraceEnd } from '../formats/index.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
 import type { SessionSpec, SessionStats } from './trace/spec.js';
 import type { Delivery, NetRequest } from './net/types.js';
@@ -64,8 +65,12 @@ export interface GuestProcess {
   readonly outcome: Promise<GuestOutcome>;
   /** Hands a blocked process its network input and wakes it. */
   deliver(delivery: Delivery): void;
-  /** Stops the worker at once (Ctrl-C). */
-  terminate(): Promise<number>;
+  /**
+   * Stops the worker at once: on Ctrl-C (`stopped`, the default: a recording is closed as stopped
+   * by the user), or to simulate a crash (`crashed`: closed as incomplete). Either way every event
+   * the guest completed is written.
+   */
+  terminate(how?: 'stopped' | 'crashed'): Promise<number>;
 }
 
 /** Runs a guest process in its own worker thread; resolves when it exits or traps. */
@@ -83,17 +88,17 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   const shared = new SharedArrayBuffer(channelBytes);
   const channel = openChannel(shared);
   const session = options.session;
-  // Recording: this thread writes the trace file; the worker only posts raw chunks to it.
-  const traceControl = new SharedArrayBuffer(traceControlBytes);
-  const traceFlags = new Int32Array(traceControl);
-  let recorder: TraceFileRecorder | undefined;
-  if (session?.kind === 'record') recorder = new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes);
+  // Recording: this thread writes the trace file; the worker only appends records to a shared ring.
+  const traceRing = session?.kind === 'record' ? traceRingBuffer() : undefined;
+  const trace = session?.kind === 'record' ? tracePump(new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes), traceRing!) : undefined;
+  const recorder = trace?.recorder;
+  let terminated: 'stopped' | 'crashed' | undefined;
   const net = new MessageChannel();
   const outputShared = outputRingBuffer();
   const watchedOutput = (options.watchedOutput ?? []).reduce((mask, stream) => mask | stream, 0);
   const worker = new Worker(workerUrl, {
     workerData: {
-      module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceControl, netPort: net.port2,
+      module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2,
       output: outputShared, watchedOutput,
     },
     transferList: [net.port2],
@@ -113,7 +118,8 @@ export function startGuest(options: SpawnOptions): GuestProcess {
       settled = true;
       pump.stop();
       stdin.close();
-      recorder?.close(0, false); // no-op if the worker closed the trace properly
+      trace?.stop();
+      trace?.close({ complete: false }, false); // no-op if the worker closed the trace properly
       fn();
     };
     const handle = async (msg: WorkerMessage): Promise<void> => {
@@ -128,23 +134,16 @@ export function startGuest(options: SpawnOptions): GuestProcess {
           if (options.net) options.net.onWait(msg.deadlineNs, msg.stateHash);
           else deliver({ timeNs: 0n, events: [], stopping: true }); // no machine: nothing will ever arrive
           return;
-        case 'trace-chunk':
-          if (!recorder?.chunk(msg.checkpoint ? { payload: msg.payload, checkpoint: msg.checkpoint } : { payload: msg.payload })) {
-            Atomics.store(traceFlags, TraceSlot.limitReached, 1);
-          }
-          Atomics.sub(traceFlags, TraceSlot.inFlightBytes, msg.payload.length);
-          Atomics.notify(traceFlags, TraceSlot.inFlightBytes);
-          return;
         case 'trace-end':
-          recorder?.close(msg.events, msg.complete);
+          trace?.close(msg.end, false);
           return;
         case 'done':
-          recorder?.close(msg.stats?.events ?? 0, false); // only if the worker did not close it
+          trace?.close({ complete: false }, false); // only if the worker did not close it
           if (msg.stats) options.onStats?.(withTraceBytes(msg.stats));
           settle(() => resolve(msg.outcome));
           return;
         case 'failed':
-          recorder?.close(msg.stats?.events ?? 0, false);
+          trace?.close({ complete: false }, false);
           if (msg.stats) options.onStats?.(withTraceBytes(msg.stats));
           settle(() => reject(failureError(msg)));
           return;
@@ -156,12 +155,51 @@ export function startGuest(options: SpawnOptions): GuestProcess {
       queue = queue.then(pump.drain).then(step).catch((err) => settle(() => reject(err)));
     };
     worker.on('message', (msg: WorkerMessage) => then(() => handle(msg)));
-    worker.on('error', (err) => then(() => settle(() => reject(new InternalError(`guest worker crashed: ${err.message}`)))));
-    worker.on('exit', (code) => then(() => settle(() => reject(new InternalError(`guest worker exited (${code}) without reporting`)))));
+    // A worker gone without closing its trace: what it recorded is taken from the shared ring and columns.
+    const gone = (): void => trace?.close(terminated === 'stopped' ? { complete: false, stop: 'stopped' } : { complete: false }, true);
+    worker.on('error', (err) => then(() => { gone(); settle(() => reject(new InternalError(`guest worker crashed: ${err.message}`))); }));
+    worker.on('exit', (code) => then(() => { gone(); settle(() => reject(new InternalError(`guest worker exited (${code}) without reporting`))); }));
     pump.run().catch((err) => settle(() => reject(err)));
+    trace?.run().catch((err) => settle(() => reject(err)));
   });
   outcome.finally(() => net.port1.close()).catch(() => {});
-  return { outcome, deliver, terminate: () => worker.terminate() };
+  return {
+    outcome, deliver,
+    terminate: (how = 'stopped') => {
+      terminated ??= how;
+      return worker.terminate();
+    },
+  };
+}
+
+/**
+ * The main thread's side of a recording: takes what the worker appends to the trace ring, on a
+ * timer and when the worker asks, writes it as chunks, and closes the trace however the run ends.
+ */
+function tracePump(recorder: TraceFileRecorder, shared: SharedArrayBuffer) {
+  const ring: TraceRingReader = new TraceRingReader(shared, (chunk) => {
+    if (!recorder.chunk(chunk)) ring.markLimitReached();
+  });
+  let stopped = false;
+  const run = async (): Promise<void> => {
+    while (!stopped) {
+      ring.take(); // once the trace is closed, only to let a worker still writing see the limit
+      await ring.waitForData(traceDrainMs);
+    }
+  };
+  /**
+   * Takes the rest and closes the trace (once). `end` is the worker's when it closed the trace
+   * itself (it flushed everything first); `workerGone`: it is gone without doing so, and the
+   * events it completed since its last batch are taken from the shared columns.
+   */
+  const close = (end: TraceEnd, workerGone: boolean): void => {
+    if (recorder.isClosed) return;
+    ring.take();
+    if (workerGone) ring.recoverCalls();
+    ring.flush();
+    recorder.close(end);
+  };
+  return { recorder, run, close, stop: () => { stopped = true; ring.interrupt(); } };
 }
 
 /**

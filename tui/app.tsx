@@ -41,11 +41,11 @@ function Timeline({ state }: { state: TuiState }) {
             return <Text key={c} color={colour} inverse={c === cursorColumn}>{colour === 'gray' ? '·' : colour === 'green' ? '█' : '▓'}</Text>;
           })}
           <Text color="gray">{` ${r.chains.length} checkpoints, ${r.events} events`}</Text>
-          {r.problem && <Text color={r.problem.state === 'damaged' ? 'red' : 'yellow'}>{` · ${r.problem.state === 'damaged' ? 'DAMAGED' : 'INCOMPLETE'}`}</Text>}
+          {r.problem && <Text color={problemColor(r.problem.state)}>{` · ${r.problem.state.toUpperCase()}`}</Text>}
         </Box>
       ))}
       {state.replicas.map((r, i) => r.problem && (
-        <Text key={`problem-${i}`} color={r.problem.state === 'damaged' ? 'red' : 'yellow'} wrap="truncate">{`replica ${i + 1} (${basename(r.name)}) is ${r.problem.state}: ${r.problem.reason}`}</Text>
+        <Text key={`problem-${i}`} color={problemColor(r.problem.state)} wrap="truncate">{`replica ${i + 1} (${basename(r.name)}) is ${r.problem.state}: ${r.problem.reason}`}</Text>
       ))}
       <Text color="gray">{`checkpoint ${state.cursor}/${Math.max(0, n - 1)}` + (state.divergence === null ? (state.replicas.some((r) => r.problem) ? ' · the replicas agree as far as each goes' : ' · all replicas agree') : ` · first divergence at checkpoint ${state.divergence}`)}</Text>
     </Box>
@@ -186,4 +186,9 @@ export function App({ model }: { model: TuiModel }) {
       <Text color="gray">←/→ checkpoint · ↑/↓ event · d first divergence · b bisect step · f filter · / search · s stack · o output diff · q quit</Text>
     </Box>
   );
+}
+
+/** Damage in red; a trace that ends early, cut short or stopped, in yellow. */
+function problemColor(state: 'stopped' | 'incomplete' | 'damaged'): string {
+  return state === 'damaged' ? 'red' : 'yellow';
 }

@@ -26,7 +26,8 @@ export function loadModel(paths: string[], onProgress?: (done: number, total: nu
       onProgress?.(i + 1, paths.length);
       return {
         name: path, chains: s.checkpoints.map((c) => c.chain), checkpointEvents: s.checkpoints.map((c) => c.event), events: s.events,
-        ...(s.state !== 'intact' ? { problem: { state: s.state, reason: s.error ?? s.state } } : {}),
+        // A stopped trace, like an incomplete one, ends early without diverging; it is named so.
+        ...(s.state !== 'intact' ? { problem: { state: s.state, reason: s.error ?? s.stopped ?? s.state } } : {}),
       };
     } finally {
       close();

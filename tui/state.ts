@@ -7,7 +7,7 @@ export interface ReplicaTimeline {
   checkpointEvents: number[];
   events: number;
   /** Set when the trace is not whole: cut short (`incomplete`) or `damaged`, and why (with the byte offset). */
-  problem?: { state: 'incomplete' | 'damaged'; reason: string };
+  problem?: { state: 'stopped' | 'incomplete' | 'damaged'; reason: string };
 }
 
 export interface BisectStep { lo: number; hi: number; mid: number; agree: boolean }

@@ -11,7 +11,10 @@ export function withDiffOptions<T>(yargs: Argv<T>) {
 
 export interface ParsedDiffArgs { traces?: string[]; json: boolean; instructions?: boolean }
 
-/** `replicode diff`: exit 0 when the traces agree, 3 when they diverge, 1 when one is damaged or incomplete (and none diverges). */
+/**
+ * `replicode diff`: exit 0 when the traces agree (as far as they go, when some were stopped on
+ * purpose), 3 when they diverge, 1 when one is damaged or incomplete (and none diverges).
+ */
 export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
   const traces = (argv.traces ?? []).map(String);
   if (traces.length < 2) throw new UsageError('give two or more traces: replicode diff A.rct B.rct [C.rct ...]');
@@ -21,5 +24,5 @@ export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
     process.stdout.write(formatDiff(report));
     if (report.status === 'diverge') process.stdout.write(`  explore it: replicode tui ${traces.join(' ')}\n`);
   }
-  return report.status === 'agree' ? 0 : report.status === 'diverge' ? 3 : 1;
+  return report.status === 'agree' || report.status === 'stopped' ? 0 : report.status === 'diverge' ? 3 : 1;
 }

@@ -82,7 +82,7 @@ function formatSummary(path: string, s: TraceSummary): string {
   const h = s.header;
   const top = (counts: Record<string, number>) => Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
   const lines = [
-    `${path}: RepliCode trace, format ${s.formatVersion}, written by RepliCode ${h.replicodeVersion}, ${s.state === 'intact' ? 'complete' : s.state === 'incomplete' ? 'INCOMPLETE (cut short)' : 'DAMAGED'}`,
+    `${path}: RepliCode trace, format ${s.formatVersion}, written by RepliCode ${h.replicodeVersion}, ${stateLabel(s)}`,
     `module:      ${h.module.name} (${h.module.size} bytes, sha256 ${h.module.sha256.slice(0, 16)}..., ${h.module.embedded ? 'embedded' : 'hash only'})`,
     `arguments:   ${JSON.stringify(h.args)}`,
     `environment: ${JSON.stringify(h.env)}`,
@@ -96,7 +96,16 @@ function formatSummary(path: string, s: TraceSummary): string {
     `checkpoints: ${s.checkpoints.length} (every ${h.checkpointEvery} events, and at exit)`,
     ...s.checkpoints.slice(0, 20).map((c) => `  #${c.number} after event ${c.event}: chain ${c.chain.slice(0, 16)}...`),
     ...(s.checkpoints.length > 20 ? [`  ... ${s.checkpoints.length - 20} more`] : []),
-    `exit:        ${s.exit ? `${s.exit.outcome} with code ${s.exit.exitCode}${s.exit.trapMessage ? ` (${s.exit.trapMessage})` : ''}; ${s.exit.stdoutBytes} bytes of stdout, ${s.exit.stderrBytes} of stderr` : '(not recorded)'}`,
+    `exit:        ${s.exit ? `${s.exit.outcome} with code ${s.exit.exitCode}${s.exit.trapMessage ? ` (${s.exit.trapMessage})` : ''}; ${s.exit.stdoutBytes} bytes of stdout, ${s.exit.stderrBytes} of stderr` : s.stopped ? `(none: ${s.stopped})` : '(not recorded)'}`,
   ];
   return lines.join('\n') + '\n';
+}
+
+function stateLabel(s: TraceSummary): string {
+  switch (s.state) {
+    case 'intact': return 'complete';
+    case 'stopped': return `stopped (${s.stopped})`;
+    case 'incomplete': return 'INCOMPLETE (cut short)';
+    case 'damaged': return 'DAMAGED';
+  }
 }

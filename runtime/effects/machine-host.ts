@@ -24,8 +24,11 @@ export interface RunningMachine {
   /** Every process's outcome, in pid order, once all have ended. */
   readonly outcomes: Promise<GuestOutcome[]>;
   readonly machine: Machine;
-  /** Ctrl-C: clients are disconnected, blocked processes see the network go down; stragglers are stopped after `graceMs`. */
-  stop(graceMs?: number): Promise<void>;
+  /**
+   * Ctrl-C: clients are disconnected, blocked processes see the network go down; stragglers are
+   * stopped after `graceMs` (`how`: as stopped by the user, or as crashed: see GuestProcess.terminate).
+   */
+  stop(graceMs?: number, how?: 'stopped' | 'crashed'): Promise<void>;
 }
 
 /** A process's configuration as process `pid` of a machine: the first one reads the machine's stdin from its batches, the others see an empty one. */
@@ -67,11 +70,11 @@ function launch(
   const outcomes = Promise.all(guests.map((g) => g.outcome)).finally(shutdown);
   return {
     listening, outcomes, machine,
-    async stop(graceMs = 1000) {
+    async stop(graceMs = 1000, how: 'stopped' | 'crashed' = 'stopped') {
       machine.stop();
       shutdown();
       await clients.close?.();
-      const timer = setTimeout(() => { for (const g of guests) void g.guest.terminate(); }, graceMs);
+      const timer = setTimeout(() => { for (const g of guests) void g.guest.terminate(how); }, graceMs);
       await outcomes.catch(() => {});
       clearTimeout(timer);
     },

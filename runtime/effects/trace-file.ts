@@ -2,7 +2,7 @@
 // it is framed, so a crash loses at most the chunk being filled) and the byte source `replay`
 // and `inspect` read through, one chunk at a time.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { ChunkFramer, type ByteSource, type RawChunk, type TraceHeader, type TraceSink } from '../../formats/index.js';
+import { ChunkFramer, type ByteSource, type RawChunk, type TraceEnd, type TraceHeader, type TraceSink } from '../../formats/index.js';
 
 export class FileTraceSink implements TraceSink {
   private readonly fd: number;
@@ -72,16 +72,19 @@ export class TraceFileRecorder {
   }
 
   get bytes(): number { return this.framer.offset; }
+  /** Syscall events written so far. */
+  get events(): number { return this.framer.eventCount; }
+  get isClosed(): boolean { return this.closed; }
 
   /** Writes a chunk; false once the trace is full (the caller tells the worker to stop). */
   chunk(chunk: RawChunk): boolean {
     return this.closed ? false : this.framer.write(chunk);
   }
 
-  close(events: number, complete: boolean): void {
+  close(end: TraceEnd): void {
     if (this.closed) return;
     this.closed = true;
-    this.framer.finish(events, complete);
+    this.framer.finish(end);
     this.sink.close();
   }
 }

@@ -3,7 +3,7 @@
 // hashed, and a checkpoint of the whole state is taken every N events and at the end.
 import {
   encodeCheckpoint, encodeClock, encodeEntropy, encodeExit, encodeNet, encodeOutput, encodeStdin, StdinStatus,
-  TraceLimitError, type EventLog,
+  TraceLimitError, type EventLog, type TraceEnd,
 } from '../../formats/index.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { Kernel } from '../kernel.js';
@@ -105,13 +105,13 @@ export class RecordingSession implements GuestSession {
         stdoutBytes: this.output[1].bytes, stderrBytes: this.output[2].bytes,
       }));
     });
-    this.close(true);
+    this.close({ complete: true });
     return undefined;
   }
 
   /** Closes the trace if the run ended some other way (a host error): what was recorded stays readable. */
   abandon(): void {
-    if (!this.closed) this.close(false);
+    if (!this.closed) this.close({ complete: false });
   }
 
   get stats(): RecordingStats {
@@ -130,10 +130,10 @@ export class RecordingSession implements GuestSession {
     this.guard(() => this.writer.append(record));
   }
 
-  private close(complete: boolean): void {
+  private close(end: TraceEnd): void {
     this.closed = true;
-    this.completed = complete;
-    this.writer.finish(complete);
+    this.completed = end.complete;
+    this.writer.finish(end);
   }
 
   /** A full trace stops the guest; the trace is closed so everything recorded stays readable. */
@@ -142,7 +142,7 @@ export class RecordingSession implements GuestSession {
       return write();
     } catch (err) {
       if (!(err instanceof TraceLimitError)) throw err;
-      this.close(false);
+      this.close({ complete: false, stop: 'size-limit' });
       throw new GuestStop({ kind: 'stopped', event: this.event, reason: err.message });
     }
   }

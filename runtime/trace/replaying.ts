@@ -34,6 +34,12 @@ export interface ReplayOptions {
    * running out of it is then not a divergence, and replay stops as soon as it holds no more.
    */
   cutShort?: TraceFormatError;
+  /**
+   * The trace is whole but its recording was stopped on purpose (the user, the size limit):
+   * running out of it is where it was stopped, and if everything matched so far the replay ends
+   * there as a match (a `stopped` outcome), neither a divergence nor an incomplete trace.
+   */
+  stopped?: boolean;
 }
 
 export interface ReplayStats { events: number; checkpointsVerified: number }
@@ -113,7 +119,7 @@ export class ReplaySession implements GuestSession {
    * let a guest that computes without calls run on with nothing left to compare.
    */
   private stopAtCut(): void {
-    if (!this.options.cutShort) return;
+    if (!this.options.cutShort && !this.options.stopped) return;
     const stopsAtTo = this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent;
     if (!stopsAtTo && !this.cursor.hasMore()) this.checkTruncated(this.event + 1);
   }
@@ -185,6 +191,9 @@ export class ReplaySession implements GuestSession {
 
   /** Out of a trace that is not whole: it was cut short, which is not a divergence. `matched`: events replayed. */
   private checkTruncated(matched: number, what = ''): void {
+    if (this.options.stopped) {
+      throw new GuestStop({ kind: 'stopped', event: matched, reason: `replay matches the recording up to where it was stopped (${matched} event${matched === 1 ? '' : 's'})` });
+    }
     const cut = this.options.cutShort;
     if (!cut) return;
     const held = matched === 0 ? 'it holds no event to check' : `the replay matched all ${matched} events it holds${what}`;

@@ -8,8 +8,11 @@ export type SessionSpec =
   }
   | {
     kind: 'replay'; tracePath: string; checkpointEvery: number; toEvent?: number; quiet: boolean; captureMemory?: boolean;
-    /** Why the trace is not whole, when the caller has checked already (the worker then need not read it all again). */
-    cutShort?: { reason: string; offset: number } | null;
+    /**
+     * Why the trace is not whole, when the caller has checked already (the worker then need not
+     * read it all again); `stopped`: it is whole, but the recording was stopped on purpose.
+     */
+    cutShort?: { reason: string; offset: number; stopped?: boolean } | null;
     /** The instruction clock (the module must be instrumented): see ReplayOptions.hooks. */
     hooks?: { after: number; stopAt?: number };
   }

@@ -36,7 +36,6 @@ export type WorkerMessage =
   | { kind: 'stdin'; maxBytes: number; mode: 'block' | 'poll' }
   | { kind: 'net'; request: import('../net/types.js').NetRequest }
   | { kind: 'net-wait'; deadlineNs: bigint | null; stateHash?: number }
-  | { kind: 'trace-chunk'; payload: Uint8Array; checkpoint?: [number, number] }
-  | { kind: 'trace-end'; events: number; complete: boolean }
+  | { kind: 'trace-end'; events: number; end: import('../../formats/index.js').TraceEnd }
   | { kind: 'done'; outcome: import('../run.js').GuestOutcome; stats?: import('../trace/spec.js').SessionStats }
   | { kind: 'failed'; failure: 'link' | 'preopen' | 'trace' | 'internal'; message: string; stack?: string; stats?: import('../trace/spec.js').SessionStats };

@@ -15,7 +15,7 @@ import { ReplaySession } from '../trace/replaying.js';
 import type { SessionSpec, SessionStats } from '../trace/spec.js';
 import { openChannel, type WorkerMessage } from './channel.js';
 import { OutputRingWriter } from './output-ring.js';
-import { CrossThreadEventLog } from './trace-channel.js';
+import { SharedTraceLog } from './trace-channel.js';
 
 interface GuestWorkerData {
   module: WebAssembly.Module;
@@ -23,8 +23,8 @@ interface GuestWorkerData {
   channel: SharedArrayBuffer;
   trees: Record<string, TreeNode>;
   session?: SessionSpec;
-  /** Shared flags of a recording (limit reached, bytes in flight). */
-  traceControl?: SharedArrayBuffer;
+  /** A recording's trace ring (trace-channel.ts). */
+  traceRing?: SharedArrayBuffer;
   netPort: MessagePort;
   /** The output ring (output-ring.ts), and the streams whose every write wakes the main thread. */
   output: SharedArrayBuffer;
@@ -35,14 +35,14 @@ interface GuestWorkerData {
 Error.stackTraceLimit = 64;
 
 const port = parentPort!;
-const { module, config, channel, trees, session: spec, traceControl, netPort, output, watchedOutput } = workerData as GuestWorkerData;
+const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput } = workerData as GuestWorkerData;
 const effects = new WorkerEffects(port, openChannel(channel), new OutputRingWriter(output, watchedOutput), trees, netPort);
 let stats: () => SessionStats | undefined = () => undefined;
 const cleanups: (() => void)[] = [];
 
 function openSession() {
   if (spec?.kind === 'record') {
-    const log = new CrossThreadEventLog(port, new Int32Array(traceControl!), spec.maxTraceBytes);
+    const log = new SharedTraceLog(traceRing!, port, spec.maxTraceBytes);
     const session = new RecordingSession(log, { checkpointEvery: spec.checkpointEvery, recordOutput: spec.recordOutput }, new FaultInjector(config.faults ?? []));
     stats = () => ({ ...session.stats });
     cleanups.push(() => session.abandon());
@@ -54,7 +54,8 @@ function openSession() {
     const reader = new TraceReader(source);
     const cutShort = cutShortOf(reader, spec.cutShort);
     const session = new ReplaySession(new EventCursor(reader.records()), {
-      checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, ...(cutShort ? { cutShort } : {}), ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
+      checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, ...(cutShort ? { cutShort } : {}),
+      ...(spec.cutShort?.stopped || reader.integrity.state === 'stopped' ? { stopped: true } : {}), ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
       ...(spec.hooks ? { hooks: spec.hooks } : {}),
     }, new FaultInjector(config.faults ?? []));
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
@@ -65,8 +66,8 @@ function openSession() {
 }
 
 /** Why the trace is not whole (undefined: it is), as the caller found it or as read here; damage stops here. */
-function cutShortOf(reader: TraceReader, known: { reason: string; offset: number } | null | undefined): TraceFormatError | undefined {
-  if (known !== undefined) return known === null ? undefined : new TraceFormatError(known.reason, known.offset, 'incomplete');
+function cutShortOf(reader: TraceReader, known: { reason: string; offset: number; stopped?: boolean } | null | undefined): TraceFormatError | undefined {
+  if (known !== undefined) return known === null || known.stopped ? undefined : new TraceFormatError(known.reason, known.offset, 'incomplete');
   const integrity = reader.integrity;
   if (integrity.state === 'damaged') throw integrity.error;
   return integrity.state === 'incomplete' ? integrity.error : undefined;

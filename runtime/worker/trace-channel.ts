@@ -1,44 +1,313 @@
-// Recording across threads: the guest's worker batches records into raw chunks and posts them;
-// the main thread compresses, frames and writes them (runtime/spawn.ts), so compression never
-// runs on the guest's thread. A few chunks may be in flight (bounded); the main thread raises a
-// shared flag when the trace is full, and the next chunk stops the guest.
+// Recording across threads, through shared memory: the guest's worker appends encoded records
+// to a ring the main thread empties, and keeps the syscall events of the batch it is filling in
+// shared columns; the main thread gathers the records into chunks, compresses, frames and writes
+// them (runtime/spawn.ts), so compression never runs on the guest's thread. Nothing recorded
+// waits in the worker's own memory: when the worker is terminated (Ctrl-C while the guest
+// computes) or crashes, the main thread takes what is in the ring and the events of the batch
+// from the columns, and every event the guest completed reaches the trace.
+//
+// One writer (the worker), one reader (the main thread); positions are byte counters that wrap
+// at 2^32 over a power-of-two ring, as in output-ring.ts. A frame is a 12-byte header (three u32
+// little-endian: `length * 4 + kind`, then two values whose meaning depends on the kind) and its
+// bytes, which may wrap around the end of the ring. The worker publishes `written` when an event
+// completes (so the records of a call still in progress stay unpublished), after a calls batch
+// or a checkpoint, and whenever it needs room.
 import type { MessagePort } from 'node:worker_threads';
-import { RecordBuffer, TraceLimitError, type EventLog, type RawChunk } from '../../formats/index.js';
+import {
+  callsPerBatch, encodeCalls, maxRecordBytes, RecordBuffer, TraceLimitError, type EventLog, type RawChunk, type TraceEnd,
+} from '../../formats/index.js';
 import type { WorkerMessage } from './channel.js';
 
-export const TraceSlot = { limitReached: 0, inFlightBytes: 1 } as const;
-export const traceControlBytes = 8;
-/** The guest waits when this much recorded data has not been written yet. */
-const maxInFlightBytes = 1024 * 1024;
+/** Bytes of recorded data in the ring at most; past it the guest waits for the main thread. */
+export const traceRingBytes = 2 * 1024 * 1024;
+/** A record larger than this goes as several frames (pieces), so the reader can take one while the next is written. */
+export const maxTraceFrameBytes = traceRingBytes / 4;
+/** Longest the main thread leaves recorded data in the ring (it takes it sooner when the ring is half full). */
+export const traceDrainMs = 50;
 
-export class CrossThreadEventLog extends RecordBuffer implements EventLog {
-  // A subclass rather than a wrapper: call() and result() run once per syscall.
-  constructor(private readonly port: MessagePort, private readonly control: Int32Array, private readonly maxTraceBytes: number) {
-    super((chunk) => this.post(chunk));
+const FrameKind = {
+  /** A whole record, or the last piece of one. */
+  record: 0,
+  /** A piece of a record that goes on in the next frame. */
+  piece: 1,
+  /** A calls record; value 1: its number of events. */
+  calls: 2,
+  /** A checkpoint record, which ends its chunk; values: checkpoint number, event. */
+  checkpoint: 3,
+} as const;
+const frameHeaderBytes = 12;
+const Ctl = {
+  /** Bytes published so far (mod 2^32), past whole frames only; written by the worker. */
+  written: 0,
+  /** Bytes taken so far (mod 2^32); written by the main thread. */
+  taken: 1,
+  /** 1 while the main thread sleeps until told to take (the worker clears it and wakes it). */
+  armed: 2,
+  /** 1 once the trace is full: the worker's next record stops the guest. */
+  limitReached: 3,
+  /** Events completed (their result known) so far, mod 2^32. */
+  completed: 4,
+} as const;
+const controlBytes = 32;
+const columnsBytes = callsPerBatch * 6;
+/** Longest the worker sleeps at a time waiting for room (it looks again after). */
+const roomWaitMs = 100;
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`RepliCode bug: trace ring: ${message}`);
+}
+assert((traceRingBytes & (traceRingBytes - 1)) === 0, 'the ring size must be a power of two');
+assert(maxTraceFrameBytes + frameHeaderBytes <= traceRingBytes, 'a whole frame must fit in the ring');
+assert(maxTraceFrameBytes * 4 + 3 < 2 ** 32, 'a frame header holds its length');
+assert(callsPerBatch * 6 + 32 < maxTraceFrameBytes, 'a calls record fits in one frame');
+
+export function traceRingBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(controlBytes + columnsBytes + traceRingBytes);
+}
+
+interface RingViews { control: Int32Array; fingerprints: Uint32Array; ids: Uint8Array; results: Uint8Array; data: Uint8Array }
+function views(shared: SharedArrayBuffer): RingViews {
+  assert(shared.byteLength === controlBytes + columnsBytes + traceRingBytes, `a buffer of ${shared.byteLength} bytes is not a trace ring`);
+  return {
+    control: new Int32Array(shared, 0, controlBytes / 4),
+    fingerprints: new Uint32Array(shared, controlBytes, callsPerBatch),
+    ids: new Uint8Array(shared, controlBytes + callsPerBatch * 4, callsPerBatch),
+    results: new Uint8Array(shared, controlBytes + callsPerBatch * 5, callsPerBatch),
+    data: new Uint8Array(shared, controlBytes + columnsBytes, traceRingBytes),
+  };
+}
+
+/** The worker's side: the event log a recording session writes to. */
+export class SharedTraceLog implements EventLog {
+  private readonly v: RingViews;
+  private pending = 0;
+  private events = 0;
+  /** Our own copy of `written` (only we move it), what was last published, and room known free. */
+  private written: number;
+  private published: number;
+  private room = 0;
+
+  constructor(shared: SharedArrayBuffer, private readonly port: MessagePort, private readonly maxTraceBytes: number) {
+    this.v = views(shared);
+    this.written = Atomics.load(this.v.control, Ctl.written) >>> 0;
+    this.published = this.written;
   }
 
-  finish(complete: boolean): void {
+  get eventCount(): number { return this.events; }
+
+  // call() and result() run once per syscall: plain stores into shared columns, no allocation.
+  call(id: number, fingerprint: number): number {
+    if (this.pending === callsPerBatch) this.flushCalls();
+    const { ids, fingerprints, results } = this.v;
+    ids[this.pending] = id;
+    fingerprints[this.pending] = fingerprint;
+    results[this.pending] = 0;
+    this.pending++;
+    return this.events++;
+  }
+
+  /** The errno of the last call, which completes its event: its records are published. */
+  result(errno: number): void {
+    this.v.results[this.pending - 1] = errno;
+    this.v.control[Ctl.completed] = this.events | 0;
+    if (this.written !== this.published) this.publish();
+  }
+
+  append(record: Uint8Array): void {
+    if (record.length > maxRecordBytes) {
+      throw new TraceLimitError(`a record of ${record.length} bytes is larger than a trace holds (${maxRecordBytes} bytes)`);
+    }
+    this.frame(FrameKind.record, record);
+  }
+
+  checkpoint(number: number, event: number, record: Uint8Array): void {
+    this.flushCalls();
+    this.frame(FrameKind.checkpoint, record, number, event);
+    this.publish();
+  }
+
+  finish(end: TraceEnd): void {
     try {
-      this.flush();
+      this.flushCalls();
     } catch (err) {
       if (!(err instanceof TraceLimitError)) throw err;
     }
-    this.send({ kind: 'trace-end', events: this.eventCount, complete });
+    this.publish();
+    this.wake();
+    this.send({ kind: 'trace-end', events: this.events, end });
   }
 
-  private post(chunk: RawChunk): void {
-    if (Atomics.load(this.control, TraceSlot.limitReached)) throw new TraceLimitError(`trace reached its size limit of ${this.maxTraceBytes} bytes`);
-    const bytes = chunk.payload.length;
-    Atomics.add(this.control, TraceSlot.inFlightBytes, bytes);
-    this.send({ kind: 'trace-chunk', payload: chunk.payload, ...(chunk.checkpoint ? { checkpoint: chunk.checkpoint } : {}) }, [chunk.payload.buffer as ArrayBuffer]);
-    for (;;) {
-      const inFlight = Atomics.load(this.control, TraceSlot.inFlightBytes);
-      if (inFlight <= maxInFlightBytes) break;
-      Atomics.wait(this.control, TraceSlot.inFlightBytes, inFlight, 100);
+  private flushCalls(): void {
+    if (this.pending === 0) return;
+    const n = this.pending;
+    this.pending = 0;
+    const { ids, results, fingerprints } = this.v;
+    this.frame(FrameKind.calls, encodeCalls(this.events - n, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n)), n);
+    // Published before the columns are reused: the reader's event count and the columns agree.
+    this.publish();
+  }
+
+  /** One record as a frame, or as pieces when it is larger than a frame. */
+  private frame(kind: number, bytes: Uint8Array, a = 0, b = 0): void {
+    if (Atomics.load(this.v.control, Ctl.limitReached)) throw new TraceLimitError(`trace reached its size limit of ${this.maxTraceBytes} bytes`);
+    let at = 0;
+    for (; bytes.length - at > maxTraceFrameBytes; at += maxTraceFrameBytes) this.put(FrameKind.piece, bytes.subarray(at, at + maxTraceFrameBytes), 0, 0);
+    this.put(kind, at === 0 ? bytes : bytes.subarray(at), a, b);
+  }
+
+  private put(kind: number, bytes: Uint8Array, a: number, b: number): void {
+    const need = frameHeaderBytes + bytes.length;
+    this.waitForRoom(need);
+    const mask = traceRingBytes - 1;
+    const { data } = this.v;
+    let at = this.written;
+    for (const word of [bytes.length * 4 + kind, a, b]) {
+      for (let i = 0; i < 4; i++) data[(at + i) & mask] = (word >>> (8 * i)) & 0xff;
+      at += 4;
+    }
+    at &= mask;
+    const first = Math.min(bytes.length, traceRingBytes - at);
+    data.set(first === bytes.length ? bytes : bytes.subarray(0, first), at);
+    if (first < bytes.length) data.set(bytes.subarray(first), 0);
+    this.written = (this.written + need) >>> 0;
+    this.room -= need;
+  }
+
+  private waitForRoom(need: number): void {
+    while (this.room < need) {
+      const taken = Atomics.load(this.v.control, Ctl.taken);
+      this.room = traceRingBytes - ((this.written - taken) >>> 0);
+      if (this.room >= need) break;
+      // What we hold back must go out for room to come (a large record's earlier pieces).
+      this.publish();
+      this.wake();
+      Atomics.wait(this.v.control, Ctl.taken, taken, roomWaitMs);
     }
   }
 
-  private send(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
-    this.port.postMessage(message, transfer);
+  private publish(): void {
+    this.published = this.written;
+    Atomics.store(this.v.control, Ctl.written, this.written | 0);
+    if (this.room < traceRingBytes / 2) {
+      this.room = traceRingBytes - ((this.written - Atomics.load(this.v.control, Ctl.taken)) >>> 0);
+      if (this.room < traceRingBytes / 2) this.wake();
+    }
+  }
+
+  private wake(): void {
+    if (Atomics.compareExchange(this.v.control, Ctl.armed, 1, 0) === 1) Atomics.notify(this.v.control, Ctl.armed);
+  }
+
+  private send(message: WorkerMessage): void {
+    this.port.postMessage(message);
+  }
+}
+
+/**
+ * The main thread's side: takes published frames, gathers them into chunks (as RecordBuffer does
+ * in one thread) and hands each to `emit`; once the worker is gone, `recoverCalls` adds the events
+ * it completed after its last calls batch.
+ */
+export class TraceRingReader {
+  private readonly v: RingViews;
+  private readonly chunks: RecordBuffer;
+  /** Pieces of a record taken so far (bounded by maxRecordBytes: the worker refuses larger). */
+  private pieces: Uint8Array[] = [];
+  private pieceBytes = 0;
+  /** Events in the calls records taken so far. */
+  private events = 0;
+
+  constructor(shared: SharedArrayBuffer, emit: (chunk: RawChunk) => void) {
+    this.v = views(shared);
+    this.chunks = new RecordBuffer(emit);
+  }
+
+  /** Gathers everything published into chunks; full chunks are emitted, the last stays until more comes or `flush`. */
+  take(): void {
+    const { control } = this.v;
+    const taken = Atomics.load(control, Ctl.taken) >>> 0;
+    const used = (Atomics.load(control, Ctl.written) - taken) >>> 0;
+    if (used === 0) return;
+    assert(used <= traceRingBytes, `${used} bytes in a ring of ${traceRingBytes}`);
+    const bytes = new Uint8Array(used);
+    const at = taken & (traceRingBytes - 1);
+    const first = Math.min(used, traceRingBytes - at);
+    bytes.set(this.v.data.subarray(at, at + first));
+    if (first < used) bytes.set(this.v.data.subarray(0, used - first), first);
+    Atomics.store(control, Ctl.taken, (taken + used) | 0);
+    Atomics.notify(control, Ctl.taken);
+    this.frames(bytes);
+  }
+
+  private frames(bytes: Uint8Array): void {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let at = 0; at < bytes.length;) {
+      assert(at + frameHeaderBytes <= bytes.length, `a frame header cut at ${at} of ${bytes.length}`);
+      const head = view.getUint32(at, true);
+      const kind = head & 3;
+      const length = Math.floor(head / 4);
+      const start = at + frameHeaderBytes;
+      assert(start + length <= bytes.length, `a frame of ${length} bytes cut at ${at} of ${bytes.length}`);
+      this.frame(kind, bytes.subarray(start, start + length), view.getUint32(at + 4, true), view.getUint32(at + 8, true));
+      at = start + length;
+    }
+  }
+
+  private frame(kind: number, bytes: Uint8Array, a: number, b: number): void {
+    if (kind === FrameKind.piece) {
+      this.pieces.push(bytes);
+      this.pieceBytes += bytes.length;
+      assert(this.pieceBytes <= maxRecordBytes, 'a record in pieces is larger than maxRecordBytes');
+      return;
+    }
+    const record = this.pieces.length === 0 ? bytes : Buffer.concat([...this.pieces, bytes]);
+    this.pieces = [];
+    this.pieceBytes = 0;
+    if (kind === FrameKind.checkpoint) this.chunks.checkpoint(a, b, record);
+    else if (kind === FrameKind.calls) {
+      this.chunks.append(record, a);
+      this.events += a;
+    } else this.chunks.append(record);
+  }
+
+  /**
+   * Once the worker is gone without closing the trace: the events it completed after its last
+   * calls batch are still in the columns; they become one more calls record. The records of a
+   * call in progress were never published (and a record half sent in pieces is dropped).
+   */
+  recoverCalls(): number {
+    const completed = Atomics.load(this.v.control, Ctl.completed) >>> 0;
+    const n = (completed - this.events) >>> 0;
+    assert(n <= callsPerBatch, `${n} events completed past the last batch`);
+    if (n > 0) {
+      const { ids, results, fingerprints } = this.v;
+      this.chunks.append(encodeCalls(this.events, ids.slice(0, n), results.slice(0, n), fingerprints.slice(0, n)), n);
+      this.events += n;
+    }
+    return n;
+  }
+
+  /** Emits the chunk being filled. */
+  flush(): void {
+    this.chunks.flush();
+  }
+
+  /** The trace is full: the worker's next record stops the guest. */
+  markLimitReached(): void {
+    Atomics.store(this.v.control, Ctl.limitReached, 1);
+  }
+
+  /** Resolves once the worker asks for its data to be taken, or after `timeoutMs`. */
+  async waitForData(timeoutMs: number): Promise<void> {
+    const { control } = this.v;
+    Atomics.store(control, Ctl.armed, 1);
+    const waiting = Atomics.waitAsync(control, Ctl.armed, 1, timeoutMs);
+    if (waiting.async) await waiting.value;
+    Atomics.store(control, Ctl.armed, 0);
+  }
+
+  /** Wakes a `waitForData` from this side (the worker has ended). */
+  interrupt(): void {
+    if (Atomics.compareExchange(this.v.control, Ctl.armed, 1, 0) === 1) Atomics.notify(this.v.control, Ctl.armed);
   }
 }
