@@ -49,9 +49,10 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
   if (typeof start !== 'function') throw new GuestLinkError('module has no _start export (is it a WASI command?)');
   kernel.attachMemory(memory);
   kernel.attachInstance(instance);
-  session?.attach(kernel);
   let outcome: GuestOutcome;
   try {
+    // Inside the try: a replay of a trace that holds no event may stop as soon as it is attached.
+    session?.attach(kernel);
     if (typeof startFunction === 'function') (startFunction as () => void)(); // the module's (start $f): see start-function.ts
     (start as () => void)();
     outcome = { kind: 'exit', exitCode: 0 };

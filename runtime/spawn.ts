@@ -109,7 +109,8 @@ export function startGuest(options: SpawnOptions): GuestProcess {
     Atomics.store(channel.control, Slot.net, 1);
     Atomics.notify(channel.control, Slot.net);
   };
-  const withTraceBytes = (stats: SessionStats): SessionStats => (recorder ? { ...stats, traceBytes: recorder.bytes } : stats);
+  // The events the trace holds (past the size limit, fewer than the guest made) and its size.
+  const withTraceBytes = (stats: SessionStats): SessionStats => (recorder ? { ...stats, events: recorder.events, traceBytes: recorder.bytes } : stats);
   const outcome = new Promise<GuestOutcome>((resolve, reject) => {
     let settled = false;
     let queue = Promise.resolve();

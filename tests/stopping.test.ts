@@ -40,8 +40,30 @@ const yes = `(module
       (br_if $again (i32.eqz (local.get $errno))))
     (call $proc_exit (local.get $errno))))`;
 
+/**
+ * Reads the real-time clock `n` times (each value a clock record under --clock real), writes
+ * "ready", then computes for ever: more events than one calls batch (4096), with host inputs.
+ */
+const clockThenLoop = (n: number) => `(module
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "ready\\n")
+  (func (export "_start") (local $i i32)
+    (block $done (loop $again
+      (br_if $done (i32.ge_u (local.get $i) (i32.const ${n})))
+      (drop (call $clock (i32.const 0) (i64.const 1) (i32.const 64)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $again)))
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 6))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (loop $forever (br $forever))))`;
+
 const dir = tempDir();
 const loopWat = join(dir, 'loop.wat');
+const clockWat = join(dir, 'clock.wat');
+writeFileSync(clockWat, clockThenLoop(10_000));
 const yesWat = join(dir, 'yes.wat');
 writeFileSync(loopWat, writeThenLoop);
 writeFileSync(yesWat, yes);
@@ -91,7 +113,51 @@ describe('output of a guest that never stops', () => {
     expect(await cli.exited).toBe(130);
     expect(cli.stdout()).toBe(threeLines);
     expect(cli.stderr()).toContain('stopped; the traces are closed and readable up to the stop');
-    expect(runCli(['inspect', trace]).exitCode).toBe(0);
+    // The three writes were still in the worker's buffer when it was terminated: the trace held 0 events.
+    const inspected = runCli(['inspect', trace]);
+    expect(inspected.exitCode).toBe(0);
+    expect(inspected.stdout).toMatch(/stopped \(recording stopped by the user after 3 events\)\n/);
+    expect(inspected.stdout).toMatch(/events: +3 \(fd_write 3\)/);
+    const replay = runCli(['replay', trace]);
+    expect(replay.stdout).toBe(threeLines);
+    expect(replay.stderr).toBe('replicode: replay matches the recording up to where it was stopped (3 events); 3 events, 0 checkpoints verified\n');
+    expect(replay.exitCode).toBe(0);
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`record: after ${signal}, every event the guest completed is in the trace (inputs and calls past a batch), and replays`, async () => {
+      const trace = join(dir, `clock-${signal}.rct`);
+      const cli = start(['record', '--clock', 'real', '--checkpoint-every', '3000', '-o', trace, clockWat]);
+      await stdoutShows(cli, 'ready\n');
+      cli.child.kill(signal);
+      expect(await cli.exited).toBe(130);
+      const inspected = runCli(['inspect', '--json', trace]);
+      expect(inspected.exitCode).toBe(0);
+      const summary = JSON.parse(inspected.stdout);
+      expect(summary.state).toBe('stopped');
+      expect(summary.stopped).toBe('recording stopped by the user after 10001 events');
+      expect(summary.events).toBe(10_001);
+      expect(summary.records.clock.count).toBe(10_000);
+      expect(summary.checkpoints.map((c: { event: number }) => c.event)).toEqual([3000, 6000, 9000]);
+      const replay = runCli(['replay', '-q', trace]);
+      expect(replay.stderr).toBe('replicode: replay matches the recording up to where it was stopped (10001 events); 10001 events, 3 checkpoints verified\n');
+      expect(replay.exitCode).toBe(0);
+    });
+  }
+
+  it('record killed with SIGKILL (no footer): the trace stays incomplete, exit 1, and replay stops where it ends', async () => {
+    const trace = join(dir, 'killed.rct');
+    const cli = start(['record', '-o', trace, loopWat]);
+    await stdoutShows(cli, threeLines);
+    cli.child.kill('SIGKILL');
+    await cli.exited;
+    const inspected = runCli(['inspect', trace]);
+    expect(inspected.exitCode).toBe(1);
+    expect(inspected.stdout).toMatch(/INCOMPLETE/);
+    expect(inspected.stderr).toMatch(/^replicode: trace is incomplete: .*\(at byte \d+\)\n$/);
+    const replay = runCli(['replay', '-q', trace]);
+    expect(replay.exitCode).toBe(1);
+    expect(replay.stderr).toMatch(/^replicode: trace is incomplete: /);
   });
 
   it('replay --to: output up to the stop is all printed', () => {

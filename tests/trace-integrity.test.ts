@@ -204,6 +204,37 @@ describe('traces cut short', () => {
   }, 60_000);
 });
 
+describe('a recording stopped on purpose (the user, the size limit) and closed properly', () => {
+  it('diff compares it as far as it goes and names it stopped (exit 0, not incomplete); the TUI marks it STOPPED', async () => {
+    const dir = tempDir();
+    const full = join(dir, 'full.rct');
+    const module = yieldModule(dir, 200_000, false);
+    expect(runCli(['record', '--checkpoint-every', '100', '-o', full, module]).exitCode).toBe(0);
+    const stopped = join(dir, 'stopped.rct');
+    expect(runCli(['record', '--checkpoint-every', '100', '--max-trace-bytes', '8000', '-o', stopped, module]).exitCode).toBe(1);
+    const events = JSON.parse(runCli(['inspect', '--json', stopped]).stdout).events as number;
+    expect(events).toBeGreaterThan(100);
+    const note = `recording stopped at its size limit after ${events} events`;
+    for (const traces of [[full, stopped], [full, full, stopped]]) {
+      const r = runCli(['diff', ...traces]);
+      expect(r.exitCode, r.stdout).toBe(0);
+      expect(r.stdout).toContain(`do not diverge; some end where their recording was stopped: the traces agree on all ${events} events they all hold; ${stopped} is stopped`);
+      expect(r.stdout).toContain(`  stopped: ${stopped} (${events} events): ${note}\n`);
+      expect(r.stdout).not.toMatch(/incomplete|odd one out|ends here/);
+      const json = JSON.parse(runCli(['diff', '--json', ...traces]).stdout) as { status: string; incomplete: { trace: string; state: string }[] };
+      expect(json.status).toBe('stopped');
+      expect(json.incomplete).toEqual([{ trace: stopped, state: 'stopped', reason: note, events }]);
+    }
+    const ui = render(createElement(App, { model: loadModel([full, stopped]) }));
+    await new Promise((r) => setTimeout(r, 50));
+    const frame = ui.lastFrame()!;
+    ui.unmount();
+    expect(frame).toContain(`replica 2 (stopped.rct) is stopped: ${note}`);
+    expect(frame).toMatch(/replica 2 .* · STOPPED\n/);
+    expect(frame).toContain('the replicas agree as far as each goes');
+  }, 60_000);
+});
+
 describe('records larger than a chunk', () => {
   it('record with three 7 MB --dir folders: the trace reads back (inspect, replay)', () => {
     const dir = tempDir();
@@ -262,12 +293,15 @@ describe('records larger than a chunk', () => {
     const stopped = runCli(['record', '--random', 'os', '-o', over, random(maxRecordBytes + 1024)]);
     expect(stopped.exitCode).toBe(1);
     expect(stopped.stderr).toMatch(/recording stopped: a record of \d+ bytes is larger than a trace holds \(67108864 bytes\)/);
-    for (const args of [['inspect', over], ['replay', '-q', over]]) {
-      const r = runCli(args);
-      expect(r.exitCode).toBe(1);
-      expect(r.stderr).toMatch(/^replicode: trace is incomplete: the recording stopped early.*\(at byte \d+\)$/m);
-      noStack(r.stderr);
-    }
+    // Stopped at a size limit (the record limit) and closed properly: a stopped trace, not an
+    // incomplete one (policy of issue 11; both commands once exited 1 calling it incomplete).
+    const inspected = runCli(['inspect', over]);
+    expect(inspected.exitCode).toBe(0);
+    expect(inspected.stdout).toContain('stopped (recording stopped at its size limit after 0 events)');
+    const replayed = runCli(['replay', '-q', over]);
+    expect(replayed.exitCode).toBe(0);
+    expect(replayed.stderr).toMatch(/^replicode: replay matches the recording up to where it was stopped \(0 events\)/);
+    for (const r of [inspected, replayed]) noStack(r.stderr);
   }, 60_000);
 });
 

@@ -82,6 +82,8 @@ export class SharedTraceLog implements EventLog {
   private readonly v: RingViews;
   private pending = 0;
   private events = 0;
+  /** Events whose result is known (all but a call in progress). */
+  private completed = 0;
   /** Our own copy of `written` (only we move it), what was last published, and room known free. */
   private written: number;
   private published: number;
@@ -109,6 +111,7 @@ export class SharedTraceLog implements EventLog {
   /** The errno of the last call, which completes its event: its records are published. */
   result(errno: number): void {
     this.v.results[this.pending - 1] = errno;
+    this.completed = this.events;
     this.v.control[Ctl.completed] = this.events | 0;
     if (this.written !== this.published) this.publish();
   }
@@ -127,6 +130,13 @@ export class SharedTraceLog implements EventLog {
   }
 
   finish(end: TraceEnd): void {
+    // Stopped inside a call (the size limit, a host failure): its result is unknown, so it is left
+    // out. A run that ended inside its last call (proc_exit) recorded it to the end: it stays.
+    if (!end.complete && this.completed < this.events) {
+      assert(this.events - this.completed === 1 && this.pending > 0, 'only the last call can be in progress');
+      this.pending--;
+      this.events--;
+    }
     try {
       this.flushCalls();
     } catch (err) {
