@@ -1,7 +1,7 @@
 // A machine replicated three times behind the embedded consensus log, with real HTTP clients:
 // replicas agree batch by batch, a killed replica is not missed and catches up when restarted,
 // a replica that behaves differently is named at once, and every replica's trace replays.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -139,6 +139,34 @@ describe('a 3-replica cluster on the embedded log', () => {
     expect(chains[1]).toEqual(chains[0]);
     expect(chains[2]).toEqual(chains[0]);
     for (const r of [1, 2, 3]) expect(runCli(['replay', '-q', join(dir, `replica-${r}.rct`)]).stderr).toMatch(/replay matches the recording/);
+  });
+
+  it('cluster --record-dir, Ctrl-C while the guest computes: each replica\'s trace holds every event, is stopped (exit 0) and replays', async () => {
+    const dir = tempDir();
+    // Three lines to stdout, then computing for ever: the replicas are terminated on Ctrl-C.
+    const loop = join(dir, 'loop.wat');
+    writeFileSync(loop, `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "line\\n")
+  (func $line (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 5))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start") (call $line) (call $line) (call $line) (loop $forever (br $forever))))`);
+    const traces = join(dir, 'traces');
+    const cli = startCli(['cluster', '--replicas', '2', '--record-dir', traces, '--listen', '127.0.0.1:0=80', loop]);
+    await cli.waitFor(/listening on 127\.0\.0\.1:\d+/);
+    await until(() => cli.stdout() === 'line\nline\nline\n');
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toBe(130);
+    for (const r of [1, 2]) {
+      const trace = join(traces, `replica-${r}.rct`);
+      const inspected = runCli(['inspect', trace]);
+      expect(inspected.exitCode, inspected.stderr).toBe(0);
+      expect(inspected.stdout).toContain('stopped (recording stopped by the user after 3 events)');
+      const replay = runCli(['replay', '-q', trace]);
+      expect(replay.stderr).toMatch(/^replicode: replay matches the recording up to where it was stopped \(3 events\)/);
+      expect(replay.exitCode).toBe(0);
+    }
   });
 
   it('replicode cluster from the CLI', async () => {
