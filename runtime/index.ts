@@ -27,6 +27,7 @@ export { sha256 } from './trace/digest.js';
 export { defaultSnapshotLimits } from './fs/tree.js';
 export { startGuest, type GuestProcess, type NetHooks } from './spawn.js';
 export { OutputRingReader, OutputRingWriter, outputRingBuffer, outputRingBytes, maxOutputFrameBytes, type OutputChunk } from './worker/output-ring.js';
+export { SharedTraceLog, TraceRingReader, traceRingBuffer, traceRingBytes, maxTraceFrameBytes } from './worker/trace-channel.js';
 export { Machine, maxMachineConnections, type ClientLinks, type MachineStats } from './net/machine.js';
 export { LocalSequencer, takeBatch, maxBatchBytes, maxBatchEvents, type Sequencer, type Batch, type ExternalEvent } from './net/sequencer.js';
 export type { Delivery, NetEvent, NetRequest, Endpoint } from './net/types.js';

@@ -5,7 +5,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { maxOutputFrameBytes, OutputRingReader, OutputRingWriter, outputRingBuffer, outputRingBytes } from '../dist/runtime/index.js';
+import { MessageChannel } from 'node:worker_threads';
+import { decodeRecord, encodeCheckpoint, encodeEntropy, unpackAll } from '../dist/formats/index.js';
+import {
+  maxOutputFrameBytes, maxTraceFrameBytes, OutputRingReader, OutputRingWriter, outputRingBuffer, outputRingBytes, SharedTraceLog, TraceRingReader,
+  traceRingBuffer, traceRingBytes,
+} from '../dist/runtime/index.js';
 import { runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const threeLines = 'line 1\nline 2\nline 3\n';
@@ -239,5 +244,67 @@ describe('the output ring between a guest worker and the main thread', () => {
     const writer = new OutputRingWriter(shared);
     new OutputRingReader(shared).markClosed(1);
     expect([writer.closed(1), writer.closed(2)]).toEqual([true, false]);
+  });
+});
+
+describe('the trace ring between a recording worker and the main thread', () => {
+  /** One syscall event: its call, an input record of `input` bytes (-1: none), a checkpoint after it or not. */
+  const event = fc.record({
+    id: fc.integer({ min: 0, max: 56 }), fingerprint: fc.integer({ min: 0, max: 0xffffffff }), errno: fc.integer({ min: 0, max: 76 }),
+    input: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: maxTraceFrameBytes * 2 + 100 })),
+    checkpoint: fc.boolean(),
+  });
+
+  it('hands over every record, event and checkpoint in order (wrap-arounds, records in pieces, batches); once the writer is gone, every event it completed', () => {
+    fc.assert(fc.property(fc.array(event, { maxLength: 30 }), fc.integer({ min: 0, max: 9000 }), fc.constantFrom('finished', 'gone', 'gone in a call'), (events, plainCalls, end) => {
+      const shared = traceRingBuffer();
+      const chunks: { payload: Uint8Array; checkpoint?: [number, number] }[] = [];
+      const reader = new TraceRingReader(shared, (c) => chunks.push({ ...c, payload: c.payload.slice() }));
+      const channel = new MessageChannel();
+      const log = new SharedTraceLog(shared, channel.port1, 1e12);
+      const want = { calls: [] as number[][], inputs: [] as [number, number][], checkpoints: [] as [number, number][] };
+      // Both sides on one thread: take before the writer would have to wait for room.
+      let unread = 0;
+      const room = (bytes: number) => {
+        if (unread + bytes + 64 * 1024 > traceRingBytes) { reader.take(); unread = 0; }
+        unread += bytes;
+      };
+      const call = (e: { id: number; fingerprint: number; errno: number; input: number; checkpoint: boolean }, complete = true) => {
+        room(e.input + 64 + 7 * 4096);
+        const n = log.call(e.id, e.fingerprint);
+        if (e.input >= 0) log.append(encodeEntropy(n, new Uint8Array(e.input).fill(n & 0xff)));
+        if (!complete) return;
+        log.result(e.errno);
+        want.calls.push([e.id, e.fingerprint, e.errno]);
+        if (e.input >= 0) want.inputs.push([n, e.input]);
+        if (e.checkpoint) {
+          const k = want.checkpoints.length;
+          log.checkpoint(k, n + 1, encodeCheckpoint(k, n + 1, new Uint8Array(32), { memory: new Uint8Array(32), globals: new Uint8Array(32), fds: new Uint8Array(32), fs: new Uint8Array(32), stdout: new Uint8Array(32), stderr: new Uint8Array(32) }));
+          want.checkpoints.push([k, n + 1]);
+        }
+      };
+      for (const e of events) call(e);
+      for (let i = 0; i < plainCalls; i++) call({ id: i % 57, fingerprint: i, errno: i % 77, input: -1, checkpoint: false });
+      if (end === 'gone in a call') call({ id: 1, fingerprint: 2, errno: 3, input: 100, checkpoint: false }, false);
+      if (end === 'finished') log.finish({ complete: true });
+      reader.take();
+      if (end !== 'finished') reader.recoverCalls();
+      reader.flush();
+      channel.port1.close();
+      const got = { calls: [] as number[][], inputs: [] as [number, number][], checkpoints: chunks.flatMap((c) => (c.checkpoint ? [c.checkpoint] : [])) };
+      for (const chunk of chunks) {
+        for (const value of unpackAll(chunk.payload)) {
+          const r = decodeRecord(value);
+          if (r.kind === 'calls') {
+            expect(r.first).toBe(got.calls.length);
+            r.ids.forEach((id, i) => got.calls.push([id, r.fingerprints[i]!, r.results[i]!]));
+          } else if (r.kind === 'entropy') {
+            expect(r.data.every((b) => b === (r.event & 0xff))).toBe(true);
+            got.inputs.push([r.event, r.data.length]);
+          }
+        }
+      }
+      expect(got).toEqual(want);
+    }), { numRuns: 30, seed: 11 });
   });
 });

@@ -136,6 +136,7 @@ export class SharedTraceLog implements EventLog {
       assert(this.events - this.completed === 1 && this.pending > 0, 'only the last call can be in progress');
       this.pending--;
       this.events--;
+      this.written = this.published; // and so are the records it had appended, not yet published
     }
     try {
       this.flushCalls();
