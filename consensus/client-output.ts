@@ -24,12 +24,16 @@ export class ClientOutput {
   /** Per connection, per replica: bytes produced in all, and those not yet sent. */
   private readonly streams = new Map<number, Map<number, Stream>>();
   private readonly ended = new Map<number, Set<number>>();
+  /** Per link: bytes of the client's the guests read, per replica, and the most any replica read (reported to the gateway). */
+  private readonly reads = new Map<number, { byReplica: Map<number, number>; reported: number }>();
+  /** Links some replica aborted (reset): the voters' reset goes out instead of their FIN. */
+  private readonly aborted = new Map<number, Set<number>>();
   private readonly closed = new Set<number>();
   /** UDP flows: per link, datagrams released so far and, per replica, how many it produced and those not yet released. */
   private readonly datagrams = new Map<number, Flow>();
 
   constructor(
-    private readonly gateway: Pick<Gateway, 'send' | 'end' | 'sendDatagram'>,
+    private readonly gateway: Pick<Gateway, 'send' | 'end' | 'reset' | 'consumed' | 'sendDatagram'>,
     private readonly liveReplicas: () => number[],
     private readonly policy: ReplyPolicy,
     /** The replica that answers under 'designated' (undefined: none alive). */
@@ -68,12 +72,37 @@ export class ClientOutput {
   destroy(replica: number, link: number): void { this.end(replica, link); }
 
   /**
+   * Flow control: the gateway reads more from a client as the furthest replica reads what it
+   * sent (the log keeps what the others have yet to read).
+   */
+  consumed(replica: number, link: number, bytes: number): void {
+    if (this.closed.has(link)) return;
+    const reads = this.reads.get(link) ?? { byReplica: new Map<number, number>(), reported: 0 };
+    this.reads.set(link, reads);
+    const total = (reads.byReplica.get(replica) ?? 0) + bytes;
+    reads.byReplica.set(replica, total);
+    if (total <= reads.reported) return;
+    this.gateway.consumed(link, total - reads.reported);
+    reads.reported = total;
+  }
+
+  /** The replica aborted the connection: once the voters agree it ends, it ends with a reset. */
+  reset(replica: number, link: number): void {
+    const set = this.aborted.get(link) ?? new Set<number>();
+    this.aborted.set(link, set);
+    set.add(replica);
+    this.end(replica, link);
+  }
+
+  /**
    * A replica starts afresh (restarted: it replays the log from the beginning), so what it
    * produced before counts for nothing: its output is counted again from zero.
    */
   forget(replica: number): void {
     for (const byReplica of this.streams.values()) byReplica.delete(replica);
     for (const set of this.ended.values()) set.delete(replica);
+    for (const set of this.aborted.values()) set.delete(replica);
+    for (const reads of this.reads.values()) reads.byReplica.delete(replica);
     for (const flow of this.datagrams.values()) {
       flow.produced.delete(replica);
       flow.pending.delete(replica);
@@ -131,10 +160,14 @@ export class ClientOutput {
     const sent = this.sent.get(link) ?? 0;
     const finished = [...(this.ended.get(link) ?? [])].filter((r) => replicas.includes(r) && (byReplica?.get(r)?.produced ?? 0) <= sent);
     if (replicas.length > 0 && finished.length >= quorum) {
+      const abort = finished.filter((r) => this.aborted.get(link)?.has(r)).length >= quorum;
       this.closed.add(link);
       this.streams.delete(link);
       this.ended.delete(link);
-      this.gateway.end(link);
+      this.aborted.delete(link);
+      this.reads.delete(link);
+      if (abort) this.gateway.reset(link);
+      else this.gateway.end(link);
     }
   }
 

@@ -1,11 +1,20 @@
 // Real TCP at the edge of a machine: `--listen HOST:PORT=VPORT` accepts client connections on
 // the host and turns what clients do into external events for the sequencer; bytes the guests
 // send go back out here. The only place a machine touches the host's network.
+//
+// Flow control, both ways. Bytes a guest sends are acked (an `acked` event in the batches) only
+// once the client's socket has taken them from this process (the write's callback), so a guest
+// never has more than its send buffer (maxSendBufferBytes) waiting here for a client that does
+// not read. Bytes a client sends are read from its socket only while the guest's receive buffer
+// (maxReceiveBufferBytes) has room, by the guest's reads (`consumed`): past it the socket is
+// paused and the client waits, as a kernel's receive window makes it.
+// Half-close: a client's FIN is an `eof` for the guest, and the socket stays open for the
+// reply (allowHalfOpen); it ends when the guest closes or shuts down its side.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ClientLinks } from '../net/machine.js';
 import type { ExternalEvent } from '../net/sequencer.js';
-import type { Endpoint } from '../net/types.js';
+import { maxReceiveBufferBytes, type Endpoint } from '../net/types.js';
 
 /** `--listen [udp:]HOST:PORT=VPORT`: a host address whose clients reach virtual port VPORT. */
 export interface ListenSpec { host: string; port: number; vport: number; protocol?: 'udp' }
@@ -24,6 +33,8 @@ function ipv4(address: string | undefined): Endpoint['ip'] {
 export class Gateway implements ClientLinks {
   private readonly servers: Server[] = [];
   private readonly sockets = new Map<number, Socket>();
+  /** Per client: bytes passed to the guests and not yet read by them, and what waits for room (its socket paused). */
+  private readonly inbound = new Map<number, { unread: number; held: Buffer | undefined }>();
   private readonly udpSockets: UdpSocket[] = [];
   /** UDP flows: each outside peer of a UDP address is a link, as a TCP client is. */
   private readonly flows = new Map<string, number>();
@@ -43,7 +54,7 @@ export class Gateway implements ClientLinks {
         bound.push(await this.startUdp(spec));
         continue;
       }
-      const server = createServer({ noDelay: true }, (socket) => this.accept(socket, spec.vport));
+      const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket, spec.vport));
       server.maxConnections = maxGatewayClients;
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err: NodeJS.ErrnoException) => reject(new GatewayError(`--listen ${spec.host}:${spec.port}: ${err.code === 'EADDRINUSE' ? 'address in use' : err.code ?? err.message}`)));
@@ -95,17 +106,73 @@ export class Gateway implements ClientLinks {
     this.sockets.set(link, socket);
     let ended = false;
     this.sequencer.push({ kind: 'connect', link, port: vport, peer: { ip: ipv4(socket.remoteAddress), port: socket.remotePort ?? 0 } });
-    socket.on('data', (chunk: Buffer) => this.sequencer.push({ kind: 'data', link, bytes: new Uint8Array(chunk) }));
+    this.inbound.set(link, { unread: 0, held: undefined });
+    socket.on('data', (chunk: Buffer) => this.pass(link, socket, chunk));
     socket.on('end', () => { ended = true; this.sequencer.push({ kind: 'eof', link }); });
     socket.on('error', () => { /* 'close' follows */ });
     socket.on('close', () => {
-      if (this.sockets.delete(link) && !ended) this.sequencer.push({ kind: 'reset', link });
+      // Both sides half-closed and everything flushed: a normal end. Any other close is a reset.
+      const normal = ended && socket.writableFinished;
+      if (this.sockets.delete(link) && !normal) this.sequencer.push({ kind: 'reset', link });
+      this.unreportedAcks.delete(link);
+      this.inbound.delete(link);
     });
   }
 
+  /** Passes what fits in the guest's receive buffer on; holds the rest, with the socket paused. */
+  private pass(link: number, socket: Socket, chunk: Buffer): void {
+    const state = this.inbound.get(link);
+    if (!state) return;
+    if (state.held) { // a chunk that was already on its way when the socket paused
+      state.held = Buffer.concat([state.held, chunk]);
+      return;
+    }
+    const room = maxReceiveBufferBytes - state.unread;
+    const n = Math.min(room, chunk.length);
+    if (n > 0) {
+      this.sequencer.push({ kind: 'data', link, bytes: new Uint8Array(chunk.subarray(0, n)) });
+      state.unread += n;
+    }
+    if (n < chunk.length) {
+      state.held = chunk.subarray(n);
+      socket.pause();
+    }
+  }
+
+  consumed(link: number, bytes: number): void {
+    const state = this.inbound.get(link);
+    const socket = this.sockets.get(link);
+    if (!state || !socket) return;
+    state.unread = Math.max(0, state.unread - bytes);
+    const held = state.held;
+    if (!held) return;
+    state.held = undefined;
+    this.pass(link, socket, held);
+    if (!state.held) socket.resume();
+  }
+
+  /** Bytes the guests sent that left for the client's socket; reported once per turn of the event loop. */
+  private readonly unreportedAcks = new Map<number, number>();
+  private acksScheduled = false;
+
   send(link: number, bytes: Uint8Array): void {
     const s = this.sockets.get(link);
-    if (s && !s.destroyed) s.write(bytes);
+    if (!s || s.destroyed) return;
+    const n = bytes.length;
+    // The callback runs once the bytes are in the kernel's hands: until then they stay unacked.
+    s.write(bytes, (err) => { if (!err) this.ack(link, n); });
+  }
+
+  private ack(link: number, bytes: number): void {
+    if (!this.sockets.has(link) || bytes === 0) return;
+    this.unreportedAcks.set(link, (this.unreportedAcks.get(link) ?? 0) + bytes);
+    if (this.acksScheduled) return;
+    this.acksScheduled = true;
+    setImmediate(() => {
+      this.acksScheduled = false;
+      for (const [l, n] of this.unreportedAcks) this.sequencer.push({ kind: 'acked', link: l, bytes: n });
+      this.unreportedAcks.clear();
+    });
   }
 
   end(link: number): void {
@@ -115,7 +182,15 @@ export class Gateway implements ClientLinks {
   destroy(link: number): void {
     const s = this.sockets.get(link);
     this.sockets.delete(link);
+    this.inbound.delete(link);
     if (s) s.end(() => s.destroy());
+  }
+
+  reset(link: number): void {
+    const s = this.sockets.get(link);
+    this.sockets.delete(link);
+    this.inbound.delete(link);
+    s?.resetAndDestroy();
   }
 
   async close(): Promise<void> {

@@ -65,7 +65,11 @@ export class NetStack {
   private nextRequest = 1;
   private stopping = false;
 
-  constructor(readonly pid: number, private readonly host: NetHost, private readonly clock: GuestClock) {
+  /**
+   * `sendBufferBytes`: the send buffer of connections to outside clients (see
+   * maxSendBufferBytes); undefined: unbounded, as traces written before the bound replay.
+   */
+  constructor(readonly pid: number, private readonly host: NetHost, private readonly clock: GuestClock, readonly sendBufferBytes?: number) {
     this.address = processAddress(pid);
   }
 
@@ -113,6 +117,13 @@ export class NetStack {
     this.host.netPost({ kind: 'shutdown', conn });
   }
 
+  /** Bytes read from outside clients' connections since the process last blocked (see `consumed` requests). */
+  private readonly unreportedConsumed = new Map<number, number>();
+
+  consumed(conn: number, bytes: number): void {
+    if (bytes > 0) this.unreportedConsumed.set(conn, (this.unreportedConsumed.get(conn) ?? 0) + bytes);
+  }
+
   /** Closes a connection this process never accepted. */
   refuse(conn: number): void {
     this.host.netPost({ kind: 'close', conn });
@@ -144,6 +155,9 @@ export class NetStack {
   /** Blocks until the machine delivers something (or the deadline passes), and applies it. */
   wait(deadlineNs: bigint | null = null): void {
     if (this.stopping) throw new WasiError(Errno.NETDOWN, 'the machine is stopping');
+    // What was read goes out once, as the process blocks: the gateway may then read more.
+    for (const [conn, bytes] of this.unreportedConsumed) this.host.netPost({ kind: 'consumed', conn, bytes });
+    this.unreportedConsumed.clear();
     this.apply(this.host.netAwait(deadlineNs));
   }
 
@@ -172,6 +186,7 @@ export class NetStack {
         case 'data': this.conns.get(event.conn)?.receive(event.bytes); break;
         case 'eof': this.conns.get(event.conn)?.peerClosed(false); break;
         case 'reset': this.conns.get(event.conn)?.peerClosed(true); break;
+        case 'acked': this.conns.get(event.conn)?.acked(event.bytes); break;
         case 'datagram': this.datagramPorts.get(event.port)?.deliver(event.from, event.bytes); break;
         case 'stdin': this.stdin.receive(event.bytes); break;
         case 'stdin-eof': this.stdin.receiveEof(); break;
