@@ -1,0 +1,171 @@
+// Issue 11, items 1, 4, 6 and 16, through the CLI: a client that half-closes still gets its
+// reply; a client that never reads neither grows the host (run or cluster) nor makes a guest's
+// sends fail: they wait (or get EAGAIN) once the connection's 4 MiB send buffer is full, and the
+// client is read no faster than the guest reads; a recorded session with a non-reading client
+// replays; resp_server keeps serving others while one client pipelines large GETs unread.
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
+
+const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
+const sendBufferBytes = 4 * 1024 * 1024;
+/** The issue's bound on host growth with a client that never reads. */
+const maxGrowthMB = 150;
+
+const running: RunningCli[] = [];
+afterEach(async () => {
+  for (const cli of running.splice(0)) {
+    cli.child.kill('SIGINT');
+    await cli.exited;
+  }
+});
+
+async function serve(args: string[]): Promise<{ cli: RunningCli; port: number }> {
+  const cli = startCli(args);
+  running.push(cli);
+  const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+  return { cli, port };
+}
+
+const rssMB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Sends `request` and half-closes at once (as `nc -N` or an HTTP/1.0 client); resolves with all it got back. */
+function halfClosingClient(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(request));
+    let got = '';
+    socket.on('data', (d) => { got += d; });
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+  });
+}
+
+/**
+ * A client that never reads: it connects, writes 64 KiB chunks as long as its socket takes them
+ * (when `send`), and counts what it got out. The host's RSS is sampled meanwhile.
+ */
+async function nonReader(pid: number, port: number, send: boolean, ms: number) {
+  const base = rssMB(pid);
+  const socket = connect(port, '127.0.0.1');
+  socket.pause();
+  let sent = 0;
+  let failure = '';
+  socket.on('error', (e: NodeJS.ErrnoException) => { failure = e.code ?? e.message; });
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  const pump = () => { while (!socket.destroyed && socket.write(chunk)) sent += chunk.length; };
+  if (send) { socket.on('connect', pump); socket.on('drain', () => { sent += chunk.length; pump(); }); }
+  let peak = base;
+  for (let t = 0; t < ms; t += 100) {
+    await sleep(100);
+    peak = Math.max(peak, rssMB(pid));
+  }
+  return { socket, growthMB: peak - base, sentMB: sent / 2 ** 20, failure: () => failure };
+}
+
+/** A client that sends `message` and reads until `done` says it has the reply. */
+function ask(port: number, message: string, done: (got: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect(port, '127.0.0.1', () => socket.write(message));
+    let got = '';
+    socket.on('data', (d) => { got += d; if (done(got)) { socket.destroy(); resolve(got); } });
+    socket.on('error', reject);
+  });
+}
+
+describe('a client that half-closes gets its reply (item 1)', () => {
+  it('http_server answers 10 of 10 clients that end() their request', async () => {
+    const { port } = await serve(['run', '--listen', '127.0.0.1:0=80', wasm('http_server')]);
+    const replies = await Promise.all(Array.from({ length: 10 }, () => halfClosingClient(port, 'GET /counter HTTP/1.1\r\nHost: x\r\n\r\n')));
+    for (const r of replies) expect(r).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*"counter":\s*\d+/);
+  });
+
+  it('echo_server echoes 10 of 10 clients that half-close after their bytes', async () => {
+    const { port } = await serve(['run', '--listen', '127.0.0.1:0=7', wasm('echo_server')]);
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => halfClosingClient(port, `half-closed ${i}\n`)));
+    replies.forEach((r, i) => expect(r).toBe(`half-closed ${i}\n`));
+  });
+});
+
+describe('a client that never reads (items 4 and 6)', () => {
+  it('echo_server under run: the client is held back and the host stays bounded', async () => {
+    const { cli, port } = await serve(['run', '--listen', '127.0.0.1:0=7', wasm('echo_server')]);
+    const hog = await nonReader(cli.child.pid!, port, true, 2500);
+    expect(hog.growthMB).toBeLessThan(maxGrowthMB);
+    // Its echo fills the guest's send buffer, then the guest's receive buffer, then the client waits.
+    expect(hog.sentMB).toBeLessThan(64);
+    expect(hog.failure()).toBe('');
+    // echo_server writes with blocking calls, so (as natively) it waits for this client; once
+    // the client goes, its write fails and it serves the next one.
+    hog.socket.destroy();
+    expect(await ask(port, 'next\n', (g) => g.endsWith('\n'))).toBe('next\n');
+  });
+
+  it('a guest writing 1 MiB blocks: its write waits at the send buffer, and fails only once the client is gone', async () => {
+    const { cli, port } = await serve(['run', '--listen', '127.0.0.1:0=9', wasm('flood_server'), '--', '9', String(1 << 20)]);
+    const hog = await nonReader(cli.child.pid!, port, false, 2500);
+    expect(hog.growthMB).toBeLessThan(maxGrowthMB);
+    expect(cli.stdout()).not.toMatch(/client gone/);
+    hog.socket.destroy();
+    for (let i = 0; i < 50 && !/client gone/.test(cli.stdout()); i++) await sleep(100);
+    const sent = Number(/client gone after (\d+) bytes/.exec(cli.stdout())![1]);
+    // The send buffer, plus what the host's own socket buffers took before the client stopped.
+    expect(sent).toBeGreaterThanOrEqual(sendBufferBytes);
+    expect(sent).toBeLessThan(64 * 2 ** 20);
+  });
+
+  it('a non-blocking guest gets EAGAIN at exactly the 4 MiB bound; the recorded session replays', async () => {
+    const dir = tempDir();
+    const trace = join(dir, 'flood.rct');
+    const { cli, port } = await serve(['record', '-o', trace, '--listen', '127.0.0.1:0=9', wasm('flood_server'), '--', '9', String(1 << 20), 'nonblock']);
+    const hog = await nonReader(cli.child.pid!, port, false, 1000);
+    // The guest never blocked before its first EAGAIN, so no ack reached it: exactly the bound.
+    expect(cli.stdout()).toContain(`EAGAIN after ${sendBufferBytes} bytes`);
+    hog.socket.resume(); // now read it all for a while, then go
+    await sleep(500);
+    hog.socket.destroy();
+    for (let i = 0; i < 50 && !/client gone/.test(cli.stdout()); i++) await sleep(100);
+    cli.child.kill('SIGINT');
+    await cli.exited;
+    running.splice(running.indexOf(cli), 1);
+    const replay = runCli(['replay', trace]);
+    expect(replay.stderr).toMatch(/replay matches the recording/);
+    expect(replay.stdout).toBe(cli.stdout());
+    const acked = JSON.parse(runCli(['inspect', '--events', '--json', '--kind', 'net', trace]).stdout).events
+      .flatMap((e: { inputs: string[] }) => e.inputs).filter((i: string) => /acked \d+ bytes on conn/.test(i));
+    expect(acked.length).toBeGreaterThan(0);
+  });
+
+  it('cluster (embedded log): a non-reading client keeps the host bounded and the replicas agree', async () => {
+    const { cli, port } = await serve(['cluster', '--replicas', '3', '--listen', '127.0.0.1:0=7', wasm('echo_server')]);
+    const hog = await nonReader(cli.child.pid!, port, true, 3000);
+    expect(hog.growthMB).toBeLessThan(maxGrowthMB);
+    expect(hog.sentMB).toBeLessThan(64);
+    hog.socket.destroy();
+    expect(await halfClosingClient(port, 'half-closed\n')).toBe('half-closed\n');
+    cli.child.kill('SIGINT');
+    await cli.exited;
+    running.splice(running.indexOf(cli), 1);
+    expect(cli.stderr()).toMatch(/0 disagreement\(s\)/);
+  });
+});
+
+describe('resp_server and a client pipelining large GETs without reading (item 16)', () => {
+  it('keeps running and answers other clients', async () => {
+    const { cli, port } = await serve(['run', '--listen', '127.0.0.1:0=6379', wasm('resp_server')]);
+    const value = 'v'.repeat(100_000);
+    const hog = connect(port, '127.0.0.1');
+    hog.pause();
+    hog.on('error', () => {});
+    hog.write(`*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$${value.length}\r\n${value}\r\n`);
+    const gets = 'GET big\r\n'.repeat(20_000);
+    for (let i = 0; i < 10; i++) hog.write(gets);
+    await sleep(1500);
+    expect(await ask(port, 'PING\r\n', (g) => g.endsWith('\r\n'))).toBe('+PONG\r\n');
+    expect(await ask(port, 'GET nothing\r\n', (g) => g.endsWith('\r\n'))).toBe('$-1\r\n');
+    expect(cli.stderr()).not.toMatch(/trap|internal error/);
+    hog.destroy();
+  });
+});
