@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { decodeRecord, encodeHeader, encodeNet, unpackAll, type TraceHeader } from '../dist/formats/index.js';
+import { decodeBatch, encodeBatch } from '../dist/consensus/index.js';
 import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
@@ -65,13 +67,16 @@ async function nonReader(pid: number, port: number, send: boolean, ms: number) {
   return { socket, growthMB: peak - base, sentMB: sent / 2 ** 20, failure: () => failure };
 }
 
-/** A client that sends `message` and reads until `done` says it has the reply. */
+/** A client that sends `message` and reads until `done` says it has the reply (or 5 s pass, or the server hangs up). */
 function ask(port: number, message: string, done: (got: string) => boolean): Promise<string> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const socket: Socket = connect(port, '127.0.0.1', () => socket.write(message));
     let got = '';
-    socket.on('data', (d) => { got += d; if (done(got)) { socket.destroy(); resolve(got); } });
-    socket.on('error', reject);
+    const finish = () => { clearTimeout(timer); socket.destroy(); resolve(got); };
+    const timer = setTimeout(finish, 5000);
+    socket.on('data', (d) => { got += d; if (done(got)) finish(); });
+    socket.on('close', finish);
+    socket.on('error', () => {});
   });
 }
 
@@ -167,5 +172,24 @@ describe('resp_server and a client pipelining large GETs without reading (item 1
     expect(await ask(port, 'GET nothing\r\n', (g) => g.endsWith('\r\n'))).toBe('$-1\r\n');
     expect(cli.stderr()).not.toMatch(/trap|internal error/);
     hog.destroy();
+  });
+});
+
+describe('the acked event and the send buffer bound in traces and on the log', () => {
+  it('round-trip: net record kind 8, batch kind 7, header sendBufferBytes (absent in older traces)', () => {
+    const net = decodeRecord(unpackAll(encodeNet(3, { timeNs: 5n, events: [{ kind: 'acked', conn: 2, bytes: 65536 }] }))[0]);
+    expect(net).toEqual({ kind: 'net', event: 3, delivery: { timeNs: 5n, stopping: false, events: [{ kind: 'acked', conn: 2, bytes: 65536 }] } });
+    expect(() => decodeRecord(unpackAll(encodeNet(3, { timeNs: 5n, events: [{ kind: 'acked', conn: 2, bytes: 0 }] }))[0])).toThrow(/acked event/);
+    const batch = { timeNs: 9n, events: [{ kind: 'acked' as const, link: 4, bytes: 100 }] };
+    expect(decodeBatch(encodeBatch(batch))).toEqual(batch);
+    const header: TraceHeader = {
+      replicodeVersion: 'test', module: { name: 'm.wasm', sha256: '00'.repeat(32), size: 0, bytes: null },
+      config: { args: ['m'], env: [], seed: 0n, epochNs: 0n, writeBack: false, maxOpenFds: 8, snapshotLimits: { maxEntries: 1, maxBytes: 1 }, pid: 1 },
+      preopens: [], options: { clock: 'virtual', random: 'seeded', checkpointEvery: 1, recordOutput: false },
+    };
+    const old = decodeRecord(unpackAll(encodeHeader(header))[0]);
+    expect(old.kind === 'header' && old.header.config.sendBufferBytes).toBe(undefined);
+    const bounded = decodeRecord(unpackAll(encodeHeader({ ...header, config: { ...header.config, sendBufferBytes: sendBufferBytes } }))[0]);
+    expect(bounded.kind === 'header' && bounded.header.config.sendBufferBytes).toBe(sendBufferBytes);
   });
 });
