@@ -157,6 +157,47 @@ describe('a client that never reads (items 4 and 6)', () => {
   });
 });
 
+/** Sends `total` bytes of a pattern while reading the echo; resolves with whether every byte came back in order. */
+function echoMany(port: number, total: number): Promise<{ received: number; intact: boolean }> {
+  return new Promise((resolve, reject) => {
+    const pattern = (i: number) => (i * 7 + (i >> 13)) & 0xff;
+    const data = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) data[i] = pattern(i);
+    const chunk = (at: number, n: number) => data.subarray(at, at + n);
+    const socket = connect(port, '127.0.0.1');
+    let sent = 0;
+    let received = 0;
+    let intact = true;
+    const pump = () => {
+      while (sent < total) {
+        const n = Math.min(256 * 1024, total - sent);
+        const more = socket.write(chunk(sent, n));
+        sent += n;
+        if (!more) return;
+      }
+      socket.end();
+    };
+    socket.on('connect', pump);
+    socket.on('drain', pump);
+    socket.on('data', (d: Buffer) => {
+      for (let k = 0; k < d.length && intact; k++) intact = d[k] === pattern(received + k);
+      received += d.length;
+    });
+    socket.on('close', () => resolve({ received, intact }));
+    socket.on('error', reject);
+  });
+}
+
+describe('a client that reads: many times the buffers go through, nothing stalls', () => {
+  it('16 MiB through echo_server both ways, under run and under a cluster', async () => {
+    const total = 16 * 2 ** 20;
+    const single = await serve(['run', '--listen', '127.0.0.1:0=7', wasm('echo_server')]);
+    expect(await echoMany(single.port, total)).toEqual({ received: total, intact: true });
+    const cluster = await serve(['cluster', '--replicas', '3', '--listen', '127.0.0.1:0=7', wasm('echo_server')]);
+    expect(await echoMany(cluster.port, total)).toEqual({ received: total, intact: true });
+  });
+});
+
 describe('resp_server and a client pipelining large GETs without reading (item 16)', () => {
   it('keeps running and answers other clients', async () => {
     const { cli, port } = await serve(['run', '--listen', '127.0.0.1:0=6379', wasm('resp_server')]);

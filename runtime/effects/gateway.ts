@@ -14,7 +14,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ClientLinks } from '../net/machine.js';
 import type { ExternalEvent } from '../net/sequencer.js';
-import { maxReceiveBufferBytes, type Endpoint } from '../net/types.js';
+import { flowReportStepBytes, maxReceiveBufferBytes, type Endpoint } from '../net/types.js';
 
 /** `--listen [udp:]HOST:PORT=VPORT`: a host address whose clients reach virtual port VPORT. */
 export interface ListenSpec { host: string; port: number; vport: number; protocol?: 'udp' }
@@ -163,15 +163,20 @@ export class Gateway implements ClientLinks {
     s.write(bytes, (err) => { if (!err) this.ack(link, n); });
   }
 
+  /** Acks go out a step at a time (flowReportStepBytes), gathered over a turn of the event loop. */
   private ack(link: number, bytes: number): void {
     if (!this.sockets.has(link) || bytes === 0) return;
-    this.unreportedAcks.set(link, (this.unreportedAcks.get(link) ?? 0) + bytes);
-    if (this.acksScheduled) return;
+    const unreported = (this.unreportedAcks.get(link) ?? 0) + bytes;
+    this.unreportedAcks.set(link, unreported);
+    if (unreported < flowReportStepBytes || this.acksScheduled) return;
     this.acksScheduled = true;
     setImmediate(() => {
       this.acksScheduled = false;
-      for (const [l, n] of this.unreportedAcks) this.sequencer.push({ kind: 'acked', link: l, bytes: n });
-      this.unreportedAcks.clear();
+      for (const [l, n] of this.unreportedAcks) {
+        if (n < flowReportStepBytes) continue;
+        this.sequencer.push({ kind: 'acked', link: l, bytes: n });
+        this.unreportedAcks.delete(l);
+      }
     });
   }
 

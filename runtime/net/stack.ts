@@ -7,7 +7,7 @@ import { VirtualClock } from '../clock.js';
 import type { SocketHandle } from './socket.js';
 import type { DatagramSocket } from './datagram.js';
 import { MachineStdin } from './stdin.js';
-import { ephemeralPorts, maxBacklog, processAddress, type Delivery, type Endpoint, type NetRequest } from './types.js';
+import { ephemeralPorts, flowReportStepBytes, maxBacklog, processAddress, type Delivery, type Endpoint, type NetRequest } from './types.js';
 
 /** One port space (TCP and UDP each have their own, as on Linux): a counter over the ephemeral range. */
 class PortSpace {
@@ -130,6 +130,7 @@ export class NetStack {
   }
 
   close(conn: number): void {
+    this.unreportedConsumed.delete(conn);
     if (this.conns.delete(conn)) this.host.netPost({ kind: 'close', conn });
   }
 
@@ -155,9 +156,12 @@ export class NetStack {
   /** Blocks until the machine delivers something (or the deadline passes), and applies it. */
   wait(deadlineNs: bigint | null = null): void {
     if (this.stopping) throw new WasiError(Errno.NETDOWN, 'the machine is stopping');
-    // What was read goes out once, as the process blocks: the gateway may then read more.
-    for (const [conn, bytes] of this.unreportedConsumed) this.host.netPost({ kind: 'consumed', conn, bytes });
-    this.unreportedConsumed.clear();
+    // What was read goes out as the process blocks, a step at a time: the gateway may then read more.
+    for (const [conn, bytes] of this.unreportedConsumed) {
+      if (bytes < flowReportStepBytes) continue;
+      this.host.netPost({ kind: 'consumed', conn, bytes });
+      this.unreportedConsumed.delete(conn);
+    }
     this.apply(this.host.netAwait(deadlineNs));
   }
 

@@ -73,6 +73,15 @@ export const maxReceiveBufferBytes = 4 * 1024 * 1024;
  * headers (`sendBufferBytes`), so replay applies the bound the run had.
  */
 export const maxSendBufferBytes = 4 * 1024 * 1024;
+/**
+ * Flow control is reported in steps of this many bytes (acks by the gateway, reads by a guest),
+ * so small exchanges cost nothing. Deadlock-free while a step is below each buffer: with a full
+ * buffer at one end, at least a buffer less one step is pending at the other, so a step comes.
+ */
+export const flowReportStepBytes = 256 * 1024;
+if (!(flowReportStepBytes < maxSendBufferBytes && flowReportStepBytes < maxReceiveBufferBytes)) {
+  throw new Error('bug: a flow control step must be smaller than the buffers it frees');
+}
 /** UDP bounds: the largest datagram (IPv4's), and datagrams queued unread per socket (more are dropped, as UDP does). */
 export const maxDatagramBytes = 65507;
 export const maxQueuedDatagrams = 1024;
