@@ -188,6 +188,24 @@ function echoMany(port: number, total: number): Promise<{ received: number; inta
   });
 }
 
+describe('a guest that closes on a client still sending', () => {
+  it('the client, held back at the buffers, gets a reset instead of hanging', async () => {
+    const { port } = await serve(['run', '--listen', '127.0.0.1:0=6379', wasm('resp_server')]);
+    const socket = connect(port, '127.0.0.1');
+    const junk = Buffer.alloc(64 * 1024, 'x');
+    junk.write('*999\r\n'); // too many arguments: resp_server drops the client
+    const pump = () => { while (!socket.destroyed && socket.write(junk)); };
+    socket.on('connect', pump);
+    socket.on('drain', pump);
+    const failure = await new Promise<string>((resolve) => {
+      socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      setTimeout(() => resolve('still open after 5 s'), 5000);
+    });
+    socket.destroy();
+    expect(failure).toMatch(/ECONNRESET|EPIPE/);
+  });
+});
+
 describe('a client that reads: many times the buffers go through, nothing stalls', () => {
   it('16 MiB through echo_server both ways, under run and under a cluster', async () => {
     const total = 16 * 2 ** 20;

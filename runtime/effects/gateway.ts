@@ -34,7 +34,7 @@ export class Gateway implements ClientLinks {
   private readonly servers: Server[] = [];
   private readonly sockets = new Map<number, Socket>();
   /** Per client: bytes passed to the guests and not yet read by them, and what waits for room (its socket paused). */
-  private readonly inbound = new Map<number, { unread: number; held: Buffer | undefined }>();
+  private readonly inbound = new Map<number, { unread: number; held: Buffer | undefined; endHeld: boolean }>();
   private readonly udpSockets: UdpSocket[] = [];
   /** UDP flows: each outside peer of a UDP address is a link, as a TCP client is. */
   private readonly flows = new Map<string, number>();
@@ -106,21 +106,28 @@ export class Gateway implements ClientLinks {
     this.sockets.set(link, socket);
     let ended = false;
     this.sequencer.push({ kind: 'connect', link, port: vport, peer: { ip: ipv4(socket.remoteAddress), port: socket.remotePort ?? 0 } });
-    this.inbound.set(link, { unread: 0, held: undefined });
-    socket.on('data', (chunk: Buffer) => this.pass(link, socket, chunk));
-    socket.on('end', () => { ended = true; this.sequencer.push({ kind: 'eof', link }); });
+    this.inbound.set(link, { unread: 0, held: undefined, endHeld: false });
+    socket.on('data', (chunk: Buffer) => this.pass(link, chunk));
+    socket.on('end', () => {
+      ended = true;
+      // A stream emits 'end' after its last chunk even when paused: the FIN waits for what is held.
+      const state = this.inbound.get(link);
+      if (state?.held) state.endHeld = true;
+      else this.sequencer.push({ kind: 'eof', link });
+    });
     socket.on('error', () => { /* 'close' follows */ });
     socket.on('close', () => {
       // Both sides half-closed and everything flushed: a normal end. Any other close is a reset.
       const normal = ended && socket.writableFinished;
       if (this.sockets.delete(link) && !normal) this.sequencer.push({ kind: 'reset', link });
       this.unreportedAcks.delete(link);
-      this.inbound.delete(link);
+      // After a normal end, what is held (and the FIN behind it) still goes to the guest as it reads.
+      if (!normal || !this.inbound.get(link)?.endHeld) this.inbound.delete(link);
     });
   }
 
   /** Passes what fits in the guest's receive buffer on; holds the rest, with the socket paused. */
-  private pass(link: number, socket: Socket, chunk: Buffer): void {
+  private pass(link: number, chunk: Buffer): void {
     const state = this.inbound.get(link);
     if (!state) return;
     if (state.held) { // a chunk that was already on its way when the socket paused
@@ -135,23 +142,28 @@ export class Gateway implements ClientLinks {
     }
     if (n < chunk.length) {
       state.held = chunk.subarray(n);
-      socket.pause();
+      this.sockets.get(link)?.pause();
     }
   }
 
   consumed(link: number, bytes: number): void {
     const state = this.inbound.get(link);
-    const socket = this.sockets.get(link);
-    if (!state || !socket) return;
+    if (!state) return;
     state.unread = Math.max(0, state.unread - bytes);
     const held = state.held;
     if (!held) return;
     state.held = undefined;
-    this.pass(link, socket, held);
-    if (!state.held) socket.resume();
+    this.pass(link, held);
+    if (state.held) return;
+    this.sockets.get(link)?.resume();
+    if (state.endHeld) {
+      state.endHeld = false;
+      this.sequencer.push({ kind: 'eof', link });
+      if (!this.sockets.has(link)) this.inbound.delete(link);
+    }
   }
 
-  /** Bytes the guests sent that left for the client's socket; reported once per turn of the event loop. */
+  /** Bytes the guests sent that left for the client's socket, not yet reported (see `ack`). */
   private readonly unreportedAcks = new Map<number, number>();
   private acksScheduled = false;
 
@@ -195,7 +207,9 @@ export class Gateway implements ClientLinks {
     const s = this.sockets.get(link);
     this.sockets.delete(link);
     this.inbound.delete(link);
-    s?.resetAndDestroy();
+    // Closing with the client's bytes unread makes the kernel send the RST (resetAndDestroy
+    // cannot once the socket has sent its FIN, and the guest's close usually did that first).
+    s?.destroy();
   }
 
   async close(): Promise<void> {

@@ -317,7 +317,7 @@ export class SocketHandle extends Handle {
       for (const p of this.pending) p.close();
       this.pending.length = 0;
     }
-    if (this.conn !== undefined) this.stack.close(this.conn);
+    if (this.conn !== undefined) this.stack.close(this.conn, this.fromClient ? this.receivedBytes : 0);
     if (this.local && this.ownsLocalPort && this.state !== 'closed') this.stack.releasePort(this.local.port);
     if (this.natPort !== undefined) this.stack.releasePort(this.natPort);
     this.state = 'closed';

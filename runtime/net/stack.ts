@@ -129,8 +129,15 @@ export class NetStack {
     this.host.netPost({ kind: 'close', conn });
   }
 
-  close(conn: number): void {
+  /**
+   * Closes a connection; `unreadBytes` it held are as good as read (so a gateway paused on a
+   * client reads on, and sees the client's next bytes meet a closed socket).
+   */
+  close(conn: number, unreadBytes = 0): void {
+    const unreported = (this.unreportedConsumed.get(conn) ?? 0) + unreadBytes;
     this.unreportedConsumed.delete(conn);
+    if (!this.conns.has(conn)) return;
+    if (unreported > 0) this.host.netPost({ kind: 'consumed', conn, bytes: unreported });
     if (this.conns.delete(conn)) this.host.netPost({ kind: 'close', conn });
   }
 
