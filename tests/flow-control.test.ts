@@ -128,10 +128,15 @@ describe('a client that never reads (items 4 and 6)', () => {
     const hog = await nonReader(cli.child.pid!, port, false, 1000);
     // The guest never blocked before its first EAGAIN, so no ack reached it: exactly the bound.
     expect(cli.stdout()).toContain(`EAGAIN after ${sendBufferBytes} bytes`);
-    hog.socket.resume(); // now read it all for a while, then go
-    await sleep(500);
+    // Now the client reads 3 times the bound: the guest's poll for POLLOUT wakes as acks come.
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      hog.socket.on('data', (d: Buffer) => { got += d.length; if (got >= 3 * sendBufferBytes) resolve(); });
+      hog.socket.resume();
+    });
     hog.socket.destroy();
     for (let i = 0; i < 50 && !/client gone/.test(cli.stdout()); i++) await sleep(100);
+    expect(Number(/client gone after (\d+) bytes/.exec(cli.stdout())![1])).toBeGreaterThanOrEqual(3 * sendBufferBytes);
     cli.child.kill('SIGINT');
     await cli.exited;
     running.splice(running.indexOf(cli), 1);
