@@ -10,6 +10,7 @@ import { benchCluster, benchServers } from './servers.js';
 import { benchTui } from './tui.js';
 import { benchDiff } from './diff.js';
 import { benchInspect } from './inspect.js';
+import { benchNonReader } from './non-reader.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -99,6 +100,10 @@ async function main() {
     writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');
     return;
   }
+  if (only === 'non-reader') {
+    writeFileSync(join(resultsDir, 'non-reader.json'), JSON.stringify({ host, results: await benchNonReader(root) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'cluster') {
     writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
     return;
@@ -125,6 +130,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, results: trace }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'non-reader.json'), JSON.stringify({ host, results: await benchNonReader(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');

@@ -30,6 +30,8 @@ export interface TraceHeader {
     hosts?: [string, string][];
     /** The guest's memory limit (--max-memory), applied to the module again by replay. */
     maxMemoryBytes?: number;
+    /** The send buffer of connections to outside clients; absent: unbounded (older traces). */
+    sendBufferBytes?: number;
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
@@ -62,7 +64,8 @@ export type NetEventRecord =
   | { kind: 'reset'; conn: number }
   | { kind: 'datagram'; port: number; from: { ip: [number, number, number, number]; port: number }; bytes: Uint8Array }
   | { kind: 'stdin'; bytes: Uint8Array }
-  | { kind: 'stdin-eof' };
+  | { kind: 'stdin-eof' }
+  | { kind: 'acked'; conn: number; bytes: number };
 export interface NetDelivery { timeNs: bigint; events: NetEventRecord[]; stopping?: boolean }
 export interface NetRecord { kind: 'net'; event: number; delivery: NetDelivery }
 
@@ -136,6 +139,7 @@ export function encodeNet(event: number, d: NetDelivery): Uint8Array {
       case 'datagram': return [5, e.port, e.from.ip, e.from.port, e.bytes];
       case 'stdin': return [6, 0, e.bytes];
       case 'stdin-eof': return [7, 0];
+      case 'acked': return [8, e.conn, e.bytes];
     }
   });
   return pack([RecordKind.net, event, BigInt.asUintN(64, d.timeNs), d.stopping ? 1 : 0, events]);
@@ -252,6 +256,7 @@ function decodeNetEvent(v: unknown): NetEventRecord {
     }
     case 6: need(isBytes(e[2]), 'stdin event'); return { kind: 'stdin', bytes: plain(e[2] as Uint8Array) };
     case 7: return { kind: 'stdin-eof' };
+    case 8: need(isCount(e[2]) && e[2] > 0, 'acked event'); return { kind: 'acked', conn, bytes: e[2] as number };
     default: throw new RecordShapeError(`unknown net event ${String(e[0])}`);
   }
 }
@@ -296,6 +301,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
       ...(c.stdin === 'machine' ? { stdin: 'machine' as const } : {}),
       ...(isHostTable(c.hosts) && c.hosts.length > 0 ? { hosts: c.hosts } : {}),
       ...(isCount(c.maxMemoryBytes) ? { maxMemoryBytes: c.maxMemoryBytes } : {}),
+      ...(isCount(c.sendBufferBytes) && c.sendBufferBytes > 0 ? { sendBufferBytes: c.sendBufferBytes } : {}),
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

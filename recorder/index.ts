@@ -74,6 +74,7 @@ function fullHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceH
       ...(config.stdin === 'machine' ? { stdin: 'machine' as const } : {}),
       ...(config.hosts?.length ? { hosts: config.hosts } : {}),
       ...(config.maxMemoryBytes !== undefined ? { maxMemoryBytes: config.maxMemoryBytes } : {}),
+      ...(config.sendBufferBytes !== undefined ? { sendBufferBytes: config.sendBufferBytes } : {}),
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;
