@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { compileModule } from '../runtime/index.js';
+import { compileModule, rewritePipeline, type ProcessConfig } from '../runtime/index.js';
 import { UsageError } from './options.js';
 
-/** Reads and compiles the module file (its memory capped if asked); any problem is one clear line. */
-export async function loadModuleFile(file: string, maxMemoryBytes?: number): Promise<WebAssembly.Module> {
+/** Reads and compiles the module file (memory capped, stack counted, as configured); any problem is one clear line. */
+export async function loadModuleFile(file: string, config: Pick<ProcessConfig, 'maxMemoryBytes' | 'maxStackBytes'> = {}): Promise<WebAssembly.Module> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);
@@ -11,5 +11,5 @@ export async function loadModuleFile(file: string, maxMemoryBytes?: number): Pro
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : code === 'EISDIR' ? `${file}: is a directory` : `${file}: cannot read (${code})`);
   }
-  return compileModule(bytes, file, maxMemoryBytes);
+  return compileModule(bytes, file, config.maxMemoryBytes, rewritePipeline(config));
 }

@@ -1,6 +1,6 @@
 // Pure parsing of the run options shared by run (and later record/cluster) into a ProcessConfig.
 import * as path from 'node:path';
-import { defaultEpochNs, defaultMaxMemoryBytes, defaultSeed, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
+import { defaultEpochNs, defaultMaxMemoryBytes, defaultMaxStackBytes, maxMaxStackBytes, defaultSeed, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
 
 /** A command-line value the user must fix; printed as one line, exit code 1. */
 export class UsageError extends Error {}
@@ -55,6 +55,8 @@ export interface RunOptions {
   hosts?: string[];
   /** --max-memory, in MiB (default 1024). */
   maxMemoryMiB?: number | undefined;
+  /** --max-stack, in MiB (default 8). */
+  maxStackMiB?: number | undefined;
   clock?: 'virtual' | 'real';
   random?: 'seeded' | 'os';
 }
@@ -71,6 +73,7 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
     random: options.random ?? 'seeded',
     ...(options.hosts?.length ? { hosts: options.hosts.map(parseHostSpec) } : {}),
     maxMemoryBytes: parseMaxMemory(options.maxMemoryMiB),
+    maxStackBytes: parseMaxStack(options.maxStackMiB),
   });
 }
 
@@ -97,6 +100,14 @@ export function parseListenSpec(spec: string): { host: string; port: number; vpo
 export function parseMaxMemory(mib: number | undefined): number {
   if (mib === undefined) return defaultMaxMemoryBytes;
   if (!Number.isInteger(mib) || mib < 1 || mib > 4096) throw new UsageError(`--max-memory ${mib}: expected a whole number of MiB from 1 to 4096`);
+  return mib * 1024 * 1024;
+}
+
+/** `--max-stack MIB`: 1 to 256 MiB of counted frames (runtime/rewrite/stack-limit.ts); default 8 MiB. */
+export function parseMaxStack(mib: number | undefined): number {
+  if (mib === undefined) return defaultMaxStackBytes;
+  const most = maxMaxStackBytes / 2 ** 20;
+  if (!Number.isInteger(mib) || mib < 1 || mib > most) throw new UsageError(`--max-stack ${mib}: expected a whole number of MiB from 1 to ${most}`);
   return mib * 1024 * 1024;
 }
 

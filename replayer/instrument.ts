@@ -1,27 +1,31 @@
 // The instruction clock of the divergence tools: binaryen's log-execution pass puts a call to an
-// imported `log_execution` at every function entry and loop header, so "the n-th hook since event
+// imported `log_execution` at every function entry and loop header (and before a body's last
+// statement: with the stack limit, that is every function's exit), so "the n-th hook since event
 // E" names a point in the guest's execution between two syscalls, and the stretch between two
 // consecutive hooks is straight-line code (no call, no loop). The instrumented module computes
 // exactly what the original does (same memory layout, globals and syscalls), so it replays the
 // original's trace. binaryen loads only here (it takes a second to import).
-import { capMemory, moduleBinary, readLeb, section, sections } from '../runtime/index.js';
+import { applyRewrites, capMemory, describePass, moduleBinary, readLeb, section, sections, type RewritePass } from '../runtime/index.js';
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-/** The module with a hook at every function entry and loop header (cached by its hash and memory limit). */
-export function instrumentedModule(bytes: Uint8Array, sha256: string, maxMemoryBytes?: number): Promise<WebAssembly.Module> {
-  const key = `${sha256} ${maxMemoryBytes ?? '-'}`;
+/**
+ * The module with a hook at every function entry and loop header, after the memory limit and the
+ * recorded rewriting passes (in the order a plain run applies them); cached by hash and options.
+ */
+export function instrumentedModule(bytes: Uint8Array, sha256: string, maxMemoryBytes?: number, passes: readonly RewritePass[] = []): Promise<WebAssembly.Module> {
+  const key = `${sha256} ${maxMemoryBytes ?? '-'} ${passes.map(describePass).join(' ')}`;
   let module = compiled.get(key);
   if (!module) {
-    module = instrument(bytes, maxMemoryBytes);
+    module = instrument(bytes, maxMemoryBytes, passes);
     compiled.set(key, module);
   }
   return module;
 }
 
-async function instrument(bytes: Uint8Array, maxMemoryBytes: number | undefined): Promise<WebAssembly.Module> {
+async function instrument(bytes: Uint8Array, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<WebAssembly.Module> {
   const [{ default: binaryen }, source] = await Promise.all([import('binaryen'), moduleBinary(bytes)]);
-  const binary = maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes);
+  const binary = applyRewrites(maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes), passes);
   // Keep the name section (stacks name their functions) but not its label names (jco writes
   // them; binaryen does not know them and would print a warning per function).
   binaryen.setDebugInfo(true);

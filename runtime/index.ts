@@ -8,6 +8,9 @@ export { runGuest, trapExitCode, divergedExitCode, GuestLinkError, type GuestOut
 export { spawnGuest, InternalError, TraceReadError, type SpawnOptions } from './spawn.js';
 export { compileModule, moduleBinary, moduleKind, ModuleFormatError } from './module.js';
 export { capMemory, defaultMaxMemoryBytes, wasmPageBytes } from './memory-limit.js';
+export {
+  applyRewrites, guestThreadStackMb, rewritePipeline, stackLimitOf, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
+} from './rewrite/index.js';
 export { leb, readLeb, section, sections, type Section } from './wasm-binary.js';
 export { formatTrap, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';
 export type { HostEffects, StdinRead } from './effects/types.js';

@@ -1,6 +1,7 @@
 // Turning user-supplied bytes into a compiled core module, with one clear error for anything
 // that is not one (missing file is the caller's business).
 import { capMemory } from './memory-limit.js';
+import { applyRewrites, type RewritePass } from './rewrite/index.js';
 
 /** The input is not something RepliCode can run; the message says why, in one line. */
 export class ModuleFormatError extends Error {}
@@ -41,9 +42,10 @@ export async function moduleBinary(bytes: Uint8Array): Promise<Uint8Array> {
 
 /**
  * Compiles a core module from binary or text; components and other files are refused by name.
- * With `maxMemoryBytes`, the module's memory may not grow past it (see memory-limit.ts).
+ * With `maxMemoryBytes`, the module's memory may not grow past it (see memory-limit.ts); then
+ * the rewriting `passes` run in order (see rewrite/index.ts), cached under `key` if given.
  */
-export async function compileModule(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number): Promise<WebAssembly.Module> {
+export async function compileModule(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number, passes: readonly RewritePass[] = [], key?: string): Promise<WebAssembly.Module> {
   const kind = moduleKind(bytes);
   if (kind === 'component') {
     throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
@@ -54,9 +56,20 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
     throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
   }
   const limited = maxMemoryBytes === undefined ? binary : capMemory(binary, maxMemoryBytes, label);
+  const rewritten = rewrite(limited, passes, label, key === undefined ? undefined : `${key} memory=${maxMemoryBytes ?? '-'}`);
   try {
-    return await WebAssembly.compile(limited);
+    return await WebAssembly.compile(rewritten);
   } catch (err) {
     throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${(err as Error).message}`);
+  }
+}
+
+/** The passes applied; a module they cannot read is refused with one line naming it. */
+function rewrite(binary: Uint8Array, passes: readonly RewritePass[], label: string, key: string | undefined): Uint8Array {
+  try {
+    return applyRewrites(binary, passes, key);
+  } catch (err) {
+    if (err instanceof ModuleFormatError) throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${err.message}`);
+    throw err;
   }
 }

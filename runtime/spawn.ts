@@ -8,6 +8,7 @@ import type { TreeNode } from './fs/tree.js';
 import { TraceFileRecorder } from './effects/trace-file.js';
 import { TraceSlot, traceControlBytes } from './worker/trace-channel.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
+import { guestThreadStackMb } from './rewrite/index.js';
 import type { SessionSpec, SessionStats } from './trace/spec.js';
 import type { Delivery, NetRequest } from './net/types.js';
 import { Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
@@ -76,7 +77,9 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   let recorder: TraceFileRecorder | undefined;
   if (session?.kind === 'record') recorder = new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes);
   const net = new MessageChannel();
+  const stackMb = options.config.maxStackBytes === undefined ? undefined : guestThreadStackMb(options.config.maxStackBytes);
   const worker = new Worker(workerUrl, {
+    ...(stackMb === undefined ? {} : { resourceLimits: { stackSizeMb: stackMb } }),
     workerData: { module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceControl, netPort: net.port2 },
     transferList: [net.port2],
   });
