@@ -5,7 +5,7 @@
 // consecutive hooks is straight-line code (no call, no loop). The instrumented module computes
 // exactly what the original does (same memory layout, globals and syscalls), so it replays the
 // original's trace. binaryen loads only here (it takes a second to import).
-import { applyRewrites, capMemory, describePass, moduleBinary, readLeb, section, sections, type RewritePass } from '../runtime/index.js';
+import { applyRewrites, capMemory, describePass, moduleBinary, offsetsSectionName, readLeb, section, sections, type RewritePass } from '../runtime/index.js';
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
@@ -38,12 +38,14 @@ async function instrument(bytes: Uint8Array, maxMemoryBytes: number | undefined,
   }
 }
 
-/** The module with subsection 3 (label names) removed from its `name` custom section. */
+/** The module with subsection 3 (label names) removed from its `name` custom section, and no offset map. */
 export function withoutLabelNames(binary: Uint8Array): Uint8Array {
   const pieces: Uint8Array[] = [binary.subarray(0, 8)];
   for (const { id, start, payload, end } of sections(binary)) {
     const [nameLength, nameStart] = id === 0 ? readLeb(binary, payload) : [0, payload];
-    if (id !== 0 || new TextDecoder().decode(binary.subarray(nameStart, nameStart + nameLength)) !== 'name') {
+    const name = id === 0 ? new TextDecoder().decode(binary.subarray(nameStart, nameStart + nameLength)) : '';
+    if (name === offsetsSectionName) continue; // binaryen moves the code: the stack limit's offset map would lie
+    if (name !== 'name') {
       pieces.push(binary.subarray(start, end));
       continue;
     }

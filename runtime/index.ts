@@ -9,7 +9,7 @@ export { spawnGuest, InternalError, TraceReadError, type SpawnOptions } from './
 export { compileModule, moduleBinary, moduleKind, ModuleFormatError } from './module.js';
 export { capMemory, defaultMaxMemoryBytes, wasmPageBytes } from './memory-limit.js';
 export {
-  applyRewrites, guestThreadStackMb, rewritePipeline, stackLimitOf, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
+  applyRewrites, guestThreadStackMb, offsetsSectionName, rewritePipeline, stackLimitOf, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
 } from './rewrite/index.js';
 export { leb, readLeb, section, sections, type Section } from './wasm-binary.js';
 export { formatTrap, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';

@@ -56,7 +56,9 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
     throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
   }
   const limited = maxMemoryBytes === undefined ? binary : capMemory(binary, maxMemoryBytes, label);
-  const rewritten = rewrite(limited, passes, label, key === undefined ? undefined : `${key} memory=${maxMemoryBytes ?? '-'}`);
+  // The memory limit may lengthen the memory section, which comes before the code: the stack
+  // limit's offset map takes that back out, so trap reports name offsets in the module as given.
+  const rewritten = rewrite(limited, passes, label, key === undefined ? undefined : `${key} memory=${maxMemoryBytes ?? '-'}`, limited.length - binary.length);
   try {
     return await WebAssembly.compile(rewritten);
   } catch (err) {
@@ -65,9 +67,9 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
 }
 
 /** The passes applied; a module they cannot read is refused with one line naming it. */
-function rewrite(binary: Uint8Array, passes: readonly RewritePass[], label: string, key: string | undefined): Uint8Array {
+function rewrite(binary: Uint8Array, passes: readonly RewritePass[], label: string, key: string | undefined, originShift: number): Uint8Array {
   try {
-    return applyRewrites(binary, passes, key);
+    return applyRewrites(binary, passes, key, originShift);
   } catch (err) {
     if (err instanceof ModuleFormatError) throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${err.message}`);
     throw err;

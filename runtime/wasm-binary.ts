@@ -44,5 +44,6 @@ export function* sections(binary: Uint8Array): Generator<Section> {
 
 /** A section from its id and payload. */
 export function section(id: number, payload: number[] | Uint8Array): Uint8Array {
-  return Uint8Array.of(id, ...leb(payload.length), ...payload);
+  // Concatenated, not spread: a code section's payload is far too long to pass as arguments.
+  return Buffer.concat([Uint8Array.of(id, ...leb(payload.length)), payload instanceof Uint8Array ? payload : Uint8Array.from(payload)]);
 }

@@ -5,9 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyRewrites, moduleBinary } from '../dist/runtime/index.js';
+import { applyRewrites, compileModule, formatTrap, moduleBinary, processConfig } from '../dist/runtime/index.js';
 import { openTrace, replayTrace, summarizeTrace } from '../dist/replayer/index.js';
-import { cliPath, programsDir, repoRoot, runCli, tempDir } from './helpers.js';
+import { cliPath, programsDir, repoRoot, runCli, runInWorker, tempDir } from './helpers.js';
 
 const recurseClock = join(programsDir, 'wat', 'recurse_clock.wat');
 const stackTrap = 'replicode: guest trapped: call stack exhausted (--max-stack)';
@@ -145,6 +145,21 @@ describe('call stack limit', () => {
     const r = runCli(['run', join(dir, 'eh.wat')]);
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe((20_000 * 7) % 256);
+  });
+
+  it('trap reports name offsets in the module as given, not as rewritten', async () => {
+    // Without passes or a memory limit, the library runs the module exactly as given.
+    const plainRun = async (file: string) => {
+      const outcome = (await runInWorker(await compileModule(readFileSync(file), file), processConfig({ args: ['x'] }))).outcome;
+      if (outcome?.kind !== 'trap') throw new Error(`${file} did not trap`);
+      return outcome.trap;
+    };
+    const trapWasm = join(programsDir, 'build', 'trap.wasm');
+    expect(runCli(['run', trapWasm]).stderr).toBe(formatTrap(await plainRun(trapWasm)));
+    // Recursion: the callers' frames are at the same `call` instruction either way.
+    const plain = await plainRun(recurseClock); // V8's own limit: RangeError
+    const limited = runCli(['run', '--max-stack', '1', recurseClock]).stderr;
+    expect(limited).toContain(`#1 down (func 1, offset 0x${plain.frames[1]!.offset.toString(16)})`);
   });
 
   it('every prebuilt guest is still a valid module after the pass, rewritten the same way each time', async () => {

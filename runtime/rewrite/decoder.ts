@@ -56,11 +56,19 @@ export function skipValType(bytes: Uint8Array, at: number): number {
   return at + 1;
 }
 
-const skipLeb = (bytes: Uint8Array, at: number): number => readLeb(bytes, at)[1];
+/** Where the LEB128 number at `at` ends (signed or not); no tuple, as it runs once per immediate. */
+function skipLeb(bytes: Uint8Array, at: number): number {
+  for (;;) {
+    const b = bytes[at++];
+    if (b === undefined) throw new ModuleFormatError('the module ends inside a number');
+    if ((b & 0x80) === 0) return at;
+  }
+}
 
 function skipMemarg(bytes: Uint8Array, at: number): number {
-  const [align, next] = readLeb(bytes, at);
-  return skipLeb(bytes, align & 0x40 ? skipLeb(bytes, next) : next); // bit 6: a memory index follows
+  const hasMemory = (bytes[at]! & 0x40) !== 0; // alignment's bit 6: a memory index follows (alignments fit one byte)
+  const next = skipLeb(bytes, at);
+  return skipLeb(bytes, hasMemory ? skipLeb(bytes, next) : next);
 }
 
 /** Effects of the plain one-byte instructions (no block, branch or call), indexed by opcode. */
@@ -93,7 +101,7 @@ function skipPlainImmediates(bytes: Uint8Array, op: number, at: number): number 
   }
   if ((op >= 0x20 && op <= 0x26) || op === 0x3f || op === 0x40 || op === 0xd2 || op === 0xd5 || op === 0xd6) return skipLeb(bytes, at);
   if (op >= 0x28 && op <= 0x3e) return skipMemarg(bytes, at);
-  if (op === 0x41 || op === 0x42 || op === 0xd0) return readSleb(bytes, at)[1];
+  if (op === 0x41 || op === 0x42 || op === 0xd0) return skipLeb(bytes, at);
   if (op === 0x43) return at + 4;
   if (op === 0x44) return at + 8;
   return at;
@@ -178,14 +186,14 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
   const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, sites: [] };
   let height = 0;
   const frame = (): Frame => frames[frames.length - 1]!;
-  const apply = ([pops, pushes]: Effect) => {
+  const apply = (pops: number, pushes: number) => {
     height = Math.max(frame().base, height - pops) + pushes; // below the frame's base only in unreachable code
     scan.maxHeight = Math.max(scan.maxHeight, height);
   };
   const enter = (params: number, blockResults: number) => {
-    apply([params, 0]);
+    apply(params, 0);
     frames.push({ base: height, params, results: blockResults });
-    apply([0, params]);
+    apply(0, params);
   };
   const unreachable = () => { height = frame().base; };
   let at = start;
@@ -204,7 +212,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
       case 0x04: { // if
         const [p, r, next] = readBlockType(bytes, at, shape);
         at = next;
-        apply([1, 0]);
+        apply(1, 0);
         enter(p, r);
         break;
       }
@@ -228,7 +236,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const typeIndex = shape.tagTypes[tag];
         if (typeIndex === undefined) throw new ModuleFormatError(`a catch refers to tag ${tag}, which does not exist`);
         height = frame().base;
-        apply([0, signature(shape, typeIndex).params]);
+        apply(0, signature(shape, typeIndex).params);
         scan.sites.push({ kind: 'handler-start', start: opStart, end: at });
         break;
       }
@@ -247,7 +255,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
       case 0x09: at = skipLeb(bytes, at); unreachable(); break; // rethrow
       case 0x0a: unreachable(); break; // throw_ref
       case 0x0c: at = skipLeb(bytes, at); unreachable(); break; // br
-      case 0x0d: at = skipLeb(bytes, at); apply([1, 0]); break; // br_if
+      case 0x0d: at = skipLeb(bytes, at); apply(1, 0); break; // br_if
       case 0x0e: { // br_table
         let [n, q] = readLeb(bytes, at);
         for (n++; n > 0; n--) q = skipLeb(bytes, q);
@@ -262,14 +270,14 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const typeIndex = shape.funcTypes[func];
         if (typeIndex === undefined) throw new ModuleFormatError(`a call refers to function ${func}, which does not exist`);
         const type = signature(shape, typeIndex);
-        if (op === 0x12) { scan.sites.push({ kind: 'return', start: opStart, end: at }); unreachable(); } else apply([type.params, type.results]);
+        if (op === 0x12) { scan.sites.push({ kind: 'return', start: opStart, end: at }); unreachable(); } else apply(type.params, type.results);
         break;
       }
       case 0x11: case 0x13: case 0x14: case 0x15: { // call_indirect, return_call_indirect, call_ref, return_call_ref
         const [typeIndex, next] = readLeb(bytes, at);
         at = op <= 0x13 ? skipLeb(bytes, next) : next;
         const type = signature(shape, typeIndex);
-        if (op === 0x13 || op === 0x15) { scan.sites.push({ kind: 'return', start: opStart, end: at }); unreachable(); } else apply([type.params + 1, type.results]);
+        if (op === 0x13 || op === 0x15) { scan.sites.push({ kind: 'return', start: opStart, end: at }); unreachable(); } else apply(type.params + 1, type.results);
         break;
       }
       case 0xfc: case 0xfd: case 0xfe: {
@@ -277,7 +285,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const decoded = op === 0xfc ? miscInstruction(bytes, sub, next) : op === 0xfd ? simdInstruction(bytes, sub, next) : atomicInstruction(bytes, sub, next);
         if (!decoded) throw new ModuleFormatError(`unknown instruction 0x${op.toString(16)} ${sub} at byte ${opStart}`);
         if (op === 0xfd) scan.v128 = true;
-        apply(decoded[0]);
+        apply(decoded[0][0], decoded[0][1]);
         at = decoded[1];
         break;
       }
@@ -285,7 +293,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const effect = plainEffects[op];
         if (!effect) throw new ModuleFormatError(`unknown instruction 0x${op.toString(16)} at byte ${opStart}`);
         at = skipPlainImmediates(bytes, op, at);
-        apply(effect);
+        apply(effect[0], effect[1]);
       }
     }
   }

@@ -6,6 +6,7 @@ import { maxStackLimitBytes } from '../../formats/index.js';
 import { limitStack } from './stack-limit.js';
 
 export { exhaustedFunctionName, frameBaseBytes, slotBytes, limitStack } from './stack-limit.js';
+export { offsetsSectionName } from './offsets.js';
 
 /** Default --max-stack: 8 MiB of counted frames (a native thread's usual stack). */
 export const defaultMaxStackBytes = 8 * 1024 * 1024;
@@ -50,8 +51,11 @@ const cache = new Map<string, Uint8Array>();
 /** Rewritten modules kept for reuse (a cluster or a test loads one module many times). */
 const maxCachedModules = 16;
 
-/** The binary with every pass applied in order; `key` (the module's hash) caches the result. */
-export function applyRewrites(binary: Uint8Array, passes: readonly RewritePass[], key?: string): Uint8Array {
+/**
+ * The binary with every pass applied in order; `key` (the module's hash and anything else that
+ * shaped `binary`) caches the result; `originShift` as for limitStack.
+ */
+export function applyRewrites(binary: Uint8Array, passes: readonly RewritePass[], key?: string, originShift = 0): Uint8Array {
   if (passes.length === 0) return binary;
   const cacheKey = key === undefined ? undefined : `${key} ${passes.map(describePass).join(' ')}`;
   const hit = cacheKey === undefined ? undefined : cache.get(cacheKey);
@@ -59,7 +63,7 @@ export function applyRewrites(binary: Uint8Array, passes: readonly RewritePass[]
   let out = binary;
   for (const pass of passes) {
     switch (pass.name) {
-      case 'stack-limit': out = limitStack(out, pass.maxStackBytes); break;
+      case 'stack-limit': out = limitStack(out, pass.maxStackBytes, out === binary ? originShift : 0); break;
     }
   }
   if (cacheKey !== undefined) {

@@ -13,7 +13,9 @@
 import { maxStackLimitBytes } from '../../formats/index.js';
 import { ModuleFormatError } from '../module.js';
 import { leb, readLeb, section, sections, type Section } from '../wasm-binary.js';
+import { ByteWriter } from './bytes.js';
 import { isV128, scanBody, skipValType, type FuncType, type ModuleShape } from './decoder.js';
+import { encodeSegments, offsetsSectionName, type Segment } from './offsets.js';
 
 /** A frame's fixed cost: V8 measured 32 (TurboFan) to 48 (Liftoff) bytes for an empty function. */
 export const frameBaseBytes = 64;
@@ -155,9 +157,12 @@ class TypeTable {
 
 interface Context { parsed: Parsed; typeTable: TypeTable; global: number; trapFunction: number; limit: number }
 
-/** One function body (its entry in the code section, size excluded) with the stack accounting. */
-function rewriteBody(binary: Uint8Array, bodyStart: number, bodyEnd: number, funcType: ParsedType, ctx: Context): Uint8Array {
-  let [groups, p] = readLeb(binary, bodyStart);
+/** A body's frame: what it costs and what it declares. */
+interface FrameShape { groups: number; localsStart: number; codeStart: number; cost: number; mark: number; catches: boolean }
+
+function frameShape(binary: Uint8Array, bodyStart: number, bodyEnd: number, funcType: ParsedType, ctx: Context): FrameShape & { scan: ReturnType<typeof scanBody> } {
+  const [groups, localsStart] = readLeb(binary, bodyStart);
+  let p = localsStart;
   let locals = 0;
   let v128 = funcType.v128;
   for (let g = 0; g < groups; g++) {
@@ -169,51 +174,75 @@ function rewriteBody(binary: Uint8Array, bodyStart: number, bodyEnd: number, fun
   const scan = scanBody(binary, p, bodyEnd, funcType.results, ctx.parsed.shape);
   const slot = v128 || scan.v128 ? 2 * slotBytes : slotBytes;
   const cost = Math.min(frameBaseBytes + slot * (funcType.params + locals + scan.maxHeight), maxFrameCostBytes);
+  // The new local holding the total after this frame's cost (catching functions only).
+  return { groups, localsStart, codeStart: p, cost, mark: funcType.params + locals, catches: scan.catches, scan };
+}
+
+/**
+ * One function body (its entry in the code section, size excluded) with the stack accounting,
+ * written to `out`; `segments` gets where each stretch of it came from (offsets in `out`).
+ */
+function rewriteBody(binary: Uint8Array, bodyStart: number, bodyEnd: number, funcType: ParsedType, ctx: Context, out: ByteWriter, segments: Segment[]): void {
+  const f = frameShape(binary, bodyStart, bodyEnd, funcType, ctx);
   const g = leb(ctx.global);
-  const mark = funcType.params + locals; // the new local holding the total after this frame's cost (catching functions only)
-  const restore = Uint8Array.of(Op.localGet, ...leb(mark), Op.globalSet, ...g);
-  const epilogue = Uint8Array.of(Op.globalGet, ...g, Op.i32Const, ...sleb(cost), Op.i32Sub, Op.globalSet, ...g);
-  const blockType = funcType.results === 0 ? [Op.emptyType] : funcType.results === 1 ? [...funcType.resultBytes] : sleb(ctx.typeTable.noParams(funcType.results, funcType.resultBytes));
-  const pieces: Uint8Array[] = [
-    scan.catches ? Uint8Array.of(...leb(groups + 1)) : Uint8Array.of(...leb(groups)),
-    binary.subarray(readLeb(binary, bodyStart)[1], p),
-    scan.catches ? Uint8Array.of(1, Op.i32) : new Uint8Array(),
-    Uint8Array.of(
-      Op.globalGet, ...g, Op.i32Const, ...sleb(cost), Op.i32Add, Op.globalSet, ...g,
-      Op.globalGet, ...g, Op.i32Const, ...sleb(ctx.limit), Op.i32GtU, Op.if, Op.emptyType, Op.call, ...leb(ctx.trapFunction), Op.end,
-      ...(scan.catches ? [Op.globalGet, ...g, Op.localSet, ...leb(mark)] : []),
-      Op.block, ...blockType,
-    ),
-  ];
-  let copied = p;
-  for (const site of scan.sites) {
+  const epilogue = [Op.globalGet, ...g, Op.i32Const, ...sleb(f.cost), Op.i32Sub, Op.globalSet, ...g];
+  const restore = [Op.localGet, ...leb(f.mark), Op.globalSet, ...g];
+  const blockType = funcType.results === 0 ? [Op.emptyType] : funcType.results === 1 ? funcType.resultBytes : sleb(ctx.typeTable.noParams(funcType.results, funcType.resultBytes));
+  const copy = (from: number, to: number) => {
+    segments.push({ start: out.length, length: to - from, original: from, copied: true });
+    out.bytes(binary.subarray(from, to));
+  };
+  const insert = (bytes: ArrayLike<number>, original: number) => {
+    segments.push({ start: out.length, length: bytes.length, original, copied: false });
+    out.bytes(bytes);
+  };
+  out.leb(f.catches ? f.groups + 1 : f.groups).bytes(binary.subarray(f.localsStart, f.codeStart));
+  if (f.catches) out.byte(1).byte(Op.i32);
+  insert([
+    Op.globalGet, ...g, Op.i32Const, ...sleb(f.cost), Op.i32Add, Op.globalSet, ...g,
+    Op.globalGet, ...g, Op.i32Const, ...sleb(ctx.limit), Op.i32GtU, Op.if, Op.emptyType, Op.call, ...leb(ctx.trapFunction), Op.end,
+    ...(f.catches ? [Op.globalGet, ...g, Op.localSet, ...leb(f.mark)] : []),
+    Op.block, ...blockType,
+  ], f.codeStart);
+  let copied = f.codeStart;
+  for (const site of f.scan.sites) {
     if (site.kind === 'return') {
-      pieces.push(binary.subarray(copied, site.start), epilogue);
+      copy(copied, site.start);
+      insert(epilogue, site.start);
       copied = site.start;
-    } else if (scan.catches) {
-      pieces.push(binary.subarray(copied, site.end), restore);
+    } else if (f.catches) {
+      copy(copied, site.end);
+      insert(restore, site.end);
       copied = site.end;
     }
   }
-  pieces.push(binary.subarray(copied, bodyEnd), epilogue, Uint8Array.of(Op.end));
-  return Buffer.concat(pieces);
+  copy(copied, bodyEnd);
+  insert([...epilogue, Op.end], bodyEnd - 1); // after the original's last `end`, which now closes the block
 }
 
-function rewriteCode(binary: Uint8Array, s: Section, ctx: Context): Uint8Array {
-  const bodies: Uint8Array[] = [];
+/** The code section's payload, every body rewritten and the trap function's appended; segments relative to it. */
+function rewriteCode(binary: Uint8Array, s: Section, ctx: Context): { payload: Uint8Array; segments: Segment[] } {
+  const code = new ByteWriter();
+  const body = new ByteWriter();
+  const segments: Segment[] = [];
   let [count, p] = readLeb(binary, s.payload);
-  const defined = count;
+  code.leb(count + 1);
   for (let i = 0; i < count; i++) {
     const [size, start] = readLeb(binary, p);
     const typeIndex = ctx.parsed.shape.funcTypes[ctx.parsed.importedFuncs + i];
     const type = typeIndex === undefined ? undefined : ctx.parsed.types[typeIndex];
     if (!type) throw new ModuleFormatError(`function ${ctx.parsed.importedFuncs + i} has no type`);
-    const body = rewriteBody(binary, start, start + size, type, ctx);
-    bodies.push(Uint8Array.from(leb(body.length)), body);
+    body.reset();
+    const bodySegments: Segment[] = [];
+    rewriteBody(binary, start, start + size, type, ctx, body, bodySegments);
+    code.leb(body.length);
+    for (const seg of bodySegments) segments.push({ ...seg, start: seg.start + code.length });
+    code.bytes(body.view());
     p = start + size;
   }
   const trapBody = [0, Op.unreachable, Op.end]; // no locals
-  return section(SectionId.code, Buffer.concat([Uint8Array.from(leb(defined + 1)), ...bodies, Uint8Array.of(...leb(trapBody.length), ...trapBody)]));
+  code.leb(trapBody.length).bytes(trapBody);
+  return { payload: code.view(), segments };
 }
 
 /** A vector section with one more entry at its end. */
@@ -256,45 +285,68 @@ function withFunctionName(binary: Uint8Array, s: Section | undefined, index: num
   return section(SectionId.custom, Buffer.concat([Uint8Array.of(...leb(title.length)), title, ...subsections]));
 }
 
-/** The module with the call-stack limit (see the comment at the top); `maxStackBytes` at most 1 GiB. */
-export function limitStack(binary: Uint8Array, maxStackBytes: number): Uint8Array {
+/**
+ * The module with the call-stack limit (see the comment at the top); `maxStackBytes` at most
+ * maxStackLimitBytes. `originShift`: how many bytes earlier passes added before the code section
+ * (the memory limit's), so that the offset map names offsets in the module as the user gave it.
+ */
+export function limitStack(binary: Uint8Array, maxStackBytes: number, originShift = 0): Uint8Array {
   assert(Number.isInteger(maxStackBytes) && maxStackBytes > 0 && maxStackBytes <= maxStackLimitBytes, `stack limit ${maxStackBytes} out of range`);
   const parsed = parse(binary);
   const find = (id: number) => parsed.sections.find((s) => s.id === id);
-  const code = find(SectionId.code);
-  if (!code) return binary; // no functions, nothing to count
+  const codeSection = find(SectionId.code);
+  if (!codeSection) return binary; // no functions, nothing to count
   const typeTable = new TypeTable(parsed.types);
   const trapType = typeTable.noParams(0, new Uint8Array());
   const trapFunction = parsed.shape.funcTypes.length;
   const ctx: Context = { parsed, typeTable, global: parsed.globals, trapFunction, limit: maxStackBytes };
-  const newCode = rewriteCode(binary, code, ctx);
+  const code = rewriteCode(binary, codeSection, ctx);
   const replaced = new Map<number, Uint8Array>([
     [SectionId.type, typeTable.section(binary, find(SectionId.type))],
     [SectionId.function, appendEntry(binary, SectionId.function, find(SectionId.function), leb(trapType))],
     [SectionId.global, appendEntry(binary, SectionId.global, find(SectionId.global), [Op.i32, 1, Op.i32Const, 0, Op.end])],
-    [SectionId.code, newCode],
+    [SectionId.code, section(SectionId.code, code.payload)],
   ]);
-  return assemble(binary, parsed.sections, replaced, withFunctionName(binary, parsed.sections.find((s) => s.id === 0 && nameOf(binary, s) === 'name'), trapFunction));
+  const names = withFunctionName(binary, parsed.sections.find((s) => s.id === 0 && nameOf(binary, s) === 'name'), trapFunction);
+  const { pieces, codeAt } = assemble(binary, parsed.sections, replaced);
+  const codePayloadAt = codeAt + 1 + leb(code.payload.length).length;
+  const offsets = encodeSegments(code.segments.map((seg) => ({ ...seg, start: seg.start + codePayloadAt, original: seg.original - originShift })));
+  return Buffer.concat([...pieces, names, customSection(offsetsSectionName, offsets)]);
 }
 
-/** The module's sections with `replaced` ones swapped in (or inserted in order), and the name section. */
-function assemble(binary: Uint8Array, list: Section[], replaced: Map<number, Uint8Array>, names: Uint8Array): Uint8Array {
+function customSection(name: string, payload: Uint8Array): Uint8Array {
+  const title = utf8(name);
+  return section(SectionId.custom, Buffer.concat([Uint8Array.from(leb(title.length)), title, payload]));
+}
+
+/**
+ * The module's sections with `replaced` ones swapped in (or inserted in order), without its name
+ * section (the caller appends the new one); and where the code section starts.
+ */
+function assemble(binary: Uint8Array, list: Section[], replaced: Map<number, Uint8Array>): { pieces: Uint8Array[]; codeAt: number } {
   const pieces: Uint8Array[] = [binary.subarray(0, 8)];
+  let at = 8;
+  let codeAt = -1;
+  const put = (id: number, bytes: Uint8Array) => {
+    if (id === SectionId.code) codeAt = at;
+    pieces.push(bytes);
+    at += bytes.length;
+  };
   const pending = new Map(replaced);
   const flushBefore = (rank: number) => {
     for (const [id, bytes] of [...pending].sort((a, b) => sectionRank[a[0]]! - sectionRank[b[0]]!)) {
-      if (sectionRank[id]! < rank) { pieces.push(bytes); pending.delete(id); }
+      if (sectionRank[id]! < rank) { put(id, bytes); pending.delete(id); }
     }
   };
   for (const s of list) {
-    if (s.id === SectionId.custom && nameOf(binary, s) === 'name') continue;
+    if (s.id === SectionId.custom && (nameOf(binary, s) === 'name' || nameOf(binary, s) === offsetsSectionName)) continue;
     if (s.id !== SectionId.custom) flushBefore(sectionRank[s.id] ?? 0);
     const swap = pending.get(s.id);
-    if (s.id !== SectionId.custom && swap) { pieces.push(swap); pending.delete(s.id); } else pieces.push(binary.subarray(s.start, s.end));
+    if (s.id !== SectionId.custom && swap) { put(s.id, swap); pending.delete(s.id); } else put(s.id, binary.subarray(s.start, s.end));
   }
   flushBefore(Infinity);
-  pieces.push(names);
-  return Buffer.concat(pieces);
+  assert(codeAt > 0, 'the code section was written');
+  return { pieces, codeAt };
 }
 
 function assert(cond: boolean, message: string): asserts cond {
