@@ -9,7 +9,7 @@ import { readLeb } from '../wasm-binary.js';
 export interface FuncType { params: number; results: number; resultBytes: Uint8Array; v128: boolean }
 
 /** What a body's instructions refer to: types by index, each function's and each tag's type index. */
-export interface ModuleShape { types: FuncType[]; funcTypes: number[]; tagTypes: number[] }
+export interface ModuleShape { types: FuncType[]; funcTypes: number[]; tagTypes: number[]; importedFuncs: number }
 
 /** One instruction the passes care about, by where it starts and ends in the module. */
 export interface Site { kind: 'return' | 'handler-start' | 'end'; start: number; end: number }
@@ -21,6 +21,8 @@ export interface BodyScan {
   v128: boolean;
   /** The body catches exceptions (try, try_table). */
   catches: boolean;
+  /** The body may call a function of the module (a direct call to one, or any indirect call): it is not a leaf. */
+  callsModule: boolean;
   /** return and return_call*; catch/catch_all; every end but the function's own, in order. */
   sites: Site[];
 }
@@ -183,7 +185,7 @@ function signature(shape: ModuleShape, typeIndex: number): FuncType {
  */
 export function scanBody(bytes: Uint8Array, start: number, end: number, results: number, shape: ModuleShape): BodyScan {
   const frames: Frame[] = [{ base: 0, params: 0, results }];
-  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, sites: [] };
+  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [] };
   let height = 0;
   const frame = (): Frame => frames[frames.length - 1]!;
   const apply = (pops: number, pushes: number) => {
@@ -269,6 +271,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         at = next;
         const typeIndex = shape.funcTypes[func];
         if (typeIndex === undefined) throw new ModuleFormatError(`a call refers to function ${func}, which does not exist`);
+        if (func >= shape.importedFuncs) scan.callsModule = true;
         const type = signature(shape, typeIndex);
         if (op === 0x12) { scan.sites.push({ kind: 'return', start: opStart, end: at }); unreachable(); } else apply(type.params, type.results);
         break;
@@ -276,6 +279,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
       case 0x11: case 0x13: case 0x14: case 0x15: { // call_indirect, return_call_indirect, call_ref, return_call_ref
         const [typeIndex, next] = readLeb(bytes, at);
         at = op <= 0x13 ? skipLeb(bytes, next) : next;
+        scan.callsModule = true;
         const type = signature(shape, typeIndex);
         if (op === 0x13 || op === 0x15) { scan.sites.push({ kind: 'return', start: opStart, end: at }); unreachable(); } else apply(type.params + 1, type.results);
         break;

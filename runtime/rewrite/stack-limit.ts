@@ -3,13 +3,16 @@
 // and replica (V8's own limit depends on which JIT tier compiled each frame and on host frames).
 //
 // Each function's frame is given a cost: frameBaseBytes plus slotBytes for every parameter, local
-// and operand-stack slot it may use (16 bytes each if it touches v128). A new mutable i32 global,
-// added after all others so no index moves, holds the bytes in use. On entry a function adds its
-// cost and calls a new (last) function that executes `unreachable` if the total passes the limit;
-// its body is wrapped in a block of its result type, so every way out (fall-through, a branch to
-// the function's label, return, return_call*) passes an epilogue that subtracts the cost again.
-// Functions that catch exceptions also restore the total after each handler and block end, since
-// an exception skips the epilogues of the frames it unwinds.
+// (the one added here included) and operand-stack slot it may use (16 bytes each if it touches
+// v128). A new mutable i32 global, added after all others so no index moves, holds the bytes in
+// use. On entry a function keeps the total in a new local, calls a new (last) function that
+// executes `unreachable` if its cost would take the total past the limit, and adds its cost; its
+// body is wrapped in a block of its result type, so every way out (fall-through, a branch to the
+// function's label, return, return_call*) passes an epilogue that puts the entry total back.
+// Functions that catch exceptions also restore their total after each handler and block end,
+// since an exception skips the epilogues of the frames it unwinds. Leaves (functions that call
+// nothing in the module) are left as they are: one at most is on the stack, the innermost, and
+// every check keeps room for the costliest.
 import { maxStackLimitBytes } from '../../formats/index.js';
 import { ModuleFormatError } from '../module.js';
 import { leb, readLeb, section, sections, type Section } from '../wasm-binary.js';
@@ -32,8 +35,8 @@ const SectionId = { custom: 0, type: 1, import: 2, function: 3, global: 6, code:
 const sectionRank: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
 
 const Op = {
-  if: 0x04, end: 0x0b, block: 0x02, call: 0x10, localGet: 0x20, localSet: 0x21, globalGet: 0x23, globalSet: 0x24,
-  i32Const: 0x41, i32GtU: 0x4b, i32Add: 0x6a, i32Sub: 0x6b, unreachable: 0x00, emptyType: 0x40, i32: 0x7f, funcType: 0x60,
+  if: 0x04, end: 0x0b, block: 0x02, call: 0x10, localGet: 0x20, localTee: 0x22, globalGet: 0x23, globalSet: 0x24,
+  i32Const: 0x41, i32GtS: 0x4a, i32Add: 0x6a, unreachable: 0x00, emptyType: 0x40, i32: 0x7f, funcType: 0x60,
 } as const;
 
 /** `value` as signed LEB128 (for i32.const and block type indices). */
@@ -118,9 +121,10 @@ function parse(binary: Uint8Array): Parsed {
   const find = (id: number) => list.find((s) => s.id === id);
   const typeSection = find(SectionId.type);
   const types = typeSection ? parseTypes(binary, typeSection) : [];
-  const shape: ModuleShape = { types, funcTypes: [], tagTypes: [] };
+  const shape: ModuleShape = { types, funcTypes: [], tagTypes: [], importedFuncs: 0 };
   const importSection = find(SectionId.import);
   const imported = importSection ? parseImports(binary, importSection, shape) : { funcs: 0, globals: 0 };
+  shape.importedFuncs = imported.funcs;
   const functionSection = find(SectionId.function);
   if (functionSection) shape.funcTypes.push(...readIndexVector(binary, functionSection));
   const tagSection = find(SectionId.tag);
@@ -155,12 +159,18 @@ class TypeTable {
   }
 }
 
-interface Context { parsed: Parsed; typeTable: TypeTable; global: number; trapFunction: number; limit: number }
+interface Context {
+  parsed: Parsed; typeTable: TypeTable; global: number; trapFunction: number; limit: number;
+  /** The costliest leaf frame: room every check keeps free, as leaves are not counted. */
+  maxLeafCost: number;
+}
 
 /** A body's frame: what it costs and what it declares. */
-interface FrameShape { groups: number; localsStart: number; codeStart: number; cost: number; mark: number; catches: boolean }
+interface FrameShape { groups: number; localsStart: number; codeStart: number; cost: number; entry: number; catches: boolean }
 
-function frameShape(binary: Uint8Array, bodyStart: number, bodyEnd: number, funcType: ParsedType, ctx: Context): FrameShape & { scan: ReturnType<typeof scanBody> } {
+type Frame = FrameShape & { scan: ReturnType<typeof scanBody> };
+
+function frameShape(binary: Uint8Array, bodyStart: number, bodyEnd: number, funcType: ParsedType, shape: ModuleShape): Frame {
   const [groups, localsStart] = readLeb(binary, bodyStart);
   let p = localsStart;
   let locals = 0;
@@ -171,22 +181,22 @@ function frameShape(binary: Uint8Array, bodyStart: number, bodyEnd: number, func
     v128 ||= isV128(binary, q);
     p = skipValType(binary, q);
   }
-  const scan = scanBody(binary, p, bodyEnd, funcType.results, ctx.parsed.shape);
+  const scan = scanBody(binary, p, bodyEnd, funcType.results, shape);
   const slot = v128 || scan.v128 ? 2 * slotBytes : slotBytes;
-  const cost = Math.min(frameBaseBytes + slot * (funcType.params + locals + scan.maxHeight), maxFrameCostBytes);
-  // The new local holding the total after this frame's cost (catching functions only).
-  return { groups, localsStart, codeStart: p, cost, mark: funcType.params + locals, catches: scan.catches, scan };
+  const cost = Math.min(frameBaseBytes + slot * (funcType.params + locals + 1 + scan.maxHeight), maxFrameCostBytes);
+  // `entry`: the new local holding the total as the function found it.
+  return { groups, localsStart, codeStart: p, cost, entry: funcType.params + locals, catches: scan.catches, scan };
 }
 
 /**
  * One function body (its entry in the code section, size excluded) with the stack accounting,
  * written to `out`; `segments` gets where each stretch of it came from (offsets in `out`).
  */
-function rewriteBody(binary: Uint8Array, bodyStart: number, bodyEnd: number, funcType: ParsedType, ctx: Context, out: ByteWriter, segments: Segment[]): void {
-  const f = frameShape(binary, bodyStart, bodyEnd, funcType, ctx);
+function rewriteBody(binary: Uint8Array, bodyEnd: number, funcType: ParsedType, f: Frame, ctx: Context, out: ByteWriter, segments: Segment[]): void {
   const g = leb(ctx.global);
-  const epilogue = [Op.globalGet, ...g, Op.i32Const, ...sleb(f.cost), Op.i32Sub, Op.globalSet, ...g];
-  const restore = [Op.localGet, ...leb(f.mark), Op.globalSet, ...g];
+  const e = leb(f.entry);
+  const epilogue = [Op.localGet, ...e, Op.globalSet, ...g];
+  const restore = [Op.localGet, ...e, Op.i32Const, ...sleb(f.cost), Op.i32Add, Op.globalSet, ...g];
   const blockType = funcType.results === 0 ? [Op.emptyType] : funcType.results === 1 ? funcType.resultBytes : sleb(ctx.typeTable.noParams(funcType.results, funcType.resultBytes));
   const copy = (from: number, to: number) => {
     segments.push({ start: out.length, length: to - from, original: from, copied: true });
@@ -196,12 +206,12 @@ function rewriteBody(binary: Uint8Array, bodyStart: number, bodyEnd: number, fun
     segments.push({ start: out.length, length: bytes.length, original, copied: false });
     out.bytes(bytes);
   };
-  out.leb(f.catches ? f.groups + 1 : f.groups).bytes(binary.subarray(f.localsStart, f.codeStart));
-  if (f.catches) out.byte(1).byte(Op.i32);
+  out.leb(f.groups + 1).bytes(binary.subarray(f.localsStart, f.codeStart)).byte(1).byte(Op.i32);
+  // total + cost + the costliest leaf > limit, as total > limit - cost - leaf: signed, since the
+  // right side may be negative (then every call traps) and the total stays below 2^31.
   insert([
-    Op.globalGet, ...g, Op.i32Const, ...sleb(f.cost), Op.i32Add, Op.globalSet, ...g,
-    Op.globalGet, ...g, Op.i32Const, ...sleb(ctx.limit), Op.i32GtU, Op.if, Op.emptyType, Op.call, ...leb(ctx.trapFunction), Op.end,
-    ...(f.catches ? [Op.globalGet, ...g, Op.localSet, ...leb(f.mark)] : []),
+    Op.globalGet, ...g, Op.localTee, ...e, Op.i32Const, ...sleb(ctx.limit - f.cost - ctx.maxLeafCost), Op.i32GtS, Op.if, Op.emptyType, Op.call, ...leb(ctx.trapFunction), Op.end,
+    ...restore,
     Op.block, ...blockType,
   ], f.codeStart);
   let copied = f.codeStart;
@@ -221,24 +231,37 @@ function rewriteBody(binary: Uint8Array, bodyStart: number, bodyEnd: number, fun
 }
 
 /** The code section's payload, every body rewritten and the trap function's appended; segments relative to it. */
-function rewriteCode(binary: Uint8Array, s: Section, ctx: Context): { payload: Uint8Array; segments: Segment[] } {
-  const code = new ByteWriter();
-  const body = new ByteWriter();
-  const segments: Segment[] = [];
+function rewriteCode(binary: Uint8Array, s: Section, ctx: Omit<Context, 'maxLeafCost'>): { payload: Uint8Array; segments: Segment[] } {
+  const bodies: { start: number; end: number; type: ParsedType; frame: Frame }[] = [];
   let [count, p] = readLeb(binary, s.payload);
-  code.leb(count + 1);
   for (let i = 0; i < count; i++) {
     const [size, start] = readLeb(binary, p);
     const typeIndex = ctx.parsed.shape.funcTypes[ctx.parsed.importedFuncs + i];
     const type = typeIndex === undefined ? undefined : ctx.parsed.types[typeIndex];
     if (!type) throw new ModuleFormatError(`function ${ctx.parsed.importedFuncs + i} has no type`);
+    bodies.push({ start, end: start + size, type, frame: frameShape(binary, start, start + size, type, ctx.parsed.shape) });
+    p = start + size;
+  }
+  // A leaf (it calls no function of the module, imports aside) is only ever the innermost frame,
+  // so at most one is on the stack: leaves are not counted (no cost on the many small hot
+  // functions) and every check keeps room for the costliest leaf instead.
+  const maxLeafCost = bodies.reduce((most, b) => (b.frame.scan.callsModule ? most : Math.max(most, b.frame.cost)), 0);
+  const full: Context = { ...ctx, maxLeafCost };
+  const code = new ByteWriter();
+  const body = new ByteWriter();
+  const segments: Segment[] = [];
+  code.leb(count + 1);
+  for (const { start, end, type, frame } of bodies) {
     body.reset();
     const bodySegments: Segment[] = [];
-    rewriteBody(binary, start, start + size, type, ctx, body, bodySegments);
+    if (frame.scan.callsModule) rewriteBody(binary, end, type, frame, full, body, bodySegments);
+    else {
+      bodySegments.push({ start: 0, length: end - start, original: start, copied: true });
+      body.bytes(binary.subarray(start, end));
+    }
     code.leb(body.length);
     for (const seg of bodySegments) segments.push({ ...seg, start: seg.start + code.length });
     code.bytes(body.view());
-    p = start + size;
   }
   const trapBody = [0, Op.unreachable, Op.end]; // no locals
   code.leb(trapBody.length).bytes(trapBody);
@@ -299,7 +322,7 @@ export function limitStack(binary: Uint8Array, maxStackBytes: number, originShif
   const typeTable = new TypeTable(parsed.types);
   const trapType = typeTable.noParams(0, new Uint8Array());
   const trapFunction = parsed.shape.funcTypes.length;
-  const ctx: Context = { parsed, typeTable, global: parsed.globals, trapFunction, limit: maxStackBytes };
+  const ctx = { parsed, typeTable, global: parsed.globals, trapFunction, limit: maxStackBytes };
   const code = rewriteCode(binary, codeSection, ctx);
   const replaced = new Map<number, Uint8Array>([
     [SectionId.type, typeTable.section(binary, find(SectionId.type))],
