@@ -11,8 +11,8 @@ export interface FuncType { params: number; results: number; resultBytes: Uint8A
 /** What a body's instructions refer to: types by index, each function's and each tag's type index. */
 export interface ModuleShape { types: FuncType[]; funcTypes: number[]; tagTypes: number[]; importedFuncs: number }
 
-/** One instruction the passes care about, by where it starts and ends in the module. */
-export interface Site { kind: 'return' | 'handler-start' | 'end'; start: number; end: number }
+/** Kinds of places in a body where the stack limit inserts code (see BodyScan.sites). */
+export const SiteKind = { return: 0, afterHandlerOrEnd: 1 } as const;
 
 export interface BodyScan {
   /** Most values ever on the operand stack at once (an upper bound). */
@@ -23,8 +23,12 @@ export interface BodyScan {
   catches: boolean;
   /** The body may call a function of the module (a direct call to one, or any indirect call): it is not a leaf. */
   callsModule: boolean;
-  /** return and return_call*; catch/catch_all; every end but the function's own, in order. */
-  sites: Site[];
+  /**
+   * Flat pairs (kind, offset), in order: SiteKind.return at the start of each return and
+   * return_call*; SiteKind.afterHandlerOrEnd just after each catch, catch_all and every end but
+   * the function's own. Numbers, not objects: this runs on every instruction of the module.
+   */
+  sites: number[];
 }
 
 /** An instruction's operand-stack effect: values popped, values pushed. */
@@ -239,17 +243,17 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         if (typeIndex === undefined) throw new ModuleFormatError(`a catch refers to tag ${tag}, which does not exist`);
         height = frame().base;
         apply(0, signature(shape, typeIndex).params);
-        scan.sites.push({ kind: 'handler-start', start: opStart, end: at });
+        scan.sites.push(SiteKind.afterHandlerOrEnd, at);
         break;
       }
-      case 0x19: height = frame().base; scan.sites.push({ kind: 'handler-start', start: opStart, end: at }); break; // catch_all
+      case 0x19: height = frame().base; scan.sites.push(SiteKind.afterHandlerOrEnd, at); break; // catch_all
       case 0x0b: case 0x18: { // end, delegate
         if (op === 0x18) at = skipLeb(bytes, at);
         const closed = frames.pop();
         if (!closed) throw new ModuleFormatError(`an end without a block at byte ${opStart}`);
         height = closed.base + closed.results;
         scan.maxHeight = Math.max(scan.maxHeight, height);
-        if (frames.length > 0) scan.sites.push({ kind: 'end', start: opStart, end: at });
+        if (frames.length > 0) scan.sites.push(SiteKind.afterHandlerOrEnd, at);
         else if (at !== end) throw new ModuleFormatError(`a function body ends before its last byte (at byte ${at})`);
         break;
       }
@@ -265,7 +269,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         unreachable();
         break;
       }
-      case 0x0f: unreachable(); scan.sites.push({ kind: 'return', start: opStart, end: at }); break;
+      case 0x0f: unreachable(); scan.sites.push(SiteKind.return, opStart); break;
       case 0x10: case 0x12: { // call, return_call
         const [func, next] = readLeb(bytes, at);
         at = next;
@@ -273,7 +277,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         if (typeIndex === undefined) throw new ModuleFormatError(`a call refers to function ${func}, which does not exist`);
         if (func >= shape.importedFuncs) scan.callsModule = true;
         const type = signature(shape, typeIndex);
-        if (op === 0x12) { scan.sites.push({ kind: 'return', start: opStart, end: at }); unreachable(); } else apply(type.params, type.results);
+        if (op === 0x12) { scan.sites.push(SiteKind.return, opStart); unreachable(); } else apply(type.params, type.results);
         break;
       }
       case 0x11: case 0x13: case 0x14: case 0x15: { // call_indirect, return_call_indirect, call_ref, return_call_ref
@@ -281,7 +285,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         at = op <= 0x13 ? skipLeb(bytes, next) : next;
         scan.callsModule = true;
         const type = signature(shape, typeIndex);
-        if (op === 0x13 || op === 0x15) { scan.sites.push({ kind: 'return', start: opStart, end: at }); unreachable(); } else apply(type.params + 1, type.results);
+        if (op === 0x13 || op === 0x15) { scan.sites.push(SiteKind.return, opStart); unreachable(); } else apply(type.params + 1, type.results);
         break;
       }
       case 0xfc: case 0xfd: case 0xfe: {

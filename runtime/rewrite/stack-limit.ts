@@ -17,7 +17,7 @@ import { maxStackLimitBytes } from '../../formats/index.js';
 import { ModuleFormatError } from '../module.js';
 import { leb, readLeb, section, sections, type Section } from '../wasm-binary.js';
 import { ByteWriter } from './bytes.js';
-import { isV128, scanBody, skipValType, type FuncType, type ModuleShape } from './decoder.js';
+import { isV128, scanBody, SiteKind, skipValType, type FuncType, type ModuleShape } from './decoder.js';
 import { encodeSegments, offsetsSectionName, type Segment } from './offsets.js';
 
 /** A frame's fixed cost: V8 measured 32 (TurboFan) to 48 (Liftoff) bytes for an empty function. */
@@ -198,9 +198,10 @@ function rewriteBody(binary: Uint8Array, bodyEnd: number, funcType: ParsedType, 
   const epilogue = [Op.localGet, ...e, Op.globalSet, ...g];
   const restore = [Op.localGet, ...e, Op.i32Const, ...sleb(f.cost), Op.i32Add, Op.globalSet, ...g];
   const blockType = funcType.results === 0 ? [Op.emptyType] : funcType.results === 1 ? funcType.resultBytes : sleb(ctx.typeTable.noParams(funcType.results, funcType.resultBytes));
-  const copy = (from: number, to: number) => {
+  const copy = (from: number, to: number): number => {
     segments.push({ start: out.length, length: to - from, original: from, copied: true });
     out.bytes(binary.subarray(from, to));
+    return to;
   };
   const insert = (bytes: ArrayLike<number>, original: number) => {
     segments.push({ start: out.length, length: bytes.length, original, copied: false });
@@ -215,16 +216,13 @@ function rewriteBody(binary: Uint8Array, bodyEnd: number, funcType: ParsedType, 
     Op.block, ...blockType,
   ], f.codeStart);
   let copied = f.codeStart;
-  for (const site of f.scan.sites) {
-    if (site.kind === 'return') {
-      copy(copied, site.start);
-      insert(epilogue, site.start);
-      copied = site.start;
-    } else if (f.catches) {
-      copy(copied, site.end);
-      insert(restore, site.end);
-      copied = site.end;
-    }
+  const sites = f.scan.sites;
+  for (let i = 0; i < sites.length; i += 2) {
+    const at = sites[i + 1]!;
+    if (sites[i] === SiteKind.return) insert(epilogue, copy(copied, at));
+    else if (f.catches) insert(restore, copy(copied, at));
+    else continue;
+    copied = at;
   }
   copy(copied, bodyEnd);
   insert([...epilogue, Op.end], bodyEnd - 1); // after the original's last `end`, which now closes the block
@@ -260,7 +258,10 @@ function rewriteCode(binary: Uint8Array, s: Section, ctx: Omit<Context, 'maxLeaf
       body.bytes(binary.subarray(start, end));
     }
     code.leb(body.length);
-    for (const seg of bodySegments) segments.push({ ...seg, start: seg.start + code.length });
+    for (const seg of bodySegments) {
+      seg.start += code.length;
+      segments.push(seg);
+    }
     code.bytes(body.view());
   }
   const trapBody = [0, Op.unreachable, Op.end]; // no locals
@@ -333,7 +334,11 @@ export function limitStack(binary: Uint8Array, maxStackBytes: number, originShif
   const names = withFunctionName(binary, parsed.sections.find((s) => s.id === 0 && nameOf(binary, s) === 'name'), trapFunction);
   const { pieces, codeAt } = assemble(binary, parsed.sections, replaced);
   const codePayloadAt = codeAt + 1 + leb(code.payload.length).length;
-  const offsets = encodeSegments(code.segments.map((seg) => ({ ...seg, start: seg.start + codePayloadAt, original: seg.original - originShift })));
+  for (const seg of code.segments) {
+    seg.start += codePayloadAt;
+    seg.original -= originShift;
+  }
+  const offsets = encodeSegments(code.segments);
   return Buffer.concat([...pieces, names, customSection(offsetsSectionName, offsets)]);
 }
 
