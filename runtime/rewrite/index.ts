@@ -23,7 +23,7 @@ export function guestThreadStackMb(maxStackBytes: number): number {
   return Math.ceil((stackSafetyFactor * maxStackBytes) / 2 ** 20) + hostStackMarginMb;
 }
 const stackSafetyFactor = 2;
-/** Host frames between the guest's innermost frame and the end of a syscall (measured well under 1 MiB). */
+/** Room for the host's JavaScript frames on top of the guest's during a syscall. */
 const hostStackMarginMb = 8;
 
 /** One pass of the pipeline with its options, as recorded in the trace header. */
