@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { applyRewrites, compileModule, formatTrap, moduleBinary, processConfig } from '../dist/runtime/index.js';
 import { openTrace, replayTrace, summarizeTrace } from '../dist/replayer/index.js';
+import { memorySource, TraceFormatError, TraceReader, TraceWriter, type TraceHeader } from '../dist/formats/index.js';
 import { cliPath, programsDir, repoRoot, runCli, runInWorker, tempDir } from './helpers.js';
 
 const recurseClock = join(programsDir, 'wat', 'recurse_clock.wat');
@@ -173,6 +174,34 @@ describe('call stack limit', () => {
       expect(Buffer.compare(Buffer.from(once), Buffer.from(applyRewrites(binary, passes))), file).toBe(0);
       expect(WebAssembly.Module.exports(new WebAssembly.Module(once))).toEqual(WebAssembly.Module.exports(new WebAssembly.Module(binary)));
     }
+  });
+
+  it('the header lists the rewriting passes; a pass this reader does not know makes the trace unreadable, in one line', () => {
+    const header = (rewrite: unknown): TraceHeader => ({
+      replicodeVersion: 'test',
+      module: { name: 'm.wasm', sha256: '00'.repeat(32), size: 3, bytes: new Uint8Array([1, 2, 3]), rewrite: rewrite as TraceHeader['module']['rewrite'] },
+      config: { args: ['m.wasm'], env: [], seed: 0n, epochNs: 0n, writeBack: false, maxOpenFds: 64, snapshotLimits: { maxEntries: 10, maxBytes: 100 }, pid: 1 },
+      preopens: [],
+      options: { clock: 'virtual', random: 'seeded', checkpointEvery: 16, recordOutput: false },
+    });
+    const write = (h: TraceHeader) => {
+      const parts: Uint8Array[] = [];
+      const writer = new TraceWriter({ write: (b) => parts.push(b.slice()) }, {});
+      writer.start(h);
+      writer.finish();
+      return Buffer.concat(parts);
+    };
+    const known = header([{ name: 'stack-limit', maxStackBytes: 2 ** 20 }]);
+    expect(new TraceReader(memorySource(write(known))).header).toEqual(known);
+    for (const bad of [[{ name: 'fuel', units: 5 }], [{ name: 'stack-limit', maxStackBytes: 2 ** 40 }], 'stack-limit']) {
+      expect(() => new TraceReader(memorySource(write(header(bad))))).toThrow(TraceFormatError);
+    }
+    const file = join(tempDir(), 'future.rct');
+    writeFileSync(file, write(header([{ name: 'fuel', units: 5 }])));
+    const r = runCli(['replay', file]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/rewrite passes.*at byte \d+/);
   });
 
   it('bad --max-stack values and unreadable code get one line and exit 1', () => {
