@@ -149,6 +149,49 @@ describe('call stack limit', () => {
     expect(r.exitCode).toBe((20_000 * 7) % 256);
   });
 
+  it('the rewritten module computes the same: multi-value, branches to the function label, returns in blocks, tail and indirect calls, imported globals', async () => {
+    const wat = `(module
+  (import "env" "g" (global $imported i32))
+  (import "env" "f" (func $host (param i32) (result i32)))
+  (global $mine (mut i32) (i32.const 5))
+  (type $pair (func (param i32) (result i32 i64)))
+  (table 2 funcref) (elem (i32.const 0) $pair $early)
+  (func $pair (type $pair) (local.get 0) (i64.extend_i32_u (i32.mul (local.get 0) (global.get $imported))))
+  (func $early (param i32) (result i32 i64)
+    (block $out (br_if $out (i32.gt_u (local.get 0) (i32.const 10)))
+      (return (i32.const 1) (i64.const 2)))
+    (br 0 (i32.const 3) (i64.const 4)))
+  (func $tail (param i32) (result i32 i64)
+    (if (i32.eqz (local.get 0)) (then (return_call $pair (i32.const 7))))
+    (return_call_indirect (type $pair) (i32.sub (local.get 0) (i32.const 1)) (i32.const 0)))
+  (func $sum (param $n i32) (result i64) (local $acc i64)
+    (loop $l
+      (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (call $host (local.get $n)))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (local.get $n)))
+    (local.get $acc))
+  (func (export "run") (param i32) (result i64) (local $a i32) (local $b i64)
+    (call $tail (local.get 0)) (local.set $b) (local.set $a)
+    (call_indirect (type $pair) (local.get 0) (i32.const 1)) (drop) (drop)
+    (call $early (local.get 0)) (local.set $b (i64.add (local.get $b))) (local.set $a (i32.add (local.get $a)))
+    (global.set $mine (i32.add (global.get $mine) (local.get $a)))
+    (i64.add (i64.add (local.get $b) (call $sum (local.get 0))) (i64.extend_i32_u (global.get $mine))))
+  (func $count (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 42))
+      (else (return_call $count (i32.sub (local.get 0) (i32.const 1))))))
+  (func (export "count") (param i32) (result i32) (call $count (local.get 0))))`;
+    const binary = await moduleBinary(new TextEncoder().encode(wat));
+    const rewritten = applyRewrites(binary, [{ name: 'stack-limit', maxStackBytes: 2 ** 20 }]);
+    const imports = { env: { g: 3, f: (x: number) => x * 2 } };
+    const instance = (bytes: Uint8Array) => new WebAssembly.Instance(new WebAssembly.Module(bytes), imports).exports;
+    const [plain, limited] = [instance(binary), instance(rewritten)];
+    const inputs = Array.from({ length: 20_000 }, (_, i) => 1 + (i % 20));
+    // The same answers; and 20,000 calls within 1 MiB: the epilogues give every frame back.
+    expect(inputs.map((x) => (limited.run as (x: number) => bigint)(x))).toEqual(inputs.map((x) => (plain.run as (x: number) => bigint)(x)));
+    // A tail call replaces its frame: a million of them in a row stay within 1 MiB.
+    expect((limited.count as (n: number) => number)(1_000_000)).toBe(42);
+  });
+
   it('trap reports name offsets in the module as given, not as rewritten', async () => {
     // Without passes or a memory limit, the library runs the module exactly as given.
     const plainRun = async (file: string) => {
