@@ -1,10 +1,11 @@
 // Turning user-supplied bytes into a compiled core module, with one clear error for anything
 // that is not one (missing file is the caller's business).
 import { capMemory } from './memory-limit.js';
+// In a file of its own so that the byte-level rewriters can throw it without importing this one.
+import { ModuleFormatError } from './module-error.js';
 import { applyRewrites, type RewritePass } from './rewrite/index.js';
 
-/** The input is not something RepliCode can run; the message says why, in one line. */
-export class ModuleFormatError extends Error {}
+export { ModuleFormatError };
 
 const wasmMagic = [0x00, 0x61, 0x73, 0x6d];
 

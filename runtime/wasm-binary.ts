@@ -1,6 +1,6 @@
 // The few pieces of the WebAssembly binary format that RepliCode rewrites modules with (the
 // memory limit, the divergence tools' instrumentation): LEB128 numbers and the section list.
-import { ModuleFormatError } from './module.js';
+import { ModuleFormatError } from './module-error.js';
 
 /** An unsigned LEB128 number at `at`: its value and where the next field starts. */
 export function readLeb(bytes: Uint8Array, at: number): [value: number, next: number] {

@@ -2,7 +2,7 @@
 // instruction (immediates included, for the MVP, 0xFC, 0xFD SIMD, 0xFE atomics and exception
 // handling), and keeps an upper bound of the operand stack's height. Only counts are tracked, not
 // types: where an instruction's effect is not known exactly, the bound errs upwards, never down.
-import { ModuleFormatError } from '../module.js';
+import { ModuleFormatError } from '../module-error.js';
 import { readLeb } from '../wasm-binary.js';
 
 /** A function type, as counts (enough for stack heights) plus its results' bytes (for a block type). */

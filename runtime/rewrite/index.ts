@@ -6,7 +6,7 @@ import { maxStackLimitBytes } from '../../formats/index.js';
 import { limitStack } from './stack-limit.js';
 
 export { exhaustedFunctionName, frameBaseBytes, slotBytes, limitStack } from './stack-limit.js';
-export { offsetsSectionName } from './offsets.js';
+export { frameTranslator, offsetsSectionName } from './offsets.js';
 
 /** Default --max-stack: 8 MiB of counted frames (a native thread's usual stack). */
 export const defaultMaxStackBytes = 8 * 1024 * 1024;

@@ -14,7 +14,7 @@
 // nothing in the module) are left as they are: one at most is on the stack, the innermost, and
 // every check keeps room for the costliest.
 import { maxStackLimitBytes } from '../../formats/index.js';
-import { ModuleFormatError } from '../module.js';
+import { ModuleFormatError } from '../module-error.js';
 import { leb, readLeb, section, sections, type Section } from '../wasm-binary.js';
 import { ByteWriter } from './bytes.js';
 import { isV128, scanBody, SiteKind, skipValType, type FuncType, type ModuleShape } from './decoder.js';

@@ -7,7 +7,7 @@ import { PreopenError } from '../effects/host-fs.js';
 import { openTraceFile } from '../effects/trace-file.js';
 import { WorkerEffects } from '../effects/worker-effects.js';
 import type { TreeNode } from '../fs/tree.js';
-import { frameTranslator } from '../rewrite/offsets.js';
+import { frameTranslator } from '../rewrite/index.js';
 import { GuestLinkError, runGuest, type GuestOutcome } from '../run.js';
 import type { WasmFrame } from '../trap.js';
 import { HashingSession } from '../trace/hashing.js';
