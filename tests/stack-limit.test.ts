@@ -71,6 +71,18 @@ describe('call stack limit', () => {
     expect(replay.stderr).toContain('replay matches the recording');
   });
 
+  it('every replica of a cluster runs out at the same event', () => {
+    const dir = tempDir();
+    const r = runCli(['cluster', '--max-stack', '1', '--listen', '127.0.0.1:0=80', '--record-dir', dir, recurseClock]);
+    expect(r.exitCode, r.stderr).toBe(134);
+    expect(r.stderr).toContain(stackTrap);
+    const traces = readdirSync(dir).filter((f) => f.endsWith('.rct')).map((f) => join(dir, f));
+    expect(traces).toHaveLength(3);
+    expect(traces.map(recordedEvents)).toEqual([10_081, 10_081, 10_081]);
+    const diff = runCli(['diff', ...traces]);
+    expect(diff.exitCode, diff.stdout).toBe(0);
+  });
+
   it('a deep but bounded recursion below the limit runs fine', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'deep.wat'), boundedRecursion(75_000)); // 7.8 MB of the default 8 MiB; V8's own stack gave out at 71,000
