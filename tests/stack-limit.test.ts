@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyRewrites, compileModule, formatTrap, moduleBinary, processConfig } from '../dist/runtime/index.js';
+import { applyRewrites, compileModule, formatTrap, ModuleFormatError, moduleBinary, processConfig } from '../dist/runtime/index.js';
 import { openTrace, replayTrace, summarizeTrace } from '../dist/replayer/index.js';
 import { memorySource, TraceFormatError, TraceReader, TraceWriter, type TraceHeader } from '../dist/formats/index.js';
 import { cliPath, programsDir, repoRoot, runCli, runInWorker, tempDir } from './helpers.js';
@@ -257,6 +257,27 @@ describe('call stack limit', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/rewrite passes.*at byte \d+/);
+  });
+
+  it('corrupted modules (seeded byte flips and cuts): the pass stays valid or says why as a ModuleFormatError, never another error', () => {
+    const sources = ['hello', 'trap', 'sha256'].map((name) => readFileSync(join(programsDir, 'build', `${name}.wasm`)));
+    let seed = 12345;
+    const random = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const passes = [{ name: 'stack-limit' as const, maxStackBytes: 2 ** 20 }];
+    let refused = 0;
+    for (let i = 0; i < 400; i++) {
+      const bytes = Uint8Array.from(sources[i % sources.length]!);
+      for (let k = 1 + random(4); k > 0; k--) bytes[8 + random(bytes.length - 8)] = random(256);
+      const input = random(10) === 0 ? bytes.subarray(0, 8 + random(bytes.length - 8)) : bytes;
+      try {
+        const out = applyRewrites(input, passes);
+        if (WebAssembly.validate(input)) expect(WebAssembly.validate(out), `case ${i}`).toBe(true);
+      } catch (err) {
+        expect(err, `case ${i}`).toBeInstanceOf(ModuleFormatError);
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThan(0); // the corruption reached the code
   });
 
   it('bad --max-stack values and unreadable code get one line and exit 1', () => {

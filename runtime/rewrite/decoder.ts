@@ -188,6 +188,7 @@ function signature(shape: ModuleShape, typeIndex: number): FuncType {
  * (just after its final `end`), with `results` the function's result count.
  */
 export function scanBody(bytes: Uint8Array, start: number, end: number, results: number, shape: ModuleShape): BodyScan {
+  if (end > bytes.length || start >= end) throw new ModuleFormatError('a function body is cut short');
   const frames: Frame[] = [{ base: 0, params: 0, results }];
   const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [] };
   let height = 0;

@@ -234,6 +234,7 @@ function rewriteCode(binary: Uint8Array, s: Section, ctx: Omit<Context, 'maxLeaf
   let [count, p] = readLeb(binary, s.payload);
   for (let i = 0; i < count; i++) {
     const [size, start] = readLeb(binary, p);
+    if (start + size > s.end) throw new ModuleFormatError(`function ${ctx.parsed.importedFuncs + i}'s body runs past the code section`);
     const typeIndex = ctx.parsed.shape.funcTypes[ctx.parsed.importedFuncs + i];
     const type = typeIndex === undefined ? undefined : ctx.parsed.types[typeIndex];
     if (!type) throw new ModuleFormatError(`function ${ctx.parsed.importedFuncs + i} has no type`);
