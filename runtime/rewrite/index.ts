@@ -2,7 +2,7 @@
 // is compiled. The list with its options is recorded in the trace header, so replay, diff's
 // instrumented replays and every replica rebuild exactly the module that ran. The first pass is
 // the call-stack limit; fuel and NaN canonicalisation are meant to follow as further entries.
-import { maxStackLimitBytes } from '../../formats/index.js';
+import { maxStackLimitBytes, type RewritePassRecord } from '../../formats/index.js';
 import { limitStack } from './stack-limit.js';
 
 export { exhaustedFunctionName, frameBaseBytes, slotBytes, limitStack } from './stack-limit.js';
@@ -15,9 +15,9 @@ export const maxMaxStackBytes = maxStackLimitBytes;
 
 /**
  * The V8 stack of a guest's thread (Worker resourceLimits.stackSizeMb) for a stack limit: twice
- * the counted bytes (V8's real frames measured at most 0.97 of their counted cost, in Liftoff and
- * TurboFan) plus room for the host's JavaScript frames during a syscall, so that V8's own limit,
- * which is not deterministic, is never reached first.
+ * the counted bytes (V8's real frames measured 0.94-1.0 of their counted cost in the worst shapes,
+ * in Liftoff and TurboFan) plus room for the host's JavaScript frames during a syscall, so that
+ * V8's own limit, which is not deterministic, is never reached first (docs/design.md).
  */
 export function guestThreadStackMb(maxStackBytes: number): number {
   return Math.ceil((stackSafetyFactor * maxStackBytes) / 2 ** 20) + hostStackMarginMb;
@@ -26,10 +26,8 @@ const stackSafetyFactor = 2;
 /** Room for the host's JavaScript frames on top of the guest's during a syscall. */
 const hostStackMarginMb = 8;
 
-/** One pass of the pipeline with its options, as recorded in the trace header. */
-export type RewritePass = { name: 'stack-limit'; maxStackBytes: number };
-
-export const rewritePassNames: readonly RewritePass['name'][] = ['stack-limit'];
+/** One pass of the pipeline with its options, exactly as the trace header records it. */
+export type RewritePass = RewritePassRecord;
 
 /** The passes a configuration asks for, in pipeline order. */
 export function rewritePipeline(options: { maxStackBytes?: number | undefined }): RewritePass[] {
@@ -67,7 +65,8 @@ export function applyRewrites(binary: Uint8Array, passes: readonly RewritePass[]
     }
   }
   if (cacheKey !== undefined) {
-    if (cache.size >= maxCachedModules) cache.delete(cache.keys().next().value!);
+    const oldest = cache.keys().next();
+    if (cache.size >= maxCachedModules && !oldest.done) cache.delete(oldest.value);
     cache.set(cacheKey, out);
   }
   return out;

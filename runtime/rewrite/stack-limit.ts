@@ -24,9 +24,12 @@ import { encodeSegments, offsetsSectionName, type Segment } from './offsets.js';
 export const frameBaseBytes = 64;
 /** Per parameter, local or operand-stack value: Liftoff measured 4-8 bytes, 16 for v128. */
 export const slotBytes = 8;
-/** No frame costs more than this, so limit + cost stays below 2^31 (the total is an i32 compared unsigned). */
+/**
+ * No frame costs more than this, so the check's constant, limit - cost - costliest leaf, fits an
+ * i32 (the total itself never passes the limit).
+ */
 const maxFrameCostBytes = 2 ** 30;
-assert(maxStackLimitBytes + maxFrameCostBytes < 2 ** 31, 'the stack total must fit an i32');
+assert(maxStackLimitBytes < 2 ** 31 && maxStackLimitBytes - 2 * maxFrameCostBytes >= -(2 ** 31), 'the stack check must fit an i32');
 /** The function a frame calls when the limit is passed: the innermost frame of the trap. */
 export const exhaustedFunctionName = 'replicode:call-stack-exhausted';
 
