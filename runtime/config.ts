@@ -43,6 +43,11 @@ export interface ProcessConfig {
    * recorded before the bound existed replay so).
    */
   sendBufferBytes?: number;
+  /**
+   * The guest's call-stack limit in counted bytes (--max-stack, runtime/rewrite/stack-limit.ts);
+   * absent: no limit of its own (V8's, which is not deterministic).
+   */
+  maxStackBytes?: number;
   /** Names `sock_getaddrinfo` resolves besides numeric addresses and localhost (an /etc/hosts). */
   hosts?: [name: string, ip: string][];
   /** Injected faults (runtime/trace/faults.ts), applied by record, replay and cluster sessions. */
