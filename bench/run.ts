@@ -10,6 +10,8 @@ import { benchCluster, benchServers } from './servers.js';
 import { benchTui } from './tui.js';
 import { benchDiff } from './diff.js';
 import { benchInspect } from './inspect.js';
+import { benchNonReader } from './non-reader.js';
+import { benchStackLimit } from './stack-limit.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -99,6 +101,14 @@ async function main() {
     writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');
     return;
   }
+  if (only === 'non-reader') {
+    writeFileSync(join(resultsDir, 'non-reader.json'), JSON.stringify({ host, results: await benchNonReader(root) }, null, 2) + '\n');
+    return;
+  }
+  if (only === 'stack') {
+    writeFileSync(join(resultsDir, 'stack-limit.json'), JSON.stringify({ host, ...(await benchStackLimit(root, repeats)) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'cluster') {
     writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
     return;
@@ -118,6 +128,7 @@ async function main() {
     await compare('syscall_heavy', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.5),
   ];
   writeFileSync(join(resultsDir, 'runtime.json'), JSON.stringify({ host, results: runtime }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'stack-limit.json'), JSON.stringify({ host, ...(await benchStackLimit(root, repeats)) }, null, 2) + '\n');
   const trace = [
     await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
     await benchTrace(root, 'syscall_heavy record/replay', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.3, repeats),
@@ -125,6 +136,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, results: trace }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'non-reader.json'), JSON.stringify({ host, results: await benchNonReader(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');

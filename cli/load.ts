@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { compileModule, defaultMaxMemoryBytes, memoryLimitBytes, moduleBinary } from '../runtime/index.js';
+import { compileModule, defaultMaxMemoryBytes, memoryLimitBytes, moduleBinary, rewritePipeline, type ProcessConfig } from '../runtime/index.js';
 import { UsageError } from './options.js';
 
 export interface LoadedModule {
@@ -8,8 +8,8 @@ export interface LoadedModule {
   memoryLimitBytes: number;
 }
 
-/** Reads and compiles the module file (its memory capped if asked); any problem is one clear line. */
-export async function loadModuleFile(file: string, maxMemoryBytes?: number): Promise<LoadedModule> {
+/** Reads and compiles the module file (memory capped, stack counted, as configured); any problem is one clear line. */
+export async function loadModuleFile(file: string, config: Pick<ProcessConfig, 'maxMemoryBytes' | 'maxStackBytes'> = {}): Promise<LoadedModule> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);
@@ -18,6 +18,6 @@ export async function loadModuleFile(file: string, maxMemoryBytes?: number): Pro
     throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : code === 'EISDIR' ? `${file}: is a directory` : `${file}: cannot read (${code})`);
   }
   const binary = await moduleBinary(bytes); // WAT assembled once, for both
-  const module = await compileModule(binary, file, maxMemoryBytes);
-  return { module, memoryLimitBytes: memoryLimitBytes(binary, maxMemoryBytes ?? defaultMaxMemoryBytes) };
+  const module = await compileModule(binary, file, config.maxMemoryBytes, rewritePipeline(config));
+  return { module, memoryLimitBytes: memoryLimitBytes(binary, config.maxMemoryBytes ?? defaultMaxMemoryBytes) };
 }

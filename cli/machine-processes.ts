@@ -18,7 +18,7 @@ export interface CliProcess {
 export async function loadProcesses(mainModule: string, processSpecs: string[], config: ProcessConfig): Promise<CliProcess[]> {
   const extra = processSpecs.map((spec) => spec.trim().split(/\s+/));
   const paths = [mainModule, ...extra.map((words) => words[0]!)];
-  const modules = await Promise.all(paths.map((path) => loadModuleFile(path, config.maxMemoryBytes)));
+  const modules = await Promise.all(paths.map((path) => loadModuleFile(path, config)));
   return modules.map(({ module, memoryLimitBytes }, i) => ({
     path: paths[i]!, module, memoryLimitBytes,
     config: i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] },

@@ -1,6 +1,6 @@
 // Pure parsing of the run options shared by run (and later record/cluster) into a ProcessConfig.
 import * as path from 'node:path';
-import { defaultEpochNs, defaultMaxMemoryBytes, maxClockNs, defaultSeed, faultsBeyondMemory, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
+import { defaultEpochNs, defaultMaxMemoryBytes, defaultMaxStackBytes, maxMaxStackBytes, maxClockNs, defaultSeed, faultsBeyondMemory, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
 
 /** A command-line value the user must fix; printed as one line, exit code 1. */
 export class UsageError extends Error {}
@@ -70,6 +70,8 @@ export interface RunOptions {
   hosts?: string[];
   /** --max-memory, in MiB (default 1024). */
   maxMemoryMiB?: string | number | undefined;
+  /** --max-stack, in MiB (default 8). */
+  maxStackMiB?: string | number | undefined;
   clock?: 'virtual' | 'real';
   random?: 'seeded' | 'os';
 }
@@ -86,6 +88,7 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
     random: options.random ?? 'seeded',
     ...(options.hosts?.length ? { hosts: options.hosts.map(parseHostSpec) } : {}),
     maxMemoryBytes: parseMaxMemory(options.maxMemoryMiB),
+    maxStackBytes: parseMaxStack(options.maxStackMiB),
   });
 }
 
@@ -123,6 +126,12 @@ const maxMemoryLimitMiB = 4096;
 export function parseMaxMemory(mib: string | number | undefined): number {
   if (mib === undefined) return defaultMaxMemoryBytes;
   return parseCount('max-memory', mib, 1, maxMemoryLimitMiB) * 1024 * 1024;
+}
+
+/** `--max-stack MIB`: 1 to 256 MiB of counted frames (runtime/rewrite/stack-limit.ts); default 8 MiB. */
+export function parseMaxStack(mib: string | number | undefined): number {
+  if (mib === undefined) return defaultMaxStackBytes;
+  return parseCount('max-stack', mib, 1, maxMaxStackBytes / 2 ** 20) * 1024 * 1024;
 }
 
 /** `--host NAME=IP`: a name sock_getaddrinfo resolves (an /etc/hosts line). */

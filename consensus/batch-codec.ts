@@ -1,4 +1,5 @@
-// Batches on the log: msgpack arrays, [timeNs, [[kind, link, ...], ...]].
+// Batches on the log: msgpack arrays, [timeNs, [[kind, link, ...], ...]]; kinds 0 connect, 1 data,
+// 2 eof, 3 reset, 4 datagram, 5 stdin, 6 stdin-eof, 7 acked ([7, link, byte count]).
 import { pack, unpackAll } from '../formats/index.js';
 import type { Batch, ExternalEvent } from '../runtime/index.js';
 
@@ -12,6 +13,7 @@ export function encodeBatch(batch: Batch): Uint8Array {
       case 'datagram': return [4, e.link, e.port, e.peer.ip, e.peer.port, e.bytes];
       case 'stdin': return [5, 0, e.bytes];
       case 'stdin-eof': return [6, 0];
+      case 'acked': return [7, e.link, e.bytes];
     }
   })]);
 }
@@ -33,10 +35,16 @@ export function decodeBatch(entry: Uint8Array): Batch {
       case 4: return { kind: 'datagram', link, port: Number(e[2]), peer: { ip: e[3] as [number, number, number, number], port: Number(e[4]) }, bytes: plainBytes(e[5]) };
       case 5: return { kind: 'stdin', bytes: plainBytes(e[2]) };
       case 6: return { kind: 'stdin-eof' };
+      case 7: return { kind: 'acked', link, bytes: count(e[2]) };
       default: throw new BatchFormatError(`unknown event kind ${String(e[0])}`);
     }
   });
   return { timeNs, events };
+}
+
+function count(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new BatchFormatError('acked byte count is not a positive integer');
+  return v;
 }
 
 function plainBytes(v: unknown): Uint8Array {

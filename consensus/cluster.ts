@@ -106,6 +106,18 @@ class ReplicaLinks {
     this.hash = fnv(fnv(this.hash, link), -2);
     this.output.destroy(this.replica, link);
   }
+
+  /** Flow control only (not output, so not hashed): how far this replica's guests read a client's bytes. */
+  consumed(link: number, bytes: number): void {
+    if (this.muted) return;
+    this.output.consumed(this.replica, link, bytes);
+  }
+
+  reset(link: number): void {
+    if (this.muted) return;
+    this.hash = fnv(fnv(this.hash, link), -4);
+    this.output.reset(this.replica, link);
+  }
 }
 
 interface Replica {

@@ -13,7 +13,8 @@ export class Proposer {
   private pending: ExternalEvent[] = [];
   private scheduled = false;
   private chain: Promise<unknown> = Promise.resolve();
-  private clients = 0;
+  /** Links of clients that may still send (ticks move time on while there are any). */
+  private readonly clients = new Set<number>();
   private readonly ticker: NodeJS.Timeout;
   private lastTime = 0n;
   /** Set when an append failed (log full, log gone): the cluster stops. */
@@ -26,13 +27,14 @@ export class Proposer {
    * always, when no replica runs here to say otherwise).
    */
   constructor(private readonly log: ConsensusLog, tickMs = 50, private readonly replicasReady: () => boolean = () => true) {
-    this.ticker = setInterval(() => { if (this.clients > 0) this.cut(); }, tickMs);
+    this.ticker = setInterval(() => { if (this.clients.size > 0) this.cut(); }, tickMs);
     this.ticker.unref();
   }
 
   push(event: ExternalEvent): void {
-    if (event.kind === 'connect') this.clients++;
-    if (event.kind === 'eof' || event.kind === 'reset') this.clients = Math.max(0, this.clients - 1);
+    if (event.kind === 'connect') this.clients.add(event.link);
+    // A half-closed client may still wait for its reply, but it sends nothing more.
+    if (event.kind === 'eof' || event.kind === 'reset') this.clients.delete(event.link);
     this.pending.push(event);
     if (!this.scheduled) {
       this.scheduled = true;

@@ -16,7 +16,11 @@ export type SnapshotTree =
 
 export interface TraceHeader {
   replicodeVersion: string;
-  module: { name: string; sha256: string; size: number; bytes: Uint8Array | null };
+  module: {
+    name: string; sha256: string; size: number; bytes: Uint8Array | null;
+    /** The rewriting passes applied before compiling, in order (runtime/rewrite/), applied again by replay. */
+    rewrite?: RewritePassRecord[];
+  };
   config: {
     args: string[]; env: string[]; seed: bigint; epochNs: bigint; writeBack: boolean; maxOpenFds: number;
     snapshotLimits: { maxEntries: number; maxBytes: number };
@@ -30,9 +34,24 @@ export interface TraceHeader {
     hosts?: [string, string][];
     /** The guest's memory limit (--max-memory), applied to the module again by replay. */
     maxMemoryBytes?: number;
+    /** The send buffer of connections to outside clients; absent: unbounded (older traces). */
+    sendBufferBytes?: number;
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
+}
+
+/** A module rewriting pass and its options, as the trace header lists them. */
+export type RewritePassRecord = { name: 'stack-limit'; maxStackBytes: number };
+/**
+ * The largest call-stack limit (--max-stack): 256 MiB of counted frames, whose thread then gets
+ * a 520 MB V8 stack (a 2 GB stack takes Node 10 s to start a worker with).
+ */
+export const maxStackLimitBytes = 256 * 1024 * 1024;
+
+function isRewritePass(v: unknown): v is RewritePassRecord {
+  const p = v as Record<string, unknown> | null;
+  return typeof p === 'object' && p !== null && p.name === 'stack-limit' && isCount(p.maxStackBytes) && p.maxStackBytes > 0 && p.maxStackBytes <= maxStackLimitBytes;
 }
 
 /** A run of consecutive syscall events, stored column by column (they compress well so). */
@@ -71,7 +90,8 @@ export type NetEventRecord =
   | { kind: 'reset'; conn: number }
   | { kind: 'datagram'; port: number; from: { ip: [number, number, number, number]; port: number }; bytes: Uint8Array }
   | { kind: 'stdin'; bytes: Uint8Array }
-  | { kind: 'stdin-eof' };
+  | { kind: 'stdin-eof' }
+  | { kind: 'acked'; conn: number; bytes: number };
 export interface NetDelivery { timeNs: bigint; events: NetEventRecord[]; stopping?: boolean }
 export interface NetRecord { kind: 'net'; event: number; delivery: NetDelivery }
 
@@ -145,6 +165,7 @@ export function encodeNet(event: number, d: NetDelivery): Uint8Array {
       case 'datagram': return [5, e.port, e.from.ip, e.from.port, e.bytes];
       case 'stdin': return [6, 0, e.bytes];
       case 'stdin-eof': return [7, 0];
+      case 'acked': return [8, e.conn, e.bytes];
     }
   });
   return pack([RecordKind.net, event, BigInt.asUintN(64, d.timeNs), d.stopping ? 1 : 0, events]);
@@ -264,6 +285,7 @@ function decodeNetEvent(v: unknown): NetEventRecord {
     }
     case 6: need(isBytes(e[2]), 'stdin event'); return { kind: 'stdin', bytes: plain(e[2] as Uint8Array) };
     case 7: return { kind: 'stdin-eof' };
+    case 8: need(isCount(e[2]) && e[2] > 0, 'acked event'); return { kind: 'acked', conn, bytes: e[2] as number };
     default: throw new RecordShapeError(`unknown net event ${String(e[0])}`);
   }
 }
@@ -293,13 +315,17 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
   const o = h.options as Record<string, unknown> | undefined;
   need(typeof h.replicodeVersion === 'string' && m && c && o && Array.isArray(h.preopens), 'header sections');
   need(typeof m.name === 'string' && typeof m.sha256 === 'string' && isCount(m.size) && (m.bytes === null || isBytes(m.bytes)), 'header module');
+  need(m.rewrite === undefined || (Array.isArray(m.rewrite) && m.rewrite.every(isRewritePass)), 'header module rewrite passes');
   need(Array.isArray(c.args) && c.args.every((a) => typeof a === 'string') && Array.isArray(c.env) && c.env.every((a) => typeof a === 'string'), 'header args/env');
   const limits = c.snapshotLimits as Record<string, unknown> | undefined;
   need(limits && isCount(limits.maxEntries) && isCount(limits.maxBytes) && isCount(c.maxOpenFds), 'header limits');
   need((o.clock === 'virtual' || o.clock === 'real') && (o.random === 'seeded' || o.random === 'os') && isCount(o.checkpointEvery), 'header options');
   return {
     replicodeVersion: h.replicodeVersion,
-    module: { name: m.name, sha256: m.sha256, size: m.size, bytes: m.bytes === null ? null : plain(m.bytes as Uint8Array) },
+    module: {
+      name: m.name, sha256: m.sha256, size: m.size, bytes: m.bytes === null ? null : plain(m.bytes as Uint8Array),
+      ...(m.rewrite !== undefined ? { rewrite: (m.rewrite as RewritePassRecord[]).map((p) => ({ name: p.name, maxStackBytes: p.maxStackBytes })) } : {}),
+    },
     config: {
       args: c.args as string[], env: c.env as string[], seed: toBig(c.seed), epochNs: toBig(c.epochNs),
       writeBack: c.writeBack === true, maxOpenFds: c.maxOpenFds, snapshotLimits: { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes },
@@ -308,6 +334,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
       ...(c.stdin === 'machine' ? { stdin: 'machine' as const } : {}),
       ...(isHostTable(c.hosts) && c.hosts.length > 0 ? { hosts: c.hosts } : {}),
       ...(isCount(c.maxMemoryBytes) ? { maxMemoryBytes: c.maxMemoryBytes } : {}),
+      ...(isCount(c.sendBufferBytes) && c.sendBufferBytes > 0 ? { sendBufferBytes: c.sendBufferBytes } : {}),
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

@@ -4,7 +4,7 @@ import {
   encodeHeader, maxRecordBytes, pack, replicodeVersion, TraceLimitError, type TraceHeader,
 } from '../formats/index.js';
 import {
-  loadHostTree, machineProcessConfig, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
+  loadHostTree, machineProcessConfig, rewritePipeline, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
   type SessionStats, type SpawnOptions, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 
@@ -66,7 +66,10 @@ function fullHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceH
   const embedModule = (req.embedModule ?? true) && req.moduleBytes.length <= maxEmbeddedModuleBytes;
   return {
     replicodeVersion,
-    module: { name: req.moduleName, sha256: Buffer.from(sha256(req.moduleBytes)).toString('hex'), size: req.moduleBytes.length, bytes: embedModule ? req.moduleBytes : null },
+    module: {
+      name: req.moduleName, sha256: Buffer.from(sha256(req.moduleBytes)).toString('hex'), size: req.moduleBytes.length, bytes: embedModule ? req.moduleBytes : null,
+      rewrite: rewritePipeline(config),
+    },
     config: {
       args: config.args, env: config.env, seed: config.seed, epochNs: config.epochNs, writeBack: config.writeBack,
       maxOpenFds: config.maxOpenFds, snapshotLimits: config.snapshotLimits, pid: config.pid,
@@ -74,6 +77,7 @@ function fullHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceH
       ...(config.stdin === 'machine' ? { stdin: 'machine' as const } : {}),
       ...(config.hosts?.length ? { hosts: config.hosts } : {}),
       ...(config.maxMemoryBytes !== undefined ? { maxMemoryBytes: config.maxMemoryBytes } : {}),
+      ...(config.sendBufferBytes !== undefined ? { sendBufferBytes: config.sendBufferBytes } : {}),
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;

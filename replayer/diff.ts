@@ -364,8 +364,8 @@ function describeRange(r: InstructionRange): string[] {
   const since = r.afterEvent < 0 ? 'the start' : `event ${r.afterEvent} returned`;
   const from = r.hook === 1
     ? (r.afterEvent < 0 ? 'at the start' : `before event ${r.afterEvent} (so the difference comes from that call itself or the straight-line code right after it)`)
-    : `at function entry/loop iteration ${r.hook - 1} after ${since} (${stack(r.agreeingStack)})`;
-  const to = r.hook > r.hooks ? `at event ${r.afterEvent + 1}, the next call (${stack(r.differingStack)})` : `at function entry/loop iteration ${r.hook} (${stack(r.differingStack)})`;
-  return [`narrowed to an instruction range (${r.hooks} function entries and loop iterations between the two calls):`,
+    : `at hook ${r.hook - 1} after ${since} (${stack(r.agreeingStack)})`;
+  const to = r.hook > r.hooks ? `at event ${r.afterEvent + 1}, the next call (${stack(r.differingStack)})` : `at hook ${r.hook} (${stack(r.differingStack)})`;
+  return [`narrowed to an instruction range (${r.hooks} hooks, at function entries, exits and loop iterations, between the two calls):`,
     `  state agrees ${from}`, `  and differs ${to}`];
 }

@@ -56,6 +56,7 @@ export function describeNetEvent(e: NetEventRecord, quote: number): string {
     case 'datagram': return `datagram ${e.bytes.length} bytes from ${e.from.ip.join('.')}:${e.from.port} to port ${e.port}${shown(e.bytes)}`;
     case 'stdin': return `stdin ${e.bytes.length} bytes${shown(e.bytes)}`;
     case 'stdin-eof': return 'stdin EOF';
+    case 'acked': return `acked ${e.bytes} bytes on conn ${e.conn}`;
     default: return `${e.kind} conn ${e.conn}`;
   }
 }
@@ -70,6 +71,7 @@ export function netEventKey(e: NetEventRecord): string {
     case 'stdin-eof': return 'stdin-eof';
     case 'incoming': return `incoming:${e.conn}:${e.port}:${e.peer.ip.join('.')}:${e.peer.port}`;
     case 'connected': return `connected:${e.request}:${e.conn}:${e.errno}`;
+    case 'acked': return `acked:${e.conn}:${e.bytes}`;
     default: return `${e.kind}:${e.conn}`;
   }
 }

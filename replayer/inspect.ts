@@ -1,5 +1,6 @@
 // `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
 import { pack, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
+import { stackLimitOf } from '../runtime/index.js';
 import { describeNetEvent, eventsOf, resultName } from './events.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -13,6 +14,10 @@ export interface TraceSummary {
     preopens: { hostPath: string; guestPath: string; sha256: string; embedded: boolean }[];
     /** The process on its machine: pid, where stdin came from, its limits, names and faults. */
     pid: number; stdin: 'batches' | 'records'; maxMemoryBytes: number | null; hosts: [string, string][]; faults: string[];
+    /** The call-stack limit (--max-stack) in counted bytes; null: none of its own (traces before it existed). */
+    maxStackBytes: number | null;
+    /** The module rewriting passes, in order, with their options (replay applies them again). */
+    rewrite: { name: string; maxStackBytes: number }[];
   };
   /** Whole: every chunk checks out, closed with footer and trailer, recorded to its end. */
   complete: boolean;
@@ -48,6 +53,7 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
       preopens: h.preopens.map((p) => ({ hostPath: p.hostPath, guestPath: p.guestPath, sha256: p.sha256, embedded: p.tree !== null })),
       pid: h.config.pid, stdin: h.config.stdin === 'machine' ? 'batches' : 'records', maxMemoryBytes: h.config.maxMemoryBytes ?? null,
       hosts: h.config.hosts ?? [], faults: h.config.faults ?? [],
+      maxStackBytes: stackLimitOf(h.module.rewrite ?? []) ?? null, rewrite: h.module.rewrite ?? [],
     },
     complete: false, state: 'damaged', stopped: null,
     events: 0, calls: {}, records: {}, checkpoints: [], exit: null,

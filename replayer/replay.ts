@@ -2,7 +2,7 @@
 // directory snapshots, every host input); the guest runs in a worker that checks each event.
 import { TraceReader, type TraceHeader } from '../formats/index.js';
 import {
-  compileModule, processConfig, sha256, spawnGuest, openTraceFile, loadHostTree,
+  compileModule, processConfig, sha256, stackLimitOf, spawnGuest, openTraceFile, loadHostTree,
   type GuestOutcome, type SessionStats, type SpawnOptions, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotSha256 } from '../recorder/index.js';
@@ -59,7 +59,8 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   const moduleMismatch = actualSha === header.module.sha256 ? null
     : `the module given (sha256 ${actualSha.slice(0, 16)}...) is not the one recorded (${header.module.sha256.slice(0, 16)}...)`;
   const limit = header.config.maxMemoryBytes;
-  const module = req.hooks ? await instrumentedModule(bytes, actualSha, limit) : await compileModule(bytes, header.module.name, limit);
+  const passes = header.module.rewrite ?? []; // the same pipeline, in the same order, as recorded
+  const module = req.hooks ? await instrumentedModule(bytes, actualSha, limit, passes) : await compileModule(bytes, header.module.name, limit, passes, actualSha);
   const trees: Record<string, TreeNode> = {};
   for (const p of header.preopens) {
     const tree = p.tree ?? loadHostTree(p.hostPath, header.config.snapshotLimits);
@@ -71,6 +72,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     preopens: header.preopens.map(({ hostPath, guestPath }) => ({ hostPath, guestPath })),
     clock: header.options.clock, random: header.options.random,
     writeBack: false,
+    maxStackBytes: stackLimitOf(passes),
   });
   let stats: SessionStats | undefined;
   const outcome = await spawnGuest({

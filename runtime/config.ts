@@ -37,6 +37,17 @@ export interface ProcessConfig {
   stdin?: 'host' | 'machine';
   /** The most linear memory the guest may have (--max-memory); absent: the module's own maximum. */
   maxMemoryBytes?: number;
+  /**
+   * Bytes a connection to an outside client may hold sent and not yet taken by the client
+   * (runtime/net/types.ts, maxSendBufferBytes); a machine sets it. Absent: unbounded (traces
+   * recorded before the bound existed replay so).
+   */
+  sendBufferBytes?: number;
+  /**
+   * The guest's call-stack limit in counted bytes (--max-stack, runtime/rewrite/stack-limit.ts);
+   * absent: no limit of its own (V8's, which is not deterministic).
+   */
+  maxStackBytes?: number;
   /** Names `sock_getaddrinfo` resolves besides numeric addresses and localhost (an /etc/hosts). */
   hosts?: [name: string, ip: string][];
   /** Injected faults (runtime/trace/faults.ts), applied by record, replay and cluster sessions. */

@@ -11,6 +11,9 @@ export { checkLink } from './link-check.js';
 export { readModuleInterface, type ModuleInterface, type MemoryLimits } from './module-interface.js';
 export { deferStartFunction, deferredStartExport } from './start-function.js';
 export { capMemory, defaultMaxMemoryBytes, memoryLimitBytes, wasmPageBytes } from './memory-limit.js';
+export {
+  applyRewrites, guestThreadStackMb, offsetsSectionName, rewritePipeline, stackLimitOf, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
+} from './rewrite/index.js';
 export { leb, readLeb, section, sections, type Section } from './wasm-binary.js';
 export { formatTrap, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';
 export type { HostEffects, StdinRead } from './effects/types.js';

@@ -52,7 +52,7 @@ export class Kernel implements KernelContext {
     this.random = config.random === 'os' ? new HostRandom(effects) : new SeededRandom(config.seed);
     this.fds = new FdTable(config.maxOpenFds);
     this.fs = new Filesystem(this.virtualClock, config.snapshotLimits);
-    this.net = new NetStack(config.pid, effects, this.clock);
+    this.net = new NetStack(config.pid, effects, this.clock, config.sendBufferBytes);
     this.fds.allocate(config.stdin === 'machine' ? this.net.stdin : new StdinHandle(effects));
     this.fds.allocate(new OutputHandle(effects, 1));
     this.fds.allocate(new OutputHandle(effects, 2));

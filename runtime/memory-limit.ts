@@ -2,7 +2,7 @@
 // maximum is lowered to the limit before it is compiled, so `memory.grow` past it returns -1
 // (malloc then returns NULL) the same way on every machine and in every replay, with nothing
 // to check at run time. Pure byte rewriting of the one section; everything else is copied.
-import { ModuleFormatError } from './module.js';
+import { ModuleFormatError } from './module-error.js';
 import { readModuleInterface } from './module-interface.js';
 import { leb, readLeb, section, sections } from './wasm-binary.js';
 

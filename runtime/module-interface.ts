@@ -2,7 +2,7 @@
 // and export, its start function and its memories. The WebAssembly JS API lists imports and
 // exports by name only, so the link check reads their types here. Called on modules V8 has
 // already validated, so the only surprise left is a type form newer than this reader.
-import { ModuleFormatError } from './module.js';
+import { ModuleFormatError } from './module-error.js';
 import { readLeb, sections } from './wasm-binary.js';
 
 export interface ModuleImport { module: string; name: string; kind: 'function' | 'table' | 'memory' | 'global' | 'tag'; type?: string }

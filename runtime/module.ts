@@ -3,9 +3,11 @@
 import { checkLink } from './link-check.js';
 import { capMemory } from './memory-limit.js';
 import { deferStartFunction } from './start-function.js';
+// In a file of its own so that the byte-level rewriters can throw it without importing this one.
+import { ModuleFormatError } from './module-error.js';
+import { applyRewrites, type RewritePass } from './rewrite/index.js';
 
-/** The input is not something RepliCode can run; the message says why, in one line. */
-export class ModuleFormatError extends Error {}
+export { ModuleFormatError };
 
 const wasmMagic = [0x00, 0x61, 0x73, 0x6d];
 
@@ -43,9 +45,10 @@ export async function moduleBinary(bytes: Uint8Array): Promise<Uint8Array> {
 
 /**
  * Compiles a core module from binary or text; components and other files are refused by name.
- * With `maxMemoryBytes`, the module's memory may not grow past it (see memory-limit.ts).
+ * With `maxMemoryBytes`, the module's memory may not grow past it (see memory-limit.ts); then
+ * the rewriting `passes` run in order (see rewrite/index.ts), cached under `key` if given.
  */
-export async function compileModule(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number): Promise<WebAssembly.Module> {
+export async function compileModule(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number, passes: readonly RewritePass[] = [], key?: string): Promise<WebAssembly.Module> {
   const kind = moduleKind(bytes);
   if (kind === 'component') {
     throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
@@ -60,7 +63,12 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
   if (!WebAssembly.validate(binary)) await compile(binary, label);
   const limited = maxMemoryBytes === undefined ? binary : capMemory(binary, maxMemoryBytes, label);
   checkLink(limited, label);
-  return compile(deferStartFunction(limited), label);
+  // The memory limit may lengthen the memory section and the deferred start function the export
+  // section, both before the code: the stack limit's offset map takes that back out, so trap
+  // reports name offsets in the module as given.
+  const deferred = deferStartFunction(limited);
+  const rewritten = rewrite(deferred, passes, label, key === undefined ? undefined : `${key} memory=${maxMemoryBytes ?? '-'}`, deferred.length - binary.length);
+  return compile(rewritten, label);
 }
 
 async function compile(binary: Uint8Array, label: string): Promise<WebAssembly.Module> {
@@ -68,5 +76,15 @@ async function compile(binary: Uint8Array, label: string): Promise<WebAssembly.M
     return await WebAssembly.compile(binary);
   } catch (err) {
     throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${(err as Error).message}`);
+  }
+}
+
+/** The passes applied; a module they cannot read is refused with one line naming it. */
+function rewrite(binary: Uint8Array, passes: readonly RewritePass[], label: string, key: string | undefined, originShift: number): Uint8Array {
+  try {
+    return applyRewrites(binary, passes, key, originShift);
+  } catch (err) {
+    if (err instanceof ModuleFormatError) throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${err.message}`);
+    throw err;
   }
 }

@@ -9,6 +9,7 @@ import { TraceFileRecorder } from './effects/trace-file.js';
 import { traceDrainMs, traceRingBuffer, TraceRingReader } from './worker/trace-channel.js';
 import type { TraceEnd } from '../formats/index.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
+import { guestThreadStackMb } from './rewrite/index.js';
 import type { SessionSpec, SessionStats } from './trace/spec.js';
 import type { Delivery, NetRequest } from './net/types.js';
 import { Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
@@ -96,7 +97,9 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   const net = new MessageChannel();
   const outputShared = outputRingBuffer();
   const watchedOutput = (options.watchedOutput ?? []).reduce((mask, stream) => mask | stream, 0);
+  const stackMb = options.config.maxStackBytes === undefined ? undefined : guestThreadStackMb(options.config.maxStackBytes);
   const worker = new Worker(workerUrl, {
+    ...(stackMb === undefined ? {} : { resourceLimits: { stackSizeMb: stackMb } }),
     workerData: {
       module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2,
       output: outputShared, watchedOutput,

@@ -5,7 +5,7 @@
 // runner calls right after instantiation, before `_start`: same order, same state, but with the
 // kernel attached, so traps, proc_exit and syscalls behave as anywhere else in the guest.
 // Pure byte rewriting; a module without a start section is returned unchanged.
-import { ModuleFormatError } from './module.js';
+import { ModuleFormatError } from './module-error.js';
 import { leb, readLeb, section, sections } from './wasm-binary.js';
 
 /** The export the start function moves to (a name no toolchain emits). */

@@ -1,3 +1,5 @@
+import { exhaustedFunctionName } from './rewrite/index.js';
+
 /** One frame of a guest's wasm stack, as V8 reports it. */
 export interface WasmFrame {
   /** Function name from the name section, or `wasm-function[N]` when the module has none. */
@@ -35,8 +37,15 @@ export function isTrap(err: unknown): err is Error {
   return err instanceof RangeError && wasmFrames(err.stack).length > 0;
 }
 
+/** What a guest sees when its calls pass --max-stack (the same message in every run and replay). */
+export const stackExhaustedMessage = 'call stack exhausted (--max-stack)';
+
 export function trapInfo(err: Error): TrapInfo {
-  return { message: err.message, frames: wasmFrames(err.stack) };
+  const frames = wasmFrames(err.stack);
+  // The stack limit's trap is an `unreachable` in the function the pass adds: report it by name
+  // and show the guest's frames only.
+  if (frames[0]?.name === exhaustedFunctionName) return { message: stackExhaustedMessage, frames: frames.slice(1) };
+  return { message: err.message, frames };
 }
 
 /** Human-readable report for stderr. */

@@ -1,6 +1,6 @@
 // The few pieces of the WebAssembly binary format that RepliCode rewrites modules with (the
 // memory limit, the divergence tools' instrumentation): LEB128 numbers and the section list.
-import { ModuleFormatError } from './module.js';
+import { ModuleFormatError } from './module-error.js';
 
 /** An unsigned LEB128 number at `at`: its value and where the next field starts. */
 export function readLeb(bytes: Uint8Array, at: number): [value: number, next: number] {
@@ -44,5 +44,6 @@ export function* sections(binary: Uint8Array): Generator<Section> {
 
 /** A section from its id and payload. */
 export function section(id: number, payload: number[] | Uint8Array): Uint8Array {
-  return Uint8Array.of(id, ...leb(payload.length), ...payload);
+  // Concatenated, not spread: a code section's payload is far too long to pass as arguments.
+  return Buffer.concat([Uint8Array.of(id, ...leb(payload.length)), payload instanceof Uint8Array ? payload : Uint8Array.from(payload)]);
 }

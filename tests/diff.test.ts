@@ -115,12 +115,13 @@ describe('fault injection, found by diff', () => {
     expect(report.event).toBe(0);
     expect(report.reason).toMatch(/state differs after event 0/);
     // After the first clock call: $fill's entry is hook 1, then each iteration is a loop hook and a
-    // $square entry (2 + 2i, 3 + 2i). Iteration 37's store lands between hooks 77 and 78.
-    expect(report.range).toMatchObject({ afterEvent: 0, hook: 78, hooks: 201 });
+    // $square entry (2 + 2i, 3 + 2i), and $fill's exit (the stack limit's epilogue; $square is a
+    // leaf, which the limit leaves alone) is hook 202. Iteration 37's store lands between hooks 77 and 78.
+    expect(report.range).toMatchObject({ afterEvent: 0, hook: 78, hooks: 202 });
     expect(report.range.agreeingStack.map((f: { name: string }) => f.name)).toEqual(['square', 'fill', 'main']);
     expect(report.range.differingStack.map((f: { name: string }) => f.name)).toEqual(['fill', 'main']);
     const text = runCli(['diff', ...traces]);
-    expect(text.stdout).toContain('state agrees at function entry/loop iteration 77 after event 0 returned (square <- fill <- main)');
+    expect(text.stdout).toContain('state agrees at hook 77 after event 0 returned (square <- fill <- main)');
     expect(text.stderr).toBe('');
     const eventOnly = JSON.parse(runCli(['diff', '--json', '--no-instructions', ...traces]).stdout);
     expect(eventOnly.event).toBe(0);

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { defaultMaxMemoryBytes, formatTrap, startMachine, StreamStdin } from '../../runtime/index.js';
+import { defaultMaxMemoryBytes, defaultMaxStackBytes, formatTrap, startMachine, StreamStdin } from '../../runtime/index.js';
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseListenSpec, toProcessConfig, UsageError, type RunOptions } from '../options.js';
@@ -17,6 +17,7 @@ export function withRunOptions<T>(yargs: Argv<T>) {
     .option('write-back', { type: 'boolean', default: false, describe: "write the guest's changes to --dir directories back to disk at exit" })
     .option('listen', { type: 'string', array: true, default: [] as string[], describe: 'accept TCP clients on HOST:PORT and deliver them to guest port VPORT (HOST:PORT=VPORT; udp:HOST:PORT=VPORT for UDP)' })
     .option('max-memory', { type: 'string', describe: `most guest memory, in MiB: memory.grow past it fails (default ${defaultMaxMemoryBytes / 2 ** 20})` })
+    .option('max-stack', { type: 'string', describe: `most call stack, in MiB of counted frames: a deeper call traps with "call stack exhausted" (default ${defaultMaxStackBytes / 2 ** 20})` })
     .option('host', { type: 'string', array: true, default: [] as string[], describe: 'a name sock_getaddrinfo resolves, NAME=a.b.c.d (besides numbers and localhost)' })
     .option('process', { type: 'string', array: true, default: [] as string[], describe: "another process on the same machine (pid 2, 3, ...): 'PROG.wasm ARGS...'" });
 }
@@ -34,6 +35,7 @@ export interface ParsedRunArgs {
   listen: string[];
   host: string[];
   maxMemory?: string;
+  maxStack?: string;
   process: string[];
 }
 
@@ -51,6 +53,7 @@ export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
     writeBack: argv.writeBack,
     hosts: argv.host ?? [],
     maxMemoryMiB: argv.maxMemory,
+    maxStackMiB: argv.maxStack,
   };
 }
 

@@ -1,11 +1,20 @@
 // Real TCP at the edge of a machine: `--listen HOST:PORT=VPORT` accepts client connections on
 // the host and turns what clients do into external events for the sequencer; bytes the guests
 // send go back out here. The only place a machine touches the host's network.
+//
+// Flow control, both ways. Bytes a guest sends are acked (an `acked` event in the batches) only
+// once the client's socket has taken them from this process (the write's callback), so a guest
+// never has more than its send buffer (maxSendBufferBytes) waiting here for a client that does
+// not read. Bytes a client sends are read from its socket only while the guest's receive buffer
+// (maxReceiveBufferBytes) has room, by the guest's reads (`consumed`): past it the socket is
+// paused and the client waits, as a kernel's receive window makes it.
+// Half-close: a client's FIN is an `eof` for the guest, and the socket stays open for the
+// reply (allowHalfOpen); it ends when the guest closes or shuts down its side.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ClientLinks } from '../net/machine.js';
 import type { ExternalEvent } from '../net/sequencer.js';
-import type { Endpoint } from '../net/types.js';
+import { flowReportStepBytes, maxReceiveBufferBytes, type Endpoint } from '../net/types.js';
 
 /** `--listen [udp:]HOST:PORT=VPORT`: a host address whose clients reach virtual port VPORT. */
 export interface ListenSpec { host: string; port: number; vport: number; protocol?: 'udp' }
@@ -24,6 +33,8 @@ function ipv4(address: string | undefined): Endpoint['ip'] {
 export class Gateway implements ClientLinks {
   private readonly servers: Server[] = [];
   private readonly sockets = new Map<number, Socket>();
+  /** Per client: bytes passed to the guests and not yet read by them, and what waits for room (its socket paused). */
+  private readonly inbound = new Map<number, { unread: number; held: Buffer | undefined; endHeld: boolean }>();
   private readonly udpSockets: UdpSocket[] = [];
   /** UDP flows: each outside peer of a UDP address is a link, as a TCP client is. */
   private readonly flows = new Map<string, number>();
@@ -43,7 +54,7 @@ export class Gateway implements ClientLinks {
         bound.push(await this.startUdp(spec));
         continue;
       }
-      const server = createServer({ noDelay: true }, (socket) => this.accept(socket, spec.vport));
+      const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket, spec.vport));
       server.maxConnections = maxGatewayClients;
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err: NodeJS.ErrnoException) => reject(new GatewayError(`--listen ${spec.host}:${spec.port}: ${err.code === 'EADDRINUSE' ? 'address in use' : err.code ?? err.message}`)));
@@ -95,17 +106,90 @@ export class Gateway implements ClientLinks {
     this.sockets.set(link, socket);
     let ended = false;
     this.sequencer.push({ kind: 'connect', link, port: vport, peer: { ip: ipv4(socket.remoteAddress), port: socket.remotePort ?? 0 } });
-    socket.on('data', (chunk: Buffer) => this.sequencer.push({ kind: 'data', link, bytes: new Uint8Array(chunk) }));
-    socket.on('end', () => { ended = true; this.sequencer.push({ kind: 'eof', link }); });
+    this.inbound.set(link, { unread: 0, held: undefined, endHeld: false });
+    socket.on('data', (chunk: Buffer) => this.pass(link, chunk));
+    socket.on('end', () => {
+      ended = true;
+      // A stream emits 'end' after its last chunk even when paused: the FIN waits for what is held.
+      const state = this.inbound.get(link);
+      if (state?.held) state.endHeld = true;
+      else this.sequencer.push({ kind: 'eof', link });
+    });
     socket.on('error', () => { /* 'close' follows */ });
     socket.on('close', () => {
-      if (this.sockets.delete(link) && !ended) this.sequencer.push({ kind: 'reset', link });
+      // Both sides half-closed and everything flushed: a normal end. Any other close is a reset.
+      const normal = ended && socket.writableFinished;
+      if (this.sockets.delete(link) && !normal) this.sequencer.push({ kind: 'reset', link });
+      this.unreportedAcks.delete(link);
+      // After a normal end, what is held (and the FIN behind it) still goes to the guest as it reads.
+      if (!normal || !this.inbound.get(link)?.endHeld) this.inbound.delete(link);
     });
   }
 
+  /** Passes what fits in the guest's receive buffer on; holds the rest, with the socket paused. */
+  private pass(link: number, chunk: Buffer): void {
+    const state = this.inbound.get(link);
+    if (!state) return;
+    if (state.held) { // a chunk that was already on its way when the socket paused
+      state.held = Buffer.concat([state.held, chunk]);
+      return;
+    }
+    const room = maxReceiveBufferBytes - state.unread;
+    const n = Math.min(room, chunk.length);
+    if (n > 0) {
+      this.sequencer.push({ kind: 'data', link, bytes: new Uint8Array(chunk.subarray(0, n)) });
+      state.unread += n;
+    }
+    if (n < chunk.length) {
+      state.held = chunk.subarray(n);
+      this.sockets.get(link)?.pause();
+    }
+  }
+
+  consumed(link: number, bytes: number): void {
+    const state = this.inbound.get(link);
+    if (!state) return;
+    state.unread = Math.max(0, state.unread - bytes);
+    const held = state.held;
+    if (!held) return;
+    state.held = undefined;
+    this.pass(link, held);
+    if (state.held) return;
+    this.sockets.get(link)?.resume();
+    if (state.endHeld) {
+      state.endHeld = false;
+      this.sequencer.push({ kind: 'eof', link });
+      if (!this.sockets.has(link)) this.inbound.delete(link);
+    }
+  }
+
+  /** Bytes the guests sent that left for the client's socket, not yet reported (see `ack`). */
+  private readonly unreportedAcks = new Map<number, number>();
+  private acksScheduled = false;
+
   send(link: number, bytes: Uint8Array): void {
     const s = this.sockets.get(link);
-    if (s && !s.destroyed) s.write(bytes);
+    if (!s || s.destroyed) return;
+    const n = bytes.length;
+    // The callback runs once the bytes are in the kernel's hands: until then they stay unacked.
+    s.write(bytes, (err) => { if (!err) this.ack(link, n); });
+  }
+
+  /** Acks go out a step at a time (flowReportStepBytes), gathered over a turn of the event loop. */
+  private ack(link: number, bytes: number): void {
+    if (!this.sockets.has(link) || bytes === 0) return;
+    const unreported = (this.unreportedAcks.get(link) ?? 0) + bytes;
+    this.unreportedAcks.set(link, unreported);
+    if (unreported < flowReportStepBytes || this.acksScheduled) return;
+    this.acksScheduled = true;
+    setImmediate(() => {
+      this.acksScheduled = false;
+      for (const [l, n] of this.unreportedAcks) {
+        if (n < flowReportStepBytes) continue;
+        this.sequencer.push({ kind: 'acked', link: l, bytes: n });
+        this.unreportedAcks.delete(l);
+      }
+    });
   }
 
   end(link: number): void {
@@ -115,7 +199,17 @@ export class Gateway implements ClientLinks {
   destroy(link: number): void {
     const s = this.sockets.get(link);
     this.sockets.delete(link);
+    this.inbound.delete(link);
     if (s) s.end(() => s.destroy());
+  }
+
+  reset(link: number): void {
+    const s = this.sockets.get(link);
+    this.sockets.delete(link);
+    this.inbound.delete(link);
+    // Closing with the client's bytes unread makes the kernel send the RST (resetAndDestroy
+    // cannot once the socket has sent its FIN, and the guest's close usually did that first).
+    s?.destroy();
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
 // or not.
 import { Machine, stdinPid, type ClientLinks } from '../net/machine.js';
 import { LocalSequencer, type Sequencer } from '../net/sequencer.js';
+import { maxSendBufferBytes } from '../net/types.js';
 import type { ProcessConfig } from '../config.js';
 import type { GuestOutcome } from '../run.js';
 import { startGuest, type SpawnOptions } from '../spawn.js';
@@ -33,7 +34,7 @@ export interface RunningMachine {
 
 /** A process's configuration as process `pid` of a machine: the first one reads the machine's stdin from its batches, the others see an empty one. */
 export function machineProcessConfig(config: ProcessConfig, pid: number): ProcessConfig {
-  return { ...config, pid, stdin: pid === stdinPid ? 'machine' : 'host' };
+  return { ...config, pid, stdin: pid === stdinPid ? 'machine' : 'host', sendBufferBytes: maxSendBufferBytes };
 }
 
 export async function startMachine(options: MachineOptions): Promise<RunningMachine> {

@@ -6,11 +6,12 @@
 //   2. the machine routes what they asked for (listen, connect, send, close) in pid order, then
 //      the next external batch if no process has anything to receive;
 //   3. processes with input (or whose deadline passed) are woken with their delivery.
+import assert from 'node:assert/strict';
 import { Errno } from '../errno.js';
 import type { GuestOutcome } from '../run.js';
 import type { GuestProcess } from '../spawn.js';
 import type { ExternalEvent, Sequencer } from './sequencer.js';
-import { anyIp, isVirtual, loopback, processAddress, sameIp, type Delivery, type Endpoint, type NetEvent, type NetRequest } from './types.js';
+import { anyIp, isVirtual, loopback, maxSendBufferBytes, processAddress, sameIp, type Delivery, type Endpoint, type NetEvent, type NetRequest } from './types.js';
 
 /** The gateway's side of client connections: where bytes for clients go. */
 export interface ClientLinks {
@@ -19,6 +20,10 @@ export interface ClientLinks {
   end(link: number): void;
   /** The connection is gone (the guest closed it, or nobody listens). */
   destroy(link: number): void;
+  /** The connection is aborted, as a kernel's RST: bytes not yet sent are dropped (the client sent to a closed socket). */
+  reset(link: number): void;
+  /** Flow control: the guest read `bytes` more of what the client sent (nothing a guest sees depends on it). */
+  consumed(link: number, bytes: number): void;
   /** A UDP datagram for the client peer of flow `link` (a peer that sent to us first). */
   sendDatagram(link: number, bytes: Uint8Array): void;
 }
@@ -28,7 +33,15 @@ export const stdinPid = 1;
 
 type End = { kind: 'process'; pid: number } | { kind: 'client'; link: number };
 
-interface Connection { ends: [End, End]; open: [boolean, boolean] }
+interface Connection {
+  ends: [End, End];
+  /** Each end still holds the connection (a process has not closed it; a client's socket is up). */
+  open: [boolean, boolean];
+  /** Each end has half-closed (FIN): it sends nothing more, but may still receive. */
+  finished: [boolean, boolean];
+  /** A client connection: bytes its process sent that the client has not acked yet. */
+  unacked: number;
+}
 
 interface ProcessState {
   pid: number;
@@ -36,6 +49,11 @@ interface ProcessState {
   state: 'running' | 'blocked' | 'exited';
   deadline: bigint | null;
   inbox: NetEvent[];
+  /**
+   * Bytes clients acked per connection, not yet delivered: they go with the process's next
+   * delivery, and wake it on their own only when its send buffer is full (it may be waiting).
+   */
+  acks: Map<number, number>;
   sent: number;
   /** The process's rolling syscall hash when it last blocked (0 if it keeps none). */
   hash: number;
@@ -71,7 +89,7 @@ export class Machine {
 
   /** Hooks for a process's network stack; give them to startGuest, then `attach` the process. */
   hooksFor(pid: number) {
-    this.processes.set(pid, { pid, guest: undefined, state: 'running', deadline: null, inbox: [], sent: 0, hash: 0, exitCode: null });
+    this.processes.set(pid, { pid, guest: undefined, state: 'running', deadline: null, inbox: [], acks: new Map(), sent: 0, hash: 0, exitCode: null });
     return {
       onRequest: (request: NetRequest) => this.onRequest(pid, request),
       onWait: (deadlineNs: bigint | null, stateHash?: number) => this.onWait(pid, deadlineNs, stateHash),
@@ -171,13 +189,28 @@ export class Machine {
     for (const p of [...this.processes.values()].sort((a, b) => a.pid - b.pid)) {
       if (p.state !== 'blocked') continue;
       const due = p.deadline !== null && p.deadline <= this.time;
-      if (p.inbox.length === 0 && !due) continue;
+      if (p.inbox.length === 0 && !due && !this.mayWaitForAcks(p)) continue;
       const events = p.inbox;
       p.inbox = [];
+      for (const [conn, bytes] of p.acks) events.push({ kind: 'acked', conn, bytes });
+      p.acks.clear();
       this.wake(p, { timeNs: this.time, events });
       woke = true;
     }
     return woke;
+  }
+
+  /**
+   * Whether a process may be blocked on a full send buffer that acks waiting for it would free:
+   * its socket holds the bytes not yet acked plus those acked but not yet delivered.
+   */
+  private mayWaitForAcks(p: ProcessState): boolean {
+    for (const conn of p.acks.keys()) {
+      const c = this.connections.get(conn);
+      assert(c !== undefined, `acks pending for forgotten conn ${conn}`);
+      if (c.unacked + p.acks.get(conn)! >= maxSendBufferBytes) return true;
+    }
+    return false;
   }
 
   private wake(p: ProcessState, delivery: Delivery): void {
@@ -197,13 +230,18 @@ export class Machine {
         case 'listen': this.listeners.add(`${pid}:${request.port}`); break;
         case 'unlisten': this.listeners.delete(`${pid}:${request.port}`); break;
         case 'connect': this.connectInternal(pid, request); break;
-        case 'send': this.toPeer(pid, request.conn, (end) => end.kind === 'process'
-          ? this.inbox(end.pid).push({ kind: 'data', conn: request.conn, bytes: request.bytes })
-          : this.clients.send(end.link, request.bytes)); break;
-        case 'shutdown': this.toPeer(pid, request.conn, (end) => end.kind === 'process'
-          ? this.inbox(end.pid).push({ kind: 'eof', conn: request.conn })
-          : this.clients.end(end.link)); break;
+        case 'send': this.toPeer(pid, request.conn, (end, c) => {
+          if (end.kind === 'process') return this.inbox(end.pid).push({ kind: 'data', conn: request.conn, bytes: request.bytes });
+          c.unacked += request.bytes.length;
+          this.clients.send(end.link, request.bytes);
+        }); break;
+        case 'shutdown': this.toPeer(pid, request.conn, (end, c) => {
+          c.finished[this.sideOf(pid, c)] = true;
+          if (end.kind === 'process') this.inbox(end.pid).push({ kind: 'eof', conn: request.conn });
+          else this.clients.end(end.link);
+        }); break;
         case 'close': this.closeSide(pid, request.conn); break;
+        case 'consumed': this.toPeer(pid, request.conn, (end) => { if (end.kind === 'client') this.clients.consumed(end.link, request.bytes); }); break;
         case 'udp-bind': this.datagramPorts.add(`${pid}:${request.port}`); break;
         case 'udp-unbind': this.unbindDatagram(pid, request.port); break;
         case 'datagram': this.routeDatagram(pid, request); break;
@@ -253,7 +291,7 @@ export class Machine {
     }
     const conn = this.nextConn++;
     this.stats.connections++;
-    this.connections.set(conn, { ends: [{ kind: 'process', pid }, { kind: 'process', pid: target! }], open: [true, true] });
+    this.connections.set(conn, { ends: [{ kind: 'process', pid }, { kind: 'process', pid: target! }], open: [true, true], finished: [false, false], unacked: 0 });
     this.inbox(target!).push({ kind: 'incoming', conn, port: request.to.port, peer: { ip: processAddress(pid), port: request.from.port } });
     this.inbox(pid).push({ kind: 'connected', request: request.request, conn, errno: 0 });
   }
@@ -262,26 +300,33 @@ export class Machine {
     return c.ends.findIndex((e) => e.kind === 'process' && e.pid === pid);
   }
 
-  private toPeer(pid: number, conn: number, act: (peer: End) => void): void {
+  private toPeer(pid: number, conn: number, act: (peer: End, c: Connection) => void): void {
     const c = this.connections.get(conn);
     if (!c) return;
     const side = this.sideOf(pid, c);
     if (side < 0) return;
-    if (c.open[1 - side]) act(c.ends[1 - side]!);
+    if (c.open[1 - side]) act(c.ends[1 - side]!, c);
   }
 
+  /**
+   * A process closed its side: the peer gets its FIN. The connection is over once the peer is
+   * gone too, or is a client that half-closed already (both FINs: what it was sent is flushed
+   * to it, then its socket closes).
+   */
   private closeSide(pid: number, conn: number): void {
     const c = this.connections.get(conn);
     if (!c) return;
     const side = this.sideOf(pid, c);
     if (side < 0 || !c.open[side]) return;
     c.open[side] = false;
+    c.finished[side] = true;
+    this.processes.get(pid)!.acks.delete(conn);
     const peer = c.ends[1 - side]!;
     if (c.open[1 - side]) {
       if (peer.kind === 'process') this.inbox(peer.pid).push({ kind: 'eof', conn });
       else this.clients.end(peer.link);
     }
-    if (!c.open[1 - side]) this.forget(conn, c);
+    if (!c.open[1 - side] || (peer.kind === 'client' && c.finished[1 - side])) this.forget(conn, c);
   }
 
   private forget(conn: number, c: Connection): void {
@@ -320,7 +365,7 @@ export class Machine {
       const conn = this.nextConn++;
       this.stats.connections++;
       this.linkToConn.set(event.link, conn);
-      this.connections.set(conn, { ends: [{ kind: 'client', link: event.link }, { kind: 'process', pid }], open: [true, true] });
+      this.connections.set(conn, { ends: [{ kind: 'client', link: event.link }, { kind: 'process', pid }], open: [true, true], finished: [false, false], unacked: 0 });
       this.inbox(pid).push({ kind: 'incoming', conn, port: event.port, peer: event.peer });
       return;
     }
@@ -329,15 +374,30 @@ export class Machine {
     if (!c || !c.open[0]) return;
     const guest = c.ends[1] as Extract<End, { kind: 'process' }>;
     if (!c.open[1]) {
-      // The guest has closed its side: data from the client is refused, the connection ends.
-      if (event.kind !== 'data') { c.open[0] = false; this.forget(conn!, c); }
+      // The guest has closed its side: data from the client is refused and the connection ends
+      // (a kernel answers it with a reset); so does the client's own end.
+      if (event.kind === 'acked') return;
+      c.open[0] = false;
+      if (event.kind === 'data') this.clients.reset(event.link);
+      this.forget(conn!, c);
       return;
     }
     switch (event.kind) {
       case 'data': this.inbox(guest.pid).push({ kind: 'data', conn: conn!, bytes: event.bytes }); break;
-      case 'eof': c.open[0] = false; this.inbox(guest.pid).push({ kind: 'eof', conn: conn! }); break;
+      // A half-close: the client still reads, so what the guest sends after it still goes out.
+      case 'eof': c.finished[0] = true; this.inbox(guest.pid).push({ kind: 'eof', conn: conn! }); break;
       case 'reset': c.open[0] = false; this.inbox(guest.pid).push({ kind: 'reset', conn: conn! }); break;
+      case 'acked': this.acked(guest.pid, conn!, c, event.bytes); break;
     }
+  }
+
+  /** The client took bytes: at most what the guest sent it (a gateway never acks more). */
+  private acked(pid: number, conn: number, c: Connection, bytes: number): void {
+    const n = Math.min(bytes, c.unacked);
+    if (n <= 0) return;
+    c.unacked -= n;
+    const acks = this.processes.get(pid)!.acks;
+    acks.set(conn, (acks.get(conn) ?? 0) + n);
   }
 }
 

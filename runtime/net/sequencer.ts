@@ -11,6 +11,8 @@ export type ExternalEvent =
   | { kind: 'data'; link: number; bytes: Uint8Array }
   | { kind: 'eof'; link: number }
   | { kind: 'reset'; link: number }
+  /** The client's socket took `bytes` more of what the guests sent on link `link` (flow control). */
+  | { kind: 'acked'; link: number; bytes: number }
   /** A UDP datagram from an outside peer to virtual port `port`; `link` names the flow (the peer, as the gateway sees it). */
   | { kind: 'datagram'; link: number; port: number; peer: Endpoint; bytes: Uint8Array }
   /** A piece of the machine's stdin, or its end. */

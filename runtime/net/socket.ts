@@ -4,7 +4,7 @@ import { FdFlags, FileType, RiFlags, SdFlags, socketRights, type Filestat } from
 import { Errno, WasiError, check } from '../errno.js';
 import { Handle, gather, totalLength, type Readiness } from '../handle.js';
 import type { NetStack } from './stack.js';
-import { anyIp, loopback, maxBacklog, maxReceiveBufferBytes, sameIp, type Endpoint } from './types.js';
+import { anyIp, isVirtual, loopback, maxBacklog, maxReceiveBufferBytes, sameIp, type Endpoint } from './types.js';
 
 type State = 'open' | 'bound' | 'listening' | 'connecting' | 'connected' | 'closed';
 
@@ -24,6 +24,8 @@ export class SocketHandle extends Handle {
   private peerReset = false;
   private writeShut = false;
   private readShut = false;
+  /** Bytes sent to an outside client that it has not taken yet (see maxSendBufferBytes). */
+  private unacked = 0;
   /** SO_ERROR: the outcome of a non-blocking connect, read once. */
   private pendingError = 0;
   readonly options = new Map<number, number>();
@@ -127,8 +129,17 @@ export class SocketHandle extends Handle {
     return e;
   }
 
+  /** Whether the gateway waits for this socket's reads before reading more from its client. */
+  private get fromClient(): boolean {
+    return this.peer !== undefined && !isVirtual(this.peer.ip) && this.conn !== undefined;
+  }
+
+  private consumed(bytes: number): void {
+    if (this.fromClient) this.stack.consumed(this.conn!, bytes);
+  }
+
   receive(bytes: Uint8Array): void {
-    if (this.readShut) return;
+    if (this.readShut) { this.consumed(bytes.length); return; }
     // Past the bound the connection is reset: a guest that never reads cannot grow memory.
     if (this.receivedBytes + bytes.length > maxReceiveBufferBytes) {
       this.peerClosed(true);
@@ -181,6 +192,7 @@ export class SocketHandle extends Handle {
       this.received.splice(0, chunkIndex);
       if (offset > 0) this.received[0] = this.received[0]!.subarray(offset);
       this.receivedBytes -= copied;
+      this.consumed(copied);
     }
     return copied;
   }
@@ -194,13 +206,64 @@ export class SocketHandle extends Handle {
     return { bytes: this.recvInto(buffers, (riflags & RiFlags.PEEK) !== 0, (riflags & RiFlags.WAITALL) !== 0), roflags: 0 };
   }
 
-  override write(buffers: Uint8Array[]): number {
+  /**
+   * The send buffer's bound: connections to outside clients have one when the stack was given
+   * one (the machine's clients take bytes at their own pace); connections inside the machine
+   * are bounded by the receiver's buffer instead.
+   */
+  private get sendBuffer(): number | undefined {
+    const bound = this.stack.sendBufferBytes;
+    return bound !== undefined && this.peer !== undefined && !isVirtual(this.peer.ip) ? bound : undefined;
+  }
+
+  /** Room left in the send buffer (Infinity when unbounded). */
+  private get sendSpace(): number {
+    const bound = this.sendBuffer;
+    return bound === undefined ? Infinity : Math.max(0, bound - this.unacked);
+  }
+
+  /**
+   * The client took `bytes` more of what was sent: they leave the send buffer. A machine never
+   * acks more than was sent (it clamps); a replayed trace is input, so more is clamped here too.
+   */
+  acked(bytes: number): void {
+    if (this.sendBuffer === undefined) return;
+    this.unacked -= Math.min(bytes, this.unacked);
+  }
+
+  private checkWritable(): void {
     if (this.state !== 'connected') throw new WasiError(this.state === 'closed' ? Errno.PIPE : Errno.NOTCONN);
     if (this.writeShut || this.peerReset) throw new WasiError(Errno.PIPE);
+  }
+
+  /**
+   * send: as much as the send buffer has room for. Blocking, it waits for room until all is
+   * sent (as a kernel does); non-blocking, it sends what fits, and EAGAIN if nothing does.
+   */
+  override write(buffers: Uint8Array[]): number {
+    this.checkWritable();
     const bytes = gather(buffers);
-    const n = bytes.length; // read before sending: the bytes may be transferred to another thread
-    if (n > 0) this.stack.send(this.conn!, bytes);
-    return n;
+    let sent = 0;
+    while (sent < bytes.length) {
+      const n = Math.min(bytes.length - sent, this.sendSpace);
+      if (n > 0) {
+        // Each piece is its own copy: the bytes are transferred to another thread.
+        this.stack.send(this.conn!, sent === 0 && n === bytes.length ? bytes : bytes.slice(sent, sent + n));
+        if (this.sendBuffer !== undefined) this.unacked += n;
+        sent += n;
+        continue;
+      }
+      if (this.nonBlocking) break;
+      try {
+        this.stack.wait();
+        this.checkWritable();
+      } catch (err) {
+        if (sent > 0) break; // what was sent counts; the error shows on the next call
+        throw err;
+      }
+    }
+    if (sent === 0 && bytes.length > 0) throw new WasiError(Errno.AGAIN);
+    return sent;
   }
 
   override sockSend(buffers: Uint8Array[], siflags: number): number {
@@ -211,7 +274,12 @@ export class SocketHandle extends Handle {
   override sockShutdown(how: number): void {
     check(how >= 1 && how <= 3, Errno.INVAL, `how ${how}`);
     check(this.state === 'connected', Errno.NOTCONN);
-    if (how & SdFlags.RD) { this.readShut = true; this.received.length = 0; this.receivedBytes = 0; }
+    if (how & SdFlags.RD) {
+      this.readShut = true;
+      this.consumed(this.receivedBytes);
+      this.received.length = 0;
+      this.receivedBytes = 0;
+    }
     if (how & SdFlags.WR && !this.writeShut) {
       this.writeShut = true;
       this.stack.shutdown(this.conn!);
@@ -227,7 +295,9 @@ export class SocketHandle extends Handle {
   override pollWrite(): Readiness {
     if (this.state === 'connecting') return { ready: false, nbytes: 0n, hangup: false };
     const ended = this.peerReset || this.state === 'closed';
-    return { ready: this.state === 'connected' || ended, nbytes: 0n, hangup: ended };
+    const space = this.sendSpace;
+    const room = this.state === 'connected' && space > 0;
+    return { ready: room || ended, nbytes: room && Number.isFinite(space) ? BigInt(space) : 0n, hangup: ended };
   }
 
   /** A socket waits on the machine (poll_oneoff's way to block on it). */
@@ -238,7 +308,7 @@ export class SocketHandle extends Handle {
   }
 
   override digestKey(): string {
-    return `socket ${this.state} local=${this.local ? `${this.local.ip.join('.')}:${this.local.port}` : '-'} conn=${this.conn ?? '-'} nat=${this.natPort ?? '-'} pending=${this.pending.length} buffered=${this.receivedBytes} eof=${this.peerEof} reset=${this.peerReset}`;
+    return `socket ${this.state} local=${this.local ? `${this.local.ip.join('.')}:${this.local.port}` : '-'} conn=${this.conn ?? '-'} nat=${this.natPort ?? '-'} pending=${this.pending.length} buffered=${this.receivedBytes} eof=${this.peerEof} reset=${this.peerReset}${this.sendBuffer !== undefined ? ` unacked=${this.unacked}` : ''}`;
   }
 
   override close(): void {
@@ -247,7 +317,7 @@ export class SocketHandle extends Handle {
       for (const p of this.pending) p.close();
       this.pending.length = 0;
     }
-    if (this.conn !== undefined) this.stack.close(this.conn);
+    if (this.conn !== undefined) this.stack.close(this.conn, this.fromClient ? this.receivedBytes : 0);
     if (this.local && this.ownsLocalPort && this.state !== 'closed') this.stack.releasePort(this.local.port);
     if (this.natPort !== undefined) this.stack.releasePort(this.natPort);
     this.state = 'closed';

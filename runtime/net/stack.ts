@@ -7,7 +7,7 @@ import { VirtualClock } from '../clock.js';
 import type { SocketHandle } from './socket.js';
 import type { DatagramSocket } from './datagram.js';
 import { MachineStdin } from './stdin.js';
-import { ephemeralPorts, maxBacklog, processAddress, type Delivery, type Endpoint, type NetRequest } from './types.js';
+import { ephemeralPorts, flowReportStepBytes, maxBacklog, processAddress, type Delivery, type Endpoint, type NetRequest } from './types.js';
 
 /** One port space (TCP and UDP each have their own, as on Linux): a counter over the ephemeral range. */
 class PortSpace {
@@ -65,7 +65,11 @@ export class NetStack {
   private nextRequest = 1;
   private stopping = false;
 
-  constructor(readonly pid: number, private readonly host: NetHost, private readonly clock: GuestClock) {
+  /**
+   * `sendBufferBytes`: the send buffer of connections to outside clients (see
+   * maxSendBufferBytes); undefined: unbounded, as traces written before the bound replay.
+   */
+  constructor(readonly pid: number, private readonly host: NetHost, private readonly clock: GuestClock, readonly sendBufferBytes?: number) {
     this.address = processAddress(pid);
   }
 
@@ -113,12 +117,27 @@ export class NetStack {
     this.host.netPost({ kind: 'shutdown', conn });
   }
 
+  /** Bytes read from outside clients' connections since the process last blocked (see `consumed` requests). */
+  private readonly unreportedConsumed = new Map<number, number>();
+
+  consumed(conn: number, bytes: number): void {
+    if (bytes > 0) this.unreportedConsumed.set(conn, (this.unreportedConsumed.get(conn) ?? 0) + bytes);
+  }
+
   /** Closes a connection this process never accepted. */
   refuse(conn: number): void {
     this.host.netPost({ kind: 'close', conn });
   }
 
-  close(conn: number): void {
+  /**
+   * Closes a connection; `unreadBytes` it held are as good as read (so a gateway paused on a
+   * client reads on, and sees the client's next bytes meet a closed socket).
+   */
+  close(conn: number, unreadBytes = 0): void {
+    const unreported = (this.unreportedConsumed.get(conn) ?? 0) + unreadBytes;
+    this.unreportedConsumed.delete(conn);
+    if (!this.conns.has(conn)) return;
+    if (unreported > 0) this.host.netPost({ kind: 'consumed', conn, bytes: unreported });
     if (this.conns.delete(conn)) this.host.netPost({ kind: 'close', conn });
   }
 
@@ -144,6 +163,12 @@ export class NetStack {
   /** Blocks until the machine delivers something (or the deadline passes), and applies it. */
   wait(deadlineNs: bigint | null = null): void {
     if (this.stopping) throw new WasiError(Errno.NETDOWN, 'the machine is stopping');
+    // What was read goes out as the process blocks, a step at a time: the gateway may then read more.
+    for (const [conn, bytes] of this.unreportedConsumed) {
+      if (bytes < flowReportStepBytes) continue;
+      this.host.netPost({ kind: 'consumed', conn, bytes });
+      this.unreportedConsumed.delete(conn);
+    }
     this.apply(this.host.netAwait(deadlineNs));
   }
 
@@ -172,6 +197,7 @@ export class NetStack {
         case 'data': this.conns.get(event.conn)?.receive(event.bytes); break;
         case 'eof': this.conns.get(event.conn)?.peerClosed(false); break;
         case 'reset': this.conns.get(event.conn)?.peerClosed(true); break;
+        case 'acked': this.conns.get(event.conn)?.acked(event.bytes); break;
         case 'datagram': this.datagramPorts.get(event.port)?.deliver(event.from, event.bytes); break;
         case 'stdin': this.stdin.receive(event.bytes); break;
         case 'stdin-eof': this.stdin.receiveEof(); break;

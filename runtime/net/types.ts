@@ -23,6 +23,11 @@ export type NetEvent =
   | { kind: 'eof'; conn: number }
   /** The peer is gone (closed with data unread, or the client vanished). */
   | { kind: 'reset'; conn: number }
+  /**
+   * An outside client has taken `bytes` more of what this process sent on `conn` (they left the
+   * host for the client's socket): as many bytes of the connection's send buffer are free again.
+   */
+  | { kind: 'acked'; conn: number; bytes: number }
   /** A UDP datagram for this process's port `port`, from `from`. */
   | { kind: 'datagram'; port: number; from: Endpoint; bytes: Uint8Array }
   /** The next piece of the machine's stdin (the stdin process only), or its end. */
@@ -37,6 +42,12 @@ export type NetRequest =
   | { kind: 'send'; conn: number; bytes: Uint8Array }
   | { kind: 'shutdown'; conn: number }
   | { kind: 'close'; conn: number }
+  /**
+   * The process has read `bytes` more of what an outside client sent on `conn`: flow control
+   * for the gateway, which reads no more from a client than the guest's receive buffer holds.
+   * Nothing the process observes depends on it (it only paces the client's next input).
+   */
+  | { kind: 'consumed'; conn: number; bytes: number }
   /** UDP: the process bound / let go of a datagram port (its own namespace, apart from TCP's). */
   | { kind: 'udp-bind'; port: number }
   | { kind: 'udp-unbind'; port: number }
@@ -56,6 +67,21 @@ export const ephemeralPorts = { first: 32768, last: 60999 } as const;
 /** Bounds: pending connections per listener, bytes buffered unread per connection. */
 export const maxBacklog = 1024;
 export const maxReceiveBufferBytes = 4 * 1024 * 1024;
+/**
+ * Bytes a process may have sent to an outside client and not yet seen `acked` (a kernel's send
+ * buffer): past it a blocking send waits and a non-blocking one gets EAGAIN. Recorded in trace
+ * headers (`sendBufferBytes`), so replay applies the bound the run had.
+ */
+export const maxSendBufferBytes = 4 * 1024 * 1024;
+/**
+ * Flow control is reported in steps of this many bytes (acks by the gateway, reads by a guest),
+ * so small exchanges cost nothing. Deadlock-free while a step is below each buffer: with a full
+ * buffer at one end, at least a buffer less one step is pending at the other, so a step comes.
+ */
+export const flowReportStepBytes = 256 * 1024;
+if (!(flowReportStepBytes < maxSendBufferBytes && flowReportStepBytes < maxReceiveBufferBytes)) {
+  throw new Error('bug: a flow control step must be smaller than the buffers it frees');
+}
 /** UDP bounds: the largest datagram (IPv4's), and datagrams queued unread per socket (more are dropped, as UDP does). */
 export const maxDatagramBytes = 65507;
 export const maxQueuedDatagrams = 1024;

@@ -7,7 +7,9 @@ import { PreopenError } from '../effects/host-fs.js';
 import { openTraceFile } from '../effects/trace-file.js';
 import { WorkerEffects } from '../effects/worker-effects.js';
 import type { TreeNode } from '../fs/tree.js';
-import { GuestLinkError, runGuest } from '../run.js';
+import { frameTranslator } from '../rewrite/index.js';
+import { GuestLinkError, runGuest, type GuestOutcome } from '../run.js';
+import type { WasmFrame } from '../trap.js';
 import { HashingSession } from '../trace/hashing.js';
 import { FaultInjector } from '../trace/faults.js';
 import { RecordingSession } from '../trace/recording.js';
@@ -73,10 +75,20 @@ function cutShortOf(reader: TraceReader, known: { reason: string; offset: number
   return integrity.state === 'incomplete' ? integrity.error : undefined;
 }
 
+/** The outcome with its stacks' offsets in the module as given, not as rewritten (see rewrite/offsets.ts). */
+function withOriginalOffsets(outcome: GuestOutcome, translate: (frames: WasmFrame[]) => WasmFrame[]): GuestOutcome {
+  switch (outcome.kind) {
+    case 'trap': return { ...outcome, trap: { ...outcome.trap, frames: translate(outcome.trap.frames) } };
+    case 'diverged': return { ...outcome, divergence: { ...outcome.divergence, stack: translate(outcome.divergence.stack) } };
+    case 'stopped': return outcome.at ? { ...outcome, at: { ...outcome.at, stack: translate(outcome.at.stack) } } : outcome;
+    case 'exit': return outcome;
+  }
+}
+
 let message: WorkerMessage;
 try {
   const session = openSession();
-  const outcome = runGuest(module, config, effects, session);
+  const outcome = withOriginalOffsets(runGuest(module, config, effects, session), frameTranslator(module));
   message = { kind: 'done', outcome, ...(stats() ? { stats: stats()! } : {}) };
 } catch (err) {
   effects.flush();

@@ -2,7 +2,15 @@
 // against it: PING, ECHO, GET, SET [EX s|PX ms], DEL, EXISTS, INCR, DECR, EXPIRE, TTL, DBSIZE,
 // FLUSHALL, plus the CONFIG/COMMAND/INFO/CLIENT replies those tools ask for. Expiry runs on the
 // guest's clock (virtual under RepliCode). Listens on argv[1] (default 6379).
+//
+// Clients are non-blocking and each has a bounded output buffer, as a real server's: once a
+// client's unsent replies pass OUT_SOFT, its further commands wait (unread) until they drain,
+// so a client that pipelines large GETs without reading holds at most OUT_SOFT plus one reply
+// here (its socket's send buffer fills, then its own requests back up) and the others are
+// served meanwhile. A reply that cannot be buffered (out of memory) drops that client only.
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,12 +26,13 @@
 #define IN_MAX (128 * 1024)
 #define MAX_ARGS 64
 #define TABLE_SIZE (1 << 16)
+#define OUT_SOFT (256 * 1024)
 
 struct entry { char *key; size_t key_len; char *value; size_t value_len; int64_t expires_ms; struct entry *next; };
 static struct entry *table[TABLE_SIZE];
 static long entries;
 
-struct client { int fd; size_t used; char *in; char *out; size_t out_len, out_cap; };
+struct client { int fd; size_t used; char *in; char *out; size_t out_len, out_cap; int eof, failed; };
 static struct client clients[MAX_CLIENTS + 1];
 static struct pollfd fds[MAX_CLIENTS + 1];
 
@@ -73,9 +82,13 @@ static void put(const char *key, size_t key_len, const char *value, size_t value
 }
 
 static void out(struct client *c, const char *data, size_t len) {
+  if (c->failed) return;
   if (c->out_len + len > c->out_cap) {
-    c->out_cap = (c->out_len + len) * 2;
-    c->out = realloc(c->out, c->out_cap);
+    size_t cap = (c->out_len + len) * 2;
+    char *grown = realloc(c->out, cap);
+    if (!grown) { c->failed = 1; return; }
+    c->out = grown;
+    c->out_cap = cap;
   }
   memcpy(c->out + c->out_len, data, len);
   c->out_len += len;
@@ -152,13 +165,17 @@ static void execute(struct client *c, int argc, char **argv, size_t *lens) {
   else { char msg[96]; snprintf(msg, sizeof msg, "unknown command or wrong arguments '%.*s'", (int)(n > 40 ? 40 : n), cmd); out_err(c, msg); }
 }
 
-/** Parses and runs every complete command in the input; -1 on a protocol error. */
+/**
+ * Parses and runs the complete commands in the input, until the client's unsent replies reach
+ * OUT_SOFT; -1 on a protocol error, a command longer than the input buffer, or a reply that
+ * could not be buffered.
+ */
 static int process_input(struct client *c) {
   size_t pos = 0;
   for (;;) {
     char *argv[MAX_ARGS]; size_t lens[MAX_ARGS]; int argc = 0;
     size_t p = pos;
-    if (p >= c->used) break;
+    if (p >= c->used || c->out_len >= OUT_SOFT) break;
     if (c->in[p] == '*') {
       char *nl = memchr(c->in + p, '\n', c->used - p);
       if (!nl) break;
@@ -199,18 +216,43 @@ static int process_input(struct client *c) {
   }
   memmove(c->in, c->in + pos, c->used - pos);
   c->used -= pos;
-  return c->used >= IN_MAX ? -1 : 0;
+  if (c->failed) return -1;
+  return c->used >= IN_MAX && c->out_len < OUT_SOFT ? -1 : 0;
 }
 
+/** Sends what the socket takes now (it is non-blocking); keeps the rest. -1 if the client is gone. */
 static int flush_out(struct client *c) {
   size_t done = 0;
   while (done < c->out_len) {
     ssize_t w = write(c->fd, c->out + done, c->out_len - done);
+    if (w < 0 && errno == EAGAIN) break;
     if (w <= 0) return -1;
     done += (size_t)w;
   }
-  c->out_len = 0;
+  memmove(c->out, c->out + done, c->out_len - done);
+  c->out_len -= done;
   return 0;
+}
+
+/** Reads, runs and answers what it can for one client; -1 when it is done (or broken). */
+static int serve(struct client *c, short revents) {
+  if ((revents & (POLLIN | POLLHUP | POLLERR)) && !c->eof && c->used < IN_MAX && c->out_len < OUT_SOFT) {
+    ssize_t n = read(c->fd, c->in + c->used, IN_MAX - c->used);
+    if (n > 0) c->used += (size_t)n;
+    else if (n == 0) c->eof = 1; // the client sends nothing more; its replies still go out
+    else if (errno != EAGAIN) return -1;
+  }
+  for (;;) {
+    size_t before = c->used;
+    if (process_input(c) < 0 || flush_out(c) < 0) return -1;
+    if (c->used == before || c->out_len >= OUT_SOFT) break; // nothing ran, or replies must drain first
+  }
+  return c->eof && c->out_len == 0 ? -1 : 0;
+}
+
+/** Reads while there is room for input and replies; writes while replies wait. */
+static short interest(const struct client *c) {
+  return (short)((!c->eof && c->used < IN_MAX && c->out_len < OUT_SOFT ? POLLIN : 0) | (c->out_len ? POLLOUT : 0));
 }
 
 int main(int argc, char **argv) {
@@ -226,9 +268,9 @@ int main(int argc, char **argv) {
     for (int i = count - 1; i >= 1; i--) {
       if (!fds[i].revents) continue;
       struct client *c = &clients[i];
-      ssize_t n = read(c->fd, c->in + c->used, IN_MAX - c->used);
-      if (n > 0) c->used += (size_t)n;
-      if (n <= 0 || process_input(c) < 0 || flush_out(c) < 0) {
+      if (serve(c, fds[i].revents) == 0) {
+        fds[i].events = interest(c);
+      } else {
         close(c->fd);
         free(c->in); free(c->out);
         count--;
@@ -240,6 +282,7 @@ int main(int argc, char **argv) {
     if (fds[0].revents & POLLIN) {
       int fd = accept(listener, NULL, NULL);
       if (fd >= 0 && count <= MAX_CLIENTS) {
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         fds[count] = (struct pollfd){ .fd = fd, .events = POLLIN };
         clients[count] = (struct client){ .fd = fd, .in = malloc(IN_MAX) };
         count++;

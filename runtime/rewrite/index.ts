@@ -1,0 +1,73 @@
+// The module rewriting pipeline: named passes over the module's bytes, run in one order before it
+// is compiled. The list with its options is recorded in the trace header, so replay, diff's
+// instrumented replays and every replica rebuild exactly the module that ran. The first pass is
+// the call-stack limit; fuel and NaN canonicalisation are meant to follow as further entries.
+import { maxStackLimitBytes, type RewritePassRecord } from '../../formats/index.js';
+import { limitStack } from './stack-limit.js';
+
+export { exhaustedFunctionName, frameBaseBytes, slotBytes, limitStack } from './stack-limit.js';
+export { frameTranslator, offsetsSectionName } from './offsets.js';
+
+/** Default --max-stack: 8 MiB of counted frames (a native thread's usual stack). */
+export const defaultMaxStackBytes = 8 * 1024 * 1024;
+/** The largest --max-stack (shared with the trace reader). */
+export const maxMaxStackBytes = maxStackLimitBytes;
+
+/**
+ * The V8 stack of a guest's thread (Worker resourceLimits.stackSizeMb) for a stack limit: twice
+ * the counted bytes (V8's real frames measured 0.94-1.0 of their counted cost in the worst shapes,
+ * in Liftoff and TurboFan) plus room for the host's JavaScript frames during a syscall, so that
+ * V8's own limit, which is not deterministic, is never reached first (docs/design.md).
+ */
+export function guestThreadStackMb(maxStackBytes: number): number {
+  return Math.ceil((stackSafetyFactor * maxStackBytes) / 2 ** 20) + hostStackMarginMb;
+}
+const stackSafetyFactor = 2;
+/** Room for the host's JavaScript frames on top of the guest's during a syscall. */
+const hostStackMarginMb = 8;
+
+/** One pass of the pipeline with its options, exactly as the trace header records it. */
+export type RewritePass = RewritePassRecord;
+
+/** The passes a configuration asks for, in pipeline order. */
+export function rewritePipeline(options: { maxStackBytes?: number | undefined }): RewritePass[] {
+  return options.maxStackBytes === undefined ? [] : [{ name: 'stack-limit', maxStackBytes: options.maxStackBytes }];
+}
+
+/** The stack limit among the passes, if any. */
+export function stackLimitOf(passes: readonly RewritePass[]): number | undefined {
+  return passes.find((p) => p.name === 'stack-limit')?.maxStackBytes;
+}
+
+/** A pass's options as one line: `stack-limit(maxStackBytes=8388608)`. */
+export function describePass(pass: RewritePass): string {
+  const { name, ...options } = pass;
+  return `${name}(${Object.entries(options).map(([k, v]) => `${k}=${v}`).join(', ')})`;
+}
+
+const cache = new Map<string, Uint8Array>();
+/** Rewritten modules kept for reuse (a cluster or a test loads one module many times). */
+const maxCachedModules = 16;
+
+/**
+ * The binary with every pass applied in order; `key` (the module's hash and anything else that
+ * shaped `binary`) caches the result; `originShift` as for limitStack.
+ */
+export function applyRewrites(binary: Uint8Array, passes: readonly RewritePass[], key?: string, originShift = 0): Uint8Array {
+  if (passes.length === 0) return binary;
+  const cacheKey = key === undefined ? undefined : `${key} ${passes.map(describePass).join(' ')}`;
+  const hit = cacheKey === undefined ? undefined : cache.get(cacheKey);
+  if (hit) return hit;
+  let out = binary;
+  for (const pass of passes) {
+    switch (pass.name) {
+      case 'stack-limit': out = limitStack(out, pass.maxStackBytes, out === binary ? originShift : 0); break;
+    }
+  }
+  if (cacheKey !== undefined) {
+    const oldest = cache.keys().next();
+    if (cache.size >= maxCachedModules && !oldest.done) cache.delete(oldest.value);
+    cache.set(cacheKey, out);
+  }
+  return out;
+}

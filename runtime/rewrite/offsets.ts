@@ -1,0 +1,61 @@
+// Where the rewritten module's code came from: V8 reports frames by byte offset in the module it
+// compiled, and a trap or divergence report should name offsets in the module the user has. The
+// stack limit records, for each stretch of code it copied or inserted, its offset in the
+// original; the map travels inside the module as a custom section, so the guest's worker can
+// translate frames without being told anything else.
+import { readLeb } from '../wasm-binary.js';
+import { ByteWriter } from './bytes.js';
+import type { WasmFrame } from '../trap.js';
+
+export const offsetsSectionName = 'replicode.offsets';
+
+/** A stretch of the rewritten module: copied (same length in the original) or inserted (maps to one offset). */
+export interface Segment { start: number; length: number; original: number; copied: boolean }
+
+/** The custom section's payload: count, then start delta, length, original, copied flag, each LEB128. */
+export function encodeSegments(segments: Segment[]): Uint8Array {
+  const out = new ByteWriter().leb(segments.length);
+  let last = 0;
+  for (const s of segments) {
+    out.leb(s.start - last).leb(s.length).leb(s.original).byte(s.copied ? 1 : 0);
+    last = s.start;
+  }
+  return out.view();
+}
+
+function decodeSegments(bytes: Uint8Array): Segment[] {
+  const segments: Segment[] = [];
+  let [count, p] = readLeb(bytes, 0);
+  let start = 0;
+  while (count-- > 0) {
+    let delta: number, length: number, original: number;
+    [delta, p] = readLeb(bytes, p);
+    [length, p] = readLeb(bytes, p);
+    [original, p] = readLeb(bytes, p);
+    start += delta;
+    segments.push({ start, length, original, copied: bytes[p++] === 1 });
+  }
+  return segments;
+}
+
+/** The offset in the original module of `offset` in the rewritten one (unchanged outside the map). */
+export function originalOffset(segments: Segment[], offset: number): number {
+  let lo = 0;
+  let hi = segments.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const s = segments[mid]!;
+    if (offset < s.start) hi = mid - 1;
+    else if (offset >= s.start + s.length) lo = mid + 1;
+    else return s.copied ? s.original + (offset - s.start) : s.original;
+  }
+  return offset;
+}
+
+/** Translates frames of `module` to the original module's offsets (identity if it was not rewritten). */
+export function frameTranslator(module: WebAssembly.Module): (frames: WasmFrame[]) => WasmFrame[] {
+  const [section] = WebAssembly.Module.customSections(module, offsetsSectionName);
+  if (!section) return (frames) => frames;
+  const segments = decodeSegments(new Uint8Array(section));
+  return (frames) => frames.map((f) => ({ ...f, offset: originalOffset(segments, f.offset) }));
+}
