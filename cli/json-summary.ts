@@ -30,8 +30,8 @@ export function bareJsonFlags(args: readonly string[]): string[] {
 export type SummaryTarget = { to: 'stderr' } | { to: 'file'; path: string } | undefined;
 
 /** `--json` parsed: undefined (not asked), stderr (`--json`), or a file (`--json=FILE`). */
-export function summaryTarget(json: string | undefined): SummaryTarget {
-  if (json === undefined) return undefined;
+export function summaryTarget(json: unknown): SummaryTarget {
+  if (typeof json !== 'string') return undefined; // not asked (or inspect's and diff's boolean --json)
   return json === '' ? { to: 'stderr' } : { to: 'file', path: json };
 }
 

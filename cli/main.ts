@@ -12,7 +12,7 @@ import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './comma
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
 import { runCommand, withRunOptions, type ParsedRunArgs } from './commands/run.js';
 import { ExitCode, exitCodeHelp } from './exit-codes.js';
-import { bareJsonFlags, summaryTarget, writeSummary } from './json-summary.js';
+import { bareJsonFlags, summaryCommands, summaryTarget, writeSummary } from './json-summary.js';
 import { UsageError } from './options.js';
 
 function fail(message: string, code: number = ExitCode.usage): never {
@@ -47,7 +47,7 @@ function handle<A>(name: string, command: (argv: A) => number | Promise<number>)
     } catch (err) {
       const { message, code } = failureOf(err);
       process.stderr.write(`replicode: ${message}\n`);
-      writeSummary(summaryTarget((argv as { json?: string }).json), { command: name, outcome: 'error', exitCode: code, error: message });
+      if (summaryCommands.has(name)) writeSummary(summaryTarget((argv as { json?: unknown }).json), { command: name, outcome: 'error', exitCode: code, error: message });
       process.exit(code);
     }
   };
