@@ -1,12 +1,53 @@
-/** Exit codes of the replicode CLI (see README). A guest's own exit code passes through `run`. */
+// The exit codes of the replicode CLI: the one place they are defined, described (top-level
+// --help prints `exitCodeHelp`; README's table says the same) and decided for `replay`.
+import { divergedExitCode, trapExitCode, type GuestOutcome } from '../runtime/index.js';
+
 export const ExitCode = {
+  /** Success; for `replay`, the run matched its trace (whatever the guest's own exit code). */
   ok: 0,
-  /** Bad usage or input: unknown option, missing or invalid module, bad --dir. */
+  /** Bad usage or input: unknown option, missing or invalid module, bad --dir, a damaged or incomplete trace. */
   usage: 1,
-  /** `replay` found a divergence (later issue). */
-  diverged: 3,
+  /** `replay` diverged from its trace; `diff`: the traces diverge; `cluster`/`node`: a replica disagreed. */
+  diverged: divergedExitCode,
   /** A bug inside RepliCode; please report it. */
   internal: 70,
-  /** The guest trapped (like SIGABRT). */
-  trap: 134,
+  /**
+   * `run`, `record`, `cluster`, `node` stopped by Ctrl-C (SIGINT) or SIGTERM, whatever the guest
+   * did on its way out: 128 + SIGINT's number, what a shell reports for a command Ctrl-C ended.
+   */
+  interrupted: 130,
+  /** The guest trapped (like SIGABRT: 128 + 6). */
+  trap: trapExitCode,
 } as const;
+
+/** Rows of the exit-code table shown by `replicode --help`. */
+const exitCodeRows: [string, string][] = [
+  [String(ExitCode.ok), 'success; replay: the run matched its trace, whatever the guest\'s exit code'],
+  ['guest\'s', 'run, record: the guest\'s own exit code; cluster, node: the first replica\'s'],
+  [String(ExitCode.usage), 'bad input: unknown option, missing or invalid module, damaged or incomplete trace'],
+  [String(ExitCode.diverged), 'replay: diverged; diff: the traces diverge; cluster, node: a replica disagreed'],
+  [String(ExitCode.internal), 'a bug in RepliCode (REPLICODE_DEBUG=1 shows its stack)'],
+  [String(ExitCode.interrupted), 'run, record, cluster, node: stopped by Ctrl-C (SIGINT) or SIGTERM'],
+  [String(ExitCode.trap), 'the guest trapped (run, record)'],
+];
+
+export const exitCodeHelp = [
+  'Exit codes:', ...exitCodeRows.map(([code, meaning]) => `  ${code.padEnd(9)}${meaning}`),
+  "  (replay --exit-code guest: the guest's own code, 134 for a trap, when the replay matches)",
+].join('\n');
+
+/**
+ * `replay --exit-code`: `match` (default) answers whether the run matched its trace (0, or 3),
+ * so a script can tell a good replay of a guest that exited 1 from bad input; `guest` gives the
+ * guest's own code when it matched, as `run` would.
+ */
+export type ReplayExitPolicy = 'match' | 'guest';
+
+export function replayExitCode(outcome: GuestOutcome, policy: ReplayExitPolicy): number {
+  switch (outcome.kind) {
+    case 'diverged': return ExitCode.diverged;
+    case 'stopped': return ExitCode.ok; // --to, or a recording stopped on purpose: matched as far as it goes
+    case 'trap': return policy === 'guest' ? ExitCode.trap : ExitCode.ok;
+    case 'exit': return policy === 'guest' ? outcome.exitCode : ExitCode.ok;
+  }
+}

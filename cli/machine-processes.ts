@@ -25,23 +25,33 @@ export async function loadProcesses(mainModule: string, processSpecs: string[], 
   }));
 }
 
+/** How a supervised machine ended: its results (undefined when a signal stopped it and its workers were terminated) and that signal, if one came. */
+export interface Supervised<T> {
+  results: T | undefined;
+  /** SIGINT (Ctrl-C) or SIGTERM, when one stopped the machine: the command then exits ExitCode.interrupted. */
+  signal: 'SIGINT' | 'SIGTERM' | undefined;
+}
+
 /**
  * Announces the machine's --listen addresses, stops it on SIGINT/SIGTERM, and waits for
- * `results`; undefined when a signal stopped it (workers terminated).
+ * `results`.
  */
-export async function superviseMachine<T>(running: RunningMachine, results: Promise<T>): Promise<T | undefined> {
+export async function superviseMachine<T>(running: RunningMachine, results: Promise<T>): Promise<Supervised<T>> {
   for (const l of running.listening) process.stderr.write(`replicode: ${listeningLine(l)}\n`);
-  const stopOnSignal = () => { void running.stop(); };
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  let signal: Supervised<T>['signal'];
+  const onSigint = () => { signal ??= 'SIGINT'; void running.stop(); };
+  const onSigterm = () => { signal ??= 'SIGTERM'; void running.stop(); };
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigterm);
   try {
-    return await results.catch((err) => {
+    const settled = await results.catch((err) => {
       if (err instanceof InternalError && /exited \(\d+\) without reporting/.test(err.message)) return undefined;
       throw err;
     });
+    return { results: settled, signal };
   } finally {
-    process.off('SIGINT', stopOnSignal);
-    process.off('SIGTERM', stopOnSignal);
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
   }
 }
 

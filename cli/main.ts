@@ -1,6 +1,6 @@
 // The replicode command line: each command is registered here explicitly and is a thin adapter
 // over a library function. Errors the user can fix print one line and exit 1.
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { TraceFormatError, TraceLimitError } from '../formats/index.js';
 import { ReplaySetupError } from '../replayer/index.js';
@@ -11,7 +11,8 @@ import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './co
 import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './commands/record.js';
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
 import { runCommand, withRunOptions, type ParsedRunArgs } from './commands/run.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode, exitCodeHelp } from './exit-codes.js';
+import { bareJsonFlags, summaryCommands, summaryTarget, writeSummary } from './json-summary.js';
 import { UsageError } from './options.js';
 
 function fail(message: string, code: number = ExitCode.usage): never {
@@ -19,70 +20,130 @@ function fail(message: string, code: number = ExitCode.usage): never {
   process.exit(code);
 }
 
-function exitCodeFor(err: unknown): number {
+/** What a thrown error means for the user: one line, and the exit code. */
+function failureOf(err: unknown): { message: string; code: number } {
   if (err instanceof UsageError || err instanceof ModuleFormatError || err instanceof GuestLinkError || err instanceof PreopenError
     || err instanceof TraceFormatError || err instanceof TraceLimitError || err instanceof TraceReadError || err instanceof ReplaySetupError || err instanceof GatewayError || err instanceof TraceFileError) {
-    fail(err.message);
+    return { message: err.message, code: ExitCode.usage };
   }
   const detail = err instanceof InternalError || err instanceof Error ? err.stack ?? err.message : String(err);
   if (process.env.REPLICODE_DEBUG) process.stderr.write(`${detail}\n`);
-  fail(`internal error: ${(err as Error)?.message ?? err} (a bug in RepliCode; set REPLICODE_DEBUG=1 for details)`, ExitCode.internal);
+  return { message: `internal error: ${(err as Error)?.message ?? err} (a bug in RepliCode; set REPLICODE_DEBUG=1 for details)`, code: ExitCode.internal };
 }
 
-/** A command's handler: its result is the exit code; anything it throws becomes one line. */
-function handle<A>(command: (argv: A) => number | Promise<number>) {
+function exitCodeFor(err: unknown): never {
+  const { message, code } = failureOf(err);
+  fail(message, code);
+}
+
+/**
+ * A command's handler: its result is the exit code; anything it throws becomes one line (and,
+ * with --json, an `outcome: "error"` summary, so a script reading the summary always gets one).
+ */
+function handle<A>(name: string, command: (argv: A) => number | Promise<number>) {
   return async (argv: A): Promise<void> => {
     try {
       process.exitCode = await command(argv);
     } catch (err) {
-      exitCodeFor(err);
+      const { message, code } = failureOf(err);
+      process.stderr.write(`replicode: ${message}\n`);
+      if (summaryCommands.has(name)) writeSummary(summaryTarget((argv as { json?: unknown }).json), { command: name, outcome: 'error', exitCode: code, error: message });
+      process.exit(code);
     }
   };
 }
 
+/**
+ * Examples print one per line, their purpose as a shell comment above, so a long command is
+ * never wrapped into what looks like two commands (and a block can be pasted into a shell).
+ */
+const examples = {
+  top: [
+    ['replicode run wasm_programs/build/hello.wasm', 'run a WASI module'],
+    ['replicode record -o hello.rct wasm_programs/build/hello.wasm', 'record it into a trace'],
+    ['replicode replay --quiet hello.rct && echo matches', 'replay it: exit 0 when it matches, 3 when it diverges'],
+    ['replicode cluster --replicas 3 --listen 7000=80 wasm_programs/build/http_server.wasm', 'a 3-replica server'],
+    ['replicode completion >> ~/.bashrc', 'shell completion (bash; zsh: ~/.zshrc)'],
+  ],
+  run: [
+    ['replicode run wasm_programs/build/hello.wasm', 'print a greeting'],
+    ['replicode run --dir ./data::/data --env USER=ada --seed 7 prog.wasm -- -v input.txt', 'preopen, environment, seed and guest arguments'],
+    ['replicode run --json=summary.json prog.wasm', 'its exit code and how it ended, as JSON in summary.json'],
+  ],
+  record: [
+    ['replicode record -o hello.rct wasm_programs/build/hello.wasm', 'record a run'],
+    ['replicode record --clock real --random os -o clocks.rct wasm_programs/build/clocks.wasm', "record the host's time and entropy"],
+  ],
+  replay: [
+    ['replicode replay hello.rct', 'replay and verify'],
+    ['replicode replay --quiet --to 1000 big.rct', 'verify the first 1000 events without printing guest output'],
+    ['replicode replay --quiet --json run.rct 2>&1 | tail -1', 'the outcome as JSON: events verified, exit codes, the divergence'],
+    ['replicode replay --exit-code guest hello.rct', "exit with the guest's own code when the replay matches"],
+  ],
+  inspect: [
+    ['replicode inspect hello.rct', 'header, event counts, sizes, checkpoints'],
+    ['replicode inspect --events --kind fd_read --limit 10 run.rct', 'the first 10 fd_read events'],
+  ],
+  cluster: [
+    ['replicode cluster --replicas 3 --listen 127.0.0.1:7000=80 wasm_programs/build/http_server.wasm', 'a replicated HTTP server'],
+    ['replicode cluster --record-dir traces --listen 6380=6379 wasm_programs/build/resp_server.wasm', "record every replica's trace"],
+  ],
+  diff: [
+    ['replicode diff traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'which replica diverged, where, and why'],
+  ],
+  tui: [
+    ['replicode tui traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'press d to jump to the first divergence'],
+  ],
+  node: [
+    ['replicode node --endpoints http://10.0.0.5:2379 --id 2 --replicas 3 --listen 7000=80 server.wasm', 'replica 2 of 3'],
+  ],
+} satisfies Record<string, [string, string][]>;
+
+function withExamples<T>(y: Argv<T>, list: readonly [string, string][]): Argv<T> {
+  for (const [command, purpose] of list) y = y.example(`# ${purpose}`, '').example(command, '');
+  return y;
+}
+
+/** Help text fits the terminal (at most 100 columns), but never so narrow that an example wraps. */
+function helpWidth(): number {
+  const longest = Math.max(...Object.values(examples).flat().flat().map((line) => line.length));
+  return Math.max(Math.min(100, process.stdout.columns ?? 100), longest + 4); // 2 columns of indent each side
+}
+
 async function main(): Promise<void> {
-  await yargs(hideBin(process.argv))
+  await withExamples(yargs(bareJsonFlags(hideBin(process.argv))), examples.top)
     .scriptName('replicode')
+    .usage('replicode <command> [options]\n\nRecord, replay and replicate WebAssembly (WASI) programs deterministically.')
     .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true, 'greedy-arrays': false })
     .command(
       'run [module] [args..]',
       'Run a WASI module deterministically',
-      (y) => withRunOptions(y)
-        .example('replicode run wasm_programs/build/hello.wasm', 'print a greeting')
-        .example('replicode run --dir ./data::/data --env USER=ada --seed 7 prog.wasm -- -v input.txt', 'preopen, environment, seed and guest arguments'),
-      handle((argv) => runCommand(argv as unknown as ParsedRunArgs)),
+      (y) => withExamples(withRunOptions(y), examples.run),
+      handle('run', (argv) => runCommand(argv as unknown as ParsedRunArgs)),
     )
     .command(
       'record [module] [args..]',
       'Run a WASI module and record every input into a trace',
-      (y) => withRecordOptions(withRunOptions(y))
-        .example('replicode record -o hello.rct wasm_programs/build/hello.wasm', 'record a run')
-        .example('replicode record --clock real --random os -o clocks.rct wasm_programs/build/clocks.wasm', "record the host's time and entropy"),
-      handle((argv) => recordCommand(argv as unknown as ParsedRecordArgs)),
+      (y) => withExamples(withRecordOptions(withRunOptions(y)), examples.record),
+      handle('record', (argv) => recordCommand(argv as unknown as ParsedRecordArgs)),
     )
     .command(
       'replay [trace]',
       'Re-execute a trace, verifying every event, output and checkpoint',
-      (y) => withReplayOptions(y)
-        .example('replicode replay hello.rct', 'replay and verify')
-        .example('replicode replay --quiet --to 1000 big.rct', 'verify the first 1000 events without printing guest output'),
-      handle((argv) => replayCommand(argv as unknown as ParsedReplayArgs)),
+      (y) => withExamples(withReplayOptions(y), examples.replay),
+      handle('replay', (argv) => replayCommand(argv as unknown as ParsedReplayArgs)),
     )
     .command(
       'inspect [trace]',
       'Summarize a trace, or list its events',
-      (y) => withInspectOptions(y)
-        .example('replicode inspect hello.rct', 'header, event counts, sizes, checkpoints')
-        .example('replicode inspect --events --kind fd_read --limit 10 run.rct', 'the first 10 fd_read events'),
-      handle((argv) => inspectCommand(argv as unknown as ParsedInspectArgs)),
+      (y) => withExamples(withInspectOptions(y), examples.inspect),
+      handle('inspect', (argv) => inspectCommand(argv as unknown as ParsedInspectArgs)),
     )
     .command(
       'cluster [module] [args..]',
       'Run a machine on several replicas in lockstep behind a consensus log',
-      (y) => withClusterOptions(withRunOptions(y))
-        .example('replicode cluster --replicas 3 --listen 127.0.0.1:7000=80 wasm_programs/build/http_server.wasm', 'a replicated HTTP server')
-        .example('replicode cluster --record-dir traces --listen 6380=6379 wasm_programs/build/resp_server.wasm', "record every replica's trace"),
-      handle(async (argv) => {
+      (y) => withExamples(withClusterOptions(withRunOptions(y)), examples.cluster),
+      handle('cluster', async (argv) => {
         // Loaded on demand: the consensus code (and etcd's client) is only needed here.
         const { clusterCommand } = await import('./commands/cluster.js');
         return clusterCommand(argv as unknown as ParsedClusterArgs);
@@ -91,16 +152,14 @@ async function main(): Promise<void> {
     .command(
       'diff [traces..]',
       'Find where two or more traces part ways: checkpoint, event, inputs, stacks, memory, output',
-      (y) => withDiffOptions(y)
-        .example('replicode diff traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'which replica diverged, where, and why'),
-      handle((argv) => diffCommand(argv as unknown as ParsedDiffArgs)),
+      (y) => withExamples(withDiffOptions(y), examples.diff),
+      handle('diff', (argv) => diffCommand(argv as unknown as ParsedDiffArgs)),
     )
     .command(
       'tui [traces..]',
       'Explore where traces diverge: timeline, events side by side, bisection, stacks',
-      (y) => y.positional('traces', { type: 'string', array: true, describe: '.rct traces (replicas of one run)' })
-        .example('replicode tui traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'press d to jump to the first divergence'),
-      handle(async (argv) => {
+      (y) => withExamples(y.positional('traces', { type: 'string', array: true, describe: '.rct traces (replicas of one run)' }), examples.tui),
+      handle('tui', async (argv) => {
         const { tuiCommand } = await import('./commands/tui.js');
         return tuiCommand(argv as unknown as { traces?: string[] });
       }),
@@ -108,21 +167,22 @@ async function main(): Promise<void> {
     .command(
       'node [module] [args..]',
       'Run one replica of a cluster whose replicas run on different machines and agree through etcd',
-      (y) => withNodeOptions(withRunOptions(y))
-        .example('replicode node --log etcd --endpoints http://10.0.0.5:2379 --id 2 --replicas 3 --listen 0.0.0.0:7000=80 server.wasm', 'replica 2 of 3'),
-      handle(async (argv) => {
+      (y) => withExamples(withNodeOptions(withRunOptions(y)), examples.node),
+      handle('node', async (argv) => {
         const { clusterCommand } = await import('./commands/cluster.js');
         return clusterCommand(argv as unknown as ParsedClusterArgs);
       }),
     )
-    .demandCommand(1, 'name a command: run, record, replay, inspect, diff, tui, cluster, node')
+    .completion('completion', 'Print a bash/zsh completion script (replicode completion >> ~/.bashrc)')
+    .demandCommand(1, 'name a command: run, record, replay, inspect, diff, tui, cluster, node, completion')
     .strict()
-    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .wrap(helpWidth())
+    .epilogue(exitCodeHelp)
     .help()
     .version()
     .fail((message, err) => {
       if (err) exitCodeFor(err);
-      fail(`${message} (see replicode --help)`);
+      fail(`${message.replace(/\s*\n\s*/g, ' ')} (see replicode --help)`); // yargs' own messages span lines
     })
     .parseAsync();
 }

@@ -69,10 +69,13 @@ describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
     expect(cluster.agreedBatches).toBeGreaterThan(3);
   });
 
-  it('two nodes in separate processes serve one state through etcd', async () => {
+  it('two nodes in separate processes serve one state through etcd; Ctrl-C stops each with 130 and its --json summary', async () => {
     const { urls } = await startEtcd(1);
+    const traces = tempDir();
     const node = (id: number) => {
-      const cli = startCli(['node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', 'nodes', '--id', String(id), '--replicas', '2', '--listen', '127.0.0.1:0=80', httpWasm]);
+      // --log etcd is implied: node 2 leaves it out.
+      const log = id === 1 ? ['--log', 'etcd'] : [];
+      const cli = startCli(['node', ...log, '--json', '--record-dir', traces, '--endpoints', urls.join(','), '--cluster-name', 'nodes', '--id', String(id), '--replicas', '2', '--listen', '127.0.0.1:0=80', httpWasm]);
       children.push(cli.child);
       return { ...cli, port: cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/).then((m) => Number(m[1])) };
     };
@@ -83,8 +86,16 @@ describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
     for (let i = 0; i < 6; i++) seen.push(await counter(`http://127.0.0.1:${ports[i % 2]}`));
     expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
     for (const n of [a, b]) n.child.kill('SIGINT');
-    await Promise.all([a.exited, b.exited]);
+    expect(await Promise.all([a.exited, b.exited])).toEqual([130, 130]);
     expect(a.stderr()).toMatch(/0 disagreement\(s\)/);
+    [a, b].forEach((n, i) => {
+      const summary = JSON.parse(n.stderr().trimEnd().split('\n').at(-1)!);
+      expect(summary).toMatchObject({
+        command: 'node', outcome: 'interrupted', exitCode: 130, signal: 'SIGINT', replicas: 2, node: i + 1, log: 'etcd',
+        disagreements: [], traces: [join(traces, `replica-${i + 1}.rct`)],
+      });
+      expect(summary.batches).toBeGreaterThan(0);
+    });
   });
 
   it('a node restarted after kill -9 answers its first clients (their ids are new to the log) and counts on', async () => {

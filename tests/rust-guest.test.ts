@@ -153,7 +153,8 @@ describe('a Rust guest using the wasmedge_wasi_socket calling convention', () =>
     const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+) for guest port 8080/))[1]);
     const { a, b, bytes } = await twoClients(port);
     cli.child.kill('SIGINT'); // blocked calls fail with ENETDOWN: the server prints its summary
-    expect(await cli.exited).toBe(0);
+    expect(await cli.exited).toBe(130); // a stop by Ctrl-C, whatever the guest's exit code (0 here)
+    expect(cli.stderr()).toContain('replicode: stopped by SIGINT, exit code 130 (the guest exited with code 0)');
     expect(cli.stdout().split('\n')).toEqual([
       listening(8080),
       `conn 1 from 127.0.0.1:${a.localPort} to 10.77.0.1:8080`,
@@ -179,7 +180,7 @@ describe('a Rust guest using the wasmedge_wasi_socket calling convention', () =>
       '',
     ]);
     const replay = runCli(['replay', trace]);
-    expect(replay.stderr).toMatch(/replay matches the recording: \d+ events, \d+ checkpoints verified, exit code 0/);
+    expect(replay.stderr).toMatch(/replay matches the recording: \d+ events, \d+ checkpoints verified, guest exit code 0/);
     expect(replay.exitCode).toBe(0);
     expect(replay.stdout).toBe(cli.stdout());
   }, 30_000);
@@ -269,7 +270,7 @@ describe('a Rust guest using the wasmedge_wasi_socket UDP and name-lookup callin
     expect(replies).toEqual(udpMessages.map((m) => ({ text: `echo ${m}`, port })));
     expect(cli.stdout()).toBe(udpStdout(clientPort));
     const replay = runCli(['replay', trace]);
-    expect(replay.stderr).toMatch(/replay matches the recording: \d+ events, \d+ checkpoints verified, exit code 0/);
+    expect(replay.stderr).toMatch(/replay matches the recording: \d+ events, \d+ checkpoints verified, guest exit code 0/);
     expect(replay.exitCode).toBe(0);
     expect(replay.stdout).toBe(cli.stdout());
   }, 30_000);

@@ -1,5 +1,6 @@
-// The options of `replicode cluster` (and `replicode node`), apart from the command itself so
-// that registering them does not load the consensus code.
+// The options of `replicode cluster` and `replicode node`, apart from the commands themselves so
+// that registering them does not load the consensus code. The two share option names and
+// meanings; each describes them as they apply to it (a node runs one replica, on etcd).
 import type { Argv } from 'yargs';
 import type { ParsedRunArgs } from './run.js';
 
@@ -7,24 +8,31 @@ export const maxReplicas = 15;
 
 export function withClusterOptions<T>(yargs: Argv<T>) {
   return yargs
-    .option('replicas', { type: 'string', default: '3', describe: `replicas of the machine (1-${maxReplicas})` })
+    .option('replicas', { type: 'string', default: '3', describe: `replicas of the machine, all run here (1-${maxReplicas})` })
     .option('log', { choices: ['embedded', 'etcd'] as const, default: 'embedded' as const, describe: 'consensus log: embedded (in this process) or etcd' })
     .option('endpoints', { type: 'string', describe: 'etcd endpoints, comma-separated (with --log etcd)' })
-    .option('inject', { type: 'string', array: true, default: [] as string[], describe: 'inject a fault into one replica: REPLICA:SPEC (see record --inject)' })
-    .option('cluster-name', { type: 'string', default: 'default', describe: 'name of the cluster in etcd (nodes of one cluster share it)' })
-    .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct)" })
+    .option('cluster-name', { type: 'string', default: 'default', describe: 'name of the cluster in etcd (with --log etcd)' })
+    .option('inject', { type: 'string', array: true, default: [] as string[], describe: 'inject a fault into one replica: REPLICA:SPEC (SPEC as record --inject)' })
+    .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct, replica-N.pK.rct)" })
     .option('replies', { choices: ['designated', 'majority'] as const, default: 'designated' as const, describe: 'who answers clients: one designated replica, checked through the state hashes, or a majority of the replicas agreeing byte for byte' });
+}
+
+/** `node`: one replica of a cluster spread over machines; they can only agree through etcd. */
+export function withNodeOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option('id', { type: 'string', demandOption: true, describe: "this node's replica id (1 to --replicas), unique in the cluster" })
+    .option('replicas', { type: 'string', demandOption: true, describe: `replicas in the whole cluster (1-${maxReplicas}), the same on every node` })
+    .option('endpoints', { type: 'string', demandOption: true, describe: 'etcd endpoints, comma-separated' })
+    .option('log', { choices: ['etcd'] as const, default: 'etcd' as const, describe: 'consensus log: nodes agree through etcd (the only choice; accepted for symmetry with cluster)' })
+    .option('cluster-name', { type: 'string', default: 'default', describe: 'name of the cluster in etcd: every node of one cluster gives the same' })
+    .option('inject', { type: 'string', array: true, default: [] as string[], describe: "inject a fault into this node's replica: ID:SPEC, ID this node's --id (SPEC as record --inject)" })
+    .option('record-dir', { type: 'string', describe: "write this node's traces here (replica-ID.rct, replica-ID.pK.rct)" });
 }
 
 export interface ParsedClusterArgs extends ParsedRunArgs {
   replicas: string; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string; inject: string[];
-  replies: 'designated' | 'majority';
+  /** `cluster` only: a node answers its own clients. */
+  replies?: 'designated' | 'majority';
   /** `replicode node`: this node's replica id. */
   id?: string;
 }
-
-export function withNodeOptions<T>(yargs: Argv<T>) {
-  return withClusterOptions(yargs)
-    .option('id', { type: 'string', demandOption: true, describe: "this node's replica id (1, 2, ...), unique in the cluster" });
-}
-

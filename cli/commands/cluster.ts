@@ -1,13 +1,15 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, LinkBlocksExhaustedError, type ConsensusLog, type HashBoard, type LinkRange,
 } from '../../consensus/index.js';
-import { formatTrap, StreamStdin } from '../../runtime/index.js';
+import { formatTrap, InternalError, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { listeningLine, loadProcesses } from '../machine-processes.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
-import { runOptionsFrom, type ParsedRunArgs } from './run.js';
+import { runOptionsFrom, stoppedExitCode } from './run.js';
+import { ExitCode } from '../exit-codes.js';
+import { summaryTarget, writeSummary } from '../json-summary.js';
 
 import { maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
 
@@ -24,7 +26,13 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   let disagreed = false;
   const node = argv.id === undefined ? undefined : parseCount('id', argv.id, 1, replicas);
   if (argv.log === 'etcd' && !argv.endpoints) throw new UsageError('--log etcd needs --endpoints URL[,URL...]');
-  if (node !== undefined && argv.log !== 'etcd') throw new UsageError('replicode node needs --log etcd --endpoints URL[,URL...]: nodes agree through etcd');
+  if (argv.log !== 'etcd' && argv.endpoints) throw new UsageError(`--endpoints ${argv.endpoints}: etcd's endpoints are for --log etcd (the log is ${argv.log})`);
+  assert(node === undefined || argv.log === 'etcd', 'node: yargs allows only --log etcd');
+  const injected = injectedFaults(argv.inject, replicas, node);
+  for (const specs of injected.values()) { // validates now, before anything starts
+    withFaults(config, specs);
+    for (const p of loaded) refuseFaultsBeyondMemory(specs, p.memoryLimitBytes, p.path);
+  }
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
   let log: ConsensusLog | undefined;
   let hashBoard: HashBoard | undefined;
@@ -40,17 +48,6 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
       if (await isEtcdUnavailable(err) || err instanceof LinkBlocksExhaustedError) throw new UsageError((err as Error).message);
       throw err;
     }
-  }
-  // --inject REPLICA:SPEC: the fault goes into that replica's configuration only.
-  const injected = new Map<number, string[]>();
-  for (const item of argv.inject) {
-    const m = /^(\d+):(.+)$/.exec(item);
-    if (!m || Number(m[1]) < 1 || Number(m[1]) > replicas) throw new UsageError(`--inject ${item}: expected REPLICA:SPEC with REPLICA in 1..${replicas}`);
-    injected.set(Number(m[1]), [...(injected.get(Number(m[1])) ?? []), m[2]!]);
-  }
-  for (const specs of injected.values()) { // validates now, before anything starts
-    withFaults(config, specs);
-    for (const p of loaded) refuseFaultsBeyondMemory(specs, p.memoryLimitBytes, p.path);
   }
   const cluster = await Cluster.start({
     ...(injected.size ? { configFor: (replica: number, c: typeof config) => withFaults(c, injected.get(replica) ?? []) } : {}),
@@ -70,15 +67,43 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   });
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
   for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
+  let signal: 'SIGINT' | 'SIGTERM' | undefined;
   const stopped = new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    process.once('SIGINT', () => { signal ??= 'SIGINT'; resolve(); });
+    process.once('SIGTERM', () => { signal ??= 'SIGTERM'; resolve(); });
   });
   const ended = cluster.outcomes;
   const first = await Promise.race([stopped.then(() => undefined), ended]);
   await cluster.stop();
   process.stderr.write(`replicode: ${cluster.agreedBatches} batches applied by every replica; ${cluster.disagreements.length} disagreement(s)${argv.recordDir ? `; traces in ${argv.recordDir}` : ''}\n`);
   if (first) for (const outcome of first[0] ?? []) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
-  if (disagreed) return 3;
-  return first ? (first[0]?.[0]?.exitCode ?? 0) : 130;
+  const guestExitCode = first?.[0]?.[0]?.exitCode;
+  // A disagreement says more than how the cluster was stopped: it wins over Ctrl-C.
+  const exitCode = disagreed ? ExitCode.diverged : first ? (guestExitCode ?? ExitCode.ok) : stoppedExitCode(signal, undefined);
+  writeSummary(summaryTarget(argv.json), {
+    command: node !== undefined ? 'node' : 'cluster',
+    outcome: disagreed ? 'disagreement' : first ? 'exit' : 'interrupted', exitCode,
+    ...(signal ? { signal } : {}),
+    replicas, ...(node !== undefined ? { node } : {}), log: argv.log,
+    batches: cluster.agreedBatches, disagreements: cluster.disagreements,
+    guestExitCode: guestExitCode ?? null,
+    traces: argv.recordDir ? (node !== undefined ? [node] : Array.from({ length: replicas }, (_, i) => i + 1)).map((r) => join(argv.recordDir!, `replica-${r}.rct`)) : [],
+  });
+  return exitCode;
+}
+
+/** --inject REPLICA:SPEC, by replica: the fault goes into that replica's configuration only (a node's own replica only). */
+function injectedFaults(items: string[], replicas: number, node: number | undefined): Map<number, string[]> {
+  const injected = new Map<number, string[]>();
+  for (const item of items) {
+    const m = /^(\d+):(.+)$/.exec(item);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > replicas) throw new UsageError(`--inject ${item}: expected REPLICA:SPEC with REPLICA in 1..${replicas}`);
+    if (node !== undefined && Number(m[1]) !== node) throw new UsageError(`--inject ${item}: this node runs replica ${node} only; inject into replica ${m[1]} on its own node`);
+    injected.set(Number(m[1]), [...(injected.get(Number(m[1])) ?? []), m[2]!]);
+  }
+  return injected;
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new InternalError(message);
 }

@@ -7,7 +7,9 @@ import { formatTrap, GuestLinkError, PreopenError, StreamStdin } from '../../run
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
-import { runOptionsFrom, type ParsedRunArgs } from './run.js';
+import { guestEnd, runOptionsFrom, stoppedExitCode, type ParsedRunArgs } from './run.js';
+import { ExitCode } from '../exit-codes.js';
+import { summaryTarget, writeSummary } from '../json-summary.js';
 
 export function withRecordOptions<T>(yargs: Argv<T>) {
   return yargs
@@ -73,16 +75,13 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
       checkpointEvery, recordOutput: argv.recordOutput, embedModule: argv.embedModule, maxTraceBytes,
     };
   });
-  const recorded = await removingTracesOnRefusal(processes.map((p) => p.tracePath), async () => {
+  const { results: recorded, signal } = await removingTracesOnRefusal(processes.map((p) => p.tracePath), async () => {
     const { running, results } = await startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter(), watchedOutput: watchedStreams() });
     return superviseMachine(running, results);
   });
-  if (!recorded) {
-    process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
-    return 130;
-  }
-  let exitCode = recorded[0]!.outcome.exitCode;
-  recorded.forEach(({ outcome, stats }, i) => {
+  if (!recorded) process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
+  let exitCode = recorded?.[0]?.outcome.exitCode ?? ExitCode.interrupted;
+  recorded?.forEach(({ outcome, stats }, i) => {
     if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
     if (outcome.kind === 'stopped') {
       process.stderr.write(`replicode: recording stopped: ${outcome.reason}\n`);
@@ -92,6 +91,18 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
     if (stats) {
       process.stderr.write(`replicode: recorded ${stats.events} events, ${stats.checkpoints} checkpoints, ${stats.traceBytes} bytes to ${processes[i]!.tracePath}\n`);
     }
+  });
+  if (signal || !recorded) exitCode = stoppedExitCode(signal, recorded?.[0]?.outcome.exitCode);
+  writeSummary(summaryTarget(argv.json), {
+    command: 'record', outcome: signal || !recorded ? 'interrupted' : recorded[0]!.outcome.kind, exitCode,
+    ...(signal ? { signal } : {}),
+    processes: processes.map((p, i) => {
+      const stats = recorded?.[i]?.stats;
+      return {
+        pid: i + 1, module: loaded[i]!.path, trace: p.tracePath, ...guestEnd(recorded?.[i]?.outcome),
+        ...(stats ? { events: stats.events, checkpoints: stats.checkpoints, traceBytes: stats.traceBytes } : {}),
+      };
+    }),
   });
   return exitCode;
 }

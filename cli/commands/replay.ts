@@ -1,19 +1,25 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { formatDivergence, replayTrace } from '../../replayer/index.js';
-import { formatTrap } from '../../runtime/index.js';
+import { formatTrap, type GuestOutcome, type SessionStats } from '../../runtime/index.js';
+import { replayExitCode, type ReplayExitPolicy } from '../exit-codes.js';
+import { summaryTarget, withJsonOption, writeSummary, type CommandSummary } from '../json-summary.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseCount, UsageError } from '../options.js';
 
 export function withReplayOptions<T>(yargs: Argv<T>) {
-  return yargs
+  return withJsonOption(yargs
     .positional('trace', { type: 'string', describe: 'a .rct trace written by replicode record' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "verify without reprinting the guest's output" })
     .option('to', { type: 'string', describe: 'stop after this many events' })
-    .option('module', { type: 'string', describe: 'replay this module instead of the embedded one (a changed build: where does it diverge?)' });
+    .option('module', { type: 'string', describe: 'replay this module instead of the embedded one (a changed build: where does it diverge?)' })
+    .option('exit-code', {
+      choices: ['match', 'guest'] as const, default: 'match' as const,
+      describe: "match: 0 when the run matches its trace, 3 when it diverges; guest: the guest's own exit code (134 for a trap) when it matches",
+    }));
 }
 
-export interface ParsedReplayArgs { trace?: string; quiet: boolean; to?: string; module?: string }
+export interface ParsedReplayArgs { trace?: string; quiet: boolean; to?: string; module?: string; exitCode: ReplayExitPolicy; json?: string }
 
 export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
   if (!argv.trace) throw new UsageError('name the trace to replay: replicode replay TRACE.rct');
@@ -31,16 +37,30 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
   switch (outcome.kind) {
     case 'diverged':
       process.stderr.write(formatDivergence(outcome.divergence));
-      return outcome.exitCode;
+      break;
     case 'stopped':
       process.stderr.write(`replicode: ${outcome.reason}; ${verified}\n`);
-      return 0;
+      break;
     case 'trap':
       process.stderr.write(formatTrap(outcome.trap));
       process.stderr.write(`replicode: replay matches the recording (a trap, as recorded): ${verified}\n`);
-      return outcome.exitCode;
+      break;
     case 'exit':
-      process.stderr.write(`replicode: replay matches the recording: ${verified}, exit code ${outcome.exitCode}\n`);
-      return outcome.exitCode;
+      process.stderr.write(`replicode: replay matches the recording: ${verified}, guest exit code ${outcome.exitCode}\n`);
+      break;
   }
+  const exitCode = replayExitCode(outcome, argv.exitCode);
+  writeSummary(summaryTarget(argv.json), replaySummary(argv.trace, outcome, stats, exitCode));
+  return exitCode;
+}
+
+function replaySummary(trace: string, outcome: GuestOutcome, stats: SessionStats | undefined, exitCode: number): CommandSummary {
+  return {
+    command: 'replay', trace, outcome: outcome.kind === 'diverged' ? 'diverged' : outcome.kind === 'stopped' ? 'stopped' : 'match', exitCode,
+    events: stats?.events ?? 0, checkpoints: stats?.checkpoints ?? 0,
+    guestEnd: outcome.kind === 'exit' || outcome.kind === 'trap' ? outcome.kind : null,
+    guestExitCode: outcome.kind === 'exit' || outcome.kind === 'trap' ? outcome.exitCode : null,
+    ...(outcome.kind === 'stopped' ? { stopped: outcome.reason } : {}),
+    divergence: outcome.kind === 'diverged' ? outcome.divergence : null,
+  };
 }

@@ -1,12 +1,14 @@
 import type { Argv } from 'yargs';
-import { defaultMaxMemoryBytes, defaultMaxStackBytes, formatTrap, startMachine, StreamStdin } from '../../runtime/index.js';
+import { defaultMaxMemoryBytes, defaultMaxStackBytes, formatTrap, startMachine, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
+import { ExitCode } from '../exit-codes.js';
+import { summaryTarget, withJsonOption, writeSummary } from '../json-summary.js';
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseListenSpec, toProcessConfig, UsageError, type RunOptions } from '../options.js';
 
 /** The options `run` shares with `record` (and later `cluster`): exactly these, as tools rely on them. */
 export function withRunOptions<T>(yargs: Argv<T>) {
-  return yargs
+  return withJsonOption(yargs
     .positional('module', { type: 'string', describe: 'WASI preview1 module (.wasm binary or .wat text)' })
     .positional('args', { type: 'string', array: true, default: [] as string[], describe: 'arguments for the guest (after --)' })
     .option('dir', { type: 'string', array: true, default: [] as string[], describe: 'preopen HOST[::GUEST] (snapshotted at start)' })
@@ -19,7 +21,7 @@ export function withRunOptions<T>(yargs: Argv<T>) {
     .option('max-memory', { type: 'string', describe: `most guest memory, in MiB: memory.grow past it fails (default ${defaultMaxMemoryBytes / 2 ** 20})` })
     .option('max-stack', { type: 'string', describe: `most call stack, in MiB of counted frames: a deeper call traps with "call stack exhausted" (default ${defaultMaxStackBytes / 2 ** 20})` })
     .option('host', { type: 'string', array: true, default: [] as string[], describe: 'a name sock_getaddrinfo resolves, NAME=a.b.c.d (besides numbers and localhost)' })
-    .option('process', { type: 'string', array: true, default: [] as string[], describe: "another process on the same machine (pid 2, 3, ...): 'PROG.wasm ARGS...'" });
+    .option('process', { type: 'string', array: true, default: [] as string[], describe: "another process on the same machine (pid 2, 3, ...): 'PROG.wasm ARGS...'" }));
 }
 
 export interface ParsedRunArgs {
@@ -37,6 +39,8 @@ export interface ParsedRunArgs {
   maxMemory?: string;
   maxStack?: string;
   process: string[];
+  /** --json[=FILE]: '' for stderr. */
+  json?: string;
 }
 
 export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
@@ -59,7 +63,7 @@ export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
 
 /**
  * `replicode run`: runs the guest (and any --process) on one machine with this process's
- * stdio; returns the exit code to use (the first process's).
+ * stdio; returns the exit code to use (the first process's, or 130 when Ctrl-C stopped it).
  */
 export async function runCommand(argv: ParsedRunArgs): Promise<number> {
   const options = runOptionsFrom(argv);
@@ -73,8 +77,28 @@ export async function runCommand(argv: ParsedRunArgs): Promise<number> {
     processes: processes.map(({ module, config: c }) => ({ module, config: c, onOutput: write, watchedOutput })),
     stdin: new StreamStdin(process.stdin),
   });
-  const outcomes = await superviseMachine(running, running.outcomes);
-  if (!outcomes) return 130;
-  for (const outcome of outcomes) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
-  return outcomes[0]!.exitCode;
+  const { results: outcomes, signal } = await superviseMachine(running, running.outcomes);
+  for (const outcome of outcomes ?? []) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
+  const exitCode = signal || !outcomes ? stoppedExitCode(signal, outcomes?.[0]?.exitCode) : outcomes[0]!.exitCode;
+  writeSummary(summaryTarget(argv.json), {
+    command: 'run', outcome: signal || !outcomes ? 'interrupted' : outcomes[0]!.kind, exitCode,
+    ...(signal ? { signal } : {}),
+    processes: processes.map((p, i) => ({ pid: i + 1, module: p.path, ...guestEnd(outcomes?.[i]) })),
+  });
+  return exitCode;
+}
+
+/**
+ * A machine stopped by Ctrl-C or SIGTERM exits 130 whatever its guests did on the way out (a
+ * server whose blocked accept failed with ENETDOWN may exit 0 or 1): one code a script can test.
+ */
+export function stoppedExitCode(signal: string | undefined, guestExitCode: number | undefined): number {
+  const guest = guestExitCode === undefined ? 'the guest was stopped before it exited' : `the guest exited with code ${guestExitCode}`;
+  process.stderr.write(`replicode: stopped by ${signal ?? 'a signal'}, exit code ${ExitCode.interrupted} (${guest})\n`);
+  return ExitCode.interrupted;
+}
+
+/** A process's end for a --json summary: how it ended and its exit code (null: stopped before it exited). */
+export function guestEnd(outcome: GuestOutcome | undefined): { end: string; guestExitCode: number | null } {
+  return outcome ? { end: outcome.kind, guestExitCode: outcome.exitCode } : { end: 'interrupted', guestExitCode: null };
 }
