@@ -12,6 +12,8 @@ import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './comma
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
 import { runCommand, withRunOptions, type ParsedRunArgs } from './commands/run.js';
 import { ExitCode } from './exit-codes.js';
+// The key table alone (no Ink, no React): `tui --help` lists the same keys as the TUI's `?` screen.
+import { keyHelp } from '../tui/keys/index.js';
 import { UsageError } from './options.js';
 
 function fail(message: string, code: number = ExitCode.usage): never {
@@ -99,7 +101,8 @@ async function main(): Promise<void> {
       'tui [traces..]',
       'Explore where traces diverge: timeline, events side by side, bisection, stacks',
       (y) => y.positional('traces', { type: 'string', array: true, describe: '.rct traces (replicas of one run)' })
-        .example('replicode tui traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'press d to jump to the first divergence'),
+        .example('replicode tui traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'press d to jump to the first divergence')
+        .epilogue(keyHelp().join('\n')),
       handle(async (argv) => {
         const { tuiCommand } = await import('./commands/tui.js');
         return tuiCommand(argv as unknown as { traces?: string[] });

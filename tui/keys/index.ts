@@ -1,0 +1,104 @@
+// The TUI's one key table: it decides what a key press does (`keyToAction`) and writes the help
+// (the `?` screen, the help bar and `replicode tui --help`), so a key cannot exist without help or
+// help without a key. It loads no Ink or React, so the CLI can print the help without them.
+import type { Key } from 'ink';
+import type { TuiAction, TuiMode } from '../state.js';
+
+/** A key by name, or one printable character; `text` is whatever is typed or pasted into a prompt. */
+type KeyName = 'left' | 'right' | 'up' | 'down' | 'home' | 'end' | 'escape' | 'return' | 'backspace' | 'text' | string;
+
+export interface KeyBinding {
+  keys: readonly KeyName[];
+  modes: readonly TuiMode[];
+  /** What the key does; for `text`, the action is built from what was typed. */
+  action: TuiAction;
+  /** A few words for the help bar. */
+  short: string;
+  /** The sentence on the `?` screen and in `tui --help`. */
+  help: string;
+}
+
+const browse: readonly TuiMode[] = ['browse'];
+const prompts: readonly TuiMode[] = ['filter', 'search'];
+const helpScreen: readonly TuiMode[] = ['help'];
+
+export const keyTable: readonly KeyBinding[] = [
+  { keys: ['left', 'h'], modes: browse, action: { type: 'left' }, short: '', help: 'previous checkpoint' },
+  { keys: ['right', 'l'], modes: browse, action: { type: 'right' }, short: 'checkpoint', help: 'next checkpoint' },
+  { keys: ['up', 'k'], modes: browse, action: { type: 'up' }, short: '', help: 'previous event' },
+  { keys: ['down', 'j'], modes: browse, action: { type: 'down' }, short: 'event', help: 'next event' },
+  { keys: ['home'], modes: browse, action: { type: 'home' }, short: 'first', help: 'first checkpoint' },
+  { keys: ['end'], modes: browse, action: { type: 'end' }, short: 'last', help: 'last checkpoint' },
+  { keys: ['d'], modes: browse, action: { type: 'jump-divergence' }, short: 'first divergence', help: 'jump to the first checkpoint where the replicas disagree' },
+  { keys: ['b'], modes: browse, action: { type: 'bisect-step' }, short: 'bisect step', help: 'one step of the bisection over checkpoints: which half, and why' },
+  { keys: ['f'], modes: browse, action: { type: 'start-filter' }, short: 'filter', help: 'show only events of one kind (a syscall name, stdin, clock, entropy, net, output)' },
+  { keys: ['/'], modes: browse, action: { type: 'start-search' }, short: 'search', help: 'search every trace, from the selected event on, for a call, result or input' },
+  { keys: ['n'], modes: browse, action: { type: 'next-match' }, short: '', help: 'next match of the search (wraps past the end)' },
+  { keys: ['N'], modes: browse, action: { type: 'previous-match' }, short: 'next/previous match', help: 'previous match of the search (wraps past the start)' },
+  { keys: ['s'], modes: browse, action: { type: 'toggle-stack' }, short: 'stack', help: "show or hide the guest's stack at the selected event on each replica" },
+  { keys: ['o'], modes: browse, action: { type: 'toggle-output' }, short: 'output diff', help: "show or hide the guest's stdout up to the selected event, diffed between replicas" },
+  { keys: ['escape'], modes: browse, action: { type: 'back' }, short: 'back', help: 'close the stack, then the output; clear the filter, then the search (never quits)' },
+  { keys: ['?'], modes: browse, action: { type: 'toggle-help' }, short: 'all keys', help: 'this list of keys' },
+  { keys: ['q'], modes: [...browse, ...helpScreen], action: { type: 'quit' }, short: 'quit', help: 'quit' },
+  { keys: ['text'], modes: prompts, action: { type: 'type', text: '' }, short: 'type', help: 'type or paste the text (a pasted line break submits it)' },
+  { keys: ['backspace'], modes: prompts, action: { type: 'backspace' }, short: 'delete', help: 'delete the last character' },
+  { keys: ['return'], modes: prompts, action: { type: 'submit' }, short: 'apply', help: 'apply the filter, or jump to the first match at or after the selected event' },
+  { keys: ['escape'], modes: prompts, action: { type: 'cancel' }, short: 'cancel', help: 'leave the prompt without applying it' },
+  { keys: ['?', 'escape'], modes: helpScreen, action: { type: 'toggle-help' }, short: 'close', help: 'close this list' },
+];
+
+/** How the help shows a key. */
+export const keyLabels: Record<string, string> = {
+  left: '←', right: '→', up: '↑', down: '↓', home: 'Home', end: 'End', escape: 'Esc', return: 'Enter', backspace: 'Backspace', text: 'text',
+};
+export const keyLabel = (name: KeyName): string => keyLabels[name] ?? name;
+
+/** The name of the key Ink reports, or null for one the table cannot hold (a modifier chord, a paste outside a prompt). */
+function pressedKey(input: string, key: Key, mode: TuiMode): KeyName | null {
+  const named: [boolean, KeyName][] = [
+    [key.leftArrow, 'left'], [key.rightArrow, 'right'], [key.upArrow, 'up'], [key.downArrow, 'down'], [key.home, 'home'],
+    [key.end, 'end'], [key.escape, 'escape'], [key.return, 'return'], [key.backspace || key.delete, 'backspace'],
+  ];
+  const hit = named.find(([pressed]) => pressed);
+  if (hit) return hit[1];
+  if (input === '' || key.ctrl || key.meta) return null;
+  if (mode === 'filter' || mode === 'search') return 'text';
+  return [...input].length === 1 ? input : null;
+}
+
+/** What a key press does in `mode`, or null if nothing. */
+export function keyToAction(input: string, key: Key, mode: TuiMode): TuiAction | null {
+  const name = pressedKey(input, key, mode);
+  if (name === null) return null;
+  const binding = keyTable.find((b) => b.modes.includes(mode) && b.keys.includes(name));
+  if (!binding) return null;
+  return binding.action.type === 'type' ? { type: 'type', text: input } : binding.action;
+}
+
+const sections: { title: string; modes: readonly TuiMode[] }[] = [
+  { title: 'Keys', modes: browse },
+  { title: 'In the filter (f) and search (/) prompts', modes: prompts },
+  { title: 'On this list of keys (?)', modes: helpScreen },
+];
+
+/** The full help: a section per mode, a line per binding (its keys, then what it does). */
+export function keyHelp(): string[] {
+  const width = Math.max(...keyTable.map((b) => b.keys.map(keyLabel).join(' ').length)) + 2;
+  return sections.flatMap(({ title, modes }) => [
+    `${title}:`,
+    ...keyTable.filter((b) => b.modes.some((m) => modes.includes(m))).map((b) => `  ${b.keys.map(keyLabel).join(' ').padEnd(width)}${b.help}`),
+  ]);
+}
+
+/** The help bar for `mode`: every binding of the mode, briefly (a binding with no words shares its neighbour's). */
+export function keyBar(mode: TuiMode): string {
+  const parts: string[] = [];
+  let keys: string[] = [];
+  for (const b of keyTable.filter((x) => x.modes.includes(mode))) {
+    keys.push(b.keys.map(keyLabel).join('/'));
+    if (b.short === '') continue;
+    parts.push(`${keys.join(' ')} ${b.short}`);
+    keys = [];
+  }
+  return parts.join(' · ');
+}
