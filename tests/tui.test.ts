@@ -8,7 +8,7 @@ import { createElement } from 'react';
 import { render } from 'ink-testing-library';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  App, firstDivergence, initialState, keyHelp, keyTable, keyToAction, reduce, searchTimeline, selectedEvent,
+  App, firstDivergence, initialState, keyHelp, keyTable, keyToAction, keysToActions, reduce, searchTimeline, selectedEvent,
   type ReplicaTimeline, type TuiAction, type TuiMode, type TuiModel, type TuiState,
 } from '../dist/tui/index.js';
 import { cliPath, programsDir, runCli, tempDir } from './helpers.js';
@@ -124,6 +124,17 @@ describe('TUI state', () => {
     expect(reduce(initialState(replicas), { type: 'next-match' }).message).toBe('no search yet: press / to search');
   });
 
+  it('keys that arrive in one chunk are taken one by one, and once one opens a prompt the rest is typed into it', () => {
+    const start = initialState(replicas);
+    expect(keysToActions('jjj', key({}), start).actions).toEqual([{ type: 'down' }, { type: 'down' }, { type: 'down' }]);
+    const { actions, state } = keysToActions('/clock\r', key({}), start);
+    expect(actions).toEqual([{ type: 'start-search' }, { type: 'type', text: 'clock\r' }]);
+    expect(state.pendingSearch).toMatchObject({ text: 'clock', from: 100, direction: 1 });
+    expect(keysToActions('fd_read', key({}), start).state).toMatchObject({ mode: 'filter', search: 'd_read' });
+    expect(keysToActions('qd', key({}), start).actions).toEqual([{ type: 'quit' }]);
+    expect(keysToActions('', key({ leftArrow: true }), reduce(start, { type: 'end' })).actions).toEqual([{ type: 'left' }]);
+  });
+
   it('a search covers every replica and the whole trace, and wraps', async () => {
     // Matches: replica 1 at 401 only; replica 3 at 30 and 777.
     const hits = [[], [401], [30, 777]];
@@ -225,13 +236,11 @@ describe('TUI keys and their help', () => {
     const ui = render(createElement(App, { model }));
     await tick();
     ui.stdin.write('?');
-    await tick();
-    const frame = ui.lastFrame()!;
+    const frame = await frameWith(ui, 'On this list of keys');
     expect(frame).toContain('← h');
     expectHelpMatchesKeys(frame);
     ui.stdin.write('\u001B');
-    await tick();
-    expect(ui.lastFrame()).toContain('first divergence at checkpoint #3');
+    expect(await frameWith(ui, 'first divergence')).toContain('first divergence at checkpoint #3');
     ui.unmount();
   });
 
@@ -303,9 +312,7 @@ describe('TUI screens', () => {
     expect(ui.lastFrame()).toContain('event #401: differs between replicas');
     expect(ui.lastFrame()).toContain('replica 2: call fd_write · result ok');
     ui.stdin.write('o');
-    await tick();
-    await tick();
-    const frame = ui.lastFrame()!;
+    const frame = await frameWith(ui, 'stdout before');
     expect(frame).toContain('stdout before event #401: replica 1 (-) vs replica 2 (+)');
     expect(frame).toContain('- hello');
     expect(frame).toContain('+ jello');
@@ -344,7 +351,8 @@ describe('TUI screens', () => {
     frame = await search(['/', 'fd_write', '\r'], '"fd_write" at');
     expect(frame).toContain('"fd_write" at event #401 (search wrapped to the start)');
     expect(frame).toContain('events around #401');
-    frame = await search(['/', 'poll_oneoff\r'], 'no match');
+    frame = await search(['/poll_oneoff\r'], 'no match'); // typed fast: one chunk
+
     expect(frame).toContain('no match for "poll_oneoff"');
     expect(frame).toContain('events around #401');
     ui.unmount();
@@ -367,25 +375,21 @@ describe('TUI screens', () => {
     const ui = render(createElement(App, { model }));
     await tick();
     ui.stdin.write('/');
-    await tick();
-    expect(ui.lastFrame()).toContain('search: ▌');
+    expect(await frameWith(ui, 'search: ▌')).toContain('Esc cancel');
     ui.stdin.write('\u001B');
-    await tick();
-    expect(ui.lastFrame()).not.toContain('search: ▌');
+    expect(await frameWith(ui, 'Esc back')).not.toContain('search: ▌');
     ui.stdin.write('o');
     expect(await frameWith(ui, 'stdout before')).toContain('stdout before event #100');
     ui.stdin.write('\u001B');
-    await tick();
-    expect(ui.lastFrame()).toContain('event #100: the same on every replica');
+    expect(await frameWith(ui, 'event #100: the same')).toContain('event #100: the same on every replica');
     ui.stdin.write('\u001B');
-    await tick();
-    expect(ui.lastFrame()).toContain('q quits');
+    expect(await frameWith(ui, 'q quits')).toContain('q quits');
     ui.stdin.write('d'); // still running: the key still works
-    await tick();
-    expect(ui.lastFrame()).toContain('checkpoint #3 of #0-#7');
+    expect(await frameWith(ui, 'checkpoint #3 of')).toContain('checkpoint #3 of #0-#7');
     ui.stdin.write('q');
     await tick();
     ui.stdin.write('\u001B[D'); // ← after q: nothing moves
+    await tick();
     await tick();
     expect(ui.lastFrame()).toContain('checkpoint #3 of #0-#7');
     ui.unmount();
@@ -430,10 +434,8 @@ function recordReplicas(): string[] {
 let tmuxSessions = 0;
 
 interface Terminal {
-  /** Send tmux key names, then give the screen a moment to redraw. */
-  keys(...k: string[]): Promise<string>;
-  /** Send keys, then wait until the screen shows `text`. */
-  keysUntil(text: string, ...k: string[]): Promise<string>;
+  /** Send keys (tmux key names), then wait until the screen shows `text`. */
+  keysUntil(text: string | RegExp, ...k: string[]): Promise<string>;
   /** Paste `text` the way a terminal does: one write, line breaks as carriage returns. */
   pasteUntil(text: string, pasted: string): Promise<string>;
   screen(): string;
@@ -446,15 +448,16 @@ async function withTui(traces: string[], body: (t: Terminal) => Promise<void>): 
   const command = `${process.execPath} ${cliPath} tui ${traces.join(' ')}; echo EXIT=$?; sleep 60`;
   spawnSync('tmux', ['new-session', '-d', '-s', session, '-x', '150', '-y', '40', '-e', 'CI=true', command]);
   const screen = () => spawnSync('tmux', ['capture-pane', '-t', session, '-p'], { encoding: 'utf8' }).stdout;
-  const waitFor = async (text: string) => {
-    for (let i = 0; i < 100 && !screen().includes(text); i++) await new Promise((r) => setTimeout(r, 100));
+  const shows = (text: string | RegExp) => (typeof text === 'string' ? screen().includes(text) : text.test(screen()));
+  const waitFor = async (text: string | RegExp) => {
+    for (let i = 0; i < 80 && !shows(text); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!shows(text)) throw new Error(`the screen never showed ${String(text)}:\n${screen()}`);
     return screen();
   };
   const send = (k: string[]) => spawnSync('tmux', ['send-keys', '-t', session, ...k]);
   try {
     await waitFor('first divergence');
     await body({
-      keys: async (...k) => { send(k); await new Promise((r) => setTimeout(r, 400)); return screen(); },
       keysUntil: async (text, ...k) => { send(k); return waitFor(text); },
       pasteUntil: async (text, pasted) => {
         spawnSync('tmux', ['set-buffer', '-b', session, pasted]);
@@ -479,7 +482,7 @@ describe.skipIf(!hasTmux)('TUI in a real terminal', () => {
       expect(tui.screen()).not.toContain('EXIT=');
       expect(await tui.keysUntil('EXIT=', 'q')).toContain('EXIT=0');
     });
-  }, 30_000);
+  }, 60_000);
 
   it('a pasted filter applies whole, Esc leaves the prompt and the filter without quitting, / finds a call anywhere in the trace', async () => {
     await withTui(traces, async (tui) => {
@@ -489,9 +492,10 @@ describe.skipIf(!hasTmux)('TUI in a real terminal', () => {
       expect(screen).toContain('fd_write ok');
       expect(screen).not.toContain('(no events here)');
       await tui.keysUntil('search: ▌', '/');
-      screen = await tui.keys('Escape');
+      screen = await tui.keysUntil('Esc back', 'Escape'); // the prompt's help bar gives way to the timeline's
       expect(screen).not.toContain('search: ▌');
-      screen = await tui.keys('Escape');
+      expect(screen).toContain('only fd_write');
+      screen = await tui.keysUntil(/events around #\d+\n/, 'Escape'); // the header without "· only fd_write"
       expect(screen).not.toContain('only fd_write');
       expect(screen).not.toContain('EXIT=');
       // syscall_heavy calls args_get once, near the start: from the last checkpoint, the search wraps to it.
@@ -503,7 +507,7 @@ describe.skipIf(!hasTmux)('TUI in a real terminal', () => {
       expect(screen).toContain('call args_get');
       expect(await tui.keysUntil('EXIT=', 'q')).toContain('EXIT=0');
     });
-  }, 30_000);
+  }, 60_000);
 
   it('an error inside the app leaves one line and exits 70', async () => {
     const dir = tempDir();
@@ -515,5 +519,5 @@ describe.skipIf(!hasTmux)('TUI in a real terminal', () => {
       const lines = screen.split('\n').filter((l) => l.trim() !== '');
       expect(lines).toEqual([expect.stringMatching(/^replicode: the TUI stopped: .*r2\.rct/), 'EXIT=70']);
     });
-  }, 30_000);
+  }, 60_000);
 });

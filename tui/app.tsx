@@ -5,9 +5,9 @@
 // Checkpoints are numbered from #0, as `replicode inspect` and `replicode diff` number them.
 import { basename } from 'node:path';
 import { Box, Text, useApp, useInput } from 'ink';
-import { Component, useCallback, useEffect, useMemo, useReducer, useState, type ReactNode } from 'react';
+import { Component, useCallback, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from 'react';
 import { outputAround } from '../replayer/index.js';
-import { keyBar, keyHelp, keyToAction } from './keys/index.js';
+import { keyBar, keyHelp, keysToActions } from './keys/index.js';
 import { rowMatches, searchTimeline, type EventLine, type TuiModel } from './model.js';
 import { agreeAt, checkpointCount, initialState, reduce, selectedEvent, type TuiState } from './state.js';
 
@@ -149,9 +149,13 @@ function Explorer({ model }: { model: TuiModel }) {
   const [stacks, setStacks] = useState<string[][] | null>(null);
   const around = selectedEvent(state);
 
+  // The state the keys so far lead to: two chunks can arrive before React renders the first's.
+  const latest = useRef(state);
+  latest.current = state;
   useInput((input, key) => {
-    const action = keyToAction(input, key, state.mode);
-    if (action) dispatch(action);
+    const { actions, state: next } = keysToActions(input, key, latest.current);
+    latest.current = next;
+    actions.forEach(dispatch);
   });
 
   useEffect(() => { if (state.quit) exit(); }, [state.quit, exit]);

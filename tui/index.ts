@@ -1,6 +1,6 @@
 // Public surface of the terminal UI.
 export { App } from './app.js';
-export { keyBar, keyHelp, keyLabel, keyTable, keyToAction, type KeyBinding } from './keys/index.js';
+export { keyBar, keyHelp, keyLabel, keyTable, keyToAction, keysToActions, type KeyBinding } from './keys/index.js';
 export { loadModel, rowMatches, searchTimeline, type TuiModel, type EventLine } from './model.js';
 export {
   reduce, initialState, firstDivergence, agreeAt, selectedEvent, selectEvent, promptMaxChars,

@@ -2,7 +2,7 @@
 // (the `?` screen, the help bar and `replicode tui --help`), so a key cannot exist without help or
 // help without a key. It loads no Ink or React, so the CLI can print the help without them.
 import type { Key } from 'ink';
-import type { TuiAction, TuiMode } from '../state.js';
+import { reduce, type TuiAction, type TuiMode, type TuiState } from '../state.js';
 
 /** A key by name, or one printable character; `text` is whatever is typed or pasted into a prompt. */
 type KeyName = 'left' | 'right' | 'up' | 'down' | 'home' | 'end' | 'escape' | 'return' | 'backspace' | 'text' | string;
@@ -12,8 +12,8 @@ export interface KeyBinding {
   modes: readonly TuiMode[];
   /** What the key does; for `text`, the action is built from what was typed. */
   action: TuiAction;
-  /** A few words for the help bar. */
-  short: string;
+  /** A few words for the help bar ('' shares the next binding's); null leaves it to the `?` screen. */
+  short: string | null;
   /** The sentence on the `?` screen and in `tui --help`. */
   help: string;
 }
@@ -27,16 +27,16 @@ export const keyTable: readonly KeyBinding[] = [
   { keys: ['right', 'l'], modes: browse, action: { type: 'right' }, short: 'checkpoint', help: 'next checkpoint' },
   { keys: ['up', 'k'], modes: browse, action: { type: 'up' }, short: '', help: 'previous event' },
   { keys: ['down', 'j'], modes: browse, action: { type: 'down' }, short: 'event', help: 'next event' },
-  { keys: ['home'], modes: browse, action: { type: 'home' }, short: 'first', help: 'first checkpoint' },
-  { keys: ['end'], modes: browse, action: { type: 'end' }, short: 'last', help: 'last checkpoint' },
-  { keys: ['d'], modes: browse, action: { type: 'jump-divergence' }, short: 'first divergence', help: 'jump to the first checkpoint where the replicas disagree' },
-  { keys: ['b'], modes: browse, action: { type: 'bisect-step' }, short: 'bisect step', help: 'one step of the bisection over checkpoints: which half, and why' },
+  { keys: ['home'], modes: browse, action: { type: 'home' }, short: null, help: 'first checkpoint' },
+  { keys: ['end'], modes: browse, action: { type: 'end' }, short: null, help: 'last checkpoint' },
+  { keys: ['d'], modes: browse, action: { type: 'jump-divergence' }, short: 'divergence', help: 'jump to the first checkpoint where the replicas disagree' },
+  { keys: ['b'], modes: browse, action: { type: 'bisect-step' }, short: 'bisect', help: 'one step of the bisection over checkpoints: which half, and why' },
   { keys: ['f'], modes: browse, action: { type: 'start-filter' }, short: 'filter', help: 'show only events of one kind (a syscall name, stdin, clock, entropy, net, output)' },
   { keys: ['/'], modes: browse, action: { type: 'start-search' }, short: 'search', help: 'search every trace, from the selected event on, for a call, result or input' },
   { keys: ['n'], modes: browse, action: { type: 'next-match' }, short: '', help: 'next match of the search (wraps past the end)' },
-  { keys: ['N'], modes: browse, action: { type: 'previous-match' }, short: 'next/previous match', help: 'previous match of the search (wraps past the start)' },
+  { keys: ['N'], modes: browse, action: { type: 'previous-match' }, short: 'next/prev match', help: 'previous match of the search (wraps past the start)' },
   { keys: ['s'], modes: browse, action: { type: 'toggle-stack' }, short: 'stack', help: "show or hide the guest's stack at the selected event on each replica" },
-  { keys: ['o'], modes: browse, action: { type: 'toggle-output' }, short: 'output diff', help: "show or hide the guest's stdout up to the selected event, diffed between replicas" },
+  { keys: ['o'], modes: browse, action: { type: 'toggle-output' }, short: 'output', help: "show or hide the guest's stdout up to the selected event, diffed between replicas" },
   { keys: ['escape'], modes: browse, action: { type: 'back' }, short: 'back', help: 'close the stack, then the output; clear the filter, then the search (never quits)' },
   { keys: ['?'], modes: browse, action: { type: 'toggle-help' }, short: 'all keys', help: 'this list of keys' },
   { keys: ['q'], modes: [...browse, ...helpScreen], action: { type: 'quit' }, short: 'quit', help: 'quit' },
@@ -75,6 +75,30 @@ export function keyToAction(input: string, key: Key, mode: TuiMode): TuiAction |
   return binding.action.type === 'type' ? { type: 'type', text: input } : binding.action;
 }
 
+/**
+ * A chunk of input as actions, and the state they lead to. Ink hands over whatever one read
+ * returns, so keys typed fast (or on a busy machine) arrive together: `/args_get` then Enter can
+ * be one chunk. Outside a prompt the chunk is taken one key at a time; once a key opens a prompt,
+ * the rest is typed into it.
+ */
+export function keysToActions(input: string, key: Key, state: TuiState): { actions: TuiAction[]; state: TuiState } {
+  const actions: TuiAction[] = [];
+  let next = state;
+  let rest = input;
+  do {
+    const prompt = next.mode === 'filter' || next.mode === 'search';
+    const piece = prompt ? rest : [...rest][0] ?? '';
+    const pieceKey = piece === rest ? key : { ...key, shift: /[A-Z]/.test(piece) };
+    const action = keyToAction(piece, pieceKey, next.mode);
+    if (action) {
+      actions.push(action);
+      next = reduce(next, action);
+    }
+    rest = rest.slice(piece.length);
+  } while (rest !== '' && !next.quit);
+  return { actions, state: next };
+}
+
 const sections: { title: string; modes: readonly TuiMode[] }[] = [
   { title: 'Keys', modes: browse },
   { title: 'In the filter (f) and search (/) prompts', modes: prompts },
@@ -90,14 +114,17 @@ export function keyHelp(): string[] {
   ]);
 }
 
-/** The help bar for `mode`: every binding of the mode, briefly (a binding with no words shares its neighbour's). */
+/**
+ * The help bar for `mode`: each binding's first key and a few words; bindings with no words of
+ * their own share the next one's (←/→ checkpoint); the `?` screen has every key.
+ */
 export function keyBar(mode: TuiMode): string {
   const parts: string[] = [];
   let keys: string[] = [];
-  for (const b of keyTable.filter((x) => x.modes.includes(mode))) {
-    keys.push(b.keys.map(keyLabel).join('/'));
+  for (const b of keyTable.filter((x) => x.modes.includes(mode) && x.short !== null)) {
+    keys.push(keyLabel(b.keys[0]!));
     if (b.short === '') continue;
-    parts.push(`${keys.join(' ')} ${b.short}`);
+    parts.push(`${keys.join('/')} ${b.short}`);
     keys = [];
   }
   return parts.join(' · ');
