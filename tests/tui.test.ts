@@ -1,7 +1,7 @@
 // The TUI: its reducer without rendering, its screens with ink-testing-library, and once end to
 // end in a real terminal (tmux runs it, send-keys drives it, capture-pane reads it).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Key } from 'ink';
 import { createElement } from 'react';
@@ -11,7 +11,7 @@ import {
   App, firstDivergence, initialState, keyHelp, keyTable, keyToAction, keysToActions, reduce, searchTimeline, selectedEvent,
   type ReplicaTimeline, type TuiAction, type TuiMode, type TuiModel, type TuiState,
 } from '../dist/tui/index.js';
-import { cliPath, programsDir, runCli, tempDir } from './helpers.js';
+import { cliPath, programsDir, repoRoot, runCli, tempDir } from './helpers.js';
 
 const timeline = (chains: string[]): ReplicaTimeline => ({ name: 'x', chains, checkpointEvents: chains.map((_, i) => (i + 1) * 100), events: chains.length * 100 });
 const replicas = [
@@ -249,6 +249,10 @@ describe('TUI keys and their help', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('Home');
     expectHelpMatchesKeys(r.stdout);
+  });
+
+  it("the README's list of keys is the table's", () => {
+    expect(readFileSync(join(repoRoot, 'README.md'), 'utf8')).toContain(`\n${keyHelp().join('\n')}\n`);
   });
 
   it('the check itself fails on a key without help and on help without a key', () => {
