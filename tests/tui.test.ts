@@ -8,7 +8,7 @@ import { createElement } from 'react';
 import { render } from 'ink-testing-library';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  App, firstDivergence, initialState, keyHelp, keyTable, keyToAction, keysToActions, reduce, searchTimeline, selectedEvent,
+  App, firstDivergence, initialState, keyHelp, promptMaxChars, keyTable, keyToAction, keysToActions, reduce, searchTimeline, selectedEvent,
   type ReplicaTimeline, type TuiAction, type TuiMode, type TuiModel, type TuiState,
 } from '../dist/tui/index.js';
 import { cliPath, programsDir, repoRoot, runCli, tempDir } from './helpers.js';
@@ -80,6 +80,9 @@ describe('TUI state', () => {
     expect(filtered.filter).toBe('fd_write');
     const typed = reduce(reduce(initialState(replicas), { type: 'start-search' }), { type: 'type', text: 'fd_\u0007write' });
     expect(typed).toMatchObject({ mode: 'search', search: 'fd_write' });
+    // A prompt holds one line of at most promptMaxChars, however much is pasted.
+    const long = reduce(reduce(typed, { type: 'type', text: 'x'.repeat(promptMaxChars * 5) }), { type: 'type', text: 'y' });
+    expect(long.search).toBe(`fd_write${'x'.repeat(promptMaxChars - 'fd_write'.length)}`);
   });
 
   it('Esc steps back (stack, output, filter, search) and never quits; q quits, also from the help screen', () => {
@@ -93,6 +96,11 @@ describe('TUI state', () => {
     s = reduce(s, esc);
     expect(s.quit).toBe(false);
     expect(s.message).toBe('q quits');
+    const searching = reduce({ ...s, searchText: 'clock' }, { type: 'next-match' });
+    expect(searching.pendingSearch).not.toBeNull();
+    const stopped = reduce(searching, esc);
+    expect(stopped).toMatchObject({ pendingSearch: null, message: 'search stopped', searchText: 'clock' });
+    expect(selectedEvent(reduce(stopped, { type: 'search-result', id: searching.pendingSearch!.id, result: { event: 777, wrapped: false } }))).toBe(selectedEvent(s));
     expect(reduce(reduce(s, { type: 'toggle-help' }), keyToAction('', key({ escape: true }), 'help')!).mode).toBe('browse');
     expect(reduce(reduce(s, { type: 'toggle-help' }), keyToAction('q', key({}), 'help')!).quit).toBe(true);
   });
@@ -138,8 +146,10 @@ describe('TUI state', () => {
   it('a search covers every replica and the whole trace, and wraps', async () => {
     // Matches: replica 1 at 401 only; replica 3 at 30 and 777.
     const hits = [[], [401], [30, 777]];
-    const find: TuiModel['find'] = async (replica, _text, from, direction) => {
-      const list = hits[replica]!.filter((e) => (direction === 1 ? e >= from : e <= from));
+    const asked: [number, number][] = [];
+    const find: TuiModel['find'] = async (replica, _text, from, direction, _kind, bound) => {
+      asked.push([from, bound]);
+      const list = hits[replica]!.filter((e) => (direction === 1 ? e >= from && e <= bound : e <= from && e >= bound));
       return list.length === 0 ? null : direction === 1 ? Math.min(...list) : Math.max(...list);
     };
     const m = { ...model, find };
@@ -149,6 +159,14 @@ describe('TUI state', () => {
     expect(await ask(778, 1)).toEqual({ event: 30, wrapped: true });
     expect(await ask(400, -1)).toEqual({ event: 30, wrapped: false });
     expect(await ask(29, -1)).toEqual({ event: 777, wrapped: true });
+    // The pass around looks only as far as where the first began.
+    asked.length = 0;
+    expect(await ask(778, 1)).toEqual({ event: 30, wrapped: true });
+    expect(asked.slice(3)).toEqual([[0, 777], [0, 777], [0, 777]]);
+    asked.length = 0;
+    expect(await ask(29, -1)).toEqual({ event: 777, wrapped: true });
+    expect(asked.slice(3)).toEqual([[Number.MAX_SAFE_INTEGER, 30], [Number.MAX_SAFE_INTEGER, 30], [Number.MAX_SAFE_INTEGER, 30]]);
+    expect(await ask(402, 1)).toEqual({ event: 777, wrapped: false });
     expect(await searchTimeline({ ...model, find: async () => null }, { id: 1, text: 'x', from: 5, direction: 1, kind: null })).toEqual({ event: null, wrapped: false });
   });
 });
@@ -275,8 +293,10 @@ const model: TuiModel = {
   })),
   stack: async () => ['crash_here', 'main'],
   output: async (replica, event) => `served ${event - 1} requests\n${replica === 1 ? 'jello' : 'hello'}\n`,
-  find: async (replica, text, from, direction) => {
-    for (let e = Math.max(0, Math.min(from, 799)); e >= 0 && e < 800 && (e - from) * direction >= 0; e += direction) if (syscallAt(replica, e).includes(text)) return e;
+  find: async (replica, text, from, direction, _kind, bound) => {
+    for (let e = Math.max(0, Math.min(from, 799)); e >= 0 && e < 800 && (e - from) * direction >= 0 && (bound - e) * direction >= 0; e += direction) {
+      if (syscallAt(replica, e).includes(text)) return e;
+    }
     return null;
   },
 };

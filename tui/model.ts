@@ -26,17 +26,17 @@ export interface TuiModel {
   output(replica: number, event: number): Promise<string>;
   /**
    * The first event at or after `from` (direction 1), or the last at or before it (-1), of one
-   * replica's whole trace, whose row matches `text` (and is of `kind`, if given); null if none.
+   * replica's trace, whose row matches `text` (and is of `kind`, if given); null if none. `bound`
+   * is the far end of the search (the last event looked at forward, the first backward).
    */
-  find(replica: number, text: string, from: number, direction: 1 | -1, kind: string | null): Promise<number | null>;
+  find(replica: number, text: string, from: number, direction: 1 | -1, kind: string | null, bound: number): Promise<number | null>;
 }
 
-/** The match nearest `from` in the direction over every replica, or null. */
-async function nearestMatch(model: TuiModel, text: string, from: number, direction: 1 | -1, kind: string | null): Promise<number | null> {
+/** The match nearest `from` in the direction (not past `bound`) over every replica, or null. */
+async function nearestMatch(model: TuiModel, text: string, from: number, direction: 1 | -1, kind: string | null, bound: number): Promise<number | null> {
   const hits: number[] = [];
-  // One replica at a time: the machine's cores are better spent on one scan than on three at once.
   for (let i = 0; i < model.replicas.length; i++) {
-    const hit = await model.find(i, text, from, direction, kind);
+    const hit = await model.find(i, text, from, direction, kind, bound);
     if (hit !== null) hits.push(hit);
   }
   if (hits.length === 0) return null;
@@ -46,9 +46,13 @@ async function nearestMatch(model: TuiModel, text: string, from: number, directi
 /** Run a search over the whole timeline: from the request's event on (or back), then past the end (or start) around. */
 export async function searchTimeline(model: TuiModel, request: SearchRequest): Promise<SearchResult> {
   const { text, from, direction, kind } = request;
-  const ahead = await nearestMatch(model, text, from, direction, kind);
+  const end = Number.MAX_SAFE_INTEGER;
+  const ahead = await nearestMatch(model, text, from, direction, kind, direction === 1 ? end : 0);
   if (ahead !== null) return { event: ahead, wrapped: false };
-  const around = await nearestMatch(model, text, direction === 1 ? 0 : Number.MAX_SAFE_INTEGER, direction, kind);
+  // Around past the end (or start), only as far as where the first pass began.
+  const around = direction === 1
+    ? await nearestMatch(model, text, 0, 1, kind, from - 1)
+    : await nearestMatch(model, text, end, -1, kind, from + 1);
   return { event: around, wrapped: around !== null };
 }
 
@@ -81,13 +85,14 @@ export function loadModel(paths: string[], onProgress?: (done: number, total: nu
         close();
       }
     },
-    async find(replica, text, from, direction, kind) {
+    async find(replica, text, from, direction, kind, bound) {
       const { reader, close } = openTrace(paths[replica]!);
       let found: number | null = null;
       try {
         let seen = 0;
-        for (const row of eventRows(reader, { from: direction === 1 ? Math.max(0, from) : 0, limit: Infinity, ...(kind ? { kind } : {}) })) {
-          if (direction === -1 && row.event > from) break;
+        const [first, last] = direction === 1 ? [from, bound] : [bound, from];
+        for (const row of eventRows(reader, { from: Math.max(0, first), limit: Infinity, ...(kind ? { kind } : {}) })) {
+          if (row.event > last) break;
           if (row.kind === 'call' && rowMatches(toLine(row), text)) {
             found = row.event;
             if (direction === 1) break;

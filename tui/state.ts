@@ -148,8 +148,9 @@ function searchDone(state: TuiState, id: number, result: SearchResult): TuiState
   return { ...selectEvent(done, result.event), message: `"${request.text}" at event #${result.event}${wrap}` };
 }
 
-/** Esc steps back one level: out of the stack, then the output, then the filter, then the search; it never quits. */
+/** Esc steps back one level: stops a running search, closes the stack, the output, clears the filter, the search; it never quits. */
 function back(state: TuiState): TuiState {
+  if (state.pendingSearch) return { ...state, pendingSearch: null, message: 'search stopped' };
   if (state.showStack) return { ...state, showStack: false };
   if (state.showOutput) return { ...state, showOutput: false };
   if (state.filter !== null) return { ...state, filter: null };

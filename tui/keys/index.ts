@@ -37,7 +37,7 @@ export const keyTable: readonly KeyBinding[] = [
   { keys: ['N'], modes: browse, action: { type: 'previous-match' }, short: 'next/prev match', help: 'previous match of the search (wraps past the start)' },
   { keys: ['s'], modes: browse, action: { type: 'toggle-stack' }, short: 'stack', help: "show or hide the guest's stack at the selected event on each replica" },
   { keys: ['o'], modes: browse, action: { type: 'toggle-output' }, short: 'output', help: "show or hide the guest's stdout up to the selected event, diffed between replicas" },
-  { keys: ['escape'], modes: browse, action: { type: 'back' }, short: 'back', help: 'close the stack, then the output; clear the filter, then the search (never quits)' },
+  { keys: ['escape'], modes: browse, action: { type: 'back' }, short: 'back', help: 'stop a search; close the stack, the output; clear the filter, the search; never quits' },
   { keys: ['?'], modes: browse, action: { type: 'toggle-help' }, short: 'all keys', help: 'this list of keys' },
   { keys: ['q'], modes: [...browse, ...helpScreen], action: { type: 'quit' }, short: 'quit', help: 'quit' },
   { keys: ['text'], modes: prompts, action: { type: 'type', text: '' }, short: 'type', help: 'type or paste the text (a pasted line break submits it)' },
