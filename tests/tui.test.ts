@@ -395,6 +395,17 @@ describe('TUI screens', () => {
     ui.unmount();
   });
 
+  it('Esc on the timeline does not quit: keys still work after it', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    ui.stdin.write('\u001B');
+    await tick();
+    await tick();
+    ui.stdin.write('d');
+    expect(await frameWith(ui, 'replica 2 X')).toContain('replica 1 d · replica 2 X');
+    ui.unmount();
+  });
+
   it('Esc leaves a prompt, then the output pane, and does not quit; q quits', async () => {
     const ui = render(createElement(App, { model }));
     await tick();
