@@ -269,6 +269,10 @@ describe('TUI keys and their help', () => {
     expectHelpMatchesKeys(r.stdout);
   });
 
+  it('the key help fits an 80-column terminal', () => {
+    for (const line of keyHelp()) expect([...line].length, line).toBeLessThanOrEqual(80);
+  });
+
   it("the README's list of keys is the table's", () => {
     expect(readFileSync(join(repoRoot, 'README.md'), 'utf8')).toContain(`\n${keyHelp().join('\n')}\n`);
   });

@@ -4,6 +4,10 @@
 import type { Key } from 'ink';
 import { reduce, type TuiAction, type TuiMode, type TuiState } from '../state.js';
 
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`assertion failed: ${message}`);
+}
+
 /** A key by name, or one printable character; `text` is whatever is typed or pasted into a prompt. */
 type KeyName = 'left' | 'right' | 'up' | 'down' | 'home' | 'end' | 'escape' | 'return' | 'backspace' | 'text' | string;
 
@@ -31,18 +35,18 @@ export const keyTable: readonly KeyBinding[] = [
   { keys: ['end'], modes: browse, action: { type: 'end' }, short: null, help: 'last checkpoint' },
   { keys: ['d'], modes: browse, action: { type: 'jump-divergence' }, short: 'divergence', help: 'jump to the first checkpoint where the replicas disagree' },
   { keys: ['b'], modes: browse, action: { type: 'bisect-step' }, short: 'bisect', help: 'one step of the bisection over checkpoints: which half, and why' },
-  { keys: ['f'], modes: browse, action: { type: 'start-filter' }, short: 'filter', help: 'show only events of one kind (a syscall name, stdin, clock, entropy, net, output)' },
-  { keys: ['/'], modes: browse, action: { type: 'start-search' }, short: 'search', help: 'search every trace, from the selected event on, for a call, result or input' },
+  { keys: ['f'], modes: browse, action: { type: 'start-filter' }, short: 'filter', help: 'only events of one kind (a syscall, stdin, clock, net, output...)' },
+  { keys: ['/'], modes: browse, action: { type: 'start-search' }, short: 'search', help: 'search all traces from the selected event on (call, result, input)' },
   { keys: ['n'], modes: browse, action: { type: 'next-match' }, short: '', help: 'next match of the search (wraps past the end)' },
   { keys: ['N'], modes: browse, action: { type: 'previous-match' }, short: 'next/prev match', help: 'previous match of the search (wraps past the start)' },
-  { keys: ['s'], modes: browse, action: { type: 'toggle-stack' }, short: 'stack', help: "show or hide the guest's stack at the selected event on each replica" },
-  { keys: ['o'], modes: browse, action: { type: 'toggle-output' }, short: 'output', help: "show or hide the guest's stdout up to the selected event, diffed between replicas" },
-  { keys: ['escape'], modes: browse, action: { type: 'back' }, short: 'back', help: 'stop a search; close the stack, the output; clear the filter, the search; never quits' },
+  { keys: ['s'], modes: browse, action: { type: 'toggle-stack' }, short: 'stack', help: "the guest's stack at the selected event, on each replica (toggle)" },
+  { keys: ['o'], modes: browse, action: { type: 'toggle-output' }, short: 'output', help: "the guest's stdout up to the selected event, diffed (toggle)" },
+  { keys: ['escape'], modes: browse, action: { type: 'back' }, short: 'back', help: 'stop a search, close stack/output, clear filter/search; never quits' },
   { keys: ['?'], modes: browse, action: { type: 'toggle-help' }, short: 'all keys', help: 'this list of keys' },
   { keys: ['q'], modes: [...browse, ...helpScreen], action: { type: 'quit' }, short: 'quit', help: 'quit' },
   { keys: ['text'], modes: prompts, action: { type: 'type', text: '' }, short: 'type', help: 'type or paste the text (a pasted line break submits it)' },
   { keys: ['backspace'], modes: prompts, action: { type: 'backspace' }, short: 'delete', help: 'delete the last character' },
-  { keys: ['return'], modes: prompts, action: { type: 'submit' }, short: 'apply', help: 'apply the filter, or jump to the first match at or after the selected event' },
+  { keys: ['return'], modes: prompts, action: { type: 'submit' }, short: 'apply', help: 'apply the filter, or jump to the first match from the selection on' },
   { keys: ['escape'], modes: prompts, action: { type: 'cancel' }, short: 'cancel', help: 'leave the prompt without applying it' },
   { keys: ['?', 'escape'], modes: helpScreen, action: { type: 'toggle-help' }, short: 'close', help: 'close this list' },
 ];
@@ -99,6 +103,9 @@ export function keysToActions(input: string, key: Key, state: TuiState): { actio
   return { actions, state: next };
 }
 
+/** The help fits a terminal this wide (`tui --help` is read in one). */
+export const keyHelpMaxColumns = 80;
+
 const sections: { title: string; modes: readonly TuiMode[] }[] = [
   { title: 'Keys', modes: browse },
   { title: 'In the filter (f) and search (/) prompts', modes: prompts },
@@ -111,7 +118,10 @@ export function keyHelp(): string[] {
   return sections.flatMap(({ title, modes }) => [
     `${title}:`,
     ...keyTable.filter((b) => b.modes.some((m) => modes.includes(m))).map((b) => `  ${b.keys.map(keyLabel).join(' ').padEnd(width)}${b.help}`),
-  ]);
+  ]).map((line) => {
+    assert([...line].length <= keyHelpMaxColumns, `key help wider than ${keyHelpMaxColumns} columns: ${line}`);
+    return line;
+  });
 }
 
 /**
