@@ -13,6 +13,8 @@ import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './comma
 import { runCommand, withRunOptions, type ParsedRunArgs } from './commands/run.js';
 import { ExitCode, exitCodeHelp } from './exit-codes.js';
 import { bareJsonFlags, summaryCommands, summaryTarget, writeSummary } from './json-summary.js';
+// The key table alone (no Ink, no React): `tui --help` lists the same keys as the TUI's `?` screen.
+import { keyHelp } from '../tui/keys/index.js';
 import { UsageError } from './options.js';
 
 function fail(message: string, code: number = ExitCode.usage): never {
@@ -158,7 +160,8 @@ async function main(): Promise<void> {
     .command(
       'tui [traces..]',
       'Explore where traces diverge: timeline, events side by side, bisection, stacks',
-      (y) => withExamples(y.positional('traces', { type: 'string', array: true, describe: '.rct traces (replicas of one run)' }), examples.tui),
+      (y) => withExamples(y.positional('traces', { type: 'string', array: true, describe: '.rct traces (replicas of one run)' }), examples.tui)
+        .epilogue(keyHelp().join('\n')),
       handle('tui', async (argv) => {
         const { tuiCommand } = await import('./commands/tui.js');
         return tuiCommand(argv as unknown as { traces?: string[] });

@@ -1,12 +1,17 @@
 // The TUI: its reducer without rendering, its screens with ink-testing-library, and once end to
 // end in a real terminal (tmux runs it, send-keys drives it, capture-pane reads it).
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Key } from 'ink';
 import { createElement } from 'react';
 import { render } from 'ink-testing-library';
-import { describe, expect, it } from 'vitest';
-import { App, firstDivergence, initialState, reduce, selectedEvent, type ReplicaTimeline, type TuiModel } from '../dist/tui/index.js';
-import { cliPath, programsDir, runCli, tempDir } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  App, firstDivergence, initialState, keyHelp, promptMaxChars, keyTable, keyToAction, keysToActions, reduce, searchTimeline, selectedEvent,
+  type ReplicaTimeline, type TuiAction, type TuiMode, type TuiModel, type TuiState,
+} from '../dist/tui/index.js';
+import { cliPath, programsDir, repoRoot, runCli, tempDir } from './helpers.js';
 
 const timeline = (chains: string[]): ReplicaTimeline => ({ name: 'x', chains, checkpointEvents: chains.map((_, i) => (i + 1) * 100), events: chains.length * 100 });
 const replicas = [
@@ -67,30 +72,260 @@ describe('TUI state', () => {
     expect(s.mode).toBe('browse');
     expect(reduce(s, { type: 'quit' }).quit).toBe(true);
   });
+
+  it('text pasted into a prompt arrives whole: control characters dropped, a pasted line break submits it', () => {
+    // A terminal sends a paste as one chunk, its line break as a carriage return.
+    const filtered = reduce(reduce(initialState(replicas), { type: 'start-filter' }), { type: 'type', text: 'fd_write\r' });
+    expect(filtered.mode).toBe('browse');
+    expect(filtered.filter).toBe('fd_write');
+    const typed = reduce(reduce(initialState(replicas), { type: 'start-search' }), { type: 'type', text: 'fd_\u0007write' });
+    expect(typed).toMatchObject({ mode: 'search', search: 'fd_write' });
+    // A prompt holds one line of at most promptMaxChars, however much is pasted.
+    const long = reduce(reduce(typed, { type: 'type', text: 'x'.repeat(promptMaxChars * 5) }), { type: 'type', text: 'y' });
+    expect(long.search).toBe(`fd_write${'x'.repeat(promptMaxChars - 'fd_write'.length)}`);
+  });
+
+  it('Esc steps back (stack, output, filter, search) and never quits; q quits, also from the help screen', () => {
+    const esc = keyToAction('', key({ escape: true, meta: true }), 'browse')!;
+    expect(esc).toEqual({ type: 'back' });
+    let s: TuiState = { ...initialState(replicas), showStack: true, showOutput: true, filter: 'fd_read', searchText: 'clock' };
+    s = reduce(s, esc);
+    expect(s).toMatchObject({ showStack: false, showOutput: true, filter: 'fd_read' });
+    s = reduce(reduce(reduce(s, esc), esc), esc);
+    expect(s).toMatchObject({ showOutput: false, filter: null, searchText: '', quit: false });
+    s = reduce(s, esc);
+    expect(s.quit).toBe(false);
+    expect(s.message).toBe('q quits');
+    const searching = reduce({ ...s, searchText: 'clock' }, { type: 'next-match' });
+    expect(searching.pendingSearch).not.toBeNull();
+    const stopped = reduce(searching, esc);
+    expect(stopped).toMatchObject({ pendingSearch: null, message: 'search stopped', searchText: 'clock' });
+    expect(selectedEvent(reduce(stopped, { type: 'search-result', id: searching.pendingSearch!.id, result: { event: 777, wrapped: false } }))).toBe(selectedEvent(s));
+    expect(reduce(reduce(s, { type: 'toggle-help' }), keyToAction('', key({ escape: true }), 'help')!).mode).toBe('browse');
+    expect(reduce(reduce(s, { type: 'toggle-help' }), keyToAction('q', key({}), 'help')!).quit).toBe(true);
+  });
+
+  it('Enter in the search prompt asks for the first match at or after the selection; n/N ask for the next/previous; the answer moves the selection', () => {
+    let s = reduce(initialState(replicas), { type: 'jump-divergence' }); // selected event 400
+    s = reduce(s, { type: 'start-search' });
+    for (const ch of 'fd_write') s = reduce(s, { type: 'type', text: ch });
+    s = reduce(s, { type: 'submit' });
+    expect(s.pendingSearch).toEqual({ id: 1, text: 'fd_write', from: 400, direction: 1, kind: null });
+    s = reduce(s, { type: 'search-result', id: 1, result: { event: 650, wrapped: false } });
+    expect(selectedEvent(s)).toBe(650);
+    expect(s.cursor).toBe(5); // the checkpoint at event 600, the last at or before the match
+    expect(s.message).toBe('"fd_write" at event #650');
+    s = reduce(s, { type: 'next-match' });
+    expect(s.pendingSearch).toMatchObject({ id: 2, from: 651, direction: 1 });
+    s = reduce(s, { type: 'search-result', id: 2, result: { event: 120, wrapped: true } });
+    expect(selectedEvent(s)).toBe(120);
+    expect(s.message).toBe('"fd_write" at event #120 (search wrapped to the start)');
+    s = reduce(s, { type: 'previous-match' });
+    expect(s.pendingSearch).toMatchObject({ id: 3, from: 119, direction: -1 });
+    const stale = reduce(s, { type: 'search-result', id: 2, result: { event: 7, wrapped: false } });
+    expect(selectedEvent(stale)).toBe(120);
+    s = reduce(s, { type: 'search-result', id: 3, result: { event: 650, wrapped: true } });
+    expect(s.message).toBe('"fd_write" at event #650 (search wrapped to the end)');
+    s = reduce(reduce(s, { type: 'next-match' }), { type: 'search-result', id: 4, result: { event: null, wrapped: false } });
+    expect(s.message).toBe('no match for "fd_write"');
+    expect(selectedEvent(s)).toBe(650);
+    expect(reduce(initialState(replicas), { type: 'next-match' }).message).toBe('no search yet: press / to search');
+  });
+
+  it('keys that arrive in one chunk are taken one by one, and once one opens a prompt the rest is typed into it', () => {
+    const start = initialState(replicas);
+    expect(keysToActions('jjj', key({}), start).actions).toEqual([{ type: 'down' }, { type: 'down' }, { type: 'down' }]);
+    const { actions, state } = keysToActions('/clock\r', key({}), start);
+    expect(actions).toEqual([{ type: 'start-search' }, { type: 'type', text: 'clock\r' }]);
+    expect(state.pendingSearch).toMatchObject({ text: 'clock', from: 100, direction: 1 });
+    expect(keysToActions('fd_read', key({}), start).state).toMatchObject({ mode: 'filter', search: 'd_read' });
+    expect(keysToActions('qd', key({}), start).actions).toEqual([{ type: 'quit' }]);
+    expect(keysToActions('', key({ leftArrow: true }), reduce(start, { type: 'end' })).actions).toEqual([{ type: 'left' }]);
+  });
+
+  it('a search covers every replica and the whole trace, and wraps', async () => {
+    // Matches: replica 1 at 401 only; replica 3 at 30 and 777.
+    const hits = [[], [401], [30, 777]];
+    const asked: [number, number][] = [];
+    const find: TuiModel['find'] = async (replica, _text, from, direction, _kind, bound) => {
+      asked.push([from, bound]);
+      const list = hits[replica]!.filter((e) => (direction === 1 ? e >= from && e <= bound : e <= from && e >= bound));
+      return list.length === 0 ? null : direction === 1 ? Math.min(...list) : Math.max(...list);
+    };
+    const m = { ...model, find };
+    const ask = (from: number, direction: 1 | -1) => searchTimeline(m, { id: 1, text: 'x', from, direction, kind: null });
+    expect(await ask(100, 1)).toEqual({ event: 401, wrapped: false });
+    expect(await ask(402, 1)).toEqual({ event: 777, wrapped: false });
+    expect(await ask(778, 1)).toEqual({ event: 30, wrapped: true });
+    expect(await ask(400, -1)).toEqual({ event: 30, wrapped: false });
+    expect(await ask(29, -1)).toEqual({ event: 777, wrapped: true });
+    // The pass around looks only as far as where the first began.
+    asked.length = 0;
+    expect(await ask(778, 1)).toEqual({ event: 30, wrapped: true });
+    expect(asked.slice(3)).toEqual([[0, 777], [0, 777], [0, 777]]);
+    asked.length = 0;
+    expect(await ask(29, -1)).toEqual({ event: 777, wrapped: true });
+    expect(asked.slice(3)).toEqual([[Number.MAX_SAFE_INTEGER, 30], [Number.MAX_SAFE_INTEGER, 30], [Number.MAX_SAFE_INTEGER, 30]]);
+    expect(await ask(402, 1)).toEqual({ event: 777, wrapped: false });
+    expect(await searchTimeline({ ...model, find: async () => null }, { id: 1, text: 'x', from: 5, direction: 1, kind: null })).toEqual({ event: null, wrapped: false });
+  });
 });
 
+/** An Ink key with nothing pressed but `pressed`. */
+function key(pressed: Partial<Key>): Key {
+  return {
+    upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, pageDown: false, pageUp: false, home: false, end: false,
+    return: false, escape: false, ctrl: false, shift: false, tab: false, backspace: false, delete: false, meta: false,
+    super: false, hyper: false, capsLock: false, numLock: false, ...pressed,
+  } as Key;
+}
+
+/** Every key a terminal can send that the table could bind, with the label help would show it under (prompts call typing `text`). */
+function everyKey(): { input: string; key: Key; labels: string[] }[] {
+  const named: [string, Partial<Key>][] = [
+    ['←', { leftArrow: true }], ['→', { rightArrow: true }], ['↑', { upArrow: true }], ['↓', { downArrow: true }], ['Home', { home: true }],
+    ['End', { end: true }], ['PageUp', { pageUp: true }], ['PageDown', { pageDown: true }], ['Esc', { escape: true, meta: true }],
+    ['Enter', { return: true }], ['Backspace', { backspace: true }], ['Backspace', { delete: true }], ['Tab', { tab: true }],
+  ];
+  const printable = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i));
+  return [
+    ...named.map(([label, pressed]) => ({ input: '', key: key(pressed), labels: [label] })),
+    ...printable.map((c) => ({ input: c, key: key({ shift: /[A-Z]/.test(c) }), labels: [c, 'text'] })),
+    { input: 'fd_write', key: key({}), labels: ['text'] },
+  ];
+}
+
+/** The key a help label names. */
+function pressFor(label: string): { input: string; key: Key } {
+  const found = everyKey().find((k) => k.labels[0] === label);
+  expect(found, `help names a key no terminal sends: ${label}`).toBeDefined();
+  return found!;
+}
+
+const sectionModes: Record<string, TuiMode[]> = {
+  'Keys:': ['browse'],
+  'In the filter (f) and search (/) prompts:': ['filter', 'search'],
+  'On this list of keys (?):': ['help'],
+};
+
+/** Help text as rows: the modes of its section, the key labels, what it says they do. */
+function helpRows(text: string): { modes: TuiMode[]; labels: string[]; help: string }[] {
+  const rows: { modes: TuiMode[]; labels: string[]; help: string }[] = [];
+  let modes: TuiMode[] | undefined;
+  for (const line of text.split('\n').map((l) => l.trimEnd())) {
+    if (sectionModes[line.trim()]) { modes = sectionModes[line.trim()]; continue; }
+    const row = /^ {2}(\S.*?) {2,}(\S.*)$/.exec(line);
+    if (modes && row) rows.push({ modes, labels: row[1]!.split(' '), help: row[2]! });
+    else modes = line === '' ? modes : undefined;
+  }
+  return rows;
+}
+
+/** The action help promises for a row: the binding with that sentence (typing's text is what was typed). */
+function promised(help: string, input: string): TuiAction {
+  const binding = keyTable.find((b) => b.help === help);
+  expect(binding, `help line without a binding: ${help}`).toBeDefined();
+  return binding!.action.type === 'type' ? { type: 'type', text: input } : binding!.action;
+}
+
+/** Every key that does something in a mode is in that mode's help, saying what it does; every key in the help does it. */
+function expectHelpMatchesKeys(text: string): void {
+  const rows = helpRows(text);
+  expect(new Set(rows.flatMap((r) => r.modes))).toEqual(new Set(['browse', 'filter', 'search', 'help']));
+  for (const mode of ['browse', 'filter', 'search', 'help'] as TuiMode[]) {
+    for (const press of everyKey()) {
+      const action = keyToAction(press.input, press.key, mode);
+      if (action === null) continue;
+      const row = rows.find((r) => r.modes.includes(mode) && r.labels.some((l) => press.labels.includes(l)));
+      expect(row, `${press.labels[0]} does ${action.type} in ${mode} but the help does not list it`).toBeDefined();
+      expect(action).toEqual(promised(row!.help, press.input));
+    }
+    for (const row of rows.filter((r) => r.modes.includes(mode))) {
+      for (const label of row.labels) {
+        const { input, key: k } = pressFor(label);
+        expect(keyToAction(input, k, mode), `help says ${label} does "${row.help}" in ${mode}`).toEqual(promised(row.help, input));
+      }
+    }
+  }
+}
+
+describe('TUI keys and their help', () => {
+  it('the ? screen lists every key that does something, and every key it lists does what it says', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    ui.stdin.write('?');
+    const frame = await frameWith(ui, 'On this list of keys');
+    expect(frame).toContain('← h');
+    expectHelpMatchesKeys(frame);
+    ui.stdin.write('\u001B');
+    expect(await frameWith(ui, 'first divergence')).toContain('first divergence at checkpoint #3');
+    ui.unmount();
+  });
+
+  it('tui --help lists the same keys', () => {
+    const r = runCli(['tui', '--help']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('Home');
+    expectHelpMatchesKeys(r.stdout);
+  });
+
+  it('the key help fits an 80-column terminal', () => {
+    for (const line of keyHelp()) expect([...line].length, line).toBeLessThanOrEqual(80);
+  });
+
+  it("the README's list of keys is the table's", () => {
+    expect(readFileSync(join(repoRoot, 'README.md'), 'utf8')).toContain(`\n${keyHelp().join('\n')}\n`);
+  });
+
+  it('the check itself fails on a key without help and on help without a key', () => {
+    const help = keyHelp();
+    expect(() => expectHelpMatchesKeys(help.join('\n'))).not.toThrow();
+    const withoutHome = help.filter((line) => !line.startsWith('  Home '));
+    expect(withoutHome.length).toBe(help.length - 1);
+    expect(() => expectHelpMatchesKeys(withoutHome.join('\n'))).toThrow(/Home does home in browse but the help does not list it/);
+    const withX = [...help.slice(0, 2), '  x          quit', ...help.slice(2)];
+    expect(() => expectHelpMatchesKeys(withX.join('\n'))).toThrow(/help says x does "quit" in browse/);
+  });
+});
+
+/** Every event is fd_read but replica 2's #401 (fd_write) and every replica's #777 (clock_time_get). */
+const syscallAt = (replica: number, event: number) => (replica === 1 && event === 401 ? 'fd_write' : event === 777 ? 'clock_time_get' : 'fd_read');
 const model: TuiModel = {
   replicas,
   events: (replica, from, count) => Array.from({ length: count }, (_, i) => ({
-    event: from + i, syscall: replica === 1 && from + i === 401 ? 'fd_write' : 'fd_read', result: 'ok', fingerprint: '00000000', inputs: [],
+    event: from + i, syscall: syscallAt(replica, from + i), result: 'ok', fingerprint: '00000000', inputs: [],
   })),
   stack: async () => ['crash_here', 'main'],
   output: async (replica, event) => `served ${event - 1} requests\n${replica === 1 ? 'jello' : 'hello'}\n`,
+  find: async (replica, text, from, direction, _kind, bound) => {
+    for (let e = Math.max(0, Math.min(from, 799)); e >= 0 && e < 800 && (e - from) * direction >= 0 && (bound - e) * direction >= 0; e += direction) {
+      if (syscallAt(replica, e).includes(text)) return e;
+    }
+    return null;
+  },
 };
 
 const tick = () => new Promise((r) => setTimeout(r, 30));
+
+/** The frame once it shows `text` (a search answers asynchronously), or the last frame after 3 s. */
+async function frameWith(ui: { lastFrame(): string | undefined }, text: string): Promise<string> {
+  for (let i = 0; i < 100 && !ui.lastFrame()?.includes(text); i++) await tick();
+  return ui.lastFrame()!;
+}
 
 describe('TUI screens', () => {
   it('shows the timeline, jumps to the divergence with d and shows the differing chains and events', async () => {
     const ui = render(createElement(App, { model }));
     await tick();
-    expect(ui.lastFrame()).toContain('first divergence at checkpoint 3');
+    expect(ui.lastFrame()).toContain('first divergence at checkpoint #3');
     expect(ui.lastFrame()).toContain('replica 2');
     ui.stdin.write('d');
     await tick();
     const frame = ui.lastFrame()!;
-    expect(frame).toContain('checkpoint 3/7');
-    expect(frame).toContain('replica 2 X');
+    // Numbered from #0 as inspect and diff number checkpoints, with the range beside it (8 checkpoints: #0-#7).
+    expect(frame).toContain('checkpoint #3 of #0-#7');
+    expect(frame).toContain('8 checkpoints');
+    expect(frame).toContain('checkpoint #3: replica 1 d · replica 2 X');
     expect(frame).toContain('#401 fd_write');
     ui.unmount();
   });
@@ -105,9 +340,7 @@ describe('TUI screens', () => {
     expect(ui.lastFrame()).toContain('event #401: differs between replicas');
     expect(ui.lastFrame()).toContain('replica 2: call fd_write · result ok');
     ui.stdin.write('o');
-    await tick();
-    await tick();
-    const frame = ui.lastFrame()!;
+    const frame = await frameWith(ui, 'stdout before');
     expect(frame).toContain('stdout before event #401: replica 1 (-) vs replica 2 (+)');
     expect(frame).toContain('- hello');
     expect(frame).toContain('+ jello');
@@ -127,6 +360,89 @@ describe('TUI screens', () => {
     expect(ui.lastFrame()).toContain('stack: crash_here ← main');
     ui.unmount();
   });
+
+  it('/ then Enter jumps to the first match at or after the selection, anywhere in the trace; n and N go on, wrapping and saying so', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    const search = async (keys: string[], expected: string) => {
+      for (const k of keys) { ui.stdin.write(k); await tick(); }
+      return frameWith(ui, expected);
+    };
+    let frame = await search(['/', 'clock', '\r'], '"clock" at event #777');
+    expect(frame).toContain('"clock" at event #777');
+    expect(frame).toContain('events around #777');
+    expect(frame).toContain('checkpoint #6 of #0-#7');
+    frame = await search(['n'], '(search wrapped');
+    expect(frame).toContain('"clock" at event #777 (search wrapped to the start)');
+    frame = await search(['N'], 'wrapped to the end');
+    expect(frame).toContain('"clock" at event #777 (search wrapped to the end)');
+    frame = await search(['/', 'fd_write', '\r'], '"fd_write" at');
+    expect(frame).toContain('"fd_write" at event #401 (search wrapped to the start)');
+    expect(frame).toContain('events around #401');
+    frame = await search(['/poll_oneoff\r'], 'no match'); // typed fast: one chunk
+
+    expect(frame).toContain('no match for "poll_oneoff"');
+    expect(frame).toContain('events around #401');
+    ui.unmount();
+  });
+
+  it('text pasted into the filter prompt is applied whole', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    ui.stdin.write('f');
+    await tick();
+    ui.stdin.write('fd_write\r'); // one chunk, as a terminal sends a pasted line
+    await tick();
+    const frame = ui.lastFrame()!;
+    expect(frame).toContain('· only fd_write');
+    expect(frame).not.toContain('filter by kind');
+    ui.unmount();
+  });
+
+  it('Esc on the timeline does not quit: keys still work after it', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    ui.stdin.write('\u001B');
+    await tick();
+    await tick();
+    ui.stdin.write('d');
+    expect(await frameWith(ui, 'replica 2 X')).toContain('replica 1 d · replica 2 X');
+    ui.unmount();
+  });
+
+  it('Esc leaves a prompt, then the output pane, and does not quit; q quits', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    ui.stdin.write('/');
+    expect(await frameWith(ui, 'search: ▌')).toContain('Esc cancel');
+    ui.stdin.write('\u001B');
+    expect(await frameWith(ui, 'Esc back')).not.toContain('search: ▌');
+    ui.stdin.write('o');
+    expect(await frameWith(ui, 'stdout before')).toContain('stdout before event #100');
+    ui.stdin.write('\u001B');
+    expect(await frameWith(ui, 'event #100: the same')).toContain('event #100: the same on every replica');
+    ui.stdin.write('\u001B');
+    expect(await frameWith(ui, 'q quits')).toContain('q quits');
+    ui.stdin.write('d'); // still running: the key still works
+    expect(await frameWith(ui, 'checkpoint #3 of')).toContain('checkpoint #3 of #0-#7');
+    ui.stdin.write('q');
+    await tick();
+    ui.stdin.write('\u001B[D'); // ← after q: nothing moves
+    await tick();
+    await tick();
+    expect(ui.lastFrame()).toContain('checkpoint #3 of #0-#7');
+    ui.unmount();
+  });
+
+  it('an error inside a component shows one line, not Ink\'s error screen with a stack', async () => {
+    const failing: TuiModel = { ...model, events: (replica, from, count, kind) => { if (from > 150) throw new Error('trace vanished'); return model.events(replica, from, count, kind); } };
+    const ui = render(createElement(App, { model: failing }));
+    await tick();
+    ui.stdin.write('\u001B[C'); // →
+    await tick();
+    expect(ui.lastFrame()).toBe('replicode: the TUI stopped: trace vanished');
+    ui.unmount();
+  });
 });
 
 describe('TUI without a terminal', () => {
@@ -143,28 +459,104 @@ describe('TUI without a terminal', () => {
 
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 
-describe.skipIf(!hasTmux)('TUI in a real terminal', () => {
-  it('tmux runs it on three recorded traces, d jumps to the divergence, q quits', async () => {
-    const dir = tempDir();
-    const traces = [1, 2, 3].map((i) => join(dir, `r${i}.rct`));
-    traces.forEach((t, i) => {
-      const inject = i === 1 ? ['--inject', 'bitflip@3000:1024'] : [];
-      expect(runCli(['record', ...inject, '--checkpoint-every', '1000', '-o', t, join(programsDir, 'build', 'syscall_heavy.wasm'), '--', '3000']).exitCode).toBe(0);
+/** Three recorded replicas of syscall_heavy, the second with a bit flipped at event 3000. */
+function recordReplicas(): string[] {
+  const dir = tempDir();
+  const traces = [1, 2, 3].map((i) => join(dir, `r${i}.rct`));
+  traces.forEach((t, i) => {
+    const inject = i === 1 ? ['--inject', 'bitflip@3000:1024'] : [];
+    expect(runCli(['record', ...inject, '--checkpoint-every', '1000', '-o', t, join(programsDir, 'build', 'syscall_heavy.wasm'), '--', '3000']).exitCode).toBe(0);
+  });
+  return traces;
+}
+
+let tmuxSessions = 0;
+
+interface Terminal {
+  /** Send keys (tmux key names), then wait until the screen shows `text`. */
+  keysUntil(text: string | RegExp, ...k: string[]): Promise<string>;
+  /** Paste `text` the way a terminal does: one write, line breaks as carriage returns. */
+  pasteUntil(text: string, pasted: string): Promise<string>;
+  screen(): string;
+}
+
+/** `replicode tui` in a tmux pane; after it exits the pane shows `EXIT=<code>`. */
+async function withTui(traces: string[], body: (t: Terminal) => Promise<void>): Promise<void> {
+  const session = `replicode-test-${process.pid}-${++tmuxSessions}`;
+  // CI=true as in CI jobs, where Ink would otherwise draw nothing until exit.
+  const command = `${process.execPath} ${cliPath} tui ${traces.join(' ')}; echo EXIT=$?; sleep 60`;
+  spawnSync('tmux', ['new-session', '-d', '-s', session, '-x', '150', '-y', '40', '-e', 'CI=true', command]);
+  const screen = () => spawnSync('tmux', ['capture-pane', '-t', session, '-p'], { encoding: 'utf8' }).stdout;
+  const shows = (text: string | RegExp) => (typeof text === 'string' ? screen().includes(text) : text.test(screen()));
+  const waitFor = async (text: string | RegExp) => {
+    for (let i = 0; i < 80 && !shows(text); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!shows(text)) throw new Error(`the screen never showed ${String(text)}:\n${screen()}`);
+    return screen();
+  };
+  const send = (k: string[]) => spawnSync('tmux', ['send-keys', '-t', session, ...k]);
+  try {
+    await waitFor('first divergence');
+    await body({
+      keysUntil: async (text, ...k) => { send(k); return waitFor(text); },
+      pasteUntil: async (text, pasted) => {
+        spawnSync('tmux', ['set-buffer', '-b', session, pasted]);
+        spawnSync('tmux', ['paste-buffer', '-b', session, '-t', session]);
+        return waitFor(text);
+      },
+      screen,
     });
-    const session = `replicode-test-${process.pid}`;
-    // CI=true as in CI jobs, where Ink would otherwise draw nothing until exit.
-    spawnSync('tmux', ['new-session', '-d', '-s', session, '-x', '150', '-y', '30', '-e', 'CI=true', `${process.execPath} ${cliPath} tui ${traces.join(' ')}`]);
-    try {
-      const capture = () => spawnSync('tmux', ['capture-pane', '-t', session, '-p'], { encoding: 'utf8' }).stdout;
-      for (let i = 0; i < 100 && !capture().includes('first divergence'); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(capture()).toContain('first divergence at checkpoint');
-      spawnSync('tmux', ['send-keys', '-t', session, 'd']);
-      await new Promise((r) => setTimeout(r, 500));
-      expect(capture()).toMatch(/checkpoint \d+: replica 1 \w+ · replica 2 \w+/);
-      spawnSync('tmux', ['send-keys', '-t', session, 'q']);
-      await new Promise((r) => setTimeout(r, 500));
-    } finally {
-      spawnSync('tmux', ['kill-session', '-t', session]);
-    }
+  } finally {
+    spawnSync('tmux', ['kill-session', '-t', session]);
+  }
+}
+
+describe.skipIf(!hasTmux)('TUI in a real terminal', () => {
+  let traces: string[] = [];
+  beforeAll(() => { traces = recordReplicas(); });
+
+  it('tmux runs it on three recorded traces, d jumps to the divergence, q quits', async () => {
+    await withTui(traces, async (tui) => {
+      expect(tui.screen()).toContain('first divergence at checkpoint #3');
+      expect(await tui.keysUntil('checkpoint #3:', 'd')).toMatch(/checkpoint #3: replica 1 \w+ · replica 2 \w+/);
+      expect(tui.screen()).not.toContain('EXIT=');
+      expect(await tui.keysUntil('EXIT=', 'q')).toContain('EXIT=0');
+    });
+  }, 60_000);
+
+  it('a pasted filter applies whole, Esc leaves the prompt and the filter without quitting, / finds a call anywhere in the trace', async () => {
+    await withTui(traces, async (tui) => {
+      await tui.keysUntil('filter by kind', 'f');
+      let screen = await tui.pasteUntil('only fd_write', 'fd_write\n');
+      expect(screen).toContain('· only fd_write');
+      expect(screen).toContain('fd_write ok');
+      expect(screen).not.toContain('(no events here)');
+      await tui.keysUntil('search: ▌', '/');
+      screen = await tui.keysUntil('Esc back', 'Escape'); // the prompt's help bar gives way to the timeline's
+      expect(screen).not.toContain('search: ▌');
+      expect(screen).toContain('only fd_write');
+      screen = await tui.keysUntil(/events around #\d+\n/, 'Escape'); // the header without "· only fd_write"
+      expect(screen).not.toContain('only fd_write');
+      expect(screen).not.toContain('EXIT=');
+      // syscall_heavy calls args_get once, near the start: from the last checkpoint, the search wraps to it.
+      await tui.keysUntil('checkpoint #6 of #0-#6', 'End');
+      await tui.keysUntil('search: ▌', '/');
+      await tui.keysUntil('search: args_get', '-l', 'args_get');
+      screen = await tui.keysUntil('"args_get" at', 'Enter');
+      expect(screen).toMatch(/"args_get" at event #\d+ \(search wrapped to the start\)/);
+      expect(screen).toContain('call args_get');
+      expect(await tui.keysUntil('EXIT=', 'q')).toContain('EXIT=0');
+    });
+  }, 60_000);
+
+  it('an error inside the app leaves one line and exits 70', async () => {
+    const dir = tempDir();
+    const copies = traces.map((t, i) => join(dir, `r${i + 1}.rct`));
+    traces.forEach((t, i) => copyFileSync(t, copies[i]!));
+    await withTui(copies, async (tui) => {
+      rmSync(copies[1]!); // the events pane reads the traces again as the selection moves
+      const screen = await tui.keysUntil('EXIT=', 'Right');
+      const lines = screen.split('\n').filter((l) => l.trim() !== '');
+      expect(lines).toEqual([expect.stringMatching(/^replicode: the TUI stopped: .*r2\.rct/), 'EXIT=70']);
+    });
   }, 60_000);
 });

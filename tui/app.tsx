@@ -1,13 +1,14 @@
 // The divergence explorer: a timeline of checkpoints per replica coloured by agreement, the
 // events around the cursor for each replica side by side, a detail pane for the selected event
 // (field by field) or the guest output up to it (a line diff between replicas), and a help bar.
-// Keys: ←/→ move, ↑/↓ select an event, d first divergence, b bisect one step, f filter by kind,
-// / search, s guest stack, o output diff, q quit.
+// The keys are in one table (keys/index.ts), which also writes the help bar and the `?` screen.
+// Checkpoints are numbered from #0, as `replicode inspect` and `replicode diff` number them.
 import { basename } from 'node:path';
 import { Box, Text, useApp, useInput } from 'ink';
-import { useEffect, useMemo, useReducer, useState } from 'react';
+import { Component, useCallback, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from 'react';
 import { outputAround } from '../replayer/index.js';
-import type { EventLine, TuiModel } from './model.js';
+import { keyBar, keyHelp, keysToActions } from './keys/index.js';
+import { rowMatches, searchTimeline, type EventLine, type TuiModel } from './model.js';
 import { agreeAt, checkpointCount, initialState, reduce, selectedEvent, type TuiState } from './state.js';
 
 const cells = 48;
@@ -47,7 +48,7 @@ function Timeline({ state }: { state: TuiState }) {
       {state.replicas.map((r, i) => r.problem && (
         <Text key={`problem-${i}`} color={problemColor(r.problem.state)} wrap="truncate">{`replica ${i + 1} (${basename(r.name)}) is ${r.problem.state}: ${r.problem.reason}`}</Text>
       ))}
-      <Text color="gray">{`checkpoint ${state.cursor}/${Math.max(0, n - 1)}` + (state.divergence === null ? (state.replicas.some((r) => r.problem) ? ' · the replicas agree as far as each goes' : ' · all replicas agree') : ` · first divergence at checkpoint ${state.divergence}`)}</Text>
+      <Text color="gray">{`checkpoint #${state.cursor} of #0-#${Math.max(0, n - 1)}` + (state.divergence === null ? (state.replicas.some((r) => r.problem) ? ' · the replicas agree as far as each goes' : ' · all replicas agree') : ` · first divergence at checkpoint #${state.divergence}`)}</Text>
     </Box>
   );
 }
@@ -57,7 +58,8 @@ function EventsPane({ model, state, around }: { model: TuiModel; state: TuiState
     () => model.replicas.map((_, i) => model.events(i, Math.max(0, around - 3), 7, state.filter)),
     [model, around, state.filter],
   );
-  const search = state.mode === 'browse' ? '' : state.search;
+  // While typing, rows matching what is typed so far are highlighted; after Enter, the submitted search's.
+  const search = state.mode === 'search' ? state.search : state.searchText;
   return (
     <Box>
       {windows.map((rows, i) => (
@@ -68,7 +70,7 @@ function EventsPane({ model, state, around }: { model: TuiModel; state: TuiState
             const other = windows.find((w, j) => j !== i && w.some((x) => x.event === row.event));
             const twin = other?.find((x) => x.event === row.event);
             const differs = twin !== undefined && (twin.syscall !== row.syscall || twin.fingerprint !== row.fingerprint || twin.result !== row.result || twin.inputs.join() !== row.inputs.join());
-            const hit = search !== '' && row.syscall.includes(search);
+            const hit = rowMatches(row, search);
             return (
               <Text key={row.event} color={differs ? 'red' : hit ? 'yellow' : undefined} inverse={row.event === around} wrap="truncate">
                 {`#${row.event} ${row.syscall} ${row.result}${row.inputs.length ? ` · ${row.inputs[0]}` : ''}`}
@@ -112,12 +114,13 @@ function EventDetail({ model, state, around }: { model: TuiModel; state: TuiStat
 /** stdout up to the selected event: a line diff of replica 1's against the first replica whose output differs. */
 function OutputDetail({ model, around }: { model: TuiModel; around: number }) {
   const [outputs, setOutputs] = useState<string[] | null>(null);
+  const raise = useRaise();
   useEffect(() => {
     let live = true;
     setOutputs(null);
-    void Promise.all(model.replicas.map((_, i) => model.output(i, around))).then((o) => { if (live) setOutputs(o); });
+    Promise.all(model.replicas.map((_, i) => model.output(i, around))).then((o) => { if (live) setOutputs(o); }, raise);
     return () => { live = false; };
-  }, [model, around]);
+  }, [model, around, raise]);
   if (!outputs) return <Box borderStyle="single" borderColor="gray"><Text color="gray">{`replaying to event #${around} for the output...`}</Text></Box>;
   const other = outputs.findIndex((o) => o !== outputs[0]);
   const diff = other < 0 ? null : outputAround(outputs[0]!, outputs[other]!, 8);
@@ -133,57 +136,68 @@ function OutputDetail({ model, around }: { model: TuiModel; around: number }) {
   );
 }
 
-export function App({ model }: { model: TuiModel }) {
+/** Rethrows an error from a promise during the next render, so the error boundary sees it. */
+function useRaise(): (err: unknown) => void {
+  const [, setState] = useState(0);
+  return useCallback((err: unknown) => setState(() => { throw err; }), []);
+}
+
+function Explorer({ model }: { model: TuiModel }) {
   const [state, dispatch] = useReducer(reduce, model.replicas, initialState);
   const { exit } = useApp();
+  const raise = useRaise();
   const [stacks, setStacks] = useState<string[][] | null>(null);
   const around = selectedEvent(state);
 
+  // The state the keys so far lead to: two chunks can arrive before React renders the first's.
+  const latest = useRef(state);
+  latest.current = state;
   useInput((input, key) => {
-    if (state.mode !== 'browse') {
-      if (key.return) dispatch({ type: 'submit' });
-      else if (key.escape) dispatch({ type: 'cancel' });
-      else if (key.backspace || key.delete) dispatch({ type: 'backspace' });
-      else if (input) dispatch({ type: 'type', text: input });
-      return;
-    }
-    if (key.leftArrow || input === 'h') dispatch({ type: 'left' });
-    else if (key.rightArrow || input === 'l') dispatch({ type: 'right' });
-    else if (key.upArrow || input === 'k') dispatch({ type: 'up' });
-    else if (key.downArrow || input === 'j') dispatch({ type: 'down' });
-    else if (input === 'o') dispatch({ type: 'toggle-output' });
-    else if (input === 'd') dispatch({ type: 'jump-divergence' });
-    else if (input === 'b') dispatch({ type: 'bisect-step' });
-    else if (input === 'f') dispatch({ type: 'start-filter' });
-    else if (input === '/') dispatch({ type: 'start-search' });
-    else if (input === 's') dispatch({ type: 'toggle-stack' });
-    else if (input === 'q' || key.escape) dispatch({ type: 'quit' });
+    const { actions, state: next } = keysToActions(input, key, latest.current);
+    latest.current = next;
+    actions.forEach(dispatch);
   });
 
   useEffect(() => { if (state.quit) exit(); }, [state.quit, exit]);
   useEffect(() => {
     if (!state.showStack) { setStacks(null); return; }
     let live = true;
-    void Promise.all(model.replicas.map((_, i) => model.stack(i, around))).then((s) => { if (live) setStacks(s); });
+    Promise.all(model.replicas.map((_, i) => model.stack(i, around))).then((s) => { if (live) setStacks(s); }, raise);
     return () => { live = false; };
-  }, [state.showStack, around, model]);
+  }, [state.showStack, around, model, raise]);
+  useEffect(() => {
+    const request = state.pendingSearch;
+    if (request === null) return;
+    searchTimeline(model, request).then((result) => dispatch({ type: 'search-result', id: request.id, result }), raise);
+  }, [state.pendingSearch, model, raise]);
 
   const lastStep = state.bisect?.steps.at(-1);
+  const title = <Text bold>{`RepliCode · ${model.replicas.length} traces · events around #${around}${state.filter ? ` · only ${state.filter}` : ''}`}</Text>;
+  if (state.mode === 'help') {
+    return (
+      <Box flexDirection="column">
+        {title}
+        {keyHelp().map((line, i) => <Text key={i} bold={!line.startsWith(' ')}>{line}</Text>)}
+        <Text color="gray">{keyBar(state.mode)}</Text>
+      </Box>
+    );
+  }
   return (
     <Box flexDirection="column">
-      <Text bold>{`RepliCode · ${model.replicas.length} traces · events around #${around}${state.filter ? ` · only ${state.filter}` : ''}`}</Text>
+      {title}
       <Timeline state={state} />
       <EventsPane model={model} state={state} around={around} />
       {state.showOutput ? <OutputDetail model={model} around={around} /> : <EventDetail model={model} state={state} around={around} />}
       {lastStep && (
-        <Text color="cyan">{`bisect: checkpoints [${lastStep.lo}, ${lastStep.hi}) → looked at #${lastStep.mid}: ${lastStep.agree ? 'chains agree, so the divergence is later' : 'chains differ, so it is here or earlier'}` + (state.bisect!.lo >= state.bisect!.hi ? ` · found: checkpoint ${state.bisect!.lo}` : '')}</Text>
+        <Text color="cyan">{`bisect: checkpoints [${lastStep.lo}, ${lastStep.hi}) → looked at #${lastStep.mid}: ${lastStep.agree ? 'chains agree, so the divergence is later' : 'chains differ, so it is here or earlier'}` + (state.bisect!.lo >= state.bisect!.hi ? ` · found: checkpoint #${state.bisect!.lo}` : '')}</Text>
       )}
       {state.divergence !== null && state.cursor === state.divergence && (
-        <Text color="red">{`checkpoint ${state.divergence}: ${state.replicas.map((r, i) => `replica ${i + 1} ${r.chains[state.divergence!]?.slice(0, 12) ?? '—'}`).join(' · ')}`}</Text>
+        <Text color="red">{`checkpoint #${state.divergence}: ${state.replicas.map((r, i) => `replica ${i + 1} ${r.chains[state.divergence!]?.slice(0, 12) ?? '—'}`).join(' · ')}`}</Text>
       )}
       {stacks && stacks.map((s, i) => <Text key={i} color="magenta">{`replica ${i + 1} stack: ${s.slice(0, 6).join(' ← ') || '(none)'}`}</Text>)}
-      {state.mode !== 'browse' && <Text color="yellow">{`${state.mode === 'filter' ? 'filter by kind' : 'search'}: ${state.search}▌`}</Text>}
-      <Text color="gray">←/→ checkpoint · ↑/↓ event · d first divergence · b bisect step · f filter · / search · s stack · o output diff · q quit</Text>
+      {state.message !== null && <Text color="cyan">{state.message}</Text>}
+      {(state.mode === 'filter' || state.mode === 'search') && <Text color="yellow">{`${state.mode === 'filter' ? 'filter by kind' : 'search'}: ${state.search}▌`}</Text>}
+      <Text color="gray">{keyBar(state.mode)}</Text>
     </Box>
   );
 }
@@ -191,4 +205,26 @@ export function App({ model }: { model: TuiModel }) {
 /** Damage in red; a trace that ends early, cut short or stopped, in yellow. */
 function problemColor(state: 'stopped' | 'incomplete' | 'damaged'): string {
   return state === 'damaged' ? 'red' : 'yellow';
+}
+
+/** The one line the TUI leaves when a component fails; it then exits with the error (the CLI exits 70). */
+function Stopped({ error }: { error: Error }) {
+  const { exit } = useApp();
+  useEffect(() => { exit(error); }, [exit, error]);
+  return <Text color="red">{`replicode: the TUI stopped: ${error.message}`}</Text>;
+}
+
+/** Catches an error in any component (or raised from its promises) before Ink's own error screen, with its stack, does. */
+class StopOnError extends Component<{ children: ReactNode }, { error: Error | null }> {
+  override state: { error: Error | null } = { error: null };
+  static getDerivedStateFromError(err: unknown): { error: Error } {
+    return { error: err instanceof Error ? err : new Error(String(err)) };
+  }
+  override render(): ReactNode {
+    return this.state.error ? <Stopped error={this.state.error} /> : this.props.children;
+  }
+}
+
+export function App({ model }: { model: TuiModel }) {
+  return <StopOnError><Explorer model={model} /></StopOnError>;
 }

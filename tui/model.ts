@@ -2,11 +2,19 @@
 // timeline) and, on demand, the events around a point. Kept apart from the components so tests
 // can hand the app a model of their own.
 import { TraceFormatError } from '../formats/index.js';
-import { listEvents, openTrace, replayTrace, summarizeTrace } from '../replayer/index.js';
+import { eventRows, listEvents, openTrace, replayTrace, summarizeTrace, type EventRow } from '../replayer/index.js';
 import { TraceReadError } from '../runtime/index.js';
-import type { ReplicaTimeline } from './state.js';
+import type { ReplicaTimeline, SearchRequest, SearchResult } from './state.js';
 
 export interface EventLine { event: number; syscall: string; result: string; fingerprint: string; inputs: string[] }
+
+/** A search looks at what a row shows: its call, its result and its inputs. */
+export function rowMatches(row: EventLine, text: string): boolean {
+  return text !== '' && [row.syscall, row.result, ...row.inputs].some((field) => field.includes(text));
+}
+
+/** A search hands the event loop back after this many rows, so the screen stays live on a long trace. */
+export const searchYieldEveryRows = 20_000;
 
 export interface TuiModel {
   replicas: ReplicaTimeline[];
@@ -16,7 +24,40 @@ export interface TuiModel {
   stack(replica: number, event: number): Promise<string[]>;
   /** What the guest wrote to stdout before `event`. */
   output(replica: number, event: number): Promise<string>;
+  /**
+   * The first event at or after `from` (direction 1), or the last at or before it (-1), of one
+   * replica's trace, whose row matches `text` (and is of `kind`, if given); null if none. `bound`
+   * is the far end of the search (the last event looked at forward, the first backward).
+   */
+  find(replica: number, text: string, from: number, direction: 1 | -1, kind: string | null, bound: number): Promise<number | null>;
 }
+
+/** The match nearest `from` in the direction (not past `bound`) over every replica, or null. */
+async function nearestMatch(model: TuiModel, text: string, from: number, direction: 1 | -1, kind: string | null, bound: number): Promise<number | null> {
+  const hits: number[] = [];
+  for (let i = 0; i < model.replicas.length; i++) {
+    const hit = await model.find(i, text, from, direction, kind, bound);
+    if (hit !== null) hits.push(hit);
+  }
+  if (hits.length === 0) return null;
+  return direction === 1 ? Math.min(...hits) : Math.max(...hits);
+}
+
+/** Run a search over the whole timeline: from the request's event on (or back), then past the end (or start) around. */
+export async function searchTimeline(model: TuiModel, request: SearchRequest): Promise<SearchResult> {
+  const { text, from, direction, kind } = request;
+  const end = Number.MAX_SAFE_INTEGER;
+  const ahead = await nearestMatch(model, text, from, direction, kind, direction === 1 ? end : 0);
+  if (ahead !== null) return { event: ahead, wrapped: false };
+  // Around past the end (or start), only as far as where the first pass began.
+  const around = direction === 1
+    ? await nearestMatch(model, text, 0, 1, kind, from - 1)
+    : await nearestMatch(model, text, end, -1, kind, from + 1);
+  return { event: around, wrapped: around !== null };
+}
+
+const toLine = (r: EventRow): EventLine => ({ event: r.event, syscall: r.syscall!, result: r.result!, fingerprint: r.fingerprint!, inputs: r.inputs! });
+
 
 export function loadModel(paths: string[], onProgress?: (done: number, total: number) => void): TuiModel {
   const replicas: ReplicaTimeline[] = paths.map((path, i) => {
@@ -40,10 +81,32 @@ export function loadModel(paths: string[], onProgress?: (done: number, total: nu
       try {
         // Checkpoint rows come interleaved with calls: ask for a few more, keep `count` calls.
         const { rows } = listEvents(reader, { from: Math.max(0, from), limit: count + 4, ...(kind ? { kind } : {}) });
-        return rows.filter((r) => r.kind === 'call').slice(0, count).map((r) => ({ event: r.event, syscall: r.syscall!, result: r.result!, fingerprint: r.fingerprint!, inputs: r.inputs! }));
+        return rows.filter((r) => r.kind === 'call').slice(0, count).map(toLine);
       } finally {
         close();
       }
+    },
+    async find(replica, text, from, direction, kind, bound) {
+      const { reader, close } = openTrace(paths[replica]!);
+      let found: number | null = null;
+      try {
+        let seen = 0;
+        const [first, last] = direction === 1 ? [from, bound] : [bound, from];
+        for (const row of eventRows(reader, { from: Math.max(0, first), limit: Infinity, ...(kind ? { kind } : {}) })) {
+          if (row.event > last) break;
+          if (row.kind === 'call' && rowMatches(toLine(row), text)) {
+            found = row.event;
+            if (direction === 1) break;
+          }
+          if (++seen % searchYieldEveryRows === 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+      } catch (err) {
+        // A damaged or cut-short trace is searched as far as it can be read (its row says why it stops).
+        if (!(err instanceof TraceFormatError || err instanceof TraceReadError)) throw err;
+      } finally {
+        close();
+      }
+      return found;
     },
     async stack(replica, event) {
       try {

@@ -1,4 +1,5 @@
 // `replicode tui A.rct B.rct ...`: the divergence explorer. Ink, React and the TUI load only here.
+import { ExitCode } from '../exit-codes.js';
 import { UsageError } from '../options.js';
 
 export interface ParsedTuiArgs { traces?: string[] }
@@ -14,7 +15,13 @@ export async function tuiCommand(argv: ParsedTuiArgs): Promise<number> {
   const model = loadModel(traces, (done, total) => process.stderr.write(`\rloading traces: ${done}/${total}`));
   process.stderr.write('\r\x1b[K');
   const app = render(createElement(App, { model }));
-  await app.waitUntilExit();
+  try {
+    await app.waitUntilExit();
+  } catch (err) {
+    // The app caught an error in a component and left one line on the screen saying so.
+    if (process.env.REPLICODE_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? err}\n`);
+    return ExitCode.internal;
+  }
   return 0;
 }
 
