@@ -1,5 +1,5 @@
 // The exit codes of the replicode CLI: the one place they are defined, described (top-level
-// --help prints `exitCodeHelp`; README's table says the same) and decided for `replay`.
+// --help prints `exitCodeHelp`; docs/run.md's table says the same) and decided for `replay`.
 import { divergedExitCode, trapExitCode, type GuestOutcome } from '../runtime/index.js';
 
 export const ExitCode = {

@@ -1,6 +1,6 @@
 // `--json[=FILE]` on run, record, replay, cluster and node: one JSON object summing up the
 // command when it ends, on stderr (the last line there) or in FILE. stdout stays the guest's.
-// Shapes (README, "JSON summaries"): every object has `command`, `outcome` and `exitCode`; a
+// Shapes (docs/run.md, "JSON summaries"): every object has `command`, `outcome` and `exitCode`; a
 // command that fails with one line (bad input, a damaged trace) gives `outcome: "error"`.
 import { writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';

@@ -22,10 +22,10 @@
 // Each block runs in its own fresh temporary directory holding a symlink to wasm_programs/;
 // `npx replicode` and `replicode` resolve to this checkout's bin/replicode.js.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cliPath, programsDir, repoRoot } from './helpers.js';
 
@@ -246,6 +246,30 @@ describe('the conventions of this test', () => {
   it('finds examples, and every block it skips says why', () => {
     expect(blocks.filter((b) => b.skip === null).length).toBeGreaterThan(10);
     for (const b of blocks.filter((x) => x.skip !== null)) expect(b.skip!.trim().length, `${b.file}:${b.line}`).toBeGreaterThan(5);
+  });
+});
+
+/** GitHub's anchor for a heading. */
+function slug(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-');
+}
+
+describe('links between the pages', () => {
+  it('point at files that exist, and at headings that exist', () => {
+    const broken: string[] = [];
+    for (const file of docFiles) {
+      const text = readFileSync(join(repoRoot, file), 'utf8');
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const [path, anchor] = m[1].split('#');
+        if (/^[a-z]+:/.test(path)) continue; // http:, https:, mailto:
+        const target = path === '' ? file : join(dirname(file), path);
+        if (!existsSync(join(repoRoot, target))) { broken.push(`${file}: ${m[1]}`); continue; }
+        if (anchor === undefined || !target.endsWith('.md')) continue;
+        const headings = readFileSync(join(repoRoot, target), 'utf8').split('\n').filter((l) => /^#{1,6} /.test(l));
+        if (!headings.some((h) => slug(h.replace(/^#+ /, '')) === anchor)) broken.push(`${file}: ${m[1]}`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
 
