@@ -113,6 +113,28 @@ describe('a 3-replica cluster on the embedded log', () => {
     });
   }
 
+  for (const replies of ['designated', 'majority'] as const) {
+    it(`replies: ${replies}: many short connections are each answered once, and leave no state behind`, async () => {
+      const { cluster } = await startHttpCluster({ replies, comparedBatches: 40 });
+      const port = cluster.listening[0]!.port;
+      const counters: number[] = [];
+      // HTTP/1.0 clients that half-close after their request (as `nc -N` does), then read to the end.
+      for (let i = 0; i < 150; i++) counters.push(await oneShot(port));
+      expect(counters).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
+      await until(() => cluster.stats.connections === 0);
+      expect(cluster.stats.hashedBatches).toBeLessThanOrEqual(40);
+      expect(cluster.agreedBatches).toBeGreaterThan(150);
+      // A replica restarted now replays every one of those connections: none of it reaches a client or stays.
+      await cluster.kill(2);
+      cluster.restart(2);
+      await until(() => cluster.appliedBy(2) === cluster.appliedBy(1));
+      expect(await oneShot(port)).toBe(151);
+      await until(() => cluster.stats.connections === 0);
+      expect(cluster.stats.hashedBatches).toBeLessThanOrEqual(40);
+      expect(cluster.disagreements).toEqual([]);
+    });
+  }
+
   it('names the replica that disagrees, at the first batch where it does', async () => {
     const reports: number[][] = [];
     const { cluster, base } = await startHttpCluster({
@@ -150,6 +172,19 @@ describe('a 3-replica cluster on the embedded log', () => {
     expect(cli.stderr()).toMatch(/\d+ batches applied by every replica; 0 disagreement\(s\)/);
   });
 });
+
+/** One HTTP/1.0 request on a connection of its own, half-closed after the request; the counter in the reply. */
+async function oneShot(port: number): Promise<number> {
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.end('GET /counter HTTP/1.0\r\n\r\n'));
+    let got = '';
+    s.setTimeout(10_000, () => s.destroy(new Error(`no reply: ${JSON.stringify(got)}`)));
+    s.on('data', (d) => { got += d; });
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+  });
+  return (JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { counter: number }).counter;
+}
 
 /** One HTTP/1.1 keep-alive connection: each /counter request waits for its whole response (Content-Length). */
 async function keepAlive(port: number): Promise<{ counter(): Promise<number>; close(): void }> {
