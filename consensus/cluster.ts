@@ -47,6 +47,11 @@ export interface ClusterOptions {
    * processLinkRange, right for a log that lives only here.
    */
   links?: LinkRange;
+  /**
+   * Blocks of ids a gateway gone from the log numbered (this node's previous incarnation, killed):
+   * their connections still open are reset on the log at start, so no replica keeps them forever.
+   */
+  resetLinks?: LinkRange[];
   /** The cluster's stdin, proposed on the log piece by piece as the replicas ask (default: empty). */
   stdin?: StdinSource;
   /** Who answers clients: one designated replica (default), or a majority (see client-output.ts). */
@@ -179,6 +184,7 @@ export class Cluster {
     );
     const listening = await gateway.start();
     cluster = new Cluster(options, log, gateway, proposer, output, listening, stdin);
+    for (const gone of options.resetLinks ?? []) proposer.push({ kind: 'reset-links', first: gone.first, end: gone.end });
     for (const p of options.processes) {
       for (const { hostPath } of p.config.preopens) cluster.trees[hostPath] ??= loadHostTree(hostPath, p.config.snapshotLimits);
     }
@@ -321,6 +327,8 @@ export class Cluster {
   async stop(): Promise<void> {
     this.stdin.close();
     await this.gateway.close();
+    // Our clients are gone: on a log that outlives us, replicas elsewhere must see them go too.
+    if (this.options.links) this.proposer.push({ kind: 'reset-links', first: this.options.links.first, end: this.options.links.end });
     await this.proposer.close();
     // At most 300 looks, 10 ms apart: a replica that cannot catch up does not hold the stop.
     for (let look = 0; look < 300 && this.present.some((r) => r.alive && r.sequencer && r.sequencer.applied < this.proposer.appended); look++) {

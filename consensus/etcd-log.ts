@@ -19,11 +19,13 @@ export class EtcdLog implements ConsensusLog {
   readonly etcd: Etcd3;
 
   private readonly linkBlocksKey: string;
+  private readonly nodesKey: string;
 
   private constructor(private readonly client: Etcd3, cluster: string, private readonly appender: string) {
     this.etcd = client;
     this.prefix = `/replicode/${cluster}/log/`;
     this.linkBlocksKey = `/replicode/${cluster}/link-blocks`;
+    this.nodesKey = `/replicode/${cluster}/node/`;
   }
 
   /**
@@ -41,6 +43,19 @@ export class EtcdLog implements ConsensusLog {
       if ((await unchanged.then(this.client.put(key).value(String(block))).commit()).succeeded) return block;
     }
     throw new EtcdUnavailableError(`could not claim link ids from etcd: ${maxClaimAttempts} other nodes claimed theirs at the same moment`);
+  }
+
+  /**
+   * Notes that node `node` now numbers its clients in `block`; returns the block its previous
+   * incarnation had (undefined on its first start), whose connections the log must reset.
+   */
+  async swapNodeLinkBlock(node: number, block: number): Promise<number | undefined> {
+    const key = `${this.nodesKey}${node}/link-block`;
+    const previous = await this.client.put(key).value(String(block)).getPrevious();
+    if (!previous?.value) return undefined;
+    const was = Number(previous.value.toString());
+    if (!Number.isSafeInteger(was) || was < 1) throw new EtcdUnavailableError(`etcd key ${key} held ${JSON.stringify(previous.value.toString())}, not a block number`);
+    return was;
   }
 
   /** Connects (and checks that etcd answers within `timeoutMs`). `appender` must be unique per appending process. */

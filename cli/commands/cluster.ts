@@ -29,13 +29,20 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   let log: ConsensusLog | undefined;
   let hashBoard: HashBoard | undefined;
   let links: LinkRange | undefined;
+  const resetLinks: LinkRange[] = [];
   if (argv.log === 'etcd') {
     try {
       const etcd = await connectEtcdLog(endpoints, argv.clusterName, `node${node ?? 0}-${process.pid}`);
       log = etcd;
       // The log outlives this process: our clients' ids must differ from every id already on it.
-      links = linkBlockRange(await etcd.claimLinkBlock());
-      if (node !== undefined) hashBoard = await etcdHashBoard(etcd, argv.clusterName);
+      const block = await etcd.claimLinkBlock();
+      links = linkBlockRange(block);
+      if (node !== undefined) {
+        hashBoard = await etcdHashBoard(etcd, argv.clusterName);
+        // A previous run of this node that was killed left its clients' connections open on the log.
+        const previous = await etcd.swapNodeLinkBlock(node, block);
+        if (previous !== undefined) resetLinks.push(linkBlockRange(previous));
+      }
     } catch (err) {
       if (await isEtcdUnavailable(err) || err instanceof LinkBlocksExhaustedError) throw new UsageError((err as Error).message);
       throw err;
@@ -58,7 +65,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
     ...(node !== undefined ? { replicaIds: [node] } : { stdin: new StreamStdin(process.stdin) }),
-    ...(links ? { links } : {}),
+    ...(links ? { links } : {}), ...(resetLinks.length ? { resetLinks } : {}),
     processes: loaded.map(({ path, module, config: c }) => ({ module, moduleName: basename(path), moduleBytes: readFileSync(path), config: c })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
     onOutput: (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
