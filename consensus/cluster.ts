@@ -288,6 +288,17 @@ export class Cluster {
     this.options.onDisagreement?.(d);
   }
 
+  /**
+   * The gateway that numbered `links` is gone (another node's lease ran out): every replica
+   * resets the connections still open among them, at the same point of the log.
+   */
+  linksGone(links: LinkRange): void {
+    if (this.stopping) return;
+    this.proposer.push({ kind: 'reset-links', first: links.first, end: links.end });
+  }
+
+  private stopping = false;
+
   /** Drops the hashes of batches before `oldest` (one step a batch, or one pass after a jump). */
   private forgetHashesBefore(oldest: number): void {
     if (oldest <= this.oldestHashed) return;
@@ -325,6 +336,7 @@ export class Cluster {
    * point, with the same final state), then stops them.
    */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.stdin.close();
     await this.gateway.close();
     // Our clients are gone: on a log that outlives us, replicas elsewhere must see them go too.

@@ -2,11 +2,18 @@
 // Every append is a put of a new key under the cluster's prefix; etcd's revisions order them,
 // and every subscriber sees the same sequence: existing entries sorted by creation revision,
 // then a watch from the next revision. Any number of nodes may append.
-import { Etcd3, type IKeyValue } from 'etcd3';
+import { Etcd3, type IKeyValue, type Lease } from 'etcd3';
 import type { ConsensusLog } from './log.js';
 
 /** etcd did not answer (not running, wrong endpoints), or holds what we cannot use. */
 export class EtcdUnavailableError extends Error {}
+
+/**
+ * Seconds a node's link block stays live in etcd after the node's last keepalive (sent every
+ * third of it): a node killed and never restarted has its clients' connections reset this long
+ * after it died, by whichever nodes are live (see watchGoneBlocks).
+ */
+export const nodeLeaseSeconds = 4;
 
 /** Tries at claiming a link block while other nodes claim theirs (each failed try means another node succeeded). */
 const maxClaimAttempts = 50;
@@ -20,12 +27,16 @@ export class EtcdLog implements ConsensusLog {
 
   private readonly linkBlocksKey: string;
   private readonly nodesKey: string;
+  private readonly liveBlocksKey: string;
+  private readonly leases: Lease[] = [];
+  private closing = false;
 
   private constructor(private readonly client: Etcd3, cluster: string, private readonly appender: string) {
     this.etcd = client;
     this.prefix = `/replicode/${cluster}/log/`;
     this.linkBlocksKey = `/replicode/${cluster}/link-blocks`;
     this.nodesKey = `/replicode/${cluster}/node/`;
+    this.liveBlocksKey = `/replicode/${cluster}/live-blocks/`;
   }
 
   /**
@@ -56,6 +67,33 @@ export class EtcdLog implements ConsensusLog {
     const was = Number(previous.value.toString());
     if (!Number.isSafeInteger(was) || was < 1) throw new EtcdUnavailableError(`etcd key ${key} held ${JSON.stringify(previous.value.toString())}, not a block number`);
     return was;
+  }
+
+  /**
+   * Keeps `block` live in etcd (a key under a lease this process keeps alive) until this log is
+   * closed or the process dies. A lease lost while we run (etcd unreachable too long) is taken
+   * again; the other nodes will have reset our connections meanwhile.
+   */
+  holdLinkBlock(block: number): void {
+    if (this.closing) return;
+    const lease = this.client.lease(nodeLeaseSeconds);
+    this.leases.push(lease);
+    lease.on('lost', () => {
+      this.leases.splice(this.leases.indexOf(lease), 1);
+      this.holdLinkBlock(block);
+    });
+    void lease.put(`${this.liveBlocksKey}${block}`).value('').exec().catch(() => { /* 'lost' follows */ });
+  }
+
+  /** Calls back with each block whose holder's lease ran out (its process died) or was given up. */
+  watchGoneBlocks(onGone: (block: number) => void): void {
+    void this.client.watch().prefix(this.liveBlocksKey).create().then((watcher) => {
+      this.watchers.push(watcher);
+      watcher.on('delete', (kv) => {
+        const block = Number(kv.key.toString().slice(this.liveBlocksKey.length));
+        if (Number.isSafeInteger(block) && block >= 1) onGone(block);
+      });
+    }).catch(() => { /* etcd is gone: the log reports it */ });
   }
 
   /** Connects (and checks that etcd answers within `timeoutMs`). `appender` must be unique per appending process. */
@@ -99,7 +137,9 @@ export class EtcdLog implements ConsensusLog {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.watchers.map((w) => w.cancel().catch(() => {})));
+    await Promise.all(this.leases.splice(0).map((l) => l.revoke().catch(() => {})));
     this.client.close();
   }
 }

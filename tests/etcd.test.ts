@@ -151,6 +151,16 @@ describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
     client.destroy();
   }, 60_000);
 
+  it("a node killed and never restarted: once its lease runs out, the live node resets its clients' connections on the log", async () => {
+    const { urls } = await startEtcd(1);
+    const { survivor, gone, client } = await echoNodes(urls, 'lease');
+    gone.child.kill('SIGKILL');
+    await gone.exited;
+    expect(await exitWithin15s(survivor.exited)).toBe(0);
+    expect(survivor.stdout()).toMatch(/served 1 connections, echoed 2 bytes/);
+    client.destroy();
+  }, 60_000);
+
   it('a node stopped with an open client connection resets it on the log, for the other nodes too', async () => {
     const { urls } = await startEtcd(1);
     const { survivor, gone, client } = await echoNodes(urls, 'stopped');

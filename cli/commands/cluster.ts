@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import {
-  Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, LinkBlocksExhaustedError, type ConsensusLog, type HashBoard, type LinkRange,
+  Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
 } from '../../consensus/index.js';
 import { formatTrap, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
@@ -29,13 +29,15 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   let log: ConsensusLog | undefined;
   let hashBoard: HashBoard | undefined;
   let links: LinkRange | undefined;
+  let etcdLog: EtcdLog | undefined;
+  let block = 0;
   const resetLinks: LinkRange[] = [];
   if (argv.log === 'etcd') {
     try {
       const etcd = await connectEtcdLog(endpoints, argv.clusterName, `node${node ?? 0}-${process.pid}`);
-      log = etcd;
+      log = etcdLog = etcd;
       // The log outlives this process: our clients' ids must differ from every id already on it.
-      const block = await etcd.claimLinkBlock();
+      block = await etcd.claimLinkBlock();
       links = linkBlockRange(block);
       if (node !== undefined) {
         hashBoard = await etcdHashBoard(etcd, argv.clusterName);
@@ -75,6 +77,11 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
       process.stderr.write(`replicode: replica ${d.replicas.join(', ')} disagrees with the others after batch ${d.batch} (${hashes})\n`);
     },
   });
+  if (etcdLog) {
+    // A node gone for good (its lease ran out) takes its clients' connections with it, on every replica.
+    etcdLog.holdLinkBlock(block);
+    etcdLog.watchGoneBlocks((gone) => { if (gone !== block) cluster.linksGone(linkBlockRange(gone)); });
+  }
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
   for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
   const stopped = new Promise<void>((resolve) => {
