@@ -6,7 +6,7 @@ import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../dist/consensus/index.js';
+import { BatchFormatError, Cluster, decodeBatch, encodeBatch } from '../dist/consensus/index.js';
 import { compileModule, processConfig } from '../dist/runtime/index.js';
 import { programsDir, runCli, startCli, tempDir } from './helpers.js';
 
@@ -134,6 +134,39 @@ describe('a 3-replica cluster on the embedded log', () => {
       expect(cluster.disagreements).toEqual([]);
     });
   }
+
+  it('reset-links on the log resets, on every replica, the open connections in its range and no other', async () => {
+    const echo = readFileSync(join(programsDir, 'build', 'echo_server.wasm'));
+    const module = await compileModule(echo, 'echo_server.wasm');
+    // echo_server 7 2: exits after two connections closed, saying how many bytes it echoed.
+    const cluster = await Cluster.start({
+      replicas: 3, listen: [{ host: '127.0.0.1', port: 0, vport: 7 }], links: { first: 100, end: 200 },
+      processes: [{ module, moduleName: 'echo_server.wasm', moduleBytes: echo, config: processConfig({ args: ['echo_server.wasm', '7', '2'] }) }],
+    });
+    running.push(cluster);
+    const echoed = async (s: Socket, text: string) => {
+      s.write(text);
+      await new Promise<void>((resolve) => s.once('data', () => resolve()));
+    };
+    const open = () => new Promise<Socket>((resolve) => { const s = connect(cluster.listening[0]!.port, '127.0.0.1', () => resolve(s)); s.on('error', () => {}); });
+    const [a, b] = [await open(), await open()]; // links 100 and 101
+    await echoed(a, 'one');
+    await echoed(b, 'two');
+    cluster.linksGone({ first: 100, end: 101 }); // a's link only
+    await echoed(b, 'three'); // b still answered, after the reset applied
+    cluster.linksGone({ first: 101, end: 200 });
+    const outcomes = await cluster.outcomes;
+    expect(outcomes.map((o) => o?.[0]?.exitCode)).toEqual([0, 0, 0]);
+    expect(cluster.disagreements).toEqual([]);
+    a.destroy();
+    b.destroy();
+  });
+
+  it('batch kind 8 (reset-links) round-trips with ids past 2^32, and a range out of order is refused', () => {
+    const batch = { timeNs: 3n, events: [{ kind: 'reset-links' as const, first: 5 * 2 ** 32, end: 6 * 2 ** 32 }] };
+    expect(decodeBatch(encodeBatch(batch))).toEqual(batch);
+    expect(() => decodeBatch(encodeBatch({ timeNs: 3n, events: [{ kind: 'reset-links', first: 9, end: 8 }] }))).toThrow(BatchFormatError);
+  });
 
   it('names the replica that disagrees, at the first batch where it does', async () => {
     const reports: number[][] = [];
