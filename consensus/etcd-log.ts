@@ -42,18 +42,42 @@ export class EtcdLog implements ConsensusLog {
   /**
    * Claims the next block of gateway link ids (1, 2, ...): a counter in etcd, raised by a
    * compare-and-swap, so no two processes serving this log, and no process after a restart,
-   * ever get the same block (see link-blocks.ts).
+   * ever get the same block (see link-blocks.ts). In the same transaction the block is marked
+   * live, under a lease this process keeps alive while it runs (see watchGoneBlocks), so a block
+   * claimed and not live is one whose process is gone.
    */
   async claimLinkBlock(): Promise<number> {
     const key = this.linkBlocksKey;
+    const lease = this.keepLease();
+    const leaseId = await lease.grant();
     for (let attempt = 0; attempt < maxClaimAttempts; attempt++) {
       const kv = (await this.client.get(key).exec()).kvs[0];
       const block = (kv ? Number(kv.value.toString()) : 0) + 1;
       if (!Number.isSafeInteger(block) || block < 1) throw new EtcdUnavailableError(`etcd key ${key} holds ${JSON.stringify(kv?.value.toString())}, not a block count`);
       const unchanged = kv ? this.client.if(key, 'Mod', '==', kv.mod_revision) : this.client.if(key, 'Create', '==', 0);
-      if ((await unchanged.then(this.client.put(key).value(String(block))).commit()).succeeded) return block;
+      const claimed = unchanged.then(this.client.put(key).value(String(block)), this.client.put(`${this.liveBlocksKey}${block}`).value('').lease(leaseId));
+      if ((await claimed.commit()).succeeded) {
+        lease.on('lost', () => this.holdLinkBlock(block));
+        return block;
+      }
     }
     throw new EtcdUnavailableError(`could not claim link ids from etcd: ${maxClaimAttempts} other nodes claimed theirs at the same moment`);
+  }
+
+  /**
+   * Blocks claimed before `block` whose process is gone (not live), as runs [first, end) of
+   * block numbers: their connections may still be open on the log.
+   */
+  async goneLinkBlocks(block: number): Promise<{ first: number; end: number }[]> {
+    const keys = await this.client.getAll().prefix(this.liveBlocksKey).keys();
+    const live = keys.map((k) => Number(k.slice(this.liveBlocksKey.length))).filter((b) => Number.isSafeInteger(b) && b >= 1 && b < block).sort((a, b) => a - b);
+    const runs: { first: number; end: number }[] = [];
+    let next = 1;
+    for (const b of [...live, block]) {
+      if (b > next) runs.push({ first: next, end: b });
+      next = b + 1;
+    }
+    return runs;
   }
 
   /**
@@ -70,19 +94,22 @@ export class EtcdLog implements ConsensusLog {
   }
 
   /**
-   * Keeps `block` live in etcd (a key under a lease this process keeps alive) until this log is
-   * closed or the process dies. A lease lost while we run (etcd unreachable too long) is taken
-   * again; the other nodes will have reset our connections meanwhile.
+   * Marks `block` live again after its lease was lost (etcd unreachable for too long): the
+   * other nodes will have reset our connections meanwhile, but not the ones to come.
    */
-  holdLinkBlock(block: number): void {
+  private holdLinkBlock(block: number): void {
     if (this.closing) return;
+    const lease = this.keepLease();
+    lease.on('lost', () => this.holdLinkBlock(block));
+    void lease.put(`${this.liveBlocksKey}${block}`).value('').exec().catch(() => { /* 'lost' follows */ });
+  }
+
+  /** A lease of nodeLeaseSeconds, kept alive until lost or until this log is closed. */
+  private keepLease(): Lease {
     const lease = this.client.lease(nodeLeaseSeconds);
     this.leases.push(lease);
-    lease.on('lost', () => {
-      this.leases.splice(this.leases.indexOf(lease), 1);
-      this.holdLinkBlock(block);
-    });
-    void lease.put(`${this.liveBlocksKey}${block}`).value('').exec().catch(() => { /* 'lost' follows */ });
+    lease.on('lost', () => { this.leases.splice(this.leases.indexOf(lease), 1); });
+    return lease;
   }
 
   /** Calls back with each block whose holder's lease ran out (its process died) or was given up. */

@@ -117,9 +117,9 @@ describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
   }, 60_000);
 
   /** Two nodes running echo_server 7 1 (the guest exits once its first connection is closed, saying so); a client of node 2's, echoed. */
-  async function echoNodes(urls: string[], name: string) {
+  async function echoNodes(urls: string[], name: string, replicas = 2) {
     const node = (id: number) => {
-      const cli = startCli(['node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', name, '--id', String(id), '--replicas', '2', '--listen', '127.0.0.1:0=7', echoWasm, '--', '7', '1']);
+      const cli = startCli(['node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', name, '--id', String(id), '--replicas', String(replicas), '--listen', '127.0.0.1:0=7', echoWasm, '--', '7', '1']);
       children.push(cli.child);
       return { ...cli, port: cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/).then((m) => Number(m[1])) };
     };
@@ -158,6 +158,27 @@ describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
     await gone.exited;
     expect(await exitWithin15s(survivor.exited)).toBe(0);
     expect(survivor.stdout()).toMatch(/served 1 connections, echoed 2 bytes/);
+    client.destroy();
+  }, 60_000);
+
+  it('a node killed while no other node ran: the next node to start resets its clients\' connections on the log', async () => {
+    const { urls } = await startEtcd(1);
+    const { node, survivor: first, gone, client } = await echoNodes(urls, 'unwatched', 3);
+    // Node 1 goes first (stopped: its own connections are none), then node 2 is killed with its client's connection open.
+    first.child.kill('SIGINT');
+    await first.exited;
+    gone.child.kill('SIGKILL');
+    await gone.exited;
+    const etcd = await connectEtcdLog(urls, 'unwatched', 'test');
+    for (let look = 0; (await etcd.etcd.getAll().prefix('/replicode/unwatched/live-blocks/').keys()).length > 0; look++) {
+      expect(look).toBeLessThan(300); // the lease runs out after 4 s; 30 s at most
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await etcd.close();
+    // A node that never ran before: its guest replays the log, the connection open, then its reset.
+    const third = node(3);
+    expect(await exitWithin15s(third.exited)).toBe(0);
+    expect(third.stdout()).toMatch(/served 1 connections, echoed 2 bytes/);
     client.destroy();
   }, 60_000);
 

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import {
-  Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
+  Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
 } from '../../consensus/index.js';
 import { formatTrap, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
@@ -39,11 +39,14 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
       // The log outlives this process: our clients' ids must differ from every id already on it.
       block = await etcd.claimLinkBlock();
       links = linkBlockRange(block);
+      // Processes gone from the log (killed, and no live node saw their lease run out) left their
+      // clients' connections open on it; so may this node's previous run, if its lease is still on.
+      const gone = await etcd.goneLinkBlocks(block);
+      for (const run of gone) resetLinks.push(linkBlocksRange(run.first, run.end));
       if (node !== undefined) {
         hashBoard = await etcdHashBoard(etcd, argv.clusterName);
-        // A previous run of this node that was killed left its clients' connections open on the log.
         const previous = await etcd.swapNodeLinkBlock(node, block);
-        if (previous !== undefined) resetLinks.push(linkBlockRange(previous));
+        if (previous !== undefined && !gone.some((run) => previous >= run.first && previous < run.end)) resetLinks.push(linkBlockRange(previous));
       }
     } catch (err) {
       if (await isEtcdUnavailable(err) || err instanceof LinkBlocksExhaustedError) throw new UsageError((err as Error).message);
@@ -77,11 +80,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
       process.stderr.write(`replicode: replica ${d.replicas.join(', ')} disagrees with the others after batch ${d.batch} (${hashes})\n`);
     },
   });
-  if (etcdLog) {
-    // A node gone for good (its lease ran out) takes its clients' connections with it, on every replica.
-    etcdLog.holdLinkBlock(block);
-    etcdLog.watchGoneBlocks((gone) => { if (gone !== block) cluster.linksGone(linkBlockRange(gone)); });
-  }
+  // A node gone while we run (its lease ran out) takes its clients' connections with it, on every replica.
+  etcdLog?.watchGoneBlocks((gone) => { if (gone !== block) cluster.linksGone(linkBlockRange(gone)); });
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
   for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
   const stopped = new Promise<void>((resolve) => {
