@@ -108,7 +108,10 @@ export class EtcdLog implements ConsensusLog {
   private keepLease(): Lease {
     const lease = this.client.lease(nodeLeaseSeconds);
     this.leases.push(lease);
-    lease.on('lost', () => { this.leases.splice(this.leases.indexOf(lease), 1); });
+    lease.on('lost', () => {
+      const i = this.leases.indexOf(lease);
+      if (i >= 0) this.leases.splice(i, 1);
+    });
     return lease;
   }
 
