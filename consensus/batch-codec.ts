@@ -1,5 +1,6 @@
 // Batches on the log: msgpack arrays, [timeNs, [[kind, link, ...], ...]]; kinds 0 connect, 1 data,
-// 2 eof, 3 reset, 4 datagram, 5 stdin, 6 stdin-eof, 7 acked ([7, link, byte count]).
+// 2 eof, 3 reset, 4 datagram, 5 stdin, 6 stdin-eof, 7 acked ([7, link, byte count]), 8 reset-links
+// ([8, first, end]: every open connection with a link in [first, end) is reset).
 import { pack, unpackAll } from '../formats/index.js';
 import type { Batch, ExternalEvent } from '../runtime/index.js';
 
@@ -14,6 +15,7 @@ export function encodeBatch(batch: Batch): Uint8Array {
       case 'stdin': return [5, 0, e.bytes];
       case 'stdin-eof': return [6, 0];
       case 'acked': return [7, e.link, e.bytes];
+      case 'reset-links': return [8, e.first, e.end];
     }
   })]);
 }
@@ -36,10 +38,19 @@ export function decodeBatch(entry: Uint8Array): Batch {
       case 5: return { kind: 'stdin', bytes: plainBytes(e[2]) };
       case 6: return { kind: 'stdin-eof' };
       case 7: return { kind: 'acked', link, bytes: count(e[2]) };
+      case 8: return linkRange(e[1], e[2]);
       default: throw new BatchFormatError(`unknown event kind ${String(e[0])}`);
     }
   });
   return { timeNs, events };
+}
+
+function linkRange(a: unknown, b: unknown): ExternalEvent {
+  // Ids past 2^32 come back from msgpack as 64-bit integers (bigint).
+  const [first, end] = [a, b].map((v) => (typeof v === 'bigint' ? Number(v) : v));
+  const id = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (!id(first) || !id(end) || end < first) throw new BatchFormatError('reset-links range is not two link ids in order');
+  return { kind: 'reset-links', first, end };
 }
 
 function count(v: unknown): number {

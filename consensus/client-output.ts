@@ -58,16 +58,28 @@ class Tail {
 interface Stream { produced: number; tail: Tail }
 interface Flow { released: number; produced: Map<number, number>; pending: Map<number, Map<number, Uint8Array>> }
 
+/** One client connection of this gateway's, from its connect until its end went out to the client. */
+interface Conn {
+  /** Bytes sent to the client. */
+  sent: number;
+  /** Per replica: bytes produced in all, and those not yet sent. */
+  streams: Map<number, Stream>;
+  /** Replicas whose guests ended the connection, and those of them that aborted it (reset). */
+  ended: Set<number>;
+  aborted: Set<number>;
+  /** Bytes of the client's the guests read, per replica, and the most any replica read (reported to the gateway). */
+  reads: Map<number, number>;
+  reported: number;
+}
+
+/**
+ * A connection's state lives from `opened` until its end goes out: what replicas say of a link
+ * afterwards (those behind, one restarted and replaying the log, or a link of another node's
+ * gateway) is ignored, so the state held is bounded by the connections open now, not by those
+ * ever made.
+ */
 export class ClientOutput {
-  private readonly sent = new Map<number, number>();
-  /** Per connection, per replica: bytes produced in all, and those not yet sent. */
-  private readonly streams = new Map<number, Map<number, Stream>>();
-  private readonly ended = new Map<number, Set<number>>();
-  /** Per link: bytes of the client's the guests read, per replica, and the most any replica read (reported to the gateway). */
-  private readonly reads = new Map<number, { byReplica: Map<number, number>; reported: number }>();
-  /** Links some replica aborted (reset): the voters' reset goes out instead of their FIN. */
-  private readonly aborted = new Map<number, Set<number>>();
-  private readonly closed = new Set<number>();
+  private readonly conns = new Map<number, Conn>();
   /** UDP flows: per link, datagrams released so far and, per replica, how many it produced and those not yet released. */
   private readonly datagrams = new Map<number, Flow>();
 
@@ -77,7 +89,20 @@ export class ClientOutput {
     private readonly policy: ReplyPolicy,
     /** The replica that answers under 'designated' (undefined: none alive). */
     private readonly designated: () => number | undefined,
+    /** Whether this gateway numbered the link (a UDP flow of another node's is never answered from here). */
+    private readonly ours: (link: number) => boolean = () => true,
   ) {}
+
+  /** Connections and UDP flows whose state is held (see the class comment). */
+  get stats(): { connections: number; flows: number } {
+    return { connections: this.conns.size, flows: this.datagrams.size };
+  }
+
+  /** The gateway took a client's connection (before its connect goes on the log). */
+  opened(link: number): void {
+    assert(!this.conns.has(link), `link ${link} opened twice`);
+    this.conns.set(link, { sent: 0, streams: new Map(), ended: new Set(), aborted: new Set(), reads: new Map(), reported: 0 });
+  }
 
   /** How many replicas must agree on a byte (or a datagram) before it goes out, and which of them may count. */
   private voters(): { replicas: number[]; quorum: number } {
@@ -90,21 +115,20 @@ export class ClientOutput {
   }
 
   offer(replica: number, link: number, bytes: Uint8Array): void {
-    if (this.closed.has(link)) return;
-    const byReplica = this.streams.get(link) ?? new Map<number, Stream>();
-    this.streams.set(link, byReplica);
-    const s = byReplica.get(replica) ?? { produced: 0, tail: new Tail() };
+    const conn = this.conns.get(link);
+    if (!conn) return;
+    const s = conn.streams.get(replica) ?? { produced: 0, tail: new Tail() };
     s.produced += bytes.length;
     s.tail.append(bytes);
-    byReplica.set(replica, s);
-    this.trim(link);
+    conn.streams.set(replica, s);
+    this.trim(conn);
     this.release(link);
   }
 
   end(replica: number, link: number): void {
-    const set = this.ended.get(link) ?? new Set<number>();
-    this.ended.set(link, set);
-    set.add(replica);
+    const conn = this.conns.get(link);
+    if (!conn) return;
+    conn.ended.add(replica);
     this.release(link);
   }
 
@@ -115,21 +139,18 @@ export class ClientOutput {
    * sent (the log keeps what the others have yet to read).
    */
   consumed(replica: number, link: number, bytes: number): void {
-    if (this.closed.has(link)) return;
-    const reads = this.reads.get(link) ?? { byReplica: new Map<number, number>(), reported: 0 };
-    this.reads.set(link, reads);
-    const total = (reads.byReplica.get(replica) ?? 0) + bytes;
-    reads.byReplica.set(replica, total);
-    if (total <= reads.reported) return;
-    this.gateway.consumed(link, total - reads.reported);
-    reads.reported = total;
+    const conn = this.conns.get(link);
+    if (!conn) return;
+    const total = (conn.reads.get(replica) ?? 0) + bytes;
+    conn.reads.set(replica, total);
+    if (total <= conn.reported) return;
+    this.gateway.consumed(link, total - conn.reported);
+    conn.reported = total;
   }
 
   /** The replica aborted the connection: once the voters agree it ends, it ends with a reset. */
   reset(replica: number, link: number): void {
-    const set = this.aborted.get(link) ?? new Set<number>();
-    this.aborted.set(link, set);
-    set.add(replica);
+    this.conns.get(link)?.aborted.add(replica);
     this.end(replica, link);
   }
 
@@ -138,10 +159,12 @@ export class ClientOutput {
    * produced before counts for nothing: its output is counted again from zero.
    */
   forget(replica: number): void {
-    for (const byReplica of this.streams.values()) byReplica.delete(replica);
-    for (const set of this.ended.values()) set.delete(replica);
-    for (const set of this.aborted.values()) set.delete(replica);
-    for (const reads of this.reads.values()) reads.byReplica.delete(replica);
+    for (const conn of this.conns.values()) {
+      conn.streams.delete(replica);
+      conn.ended.delete(replica);
+      conn.aborted.delete(replica);
+      conn.reads.delete(replica);
+    }
     for (const flow of this.datagrams.values()) {
       flow.produced.delete(replica);
       flow.pending.delete(replica);
@@ -150,12 +173,13 @@ export class ClientOutput {
 
   /** Re-examines every connection (a replica died, or the designated one changed). */
   reconsider(): void {
-    for (const link of new Set([...this.streams.keys(), ...this.ended.keys()])) this.release(link);
+    for (const link of [...this.conns.keys()]) this.release(link);
     for (const link of this.datagrams.keys()) this.releaseDatagrams(link);
   }
 
   /** A replica's next datagram for a flow; the n-th goes out once the voters produced the same n-th datagram. */
   offerDatagram(replica: number, link: number, bytes: Uint8Array): void {
+    if (!this.ours(link)) return;
     const flow = this.datagrams.get(link) ?? { released: 0, produced: new Map(), pending: new Map() };
     this.datagrams.set(link, flow);
     const index = flow.produced.get(replica) ?? 0;
@@ -171,19 +195,15 @@ export class ClientOutput {
   }
 
   /** Keeps, for every replica, only the bytes past what was sent. */
-  private trim(link: number): void {
-    const sent = this.sent.get(link) ?? 0;
-    for (const s of this.streams.get(link)?.values() ?? []) {
-      const unsent = Math.max(0, s.produced - sent);
-      s.tail.keepLast(unsent);
-    }
+  private trim(conn: Conn): void {
+    for (const s of conn.streams.values()) s.tail.keepLast(Math.max(0, s.produced - conn.sent));
   }
 
   private release(link: number): void {
-    if (this.closed.has(link)) return;
+    const conn = this.conns.get(link);
+    if (!conn) return;
     const { replicas, quorum } = this.voters();
-    const byReplica = this.streams.get(link);
-    const views = replicas.map((r) => byReplica?.get(r)?.tail.view() ?? new Uint8Array(0));
+    const views = replicas.map((r) => conn.streams.get(r)?.tail.view() ?? new Uint8Array(0));
     let best = 0;
     let bestView: Uint8Array | undefined;
     for (const mine of views) {
@@ -193,21 +213,16 @@ export class ClientOutput {
     }
     if (best > 0 && bestView) {
       this.gateway.send(link, bestView.slice(0, best)); // a copy: the tail's buffer is reused
-      this.sent.set(link, (this.sent.get(link) ?? 0) + best);
-      this.trim(link);
+      conn.sent += best;
+      this.trim(conn);
     }
-    const sent = this.sent.get(link) ?? 0;
-    const finished = [...(this.ended.get(link) ?? [])].filter((r) => replicas.includes(r) && (byReplica?.get(r)?.produced ?? 0) <= sent);
-    if (replicas.length > 0 && finished.length >= quorum) {
-      const abort = finished.filter((r) => this.aborted.get(link)?.has(r)).length >= quorum;
-      this.closed.add(link);
-      this.streams.delete(link);
-      this.ended.delete(link);
-      this.aborted.delete(link);
-      this.reads.delete(link);
-      if (abort) this.gateway.reset(link);
-      else this.gateway.end(link);
-    }
+    const finished = [...conn.ended].filter((r) => replicas.includes(r) && (conn.streams.get(r)?.produced ?? 0) <= conn.sent);
+    if (replicas.length === 0 || finished.length < quorum) return;
+    // The voters ended it: nothing more goes out on it, whatever the others say later.
+    const abort = finished.filter((r) => conn.aborted.has(r)).length >= quorum;
+    this.conns.delete(link);
+    if (abort) this.gateway.reset(link);
+    else this.gateway.end(link);
   }
 
   private releaseDatagrams(link: number): void {
@@ -232,6 +247,10 @@ export class ClientOutput {
       for (const mine of flow.pending.values()) mine.delete(index);
     }
   }
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`internal error: ${message}`);
 }
 
 function commonPrefix(a: Uint8Array, b: Uint8Array): number {

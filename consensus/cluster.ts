@@ -47,10 +47,17 @@ export interface ClusterOptions {
    * processLinkRange, right for a log that lives only here.
    */
   links?: LinkRange;
+  /**
+   * Blocks of ids a gateway gone from the log numbered (this node's previous incarnation, killed):
+   * their connections still open are reset on the log at start, so no replica keeps them forever.
+   */
+  resetLinks?: LinkRange[];
   /** The cluster's stdin, proposed on the log piece by piece as the replicas ask (default: empty). */
   stdin?: StdinSource;
   /** Who answers clients: one designated replica (default), or a majority (see client-output.ts). */
   replies?: ReplyPolicy;
+  /** State hashes kept for comparison, in batches (default comparedBatches). */
+  comparedBatches?: number;
   /** Changes one replica's configuration (fault injection, tests): must be used with care. */
   configFor?: (replica: number, config: ProcessConfig) => ProcessConfig;
 }
@@ -70,6 +77,13 @@ export interface Disagreement {
   replicas: number[];
   hashes: Record<number, string>;
 }
+
+/**
+ * Batches whose state hashes are kept, the newest this many: a replica further behind (one
+ * restarted, replaying the log) is compared again once it is within them. About 300 bytes a
+ * batch with three replicas, so 3 MB at most.
+ */
+export const comparedBatches = 10_000;
 
 const fnv = (h: number, v: number) => Math.imul(h ^ v, 0x01000193);
 
@@ -132,8 +146,9 @@ interface Replica {
 export class Cluster {
   readonly disagreements: Disagreement[] = [];
   private readonly reported = new Set<number>();
-  /** hashes.get(batch).get(replica) */
+  /** hashes.get(batch).get(replica), for batches from `oldestHashed` on (see comparedBatches). */
   private readonly hashes = new Map<number, Map<number, string>>();
+  private oldestHashed = 0;
   private readonly replicas: Replica[] = [];
   private constructor(
     private readonly options: ClusterOptions, readonly log: ConsensusLog, private readonly gateway: Gateway,
@@ -156,13 +171,20 @@ export class Cluster {
     const links = options.links ?? processLinkRange;
     // Clients past the block are refused: their events never reach the log.
     const admit = (event: ExternalEvent): void => {
-      if (!('link' in event) || event.link < links.end) return proposer.push(event);
+      if (!('link' in event) || event.link < links.end) {
+        if (event.kind === 'connect') output.opened(event.link);
+        return proposer.push(event);
+      }
       if (event.kind === 'connect') gateway.destroy(event.link);
     };
     const gateway = new Gateway(options.listen, { push: admit }, links.first);
+    const output = new ClientOutput(
+      gateway, () => cluster?.present.filter((r) => r.alive).map((r) => r.index) ?? [], options.replies ?? 'designated', () => cluster?.designated,
+      (link) => link >= links.first && link < links.end,
+    );
     const listening = await gateway.start();
-    const output = new ClientOutput(gateway, () => cluster?.present.filter((r) => r.alive).map((r) => r.index) ?? [], options.replies ?? 'designated', () => cluster?.designated);
     cluster = new Cluster(options, log, gateway, proposer, output, listening, stdin);
+    for (const gone of options.resetLinks ?? []) proposer.push({ kind: 'reset-links', first: gone.first, end: gone.end });
     for (const p of options.processes) {
       for (const { hostPath } of p.config.preopens) cluster.trees[hostPath] ??= loadHostTree(hostPath, p.config.snapshotLimits);
     }
@@ -239,7 +261,14 @@ export class Cluster {
     this.record(replica, batch, hash);
   }
 
+  /** What the cluster holds that grows with use: connections and flows being answered, batches whose hashes are kept. */
+  get stats(): { connections: number; flows: number; hashedBatches: number } {
+    return { ...this.output.stats, hashedBatches: this.hashes.size };
+  }
+
   private record(replica: number, batch: number, hash: string): void {
+    if (batch < this.oldestHashed) return;
+    this.forgetHashesBefore(batch - (this.options.comparedBatches ?? comparedBatches) + 1);
     let at = this.hashes.get(batch);
     if (!at) { at = new Map(); this.hashes.set(batch, at); }
     at.set(replica, hash);
@@ -257,6 +286,28 @@ export class Cluster {
     const d: Disagreement = { batch, replicas: fresh, hashes: Object.fromEntries(at) };
     this.disagreements.push(d);
     this.options.onDisagreement?.(d);
+  }
+
+  /**
+   * The gateway that numbered `links` is gone (another node's lease ran out): every replica
+   * resets the connections still open among them, at the same point of the log.
+   */
+  linksGone(links: LinkRange): void {
+    if (this.stopping) return;
+    this.proposer.push({ kind: 'reset-links', first: links.first, end: links.end });
+  }
+
+  private stopping = false;
+
+  /** Drops the hashes of batches before `oldest` (one step a batch, or one pass after a jump). */
+  private forgetHashesBefore(oldest: number): void {
+    if (oldest <= this.oldestHashed) return;
+    if (oldest - this.oldestHashed <= this.hashes.size) {
+      for (let b = this.oldestHashed; b < oldest; b++) this.hashes.delete(b);
+    } else {
+      for (const b of this.hashes.keys()) if (b < oldest) this.hashes.delete(b);
+    }
+    this.oldestHashed = oldest;
   }
 
   /** Simulates a crash: the replica's workers are stopped at once. */
@@ -285,8 +336,11 @@ export class Cluster {
    * point, with the same final state), then stops them.
    */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.stdin.close();
     await this.gateway.close();
+    // Our clients are gone: on a log that outlives us, replicas elsewhere must see them go too.
+    if (this.options.links) this.proposer.push({ kind: 'reset-links', first: this.options.links.first, end: this.options.links.end });
     await this.proposer.close();
     // At most 300 looks, 10 ms apart: a replica that cannot catch up does not hold the stop.
     for (let look = 0; look < 300 && this.present.some((r) => r.alive && r.sequencer && r.sequencer.applied < this.proposer.appended); look++) {

@@ -2,11 +2,18 @@
 // Every append is a put of a new key under the cluster's prefix; etcd's revisions order them,
 // and every subscriber sees the same sequence: existing entries sorted by creation revision,
 // then a watch from the next revision. Any number of nodes may append.
-import { Etcd3, type IKeyValue } from 'etcd3';
+import { Etcd3, type IKeyValue, type Lease } from 'etcd3';
 import type { ConsensusLog } from './log.js';
 
 /** etcd did not answer (not running, wrong endpoints), or holds what we cannot use. */
 export class EtcdUnavailableError extends Error {}
+
+/**
+ * Seconds a node's link block stays live in etcd after the node's last keepalive (sent every
+ * third of it): a node killed and never restarted has its clients' connections reset this long
+ * after it died, by whichever nodes are live (see watchGoneBlocks).
+ */
+export const nodeLeaseSeconds = 4;
 
 /** Tries at claiming a link block while other nodes claim theirs (each failed try means another node succeeded). */
 const maxClaimAttempts = 50;
@@ -19,28 +26,104 @@ export class EtcdLog implements ConsensusLog {
   readonly etcd: Etcd3;
 
   private readonly linkBlocksKey: string;
+  private readonly nodesKey: string;
+  private readonly liveBlocksKey: string;
+  private readonly leases: Lease[] = [];
+  private closing = false;
 
   private constructor(private readonly client: Etcd3, cluster: string, private readonly appender: string) {
     this.etcd = client;
     this.prefix = `/replicode/${cluster}/log/`;
     this.linkBlocksKey = `/replicode/${cluster}/link-blocks`;
+    this.nodesKey = `/replicode/${cluster}/node/`;
+    this.liveBlocksKey = `/replicode/${cluster}/live-blocks/`;
   }
 
   /**
    * Claims the next block of gateway link ids (1, 2, ...): a counter in etcd, raised by a
    * compare-and-swap, so no two processes serving this log, and no process after a restart,
-   * ever get the same block (see link-blocks.ts).
+   * ever get the same block (see link-blocks.ts). In the same transaction the block is marked
+   * live, under a lease this process keeps alive while it runs (see watchGoneBlocks), so a block
+   * claimed and not live is one whose process is gone.
    */
   async claimLinkBlock(): Promise<number> {
     const key = this.linkBlocksKey;
+    const lease = this.keepLease();
+    const leaseId = await lease.grant();
     for (let attempt = 0; attempt < maxClaimAttempts; attempt++) {
       const kv = (await this.client.get(key).exec()).kvs[0];
       const block = (kv ? Number(kv.value.toString()) : 0) + 1;
       if (!Number.isSafeInteger(block) || block < 1) throw new EtcdUnavailableError(`etcd key ${key} holds ${JSON.stringify(kv?.value.toString())}, not a block count`);
       const unchanged = kv ? this.client.if(key, 'Mod', '==', kv.mod_revision) : this.client.if(key, 'Create', '==', 0);
-      if ((await unchanged.then(this.client.put(key).value(String(block))).commit()).succeeded) return block;
+      const claimed = unchanged.then(this.client.put(key).value(String(block)), this.client.put(`${this.liveBlocksKey}${block}`).value('').lease(leaseId));
+      if ((await claimed.commit()).succeeded) {
+        lease.on('lost', () => this.holdLinkBlock(block));
+        return block;
+      }
     }
     throw new EtcdUnavailableError(`could not claim link ids from etcd: ${maxClaimAttempts} other nodes claimed theirs at the same moment`);
+  }
+
+  /**
+   * Blocks claimed before `block` whose process is gone (not live), as runs [first, end) of
+   * block numbers: their connections may still be open on the log.
+   */
+  async goneLinkBlocks(block: number): Promise<{ first: number; end: number }[]> {
+    const keys = await this.client.getAll().prefix(this.liveBlocksKey).keys();
+    const live = keys.map((k) => Number(k.slice(this.liveBlocksKey.length))).filter((b) => Number.isSafeInteger(b) && b >= 1 && b < block).sort((a, b) => a - b);
+    const runs: { first: number; end: number }[] = [];
+    let next = 1;
+    for (const b of [...live, block]) {
+      if (b > next) runs.push({ first: next, end: b });
+      next = b + 1;
+    }
+    return runs;
+  }
+
+  /**
+   * Notes that node `node` now numbers its clients in `block`; returns the block its previous
+   * incarnation had (undefined on its first start), whose connections the log must reset.
+   */
+  async swapNodeLinkBlock(node: number, block: number): Promise<number | undefined> {
+    const key = `${this.nodesKey}${node}/link-block`;
+    const previous = await this.client.put(key).value(String(block)).getPrevious();
+    if (!previous?.value) return undefined;
+    const was = Number(previous.value.toString());
+    if (!Number.isSafeInteger(was) || was < 1) throw new EtcdUnavailableError(`etcd key ${key} held ${JSON.stringify(previous.value.toString())}, not a block number`);
+    return was;
+  }
+
+  /**
+   * Marks `block` live again after its lease was lost (etcd unreachable for too long): the
+   * other nodes will have reset our connections meanwhile, but not the ones to come.
+   */
+  private holdLinkBlock(block: number): void {
+    if (this.closing) return;
+    const lease = this.keepLease();
+    lease.on('lost', () => this.holdLinkBlock(block));
+    void lease.put(`${this.liveBlocksKey}${block}`).value('').exec().catch(() => { /* 'lost' follows */ });
+  }
+
+  /** A lease of nodeLeaseSeconds, kept alive until lost or until this log is closed. */
+  private keepLease(): Lease {
+    const lease = this.client.lease(nodeLeaseSeconds);
+    this.leases.push(lease);
+    lease.on('lost', () => {
+      const i = this.leases.indexOf(lease);
+      if (i >= 0) this.leases.splice(i, 1);
+    });
+    return lease;
+  }
+
+  /** Calls back with each block whose holder's lease ran out (its process died) or was given up. */
+  watchGoneBlocks(onGone: (block: number) => void): void {
+    void this.client.watch().prefix(this.liveBlocksKey).create().then((watcher) => {
+      this.watchers.push(watcher);
+      watcher.on('delete', (kv) => {
+        const block = Number(kv.key.toString().slice(this.liveBlocksKey.length));
+        if (Number.isSafeInteger(block) && block >= 1) onGone(block);
+      });
+    }).catch(() => { /* etcd is gone: the log reports it */ });
   }
 
   /** Connects (and checks that etcd answers within `timeoutMs`). `appender` must be unique per appending process. */
@@ -84,7 +167,9 @@ export class EtcdLog implements ConsensusLog {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.watchers.map((w) => w.cancel().catch(() => {})));
+    await Promise.all(this.leases.splice(0).map((l) => l.revoke().catch(() => {})));
     this.client.close();
   }
 }

@@ -4,7 +4,7 @@ export { encodeBatch, decodeBatch, BatchFormatError } from './batch-codec.js';
 export { Proposer } from './proposer.js';
 export { ReplicaSequencer } from './replica-sequencer.js';
 export { Cluster, type ClusterOptions, type ClusterProcess, type Disagreement, type HashBoard } from './cluster.js';
-export { linkBlockRange, linksPerBlock, maxLinkBlock, processLinkRange, LinkBlocksExhaustedError, type LinkRange } from './link-blocks.js';
+export { linkBlockRange, linkBlocksRange, linksPerBlock, maxLinkBlock, processLinkRange, LinkBlocksExhaustedError, type LinkRange } from './link-blocks.js';
 export type { EtcdLog } from './etcd-log.js';
 
 /** The etcd log, loaded only when asked for: its client (gRPC) takes a quarter second to load. */

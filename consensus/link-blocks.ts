@@ -22,5 +22,11 @@ export function linkBlockRange(block: number): LinkRange {
   return { first: block * linksPerBlock, end: (block + 1) * linksPerBlock };
 }
 
+/** The ids of blocks `first` up to, not including, `end`. */
+export function linkBlocksRange(first: number, end: number): LinkRange {
+  if (end <= first) throw new Error(`link blocks ${first} to ${end}: an empty run`);
+  return { first: linkBlockRange(first).first, end: linkBlockRange(end - 1).end };
+}
+
 /** Every block of ids was claimed (2^21 node starts on one log). */
 export class LinkBlocksExhaustedError extends Error {}

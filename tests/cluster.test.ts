@@ -6,7 +6,7 @@ import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../dist/consensus/index.js';
+import { BatchFormatError, Cluster, decodeBatch, encodeBatch } from '../dist/consensus/index.js';
 import { compileModule, processConfig } from '../dist/runtime/index.js';
 import { programsDir, runCli, startCli, tempDir } from './helpers.js';
 
@@ -113,6 +113,61 @@ describe('a 3-replica cluster on the embedded log', () => {
     });
   }
 
+  for (const replies of ['designated', 'majority'] as const) {
+    it(`replies: ${replies}: many short connections are each answered once, and leave no state behind`, async () => {
+      const { cluster } = await startHttpCluster({ replies, comparedBatches: 40 });
+      const port = cluster.listening[0]!.port;
+      const counters: number[] = [];
+      // HTTP/1.0 clients that half-close after their request (as `nc -N` does), then read to the end.
+      for (let i = 0; i < 150; i++) counters.push(await oneShot(port));
+      expect(counters).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
+      await until(() => cluster.stats.connections === 0);
+      expect(cluster.stats.hashedBatches).toBeLessThanOrEqual(40);
+      expect(cluster.agreedBatches).toBeGreaterThan(150);
+      // A replica restarted now replays every one of those connections: none of it reaches a client or stays.
+      await cluster.kill(2);
+      cluster.restart(2);
+      await until(() => cluster.appliedBy(2) === cluster.appliedBy(1));
+      expect(await oneShot(port)).toBe(151);
+      await until(() => cluster.stats.connections === 0);
+      expect(cluster.stats.hashedBatches).toBeLessThanOrEqual(40);
+      expect(cluster.disagreements).toEqual([]);
+    });
+  }
+
+  it('reset-links on the log resets, on every replica, the open connections in its range and no other', async () => {
+    const echo = readFileSync(join(programsDir, 'build', 'echo_server.wasm'));
+    const module = await compileModule(echo, 'echo_server.wasm');
+    // echo_server 7 2: exits after two connections closed, saying how many bytes it echoed.
+    const cluster = await Cluster.start({
+      replicas: 3, listen: [{ host: '127.0.0.1', port: 0, vport: 7 }], links: { first: 100, end: 200 },
+      processes: [{ module, moduleName: 'echo_server.wasm', moduleBytes: echo, config: processConfig({ args: ['echo_server.wasm', '7', '2'] }) }],
+    });
+    running.push(cluster);
+    const echoed = async (s: Socket, text: string) => {
+      s.write(text);
+      await new Promise<void>((resolve) => s.once('data', () => resolve()));
+    };
+    const open = () => new Promise<Socket>((resolve) => { const s = connect(cluster.listening[0]!.port, '127.0.0.1', () => resolve(s)); s.on('error', () => {}); });
+    const [a, b] = [await open(), await open()]; // links 100 and 101
+    await echoed(a, 'one');
+    await echoed(b, 'two');
+    cluster.linksGone({ first: 100, end: 101 }); // a's link only
+    await echoed(b, 'three'); // b still answered, after the reset applied
+    cluster.linksGone({ first: 101, end: 200 });
+    const outcomes = await cluster.outcomes;
+    expect(outcomes.map((o) => o?.[0]?.exitCode)).toEqual([0, 0, 0]);
+    expect(cluster.disagreements).toEqual([]);
+    a.destroy();
+    b.destroy();
+  });
+
+  it('batch kind 8 (reset-links) round-trips with ids past 2^32, and a range out of order is refused', () => {
+    const batch = { timeNs: 3n, events: [{ kind: 'reset-links' as const, first: 5 * 2 ** 32, end: 6 * 2 ** 32 }] };
+    expect(decodeBatch(encodeBatch(batch))).toEqual(batch);
+    expect(() => decodeBatch(encodeBatch({ timeNs: 3n, events: [{ kind: 'reset-links', first: 9, end: 8 }] }))).toThrow(BatchFormatError);
+  });
+
   it('names the replica that disagrees, at the first batch where it does', async () => {
     const reports: number[][] = [];
     const { cluster, base } = await startHttpCluster({
@@ -178,6 +233,19 @@ describe('a 3-replica cluster on the embedded log', () => {
     expect(cli.stderr()).toMatch(/\d+ batches applied by every replica; 0 disagreement\(s\)/);
   });
 });
+
+/** One HTTP/1.0 request on a connection of its own, half-closed after the request; the counter in the reply. */
+async function oneShot(port: number): Promise<number> {
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.end('GET /counter HTTP/1.0\r\n\r\n'));
+    let got = '';
+    s.setTimeout(10_000, () => s.destroy(new Error(`no reply: ${JSON.stringify(got)}`)));
+    s.on('data', (d) => { got += d; });
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+  });
+  return (JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { counter: number }).counter;
+}
 
 /** One HTTP/1.1 keep-alive connection: each /counter request waits for its whole response (Content-Length). */
 async function keepAlive(port: number): Promise<{ counter(): Promise<number>; close(): void }> {

@@ -3,6 +3,7 @@
 // separate processes agreeing through it, and a 3-member etcd that loses the member in use.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cluster, connectEtcdLog, maxLinkBlock } from '../dist/consensus/index.js';
@@ -11,6 +12,7 @@ import { programsDir, startCli, tempDir } from './helpers.js';
 
 const hasEtcd = spawnSync('etcd', ['--version']).status === 0;
 const httpWasm = join(programsDir, 'build', 'http_server.wasm');
+const echoWasm = join(programsDir, 'build', 'echo_server.wasm');
 const children: ChildProcess[] = [];
 afterAll(() => { for (const c of children) c.kill('SIGKILL'); });
 
@@ -123,6 +125,83 @@ describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
     for (const n of [nodes[0]!, restarted, nodes[2]!]) n.child.kill('SIGINT');
     await Promise.all([nodes[0]!.exited, restarted.exited, nodes[2]!.exited]);
     expect(restarted.stderr()).toMatch(/0 disagreement\(s\)/);
+  }, 60_000);
+
+  /** Two nodes running echo_server 7 1 (the guest exits once its first connection is closed, saying so); a client of node 2's, echoed. */
+  async function echoNodes(urls: string[], name: string, replicas = 2) {
+    const node = (id: number) => {
+      const cli = startCli(['node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', name, '--id', String(id), '--replicas', String(replicas), '--listen', '127.0.0.1:0=7', echoWasm, '--', '7', '1']);
+      children.push(cli.child);
+      return { ...cli, port: cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/).then((m) => Number(m[1])) };
+    };
+    const survivor = node(1);
+    const gone = node(2);
+    const client = connect(await gone.port, '127.0.0.1');
+    client.on('error', () => {});
+    client.write('hi');
+    await new Promise<void>((resolve) => client.once('data', () => resolve()));
+    return { node, survivor, gone, client };
+  }
+  const exitWithin15s = (exited: Promise<number | null>) => Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
+
+  it("a node killed with an open client connection: restarted, it resets that connection on every replica's guest", async () => {
+    const { urls } = await startEtcd(1);
+    const { node, survivor, gone, client } = await echoNodes(urls, 'orphans');
+    gone.child.kill('SIGKILL');
+    await gone.exited;
+    // The client's connection stays open on node 1's guest: nothing on the log says it ended.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(survivor.stdout()).not.toMatch(/served/);
+    const restarted = node(2);
+    expect(await exitWithin15s(survivor.exited)).toBe(0);
+    expect(survivor.stdout()).toMatch(/served 1 connections, echoed 2 bytes/);
+    // The restarted node's replica replays the log, reset included, and its guest ends the same way.
+    expect(await restarted.exited).toBe(0);
+    expect(restarted.stdout()).toMatch(/served 1 connections, echoed 2 bytes/);
+    expect(restarted.stderr()).toMatch(/0 disagreement\(s\)/);
+    client.destroy();
+  }, 60_000);
+
+  it("a node killed and never restarted: once its lease runs out, the live node resets its clients' connections on the log", async () => {
+    const { urls } = await startEtcd(1);
+    const { survivor, gone, client } = await echoNodes(urls, 'lease');
+    gone.child.kill('SIGKILL');
+    await gone.exited;
+    expect(await exitWithin15s(survivor.exited)).toBe(0);
+    expect(survivor.stdout()).toMatch(/served 1 connections, echoed 2 bytes/);
+    client.destroy();
+  }, 60_000);
+
+  it('a node killed while no other node ran: the next node to start resets its clients\' connections on the log', async () => {
+    const { urls } = await startEtcd(1);
+    const { node, survivor: first, gone, client } = await echoNodes(urls, 'unwatched', 3);
+    // Node 1 goes first (stopped: its own connections are none), then node 2 is killed with its client's connection open.
+    first.child.kill('SIGINT');
+    await first.exited;
+    gone.child.kill('SIGKILL');
+    await gone.exited;
+    const etcd = await connectEtcdLog(urls, 'unwatched', 'test');
+    for (let look = 0; (await etcd.etcd.getAll().prefix('/replicode/unwatched/live-blocks/').keys()).length > 0; look++) {
+      expect(look).toBeLessThan(300); // the lease runs out after 4 s; 30 s at most
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await etcd.close();
+    // A node that never ran before: its guest replays the log, the connection open, then its reset.
+    const third = node(3);
+    expect(await exitWithin15s(third.exited)).toBe(0);
+    expect(third.stdout()).toMatch(/served 1 connections, echoed 2 bytes/);
+    client.destroy();
+  }, 60_000);
+
+  it('a node stopped with an open client connection resets it on the log, for the other nodes too', async () => {
+    const { urls } = await startEtcd(1);
+    const { survivor, gone, client } = await echoNodes(urls, 'stopped');
+    gone.child.kill('SIGINT');
+    expect(await gone.exited).toBe(130);
+    expect(await exitWithin15s(survivor.exited)).toBe(0);
+    expect(survivor.stdout()).toMatch(/served 1 connections, echoed 2 bytes/);
+    expect(survivor.stderr()).toMatch(/0 disagreement\(s\)/);
+    client.destroy();
   }, 60_000);
 
   it('a node refuses to start, with one line, once the log has given out every block of client ids', async () => {

@@ -120,7 +120,8 @@ describe('help', () => {
     for (const command of ['run', 'record', 'replay', 'inspect', 'cluster', 'diff', 'tui', 'node']) {
       const help = runCli([command, '--help']);
       expect(help.exitCode).toBe(0);
-      const section = help.stdout.slice(help.stdout.indexOf('Examples:\n') + 'Examples:\n'.length).trimEnd().split('\n');
+      // The examples run up to the first blank line (tui's key list follows them as an epilogue).
+      const section = help.stdout.slice(help.stdout.indexOf('Examples:\n') + 'Examples:\n'.length).split('\n\n')[0]!.trimEnd().split('\n');
       expect(section.length, command).toBeGreaterThan(1);
       for (const line of section) expect(line, `${command} --help`).toMatch(/^ {2}(# |replicode )/);
     }

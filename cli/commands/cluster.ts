@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
-  Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, LinkBlocksExhaustedError, type ConsensusLog, type HashBoard, type LinkRange,
+  Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
 } from '../../consensus/index.js';
 import { formatTrap, InternalError, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
@@ -37,13 +37,25 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   let log: ConsensusLog | undefined;
   let hashBoard: HashBoard | undefined;
   let links: LinkRange | undefined;
+  let etcdLog: EtcdLog | undefined;
+  let block = 0;
+  const resetLinks: LinkRange[] = [];
   if (argv.log === 'etcd') {
     try {
       const etcd = await connectEtcdLog(endpoints, argv.clusterName, `node${node ?? 0}-${process.pid}`);
-      log = etcd;
+      log = etcdLog = etcd;
       // The log outlives this process: our clients' ids must differ from every id already on it.
-      links = linkBlockRange(await etcd.claimLinkBlock());
-      if (node !== undefined) hashBoard = await etcdHashBoard(etcd, argv.clusterName);
+      block = await etcd.claimLinkBlock();
+      links = linkBlockRange(block);
+      // Processes gone from the log (killed, and no live node saw their lease run out) left their
+      // clients' connections open on it; so may this node's previous run, if its lease is still on.
+      const gone = await etcd.goneLinkBlocks(block);
+      for (const run of gone) resetLinks.push(linkBlocksRange(run.first, run.end));
+      if (node !== undefined) {
+        hashBoard = await etcdHashBoard(etcd, argv.clusterName);
+        const previous = await etcd.swapNodeLinkBlock(node, block);
+        if (previous !== undefined && !gone.some((run) => previous >= run.first && previous < run.end)) resetLinks.push(linkBlockRange(previous));
+      }
     } catch (err) {
       if (await isEtcdUnavailable(err) || err instanceof LinkBlocksExhaustedError) throw new UsageError((err as Error).message);
       throw err;
@@ -55,7 +67,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
     ...(node !== undefined ? { replicaIds: [node] } : { stdin: new StreamStdin(process.stdin) }),
-    ...(links ? { links } : {}),
+    ...(links ? { links } : {}), ...(resetLinks.length ? { resetLinks } : {}),
     processes: loaded.map(({ path, module, config: c }) => ({ module, moduleName: basename(path), moduleBytes: readFileSync(path), config: c })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
     onOutput: (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
@@ -65,6 +77,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
       process.stderr.write(`replicode: replica ${d.replicas.join(', ')} disagrees with the others after batch ${d.batch} (${hashes})\n`);
     },
   });
+  // A node gone while we run (its lease ran out) takes its clients' connections with it, on every replica.
+  etcdLog?.watchGoneBlocks((gone) => { if (gone !== block) cluster.linksGone(linkBlockRange(gone)); });
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
   for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
   let signal: 'SIGINT' | 'SIGTERM' | undefined;

@@ -369,6 +369,12 @@ export class Machine {
       this.inbox(pid).push({ kind: 'incoming', conn, port: event.port, peer: event.peer });
       return;
     }
+    if (event.kind === 'reset-links') {
+      // In the order the connections were made, so every replica wakes the guests in one order.
+      const gone = [...this.linkToConn.keys()].filter((link) => link >= event.first && link < event.end);
+      for (const link of gone) this.applyExternal({ kind: 'reset', link });
+      return;
+    }
     const conn = this.linkToConn.get(event.link);
     const c = conn === undefined ? undefined : this.connections.get(conn);
     if (!c || !c.open[0]) return;

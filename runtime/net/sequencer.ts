@@ -15,6 +15,11 @@ export type ExternalEvent =
   | { kind: 'acked'; link: number; bytes: number }
   /** A UDP datagram from an outside peer to virtual port `port`; `link` names the flow (the peer, as the gateway sees it). */
   | { kind: 'datagram'; link: number; port: number; peer: Endpoint; bytes: Uint8Array }
+  /**
+   * The gateway that numbered links [first, end) is gone (its node was killed, or stopped):
+   * every client connection among them that is still open is reset, as if each client had.
+   */
+  | { kind: 'reset-links'; first: number; end: number }
   /** A piece of the machine's stdin, or its end. */
   | { kind: 'stdin'; bytes: Uint8Array }
   | { kind: 'stdin-eof' };
