@@ -14,7 +14,8 @@
 //     characters free (times, sizes, hashes), the rest exact.
 // - A command ending in `&` is a server started in the background: the test waits until it has
 //   printed as many lines as its expected output shows (so show its `listening` line), compares
-//   those, and goes on with the clients; `kill -INT %1; wait` stops it as Ctrl-C would. Host
+//   those, and goes on with the clients; `kill -INT %1; wait` stops it as Ctrl-C would, and the lines
+//   after that command are what the server printed since its first lines (as on a terminal). Host
 //   ports given to `--listen` are replaced by free ones (in the commands and the output alike).
 // - A block that cannot run here (it waits for Ctrl-C, needs etcd, a terminal or network tools
 //   the machine lacks) is preceded by `<!-- not run: the reason -->`; a block that only shows
@@ -27,6 +28,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import assert from 'node:assert/strict';
 import { cliPath, programsDir, repoRoot } from './helpers.js';
 
 const blockTimeoutMs = 45_000;
@@ -166,17 +168,27 @@ async function withFreePorts(commands: Command[]): Promise<Command[]> {
 
 function script(commands: Command[]): string {
   const parts = ['exec 2>&1 </dev/null'];
+  let running: { n: number; shown: number }[] = []; // background commands not yet waited for
   commands.forEach((c, n) => {
     parts.push(`printf '\\n@@start ${n}@@\\n'`);
     if (c.background) {
-      const wanted = c.expected.filter((l) => l.trim() !== '...').length;
+      const shown = c.expected.filter((l) => l.trim() !== '...').length;
+      assert(shown > 0, `${c.text}: a background command shows the lines the test waits for`);
       parts.push(`${c.text} > .bg${n}.out 2>&1 &`);
-      parts.push(`for _ in $(seq ${backgroundWaitSteps}); do [ "$(grep -c '' .bg${n}.out)" -ge ${wanted} ] && break; sleep 0.05; done`);
-      parts.push(`head -n ${wanted} .bg${n}.out`);
+      parts.push(`for _ in $(seq ${backgroundWaitSteps}); do [ "$(grep -c '' .bg${n}.out)" -ge ${shown} ] && break; sleep 0.05; done`);
+      parts.push(`head -n ${shown} .bg${n}.out`);
       parts.push(`printf '\\n@@end ${n} 0@@\\n'`);
+      running.push({ n, shown });
     } else {
       parts.push(c.text);
-      parts.push(`printf '\\n@@end ${n} %s@@\\n' "$?"`);
+      parts.push('status=$?');
+      // After a `wait`, what the servers printed since their first lines (as they stopped) is
+      // this command's output, as it would be on a terminal.
+      if (/\bwait\b/.test(c.text)) {
+        for (const bg of running) parts.push(`tail -n +${bg.shown + 1} .bg${bg.n}.out`);
+        running = [];
+      }
+      parts.push(`printf '\\n@@end ${n} %s@@\\n' "$status"`);
     }
   });
   parts.push('for p in $(jobs -p); do kill -INT "$p" 2>/dev/null; done; wait');
