@@ -75,8 +75,18 @@ export function cliArgsFor(c: ProgramCase, dataDir: string | null): string[] {
 
 export interface RunResult { exitCode: number; stdout: string; stderr: string; outcome?: GuestOutcome }
 
-export function runCli(args: string[], stdin = '', cwd = repoRoot): RunResult {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { input: stdin, cwd, encoding: 'utf8', timeout: 60_000 });
+/**
+ * The environment a CLI child gets: ours without the variables that force terminal behaviour
+ * (colour, progress), so output compared in tests is the same in a CI that sets FORCE_COLOR.
+ */
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['FORCE_COLOR', 'NO_COLOR', 'REPLICODE_PROGRESS']) delete env[name];
+  return { ...env, ...extra };
+}
+
+export function runCli(args: string[], stdin = '', cwd = repoRoot, env: Record<string, string> = {}): RunResult {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { input: stdin, cwd, encoding: 'utf8', timeout: 60_000, env: cliEnv(env) });
   return { exitCode: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -109,8 +119,8 @@ export interface RunningCli {
   exited: Promise<number | null>;
 }
 
-export function startCli(args: string[]): RunningCli {
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot });
+export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: cliEnv(env) });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => { out += d; });
