@@ -2,7 +2,7 @@
 // and FORCE_COLOR=1 stand in for a terminal here (a pseudo-terminal is hard to spawn), NO_COLOR
 // wins over both. And a reader that goes away (`| head`) stops a command quietly.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -176,4 +176,31 @@ describe('replay, cluster and errors', () => {
     expect(await cli.exited).toBe(3);
     expect(cli.stderr()).toContain(`replicode: ${esc}31mreplica 2 disagrees with the others${esc}39m after batch`);
   });
+});
+
+const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+
+describe.skipIf(!hasTmux)('tui in a terminal (tmux)', () => {
+  it('shows its loading line at once, before Ink loads, and erases it before the first frame', async () => {
+    const traces = threeTraces();
+    const dir = tempDir();
+    const [err, exit] = [join(dir, 'stderr'), join(dir, 'exit')];
+    const session = `replicode-progress-${process.pid}`;
+    // stderr to a file (forced on, as it is not a terminal); stdin and stdout are the pane's.
+    const command = `${process.execPath} ${cliPath} tui ${traces.join(' ')} 2>${err}; echo $? > ${exit}; sleep 60`;
+    spawnSync('tmux', ['new-session', '-d', '-s', session, '-x', '150', '-y', '40', '-e', 'CI=true', '-e', 'REPLICODE_PROGRESS=1', command]);
+    const screen = () => spawnSync('tmux', ['capture-pane', '-t', session, '-p'], { encoding: 'utf8' }).stdout;
+    try {
+      for (let i = 0; i < 100 && !screen().includes('first divergence'); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(screen()).toContain('first divergence');
+      const written = readFileSync(err, 'utf8');
+      expect(written.startsWith('\rloading 3 traces...\x1b[K')).toBe(true);
+      expect(written.endsWith('\r\x1b[K')).toBe(true);
+      spawnSync('tmux', ['send-keys', '-t', session, 'q']);
+      for (let i = 0; i < 50 && !existsSync(exit); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(readFileSync(exit, 'utf8').trim()).toBe('0');
+    } finally {
+      spawnSync('tmux', ['kill-session', '-t', session]);
+    }
+  }, 30_000);
 });
