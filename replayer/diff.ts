@@ -134,7 +134,7 @@ async function narrowToRange(pa: string, pb: string, good: number, bad: number, 
   let hi = hooks + 1; // the first hook where state differs, in [1, hooks + 1]
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    progress(`diff: instruction search: hooks ${lo}..${hi} of ${hooks}`);
+    progress(`diff: instruction search: hooks ${lo}..${Math.min(hi, hooks)} of ${hooks}`);
     const [a, b] = await probe(mid);
     if (a.at?.stateHash === b.at?.stateHash) lo = mid + 1; else hi = mid;
   }

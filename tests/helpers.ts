@@ -90,6 +90,17 @@ export function runCli(args: string[], stdin = '', cwd = repoRoot, env: Record<s
   return { exitCode: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** runCli without blocking: independent CLI runs of one test can go side by side. */
+export function runCliAsync(args: string[], stdin = '', env: Record<string, string> = {}): Promise<RunResult> {
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: cliEnv(env) });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdin.end(stdin);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr })));
+}
+
 export function runInThread(module: WebAssembly.Module, config: ProcessConfig, stdin = ''): RunResult {
   const effects = new MemoryEffects({ stdin });
   const outcome = runGuest(module, config, effects);
