@@ -16,9 +16,13 @@ import { bareJsonFlags, summaryCommands, summaryTarget, writeSummary } from './j
 // The key table alone (no Ink, no React): `tui --help` lists the same keys as the TUI's `?` screen.
 import { keyHelp } from '../tui/keys/index.js';
 import { UsageError } from './options.js';
+import { paintFor } from './colour.js';
+
+/** One line on stderr for a failure, in red on a terminal. */
+const errorLine = (message: string) => paintFor(process.stderr).bad(`replicode: ${message}`) + '\n';
 
 function fail(message: string, code: number = ExitCode.usage): never {
-  process.stderr.write(`replicode: ${message}\n`);
+  process.stderr.write(errorLine(message));
   process.exit(code);
 }
 
@@ -48,7 +52,7 @@ function handle<A>(name: string, command: (argv: A) => number | Promise<number>)
       process.exitCode = await command(argv);
     } catch (err) {
       const { message, code } = failureOf(err);
-      process.stderr.write(`replicode: ${message}\n`);
+      process.stderr.write(errorLine(message));
       if (summaryCommands.has(name)) writeSummary(summaryTarget((argv as { json?: unknown }).json), { command: name, outcome: 'error', exitCode: code, error: message });
       process.exit(code);
     }

@@ -125,7 +125,8 @@ async function replayTo(path: string, event: number, captureMemory = false, hook
  * Replays both traces with the instruction clock and binary-searches the hook at which state
  * first differs (each probe replays both from the start and stops at that hook).
  */
-async function narrowToRange(pa: string, pb: string, good: number, bad: number): Promise<InstructionRange> {
+async function narrowToRange(pa: string, pb: string, good: number, bad: number, progress: (phase: string) => void): Promise<InstructionRange> {
+  progress(`diff: instruction search: counting hooks between events ${good} and ${bad}`);
   const [ta, tb] = await Promise.all([replayTo(pa, bad, false, { after: good }), replayTo(pb, bad, false, { after: good })]);
   const hooks = Math.min(ta.at?.hooks ?? 0, tb.at?.hooks ?? 0);
   const probe = (hook: number) => Promise.all([replayTo(pa, bad, false, { after: good, stopAt: hook }), replayTo(pb, bad, false, { after: good, stopAt: hook })]);
@@ -133,6 +134,7 @@ async function narrowToRange(pa: string, pb: string, good: number, bad: number):
   let hi = hooks + 1; // the first hook where state differs, in [1, hooks + 1]
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
+    progress(`diff: instruction search: hooks ${lo}..${Math.min(hi, hooks)} of ${hooks}`);
     const [a, b] = await probe(mid);
     if (a.at?.stateHash === b.at?.stateHash) lo = mid + 1; else hi = mid;
   }
@@ -166,12 +168,19 @@ export function outputAround(a: string, b: string, lines = 12): string | null {
 export interface DiffOptions {
   /** Narrow a state-only divergence below the event, on the instruction clock (default true). */
   instructions?: boolean;
+  /** Where the work is, for a progress line (called often: the caller throttles). */
+  onProgress?: (phase: string) => void;
 }
+
+/** The event scan reports its position every this many events. */
+const scanProgressEveryEvents = 4096;
 
 export async function diffTraces(paths: string[], options: DiffOptions = {}): Promise<DiffReport> {
   const opened = paths.map((p) => openTrace(p));
   try {
-    const summaries: TraceSummary[] = opened.map((o) => summarizeTrace(o.reader));
+    const progress = options.onProgress ?? (() => {});
+    const summaries: TraceSummary[] = opened.map((o, i) => summarizeTrace(o.reader,
+      (f) => progress(`diff: reading trace ${i + 1}/${paths.length} (${paths[i]}): ${Math.floor(f * 100)}%`)));
     // Damage means bytes no writer produced: nothing in such a trace can be trusted to compare.
     summaries.forEach((s, i) => {
       if (s.state === 'damaged') throw new TraceFormatError(`${paths[i]}: ${s.error!.replace(/ \(at byte \d+\)$/, '')}`, s.errorOffset!);
@@ -199,6 +208,7 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
     const sameAt = (i: number) => new Set(chains.map((c) => c[i])).size === 1;
     let lo = 0;
     let hi = common; // first index in [0, common) that differs, or common
+    progress(`diff: checkpoint bisection over ${common} checkpoints`);
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (sameAt(mid)) lo = mid + 1; else hi = mid;
@@ -227,6 +237,7 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
     const ea = callsOf(opened[ia]!.reader);
     const eb = callsOf(opened[ib]!.reader);
     for (let n = 0; n <= limit; n++) {
+      if (n % scanProgressEveryEvents === 0) progress(`diff: event scan: ${n}/${limit} events`);
       const a = ea.next();
       const b = eb.next();
       const va = a.done ? undefined : a.value;
@@ -237,6 +248,7 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
       if (!differs) continue;
       report.event = va?.index ?? vb!.index;
       report.batch = va?.batch ?? vb!.batch;
+      progress(`diff: replaying both traces to event ${report.event} for their stacks and output`);
       report.reason = !va || !vb ? 'one trace ends here'
         : va.id !== vb.id ? 'the calls differ'
         : va.fingerprint !== vb.fingerprint ? 'the same call with different arguments'
@@ -252,11 +264,14 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
     // the event (state equal before call `good`... after it returns, different before call `bad`),
     // then on the instruction clock to the straight-line stretch of code where it starts.
     const from = lo > 0 ? summaries[ia]!.checkpoints[lo - 1]!.event : 0;
-    const memoryAt = async (e: number) => (await Promise.all([replayTo(pa, e), replayTo(pb, e)])).map((r) => r.at?.stateHash);
+    let replays = 0;
+    const memoryAt = async (e: number) => (progress(`diff: state bisection: events ${good}..${bad}, replay ${++replays}`), await Promise.all([replayTo(pa, e), replayTo(pb, e)])).map((r) => r.at?.stateHash);
+    let good = from;
+    let bad = limit;
     // Before the first call state can differ too (a different build); a checkpoint that agreed cannot.
     const startsEqual = lo > 0 || (([x, y]) => x === y)(await memoryAt(from));
-    let good = startsEqual ? from : from - 1;
-    let bad = startsEqual ? limit : from;
+    good = startsEqual ? from : from - 1;
+    bad = startsEqual ? limit : from;
     while (bad - good > 1) {
       const mid = (good + bad) >> 1;
       const [x, y] = await memoryAt(mid);
@@ -266,7 +281,8 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
     report.reason = bad === 0
       ? 'guest state differs before the first call although the module and configuration agree'
       : `guest state differs after event ${bad - 1} although every call and input so far agree`;
-    if (options.instructions !== false) report.range = await narrowToRange(pa, pb, bad - 1, bad);
+    if (options.instructions !== false) report.range = await narrowToRange(pa, pb, bad - 1, bad, progress);
+    progress(`diff: replaying both traces to event ${bad} for their stacks, memory and output`);
     const [ra, rb] = await Promise.all([replayTo(pa, bad, true), replayTo(pb, bad, true)]);
     const [sa, sb] = await Promise.all([replayTo(pa, report.event), replayTo(pb, report.event)]); // the stacks at that call
     const ev = (r: TraceReader) => { for (const e of callsOf(r)) if (e.index === report.event) return e; return undefined; };
@@ -338,25 +354,40 @@ async function compareCutShort(report: DiffReport, readers: TraceReader[], summa
   return report;
 }
 
-export function formatDiff(r: DiffReport): string {
+/** How formatDiff marks what matters (colour on a terminal: cli/colour.ts); plain by default. */
+export interface DiffStyle { bad(text: string): string; notice(text: string): string }
+const plainStyle: DiffStyle = { bad: (t) => t, notice: (t) => t };
+
+export function formatDiff(r: DiffReport, style: DiffStyle = plainStyle): string {
   const cut = r.incomplete.map((c) => `  ${c.state}: ${c.trace} (${c.events} events): ${c.reason}`);
   if (r.agree) return `replicode: the ${r.traces.length} traces agree (same headers, checkpoint chains, events and exit)\n`;
   if (r.status === 'incomplete') return `replicode: the traces do not diverge, but not all are whole: ${r.reason}\n${cut.join('\n')}\n`;
   if (r.status === 'stopped') return `replicode: the traces do not diverge; some end where their recording was stopped: ${r.reason}\n${cut.join('\n')}\n`;
   const lines: string[] = [...cut.map((l) => l.trimStart())];
-  if (r.oddOneOut.length) lines.push(`odd one out: ${r.oddOneOut.join(', ')}`);
-  for (const h of r.headerDifferences) lines.push(`header differs: ${h.field}: ${h.values.join(' | ')}`);
+  if (r.oddOneOut.length) lines.push(`odd one out: ${style.bad(r.oddOneOut.join(', '))}`);
+  for (const h of r.headerDifferences) lines.push(`header differs: ${style.notice(h.field)}: ${h.values.join(' | ')}`);
   lines.push(`first divergent checkpoint: ${r.checkpoint === null ? '(none: they part at the end)' : `#${r.checkpoint}`}`);
-  lines.push(`first divergent event: ${r.event}${r.batch !== null ? ` (after ${r.batch} network batches)` : ''}: ${r.reason}`);
-  for (const s of r.sides) {
-    lines.push(`  ${s.trace}: ${s.syscall ?? '(no event)'}${s.result ? ` -> ${s.result}` : ''}${s.fingerprint ? ` [args ${s.fingerprint}]` : ''}`);
-    for (const i of s.inputs) lines.push(`      input: ${i}`);
-    if (s.stack.length) lines.push(`      stack: ${s.stack.slice(0, 6).map((f) => f.name).join(' <- ')}`);
-  }
+  lines.push(`first divergent event: ${r.event}${r.batch !== null ? ` (after ${r.batch} network batches)` : ''}: ${style.notice(r.reason)}`);
+  lines.push(...formatSides(r.sides, style));
   if (r.range) lines.push(...describeRange(r.range));
-  if (r.memoryRegions.length) lines.push(`memory differs in: ${r.memoryRegions.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)}`).join(', ')}`);
+  if (r.memoryRegions.length) lines.push(`memory differs in: ${style.notice(r.memoryRegions.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)}`).join(', '))}`);
   if (r.outputDiff) lines.push('output around the divergence (- first, + second):', ...r.outputDiff.split('\n').map((l) => `  ${l}`));
   return `replicode: the traces diverge\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}
+
+/** Each side's event; a field (call, result, arguments, an input) that differs between the sides is marked. */
+function formatSides(sides: DiffSide[], style: DiffStyle): string[] {
+  const lines: string[] = [];
+  const differs = (get: (s: DiffSide) => unknown) => new Set(sides.map((s) => JSON.stringify(get(s)))).size > 1;
+  const mark = (text: string, diff: boolean) => (diff ? style.notice(text) : text);
+  const [call, result, args] = [differs((s) => s.syscall), differs((s) => s.result), differs((s) => s.fingerprint)];
+  for (const s of sides) {
+    lines.push(`  ${s.trace}: ${mark(s.syscall ?? '(no event)', call)}${s.result ? ` -> ${mark(s.result, result)}` : ''}${s.fingerprint ? ` [args ${mark(s.fingerprint, args)}]` : ''}`);
+    const others = new Set(sides.filter((o) => o !== s).flatMap((o) => o.inputs));
+    for (const i of s.inputs) lines.push(`      input: ${mark(i, !others.has(i))}`);
+    if (s.stack.length) lines.push(`      stack: ${s.stack.slice(0, 6).map((f) => f.name).join(' <- ')}`);
+  }
+  return lines;
 }
 
 function describeRange(r: InstructionRange): string[] {

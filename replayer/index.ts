@@ -2,4 +2,4 @@
 export { replayTrace, openTrace, ReplaySetupError, type ReplayRequest, type ReplayResult } from './replay.js';
 export { formatDivergence } from './report.js';
 export { summarizeTrace, listEvents, eventRows, isEventKind, eventKinds, type TraceSummary, type EventRow, type EventQuery } from './inspect.js';
-export { diffTraces, formatDiff, outputAround, type DiffReport, type DiffSide, type InstructionRange } from './diff.js';
+export { diffTraces, formatDiff, outputAround, type DiffStyle, type DiffReport, type DiffSide, type InstructionRange } from './diff.js';

@@ -2,7 +2,7 @@
 // directory snapshots, every host input); the guest runs in a worker that checks each event.
 import { TraceReader, type TraceHeader } from '../formats/index.js';
 import {
-  compileModule, processConfig, sha256, stackLimitOf, spawnGuest, openTraceFile, loadHostTree,
+  compileModule, processConfig, sha256, stackLimitOf, startGuest, openTraceFile, loadHostTree,
   type GuestOutcome, type SessionStats, type SpawnOptions, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotSha256 } from '../recorder/index.js';
@@ -33,7 +33,12 @@ export interface ReplayRequest {
   onOutput: SpawnOptions['onOutput'];
   /** Streams on a terminal: see SpawnOptions.watchedOutput. */
   watchedOutput?: readonly (1 | 2)[];
+  /** Events replayed so far, every replayProgressPollMs while the replay runs (a progress line). */
+  onProgress?: (events: number) => void;
 }
+
+/** How often a replay's progress is read from its worker. */
+export const replayProgressPollMs = 250;
 
 export interface ReplayResult {
   outcome: GuestOutcome; stats: SessionStats | undefined; header: TraceHeader;
@@ -75,7 +80,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     maxStackBytes: stackLimitOf(passes),
   });
   let stats: SessionStats | undefined;
-  const outcome = await spawnGuest({
+  const guest = startGuest({
     module, config, trees, onOutput: req.onOutput, ...(req.watchedOutput ? { watchedOutput: req.watchedOutput } : {}),
     session: {
       kind: 'replay', tracePath: req.tracePath, checkpointEvery: header.options.checkpointEvery, quiet: req.quiet ?? false,
@@ -87,5 +92,12 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     },
     onStats: (s) => { stats = s; },
   });
-  return { outcome, stats, header, moduleMismatch };
+  const onProgress = req.onProgress;
+  const ticker = onProgress ? setInterval(() => onProgress(guest.eventsSoFar()), replayProgressPollMs) : undefined;
+  try {
+    const outcome = await guest.outcome;
+    return { outcome, stats, header, moduleMismatch };
+  } finally {
+    clearInterval(ticker);
+  }
 }

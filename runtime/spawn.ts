@@ -72,6 +72,8 @@ export interface GuestProcess {
    * the guest completed is written.
    */
   terminate(how?: 'stopped' | 'crashed'): Promise<number>;
+  /** A replay's events completed so far (every replayProgressEveryEvents; 0 for other sessions). */
+  eventsSoFar(): number;
 }
 
 /** Runs a guest process in its own worker thread; resolves when it exits or traps. */
@@ -173,6 +175,7 @@ export function startGuest(options: SpawnOptions): GuestProcess {
       terminated ??= how;
       return worker.terminate();
     },
+    eventsSoFar: () => channel.control[Slot.events]! >>> 0,
   };
 }
 

@@ -4,22 +4,23 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { programsDir, runCli, startCli, tempDir } from './helpers.js';
+import { programsDir, runCli, runCliAsync, startCli, tempDir } from './helpers.js';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
 
 /** Records `program` three times (the middle one with `inject`), diffs them as JSON. */
-function diffWithFault(program: string, inject: string[], stdin = '', args: string[] = []) {
+async function diffWithFault(program: string, inject: string[], stdin = '', args: string[] = []) {
   const dir = tempDir();
   const traces = ['clean-a', 'faulty', 'clean-b'].map((n) => join(dir, `${n}.rct`));
-  traces.forEach((trace, i) => {
+  // The three recordings are independent: side by side (the suite spends its time in CLI runs).
+  const recorded = await Promise.all(traces.map((trace, i) => {
     const extra = i === 1 ? inject.flatMap((f) => ['--inject', f]) : [];
-    const r = runCli(['record', ...extra, '-o', trace, wasm(program), '--', ...args], stdin);
-    expect(r.exitCode, r.stderr).toBe(0);
-  });
+    return runCliAsync(['record', ...extra, '-o', trace, wasm(program), '--', ...args], stdin);
+  }));
+  for (const r of recorded) expect(r.exitCode, r.stderr).toBe(0);
   // The faulty trace replays faithfully: faults are part of its configuration.
-  expect(runCli(['replay', '-q', traces[1]!]).exitCode).toBe(0);
-  const r = runCli(['diff', '--json', ...traces]);
+  const [replayed, r] = await Promise.all([runCliAsync(['replay', '-q', traces[1]!]), runCliAsync(['diff', '--json', ...traces])]);
+  expect(replayed.exitCode, replayed.stderr).toBe(0);
   expect(r.exitCode, r.stderr).toBe(3);
   return { report: JSON.parse(r.stdout), traces };
 }
@@ -27,8 +28,8 @@ function diffWithFault(program: string, inject: string[], stdin = '', args: stri
 describe('fault injection, found by diff', () => {
   const text = 'the quick brown fox\njumps over the lazy dog\n';
 
-  it('bitflip: the event whose data was flipped', () => {
-    const { report, traces } = diffWithFault('stdin_echo', ['bitflip@0'], text);
+  it('bitflip: the event whose data was flipped', async () => {
+    const { report, traces } = await diffWithFault('stdin_echo', ['bitflip@0'], text);
     expect(report.oddOneOut).toEqual([traces[1]]);
     expect(report.event).toBe(0);
     expect(report.sides[0].syscall).toBe('fd_read');
@@ -36,38 +37,38 @@ describe('fault injection, found by diff', () => {
     expect(report.headerDifferences.map((h: { field: string }) => h.field)).toContain('faults');
   });
 
-  it('bitflip at an explicit address and event', () => {
-    const { report } = diffWithFault('syscall_heavy', ['bitflip@500:1024:3'], '', ['2000']);
+  it('bitflip at an explicit address and event', async () => {
+    const { report } = await diffWithFault('syscall_heavy', ['bitflip@500:1024:3'], '', ['2000']);
     expect(report.event).toBe(500);
   });
 
-  it('a dropped input byte: the read that lost it', () => {
-    const { report, traces } = diffWithFault('line_count', ['drop@0'], text);
+  it('a dropped input byte: the read that lost it', async () => {
+    const { report, traces } = await diffWithFault('line_count', ['drop@0'], text);
     expect(report.oddOneOut).toEqual([traces[1]]);
     expect(report.event).toBe(0);
   });
 
-  it('reordered input bytes', () => {
-    const { report } = diffWithFault('stdin_echo', ['reorder@0'], text);
+  it('reordered input bytes', async () => {
+    const { report } = await diffWithFault('stdin_echo', ['reorder@0'], text);
     expect(report.event).toBe(0);
     expect(report.outputDiff ?? '').toBe('');
   });
 
-  it('a clock skew: the first clock read it affects', () => {
-    const { report } = diffWithFault('clocks', ['skew@3:5000000000']);
+  it('a clock skew: the first clock read it affects', async () => {
+    const { report } = await diffWithFault('clocks', ['skew@3:5000000000']);
     expect(report.event).toBeGreaterThanOrEqual(3);
     expect(report.sides[0].syscall).toBe('clock_time_get');
   });
 
-  it('a host call that leaks real time: the event where the host was asked', () => {
-    const { report } = diffWithFault('clocks', ['leak@3']);
+  it('a host call that leaks real time: the event where the host was asked', async () => {
+    const { report } = await diffWithFault('clocks', ['leak@3']);
     expect(report.event).toBe(3);
     expect(report.reason).toBe('the same call received different input');
     expect(report.sides[1].inputs[0]).toMatch(/^clock 0 = \d+/);
   });
 
-  it('a different PRNG seed: the header says so, and the first random_get', () => {
-    const { report } = diffWithFault('random', ['seed:9']);
+  it('a different PRNG seed: the header says so, and the first random_get', async () => {
+    const { report } = await diffWithFault('random', ['seed:9']);
     expect(report.headerDifferences.map((h: { field: string }) => h.field)).toEqual(['seed']);
     expect(report.sides[0].syscall).toBe('random_get');
   });

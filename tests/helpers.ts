@@ -75,9 +75,30 @@ export function cliArgsFor(c: ProgramCase, dataDir: string | null): string[] {
 
 export interface RunResult { exitCode: number; stdout: string; stderr: string; outcome?: GuestOutcome }
 
-export function runCli(args: string[], stdin = '', cwd = repoRoot): RunResult {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { input: stdin, cwd, encoding: 'utf8', timeout: 60_000 });
+/**
+ * The environment a CLI child gets: ours without the variables that force terminal behaviour
+ * (colour, progress), so output compared in tests is the same in a CI that sets FORCE_COLOR.
+ */
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['FORCE_COLOR', 'NO_COLOR', 'REPLICODE_PROGRESS']) delete env[name];
+  return { ...env, ...extra };
+}
+
+export function runCli(args: string[], stdin = '', cwd = repoRoot, env: Record<string, string> = {}): RunResult {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { input: stdin, cwd, encoding: 'utf8', timeout: 60_000, env: cliEnv(env) });
   return { exitCode: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** runCli without blocking: independent CLI runs of one test can go side by side. */
+export function runCliAsync(args: string[], stdin = '', env: Record<string, string> = {}): Promise<RunResult> {
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: cliEnv(env) });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdin.end(stdin);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout, stderr })));
 }
 
 export function runInThread(module: WebAssembly.Module, config: ProcessConfig, stdin = ''): RunResult {
@@ -109,8 +130,8 @@ export interface RunningCli {
   exited: Promise<number | null>;
 }
 
-export function startCli(args: string[]): RunningCli {
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot });
+export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
+  const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: cliEnv(env) });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => { out += d; });

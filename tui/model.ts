@@ -59,12 +59,12 @@ export async function searchTimeline(model: TuiModel, request: SearchRequest): P
 const toLine = (r: EventRow): EventLine => ({ event: r.event, syscall: r.syscall!, result: r.result!, fingerprint: r.fingerprint!, inputs: r.inputs! });
 
 
-export function loadModel(paths: string[], onProgress?: (done: number, total: number) => void): TuiModel {
+/** `onProgress(trace, fraction)`: how far reading trace `trace` (0-based) is, for a loading line. */
+export function loadModel(paths: string[], onProgress?: (trace: number, fraction: number) => void): TuiModel {
   const replicas: ReplicaTimeline[] = paths.map((path, i) => {
     const { reader, close } = openTrace(path);
     try {
-      const s = summarizeTrace(reader);
-      onProgress?.(i + 1, paths.length);
+      const s = summarizeTrace(reader, onProgress && ((f) => onProgress(i, f)));
       return {
         name: path, chains: s.checkpoints.map((c) => c.chain), checkpointEvents: s.checkpoints.map((c) => c.event), events: s.events,
         // A stopped trace, like an incomplete one, ends early without diverging; it is named so.

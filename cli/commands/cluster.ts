@@ -8,6 +8,7 @@ import { outputWriter } from '../guest-output.js';
 import { listeningLine, loadProcesses } from '../machine-processes.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, stoppedExitCode } from './run.js';
+import { paintFor } from '../colour.js';
 import { ExitCode } from '../exit-codes.js';
 import { summaryTarget, writeSummary } from '../json-summary.js';
 
@@ -74,7 +75,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     onDisagreement: (d) => {
       disagreed = true;
       const hashes = Object.entries(d.hashes).map(([r, h]) => `replica ${r}: ${h}`).join(', ');
-      process.stderr.write(`replicode: replica ${d.replicas.join(', ')} disagrees with the others after batch ${d.batch} (${hashes})\n`);
+      const who = paintFor(process.stderr).bad(`replica ${d.replicas.join(', ')} disagrees with the others`);
+      process.stderr.write(`replicode: ${who} after batch ${d.batch} (${hashes})\n`);
     },
   });
   // A node gone while we run (its lease ran out) takes its clients' connections with it, on every replica.

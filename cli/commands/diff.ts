@@ -1,6 +1,9 @@
 import type { Argv } from 'yargs';
 import { diffTraces, formatDiff } from '../../replayer/index.js';
+import { paintFor } from '../colour.js';
 import { UsageError } from '../options.js';
+import { Progress } from '../progress.js';
+import { TextOut } from '../text-out.js';
 
 export function withDiffOptions<T>(yargs: Argv<T>) {
   return yargs
@@ -18,11 +21,21 @@ export interface ParsedDiffArgs { traces?: string[]; json: boolean; instructions
 export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
   const traces = (argv.traces ?? []).map(String);
   if (traces.length < 2) throw new UsageError('give two or more traces: replicode diff A.rct B.rct [C.rct ...]');
-  const report = await diffTraces(traces, { instructions: argv.instructions !== false });
-  if (argv.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  else {
-    process.stdout.write(formatDiff(report));
-    if (report.status === 'diverge') process.stdout.write(`  explore it: replicode tui ${traces.join(' ')}\n`);
+  // 30-40 s on traces of a million events: say which phase it is in, on a terminal only.
+  const progress = new Progress();
+  let report;
+  try {
+    report = await diffTraces(traces, { instructions: argv.instructions !== false, onProgress: (phase) => progress.update(phase) });
+  } finally {
+    progress.clear();
   }
+  // `replicode diff ... | head`: a reader that goes away ends the output quietly, not with an EPIPE stack.
+  const out = new TextOut();
+  if (argv.json) await out.write(JSON.stringify(report, null, 2) + '\n');
+  else {
+    await out.write(formatDiff(report, paintFor(process.stdout)));
+    if (report.status === 'diverge') await out.write(`  explore it: replicode tui ${traces.join(' ')}\n`);
+  }
+  await out.flush();
   return report.status === 'agree' || report.status === 'stopped' ? 0 : report.status === 'diverge' ? 3 : 1;
 }

@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { TraceFormatError } from '../../formats/index.js';
 import { eventKinds, eventRows, isEventKind, openTrace, summarizeTrace, type EventQuery, type EventRow, type TraceSummary } from '../../replayer/index.js';
 import { parseCount, UsageError } from '../options.js';
+import { percent, Progress } from '../progress.js';
 import { TextOut } from '../text-out.js';
 
 export function withInspectOptions<T>(yargs: Argv<T>) {
@@ -16,17 +17,8 @@ export function withInspectOptions<T>(yargs: Argv<T>) {
 
 export interface ParsedInspectArgs { trace?: string; events: boolean; from: string; limit: string; kind?: string; json: boolean }
 
-/** Progress on stderr for traces big enough to take a moment, only on a terminal. */
-function progressReporter(size: number): ((fraction: number) => void) | undefined {
-  if (!process.stderr.isTTY || size < 32 * 1024 * 1024) return undefined;
-  let shown = -1;
-  return (fraction) => {
-    const percent = Math.floor(fraction * 100);
-    if (percent === shown) return;
-    shown = percent;
-    process.stderr.write(percent >= 100 ? '\r\x1b[K' : `\rreading trace: ${percent}%`);
-  };
-}
+/** Traces smaller than this are read in well under a second: no progress line. */
+const progressFromBytes = 32 * 1024 * 1024;
 
 export async function inspectCommand(argv: ParsedInspectArgs): Promise<number> {
   if (!argv.trace) throw new UsageError('name the trace to inspect: replicode inspect TRACE.rct');
@@ -38,7 +30,13 @@ export async function inspectCommand(argv: ParsedInspectArgs): Promise<number> {
   const out = new TextOut();
   try {
     if (argv.events) return await listEventsTo(out, eventRows(reader, query), argv.json);
-    const summary = summarizeTrace(reader, progressReporter(reader.source.size));
+    const progress = new Progress();
+    let summary: TraceSummary;
+    try {
+      summary = summarizeTrace(reader, reader.source.size < progressFromBytes ? undefined : (f) => progress.update(`reading trace: ${percent(f, 1)}`));
+    } finally {
+      progress.clear();
+    }
     await out.write(argv.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(argv.trace, summary));
     await out.flush();
     if (summary.error && !argv.json) process.stderr.write(`replicode: ${summary.error}\n`);

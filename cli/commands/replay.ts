@@ -6,6 +6,8 @@ import { replayExitCode, type ReplayExitPolicy } from '../exit-codes.js';
 import { summaryTarget, withJsonOption, writeSummary, type CommandSummary } from '../json-summary.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseCount, UsageError } from '../options.js';
+import { Progress } from '../progress.js';
+import { paintFor } from '../colour.js';
 
 export function withReplayOptions<T>(yargs: Argv<T>) {
   return withJsonOption(yargs
@@ -28,16 +30,30 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
   if (argv.module) {
     try { moduleBytes = readFileSync(argv.module); } catch { throw new UsageError(`--module ${argv.module}: no such file`); }
   }
-  const { outcome, stats, moduleMismatch } = await replayTrace({
-    tracePath: argv.trace, quiet: argv.quiet, onOutput: outputWriter(), watchedOutput: watchedStreams(),
-    ...(toEvent !== undefined ? { toEvent } : {}), ...(moduleBytes ? { moduleBytes } : {}),
-  });
+  // A long replay shows how far it is on stderr (a terminal only), erased before any output.
+  const progress = new Progress();
+  const write = outputWriter();
+  let result;
+  try {
+    result = await replayTrace({
+      tracePath: argv.trace, quiet: argv.quiet, watchedOutput: watchedStreams(),
+      onOutput: (stream, bytes) => { progress.clear(); return write(stream, bytes); },
+      onProgress: (events) => progress.update(`replay: ${events} events verified`, true),
+      ...(toEvent !== undefined ? { toEvent } : {}), ...(moduleBytes ? { moduleBytes } : {}),
+    });
+  } finally {
+    progress.clear();
+  }
+  const { outcome, stats, moduleMismatch } = result;
   if (moduleMismatch) process.stderr.write(`replicode: note: ${moduleMismatch}; replaying it anyway\n`);
   const verified = `${stats?.events ?? 0} events, ${stats?.checkpoints ?? 0} checkpoints verified`;
   switch (outcome.kind) {
-    case 'diverged':
-      process.stderr.write(formatDivergence(outcome.divergence));
+    case 'diverged': {
+      const text = formatDivergence(outcome.divergence);
+      const firstLine = text.indexOf('\n'); // "replay diverged at event N: why", in red on a terminal
+      process.stderr.write(paintFor(process.stderr).bad(text.slice(0, firstLine)) + text.slice(firstLine));
       break;
+    }
     case 'stopped':
       process.stderr.write(`replicode: ${outcome.reason}; ${verified}\n`);
       break;

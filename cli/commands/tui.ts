@@ -1,6 +1,7 @@
 // `replicode tui A.rct B.rct ...`: the divergence explorer. Ink, React and the TUI load only here.
 import { ExitCode } from '../exit-codes.js';
 import { UsageError } from '../options.js';
+import { percent, Progress } from '../progress.js';
 
 export interface ParsedTuiArgs { traces?: string[] }
 
@@ -11,9 +12,16 @@ export async function tuiCommand(argv: ParsedTuiArgs): Promise<number> {
   const missing = [process.stdin.isTTY ? '' : 'stdin', process.stdout.isTTY ? '' : 'stdout'].filter(Boolean);
   if (missing.length > 0) throw new UsageError(`tui needs a terminal, and its ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not one (for scripts: replicode diff, or inspect --json)`);
   forceInteractiveRendering();
+  // Loading Ink and reading big traces takes seconds: the line shows at once and moves with the reading.
+  const progress = new Progress();
+  progress.update(`loading ${traces.length} trace${traces.length > 1 ? 's' : ''}...`, true);
   const [{ render }, { createElement }, { App, loadModel }] = await Promise.all([import('ink'), import('react'), import('../../tui/index.js')]);
-  const model = loadModel(traces, (done, total) => process.stderr.write(`\rloading traces: ${done}/${total}`));
-  process.stderr.write('\r\x1b[K');
+  let model;
+  try {
+    model = loadModel(traces, (i, f) => progress.update(`loading trace ${i + 1}/${traces.length} (${traces[i]}): ${percent(f, 1)}`));
+  } finally {
+    progress.clear();
+  }
   const app = render(createElement(App, { model }));
   try {
     await app.waitUntilExit();

@@ -40,7 +40,12 @@ export interface ReplayOptions {
    * there as a match (a `stopped` outcome), neither a divergence nor an incomplete trace.
    */
   stopped?: boolean;
+  /** Events completed so far, every replayProgressEveryEvents (a progress line; not part of what is verified). */
+  onProgress?: (events: number) => void;
 }
+
+/** A replay reports how far it is (onProgress) every this many events. */
+export const replayProgressEveryEvents = 1024;
 
 export interface ReplayStats { events: number; checkpointsVerified: number }
 
@@ -109,6 +114,7 @@ export class ReplaySession implements GuestSession {
       }
       if (this.faults.active) this.faults.afterCall(this.event, this.kernel!);
       if ((this.event + 1) % this.options.checkpointEvery === 0) this.verifyCheckpoint(this.event + 1);
+      if ((this.event + 1) % replayProgressEveryEvents === 0) this.options.onProgress?.(this.event + 1);
       this.stopAtCut();
     },
   };

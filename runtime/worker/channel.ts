@@ -9,7 +9,8 @@ export const Slot = {
   status: 1,
   /** Answer length in bytes (data region). */
   length: 2,
-  // 3: unused (guest output has its own ring: output-ring.ts).
+  /** A replay's events completed so far, updated every few events (progress only: read without ordering). */
+  events: 3,
   /** 0 while a network wait is outstanding; the main thread sets 1 once the delivery is posted. */
   net: 4,
 } as const;

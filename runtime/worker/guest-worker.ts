@@ -15,7 +15,7 @@ import { FaultInjector } from '../trace/faults.js';
 import { RecordingSession } from '../trace/recording.js';
 import { ReplaySession } from '../trace/replaying.js';
 import type { SessionSpec, SessionStats } from '../trace/spec.js';
-import { openChannel, type WorkerMessage } from './channel.js';
+import { openChannel, Slot, type WorkerMessage } from './channel.js';
 import { OutputRingWriter } from './output-ring.js';
 import { SharedTraceLog } from './trace-channel.js';
 
@@ -38,6 +38,7 @@ Error.stackTraceLimit = 64;
 
 const port = parentPort!;
 const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput } = workerData as GuestWorkerData;
+const control = openChannel(channel).control;
 const effects = new WorkerEffects(port, openChannel(channel), new OutputRingWriter(output, watchedOutput), trees, netPort);
 let stats: () => SessionStats | undefined = () => undefined;
 const cleanups: (() => void)[] = [];
@@ -59,6 +60,7 @@ function openSession() {
       checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, ...(cutShort ? { cutShort } : {}),
       ...(spec.cutShort?.stopped || reader.integrity.state === 'stopped' ? { stopped: true } : {}), ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
       ...(spec.hooks ? { hooks: spec.hooks } : {}),
+      onProgress: (events) => { control[Slot.events] = events | 0; },
     }, new FaultInjector(config.faults ?? []));
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
     return session;
