@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
+    // Render tests must see Ink's terminal behaviour even when the suite runs in CI.
+    setupFiles: ['tests/setup-terminal.ts'],
     // Guest programs run in worker threads and child processes; leave them room.
     testTimeout: 60_000,
     hookTimeout: 60_000,
