@@ -6,10 +6,11 @@ export function withDiffOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('traces', { type: 'string', array: true, describe: 'two or more .rct traces of the same program' })
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable report' })
-    .option('instructions', { type: 'boolean', default: true, describe: 'narrow a state-only divergence to an instruction range (--no-instructions: stop at the event; faster on long traces)' });
+    .option('instructions', { type: 'boolean', default: true, describe: 'narrow a state-only divergence to an instruction range (--no-instructions: stop at the event; faster on long traces)' })
+    .option('replay', { type: 'boolean', default: true, describe: 'replay to the event where state starts to differ (--no-replay: only what the traces say: checkpoints, the 64 KiB memory pages that differ there, events; at once on any length)' });
 }
 
-export interface ParsedDiffArgs { traces?: string[]; json: boolean; instructions?: boolean }
+export interface ParsedDiffArgs { traces?: string[]; json: boolean; instructions?: boolean; replay?: boolean }
 
 /**
  * `replicode diff`: exit 0 when the traces agree (as far as they go, when some were stopped on
@@ -18,7 +19,7 @@ export interface ParsedDiffArgs { traces?: string[]; json: boolean; instructions
 export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
   const traces = (argv.traces ?? []).map(String);
   if (traces.length < 2) throw new UsageError('give two or more traces: replicode diff A.rct B.rct [C.rct ...]');
-  const report = await diffTraces(traces, { instructions: argv.instructions !== false });
+  const report = await diffTraces(traces, { instructions: argv.instructions !== false, replay: argv.replay !== false });
   if (argv.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else {
     process.stdout.write(formatDiff(report));
