@@ -168,6 +168,8 @@ describe('page hashes at checkpoints: the differing 64 KiB pages, without replay
     expect(report.checkpoint).toBe(1);
     expect(report.checkpointState).toEqual({ checkpoint: 1, event: 512, components: ['memory'], pages: [{ first: 1, last: 1 }], regions: [{ start: 0x10000, end: 0x20000 }] });
     expect(report.event).toBeNull(); // nothing was replayed
+    const inspected = JSON.parse(runCli(['inspect', '--json', traces[0]!]).stdout);
+    expect(inspected.checkpoints[1]).toMatchObject({ number: 1, event: 512, pages: 2 }); // syscall_heavy's memory: 2 pages
     const text = runCli(['diff', '--no-replay', ...traces]);
     expect(text.stdout).toContain('at checkpoint #1 (event 512) state differs in: memory page 1 (0x10000-0x1ffff)');
     // With replay the same line comes first, then the event replay finds (narrowing unchanged).
@@ -206,6 +208,7 @@ describe('page hashes at checkpoints: the differing 64 KiB pages, without replay
     expect(report.event).toBe(500);
     expect(report.memoryRegions).toEqual([{ start: 0x11000, end: 0x12000 }]);
     expect(runCli(['diff', '--no-replay', ...traces]).stdout).toContain('state differs in: memory (a trace has no page hashes)');
+    expect(JSON.parse(runCli(['inspect', '--json', traces[0]!]).stdout).checkpoints[1]).toMatchObject({ number: 1, pages: null });
   });
 });
 

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  encodeCalls, encodeChunk, encodeClock, encodeFileHeader, encodeStdin, encodeTrailer, EventCursor, memorySource,
-  readChunk, replicodeVersion, TraceFormatError, TraceReader, TraceWriter, type TraceHeader,
+  decodeRecord, encodeCalls, encodeCheckpoint, encodeChunk, encodeClock, encodeFileHeader, encodeStdin, encodeTrailer, EventCursor, memorySource,
+  pack, readChunk, RecordShapeError, unpackAll, replicodeVersion, TraceFormatError, TraceReader, TraceWriter, type TraceHeader,
 } from '../dist/formats/index.js';
 import { repoRoot, runCli, tempDir } from './helpers.js';
 
@@ -75,6 +75,21 @@ describe('trace format', () => {
 
   it('stays under 8 bytes per event even when every fingerprint differs', () => {
     expect(writeSample(100_000).length / 100_000).toBeLessThan(8);
+  });
+
+  it('checkpoints: page hashes are an additive sixth element; a record without them reads as before', () => {
+    const h = (n: number) => new Uint8Array(32).fill(n);
+    const digest = { memory: h(1), globals: h(2), fds: h(3), fs: h(4), stdout: h(5), stderr: h(6) };
+    const pages = new Uint8Array(24).map((_, i) => i);
+    const withPages = decodeRecord(unpackAll(encodeCheckpoint(3, 96, h(9), digest, pages))[0]);
+    expect(withPages).toEqual({ kind: 'checkpoint', number: 3, event: 96, chain: h(9), digest, pages });
+    const before = decodeRecord(unpackAll(encodeCheckpoint(3, 96, h(9), digest))[0]);
+    expect(before).toEqual({ kind: 'checkpoint', number: 3, event: 96, chain: h(9), digest });
+    expect('pages' in before).toBe(false);
+    // Page hashes come whole (8 bytes each): anything else is a bad record, never a crash.
+    const parts = [h(1), h(2), h(3), h(4), h(5), h(6)];
+    expect(() => decodeRecord(unpackAll(pack([8, 3, 96, h(9), parts, new Uint8Array(7)]))[0])).toThrow(RecordShapeError);
+    expect(() => decodeRecord(unpackAll(pack([8, 3, 96, h(9), parts, 'pages']))[0])).toThrow(RecordShapeError);
   });
 
   it('refuses other versions and other files with a clear error', () => {
