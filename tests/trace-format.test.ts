@@ -37,7 +37,7 @@ function writeSample(events = 10_000): Uint8Array {
 
 describe('trace format', () => {
   it('encodes exactly these bytes (golden)', () => {
-    expect(hex(encodeFileHeader())).toBe('52435452414345000200000000000000');
+    expect(hex(encodeFileHeader())).toBe('52435452414345000300000000000000');
     expect(hex(encodeCalls(7, new Uint8Array([5, 26]), new Uint8Array([0, 8]), new Uint32Array([0x01020304, 0xdeadbeef]))))
       .toBe('950207c402051ac4020008c40804030201efbeadde');
     expect(hex(encodeClock(9, 1, 123456789012n))).toBe('94040901d30000001cbe991a14');
@@ -94,9 +94,9 @@ describe('trace format', () => {
 
   it('refuses other versions and other files with a clear error', () => {
     const bytes = writeSample(10);
-    const v3 = bytes.slice();
-    v3[8] = 3;
-    expect(() => new TraceReader(memorySource(v3))).toThrow(/format version 3 is not supported.*at byte 8/);
+    const v4 = bytes.slice();
+    v4[8] = 4;
+    expect(() => new TraceReader(memorySource(v4))).toThrow(/format version 4 is not supported.*at byte 8/);
     // Version 1 (no chunk groups; each CRC over the payload only) is still read.
     const v1 = bytes.slice();
     v1[8] = 1;
