@@ -96,6 +96,7 @@ const examples = {
   ],
   diff: [
     ['replicode diff traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'which replica diverged, where, and why'],
+    ['replicode diff --no-replay a.rct b.rct', 'at once, from the traces alone: the checkpoint and the 64 KiB memory pages that differ'],
   ],
   tui: [
     ['replicode tui traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'press d to jump to the first divergence'],

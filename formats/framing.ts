@@ -5,10 +5,14 @@
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { unpackAll } from './msgpack.js';
 
-/** Version 2 added the `continues` chunk flag (byte 3, reserved and zero in version 1). */
-export const formatVersion = 2;
-/** Versions this reader reads: a version-1 file is a version-2 file without groups. */
-export const readableVersions: readonly number[] = [1, 2];
+/**
+ * Version 2 added the `continues` chunk flag (byte 3, reserved and zero in version 1). Version 3
+ * added page hashes to checkpoints, from which their memory hash is derived: framed as version 2,
+ * but a version-2 reader would take that memory hash for the whole memory's and see a divergence.
+ */
+export const formatVersion = 3;
+/** Versions this reader reads: a version-1 file is a version-2 file without groups; version 2 one without page hashes. */
+export const readableVersions: readonly number[] = [1, 2, 3];
 export const fileMagic = 'RCTRACE\0';
 export const trailerMagic = 'RCTEND\0\0';
 export const fileHeaderBytes = 16;

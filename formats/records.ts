@@ -1,5 +1,6 @@
 // The records of a trace. On the wire each is a msgpack array whose first element is its kind;
 // `encode*` are the one factory per kind, `decodeRecord` the one validating reader.
+import { maxRecordBytes } from './framing.js';
 import { pack } from './msgpack.js';
 
 export const RecordKind = {
@@ -62,7 +63,19 @@ export interface ClockRecord { kind: 'clock'; event: number; clockId: number; va
 export interface EntropyRecord { kind: 'entropy'; event: number; data: Uint8Array }
 export interface OutputRecord { kind: 'output'; event: number; stream: 1 | 2; data: Uint8Array }
 export interface StateDigest { memory: Uint8Array; globals: Uint8Array; fds: Uint8Array; fs: Uint8Array; stdout: Uint8Array; stderr: Uint8Array }
-export interface CheckpointRecord { kind: 'checkpoint'; number: number; event: number; chain: Uint8Array; digest: StateDigest }
+/**
+ * `pages`: a hash per 64 KiB page of linear memory (`pageHashBytes` each, page 0 first), so two
+ * traces name the pages where they differ without replaying; then `digest.memory` is derived from
+ * the pages' hashes (see runtime/trace/digest.ts). Absent in traces written before it existed,
+ * where `digest.memory` is the SHA-256 of the whole memory.
+ */
+export interface CheckpointRecord { kind: 'checkpoint'; number: number; event: number; chain: Uint8Array; digest: StateDigest; pages?: Uint8Array }
+/** The unit of page hashes: a wasm page. */
+export const memoryPageBytes = 65536;
+/** Each page's hash in a checkpoint: the first 8 bytes of its SHA-256 (the writer and the reader share it). */
+export const pageHashBytes = 8;
+/** wasm32 memory holds at most 65536 pages, so a checkpoint's page hashes take at most 512 KiB. */
+export const maxMemoryPages = 65536;
 export interface ExitRecord {
   kind: 'exit'; event: number; outcome: 'exit' | 'trap'; exitCode: number; trapMessage: string | null;
   stdoutBytes: number; stderrBytes: number;
@@ -171,8 +184,18 @@ export function encodeNet(event: number, d: NetDelivery): Uint8Array {
   return pack([RecordKind.net, event, BigInt.asUintN(64, d.timeNs), d.stopping ? 1 : 0, events]);
 }
 export const encodeOutput = (event: number, stream: 1 | 2, data: Uint8Array): Uint8Array => pack([RecordKind.output, event, stream, data]);
-export const encodeCheckpoint = (number: number, event: number, chain: Uint8Array, d: StateDigest): Uint8Array =>
-  pack([RecordKind.checkpoint, number, event, chain, [d.memory, d.globals, d.fds, d.fs, d.stdout, d.stderr]]);
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`RepliCode bug: ${message}`);
+}
+assert(maxMemoryPages * pageHashBytes + 1024 < maxRecordBytes, 'a checkpoint with every page hash fits in one record');
+
+/** `[8, number, event, chain, [six hashes]]`, then the page hashes when there are some (an additive sixth element). */
+export function encodeCheckpoint(number: number, event: number, chain: Uint8Array, d: StateDigest, pages?: Uint8Array): Uint8Array {
+  const parts = [d.memory, d.globals, d.fds, d.fs, d.stdout, d.stderr];
+  if (pages === undefined) return pack([RecordKind.checkpoint, number, event, chain, parts]);
+  assert(pages.length % pageHashBytes === 0 && pages.length <= maxMemoryPages * pageHashBytes, 'page hashes: whole hashes, at most one per wasm32 page');
+  return pack([RecordKind.checkpoint, number, event, chain, parts, pages]);
+}
 export const encodeExit = (r: Omit<ExitRecord, 'kind'>): Uint8Array =>
   pack([RecordKind.exit, r.event, r.outcome, r.exitCode, r.trapMessage, r.stdoutBytes, r.stderrBytes]);
 /** `[10, events, checkpoints, complete]`, then the stop reason when there is one (an additive fifth element). */
@@ -238,10 +261,14 @@ export function decodeRecord(value: unknown): TraceRecord {
       return { kind: 'net', event, delivery: { timeNs: toBig(timeNs), stopping: stopping === 1, events: (events as unknown[]).map(decodeNetEvent) } };
     }
     case RecordKind.checkpoint: {
-      const [, number, event, chain, parts] = r;
+      const [, number, event, chain, parts, pages] = r;
       need(isCount(number) && isCount(event) && isBytes(chain) && Array.isArray(parts) && parts.length === 6 && parts.every(isBytes), 'checkpoint fields');
+      need(pages === undefined || (isBytes(pages) && pages.length % pageHashBytes === 0 && pages.length <= maxMemoryPages * pageHashBytes), 'checkpoint page hashes');
       const [memory, globals, fds, fs, stdout, stderr] = (parts as Uint8Array[]).map(plain);
-      return { kind: 'checkpoint', number, event, chain: plain(chain), digest: { memory: memory!, globals: globals!, fds: fds!, fs: fs!, stdout: stdout!, stderr: stderr! } };
+      return {
+        kind: 'checkpoint', number, event, chain: plain(chain), digest: { memory: memory!, globals: globals!, fds: fds!, fs: fs!, stdout: stdout!, stderr: stderr! },
+        ...(pages !== undefined ? { pages: plain(pages) } : {}),
+      };
     }
     case RecordKind.exit: {
       const [, event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes] = r;

@@ -6,8 +6,8 @@
 // to the first event after which guest memory differs. At that event both traces are replayed
 // once more for the guest's stacks, the differing memory regions and the output around it.
 import { diffLines } from 'diff';
-import { syscallName, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
-import type { WasmFrame } from '../runtime/index.js';
+import { memoryPageBytes, syscallName, TraceFormatError, type CheckpointRecord, type TraceReader, type TraceRecord } from '../formats/index.js';
+import { describePages, differingComponents, differingPages, type PageRun, type WasmFrame } from '../runtime/index.js';
 import { describeNetEvent, eventsOf, netEventKey, resultName, type CallView } from './events.js';
 import { summarizeTrace, type TraceSummary } from './inspect.js';
 import { openTrace, replayTrace } from './replay.js';
@@ -39,6 +39,8 @@ export interface DiffReport {
   headerDifferences: { field: string; values: string[] }[];
   /** Index of the first checkpoint whose chain differs (null: they all agree, or none has one). */
   checkpoint: number | null;
+  /** What differs at that checkpoint, read from the two traces' checkpoint records (no replay). */
+  checkpointState: CheckpointState | null;
   /** Traces outside the majority at that checkpoint (3 or more traces). */
   oddOneOut: string[];
   /** The first event that differs, or after which state differs. */
@@ -51,6 +53,19 @@ export interface DiffReport {
   outputDiff: string | null;
   /** When only state differs: the instruction range where it starts (see narrowToRange). */
   range: InstructionRange | null;
+}
+
+/**
+ * The state components whose hashes differ at the first divergent checkpoint and, when memory
+ * differs and both checkpoints hold page hashes, the 64 KiB pages that differ (`regions`: the
+ * same as byte ranges, end exclusive). `pages` null: a trace has no page hashes (an older trace).
+ */
+export interface CheckpointState {
+  checkpoint: number;
+  event: number;
+  components: string[];
+  pages: PageRun[] | null;
+  regions: { start: number; end: number }[];
 }
 
 /**
@@ -170,6 +185,27 @@ export interface DiffOptions {
   instructions?: boolean;
   /** Where the work is, for a progress line (called often: the caller throttles). */
   onProgress?: (phase: string) => void;
+  /**
+   * Replay to find the event where state starts to differ, the stacks and the output around it
+   * (default true). False: the report holds only what the traces say (checkpoints, events).
+   */
+  replay?: boolean;
+}
+
+/** Checkpoint `number`'s record (read from the start: a trace is read in one pass anyway). */
+function checkpointRecord(reader: TraceReader, number: number): CheckpointRecord | undefined {
+  for (const { record } of reader.records()) if (record.kind === 'checkpoint' && record.number === number) return record;
+  return undefined;
+}
+
+/** What differs at checkpoint `number` of two traces, straight from their records. */
+function checkpointState(a: TraceReader, b: TraceReader, number: number): CheckpointState | null {
+  const [ca, cb] = [checkpointRecord(a, number), checkpointRecord(b, number)];
+  if (!ca || !cb) return null;
+  const components = differingComponents(ca.digest, cb.digest);
+  const pages = !components.includes('memory') ? [] : ca.pages && cb.pages ? differingPages(ca.pages, cb.pages) : null;
+  const regions = (pages ?? []).map((r) => ({ start: r.first * memoryPageBytes, end: (r.last + 1) * memoryPageBytes }));
+  return { checkpoint: number, event: ca.event, components, pages, regions };
 }
 
 /** The event scan reports its position every this many events. */
@@ -189,7 +225,7 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
     const cut = summaries.flatMap((s, i) => (s.state === 'incomplete' || s.state === 'stopped'
       ? [{ trace: paths[i]!, state: s.state, reason: s.state === 'stopped' ? s.stopped! : s.error!, events: s.events }] : []));
     const report: DiffReport = {
-      agree: true, status: 'agree', incomplete: cut, traces: paths, headerDifferences: [], checkpoint: null, oddOneOut: [], event: null, batch: null,
+      agree: true, status: 'agree', incomplete: cut, traces: paths, headerDifferences: [], checkpoint: null, checkpointState: null, oddOneOut: [], event: null, batch: null,
       reason: 'all traces agree', sides: [], memoryRegions: [], outputDiff: null, range: null,
     };
     const fields: [string, (s: TraceSummary, r: TraceReader) => string][] = [
@@ -219,7 +255,7 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
     report.agree = false;
     report.status = 'diverge';
     report.checkpoint = lo < common ? lo : null;
-    if (lo === common && cut.length > 0) return compareCutShort(report, opened.map((o) => o.reader), summaries, paths);
+    if (lo === common && cut.length > 0) return compareCutShort(report, opened.map((o) => o.reader), summaries, paths, options.replay !== false);
 
     // Majority and odd ones out, by chain at the divergent checkpoint (or by event count at the end).
     const key = (i: number) => (lo < common ? chains[i]![lo]! : `${chains[i]!.length}:${exits[i]}`);
@@ -231,6 +267,8 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
     report.oddOneOut = odd.map((i) => paths[i]!);
     const [ia, ib] = odd.length ? [majority[0]!, odd[0]!] : [0, ordered[1]?.[0] ?? 1];
     const [pa, pb] = [paths[ia]!, paths[ib]!];
+    if (lo < common) report.checkpointState = checkpointState(opened[ia]!.reader, opened[ib]!.reader, lo);
+    const replay = options.replay !== false;
 
     // Event by event up to the divergent checkpoint.
     const limit = lo < common ? summaries[ia]!.checkpoints[lo]!.event : Math.max(summaries[ia]!.events, summaries[ib]!.events);
@@ -254,9 +292,19 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
         : va.fingerprint !== vb.fingerprint ? 'the same call with different arguments'
         : va.result !== vb.result ? 'the same call returned different results'
         : 'the same call received different input';
+      if (!replay) {
+        report.sides = [side(pa, va), side(pb, vb)];
+        return report;
+      }
       const [ra, rb] = await Promise.all([replayTo(pa, report.event), replayTo(pb, report.event)]);
       report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
       report.outputDiff = outputAround(ra.stdout, rb.stdout);
+      return report;
+    }
+    if (!replay) {
+      // Every event agrees up to the checkpoint: the state differs somewhere in between.
+      const from = lo > 0 ? summaries[ia]!.checkpoints[lo - 1]!.event : 0;
+      report.reason = `guest state differs between event ${from} and checkpoint #${lo} (event ${limit}) although every call and input agree; replay (diff without --no-replay) finds the event`;
       return report;
     }
 
@@ -323,7 +371,7 @@ function firstDifference(a: TraceReader, b: TraceReader, limit: number): { va: E
  * events every trace holds. A difference there is a divergence; none means the traces agree as
  * far as they go, and the report says which trace is incomplete rather than calling it divergent.
  */
-async function compareCutShort(report: DiffReport, readers: TraceReader[], summaries: TraceSummary[], paths: string[]): Promise<DiffReport> {
+async function compareCutShort(report: DiffReport, readers: TraceReader[], summaries: TraceSummary[], paths: string[], replay: boolean): Promise<DiffReport> {
   const held = Math.min(...summaries.map((s) => s.events));
   let first: { j: number; va: EventView; vb: EventView } | undefined;
   for (let j = 1; j < readers.length; j++) {
@@ -348,6 +396,10 @@ async function compareCutShort(report: DiffReport, readers: TraceReader[], summa
     : va.result !== vb.result ? 'the same call returned different results'
     : 'the same call received different input';
   const [pa, pb] = [paths[0]!, paths[j]!];
+  if (!replay) {
+    report.sides = [side(pa, va), side(pb, vb)];
+    return report;
+  }
   const [ra, rb] = await Promise.all([replayTo(pa, va.index), replayTo(pb, va.index)]);
   report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
   report.outputDiff = outputAround(ra.stdout, rb.stdout);
@@ -367,7 +419,8 @@ export function formatDiff(r: DiffReport, style: DiffStyle = plainStyle): string
   if (r.oddOneOut.length) lines.push(`odd one out: ${style.bad(r.oddOneOut.join(', '))}`);
   for (const h of r.headerDifferences) lines.push(`header differs: ${style.notice(h.field)}: ${h.values.join(' | ')}`);
   lines.push(`first divergent checkpoint: ${r.checkpoint === null ? '(none: they part at the end)' : `#${r.checkpoint}`}`);
-  lines.push(`first divergent event: ${r.event}${r.batch !== null ? ` (after ${r.batch} network batches)` : ''}: ${style.notice(r.reason)}`);
+  if (r.checkpointState) lines.push(describeCheckpointState(r.checkpointState));
+  lines.push(`first divergent event: ${r.event ?? '(not replayed)'}${r.batch !== null ? ` (after ${r.batch} network batches)` : ''}: ${style.notice(r.reason)}`);
   lines.push(...formatSides(r.sides, style));
   if (r.range) lines.push(...describeRange(r.range));
   if (r.memoryRegions.length) lines.push(`memory differs in: ${style.notice(r.memoryRegions.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)}`).join(', '))}`);
@@ -388,6 +441,14 @@ function formatSides(sides: DiffSide[], style: DiffStyle): string[] {
     if (s.stack.length) lines.push(`      stack: ${s.stack.slice(0, 6).map((f) => f.name).join(' <- ')}`);
   }
   return lines;
+}
+
+/** "at checkpoint #3 (event 1024) state differs in: memory page 1 (0x10000-0x1ffff), stdout". */
+function describeCheckpointState(c: CheckpointState): string {
+  const parts = c.components.map((k) => (k !== 'memory' ? k
+    : c.pages === null ? 'memory (a trace has no page hashes)'
+    : c.pages.length === 0 ? 'memory' : `memory ${describePages(c.pages)}`));
+  return `at checkpoint #${c.checkpoint} (event ${c.event}) state differs in: ${parts.join(', ') || 'nothing but the chain'}`;
 }
 
 function describeRange(r: InstructionRange): string[] {

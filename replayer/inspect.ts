@@ -1,5 +1,5 @@
 // `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
-import { pack, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
+import { pack, pageHashBytes, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
 import { stackLimitOf } from '../runtime/index.js';
 import { describeNetEvent, eventsOf, resultName } from './events.js';
 
@@ -32,7 +32,8 @@ export interface TraceSummary {
   events: number;
   calls: Record<string, number>;
   records: Record<string, { count: number; bytes: number }>;
-  checkpoints: { number: number; event: number; chain: string }[];
+  /** `pages`: how many 64 KiB memory pages the checkpoint hashed one by one (null: a trace without page hashes). */
+  checkpoints: { number: number; event: number; chain: string; pages: number | null }[];
   exit: { outcome: string; exitCode: number; trapMessage: string | null; stdoutBytes: number; stderrBytes: number } | null;
   size: { fileBytes: number; chunks: number; storedBytes: number; rawBytes: number; bytesPerEvent: number };
   /** Where and why reading stopped early, or why the trace is not whole (one line, with the byte offset). */
@@ -80,7 +81,8 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
           summary.calls[name] = (summary.calls[name] ?? 0) + 1;
         }
       } else if (record.kind === 'checkpoint') {
-        summary.checkpoints.push({ number: record.number, event: record.event, chain: hex(record.chain) });
+        const pages = record.pages ? record.pages.length / pageHashBytes : null;
+        summary.checkpoints.push({ number: record.number, event: record.event, chain: hex(record.chain), pages });
       } else if (record.kind === 'exit') {
         const { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes } = record;
         summary.exit = { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes };

@@ -1,6 +1,6 @@
 // The divergence report replay prints: where, what was expected and what happened, between
 // which checkpoints, and the guest's stack at that moment.
-import type { Divergence } from '../runtime/index.js';
+import { describePages, type Divergence } from '../runtime/index.js';
 
 export function formatDivergence(d: Divergence): string {
   const lines = [
@@ -10,6 +10,7 @@ export function formatDivergence(d: Divergence): string {
     `  checkpoints: ${d.checkpointBefore === null ? 'none verified yet' : `#${d.checkpointBefore} verified`}; next in the trace: #${d.checkpointAfter}`,
   ];
   if (d.differing.length > 0) lines.push(`  differs in:  ${d.differing.join(', ')}`);
+  if (d.pages.length > 0) lines.push(`  memory:      differs in ${describePages(d.pages)}`);
   lines.push('  guest stack (innermost first):');
   if (d.stack.length === 0) lines.push('    (not inside guest code)');
   d.stack.slice(0, 16).forEach((f, i) => lines.push(`    #${i} ${f.name} (func ${f.functionIndex}, offset 0x${f.offset.toString(16)})`));

@@ -26,7 +26,7 @@ export type { Divergence, StopSnapshot } from './trace/session.js';
 export { RecordingSession, type RecordingOptions } from './trace/recording.js';
 export { ReplaySession, type ReplayOptions } from './trace/replaying.js';
 export { openTraceFile, FileTraceSink, TraceFileError, type FileByteSource } from './effects/trace-file.js';
-export { sha256 } from './trace/digest.js';
+export { sha256, describePages, differingComponents, differingPages, type PageRun } from './trace/digest.js';
 export { defaultSnapshotLimits } from './fs/tree.js';
 export { startGuest, type GuestProcess, type NetHooks } from './spawn.js';
 export { OutputRingReader, OutputRingWriter, outputRingBuffer, outputRingBytes, maxOutputFrameBytes, type OutputChunk } from './worker/output-ring.js';

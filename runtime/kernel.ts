@@ -18,7 +18,7 @@ import { processSyscalls } from './wasi/process.js';
 import { socketSyscalls } from './wasi/sock.js';
 import { NetStack } from './net/stack.js';
 import { netSyscalls } from './net/syscalls.js';
-import { digestGlobals, digestMemory, sha256 } from './trace/digest.js';
+import { digestGlobals, digestMemory, digestMemoryPages, sha256 } from './trace/digest.js';
 
 export { wasiModuleName };
 
@@ -98,16 +98,25 @@ export class Kernel implements KernelContext {
   }
 
   /** Hash of everything but output (the session hashes output): memory, globals, fds, filesystem. */
-  stateDigest(): { memory: Uint8Array; globals: Uint8Array; fds: Uint8Array; fs: Uint8Array } {
+  /**
+   * Hashes of the state, component by component. `pages` true: memory hashed page by page (with
+   * the page hashes, as checkpoints record them today); false: as traces without page hashes did.
+   */
+  stateDigest(pages = true): { memory: Uint8Array; globals: Uint8Array; fds: Uint8Array; fs: Uint8Array; pages: Uint8Array | null } {
     const fdText = this.fds.entries().map(([fd, h]) => `${fd} ${h.filetype} ${h.fdflags} ${h.rightsBase} ${h.rightsInheriting} ${h.digestKey()}`).join('\n');
     const fsHash = createHash('sha256');
     for (const { root } of this.mounts) fsHash.update(this.fs.digest(root.inode));
     return {
-      memory: this.wasmMemory ? digestMemory(this.wasmMemory) : new Uint8Array(32),
+      ...this.memoryDigest(pages),
       globals: digestGlobals(this.globals),
       fds: sha256(fdText),
       fs: new Uint8Array(fsHash.digest()),
     };
+  }
+
+  private memoryDigest(pages: boolean): { memory: Uint8Array; pages: Uint8Array | null } {
+    if (!this.wasmMemory) return { memory: new Uint8Array(32), pages: pages ? new Uint8Array(0) : null };
+    return pages ? digestMemoryPages(this.wasmMemory) : { memory: digestMemory(this.wasmMemory), pages: null };
   }
 
   /** At exit: write the in-memory filesystem back to the host if asked, flush output. */

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { programsDir, runCli, runCliAsync, startCli, tempDir } from './helpers.js';
+import { programsDir, repoRoot, runCli, runCliAsync, startCli, tempDir } from './helpers.js';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
 
@@ -141,6 +141,75 @@ describe('fault injection, found by diff', () => {
     const junk = runCli(['diff', a, join(dir, 'junk.rct')]);
     expect(junk.exitCode).toBe(1);
     expect(junk.stderr).toMatch(/^replicode: not a RepliCode trace/);
+  });
+});
+
+describe('page hashes at checkpoints: the differing 64 KiB pages, without replaying', () => {
+  /** One call, byte stores at (address, value) pairs, another call: the stores land between two events. */
+  const storing = (stores: [number, number][]) => `(module
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 6)
+  (func $main (export "_start")
+    (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 0)))
+    ${stores.map(([address, value]) => `(i32.store8 (i32.const ${address}) (i32.const ${value}))`).join('\n    ')}
+    (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 0)))
+    (call $exit (i32.const 0))))`;
+
+  it('a bitflip at ADDR: diff --no-replay names exactly the page of ADDR, in text and JSON', () => {
+    const dir = tempDir();
+    const traces = ['clean', 'flipped'].map((n) => join(dir, `${n}.rct`));
+    traces.forEach((t, i) => {
+      const inject = i === 1 ? ['--inject', 'bitflip@500:70000'] : []; // 0x11170: page 1 of 2
+      expect(runCli(['record', ...inject, '--checkpoint-every', '256', '-o', t, wasm('syscall_heavy'), '--', '2000']).exitCode).toBe(0);
+    });
+    const json = runCli(['diff', '--json', '--no-replay', ...traces]);
+    expect(json.exitCode, json.stderr).toBe(3);
+    const report = JSON.parse(json.stdout);
+    expect(report.checkpoint).toBe(1);
+    expect(report.checkpointState).toEqual({ checkpoint: 1, event: 512, components: ['memory'], pages: [{ first: 1, last: 1 }], regions: [{ start: 0x10000, end: 0x20000 }] });
+    expect(report.event).toBeNull(); // nothing was replayed
+    const inspected = JSON.parse(runCli(['inspect', '--json', traces[0]!]).stdout);
+    expect(inspected.checkpoints[1]).toMatchObject({ number: 1, event: 512, pages: 2 }); // syscall_heavy's memory: 2 pages
+    const text = runCli(['diff', '--no-replay', ...traces]);
+    expect(text.stdout).toContain('at checkpoint #1 (event 512) state differs in: memory page 1 (0x10000-0x1ffff)');
+    // With replay the same line comes first, then the event replay finds (narrowing unchanged).
+    const replayed = JSON.parse(runCli(['diff', '--json', '--no-instructions', ...traces]).stdout);
+    expect(replayed.checkpointState.pages).toEqual([{ first: 1, last: 1 }]);
+    expect(replayed.event).toBe(500);
+  });
+
+  it('two builds storing in different pages: every differing page named, runs joined', () => {
+    const dir = tempDir();
+    const sources = [storing([[0x10, 1]]), storing([[0x10, 1], [0x20010, 7], [0x30010, 1], [0x50000, 2]])].map((text, i) => {
+      const path = join(dir, `v${i}.wat`);
+      writeFileSync(path, text);
+      return path;
+    });
+    const traces = sources.map((_, i) => join(dir, `t${i}.rct`));
+    traces.forEach((t, i) => expect(runCli(['record', '-o', t, sources[i]!]).exitCode).toBe(0));
+    const report = JSON.parse(runCli(['diff', '--json', '--no-replay', ...traces]).stdout);
+    expect(report.checkpointState.pages).toEqual([{ first: 2, last: 3 }, { first: 5, last: 5 }]);
+    expect(runCli(['diff', '--no-replay', ...traces]).stdout).toContain('memory pages 2-3, 5 (0x20000-0x3ffff, 0x50000-0x5ffff)');
+    // Replaying the first trace with the second build: the checkpoint names the same pages.
+    const replay = runCli(['replay', '-q', '--module', sources[1]!, traces[0]!]);
+    expect(replay.exitCode).toBe(3);
+    expect(replay.stdout + replay.stderr).toContain('memory:      differs in pages 2-3, 5 (0x20000-0x3ffff, 0x50000-0x5ffff)');
+  });
+
+  it('traces written before page hashes still diff and replay; the report says the pages are unknown', () => {
+    // Recorded by the previous writer: `record --checkpoint-every 256 [--inject bitflip@500:70000] syscall_heavy.wasm -- 2000`.
+    const fixtures = join(repoRoot, 'tests', 'fixtures', 'v2-no-pages');
+    const traces = ['clean.rct', 'bitflip-500-70000.rct'].map((n) => join(fixtures, n));
+    expect(runCli(['replay', '-q', traces[1]!]).exitCode).toBe(0);
+    const r = runCli(['diff', '--json', '--no-instructions', ...traces]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    const report = JSON.parse(r.stdout);
+    expect(report.checkpointState).toMatchObject({ checkpoint: 1, components: ['memory'], pages: null });
+    expect(report.event).toBe(500);
+    expect(report.memoryRegions).toEqual([{ start: 0x11000, end: 0x12000 }]);
+    expect(runCli(['diff', '--no-replay', ...traces]).stdout).toContain('state differs in: memory (a trace has no page hashes)');
+    expect(JSON.parse(runCli(['inspect', '--json', traces[0]!]).stdout).checkpoints[1]).toMatchObject({ number: 1, pages: null });
   });
 });
 

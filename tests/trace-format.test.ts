@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  encodeCalls, encodeChunk, encodeClock, encodeFileHeader, encodeStdin, encodeTrailer, EventCursor, memorySource,
-  readChunk, replicodeVersion, TraceFormatError, TraceReader, TraceWriter, type TraceHeader,
+  decodeRecord, encodeCalls, encodeCheckpoint, encodeChunk, encodeClock, encodeFileHeader, encodeStdin, encodeTrailer, EventCursor, memorySource,
+  pack, readChunk, RecordShapeError, unpackAll, replicodeVersion, TraceFormatError, TraceReader, TraceWriter, type TraceHeader,
 } from '../dist/formats/index.js';
 import { repoRoot, runCli, tempDir } from './helpers.js';
 
@@ -37,7 +37,7 @@ function writeSample(events = 10_000): Uint8Array {
 
 describe('trace format', () => {
   it('encodes exactly these bytes (golden)', () => {
-    expect(hex(encodeFileHeader())).toBe('52435452414345000200000000000000');
+    expect(hex(encodeFileHeader())).toBe('52435452414345000300000000000000');
     expect(hex(encodeCalls(7, new Uint8Array([5, 26]), new Uint8Array([0, 8]), new Uint32Array([0x01020304, 0xdeadbeef]))))
       .toBe('950207c402051ac4020008c40804030201efbeadde');
     expect(hex(encodeClock(9, 1, 123456789012n))).toBe('94040901d30000001cbe991a14');
@@ -77,11 +77,26 @@ describe('trace format', () => {
     expect(writeSample(100_000).length / 100_000).toBeLessThan(8);
   });
 
+  it('checkpoints: page hashes are an additive sixth element; a record without them reads as before', () => {
+    const h = (n: number) => new Uint8Array(32).fill(n);
+    const digest = { memory: h(1), globals: h(2), fds: h(3), fs: h(4), stdout: h(5), stderr: h(6) };
+    const pages = new Uint8Array(24).map((_, i) => i);
+    const withPages = decodeRecord(unpackAll(encodeCheckpoint(3, 96, h(9), digest, pages))[0]);
+    expect(withPages).toEqual({ kind: 'checkpoint', number: 3, event: 96, chain: h(9), digest, pages });
+    const before = decodeRecord(unpackAll(encodeCheckpoint(3, 96, h(9), digest))[0]);
+    expect(before).toEqual({ kind: 'checkpoint', number: 3, event: 96, chain: h(9), digest });
+    expect('pages' in before).toBe(false);
+    // Page hashes come whole (8 bytes each): anything else is a bad record, never a crash.
+    const parts = [h(1), h(2), h(3), h(4), h(5), h(6)];
+    expect(() => decodeRecord(unpackAll(pack([8, 3, 96, h(9), parts, new Uint8Array(7)]))[0])).toThrow(RecordShapeError);
+    expect(() => decodeRecord(unpackAll(pack([8, 3, 96, h(9), parts, 'pages']))[0])).toThrow(RecordShapeError);
+  });
+
   it('refuses other versions and other files with a clear error', () => {
     const bytes = writeSample(10);
-    const v3 = bytes.slice();
-    v3[8] = 3;
-    expect(() => new TraceReader(memorySource(v3))).toThrow(/format version 3 is not supported.*at byte 8/);
+    const v4 = bytes.slice();
+    v4[8] = 4;
+    expect(() => new TraceReader(memorySource(v4))).toThrow(/format version 4 is not supported.*at byte 8/);
     // Version 1 (no chunk groups; each CRC over the payload only) is still read.
     const v1 = bytes.slice();
     v1[8] = 1;

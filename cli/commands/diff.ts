@@ -9,10 +9,11 @@ export function withDiffOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('traces', { type: 'string', array: true, describe: 'two or more .rct traces of the same program' })
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable report' })
-    .option('instructions', { type: 'boolean', default: true, describe: 'narrow a state-only divergence to an instruction range (--no-instructions: stop at the event; faster on long traces)' });
+    .option('instructions', { type: 'boolean', default: true, describe: 'narrow a state-only divergence to an instruction range (--no-instructions: stop at the event; faster on long traces)' })
+    .option('replay', { type: 'boolean', default: true, describe: 'replay to the event where state starts to differ (--no-replay: only what the traces say: checkpoints, the 64 KiB memory pages that differ there, events; at once on any length)' });
 }
 
-export interface ParsedDiffArgs { traces?: string[]; json: boolean; instructions?: boolean }
+export interface ParsedDiffArgs { traces?: string[]; json: boolean; instructions?: boolean; replay?: boolean }
 
 /**
  * `replicode diff`: exit 0 when the traces agree (as far as they go, when some were stopped on
@@ -25,7 +26,7 @@ export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
   const progress = new Progress();
   let report;
   try {
-    report = await diffTraces(traces, { instructions: argv.instructions !== false, onProgress: (phase) => progress.update(phase) });
+    report = await diffTraces(traces, { instructions: argv.instructions !== false, replay: argv.replay !== false, onProgress: (phase) => progress.update(phase) });
   } finally {
     progress.clear();
   }

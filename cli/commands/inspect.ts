@@ -93,7 +93,7 @@ function formatSummary(path: string, s: TraceSummary): string {
     `records:     ${Object.entries(s.records).map(([k, v]) => `${k} ${v.count} (${v.bytes} B)`).join(', ')}`,
     `size:        ${s.size.fileBytes} bytes in ${s.size.chunks} chunks; ${s.size.rawBytes} bytes of records before compression; ${s.size.bytesPerEvent.toFixed(2)} bytes per event after the header`,
     `checkpoints: ${s.checkpoints.length} (every ${h.checkpointEvery} events, and at exit)`,
-    ...s.checkpoints.slice(0, 20).map((c) => `  #${c.number} after event ${c.event}: chain ${c.chain.slice(0, 16)}...`),
+    ...s.checkpoints.slice(0, 20).map((c) => `  #${c.number} after event ${c.event}: chain ${c.chain.slice(0, 16)}...${c.pages === null ? '' : `, memory ${c.pages} pages`}`),
     ...(s.checkpoints.length > 20 ? [`  ... ${s.checkpoints.length - 20} more`] : []),
     `exit:        ${s.exit ? `${s.exit.outcome} with code ${s.exit.exitCode}${s.exit.trapMessage ? ` (${s.exit.trapMessage})` : ''}; ${s.exit.stdoutBytes} bytes of stdout, ${s.exit.stderrBytes} of stderr` : s.stopped ? `(none: ${s.stopped})` : '(not recorded)'}`,
   ];

@@ -11,6 +11,10 @@ import { chainHash, OutputHasher, type StateDigest } from './digest.js';
 import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
 
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`RepliCode bug: ${message}`);
+}
+
 export interface RecordingOptions {
   checkpointEvery: number;
   recordOutput: boolean;
@@ -120,10 +124,12 @@ export class RecordingSession implements GuestSession {
   }
 
   private checkpoint(event: number): void {
-    const digest: StateDigest = { ...this.kernel!.stateDigest(), stdout: this.output[1].digest(), stderr: this.output[2].digest() };
+    const { pages, ...state } = this.kernel!.stateDigest();
+    assert(pages !== null, 'a recording hashes memory page by page');
+    const digest: StateDigest = { ...state, stdout: this.output[1].digest(), stderr: this.output[2].digest() };
     const number = this.checkpoints++;
     this.chain = chainHash(this.chain, number, event, digest);
-    this.writer.checkpoint(number, event, encodeCheckpoint(number, event, this.chain, digest));
+    this.writer.checkpoint(number, event, encodeCheckpoint(number, event, this.chain, digest, pages));
   }
 
   private append(record: Uint8Array): void {

@@ -10,7 +10,7 @@ import { Errno, errnoName } from '../errno.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { Kernel } from '../kernel.js';
 import { wasmFrames } from '../trap.js';
-import { chainHash, differingComponents, OutputHasher, type StateDigest } from './digest.js';
+import { chainHash, differingComponents, differingPages, OutputHasher, type PageRun, type StateDigest } from './digest.js';
 import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
 import { filterDelivery } from './recording.js';
@@ -79,7 +79,7 @@ export class ReplaySession implements GuestSession {
 
   /** Stops the guest here with a snapshot of its state (for --to and the instruction clock). */
   private stop(reason: string): never {
-    const digest = this.kernel!.stateDigest();
+    const digest = this.kernel!.stateDigest(false); // only compared with another replay: the cheaper whole-memory hash
     const all = createHash('sha256');
     for (const part of [digest.memory, digest.globals, digest.fds, digest.fs, this.output[1].digest(), this.output[2].digest()]) all.update(part);
     throw new GuestStop({
@@ -218,25 +218,28 @@ export class ReplaySession implements GuestSession {
     const recorded: CheckpointRecord | undefined = this.cursor.checkpoint();
     if (!recorded) this.checkTruncated(event);
     if (!recorded) this.diverge('the trace has no checkpoint here', `checkpoint ${this.verified + 1}`, null);
-    const digest: StateDigest = { ...this.kernel!.stateDigest(), stdout: this.output[1].digest(), stderr: this.output[2].digest() };
+    // Memory is hashed as the recording did: page by page when the checkpoint holds page hashes.
+    const { pages, ...state } = this.kernel!.stateDigest(recorded.pages !== undefined);
+    const digest: StateDigest = { ...state, stdout: this.output[1].digest(), stderr: this.output[2].digest() };
     if (recorded.event !== event) this.diverge('checkpoints are at different events', `checkpoint ${recorded.number} after event ${recorded.event}`, `after event ${event}`);
     const differing = differingComponents(recorded.digest, digest);
     // Whole hashes: two that differ only past a shortened prefix would print the same.
     if (differing.length > 0) {
       this.diverge(`state differs at checkpoint ${recorded.number}: ${differing.join(', ')}`,
         differing.map((k) => `${k} ${hex(recorded.digest[k])}`).join(', '),
-        differing.map((k) => `${k} ${hex(digest[k])}`).join(', '), differing);
+        differing.map((k) => `${k} ${hex(digest[k])}`).join(', '), differing,
+        recorded.pages && pages && differing.includes('memory') ? differingPages(recorded.pages, pages) : []);
     }
     this.chain = chainHash(this.chain, recorded.number, event, digest);
     if (hex(this.chain) !== hex(recorded.chain)) this.diverge(`checkpoint ${recorded.number}'s chain hash differs`, hex(recorded.chain), hex(this.chain));
     this.verified = recorded.number;
   }
 
-  private diverge(reason: string, expected: string | null, actual: string | null, differing: readonly string[] = []): never {
+  private diverge(reason: string, expected: string | null, actual: string | null, differing: readonly string[] = [], pages: PageRun[] = []): never {
     throw new GuestStop({
       kind: 'diverged',
       divergence: {
-        event: this.event, reason, expected, actual, differing: [...differing],
+        event: this.event, reason, expected, actual, differing: [...differing], pages,
         checkpointBefore: this.verified >= 0 ? this.verified : null,
         checkpointAfter: this.verified + 1,
         stack: wasmFrames(new Error().stack),

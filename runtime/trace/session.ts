@@ -1,6 +1,7 @@
 // What record and replay plug into a guest run: effects around the real ones, a syscall
 // tracer, and the last word on how the run ended.
 import type { HostEffects } from '../effects/types.js';
+import type { PageRun } from './digest.js';
 import type { Kernel, SyscallTracer } from '../kernel.js';
 import type { WasmFrame } from '../trap.js';
 
@@ -17,6 +18,8 @@ export interface Divergence {
   checkpointAfter: number | null;
   /** State components that differ, when a checkpoint caught it. */
   differing: string[];
+  /** When memory differs at a checkpoint with page hashes: the 64 KiB pages that differ (else empty). */
+  pages: PageRun[];
   /** The guest's wasm stack at the call (innermost first). */
   stack: WasmFrame[];
 }
