@@ -5,10 +5,9 @@
 // same: the main thread takes it on a timer, when the worker blocks or exits, and once more after
 // the worker is gone.
 //
-// One writer (the worker), one reader (the main thread). Positions are byte counters that wrap
-// at 2^32; the ring's size is a power of two, so `(written - taken) >>> 0` is always what is in it.
-// A frame is a 4-byte little-endian header, `length * 2 + (stream - 1)`, then its bytes (which may
+// One writer (the worker), one reader (the main thread), on byte-ring.ts's mechanics. A frame is a 4-byte little-endian header, `length * 2 + (stream - 1)`, then its bytes (which may
 // wrap around the end of the ring). `written` moves only past whole frames.
+import { copyIntoRing, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 
 /** Bytes of guest output in the ring at most; past it the guest waits for the main thread. */
 export const outputRingBytes = 1024 * 1024;
@@ -21,20 +20,13 @@ export const watchedOutputBatchMs = 2;
 
 const frameHeaderBytes = 4;
 const Ctl = {
-  /** Bytes appended so far (mod 2^32), past whole frames only; written by the worker. */
-  written: 0,
-  /** Bytes taken so far (mod 2^32); written by the main thread. */
-  taken: 1,
-  /** 1 while the main thread sleeps until told there is output (the worker clears it and wakes it). */
-  armed: 2,
+  ...RingSlot,
   /** Bit `stream` set: the host's end of that stream is closed (its reader went away). */
   closed: 3,
 } as const;
 const controlBytes = 16;
 /** Frames up to this size are copied byte by byte (cheaper than a typed-array copy for a few bytes). */
 const smallFrameBytes = 16;
-/** Longest the worker sleeps at a time waiting for room (it looks again after). */
-const roomWaitMs = 100;
 
 function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`output ring: ${message}`);
@@ -81,7 +73,7 @@ export class OutputRingWriter {
   }
 
   private refreshRoom(): number {
-    this.room = outputRingBytes - ((this.written - Atomics.load(this.control, Ctl.taken)) >>> 0);
+    this.room = ringRoom(this.control, this.written, outputRingBytes);
     return this.room;
   }
 
@@ -92,17 +84,12 @@ export class OutputRingWriter {
 
   /** Tells the reader to take what is there now (the guest is about to block, or has ended). */
   wake(): void {
-    if (Atomics.compareExchange(this.control, Ctl.armed, 1, 0) === 1) Atomics.notify(this.control, Ctl.armed);
+    wakeRingReader(this.control);
   }
 
   private append(stream: 1 | 2, bytes: Uint8Array): void {
     const need = frameHeaderBytes + bytes.length;
-    while (this.room < need) {
-      const taken = Atomics.load(this.control, Ctl.taken);
-      if (this.refreshRoom() >= need) break;
-      this.wake();
-      Atomics.wait(this.control, Ctl.taken, taken, roomWaitMs);
-    }
+    if (this.room < need) this.room = waitForRoom(this.control, this.written, outputRingBytes, need, () => this.wake());
     const mask = outputRingBytes - 1;
     const header = bytes.length * 2 + (stream - 1);
     const { data } = this;
@@ -111,11 +98,7 @@ export class OutputRingWriter {
     at = (at + frameHeaderBytes) & mask;
     if (bytes.length <= smallFrameBytes) {
       for (let i = 0; i < bytes.length; i++) data[(at + i) & mask] = bytes[i]!;
-    } else {
-      const first = Math.min(bytes.length, outputRingBytes - at);
-      data.set(first === bytes.length ? bytes : bytes.subarray(0, first), at);
-      if (first < bytes.length) data.set(bytes.subarray(first), 0);
-    }
+    } else copyIntoRing(data, at, bytes);
     this.written = (this.written + need) >>> 0;
     this.room -= need;
     Atomics.store(this.control, Ctl.written, this.written | 0);
@@ -136,39 +119,22 @@ export class OutputRingReader {
 
   /** Everything in the ring now, copied out; the worker may write over it from here on. */
   take(): OutputChunk[] {
-    const taken = Atomics.load(this.control, Ctl.taken) >>> 0;
-    const used = (Atomics.load(this.control, Ctl.written) - taken) >>> 0;
-    if (used === 0) return [];
-    assert(used <= outputRingBytes, `${used} bytes in a ring of ${outputRingBytes}`);
-    const bytes = new Uint8Array(used);
-    const at = taken & (outputRingBytes - 1);
-    const first = Math.min(used, outputRingBytes - at);
-    bytes.set(this.data.subarray(at, at + first));
-    if (first < used) bytes.set(this.data.subarray(0, used - first), first);
-    Atomics.store(this.control, Ctl.taken, (taken + used) | 0);
-    Atomics.notify(this.control, Ctl.taken);
-    return frames(bytes);
+    const bytes = takeFromRing(this.control, this.data, assert);
+    return bytes ? frames(bytes) : [];
   }
 
   /**
    * Resolves once the worker says there is output, or after `timeoutMs`, or at once if there is
    * output already.
    */
-  async waitForOutput(timeoutMs: number): Promise<void> {
-    Atomics.store(this.control, Ctl.armed, 1);
+  waitForOutput(timeoutMs: number): Promise<void> {
     // Checked after arming: a frame written before that is seen here, one written after wakes us.
-    if (Atomics.load(this.control, Ctl.written) !== Atomics.load(this.control, Ctl.taken)) {
-      Atomics.store(this.control, Ctl.armed, 0);
-      return;
-    }
-    const waiting = Atomics.waitAsync(this.control, Ctl.armed, 1, timeoutMs);
-    if (waiting.async) await waiting.value;
-    Atomics.store(this.control, Ctl.armed, 0);
+    return sleepUntilWoken(this.control, timeoutMs, () => Atomics.load(this.control, Ctl.written) !== Atomics.load(this.control, Ctl.taken));
   }
 
   /** Wakes a `waitForOutput` from this side (the worker has ended). */
   interrupt(): void {
-    if (Atomics.compareExchange(this.control, Ctl.armed, 1, 0) === 1) Atomics.notify(this.control, Ctl.armed);
+    wakeRingReader(this.control);
   }
 
   /** The host's end of `stream` is closed: from now on the guest's writes to it fail (EPIPE). */

@@ -6,8 +6,7 @@
 // computes) or crashes, the main thread takes what is in the ring and the events of the batch
 // from the columns, and every event the guest completed reaches the trace.
 //
-// One writer (the worker), one reader (the main thread); positions are byte counters that wrap
-// at 2^32 over a power-of-two ring, as in output-ring.ts. A frame is a 12-byte header (three u32
+// One writer (the worker), one reader (the main thread), on byte-ring.ts's mechanics. A frame is a 12-byte header (three u32
 // little-endian: `length * 4 + kind`, then two values whose meaning depends on the kind) and its
 // bytes, which may wrap around the end of the ring. The worker publishes `written` when an event
 // completes (so the records of a call still in progress stay unpublished), after a calls batch
@@ -16,6 +15,7 @@ import type { MessagePort } from 'node:worker_threads';
 import {
   callsPerBatch, encodeCalls, maxRecordBytes, RecordBuffer, TraceLimitError, type EventLog, type RawChunk, type TraceEnd,
 } from '../../formats/index.js';
+import { copyIntoRing, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 import type { WorkerMessage } from './channel.js';
 
 /** Bytes of recorded data in the ring at most; past it the guest waits for the main thread. */
@@ -37,12 +37,7 @@ const FrameKind = {
 } as const;
 const frameHeaderBytes = 12;
 const Ctl = {
-  /** Bytes published so far (mod 2^32), past whole frames only; written by the worker. */
-  written: 0,
-  /** Bytes taken so far (mod 2^32); written by the main thread. */
-  taken: 1,
-  /** 1 while the main thread sleeps until told to take (the worker clears it and wakes it). */
-  armed: 2,
+  ...RingSlot,
   /** 1 once the trace is full: the worker's next record stops the guest. */
   limitReached: 3,
   /** Events completed (their result known) so far, mod 2^32. */
@@ -50,8 +45,6 @@ const Ctl = {
 } as const;
 const controlBytes = 32;
 const columnsBytes = callsPerBatch * 6;
-/** Longest the worker sleeps at a time waiting for room (it looks again after). */
-const roomWaitMs = 100;
 
 function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`RepliCode bug: trace ring: ${message}`);
@@ -176,37 +169,28 @@ export class SharedTraceLog implements EventLog {
       for (let i = 0; i < 4; i++) data[(at + i) & mask] = (word >>> (8 * i)) & 0xff;
       at += 4;
     }
-    at &= mask;
-    const first = Math.min(bytes.length, traceRingBytes - at);
-    data.set(first === bytes.length ? bytes : bytes.subarray(0, first), at);
-    if (first < bytes.length) data.set(bytes.subarray(first), 0);
+    copyIntoRing(data, at, bytes);
     this.written = (this.written + need) >>> 0;
     this.room -= need;
   }
 
   private waitForRoom(need: number): void {
-    while (this.room < need) {
-      const taken = Atomics.load(this.v.control, Ctl.taken);
-      this.room = traceRingBytes - ((this.written - taken) >>> 0);
-      if (this.room >= need) break;
-      // What we hold back must go out for room to come (a large record's earlier pieces).
-      this.publish();
-      this.wake();
-      Atomics.wait(this.v.control, Ctl.taken, taken, roomWaitMs);
-    }
+    if (this.room >= need) return;
+    // What we hold back must go out for room to come (a large record's earlier pieces).
+    this.room = waitForRoom(this.v.control, this.written, traceRingBytes, need, () => { this.publish(); this.wake(); });
   }
 
   private publish(): void {
     this.published = this.written;
     Atomics.store(this.v.control, Ctl.written, this.written | 0);
     if (this.room < traceRingBytes / 2) {
-      this.room = traceRingBytes - ((this.written - Atomics.load(this.v.control, Ctl.taken)) >>> 0);
+      this.room = ringRoom(this.v.control, this.written, traceRingBytes);
       if (this.room < traceRingBytes / 2) this.wake();
     }
   }
 
   private wake(): void {
-    if (Atomics.compareExchange(this.v.control, Ctl.armed, 1, 0) === 1) Atomics.notify(this.v.control, Ctl.armed);
+    wakeRingReader(this.v.control);
   }
 
   private send(message: WorkerMessage): void {
@@ -235,19 +219,8 @@ export class TraceRingReader {
 
   /** Gathers everything published into chunks; full chunks are emitted, the last stays until more comes or `flush`. */
   take(): void {
-    const { control } = this.v;
-    const taken = Atomics.load(control, Ctl.taken) >>> 0;
-    const used = (Atomics.load(control, Ctl.written) - taken) >>> 0;
-    if (used === 0) return;
-    assert(used <= traceRingBytes, `${used} bytes in a ring of ${traceRingBytes}`);
-    const bytes = new Uint8Array(used);
-    const at = taken & (traceRingBytes - 1);
-    const first = Math.min(used, traceRingBytes - at);
-    bytes.set(this.v.data.subarray(at, at + first));
-    if (first < used) bytes.set(this.v.data.subarray(0, used - first), first);
-    Atomics.store(control, Ctl.taken, (taken + used) | 0);
-    Atomics.notify(control, Ctl.taken);
-    this.frames(bytes);
+    const bytes = takeFromRing(this.v.control, this.v.data, assert);
+    if (bytes) this.frames(bytes);
   }
 
   private frames(bytes: Uint8Array): void {
@@ -309,16 +282,12 @@ export class TraceRingReader {
   }
 
   /** Resolves once the worker asks for its data to be taken, or after `timeoutMs`. */
-  async waitForData(timeoutMs: number): Promise<void> {
-    const { control } = this.v;
-    Atomics.store(control, Ctl.armed, 1);
-    const waiting = Atomics.waitAsync(control, Ctl.armed, 1, timeoutMs);
-    if (waiting.async) await waiting.value;
-    Atomics.store(control, Ctl.armed, 0);
+  waitForData(timeoutMs: number): Promise<void> {
+    return sleepUntilWoken(this.v.control, timeoutMs);
   }
 
   /** Wakes a `waitForData` from this side (the worker has ended). */
   interrupt(): void {
-    if (Atomics.compareExchange(this.v.control, Ctl.armed, 1, 0) === 1) Atomics.notify(this.v.control, Ctl.armed);
+    wakeRingReader(this.v.control);
   }
 }

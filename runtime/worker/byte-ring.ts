@@ -1,0 +1,77 @@
+// The mechanics the two shared-memory rings share (output-ring.ts for guest output,
+// trace-channel.ts for recorded data): one writer thread, one reader thread, byte positions that
+// wrap at 2^32 over a power-of-two ring, so `(written - taken) >>> 0` is always what is in it.
+// Each ring keeps its own frame format and its own control slots after these three.
+
+export const RingSlot = {
+  /** Bytes published so far (mod 2^32), past whole frames only; written by the writer. */
+  written: 0,
+  /** Bytes taken so far (mod 2^32); written by the reader. */
+  taken: 1,
+  /** 1 while the reader sleeps until told to take (the writer clears it and wakes it). */
+  armed: 2,
+} as const;
+
+/** Longest the writer sleeps at a time waiting for room (it looks again after). */
+const roomWaitMs = 100;
+
+/** Room for the writer after its own `written` (which may be ahead of what it published). */
+export function ringRoom(control: Int32Array, written: number, ringBytes: number): number {
+  return ringBytes - ((written - Atomics.load(control, RingSlot.taken)) >>> 0);
+}
+
+/**
+ * Blocks the writer until `need` bytes are free after `written`; `beforeWait` runs before each
+ * sleep (it must let the reader make progress: publish, wake it). Returns the room found.
+ */
+export function waitForRoom(control: Int32Array, written: number, ringBytes: number, need: number, beforeWait: () => void): number {
+  for (;;) {
+    const taken = Atomics.load(control, RingSlot.taken);
+    const room = ringBytes - ((written - taken) >>> 0);
+    if (room >= need) return room;
+    beforeWait();
+    Atomics.wait(control, RingSlot.taken, taken, roomWaitMs);
+  }
+}
+
+/** Copies `bytes` into the ring at position `at` (a byte counter), wrapping past the ring's end. */
+export function copyIntoRing(data: Uint8Array, at: number, bytes: Uint8Array): void {
+  const start = at & (data.length - 1);
+  const first = Math.min(bytes.length, data.length - start);
+  data.set(first === bytes.length ? bytes : bytes.subarray(0, first), start);
+  if (first < bytes.length) data.set(bytes.subarray(first), 0);
+}
+
+/** The reader's side: everything published and not taken yet, copied out (null: nothing); the writer may reuse its room from here on. */
+export function takeFromRing(control: Int32Array, data: Uint8Array, assert: (condition: boolean, message: string) => void): Uint8Array | null {
+  const taken = Atomics.load(control, RingSlot.taken) >>> 0;
+  const used = (Atomics.load(control, RingSlot.written) - taken) >>> 0;
+  if (used === 0) return null;
+  assert(used <= data.length, `${used} bytes in a ring of ${data.length}`);
+  const bytes = new Uint8Array(used);
+  const at = taken & (data.length - 1);
+  const first = Math.min(used, data.length - at);
+  bytes.set(data.subarray(at, at + first));
+  if (first < used) bytes.set(data.subarray(0, used - first), first);
+  Atomics.store(control, RingSlot.taken, (taken + used) | 0);
+  Atomics.notify(control, RingSlot.taken);
+  return bytes;
+}
+
+/** Wakes the reader if it sleeps in `sleepUntilWoken` (the writer has data, or the reader's own thread interrupts it). */
+export function wakeRingReader(control: Int32Array): void {
+  if (Atomics.compareExchange(control, RingSlot.armed, 1, 0) === 1) Atomics.notify(control, RingSlot.armed);
+}
+
+/**
+ * The reader sleeps until woken or `timeoutMs` pass; with `ready`, checked after arming, it does
+ * not sleep when there is something to take already (a wake before arming would be missed).
+ */
+export async function sleepUntilWoken(control: Int32Array, timeoutMs: number, ready?: () => boolean): Promise<void> {
+  Atomics.store(control, RingSlot.armed, 1);
+  if (!ready?.()) {
+    const waiting = Atomics.waitAsync(control, RingSlot.armed, 1, timeoutMs);
+    if (waiting.async) await waiting.value;
+  }
+  Atomics.store(control, RingSlot.armed, 0);
+}
