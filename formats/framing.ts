@@ -139,7 +139,7 @@ export function chunksEndAt(src: ByteSource, offset: number): boolean {
 }
 
 function endsWithTrailer(src: ByteSource): boolean {
-  return src.size >= fileHeaderBytes + trailerBytes && Buffer.from(src.read(src.size - trailerBytes, 8)).toString('latin1') === trailerMagic;
+  return src.size >= fileHeaderBytes + trailerBytes && chunksEndAt(src, src.size - trailerBytes);
 }
 
 /** The trailer at `offset`: the footer chunk's offset it points at. Throws unless it ends the file exactly. */

@@ -131,7 +131,12 @@ export class SocketHandle extends Handle {
 
   /** Whether the gateway waits for this socket's reads before reading more from its client. */
   private get fromClient(): boolean {
-    return this.peer !== undefined && !isVirtual(this.peer.ip) && this.conn !== undefined;
+    return this.toOutside && this.conn !== undefined;
+  }
+
+  /** Whether the peer is outside the machine (a client through the gateway). */
+  private get toOutside(): boolean {
+    return this.peer !== undefined && !isVirtual(this.peer.ip);
   }
 
   private consumed(bytes: number): void {
@@ -213,7 +218,7 @@ export class SocketHandle extends Handle {
    */
   private get sendBuffer(): number | undefined {
     const bound = this.stack.sendBufferBytes;
-    return bound !== undefined && this.peer !== undefined && !isVirtual(this.peer.ip) ? bound : undefined;
+    return bound !== undefined && this.toOutside ? bound : undefined;
   }
 
   /** Room left in the send buffer (Infinity when unbounded). */

@@ -138,7 +138,8 @@ export class NetStack {
     this.unreportedConsumed.delete(conn);
     if (!this.conns.has(conn)) return;
     if (unreported > 0) this.host.netPost({ kind: 'consumed', conn, bytes: unreported });
-    if (this.conns.delete(conn)) this.host.netPost({ kind: 'close', conn });
+    this.conns.delete(conn);
+    this.host.netPost({ kind: 'close', conn });
   }
 
   bindDatagram(port: number, socket: DatagramSocket): void {

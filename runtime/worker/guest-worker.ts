@@ -38,8 +38,9 @@ Error.stackTraceLimit = 64;
 
 const port = parentPort!;
 const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput } = workerData as GuestWorkerData;
-const control = openChannel(channel).control;
-const effects = new WorkerEffects(port, openChannel(channel), new OutputRingWriter(output, watchedOutput), trees, netPort);
+const opened = openChannel(channel);
+const control = opened.control;
+const effects = new WorkerEffects(port, opened, new OutputRingWriter(output, watchedOutput), trees, netPort);
 let stats: () => SessionStats | undefined = () => undefined;
 const cleanups: (() => void)[] = [];
 
@@ -58,7 +59,7 @@ function openSession() {
     const cutShort = cutShortOf(reader, spec.cutShort);
     const session = new ReplaySession(new EventCursor(reader.records()), {
       checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, ...(cutShort ? { cutShort } : {}),
-      ...(spec.cutShort?.stopped || reader.integrity.state === 'stopped' ? { stopped: true } : {}), ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
+      ...(stoppedRecording(reader, spec.cutShort) ? { stopped: true } : {}), ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
       ...(spec.hooks ? { hooks: spec.hooks } : {}),
       onProgress: (events) => { control[Slot.events] = events | 0; },
     }, new FaultInjector(config.faults ?? []));
@@ -67,6 +68,11 @@ function openSession() {
   }
   if (spec?.kind === 'hash') return new HashingSession(new FaultInjector(config.faults ?? []));
   return undefined;
+}
+
+/** Whether the recording was stopped on purpose, as the caller found it (no second pass over the file) or as read here. */
+function stoppedRecording(reader: TraceReader, known: { stopped?: boolean } | null | undefined): boolean {
+  return known !== undefined ? known?.stopped === true : reader.integrity.state === 'stopped';
 }
 
 /** Why the trace is not whole (undefined: it is), as the caller found it or as read here; damage stops here. */
@@ -91,12 +97,14 @@ let message: WorkerMessage;
 try {
   const session = openSession();
   const outcome = withOriginalOffsets(runGuest(module, config, effects, session), frameTranslator(module));
-  message = { kind: 'done', outcome, ...(stats() ? { stats: stats()! } : {}) };
+  const figures = stats();
+  message = { kind: 'done', outcome, ...(figures ? { stats: figures } : {}) };
 } catch (err) {
   effects.flush();
   const failure = err instanceof GuestLinkError ? 'link' : err instanceof PreopenError ? 'preopen' : err instanceof TraceFormatError ? 'trace' : 'internal';
   const e = err instanceof Error ? err : new Error(String(err));
-  message = { kind: 'failed', failure, message: e.message, ...(e.stack ? { stack: e.stack } : {}), ...(stats() ? { stats: stats()! } : {}) };
+  const figures = stats();
+  message = { kind: 'failed', failure, message: e.message, ...(e.stack ? { stack: e.stack } : {}), ...(figures ? { stats: figures } : {}) };
 }
 for (const cleanup of cleanups) {
   try { cleanup(); } catch { /* closing is best effort once the run is over */ }

@@ -70,6 +70,11 @@ function views(shared: SharedArrayBuffer): RingViews {
   };
 }
 
+/** A u32, little-endian, at ring position `at` (a byte counter), wrapping past the ring's end. */
+function putWord(data: Uint8Array, at: number, word: number, mask: number): void {
+  for (let i = 0; i < 4; i++) data[(at + i) & mask] = (word >>> (8 * i)) & 0xff;
+}
+
 /** The worker's side: the event log a recording session writes to. */
 export class SharedTraceLog implements EventLog {
   private readonly v: RingViews;
@@ -164,12 +169,11 @@ export class SharedTraceLog implements EventLog {
     this.waitForRoom(need);
     const mask = traceRingBytes - 1;
     const { data } = this.v;
-    let at = this.written;
-    for (const word of [bytes.length * 4 + kind, a, b]) {
-      for (let i = 0; i < 4; i++) data[(at + i) & mask] = (word >>> (8 * i)) & 0xff;
-      at += 4;
-    }
-    copyIntoRing(data, at, bytes);
+    const at = this.written;
+    putWord(data, at, bytes.length * 4 + kind, mask);
+    putWord(data, at + 4, a, mask);
+    putWord(data, at + 8, b, mask);
+    copyIntoRing(data, at + frameHeaderBytes, bytes);
     this.written = (this.written + need) >>> 0;
     this.room -= need;
   }
@@ -226,12 +230,13 @@ export class TraceRingReader {
   private frames(bytes: Uint8Array): void {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let at = 0; at < bytes.length;) {
-      assert(at + frameHeaderBytes <= bytes.length, `a frame header cut at ${at} of ${bytes.length}`);
+      // The messages are built only on failure: this runs once per record.
+      if (at + frameHeaderBytes > bytes.length) assert(false, `a frame header cut at ${at} of ${bytes.length}`);
       const head = view.getUint32(at, true);
       const kind = head & 3;
       const length = Math.floor(head / 4);
       const start = at + frameHeaderBytes;
-      assert(start + length <= bytes.length, `a frame of ${length} bytes cut at ${at} of ${bytes.length}`);
+      if (start + length > bytes.length) assert(false, `a frame of ${length} bytes cut at ${at} of ${bytes.length}`);
       this.frame(kind, bytes.subarray(start, start + length), view.getUint32(at + 4, true), view.getUint32(at + 8, true));
       at = start + length;
     }
@@ -283,7 +288,9 @@ export class TraceRingReader {
 
   /** Resolves once the worker asks for its data to be taken, or after `timeoutMs`. */
   waitForData(timeoutMs: number): Promise<void> {
-    return sleepUntilWoken(this.v.control, timeoutMs);
+    // Checked after arming, as the output ring does: data published just before is not left waiting.
+    const { control } = this.v;
+    return sleepUntilWoken(control, timeoutMs, () => Atomics.load(control, Ctl.written) !== Atomics.load(control, Ctl.taken));
   }
 
   /** Wakes a `waitForData` from this side (the worker has ended). */
