@@ -38,21 +38,29 @@ export interface Supervised<T> {
  */
 export async function superviseMachine<T>(running: RunningMachine, results: Promise<T>): Promise<Supervised<T>> {
   for (const l of running.listening) process.stderr.write(`replicode: ${listeningLine(l)}\n`);
-  let signal: Supervised<T>['signal'];
-  const onSigint = () => { signal ??= 'SIGINT'; void running.stop(); };
-  const onSigterm = () => { signal ??= 'SIGTERM'; void running.stop(); };
-  process.once('SIGINT', onSigint);
-  process.once('SIGTERM', onSigterm);
+  const stop = watchStopSignals(() => void running.stop());
   try {
     const settled = await results.catch((err) => {
       if (err instanceof InternalError && /exited \(\d+\) without reporting/.test(err.message)) return undefined;
       throw err;
     });
-    return { results: settled, signal };
+    return { results: settled, signal: stop.signal() };
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
+    stop.dispose();
   }
+}
+
+/** Calls `onStop` on the first SIGINT or SIGTERM and remembers which came; `dispose` stops listening. */
+export function watchStopSignals(onStop: () => void): { signal(): 'SIGINT' | 'SIGTERM' | undefined; dispose(): void } {
+  let signal: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSigint = () => { signal ??= 'SIGINT'; onStop(); };
+  const onSigterm = () => { signal ??= 'SIGTERM'; onStop(); };
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigterm);
+  return {
+    signal: () => signal,
+    dispose: () => { process.off('SIGINT', onSigint); process.off('SIGTERM', onSigterm); },
+  };
 }
 
 /** `listening on 127.0.0.1:8080 for guest port 80` (UDP: `listening on udp:127.0.0.1:5353 for guest UDP port 53`). */

@@ -66,5 +66,5 @@ export class Progress {
   }
 }
 
-/** The fraction as a whole percentage, for "reading 3 traces: 42%". */
-export const percent = (done: number, total: number): string => `${total > 0 ? Math.floor((100 * done) / total) : 100}%`;
+/** A fraction (0 to 1) as a whole percentage, for "reading 3 traces: 42%". */
+export const percent = (fraction: number): string => `${Math.floor(100 * fraction)}%`;

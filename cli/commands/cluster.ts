@@ -5,7 +5,7 @@ import {
 } from '../../consensus/index.js';
 import { formatTrap, InternalError, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
-import { listeningLine, loadProcesses } from '../machine-processes.js';
+import { listeningLine, loadProcesses, watchStopSignals } from '../machine-processes.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { runOptionsFrom, stoppedExitCode } from './run.js';
 import { paintFor } from '../colour.js';
@@ -83,14 +83,14 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   etcdLog?.watchGoneBlocks((gone) => { if (gone !== block) cluster.linksGone(linkBlockRange(gone)); });
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
   for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
-  let signal: 'SIGINT' | 'SIGTERM' | undefined;
-  const stopped = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => { signal ??= 'SIGINT'; resolve(); });
-    process.once('SIGTERM', () => { signal ??= 'SIGTERM'; resolve(); });
-  });
+  let stop = () => {};
+  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const stopSignals = watchStopSignals(() => stop());
   const ended = cluster.outcomes;
   const first = await Promise.race([stopped.then(() => undefined), ended]);
   await cluster.stop();
+  stopSignals.dispose();
+  const signal = stopSignals.signal();
   process.stderr.write(`replicode: ${cluster.agreedBatches} batches applied by every replica; ${cluster.disagreements.length} disagreement(s)${argv.recordDir ? `; traces in ${argv.recordDir}` : ''}\n`);
   if (first) for (const outcome of first[0] ?? []) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
   const guestExitCode = first?.[0]?.[0]?.exitCode;

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { diffTraces, formatDiff } from '../../replayer/index.js';
+import { ExitCode } from '../exit-codes.js';
 import { paintFor } from '../colour.js';
 import { UsageError } from '../options.js';
 import { Progress } from '../progress.js';
@@ -38,5 +39,5 @@ export async function diffCommand(argv: ParsedDiffArgs): Promise<number> {
     if (report.status === 'diverge') await out.write(`  explore it: replicode tui ${traces.join(' ')}\n`);
   }
   await out.flush();
-  return report.status === 'agree' || report.status === 'stopped' ? 0 : report.status === 'diverge' ? 3 : 1;
+  return report.status === 'agree' || report.status === 'stopped' ? ExitCode.ok : report.status === 'diverge' ? ExitCode.diverged : ExitCode.usage;
 }

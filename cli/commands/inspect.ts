@@ -33,7 +33,7 @@ export async function inspectCommand(argv: ParsedInspectArgs): Promise<number> {
     const progress = new Progress();
     let summary: TraceSummary;
     try {
-      summary = summarizeTrace(reader, reader.source.size < progressFromBytes ? undefined : (f) => progress.update(`reading trace: ${percent(f, 1)}`));
+      summary = summarizeTrace(reader, reader.source.size < progressFromBytes ? undefined : (f) => progress.update(`reading trace: ${percent(f)}`));
     } finally {
       progress.clear();
     }

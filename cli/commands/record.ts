@@ -92,9 +92,10 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
       process.stderr.write(`replicode: recorded ${stats.events} events, ${stats.checkpoints} checkpoints, ${stats.traceBytes} bytes to ${processes[i]!.tracePath}\n`);
     }
   });
-  if (signal || !recorded) exitCode = stoppedExitCode(signal, recorded?.[0]?.outcome.exitCode);
+  const interrupted = signal !== undefined || !recorded;
+  if (interrupted) exitCode = stoppedExitCode(signal, recorded?.[0]?.outcome.exitCode);
   writeSummary(summaryTarget(argv.json), {
-    command: 'record', outcome: signal || !recorded ? 'interrupted' : recorded[0]!.outcome.kind, exitCode,
+    command: 'record', outcome: interrupted ? 'interrupted' : recorded[0]!.outcome.kind, exitCode,
     ...(signal ? { signal } : {}),
     processes: processes.map((p, i) => {
       const stats = recorded?.[i]?.stats;

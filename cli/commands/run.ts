@@ -79,9 +79,10 @@ export async function runCommand(argv: ParsedRunArgs): Promise<number> {
   });
   const { results: outcomes, signal } = await superviseMachine(running, running.outcomes);
   for (const outcome of outcomes ?? []) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
-  const exitCode = signal || !outcomes ? stoppedExitCode(signal, outcomes?.[0]?.exitCode) : outcomes[0]!.exitCode;
+  const interrupted = signal !== undefined || !outcomes;
+  const exitCode = interrupted ? stoppedExitCode(signal, outcomes?.[0]?.exitCode) : outcomes[0]!.exitCode;
   writeSummary(summaryTarget(argv.json), {
-    command: 'run', outcome: signal || !outcomes ? 'interrupted' : outcomes[0]!.kind, exitCode,
+    command: 'run', outcome: interrupted ? 'interrupted' : outcomes[0]!.kind, exitCode,
     ...(signal ? { signal } : {}),
     processes: processes.map((p, i) => ({ pid: i + 1, module: p.path, ...guestEnd(outcomes?.[i]) })),
   });

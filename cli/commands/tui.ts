@@ -18,7 +18,7 @@ export async function tuiCommand(argv: ParsedTuiArgs): Promise<number> {
   const [{ render }, { createElement }, { App, loadModel }] = await Promise.all([import('ink'), import('react'), import('../../tui/index.js')]);
   let model;
   try {
-    model = loadModel(traces, (i, f) => progress.update(`loading trace ${i + 1}/${traces.length} (${traces[i]}): ${percent(f, 1)}`));
+    model = loadModel(traces, (i, f) => progress.update(`loading trace ${i + 1}/${traces.length} (${traces[i]}): ${percent(f)}`));
   } finally {
     progress.clear();
   }
@@ -35,10 +35,9 @@ export async function tuiCommand(argv: ParsedTuiArgs): Promise<number> {
 
 // Ink decides once, when it is imported, that a process with CI or CONTINUOUS_INTEGRATION set is
 // a CI log and then draws nothing until exit. A user who runs the TUI in a terminal wants frames
-// whatever their environment says (CI debug shells, tmux in a CI job), so when stdout is a
-// terminal those two variables are cleared before Ink loads.
+// whatever their environment says (CI debug shells, tmux in a CI job), so those two variables are
+// cleared before Ink loads (tuiCommand has checked that stdout is a terminal).
 function forceInteractiveRendering(): void {
-  if (!process.stdout.isTTY) return;
   delete process.env.CI;
   delete process.env.CONTINUOUS_INTEGRATION;
 }
