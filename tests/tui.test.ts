@@ -488,8 +488,10 @@ async function withTui(traces: string[], body: (t: Terminal) => Promise<void>): 
   spawnSync('tmux', ['new-session', '-d', '-s', session, '-x', '150', '-y', '40', '-e', 'CI=true', command]);
   const screen = () => spawnSync('tmux', ['capture-pane', '-t', session, '-p'], { encoding: 'utf8' }).stdout;
   const shows = (text: string | RegExp) => (typeof text === 'string' ? screen().includes(text) : text.test(screen()));
+  // Up to 30 s: it returns as soon as the text shows, but with two test files at a time on a
+  // 2-core machine a TUI start under load took more than the 8 s this once allowed.
   const waitFor = async (text: string | RegExp) => {
-    for (let i = 0; i < 80 && !shows(text); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 300 && !shows(text); i++) await new Promise((r) => setTimeout(r, 100));
     if (!shows(text)) throw new Error(`the screen never showed ${String(text)}:\n${screen()}`);
     return screen();
   };
