@@ -281,25 +281,12 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
       const va = a.done ? undefined : a.value;
       const vb = b.done ? undefined : b.value;
       if (!va && !vb) break;
-      const differs = !va || !vb || va.id !== vb.id || va.fingerprint !== vb.fingerprint || va.result !== vb.result
-        || va.inputs.map(inputKey).join('|') !== vb.inputs.map(inputKey).join('|');
-      if (!differs) continue;
+      if (va && vb && !eventsDiffer(va, vb)) continue;
       report.event = va?.index ?? vb!.index;
       report.batch = va?.batch ?? vb!.batch;
-      progress(`diff: replaying both traces to event ${report.event} for their stacks and output`);
-      report.reason = !va || !vb ? 'one trace ends here'
-        : va.id !== vb.id ? 'the calls differ'
-        : va.fingerprint !== vb.fingerprint ? 'the same call with different arguments'
-        : va.result !== vb.result ? 'the same call returned different results'
-        : 'the same call received different input';
-      if (!replay) {
-        report.sides = [side(pa, va), side(pb, vb)];
-        return report;
-      }
-      const [ra, rb] = await Promise.all([replayTo(pa, report.event), replayTo(pb, report.event)]);
-      report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
-      report.outputDiff = outputAround(ra.stdout, rb.stdout);
-      return report;
+      report.reason = !va || !vb ? 'one trace ends here' : differenceReason(va, vb);
+      if (replay) progress(`diff: replaying both traces to event ${report.event} for their stacks and output`);
+      return withSides(report, report.event, pa, va, pb, vb, replay);
     }
     if (!replay) {
       // Every event agrees up to the checkpoint: the state differs somewhere in between.
@@ -360,8 +347,7 @@ function firstDifference(a: TraceReader, b: TraceReader, limit: number): { va: E
     const y = eb.next();
     if (x.done || y.done) return undefined;
     const [va, vb] = [x.value, y.value];
-    if (va.id !== vb.id || va.fingerprint !== vb.fingerprint || va.result !== vb.result
-      || va.inputs.map(inputKey).join('|') !== vb.inputs.map(inputKey).join('|')) return { va, vb };
+    if (eventsDiffer(va, vb)) return { va, vb };
   }
   return undefined;
 }
@@ -391,16 +377,31 @@ async function compareCutShort(report: DiffReport, readers: TraceReader[], summa
   const { j, va, vb } = first;
   report.event = va.index;
   report.batch = va.batch;
-  report.reason = va.id !== vb.id ? 'the calls differ'
+  report.reason = differenceReason(va, vb);
+  return withSides(report, va.index, paths[0]!, va, paths[j]!, vb, replay);
+}
+
+/** Whether two events differ in their call, arguments, result or inputs. */
+function eventsDiffer(va: EventView, vb: EventView): boolean {
+  return va.id !== vb.id || va.fingerprint !== vb.fingerprint || va.result !== vb.result
+    || va.inputs.map(inputKey).join('|') !== vb.inputs.map(inputKey).join('|');
+}
+
+/** What differs first between two events that differ. */
+function differenceReason(va: EventView, vb: EventView): string {
+  return va.id !== vb.id ? 'the calls differ'
     : va.fingerprint !== vb.fingerprint ? 'the same call with different arguments'
     : va.result !== vb.result ? 'the same call returned different results'
     : 'the same call received different input';
-  const [pa, pb] = [paths[0]!, paths[j]!];
+}
+
+/** Each side's event at `event`; with `replay`, also each guest's stack there and the output around it. */
+async function withSides(report: DiffReport, event: number, pa: string, va: EventView | undefined, pb: string, vb: EventView | undefined, replay: boolean): Promise<DiffReport> {
   if (!replay) {
     report.sides = [side(pa, va), side(pb, vb)];
     return report;
   }
-  const [ra, rb] = await Promise.all([replayTo(pa, va.index), replayTo(pb, va.index)]);
+  const [ra, rb] = await Promise.all([replayTo(pa, event), replayTo(pb, event)]);
   report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
   report.outputDiff = outputAround(ra.stdout, rb.stdout);
   return report;
