@@ -8,5 +8,5 @@ export {
   TraceWriter, RecordBuffer, ChunkFramer, TraceLimitError, callsPerBatch, defaultMaxTraceBytes,
   type TraceSink, type TraceWriterOptions, type RawChunk, type EventLog, type ChunkFramerOptions, type TraceEnd,
 } from './writer.js';
-export { TraceReader, EventCursor, describeStop, type CallEvent, type PlacedRecord, type ChunkInfo, type TraceIntegrity } from './reader.js';
+export { TraceReader, EventCursor, describeStop, type CallEvent, type PlacedRecord, type ChunkInfo, type TraceIntegrity, type CursorState } from './reader.js';
 export { replicodeVersion } from './version.js';

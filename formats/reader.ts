@@ -150,6 +150,12 @@ function safeDecode(value: unknown, chunkOffset: number): TraceRecord {
 /** One syscall event as recorded. */
 export interface CallEvent { index: number; id: number; fingerprint: number; result: number }
 
+/** Where an EventCursor stands (EventCursor.state). */
+export interface CursorState {
+  chunkOffset: number; takenInChunk: number; queue: TraceRecord[];
+  batch: Extract<TraceRecord, { kind: 'calls' }> | undefined; batchAt: number; ended: boolean;
+}
+
 /** Bound on records read ahead while looking for the one replay needs. */
 const maxLookahead = 1 << 16;
 
@@ -164,8 +170,31 @@ export class EventCursor {
   private ended = false;
   /** Offset of the chunk the last record came from (for error messages). */
   chunkOffset = 0;
+  /** Records taken from that chunk so far (with chunkOffset: where the source stands, for a snapshot). */
+  private takenInChunk = 0;
 
   constructor(private readonly source: Iterator<PlacedRecord>) {}
+
+  /** Where the cursor stands, structured-cloneable: `resume` continues from exactly here. */
+  state(): CursorState {
+    return { chunkOffset: this.chunkOffset, takenInChunk: this.takenInChunk, queue: [...this.queue], batch: this.batch, batchAt: this.batchAt, ended: this.ended };
+  }
+
+  /** A cursor over `reader` that continues where `state` stood (the same trace: the caller checks). */
+  static resume(reader: TraceReader, state: CursorState): EventCursor {
+    const records = reader.records(state.chunkOffset === 0 ? undefined : state.chunkOffset);
+    for (let i = 0; i < state.takenInChunk; i++) {
+      if (records.next().done) throw new TraceFormatError('a snapshot stands past the end of its trace', state.chunkOffset);
+    }
+    const cursor = new EventCursor(records);
+    cursor.queue.push(...state.queue);
+    cursor.batch = state.batch;
+    cursor.batchAt = state.batchAt;
+    cursor.ended = state.ended;
+    cursor.chunkOffset = state.chunkOffset;
+    cursor.takenInChunk = state.takenInChunk;
+    return cursor;
+  }
 
   private pull(): TraceRecord | undefined {
     if (this.ended) return undefined;
@@ -179,6 +208,8 @@ export class EventCursor {
       return undefined;
     }
     if (next.done) { this.ended = true; return undefined; }
+    if (next.value.chunkOffset !== this.chunkOffset) this.takenInChunk = 0;
+    this.takenInChunk++;
     this.chunkOffset = next.value.chunkOffset;
     return next.value.record;
   }

@@ -1,29 +1,47 @@
-// The instruction clock of the divergence tools: binaryen's log-execution pass puts a call to an
-// imported `log_execution` at every function entry and loop header (and before a body's last
-// statement: with the stack limit, that is every function's exit), so "the n-th hook since event
-// E" names a point in the guest's execution between two syscalls, and the stretch between two
-// consecutive hooks is straight-line code (no call, no loop). The instrumented module computes
-// exactly what the original does (same memory layout, globals and syscalls), so it replays the
-// original's trace. binaryen loads only here (it takes a second to import).
-import { applyRewrites, capMemory, deferStartFunction, describePass, moduleBinary, offsetsSectionName, readLeb, section, sections, type RewritePass } from '../runtime/index.js';
+// The replay-side copy of a module for snapshots and the instruction clock (runtime/snapshot/abi.ts
+// is the contract). Three binaryen passes over the module as a plain run rewrites it:
+// - log-execution puts a call at every function entry and loop header (and before a body's last
+//   statement: with the stack limit, that is every function's exit); the call goes to a function
+//   defined here that adds one to an i64 clock and calls the stop import when the clock reaches the
+//   stop value, and is inlined. "The n-th hook since event E" names a point in the guest's execution
+//   between two syscalls; between two consecutive hooks runs straight-line code only.
+// - every mutable global the module defines is exported, so a snapshot holds them all.
+// - asyncify, with only the WASI imports as unwinding points: binaryen instruments just the
+//   functions that can reach one (the call graph decides), so the copy costs little (docs/design.md).
+// The copy computes exactly what the original does (same memory layout, globals and syscalls), so it
+// replays the original's trace. binaryen loads only here (it takes a second to import).
+import {
+  applyRewrites, capMemory, clockExport, deferStartFunction, describePass, globalExportPrefix, moduleBinary, offsetsSectionName,
+  readLeb, section, sections, stopExport, stopImport, unwindingImports, type RewritePass,
+} from '../runtime/index.js';
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
+/** Snapshot copies kept compiled (diff and the TUI use two or three modules). */
+const maxCompiled = 8;
+
+/** What makes a snapshot copy: the module's hash, its memory limit, its passes, and this file's version of the copy. */
+export function snapshotModuleKey(sha256: string, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): string {
+  return `${sha256} memory=${maxMemoryBytes ?? '-'} ${passes.map(describePass).join(' ')} copy=${snapshotCopyVersion}`;
+}
+/** Raised when the copy changes, so indexes built with an older copy are not used. */
+const snapshotCopyVersion = 1;
 
 /**
- * The module with a hook at every function entry and loop header, after the memory limit and the
- * recorded rewriting passes (in the order a plain run applies them); cached by hash and options.
+ * The snapshot copy of the module, after the memory limit and the recorded rewriting passes (in
+ * the order a plain run applies them); cached by snapshotModuleKey.
  */
-export function instrumentedModule(bytes: Uint8Array, sha256: string, maxMemoryBytes?: number, passes: readonly RewritePass[] = []): Promise<WebAssembly.Module> {
-  const key = `${sha256} ${maxMemoryBytes ?? '-'} ${passes.map(describePass).join(' ')}`;
+export function snapshotModule(bytes: Uint8Array, sha256: string, maxMemoryBytes?: number, passes: readonly RewritePass[] = []): Promise<WebAssembly.Module> {
+  const key = snapshotModuleKey(sha256, maxMemoryBytes, passes);
   let module = compiled.get(key);
   if (!module) {
-    module = instrument(bytes, maxMemoryBytes, passes);
+    module = build(bytes, maxMemoryBytes, passes);
+    if (compiled.size >= maxCompiled) compiled.delete(compiled.keys().next().value!);
     compiled.set(key, module);
   }
   return module;
 }
 
-async function instrument(bytes: Uint8Array, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<WebAssembly.Module> {
+async function build(bytes: Uint8Array, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<WebAssembly.Module> {
   const [{ default: binaryen }, source] = await Promise.all([import('binaryen'), moduleBinary(bytes)]);
   const binary = applyRewrites(deferStartFunction(maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes)), passes);
   // Keep the name section (stacks name their functions) but not its label names (jco writes
@@ -31,7 +49,33 @@ async function instrument(bytes: Uint8Array, maxMemoryBytes: number | undefined,
   binaryen.setDebugInfo(true);
   const m = binaryen.readBinary(withoutLabelNames(binary));
   try {
+    m.setFeatures(binaryen.Features.All);
+    // The module's own mutable globals, before the pass adds its own.
+    for (let i = 0; i < m.getNumGlobals(); i++) {
+      const global = binaryen.getGlobalInfo(m.getGlobalByIndex(i));
+      if (global.mutable && !global.module) m.addGlobalExport(global.name, `${globalExportPrefix}${i}`);
+    }
     m.runPasses(['log-execution']);
+    let hook: string | undefined;
+    for (let i = 0; i < m.getNumFunctions(); i++) {
+      const info = binaryen.getFunctionInfo(m.getFunctionByIndex(i));
+      if (info.module && info.base === 'log_execution') hook = info.name;
+    }
+    const i64 = binaryen.i64;
+    m.addGlobal(clockExport, i64, true, m.i64.const(0n as never));
+    m.addGlobal(stopExport, i64, true, m.i64.const(-1n as never));
+    m.addGlobalExport(clockExport, clockExport);
+    m.addGlobalExport(stopExport, stopExport);
+    m.addFunctionImport(stopImport.name, stopImport.module, stopImport.name, binaryen.none, binaryen.none);
+    if (hook) {
+      m.removeFunction(hook);
+      m.addFunction(hook, binaryen.createType([binaryen.i32]), binaryen.none, [], m.block(null, [
+        m.global.set(clockExport, m.i64.add(m.global.get(clockExport, i64), m.i64.const(1n as never))),
+        m.if(m.i64.eq(m.global.get(clockExport, i64), m.global.get(stopExport, i64)), m.call(stopImport.name, [], binaryen.none)),
+      ]));
+    }
+    binaryen.setPassArgument('asyncify-imports', unwindingImports);
+    m.runPasses(['asyncify']);
     return await WebAssembly.compile(m.emitBinary());
   } finally {
     m.dispose();

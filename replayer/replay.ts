@@ -3,10 +3,10 @@
 import { TraceReader, type TraceHeader } from '../formats/index.js';
 import {
   compileModule, processConfig, sha256, stackLimitOf, startGuest, openTraceFile, loadHostTree,
-  type GuestOutcome, type SessionStats, type SpawnOptions, type TreeNode,
+  type GuestOutcome, type SessionStats, type SnapshotPlan, type TakenSnapshot, type SpawnOptions, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotSha256 } from '../recorder/index.js';
-import { instrumentedModule } from './instrument.js';
+import { snapshotModule } from './instrument.js';
 
 /** The trace cannot be replayed here (module missing or different, snapshot missing...). */
 export class ReplaySetupError extends Error {}
@@ -28,8 +28,12 @@ export interface ReplayRequest {
   quiet?: boolean;
   toEvent?: number;
   captureMemory?: boolean;
-  /** The instruction clock: replay an instrumented module and count hooks after event `after` (see instrument.ts). */
+  /** The instruction clock: replay the snapshot copy and count hooks after event `after` (see instrument.ts). */
   hooks?: { after: number; stopAt?: number };
+  /** Take snapshots every so many events and/or resume from one (the snapshot copy is replayed). */
+  snapshots?: SnapshotPlan;
+  /** Receives each snapshot taken. */
+  onSnapshot?: (snapshot: TakenSnapshot) => void;
   onOutput: SpawnOptions['onOutput'];
   /** Streams on a terminal: see SpawnOptions.watchedOutput. */
   watchedOutput?: readonly (1 | 2)[];
@@ -65,7 +69,8 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     : `the module given (sha256 ${actualSha.slice(0, 16)}...) is not the one recorded (${header.module.sha256.slice(0, 16)}...)`;
   const limit = header.config.maxMemoryBytes;
   const passes = header.module.rewrite ?? []; // the same pipeline, in the same order, as recorded
-  const module = req.hooks ? await instrumentedModule(bytes, actualSha, limit, passes) : await compileModule(bytes, header.module.name, limit, passes, actualSha);
+  const copy = req.hooks !== undefined || req.snapshots !== undefined;
+  const module = copy ? await snapshotModule(bytes, actualSha, limit, passes) : await compileModule(bytes, header.module.name, limit, passes, actualSha);
   const trees: Record<string, TreeNode> = {};
   for (const p of header.preopens) {
     const tree = p.tree ?? loadHostTree(p.hostPath, header.config.snapshotLimits);
@@ -89,7 +94,9 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
       captureMemory: req.captureMemory ?? false,
       ...(req.toEvent !== undefined ? { toEvent: req.toEvent } : {}),
       ...(req.hooks ? { hooks: req.hooks } : {}),
+      ...(req.snapshots ? { snapshots: req.snapshots } : {}),
     },
+    ...(req.onSnapshot ? { onSnapshot: req.onSnapshot } : {}),
     onStats: (s) => { stats = s; },
   });
   const onProgress = req.onProgress;

@@ -40,3 +40,4 @@ export { StdinFeed } from './effects/stdin-feed.js';
 export { realMachineClock } from './effects/gateway.js';
 export { Gateway, GatewayError, type ListenSpec } from './effects/gateway.js';
 export { parseFault, faultsBeyondMemory, FaultSpecError, type Fault } from './trace/faults.js';
+export * from './snapshot/index.js';

@@ -18,6 +18,7 @@ import { processSyscalls } from './wasi/process.js';
 import { socketSyscalls } from './wasi/sock.js';
 import { NetStack } from './net/stack.js';
 import { netSyscalls } from './net/syscalls.js';
+import { isSnapshotExport } from './snapshot/abi.js';
 import { digestGlobals, digestMemory, digestMemoryPages, sha256 } from './trace/digest.js';
 
 export { wasiModuleName };
@@ -90,11 +91,19 @@ export class Kernel implements KernelContext {
     this.wasmMemory = memory;
   }
 
-  /** Exported globals become part of state hashes. */
+  /** Exported globals become part of state hashes (not those a snapshot copy of the module adds). */
   attachInstance(instance: WebAssembly.Instance): void {
     this.globals = Object.entries(instance.exports)
-      .filter((e): e is [string, WebAssembly.Global] => e[1] instanceof WebAssembly.Global)
+      .filter((e): e is [string, WebAssembly.Global] => e[1] instanceof WebAssembly.Global && !isSnapshotExport(e[0]))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** The parts a snapshot saves and restores (runtime/snapshot/kernel-state.ts). */
+  snapshotParts() {
+    return {
+      fds: this.fds, clock: this.clock, virtualClock: this.virtualClock, random: this.random, fs: this.fs, net: this.net,
+      mounts: this.mounts, memory: this.guestMemory,
+    };
   }
 
   /** Hash of everything but output (the session hashes output): memory, globals, fds, filesystem. */

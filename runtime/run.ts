@@ -6,6 +6,8 @@ import { GuestLinkError } from './link-check.js';
 import { deferredStartExport } from './start-function.js';
 import { isTrap, trapInfo, type TrapInfo } from './trap.js';
 import { GuestStop, type Divergence, type GuestSession } from './trace/session.js';
+import { stopImport } from './snapshot/abi.js';
+import type { InstructionClock, SnapshotDriver, SnapshotSession } from './snapshot/driver.js';
 
 /** How a guest process ended. */
 export type GuestOutcome =
@@ -20,14 +22,12 @@ export const divergedExitCode = 3;
 /** Exit code of a trapped guest, like a process killed by SIGABRT. */
 export const trapExitCode = 134;
 
-/** The import binaryen's log-execution pass adds (in the module's first import module). */
-export const blockHookImport = 'log_execution';
-
 export { GuestLinkError };
 
 /** Imports the module needs that the kernel does not provide, as `module.name` strings. */
-export function missingImports(module: WebAssembly.Module, provided: ReadonlySet<string>): string[] {
+export function missingImports(module: WebAssembly.Module, provided: ReadonlySet<string>, snapshotCopy = false): string[] {
   return WebAssembly.Module.imports(module)
+    .filter((imp) => !(snapshotCopy && imp.module === stopImport.module && imp.name === stopImport.name))
     .filter((imp) => imp.module !== wasiModuleName || imp.kind !== 'function' || !provided.has(imp.name))
     .map((imp) => `${imp.module}.${imp.name}`);
 }
@@ -36,25 +36,35 @@ export function missingImports(module: WebAssembly.Module, provided: ReadonlySet
  * Runs a WASI command module to completion in the calling thread. Blocking host calls block
  * this thread (inside `effects`), so call it from a worker unless the effects never wait.
  */
-export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effects: HostEffects, session?: GuestSession): GuestOutcome {
+export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effects: HostEffects, session?: GuestSession, snapshots?: SnapshotDriver): GuestOutcome {
   const kernel = new Kernel(config, session ? session.wrapEffects(effects) : effects);
-  const hook = session?.blockHook;
-  const missing = missingImports(module, hook ? new Set([...kernel.provides, blockHookImport]) : kernel.provides);
+  const missing = missingImports(module, kernel.provides, snapshots !== undefined);
   if (missing.length > 0) throw new GuestLinkError(`module imports what RepliCode does not provide: ${missing.join(', ')}`);
   const imports = kernel.imports(session?.tracer);
-  if (hook) (imports[wasiModuleName] as Record<string, unknown>)[blockHookImport] = hook;
-  const instance = instantiate(module, imports);
+  const instance = instantiate(module, snapshots ? snapshots.wrapImports(imports, wasiModuleName) : imports);
   const { memory, _start: start, [deferredStartExport]: startFunction } = instance.exports;
   if (!(memory instanceof WebAssembly.Memory)) throw new GuestLinkError('module does not export its memory as "memory"');
   if (typeof start !== 'function') throw new GuestLinkError('module has no _start export (is it a WASI command?)');
   kernel.attachMemory(memory);
   kernel.attachInstance(instance);
+  if (snapshots) {
+    const replay = session as (GuestSession & SnapshotSession & { attachClock(clock: InstructionClock): void }) | undefined;
+    if (!replay?.saveState) throw new Error('snapshots need a replay session');
+    snapshots.attach(instance, memory, kernel, replay);
+    replay.attachClock(snapshots.clock);
+  }
   let outcome: GuestOutcome;
   try {
     // Inside the try: a replay of a trace that holds no event may stop as soon as it is attached.
     session?.attach(kernel);
-    if (typeof startFunction === 'function') (startFunction as () => void)(); // the module's (start $f): see start-function.ts
-    (start as () => void)();
+    if (snapshots) {
+      // The module's (start $f) ran before the first snapshot; a resumed run does not run it again.
+      if (typeof startFunction === 'function' && !snapshots.resuming) (startFunction as () => void)();
+      snapshots.run(start as () => void);
+    } else {
+      if (typeof startFunction === 'function') (startFunction as () => void)(); // the module's (start $f): see start-function.ts
+      (start as () => void)();
+    }
     outcome = { kind: 'exit', exitCode: 0 };
   } catch (err) {
     if (err instanceof ProcessExit) outcome = { kind: 'exit', exitCode: err.code };

@@ -11,6 +11,7 @@ import type { TraceEnd } from '../formats/index.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
 import { guestThreadStackMb } from './rewrite/index.js';
 import type { SessionSpec, SessionStats } from './trace/spec.js';
+import type { TakenSnapshot } from './snapshot/driver.js';
 import type { Delivery, NetRequest } from './net/types.js';
 import { Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
 import { OutputRingReader, outputDelayMs, outputRingBuffer, watchedOutputBatchMs } from './worker/output-ring.js';
@@ -44,6 +45,8 @@ export interface SpawnOptions {
   trees?: Record<string, TreeNode>;
   /** Receives the record/replay session's figures when the guest ends. */
   onStats?: (stats: SessionStats) => void;
+  /** Receives each snapshot a replay takes (SessionSpec snapshots.every), in order. */
+  onSnapshot?: (snapshot: TakenSnapshot) => void;
   /** The machine this process's network stack talks to; without one, network waits fail at once. */
   net?: NetHooks;
 }
@@ -139,6 +142,9 @@ export function startGuest(options: SpawnOptions): GuestProcess {
         case 'net-wait':
           if (options.net) options.net.onWait(msg.deadlineNs, msg.stateHash);
           else deliver({ timeNs: 0n, events: [], stopping: true }); // no machine: nothing will ever arrive
+          return;
+        case 'snapshot':
+          options.onSnapshot?.(msg.snapshot);
           return;
         case 'trace-end':
           trace?.close(msg.end, false);

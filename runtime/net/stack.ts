@@ -10,7 +10,7 @@ import { MachineStdin } from './stdin.js';
 import { ephemeralPorts, flowReportStepBytes, maxBacklog, processAddress, type Delivery, type Endpoint, type NetRequest } from './types.js';
 
 /** One port space (TCP and UDP each have their own, as on Linux): a counter over the ephemeral range. */
-class PortSpace {
+export class PortSpace {
   private readonly used = new Set<number>();
   private next: number = ephemeralPorts.first;
 

@@ -3,7 +3,7 @@
 // trace instead of the host; every checkpoint and the exit are verified. The first mismatch
 // stops the guest with a Divergence that says where, what and with which stack.
 import {
-  describeValueArgs, StdinStatus, TraceFormatError, syscallName, syscallTable, type CallEvent, type CheckpointRecord, type EventCursor,
+  describeValueArgs, StdinStatus, type CursorState, TraceFormatError, syscallName, syscallTable, type CallEvent, type CheckpointRecord, type EventCursor,
 } from '../../formats/index.js';
 import { createHash } from 'node:crypto';
 import { Errno, errnoName } from '../errno.js';
@@ -14,6 +14,7 @@ import { chainHash, differingComponents, differingPages, OutputHasher, type Page
 import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
 import { filterDelivery } from './recording.js';
+import type { InstructionClock, SessionState, SnapshotSession } from '../snapshot/driver.js';
 
 export interface ReplayOptions {
   checkpointEvery: number;
@@ -24,11 +25,13 @@ export interface ReplayOptions {
   /** With `toEvent`: include a copy of linear memory in the stop snapshot. */
   captureMemory?: boolean;
   /**
-   * The instruction clock (an instrumented module: see GuestSession.blockHook): count function
+   * The instruction clock (a snapshot copy of the module: see runtime/snapshot/): count function
    * entries and loop iterations once event `after` has returned (-1: from the start), and stop
    * at the `stopAt`-th with a snapshot.
    */
   hooks?: { after: number; stopAt?: number };
+  /** Resume where a snapshot stood (the cursor given is already there): its session state and the output before it. */
+  resume?: { state: SessionState; stdout: Uint8Array; stderr: Uint8Array };
   /**
    * Why the trace is not whole (cut short, or closed after the recording stopped early), if so:
    * running out of it is then not a divergence, and replay stops as soon as it holds no more.
@@ -54,7 +57,10 @@ const describeCall = (id: number, args: ArrayLike<number | bigint>) =>
   `${syscallName(id)}(${describeValueArgs(syscallTable[id]?.[1] ?? '', args).join(', ')})`;
 const describeRecorded = (e: CallEvent) => `${syscallName(e.id)} (argument fingerprint ${e.fingerprint.toString(16).padStart(8, '0')}) -> ${errnoName(e.result)}`;
 
-export class ReplaySession implements GuestSession {
+/** What a snapshot keeps of a replay session (SessionState to the snapshot driver). */
+interface SavedSession { event: number; chain: Uint8Array; verified: number; cursor: CursorState }
+
+export class ReplaySession implements GuestSession, SnapshotSession {
   private event = -1;
   private current: CallEvent | undefined;
   private kernel: Kernel | undefined;
@@ -62,20 +68,52 @@ export class ReplaySession implements GuestSession {
   private verified = -1;
   private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
 
-  constructor(private readonly cursor: EventCursor, private readonly options: ReplayOptions, private readonly faults = new FaultInjector([])) {
-    const hooks = options.hooks;
-    this.blockHook = hooks ? (): void => {
-      if (this.event < hooks.after) return;
-      this.hooks++;
-      if (this.hooks === hooks.stopAt) this.stop(`stopped at function entry or loop iteration ${this.hooks} after event ${hooks.after}`);
-    } : undefined;
+  constructor(private readonly cursor: EventCursor, private readonly options: ReplayOptions, readonly faults = new FaultInjector([])) {
+    const resume = options.resume;
+    if (resume) {
+      const state = resume.state as unknown as SavedSession;
+      this.event = state.event;
+      this.chain = state.chain;
+      this.verified = state.verified;
+      this.output[1].add(resume.stdout);
+      this.output[2].add(resume.stderr);
+    }
   }
 
   get stats(): ReplayStats { return { events: this.event + 1, checkpointsVerified: this.verified + 1 }; }
 
-  private hooks = 0;
+  /** The instruction clock, when the module is a snapshot copy. */
+  private clock: InstructionClock | undefined;
+  /** The clock's value when counting began (hooks.after returned). */
+  private clockBase: bigint | undefined;
 
-  readonly blockHook: ((location: number) => void) | undefined;
+  get nextEvent(): number { return this.event + 1; }
+
+  outputBytes(stream: 1 | 2): number { return this.output[stream].bytes; }
+
+  /** Where this session stands, for a snapshot taken before call nextEvent. */
+  saveState(): SessionState {
+    const state: SavedSession = { event: this.event, chain: this.chain.slice(), verified: this.verified, cursor: this.cursor.state() };
+    return state as unknown as SessionState;
+  }
+
+  attachClock(clock: InstructionClock): void {
+    this.clock = clock;
+    if (this.options.hooks?.after === -1) this.startCounting();
+  }
+
+  private startCounting(): void {
+    const hooks = this.options.hooks!;
+    this.clockBase = this.clock!.now();
+    if (hooks.stopAt !== undefined) this.clock!.stopAt(this.clockBase + BigInt(hooks.stopAt));
+  }
+
+  /** Hooks passed since counting began. */
+  private get hooks(): number { return this.clockBase === undefined ? 0 : Number(this.clock!.now() - this.clockBase); }
+
+  clockStopped(): void {
+    this.stop(`stopped at function entry or loop iteration ${this.hooks} after event ${this.options.hooks?.after}`);
+  }
 
   /** Stops the guest here with a snapshot of its state (for --to and the instruction clock). */
   private stop(reason: string): never {
@@ -113,6 +151,7 @@ export class ReplaySession implements GuestSession {
         this.diverge('the call returned a different result', `${syscallName(recorded.id)} -> ${errnoName(recorded.result)}`, `${syscallName(recorded.id)} -> ${errnoName(errno)}`);
       }
       if (this.faults.active) this.faults.afterCall(this.event, this.kernel!);
+      if (this.clock && this.options.hooks?.after === this.event) this.startCounting();
       if ((this.event + 1) % this.options.checkpointEvery === 0) this.verifyCheckpoint(this.event + 1);
       if ((this.event + 1) % replayProgressEveryEvents === 0) this.options.onProgress?.(this.event + 1);
       this.stopAtCut();

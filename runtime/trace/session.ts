@@ -51,11 +51,6 @@ export class GuestStop extends Error {
 
 export interface GuestSession {
   readonly tracer: SyscallTracer;
-  /**
-   * Called at every function entry and loop iteration of a module instrumented for it (binaryen's
-   * log-execution pass imports it as `log_execution`): the divergence tools' instruction clock.
-   */
-  readonly blockHook?: (location: number) => void;
   /** Wraps the effects the kernel will use. Called once, before the kernel exists. */
   wrapEffects(inner: HostEffects): HostEffects;
   attach(kernel: Kernel): void;

@@ -13,8 +13,10 @@ export type SessionSpec =
      * read it all again); `stopped`: it is whole, but the recording was stopped on purpose.
      */
     cutShort?: { reason: string; offset: number; stopped?: boolean } | null;
-    /** The instruction clock (the module must be instrumented): see ReplayOptions.hooks. */
+    /** The instruction clock (the module must be a snapshot copy): see ReplayOptions.hooks. */
     hooks?: { after: number; stopAt?: number };
+    /** Take snapshots, or resume from one (the module must be a snapshot copy: runtime/snapshot/). */
+    snapshots?: import('../snapshot/driver.js').SnapshotPlan;
   }
   /** A cluster replica: no trace, a rolling syscall hash reported at each network wait. */
   | { kind: 'hash' };

@@ -38,5 +38,6 @@ export type WorkerMessage =
   | { kind: 'net'; request: import('../net/types.js').NetRequest }
   | { kind: 'net-wait'; deadlineNs: bigint | null; stateHash?: number }
   | { kind: 'trace-end'; events: number; end: import('../../formats/index.js').TraceEnd }
+  | { kind: 'snapshot'; snapshot: import('../snapshot/driver.js').TakenSnapshot }
   | { kind: 'done'; outcome: import('../run.js').GuestOutcome; stats?: import('../trace/spec.js').SessionStats }
   | { kind: 'failed'; failure: 'link' | 'preopen' | 'trace' | 'internal'; message: string; stack?: string; stats?: import('../trace/spec.js').SessionStats };

@@ -1,7 +1,8 @@
 // Entry point of a guest's worker thread: runs one WASI process to completion (plainly, or
 // recording, or replaying a trace) and reports how it ended.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { EventCursor, TraceFormatError, TraceReader } from '../../formats/index.js';
+import { EventCursor, TraceFormatError, TraceReader, type CursorState } from '../../formats/index.js';
+import { SnapshotDriver } from '../snapshot/driver.js';
 import type { ProcessConfig } from '../config.js';
 import { PreopenError } from '../effects/host-fs.js';
 import { openTraceFile } from '../effects/trace-file.js';
@@ -57,10 +58,13 @@ function openSession() {
     cleanups.push(() => source.close());
     const reader = new TraceReader(source);
     const cutShort = cutShortOf(reader, spec.cutShort);
-    const session = new ReplaySession(new EventCursor(reader.records()), {
+    const resume = spec.snapshots?.resume;
+    const cursor = resume ? EventCursor.resume(reader, (resume.state.session as { cursor: CursorState }).cursor) : new EventCursor(reader.records());
+    const session = new ReplaySession(cursor, {
       checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, ...(cutShort ? { cutShort } : {}),
       ...(stoppedRecording(reader, spec.cutShort) ? { stopped: true } : {}), ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
       ...(spec.hooks ? { hooks: spec.hooks } : {}),
+      ...(resume ? { resume: { state: resume.state.session, stdout: resume.stdout, stderr: resume.stderr } } : {}),
       onProgress: (events) => { control[Slot.events] = events | 0; },
     }, new FaultInjector(config.faults ?? []));
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
@@ -96,7 +100,11 @@ function withOriginalOffsets(outcome: GuestOutcome, translate: (frames: WasmFram
 let message: WorkerMessage;
 try {
   const session = openSession();
-  const outcome = withOriginalOffsets(runGuest(module, config, effects, session), frameTranslator(module));
+  const plan = spec?.kind === 'replay' ? spec.snapshots : undefined;
+  const driver = plan ? new SnapshotDriver(plan, (snapshot) => {
+    port.postMessage({ kind: 'snapshot', snapshot } satisfies WorkerMessage, [...snapshot.newPages.map((p) => p.bytes.buffer as ArrayBuffer), snapshot.stack.buffer as ArrayBuffer, snapshot.kernel.buffer as ArrayBuffer]);
+  }) : undefined;
+  const outcome = withOriginalOffsets(runGuest(module, config, effects, session, driver), frameTranslator(module));
   const figures = stats();
   message = { kind: 'done', outcome, ...(figures ? { stats: figures } : {}) };
 } catch (err) {
