@@ -94,7 +94,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
       captureMemory: req.captureMemory ?? false,
       ...(req.toEvent !== undefined ? { toEvent: req.toEvent } : {}),
       ...(req.hooks ? { hooks: req.hooks } : {}),
-      ...(req.snapshots ? { snapshots: req.snapshots } : {}),
+      ...(copy ? { snapshots: req.snapshots ?? {} } : {}), // the snapshot copy always runs with its driver (the clock, the stop import)
     },
     ...(req.onSnapshot ? { onSnapshot: req.onSnapshot } : {}),
     onStats: (s) => { stats = s; },

@@ -9,6 +9,8 @@ export const globalExportPrefix = `${snapshotExportPrefix}global_`;
 export const clockExport = `${snapshotExportPrefix}clock`;
 /** When the clock reaches this value the module calls the stop import (-1: never). */
 export const stopExport = `${snapshotExportPrefix}stop`;
+/** The function that advances the clock (binaryen's log-execution hook, defined in the copy): not the guest's, left out of stacks. */
+export const clockFunctionName = 'log_execution';
 /** The import the module calls when the clock reaches the stop value. */
 export const stopImport = { module: 'replicode', name: 'clock_stop' } as const;
 /** The module imports whose calls may unwind the stack (binaryen's asyncify-imports). */

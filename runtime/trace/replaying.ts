@@ -14,6 +14,7 @@ import { chainHash, differingComponents, differingPages, OutputHasher, type Page
 import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
 import { filterDelivery } from './recording.js';
+import { clockFunctionName } from '../snapshot/abi.js';
 import type { InstructionClock, SessionState, SnapshotSession } from '../snapshot/driver.js';
 
 export interface ReplayOptions {
@@ -123,7 +124,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
     throw new GuestStop({
       kind: 'stopped', event: this.event + 1, reason,
       at: {
-        memoryHash: hex(digest.memory), stateHash: all.digest('hex'), stack: wasmFrames(new Error().stack),
+        memoryHash: hex(digest.memory), stateHash: all.digest('hex'), stack: wasmFrames(new Error().stack).filter((f) => f.name !== clockFunctionName),
         ...(this.options.captureMemory ? { memory: this.kernel!.memory.bytes(0, this.kernel!.memory.byteLength).slice() } : {}),
         ...(this.options.hooks ? { hooks: this.hooks } : {}),
       },
