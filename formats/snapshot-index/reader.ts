@@ -237,7 +237,16 @@ export class SnapshotIndex {
   /** The snapshot's whole linear memory (a page stored shorter than 64 KiB is followed by zeros). */
   memory(s: IndexedSnapshot): Uint8Array {
     const out = new Uint8Array(s.memoryBytes);
-    s.pageIds.forEach((id, i) => out.set(this.pageById(id), i * pageBytes));
+    const placed = new Map<number, number>(); // a page repeated (zero pages, say) is read once
+    s.pageIds.forEach((id, i) => {
+      const first = placed.get(id);
+      if (first === undefined) {
+        out.set(this.pageById(id), i * pageBytes);
+        placed.set(id, i);
+      } else {
+        out.copyWithin(i * pageBytes, first * pageBytes, (first + 1) * pageBytes);
+      }
+    });
     return out;
   }
 
