@@ -10,3 +10,4 @@ export {
 } from './writer.js';
 export { TraceReader, EventCursor, describeStop, type CallEvent, type PlacedRecord, type ChunkInfo, type TraceIntegrity, type CursorState } from './reader.js';
 export { replicodeVersion } from './version.js';
+export * from './snapshot-index/index.js';
