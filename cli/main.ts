@@ -7,6 +7,7 @@ import { ReplaySetupError } from '../replayer/index.js';
 import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceFileError, TraceReadError } from '../runtime/index.js';
 import { withClusterOptions, withNodeOptions, type ParsedClusterArgs } from './commands/cluster-options.js';
 import { diffCommand, withDiffOptions, type ParsedDiffArgs } from './commands/diff.js';
+import { indexCommand, withIndexOptions, type ParsedIndexArgs } from './commands/snapshot-index.js';
 import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './commands/inspect.js';
 import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './commands/record.js';
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
@@ -85,6 +86,7 @@ const examples = {
     ['replicode replay --quiet --to 1000 big.rct', 'verify the first 1000 events without printing guest output'],
     ['replicode replay --quiet --json run.rct 2>&1 | tail -1', 'the outcome as JSON: events verified, exit codes, the divergence'],
     ['replicode replay --exit-code guest hello.rct', "exit with the guest's own code when the replay matches"],
+    ['replicode replay --from 500000 --to 500100 big.rct', 'resume from the nearest snapshot (the index, built on first use) and verify 100 events'],
   ],
   inspect: [
     ['replicode inspect hello.rct', 'header, event counts, sizes, checkpoints'],
@@ -97,6 +99,9 @@ const examples = {
   diff: [
     ['replicode diff traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'which replica diverged, where, and why'],
     ['replicode diff --no-replay a.rct b.rct', 'at once, from the traces alone: the checkpoint and the 64 KiB memory pages that differ'],
+  ],
+  index: [
+    ['replicode index big.rct', 'snapshots every ~1000 events into big.rct.idx: replay --from, diff and tui start there'],
   ],
   tui: [
     ['replicode tui traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'press d to jump to the first divergence'],
@@ -163,6 +168,12 @@ async function main(): Promise<void> {
       handle('diff', (argv) => diffCommand(argv as unknown as ParsedDiffArgs)),
     )
     .command(
+      'index [trace]',
+      'Build the snapshot index of a trace (TRACE.rct.idx), so replay --from, diff and tui start from snapshots',
+      (y) => withExamples(withIndexOptions(y), examples.index),
+      handle('index', (argv) => indexCommand(argv as unknown as ParsedIndexArgs)),
+    )
+    .command(
       'tui [traces..]',
       'Explore where traces diverge: timeline, events side by side, bisection, stacks',
       (y) => withExamples(y.positional('traces', { type: 'string', array: true, describe: '.rct traces (replicas of one run)' }), examples.tui)
@@ -182,7 +193,7 @@ async function main(): Promise<void> {
       }),
     )
     .completion('completion', 'Print a bash/zsh completion script (replicode completion >> ~/.bashrc)')
-    .demandCommand(1, 'name a command: run, record, replay, inspect, diff, tui, cluster, node, completion')
+    .demandCommand(1, 'name a command: run, record, replay, inspect, index, diff, tui, cluster, node, completion')
     .strict()
     .wrap(helpWidth())
     .epilogue(exitCodeHelp)

@@ -177,7 +177,10 @@ export class EventCursor {
 
   /** Where the cursor stands, structured-cloneable: `resume` continues from exactly here. */
   state(): CursorState {
-    return { chunkOffset: this.chunkOffset, takenInChunk: this.takenInChunk, queue: [...this.queue], batch: this.batch, batchAt: this.batchAt, ended: this.ended };
+    // Only the calls of the current batch still to come (a batch holds thousands).
+    const b = this.batch;
+    const batch = b && { kind: 'calls' as const, first: b.first + this.batchAt, ids: b.ids.slice(this.batchAt), results: b.results.slice(this.batchAt), fingerprints: b.fingerprints.slice(this.batchAt) };
+    return { chunkOffset: this.chunkOffset, takenInChunk: this.takenInChunk, queue: [...this.queue], batch, batchAt: 0, ended: this.ended };
   }
 
   /** A cursor over `reader` that continues where `state` stood (the same trace: the caller checks). */

@@ -9,8 +9,10 @@ import { replayTrace, type ReplayRequest, type ReplayResult } from './replay.js'
 
 /** Snapshots of one trace, by event. */
 export interface SnapshotStore {
-  /** Every snapshot, by event ascending. */
-  readonly snapshots: readonly SnapshotState[];
+  /** The events of the snapshots held, ascending. */
+  readonly events: readonly number[];
+  /** The snapshot at events[i], whole. */
+  snapshot(i: number): SnapshotState;
   /** The content of one 64 KiB page by its hash. */
   page(hash: string): Uint8Array;
   /** The first `length` bytes of the guest's output stream. */
@@ -29,16 +31,16 @@ export function snapshotSpacing(events: number, memoryBytes: number): number {
   return Math.max(defaultSnapshotEvery, Math.ceil(events / maxSnapshots), Math.ceil((memoryBytes / 2 ** 20) * eventsPerMemoryMiB));
 }
 
-/** The latest snapshot at or before `event` (the guest resumes by making call `event`), if any. */
-export function nearestSnapshot(store: SnapshotStore | undefined, event: number): SnapshotState | undefined {
-  const list = store?.snapshots ?? [];
+/** The position in store.events of the latest snapshot at or before `event` (the guest resumes by making call `event`); -1: none. */
+export function nearestSnapshot(store: SnapshotStore | undefined, event: number): number {
+  const list = store?.events ?? [];
   let lo = 0;
   let hi = list.length; // first index with event > `event`
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (list[mid]!.event <= event) lo = mid + 1; else hi = mid;
+    if (list[mid]! <= event) lo = mid + 1; else hi = mid;
   }
-  return lo > 0 ? list[lo - 1] : undefined;
+  return lo - 1;
 }
 
 /** Everything a replay needs to resume at `snapshot`. */
@@ -50,7 +52,11 @@ export function resumePoint(store: SnapshotStore, snapshot: SnapshotState): Resu
 
 /** A store kept in memory (what a build collects; also what tests use). */
 export class MemorySnapshotStore implements SnapshotStore {
-  readonly snapshots: SnapshotState[] = [];
+  private readonly snapshots: SnapshotState[] = [];
+  readonly events: number[] = [];
+
+  snapshot(i: number): SnapshotState { return this.snapshots[i]!; }
+
   private readonly pages = new Map<string, Uint8Array>();
   private readonly streams: { 1: Uint8Array[]; 2: Uint8Array[] } = { 1: [], 2: [] };
   private readonly joined: { 1: Uint8Array | undefined; 2: Uint8Array | undefined } = { 1: undefined, 2: undefined };
@@ -59,6 +65,7 @@ export class MemorySnapshotStore implements SnapshotStore {
     for (const { hash, bytes } of snapshot.newPages) this.pages.set(hash, bytes);
     const { newPages: _sent, ...state } = snapshot;
     this.snapshots.push(state);
+    this.events.push(state.event);
   }
 
   appendOutput(stream: 1 | 2, bytes: Uint8Array): void {
@@ -100,8 +107,9 @@ export async function buildSnapshots(tracePath: string, every: number, onProgres
 export async function replayFromSnapshot(store: SnapshotStore | undefined, req: ReplayRequest & { fromEvent?: number; earlierOutput?: boolean }): Promise<ReplayResult & { resumedAt: number | null }> {
   const { fromEvent, earlierOutput, ...request } = req;
   const limit = Math.min(fromEvent ?? Infinity, request.toEvent ?? Infinity, request.hooks ? request.hooks.after : Infinity);
-  const snapshot = store && limit >= 0 ? nearestSnapshot(store, limit) : undefined;
-  if (!store || !snapshot) return { ...(await replayTrace(request)), resumedAt: null };
+  const at = store && limit >= 0 ? nearestSnapshot(store, limit) : -1;
+  if (!store || at < 0) return { ...(await replayTrace(request)), resumedAt: null };
+  const snapshot = store.snapshot(at);
   const point = resumePoint(store, snapshot);
   if (earlierOutput && point.stdout.length > 0) await request.onOutput(1, point.stdout);
   if (earlierOutput && point.stderr.length > 0) await request.onOutput(2, point.stderr);

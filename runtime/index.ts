@@ -26,6 +26,7 @@ export type { Divergence, StopSnapshot } from './trace/session.js';
 export { RecordingSession, type RecordingOptions } from './trace/recording.js';
 export { ReplaySession, type ReplayOptions } from './trace/replaying.js';
 export { openTraceFile, FileTraceSink, TraceFileError, type FileByteSource } from './effects/trace-file.js';
+export { openIndexFile, fileDigest } from './effects/index-file.js';
 export { sha256, describePages, differingComponents, differingPages, type PageRun } from './trace/digest.js';
 export { defaultSnapshotLimits } from './fs/tree.js';
 export { startGuest, type GuestProcess, type NetHooks } from './spawn.js';

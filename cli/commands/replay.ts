@@ -14,6 +14,7 @@ export function withReplayOptions<T>(yargs: Argv<T>) {
     .positional('trace', { type: 'string', describe: 'a .rct trace written by replicode record' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "verify without reprinting the guest's output" })
     .option('to', { type: 'string', describe: 'stop after this many events' })
+    .option('from', { type: 'string', describe: "resume from the snapshot nearest before this event (the trace's index, built on first use) and verify from there" })
     .option('module', { type: 'string', describe: 'replay this module instead of the embedded one (a changed build: where does it diverge?)' })
     .option('exit-code', {
       choices: ['match', 'guest'] as const, default: 'match' as const,
@@ -21,11 +22,14 @@ export function withReplayOptions<T>(yargs: Argv<T>) {
     }));
 }
 
-export interface ParsedReplayArgs { trace?: string; quiet: boolean; to?: string; module?: string; exitCode: ReplayExitPolicy; json?: string }
+export interface ParsedReplayArgs { trace?: string; quiet: boolean; to?: string; from?: string; module?: string; exitCode: ReplayExitPolicy; json?: string }
 
 export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
   if (!argv.trace) throw new UsageError('name the trace to replay: replicode replay TRACE.rct');
   const toEvent = argv.to === undefined ? undefined : parseCount('to', argv.to, 0);
+  const fromEvent = argv.from === undefined ? undefined : parseCount('from', argv.from, 0);
+  if (fromEvent !== undefined && toEvent !== undefined && toEvent < fromEvent) throw new UsageError(`--to ${toEvent} is before --from ${fromEvent}`);
+  if (fromEvent !== undefined && argv.module) throw new UsageError('--from resumes the recorded module from its snapshots; it cannot be combined with --module');
   let moduleBytes: Uint8Array | undefined;
   if (argv.module) {
     try { moduleBytes = readFileSync(argv.module); } catch { throw new UsageError(`--module ${argv.module}: no such file`); }
@@ -34,13 +38,30 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
   const progress = new Progress();
   const write = outputWriter();
   let result;
+  let resumedAt: number | null = null;
   try {
-    result = await replayTrace({
+    const request = {
       tracePath: argv.trace, quiet: argv.quiet, watchedOutput: watchedStreams(),
-      onOutput: (stream, bytes) => { progress.clear(); return write(stream, bytes); },
-      onProgress: (events) => progress.update(`replay: ${events} events verified`, true),
+      onOutput: (stream: 1 | 2, bytes: Uint8Array) => { progress.clear(); return write(stream, bytes); },
+      onProgress: (events: number) => progress.update(`replay: ${events} events verified`, true),
       ...(toEvent !== undefined ? { toEvent } : {}), ...(moduleBytes ? { moduleBytes } : {}),
-    });
+    };
+    if (fromEvent === undefined) {
+      result = await replayTrace(request);
+    } else {
+      const { openSnapshotIndex, replayFromSnapshot } = await import('../../replayer/index.js');
+      const index = await openSnapshotIndex(argv.trace, {
+        onProgress: (events, total) => progress.update(`replay --from: building the index (${events}/${total} events)`),
+        onNote: (line) => { progress.clear(); process.stderr.write(`replicode: note: ${line}\n`); },
+      });
+      try {
+        result = await replayFromSnapshot(index?.store, { ...request, fromEvent });
+        resumedAt = result.resumedAt;
+      } finally {
+        index?.store.close();
+      }
+      process.stderr.write(`replicode: resumed from the snapshot at event ${resumedAt ?? 0} (the nearest at or before --from ${fromEvent})\n`);
+    }
   } finally {
     progress.clear();
   }
@@ -66,7 +87,7 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
       break;
   }
   const exitCode = replayExitCode(outcome, argv.exitCode);
-  writeSummary(summaryTarget(argv.json), replaySummary(argv.trace, outcome, stats, exitCode));
+  writeSummary(summaryTarget(argv.json), { ...replaySummary(argv.trace, outcome, stats, exitCode), ...(fromEvent !== undefined ? { resumedAt: resumedAt ?? 0 } : {}) });
   return exitCode;
 }
 

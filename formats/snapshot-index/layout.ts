@@ -25,6 +25,9 @@ assert(pageBytes <= maxFrameBytes && outputFrameBytes <= maxFrameBytes, 'a page 
 // A snapshot record holds 4 bytes per page of memory and 32 per new page, plus a few numbers.
 assert((maxMemoryBytes / pageBytes) * (4 + pageHashBytes) + 256 <= maxFrameBytes, 'the largest snapshot record fits in a frame');
 
+/** A page frame's tag: how its bytes are stored. */
+export const PageCodec = { raw: 0, deflateRaw: 1 } as const;
+
 export const FrameKind = { identity: 1, page: 2, output: 3, state: 4, snapshot: 5 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 const frameMagic = [0x49, 0x58]; // "IX"

@@ -2,8 +2,9 @@
 // snapshot records, checked whole): page, state and output payloads are read when asked for,
 // their CRCs checked then, so a large index opens in the time it takes to read its headers.
 import type { ByteSource } from '../framing.js';
+import { inflateRawSync } from 'node:zlib';
 import {
-  FrameKind, FrameStop, IndexFormatError, assert, indexFormatVersion, indexHeaderBytes, indexMagic, pageBytes,
+  FrameKind, FrameStop, IndexFormatError, PageCodec, assert, indexFormatVersion, indexHeaderBytes, indexMagic, pageBytes,
   pageHashBytes, readFrameHead, readPayload, type FrameHead, type IndexIdentity,
 } from './layout.js';
 import { decodeIdentity, decodeSnapshotRecord, type SnapshotRecord } from './records.js';
@@ -137,7 +138,7 @@ function walk(src: ByteSource, scan: IndexScan, hashes: Uint8Array[]): FrameStop
     if (frame instanceof FrameStop) return frame;
     const bad = (reason: string) => new FrameStop('damaged', frame.offset, reason);
     if (frame.kind === FrameKind.page) {
-      if (frame.tag !== 0 || frame.length > pageBytes) return bad('page frame out of range');
+      if ((frame.tag !== PageCodec.raw && frame.tag !== PageCodec.deflateRaw) || frame.length > pageBytes) return bad('page frame out of range');
       scan.pageFrames.push(frame);
       pending++;
     } else if (frame.kind === FrameKind.output) {
@@ -290,6 +291,12 @@ export class SnapshotIndex {
   private pageById(id: number): Uint8Array {
     const frame = this.scan.pageFrames[id];
     assert(frame, 'a page id names a page frame');
-    return readPayload(this.src, frame);
+    const payload = readPayload(this.src, frame);
+    if (frame.tag === PageCodec.raw) return payload;
+    try {
+      return new Uint8Array(inflateRawSync(payload, { maxOutputLength: pageBytes }));
+    } catch {
+      throw new IndexFormatError('a compressed page does not inflate', frame.offset);
+    }
   }
 }

@@ -1,8 +1,9 @@
+import { deflateRawSync } from 'node:zlib';
 // Writing a snapshot index: frames are only ever appended, each in one write, so a file cut
 // anywhere (a crash, Ctrl-C) reads back as the whole frames before the cut. A snapshot's pages
 // and output are framed before the snapshot record that refers to them.
 import {
-  FrameKind, IndexLimitError, assert, defaultMaxIndexBytes, defaultMaxSnapshots, encodeFrame, encodeIndexHeader, frameHeaderBytes,
+  FrameKind, IndexLimitError, PageCodec, assert, defaultMaxIndexBytes, defaultMaxSnapshots, encodeFrame, encodeIndexHeader, frameHeaderBytes,
   maxFrameBytes, maxMemoryBytes, outputFrameBytes, pageBytes, pageHashBytes, type IndexFile, type IndexIdentity,
 } from './layout.js';
 import { encodeIdentity, encodeSnapshotRecord, type IndexSnapshot } from './records.js';
@@ -87,8 +88,11 @@ export class IndexWriter {
     assert(hash.length === pageHashBytes, `a page hash is ${pageHashBytes} bytes, not ${hash.length}`);
     assert(bytes.length <= pageBytes, `a page is at most ${pageBytes} bytes, not ${bytes.length}`);
     if (this.hasPage(hash)) return false;
-    this.reserve(frameHeaderBytes + bytes.length, 'a page');
-    this.emit(encodeFrame(FrameKind.page, bytes));
+    // Pages are mostly zeros or repetitive: deflate at its fastest level shrinks them many times.
+    const packed = deflateRawSync(bytes, { level: 1 });
+    const stored = packed.length < bytes.length ? packed : bytes;
+    this.reserve(frameHeaderBytes + stored.length, 'a page');
+    this.emit(encodeFrame(FrameKind.page, stored, stored === bytes ? PageCodec.raw : PageCodec.deflateRaw));
     this.pageIds.set(hashKey(hash), this.pageIds.size);
     this.pending.push(hash.slice());
     return true;

@@ -1,0 +1,47 @@
+// Snapshot index files on disk (formats/snapshot-index/ reads and writes them through this).
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import type { IndexFile } from '../../formats/index.js';
+
+/** Opens (or creates) an index file for reading and appending. Throws the OS error if it cannot. */
+export function openIndexFile(path: string, create: boolean): IndexFile {
+  const fd = openSync(path, existsSync(path) ? (create ? 'r+' : 'r') : create ? 'w+' : 'r');
+  let size = fstatSync(fd).size;
+  return {
+    get size() { return size; },
+    read(offset, length) {
+      const out = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+      for (let done = 0; done < out.length;) {
+        const n = readSync(fd, out, done, out.length - done, offset + done);
+        if (n === 0) return out.subarray(0, done);
+        done += n;
+      }
+      return out;
+    },
+    append(bytes) {
+      for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, size + done);
+      size += bytes.length;
+    },
+    truncate(length) { ftruncateSync(fd, length); size = length; },
+    close: () => closeSync(fd),
+  };
+}
+
+/** SHA-256 (hex) and size of a whole file, read in 1 MiB pieces. */
+export function fileDigest(path: string): { bytes: number; sha256: string } {
+  const hash = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = new Uint8Array(2 ** 20);
+    let bytes = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, 0, buffer.length, bytes);
+      if (n === 0) break;
+      hash.update(buffer.subarray(0, n));
+      bytes += n;
+    }
+    return { bytes, sha256: hash.digest('hex') };
+  } finally {
+    closeSync(fd);
+  }
+}
