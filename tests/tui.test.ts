@@ -8,10 +8,11 @@ import { createElement } from 'react';
 import { render } from 'ink-testing-library';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  App, firstDivergence, initialState, keyHelp, promptMaxChars, keyTable, keyToAction, keysToActions, reduce, searchTimeline, selectedEvent,
+  App, BoundedMap, differingRegions, dumpRows, firstDivergence, initialState, keyHelp, LatestOnly, loadModel, memoryPageRows, memoryRegionsMax,
+  promptMaxChars, keyTable, keyToAction, keysToActions, reduce, searchTimeline, selectedEvent,
   type ReplicaTimeline, type TuiAction, type TuiMode, type TuiModel, type TuiState,
 } from '../dist/tui/index.js';
-import { cliPath, programsDir, repoRoot, runCli, tempDir } from './helpers.js';
+import { cliPath, programsDir, repoRoot, runCli, runCliAsync, tempDir } from './helpers.js';
 
 const timeline = (chains: string[]): ReplicaTimeline => ({ name: 'x', chains, checkpointEvents: chains.map((_, i) => (i + 1) * 100), events: chains.length * 100 });
 const replicas = [
@@ -204,7 +205,8 @@ function pressFor(label: string): { input: string; key: Key } {
 
 const sectionModes: Record<string, TuiMode[]> = {
   'Keys:': ['browse'],
-  'In the filter (f) and search (/) prompts:': ['filter', 'search'],
+  'In the memory view (m):': ['memory'],
+  'In the filter (f), search (/) and go-to (g) prompts:': ['filter', 'search', 'goto'],
   'On this list of keys (?):': ['help'],
 };
 
@@ -231,8 +233,9 @@ function promised(help: string, input: string): TuiAction {
 /** Every key that does something in a mode is in that mode's help, saying what it does; every key in the help does it. */
 function expectHelpMatchesKeys(text: string): void {
   const rows = helpRows(text);
-  expect(new Set(rows.flatMap((r) => r.modes))).toEqual(new Set(['browse', 'filter', 'search', 'help']));
-  for (const mode of ['browse', 'filter', 'search', 'help'] as TuiMode[]) {
+  const modes: TuiMode[] = ['browse', 'memory', 'filter', 'search', 'goto', 'help'];
+  expect(new Set(rows.flatMap((r) => r.modes))).toEqual(new Set(modes));
+  for (const mode of modes) {
     for (const press of everyKey()) {
       const action = keyToAction(press.input, press.key, mode);
       if (action === null) continue;
@@ -303,13 +306,26 @@ const model: TuiModel = {
     }
     return null;
   },
+  // diff puts the divergence at #401, inside checkpoint #3 (event 400).
+  locate: async () => ({ event: 401, reason: 'the calls differ', checkpoint: 3, hook: null }),
+  // Three hooks after every event; replica 2's state differs from hook 2 after event 401 on.
+  hookCount: async () => 3,
+  hookAt: async (replica, event, hook) => ({
+    reached: true, stack: [`loop_${event}_${hook}`, 'main'], stateHash: replica === 1 && (event > 401 || (event === 401 && hook >= 2)) ? 'bad' : 'good',
+  }),
+  // 4 KiB of memory; replica 2's byte 0x123 differs from event 402 on.
+  memory: async (replica, event) => {
+    const bytes = new Uint8Array(4096).map((_, i) => i & 0xff);
+    if (replica === 1 && event >= 402) bytes[0x123] = 0xee;
+    return bytes;
+  },
 };
 
 const tick = () => new Promise((r) => setTimeout(r, 30));
 
-/** The frame once it shows `text` (a search answers asynchronously), or the last frame after 3 s. */
-async function frameWith(ui: { lastFrame(): string | undefined }, text: string): Promise<string> {
-  for (let i = 0; i < 100 && !ui.lastFrame()?.includes(text); i++) await tick();
+/** The frame once it shows `text` (a search answers asynchronously), or the last frame after `ticks` ticks (3 s). */
+async function frameWith(ui: { lastFrame(): string | undefined }, text: string, ticks = 100): Promise<string> {
+  for (let i = 0; i < ticks && !ui.lastFrame()?.includes(text); i++) await tick();
   return ui.lastFrame()!;
 }
 
@@ -330,11 +346,13 @@ describe('TUI screens', () => {
     ui.unmount();
   });
 
-  it('↓ selects the next event and the detail pane marks the fields that differ; o shows the output diff', async () => {
+  it('↑/↓ select the previous/next event and the detail pane marks the fields that differ; o shows the output diff', async () => {
     const ui = render(createElement(App, { model }));
     await tick();
     ui.stdin.write('d');
-    await tick();
+    await frameWith(ui, 'first divergent event #401');
+    ui.stdin.write('\u001B[A'); // ↑
+    expect(await frameWith(ui, 'event #400:')).toContain('event #400: the same on every replica');
     ui.stdin.write('\u001B[B'); // ↓
     await tick();
     expect(ui.lastFrame()).toContain('event #401: differs between replicas');
@@ -445,6 +463,290 @@ describe('TUI screens', () => {
   });
 });
 
+describe('TUI time travel: state', () => {
+  it('d goes to the divergent checkpoint at once and to the exact event once located; a stale or overtaken answer moves nothing', () => {
+    let s = reduce(initialState(replicas), { type: 'jump-divergence' });
+    expect(s.cursor).toBe(3);
+    expect(s.pendingLocate).toEqual({ id: 1, generation: s.generation });
+    expect(s.message).toMatch(/^locating the first divergent event/);
+    expect(reduce(s, { type: 'located', id: 7, result: { event: 999, reason: 'x', checkpoint: 3, hook: null } }).pendingLocate).toEqual(s.pendingLocate);
+    const located = reduce(s, { type: 'located', id: 1, result: { event: 333, reason: 'the calls differ', checkpoint: 3, hook: { k: 2, of: 5 } } });
+    expect(selectedEvent(located)).toBe(333);
+    expect(located.cursor).toBe(2); // the checkpoint at event 300: the exact event is before the divergent checkpoint's
+    expect(located.hook).toEqual({ event: 333, k: 2, counts: null });
+    expect(located.message).toBe('first divergent event #333: the calls differ · state first differs at hook 2 of 5 after it');
+    // The user moved while diff ran: the answer is kept for the next d, the selection stays.
+    const moved = reduce(s, { type: 'down' });
+    const late = reduce(moved, { type: 'located', id: 1, result: { event: 333, reason: 'r', checkpoint: 3, hook: null } });
+    expect(selectedEvent(late)).toBe(401);
+    expect(late.message).toBe('located the first divergent event: #333 (d goes there)');
+    expect(selectedEvent(reduce(late, { type: 'jump-divergence' }))).toBe(333);
+    expect(reduce(late, { type: 'jump-divergence' }).pendingLocate).toBeNull();
+    // Esc stops it; its answer, when it comes, moves nothing.
+    const stopped = reduce(s, { type: 'back' });
+    expect(stopped).toMatchObject({ pendingLocate: null, message: 'locating stopped' });
+    expect(selectedEvent(reduce(stopped, { type: 'located', id: 1, result: { event: 333, reason: 'r', checkpoint: 3, hook: null } }))).toBe(400);
+    const agree = reduce(s, { type: 'located', id: 1, result: { event: null, reason: 'the traces agree: no divergence', checkpoint: null, hook: null } });
+    expect(agree.message).toBe('the traces agree: no divergence');
+  });
+
+  it('] and [ step through the hooks between an event and the next, and on to the neighbouring events', () => {
+    let s = reduce(initialState(replicas), { type: 'right' }); // event 200
+    s = reduce(s, { type: 'hook-next' });
+    expect(s.hook).toEqual({ event: 200, k: 1, counts: null });
+    const before = s.generation;
+    s = reduce(s, { type: 'hooks-counted', event: 200, counts: [2, 3, 2] });
+    expect(s.hook).toEqual({ event: 200, k: 1, counts: [2, 3, 2] });
+    expect(s.generation).toBe(before);
+    expect(reduce(s, { type: 'hooks-counted', event: 199, counts: [9, 9, 9] }).hook).toEqual(s.hook); // another event's count
+    s = reduce(reduce(s, { type: 'hook-next' }), { type: 'hook-next' });
+    expect(s.hook?.k).toBe(3);
+    expect(s.generation).toBe(before + 2);
+    s = reduce(s, { type: 'hook-next' }); // past the last hook: the next event
+    expect(selectedEvent(s)).toBe(201);
+    expect(s.hook).toBeNull();
+    s = reduce(s, { type: 'hook-previous' }); // back: the previous event's last hook, once counted
+    expect(selectedEvent(s)).toBe(200);
+    expect(s.hook).toEqual({ event: 200, k: 'last', counts: null });
+    s = reduce(s, { type: 'hooks-counted', event: 200, counts: [2, 3, 2] });
+    expect(s.hook?.k).toBe(3);
+    s = reduce(reduce(reduce(s, { type: 'hook-previous' }), { type: 'hook-previous' }), { type: 'hook-previous' });
+    expect(s.hook).toBeNull();
+    expect(selectedEvent(s)).toBe(200);
+    // Moving the event leaves the hook; Esc leaves it too.
+    expect(reduce(reduce(s, { type: 'hook-next' }), { type: 'down' }).hook).toBeNull();
+    expect(reduce(reduce(s, { type: 'hook-next' }), { type: 'back' }).hook).toBeNull();
+    const none = reduce(reduce(s, { type: 'hook-next' }), { type: 'hooks-counted', event: 200, counts: [0, 0, 0] });
+    expect(none.hook).toBeNull();
+    expect(none.message).toBe('no function entry or loop runs between event #200 and the next');
+  });
+
+  it('g goes to the event typed (or #N), to the last one past the end, and refuses what is not a number', () => {
+    const go = (typed: string) => keysToActions(`g${typed}\r`, key({}), initialState(replicas)).state;
+    expect(selectedEvent(go('650'))).toBe(650);
+    expect(go('650').cursor).toBe(5);
+    expect(go('650').mode).toBe('browse');
+    expect(selectedEvent(go('#12'))).toBe(12);
+    expect(selectedEvent(go('5000'))).toBe(799);
+    expect(go('5000').message).toBe('the traces hold events #0-#799: at #799');
+    expect(go('abc').message).toBe('not an event number: abc');
+    expect(selectedEvent(go('abc'))).toBe(100);
+  });
+
+  it('the memory view starts at the first differing region, moves by row and page within memory, walks the regions, and drops a stale load', () => {
+    let s = reduce(initialState(replicas), { type: 'toggle-memory' });
+    expect(s.mode).toBe('memory');
+    const load = { type: 'memory-loaded', size: 4096, regions: [{ start: 0x120, end: 0x130 }, { start: 0x800, end: 0x820 }], more: false } as const;
+    expect(reduce(s, { ...load, generation: s.generation + 1 }).memory?.loaded).toBeNull();
+    s = reduce(s, { ...load, generation: s.generation });
+    expect(s.memory?.top).toBe(0x120);
+    s = reduce(s, keyToAction('j', key({}), 'memory')!);
+    expect(s.memory?.top).toBe(0x130);
+    s = reduce(s, keyToAction('', key({ pageDown: true }), 'memory')!);
+    expect(s.memory?.top).toBe(0x130 + memoryPageRows * 16);
+    s = reduce(s, keyToAction('n', key({}), 'memory')!);
+    expect(s.memory?.top).toBe(0x800);
+    expect(s.message).toBe('differing region 2 of 2');
+    expect(reduce(s, keyToAction('n', key({}), 'memory')!).message).toBe('no differing region after this one');
+    s = reduce(s, keyToAction('N', key({ shift: true }), 'memory')!);
+    expect(s.memory?.top).toBe(0x120);
+    for (let i = 0; i < 100; i++) s = reduce(s, { type: 'memory-rows', rows: memoryPageRows });
+    expect(s.memory?.top).toBe(4096 - memoryPageRows * 16); // the last page, not past it
+    for (let i = 0; i < 100; i++) s = reduce(s, { type: 'memory-rows', rows: -memoryPageRows });
+    expect(s.memory?.top).toBe(0);
+    // Another event: the same place, its memory loaded again.
+    s = reduce(s, keyToAction('', key({ rightArrow: true }), 'memory')!);
+    expect(selectedEvent(s)).toBe(101);
+    expect(s.memory).toEqual({ top: 0, loaded: null });
+    expect(reduce(s, keyToAction('', key({ escape: true }), 'memory')!)).toMatchObject({ mode: 'browse', memory: null });
+  });
+
+  it('differing regions are row-aligned, count a missing byte as different and stop at memoryRegionsMax', () => {
+    const a = new Uint8Array(8192);
+    const b = a.slice();
+    b[0x1234] = 1;
+    b[0x1240] = 1; // the next row: one region
+    b[0x1f00] = 1;
+    expect(differingRegions([a, b, a])).toEqual({ size: 8192, regions: [{ start: 0x1230, end: 0x1250 }, { start: 0x1f00, end: 0x1f10 }], more: false });
+    expect(differingRegions([a, a.slice(0, 4096)]).regions).toEqual([{ start: 4096, end: 8192 }]);
+    const many = a.slice();
+    for (let i = 0; i < 8192; i += 32) many[i] = 1;
+    const capped = differingRegions([a, many]);
+    expect(capped.regions.length).toBe(Math.min(memoryRegionsMax, 256));
+    const rows = dumpRows([a, b], 0x1230, 2);
+    expect(rows.map((r) => r.address)).toEqual([0x1230, 0x1240]);
+    expect(rows[0]!.differs.flatMap((d, i) => (d ? [i] : []))).toEqual([4]);
+    expect(rows[0]!.bytes[1]![4]).toBe(1);
+    const big = new Uint8Array(16 * (memoryRegionsMax * 2 + 2));
+    const odd = big.map((_, i) => (i % 32 === 0 ? 1 : 0));
+    expect(differingRegions([big, odd])).toMatchObject({ more: true });
+    expect(differingRegions([big, odd]).regions.length).toBe(memoryRegionsMax);
+  });
+
+  it('background replays run one at a time, and only the latest of those asked for meanwhile; kept hook counts are bounded', async () => {
+    const jobs = new LatestOnly();
+    const ran: number[] = [];
+    let release: () => void = () => {};
+    jobs.run(() => new Promise<void>((resolve) => { ran.push(1); release = resolve; }));
+    for (const n of [2, 3, 4]) jobs.run(async () => { ran.push(n); });
+    expect(ran).toEqual([1]);
+    release();
+    await tick();
+    expect(ran).toEqual([1, 4]);
+    const kept = new BoundedMap<number, number>(3);
+    for (let i = 0; i < 10; i++) kept.set(i, i);
+    expect(kept.size).toBe(3);
+    expect([kept.get(6), kept.get(7), kept.get(9)]).toEqual([undefined, 7, 9]);
+  });
+});
+
+describe('TUI time travel: screens', () => {
+  it('d says it is locating, then selects the exact event diff reports', async () => {
+    let answer: (r: Awaited<ReturnType<TuiModel['locate']>>) => void = () => {};
+    const slow: TuiModel = { ...model, locate: (onProgress) => { onProgress('diff: event scan: 0/400 events'); return new Promise((r) => { answer = r; }); } };
+    const ui = render(createElement(App, { model: slow }));
+    await tick();
+    ui.stdin.write('d');
+    let frame = await frameWith(ui, 'locating');
+    expect(frame).toContain('locating the first divergent event (replicode diff)... Esc stops');
+    expect(frame).toContain('events around #400');
+    answer({ event: 401, reason: 'the calls differ', checkpoint: 3, hook: null });
+    frame = await frameWith(ui, 'first divergent event #401');
+    expect(frame).toContain('events around #401');
+    expect(frame).toContain('first divergent event #401: the calls differ');
+    ui.unmount();
+  });
+
+  it('g prompts for an event and goes there', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    ui.stdin.write('g');
+    expect(await frameWith(ui, 'go to event: ▌')).toContain('Enter apply');
+    ui.stdin.write('777');
+    await tick();
+    ui.stdin.write('\r');
+    const frame = await frameWith(ui, 'events around #777');
+    expect(frame).toContain('event #777: the same on every replica');
+    expect(frame).toContain('checkpoint #6 of #0-#7');
+    ui.unmount();
+  });
+
+  it('] and [ show hook k of n with each replica\'s stack and whether state agrees there', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    for (const k of ['g', '401\r']) { ui.stdin.write(k); await tick(); }
+    ui.stdin.write(']');
+    let frame = await frameWith(ui, '= state agrees');
+    expect(frame).toContain('hook 1 of 3 after event #401');
+    expect(frame).toContain('replica 2 stack: loop_401_1 ← main');
+    ui.stdin.write(']');
+    frame = await frameWith(ui, 'state differs');
+    expect(frame).toContain('hook 2 of 3 after event #401');
+    expect(frame).toContain('≠ state differs: replica 2 vs replica 1');
+    expect(frame).toContain('replica 1 stack: loop_401_2 ← main');
+    ui.stdin.write('[');
+    expect(await frameWith(ui, '= state agrees')).toContain('hook 1 of 3 after event #401');
+    ui.stdin.write('\u001B'); // Esc: back at the event
+    await tick();
+    await tick();
+    expect(ui.lastFrame()).not.toContain('hook 1 of 3');
+    expect(ui.lastFrame()).toContain('events around #401\n');
+    ui.unmount();
+  });
+
+  it('m shows memory as hex with the differing byte marked by a caret line (no colour needed)', async () => {
+    const ui = render(createElement(App, { model }));
+    await tick();
+    for (const k of ['g', '402\r']) { ui.stdin.write(k); await tick(); }
+    ui.stdin.write('m');
+    const frame = await frameWith(ui, 'memory at event #402');
+    expect(frame).toContain('memory at event #402: 4096 bytes, 1 differing region, first at 0x120');
+    const lines = frame.split('\n');
+    const r1 = lines.findIndex((l) => l.includes('0x00000120 r1'));
+    expect(r1).toBeGreaterThan(0);
+    expect(lines[r1 + 1]).toMatch(/r2 {2}20 21 22 ee 24/);
+    const caret = lines[r1 + replicas.length]!; // a line per replica, then the carets
+    // The caret sits under the differing byte (column 3 of the row): under "23" of replica 1's line.
+    expect(caret.indexOf('^^')).toBe(lines[r1]!.indexOf(' 23 ') + 1);
+    expect(caret.match(/\^\^/g)).toHaveLength(1);
+    expect(frame).toContain('0x00000130 all');
+    expect(frame).toContain('m close');
+    ui.stdin.write('m');
+    expect(await frameWith(ui, 'event #402: the same')).not.toContain('memory at');
+    ui.unmount();
+  });
+});
+
+/** Two replicas of syscall_heavy (600 iterations, checkpoints every 256 events), the second with a bit of memory flipped after event 300. */
+async function recordFlipped(): Promise<string[]> {
+  const dir = tempDir();
+  const traces = [join(dir, 'clean.rct'), join(dir, 'flipped.rct')];
+  const recorded = await Promise.all(traces.map((t, i) => runCliAsync([
+    'record', ...(i === 1 ? ['--inject', 'bitflip@300:1024'] : []), '--checkpoint-every', '256', '-o', t, join(programsDir, 'build', 'syscall_heavy.wasm'), '--', '600',
+  ])));
+  for (const r of recorded) expect(r.exitCode, r.stderr).toBe(0);
+  return traces;
+}
+
+describe('TUI time travel on recorded traces', () => {
+  let traces: string[] = [];
+  beforeAll(async () => { traces = await recordFlipped(); });
+
+  it('d selects the exact event diff reports, not its checkpoint\'s, and the hook where state starts to differ', async () => {
+    const diff = await runCliAsync(['diff', '--json', ...traces]);
+    const report = JSON.parse(diff.stdout);
+    expect(report.event).toBe(300);
+    const m = loadModel(traces);
+    const checkpointEvent = m.replicas[0]!.checkpointEvents[report.checkpoint]!;
+    expect(checkpointEvent).not.toBe(report.event);
+    const ui = render(createElement(App, { model: m }));
+    await tick();
+    ui.stdin.write('d');
+    const frame = await frameWith(ui, 'first divergent event #', 300);
+    expect(frame).toContain(`events around #${report.event} · hook ${report.range.hook} after it`);
+    const message = frame.split('\n').join(''); // the line wraps at the frame's width
+    expect(message).toContain(`first divergent event #${report.event}: guest state differs after event ${report.event}`);
+    expect(message).toContain(`state first differs at hook ${report.range.hook} of ${report.range.hooks} after it`);
+    ui.unmount();
+  }, 30_000);
+
+  it('hook stepping replays each trace to the hook: real stacks, and state that agrees before the flip and differs after it', async () => {
+    const ui = render(createElement(App, { model: loadModel(traces) }));
+    await tick();
+    for (const k of ['g', '299\r']) { ui.stdin.write(k); await tick(); }
+    ui.stdin.write(']');
+    let frame = await frameWith(ui, 'state agrees', 300);
+    expect(frame).toMatch(/replica 1 stack: \S+ ← .*main/);
+    ui.stdin.write('g');
+    await tick();
+    ui.stdin.write('300\r');
+    await frameWith(ui, 'at event #300');
+    ui.stdin.write(']');
+    frame = await frameWith(ui, 'state differs', 300);
+    expect(frame).toMatch(/hook 1 of \d+ after event #300/);
+    expect(frame).toContain('≠ state differs: replica 2 vs replica 1');
+    ui.unmount();
+  }, 30_000);
+
+  it('the memory view at the event after the flip shows the flipped byte, marked', async () => {
+    const ui = render(createElement(App, { model: loadModel(traces) }));
+    await tick();
+    for (const k of ['g', '301\r', 'm']) { ui.stdin.write(k); await tick(); }
+    const frame = await frameWith(ui, 'memory at event #301', 300);
+    expect(frame).toContain('1 differing region, first at 0x400');
+    const lines = frame.split('\n');
+    const r1 = lines.findIndex((l) => l.includes('0x00000400 r1'));
+    expect(r1).toBeGreaterThan(0);
+    const [a, b] = [lines[r1]!, lines[r1 + 1]!];
+    const column = lines[r1 + 2]!.indexOf('^^');
+    expect(column).toBeGreaterThan(0);
+    // Bit 0 of byte 0x400 flipped: the two bytes above the caret differ in exactly that bit.
+    const [x, y] = [parseInt(a.slice(column, column + 2), 16), parseInt(b.slice(column, column + 2), 16)];
+    expect(x ^ y).toBe(1);
+    ui.unmount();
+  }, 30_000);
+});
+
 describe('TUI without a terminal', () => {
   it('refuses with one line and exit 1 when stdin or stdout is not a terminal (no stack, no React warning)', () => {
     const dir = tempDir();
@@ -519,7 +821,9 @@ describe.skipIf(!hasTmux)('TUI in a real terminal', () => {
   it('tmux runs it on three recorded traces, d jumps to the divergence, q quits', async () => {
     await withTui(traces, async (tui) => {
       expect(tui.screen()).toContain('first divergence at checkpoint #3');
-      expect(await tui.keysUntil('checkpoint #3:', 'd')).toMatch(/checkpoint #3: replica 1 \w+ · replica 2 \w+/);
+      // d: diff in the background, then the exact event where the bit was flipped (not checkpoint #3's event 4000).
+      expect(await tui.keysUntil('first divergent event #', 'd')).toContain('first divergent event #3000:');
+      expect(tui.screen()).toContain('events around #3000');
       expect(tui.screen()).not.toContain('EXIT=');
       expect(await tui.keysUntil('EXIT=', 'q')).toContain('EXIT=0');
     });

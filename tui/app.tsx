@@ -7,9 +7,13 @@ import { basename } from 'node:path';
 import { Box, Text, useApp, useInput } from 'ink';
 import { Component, useCallback, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from 'react';
 import { outputAround } from '../replayer/index.js';
+import { BoundedMap, LatestOnly } from './jobs.js';
 import { keyBar, keyHelp, keysToActions } from './keys/index.js';
-import { rowMatches, searchTimeline, type EventLine, type TuiModel } from './model.js';
-import { agreeAt, checkpointCount, initialState, reduce, selectedEvent, type TuiState } from './state.js';
+import { differingRegions, dumpRows } from './memory.js';
+import { rowMatches, searchTimeline, type EventLine, type HookPoint, type TuiModel } from './model.js';
+import {
+  agreeAt, checkpointCount, initialState, isPrompt, memoryPageRows, reduce, selectedEvent, type HookPosition, type LocateResult, type TuiAction, type TuiState,
+} from './state.js';
 
 const cells = 48;
 
@@ -105,7 +109,7 @@ function EventDetail({ model, state, around }: { model: TuiModel; state: TuiStat
         </Text>
       ))}
       {same && state.divergence !== null && state.cursor === state.divergence && (
-        <Text color="yellow">the calls agree here but the checkpoint's state does not: replicode diff narrows it to the instruction range</Text>
+        <Text color="yellow">the calls agree here but the checkpoint's state does not: d finds the exact event (and hook) where it starts</Text>
       )}
     </Box>
   );
@@ -136,6 +140,160 @@ function OutputDetail({ model, around }: { model: TuiModel; around: number }) {
   );
 }
 
+/** How often diff's progress line is redrawn while `d` locates (it reports far more often). */
+const locateProgressEveryMs = 100;
+
+/** Hook counts are kept for this many events (stepping back and forth over them replays nothing twice). */
+const hookCountsKept = 256;
+
+/** The state hashes of each replica at a hook: which replicas' state differs from replica 1's. */
+function hookVerdict(points: HookPoint[]): string {
+  const odd = points.flatMap((p, i) => (p.stateHash !== points[0]!.stateHash ? [i + 1] : []));
+  return odd.length === 0 ? 'state agrees on every replica' : `state differs: replica ${odd.join(', ')} vs replica 1`;
+}
+
+/** `[`/`]`: hook k of n after the selected event, each replica's stack there, and whether state agrees. */
+function HookDetail({ hook, points }: { hook: HookPosition; points: HookPoint[] | null }) {
+  const counts = hook.counts;
+  const of = counts === null ? 'counting...' : `${Math.max(...counts)}` + (new Set(counts).size > 1 ? ` (${counts.map((c, i) => `replica ${i + 1}: ${c}`).join(', ')})` : '');
+  const k = hook.k === 'last' ? 'last' : `${hook.k}`;
+  const heading = `hook ${k} of ${of} after event #${hook.event} (function entries and loop iterations before the next call)`;
+  const differs = points !== null && new Set(points.map((p) => p.stateHash)).size > 1;
+  return (
+    <Box flexDirection="column" borderStyle="single" borderColor={differs ? 'red' : 'gray'}>
+      <Text bold wrap="truncate">{heading}</Text>
+      {points === null
+        ? <Text color="gray">{`replaying each replica to hook ${k} after event #${hook.event}... (Esc stops)`}</Text>
+        : (
+          <>
+            <Text color={differs ? 'red' : 'green'}>{`${differs ? '≠ ' : '= '}${hookVerdict(points)}`}</Text>
+            {points.map((p, i) => (
+              <Text key={i} color="magenta" wrap="truncate">{`replica ${i + 1} stack: ${p.problem ?? ((p.reached ? '' : '(fewer hooks: at the next call) ') + (p.stack.slice(0, 6).join(' ← ') || '(none)'))}`}</Text>
+            ))}
+          </>
+        )}
+    </Box>
+  );
+}
+
+const hex2 = (b: number | null) => (b === null ? '--' : b.toString(16).padStart(2, '0'));
+const printable = (b: number | null) => (b !== null && b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.');
+
+/**
+ * The hex dump of the memory view: a line per replica where a row differs (else one line for
+ * all), differing bytes in red reverse video, and under them a line of carets (which survives
+ * NO_COLOR and a copy of the screen).
+ */
+function MemoryDetail({ state, memories, at }: { state: TuiState; memories: (Uint8Array | string)[] | null; at: string }) {
+  const view = state.memory!;
+  const loaded = view.loaded;
+  if (memories === null || loaded === null || view.top === null) {
+    return <Box borderStyle="single" borderColor="gray"><Text color="gray">{`replaying each replica to ${at} for its memory... (Esc closes)`}</Text></Box>;
+  }
+  const problems = memories.flatMap((m, i) => (typeof m === 'string' ? [`replica ${i + 1}: ${m}`] : []));
+  const buffers = memories.map((m) => (typeof m === 'string' ? new Uint8Array(0) : m));
+  const { regions, size, more } = loaded;
+  const top = view.top;
+  const current = regions.findIndex((r) => r.end > top && r.start < top + memoryPageRows * 16);
+  const summary = regions.length === 0 ? 'the same on every replica'
+    : `${regions.length}${more ? '+' : ''} differing region${regions.length === 1 && !more ? '' : 's'}, first at 0x${regions[0]!.start.toString(16)}`
+      + (current >= 0 ? ` · showing region ${current + 1}` : '');
+  return (
+    <Box flexDirection="column" borderStyle="single" borderColor={regions.length ? 'red' : 'gray'}>
+      <Text bold wrap="truncate">{`memory at ${at}: ${size} bytes, ${summary}`}</Text>
+      {problems.map((p, i) => <Text key={`p${i}`} color="yellow" wrap="truncate">{p}</Text>)}
+      {dumpRows(buffers, top, memoryPageRows).flatMap((row) => {
+        const address = `0x${row.address.toString(16).padStart(8, '0')}`;
+        const differs = row.differs.some(Boolean);
+        const lines = differs ? row.bytes.map((bytes, i) => ({ label: `r${i + 1}`, bytes })) : [{ label: 'all', bytes: row.bytes[0]! }];
+        const out = lines.map(({ label, bytes }, i) => (
+          <Text key={`${row.address}-${label}`} wrap="truncate">
+            {`${i === 0 ? address : ' '.repeat(address.length)} ${label.padEnd(3)}`}
+            {bytes.map((b, c) => <Text key={c} color={row.differs[c] ? 'red' : undefined} inverse={row.differs[c]}>{` ${hex2(b)}`}</Text>)}
+            {`  |${bytes.map(printable).join('')}|`}
+          </Text>
+        ));
+        if (differs) out.push(<Text key={`${row.address}-caret`}>{`${' '.repeat(address.length + 4)}${row.differs.map((d) => (d ? ' ^^' : '   ')).join('')}`}</Text>);
+        return out;
+      })}
+    </Box>
+  );
+}
+
+/** The selection as the views name it: `event #N`, or `hook k after event #N`. */
+const describeAt = (event: number, hook: HookPosition | null) => (hook === null ? `event #${event}` : `hook ${hook.k} after event #${event}`);
+
+/**
+ * The background work behind d, [ ], and m: diff (one at a time, its progress on a status line),
+ * hook counts (kept per event), the guest at a hook and memory; each answer carries the
+ * generation it was asked for, so it never lands on a newer selection.
+ */
+function useTimeTravel(model: TuiModel, state: TuiState, dispatch: (a: TuiAction) => void, raise: (err: unknown) => void) {
+  const [progress, setProgress] = useState<string | null>(null);
+  const [points, setPoints] = useState<{ generation: number; points: HookPoint[] } | null>(null);
+  const [memories, setMemories] = useState<{ generation: number; memories: (Uint8Array | string)[] } | null>(null);
+  const locating = useRef<Promise<LocateResult> | null>(null);
+  const jobs = useRef({ counts: new LatestOnly(), point: new LatestOnly(), memory: new LatestOnly(), counted: new BoundedMap<number, number[]>(hookCountsKept) });
+  const replicas = model.replicas.length;
+  const { pendingLocate, hook, generation } = state;
+  const event = selectedEvent(state);
+
+  useEffect(() => {
+    if (pendingLocate === null) return;
+    setProgress(null);
+    let last = 0;
+    // One diff at a time: pressing d again after Esc waits for the same answer (the traces do not change).
+    locating.current ??= model.locate((phase) => {
+      if (Date.now() - last < locateProgressEveryMs) return;
+      last = Date.now();
+      setProgress(phase);
+    });
+    locating.current.then((result) => dispatch({ type: 'located', id: pendingLocate.id, result }), raise);
+  }, [pendingLocate, model, dispatch, raise]);
+
+  const counting = hook !== null && hook.counts === null ? hook.event : null;
+  useEffect(() => {
+    if (counting === null) return;
+    const known = jobs.current.counted.get(counting);
+    if (known) { dispatch({ type: 'hooks-counted', event: counting, counts: known }); return; }
+    jobs.current.counts.run(async () => {
+      try {
+        const counts = await Promise.all(Array.from({ length: replicas }, (_, i) => model.hookCount(i, counting)));
+        jobs.current.counted.set(counting, counts);
+        dispatch({ type: 'hooks-counted', event: counting, counts });
+      } catch (err) { raise(err); }
+    });
+  }, [counting, replicas, model, dispatch, raise]);
+
+  const k = hook === null || hook.k === 'last' ? null : hook.k;
+  useEffect(() => {
+    if (k === null) return;
+    jobs.current.point.run(async () => {
+      try {
+        setPoints({ generation, points: await Promise.all(Array.from({ length: replicas }, (_, i) => model.hookAt(i, event, k))) });
+      } catch (err) { raise(err); }
+    });
+  }, [k, event, generation, replicas, model, raise]);
+
+  const wantsMemory = state.mode === 'memory' && state.memory?.loaded === null && (hook === null || k !== null);
+  useEffect(() => {
+    if (!wantsMemory) return;
+    jobs.current.memory.run(async () => {
+      try {
+        const got = await Promise.all(Array.from({ length: replicas }, (_, i) => model.memory(i, event, k)));
+        setMemories({ generation, memories: got });
+        dispatch({ type: 'memory-loaded', generation, ...differingRegions(got.map((m) => (typeof m === 'string' ? new Uint8Array(0) : m))) });
+      } catch (err) { raise(err); }
+    });
+  }, [wantsMemory, k, event, generation, replicas, model, dispatch, raise]);
+
+  return {
+    progress: pendingLocate === null ? null : progress,
+    points: points?.generation === generation ? points.points : null,
+    memories: memories?.generation === generation ? memories.memories : null,
+  };
+}
+
 /** Rethrows an error from a promise during the next render, so the error boundary sees it. */
 function useRaise(): (err: unknown) => void {
   const [, setState] = useState(0);
@@ -159,6 +317,7 @@ function Explorer({ model }: { model: TuiModel }) {
   });
 
   useEffect(() => { if (state.quit) exit(); }, [state.quit, exit]);
+  const travel = useTimeTravel(model, state, dispatch, raise);
   useEffect(() => {
     if (!state.showStack) { setStacks(null); return; }
     let live = true;
@@ -172,7 +331,8 @@ function Explorer({ model }: { model: TuiModel }) {
   }, [state.pendingSearch, model, raise]);
 
   const lastStep = state.bisect?.steps.at(-1);
-  const title = <Text bold>{`RepliCode · ${model.replicas.length} traces · events around #${around}${state.filter ? ` · only ${state.filter}` : ''}`}</Text>;
+  const hookNote = state.hook === null ? '' : ` · hook ${state.hook.k} after it`;
+  const title = <Text bold>{`RepliCode · ${model.replicas.length} traces · events around #${around}${hookNote}${state.filter ? ` · only ${state.filter}` : ''}`}</Text>;
   if (state.mode === 'help') {
     return (
       <Box flexDirection="column">
@@ -187,7 +347,9 @@ function Explorer({ model }: { model: TuiModel }) {
       {title}
       <Timeline state={state} />
       <EventsPane model={model} state={state} around={around} />
-      {state.showOutput ? <OutputDetail model={model} around={around} /> : <EventDetail model={model} state={state} around={around} />}
+      {state.mode === 'memory' ? <MemoryDetail state={state} memories={travel.memories} at={describeAt(around, state.hook)} />
+        : state.showOutput ? <OutputDetail model={model} around={around} /> : <EventDetail model={model} state={state} around={around} />}
+      {state.hook !== null && state.mode !== 'memory' && <HookDetail hook={state.hook} points={travel.points} />}
       {lastStep && (
         <Text color="cyan">{`bisect: checkpoints [${lastStep.lo}, ${lastStep.hi}) → looked at #${lastStep.mid}: ${lastStep.agree ? 'chains agree, so the divergence is later' : 'chains differ, so it is here or earlier'}` + (state.bisect!.lo >= state.bisect!.hi ? ` · found: checkpoint #${state.bisect!.lo}` : '')}</Text>
       )}
@@ -196,11 +358,14 @@ function Explorer({ model }: { model: TuiModel }) {
       )}
       {stacks && stacks.map((s, i) => <Text key={i} color="magenta">{`replica ${i + 1} stack: ${s.slice(0, 6).join(' ← ') || '(none)'}`}</Text>)}
       {state.message !== null && <Text color="cyan">{state.message}</Text>}
-      {(state.mode === 'filter' || state.mode === 'search') && <Text color="yellow">{`${state.mode === 'filter' ? 'filter by kind' : 'search'}: ${state.search}▌`}</Text>}
+      {travel.progress !== null && <Text color="cyan" wrap="truncate">{`${travel.progress} · Esc stops`}</Text>}
+      {isPrompt(state.mode) && <Text color="yellow">{`${promptNames[state.mode]}: ${state.search}▌`}</Text>}
       <Text color="gray">{keyBar(state.mode)}</Text>
     </Box>
   );
 }
+
+const promptNames: Record<string, string> = { filter: 'filter by kind', search: 'search', goto: 'go to event' };
 
 /** Damage in red; a trace that ends early, cut short or stopped, in yellow. */
 function problemColor(state: 'stopped' | 'incomplete' | 'damaged'): string {

@@ -2,9 +2,9 @@
 // timeline) and, on demand, the events around a point. Kept apart from the components so tests
 // can hand the app a model of their own.
 import { TraceFormatError } from '../formats/index.js';
-import { eventRows, listEvents, openTrace, replayTrace, summarizeTrace, type EventRow } from '../replayer/index.js';
+import { diffTraces, eventRows, listEvents, openTrace, replayTrace, summarizeTrace, type DiffReport, type EventRow } from '../replayer/index.js';
 import { TraceReadError } from '../runtime/index.js';
-import type { ReplicaTimeline, SearchRequest, SearchResult } from './state.js';
+import type { LocateResult, ReplicaTimeline, SearchRequest, SearchResult } from './state.js';
 
 export interface EventLine { event: number; syscall: string; result: string; fingerprint: string; inputs: string[] }
 
@@ -30,7 +30,22 @@ export interface TuiModel {
    * is the far end of the search (the last event looked at forward, the first backward).
    */
   find(replica: number, text: string, from: number, direction: 1 | -1, kind: string | null, bound: number): Promise<number | null>;
+  /** The exact first divergence, as replicode diff finds it; `onProgress` gets diff's progress lines. */
+  locate(onProgress: (phase: string) => void): Promise<LocateResult>;
+  /** How many hooks (function entries, loop iterations) run after `event` returns and before the next call. */
+  hookCount(replica: number, event: number): Promise<number>;
+  /** The guest at hook `hook` after `event` returned (or at the next call, if it has fewer hooks). */
+  hookAt(replica: number, event: number, hook: number): Promise<HookPoint>;
+  /** Linear memory at `event` (before that call), or at hook `hook` after it. */
+  memory(replica: number, event: number, hook: number | null): Promise<Uint8Array | string>;
 }
+
+/**
+ * A point on the instruction clock: `reached` false if the replica has fewer hooks there (it
+ * stopped at the next call instead); `stateHash` compares state between replicas; `problem`: why it
+ * could not be replayed (a damaged trace), instead of a stack.
+ */
+export interface HookPoint { reached: boolean; stack: string[]; stateHash: string; problem?: string }
 
 /** The match nearest `from` in the direction (not past `bound`) over every replica, or null. */
 async function nearestMatch(model: TuiModel, text: string, from: number, direction: 1 | -1, kind: string | null, bound: number): Promise<number | null> {
@@ -126,7 +141,52 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
       }
       return Buffer.concat(chunks).toString('utf8');
     },
+    async locate(onProgress) {
+      try {
+        return locateResult(await diffTraces(paths, { onProgress }));
+      } catch (err) {
+        return { event: null, reason: `cannot locate the divergence: ${unreplayable(err)}`, checkpoint: null, hook: null };
+      }
+    },
+    async hookCount(replica, event) {
+      try {
+        const { outcome } = await replayTrace({ tracePath: paths[replica]!, toEvent: event + 1, hooks: { after: event }, quiet: true, onOutput: () => {} });
+        return outcome.kind === 'stopped' ? outcome.at?.hooks ?? 0 : 0;
+      } catch (err) {
+        unreplayable(err); // a damaged trace has no hooks to step through here (hookAt says why)
+        return 0;
+      }
+    },
+    async hookAt(replica, event, hook) {
+      try {
+        const { outcome } = await replayTrace({ tracePath: paths[replica]!, toEvent: event + 1, hooks: { after: event, stopAt: hook }, quiet: true, onOutput: () => {} });
+        const at = outcome.kind === 'stopped' ? outcome.at : undefined;
+        return { reached: at?.hooks === hook, stack: (at?.stack ?? []).map((f) => f.name), stateHash: at?.stateHash ?? '' };
+      } catch (err) {
+        return { reached: false, stack: [], stateHash: '', problem: unreplayable(err) };
+      }
+    },
+    async memory(replica, event, hook) {
+      try {
+        const { outcome } = await replayTrace({
+          tracePath: paths[replica]!, toEvent: hook === null ? event : event + 1, captureMemory: true, quiet: true, onOutput: () => {},
+          ...(hook === null ? {} : { hooks: { after: event, stopAt: hook } }),
+        });
+        return outcome.kind === 'stopped' && outcome.at?.memory ? outcome.at.memory : `the replay ended before event #${event}`;
+      } catch (err) {
+        return unreplayable(err);
+      }
+    },
   };
+}
+
+/** What `d` needs of diff's report: the event, why, and where on the instruction clock state starts to differ. */
+export function locateResult(report: DiffReport): LocateResult {
+  if (report.status !== 'diverge') return { event: null, reason: report.status === 'agree' ? 'the traces agree: no divergence' : report.reason, checkpoint: null, hook: null };
+  const range = report.range;
+  // hook > hooks: state differs only at the next call (the range names no hook between the two).
+  const hook = range && range.hook <= range.hooks ? { k: range.hook, of: range.hooks } : null;
+  return { event: report.event, reason: report.reason, checkpoint: report.checkpoint, hook };
 }
 
 /** A damaged or cut-short trace cannot be replayed to every event: the pane says why instead. */
