@@ -10,7 +10,9 @@ import { memoryPageBytes, syscallName, TraceFormatError, type CheckpointRecord, 
 import { describePages, differingComponents, differingPages, type PageRun, type WasmFrame } from '../runtime/index.js';
 import { describeNetEvent, eventsOf, netEventKey, resultName, type CallView } from './events.js';
 import { summarizeTrace, type TraceSummary } from './inspect.js';
-import { openTrace, replayTrace } from './replay.js';
+import { openTrace } from './replay.js';
+import { openSnapshotIndex, type OpenedIndex } from './index-file.js';
+import { replayFromSnapshot, sameGuestState, type SnapshotStore } from './timetravel.js';
 
 export interface DiffSide {
   trace: string;
@@ -125,11 +127,14 @@ function side(trace: string, e: EventView | undefined, stack: WasmFrame[] = []):
   };
 }
 
-/** Replays a trace up to `event` (before that call), collecting output and the stop snapshot. */
-async function replayTo(path: string, event: number, captureMemory = false, hooks?: { after: number; stopAt?: number }) {
+/**
+ * Replays a trace up to `event` (before that call), collecting output and the stop snapshot;
+ * from the trace's nearest snapshot when `store` holds one that serves (timetravel.ts).
+ */
+async function replayTo(path: string, event: number, captureMemory = false, hooks?: { after: number; stopAt?: number }, store?: SnapshotStore) {
   const out: Buffer[] = [];
-  const { outcome } = await replayTrace({
-    tracePath: path, toEvent: event, captureMemory, ...(hooks ? { hooks } : {}),
+  const { outcome } = await replayFromSnapshot(store, {
+    tracePath: path, toEvent: event, captureMemory, ...(hooks ? { hooks } : {}), earlierOutput: true,
     onOutput: (stream, bytes) => { if (stream === 1) out.push(Buffer.from(bytes)); },
   });
   return { stdout: Buffer.concat(out).toString('utf8'), at: outcome.kind === 'stopped' ? outcome.at : undefined };
@@ -140,11 +145,12 @@ async function replayTo(path: string, event: number, captureMemory = false, hook
  * Replays both traces with the instruction clock and binary-searches the hook at which state
  * first differs (each probe replays both from the start and stops at that hook).
  */
-async function narrowToRange(pa: string, pb: string, good: number, bad: number, progress: (phase: string) => void): Promise<InstructionRange> {
+async function narrowToRange(pa: string, pb: string, good: number, bad: number, progress: (phase: string) => void, stores: (SnapshotStore | undefined)[] = []): Promise<InstructionRange> {
   progress(`diff: instruction search: counting hooks between events ${good} and ${bad}`);
-  const [ta, tb] = await Promise.all([replayTo(pa, bad, false, { after: good }), replayTo(pb, bad, false, { after: good })]);
+  const [sa, sb] = stores;
+  const [ta, tb] = await Promise.all([replayTo(pa, bad, false, { after: good }, sa), replayTo(pb, bad, false, { after: good }, sb)]);
   const hooks = Math.min(ta.at?.hooks ?? 0, tb.at?.hooks ?? 0);
-  const probe = (hook: number) => Promise.all([replayTo(pa, bad, false, { after: good, stopAt: hook }), replayTo(pb, bad, false, { after: good, stopAt: hook })]);
+  const probe = (hook: number) => Promise.all([replayTo(pa, bad, false, { after: good, stopAt: hook }, sa), replayTo(pb, bad, false, { after: good, stopAt: hook }, sb)]);
   let lo = 1;
   let hi = hooks + 1; // the first hook where state differs, in [1, hooks + 1]
   while (lo < hi) {
@@ -190,6 +196,13 @@ export interface DiffOptions {
    * (default true). False: the report holds only what the traces say (checkpoints, events).
    */
   replay?: boolean;
+  /**
+   * Use each trace's snapshot index (TRACE.rct.idx), building it when a state difference must be
+   * narrowed and it is missing or unusable (default true). False: every replay starts at event 0.
+   */
+  snapshots?: boolean;
+  /** One line about an index (rebuilt, or kept in memory because it cannot be written). */
+  onNote?: (line: string) => void;
 }
 
 /** Checkpoint `number`'s record (read from the start: a trace is read in one pass anyway). */
@@ -297,45 +310,96 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
 
     // Every event agrees up to the checkpoint: narrow the state difference by replaying, first to
     // the event (state equal before call `good`... after it returns, different before call `bad`),
-    // then on the instruction clock to the straight-line stretch of code where it starts.
+    // then on the instruction clock to the straight-line stretch of code where it starts. With the
+    // traces' snapshot indexes, the snapshots' page hashes narrow it to two snapshots without a
+    // replay, and every replay starts from a snapshot inside the window.
     const from = lo > 0 ? summaries[ia]!.checkpoints[lo - 1]!.event : 0;
-    let replays = 0;
-    const memoryAt = async (e: number) => (progress(`diff: state bisection: events ${good}..${bad}, replay ${++replays}`), await Promise.all([replayTo(pa, e), replayTo(pb, e)])).map((r) => r.at?.stateHash);
-    let good = from;
-    let bad = limit;
-    // Before the first call state can differ too (a different build); a checkpoint that agreed cannot.
-    const startsEqual = lo > 0 || (([x, y]) => x === y)(await memoryAt(from));
-    good = startsEqual ? from : from - 1;
-    bad = startsEqual ? limit : from;
-    while (bad - good > 1) {
-      const mid = (good + bad) >> 1;
-      const [x, y] = await memoryAt(mid);
-      if (x === y) good = mid; else bad = mid;
-    }
-    report.event = Math.max(0, bad - 1);
-    report.reason = bad === 0
-      ? 'guest state differs before the first call although the module and configuration agree'
-      : `guest state differs after event ${bad - 1} although every call and input so far agree`;
-    if (options.instructions !== false) report.range = await narrowToRange(pa, pb, bad - 1, bad, progress);
-    progress(`diff: replaying both traces to event ${bad} for their stacks, memory and output`);
-    const [ra, rb] = await Promise.all([replayTo(pa, bad, true), replayTo(pb, bad, true)]);
-    const [sa, sb] = await Promise.all([replayTo(pa, report.event), replayTo(pb, report.event)]); // the stacks at that call
-    const ev = (r: TraceReader) => { for (const e of callsOf(r)) if (e.index === report.event) return e; return undefined; };
-    const [fa, fb] = [openTrace(pa), openTrace(pb)];
+    const indexes = options.snapshots === false ? [] : await openIndexes([pa, pb], progress, options.onNote);
+    const stores = indexes.map((x) => x?.store);
     try {
-      const [va, vb] = [ev(fa.reader), ev(fb.reader)];
-      report.batch = va?.batch ?? null;
-      report.sides = [side(pa, va, sa.at?.stack), side(pb, vb, sb.at?.stack)];
+      let replays = 0;
+      const stateAt = async (e: number) => (progress(`diff: state bisection: events ${good}..${bad}, replay ${++replays}`),
+        await Promise.all([replayTo(pa, e, false, undefined, stores[0]), replayTo(pb, e, false, undefined, stores[1])])).map((r) => r.at?.stateHash);
+      let good = from;
+      let bad = limit;
+      // Before the first call state can differ too (a different build); a checkpoint that agreed cannot.
+      const startsEqual = lo > 0 || (([x, y]) => x === y)(await stateAt(from));
+      good = startsEqual ? from : from - 1;
+      bad = startsEqual ? limit : from;
+      if (startsEqual && stores[0] && stores[1]) [good, bad] = await snapshotWindow(stores[0], stores[1], good, bad, stateAt);
+      while (bad - good > 1) {
+        const mid = (good + bad) >> 1;
+        const [x, y] = await stateAt(mid);
+        if (x === y) good = mid; else bad = mid;
+      }
+      report.event = Math.max(0, bad - 1);
+      report.reason = bad === 0
+        ? 'guest state differs before the first call although the module and configuration agree'
+        : `guest state differs after event ${bad - 1} although every call and input so far agree`;
+      if (options.instructions !== false) report.range = await narrowToRange(pa, pb, bad - 1, bad, progress, stores);
+      progress(`diff: replaying both traces to event ${bad} for their stacks, memory and output`);
+      const [ra, rb] = await Promise.all([replayTo(pa, bad, true, undefined, stores[0]), replayTo(pb, bad, true, undefined, stores[1])]);
+      const [sa, sb] = await Promise.all([replayTo(pa, report.event, false, undefined, stores[0]), replayTo(pb, report.event, false, undefined, stores[1])]); // the stacks at that call
+      const ev = (r: TraceReader) => { for (const e of callsOf(r)) if (e.index === report.event) return e; return undefined; };
+      const [fa, fb] = [openTrace(pa), openTrace(pb)];
+      try {
+        const [va, vb] = [ev(fa.reader), ev(fb.reader)];
+        report.batch = va?.batch ?? null;
+        report.sides = [side(pa, va, sa.at?.stack), side(pb, vb, sb.at?.stack)];
+      } finally {
+        fa.close();
+        fb.close();
+      }
+      if (ra.at?.memory && rb.at?.memory) report.memoryRegions = differingRegions(ra.at.memory, rb.at.memory);
+      report.outputDiff = outputAround(ra.stdout, rb.stdout);
+      return report;
     } finally {
-      fa.close();
-      fb.close();
+      for (const x of indexes) x?.store.close();
     }
-    if (ra.at?.memory && rb.at?.memory) report.memoryRegions = differingRegions(ra.at.memory, rb.at.memory);
-    report.outputDiff = outputAround(ra.stdout, rb.stdout);
-    return report;
   } finally {
     for (const o of opened) o.close();
   }
+}
+
+/** The traces' snapshot indexes, opened or built side by side (undefined for one that cannot be had). */
+async function openIndexes(paths: string[], progress: (phase: string) => void, onNote?: (line: string) => void): Promise<(OpenedIndex | undefined)[]> {
+  const done = paths.map(() => 0);
+  const totals = paths.map(() => 0);
+  return Promise.all(paths.map((path, i) => openSnapshotIndex(path, {
+    onProgress: (events, total) => {
+      done[i] = events;
+      totals[i] = total;
+      progress(`diff: building snapshot indexes: ${done.reduce((a, b) => a + b, 0)}/${totals.reduce((a, b) => a + b, 0)} events`);
+    },
+    ...(onNote ? { onNote } : {}),
+  }).catch((err: unknown) => {
+    onNote?.(`${path}: no snapshot index (${(err as Error).message}); replaying from the start`);
+    return undefined;
+  })));
+}
+
+/**
+ * Narrows [good, bad] (state agrees at good, differs at bad) to two consecutive snapshots both
+ * traces have, from their page and global hashes alone, then checks the new ends with one replay
+ * each: if the snapshots' view disagrees with the full state hash (a difference only in files or
+ * descriptors), the window is left as it was.
+ */
+async function snapshotWindow(a: SnapshotStore, b: SnapshotStore, good: number, bad: number, stateAt: (e: number) => Promise<(string | undefined)[]>): Promise<[number, number]> {
+  const common = a.events.filter((e) => e > good && e < bad && b.events.includes(e));
+  if (common.length === 0) return [good, bad];
+  const agreeAt = (e: number) => sameGuestState(a.snapshot(a.events.indexOf(e)), b.snapshot(b.events.indexOf(e)));
+  let lo = 0;
+  let hi = common.length; // the first common snapshot where the guest state differs, or common.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (agreeAt(common[mid]!)) lo = mid + 1; else hi = mid;
+  }
+  const newGood = lo > 0 ? common[lo - 1]! : good;
+  const newBad = lo < common.length ? common[lo]! : bad;
+  const same = (hashes: (string | undefined)[]) => hashes[0] !== undefined && hashes[0] === hashes[1];
+  if (newGood !== good && !same(await stateAt(newGood))) return [good, bad];
+  if (newBad !== bad && same(await stateAt(newBad))) return [good, bad];
+  return [newGood, newBad];
 }
 
 /** The first event where two traces' event streams differ while both hold it, up to `limit` events. */

@@ -15,13 +15,28 @@ import {
   readLeb, section, sections, stopExport, stopImport, unwindingImports, type RewritePass,
 } from '../runtime/index.js';
 
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 /** Snapshot copies kept compiled (diff and the TUI use two or three modules). */
 const maxCompiled = 8;
 
 /** What makes a snapshot copy: the module's hash, its memory limit, its passes, and this file's version of the copy. */
 export function snapshotModuleKey(sha256: string, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): string {
-  return `${sha256} memory=${maxMemoryBytes ?? '-'} ${passes.map(describePass).join(' ')} copy=${snapshotCopyVersion}`;
+  return `${sha256} memory=${maxMemoryBytes ?? '-'} ${passes.map(describePass).join(' ')} copy=${snapshotCopyVersion} binaryen=${binaryenVersion()}`;
+}
+
+/** binaryen's version, read from its package.json (not by loading it): another version may build another copy. */
+function binaryenVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('binaryen/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 /** Raised when the copy changes, so indexes built with an older copy are not used. */
 const snapshotCopyVersion = 1;
@@ -34,14 +49,56 @@ export function snapshotModule(bytes: Uint8Array, sha256: string, maxMemoryBytes
   const key = snapshotModuleKey(sha256, maxMemoryBytes, passes);
   let module = compiled.get(key);
   if (!module) {
-    module = build(bytes, maxMemoryBytes, passes);
+    module = build(bytes, maxMemoryBytes, passes, key);
     if (compiled.size >= maxCompiled) compiled.delete(compiled.keys().next().value!);
     compiled.set(key, module);
   }
   return module;
 }
 
-async function build(bytes: Uint8Array, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<WebAssembly.Module> {
+/**
+ * The copy from the disk cache if it holds one for `key` that checks out, else built (binaryen
+ * takes ~1.2 s to load and run: most of a warm diff) and stored there for the next command.
+ */
+async function build(bytes: Uint8Array, maxMemoryBytes: number | undefined, passes: readonly RewritePass[], key: string): Promise<WebAssembly.Module> {
+  const cached = readCachedCopy(key);
+  if (cached) return WebAssembly.compile(cached);
+  const copy = await buildCopy(bytes, maxMemoryBytes, passes);
+  writeCachedCopy(key, copy);
+  return WebAssembly.compile(copy);
+}
+
+/**
+ * Where built copies are kept: REPLICODE_CACHE_DIR, else $XDG_CACHE_HOME/replicode, else
+ * ~/.cache/replicode; each file is the SHA-256 of the rest, then the copy.
+ */
+export function copyCacheDir(): string {
+  return process.env.REPLICODE_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'replicode');
+}
+
+const copyPath = (key: string) => join(copyCacheDir(), `snapshot-copy-${createHash('sha256').update(key).digest('hex').slice(0, 32)}.wasm`);
+
+function readCachedCopy(key: string): Uint8Array | undefined {
+  let file: Buffer;
+  try { file = readFileSync(copyPath(key)); } catch { return undefined; }
+  const body = file.subarray(32);
+  // A damaged or foreign file is ignored and rebuilt over.
+  return file.length > 32 && createHash('sha256').update(body).digest().equals(file.subarray(0, 32)) ? body : undefined;
+}
+
+function writeCachedCopy(key: string, copy: Uint8Array): void {
+  try {
+    mkdirSync(copyCacheDir(), { recursive: true });
+    const path = copyPath(key);
+    const temporary = `${path}.${process.pid}.tmp`;
+    writeFileSync(temporary, Buffer.concat([createHash('sha256').update(copy).digest(), copy]));
+    renameSync(temporary, path); // whole or not at all, even with two commands building at once
+  } catch {
+    // A cache that cannot be written only costs the next command the build.
+  }
+}
+
+async function buildCopy(bytes: Uint8Array, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<Uint8Array> {
   const [{ default: binaryen }, source] = await Promise.all([import('binaryen'), moduleBinary(bytes)]);
   const binary = applyRewrites(deferStartFunction(maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes)), passes);
   // Keep the name section (stacks name their functions) but not its label names (jco writes
@@ -76,7 +133,7 @@ async function build(bytes: Uint8Array, maxMemoryBytes: number | undefined, pass
     }
     binaryen.setPassArgument('asyncify-imports', unwindingImports);
     m.runPasses(['asyncify']);
-    return await WebAssembly.compile(m.emitBinary());
+    return m.emitBinary();
   } finally {
     m.dispose();
   }
