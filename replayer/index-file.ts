@@ -5,7 +5,7 @@
 import { deserialize, serialize } from 'node:v8';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { IndexLimitError, IndexWriter, readIndex, TraceReader, type IndexFile, type IndexIdentity, type SnapshotIndex } from '../formats/index.js';
-import { fileDigest, openIndexFile, openTraceFile, sha256, snapshotFormatVersion, type SnapshotState, type TakenSnapshot } from '../runtime/index.js';
+import { fileDigest, openIndexFile, removeFile, replaceFile, openTraceFile, sha256, snapshotFormatVersion, type SnapshotState, type TakenSnapshot } from '../runtime/index.js';
 import { snapshotModuleKey } from './instrument.js';
 import { buildSnapshots, MemorySnapshotStore, snapshotSpacing, type SnapshotStore } from './timetravel.js';
 import { replayTrace, type ReplayResult } from './replay.js';
@@ -75,16 +75,27 @@ export interface OpenedIndex {
   onDisk: boolean;
 }
 
+/** Builds in progress in this process, by index path: a second caller waits for the first. */
+const building = new Map<string, Promise<unknown>>();
+
 /** The trace's index: opened if usable, else built (see IndexOptions). */
 export async function openSnapshotIndex(tracePath: string, options: IndexOptions = {}): Promise<OpenedIndex | undefined> {
   const path = indexPathOf(tracePath);
+  const inFlight = building.get(path);
+  if (inFlight) await inFlight.catch(() => {});
   const { identity, events } = traceIdentity(tracePath);
   if (!options.force) {
     const usable = tryOpen(path, identity, options.onNote);
     if (usable) return { store: usable, built: null, path, onDisk: true };
   }
   if (options.build === false) return undefined;
-  return build(tracePath, path, identity, events, options);
+  const built = build(tracePath, path, identity, events, options);
+  building.set(path, built);
+  try {
+    return await built;
+  } finally {
+    building.delete(path);
+  }
 }
 
 function tryOpen(path: string, identity: IndexIdentity, onNote?: (line: string) => void): IndexStore | undefined {
@@ -107,9 +118,12 @@ function tryOpen(path: string, identity: IndexIdentity, onNote?: (line: string) 
 }
 
 async function build(tracePath: string, path: string, identity: IndexIdentity, events: number, options: IndexOptions): Promise<OpenedIndex> {
+  // Written beside the index and renamed over it when done: a reader (another command) never sees
+  // half an index, and an interrupted build leaves the old one, or none.
+  const temporary = `${path}.${process.pid}.tmp`;
   let file: IndexFile | undefined;
   try {
-    file = openIndexFile(path, true);
+    file = openIndexFile(temporary, true);
   } catch (err) {
     options.onNote?.(`${path}: cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); keeping the snapshots in memory`);
   }
@@ -134,14 +148,21 @@ async function build(tracePath: string, path: string, identity: IndexIdentity, e
     }
   };
   let result: ReplayResult;
+  let finished = false;
   try {
     result = await replayTrace({
       tracePath, quiet: false, snapshots: { every }, onSnapshot: add,
       onOutput: (stream, bytes) => { if (!full) writer.appendOutput(stream, bytes); },
       ...(progress ? { onProgress: progress } : {}),
     });
-  } finally {
     writer.close();
+    replaceFile(temporary, path);
+    finished = true;
+  } finally {
+    if (!finished) {
+      try { writer.close(); } catch { /* closed already */ }
+      removeFile(temporary);
+    }
   }
   const store = tryOpen(path, identity, options.onNote);
   if (!store) throw new Error(`${path}: the index just written cannot be read back`);

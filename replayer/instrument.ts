@@ -12,14 +12,10 @@
 // replays the original's trace. binaryen loads only here (it takes a second to import).
 import {
   applyRewrites, capMemory, clockExport, deferStartFunction, describePass, globalExportPrefix, moduleBinary, offsetsSectionName,
-  readLeb, section, sections, stopExport, stopImport, unwindingImports, type RewritePass,
+  readCachedCopy, readLeb, section, sections, stopExport, stopImport, unwindingImports, writeCachedCopy, type RewritePass,
 } from '../runtime/index.js';
 
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 /** Snapshot copies kept compiled (diff and the TUI use two or three modules). */
@@ -66,36 +62,6 @@ async function build(bytes: Uint8Array, maxMemoryBytes: number | undefined, pass
   const copy = await buildCopy(bytes, maxMemoryBytes, passes);
   writeCachedCopy(key, copy);
   return WebAssembly.compile(copy);
-}
-
-/**
- * Where built copies are kept: REPLICODE_CACHE_DIR, else $XDG_CACHE_HOME/replicode, else
- * ~/.cache/replicode; each file is the SHA-256 of the rest, then the copy.
- */
-export function copyCacheDir(): string {
-  return process.env.REPLICODE_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'replicode');
-}
-
-const copyPath = (key: string) => join(copyCacheDir(), `snapshot-copy-${createHash('sha256').update(key).digest('hex').slice(0, 32)}.wasm`);
-
-function readCachedCopy(key: string): Uint8Array | undefined {
-  let file: Buffer;
-  try { file = readFileSync(copyPath(key)); } catch { return undefined; }
-  const body = file.subarray(32);
-  // A damaged or foreign file is ignored and rebuilt over.
-  return file.length > 32 && createHash('sha256').update(body).digest().equals(file.subarray(0, 32)) ? body : undefined;
-}
-
-function writeCachedCopy(key: string, copy: Uint8Array): void {
-  try {
-    mkdirSync(copyCacheDir(), { recursive: true });
-    const path = copyPath(key);
-    const temporary = `${path}.${process.pid}.tmp`;
-    writeFileSync(temporary, Buffer.concat([createHash('sha256').update(copy).digest(), copy]));
-    renameSync(temporary, path); // whole or not at all, even with two commands building at once
-  } catch {
-    // A cache that cannot be written only costs the next command the build.
-  }
 }
 
 async function buildCopy(bytes: Uint8Array, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<Uint8Array> {

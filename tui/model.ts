@@ -2,7 +2,9 @@
 // timeline) and, on demand, the events around a point. Kept apart from the components so tests
 // can hand the app a model of their own.
 import { TraceFormatError } from '../formats/index.js';
-import { diffTraces, eventRows, listEvents, openTrace, replayTrace, summarizeTrace, type DiffReport, type EventRow } from '../replayer/index.js';
+import {
+  diffTraces, eventRows, listEvents, openSnapshotIndex, openTrace, replayFromSnapshot, summarizeTrace, type DiffReport, type EventRow, type SnapshotStore,
+} from '../replayer/index.js';
 import { TraceReadError } from '../runtime/index.js';
 import type { LocateResult, ReplicaTimeline, SearchRequest, SearchResult } from './state.js';
 
@@ -89,6 +91,19 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
       close();
     }
   });
+  // Each replica's snapshot index, opened (or built, once) the first time a view needs a replay:
+  // every replay then resumes from the snapshot nearest before the event instead of event 0.
+  const stores = new Map<number, Promise<SnapshotStore | undefined>>();
+  const storeOf = (replica: number): Promise<SnapshotStore | undefined> => {
+    let store = stores.get(replica);
+    if (!store) {
+      store = openSnapshotIndex(paths[replica]!).then((opened) => opened?.store, () => undefined);
+      stores.set(replica, store);
+    }
+    return store;
+  };
+  const replay = async (replica: number, request: Omit<Parameters<typeof replayFromSnapshot>[1], 'tracePath'>) =>
+    replayFromSnapshot(await storeOf(replica), { tracePath: paths[replica]!, ...request });
   return {
     replicas,
     events(replica, from, count, kind) {
@@ -125,7 +140,7 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
     },
     async stack(replica, event) {
       try {
-        const { outcome } = await replayTrace({ tracePath: paths[replica]!, toEvent: event, quiet: true, onOutput: () => {} });
+        const { outcome } = await replay(replica, { toEvent: event, quiet: true, onOutput: () => {} });
         return outcome.kind === 'stopped' ? (outcome.at?.stack ?? []).map((f) => f.name) : [];
       } catch (err) {
         return [`(${unreplayable(err)})`];
@@ -135,7 +150,7 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
       // Output is kept as hashes in a trace (unless --record-output): replaying gives it back.
       const chunks: Buffer[] = [];
       try {
-        await replayTrace({ tracePath: paths[replica]!, toEvent: event, onOutput: (stream, bytes) => { if (stream === 1) chunks.push(Buffer.from(bytes)); } });
+        await replay(replica, { toEvent: event, earlierOutput: true, onOutput: (stream, bytes) => { if (stream === 1) chunks.push(Buffer.from(bytes)); } });
       } catch (err) {
         chunks.push(Buffer.from(`(${unreplayable(err)})\n`));
       }
@@ -150,7 +165,7 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
     },
     async hookCount(replica, event) {
       try {
-        const { outcome } = await replayTrace({ tracePath: paths[replica]!, toEvent: event + 1, hooks: { after: event }, quiet: true, onOutput: () => {} });
+        const { outcome } = await replay(replica, { toEvent: event + 1, hooks: { after: event }, quiet: true, onOutput: () => {} });
         return outcome.kind === 'stopped' ? outcome.at?.hooks ?? 0 : 0;
       } catch (err) {
         unreplayable(err); // a damaged trace has no hooks to step through here (hookAt says why)
@@ -159,7 +174,7 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
     },
     async hookAt(replica, event, hook) {
       try {
-        const { outcome } = await replayTrace({ tracePath: paths[replica]!, toEvent: event + 1, hooks: { after: event, stopAt: hook }, quiet: true, onOutput: () => {} });
+        const { outcome } = await replay(replica, { toEvent: event + 1, hooks: { after: event, stopAt: hook }, quiet: true, onOutput: () => {} });
         const at = outcome.kind === 'stopped' ? outcome.at : undefined;
         return { reached: at?.hooks === hook, stack: (at?.stack ?? []).map((f) => f.name), stateHash: at?.stateHash ?? '' };
       } catch (err) {
@@ -168,8 +183,8 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
     },
     async memory(replica, event, hook) {
       try {
-        const { outcome } = await replayTrace({
-          tracePath: paths[replica]!, toEvent: hook === null ? event : event + 1, captureMemory: true, quiet: true, onOutput: () => {},
+        const { outcome } = await replay(replica, {
+          toEvent: hook === null ? event : event + 1, captureMemory: true, quiet: true, onOutput: () => {},
           ...(hook === null ? {} : { hooks: { after: event, stopAt: hook } }),
         });
         return outcome.kind === 'stopped' && outcome.at?.memory ? outcome.at.memory : `the replay ended before event #${event}`;

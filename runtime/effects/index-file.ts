@@ -1,6 +1,6 @@
 // Snapshot index files on disk (formats/snapshot-index/ reads and writes them through this).
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { IndexFile } from '../../formats/index.js';
 
 /** Opens (or creates) an index file for reading and appending. Throws the OS error if it cannot. */
@@ -44,4 +44,14 @@ export function fileDigest(path: string): { bytes: number; sha256: string } {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Puts a finished file in place of `path` (atomically, on one filesystem). */
+export function replaceFile(temporary: string, path: string): void {
+  renameSync(temporary, path);
+}
+
+/** Removes a file if it is there. */
+export function removeFile(path: string): void {
+  rmSync(path, { force: true });
 }

@@ -1,0 +1,34 @@
+// The disk cache of built snapshot copies of modules (replayer/instrument.ts builds them; binaryen
+// takes about a second, most of a warm `diff`). Each file is the SHA-256 of the rest, then the copy:
+// a damaged or foreign file is ignored and rebuilt over; a cache that cannot be written only costs
+// the next command the build.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** REPLICODE_CACHE_DIR, else $XDG_CACHE_HOME/replicode, else ~/.cache/replicode. */
+export function copyCacheDir(): string {
+  return process.env.REPLICODE_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'replicode');
+}
+
+const copyPath = (key: string) => join(copyCacheDir(), `snapshot-copy-${createHash('sha256').update(key).digest('hex').slice(0, 32)}.wasm`);
+
+export function readCachedCopy(key: string): Uint8Array | undefined {
+  let file: Buffer;
+  try { file = readFileSync(copyPath(key)); } catch { return undefined; }
+  const body = file.subarray(32);
+  return file.length > 32 && createHash('sha256').update(body).digest().equals(file.subarray(0, 32)) ? body : undefined;
+}
+
+export function writeCachedCopy(key: string, copy: Uint8Array): void {
+  try {
+    mkdirSync(copyCacheDir(), { recursive: true });
+    const path = copyPath(key);
+    const temporary = `${path}.${process.pid}.tmp`;
+    writeFileSync(temporary, Buffer.concat([createHash('sha256').update(copy).digest(), copy]));
+    renameSync(temporary, path); // whole or not at all, even with two commands building at once
+  } catch {
+    // Not writable: the next command builds it again.
+  }
+}
