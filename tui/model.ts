@@ -104,6 +104,8 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
   };
   const replay = async (replica: number, request: Omit<Parameters<typeof replayFromSnapshot>[1], 'tracePath'>) =>
     replayFromSnapshot(await storeOf(replica), { tracePath: paths[replica]!, ...request });
+  let locating: Promise<LocateResult> | undefined;
+  let progressListener: (phase: string) => void = () => {};
   return {
     replicas,
     events(replica, from, count, kind) {
@@ -156,12 +158,13 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
       }
       return Buffer.concat(chunks).toString('utf8');
     },
-    async locate(onProgress) {
-      try {
-        return locateResult(await diffTraces(paths, { onProgress }));
-      } catch (err) {
-        return { event: null, reason: `cannot locate the divergence: ${unreplayable(err)}`, checkpoint: null, hook: null };
-      }
+    locate(onProgress) {
+      // One diff per model, whoever asks first (the TUI starts it as soon as it shows, so that `d`
+      // finds the answer ready); progress goes to the latest asker.
+      progressListener = onProgress;
+      locating ??= diffTraces(paths, { onProgress: (phase) => progressListener(phase) }).then(locateResult, (err: unknown) => (
+        { event: null, reason: `cannot locate the divergence: ${unreplayable(err)}`, checkpoint: null, hook: null }));
+      return locating;
     },
     async hookCount(replica, event) {
       try {

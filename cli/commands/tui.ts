@@ -23,6 +23,9 @@ export async function tuiCommand(argv: ParsedTuiArgs): Promise<number> {
     progress.clear();
   }
   const app = render(createElement(App, { model }));
+  // The divergence is located in the background from the start: `d` then answers at once.
+  const located = model;
+  setImmediate(() => { located.locate(() => {}).catch(() => {}); }); // a failure is shown when `d` asks
   try {
     await app.waitUntilExit();
   } catch (err) {
