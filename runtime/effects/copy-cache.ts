@@ -3,7 +3,7 @@
 // a damaged or foreign file is ignored and rebuilt over; a cache that cannot be written only costs
 // the next command the build.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,9 +21,13 @@ export function readCachedCopy(key: string): Uint8Array | undefined {
   return file.length > 32 && createHash('sha256').update(body).digest().equals(file.subarray(0, 32)) ? body : undefined;
 }
 
+/** The cache keeps at most this many copies: writing one more removes the least recently written. */
+export const maxCachedCopies = 64;
+
 export function writeCachedCopy(key: string, copy: Uint8Array): void {
   try {
     mkdirSync(copyCacheDir(), { recursive: true });
+    pruneCopies(maxCachedCopies - 1);
     const path = copyPath(key);
     const temporary = `${path}.${process.pid}.tmp`;
     writeFileSync(temporary, Buffer.concat([createHash('sha256').update(copy).digest(), copy]));
@@ -31,4 +35,13 @@ export function writeCachedCopy(key: string, copy: Uint8Array): void {
   } catch {
     // Not writable: the next command builds it again.
   }
+}
+
+/** Removes the oldest copies until at most `keep` are left. */
+function pruneCopies(keep: number): void {
+  const dir = copyCacheDir();
+  const copies = readdirSync(dir).filter((name) => /^snapshot-copy-[0-9a-f]+\.wasm$/.test(name))
+    .map((name) => ({ path: join(dir, name), at: statSync(join(dir, name)).mtimeMs }))
+    .sort((a, b) => a.at - b.at);
+  for (const old of copies.slice(0, Math.max(0, copies.length - keep))) rmSync(old.path, { force: true });
 }

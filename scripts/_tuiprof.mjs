@@ -1,0 +1,12 @@
+import { loadModel } from '../dist/tui/model.js';
+const m = loadModel(process.argv.slice(2));
+const time = async (label, f) => { const t = Date.now(); const r = await f(); console.log(String(Date.now() - t).padStart(6), label, typeof r === 'object' ? JSON.stringify(r).slice(0, 120) : r); return r; };
+const loc = await time('locate (d)', () => m.locate(() => {}));
+const e = loc.event;
+await time('hookCount r0', () => m.hookCount(0, e));
+await time('hookAt r0 k1', () => m.hookAt(0, e, 1));
+await time('hookAt r1 k1', () => m.hookAt(1, e, 1));
+await time('stack r0 e-1', () => m.stack(0, e - 1));
+await time('stack r0 e+1', () => m.stack(0, e + 1));
+await time('memory r0', async () => (await m.memory(0, e + 1, null)).length);
+await time('output r0', async () => (await m.output(0, e + 1)).length);
