@@ -465,9 +465,15 @@ async function withSides(report: DiffReport, event: number, pa: string, va: Even
     report.sides = [side(pa, va), side(pb, vb)];
     return report;
   }
-  const [ra, rb] = await Promise.all([replayTo(pa, event), replayTo(pb, event)]);
-  report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
-  report.outputDiff = outputAround(ra.stdout, rb.stdout);
+  // Indexes that exist already are used; one replay each is not worth building them.
+  const indexes = await Promise.all([pa, pb].map((p) => openSnapshotIndex(p, { build: false }).catch(() => undefined)));
+  try {
+    const [ra, rb] = await Promise.all([replayTo(pa, event, false, undefined, indexes[0]?.store), replayTo(pb, event, false, undefined, indexes[1]?.store)]);
+    report.sides = [side(pa, va, ra.at?.stack), side(pb, vb, rb.at?.stack)];
+    report.outputDiff = outputAround(ra.stdout, rb.stdout);
+  } finally {
+    for (const x of indexes) x?.store.close();
+  }
   return report;
 }
 
