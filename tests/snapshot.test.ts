@@ -107,9 +107,9 @@ describe('a snapshot restored and run to the end gives exactly the recorded outp
     const { trace, result } = (await recordings)[i]!;
     expect(result.exitCode, result.stderr).toBe(c.exitCode);
     const recorded = recordedCounts(result.stderr);
-    // Short programs: a snapshot at every event (or every other); long ones: about 20 snapshots, 6 resumed.
+    // Short programs: a snapshot at every event (or every other); long ones: about 20 snapshots, 4 resumed.
     const every = recorded.events <= 60 ? 1 : recorded.events <= 400 ? 2 : Math.ceil(recorded.events / 20);
-    const samples = recorded.events <= 400 ? 20 : 6;
+    const samples = recorded.events <= 400 ? 20 : 4;
     const { full, resumed } = await resumeEachToTheEnd(trace, every, samples, recorded, result.stdout);
     expect(full.outcome.kind).toBe(c.exitCode === 134 ? 'trap' : 'exit');
     expect(full.outcome.exitCode).toBe(c.exitCode);
