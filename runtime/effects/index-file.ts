@@ -6,7 +6,13 @@ import type { IndexFile } from '../../formats/index.js';
 /** Opens (or creates) an index file for reading and appending. Throws the OS error if it cannot. */
 export function openIndexFile(path: string, create: boolean): IndexFile {
   const fd = openSync(path, existsSync(path) ? (create ? 'r+' : 'r') : create ? 'w+' : 'r');
-  let size = fstatSync(fd).size;
+  const stat = fstatSync(fd);
+  // Opening a directory read-only succeeds on Linux; its reads would then fail with EISDIR.
+  if (!stat.isFile()) {
+    closeSync(fd);
+    throw Object.assign(new Error(`${path}: not a regular file`), { code: stat.isDirectory() ? 'EISDIR' : 'EINVAL' });
+  }
+  let size = stat.size;
   return {
     get size() { return size; },
     read(offset, length) {
