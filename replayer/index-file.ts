@@ -5,9 +5,9 @@
 import { deserialize, serialize } from 'node:v8';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { IndexLimitError, IndexWriter, readIndex, TraceReader, type IndexFile, type IndexIdentity, type SnapshotIndex } from '../formats/index.js';
-import { fileDigest, openIndexFile, removeFile, replaceFile, openTraceFile, sha256, snapshotFormatVersion, type SnapshotState, type TakenSnapshot } from '../runtime/index.js';
+import { fileBlocked, fileDigest, openIndexFile, removeFile, replaceFile, openTraceFile, sha256, snapshotFormatVersion, type SnapshotState, type TakenSnapshot } from '../runtime/index.js';
 import { snapshotModuleKey } from './instrument.js';
-import { buildSnapshots, MemorySnapshotStore, snapshotSpacing, type SnapshotStore } from './timetravel.js';
+import { buildSnapshots, MemorySnapshotStore, snapshotSpacing, type SnapshotStore, type TraceFile } from './timetravel.js';
 import { replayTrace, type ReplayResult } from './replay.js';
 
 /** Where a trace's index lives. */
@@ -38,8 +38,10 @@ type StateBlob = Pick<SnapshotState, 'globals' | 'stack' | 'kernel' | 'session'>
 /** An index file as a SnapshotStore. */
 class IndexStore implements SnapshotStore {
   readonly events: readonly number[];
-  constructor(private readonly index: SnapshotIndex, private readonly file: IndexFile) {
+  readonly trace: TraceFile;
+  constructor(private readonly index: SnapshotIndex, private readonly file: IndexFile, tracePath: string) {
     this.events = index.snapshots.map((s) => s.event);
+    this.trace = { path: tracePath, bytes: index.identity.traceBytes, sha256: index.identity.traceSha256 };
   }
   snapshot(i: number): SnapshotState {
     const s = this.index.snapshots[i]!;
@@ -85,7 +87,7 @@ export async function openSnapshotIndex(tracePath: string, options: IndexOptions
   if (inFlight) await inFlight.catch(() => {});
   const { identity, events } = traceIdentity(tracePath);
   if (!options.force) {
-    const usable = tryOpen(path, identity, options.onNote);
+    const usable = tryOpen(tracePath, path, identity, options.onNote);
     if (usable) return { store: usable, built: null, path, onDisk: true };
   }
   if (options.build === false) return undefined;
@@ -98,7 +100,7 @@ export async function openSnapshotIndex(tracePath: string, options: IndexOptions
   }
 }
 
-function tryOpen(path: string, identity: IndexIdentity, onNote?: (line: string) => void): IndexStore | undefined {
+function tryOpen(tracePath: string, path: string, identity: IndexIdentity, onNote?: (line: string) => void): IndexStore | undefined {
   let file: IndexFile;
   try {
     file = openIndexFile(path, false);
@@ -108,7 +110,7 @@ function tryOpen(path: string, identity: IndexIdentity, onNote?: (line: string) 
   const read = readIndex(file, identity);
   if (read.ok) {
     const damage = read.index.verify();
-    if (!damage && !read.truncated) return new IndexStore(read.index, file);
+    if (!damage && !read.truncated) return new IndexStore(read.index, file, tracePath);
     onNote?.(`${path}: ${damage ?? read.truncated}; rebuilding it`);
   } else {
     onNote?.(`${path}: ${read.problem}; rebuilding it`);
@@ -122,7 +124,9 @@ async function build(tracePath: string, path: string, identity: IndexIdentity, e
   // half an index, and an interrupted build leaves the old one, or none.
   const temporary = `${path}.${process.pid}.tmp`;
   let file: IndexFile | undefined;
+  const blocked = fileBlocked(path);
   try {
+    if (blocked) throw Object.assign(new Error(blocked), { code: blocked });
     file = openIndexFile(temporary, true);
   } catch (err) {
     options.onNote?.(`${path}: cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); keeping the snapshots in memory`);
@@ -155,7 +159,7 @@ async function build(tracePath: string, path: string, identity: IndexIdentity, e
       onOutput: (stream, bytes) => { if (!full) writer.appendOutput(stream, bytes); },
       ...(progress ? { onProgress: progress } : {}),
     });
-    writer.close();
+    writer.finish();
     replaceFile(temporary, path);
     finished = true;
   } finally {
@@ -164,7 +168,7 @@ async function build(tracePath: string, path: string, identity: IndexIdentity, e
       removeFile(temporary);
     }
   }
-  const store = tryOpen(path, identity, options.onNote);
+  const store = tryOpen(tracePath, path, identity, options.onNote);
   if (!store) throw new Error(`${path}: the index just written cannot be read back`);
   return { store, built: result, path, onDisk: true };
 }

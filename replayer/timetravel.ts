@@ -5,10 +5,15 @@
 // replay starts at event 0.
 import type { ResumePoint, SnapshotState, TakenSnapshot } from '../runtime/index.js';
 import { memoryPageBytes } from '../formats/index.js';
-import { replayTrace, type ReplayRequest, type ReplayResult } from './replay.js';
+import { fileDigest } from '../runtime/index.js';
+import { ReplaySetupError, replayTrace, type ReplayRequest, type ReplayResult } from './replay.js';
+
+const digestOf = (path: string): { bytes: number; sha256: string } => fileDigest(path);
 
 /** Snapshots of one trace, by event. */
 export interface SnapshotStore {
+  /** The trace the snapshots were taken of: they resume only that trace. */
+  readonly trace: TraceFile;
   /** The events of the snapshots held, ascending. */
   readonly events: readonly number[];
   /** The snapshot at events[i], whole. */
@@ -18,6 +23,9 @@ export interface SnapshotStore {
   /** The first `length` bytes of the guest's output stream. */
   output(stream: 1 | 2, length: number): Uint8Array;
 }
+
+/** A trace file by path, size and SHA-256. */
+export interface TraceFile { path: string; bytes: number; sha256: string }
 
 /** Snapshots are taken at least this many events apart (more when memory is large or the trace long). */
 export const defaultSnapshotEvery = 1024;
@@ -52,6 +60,8 @@ export function resumePoint(store: SnapshotStore, snapshot: SnapshotState): Resu
 
 /** A store kept in memory (what a build collects; also what tests use). */
 export class MemorySnapshotStore implements SnapshotStore {
+  constructor(readonly trace: TraceFile) {}
+
   private readonly snapshots: SnapshotState[] = [];
   readonly events: number[] = [];
 
@@ -90,7 +100,7 @@ export class MemorySnapshotStore implements SnapshotStore {
 
 /** Replays the whole trace once, taking snapshots `every` events; the outcome says whether it matched. */
 export async function buildSnapshots(tracePath: string, every: number, onProgress?: (events: number) => void): Promise<{ store: MemorySnapshotStore; result: ReplayResult }> {
-  const store = new MemorySnapshotStore();
+  const store = new MemorySnapshotStore({ path: tracePath, ...digestOf(tracePath) });
   const result = await replayTrace({
     tracePath, quiet: false, snapshots: { every }, onSnapshot: (s) => store.add(s),
     onOutput: (stream, bytes) => store.appendOutput(stream, bytes), ...(onProgress ? { onProgress } : {}),
@@ -109,6 +119,12 @@ export async function replayFromSnapshot(store: SnapshotStore | undefined, req: 
   const limit = Math.min(fromEvent ?? Infinity, request.toEvent ?? Infinity, request.hooks ? request.hooks.after : Infinity);
   const at = store && limit >= 0 ? nearestSnapshot(store, limit) : -1;
   if (!store || at < 0) return { ...(await replayTrace(request)), resumedAt: null };
+  if (request.tracePath !== store.trace.path) {
+    const { bytes, sha256 } = digestOf(request.tracePath);
+    if (bytes !== store.trace.bytes || sha256 !== store.trace.sha256) {
+      throw new ReplaySetupError(`the snapshots were taken of ${store.trace.path}, not of ${request.tracePath}: they cannot resume it`);
+    }
+  }
   const snapshot = store.snapshot(at);
   const point = resumePoint(store, snapshot);
   if (earlierOutput && point.stdout.length > 0) await request.onOutput(1, point.stdout);

@@ -3,6 +3,7 @@
 // right offset (a cut tail keeps its whole frames, damage keeps nothing), staleness, bounds.
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -75,7 +76,8 @@ function addStep(w: IndexWriter, model: Model, n: number, event: number, pageLen
 function expectOk(file: IndexFile, id = identity): SnapshotIndex {
   const r = readIndex(file, id);
   if (!r.ok) throw new Error(r.problem);
-  expect(r.truncated).toBeUndefined();
+  // Tests that build an index and read it without finishing it see only the missing end frame.
+  if (r.truncated !== undefined) expect(r.truncated).toMatch(/: the index ends without its end frame$/);
   return r.index;
 }
 
@@ -93,6 +95,7 @@ function smallIndex(): { bytes: Uint8Array; snapshots: IndexSnapshot[]; model: M
   const w = IndexWriter.create(file, identity);
   const model: Model = { memory: new Array(3), stdout: [], stderr: [] };
   const snapshots = [0, 5, 9, 14].map((event, n) => addStep(w, model, n, event, 40));
+  w.finish();
   return { bytes: file.bytes(), snapshots, model };
 }
 
@@ -317,7 +320,8 @@ describe('snapshot index: damage and truncation', () => {
       }
       if (!r.ok) throw new Error(`cut at ${cut}: ${r.problem}`);
       const boundary = starts.includes(cut);
-      expect(r.truncated, `cut at ${cut}`).toBe(boundary ? undefined : `truncated at byte ${frameOf(cut)}: ${cut - frameOf(cut) < 16 ? 'cut inside a frame header' : `cut inside a frame of ${new DataView(bytes.buffer).getUint32(frameOf(cut) + 4, true)} bytes`}`);
+      // A cut at a frame boundary leaves whole frames but no end frame: cut short all the same.
+      expect(r.truncated, `cut at ${cut}`).toBe(boundary ? `truncated at byte ${cut}: the index ends without its end frame` : `truncated at byte ${frameOf(cut)}: ${cut - frameOf(cut) < 16 ? 'cut inside a frame header' : `cut inside a frame of ${new DataView(bytes.buffer).getUint32(frameOf(cut) + 4, true)} bytes`}`);
       expect(r.index.snapshots.length).toBe(snapshotEnds.filter((end) => end <= cut).length);
       expect(r.index.validBytes).toBe(boundary ? cut : frameOf(cut));
       expect(r.index.verify()).toBeUndefined();
@@ -344,7 +348,7 @@ describe('snapshot index: damage and truncation', () => {
 
   it('a damaged index is refused whole, and openOrCreate rebuilds it saying why', () => {
     const damaged = Uint8Array.from(bytes);
-    const at = starts[starts.length - 1]!;
+    const at = starts.filter((s) => bytes[s + 2] === 5).at(-1)!;
     damaged[at + 20]! ^= 0xff; // inside the last snapshot record
     const r = readIndex(memoryIndexFile(damaged), identity);
     expect(r).toEqual({ ok: false, kind: 'damaged', problem: `damaged at byte ${at}: checksum mismatch`, offset: at });
@@ -353,6 +357,44 @@ describe('snapshot index: damage and truncation', () => {
     expect(rebuilt).toBe(`damaged at byte ${at}: checksum mismatch`);
     expect(writer.snapshotCount).toBe(0);
     expect(expectOk(file).snapshots).toEqual([]);
+  });
+});
+
+describe('snapshot index: the end frame', () => {
+  it('a finished index reads whole; one closed without finishing, or cut at a frame boundary, reads as cut short', () => {
+    const file = memoryIndexFile();
+    const w = IndexWriter.create(file, identity);
+    const model: Model = { memory: new Array(2), stdout: [], stderr: [] };
+    [0, 3].forEach((event, n) => addStep(w, model, n, event, 40));
+    const unfinished = file.bytes().slice();
+    w.finish();
+    const whole = readIndex(memoryIndexFile(file.bytes()), identity);
+    if (!whole.ok) throw new Error(whole.problem);
+    expect(whole.truncated).toBeUndefined();
+    expect(whole.index.snapshots.length).toBe(2);
+    const cut = readIndex(memoryIndexFile(unfinished), identity);
+    if (!cut.ok) throw new Error(cut.problem);
+    expect(cut.truncated).toBe(`truncated at byte ${unfinished.length}: the index ends without its end frame`);
+    expect(cut.index.snapshots.length).toBe(2);
+  });
+
+  it('an end frame that miscounts the snapshots, or bytes after it, is damage', () => {
+    const file = memoryIndexFile();
+    const w = IndexWriter.create(file, identity);
+    const model: Model = { memory: new Array(2), stdout: [], stderr: [] };
+    addStep(w, model, 0, 0, 40);
+    w.finish();
+    const bytes = file.bytes();
+    const after = readIndex(memoryIndexFile(Buffer.concat([bytes, bytes.subarray(16, 48)])), identity);
+    expect(after.ok ? 'ok' : after.problem).toMatch(/^damaged at byte \d+: bytes after the end frame$/);
+    // The same end frame, rewritten (CRCs and all, as docs/index-format.md lays a frame out) to claim two.
+    const endAt = frameStarts(bytes).at(-1)!;
+    const frame = Buffer.from(bytes.subarray(endAt));
+    frame.writeUInt32LE(2, 16);
+    frame.writeUInt32LE(crc32(frame.subarray(16)), 8);
+    frame.writeUInt32LE(crc32(frame.subarray(0, 12)), 12);
+    const r = readIndex(memoryIndexFile(Buffer.concat([bytes.subarray(0, endAt), frame])), identity);
+    expect(r.ok ? 'ok' : r.problem).toBe(`damaged at byte ${endAt}: the end frame counts 2 snapshots, the index holds 1`);
   });
 });
 

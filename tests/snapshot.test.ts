@@ -184,6 +184,18 @@ describe('servers: each process trace of a replicated machine, and the Rust gues
 });
 
 describe('a snapshot whose state is not the recorded one is not restored silently wrong', () => {
+  it('snapshots of one trace refuse to resume another (ReplaySetupError, no replay)', async () => {
+    const d = tempDir();
+    const [a, b] = [join(d, 'a.rct'), join(d, 'b.rct')];
+    for (const [path, seed] of [[a, '7'], [b, '8']] as const) {
+      expect((await runCliAsync(['record', '--seed', seed, '-o', path, join(programsDir, 'build', 'random.wasm')])).exitCode).toBe(0);
+    }
+    const { store } = await buildSnapshots(a, 1);
+    expect(store.events.length).toBeGreaterThan(0);
+    await expect(replayFromSnapshot(store, { tracePath: b, fromEvent: store.events.at(-1)!, onOutput: () => {} }))
+      .rejects.toThrow(`the snapshots were taken of ${a}, not of ${b}: they cannot resume it`);
+  });
+
   const program = `(module
   (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
@@ -197,6 +209,7 @@ describe('a snapshot whose state is not the recorded one is not restored silentl
   /** `store` as it would be read back with one memory byte flipped, or the earlier stdout altered. */
   function tampered(store: MemorySnapshotStore, what: 'memory' | 'stdout'): SnapshotStore {
     return {
+      trace: store.trace,
       events: store.events,
       snapshot: (i) => store.snapshot(i),
       page: (hash) => {

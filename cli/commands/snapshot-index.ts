@@ -48,7 +48,7 @@ export async function indexCommand(argv: ParsedIndexArgs): Promise<number> {
     for (const note of notes) process.stderr.write(`replicode: note: ${note}\n`);
     const size = `${(bytes / 2 ** 20).toFixed(1)} MiB`;
     process.stdout.write(built
-      ? `replicode: indexed ${argv.trace}: ${snapshots} snapshots${summary.spacing ? ` every ${summary.spacing} events` : ''}, ${size} in ${path} (${summary.seconds.toFixed(1)} s)\n`
+      ? `replicode: indexed ${argv.trace}: ${snapshots} snapshots${summary.spacing ? ` every ${summary.spacing} events` : ''}, ${onDisk ? `${size} in ${path}` : 'kept in memory (not written)'} (${summary.seconds.toFixed(1)} s)\n`
       : `replicode: ${path} is up to date: ${snapshots} snapshots, ${size}\n`);
   }
   if (diverged) {

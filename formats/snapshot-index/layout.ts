@@ -28,7 +28,7 @@ assert((maxMemoryBytes / pageBytes) * (4 + pageHashBytes) + 256 <= maxFrameBytes
 /** A page frame's tag: how its bytes are stored. */
 export const PageCodec = { raw: 0, deflateRaw: 1 } as const;
 
-export const FrameKind = { identity: 1, page: 2, output: 3, state: 4, snapshot: 5 } as const;
+export const FrameKind = { identity: 1, page: 2, output: 3, state: 4, snapshot: 5, end: 6 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 const frameMagic = [0x49, 0x58]; // "IX"
 const kinds = new Set<number>(Object.values(FrameKind));

@@ -172,12 +172,27 @@ function walk(src: ByteSource, scan: IndexScan, hashes: Uint8Array[]): FrameStop
       scan.records.push(record);
       pending = 0;
       scan.resumeAt = frame.end;
+    } else if (frame.kind === FrameKind.end) {
+      // The writer's last word: how many snapshots it wrote. Nothing may follow it.
+      let payload: Uint8Array;
+      try {
+        payload = readPayload(src, frame);
+      } catch (err) {
+        if (!(err instanceof IndexFormatError)) throw err;
+        return bad(err.reason);
+      }
+      const count = payload.length === 4 ? new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0, true) : -1;
+      if (count !== scan.records.length) return bad(`the end frame counts ${count} snapshots, the index holds ${scan.records.length}`);
+      if (frame.end !== src.size) return bad('bytes after the end frame');
+      scan.validEnd = frame.end;
+      return undefined;
     } else {
       return bad('a second identity frame');
     }
     scan.validEnd = frame.end;
   }
-  return undefined;
+  // Cut at a frame boundary (a build killed between two frames, a full disk): whole frames, no end.
+  return new FrameStop('truncated', scan.validEnd, 'the index ends without its end frame');
 }
 
 export function hashKey(hash: Uint8Array): string {

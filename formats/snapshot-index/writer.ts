@@ -131,6 +131,15 @@ export class IndexWriter {
     return true;
   }
 
+  /** Writes the end frame (the index is whole) and closes the file. */
+  finish(): void {
+    const count = new Uint8Array(4);
+    new DataView(count.buffer).setUint32(0, this.events.size, true);
+    this.emit(encodeFrame(FrameKind.end, count));
+    this.file.close();
+  }
+
+  /** Closes the file without the end frame: a reader takes it as cut short. */
   close(): void {
     this.file.close();
   }

@@ -1,6 +1,6 @@
 // Snapshot index files on disk (formats/snapshot-index/ reads and writes them through this).
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { IndexFile } from '../../formats/index.js';
 
 /** Opens (or creates) an index file for reading and appending. Throws the OS error if it cannot. */
@@ -60,4 +60,14 @@ export function replaceFile(temporary: string, path: string): void {
 /** Removes a file if it is there. */
 export function removeFile(path: string): void {
   rmSync(path, { force: true });
+}
+
+/** Why a file cannot be put at `path` (something other than a file is there), or undefined. */
+export function fileBlocked(path: string): string | undefined {
+  try {
+    const stat = statSync(path);
+    return stat.isFile() ? undefined : stat.isDirectory() ? 'EISDIR' : 'EINVAL';
+  } catch {
+    return undefined; // nothing there: free
+  }
 }

@@ -114,7 +114,7 @@ export function restoreGraph(bytes: Uint8Array, roots: Record<string, object>, e
   const decode = (value: unknown): unknown => {
     if (value === null || typeof value !== 'object') return value;
     if (memo.has(value)) return memo.get(value);
-    if (ArrayBuffer.isView(value)) return value;
+    if (ArrayBuffer.isView(value)) return value instanceof DataView ? value : (value as unknown as { slice(): unknown }).slice(); // its own buffer, not a view of the whole blob
     if (Array.isArray(value)) {
       const out: unknown[] = [];
       memo.set(value, out);
