@@ -6,11 +6,15 @@
 // (tui/app.tsx: useTimeTravel, EventsPane, EventDetail), one per replica side by side
 // (Promise.all), as the app does. diff / diff-no-snapshots: diffTraces as a library, with the
 // traces' indexes or with every replay from event 0 (DiffOptions.snapshots false).
-import { diffTraces } from '../replayer/index.js';
+import { diffTraces, openSnapshotIndex } from '../replayer/index.js';
 import { loadModel, type TuiModel } from '../tui/index.js';
 
 export interface TuiStep { key: string; what: string; ms: number }
-export interface TuiStepsResult { events: number; event: number; hook: { k: number; of: number } | null; loadMs: number; steps: TuiStep[] }
+export interface TuiStepsResult {
+  events: number; event: number; hook: { k: number; of: number } | null; loadMs: number; steps: TuiStep[];
+  /** Opening each trace's index alone (after the steps; part of the first replay of each replica, in d's landing). */
+  indexOpenMs: number[];
+}
 
 const each = <T>(model: TuiModel, f: (replica: number) => Promise<T>): Promise<T[]> => Promise.all(model.replicas.map((_, i) => f(i)));
 
@@ -57,7 +61,15 @@ export async function tuiSteps(paths: string[], expected: number): Promise<TuiSt
   await timed(steps, 'up', `previous event #${e}: event panes (no replay)`, () => eventViews(model, e));
   await timed(steps, 'm', `memory at #${e} hook ${k}: memory() on each replica`, () => each(model, (i) => model.memory(i, e, k)));
   await timed(steps, 's', `stacks at #${e}: stack() on each replica`, () => each(model, (i) => model.stack(i, e)));
-  return { events: model.replicas[0]!.events, event: e, hook: located.hook, loadMs, steps };
+  const indexOpenMs: number[] = [];
+  for (const path of paths) {
+    const t = performance.now();
+    const opened = await openSnapshotIndex(path, { build: false });
+    indexOpenMs.push(performance.now() - t);
+    if (!opened) throw new Error(`bench: ${path} has no usable index`);
+    opened.store.close();
+  }
+  return { events: model.replicas[0]!.events, event: e, hook: located.hook, loadMs, steps, indexOpenMs };
 }
 
 export interface LibraryDiffResult { ms: number; event: number | null }
