@@ -8,6 +8,7 @@ import { compileModule, processConfig, spawnGuest } from '../runtime/index.js';
 import { benchTrace } from './trace.js';
 import { benchCluster, benchServers } from './servers.js';
 import { benchTui } from './tui.js';
+import { benchTimeTravel } from './timetravel.js';
 import { benchDiff } from './diff.js';
 import { benchInspect } from './inspect.js';
 import { benchNonReader } from './non-reader.js';
@@ -91,6 +92,12 @@ async function main() {
     writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
     return;
   }
+  // Time travel: diff, index, replay --from and the TUI's keys on three 1M-event traces (BENCH_SLOW=1: also diff without snapshots, 30-40 s).
+  const timeTravel = async () => JSON.stringify({ host, date: new Date().toISOString(), ...(await benchTimeTravel(root, Number(process.env.BENCH_TIMETRAVEL_REPEATS ?? 3), process.env.BENCH_SLOW === '1')) }, null, 2) + '\n';
+  if (only === 'timetravel') {
+    writeFileSync(join(resultsDir, 'timetravel.json'), await timeTravel());
+    return;
+  }
   const diffSizes = (process.env.BENCH_DIFF_SIZES ?? '20000,100000').split(',').map(Number);
   if (only === 'diff') {
     writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
@@ -139,6 +146,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'non-reader.json'), JSON.stringify({ host, results: await benchNonReader(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'timetravel.json'), await timeTravel());
   writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
