@@ -12,7 +12,7 @@ import { describeNetEvent, eventsOf, netEventKey, resultName, type CallView } fr
 import { summarizeTrace, type TraceSummary } from './inspect.js';
 import { openTrace } from './replay.js';
 import { openSnapshotIndex, type OpenedIndex } from './index-file.js';
-import { replayFromSnapshot, sameGuestState, type SnapshotStore } from './timetravel.js';
+import { nearestSnapshot, replayFromSnapshot, sameGuestState, type SnapshotStore } from './timetravel.js';
 
 export interface DiffSide {
   trace: string;
@@ -326,7 +326,10 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
       const startsEqual = lo > 0 || (([x, y]) => x === y)(await stateAt(from));
       good = startsEqual ? from : from - 1;
       bad = startsEqual ? limit : from;
-      if (startsEqual && stores[0] && stores[1]) [good, bad] = await snapshotWindow(stores[0], stores[1], good, bad, stateAt);
+      if (startsEqual && stores[0] && stores[1]) {
+        [good, bad] = await snapshotWindow(stores[0], stores[1], good, bad, stateAt);
+        [good, bad] = await hashWindow([pa, pb], [stores[0], stores[1]], good, bad, progress);
+      }
       while (bad - good > 1) {
         const mid = (good + bad) >> 1;
         const [x, y] = await stateAt(mid);
@@ -338,8 +341,10 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
         : `guest state differs after event ${bad - 1} although every call and input so far agree`;
       if (options.instructions !== false) report.range = await narrowToRange(pa, pb, bad - 1, bad, progress, stores);
       progress(`diff: replaying both traces to event ${bad} for their stacks, memory and output`);
-      const [ra, rb] = await Promise.all([replayTo(pa, bad, true, undefined, stores[0]), replayTo(pb, bad, true, undefined, stores[1])]);
-      const [sa, sb] = await Promise.all([replayTo(pa, report.event, false, undefined, stores[0]), replayTo(pb, report.event, false, undefined, stores[1])]); // the stacks at that call
+      const [ra, rb, sa, sb] = await Promise.all([
+        replayTo(pa, bad, true, undefined, stores[0]), replayTo(pb, bad, true, undefined, stores[1]),
+        replayTo(pa, report.event, false, undefined, stores[0]), replayTo(pb, report.event, false, undefined, stores[1]), // the stacks at that call
+      ]);
       const ev = (r: TraceReader) => { for (const e of callsOf(r)) if (e.index === report.event) return e; return undefined; };
       const [fa, fb] = [openTrace(pa), openTrace(pb)];
       try {
@@ -359,6 +364,27 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
   } finally {
     for (const o of opened) o.close();
   }
+}
+
+/** hashWindow replays a window whole only if it hashes at most this many bytes of memory per side. */
+const hashWindowBudgetBytes = 512 * 2 ** 20;
+
+/**
+ * Narrows [good, bad] to two consecutive events with one replay per side that hashes the state
+ * before every call in the window (instead of a replay per bisection step), when the window is
+ * short enough for that: its events times the memory size within hashWindowBudgetBytes.
+ */
+async function hashWindow(paths: [string, string], stores: [SnapshotStore, SnapshotStore], good: number, bad: number, progress: (phase: string) => void): Promise<[number, number]> {
+  const at = nearestSnapshot(stores[0], good);
+  if (bad - good <= 1 || at < 0 || (bad - good) * stores[0].snapshot(at).memoryBytes > hashWindowBudgetBytes) return [good, bad];
+  progress(`diff: hashing the state before each of events ${good}..${bad}`);
+  const runs = await Promise.all(paths.map((tracePath, i) => replayFromSnapshot(stores[i], {
+    tracePath, fromEvent: good, toEvent: bad, quiet: true, stateHashes: { from: good, to: bad }, onOutput: () => {},
+  })));
+  const [ha, hb] = runs.map((r) => (r.outcome.kind === 'stopped' ? r.outcome.at?.hashes : undefined));
+  if (!ha || !hb || ha[0] === undefined || ha[0] !== hb[0]) return [good, bad]; // not as expected: let the bisection decide
+  const first = ha.findIndex((h, i) => h !== hb[i]);
+  return first < 0 ? [good, bad] : [good + first - 1, good + first];
 }
 
 /** The traces' snapshot indexes, opened or built side by side (undefined for one that cannot be had). */

@@ -29,7 +29,9 @@ export interface ReplayRequest {
   toEvent?: number;
   captureMemory?: boolean;
   /** The instruction clock: replay the snapshot copy and count hooks after event `after` (see instrument.ts). */
-  hooks?: { after: number; stopAt?: number };
+  hooks?: { after: number; stopAt?: number; continue?: boolean };
+  /** State hashes before each call in a range (see ReplayOptions.stateHashes). */
+  stateHashes?: { from: number; to: number };
   /** Take snapshots every so many events and/or resume from one (the snapshot copy is replayed). */
   snapshots?: SnapshotPlan;
   /** Receives each snapshot taken. */
@@ -94,7 +96,8 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
       captureMemory: req.captureMemory ?? false,
       ...(req.toEvent !== undefined ? { toEvent: req.toEvent } : {}),
       ...(req.hooks ? { hooks: req.hooks } : {}),
-      ...(copy ? { snapshots: req.snapshots ?? {} } : {}), // the snapshot copy always runs with its driver (the clock, the stop import)
+      ...(copy ? { snapshots: req.snapshots ?? {} } : {}),
+      ...(req.stateHashes ? { stateHashes: req.stateHashes } : {}), // the snapshot copy always runs with its driver (the clock, the stop import)
     },
     ...(req.onSnapshot ? { onSnapshot: req.onSnapshot } : {}),
     onStats: (s) => { stats = s; },

@@ -7,6 +7,10 @@ import {
 } from '../replayer/index.js';
 import { TraceReadError } from '../runtime/index.js';
 import type { LocateResult, ReplicaTimeline, SearchRequest, SearchResult } from './state.js';
+import { BoundedMap } from './jobs.js';
+
+/** Hook walks (an event's hook count and the hook points seen) kept per model. */
+const hookWalksKept = 256;
 
 export interface EventLine { event: number; syscall: string; result: string; fingerprint: string; inputs: string[] }
 
@@ -104,6 +108,23 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
   };
   const replay = async (replica: number, request: Omit<Parameters<typeof replayFromSnapshot>[1], 'tracePath'>) =>
     replayFromSnapshot(await storeOf(replica), { tracePath: paths[replica]!, ...request });
+  // One replay from event E to E+1 gives both the hook count there and one hook's stack and state
+  // (ReplayOptions.hooks.continue); both are kept, so landing on a hook takes one replay, not two.
+  const walks = new BoundedMap<string, Promise<{ count: number; points: Map<number, HookPoint> }>>(hookWalksKept);
+  const hookWalk = async (replica: number, event: number, hook: number) => {
+    const key = `${replica} ${event}`;
+    const known = await walks.get(key)?.catch(() => undefined);
+    if (known && (known.points.has(hook) || hook > known.count)) return known;
+    const walk = replay(replica, { toEvent: event + 1, hooks: { after: event, stopAt: hook, continue: true }, quiet: true, onOutput: () => {} }).then(({ outcome }) => {
+      const at = outcome.kind === 'stopped' ? outcome.at : undefined;
+      const points = known?.points ?? new Map<number, HookPoint>();
+      const point = at?.hookPoint;
+      points.set(hook, point ? { reached: point.hooks === hook, stack: point.stack.map((f) => f.name), stateHash: point.stateHash } : { reached: false, stack: [], stateHash: '' });
+      return { count: at?.hooks ?? 0, points };
+    });
+    walks.set(key, walk);
+    return walk;
+  };
   let locating: Promise<LocateResult> | undefined;
   let progressListener: (phase: string) => void = () => {};
   return {
@@ -168,8 +189,7 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
     },
     async hookCount(replica, event) {
       try {
-        const { outcome } = await replay(replica, { toEvent: event + 1, hooks: { after: event }, quiet: true, onOutput: () => {} });
-        return outcome.kind === 'stopped' ? outcome.at?.hooks ?? 0 : 0;
+        return (await hookWalk(replica, event, 1)).count;
       } catch (err) {
         unreplayable(err); // a damaged trace has no hooks to step through here (hookAt says why)
         return 0;
@@ -177,9 +197,8 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
     },
     async hookAt(replica, event, hook) {
       try {
-        const { outcome } = await replay(replica, { toEvent: event + 1, hooks: { after: event, stopAt: hook }, quiet: true, onOutput: () => {} });
-        const at = outcome.kind === 'stopped' ? outcome.at : undefined;
-        return { reached: at?.hooks === hook, stack: (at?.stack ?? []).map((f) => f.name), stateHash: at?.stateHash ?? '' };
+        const walk = await hookWalk(replica, event, hook);
+        return walk.points.get(hook) ?? { reached: false, stack: [], stateHash: '' };
       } catch (err) {
         return { reached: false, stack: [], stateHash: '', problem: unreplayable(err) };
       }

@@ -28,9 +28,15 @@ export interface ReplayOptions {
   /**
    * The instruction clock (a snapshot copy of the module: see runtime/snapshot/): count function
    * entries and loop iterations once event `after` has returned (-1: from the start), and stop
-   * at the `stopAt`-th with a snapshot.
+   * at the `stopAt`-th with a snapshot (`continue`: note the stack and state there as `hookPoint`
+   * and go on, so one replay gives both the hook's point and the count to `toEvent`).
    */
-  hooks?: { after: number; stopAt?: number };
+  hooks?: { after: number; stopAt?: number; continue?: boolean };
+  /**
+   * The state hash before every call from `from` to `to` (inclusive, as far as the replay gets),
+   * in the stop snapshot's `hashes`: one replay instead of a probe per event.
+   */
+  stateHashes?: { from: number; to: number };
   /** Resume where a snapshot stood (the cursor given is already there): its session state and the output before it. */
   resume?: { state: SessionState; stdout: Uint8Array; stderr: Uint8Array };
   /**
@@ -113,27 +119,51 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   private get hooks(): number { return this.clockBase === undefined ? 0 : Number(this.clock!.now() - this.clockBase); }
 
   clockStopped(): void {
+    if (this.options.hooks?.continue) {
+      this.hookPoint = { hooks: this.hooks, stack: this.stack(), stateHash: this.stateHash().stateHash };
+      return;
+    }
     this.stop(`stopped at function entry or loop iteration ${this.hooks} after event ${this.options.hooks?.after}`);
   }
 
   /** Stops the guest here with a snapshot of its state (for --to and the instruction clock). */
   private stop(reason: string): never {
-    const digest = this.kernel!.stateDigest(false); // only compared with another replay: the cheaper whole-memory hash
-    const all = createHash('sha256');
-    for (const part of [digest.memory, digest.globals, digest.fds, digest.fs, this.output[1].digest(), this.output[2].digest()]) all.update(part);
+    const { digest, stateHash } = this.stateHash();
     throw new GuestStop({
       kind: 'stopped', event: this.event + 1, reason,
       at: {
-        memoryHash: hex(digest.memory), stateHash: all.digest('hex'), stack: wasmFrames(new Error().stack).filter((f) => f.name !== clockFunctionName),
+        memoryHash: hex(digest.memory), stateHash, stack: this.stack(),
         ...(this.options.captureMemory ? { memory: this.kernel!.memory.bytes(0, this.kernel!.memory.byteLength).slice() } : {}),
         ...(this.options.hooks ? { hooks: this.hooks } : {}),
+        ...(this.hashes ? { hashes: this.hashes } : {}),
+        ...(this.hookPoint ? { hookPoint: this.hookPoint } : {}),
       },
     });
   }
 
+  /** The guest's wasm stack here, without the snapshot copy's clock function. */
+  private stack() {
+    return wasmFrames(new Error().stack).filter((f) => f.name !== clockFunctionName);
+  }
+
+  /** The state as the divergence tools compare it: memory (whole, not by page), globals, fds, files, output. */
+  private stateHash() {
+    const digest = this.kernel!.stateDigest(false);
+    const all = createHash('sha256');
+    for (const part of [digest.memory, digest.globals, digest.fds, digest.fs, this.output[1].digest(), this.output[2].digest()]) all.update(part);
+    return { digest, stateHash: all.digest('hex') };
+  }
+
+  /** With options.stateHashes: the state hash before each call from `from` on. */
+  private hashes: string[] | undefined;
+  /** With options.hooks.continue: the stack and state at hook stopAt, the replay going on to toEvent. */
+  private hookPoint: { hooks: number; stack: ReturnType<typeof wasmFrames>; stateHash: string } | undefined;
+
   readonly tracer = {
     wantsArguments: true,
     enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
+      const wanted = this.options.stateHashes;
+      if (wanted && this.event + 1 >= wanted.from && this.event + 1 <= wanted.to) (this.hashes ??= []).push(this.stateHash().stateHash);
       if (this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent) this.stop(`stopped at event ${this.event + 1} as asked (--to)`);
       this.event++;
       const recorded = this.cursor.nextCall();

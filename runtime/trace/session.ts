@@ -40,6 +40,10 @@ export interface StopSnapshot {
   memory?: Uint8Array;
   /** With a hook count (see ReplayOptions.hooks): function entries and loop iterations passed since counting began. */
   hooks?: number;
+  /** With ReplayOptions.stateHashes: the state hash before each call from its `from` on. */
+  hashes?: string[];
+  /** With ReplayOptions.hooks.continue: the stack and state at hook `stopAt`, if reached. */
+  hookPoint?: { hooks: number; stack: WasmFrame[]; stateHash: string };
 }
 
 /** Thrown from a tracer or effect to stop the guest; the runner turns it into an outcome. */

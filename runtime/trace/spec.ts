@@ -14,7 +14,9 @@ export type SessionSpec =
      */
     cutShort?: { reason: string; offset: number; stopped?: boolean } | null;
     /** The instruction clock (the module must be a snapshot copy): see ReplayOptions.hooks. */
-    hooks?: { after: number; stopAt?: number };
+    hooks?: { after: number; stopAt?: number; continue?: boolean };
+    /** State hashes before each call in a range: see ReplayOptions.stateHashes. */
+    stateHashes?: { from: number; to: number };
     /** Take snapshots, or resume from one (the module must be a snapshot copy: runtime/snapshot/). */
     snapshots?: import('../snapshot/driver.js').SnapshotPlan;
   }

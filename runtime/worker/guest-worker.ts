@@ -64,6 +64,7 @@ function openSession() {
       checkpointEvery: spec.checkpointEvery, quiet: spec.quiet, ...(cutShort ? { cutShort } : {}),
       ...(stoppedRecording(reader, spec.cutShort) ? { stopped: true } : {}), ...(spec.toEvent !== undefined ? { toEvent: spec.toEvent } : {}), captureMemory: spec.captureMemory === true,
       ...(spec.hooks ? { hooks: spec.hooks } : {}),
+      ...(spec.stateHashes ? { stateHashes: spec.stateHashes } : {}),
       ...(resume ? { resume: { state: resume.state.session, stdout: resume.stdout, stderr: resume.stderr } } : {}),
       onProgress: (events) => { control[Slot.events] = events | 0; },
     }, new FaultInjector(config.faults ?? []));
