@@ -1,7 +1,7 @@
 // The snapshot index file (TRACE.rct.idx): round trips with pages shared between snapshots and
 // stored once, output prefixes, nearest(), every flipped byte and every cut detected at the
 // right offset (a cut tail keeps its whole frames, damage keeps nothing), staleness, bounds.
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
@@ -10,29 +10,13 @@ import {
   IndexFormatError, IndexLimitError, IndexWriter, defaultMaxIndexBytes, defaultMaxSnapshots, indexOutputFrameBytes, indexPageBytes,
   memoryIndexFile, pageHash, readIndex, type IndexFile, type IndexIdentity, type IndexSnapshot, type SnapshotIndex,
 } from '../dist/formats/index.js';
+import { openIndexFile } from '../dist/runtime/index.js';
 import { tempDir } from './helpers.js';
 
 const identity: IndexIdentity = { traceBytes: 4096, traceSha256: 'ab'.repeat(32), moduleKey: 'module-1/fuel+clock', snapshotFormat: 1 };
 
-/** A file-backed IndexFile (what the runtime will provide: the formats layer does no I/O itself). */
-function fileIndex(path: string): IndexFile {
-  const fd = openSync(path, existsSync(path) ? 'r+' : 'w+');
-  let size = fstatSync(fd).size;
-  return {
-    get size() { return size; },
-    read(offset, length) {
-      const out = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
-      for (let done = 0; done < out.length;) done += readSync(fd, out, done, out.length - done, offset + done) || out.length;
-      return out;
-    },
-    append(bytes) {
-      for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, size + done);
-      size += bytes.length;
-    },
-    truncate(length) { ftruncateSync(fd, length); size = length; },
-    close: () => closeSync(fd),
-  };
-}
+/** A file-backed IndexFile: the runtime's (the formats layer does no I/O itself). */
+const fileIndex = (path: string): IndexFile => openIndexFile(path, true);
 
 /**
  * Page content from a seed (`length` bytes: the index keeps short pages' length); pseudo-random,
