@@ -114,7 +114,12 @@ export function restoreGraph(bytes: Uint8Array, roots: Record<string, object>, e
   const decode = (value: unknown): unknown => {
     if (value === null || typeof value !== 'object') return value;
     if (memo.has(value)) return memo.get(value);
-    if (ArrayBuffer.isView(value)) return value instanceof DataView ? value : (value as unknown as { slice(): unknown }).slice(); // its own buffer, not a view of the whole blob
+    if (ArrayBuffer.isView(value)) {
+      // Its own buffer, not a view of the whole blob; the same copy wherever it was shared.
+      const copy = value instanceof DataView ? value : (value as unknown as { slice(): unknown }).slice();
+      memo.set(value, copy);
+      return copy;
+    }
     if (Array.isArray(value)) {
       const out: unknown[] = [];
       memo.set(value, out);
