@@ -67,6 +67,8 @@ const enum AsyncifyState { normal = 0, unwinding = 1, rewinding = 2 }
 
 /** The asyncify data structure at address 0 while it is in use: {i32 current, i32 end}, then data. */
 const dataHeaderBytes = 8;
+/** Where the stack data may end: the end of memory, as an i32 (asyncify's pointers are i32). */
+const dataEnd = (memoryBytes: number): number => Math.min(memoryBytes, 2 ** 31 - 1);
 
 interface AsyncifyExports {
   asyncify_start_unwind(addr: number): void;
@@ -194,7 +196,7 @@ export class SnapshotDriver {
     this.pending = { snapshot, copy, globals, clock };
     const view = new DataView(memory.buffer);
     view.setInt32(0, dataHeaderBytes, true);
-    view.setInt32(4, memory.length, true);
+    view.setInt32(4, dataEnd(memory.length), true);
     this.exports!.asyncify_start_unwind(0);
   }
 
@@ -223,7 +225,7 @@ export class SnapshotDriver {
     const end = dataHeaderBytes + state.stack.length;
     const view = new DataView(live.buffer);
     view.setInt32(0, end, true);
-    view.setInt32(4, live.length, true);
+    view.setInt32(4, dataEnd(live.length), true);
     live.set(state.stack, dataHeaderBytes);
     this.rewind = { saved: bytes.subarray(0, end), globals: state.globals, clock: state.clock };
     this.lastAt = state.event;
