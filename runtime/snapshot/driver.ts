@@ -67,6 +67,8 @@ const enum AsyncifyState { normal = 0, unwinding = 1, rewinding = 2 }
 
 /** The asyncify data structure at address 0 while it is in use: {i32 current, i32 end}, then data. */
 const dataHeaderBytes = 8;
+/** A memory smaller than this (a module with no memory to speak of) is never snapshotted. */
+const minSnapshotMemoryBytes = 4096;
 /** Where the stack data may end: the end of memory, as an i32 (asyncify's pointers are i32). */
 const dataEnd = (memoryBytes: number): number => Math.min(memoryBytes, 2 ** 31 - 1);
 
@@ -166,6 +168,8 @@ export class SnapshotDriver {
     const event = this.session!.nextEvent;
     const every = this.plan.every;
     if (!every || event === 0 || event % every !== 0 || event === this.lastAt) return false;
+    // The stack data needs room at address 0 (put back afterwards); a memory too small for any is not snapshotted.
+    if (this.memory!.buffer.byteLength < minSnapshotMemoryBytes) return false;
     this.lastAt = event;
     this.take(event);
     return true;
