@@ -1,6 +1,6 @@
 // Replaying a trace: everything needed comes from the trace (module, arguments, environment,
 // directory snapshots, every host input); the guest runs in a worker that checks each event.
-import { TraceReader, type TraceHeader } from '../formats/index.js';
+import { TraceReader, type TraceHeader, type TraceIntegrity } from '../formats/index.js';
 import {
   compileModule, processConfig, sha256, stackLimitOf, startGuest, openTraceFile, loadHostTree,
   type GuestOutcome, type SessionStats, type SnapshotPlan, type TakenSnapshot, type SpawnOptions, type TreeNode,
@@ -54,12 +54,30 @@ export interface ReplayResult {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+/**
+ * A trace's integrity, read once per process for a path and size: checking it reads every chunk,
+ * and diff and the TUI replay the same traces many times (each probe from a snapshot).
+ */
+const integrities = new Map<string, TraceIntegrity>();
+const integritiesKept = 64;
+
+function integrityOf(path: string, reader: TraceReader): TraceIntegrity {
+  const key = `${path}\0${reader.source.size}`;
+  let integrity = integrities.get(key);
+  if (!integrity) {
+    integrity = reader.integrity;
+    if (integrities.size >= integritiesKept) integrities.delete(integrities.keys().next().value!);
+    integrities.set(key, integrity);
+  }
+  return integrity;
+}
+
 export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   const { reader, close } = openTrace(req.tracePath);
   const header = reader.header;
   // A damaged trace is refused before anything runs (one line, its byte offset); one cut short
   // is replayed as far as it goes, and the worker says where it ends.
-  const integrity = reader.integrity;
+  const integrity = integrityOf(req.tracePath, reader);
   close();
   if (integrity.state === 'damaged') throw integrity.error;
   // A module given explicitly wins over the embedded one: replaying a changed module against an
