@@ -5,7 +5,7 @@
 import { deserialize, serialize } from 'node:v8';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { IndexLimitError, IndexWriter, readIndex, TraceReader, type IndexFile, type IndexIdentity, type SnapshotIndex } from '../formats/index.js';
-import { fileBlocked, fileDigest, openIndexFile, removeFile, replaceFile, openTraceFile, sha256, snapshotFormatVersion, type SnapshotState, type TakenSnapshot } from '../runtime/index.js';
+import { fileBlocked, fileDigest, openIndexFile, TraceReadError, removeFile, replaceFile, openTraceFile, sha256, snapshotFormatVersion, type SnapshotState, type TakenSnapshot } from '../runtime/index.js';
 import { snapshotModuleKey } from './instrument.js';
 import { buildSnapshots, MemorySnapshotStore, snapshotSpacing, type SnapshotStore, type TraceFile } from './timetravel.js';
 import { replayTrace, type ReplayResult } from './replay.js';
@@ -151,14 +151,21 @@ async function build(tracePath: string, path: string, identity: IndexIdentity, e
       options.onNote?.(`${path}: ${err.message}; later events have no snapshot`);
     }
   };
-  let result: ReplayResult;
+  let result: ReplayResult | undefined;
+  let cut: TraceReadError | undefined;
   let finished = false;
   try {
-    result = await replayTrace({
-      tracePath, quiet: false, snapshots: { every }, onSnapshot: add,
-      onOutput: (stream, bytes) => { if (!full) writer.appendOutput(stream, bytes); },
-      ...(progress ? { onProgress: progress } : {}),
-    });
+    try {
+      result = await replayTrace({
+        tracePath, quiet: false, snapshots: { every }, onSnapshot: add,
+        onOutput: (stream, bytes) => { if (!full) writer.appendOutput(stream, bytes); },
+        ...(progress ? { onProgress: progress } : {}),
+      });
+    } catch (err) {
+      // A trace cut short (a recorder killed) is replayed to its cut: its snapshots so far are good.
+      if (!(err instanceof TraceReadError)) throw err;
+      cut = err;
+    }
     writer.finish();
     replaceFile(temporary, path);
     finished = true;
@@ -168,7 +175,11 @@ async function build(tracePath: string, path: string, identity: IndexIdentity, e
       removeFile(temporary);
     }
   }
+  if (cut) {
+    options.onNote?.(`${path}: indexed up to where the trace ends (${cut.message.replace(/ \(at byte \d+\)$/, '')})`);
+    throw cut;
+  }
   const store = tryOpen(tracePath, path, identity, options.onNote);
   if (!store) throw new Error(`${path}: the index just written cannot be read back`);
-  return { store, built: result, path, onDisk: true };
+  return { store, built: result!, path, onDisk: true };
 }

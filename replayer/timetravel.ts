@@ -114,8 +114,10 @@ export async function buildSnapshots(tracePath: string, every: number, onProgres
  * after which counting starts. With `earlierOutput`, output before the snapshot is passed to
  * onOutput first, so the caller sees all of it.
  */
-export async function replayFromSnapshot(store: SnapshotStore | undefined, req: ReplayRequest & { fromEvent?: number; earlierOutput?: boolean }): Promise<ReplayResult & { resumedAt: number | null }> {
-  const { fromEvent, earlierOutput, ...request } = req;
+export async function replayFromSnapshot(
+  store: SnapshotStore | undefined, req: ReplayRequest & { fromEvent?: number; earlierOutput?: boolean; onResume?: (event: number) => void },
+): Promise<ReplayResult & { resumedAt: number | null }> {
+  const { fromEvent, earlierOutput, onResume, ...request } = req;
   const limit = Math.min(fromEvent ?? Infinity, request.toEvent ?? Infinity, request.hooks ? request.hooks.after : Infinity);
   const at = store && limit >= 0 ? nearestSnapshot(store, limit) : -1;
   if (!store || at < 0) return { ...(await replayTrace(request)), resumedAt: null };
@@ -127,6 +129,7 @@ export async function replayFromSnapshot(store: SnapshotStore | undefined, req: 
   }
   const snapshot = store.snapshot(at);
   const point = resumePoint(store, snapshot);
+  onResume?.(snapshot.event);
   if (earlierOutput && point.stdout.length > 0) await request.onOutput(1, point.stdout);
   if (earlierOutput && point.stderr.length > 0) await request.onOutput(2, point.stderr);
   const result = await replayTrace({ ...request, snapshots: { ...(request.snapshots ?? {}), resume: point } });

@@ -219,6 +219,27 @@ describe('replicode index and replay --from', () => {
     expectResumed(r, { ...a, trace }, 3500, spacing);
     expect(existsSync(`${trace}.idx`)).toBe(false);
   });
+
+  it('a trace cut short: indexed as far as it goes (a note), then refused as replay refuses it (exit 1); replay --from resumes in it', () => {
+    const d = tempDir();
+    const trace = join(d, 'cut.rct');
+    const whole = readFileSync(a.trace);
+    writeFileSync(trace, whole.subarray(0, whole.length - 200)); // inside the last chunks: the events before are whole
+    const plain = runCli(['replay', '-q', trace]);
+    expect(plain.exitCode).toBe(1);
+    const cut = /trace is incomplete: .*/.exec(plain.stderr)![0];
+    const i = runCli(['index', trace]);
+    expect(i.exitCode).toBe(1);
+    expect(i.stderr).toContain(`replicode: note: ${trace}.idx: indexed up to where the trace ends (${cut.replace(/ \(at byte \d+\)$/, '')})\n`);
+    expect(i.stderr).toContain(cut);
+    expect(existsSync(`${trace}.idx`)).toBe(true);
+    const r = runCli(['replay', '-q', '--json', '--from', '3000', trace]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(cut);
+    expect(r.stderr).toMatch(/replicode: resumed from the snapshot at event 2048 \(the nearest at or before --from 3000\)/);
+    expect(r.stderr).not.toContain('rebuilding'); // the index written for the cut trace is whole and used
+  });
+
 });
 
 describe('diff on a state-only divergence, with and without snapshot indexes', () => {

@@ -54,13 +54,16 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
         onProgress: (events, total) => progress.update(`replay --from: building the index (${events}/${total} events)`),
         onNote: (line) => { progress.clear(); process.stderr.write(`replicode: note: ${line}\n`); },
       });
+      const resumed = (event: number) => {
+        progress.clear();
+        process.stderr.write(`replicode: resumed from the snapshot at event ${event} (the nearest at or before --from ${fromEvent})\n`);
+      };
       try {
-        result = await replayFromSnapshot(index?.store, { ...request, fromEvent });
-        resumedAt = result.resumedAt;
+        result = await replayFromSnapshot(index?.store, { ...request, fromEvent, onResume: (event) => { resumedAt = event; resumed(event); } });
       } finally {
         index?.store.close();
       }
-      process.stderr.write(`replicode: resumed from the snapshot at event ${resumedAt ?? 0} (the nearest at or before --from ${fromEvent})\n`);
+      if (resumedAt === null) resumed(0); // no snapshot at or before it: from the start
     }
   } finally {
     progress.clear();

@@ -28,6 +28,11 @@ export async function indexCommand(argv: ParsedIndexArgs): Promise<number> {
       onProgress: (events, total) => progress.update(`index: replaying ${events}/${total} events${total > 0 ? ` (${percent(events / total)})` : ''}`),
       onNote: (line) => notes.push(line),
     });
+  } catch (err) {
+    // A trace cut short is indexed as far as it goes, then refused as replay refuses it: say both.
+    progress.clear();
+    if (!argv.json) for (const note of notes) process.stderr.write(`replicode: note: ${note}\n`);
+    throw err;
   } finally {
     progress.clear();
   }
