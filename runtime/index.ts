@@ -14,7 +14,7 @@ export { capMemory, defaultMaxMemoryBytes, memoryLimitBytes, wasmPageBytes } fro
 export {
   applyRewrites, guestThreadStackMb, offsetsSectionName, rewritePipeline, stackLimitOf, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
 } from './rewrite/index.js';
-export { leb, readLeb, section, sections, type Section } from './wasm-binary.js';
+export { hasDebugInfo, leb, readLeb, section, sections, type Section } from './wasm-binary.js';
 export { formatTrap, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';
 export type { HostEffects, StdinRead } from './effects/types.js';
 export { MemoryEffects, type MemoryEffectsOptions } from './effects/memory-effects.js';
