@@ -54,6 +54,7 @@ export function section(id: number, payload: number[] | Uint8Array): Uint8Array 
  */
 export function hasDebugInfo(binary: Uint8Array): boolean {
   const wanted = new TextEncoder().encode('.debug_line');
+  if (binary.length < 8 || binary[0] !== 0 || binary[1] !== 0x61 || binary[2] !== 0x73 || binary[3] !== 0x6d) return false; // not binary (WAT)
   try {
     for (const { id, payload } of sections(binary)) {
       if (id !== 0) continue;

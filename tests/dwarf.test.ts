@@ -4,13 +4,13 @@
 // chain of inlined functions at those offsets against `llvm-symbolizer`. And damaged DWARF,
 // fuzzed: the reader throws a DwarfError (one line, a byte offset) or answers, never anything else.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DwarfError, readDebugInfo, type DebugInfo } from '../dist/runtime/dwarf/index.js';
 import { hasDebugInfo } from '../dist/runtime/index.js';
-import { programsDir } from './helpers.js';
+import { programsDir, runCliAsync, tempDir } from './helpers.js';
 
 const buildDir = join(programsDir, 'build');
 const debugBuilds = readdirSync(buildDir).filter((f) => f.endsWith('_debug.wasm')).sort();
@@ -187,5 +187,54 @@ describe('damaged DWARF (fuzzed)', () => {
         answersOrDwarfError(withSection(module, name, damaged));
       },
     ), { numRuns: 400, seed: 15 });
+  });
+});
+
+describe('traps in source terms, through the CLI', () => {
+  const trapDebug = join(buildDir, 'trap_debug.wasm');
+  const frames = [
+    '  #0 wasm_programs/src/trap.c:5:19 in crash_here (func 11, offset 0x22f)',
+    '  #1 wasm_programs/src/trap.c:9:3 in level_two (func 10, offset 0x210)',
+    '  #2 wasm_programs/src/trap.c:14:3 in level_one (func 9, offset 0x1f5)',
+    '  #3 wasm_programs/src/trap.c:22:3 in main (func 8, offset 0x1e5)',
+  ];
+
+  it('run, record and replay of a debug build name trap.c and the line of each frame', async () => {
+    const dir = tempDir();
+    const trace = join(dir, 'trap.rct');
+    const [run, record] = await Promise.all([runCliAsync(['run', trapDebug]), runCliAsync(['record', '-o', trace, trapDebug])]);
+    const replay = await runCliAsync(['replay', trace]);
+    for (const [r, exitCode] of [[run, 134], [record, 134], [replay, 0]] as const) { // a replay that matches exits 0
+      expect(r.exitCode, r.stderr).toBe(exitCode);
+      expect(r.stderr).toContain(`replicode: guest trapped: unreachable\nwasm stack (innermost first):\n${frames.join('\n')}\n`);
+      expect(r.stderr).not.toContain('warning');
+    }
+  });
+
+  it('a module without debug info prints frames as before', async () => {
+    const r = await runCliAsync(['run', join(buildDir, 'trap.wasm')]);
+    expect(r.stderr).toContain('  #0 crash_here (func 11, offset 0x');
+    expect(r.stderr).not.toMatch(/trap\.c|warning/);
+  });
+
+  it("another compiler's DWARF: the Rust guest's trap names panic.rs and the inlined core function", async () => {
+    const r = await runCliAsync(['run', join(buildDir, 'rust_panic_debug.wasm')]);
+    expect(r.exitCode).toBe(134);
+    expect(r.stderr).toMatch(/#0 \S+core_arch\/src\/wasm32\/mod\.rs:\d+:\d+ in unreachable \(inlined\)\n {5}wasm_programs\/rust\/panic\.rs:24:9 in check \(func \d+, offset 0x[0-9a-f]+\)\n/);
+    expect(r.stderr).toMatch(/#1 wasm_programs\/rust\/panic\.rs:35:5 in digit_sum /);
+  });
+
+  it('damaged DWARF: the frames as without debug info, and one warning line naming the byte', async () => {
+    const dir = tempDir();
+    const module = readFileSync(trapDebug);
+    const info = sectionOf(module, '.debug_info');
+    const damaged = join(dir, 'damaged.wasm');
+    writeFileSync(damaged, withSection(module, '.debug_info', info.subarray(0, 200)));
+    const [r, plain] = await Promise.all([runCliAsync(['run', damaged]), runCliAsync(['run', join(buildDir, 'trap.wasm')])]);
+    expect(r.exitCode).toBe(134);
+    const lines = r.stderr.split('\n');
+    expect(lines.filter((l) => l.includes('warning'))).toEqual([expect.stringMatching(/^replicode: warning: no source lines: the module's debug info is damaged: \.debug_info: .* \(at byte \d+\)$/)]);
+    expect(lines.filter((l) => /^ {2}#\d/.test(l))).toHaveLength(plain.stderr.split('\n').filter((l) => /^ {2}#\d/.test(l)).length);
+    expect(r.stderr).not.toMatch(/trap\.c|\n\s+at /);
   });
 });

@@ -4,6 +4,9 @@
 #![no_std]
 #![no_main]
 
+#[link(name = "c")]
+extern "C" {}
+
 #[link(wasm_import_module = "wasi_snapshot_preview1")]
 extern "C" {
     fn fd_write(fd: i32, iovs: *const [usize; 2], iovs_len: usize, written: *mut usize) -> i32;
@@ -34,9 +37,9 @@ fn digit_sum(text: &str) -> u32 {
 
 static DIGITS: &str = "12345";
 
-// wasi-libc's crt1 (_start) calls __main_void and exits with what it returns.
+// The crt1 rustc links (_start) calls __original_main and exit()s with what it returns: libc is linked for exit.
 #[no_mangle]
-pub extern "C" fn __main_void() -> i32 {
+pub extern "C" fn __original_main() -> i32 {
     print(b"summing digits\n");
     // Read through a volatile load, so the compiler cannot compute the sum at build time.
     let half = digit_sum(unsafe { core::ptr::read_volatile(&DIGITS) });
