@@ -29,8 +29,12 @@ export interface DiffSource {
   debugInfo: boolean;
   /** Why there are no source lines although the module has DWARF (damaged), or why the module is unknown. */
   note: string | null;
-  /** Each trace's stack at the divergent event, innermost first (the frames diff shows). */
-  sides: { trace: string; frames: SourcePoint[] }[];
+  /**
+   * Each trace's stack at the divergent event, innermost first (the frames diff shows); `focus`:
+   * the frame the report leads with, the innermost whose source is on this machine (else the
+   * innermost with a line; null: none has one).
+   */
+  sides: { trace: string; frames: SourcePoint[]; focus: number | null }[];
   /** The instruction range's two ends (the first trace's stacks), when diff narrowed one. */
   range: { agreeing: SourcePoint[]; differing: SourcePoint[] } | null;
 }
@@ -97,9 +101,20 @@ export async function diffSource(sides: { trace: string; stack: WasmFrame[]; mod
   const texts = new SourceFiles();
   return {
     debugInfo: true, note: null,
-    sides: sides.map((s, i) => ({ trace: s.trace, frames: sourcePoints(debug[i]!, s.stack, texts) })),
+    sides: sides.map((s, i) => {
+      const frames = sourcePoints(debug[i]!, s.stack, texts);
+      return { trace: s.trace, frames, focus: focusOf(frames) };
+    }),
     range: range && { agreeing: sourcePoints(first, range.agreeingStack, texts), differing: sourcePoints(first, range.differingStack, texts) },
   };
+}
+
+/** The frame to lead with: the innermost whose text is here, else the innermost with an exact line. */
+export function focusOf(frames: SourcePoint[]): number | null {
+  const withText = frames.findIndex((p) => p.text !== null);
+  if (withText >= 0) return withText;
+  const withLine = frames.findIndex((p) => p.exact && p.line !== null);
+  return withLine >= 0 ? withLine : null;
 }
 
 /** "wasm_programs/src/x.c:12:5 in fill" / "in fill (wasm_programs/src/x.c:40, its declaration)". */
@@ -117,6 +132,14 @@ export function formatDiffSource(s: DiffSource, mark: (text: string) => string =
     lines.push(`${indent}${i === 0 ? mark(describePoint(p)) : describePoint(p)}`);
     if (p.text !== null && p.line !== null) lines.push(`${indent}    ${String(p.line).padStart(5)} | ${p.text.trim()}`);
   });
+  const focused = s.sides.filter((side) => side.focus !== null);
+  if (focused.length > 0) {
+    lines.push('source line at the divergent event (each trace):');
+    for (const side of focused) {
+      const p = side.frames[side.focus!]!;
+      lines.push(`  ${side.trace}: ${mark(describePoint(p))}${p.text !== null ? `: ${p.text.trim()}` : ''}`);
+    }
+  }
   const same = s.sides.length > 1 && s.sides.every((side) => JSON.stringify(side.frames) === JSON.stringify(s.sides[0]!.frames));
   for (const side of same ? s.sides.slice(0, 1) : s.sides) {
     if (side.frames.length === 0) continue;

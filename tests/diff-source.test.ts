@@ -25,10 +25,12 @@ describe('diff in source terms', () => {
     expect(source.debugInfo).toBe(true);
     expect(source.sides).toHaveLength(2);
     for (const side of source.sides) {
+      expect(side.frames[side.focus]).toMatchObject({ function: 'main', line: 9 }); // the innermost frame whose source is here
       expect(side.frames).toContainEqual({ function: 'main', file: 'wasm_programs/src/stdin_echo.c', line: 9, column: 17, exact: true, inlined: false, text: '    ssize_t n = read(0, buf, sizeof buf);' });
       expect(side.frames[0]).toMatchObject({ function: '__wasi_fd_read', exact: true, text: null }); // libc's source is not on this machine
     }
     const text = runCli(['diff', ...traces]);
+    expect(text.stdout).toContain(`  source line at the divergent event (each trace):\n    ${traces[0]}: wasm_programs/src/stdin_echo.c:9:17 in main: ssize_t n = read(0, buf, sizeof buf);\n`);
     expect(text.stdout).toContain('source at the divergent event, every trace (innermost first):');
     expect(text.stdout).toContain('    wasm_programs/src/stdin_echo.c:9:17 in main\n            9 | ssize_t n = read(0, buf, sizeof buf);\n');
   });
