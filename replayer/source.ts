@@ -54,10 +54,17 @@ export function sourcePoints(debug: ModuleDebugInfo, frames: WasmFrame[], texts 
   });
 }
 
-/** Source files read for their lines, each at most once per report, and only up to a size. */
+/** Source files read for their lines: each once while cached (the latest `maxFiles`), and only up to a size. */
 export class SourceFiles {
   static readonly maxFileBytes = 4 * 2 ** 20;
+  /** Files kept (a TUI session visits many stacks; a stack names at most a few files). */
+  static readonly maxFiles = 64;
   private readonly files = new Map<string, string[] | null>();
+
+  /** How many files are cached now. */
+  get cached(): number {
+    return this.files.size;
+  }
 
   lines(file: string): string[] | null {
     let lines = this.files.get(file);
@@ -67,6 +74,7 @@ export class SourceFiles {
       } catch {
         lines = null; // not on this machine
       }
+      if (this.files.size >= SourceFiles.maxFiles) this.files.delete(this.files.keys().next().value!);
       this.files.set(file, lines);
     }
     return lines;

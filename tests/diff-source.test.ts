@@ -1,8 +1,10 @@
 // `replicode diff` in source terms: the stacks at the divergent event and the instruction
 // range's ends as file, line and function from the module's DWARF, with the source text when the
 // file is on this machine; "no debug info" for a module without it.
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SourceFiles } from '../dist/replayer/index.js';
 import { programsDir, repoRoot, runCli, tempDir } from './helpers.js';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
@@ -64,5 +66,21 @@ describe('diff in source terms', () => {
     const text = runCli(['diff', ...traces]).stdout;
     expect(text).toContain('the instruction range in source (first trace; by function: the search runs an instrumented copy whose code offsets have no lines):');
     expect(text).toContain('      in square (wasm_programs/debug/fill.c:7, its declaration)\n');
+  });
+});
+
+describe('source files for their lines', () => {
+  it('keeps at most maxFiles files, reads lines around a line, and says null for a file not here', () => {
+    const dir = tempDir();
+    const files = new SourceFiles();
+    for (let i = 0; i < SourceFiles.maxFiles + 10; i++) {
+      const path = join(dir, `f${i}.c`);
+      writeFileSync(path, `first ${i}\nsecond ${i}\r\nthird ${i}\n`);
+      expect(files.line(path, 2)).toBe(`second ${i}`);
+    }
+    expect(files.cached).toBe(SourceFiles.maxFiles);
+    expect(files.around(join(dir, 'f0.c'), 1, 5)).toEqual([[1, 'first 0'], [2, 'second 0'], [3, 'third 0'], [4, '']]);
+    expect(files.line(join(dir, 'missing.c'), 1)).toBeNull();
+    expect(files.around(join(dir, 'missing.c'), 1, 3)).toEqual([]);
   });
 });
