@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DwarfError, readDebugInfo, type DebugInfo } from '../dist/runtime/dwarf/index.js';
-import { hasDebugInfo } from '../dist/runtime/index.js';
+import { formatTrap, hasDebugInfo, loadDebugInfo, trapSources } from '../dist/runtime/index.js';
 import { programsDir, runCliAsync, tempDir } from './helpers.js';
 
 const buildDir = join(programsDir, 'build');
@@ -187,6 +187,28 @@ describe('damaged DWARF (fuzzed)', () => {
         answersOrDwarfError(withSection(module, name, damaged));
       },
     ), { numRuns: 400, seed: 15 });
+  });
+
+  it("a trap's report from damaged DWARF: the frames, and no more than one warning line", async () => {
+    const module = small[0]!; // trap_debug.wasm, and the frames its trap has
+    const trap = { message: 'unreachable', frames: [[11, 0x22f, 'crash_here'], [10, 0x210, 'level_two'], [9, 0x1f5, 'level_one'], [8, 0x1e5, 'main']]
+      .map(([functionIndex, offset, name]) => ({ functionIndex: functionIndex as number, offset: offset as number, name: name as string })) };
+    const plain = formatTrap(trap).split('\n');
+    await fc.assert(fc.asyncProperty(
+      fc.constantFrom('.debug_line', '.debug_info', '.debug_abbrev', '.debug_str', '.debug_ranges'), fc.constantFrom('truncate', 'flip'),
+      fc.integer({ min: 0, max: 1 << 30 }), fc.integer({ min: 1, max: 255 }),
+      async (name, how, where, bits) => {
+        const section = sectionOf(module, name);
+        const at = where % section.length;
+        const damaged = how === 'truncate' ? section.subarray(0, at) : Uint8Array.from(section);
+        if (how === 'flip') damaged[at] = damaged[at]! ^ bits;
+        const report = formatTrap(trap, trapSources(await loadDebugInfo(withSection(module, name, damaged)), trap)).split('\n');
+        const warnings = report.filter((l) => l.startsWith('replicode: warning:'));
+        expect(warnings.length).toBeLessThanOrEqual(1);
+        if (warnings.length === 1) expect(report.filter((l) => !l.startsWith('replicode: warning:'))).toEqual(plain);
+        expect(report.filter((l) => /^ {2}#\d/.test(l))).toHaveLength(trap.frames.length);
+      },
+    ), { numRuns: 200, seed: 16 });
   });
 });
 
