@@ -259,10 +259,3 @@ export function readDebugInfo(module: Uint8Array): DebugInfo | null {
 }
 
 const opt = <K extends string>(key: K, v: Uint8Array | undefined) => (v ? { [key]: v } as { [P in K]: Uint8Array } : {});
-
-/** One line for a frame's source: "src/trap.c:5:3 in crash_here" (or "in crash_here (src/trap.c)" when only the function is known). */
-export function describeLocation(l: SourceLocation, exact = true): string {
-  const where = l.file === null ? '(unknown file)' : `${l.file}${l.line ? `:${l.line}${l.column ? `:${l.column}` : ''}` : ''}`;
-  if (!exact) return `in ${l.function ?? '?'} (${l.file ?? 'unknown file'}${l.line ? `:${l.line}` : ''})`;
-  return `${where}${l.function ? ` in ${l.function}` : ''}`;
-}
