@@ -57,6 +57,7 @@ function liveRowAddresses(info: DebugInfo): Map<number, DumpRow> {
   return byAddress;
 }
 
+// Skipped only where LLVM's tools are missing (Debian: apt-get install -y llvm): they give the reference answers.
 describe.skipIf(!haveLlvm)('the DWARF reader against llvm-dwarfdump and llvm-symbolizer', () => {
   it('finds the debug builds', () => {
     expect(debugBuilds).toEqual(expect.arrayContaining(['trap_debug.wasm', 'stdin_echo_debug.wasm', 'syscall_heavy_debug.wasm', 'sha256_debug.wasm', 'rust_panic_debug.wasm']));
