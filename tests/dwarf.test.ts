@@ -4,13 +4,14 @@
 // chain of inlined functions at those offsets against `llvm-symbolizer`. And damaged DWARF,
 // fuzzed: the reader throws a DwarfError (one line, a byte offset) or answers, never anything else.
 import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DwarfError, readDebugInfo, type DebugInfo } from '../dist/runtime/dwarf/index.js';
 import { formatTrap, hasDebugInfo, loadDebugInfo, trapSources } from '../dist/runtime/index.js';
-import { programsDir, runCliAsync, tempDir } from './helpers.js';
+import { cliPath, programsDir, runCliAsync, tempDir } from './helpers.js';
 
 const buildDir = join(programsDir, 'build');
 const debugBuilds = readdirSync(buildDir).filter((f) => f.endsWith('_debug.wasm')).sort();
@@ -259,5 +260,28 @@ describe('traps in source terms, through the CLI', () => {
     expect(lines.filter((l) => l.includes('warning'))).toEqual([expect.stringMatching(/^replicode: warning: no source lines: the module's debug info is damaged: \.debug_info: .* \(at byte \d+\)$/)]);
     expect(lines.filter((l) => /^ {2}#\d/.test(l))).toHaveLength(plain.stderr.split('\n').filter((l) => /^ {2}#\d/.test(l)).length);
     expect(r.stderr).not.toMatch(/trap\.c|\n\s+at /);
+  });
+});
+
+describe('the DWARF reader is loaded only when needed', () => {
+  it('a trap in a module without debug info never loads runtime/dwarf/; one in a debug build does', () => {
+    const dir = tempDir();
+    const log = join(dir, 'loaded.txt');
+    writeFileSync(log, '');
+    // A module resolve hook that notes every file under runtime/dwarf/ the CLI loads.
+    writeFileSync(join(dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  if (r.url.includes('/runtime/dwarf/')) appendFileSync(${JSON.stringify(log)}, r.url + '\\n');
+  return r;
+}`);
+    writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`);
+    const run = (module: string) => spawnSync(process.execPath, ['--import', pathToFileURL(join(dir, 'register.mjs')).href, cliPath, 'run', join(buildDir, module)], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const plain = run('trap.wasm');
+    expect(plain.status, plain.stderr).toBe(134);
+    expect(readFileSync(log, 'utf8')).toBe('');
+    const debug = run('trap_debug.wasm');
+    expect(debug.stderr).toContain('trap.c:5:19 in crash_here');
+    expect(readFileSync(log, 'utf8')).toContain('/runtime/dwarf/index.js');
   });
 });
