@@ -53,6 +53,7 @@ try {
 
   step('Compute-heavy: SHA-256 of 16 MiB at near-native wasm speed', ['run', program('sha256'), '--', '16']);
   step('A trap exits 134 and names the guest functions on the stack', ['run', program('trap')], { expectExit: 134, maxLines: 8 });
+  step('... and, for a module built with -g, the file, line and column of each frame (from its DWARF)', ['run', program('trap_debug')], { expectExit: 134, maxLines: 8 });
   step('Exit codes pass through', ['run', program('exit_code'), '--', '7'], { expectExit: 7 });
 
   const trace = join(work, 'clocks.rct');
@@ -72,7 +73,8 @@ try {
  */
 async function divergenceHunt(dir: string): Promise<void> {
   const traces = join(dir, 'traces');
-  const args = ['cluster', '--replicas', '3', '--record-dir', traces, '--inject', '2:drop@0', '--listen', '127.0.0.1:0=80', program('http_server')];
+  // The server's debug build (-g): diff names the source line where the replicas part ways.
+  const args = ['cluster', '--replicas', '3', '--record-dir', traces, '--inject', '2:drop@0', '--listen', '127.0.0.1:0=80', program('http_server_debug')];
   console.log(`\n${bold('== A replicated server, with a fault injected into replica 2')}`);
   console.log(dim(`$ replicode ${args.join(' ')}   (then three requests, then Ctrl-C)`));
   const child = spawn(process.execPath, [launcher, ...args]);
@@ -95,7 +97,8 @@ async function divergenceHunt(dir: string): Promise<void> {
   for (const line of stderr.trim().split('\n').filter((l) => l.startsWith('replicode:'))) console.log(`  ${line}`);
   if (code !== 3) { failures++; console.log(`  !! expected exit 3 (a replica disagreed), got ${code}`); }
   const files = [1, 2, 3].map((r) => join(traces, `replica-${r}.rct`));
-  step('Which replica diverged, where, and why', ['diff', ...files], { expectExit: 3, maxLines: 30 });
+  const report = step('Which replica diverged, where, and why (in source lines too: the module has debug info)', ['diff', ...files], { expectExit: 3, maxLines: 20 });
+  if (!/source line at the divergent event[\s\S]*http_server\.c:\d+/.test(report)) { failures++; console.log('  !! diff did not name a line of http_server.c'); }
 }
 
 console.log(`\n${failures === 0 ? bold('Demo finished: every step behaved as expected.') : bold(`Demo finished with ${failures} unexpected result(s).`)}`);

@@ -13,6 +13,7 @@ import { summarizeTrace, type TraceSummary } from './inspect.js';
 import { openTrace } from './replay.js';
 import { openSnapshotIndex, type OpenedIndex } from './index-file.js';
 import { nearestSnapshot, replayFromSnapshot, sameGuestState, type SnapshotStore } from './timetravel.js';
+import { diffSource, formatDiffSource, type DiffSource } from './source.js';
 
 export interface DiffSide {
   trace: string;
@@ -55,6 +56,8 @@ export interface DiffReport {
   outputDiff: string | null;
   /** When only state differs: the instruction range where it starts (see narrowToRange). */
   range: InstructionRange | null;
+  /** The stacks above in source terms (source.ts); null when nothing was replayed. */
+  source: DiffSource | null;
 }
 
 /**
@@ -225,6 +228,21 @@ function checkpointState(a: TraceReader, b: TraceReader, number: number): Checkp
 const scanProgressEveryEvents = 4096;
 
 export async function diffTraces(paths: string[], options: DiffOptions = {}): Promise<DiffReport> {
+  const report = await compareTraces(paths, options);
+  if (report.status === 'diverge' && report.sides.some((s) => s.stack.length > 0)) report.source = await sourceOf(report);
+  return report;
+}
+
+/** The report's stacks in file and line, through the DWARF of the module each trace embeds. */
+async function sourceOf(report: DiffReport): Promise<DiffSource> {
+  const modules = report.sides.map((s) => {
+    const o = openTrace(s.trace);
+    try { return o.reader.header.module.bytes; } finally { o.close(); }
+  });
+  return diffSource(report.sides.map((s, i) => ({ trace: s.trace, stack: s.stack, module: modules[i] })), report.range);
+}
+
+async function compareTraces(paths: string[], options: DiffOptions): Promise<DiffReport> {
   const opened = paths.map((p) => openTrace(p));
   try {
     const progress = options.onProgress ?? (() => {});
@@ -239,7 +257,7 @@ export async function diffTraces(paths: string[], options: DiffOptions = {}): Pr
       ? [{ trace: paths[i]!, state: s.state, reason: s.state === 'stopped' ? s.stopped! : s.error!, events: s.events }] : []));
     const report: DiffReport = {
       agree: true, status: 'agree', incomplete: cut, traces: paths, headerDifferences: [], checkpoint: null, checkpointState: null, oddOneOut: [], event: null, batch: null,
-      reason: 'all traces agree', sides: [], memoryRegions: [], outputDiff: null, range: null,
+      reason: 'all traces agree', sides: [], memoryRegions: [], outputDiff: null, range: null, source: null,
     };
     const fields: [string, (s: TraceSummary, r: TraceReader) => string][] = [
       ['module', (s) => s.header.module.sha256], ['args', (s) => JSON.stringify(s.header.args)], ['env', (s) => JSON.stringify(s.header.env)],
@@ -520,6 +538,7 @@ export function formatDiff(r: DiffReport, style: DiffStyle = plainStyle): string
   lines.push(`first divergent event: ${r.event ?? '(not replayed)'}${r.batch !== null ? ` (after ${r.batch} network batches)` : ''}: ${style.notice(r.reason)}`);
   lines.push(...formatSides(r.sides, style));
   if (r.range) lines.push(...describeRange(r.range));
+  if (r.source) lines.push(...formatDiffSource(r.source, style.notice));
   if (r.memoryRegions.length) lines.push(`memory differs in: ${style.notice(r.memoryRegions.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)}`).join(', '))}`);
   if (r.outputDiff) lines.push('output around the divergence (- first, + second):', ...r.outputDiff.split('\n').map((l) => `  ${l}`));
   return `replicode: the traces diverge\n${lines.map((l) => `  ${l}`).join('\n')}\n`;

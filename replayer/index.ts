@@ -3,6 +3,7 @@ export { replayTrace, openTrace, ReplaySetupError, type ReplayRequest, type Repl
 export { formatDivergence } from './report.js';
 export { summarizeTrace, listEvents, eventRows, isEventKind, eventKinds, type TraceSummary, type EventRow, type EventQuery } from './inspect.js';
 export { diffTraces, formatDiff, outputAround, type DiffStyle, type DiffReport, type DiffSide, type InstructionRange } from './diff.js';
+export { describePoint, diffSource, formatDiffSource, SourceFiles, sourcePoints, type DiffSource, type SourcePoint } from './source.js';
 export { openSnapshotIndex, indexPathOf, traceIdentity, type OpenedIndex, type IndexOptions } from './index-file.js';
 export {
   replayFromSnapshot, nearestSnapshot, resumePoint, sameGuestState, snapshotSpacing, buildSnapshots, MemorySnapshotStore, type SnapshotStore,

@@ -14,8 +14,9 @@ export { capMemory, defaultMaxMemoryBytes, memoryLimitBytes, wasmPageBytes } fro
 export {
   applyRewrites, guestThreadStackMb, offsetsSectionName, rewritePipeline, stackLimitOf, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
 } from './rewrite/index.js';
-export { leb, readLeb, section, sections, type Section } from './wasm-binary.js';
-export { formatTrap, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';
+export { hasDebugInfo, leb, readLeb, section, sections, type Section } from './wasm-binary.js';
+export { formatTrap, wasmFrames, type TrapInfo, type TrapSources, type WasmFrame } from './trap.js';
+export { frameSource, loadDebugInfo, trapSources, type DebugInfo, type FrameSource, type ModuleDebugInfo, type SourceLocation } from './source.js';
 export type { HostEffects, StdinRead } from './effects/types.js';
 export { MemoryEffects, type MemoryEffectsOptions } from './effects/memory-effects.js';
 export { BufferStdin, StreamStdin, type StdinSource } from './effects/stdin-sources.js';

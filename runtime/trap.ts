@@ -1,3 +1,4 @@
+import type { SourceLocation } from './dwarf/index.js';
 import { exhaustedFunctionName } from './rewrite/index.js';
 
 /** One frame of a guest's wasm stack, as V8 reports it. */
@@ -48,10 +49,26 @@ export function trapInfo(err: Error): TrapInfo {
   return { message: err.message, frames };
 }
 
-/** Human-readable report for stderr. */
-export function formatTrap(trap: TrapInfo): string {
+/**
+ * Source positions of a trap's frames (runtime/source.ts), by frame: innermost inlined call
+ * first, empty where the debug info says nothing. `warning`: why there are none (damaged DWARF).
+ */
+export interface TrapSources { frames: SourceLocation[][]; warning: string | null }
+
+/** Human-readable report for stderr; with `sources`, "file:line:column in function" where known. */
+export function formatTrap(trap: TrapInfo, sources?: TrapSources): string {
   const lines = [`replicode: guest trapped: ${trap.message}`, 'wasm stack (innermost first):'];
-  trap.frames.forEach((f, i) => lines.push(`  #${i} ${f.name} (func ${f.functionIndex}, offset 0x${f.offset.toString(16)})`));
+  trap.frames.forEach((f, i) => {
+    const where = `(func ${f.functionIndex}, offset 0x${f.offset.toString(16)})`;
+    const locations = sources?.frames[i] ?? [];
+    if (locations.length === 0) return lines.push(`  #${i} ${f.name} ${where}`);
+    locations.forEach((l, j) => {
+      const head = j === 0 ? `  #${i} ` : ' '.repeat(`  #${i} `.length);
+      const file = l.file === null ? '(unknown file)' : `${l.file}:${l.line}${l.column ? `:${l.column}` : ''}`;
+      lines.push(`${head}${file} in ${l.function ?? f.name}${l.inlined ? ' (inlined)' : ` ${where}`}`);
+    });
+  });
   if (trap.frames.length === 0) lines.push('  (no wasm frames)');
+  if (sources?.warning) lines.push(`replicode: warning: ${sources.warning}`);
   return lines.join('\n') + '\n';
 }

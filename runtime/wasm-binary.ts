@@ -47,3 +47,22 @@ export function section(id: number, payload: number[] | Uint8Array): Uint8Array 
   // Concatenated, not spread: a code section's payload is far too long to pass as arguments.
   return Buffer.concat([Uint8Array.of(id, ...leb(payload.length)), payload instanceof Uint8Array ? payload : Uint8Array.from(payload)]);
 }
+
+/**
+ * Whether a module carries DWARF line tables (a `.debug_line` custom section): a walk over the
+ * section headers only, so commands can decide to load the DWARF reader (runtime/dwarf/) at all.
+ */
+export function hasDebugInfo(binary: Uint8Array): boolean {
+  const wanted = new TextEncoder().encode('.debug_line');
+  if (binary.length < 8 || binary[0] !== 0 || binary[1] !== 0x61 || binary[2] !== 0x73 || binary[3] !== 0x6d) return false; // not binary (WAT)
+  try {
+    for (const { id, payload } of sections(binary)) {
+      if (id !== 0) continue;
+      const [length, at] = readLeb(binary, payload);
+      if (length === wanted.length && wanted.every((b, i) => binary[at + i] === b)) return true;
+    }
+  } catch {
+    return false; // a damaged module: whatever reads it next says how
+  }
+  return false;
+}

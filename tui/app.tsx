@@ -4,13 +4,13 @@
 // The keys are in one table (keys/index.ts), which also writes the help bar and the `?` screen.
 // Checkpoints are numbered from #0, as `replicode inspect` and `replicode diff` number them.
 import { basename } from 'node:path';
-import { Box, Text, useApp, useInput } from 'ink';
+import { Box, Text, useApp, useInput, useStdout } from 'ink';
 import { Component, useCallback, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from 'react';
-import { outputAround } from '../replayer/index.js';
+import { describePoint, outputAround, type SourcePoint } from '../replayer/index.js';
 import { BoundedMap, LatestOnly } from './jobs.js';
 import { keyBar, keyHelp, keysToActions } from './keys/index.js';
 import { differingRegions, dumpRows } from './memory.js';
-import { rowMatches, searchTimeline, type EventLine, type HookPoint, type TuiModel } from './model.js';
+import { rowMatches, searchTimeline, type EventLine, type HookPoint, type SourceView, type TuiModel } from './model.js';
 import {
   agreeAt, checkpointCount, initialState, isPrompt, memoryPageRows, reduce, selectedEvent, type HookPosition, type LocateResult, type TuiAction, type TuiState,
 } from './state.js';
@@ -136,6 +136,74 @@ function OutputDetail({ model, around }: { model: TuiModel; around: number }) {
       {(diff ?? '').split('\n').filter(Boolean).map((line, i) => (
         <Text key={i} color={line.startsWith('-') ? 'red' : line.startsWith('+') ? 'green' : undefined} wrap="truncate">{line}</Text>
       ))}
+    </Box>
+  );
+}
+
+/** Source lines shown above and below the selected frame's line. */
+const sourceContextLines = 3;
+
+/** The frame the source pane selects: the innermost whose text is here (else with a file), moved by < and >. */
+function selectedFrame(frames: SourcePoint[], offset: number): number {
+  const withText = frames.findIndex((p) => p.text !== null);
+  const base = withText >= 0 ? withText : Math.max(0, frames.findIndex((p) => p.file !== null));
+  return Math.max(0, Math.min(frames.length - 1, base + offset));
+}
+
+/**
+ * `c`: each replica's stack at the event in files and lines, beside the source around the selected
+ * frame's line; that line is marked, in red where the replicas are at different lines.
+ */
+function SourcePane({ model, state, around }: { model: TuiModel; state: TuiState; around: number }) {
+  const [views, setViews] = useState<SourceView[] | null>(null);
+  const raise = useRaise();
+  const { stdout } = useStdout();
+  const [columns, setColumns] = useState(stdout.columns || 100);
+  useEffect(() => {
+    const resize = () => setColumns(stdout.columns || 100);
+    stdout.on('resize', resize);
+    return () => { stdout.off('resize', resize); };
+  }, [stdout]);
+  useEffect(() => {
+    let live = true;
+    setViews(null);
+    Promise.all(model.replicas.map((_, i) => model.source(i, around))).then((v) => { if (live) setViews(v); }, raise);
+    return () => { live = false; };
+  }, [model, around, raise]);
+  if (!views) return <Box borderStyle="single" borderColor="gray"><Text color="gray">{`replaying to event #${around} for the source lines...`}</Text></Box>;
+  const selected = views.map((v) => v.frames[selectedFrame(v.frames, state.sourceFrame)]);
+  const differs = new Set(selected.map((p) => (p ? `${p.file}:${p.line}` : ''))).size > 1;
+  const stackWidth = Math.max(24, Math.floor((columns - 4) * 0.45));
+  return (
+    <Box flexDirection="column" borderStyle="single" borderColor={differs ? 'red' : 'gray'}>
+      <Text bold wrap="truncate">{`source at event #${around}${differs ? ' · the replicas are at different lines' : ''} · < > move along the stack`}</Text>
+      {views.map((view, i) => {
+        const name = `replica ${i + 1} (${basename(model.replicas[i]!.name)})`;
+        if (!view.debugInfo) return <Text key={i} color="gray" wrap="truncate">{`${name}: no debug info${view.note ? ` (${view.note})` : ' (build the module with -g)'}`}</Text>;
+        if (view.frames.length === 0) return <Text key={i} color="gray" wrap="truncate">{`${name}: ${view.note ?? 'no stack at this event'}`}</Text>;
+        const at = selectedFrame(view.frames, state.sourceFrame);
+        const point = view.frames[at]!;
+        const lines = point.file && point.line ? model.sourceLines(point.file, point.line, sourceContextLines) : [];
+        return (
+          <Box key={i} flexDirection="column">
+            <Text color="magenta" wrap="truncate">{`${name}: ${describePoint(point)}`}</Text>
+            <Box flexDirection="row">
+              <Box flexDirection="column" width={stackWidth}>
+                {view.frames.map((p, j) => <Text key={j} inverse={j === at} wrap="truncate">{`#${j} ${describePoint(p.file ? { ...p, file: basename(p.file) } : p)}`}</Text>)}
+              </Box>
+              <Box flexDirection="column" flexGrow={1}>
+                {lines.length === 0
+                  ? <Text color="gray" wrap="truncate">{point.file ? `(${point.file} is not on this machine)` : '(no source for this frame)'}</Text>
+                  : lines.map(([n, text]) => (
+                    <Text key={n} color={n === point.line ? (differs ? 'red' : 'yellow') : undefined} wrap="truncate">
+                      {`${n === point.line ? (differs ? '≠' : '▶') : ' '}${String(n).padStart(5)} │ ${text}`}
+                    </Text>
+                  ))}
+              </Box>
+            </Box>
+          </Box>
+        );
+      })}
     </Box>
   );
 }
@@ -357,6 +425,7 @@ function Explorer({ model }: { model: TuiModel }) {
         <Text color="red">{`checkpoint #${state.divergence}: ${state.replicas.map((r, i) => `replica ${i + 1} ${r.chains[state.divergence!]?.slice(0, 12) ?? '—'}`).join(' · ')}`}</Text>
       )}
       {stacks && stacks.map((s, i) => <Text key={i} color="magenta">{`replica ${i + 1} stack: ${s.slice(0, 6).join(' ← ') || '(none)'}`}</Text>)}
+      {state.showSource && state.mode !== 'memory' && <SourcePane model={model} state={state} around={around} />}
       {state.message !== null && <Text color="cyan">{state.message}</Text>}
       {travel.progress !== null && <Text color="cyan" wrap="truncate">{`${travel.progress} · Esc stops`}</Text>}
       {isPrompt(state.mode) && <Text color="yellow">{`${promptNames[state.mode]}: ${state.search}▌`}</Text>}

@@ -3,14 +3,18 @@
 // can hand the app a model of their own.
 import { TraceFormatError } from '../formats/index.js';
 import {
-  diffTraces, eventRows, listEvents, openSnapshotIndex, openTrace, replayFromSnapshot, summarizeTrace, type DiffReport, type EventRow, type SnapshotStore,
+  diffTraces, eventRows, listEvents, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
+  type DiffReport, type EventRow, type SnapshotStore, type SourcePoint,
 } from '../replayer/index.js';
-import { TraceReadError } from '../runtime/index.js';
+import { loadDebugInfo, TraceReadError, type ModuleDebugInfo } from '../runtime/index.js';
 import type { LocateResult, ReplicaTimeline, SearchRequest, SearchResult } from './state.js';
 import { BoundedMap } from './jobs.js';
 
 /** Hook walks (an event's hook count and the hook points seen) kept per model. */
 const hookWalksKept = 256;
+
+/** A replica's stack at an event in source terms: `debugInfo` false (and why, in `note`) when its module has no DWARF. */
+export interface SourceView { debugInfo: boolean; note: string | null; frames: SourcePoint[] }
 
 export interface EventLine { event: number; syscall: string; result: string; fingerprint: string; inputs: string[] }
 
@@ -28,6 +32,10 @@ export interface TuiModel {
   events(replica: number, from: number, count: number, kind: string | null): EventLine[];
   /** The guest's wasm stack at `event` (function names, innermost first). */
   stack(replica: number, event: number): Promise<string[]>;
+  /** The guest's stack at `event` in files and lines (replayed from the start: a snapshot copy's offsets have no lines). */
+  source(replica: number, event: number): Promise<SourceView>;
+  /** Lines `line - context` to `line + context` of a source file that is on this machine: [number, text]. */
+  sourceLines(file: string, line: number, context: number): [number, string][];
   /** What the guest wrote to stdout before `event`. */
   output(replica: number, event: number): Promise<string>;
   /**
@@ -125,6 +133,22 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
     walks.set(key, walk);
     return walk;
   };
+  // Each replica's DWARF, read once from the module its trace embeds; source files read once.
+  const debugInfos = new Map<number, Promise<ModuleDebugInfo>>();
+  const debugOf = (replica: number): Promise<ModuleDebugInfo> => {
+    let debug = debugInfos.get(replica);
+    if (!debug) {
+      const { reader, close } = openTrace(paths[replica]!);
+      try {
+        debug = loadDebugInfo(reader.header.module.bytes ?? undefined);
+      } finally {
+        close();
+      }
+      debugInfos.set(replica, debug);
+    }
+    return debug;
+  };
+  const files = new SourceFiles();
   let locating: Promise<LocateResult> | undefined;
   let progressListener: (phase: string) => void = () => {};
   return {
@@ -169,6 +193,18 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
         return [`(${unreplayable(err)})`];
       }
     },
+    async source(replica, event) {
+      const debug = await debugOf(replica);
+      if (!debug.info) return { debugInfo: false, note: debug.warning, frames: [] };
+      try {
+        // Not from a snapshot: the copy it resumes runs code at offsets the DWARF does not describe.
+        const { outcome } = await replayFromSnapshot(undefined, { tracePath: paths[replica]!, toEvent: event, quiet: true, onOutput: () => {} });
+        return { debugInfo: true, note: null, frames: sourcePoints(debug, outcome.kind === 'stopped' ? outcome.at?.stack ?? [] : [], files) };
+      } catch (err) {
+        return { debugInfo: true, note: unreplayable(err), frames: [] };
+      }
+    },
+    sourceLines: (file, line, context) => files.around(file, line, context),
     async output(replica, event) {
       // Output is kept as hashes in a trace (unless --record-output): replaying gives it back.
       const chunks: Buffer[] = [];

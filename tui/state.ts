@@ -34,6 +34,10 @@ export interface TuiState {
   /** The selected event, relative to the cursor's checkpoint event (↑/↓). */
   eventOffset: number;
   showStack: boolean;
+  /** The source pane (c): each replica's stack in files and lines, and the lines around frame `sourceFrame`. */
+  showSource: boolean;
+  /** The source pane's selected frame, relative to the innermost frame whose source is on this machine (+: callers). */
+  sourceFrame: number;
   /** The detail pane shows the guest output up to the selected event, diffed between replicas. */
   showOutput: boolean;
   quit: boolean;
@@ -113,7 +117,11 @@ export type TuiAction =
   | { type: 'hook-next' } | { type: 'hook-previous' } | { type: 'hooks-counted'; event: number; counts: number[] }
   | { type: 'toggle-memory' } | { type: 'memory-loaded'; generation: number; size: number; regions: MemoryRegion[]; more: boolean }
   | { type: 'memory-rows'; rows: number } | { type: 'memory-region'; direction: 1 | -1 }
+  | { type: 'toggle-source' } | { type: 'source-frame'; delta: 1 | -1 }
   | { type: 'toggle-stack' } | { type: 'toggle-output' } | { type: 'toggle-help' } | { type: 'back' } | { type: 'quit' };
+
+/** The source pane shows at most this many frames of a stack (replayer/source.ts shows six frames, each maybe inlined calls). */
+export const sourceFramesMax = 16;
 
 /** A prompt holds one line: longer pasted text is cut here. */
 export const promptMaxChars = 200;
@@ -146,7 +154,7 @@ export function firstDivergence(replicas: ReplicaTimeline[]): number | null {
 export function initialState(replicas: ReplicaTimeline[]): TuiState {
   return {
     replicas, cursor: 0, divergence: firstDivergence(replicas), bisect: null, filter: null, search: '', searchText: '',
-    pendingSearch: null, searches: 0, message: null, mode: 'browse', eventOffset: 0, showStack: false, showOutput: false, quit: false,
+    pendingSearch: null, searches: 0, message: null, mode: 'browse', eventOffset: 0, showStack: false, showSource: false, sourceFrame: 0, showOutput: false, quit: false,
     generation: 0, located: null, pendingLocate: null, locates: 0, hook: null, memory: null,
   };
 }
@@ -341,6 +349,7 @@ function back(state: TuiState): TuiState {
   if (state.pendingLocate) return { ...state, pendingLocate: null, message: 'locating stopped' };
   if (state.pendingSearch) return { ...state, pendingSearch: null, message: 'search stopped' };
   if (state.hook) return { ...state, hook: null };
+  if (state.showSource) return { ...state, showSource: false };
   if (state.showStack) return { ...state, showStack: false };
   if (state.showOutput) return { ...state, showOutput: false };
   if (state.filter !== null) return { ...state, filter: null };
@@ -423,6 +432,9 @@ function reduceBrowse(state: TuiState, action: TuiAction): TuiState {
     case 'next-match': return startSearch(state, selectedEvent(state) + 1, 1);
     case 'previous-match': return startSearch(state, selectedEvent(state) - 1, -1);
     case 'toggle-stack': return { ...state, showStack: !state.showStack };
+    case 'toggle-source': return { ...state, showSource: !state.showSource, sourceFrame: 0 };
+    // The pane clamps it to the frames it has; here it stays within the most it could show.
+    case 'source-frame': return state.showSource ? { ...state, sourceFrame: Math.max(-sourceFramesMax, Math.min(sourceFramesMax, state.sourceFrame + action.delta)) } : state;
     case 'toggle-help': return { ...state, mode: 'help' };
     case 'back': return back(state);
     case 'quit': return { ...state, quit: true };

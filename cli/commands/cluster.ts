@@ -3,7 +3,8 @@ import { basename, join } from 'node:path';
 import {
   Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
 } from '../../consensus/index.js';
-import { formatTrap, InternalError, StreamStdin } from '../../runtime/index.js';
+import { writeTrap } from '../trap-report.js';
+import { InternalError, StreamStdin } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { listeningLine, loadProcesses, watchStopSignals } from '../machine-processes.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
@@ -92,7 +93,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   stopSignals.dispose();
   const signal = stopSignals.signal();
   process.stderr.write(`replicode: ${cluster.agreedBatches} batches applied by every replica; ${cluster.disagreements.length} disagreement(s)${argv.recordDir ? `; traces in ${argv.recordDir}` : ''}\n`);
-  if (first) for (const outcome of first[0] ?? []) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
+  if (first) for (const [i, outcome] of (first[0] ?? []).entries()) if (outcome.kind === 'trap') await writeTrap(outcome.trap, loaded[i]?.path);
   const guestExitCode = first?.[0]?.[0]?.exitCode;
   // A disagreement says more than how the cluster was stopped: it wins over Ctrl-C.
   const exitCode = disagreed ? ExitCode.diverged : first ? (guestExitCode ?? ExitCode.ok) : stoppedExitCode(signal, undefined);

@@ -3,7 +3,8 @@ import { basename } from 'node:path';
 import type { Argv } from 'yargs';
 import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
 import { TraceLimitError } from '../../formats/index.js';
-import { formatTrap, GuestLinkError, PreopenError, StreamStdin } from '../../runtime/index.js';
+import { writeTrap } from '../trap-report.js';
+import { GuestLinkError, PreopenError, StreamStdin } from '../../runtime/index.js';
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
@@ -81,8 +82,8 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
   });
   if (!recorded) process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
   let exitCode = recorded?.[0]?.outcome.exitCode ?? ExitCode.interrupted;
-  recorded?.forEach(({ outcome, stats }, i) => {
-    if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
+  for (const [i, { outcome, stats }] of (recorded ?? []).entries()) {
+    if (outcome.kind === 'trap') await writeTrap(outcome.trap, processes[i]!.moduleBytes);
     if (outcome.kind === 'stopped') {
       process.stderr.write(`replicode: recording stopped: ${outcome.reason}\n`);
       if (i === 0) exitCode = 1;
@@ -91,7 +92,7 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
     if (stats) {
       process.stderr.write(`replicode: recorded ${stats.events} events, ${stats.checkpoints} checkpoints, ${stats.traceBytes} bytes to ${processes[i]!.tracePath}\n`);
     }
-  });
+  }
   const interrupted = signal !== undefined || !recorded;
   if (interrupted) exitCode = stoppedExitCode(signal, recorded?.[0]?.outcome.exitCode);
   writeSummary(summaryTarget(argv.json), {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { formatDivergence, replayTrace } from '../../replayer/index.js';
-import { formatTrap, type GuestOutcome, type SessionStats } from '../../runtime/index.js';
+import { writeTrap } from '../trap-report.js';
+import { type GuestOutcome, type SessionStats } from '../../runtime/index.js';
 import { replayExitCode, type ReplayExitPolicy } from '../exit-codes.js';
 import { summaryTarget, withJsonOption, writeSummary, type CommandSummary } from '../json-summary.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
@@ -82,7 +83,7 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
       process.stderr.write(`replicode: ${outcome.reason}; ${verified}\n`);
       break;
     case 'trap':
-      process.stderr.write(formatTrap(outcome.trap));
+      await writeTrap(outcome.trap, moduleBytes ?? result.header.module.bytes ?? undefined);
       process.stderr.write(`replicode: replay matches the recording (a trap, as recorded): ${verified}\n`);
       break;
     case 'exit':

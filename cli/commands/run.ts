@@ -1,9 +1,10 @@
 import type { Argv } from 'yargs';
-import { defaultMaxMemoryBytes, defaultMaxStackBytes, formatTrap, startMachine, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
+import { defaultMaxMemoryBytes, defaultMaxStackBytes, startMachine, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
 import { ExitCode } from '../exit-codes.js';
 import { summaryTarget, withJsonOption, writeSummary } from '../json-summary.js';
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
+import { writeTrap } from '../trap-report.js';
 import { parseListenSpec, toProcessConfig, UsageError, type RunOptions } from '../options.js';
 
 /** The options `run` shares with `record` (and later `cluster`): exactly these, as tools rely on them. */
@@ -78,7 +79,7 @@ export async function runCommand(argv: ParsedRunArgs): Promise<number> {
     stdin: new StreamStdin(process.stdin),
   });
   const { results: outcomes, signal } = await superviseMachine(running, running.outcomes);
-  for (const outcome of outcomes ?? []) if (outcome.kind === 'trap') process.stderr.write(formatTrap(outcome.trap));
+  for (const [i, outcome] of (outcomes ?? []).entries()) if (outcome.kind === 'trap') await writeTrap(outcome.trap, processes[i]?.path);
   const interrupted = signal !== undefined || !outcomes;
   const exitCode = interrupted ? stoppedExitCode(signal, outcomes?.[0]?.exitCode) : outcomes[0]!.exitCode;
   writeSummary(summaryTarget(argv.json), {

@@ -1,0 +1,166 @@
+// Divergences in source terms: the stacks diff reports, mapped to file, line and function through
+// the module's DWARF (runtime/source.ts), with the text of those lines when the file is on this
+// machine. A stack replayed from the module itself maps to exact lines; one from the snapshot copy
+// (the instruction search, and replays that start from a snapshot) was rebuilt by binaryen, which
+// moves code and leaves the DWARF as it was, so its frames map to their functions only ("in fill
+// (src/x.c:40)", the line where the function is declared).
+import { readFileSync, statSync } from 'node:fs';
+import { frameSource, loadDebugInfo, type ModuleDebugInfo, type WasmFrame } from '../runtime/index.js';
+
+/** One frame (or one inlined call in it) in source terms. */
+export interface SourcePoint {
+  function: string;
+  /** As the compiler recorded it (null: the debug info names no file). */
+  file: string | null;
+  /** null: no line known (a frame outside the debug info). */
+  line: number | null;
+  column: number | null;
+  /** False: only the function is known, and `line` is its declaration's. */
+  exact: boolean;
+  /** A call inlined into the next point's function. */
+  inlined: boolean;
+  /** The source line's text, when the file exists here (relative paths from the current directory). */
+  text: string | null;
+}
+
+/** What diff says in source terms (DiffReport.source). */
+export interface DiffSource {
+  /** False: the module has no DWARF (or the traces do not embed it): the report names functions only. */
+  debugInfo: boolean;
+  /** Why there are no source lines although the module has DWARF (damaged), or why the module is unknown. */
+  note: string | null;
+  /**
+   * Each trace's stack at the divergent event, innermost first (the frames diff shows); `focus`:
+   * the frame the report leads with, the innermost whose source is on this machine (else the
+   * innermost with a line; null: none has one).
+   */
+  sides: { trace: string; frames: SourcePoint[]; focus: number | null }[];
+  /** The instruction range's two ends (the first trace's stacks), when diff narrowed one. */
+  range: { agreeing: SourcePoint[]; differing: SourcePoint[] } | null;
+}
+
+/** Frames shown per stack (diff prints six names; source lines take more room). */
+export const sourceFramesShown = 6;
+
+/** The frames in source terms: one point per frame, or per inlined call in it, innermost first. */
+export function sourcePoints(debug: ModuleDebugInfo, frames: WasmFrame[], texts = new SourceFiles()): SourcePoint[] {
+  return frames.slice(0, sourceFramesShown).flatMap((frame) => {
+    const { exact, locations } = frameSource(debug, frame);
+    if (locations.length === 0) return [{ function: frame.name, file: null, line: null, column: null, exact: false, inlined: false, text: null }];
+    return locations.map((l) => ({
+      function: l.function ?? frame.name, file: l.file, line: l.line || null, column: exact ? l.column || null : null, exact, inlined: l.inlined,
+      text: l.file && l.line ? texts.line(l.file, l.line) : null,
+    }));
+  });
+}
+
+/** Source files read for their lines: each once while cached (the latest `maxFiles`), and only up to a size. */
+export class SourceFiles {
+  static readonly maxFileBytes = 4 * 2 ** 20;
+  /** Files kept (a TUI session visits many stacks; a stack names at most a few files). */
+  static readonly maxFiles = 64;
+  private readonly files = new Map<string, string[] | null>();
+
+  /** How many files are cached now. */
+  get cached(): number {
+    return this.files.size;
+  }
+
+  lines(file: string): string[] | null {
+    let lines = this.files.get(file);
+    if (lines === undefined) {
+      try {
+        lines = statSync(file).size <= SourceFiles.maxFileBytes ? readFileSync(file, 'utf8').split('\n') : null;
+      } catch {
+        lines = null; // not on this machine
+      }
+      if (this.files.size >= SourceFiles.maxFiles) this.files.delete(this.files.keys().next().value!);
+      this.files.set(file, lines);
+    }
+    return lines;
+  }
+
+  line(file: string, line: number): string | null {
+    return this.lines(file)?.[line - 1]?.replace(/\r$/, '') ?? null;
+  }
+
+  /** Lines `line - context` to `line + context` that exist: [number, text]. */
+  around(file: string, line: number, context: number): [number, string][] {
+    const lines = this.lines(file);
+    if (!lines) return [];
+    const out: [number, string][] = [];
+    for (let n = Math.max(1, line - context); n <= Math.min(lines.length, line + context); n++) out.push([n, lines[n - 1]!.replace(/\r$/, '')]);
+    return out;
+  }
+}
+
+/**
+ * The report's stacks in source terms, each side's through the module its trace embeds (the
+ * range's through the first side's).
+ */
+export async function diffSource(sides: { trace: string; stack: WasmFrame[]; module: Uint8Array | null | undefined }[],
+  range: { agreeingStack: WasmFrame[]; differingStack: WasmFrame[] } | null): Promise<DiffSource> {
+  const debug = await Promise.all(sides.map((s) => loadDebugInfo(s.module ?? undefined)));
+  const first = debug[0];
+  if (!first?.info) {
+    const note = first?.warning ?? (sides[0]?.module ? null : 'the trace does not embed its module');
+    return { debugInfo: false, note, sides: [], range: null };
+  }
+  const texts = new SourceFiles();
+  return {
+    debugInfo: true, note: null,
+    sides: sides.map((s, i) => {
+      const frames = sourcePoints(debug[i]!, s.stack, texts);
+      return { trace: s.trace, frames, focus: focusOf(frames) };
+    }),
+    range: range && { agreeing: sourcePoints(first, range.agreeingStack, texts), differing: sourcePoints(first, range.differingStack, texts) },
+  };
+}
+
+/** The frame to lead with: the innermost whose text is here, else the innermost with an exact line. */
+export function focusOf(frames: SourcePoint[]): number | null {
+  const withText = frames.findIndex((p) => p.text !== null);
+  if (withText >= 0) return withText;
+  const withLine = frames.findIndex((p) => p.exact && p.line !== null);
+  return withLine >= 0 ? withLine : null;
+}
+
+/** "wasm_programs/src/x.c:12:5 in fill" / "in fill (wasm_programs/src/x.c:40, its declaration)". */
+export function describePoint(p: SourcePoint): string {
+  if (p.file === null) return `in ${p.function} (no debug info)`;
+  if (!p.exact) return `in ${p.function} (${p.file}${p.line ? `:${p.line}` : ''}, its declaration)`;
+  return `${p.file}:${p.line ?? 0}${p.column ? `:${p.column}` : ''} in ${p.function}${p.inlined ? ' (inlined)' : ''}`;
+}
+
+/** The text lines formatDiff prints for the source view (indented by the caller). */
+export function formatDiffSource(s: DiffSource, mark: (text: string) => string = (t) => t): string[] {
+  if (!s.debugInfo) return [`source: no debug info${s.note ? ` (${s.note})` : ' (build the module with -g for file and line: docs/guest.md)'}`];
+  const lines: string[] = [];
+  const stack = (points: SourcePoint[], indent: string) => points.forEach((p, i) => {
+    lines.push(`${indent}${i === 0 ? mark(describePoint(p)) : describePoint(p)}`);
+    if (p.text !== null && p.line !== null) lines.push(`${indent}    ${String(p.line).padStart(5)} | ${p.text.trim()}`);
+  });
+  const focused = s.sides.filter((side) => side.focus !== null);
+  if (focused.length > 0) {
+    lines.push('source line at the divergent event (each trace):');
+    for (const side of focused) {
+      const p = side.frames[side.focus!]!;
+      lines.push(`  ${side.trace}: ${mark(describePoint(p))}${p.text !== null ? `: ${p.text.trim()}` : ''}`);
+    }
+  }
+  const same = s.sides.length > 1 && s.sides.every((side) => JSON.stringify(side.frames) === JSON.stringify(s.sides[0]!.frames));
+  for (const side of same ? s.sides.slice(0, 1) : s.sides) {
+    if (side.frames.length === 0) continue;
+    lines.push(`source at the divergent event, ${same ? 'every trace' : side.trace} (innermost first):`);
+    stack(side.frames, '  ');
+  }
+  const inexact = [...s.range?.agreeing ?? [], ...s.range?.differing ?? []].some((p) => p.file !== null && !p.exact);
+  if (s.range) {
+    lines.push(`the instruction range in source (first trace${inexact ? '; by function: the search runs an instrumented copy whose code offsets have no lines' : ''}):`);
+    lines.push('  state agrees at:');
+    stack(s.range.agreeing, '    ');
+    lines.push('  and differs at:');
+    stack(s.range.differing, '    ');
+  }
+  return lines;
+}
