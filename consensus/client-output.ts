@@ -13,6 +13,12 @@ import type { Gateway } from '../runtime/index.js';
 
 export type ReplyPolicy = 'designated' | 'majority';
 
+/** A replica's output counters at a batch boundary (ClientOutput.replicaState). */
+export interface ReplicaOutput {
+  conns: { link: number; produced: number; ended: boolean; aborted: boolean; reads: number }[];
+  flows: { link: number; produced: number }[];
+}
+
 /** Room an emptied tail keeps for the next bytes; a larger buffer is given back. */
 const maxIdleTailBytes = 256 * 1024;
 /** Datagrams kept per replica and flow while waiting to be released. */
@@ -169,6 +175,36 @@ export class ClientOutput {
       flow.produced.delete(replica);
       flow.pending.delete(replica);
     }
+  }
+
+  /** What a replica has produced so far, per open connection and flow (taken with its snapshot). */
+  replicaState(replica: number): ReplicaOutput {
+    const conns: ReplicaOutput['conns'] = [];
+    for (const [link, conn] of this.conns) {
+      const s = conn.streams.get(replica);
+      conns.push({ link, produced: s?.produced ?? 0, ended: conn.ended.has(replica), aborted: conn.aborted.has(replica), reads: conn.reads.get(replica) ?? 0 });
+    }
+    const flows: ReplicaOutput['flows'] = [];
+    for (const [link, flow] of this.datagrams) flows.push({ link, produced: flow.produced.get(replica) ?? 0 });
+    return { conns, flows };
+  }
+
+  /**
+   * A replica restored from its snapshot: it produced this much then, and goes on from there (as a
+   * replica replaying the log from the start goes on from zero: what it produces again, up to what
+   * the clients have, is not sent twice).
+   */
+  restoreReplica(replica: number, state: ReplicaOutput): void {
+    this.forget(replica);
+    for (const c of state.conns) {
+      const conn = this.conns.get(c.link);
+      if (!conn) continue; // gone since: what the replica says of it is ignored, as for any late replica
+      conn.streams.set(replica, { produced: c.produced, tail: new Tail() });
+      if (c.ended) conn.ended.add(replica);
+      if (c.aborted) conn.aborted.add(replica);
+      if (c.reads > 0) conn.reads.set(replica, c.reads);
+    }
+    for (const f of state.flows) this.datagrams.get(f.link)?.produced.set(replica, f.produced);
   }
 
   /** Re-examines every connection (a replica died, or the designated one changed). */

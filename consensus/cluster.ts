@@ -8,13 +8,14 @@
 // a restarted one replays the log to catch up.
 import { join } from 'node:path';
 import {
-  BufferStdin, Gateway, loadHostTree, machineProcessConfig, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
-  type ExternalEvent, type ProcessConfig, type RunningMachine, type StdinSource, type TreeNode,
+  BufferStdin, Gateway, loadHostTree, machineProcessConfig, rewritePipeline, sha256, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
+  type ExternalEvent, type ProcessConfig, type ResumePoint, type RunningMachine, type SnapshotState, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
+import { snapshotModule } from '../replayer/index.js';
 import { defaultCheckpointEvery, defaultMaxTraceBytes, traceHeader } from '../recorder/index.js';
 import { EmbeddedLog, type ConsensusLog } from './log.js';
 import { processLinkRange, type LinkRange } from './link-blocks.js';
-import { ClientOutput, type ReplyPolicy } from './client-output.js';
+import { ClientOutput, type ReplicaOutput, type ReplyPolicy } from './client-output.js';
 import { Proposer } from './proposer.js';
 import { ReplicaSequencer } from './replica-sequencer.js';
 
@@ -60,6 +61,28 @@ export interface ClusterOptions {
   comparedBatches?: number;
   /** Changes one replica's configuration (fault injection, tests): must be used with care. */
   configFor?: (replica: number, config: ProcessConfig) => ProcessConfig;
+  /**
+   * Every this many batches each replica takes a snapshot of its machine (its processes run the
+   * snapshot copy of their modules: runtime/snapshot/); a restarted replica resumes from the
+   * latest usable one and replays only the log after it. Not with recordDir.
+   */
+  snapshotEvery?: number;
+  /** Drop log entries below the oldest snapshot a restart could need (the embedded log; see ConsensusLog.compact). */
+  compact?: boolean;
+}
+
+/**
+ * A replica's machine at a batch boundary: every process's snapshot (taken inside the call it was
+ * blocked in), the machine's routing state, and what the replica had sent its clients.
+ */
+export interface ReplicaSnapshot {
+  batch: number;
+  /** The replica's published state hash at that boundary. */
+  hash: string;
+  processes: Map<number, SnapshotState>;
+  machine: Uint8Array;
+  linksHash: number;
+  output: ReplicaOutput;
 }
 
 /** Shares state hashes between the nodes of a cluster. */
@@ -188,6 +211,11 @@ export class Cluster {
     for (const p of options.processes) {
       for (const { hostPath } of p.config.preopens) cluster.trees[hostPath] ??= loadHostTree(hostPath, p.config.snapshotLimits);
     }
+    if (options.snapshotEvery) {
+      if (options.recordDir) throw new Error('replicas that record traces take no snapshots (snapshotEvery with recordDir)');
+      cluster.copies = await Promise.all(options.processes.map((p) => snapshotModule(
+        p.moduleBytes, Buffer.from(sha256(p.moduleBytes)).toString('hex'), p.config.maxMemoryBytes, rewritePipeline(p.config))));
+    }
     for (const id of options.replicaIds ?? Array.from({ length: options.replicas }, (_, i) => i + 1)) cluster.launch(id);
     options.hashBoard?.watch((replica, batch, hash) => cluster.record(replica, batch, hash));
     return cluster;
@@ -224,27 +252,42 @@ export class Cluster {
   /** The replica that answers clients under the 'designated' policy. */
   designated: number | undefined;
 
-  private launch(index: number): void {
-    // A restarted replica replays the log from the start: its earlier output no longer counts.
+  /** The snapshot copies of the processes' modules, when replicas take snapshots. */
+  private copies: WebAssembly.Module[] | undefined;
+  /** Each replica's latest snapshot, and the memory pages they name (by hash). */
+  private readonly snapshots = new Map<number, ReplicaSnapshot>();
+  private readonly pages = new Map<string, Uint8Array>();
+  /** Figures for tests and the bench: snapshots taken, and what the last restart resumed from. */
+  readonly snapshotStats = { taken: 0, lastRestartFrom: null as number | null, compactedBelow: 0 };
+
+  private launch(index: number, from?: ReplicaSnapshot): void {
+    // A restarted replica replays the log from the start (or from its snapshot): what it produced
+    // before no longer counts, or counts as it stood at the snapshot.
     this.output.forget(index);
-    const sequencer = new ReplicaSequencer(this.log);
+    if (from) this.output.restoreReplica(index, from.output);
+    const sequencer = new ReplicaSequencer(this.log, from?.batch ?? 0);
     const links = new ReplicaLinks(index, this.output);
+    if (from) links.hash = from.linksHash;
     const { recordDir } = this.options;
+    const copies = this.copies;
     const machine = startReplicaMachine(this.options.processes.map((p, i) => {
       const base = machineProcessConfig(p.config, i + 1);
       const config = this.options.configFor ? this.options.configFor(index, base) : base;
       const tracePath = recordDir ? join(recordDir, `replica-${index}${i === 0 ? '' : `.p${i + 1}`}.rct`) : undefined;
+      const resumeFrom = from?.processes.get(i + 1);
       return {
-        module: p.module, config, trees: this.trees,
+        module: copies ? copies[i]! : p.module, config, trees: this.trees,
         onOutput: (stream: 1 | 2, bytes: Uint8Array) => this.options.onOutput?.(index, stream, bytes),
         session: tracePath
           ? {
             kind: 'record' as const, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, recordOutput: false, maxTraceBytes: defaultMaxTraceBytes,
             header: traceHeader({ moduleName: p.moduleName, moduleBytes: p.moduleBytes, module: p.module, config, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, onOutput: () => {} }, this.trees),
           }
-          : { kind: 'hash' as const },
+          : { kind: 'hash' as const, ...(copies ? { snapshots: { allPages: true, ...(resumeFrom ? { resume: this.resumePoint(resumeFrom) } : {}) } } : {}) },
       };
     }), sequencer, links);
+    // Before any process blocks: the machine as it stood at the snapshot's boundary.
+    if (from) machine.machine.restoreState(from.machine);
     sequencer.onWantStdin = (ordinal) => this.stdin.want(ordinal);
     sequencer.onTaken = () => this.proposer.replicaProgressed();
     sequencer.onBoundary = (applied) => this.publish(index, applied, (fnv(machine.machine.stateHash(), links.hash) >>> 0).toString(16).padStart(8, '0'));
@@ -252,8 +295,73 @@ export class Cluster {
       index, machine, sequencer, alive: true, links,
       outcomes: machine.outcomes.then((o) => o, () => undefined),
     };
+    const every = this.options.snapshotEvery;
+    if (copies && every) {
+      sequencer.beforeNext = async (applied) => {
+        if (applied > 0 && applied % every === 0 && applied !== from?.batch && replica.alive) await this.takeSnapshot(replica, applied);
+      };
+    }
     this.replicas[index - 1] = replica;
     this.designated ??= index;
+  }
+
+  private resumePoint(state: SnapshotState): ResumePoint {
+    const memory = new Uint8Array(state.memoryBytes);
+    state.pages.forEach((hash, i) => memory.set(this.pages.get(hash)!, i * 65536));
+    return { state, memory, stdout: new Uint8Array(0), stderr: new Uint8Array(0) };
+  }
+
+  /** At a batch boundary of a replica (its machine quiet): snapshots of its processes, its machine, its output. */
+  private async takeSnapshot(replica: Replica, batch: number): Promise<void> {
+    const machine = replica.machine!.machine;
+    const taken = await machine.snapshotProcesses();
+    if (!taken || !replica.alive) return; // a process has exited, or the replica was killed meanwhile
+    const processes = new Map<number, SnapshotState>();
+    for (const [pid, { newPages, ...state }] of taken) {
+      for (const { hash, bytes } of newPages) this.pages.set(hash, bytes);
+      processes.set(pid, state);
+    }
+    this.snapshots.set(replica.index, {
+      batch, hash: this.hashes.get(batch)?.get(replica.index) ?? '', processes, machine: machine.captureState(),
+      linksHash: replica.links.hash, output: this.output.replicaState(replica.index),
+    });
+    this.snapshotStats.taken++;
+    this.prunePages();
+    if (this.options.compact) await this.compactLog();
+  }
+
+  /** Keeps only the pages the kept snapshots name (each snapshot carries all of its pages). */
+  private prunePages(): void {
+    const named = new Set<string>();
+    for (const s of this.snapshots.values()) for (const p of s.processes.values()) for (const h of p.pages) named.add(h);
+    for (const h of this.pages.keys()) if (!named.has(h)) this.pages.delete(h);
+  }
+
+  /** The snapshot replica `index` restarts from: its own latest, or (no per-replica config) any replica's latest, if it agreed with the others. */
+  private usableSnapshot(index: number): ReplicaSnapshot | undefined {
+    const candidates = this.options.configFor ? [this.snapshots.get(index)] : [...this.snapshots.values()];
+    return candidates.filter((s): s is ReplicaSnapshot => s !== undefined && this.agreed(s))
+      .filter((s) => s.batch >= (this.log.first ?? 0))
+      .sort((a, b) => b.batch - a.batch)[0];
+  }
+
+  /** Whether a snapshot's state hash is the one a majority of the replicas published at its batch (or, forgotten since, none was reported as disagreeing). */
+  private agreed(s: ReplicaSnapshot): boolean {
+    const at = this.hashes.get(s.batch);
+    if (!at) return ![...this.reported].length;
+    const same = [...at.values()].filter((h) => h === s.hash).length;
+    return same >= Math.floor(this.options.replicas / 2) + 1;
+  }
+
+  /** Drops the log below the oldest snapshot a restart could need: every replica's usable one. */
+  private async compactLog(): Promise<void> {
+    if (!this.log.compact) return;
+    const needed = this.present.map((r) => this.usableSnapshot(r.index)?.batch);
+    if (needed.some((b) => b === undefined)) return;
+    const below = Math.min(...(needed as number[]));
+    if (below <= this.snapshotStats.compactedBelow) return;
+    await this.log.compact(below);
+    this.snapshotStats.compactedBelow = below;
   }
 
   private publish(replica: number, batch: number, hash: string): void {
@@ -326,9 +434,14 @@ export class Cluster {
     await r.machine?.stop(0, 'crashed');
   }
 
-  /** Starts the replica afresh: it replays the whole log, then keeps up with the others. */
+  /**
+   * Starts the replica afresh: from the latest usable snapshot if replicas take them (it replays
+   * only the log after it), else from the start of the log; then it keeps up with the others.
+   */
   restart(index: number): void {
-    this.launch(index);
+    const from = this.copies ? this.usableSnapshot(index) : undefined;
+    this.snapshotStats.lastRestartFrom = from?.batch ?? null;
+    this.launch(index, from);
   }
 
   /**

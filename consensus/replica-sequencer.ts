@@ -19,8 +19,16 @@ export class ReplicaSequencer implements Sequencer {
   /** The replica's stdin process asked for a piece of stdin (the cluster reads it, once for all replicas). */
   onWantStdin: (ordinal: number) => void = () => {};
 
-  constructor(log: ConsensusLog) {
-    this.unsubscribe = log.subscribe(0, (_index, entry) => {
+  /**
+   * Called at each boundary after onBoundary, before the next batch is taken (the machine is
+   * quiet: every process blocked): a snapshot is taken here (consensus/cluster.ts).
+   */
+  beforeNext: ((batchesApplied: number) => Promise<void>) | undefined;
+
+  /** `from`: the batches applied already (a replica restored from a snapshot taken there). */
+  constructor(log: ConsensusLog, from = 0) {
+    this.consumed = from;
+    this.unsubscribe = log.subscribe(from, (_index, entry) => {
       this.queue.push(decodeBatch(entry));
       this.waiter?.();
     });
@@ -30,6 +38,7 @@ export class ReplicaSequencer implements Sequencer {
 
   async next(): Promise<Batch | undefined> {
     this.onBoundary(this.consumed);
+    if (this.beforeNext) await this.beforeNext(this.consumed);
     while (this.queue.length === 0 && !this.ended) await new Promise<void>((resolve) => { this.waiter = () => { this.waiter = undefined; resolve(); }; });
     if (this.ended) return undefined;
     this.consumed++;

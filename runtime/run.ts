@@ -49,7 +49,7 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
   kernel.attachInstance(instance);
   if (snapshots) {
     const replay = session as (GuestSession & SnapshotSession & { attachClock(clock: InstructionClock): void }) | undefined;
-    if (!replay?.saveState) throw new Error('snapshots need a replay session');
+    if (!replay?.saveState) throw new Error('snapshots need a replay or hashing session');
     snapshots.attach(instance, memory, kernel, replay);
     replay.attachClock(snapshots.clock);
   }

@@ -61,6 +61,8 @@ const workerUrl = new URL('./worker/guest-worker.bundle.js', import.meta.url);
 /** The machine's side of a process's networking (see runtime/machine.ts). */
 export interface NetHooks {
   onRequest(request: NetRequest): void;
+  /** A snapshot the machine asked the blocked process for (Delivery.snapshot). */
+  onSnapshot?(snapshot: TakenSnapshot): void;
   /** The process is blocked until `deliver` is called; `stateHash` summarizes its syscalls so far, if it keeps one. */
   onWait(deadlineNs: bigint | null, stateHash?: number): void;
 }
@@ -145,6 +147,7 @@ export function startGuest(options: SpawnOptions): GuestProcess {
           return;
         case 'snapshot':
           options.onSnapshot?.(msg.snapshot);
+          options.net?.onSnapshot?.(msg.snapshot);
           return;
         case 'trace-end':
           trace?.close(msg.end, false);

@@ -7,6 +7,8 @@
 //      the next external batch if no process has anything to receive;
 //   3. processes with input (or whose deadline passed) are woken with their delivery.
 import assert from 'node:assert/strict';
+import { deserialize, serialize } from 'node:v8';
+import type { TakenSnapshot } from '../snapshot/driver.js';
 import { Errno } from '../errno.js';
 import type { GuestOutcome } from '../run.js';
 import type { GuestProcess } from '../spawn.js';
@@ -60,6 +62,14 @@ interface ProcessState {
   exitCode: number | null;
 }
 
+/** A machine's state between rounds (Machine.captureState). */
+interface MachineState {
+  processes: Omit<ProcessState, 'guest'>[];
+  listeners: Set<string>; connections: Map<number, Connection>; linkToConn: Map<number, number>; datagramPorts: Set<string>;
+  flows: Map<string, { link: number; pid: number }>; stdinWants: number; pending: { pid: number; seq: number; request: NetRequest }[];
+  nextConn: number; time: bigint; stats: MachineStats;
+}
+
 /** Bounds: connections alive at once on a machine. */
 export const maxMachineConnections = 65536;
 
@@ -93,7 +103,74 @@ export class Machine {
     return {
       onRequest: (request: NetRequest) => this.onRequest(pid, request),
       onWait: (deadlineNs: bigint | null, stateHash?: number) => this.onWait(pid, deadlineNs, stateHash),
+      onSnapshot: (snapshot: TakenSnapshot) => this.onSnapshot(pid, snapshot),
     };
+  }
+
+  // ---- snapshots (a replica's catch-up: consensus/cluster.ts) -------------------------------
+
+  /** Snapshots asked of blocked processes and not yet all back: per pid, the snapshot and whether it blocked again. */
+  private snapshotting = new Map<number, { snapshot?: TakenSnapshot; blockedAgain: boolean; done: () => void }>();
+
+  /**
+   * At a batch boundary (every live process blocked, nothing to route): asks each process for a
+   * snapshot inside the call it is blocked in (it takes it, runs the call again, resumed, and
+   * blocks again). Undefined when a process has exited (its snapshot could not be restored).
+   */
+  async snapshotProcesses(): Promise<Map<number, TakenSnapshot> | undefined> {
+    const all = [...this.processes.values()].sort((a, b) => a.pid - b.pid);
+    if (all.some((p) => p.state !== 'blocked') || this.pending.length > 0 || this.stopped) return undefined;
+    await Promise.all(all.map((p) => new Promise<void>((done) => {
+      this.snapshotting.set(p.pid, { blockedAgain: false, done });
+      p.state = 'running';
+      p.guest!.deliver({ timeNs: this.time, events: [], snapshot: true });
+    })));
+    const taken = new Map<number, TakenSnapshot>();
+    for (const [pid, s] of this.snapshotting) taken.set(pid, s.snapshot!);
+    this.snapshotting.clear();
+    return taken;
+  }
+
+  private onSnapshot(pid: number, snapshot: TakenSnapshot): void {
+    const s = this.snapshotting.get(pid);
+    if (!s) return;
+    s.snapshot = snapshot;
+    if (s.blockedAgain) s.done();
+  }
+
+  /** Everything the machine holds between rounds, as bytes (processes are restored from their own snapshots). */
+  captureState(): Uint8Array {
+    const state: MachineState = {
+      processes: [...this.processes.values()].map(({ guest: _guest, ...rest }) => rest),
+      listeners: this.listeners, connections: this.connections, linkToConn: this.linkToConn, datagramPorts: this.datagramPorts, flows: this.flows,
+      stdinWants: this.stdinWants, pending: this.pending, nextConn: this.nextConn, time: this.time, stats: this.stats,
+    };
+    return new Uint8Array(serialize(state));
+  }
+
+  /**
+   * Puts a machine's state back (before any process of this machine has blocked): its processes
+   * resume from their snapshots, each inside the call it was blocked in, and block again.
+   */
+  restoreState(bytes: Uint8Array): void {
+    const state = deserialize(bytes) as MachineState;
+    for (const saved of state.processes) {
+      const p = this.processes.get(saved.pid);
+      assert(p !== undefined, `a snapshot names process ${saved.pid}, which this machine does not have`);
+      Object.assign(p, saved, { state: 'running', deadline: null });
+    }
+    const self = this as unknown as Record<string, unknown>;
+    for (const key of ['listeners', 'connections', 'linkToConn', 'datagramPorts', 'flows'] as const) {
+      const live = self[key] as Map<unknown, unknown> | Set<unknown>;
+      live.clear();
+      if (live instanceof Map) for (const [k, v] of state[key] as Map<unknown, unknown>) live.set(k, v);
+      else for (const v of state[key] as Set<unknown>) live.add(v);
+    }
+    this.stdinWants = state.stdinWants;
+    this.pending = state.pending;
+    this.nextConn = state.nextConn;
+    this.time = state.time;
+    Object.assign(this.stats, state.stats);
   }
 
   attach(pid: number, guest: GuestProcess): Promise<GuestOutcome> {
@@ -135,6 +212,12 @@ export class Machine {
     if (this.stopped) return this.wake(p, { timeNs: this.time, events: [], stopping: true });
     p.state = 'blocked';
     p.deadline = deadlineNs;
+    const snapshotting = this.snapshotting.get(pid);
+    if (snapshotting) {
+      snapshotting.blockedAgain = true;
+      if (snapshotting.snapshot) snapshotting.done();
+      return;
+    }
     void this.advance();
   }
 

@@ -4,6 +4,7 @@ import { FdFlags, FileType, RiFlags, SdFlags, socketRights, type Filestat } from
 import { Errno, WasiError, check } from '../errno.js';
 import { Handle, gather, totalLength, type Readiness } from '../handle.js';
 import type { NetStack } from './stack.js';
+import { SnapshotRequest } from '../snapshot/abi.js';
 import { anyIp, isVirtual, loopback, maxBacklog, maxReceiveBufferBytes, sameIp, type Endpoint } from './types.js';
 
 type State = 'open' | 'bound' | 'listening' | 'connecting' | 'connected' | 'closed';
@@ -28,6 +29,8 @@ export class SocketHandle extends Handle {
   private unacked = 0;
   /** SO_ERROR: the outcome of a non-blocking connect, read once. */
   private pendingError = 0;
+  /** A blocking send's progress while it waits for room (kept for a resumed send: NetStack.resuming). */
+  private sentBeforeWait = 0;
   readonly options = new Map<number, number>();
 
   constructor(private readonly stack: NetStack, fdflags = 0) {
@@ -92,6 +95,8 @@ export class SocketHandle extends Handle {
 
   connect(ip: Endpoint['ip'], port: number): void {
     check(port > 0 && port < 65536, Errno.INVAL, `port ${port}`);
+    // Resumed after a snapshot taken while it waited: it connected already; wait on.
+    if (this.state === 'connecting' && this.stack.resuming) return this.awaitConnected();
     if (this.state === 'connecting') throw new WasiError(Errno.ALREADY);
     if (this.state === 'connected') throw new WasiError(Errno.ISCONN);
     check(this.state === 'open' || this.state === 'bound', Errno.INVAL, 'connect on a listening socket');
@@ -105,6 +110,10 @@ export class SocketHandle extends Handle {
     this.state = 'connecting';
     this.stack.connect({ ip: target, port }, this.local!, this);
     if (this.nonBlocking) throw new WasiError(Errno.INPROGRESS);
+    this.awaitConnected();
+  }
+
+  private awaitConnected(): void {
     while (this.state === 'connecting') this.stack.wait();
     if (this.state !== 'connected') {
       const errno = this.pendingError;
@@ -246,9 +255,12 @@ export class SocketHandle extends Handle {
    * sent (as a kernel does); non-blocking, it sends what fits, and EAGAIN if nothing does.
    */
   override write(buffers: Uint8Array[]): number {
-    this.checkWritable();
+    // Resumed after a snapshot taken while it waited for room: what it had sent stays sent.
+    const resumedSent = this.stack.resuming ? this.sentBeforeWait : 0;
+    this.sentBeforeWait = 0;
+    if (resumedSent === 0) this.checkWritable();
     const bytes = gather(buffers);
-    let sent = 0;
+    let sent = resumedSent;
     while (sent < bytes.length) {
       const n = Math.min(bytes.length - sent, this.sendSpace);
       if (n > 0) {
@@ -260,9 +272,12 @@ export class SocketHandle extends Handle {
       }
       if (this.nonBlocking) break;
       try {
+        this.sentBeforeWait = sent;
         this.stack.wait();
+        this.sentBeforeWait = 0;
         this.checkWritable();
       } catch (err) {
+        if (err instanceof SnapshotRequest) throw err; // the send resumes after the snapshot
         if (sent > 0) break; // what was sent counts; the error shows on the next call
         throw err;
       }

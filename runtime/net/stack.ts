@@ -64,6 +64,13 @@ export class NetStack {
   readonly stdin = new MachineStdin(this);
   private nextRequest = 1;
   private stopping = false;
+  /**
+   * The call now running is one a snapshot was taken inside (a replica's machine asked while it
+   * was blocked) and runs again: blocking calls pick up where they were instead of starting over.
+   */
+  resuming = false;
+  /** poll_oneoff's deadlines while it waits (fixed at its start: a resumed poll keeps them). */
+  pollDeadlines: unknown;
 
   /**
    * `sendBufferBytes`: the send buffer of connections to outside clients (see

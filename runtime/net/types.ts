@@ -11,6 +11,11 @@ export interface Delivery {
   events: NetEvent[];
   /** The machine is stopping: blocked network calls fail (ENETDOWN) instead of waiting. */
   stopping?: boolean;
+  /**
+   * Not a delivery: the machine asks the blocked process for a snapshot (runtime/snapshot/): it
+   * is taken inside the blocked call, which then runs again, resumed, and blocks again.
+   */
+  snapshot?: true;
 }
 
 export type NetEvent =

@@ -24,3 +24,12 @@ export const snapshotFormatVersion = 1;
 
 /** Whether an export is one the snapshot copy added. */
 export const isSnapshotExport = (name: string): boolean => name.startsWith(snapshotExportPrefix) || name.startsWith('asyncify_');
+
+/**
+ * Thrown from inside a blocked call when the machine asks for a snapshot there: the snapshot
+ * driver catches it at the import, takes the snapshot and runs the call again, resumed (the
+ * kernel's blocking calls then pick up where they were: NetStack.resuming).
+ */
+export class SnapshotRequest extends Error {
+  constructor() { super('a snapshot was asked for inside a blocked call'); }
+}

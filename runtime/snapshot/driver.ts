@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { memoryPageBytes } from '../../formats/index.js';
 import type { Kernel } from '../kernel.js';
 import type { FaultInjector } from '../trace/faults.js';
-import { clockExport, globalExportPrefix, stopExport, stopImport } from './abi.js';
+import { clockExport, globalExportPrefix, SnapshotRequest, stopExport, stopImport } from './abi.js';
 import { captureKernel, restoreKernel } from './kernel-state.js';
 
 /** Where a snapshot's replay session stood (formats' EventCursor position and the checks so far). */
@@ -36,6 +36,8 @@ export interface SnapshotState {
   session: SessionState;
   stdoutBytes: number;
   stderrBytes: number;
+  /** Taken inside a blocked call (a replica's machine asked): the call runs again, resumed. */
+  midCall?: boolean;
 }
 
 /** A snapshot just taken, with the pages the receiver has not been sent before. */
@@ -53,11 +55,15 @@ export interface SnapshotSession {
   outputBytes(stream: 1 | 2): number;
   /** Called when the instruction clock reaches its stop value. */
   clockStopped(): void;
+  /** The next call runs again after a snapshot taken inside it: it was entered (and traced) already. */
+  resumeCall?(): void;
 }
 
 export interface SnapshotPlan {
   /** Take a snapshot at every call whose index is a positive multiple of this. */
   every?: number;
+  /** Send every page with every snapshot (the receiver keeps only what its snapshots still name). */
+  allPages?: boolean;
   /** Resume from here instead of the start. */
   resume?: ResumePoint;
 }
@@ -98,7 +104,7 @@ export class SnapshotDriver {
   /** The call at which the last snapshot was taken or restored (not taken again on its rewind). */
   private lastAt = -1;
   /** While rewinding: the bytes the stack data overwrote, and the globals to set once it is done. */
-  private rewind: { saved: Uint8Array; globals: (number | bigint)[]; clock: bigint } | undefined;
+  private rewind: { saved: Uint8Array; globals: (number | bigint)[]; clock: bigint; midCall?: boolean } | undefined;
   private readonly sentPages = new Set<string>();
 
   constructor(private readonly plan: SnapshotPlan, private readonly post: (snapshot: TakenSnapshot) => void) {}
@@ -109,7 +115,19 @@ export class SnapshotDriver {
     const wrapped: WebAssembly.ModuleImports = {};
     for (const [name, fn] of Object.entries(wasi)) {
       const call = fn as (...args: unknown[]) => unknown;
-      wrapped[name] = (...args: unknown[]): unknown => (this.beforeCall() ? 0 : call(...args)) as never;
+      wrapped[name] = ((...args: unknown[]): unknown => {
+        if (this.beforeCall()) return 0;
+        try {
+          const result = call(...args);
+          this.callDone();
+          return result;
+        } catch (err) {
+          // The machine asked for a snapshot while this call was blocked: take it here.
+          if (err instanceof SnapshotRequest) return (this.take(this.session!.nextEvent - 1, true), 0);
+          this.callDone();
+          throw err;
+        }
+      }) as never;
     }
     return { ...imports, [wasiModule]: wrapped, [stopImport.module]: { [stopImport.name]: () => this.session!.clockStopped() } };
   }
@@ -162,6 +180,12 @@ export class SnapshotDriver {
       new Uint8Array(this.memory!.buffer).set(saved, 0);
       this.globals.forEach((g, i) => { g.value = globals[i]; });
       this.clockGlobal!.value = clock;
+      if (this.rewind!.midCall) {
+        // The call runs again from its start: it was traced already, and the kernel's blocking
+        // calls resume where they were (NetStack.resuming) instead of doing again what they did.
+        this.session!.resumeCall?.();
+        this.kernel!.snapshotParts().net.resuming = true;
+      }
       this.rewind = undefined;
       return false;
     }
@@ -176,7 +200,7 @@ export class SnapshotDriver {
   }
 
   /** Saves everything but the stack, then starts the unwind that writes the stack at address 0. */
-  private take(event: number): void {
+  private take(event: number, midCall = false): void {
     const memory = new Uint8Array(this.memory!.buffer);
     const copy = memory.slice();
     const globals = this.globals.map((g) => g.value as number | bigint);
@@ -187,7 +211,7 @@ export class SnapshotDriver {
       const bytes = copy.subarray(at, at + memoryPageBytes);
       const hash = createHash('sha256').update(bytes).digest('hex');
       pages.push(hash);
-      if (!this.sentPages.has(hash)) {
+      if (this.plan.allPages || !this.sentPages.has(hash)) {
         this.sentPages.add(hash);
         newPages.push({ hash, bytes: bytes.slice() });
       }
@@ -195,26 +219,32 @@ export class SnapshotDriver {
     const session = this.session!;
     const snapshot: Omit<TakenSnapshot, 'stack'> = {
       event, clock, memoryBytes: copy.length, pages, globals, kernel: captureKernel(this.kernel!, session.faults), session: session.saveState(),
-      stdoutBytes: session.outputBytes(1), stderrBytes: session.outputBytes(2), newPages,
+      stdoutBytes: session.outputBytes(1), stderrBytes: session.outputBytes(2), newPages, ...(midCall ? { midCall } : {}),
     };
-    this.pending = { snapshot, copy, globals, clock };
+    this.pending = { snapshot, copy, globals, clock, midCall };
     const view = new DataView(memory.buffer);
     view.setInt32(0, dataHeaderBytes, true);
     view.setInt32(4, dataEnd(memory.length), true);
     this.exports!.asyncify_start_unwind(0);
   }
 
-  private pending: { snapshot: Omit<TakenSnapshot, 'stack'>; copy: Uint8Array; globals: (number | bigint)[]; clock: bigint } | undefined;
+  private pending: { snapshot: Omit<TakenSnapshot, 'stack'>; copy: Uint8Array; globals: (number | bigint)[]; clock: bigint; midCall: boolean } | undefined;
 
   /** After the unwind: the stack data out, memory as it was, the snapshot posted; the rewind reads the data in place. */
   private finishUnwind(): void {
-    const { snapshot, copy, globals, clock } = this.pending!;
+    const { snapshot, copy, globals, clock, midCall } = this.pending!;
     this.pending = undefined;
     const memory = new Uint8Array(this.memory!.buffer);
     const end = new DataView(memory.buffer).getInt32(0, true);
     const stack = memory.slice(dataHeaderBytes, end);
     this.post({ ...snapshot, stack });
-    this.rewind = { saved: copy.subarray(0, end), globals, clock };
+    this.rewind = { saved: copy.subarray(0, end), globals, clock, midCall };
+  }
+
+  /** A call ran to its end (or failed): a resumed one is over. */
+  private callDone(): void {
+    const net = this.kernel?.snapshotParts().net;
+    if (net?.resuming) net.resuming = false;
   }
 
   /** Puts a snapshot in place in this fresh instance and arms the rewind into its stack. */
@@ -231,7 +261,7 @@ export class SnapshotDriver {
     view.setInt32(0, end, true);
     view.setInt32(4, dataEnd(live.length), true);
     live.set(state.stack, dataHeaderBytes);
-    this.rewind = { saved: bytes.subarray(0, end), globals: state.globals, clock: state.clock };
+    this.rewind = { saved: bytes.subarray(0, end), globals: state.globals, clock: state.clock, ...(state.midCall ? { midCall: true } : {}) };
     this.lastAt = state.event;
     this.exports!.asyncify_start_rewind(0);
     this.rewinding = true;

@@ -1,6 +1,6 @@
 // Restorable snapshots of a replayed guest process (see driver.ts and docs/design.md).
 export {
-  clockExport, globalExportPrefix, isSnapshotExport, snapshotExportPrefix, snapshotFormatVersion, stopExport, stopImport, unwindingImports,
+  clockExport, globalExportPrefix, isSnapshotExport, snapshotExportPrefix, snapshotFormatVersion, stopExport, stopImport, unwindingImports, SnapshotRequest,
 } from './abi.js';
 export { SnapshotDriver, type InstructionClock, type ResumePoint, type SessionState, type SnapshotPlan, type SnapshotState, type TakenSnapshot } from './driver.js';
 export { SnapshotGraphError } from './graph.js';

@@ -7,17 +7,33 @@ import type { GuestSession, SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
 import { filterDelivery } from './recording.js';
 import type { Kernel } from '../kernel.js';
+import { SnapshotRequest } from '../snapshot/abi.js';
+import type { SessionState, SnapshotSession } from '../snapshot/driver.js';
 
-export class HashingSession implements GuestSession {
+/** What a snapshot keeps of a hashing session. */
+interface SavedHashing { hash: number; event: number }
+
+export class HashingSession implements GuestSession, SnapshotSession {
   private hash = 0x811c9dc5;
   private event = -1;
   private kernel: Kernel | undefined;
+  /** The call being resumed after a snapshot taken inside it was entered already: not hashed twice. */
+  private skipEnter = false;
 
-  
+  get nextEvent(): number { return this.event + 1; }
+  outputBytes(): number { return 0; } // output is the cluster's to compare (through the replicas' links)
+  saveState(): SessionState { return { hash: this.hash, event: this.event } satisfies SavedHashing as unknown as SessionState; }
+  clockStopped(): void { /* a replica's copy never sets a stop */ }
+  attachClock(): void { /* no instruction clock in a replica */ }
+  resumeCall(): void { this.skipEnter = true; }
 
   readonly tracer = {
     wantsArguments: false,
     enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
+      if (this.skipEnter) {
+        this.skipEnter = false;
+        return;
+      }
       this.event++;
       if (this.faults.active) this.faults.noteCall(id, args);
       this.hash = Math.imul(this.hash ^ id, 0x01000193);
@@ -29,8 +45,9 @@ export class HashingSession implements GuestSession {
     },
   };
 
-  constructor(private readonly faults = new FaultInjector([])) {
+  constructor(readonly faults = new FaultInjector([]), resume?: SessionState) {
     this.tracer.wantsArguments = faults.wantsArguments;
+    if (resume) ({ hash: this.hash, event: this.event } = resume as unknown as SavedHashing);
   }
 
   wrapEffects(inner: HostEffects): HostEffects {
@@ -41,7 +58,11 @@ export class HashingSession implements GuestSession {
       loadTree: (h, l) => inner.loadTree(h, l), writeBack: (h, o) => inner.writeBack(h, o), flush: () => inner.flush(),
       clockNow: (c) => inner.clockNow(c), entropy: (t) => inner.entropy(t), sleepUntil: (n) => inner.sleepUntil(n),
       netPost: (r) => inner.netPost(r),
-      netAwait: (deadline) => filterDelivery(inner.netAwait(deadline, this.hash >>> 0), this.faults, this.event),
+      netAwait: (deadline) => {
+        const delivery = inner.netAwait(deadline, this.hash >>> 0);
+        if (delivery.snapshot) throw new SnapshotRequest();
+        return filterDelivery(delivery, this.faults, this.event);
+      },
     };
   }
 

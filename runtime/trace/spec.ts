@@ -20,8 +20,12 @@ export type SessionSpec =
     /** Take snapshots, or resume from one (the module must be a snapshot copy: runtime/snapshot/). */
     snapshots?: import('../snapshot/driver.js').SnapshotPlan;
   }
-  /** A cluster replica: no trace, a rolling syscall hash reported at each network wait. */
-  | { kind: 'hash' };
+  /**
+   * A cluster replica: no trace, a rolling syscall hash reported at each network wait; with
+   * `snapshots` (the module must be a snapshot copy), its machine can ask it for snapshots and it
+   * may resume from one (the session's state is in the resume point).
+   */
+  | { kind: 'hash'; snapshots?: import('../snapshot/driver.js').SnapshotPlan };
 
 /** What the worker reports of a record or replay session besides the guest's outcome. */
 export interface SessionStats {

@@ -5,6 +5,7 @@ import type { KernelContext, SyscallTable } from '../context.js';
 import { Errno, WasiError, check, toErrno } from '../errno.js';
 import type { Handle } from '../handle.js';
 import { StdinHandle } from '../stdio.js';
+import { SnapshotRequest } from '../snapshot/abi.js';
 
 /** Bound on subscriptions per call (the array must also fit in guest memory). */
 export const maxPollSubscriptions = 4096;
@@ -30,8 +31,22 @@ export function pollSyscalls(ctx: KernelContext): SyscallTable {
 type AnySubscription = ReturnType<typeof SubscriptionLayout.read>;
 
 function pollUntilEvents(ctx: KernelContext, subs: AnySubscription[]): PollEvent[] {
-  // Relative timeouts count from the call, so deadlines are fixed once, before time moves.
-  const deadlines = clockDeadlines(ctx, subs);
+  // Relative timeouts count from the call, so deadlines are fixed once, before time moves (and a
+  // poll resumed after a snapshot taken while it waited keeps them: NetStack.resuming).
+  const resumed = ctx.net.resuming && ctx.net.pollDeadlines !== undefined;
+  const deadlines = resumed ? ctx.net.pollDeadlines as ClockDeadline[] : clockDeadlines(ctx, subs);
+  ctx.net.pollDeadlines = deadlines;
+  try {
+    const events = pollLoop(ctx, subs, deadlines);
+    ctx.net.pollDeadlines = undefined;
+    return events;
+  } catch (err) {
+    if (!(err instanceof SnapshotRequest)) ctx.net.pollDeadlines = undefined;
+    throw err;
+  }
+}
+
+function pollLoop(ctx: KernelContext, subs: AnySubscription[], deadlines: ClockDeadline[]): PollEvent[] {
   const onNetwork = waitsOnNetwork(ctx, subs);
   for (let round = 0; round < maxBlockingRounds; round++) {
     const ready = fdEvents(ctx, subs);

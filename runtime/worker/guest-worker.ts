@@ -71,7 +71,7 @@ function openSession() {
     stats = () => ({ events: session.stats.events, checkpoints: session.stats.checkpointsVerified });
     return session;
   }
-  if (spec?.kind === 'hash') return new HashingSession(new FaultInjector(config.faults ?? []));
+  if (spec?.kind === 'hash') return new HashingSession(new FaultInjector(config.faults ?? []), spec.snapshots?.resume?.state.session);
   return undefined;
 }
 
@@ -101,7 +101,7 @@ function withOriginalOffsets(outcome: GuestOutcome, translate: (frames: WasmFram
 let message: WorkerMessage;
 try {
   const session = openSession();
-  const plan = spec?.kind === 'replay' ? spec.snapshots : undefined;
+  const plan = spec?.kind === 'replay' || spec?.kind === 'hash' ? spec.snapshots : undefined;
   const driver = plan ? new SnapshotDriver(plan, (snapshot) => {
     port.postMessage({ kind: 'snapshot', snapshot } satisfies WorkerMessage, [...snapshot.newPages.map((p) => p.bytes.buffer as ArrayBuffer), snapshot.stack.buffer as ArrayBuffer, snapshot.kernel.buffer as ArrayBuffer]);
   }) : undefined;

@@ -1,0 +1,78 @@
+// A replica's catch-up from a snapshot (consensus/cluster.ts, runtime/snapshot/): replicas take a
+// snapshot of their machine every few batches (each process's inside the call it is blocked in);
+// a killed replica restarts from the latest agreed one and replays only the log after it, agrees
+// with the others from there, and can carry the service alone; the log is compacted below it.
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cluster, EmbeddedLog } from '../dist/consensus/index.js';
+import { compileModule, processConfig } from '../dist/runtime/index.js';
+import { programsDir } from './helpers.js';
+
+const httpWasm = join(programsDir, 'build', 'http_server.wasm');
+const bytes = readFileSync(httpWasm);
+const running: Cluster[] = [];
+afterEach(async () => { await Promise.all(running.splice(0).map((c) => c.stop())); });
+
+const until = async (what: () => boolean, ms = 20_000) => {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+/** A keep-alive HTTP connection asking /counter, one request at a time. */
+function keepAlive(port: number) {
+  const socket = connect(port, '127.0.0.1');
+  let buffer = '';
+  let waiting: ((n: number) => void) | undefined;
+  socket.on('data', (d) => {
+    buffer += d.toString('latin1');
+    const head = buffer.indexOf('\r\n\r\n');
+    if (head < 0) return;
+    const length = Number(/content-length: *(\d+)/i.exec(buffer.slice(0, head))?.[1] ?? 0);
+    if (buffer.length < head + 4 + length) return;
+    const body = buffer.slice(head + 4, head + 4 + length);
+    buffer = buffer.slice(head + 4 + length);
+    waiting?.((JSON.parse(body) as { counter: number }).counter);
+  });
+  return {
+    counter: () => new Promise<number>((resolve) => { waiting = resolve; socket.write('GET /counter HTTP/1.1\r\nHost: t\r\n\r\n'); }),
+    close: () => socket.end(),
+  };
+}
+
+describe('catch-up from snapshots', () => {
+  it('a restarted replica resumes from the latest snapshot, replays only the log after it, agrees, and can answer alone; the log is compacted', async () => {
+    const module = await compileModule(bytes, 'http_server.wasm');
+    const log = new EmbeddedLog();
+    const cluster = await Cluster.start({
+      replicas: 3, listen: [{ host: '127.0.0.1', port: 0, vport: 80 }], log, snapshotEvery: 4, compact: true,
+      processes: [{ module, moduleName: 'http_server.wasm', moduleBytes: bytes, config: processConfig({ args: ['http_server.wasm'] }) }],
+    });
+    running.push(cluster);
+    const conn = keepAlive(cluster.listening[0]!.port);
+    const counters: number[] = [];
+    const ask = async (n: number) => { for (let i = 0; i < n; i++) counters.push(await conn.counter()); };
+    await ask(20);
+    await until(() => cluster.snapshotStats.taken >= 3);
+    await cluster.kill(2);
+    await ask(10);
+    cluster.restart(2);
+    expect(cluster.snapshotStats.lastRestartFrom).toBeGreaterThan(0);
+    await ask(10);
+    await until(() => cluster.appliedBy(2) === cluster.appliedBy(1) && Object.keys(cluster.hashesAt(cluster.appliedBy(2))).length === 3);
+    expect(new Set(Object.values(cluster.hashesAt(cluster.appliedBy(2)))).size).toBe(1);
+    expect(cluster.disagreements).toEqual([]);
+    // The restored replica carries the service alone: its counter goes on where the clients are.
+    await cluster.kill(1);
+    await cluster.kill(3);
+    await ask(5);
+    conn.close();
+    expect(counters).toEqual(Array.from({ length: 45 }, (_, i) => i + 1));
+    expect(log.first).toBeGreaterThan(0);
+    expect(cluster.snapshotStats.compactedBelow).toBe(log.first);
+  });
+});
