@@ -75,4 +75,37 @@ describe('catch-up from snapshots', () => {
     expect(log.first).toBeGreaterThan(0);
     expect(cluster.snapshotStats.compactedBelow).toBe(log.first);
   });
+
+  it('a machine of two processes (a proxy in front of an echo server, each connection a connect and sends between them): restored mid-traffic, it agrees and answers alone', async () => {
+    const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
+    const code = { proxy: readFileSync(wasm('proxy')), echo: readFileSync(wasm('echo_server')) };
+    const cluster = await Cluster.start({
+      replicas: 3, listen: [{ host: '127.0.0.1', port: 0, vport: 80 }], snapshotEvery: 3,
+      processes: [
+        { module: await compileModule(code.proxy, 'proxy.wasm'), moduleName: 'proxy.wasm', moduleBytes: code.proxy, config: processConfig({ args: ['proxy.wasm', '80', '10.77.0.2', '7'] }) },
+        { module: await compileModule(code.echo, 'echo_server.wasm'), moduleName: 'echo_server.wasm', moduleBytes: code.echo, config: processConfig({ args: ['echo_server.wasm', '7'] }) },
+      ],
+    });
+    running.push(cluster);
+    const port = cluster.listening[0]!.port;
+    const echoOnce = (text: string) => new Promise<string>((resolve, reject) => {
+      let got = '';
+      const s = connect(port, '127.0.0.1', () => s.write(text));
+      s.on('data', (d) => { got += d; if (got.length >= text.length) s.end(); });
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+    });
+    for (let i = 0; i < 6; i++) expect(await echoOnce(`before ${i}\n`)).toBe(`before ${i}\n`);
+    await until(() => cluster.snapshotStats.taken >= 3);
+    await cluster.kill(3);
+    for (let i = 0; i < 4; i++) expect(await echoOnce(`while down ${i}\n`)).toBe(`while down ${i}\n`);
+    cluster.restart(3);
+    expect(cluster.snapshotStats.lastRestartFrom).toBeGreaterThan(0);
+    for (let i = 0; i < 4; i++) expect(await echoOnce(`after ${i}\n`)).toBe(`after ${i}\n`);
+    await until(() => cluster.appliedBy(3) === cluster.appliedBy(1) && Object.keys(cluster.hashesAt(cluster.appliedBy(3))).length === 3);
+    expect(cluster.disagreements).toEqual([]);
+    await cluster.kill(1);
+    await cluster.kill(2);
+    for (let i = 0; i < 3; i++) expect(await echoOnce(`restored alone ${i}\n`)).toBe(`restored alone ${i}\n`);
+  });
 });
