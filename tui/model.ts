@@ -103,16 +103,22 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
       close();
     }
   });
-  // Each replica's snapshot index, opened (or built, once) the first time a view needs a replay:
-  // every replay then resumes from the snapshot nearest before the event instead of event 0.
-  const stores = new Map<number, Promise<SnapshotStore | undefined>>();
-  const storeOf = (replica: number): Promise<SnapshotStore | undefined> => {
-    let store = stores.get(replica);
-    if (!store) {
-      store = openSnapshotIndex(paths[replica]!).then((opened) => opened?.store, () => undefined);
-      stores.set(replica, store);
+  // Each replica's snapshot index: one on disk is opened the first time a view needs a replay, and
+  // every replay then resumes from the snapshot nearest before the event instead of event 0; a
+  // missing one is built in the background meanwhile (views replay from the start until it is).
+  const stores = new Map<number, Promise<{ store: SnapshotStore | undefined }>>();
+  const storeOf = async (replica: number): Promise<SnapshotStore | undefined> => {
+    let entry = stores.get(replica);
+    if (!entry) {
+      const path = paths[replica]!;
+      entry = openSnapshotIndex(path, { build: false }).then((existing) => {
+        const held: { store: SnapshotStore | undefined } = { store: existing?.store };
+        if (!existing) openSnapshotIndex(path).then((built) => { held.store = built?.store; }, () => {});
+        return held;
+      }, () => ({ store: undefined }));
+      stores.set(replica, entry);
     }
-    return store;
+    return (await entry).store;
   };
   const replay = async (replica: number, request: Omit<Parameters<typeof replayFromSnapshot>[1], 'tracePath'>) =>
     replayFromSnapshot(await storeOf(replica), { tracePath: paths[replica]!, ...request });
