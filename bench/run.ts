@@ -10,6 +10,7 @@ import { benchCluster, benchServers } from './servers.js';
 import { benchTui } from './tui.js';
 import { benchTimeTravel } from './timetravel.js';
 import { benchDiff } from './diff.js';
+import { benchCatchUp } from './catchup.js';
 import { benchInspect } from './inspect.js';
 import { benchNonReader } from './non-reader.js';
 import { benchStackLimit } from './stack-limit.js';
@@ -116,6 +117,12 @@ async function main() {
     writeFileSync(join(resultsDir, 'stack-limit.json'), JSON.stringify({ host, ...(await benchStackLimit(root, repeats)) }, null, 2) + '\n');
     return;
   }
+  // A restarted replica's catch-up, from the start of the log or from a snapshot (logs of 10k and 100k batches).
+  const catchUp = async () => JSON.stringify({ host, date: new Date().toISOString(), results: await benchCatchUp(root, (process.env.BENCH_CATCHUP_SIZES ?? '10000,100000').split(',').map(Number), 1000) }, null, 2) + '\n';
+  if (only === 'catchup') {
+    writeFileSync(join(resultsDir, 'catchup.json'), await catchUp());
+    return;
+  }
   if (only === 'cluster') {
     writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
     return;
@@ -144,6 +151,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'non-reader.json'), JSON.stringify({ host, results: await benchNonReader(root) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'catchup.json'), await catchUp());
   writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'timetravel.json'), await timeTravel());

@@ -283,7 +283,7 @@ export class Cluster {
             kind: 'record' as const, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, recordOutput: false, maxTraceBytes: defaultMaxTraceBytes,
             header: traceHeader({ moduleName: p.moduleName, moduleBytes: p.moduleBytes, module: p.module, config, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, onOutput: () => {} }, this.trees),
           }
-          : { kind: 'hash' as const, ...(copies ? { snapshots: { allPages: true, ...(resumeFrom ? { resume: this.resumePoint(resumeFrom) } : {}) } } : {}) },
+          : { kind: 'hash' as const, ...(copies ? { snapshots: { sinceLast: true, ...(resumeFrom ? { resume: this.resumePoint(resumeFrom) } : {}) } } : {}) },
       };
     }), sequencer, links);
     // Before any process blocks: the machine as it stood at the snapshot's boundary.
@@ -330,7 +330,10 @@ export class Cluster {
     if (this.options.compact) await this.compactLog();
   }
 
-  /** Keeps only the pages the kept snapshots name (each snapshot carries all of its pages). */
+  /**
+   * Keeps only the pages the kept snapshots name: a process sends the pages that changed since its
+   * previous snapshot, whose pages were kept until this one replaced it.
+   */
   private prunePages(): void {
     const named = new Set<string>();
     for (const s of this.snapshots.values()) for (const p of s.processes.values()) for (const h of p.pages) named.add(h);

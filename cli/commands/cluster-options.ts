@@ -14,7 +14,9 @@ export function withClusterOptions<T>(yargs: Argv<T>) {
     .option('cluster-name', { type: 'string', default: 'default', describe: 'name of the cluster in etcd (with --log etcd)' })
     .option('inject', { type: 'string', array: true, default: [] as string[], describe: 'inject a fault into one replica: REPLICA:SPEC (SPEC as record --inject)' })
     .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct, replica-N.pK.rct)" })
-    .option('replies', { choices: ['designated', 'majority'] as const, default: 'designated' as const, describe: 'who answers clients: one designated replica, checked through the state hashes, or a majority of the replicas agreeing byte for byte' });
+    .option('replies', { choices: ['designated', 'majority'] as const, default: 'designated' as const, describe: 'who answers clients: one designated replica, checked through the state hashes, or a majority of the replicas agreeing byte for byte' })
+    .option('snapshot-every', { type: 'string', describe: 'every N batches each replica snapshots its machine; a restarted replica resumes from the latest agreed snapshot (0: never; not with --record-dir)' })
+    .option('compact', { type: 'boolean', default: false, describe: 'drop log entries below the oldest snapshot a restart could need (embedded log; with --snapshot-every)' });
 }
 
 /** `node`: one replica of a cluster spread over machines; they can only agree through etcd. */
@@ -33,6 +35,9 @@ export interface ParsedClusterArgs extends ParsedRunArgs {
   replicas: string; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string; inject: string[];
   /** `cluster` only: a node answers its own clients. */
   replies?: 'designated' | 'majority';
+  /** `cluster` only: batches between snapshots, and compaction of the log below them. */
+  snapshotEvery?: string;
+  compact?: boolean;
   /** `replicode node`: this node's replica id. */
   id?: string;
 }

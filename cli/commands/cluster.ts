@@ -35,6 +35,10 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     withFaults(config, specs);
     for (const p of loaded) refuseFaultsBeyondMemory(specs, p.memoryLimitBytes, p.path);
   }
+  const snapshotEvery = argv.snapshotEvery === undefined ? 0 : parseCount('snapshot-every', argv.snapshotEvery, 0);
+  if (snapshotEvery > 0 && argv.recordDir) throw new UsageError('--snapshot-every: replicas that record traces (--record-dir) take no snapshots');
+  if (snapshotEvery > 0 && argv.log === 'etcd') throw new UsageError('--snapshot-every: snapshots are kept in this process, for replicas restarted in it: not with --log etcd');
+  if (argv.compact && snapshotEvery === 0) throw new UsageError('--compact drops the log below the replicas\' snapshots: give --snapshot-every N');
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
   let log: ConsensusLog | undefined;
   let hashBoard: HashBoard | undefined;
@@ -66,6 +70,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const cluster = await Cluster.start({
     ...(injected.size ? { configFor: (replica: number, c: typeof config) => withFaults(c, injected.get(replica) ?? []) } : {}),
     replicas, listen, replies: argv.replies ?? 'designated', ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
+    ...(snapshotEvery > 0 ? { snapshotEvery, compact: argv.compact === true } : {}),
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
     ...(node !== undefined ? { replicaIds: [node] } : { stdin: new StreamStdin(process.stdin) }),

@@ -62,8 +62,11 @@ export interface SnapshotSession {
 export interface SnapshotPlan {
   /** Take a snapshot at every call whose index is a positive multiple of this. */
   every?: number;
-  /** Send every page with every snapshot (the receiver keeps only what its snapshots still name). */
-  allPages?: boolean;
+  /**
+   * Send, with each snapshot, only the pages that differ from this process's previous snapshot
+   * (the receiver keeps the pages its latest snapshots name); default: every page not sent before.
+   */
+  sinceLast?: boolean;
   /** Resume from here instead of the start. */
   resume?: ResumePoint;
 }
@@ -211,10 +214,14 @@ export class SnapshotDriver {
       const bytes = copy.subarray(at, at + memoryPageBytes);
       const hash = createHash('sha256').update(bytes).digest('hex');
       pages.push(hash);
-      if (this.plan.allPages || !this.sentPages.has(hash)) {
+      if (!this.sentPages.has(hash)) {
         this.sentPages.add(hash);
         newPages.push({ hash, bytes: bytes.slice() });
       }
+    }
+    if (this.plan.sinceLast) {
+      this.sentPages.clear();
+      for (const hash of pages) this.sentPages.add(hash);
     }
     const session = this.session!;
     const snapshot: Omit<TakenSnapshot, 'stack'> = {
