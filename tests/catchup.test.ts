@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, EmbeddedLog } from '../dist/consensus/index.js';
 import { compileModule, processConfig } from '../dist/runtime/index.js';
-import { programsDir } from './helpers.js';
+import { programsDir, runCli, startCli, tempDir } from './helpers.js';
 
 const httpWasm = join(programsDir, 'build', 'http_server.wasm');
 const bytes = readFileSync(httpWasm);
@@ -107,5 +107,27 @@ describe('catch-up from snapshots', () => {
     await cluster.kill(1);
     await cluster.kill(2);
     for (let i = 0; i < 3; i++) expect(await echoOnce(`restored alone ${i}\n`)).toBe(`restored alone ${i}\n`);
+  });
+
+  it('through the CLI: cluster --snapshot-every N --compact serves as before; the options refuse what they cannot do', async () => {
+    const cli = startCli(['cluster', '--replicas', '3', '--snapshot-every', '2', '--compact', '--listen', '127.0.0.1:0=80', httpWasm]);
+    const port = Number((await cli.waitFor(/cluster of 3 replicas listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const conn = keepAlive(port);
+    const seen: number[] = [];
+    for (let i = 0; i < 12; i++) seen.push(await conn.counter());
+    conn.close();
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toBe(130);
+    expect(cli.stderr()).toMatch(/\d+ batches applied by every replica; 0 disagreement\(s\)/);
+    for (const [args, message] of [
+      [['--snapshot-every', '5', '--record-dir', tempDir()], '--snapshot-every: replicas that record traces (--record-dir) take no snapshots'],
+      [['--compact'], "--compact drops the log below the replicas' snapshots: give --snapshot-every N"],
+      [['--snapshot-every', 'often'], '--snapshot-every'],
+    ] as const) {
+      const r = runCli(['cluster', ...args, '--listen', '127.0.0.1:0=80', httpWasm]);
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toContain(message);
+    }
   });
 });
