@@ -69,6 +69,8 @@ export interface ClusterOptions {
   snapshotEvery?: number;
   /** Drop log entries below the oldest snapshot a restart could need (the embedded log; see ConsensusLog.compact). */
   compact?: boolean;
+  /** The log refused an entry (full, or gone): nothing more reaches the replicas; the caller stops the cluster. */
+  onLogFailure?: (err: Error) => void;
 }
 
 /**
@@ -190,6 +192,7 @@ export class Cluster {
       const live = cluster?.present.filter((r) => r.alive && r.sequencer) ?? [];
       return live.length === 0 || live.some((r) => r.sequencer!.applied >= proposer.appended);
     });
+    proposer.onFailure = (err) => options.onLogFailure?.(err);
     const stdin = new StdinFeed(options.stdin ?? new BufferStdin(), (event) => proposer.push(event));
     const links = options.links ?? processLinkRange;
     // Clients past the block are refused: their events never reach the log.

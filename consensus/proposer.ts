@@ -19,6 +19,8 @@ export class Proposer {
   private lastTime = 0n;
   /** Set when an append failed (log full, log gone): the cluster stops. */
   failure: Error | undefined;
+  /** Told of the first failed append. */
+  onFailure: (err: Error) => void = () => {};
   /** Entries appended so far. */
   appended = 0;
 
@@ -80,7 +82,10 @@ export class Proposer {
           this.appended++;
         }
       } catch (err) {
-        this.failure ??= err as Error;
+        if (!this.failure) {
+          this.failure = err as Error;
+          this.onFailure(this.failure);
+        }
       } finally {
         this.appending = false;
         // What arrived meanwhile goes out together, after this turn's I/O has been gathered too.

@@ -130,4 +130,18 @@ describe('catch-up from snapshots', () => {
       expect(r.stderr).toContain(message);
     }
   });
+
+  it('a full embedded log (--max-log-entries) stops the cluster with one line and exit 1 (--json says log-full)', async () => {
+    const cli = startCli(['cluster', '--replicas', '2', '--max-log-entries', '8', '--json', '--listen', '127.0.0.1:0=80', httpWasm]);
+    const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const conn = keepAlive(port);
+    for (let i = 0; i < 3; i++) await conn.counter();
+    // More requests than the log can take: the cluster stops, and the connection is closed.
+    const more = (async () => { for (let i = 0; i < 20; i++) await conn.counter(); })();
+    expect(await cli.exited).toBe(1);
+    conn.close();
+    void more.catch(() => {});
+    expect(cli.stderr()).toContain('replicode: the consensus log is full (the log holds 8 entries, its limit); stopping the cluster\n');
+    expect(JSON.parse(cli.stderr().trim().split('\n').at(-1)!)).toMatchObject({ command: 'cluster', outcome: 'log-full', exitCode: 1 });
+  });
 });

@@ -16,6 +16,7 @@ export function withClusterOptions<T>(yargs: Argv<T>) {
     .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct, replica-N.pK.rct)" })
     .option('replies', { choices: ['designated', 'majority'] as const, default: 'designated' as const, describe: 'who answers clients: one designated replica, checked through the state hashes, or a majority of the replicas agreeing byte for byte' })
     .option('snapshot-every', { type: 'string', describe: 'every N batches each replica snapshots its machine; a restarted replica resumes from the latest agreed snapshot (0: never; not with --record-dir)' })
+    .option('max-log-entries', { type: 'string', describe: 'the embedded log holds at most this many entries (default 10000000); past it the cluster stops (exit 1)' })
     .option('compact', { type: 'boolean', default: false, describe: 'drop log entries below the oldest snapshot a restart could need (embedded log; with --snapshot-every)' });
 }
 
@@ -38,6 +39,7 @@ export interface ParsedClusterArgs extends ParsedRunArgs {
   /** `cluster` only: batches between snapshots, and compaction of the log below them. */
   snapshotEvery?: string;
   compact?: boolean;
+  maxLogEntries?: string;
   /** `replicode node`: this node's replica id. */
   id?: string;
 }

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
-  Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
+  Cluster, connectEtcdLog, defaultMaxLogEntries, EmbeddedLog, LogFullError, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
 } from '../../consensus/index.js';
 import { writeTrap } from '../trap-report.js';
 import { InternalError, StreamStdin } from '../../runtime/index.js';
@@ -26,6 +26,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const loaded = await loadProcesses(options.module, argv.process, config);
   const write = outputWriter();
   let disagreed = false;
+  let stop = () => {};
   const node = argv.id === undefined ? undefined : parseCount('id', argv.id, 1, replicas);
   if (argv.log === 'etcd' && !argv.endpoints) throw new UsageError('--log etcd needs --endpoints URL[,URL...]');
   if (argv.log !== 'etcd' && argv.endpoints) throw new UsageError(`--endpoints ${argv.endpoints}: etcd's endpoints are for --log etcd (the log is ${argv.log})`);
@@ -39,8 +40,11 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   if (snapshotEvery > 0 && argv.recordDir) throw new UsageError('--snapshot-every: replicas that record traces (--record-dir) take no snapshots');
   if (snapshotEvery > 0 && argv.log === 'etcd') throw new UsageError('--snapshot-every: snapshots are kept in this process, for replicas restarted in it: not with --log etcd');
   if (argv.compact && snapshotEvery === 0) throw new UsageError('--compact drops the log below the replicas\' snapshots: give --snapshot-every N');
+  const maxLogEntries = argv.maxLogEntries === undefined ? undefined : parseCount('max-log-entries', argv.maxLogEntries, 1, defaultMaxLogEntries);
+  if (maxLogEntries !== undefined && argv.log === 'etcd') throw new UsageError('--max-log-entries bounds the embedded log; etcd keeps its own');
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
-  let log: ConsensusLog | undefined;
+  let log: ConsensusLog | undefined = maxLogEntries === undefined ? undefined : new EmbeddedLog(maxLogEntries);
+  let logFailed: Error | undefined;
   let hashBoard: HashBoard | undefined;
   let links: LinkRange | undefined;
   let etcdLog: EtcdLog | undefined;
@@ -78,6 +82,13 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     processes: loaded.map(({ path, module, config: c }) => ({ module, moduleName: basename(path), moduleBytes: readFileSync(path), config: c })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
     onOutput: (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
+    onLogFailure: (err) => {
+      // A full log is a bound reached: stop, saying so. Another failure (etcd unreachable) is said once.
+      if (!(err instanceof LogFullError)) return void process.stderr.write(`replicode: appending to the consensus log failed: ${err.message}\n`);
+      logFailed = err;
+      process.stderr.write(`replicode: the consensus log is full (${err.message}); stopping the cluster\n`);
+      stop();
+    },
     onDisagreement: (d) => {
       disagreed = true;
       const hashes = Object.entries(d.hashes).map(([r, h]) => `replica ${r}: ${h}`).join(', ');
@@ -89,7 +100,6 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   etcdLog?.watchGoneBlocks((gone) => { if (gone !== block) cluster.linksGone(linkBlockRange(gone)); });
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
   for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
-  let stop = () => {};
   const stopped = new Promise<void>((resolve) => { stop = resolve; });
   const stopSignals = watchStopSignals(() => stop());
   const ended = cluster.outcomes;
@@ -101,10 +111,10 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   if (first) for (const [i, outcome] of (first[0] ?? []).entries()) if (outcome.kind === 'trap') await writeTrap(outcome.trap, loaded[i]?.path);
   const guestExitCode = first?.[0]?.[0]?.exitCode;
   // A disagreement says more than how the cluster was stopped: it wins over Ctrl-C.
-  const exitCode = disagreed ? ExitCode.diverged : first ? (guestExitCode ?? ExitCode.ok) : stoppedExitCode(signal, undefined);
+  const exitCode = disagreed ? ExitCode.diverged : logFailed ? ExitCode.usage : first ? (guestExitCode ?? ExitCode.ok) : stoppedExitCode(signal, undefined);
   writeSummary(summaryTarget(argv.json), {
     command: node !== undefined ? 'node' : 'cluster',
-    outcome: disagreed ? 'disagreement' : first ? 'exit' : 'interrupted', exitCode,
+    outcome: disagreed ? 'disagreement' : logFailed ? 'log-full' : first ? 'exit' : 'interrupted', exitCode,
     ...(signal ? { signal } : {}),
     replicas, ...(node !== undefined ? { node } : {}), log: argv.log,
     batches: cluster.agreedBatches, disagreements: cluster.disagreements,
