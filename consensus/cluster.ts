@@ -196,7 +196,6 @@ export class Cluster {
   get replicaCount(): number { return this.options.replicas; }
 
   /** The replicas run here (ids need not start at 1). */
-  /** The replicas run here (ids need not start at 1). */
   get present(): Replica[] { return this.replicas.filter((r): r is Replica => r !== undefined); }
 
   /** Batches every live replica has applied. */
@@ -221,6 +220,11 @@ export class Cluster {
     return Promise.all(this.present.map((r) => r.outcomes));
   }
 
+  /** The outcomes of the replicas alive now, once all of them have ended (a replica killed meanwhile does not count). */
+  get liveOutcomes(): Promise<GuestOutcome[][]> {
+    return Promise.all(this.present.filter((r) => r.alive).map((r) => r.outcomes)).then((all) => all.map((o) => o ?? []));
+  }
+
   /** The replica that answers clients under the 'designated' policy. */
   designated: number | undefined;
 
@@ -236,7 +240,8 @@ export class Cluster {
       const tracePath = recordDir ? join(recordDir, `replica-${index}${i === 0 ? '' : `.p${i + 1}`}.rct`) : undefined;
       return {
         module: p.module, config, trees: this.trees,
-        onOutput: (stream: 1 | 2, bytes: Uint8Array) => this.options.onOutput?.(index, stream, bytes),
+        // A killed replica's guests may still print as they are stopped (their sockets gone): not for anyone.
+        onOutput: (stream: 1 | 2, bytes: Uint8Array) => { if (!links.muted) this.options.onOutput?.(index, stream, bytes); },
         session: tracePath
           ? {
             kind: 'record' as const, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, recordOutput: false, maxTraceBytes: defaultMaxTraceBytes,

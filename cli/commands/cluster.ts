@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
-  Cluster, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
+  ChaosDriver, chaosSchedule, Cluster, defaultChaosFaults as chaosFaultsDefault, maxChaosFaults as chaosFaultsMax, type ChaosOptions, connectEtcdLog, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
 } from '../../consensus/index.js';
-import { formatTrap, InternalError, StreamStdin } from '../../runtime/index.js';
+import { formatTrap, InternalError, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { listeningLine, loadProcesses, watchStopSignals } from '../machine-processes.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
@@ -12,7 +12,7 @@ import { paintFor } from '../colour.js';
 import { ExitCode } from '../exit-codes.js';
 import { summaryTarget, writeSummary } from '../json-summary.js';
 
-import { maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
+import { defaultChaosFaults, maxChaosFaults, maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
 
 /** `replicode cluster`: runs the machine on N replicas in lockstep; reports a disagreeing replica at once. */
 export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
@@ -34,6 +34,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     withFaults(config, specs);
     for (const p of loaded) refuseFaultsBeyondMemory(specs, p.memoryLimitBytes, p.path);
   }
+  const chaos = chaosOptions(argv, replicas);
+  const guestOutput = onceFromAny(write);
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
   let log: ConsensusLog | undefined;
   let hashBoard: HashBoard | undefined;
@@ -71,7 +73,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     ...(links ? { links } : {}), ...(resetLinks.length ? { resetLinks } : {}),
     processes: loaded.map(({ path, module, config: c }) => ({ module, moduleName: basename(path), moduleBytes: readFileSync(path), config: c })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
-    onOutput: (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
+    onOutput: chaos ? guestOutput.offer : (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
     onDisagreement: (d) => {
       disagreed = true;
       const hashes = Object.entries(d.hashes).map(([r, h]) => `replica ${r}: ${h}`).join(', ');
@@ -83,11 +85,17 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   etcdLog?.watchGoneBlocks((gone) => { if (gone !== block) cluster.linksGone(linkBlockRange(gone)); });
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
   for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
+  const driver = chaos && new ChaosDriver(cluster.log, chaosSchedule(chaos), cluster, (f) => {
+    if (f.action === 'restart') guestOutput.restarted(f.replica);
+    process.stderr.write(`replicode: chaos ${chaos.seed}: batch ${f.batch}: ${f.action} replica ${f.replica} (${f.alive} of ${replicas} alive)\n`);
+  });
+  if (chaos) process.stderr.write(`replicode: chaos ${chaos.seed}: ${chaos.faults} replica(s) to kill and restart\n`);
   let stop = () => {};
   const stopped = new Promise<void>((resolve) => { stop = resolve; });
   const stopSignals = watchStopSignals(() => stop());
-  const ended = cluster.outcomes;
+  const ended = driver ? liveReplicasEnded(cluster, driver) : cluster.outcomes;
   const first = await Promise.race([stopped.then(() => undefined), ended]);
+  await driver?.stop();
   await cluster.stop();
   stopSignals.dispose();
   const signal = stopSignals.signal();
@@ -103,9 +111,59 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     replicas, ...(node !== undefined ? { node } : {}), log: argv.log,
     batches: cluster.agreedBatches, disagreements: cluster.disagreements,
     guestExitCode: guestExitCode ?? null,
+    ...(chaos && driver ? { chaos: { seed: chaos.seed, faults: chaos.faults, fired: driver.fired } } : {}),
     traces: argv.recordDir ? (node !== undefined ? [node] : Array.from({ length: replicas }, (_, i) => i + 1)).map((r) => join(argv.recordDir!, `replica-${r}.rct`)) : [],
   });
   return exitCode;
+}
+
+/**
+ * The guests' output under chaos, once: every replica prints the same bytes, and any may be
+ * killed, so each byte goes out from whichever replica produced it first; a restarted replica,
+ * replaying the log, prints again only past what went out.
+ */
+function onceFromAny(write: (stream: 1 | 2, bytes: Uint8Array) => unknown) {
+  const printed = { 1: 0, 2: 0 };
+  const produced = new Map<number, { 1: number; 2: number }>();
+  return {
+    offer: (replica: number, stream: 1 | 2, bytes: Uint8Array): void => {
+      const p = produced.get(replica) ?? { 1: 0, 2: 0 };
+      produced.set(replica, p);
+      const start = p[stream];
+      p[stream] += bytes.length;
+      if (p[stream] <= printed[stream]) return;
+      void write(stream, bytes.subarray(Math.max(0, printed[stream] - start)));
+      printed[stream] = p[stream];
+    },
+    restarted: (replica: number): void => { produced.delete(replica); },
+  };
+}
+
+/** --chaos SEED [--chaos-faults N]: `cluster` only (a node runs one replica: kill its process instead). */
+function chaosOptions(argv: ParsedClusterArgs, replicas: number): ChaosOptions | undefined {
+  assert(defaultChaosFaults === chaosFaultsDefault && maxChaosFaults === chaosFaultsMax, 'chaos limits differ between the CLI and consensus');
+  if (argv.chaos === undefined) {
+    if (argv.chaosFaults !== undefined) throw new UsageError('--chaos-faults goes with --chaos SEED');
+    return undefined;
+  }
+  if (argv.id !== undefined) throw new UsageError('--chaos is for `cluster`: a node runs one replica (kill and restart its process)');
+  const seed = parseCount('chaos', argv.chaos, 0, 2 ** 32 - 1);
+  const faults = argv.chaosFaults === undefined ? defaultChaosFaults : parseCount('chaos-faults', argv.chaosFaults, 0, maxChaosFaults);
+  return { seed, replicas, faults };
+}
+
+/**
+ * Under chaos the replicas first started may be killed: the guests have ended once every replica
+ * alive has ended and no fault fired meanwhile (while none is alive, the next restart is awaited).
+ */
+async function liveReplicasEnded(cluster: Cluster, driver: ChaosDriver): Promise<GuestOutcome[][]> {
+  for (;;) {
+    const before = driver.fired.length;
+    const changed = driver.changed();
+    const outcomes = await Promise.race([cluster.liveOutcomes, changed.then(() => undefined)]);
+    if (outcomes && driver.fired.length === before && outcomes.length > 0) return outcomes;
+    if (outcomes && driver.fired.length === before) await changed; // none alive: wait for one back
+  }
 }
 
 /** --inject REPLICA:SPEC, by replica: the fault goes into that replica's configuration only (a node's own replica only). */
