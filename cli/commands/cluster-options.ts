@@ -7,6 +7,8 @@ import type { ParsedRunArgs } from './run.js';
 /** As consensus/chaos.ts (not imported: registering the options must not load the consensus code). */
 export const defaultChaosFaults = 50;
 export const maxChaosFaults = 100_000;
+/** The most batches --chaos-gap allows between two faults. */
+export const maxChaosGap = 1_000_000;
 
 export const maxReplicas = 15;
 
@@ -20,6 +22,7 @@ export function withClusterOptions<T>(yargs: Argv<T>) {
     .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct, replica-N.pK.rct)" })
     .option('chaos', { type: 'string', describe: 'kill and restart replicas at pseudo-random batches chosen by this seed (a whole number); each fault is printed and in --json, and the same seed gives the same faults' })
     .option('chaos-faults', { type: 'string', describe: `with --chaos: replicas killed in all, each restarted later (default ${defaultChaosFaults}, at most ${maxChaosFaults})` })
+    .option('chaos-gap', { type: 'string', describe: 'with --chaos: the most batches between two faults (default 12; the least is 2)' })
     .option('replies', { choices: ['designated', 'majority'] as const, default: 'designated' as const, describe: 'who answers clients: one designated replica, checked through the state hashes, or a majority of the replicas agreeing byte for byte' });
 }
 
@@ -42,6 +45,7 @@ export interface ParsedClusterArgs extends ParsedRunArgs {
   /** `cluster` only: the chaos seed and how many replicas it kills. */
   chaos?: string;
   chaosFaults?: string;
+  chaosGap?: string;
   /** `replicode node`: this node's replica id. */
   id?: string;
 }

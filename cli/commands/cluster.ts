@@ -12,7 +12,7 @@ import { paintFor } from '../colour.js';
 import { ExitCode } from '../exit-codes.js';
 import { summaryTarget, writeSummary } from '../json-summary.js';
 
-import { defaultChaosFaults, maxChaosFaults, maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
+import { defaultChaosFaults, maxChaosFaults, maxChaosGap, maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
 
 /** `replicode cluster`: runs the machine on N replicas in lockstep; reports a disagreeing replica at once. */
 export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
@@ -143,13 +143,14 @@ function onceFromAny(write: (stream: 1 | 2, bytes: Uint8Array) => unknown) {
 function chaosOptions(argv: ParsedClusterArgs, replicas: number): ChaosOptions | undefined {
   assert(defaultChaosFaults === chaosFaultsDefault && maxChaosFaults === chaosFaultsMax, 'chaos limits differ between the CLI and consensus');
   if (argv.chaos === undefined) {
-    if (argv.chaosFaults !== undefined) throw new UsageError('--chaos-faults goes with --chaos SEED');
+    if (argv.chaosFaults !== undefined || argv.chaosGap !== undefined) throw new UsageError(`--chaos-${argv.chaosFaults !== undefined ? 'faults' : 'gap'} goes with --chaos SEED`);
     return undefined;
   }
   if (argv.id !== undefined) throw new UsageError('--chaos is for `cluster`: a node runs one replica (kill and restart its process)');
   const seed = parseCount('chaos', argv.chaos, 0, 2 ** 32 - 1);
   const faults = argv.chaosFaults === undefined ? defaultChaosFaults : parseCount('chaos-faults', argv.chaosFaults, 0, maxChaosFaults);
-  return { seed, replicas, faults };
+  const maxGap = argv.chaosGap === undefined ? undefined : parseCount('chaos-gap', argv.chaosGap, 2, maxChaosGap);
+  return { seed, replicas, faults, ...(maxGap !== undefined ? { maxGap } : {}) };
 }
 
 /**
