@@ -12,7 +12,7 @@ import { benchDiff } from './diff.js';
 import { benchInspect } from './inspect.js';
 import { benchNonReader } from './non-reader.js';
 import { benchStackLimit } from './stack-limit.js';
-import { benchChecker } from './checker.js';
+import { benchChecker, benchEtcdChecker } from './checker.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -115,7 +115,7 @@ async function main() {
     return;
   }
   if (only === 'checker') {
-    writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root) }, null, 2) + '\n');
+    writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root), etcd: await benchEtcdChecker(root) }, null, 2) + '\n');
     return;
   }
   if (only === 'trace') {
@@ -145,7 +145,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');
-  writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root), etcd: await benchEtcdChecker(root) }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
 

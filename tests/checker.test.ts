@@ -7,6 +7,7 @@ import { chaosSchedule, maxChaosFaults } from '../dist/consensus/index.js';
 import { checkHistory, describeAnomaly, type History } from '../bench/checker/history.js';
 import { checkKey, type Op } from '../bench/checker/linearizable.js';
 import { runWorkload } from '../bench/checker/workload.js';
+import { hasEtcd, runEtcdWorkload } from '../bench/checker/etcd-workload.js';
 import { repoRoot, runCli } from './helpers.js';
 
 const op = (o: Partial<Op> & Pick<Op, 'f' | 'call' | 'ret'>): Op => ({ client: 0, key: 'x', status: 'ok', ...o });
@@ -122,5 +123,21 @@ describe('the checker against cluster --chaos', () => {
     expect(run.summary.chaos!.fired).toEqual(schedule);
     expect(run.history.faults.map(({ time: _t, ...f }) => f)).toEqual(schedule);
     expect(schedule.some((f) => f.alive < 2)).toBe(true);
+  }, 60_000);
+});
+
+describe.skipIf(!hasEtcd())('the checker against three `replicode node`s on a 3-member etcd', () => {
+  it('etcd members killed and restarted (once two at a time: no quorum), nodes killed with kill -9 and restarted: 0 anomalies', async () => {
+    const run = await runEtcdWorkload({ root: repoRoot, seed: 3, faults: 6, faultEveryMs: 1200, timeoutMs: 6_000, maxMs: 40_000 });
+    const check = checkHistory(run.history);
+    expect(check.anomalies.map(describeAnomaly)).toEqual([]);
+    expect(check.undecided).toEqual([]);
+    expect(run.disagreements).toBe(0);
+    // The faults happened: an etcd outage (one member alive) among them.
+    expect(run.history.faults.some((f) => f.action === 'kill' && f.alive === 1)).toBe(true);
+    expect(run.history.faults.length + run.nodeFaults.length).toBeGreaterThanOrEqual(12);
+    expect(check.ok).toBeGreaterThan(300);
+    // No request waited out its timeout: an etcd that lost its quorum for a moment is caught up with at once.
+    expect(run.history.ops.filter((o) => o.why === 'timeout')).toEqual([]);
   }, 60_000);
 });

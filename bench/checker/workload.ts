@@ -93,10 +93,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
   const extraReplies: History['extraReplies'] = [];
   const events = 2 * o.faults;
   const done = () => faults.length >= events || ops.length >= maxOps || performance.now() - start >= maxMs;
-  const clients = Array.from({ length: o.clients ?? 6 }, (_, c) => runClient(c, port, o, timeoutMs, ops, extraReplies, done));
-  await Promise.all(clients);
-  // Every client has stopped: one final read per key, after every other operation has ended.
-  await finalReads(port, o, timeoutMs, ops, extraReplies);
+  await driveClients(() => port, o, timeoutMs, ops, extraReplies, done);
   const elapsedMs = performance.now() - start;
   cli.kill('SIGINT');
   await exited;
@@ -108,7 +105,19 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
   };
 }
 
-function keys(o: WorkloadOptions): { registers: string[]; counters: string[] } {
+/**
+ * Runs the clients until `done`, then (every client stopped) one final read per key, after
+ * every other operation has ended. `portFor` names where a client (re)connects.
+ */
+export async function driveClients(
+  portFor: (client: number, attempt: number) => number, o: Pick<WorkloadOptions, 'seed' | 'clients' | 'registers' | 'counters'>, timeoutMs: number,
+  ops: Op[], extra: History['extraReplies'], done: () => boolean,
+): Promise<void> {
+  await Promise.all(Array.from({ length: o.clients ?? 6 }, (_, c) => runClient(c, portFor, o, timeoutMs, ops, extra, done)));
+  await finalReads(portFor, o, timeoutMs, ops, extra);
+}
+
+function keys(o: Pick<WorkloadOptions, 'registers' | 'counters'>): { registers: string[]; counters: string[] } {
   return {
     registers: Array.from({ length: o.registers ?? 3 }, (_, i) => `r${i}`),
     counters: Array.from({ length: o.counters ?? 1 }, (_, i) => `c${i}`),
@@ -116,14 +125,16 @@ function keys(o: WorkloadOptions): { registers: string[]; counters: string[] } {
 }
 
 async function runClient(
-  client: number, port: number, o: WorkloadOptions, timeoutMs: number, ops: Op[], extra: History['extraReplies'], done: () => boolean,
+  client: number, portFor: (client: number, attempt: number) => number, o: Pick<WorkloadOptions, 'seed' | 'registers' | 'counters'>, timeoutMs: number,
+  ops: Op[], extra: History['extraReplies'], done: () => boolean,
 ): Promise<void> {
+  let attempt = 0;
   const random = generator(o.seed * 7919 + client + 1);
   const { registers, counters } = keys(o);
   let written = 0;
   let conn: RespConnection | undefined;
   while (!done()) {
-    conn ??= await RespConnection.open(port, timeoutMs, (bytes) => extra.push({ client, time: performance.now(), bytes }));
+    conn ??= await RespConnection.open(portFor(client, attempt++), timeoutMs, (bytes) => extra.push({ client, time: performance.now(), bytes }));
     if (!conn) { await new Promise((resolve) => setTimeout(resolve, 50)); continue; }
     const roll = random();
     const counter = roll < 0.3;
@@ -158,13 +169,13 @@ async function perform(conn: RespConnection, op: Op, timeoutMs: number, ops: Op[
   return true;
 }
 
-async function finalReads(port: number, o: WorkloadOptions, timeoutMs: number, ops: Op[], extra: History['extraReplies']): Promise<void> {
+async function finalReads(portFor: (client: number, attempt: number) => number, o: Pick<WorkloadOptions, 'registers' | 'counters'>, timeoutMs: number, ops: Op[], extra: History['extraReplies']): Promise<void> {
   const { registers, counters } = keys(o);
   const client = -1;
   let conn: RespConnection | undefined;
   for (const key of [...registers, ...counters]) {
     for (let attempt = 0; attempt < 3; attempt++) {
-      conn ??= await RespConnection.open(port, timeoutMs, (bytes) => extra.push({ client, time: performance.now(), bytes }));
+      conn ??= await RespConnection.open(portFor(0, attempt), timeoutMs, (bytes) => extra.push({ client, time: performance.now(), bytes }));
       if (!conn) continue;
       const op: Op = { client, key, f: 'get', call: 0, ret: 0, status: 'info' };
       if (await perform(conn, op, timeoutMs, ops)) break;
