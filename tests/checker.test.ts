@@ -43,13 +43,16 @@ describe('chaos schedule', () => {
     expect(chaosSchedule({ seed: 1, replicas: 3, faults: 0 })).toEqual([]);
   });
 
-  it('the CLI refuses --chaos-faults without --chaos, and --chaos with a bad seed, in one line (exit 1)', () => {
+  it('the CLI refuses --chaos-faults without --chaos, --chaos with a bad seed, and --chaos on a node, in one line (exit 1)', () => {
     const noSeed = runCli(['cluster', '--chaos-faults', '3', '--listen', '127.0.0.1:0=6379', 'wasm_programs/build/resp_server.wasm']);
     expect(noSeed.exitCode).toBe(1);
     expect(noSeed.stderr).toMatch(/--chaos-faults goes with --chaos SEED/);
     const badSeed = runCli(['cluster', '--chaos', 'abc', '--listen', '127.0.0.1:0=6379', 'wasm_programs/build/resp_server.wasm']);
     expect(badSeed.exitCode).toBe(1);
     expect(badSeed.stderr).toMatch(/--chaos abc: expected a whole number/);
+    const node = runCli(['node', '--id', '1', '--replicas', '3', '--endpoints', 'http://127.0.0.1:1', '--chaos', '1', '--listen', '127.0.0.1:0=6379', 'wasm_programs/build/resp_server.wasm']);
+    expect(node.exitCode).toBe(1);
+    expect(node.stderr).toMatch(/Unknown argument: chaos/);
   });
 });
 

@@ -146,7 +146,7 @@ function chaosOptions(argv: ParsedClusterArgs, replicas: number): ChaosOptions |
     if (argv.chaosFaults !== undefined || argv.chaosGap !== undefined) throw new UsageError(`--chaos-${argv.chaosFaults !== undefined ? 'faults' : 'gap'} goes with --chaos SEED`);
     return undefined;
   }
-  if (argv.id !== undefined) throw new UsageError('--chaos is for `cluster`: a node runs one replica (kill and restart its process)');
+  assert(argv.id === undefined, 'node: yargs refuses --chaos (a node runs one replica: kill and restart its process)');
   const seed = parseCount('chaos', argv.chaos, 0, 2 ** 32 - 1);
   const faults = argv.chaosFaults === undefined ? defaultChaosFaults : parseCount('chaos-faults', argv.chaosFaults, 0, maxChaosFaults);
   const maxGap = argv.chaosGap === undefined ? undefined : parseCount('chaos-gap', argv.chaosGap, 2, maxChaosGap);
