@@ -131,7 +131,7 @@ describe('the checker against cluster --chaos', () => {
 
 describe.skipIf(!hasEtcd())('the checker against three `replicode node`s on a 3-member etcd', () => {
   it('etcd members killed and restarted (once two at a time: no quorum), nodes killed with kill -9 and restarted: 0 anomalies', async () => {
-    const run = await runEtcdWorkload({ root: repoRoot, seed: 3, faults: 6, faultEveryMs: 1200, timeoutMs: 6_000, maxMs: 40_000 });
+    const run = await runEtcdWorkload({ root: repoRoot, seed: 3, faults: 6, faultEveryMs: 1000, timeoutMs: 6_000, maxMs: 40_000 });
     const check = checkHistory(run.history);
     expect(check.anomalies.map(describeAnomaly)).toEqual([]);
     expect(check.undecided).toEqual([]);
