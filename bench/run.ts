@@ -14,6 +14,7 @@ import { benchCatchUp } from './catchup.js';
 import { benchInspect } from './inspect.js';
 import { benchNonReader } from './non-reader.js';
 import { benchStackLimit } from './stack-limit.js';
+import { benchChecker, benchEtcdChecker } from './checker.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -127,6 +128,10 @@ async function main() {
     writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
     return;
   }
+  if (only === 'checker') {
+    writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root), etcd: await benchEtcdChecker(root) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'trace') {
     const trace = [
       await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
@@ -156,6 +161,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'timetravel.json'), await timeTravel());
   writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root), etcd: await benchEtcdChecker(root) }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
 

@@ -95,6 +95,7 @@ const examples = {
   cluster: [
     ['replicode cluster --replicas 3 --listen 127.0.0.1:7000=80 wasm_programs/build/http_server.wasm', 'a replicated HTTP server'],
     ['replicode cluster --record-dir traces --listen 6380=6379 wasm_programs/build/resp_server.wasm', "record every replica's trace"],
+    ['replicode cluster --chaos 7 --chaos-faults 20 --listen 6380=6379 wasm_programs/build/resp_server.wasm', 'kill and restart replicas at the batches seed 7 picks'],
   ],
   diff: [
     ['replicode diff traces/replica-1.rct traces/replica-2.rct traces/replica-3.rct', 'which replica diverged, where, and why'],

@@ -85,6 +85,8 @@ export interface ReplicaSnapshot {
   machine: Uint8Array;
   linksHash: number;
   output: ReplicaOutput;
+  /** Bytes its guests had written to stdout and stderr (ClusterOptions.onOutput). */
+  guestOutput: { 1: number; 2: number };
 }
 
 /** Shares state hashes between the nodes of a cluster. */
@@ -227,7 +229,6 @@ export class Cluster {
   get replicaCount(): number { return this.options.replicas; }
 
   /** The replicas run here (ids need not start at 1). */
-  /** The replicas run here (ids need not start at 1). */
   get present(): Replica[] { return this.replicas.filter((r): r is Replica => r !== undefined); }
 
   /** Batches every live replica has applied. */
@@ -252,8 +253,26 @@ export class Cluster {
     return Promise.all(this.present.map((r) => r.outcomes));
   }
 
+  /** The outcomes of the replicas alive now, once all of them have ended (a replica killed meanwhile does not count). */
+  get liveOutcomes(): Promise<GuestOutcome[][]> {
+    return Promise.all(this.present.filter((r) => r.alive).map((r) => r.outcomes)).then((all) => all.map((o) => o ?? []));
+  }
+
   /** The replica that answers clients under the 'designated' policy. */
   designated: number | undefined;
+
+  /** Bytes of guest output each replica's processes have written (ClusterOptions.onOutput), per stream. */
+  private readonly guestOutput = new Map<number, { 1: number; 2: number }>();
+
+  /**
+   * What replica `index`'s guests had written when it (re)started: zero, or where its snapshot was
+   * (the output that follows continues from there, not from the start).
+   */
+  outputAtStart(index: number): { 1: number; 2: number } {
+    return { ...(this.startedOutput.get(index) ?? { 1: 0, 2: 0 }) };
+  }
+
+  private readonly startedOutput = new Map<number, { 1: number; 2: number }>();
 
   /** The snapshot copies of the processes' modules, when replicas take snapshots. */
   private copies: WebAssembly.Module[] | undefined;
@@ -273,6 +292,10 @@ export class Cluster {
     if (from) links.hash = from.linksHash;
     const { recordDir } = this.options;
     const copies = this.copies;
+    // The guests' output so far (from the snapshot on, for a replica restored from one).
+    const counted = { ...(from?.guestOutput ?? { 1: 0, 2: 0 }) };
+    this.guestOutput.set(index, counted);
+    this.startedOutput.set(index, { ...counted });
     const machine = startReplicaMachine(this.options.processes.map((p, i) => {
       const base = machineProcessConfig(p.config, i + 1);
       const config = this.options.configFor ? this.options.configFor(index, base) : base;
@@ -280,7 +303,12 @@ export class Cluster {
       const resumeFrom = from?.processes.get(i + 1);
       return {
         module: copies ? copies[i]! : p.module, config, trees: this.trees,
-        onOutput: (stream: 1 | 2, bytes: Uint8Array) => this.options.onOutput?.(index, stream, bytes),
+        // A killed replica's guests may still print as they are stopped (their sockets gone): not for anyone.
+        onOutput: (stream: 1 | 2, bytes: Uint8Array) => {
+          if (links.muted) return;
+          counted[stream] += bytes.length;
+          this.options.onOutput?.(index, stream, bytes);
+        },
         session: tracePath
           ? {
             kind: 'record' as const, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, recordOutput: false, maxTraceBytes: defaultMaxTraceBytes,
@@ -327,6 +355,8 @@ export class Cluster {
     this.snapshots.set(replica.index, {
       batch, hash: this.hashes.get(batch)?.get(replica.index) ?? '', processes, machine: machine.captureState(),
       linksHash: replica.links.hash, output: this.output.replicaState(replica.index),
+      // Each process's output before its snapshot was taken from it before its snapshot arrived (spawn.ts).
+      guestOutput: { ...this.guestOutput.get(replica.index)! },
     });
     this.snapshotStats.taken++;
     this.prunePages();

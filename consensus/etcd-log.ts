@@ -2,7 +2,7 @@
 // Every append is a put of a new key under the cluster's prefix; etcd's revisions order them,
 // and every subscriber sees the same sequence: existing entries sorted by creation revision,
 // then a watch from the next revision. Any number of nodes may append.
-import { Etcd3, type IKeyValue, type Lease } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions, type Lease } from 'etcd3';
 import type { ConsensusLog } from './log.js';
 
 /** etcd did not answer (not running, wrong endpoints), or holds what we cannot use. */
@@ -15,8 +15,36 @@ export class EtcdUnavailableError extends Error {}
  */
 export const nodeLeaseSeconds = 4;
 
+/** How long an append is tried again while etcd does not take it (a member lost, a quorum lost), in ms. */
+export const appendRetryMs = 60_000;
+/** How long one try at an append may take before it is made again, in ms. */
+export const appendTryMs = 1_000;
+
 /** Tries at claiming a link block while other nodes claim theirs (each failed try means another node succeeded). */
 const maxClaimAttempts = 50;
+
+type FaultHandling = NonNullable<IOptions['faultHandling']>;
+
+/**
+ * etcd3's default per-host policy is a circuit breaker that, after three failures, skips a host
+ * for 5 s: once etcd lost its quorum, every member has failed three times, so every call fails at
+ * once for 5 s after the quorum is back (clients of the cluster wait that long). Without it, a
+ * call goes to the hosts in turn (the client's global retry, three tries), and a member that is
+ * down costs one refused connection.
+ */
+const tryEveryHost = {
+  execute: async <T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T) => fn({ signal: new AbortController().signal }),
+  onSuccess: () => ({ dispose() {} }),
+  onFailure: () => ({ dispose() {} }),
+} as unknown as ReturnType<NonNullable<FaultHandling['host']>>;
+
+/** Most time between two tries at re-opening a watch (etcd3's default grows to 30 s), in ms. */
+export const maxWatchBackoffMs = 1000;
+
+/** Backoff of a watch being re-opened: 100 ms, doubling, at most maxWatchBackoffMs. */
+function watchBackoff(attempt: number): NonNullable<FaultHandling['watchBackoff']> {
+  return { duration: Math.min(100 * 2 ** attempt, maxWatchBackoffMs), next: () => watchBackoff(Math.min(attempt + 1, 10)) };
+}
 
 export class EtcdLog implements ConsensusLog {
   private seq = 0;
@@ -128,7 +156,7 @@ export class EtcdLog implements ConsensusLog {
 
   /** Connects (and checks that etcd answers within `timeoutMs`). `appender` must be unique per appending process. */
   static async connect(endpoints: string[], cluster: string, appender: string, timeoutMs = 5000): Promise<EtcdLog> {
-    const client = new Etcd3({ hosts: endpoints, dialTimeout: timeoutMs });
+    const client = new Etcd3({ hosts: endpoints, dialTimeout: timeoutMs, faultHandling: { host: () => tryEveryHost, watchBackoff: watchBackoff(0) } });
     try {
       await Promise.race([
         client.get('/replicode/ping').string(),
@@ -141,10 +169,28 @@ export class EtcdLog implements ConsensusLog {
     return new EtcdLog(client, cluster, appender);
   }
 
+  /**
+   * Puts the entry under a key of its own. A put that fails (the member we talk to died, etcd
+   * lost its quorum for a while) is tried again under the same key, so an entry is never dropped
+   * and never appears twice: a second put of a key that the first did write is a modification,
+   * which subscribers ignore (they take creations only). Each try has appendTryMs; tries stop
+   * after appendRetryMs.
+   */
   async append(entry: Uint8Array): Promise<number> {
     const key = `${this.prefix}${this.appender}-${String(this.seq++).padStart(12, '0')}`;
-    const res = await this.client.put(key).value(Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength)).exec();
-    return Number(res.header.revision);
+    const value = Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength);
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // A member without a leader holds a put for etcd's request timeout (7 s by default):
+        // give up sooner and try again, elsewhere if need be.
+        const res = await this.client.put(key).value(value).options({ deadline: Date.now() + appendTryMs }).exec();
+        return Number(res.header.revision);
+      } catch (err) {
+        if (this.closing || Date.now() - started > appendRetryMs) throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
+      }
+    }
   }
 
   subscribe(from: number, onEntry: (index: number, entry: Uint8Array) => void): () => void {

@@ -4,6 +4,12 @@
 import type { Argv } from 'yargs';
 import type { ParsedRunArgs } from './run.js';
 
+/** As consensus/chaos.ts (not imported: registering the options must not load the consensus code). */
+export const defaultChaosFaults = 50;
+export const maxChaosFaults = 100_000;
+/** The most batches --chaos-gap allows between two faults. */
+export const maxChaosGap = 1_000_000;
+
 export const maxReplicas = 15;
 
 export function withClusterOptions<T>(yargs: Argv<T>) {
@@ -14,6 +20,9 @@ export function withClusterOptions<T>(yargs: Argv<T>) {
     .option('cluster-name', { type: 'string', default: 'default', describe: 'name of the cluster in etcd (with --log etcd)' })
     .option('inject', { type: 'string', array: true, default: [] as string[], describe: 'inject a fault into one replica: REPLICA:SPEC (SPEC as record --inject)' })
     .option('record-dir', { type: 'string', describe: "write each replica's traces here (replica-N.rct, replica-N.pK.rct)" })
+    .option('chaos', { type: 'string', describe: 'kill and restart replicas at pseudo-random batches chosen by this seed (a whole number); each fault is printed and in --json, and the same seed gives the same faults' })
+    .option('chaos-faults', { type: 'string', describe: `with --chaos: replicas killed in all, each restarted later (default ${defaultChaosFaults}, at most ${maxChaosFaults})` })
+    .option('chaos-gap', { type: 'string', describe: 'with --chaos: the most batches between two faults (default 12; the least is 2)' })
     .option('replies', { choices: ['designated', 'majority'] as const, default: 'designated' as const, describe: 'who answers clients: one designated replica, checked through the state hashes, or a majority of the replicas agreeing byte for byte' })
     .option('snapshot-every', { type: 'string', describe: 'every N batches each replica snapshots its machine; a restarted replica resumes from the latest agreed snapshot (0: never; not with --record-dir)' })
     .option('max-log-entries', { type: 'string', describe: 'the embedded log holds at most this many entries (default 10000000); past it the cluster stops (exit 1)' })
@@ -40,6 +49,10 @@ export interface ParsedClusterArgs extends ParsedRunArgs {
   snapshotEvery?: string;
   compact?: boolean;
   maxLogEntries?: string;
+  /** `cluster` only: the chaos seed and how many replicas it kills. */
+  chaos?: string;
+  chaosFaults?: string;
+  chaosGap?: string;
   /** `replicode node`: this node's replica id. */
   id?: string;
 }

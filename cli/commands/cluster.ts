@@ -1,10 +1,12 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
-  Cluster, connectEtcdLog, defaultMaxLogEntries, EmbeddedLog, LogFullError, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError, type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
+  ChaosDriver, chaosSchedule, Cluster, defaultChaosFaults as chaosFaultsDefault, maxChaosFaults as chaosFaultsMax, type ChaosOptions, connectEtcdLog,
+  defaultMaxLogEntries, EmbeddedLog, LogFullError, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError,
+  type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
 } from '../../consensus/index.js';
 import { writeTrap } from '../trap-report.js';
-import { InternalError, StreamStdin } from '../../runtime/index.js';
+import { InternalError, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { listeningLine, loadProcesses, watchStopSignals } from '../machine-processes.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
@@ -13,7 +15,7 @@ import { paintFor } from '../colour.js';
 import { ExitCode } from '../exit-codes.js';
 import { summaryTarget, writeSummary } from '../json-summary.js';
 
-import { maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
+import { defaultChaosFaults, maxChaosFaults, maxChaosGap, maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
 
 /** `replicode cluster`: runs the machine on N replicas in lockstep; reports a disagreeing replica at once. */
 export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
@@ -42,6 +44,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   if (argv.compact && snapshotEvery === 0) throw new UsageError('--compact drops the log below the replicas\' snapshots: give --snapshot-every N');
   const maxLogEntries = argv.maxLogEntries === undefined ? undefined : parseCount('max-log-entries', argv.maxLogEntries, 1, defaultMaxLogEntries);
   if (maxLogEntries !== undefined && argv.log === 'etcd') throw new UsageError('--max-log-entries bounds the embedded log; etcd keeps its own');
+  const chaos = chaosOptions(argv, replicas);
+  const guestOutput = onceFromAny(write);
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
   let log: ConsensusLog | undefined = maxLogEntries === undefined ? undefined : new EmbeddedLog(maxLogEntries);
   let logFailed: Error | undefined;
@@ -81,7 +85,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     ...(links ? { links } : {}), ...(resetLinks.length ? { resetLinks } : {}),
     processes: loaded.map(({ path, module, config: c }) => ({ module, moduleName: basename(path), moduleBytes: readFileSync(path), config: c })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
-    onOutput: (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
+    onOutput: chaos ? guestOutput.offer : (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
     onLogFailure: (err) => {
       // A full log is a bound reached: stop, saying so. Another failure (etcd unreachable) is said once.
       if (!(err instanceof LogFullError)) return void process.stderr.write(`replicode: appending to the consensus log failed: ${err.message}\n`);
@@ -100,10 +104,16 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   etcdLog?.watchGoneBlocks((gone) => { if (gone !== block) cluster.linksGone(linkBlockRange(gone)); });
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
   for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
+  const driver = chaos && new ChaosDriver(cluster.log, chaosSchedule(chaos), cluster, (f) => {
+    if (f.action === 'restart') guestOutput.restarted(f.replica, cluster.outputAtStart(f.replica));
+    process.stderr.write(`replicode: chaos ${chaos.seed}: batch ${f.batch}: ${f.action} replica ${f.replica} (${f.alive} of ${replicas} alive)\n`);
+  });
+  if (chaos) process.stderr.write(`replicode: chaos ${chaos.seed}: ${chaos.faults} replica(s) to kill and restart\n`);
   const stopped = new Promise<void>((resolve) => { stop = resolve; });
   const stopSignals = watchStopSignals(() => stop());
-  const ended = cluster.outcomes;
+  const ended = driver ? liveReplicasEnded(cluster, driver) : cluster.outcomes;
   const first = await Promise.race([stopped.then(() => undefined), ended]);
+  await driver?.stop();
   await cluster.stop();
   stopSignals.dispose();
   const signal = stopSignals.signal();
@@ -119,9 +129,61 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     replicas, ...(node !== undefined ? { node } : {}), log: argv.log,
     batches: cluster.agreedBatches, disagreements: cluster.disagreements,
     guestExitCode: guestExitCode ?? null,
+    ...(chaos && driver ? { chaos: { seed: chaos.seed, faults: chaos.faults, fired: driver.fired } } : {}),
     traces: argv.recordDir ? (node !== undefined ? [node] : Array.from({ length: replicas }, (_, i) => i + 1)).map((r) => join(argv.recordDir!, `replica-${r}.rct`)) : [],
   });
   return exitCode;
+}
+
+/**
+ * The guests' output under chaos, once: every replica prints the same bytes, and any may be
+ * killed, so each byte goes out from whichever replica produced it first; a restarted replica,
+ * replaying the log, prints again only past what went out.
+ */
+function onceFromAny(write: (stream: 1 | 2, bytes: Uint8Array) => unknown) {
+  const printed = { 1: 0, 2: 0 };
+  const produced = new Map<number, { 1: number; 2: number }>();
+  return {
+    offer: (replica: number, stream: 1 | 2, bytes: Uint8Array): void => {
+      const p = produced.get(replica) ?? { 1: 0, 2: 0 };
+      produced.set(replica, p);
+      const start = p[stream];
+      p[stream] += bytes.length;
+      if (p[stream] <= printed[stream]) return;
+      void write(stream, bytes.subarray(Math.max(0, printed[stream] - start)));
+      printed[stream] = p[stream];
+    },
+    /** A restarted replica's guests write again from the start, or from where its snapshot was. */
+    restarted: (replica: number, at: { 1: number; 2: number }): void => { produced.set(replica, { ...at }); },
+  };
+}
+
+/** --chaos SEED [--chaos-faults N]: `cluster` only (a node runs one replica: kill its process instead). */
+function chaosOptions(argv: ParsedClusterArgs, replicas: number): ChaosOptions | undefined {
+  assert(defaultChaosFaults === chaosFaultsDefault && maxChaosFaults === chaosFaultsMax, 'chaos limits differ between the CLI and consensus');
+  if (argv.chaos === undefined) {
+    if (argv.chaosFaults !== undefined || argv.chaosGap !== undefined) throw new UsageError(`--chaos-${argv.chaosFaults !== undefined ? 'faults' : 'gap'} goes with --chaos SEED`);
+    return undefined;
+  }
+  assert(argv.id === undefined, 'node: yargs refuses --chaos (a node runs one replica: kill and restart its process)');
+  const seed = parseCount('chaos', argv.chaos, 0, 2 ** 32 - 1);
+  const faults = argv.chaosFaults === undefined ? defaultChaosFaults : parseCount('chaos-faults', argv.chaosFaults, 0, maxChaosFaults);
+  const maxGap = argv.chaosGap === undefined ? undefined : parseCount('chaos-gap', argv.chaosGap, 2, maxChaosGap);
+  return { seed, replicas, faults, ...(maxGap !== undefined ? { maxGap } : {}) };
+}
+
+/**
+ * Under chaos the replicas first started may be killed: the guests have ended once every replica
+ * alive has ended and no fault fired meanwhile (while none is alive, the next restart is awaited).
+ */
+async function liveReplicasEnded(cluster: Cluster, driver: ChaosDriver): Promise<GuestOutcome[][]> {
+  for (;;) {
+    const before = driver.fired.length;
+    const changed = driver.changed();
+    const outcomes = await Promise.race([cluster.liveOutcomes, changed.then(() => undefined)]);
+    if (outcomes && driver.fired.length === before && outcomes.length > 0) return outcomes;
+    if (outcomes && driver.fired.length === before) await changed; // none alive: wait for one back
+  }
 }
 
 /** --inject REPLICA:SPEC, by replica: the fault goes into that replica's configuration only (a node's own replica only). */
