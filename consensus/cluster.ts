@@ -87,7 +87,12 @@ export interface ReplicaSnapshot {
   output: ReplicaOutput;
   /** Bytes its guests had written to stdout and stderr (ClusterOptions.onOutput). */
   guestOutput: { 1: number; 2: number };
+  /** Known to be agreed: a majority of the replicas published its hash at its batch. */
+  agreed?: boolean;
 }
+
+/** Snapshots kept per replica beyond its newest agreed one, while their agreement is not yet known. */
+const maxPendingSnapshots = 4;
 
 /** Shares state hashes between the nodes of a cluster. */
 export interface HashBoard {
@@ -276,8 +281,11 @@ export class Cluster {
 
   /** The snapshot copies of the processes' modules, when replicas take snapshots. */
   private copies: WebAssembly.Module[] | undefined;
-  /** Each replica's latest snapshot, and the memory pages they name (by hash). */
-  private readonly snapshots = new Map<number, ReplicaSnapshot>();
+  /**
+   * Each replica's snapshots: its newest agreed one (a majority published its state hash) and the
+   * newer ones not yet known to be agreed (at most maxPendingSnapshots); and the pages they name.
+   */
+  private readonly snapshots = new Map<number, ReplicaSnapshot[]>();
   private readonly pages = new Map<string, Uint8Array>();
   /** Figures for tests and the bench: snapshots taken, and what the last restart resumed from. */
   readonly snapshotStats = { taken: 0, lastRestartFrom: null as number | null, compactedBelow: 0 };
@@ -352,12 +360,20 @@ export class Cluster {
       for (const { hash, bytes } of newPages) this.pages.set(hash, bytes);
       processes.set(pid, state);
     }
-    this.snapshots.set(replica.index, {
+    const list = [...(this.snapshots.get(replica.index) ?? []), {
       batch, hash: this.hashes.get(batch)?.get(replica.index) ?? '', processes, machine: machine.captureState(),
       linksHash: replica.links.hash, output: this.output.replicaState(replica.index),
       // Each process's output before its snapshot was taken from it before its snapshot arrived (spawn.ts).
       guestOutput: { ...this.guestOutput.get(replica.index)! },
-    });
+    }];
+    // Older than the newest agreed one: never needed again. Too many pending: the oldest go (never
+    // the newest two: the last one's pages are what the next snapshot's are sent against).
+    let agreedAt = -1;
+    list.forEach((snap, i) => { if (this.agreed(snap)) agreedAt = i; });
+    const kept = list.slice(Math.max(0, agreedAt));
+    const pending = kept.length - (agreedAt >= 0 ? 1 : 0);
+    if (pending > maxPendingSnapshots) kept.splice(agreedAt >= 0 ? 1 : 0, pending - maxPendingSnapshots);
+    this.snapshots.set(replica.index, kept);
     this.snapshotStats.taken++;
     this.prunePages();
     if (this.options.compact) await this.compactLog();
@@ -369,24 +385,22 @@ export class Cluster {
    */
   private prunePages(): void {
     const named = new Set<string>();
-    for (const s of this.snapshots.values()) for (const p of s.processes.values()) for (const h of p.pages) named.add(h);
+    for (const list of this.snapshots.values()) for (const snap of list) for (const p of snap.processes.values()) for (const h of p.pages) named.add(h);
     for (const h of this.pages.keys()) if (!named.has(h)) this.pages.delete(h);
   }
 
-  /** The snapshot replica `index` restarts from: its own latest, or (no per-replica config) any replica's latest, if it agreed with the others. */
+  /** The snapshot replica `index` restarts from: the newest agreed one of its own or (no per-replica config) of any replica's. */
   private usableSnapshot(index: number): ReplicaSnapshot | undefined {
-    const candidates = this.options.configFor ? [this.snapshots.get(index)] : [...this.snapshots.values()];
-    return candidates.filter((s): s is ReplicaSnapshot => s !== undefined && this.agreed(s))
-      .filter((s) => s.batch >= (this.log.first ?? 0))
-      .sort((a, b) => b.batch - a.batch)[0];
+    const candidates = this.options.configFor ? this.snapshots.get(index) ?? [] : [...this.snapshots.values()].flat();
+    return candidates.filter((snap) => this.agreed(snap) && snap.batch >= (this.log.first ?? 0)).sort((a, b) => b.batch - a.batch)[0];
   }
 
-  /** Whether a snapshot's state hash is the one a majority of the replicas published at its batch (or, forgotten since, none was reported as disagreeing). */
-  private agreed(s: ReplicaSnapshot): boolean {
-    const at = this.hashes.get(s.batch);
-    if (!at) return ![...this.reported].length;
-    const same = [...at.values()].filter((h) => h === s.hash).length;
-    return same >= Math.floor(this.options.replicas / 2) + 1;
+  /** Whether a majority of the replicas published the snapshot's state hash at its batch (remembered once known). */
+  private agreed(snap: ReplicaSnapshot): boolean {
+    if (snap.agreed) return true;
+    const same = [...(this.hashes.get(snap.batch)?.values() ?? [])].filter((h) => h === snap.hash).length;
+    snap.agreed = same >= Math.floor(this.options.replicas / 2) + 1;
+    return snap.agreed;
   }
 
   /** Drops the log below the oldest snapshot a restart could need: every replica's usable one. */
@@ -476,6 +490,9 @@ export class Cluster {
    */
   restart(index: number): void {
     const from = this.copies ? this.usableSnapshot(index) : undefined;
+    // Compaction keeps the log from the oldest snapshot any replica would restart from: never
+    // without one (an invariant; the check names it rather than failing in the log).
+    if (!from && (this.log.first ?? 0) > 0) throw new Error(`replica ${index} cannot restart: the log is compacted below batch ${this.log.first} and no agreed snapshot at or after it is kept`);
     this.snapshotStats.lastRestartFrom = from?.batch ?? null;
     this.launch(index, from);
   }

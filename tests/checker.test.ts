@@ -129,6 +129,19 @@ describe('the checker against cluster --chaos', () => {
   }, 60_000);
 });
 
+describe('the checker against cluster --chaos with catch-up snapshots', () => {
+  it('replicas snapshot every 5 batches and restart from the latest (the log compacted): 50 kills and restarts, 0 anomalies', async () => {
+    const seed = 5;
+    const run = await runWorkload({ root: repoRoot, seed, faults: 50, snapshotEvery: 5, timeoutMs: 10_000, maxMs: 40_000 });
+    const check = checkHistory(run.history);
+    expect(check.anomalies.map(describeAnomaly)).toEqual([]);
+    expect(check.undecided).toEqual([]);
+    expect(run.allFaultsFired).toBe(true);
+    expect(run.summary.disagreements).toEqual([]);
+    expect(check.ok).toBeGreaterThan(500);
+  }, 60_000);
+});
+
 describe.skipIf(!hasEtcd())('the checker against three `replicode node`s on a 3-member etcd', () => {
   it('etcd members killed and restarted (once two at a time: no quorum), nodes killed with kill -9 and restarted: 0 anomalies', async () => {
     const run = await runEtcdWorkload({ root: repoRoot, seed: 3, faults: 6, faultEveryMs: 1000, timeoutMs: 6_000, maxMs: 40_000 });

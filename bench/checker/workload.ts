@@ -21,6 +21,8 @@ export interface WorkloadOptions {
   /** The most batches between two faults (cluster --chaos-gap). */
   gap?: number;
   replies?: 'designated' | 'majority';
+  /** Replicas snapshot their machine every this many batches and restart from it (cluster --snapshot-every, --compact). */
+  snapshotEvery?: number;
   clients?: number;
   registers?: number;
   counters?: number;
@@ -63,6 +65,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
   const cli = spawn(process.execPath, [
     join(o.root, 'bin', 'replicode.js'), 'cluster', '--replicas', String(replicas), '--chaos', String(o.seed), '--chaos-faults', String(o.faults),
     ...(o.gap ? ['--chaos-gap', String(o.gap)] : []), ...(o.replies ? ['--replies', o.replies] : []),
+    ...(o.snapshotEvery ? ['--snapshot-every', String(o.snapshotEvery), '--compact'] : []),
     '--listen', '127.0.0.1:0=6379', `--json=${summaryPath}`, join(o.root, 'wasm_programs', 'build', 'resp_server.wasm'),
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '' } });
   const exited = new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code)));
@@ -96,8 +99,13 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
   await driveClients(() => port, o, timeoutMs, ops, extraReplies, done);
   const elapsedMs = performance.now() - start;
   cli.kill('SIGINT');
-  await exited;
-  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as WorkloadResult['summary'];
+  const code = await exited;
+  let summary: WorkloadResult['summary'];
+  try {
+    summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as WorkloadResult['summary'];
+  } catch {
+    throw new Error(`the cluster exited (${code}) without its summary; its stderr ended:\n${stderr.split('\n').slice(-15).join('\n')}`);
+  }
   rmSync(dir, { recursive: true, force: true });
   return {
     history: { ops, extraReplies, faults, replicas, timeoutMs, startAlive: replicas },
