@@ -1,0 +1,138 @@
+// A WASI 0.2 command component turned into what a worker can run: jco's JavaScript bindings (sync
+// instantiation: no JSPI, no asyncify) and its core modules. jco is large and slow to load, so it
+// is imported only when a component is given, and its output is cached by the component's hash,
+// in memory and on disk (the cache directory of effects/copy-cache.ts).
+import { createHash } from 'node:crypto';
+import { capMemory } from '../memory-limit.js';
+import { ModuleFormatError } from '../module-error.js';
+import { applyRewrites, type RewritePass } from '../rewrite/index.js';
+import { GuestLinkError } from '../link-check.js';
+import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
+import { componentHost, unservedImports } from './host.js';
+import type { Kernel } from '../kernel.js';
+import type { KernelCalls } from './calls.js';
+
+/** A transpiled component, as sent to the guest worker. */
+export interface ComponentProgram {
+  readonly kind: 'component';
+  /** jco's bindings: `instantiate(getCoreModule, imports, instantiateCore)`, as a function body's text. */
+  readonly js: string;
+  /** The core modules by the file name the bindings ask for; `main` is the guest's own. */
+  readonly cores: Readonly<Record<string, WebAssembly.Module>>;
+  readonly main: string;
+}
+
+/** A guest program: a WASI preview1 core module or a WASI 0.2 command component. */
+export type GuestProgram = WebAssembly.Module | ComponentProgram;
+
+export function isComponentProgram(program: GuestProgram): program is ComponentProgram {
+  return !(program instanceof WebAssembly.Module);
+}
+
+/** jco's output, before compiling: what the caches hold. */
+interface Transpiled { js: string; cores: Record<string, Uint8Array>; interfaces: string[]; wanted: string[]; exports: string[] }
+
+const bindingName = 'guest';
+const cacheKind = 'component';
+/** Transpiled components kept in memory (a cluster or a test loads one component many times). */
+const maxCachedComponents = 16;
+const memoryCache = new Map<string, Transpiled>();
+
+/** Compiles a component into a program; refuses, naming it, anything RepliCode cannot serve. */
+export async function compileComponent(bytes: Uint8Array, label: string, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<ComponentProgram> {
+  const hash = createHash('sha256').update(bytes).digest('hex');
+  const t = await transpiled(bytes, hash, label);
+  checkServed(t, label);
+  const main = `${bindingName}.core.wasm`;
+  const cores: Record<string, WebAssembly.Module> = {};
+  for (const [name, core] of Object.entries(t.cores)) {
+    let binary = core;
+    if (name === main) {
+      if (maxMemoryBytes !== undefined) binary = capMemory(binary, maxMemoryBytes, label);
+      binary = applyRewrites(binary, passes, `component ${hash} memory=${maxMemoryBytes ?? '-'}`);
+    }
+    try {
+      cores[name] = await WebAssembly.compile(binary);
+    } catch (err) {
+      throw new ModuleFormatError(`${label}: its core module ${name} is not valid: ${(err as Error).message}`);
+    }
+  }
+  return { kind: 'component', js: t.js, cores, main };
+}
+
+async function transpiled(bytes: Uint8Array, hash: string, label: string): Promise<Transpiled> {
+  const cached = memoryCache.get(hash) ?? fromDisk(hash);
+  if (cached) return remember(hash, cached);
+  const { transpile } = await import('@bytecodealliance/jco');
+  let out: Awaited<ReturnType<typeof transpile>>;
+  try {
+    out = await transpile(bytes, { name: bindingName, instantiation: 'sync', noTypescript: true, base64Cutoff: 0 });
+  } catch (err) {
+    const first = String((err as Error)?.message ?? err).split('\n')[0];
+    throw new ModuleFormatError(`${label} is not a component jco can transpile: ${first}`);
+  }
+  const files = out.files as unknown as Record<string, Uint8Array>;
+  const source = new TextDecoder().decode(files[`${bindingName}.js`]);
+  const cores: Record<string, Uint8Array> = {};
+  for (const [name, data] of Object.entries(files)) if (name.endsWith('.wasm')) cores[name] = data;
+  const t: Transpiled = {
+    js: bindingBody(source), cores,
+    interfaces: out.imports.map(String),
+    // `now$1`: jco renames a second import of the same name locally.
+    wanted: [...source.matchAll(/\.fnName = '([^']+)'/g)].map((m) => m[1]!.replace(/\$\d+$/, '')),
+    exports: out.exports.map(([name]) => String(name)),
+  };
+  writeCachedCopy(`${hash} ${jcoTag}`, encode(t), cacheKind);
+  return remember(hash, t);
+}
+
+/**
+ * The bindings as the body of a function returning `instantiate`; jco's debug log, which reads
+ * process.env on every call, made a no-op.
+ */
+function bindingBody(source: string): string {
+  return `${source.replace(/^export function instantiate\(/m, 'function instantiate(').replace(/^export const _util\b/m, 'const _util')
+    .replace('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'return;')
+    // A trap keeps V8's message, as a core module's does (jco rewrites it to wasmtime's wording).
+    .replace('if (message !== undefined) { err.message = message; }', '')}\nreturn instantiate;`;
+}
+
+function checkServed(t: Transpiled, label: string): void {
+  if (!t.exports.some((name) => /^wasi:cli\/run@0\.2\.\d+$/.test(name))) {
+    throw new GuestLinkError(`${label} is a component but not a WASI command: it does not export wasi:cli/run@0.2 (it exports ${t.exports.join(', ') || 'nothing'})`);
+  }
+  const shape = componentHost(shapeKernel, undefined as unknown as KernelCalls);
+  const unknown = t.interfaces.filter((iface) => !(iface in shape));
+  const unserved = unservedImports(t.wanted, shape);
+  const missing = [...unknown, ...unserved.filter((name) => !unknown.some((iface) => name.startsWith(`${iface}@`) || name.startsWith(`${iface}#`)))];
+  if (missing.length > 0) throw new GuestLinkError(`${label} imports what RepliCode does not provide: ${missing.join(', ')}`);
+}
+
+/** A kernel with nothing open: enough to list what the host serves. */
+const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
+
+/** Cache entries name the jco that wrote them: another version transpiles again. */
+const jcoTag = 'jco-1.35 sync 2';
+
+function remember(hash: string, t: Transpiled): Transpiled {
+  memoryCache.delete(hash);
+  memoryCache.set(hash, t);
+  if (memoryCache.size > maxCachedComponents) memoryCache.delete(memoryCache.keys().next().value!);
+  return t;
+}
+
+function fromDisk(hash: string): Transpiled | undefined {
+  const bytes = readCachedCopy(`${hash} ${jcoTag}`, cacheKind);
+  if (!bytes) return undefined;
+  try {
+    const raw = JSON.parse(new TextDecoder().decode(bytes)) as Omit<Transpiled, 'cores'> & { cores: Record<string, string> };
+    return { ...raw, cores: Object.fromEntries(Object.entries(raw.cores).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))])) };
+  } catch {
+    return undefined; // a file the checksum accepted but this version cannot read: transpile again
+  }
+}
+
+function encode(t: Transpiled): Uint8Array {
+  const cores = Object.fromEntries(Object.entries(t.cores).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+  return new TextEncoder().encode(JSON.stringify({ ...t, cores }));
+}
