@@ -78,8 +78,9 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
  * memory limit and passes.
  */
 export async function compileProgram(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number, passes: readonly RewritePass[] = [], key?: string): Promise<GuestProgram> {
-  if (moduleKind(bytes) === 'component') return compileComponent(bytes, label, maxMemoryBytes, passes);
-  return compileModule(bytes, label, maxMemoryBytes, passes, key);
+  const binary = moduleKind(bytes) === 'wat' ? await moduleBinary(bytes) : bytes; // a (component ...) in text too
+  if (moduleKind(binary) === 'component') return compileComponent(binary, label, maxMemoryBytes, passes);
+  return compileModule(binary, label, maxMemoryBytes, passes, key);
 }
 
 async function compile(binary: Uint8Array, label: string): Promise<WebAssembly.Module> {

@@ -102,11 +102,20 @@ function checkServed(t: Transpiled, label: string): void {
     throw new GuestLinkError(`${label} is a component but not a WASI command: it does not export wasi:cli/run@0.2 (it exports ${t.exports.join(', ') || 'nothing'})`);
   }
   const shape = componentHost(shapeKernel, undefined as unknown as KernelCalls);
+  const versioned = (iface: string) => t.wanted.map((w) => w.split('#')[0]!).find((w) => w.startsWith(`${iface}@`)) ?? iface;
   const unknown = t.interfaces.filter((iface) => !(iface in shape));
-  const unserved = unservedImports(t.wanted, shape);
-  const missing = [...unknown, ...unserved.filter((name) => !unknown.some((iface) => name.startsWith(`${iface}@`) || name.startsWith(`${iface}#`)))];
-  if (missing.length > 0) throw new GuestLinkError(`${label} imports what RepliCode does not provide: ${missing.join(', ')}`);
+  const missing = [
+    ...unknown.map(versioned),
+    ...unservedImports(t.wanted, shape).filter((name) => !unknown.some((iface) => name.startsWith(`${iface}@`) || name.startsWith(`${iface}#`))).map(witName),
+  ];
+  if (missing.length > 0) throw new GuestLinkError(`${label} imports what RepliCode does not provide: ${[...new Set(missing)].join(', ')}`);
 }
+
+/** `wasi:random/random@0.3.0#getRandomU64` as `wasi:random/random@0.3.0 get-random-u64`. */
+const witName = (name: string): string => {
+  const [iface, fn = ''] = name.split('#');
+  return `${iface} ${fn.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`;
+};
 
 /** A kernel with nothing open: enough to list what the host serves. */
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
