@@ -21,7 +21,8 @@ export function componentHost(kernel: Kernel, calls: KernelCalls): Record<string
   const clockRead = (id: number): bigint => { calls.call('clock_time_get', id, 1n, Scratch.out); return calls.mem.u64(Scratch.out); };
   const clockRes = (id: number): bigint => { calls.call('clock_res_get', id, Scratch.out); return calls.mem.u64(Scratch.out); };
   const datetime = (ns: bigint) => ({ seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) });
-  const randomBytes = (len: bigint): Uint8Array => {
+  // From the kernel's random source (seeded, or the host's under --random os, recorded): random_get.
+  const seededBytes = (len: bigint): Uint8Array => {
     if (len > BigInt(maxRandomBytes)) throw new WebAssembly.RuntimeError(`get-random-bytes of ${len} bytes (at most ${maxRandomBytes})`);
     const out = new Uint8Array(Number(len));
     for (let at = 0; at < out.length; at += Scratch.dataBytes) {
@@ -34,7 +35,7 @@ export function componentHost(kernel: Kernel, calls: KernelCalls): Record<string
   const randomU64 = (): bigint => { calls.call('random_get', Scratch.out, 8); return calls.mem.u64(Scratch.out); };
   const terminal = (fd: number, make: () => object) => (kernel.fds.has(fd) && kernel.fds.get(fd).filetype === FileType.CHARACTER_DEVICE ? make() : undefined);
   const preopens = kernel.fds.entries().filter(([, h]) => h.preopenName !== undefined).map(([fd, h]) => [new Descriptor(calls, fd, true), h.preopenName!] as const);
-  const random = { getRandomBytes: randomBytes, getRandomU64: randomU64 };
+  const random = { getRandomBytes: seededBytes, getRandomU64: randomU64 };
   return {
     'wasi:cli/environment': {
       getEnvironment: () => kernel.env.map((e) => { const eq = e.indexOf('='); return eq < 0 ? [e, ''] : [e.slice(0, eq), e.slice(eq + 1)]; }),
@@ -64,7 +65,7 @@ export function componentHost(kernel: Kernel, calls: KernelCalls): Record<string
       resolution: () => datetime(clockRes(ClockId.REALTIME)),
     },
     'wasi:random/random': random,
-    'wasi:random/insecure': { getInsecureRandomBytes: randomBytes, getInsecureRandomU64: randomU64 },
+    'wasi:random/insecure': { getInsecureRandomBytes: seededBytes, getInsecureRandomU64: randomU64 },
     'wasi:random/insecure-seed': { insecureSeed: () => [randomU64(), randomU64()] },
     'wasi:io/error': { Error: IoError },
     'wasi:io/poll': { Pollable, poll: (list: Pollable[]) => pollList(calls, list) },

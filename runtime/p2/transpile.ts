@@ -68,8 +68,12 @@ async function transpiled(bytes: Uint8Array, hash: string, label: string): Promi
   try {
     out = await transpile(bytes, { name: bindingName, instantiation: 'sync', noTypescript: true, base64Cutoff: 0 });
   } catch (err) {
-    const first = String((err as Error)?.message ?? err).split('\n')[0];
-    throw new ModuleFormatError(`${label} is not a component jco can transpile: ${first}`);
+    // jco's message ends with the cause, e.g. "unexpected end-of-file (at offset 0xa)": that line.
+    const lines = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter(Boolean);
+    const cause = lines.find((l) => /offset 0x[0-9a-f]+/.test(l)) ?? lines[lines.length - 1];
+    const offset = /\(at offset 0x([0-9a-f]+)\)/.exec(cause ?? '');
+    const text = offset ? `${cause!.replace(offset[0], '').trim()} at byte ${parseInt(offset[1]!, 16)}` : cause;
+    throw new ModuleFormatError(`${label} is not a valid WebAssembly component: ${text}`);
   }
   const files = out.files as unknown as Record<string, Uint8Array>;
   const source = new TextDecoder().decode(files[`${bindingName}.js`]);
