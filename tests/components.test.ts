@@ -119,3 +119,28 @@ describe('the transpile cache', () => {
     expect(existsSync(join(dir, files[0]!))).toBe(true);
   });
 });
+
+describe('a damaged component is the input\'s fault', () => {
+  it('truncated or with a byte changed: it compiles, or it is refused in one line (never a bug)', async () => {
+    process.env.REPLICODE_CACHE_DIR = tempDir('replicode-fuzz-cache-');
+    const { compileProgram, GuestLinkError, ModuleFormatError } = await import('../dist/runtime/index.js');
+    const original = readFileSync(join(programsDir, 'build', 'hello.component.wasm'));
+    let refused = 0;
+    let state = 12345;
+    const next = (n: number) => { state = (Math.imul(state, 1103515245) + 12345) >>> 0; return state % n; };
+    const damaged = [
+      ...Array.from({ length: 12 }, () => original.subarray(0, 8 + next(original.length - 8))),
+      ...Array.from({ length: 12 }, () => { const b = Uint8Array.from(original); b[8 + next(200)] ^= 1 + next(255); return b; }),
+    ];
+    for (const bytes of damaged) {
+      try {
+        await compileProgram(bytes, 'fuzz.wasm');
+      } catch (err) {
+        if (!(err instanceof ModuleFormatError || err instanceof GuestLinkError)) throw err;
+        expect((err as Error).message).not.toContain('\n');
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThanOrEqual(12); // every truncation at least
+  }, 120_000);
+});
