@@ -105,6 +105,14 @@ describe('what RepliCode cannot serve is refused before the run', () => {
   });
 });
 
+describe('bounds', () => {
+  it('get-random-bytes past 64 MiB in one call is a trap, as in every run', () => {
+    const r = runCli(['run', join(programsDir, 'wat', 'p2_random_limit.wat')], '', undefined, env);
+    expect(r.exitCode).toBe(134);
+    expect(r.stderr).toContain('guest trapped: get-random-bytes of 268435456 bytes (at most 67108864)');
+  });
+});
+
 describe('the transpile cache', () => {
   it('keeps one file per component, and a damaged one is transpiled again', () => {
     const dir = tempDir('replicode-cache-');
