@@ -95,10 +95,77 @@ async function transpiled(bytes: Uint8Array, hash: string, label: string): Promi
  * process.env on every call, made a no-op.
  */
 function bindingBody(source: string): string {
-  return `${source.replace(/^export function instantiate\(/m, 'function instantiate(').replace(/^export const _util\b/m, 'const _util')
+  return `${withoutCalls(source, '_debugLog(').replace(/^export function instantiate\(/m, 'function instantiate(').replace(/^export const _util\b/m, 'const _util')
     .replace('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'return;')
     // A trap keeps V8's message, as a core module's does (jco rewrites it to wasmtime's wording).
     .replace('if (message !== undefined) { err.message = message; }', '')}\nreturn instantiate;`;
+}
+
+/**
+ * `source` with every call `name...)` replaced by `void 0`: jco builds the arguments of its debug
+ * log (object literals) on every import call even when the log is off, which showed in profiles.
+ * Strings, template literals and nested parentheses inside the call are skipped over.
+ */
+export function withoutCalls(source: string, name: string): string {
+  let out = '';
+  let from = 0;
+  for (let at = source.indexOf(name); at >= 0; at = source.indexOf(name, from)) {
+    // A definition (`function _debugLog(` or `const _debugLog = (`) is kept.
+    if (/(function\s+|\.)$/.test(source.slice(Math.max(0, at - 10), at))) {
+      out += source.slice(from, at + name.length);
+      from = at + name.length;
+      continue;
+    }
+    const end = closingParen(source, at + name.length);
+    if (end < 0) break;
+    out += `${source.slice(from, at)}void 0`;
+    from = end + 1;
+  }
+  return out + source.slice(from);
+}
+
+/** The index of the `)` that closes a call whose arguments start at `at`; -1 if none. */
+function closingParen(source: string, at: number): number {
+  let depth = 1;
+  for (let i = at; i < source.length; i++) {
+    const c = source[i];
+    if (c === '"' || c === "'" || c === '`') {
+      i = stringEnd(source, i);
+      if (i < 0) return -1;
+    } else if (c === '(' || c === '{' || c === '[') depth++;
+    else if (c === ')' || c === '}' || c === ']') {
+      depth--;
+      if (depth === 0) return c === ')' ? i : -1;
+    }
+  }
+  return -1;
+}
+
+/** The index of the quote that ends the string or template literal opening at `at` (template substitutions skipped). */
+function stringEnd(source: string, at: number): number {
+  const quote = source[at];
+  for (let i = at + 1; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (c === quote) return i;
+    else if (quote === '`' && c === '$' && source[i + 1] === '{') {
+      const end = closingBrace(source, i + 2);
+      if (end < 0) return -1;
+      i = end;
+    }
+  }
+  return -1;
+}
+
+function closingBrace(source: string, at: number): number {
+  let depth = 1;
+  for (let i = at; i < source.length; i++) {
+    const c = source[i];
+    if (c === '"' || c === "'" || c === '`') { i = stringEnd(source, i); if (i < 0) return -1; }
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return i;
+  }
+  return -1;
 }
 
 function checkServed(t: Transpiled, label: string): void {
@@ -125,7 +192,7 @@ const witName = (name: string): string => {
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
 
 /** Cache entries name the jco that wrote them: another version transpiles again. */
-const jcoTag = 'jco-1.35 sync 2';
+const jcoTag = 'jco-1.35 sync 3';
 
 function remember(hash: string, t: Transpiled): Transpiled {
   memoryCache.delete(hash);
