@@ -56,6 +56,16 @@ describe('a component\'s trace', () => {
     expect(replayed.stdout).toBe(recorded.stdout);
   });
 
+  it('with the host\'s clock and entropy (--clock real --random os): replays from the recorded inputs', () => {
+    const c = byName('clocks');
+    const trace = join(tempDir(), 'clocks-real.rct');
+    const recorded = runCli(argsFor('record', c, component(c.wasm), null, ['--clock', 'real', '--random', 'os', '-o', trace]), '', undefined, env);
+    expect(recorded.stdout).not.toContain('realtime: 2020-01-01'); // the host's time, not the epoch
+    const replayed = runCli(['replay', trace], '', undefined, env);
+    expect(replayed.stderr).toContain('replay matches the recording');
+    expect(replayed.stdout).toBe(recorded.stdout);
+  });
+
   it('names the preview1 calls the component made', () => {
     const c = byName('files');
     const trace = join(tempDir(), 'files.rct');
