@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { compileModule, defaultMaxMemoryBytes, memoryLimitBytes, moduleBinary, rewritePipeline, type ProcessConfig } from '../runtime/index.js';
+import { compileProgram, isComponentProgram, defaultMaxMemoryBytes, memoryLimitBytes, moduleBinary, rewritePipeline, type GuestProgram, type ProcessConfig } from '../runtime/index.js';
 import { UsageError } from './options.js';
 
 export interface LoadedModule {
-  module: WebAssembly.Module;
+  module: GuestProgram;
   /** The most memory it can ever have (its own maximum or the limit, whichever is lower). */
   memoryLimitBytes: number;
 }
@@ -18,6 +18,8 @@ export async function loadModuleFile(file: string, config: Pick<ProcessConfig, '
     throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : code === 'EISDIR' ? `${file}: is a directory` : `${file}: cannot read (${code})`);
   }
   const binary = await moduleBinary(bytes); // WAT assembled once, for both
-  const module = await compileModule(binary, file, config.maxMemoryBytes, rewritePipeline(config));
-  return { module, memoryLimitBytes: memoryLimitBytes(binary, config.maxMemoryBytes ?? defaultMaxMemoryBytes) };
+  const module = await compileProgram(binary, file, config.maxMemoryBytes, rewritePipeline(config));
+  const limit = config.maxMemoryBytes ?? defaultMaxMemoryBytes;
+  // A component's own memory is inside it (runtime/p2 caps its main core module): the limit is the bound.
+  return { module, memoryLimitBytes: isComponentProgram(module) ? limit : memoryLimitBytes(binary, limit) };
 }

@@ -2,7 +2,7 @@
 // directory snapshots, every host input); the guest runs in a worker that checks each event.
 import { TraceReader, type TraceHeader, type TraceIntegrity } from '../formats/index.js';
 import {
-  compileModule, processConfig, sha256, stackLimitOf, startGuest, openTraceFile, loadHostTree,
+  compileModule, compileProgram, moduleKind, processConfig, sha256, stackLimitOf, startGuest, openTraceFile, loadHostTree,
   type GuestOutcome, type SessionStats, type SnapshotPlan, type TakenSnapshot, type SpawnOptions, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotSha256 } from '../recorder/index.js';
@@ -90,7 +90,8 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   const limit = header.config.maxMemoryBytes;
   const passes = header.module.rewrite ?? []; // the same pipeline, in the same order, as recorded
   const copy = req.hooks !== undefined || req.snapshots !== undefined;
-  const module = copy ? await snapshotModule(bytes, actualSha, limit, passes) : await compileModule(bytes, header.module.name, limit, passes, actualSha);
+  if (copy && moduleKind(bytes) === 'component') throw new ReplaySetupError('replay --from, diff and tui do not support WASI 0.2 components yet (plain replay does)');
+  const module = copy ? await snapshotModule(bytes, actualSha, limit, passes) : await compileProgram(bytes, header.module.name, limit, passes, actualSha);
   const trees: Record<string, TreeNode> = {};
   for (const p of header.preopens) {
     const tree = p.tree ?? loadHostTree(p.hostPath, header.config.snapshotLimits);

@@ -91,6 +91,11 @@ export class Kernel implements KernelContext {
     this.wasmMemory = memory;
   }
 
+  /** The memory state hashes read, when it is not the one syscalls use (a component's: see runtime/p2). */
+  hashMemory(memory: WebAssembly.Memory): void {
+    this.wasmMemory = memory;
+  }
+
   /** Exported globals become part of state hashes (not those a snapshot copy of the module adds). */
   attachInstance(instance: WebAssembly.Instance): void {
     this.globals = Object.entries(instance.exports)

@@ -6,6 +6,7 @@ import { deferStartFunction } from './start-function.js';
 // In a file of its own so that the byte-level rewriters can throw it without importing this one.
 import { ModuleFormatError } from './module-error.js';
 import { applyRewrites, type RewritePass } from './rewrite/index.js';
+import { compileComponent, type GuestProgram } from './p2/index.js';
 
 export { ModuleFormatError };
 
@@ -51,12 +52,12 @@ export async function moduleBinary(bytes: Uint8Array): Promise<Uint8Array> {
 export async function compileModule(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number, passes: readonly RewritePass[] = [], key?: string): Promise<WebAssembly.Module> {
   const kind = moduleKind(bytes);
   if (kind === 'component') {
-    throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
+    throw new ModuleFormatError(`${label} is a WebAssembly component; compileProgram runs components`);
   }
   if (kind === 'unknown') throw new ModuleFormatError(`${label} is not a WebAssembly module (no \\0asm header, not WAT text)`);
   const binary = kind === 'wat' ? await watToWasm(new TextDecoder().decode(bytes)) : bytes;
   if (moduleKind(binary) === 'component') {
-    throw new ModuleFormatError(`${label} is a WebAssembly component; RepliCode runs WASI preview1 core modules`);
+    throw new ModuleFormatError(`${label} is a WebAssembly component; compileProgram runs components`);
   }
   // Validated before it is rewritten (the memory limit, the start function): those passes and
   // the link check read sections and assume them well formed.
@@ -69,6 +70,17 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
   const deferred = deferStartFunction(limited);
   const rewritten = rewrite(deferred, passes, label, key === undefined ? undefined : `${key} memory=${maxMemoryBytes ?? '-'}`, deferred.length - binary.length);
   return compile(rewritten, label);
+}
+
+/**
+ * Compiles a guest program: a core module as compileModule does, or a WASI 0.2 command component
+ * (transpiled by jco, loaded only then; see runtime/p2), whose main core module gets the same
+ * memory limit and passes.
+ */
+export async function compileProgram(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number, passes: readonly RewritePass[] = [], key?: string): Promise<GuestProgram> {
+  const binary = moduleKind(bytes) === 'wat' ? await moduleBinary(bytes) : bytes; // a (component ...) in text too
+  if (moduleKind(binary) === 'component') return compileComponent(binary, label, maxMemoryBytes, passes);
+  return compileModule(binary, label, maxMemoryBytes, passes, key);
 }
 
 async function compile(binary: Uint8Array, label: string): Promise<WebAssembly.Module> {

@@ -8,6 +8,7 @@ import { isTrap, trapInfo, type TrapInfo } from './trap.js';
 import { GuestStop, type Divergence, type GuestSession } from './trace/session.js';
 import { stopImport } from './snapshot/abi.js';
 import type { InstructionClock, SnapshotDriver, SnapshotSession } from './snapshot/driver.js';
+import { isComponentProgram, startComponent, type ComponentProgram, type GuestProgram } from './p2/index.js';
 
 /** How a guest process ended. */
 export type GuestOutcome =
@@ -33,11 +34,17 @@ export function missingImports(module: WebAssembly.Module, provided: ReadonlySet
 }
 
 /**
- * Runs a WASI command module to completion in the calling thread. Blocking host calls block
- * this thread (inside `effects`), so call it from a worker unless the effects never wait.
+ * Runs a WASI command (a preview1 core module or a WASI 0.2 command component) to completion in
+ * the calling thread. Blocking host calls block this thread (inside `effects`), so call it from
+ * a worker unless the effects never wait.
  */
-export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effects: HostEffects, session?: GuestSession, snapshots?: SnapshotDriver): GuestOutcome {
+export function runGuest(program: GuestProgram, config: ProcessConfig, effects: HostEffects, session?: GuestSession, snapshots?: SnapshotDriver): GuestOutcome {
   const kernel = new Kernel(config, session ? session.wrapEffects(effects) : effects);
+  if (isComponentProgram(program)) {
+    if (snapshots) throw new GuestLinkError('snapshots (replay --from, diff, tui) do not support WASI 0.2 components yet');
+    return runComponent(program, kernel, session);
+  }
+  const module = program;
   const missing = missingImports(module, kernel.provides, snapshots !== undefined);
   if (missing.length > 0) throw new GuestLinkError(`module imports what RepliCode does not provide: ${missing.join(', ')}`);
   const imports = kernel.imports(session?.tracer);
@@ -67,11 +74,34 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
     }
     outcome = { kind: 'exit', exitCode: 0 };
   } catch (err) {
-    if (err instanceof ProcessExit) outcome = { kind: 'exit', exitCode: err.code };
-    else if (isTrap(err)) outcome = { kind: 'trap', exitCode: trapExitCode, trap: trapInfo(err) };
-    else if (err instanceof GuestStop) outcome = fromStop(err);
-    else throw err;
+    outcome = caught(err);
   }
+  return finish(outcome, kernel, session);
+}
+
+function runComponent(program: ComponentProgram, kernel: Kernel, session?: GuestSession): GuestOutcome {
+  const { start } = startComponent(program, kernel, session?.tracer);
+  let outcome: GuestOutcome;
+  try {
+    session?.attach(kernel);
+    start();
+    outcome = { kind: 'exit', exitCode: 0 };
+  } catch (err) {
+    outcome = caught(err);
+  }
+  return finish(outcome, kernel, session);
+}
+
+/** How a run that threw ended; anything but the guest's exit, trap or a session's stop is our bug. */
+function caught(err: unknown): GuestOutcome {
+  if (err instanceof ProcessExit) return { kind: 'exit', exitCode: err.code };
+  if (isTrap(err)) return { kind: 'trap', exitCode: trapExitCode, trap: trapInfo(err) };
+  if (err instanceof GuestStop) return fromStop(err);
+  throw err;
+}
+
+function finish(ended: GuestOutcome, kernel: Kernel, session?: GuestSession): GuestOutcome {
+  let outcome = ended;
   if (session && (outcome.kind === 'exit' || outcome.kind === 'trap')) {
     const end = session.finish({ kind: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.kind === 'trap' ? outcome.trap.message : null });
     if (end) outcome = fromStop(new GuestStop(end));

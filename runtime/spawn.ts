@@ -1,5 +1,6 @@
 // Main-thread side of a guest process: starts its worker, serves its stdin requests, writes its
 // output, and reports how it ended.
+import type { GuestProgram } from './p2/index.js';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ProcessConfig } from './config.js';
 import { PreopenError } from './effects/host-fs.js';
@@ -26,7 +27,8 @@ export class TraceReadError extends Error {
 }
 
 export interface SpawnOptions {
-  module: WebAssembly.Module;
+  /** A core module or a transpiled WASI 0.2 component (compileProgram). */
+  module: GuestProgram;
   config: ProcessConfig;
   stdin?: StdinSource;
   /**

@@ -106,6 +106,8 @@ describe('replicode run: bad input gets one clear line and exit code 1', () => {
   writeFileSync(notWasm, 'just some text\n');
   const component = join(dir, 'component.wasm');
   writeFileSync(component, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]));
+  const truncatedComponent = join(dir, 'truncated.wasm');
+  writeFileSync(truncatedComponent, Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, 0x05, 0x03]));
   const badWat = join(dir, 'bad.wat');
   writeFileSync(badWat, '(module (func (i32.frobnicate)))');
   const invalidWat = join(dir, 'invalid.wat');
@@ -120,7 +122,8 @@ describe('replicode run: bad input gets one clear line and exit code 1', () => {
     ['a missing file', ['run', join(dir, 'missing.wasm')], 'no such file'],
     ['a directory', ['run', join(dir, 'folder')], 'is a directory'],
     ['a text file', ['run', notWasm], 'not a WebAssembly module'],
-    ['a component', ['run', component], 'is a WebAssembly component'],
+    ['a component that is not a command', ['run', component], 'is a component but not a WASI command'],
+    ['a truncated component', ['run', truncatedComponent], 'truncated.wasm is not a valid WebAssembly component: unexpected end-of-file at byte 10'],
     ['WAT with a syntax error', ['run', badWat], 'invalid WebAssembly text'],
     ['WAT that does not validate', ['run', invalidWat], 'not a valid WebAssembly module'],
     ['a module without _start', ['run', noStart], 'no _start export'],

@@ -12,11 +12,14 @@ export function copyCacheDir(): string {
   return process.env.REPLICODE_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'replicode');
 }
 
-const copyPath = (key: string) => join(copyCacheDir(), `snapshot-copy-${createHash('sha256').update(key).digest('hex').slice(0, 32)}.wasm`);
+/** What a cache file holds: snapshot copies of modules, or transpiled components (runtime/p2). */
+export type CacheKind = 'snapshot-copy' | 'component';
 
-export function readCachedCopy(key: string): Uint8Array | undefined {
+const copyPath = (key: string, kind: CacheKind) => join(copyCacheDir(), `${kind}-${createHash('sha256').update(key).digest('hex').slice(0, 32)}.${kind === 'component' ? 'json' : 'wasm'}`);
+
+export function readCachedCopy(key: string, kind: CacheKind = 'snapshot-copy'): Uint8Array | undefined {
   let file: Buffer;
-  try { file = readFileSync(copyPath(key)); } catch { return undefined; }
+  try { file = readFileSync(copyPath(key, kind)); } catch { return undefined; }
   const body = file.subarray(32);
   return file.length > 32 && createHash('sha256').update(body).digest().equals(file.subarray(0, 32)) ? body : undefined;
 }
@@ -24,11 +27,11 @@ export function readCachedCopy(key: string): Uint8Array | undefined {
 /** The cache keeps at most this many copies: writing one more removes the least recently written. */
 export const maxCachedCopies = 64;
 
-export function writeCachedCopy(key: string, copy: Uint8Array): void {
+export function writeCachedCopy(key: string, copy: Uint8Array, kind: CacheKind = 'snapshot-copy'): void {
   try {
     mkdirSync(copyCacheDir(), { recursive: true });
-    pruneCopies(maxCachedCopies - 1);
-    const path = copyPath(key);
+    pruneCopies(kind, maxCachedCopies - 1);
+    const path = copyPath(key, kind);
     const temporary = `${path}.${process.pid}.tmp`;
     writeFileSync(temporary, Buffer.concat([createHash('sha256').update(copy).digest(), copy]));
     renameSync(temporary, path); // whole or not at all, even with two commands building at once
@@ -37,10 +40,10 @@ export function writeCachedCopy(key: string, copy: Uint8Array): void {
   }
 }
 
-/** Removes the oldest copies until at most `keep` are left. */
-function pruneCopies(keep: number): void {
+/** Removes the oldest files of a kind until at most `keep` are left. */
+function pruneCopies(kind: CacheKind, keep: number): void {
   const dir = copyCacheDir();
-  const copies = readdirSync(dir).filter((name) => /^snapshot-copy-[0-9a-f]+\.wasm$/.test(name))
+  const copies = readdirSync(dir).filter((name) => name.startsWith(`${kind}-`) && /^[a-z-]+-[0-9a-f]+\.(wasm|json)$/.test(name))
     .map((name) => ({ path: join(dir, name), at: statSync(join(dir, name)).mtimeMs }))
     .sort((a, b) => a.at - b.at);
   for (const old of copies.slice(0, Math.max(0, copies.length - keep))) rmSync(old.path, { force: true });

@@ -9,6 +9,7 @@ import { openTraceFile } from '../effects/trace-file.js';
 import { WorkerEffects } from '../effects/worker-effects.js';
 import type { TreeNode } from '../fs/tree.js';
 import { frameTranslator } from '../rewrite/index.js';
+import { isComponentProgram, type GuestProgram } from '../p2/index.js';
 import { GuestLinkError, runGuest, type GuestOutcome } from '../run.js';
 import type { WasmFrame } from '../trap.js';
 import { HashingSession } from '../trace/hashing.js';
@@ -21,7 +22,7 @@ import { OutputRingWriter } from './output-ring.js';
 import { SharedTraceLog } from './trace-channel.js';
 
 interface GuestWorkerData {
-  module: WebAssembly.Module;
+  module: GuestProgram;
   config: ProcessConfig;
   channel: SharedArrayBuffer;
   trees: Record<string, TreeNode>;
@@ -105,7 +106,7 @@ try {
   const driver = plan ? new SnapshotDriver(plan, (snapshot) => {
     port.postMessage({ kind: 'snapshot', snapshot } satisfies WorkerMessage, [...snapshot.newPages.map((p) => p.bytes.buffer as ArrayBuffer), snapshot.stack.buffer as ArrayBuffer, snapshot.kernel.buffer as ArrayBuffer]);
   }) : undefined;
-  const outcome = withOriginalOffsets(runGuest(module, config, effects, session, driver), frameTranslator(module));
+  const outcome = withOriginalOffsets(runGuest(module, config, effects, session, driver), isComponentProgram(module) ? (frames) => frames : frameTranslator(module));
   const figures = stats();
   message = { kind: 'done', outcome, ...(figures ? { stats: figures } : {}) };
 } catch (err) {

@@ -1,0 +1,66 @@
+// The WASI 0.2 component path against the module path (issue 16's target: within 1.2x): the same
+// C programs, as preview1 modules and as components wrapped with jco's preview1 adapter, run in
+// a worker side by side, alternating; and what transpiling costs, cold and cached.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileProgram, processConfig, spawnGuest, type GuestProgram } from '../runtime/index.js';
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function timeRun(program: GuestProgram, args: string[]): Promise<number> {
+  const start = performance.now();
+  const outcome = await spawnGuest({ module: program, config: processConfig({ args }), onOutput: () => {} });
+  if (outcome.exitCode !== 0) throw new Error(`${args[0]} exited ${outcome.exitCode}`);
+  return performance.now() - start;
+}
+
+/** Transpile times: the first (jco loaded, nothing cached) and a cached one, in a cache directory of its own. */
+async function transpileTimes(root: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'replicode-bench-cache-'));
+  const saved = process.env.REPLICODE_CACHE_DIR;
+  process.env.REPLICODE_CACHE_DIR = dir;
+  try {
+    const bytes = readFileSync(join(root, 'wasm_programs', 'build', 'files.component.wasm'));
+    let start = performance.now();
+    await compileProgram(bytes, 'files.component.wasm');
+    const coldMs = performance.now() - start;
+    start = performance.now();
+    await compileProgram(bytes, 'files.component.wasm');
+    return { component: 'files.component.wasm', bytes: bytes.length, coldMs, cachedMs: performance.now() - start };
+  } finally {
+    if (saved === undefined) delete process.env.REPLICODE_CACHE_DIR;
+    else process.env.REPLICODE_CACHE_DIR = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function compare(root: string, program: string, guestArgs: string[], repeats: number, target: number) {
+  const build = (file: string) => join(root, 'wasm_programs', 'build', file);
+  const module = await compileProgram(readFileSync(build(`${program}.wasm`)), program);
+  const component = await compileProgram(readFileSync(build(`${program}.component.wasm`)), program);
+  const args = [program, ...guestArgs];
+  await timeRun(module, args); // warm-up
+  await timeRun(component, args);
+  const moduleMs: number[] = [];
+  const componentMs: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    moduleMs.push(await timeRun(module, args));
+    componentMs.push(await timeRun(component, args));
+  }
+  const ratio = median(componentMs) / median(moduleMs);
+  console.log(`${`${program} as a component`.padEnd(28)} component ${median(componentMs).toFixed(1).padStart(8)} ms   module ${median(moduleMs).toFixed(1).padStart(8)} ms   ratio ${ratio.toFixed(3)} (target <= ${target})`);
+  return { program, args: guestArgs, repeats, moduleMs, componentMs, moduleMedianMs: median(moduleMs), componentMedianMs: median(componentMs), ratio, target, meetsTarget: ratio <= target };
+}
+
+export async function benchComponents(root: string, repeats: number) {
+  const transpile = await transpileTimes(root);
+  console.log(`${'component transpile'.padEnd(28)} cold ${transpile.coldMs.toFixed(0)} ms (jco loaded), cached ${transpile.cachedMs.toFixed(1)} ms`);
+  return {
+    transpile,
+    results: [
+      await compare(root, 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], repeats, 1.2),
+      await compare(root, 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], repeats, 1.2),
+    ],
+  };
+}

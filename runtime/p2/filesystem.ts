@@ -1,0 +1,138 @@
+// wasi:filesystem (types, preopens): a descriptor is a kernel fd; each method is the path_* or
+// fd_* call that does it, so the in-memory filesystem, rights and errno are the preview1 ones.
+import { FdFlags, FileType, OFlags, Rights, allRights, directoryRights } from '../abi.js';
+import { CallFailed, Scratch, type KernelCalls } from './calls.js';
+import { ResultError, errorCode } from './errors.js';
+import { InputStream, IoError, OutputStream } from './streams.js';
+
+const typeNames: Record<number, string> = {
+  [FileType.UNKNOWN]: 'unknown', [FileType.BLOCK_DEVICE]: 'block-device', [FileType.CHARACTER_DEVICE]: 'character-device',
+  [FileType.DIRECTORY]: 'directory', [FileType.REGULAR_FILE]: 'regular-file', [FileType.SOCKET_DGRAM]: 'socket',
+  [FileType.SOCKET_STREAM]: 'socket', [FileType.SYMBOLIC_LINK]: 'symbolic-link',
+};
+
+/** A filesystem error-code for jco (as the call's `err`). */
+function fsCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof CallFailed) throw new ResultError(errorCode(err.errno));
+    throw err;
+  }
+}
+
+const datetime = (ns: bigint) => ({ seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) });
+interface PathFlags { symlinkFollow?: boolean }
+const lookup = (flags: PathFlags | undefined) => (flags?.symlinkFollow ? 1 : 0);
+
+export class Descriptor {
+  constructor(readonly calls: KernelCalls, readonly fd: number, private readonly preopen = false) {}
+
+  readViaStream(offset: bigint): InputStream { return new InputStream(this.calls, { fd: this.fd, offset }); }
+  writeViaStream(offset: bigint): OutputStream { return new OutputStream(this.calls, { fd: this.fd, offset }); }
+  appendViaStream(): OutputStream { return new OutputStream(this.calls, { fd: this.fd, offset: 'append' }); }
+
+  getType(): string { return fsCall(() => typeNames[this.fdstat().filetype] ?? 'unknown'); }
+  getFlags() {
+    return fsCall(() => {
+      const { rights, flags } = this.fdstat();
+      return {
+        read: (rights & (Rights.FD_READ | Rights.FD_READDIR)) !== 0n, write: (rights & Rights.FD_WRITE) !== 0n,
+        fileIntegritySync: (flags & FdFlags.SYNC) !== 0, dataIntegritySync: (flags & FdFlags.DSYNC) !== 0,
+        requestedWriteSync: (flags & FdFlags.RSYNC) !== 0, mutateDirectory: (rights & Rights.PATH_CREATE_FILE) !== 0n,
+      };
+    });
+  }
+  stat() { return fsCall(() => { this.calls.call('fd_filestat_get', this.fd, Scratch.stat); return this.readStat(); }); }
+  statAt(flags: PathFlags, path: string) {
+    return fsCall(() => { this.calls.call('path_filestat_get', this.fd, lookup(flags), Scratch.pathA, this.calls.path(Scratch.pathA, path), Scratch.stat); return this.readStat(); });
+  }
+  metadataHash() { return fsCall(() => { this.calls.call('fd_filestat_get', this.fd, Scratch.stat); return this.hash(); }); }
+  metadataHashAt(flags: PathFlags, path: string) {
+    return fsCall(() => { this.calls.call('path_filestat_get', this.fd, lookup(flags), Scratch.pathA, this.calls.path(Scratch.pathA, path), Scratch.stat); return this.hash(); });
+  }
+  setSize(size: bigint): void { fsCall(() => this.calls.call('fd_filestat_set_size', this.fd, size)); }
+  sync(): void { fsCall(() => this.calls.call('fd_sync', this.fd)); }
+  syncData(): void { fsCall(() => this.calls.call('fd_datasync', this.fd)); }
+
+  openAt(flags: PathFlags, path: string, open: { create?: boolean; directory?: boolean; exclusive?: boolean; truncate?: boolean }, desc: { read?: boolean; write?: boolean; fileIntegritySync?: boolean; dataIntegritySync?: boolean; requestedWriteSync?: boolean; mutateDirectory?: boolean }): Descriptor {
+    return fsCall(() => {
+      const oflags = (open.create ? OFlags.CREAT : 0) | (open.directory ? OFlags.DIRECTORY : 0) | (open.exclusive ? OFlags.EXCL : 0) | (open.truncate ? OFlags.TRUNC : 0);
+      // WASI 0.2 has no rights: read and write flags become the preview1 rights they imply.
+      let rights = open.directory ? directoryRights | Rights.FD_READDIR : allRights;
+      if (!desc.read) rights &= ~Rights.FD_READ;
+      if (!desc.write) rights &= ~(Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE);
+      const fdflags = (desc.fileIntegritySync ? FdFlags.SYNC : 0) | (desc.dataIntegritySync ? FdFlags.DSYNC : 0) | (desc.requestedWriteSync ? FdFlags.RSYNC : 0);
+      this.calls.call('path_open', this.fd, lookup(flags), Scratch.pathA, this.calls.path(Scratch.pathA, path), oflags, rights, allRights, fdflags, Scratch.out);
+      return new Descriptor(this.calls, this.calls.mem.u32(Scratch.out));
+    });
+  }
+  createDirectoryAt(path: string): void { fsCall(() => this.calls.call('path_create_directory', this.fd, Scratch.pathA, this.calls.path(Scratch.pathA, path))); }
+  removeDirectoryAt(path: string): void { fsCall(() => this.calls.call('path_remove_directory', this.fd, Scratch.pathA, this.calls.path(Scratch.pathA, path))); }
+  unlinkFileAt(path: string): void { fsCall(() => this.calls.call('path_unlink_file', this.fd, Scratch.pathA, this.calls.path(Scratch.pathA, path))); }
+  renameAt(oldPath: string, to: Descriptor, newPath: string): void {
+    fsCall(() => this.calls.call('path_rename', this.fd, Scratch.pathA, this.calls.path(Scratch.pathA, oldPath), to.fd, Scratch.pathB, this.calls.path(Scratch.pathB, newPath)));
+  }
+  readlinkAt(path: string): string {
+    return fsCall(() => {
+      this.calls.call('path_readlink', this.fd, Scratch.pathA, this.calls.path(Scratch.pathA, path), Scratch.data, Scratch.dataBytes, Scratch.out);
+      return new TextDecoder().decode(this.calls.data(this.calls.mem.u32(Scratch.out)));
+    });
+  }
+  symlinkAt(oldPath: string, newPath: string): void {
+    fsCall(() => this.calls.call('path_symlink', Scratch.pathA, this.calls.path(Scratch.pathA, oldPath), this.fd, Scratch.pathB, this.calls.path(Scratch.pathB, newPath)));
+  }
+  readDirectory(): DirectoryEntryStream { return new DirectoryEntryStream(this.calls, this.fd); }
+  isSameObject(other: Descriptor): boolean {
+    return fsCall(() => {
+      const a = this.metadataHash();
+      const b = other.metadataHash();
+      return a.lower === b.lower && a.upper === b.upper;
+    });
+  }
+  /** jco drops an owned descriptor through this: the fd is closed (a preopen stays open, as in preview1). */
+  [Symbol.dispose](): void {
+    if (!this.preopen) this.calls.call('fd_close', this.fd);
+  }
+
+  private fdstat(): { filetype: number; flags: number; rights: bigint } {
+    this.calls.call('fd_fdstat_get', this.fd, Scratch.stat);
+    const { mem } = this.calls;
+    return { filetype: mem.u8(Scratch.stat), flags: mem.u16(Scratch.stat + 2), rights: mem.u64(Scratch.stat + 8) };
+  }
+  private readStat() {
+    const { mem } = this.calls;
+    const at = Scratch.stat;
+    return {
+      type: typeNames[mem.u8(at + 16)] ?? 'unknown', linkCount: mem.u64(at + 24), size: mem.u64(at + 32),
+      dataAccessTimestamp: datetime(mem.u64(at + 40)), dataModificationTimestamp: datetime(mem.u64(at + 48)), statusChangeTimestamp: datetime(mem.u64(at + 56)),
+    };
+  }
+  private hash() { return { lower: this.calls.mem.u64(Scratch.stat + 8), upper: this.calls.mem.u64(Scratch.stat) }; }
+}
+
+/** Entries after "." and "..", one fd_readdir per entry from the cookie reached so far. */
+export class DirectoryEntryStream {
+  private cookie = 0n;
+  constructor(readonly calls: KernelCalls, readonly fd: number) {}
+
+  readDirectoryEntry(): { type: string; name: string } | undefined {
+    return fsCall(() => {
+      const { mem } = this.calls;
+      for (;;) {
+        this.calls.call('fd_readdir', this.fd, Scratch.data, Scratch.dataBytes, this.cookie, Scratch.out);
+        const used = mem.u32(Scratch.out);
+        if (used < 24) return undefined;
+        this.cookie = mem.u64(Scratch.data);
+        const length = mem.u32(Scratch.data + 16);
+        const name = new TextDecoder().decode(mem.bytes(Scratch.data + 24, Math.min(length, used - 24)));
+        if (name !== '.' && name !== '..') return { type: typeNames[mem.u8(Scratch.data + 20)] ?? 'unknown', name };
+      }
+    });
+  }
+}
+
+/** wasi:filesystem/types's filesystem-error-code: the code of a stream error from a file. */
+export function filesystemErrorCode(err: unknown): string | undefined {
+  return err instanceof IoError ? errorCode(err.errno) : undefined;
+}

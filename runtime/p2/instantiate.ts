@@ -1,0 +1,64 @@
+// Instantiating a transpiled component in the guest's thread, with the kernel's imports.
+import { ProcessExit } from '../exit.js';
+import type { Kernel, SyscallTracer } from '../kernel.js';
+import { GuestLinkError, wasiModuleName } from '../link-check.js';
+import { KernelCalls } from './calls.js';
+import { componentHost } from './host.js';
+import type { ComponentProgram } from './transpile.js';
+
+type Instantiate = (
+  getCoreModule: (name: string) => WebAssembly.Module,
+  imports: Record<string, Record<string, unknown>>,
+  instantiateCore: (module: WebAssembly.Module, imports: WebAssembly.Imports) => WebAssembly.Instance,
+) => { run: { run(): void } };
+
+/** A component ready to run: its entry point, and the guest's own memory (hashed into checkpoints). */
+export interface StartedComponent {
+  readonly start: () => void;
+  readonly memory: WebAssembly.Memory;
+  readonly calls: KernelCalls;
+}
+
+/**
+ * Instantiates the component over the kernel. Every kernel call goes through the kernel's
+ * syscall boundary with `tracer`, so a record or a replay sees the preview1 calls it performs.
+ */
+export function startComponent(program: ComponentProgram, kernel: Kernel, tracer?: SyscallTracer): StartedComponent {
+  const calls = new KernelCalls(kernel.imports(tracer)[wasiModuleName] as Record<string, (...args: (number | bigint)[]) => number>);
+  // The kernel's preview1 calls read and write the scratch memory; state hashes read the guest's.
+  kernel.attachMemory(calls.scratch);
+  const instantiate = new Function(program.js)() as Instantiate;
+  let memory: WebAssembly.Memory | undefined;
+  const instantiateCore = (module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance => {
+    const instance = new WebAssembly.Instance(module, imports);
+    if (module === program.cores[program.main] && instance.exports.memory instanceof WebAssembly.Memory) {
+      memory = instance.exports.memory;
+      kernel.attachInstance(instance);
+    }
+    return instance;
+  };
+  const getCoreModule = (name: string): WebAssembly.Module => {
+    const module = program.cores[name];
+    if (!module) throw new GuestLinkError(`the component's bindings ask for a core module it does not have (${name})`);
+    return module;
+  };
+  let exports: ReturnType<Instantiate>;
+  try {
+    exports = instantiate(getCoreModule, componentHost(kernel, calls), instantiateCore);
+  } catch (err) {
+    if (err instanceof WebAssembly.LinkError || err instanceof TypeError) throw new GuestLinkError(`the component cannot be instantiated: ${(err as Error).message}`);
+    throw err;
+  }
+  if (!memory) throw new GuestLinkError('the component\'s main core module does not export its memory');
+  kernel.hashMemory(memory);
+  const start = (): void => {
+    try {
+      exports.run.run();
+    } catch (err) {
+      // run returned err: the command failed, as a preview1 program exiting with 1.
+      if ((err as { constructor?: { name?: string } })?.constructor?.name === 'ComponentError') throw new ProcessExit(1);
+      throw err;
+    }
+  };
+  return { start, memory, calls };
+}

@@ -1,0 +1,137 @@
+// wasi:io (error, streams, poll) over the kernel's fds. A stream is an fd and, for a file, its own
+// offset (WASI 0.2 streams on files are positional: fd_pread/fd_pwrite); a pollable is a
+// poll_oneoff subscription.
+import { ClockId, EventType, SubclockFlags, SubscriptionLayout } from '../abi.js';
+import { Errno } from '../errno.js';
+import { CallFailed, Scratch, type KernelCalls } from './calls.js';
+import { errorCode } from './errors.js';
+
+const streamErrorOf = (err: unknown): unknown => {
+  if (!(err instanceof CallFailed)) throw err;
+  return err.errno === Errno.PIPE ? { tag: 'closed' } : { tag: 'last-operation-failed', val: new IoError(err.errno) };
+};
+
+/** A stream-error for jco: thrown objects with a payload become the call's `err`. */
+function streamCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw { payload: streamErrorOf(err) };
+  }
+}
+
+/** wasi:io/error's error: the errno of the operation that failed. */
+export class IoError {
+  constructor(readonly errno: number) {}
+  toDebugString(): string { return errorCode(this.errno); }
+}
+
+/** The most pollables one poll takes: their subscriptions and events fill the scratch data area. */
+export const maxPollables = Math.floor(Scratch.dataBytes / (SubscriptionLayout.size + 32));
+
+type Wait =
+  | { kind: 'ready' }
+  | { kind: 'clock'; ns: bigint; absolute: boolean }
+  | { kind: 'fd'; fd: number; write: boolean };
+
+export class Pollable {
+  constructor(readonly calls: KernelCalls, readonly wait: Wait) {}
+  ready(): boolean { return pollList(this.calls, [this], true).length > 0; }
+  block(): void { pollList(this.calls, [this], false); }
+}
+
+/**
+ * poll_oneoff over the pollables' subscriptions (userdata = index); `now` adds a zero timeout so
+ * that nothing blocks. A relative clock pollable counts from the poll, not from its subscription
+ * (the adapter subscribes and polls at once; this keeps the number of clock reads a module makes).
+ */
+export function pollList(calls: KernelCalls, list: readonly Pollable[], now = false): Uint32Array {
+  if (list.length === 0) throw new WebAssembly.RuntimeError('poll of an empty list');
+  if (list.length + 1 > maxPollables) throw new WebAssembly.RuntimeError(`poll of ${list.length} pollables (at most ${maxPollables - 1})`);
+  const { mem } = calls;
+  const subs = Scratch.data;
+  const count = list.length + (now ? 1 : 0);
+  const events = subs + count * SubscriptionLayout.size;
+  mem.bytes(subs, count * SubscriptionLayout.size).fill(0);
+  const waits: Wait[] = list.map((p) => p.wait);
+  if (now) waits.push({ kind: 'ready' });
+  waits.forEach((wait, i) => {
+    const at = subs + i * SubscriptionLayout.size;
+    mem.setU64(at, BigInt(i));
+    if (wait.kind === 'fd') {
+      mem.setU8(at + 8, wait.write ? EventType.FD_WRITE : EventType.FD_READ);
+      mem.setU32(at + 16, wait.fd);
+      return;
+    }
+    mem.setU8(at + 8, EventType.CLOCK);
+    mem.setU32(at + 16, ClockId.MONOTONIC);
+    mem.setU64(at + 24, wait.kind === 'clock' ? wait.ns : 0n);
+    mem.setU16(at + 40, wait.kind === 'clock' && wait.absolute ? SubclockFlags.ABSTIME : 0);
+  });
+  calls.call('poll_oneoff', subs, events, count, Scratch.out);
+  const fired = new Set<number>();
+  for (let i = 0, n = mem.u32(Scratch.out); i < n; i++) {
+    const index = Number(mem.u64(events + i * 32));
+    if (index < list.length) fired.add(index);
+  }
+  return Uint32Array.from([...fired].sort((a, b) => a - b));
+}
+
+/** How a stream reaches its fd: stdio reads and writes in order; a file at its own offset. */
+type Target = { fd: number; offset: bigint | 'append' | null };
+
+export class InputStream {
+  constructor(readonly calls: KernelCalls, readonly target: Target) {}
+
+  read(len: bigint): Uint8Array {
+    return streamCall(() => {
+      const n = Math.min(Number(len), Scratch.dataBytes);
+      if (n === 0) return new Uint8Array(0);
+      this.calls.iovec(n);
+      const { fd, offset } = this.target;
+      if (typeof offset === 'bigint') this.calls.call('fd_pread', fd, Scratch.iovec, 1, offset, Scratch.out);
+      else this.calls.call('fd_read', fd, Scratch.iovec, 1, Scratch.out);
+      const got = this.calls.mem.u32(Scratch.out);
+      if (got === 0) throw { payload: { tag: 'closed' } };
+      if (typeof offset === 'bigint') this.target.offset = offset + BigInt(got);
+      return this.calls.data(got);
+    });
+  }
+  blockingRead(len: bigint): Uint8Array { return this.read(len); }
+  skip(len: bigint): bigint { return BigInt(this.read(len).length); }
+  blockingSkip(len: bigint): bigint { return this.skip(len); }
+  subscribe(): Pollable {
+    return new Pollable(this.calls, typeof this.target.offset === 'bigint' ? { kind: 'ready' } : { kind: 'fd', fd: this.target.fd, write: false });
+  }
+}
+
+export class OutputStream {
+  constructor(readonly calls: KernelCalls, readonly target: Target) {}
+
+  checkWrite(): bigint { return BigInt(Scratch.dataBytes); }
+  write(contents: Uint8Array): void {
+    streamCall(() => {
+      for (let at = 0; at < contents.length;) at += this.writeChunk(contents.subarray(at, at + Scratch.dataBytes));
+    });
+  }
+  blockingWriteAndFlush(contents: Uint8Array): void { this.write(contents); }
+  flush(): void { /* every write reached the kernel */ }
+  blockingFlush(): void { /* every write reached the kernel */ }
+  writeZeroes(len: bigint): void { this.write(new Uint8Array(Math.min(Number(len), Scratch.dataBytes))); }
+  blockingWriteZeroesAndFlush(len: bigint): void { this.writeZeroes(len); }
+  subscribe(): Pollable {
+    return new Pollable(this.calls, typeof this.target.offset === 'bigint' ? { kind: 'ready' } : { kind: 'fd', fd: this.target.fd, write: true });
+  }
+
+  private writeChunk(chunk: Uint8Array): number {
+    const { calls, target } = this;
+    calls.stage(chunk);
+    if (target.offset === 'append') calls.call('fd_seek', target.fd, 0n, 2 /* END */, Scratch.out2);
+    if (typeof target.offset === 'bigint') calls.call('fd_pwrite', target.fd, Scratch.iovec, 1, target.offset, Scratch.out);
+    else calls.call('fd_write', target.fd, Scratch.iovec, 1, Scratch.out);
+    const written = calls.mem.u32(Scratch.out);
+    if (typeof target.offset === 'bigint') target.offset += BigInt(written);
+    if (written === 0) throw new CallFailed(Errno.IO);
+    return written;
+  }
+}

@@ -1,0 +1,218 @@
+// A WASI 0.2 command component turned into what a worker can run: jco's JavaScript bindings (sync
+// instantiation: no JSPI, no asyncify) and its core modules. jco is large and slow to load, so it
+// is imported only when a component is given, and its output is cached by the component's hash,
+// in memory and on disk (the cache directory of effects/copy-cache.ts).
+import { createHash } from 'node:crypto';
+import { capMemory } from '../memory-limit.js';
+import { ModuleFormatError } from '../module-error.js';
+import { applyRewrites, type RewritePass } from '../rewrite/index.js';
+import { GuestLinkError } from '../link-check.js';
+import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
+import { componentHost, unservedImports } from './host.js';
+import type { Kernel } from '../kernel.js';
+import type { KernelCalls } from './calls.js';
+
+/** A transpiled component, as sent to the guest worker. */
+export interface ComponentProgram {
+  readonly kind: 'component';
+  /** jco's bindings: `instantiate(getCoreModule, imports, instantiateCore)`, as a function body's text. */
+  readonly js: string;
+  /** The core modules by the file name the bindings ask for; `main` is the guest's own. */
+  readonly cores: Readonly<Record<string, WebAssembly.Module>>;
+  readonly main: string;
+}
+
+/** A guest program: a WASI preview1 core module or a WASI 0.2 command component. */
+export type GuestProgram = WebAssembly.Module | ComponentProgram;
+
+export function isComponentProgram(program: GuestProgram): program is ComponentProgram {
+  return !(program instanceof WebAssembly.Module);
+}
+
+/** jco's output, before compiling: what the caches hold. */
+interface Transpiled { js: string; cores: Record<string, Uint8Array>; interfaces: string[]; wanted: string[]; exports: string[] }
+
+const bindingName = 'guest';
+const cacheKind = 'component';
+/** Transpiled components kept in memory (a cluster or a test loads one component many times). */
+const maxCachedComponents = 16;
+const memoryCache = new Map<string, Transpiled>();
+
+/** Compiles a component into a program; refuses, naming it, anything RepliCode cannot serve. */
+export async function compileComponent(bytes: Uint8Array, label: string, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<ComponentProgram> {
+  const hash = createHash('sha256').update(bytes).digest('hex');
+  const t = await transpiled(bytes, hash, label);
+  checkServed(t, label);
+  const main = `${bindingName}.core.wasm`;
+  const cores: Record<string, WebAssembly.Module> = {};
+  for (const [name, core] of Object.entries(t.cores)) {
+    let binary = core;
+    if (name === main) {
+      if (maxMemoryBytes !== undefined) binary = capMemory(binary, maxMemoryBytes, label);
+      binary = applyRewrites(binary, passes, `component ${hash} memory=${maxMemoryBytes ?? '-'}`);
+    }
+    try {
+      cores[name] = await WebAssembly.compile(binary);
+    } catch (err) {
+      throw new ModuleFormatError(`${label}: its core module ${name} is not valid: ${(err as Error).message}`);
+    }
+  }
+  return { kind: 'component', js: t.js, cores, main };
+}
+
+async function transpiled(bytes: Uint8Array, hash: string, label: string): Promise<Transpiled> {
+  const cached = memoryCache.get(hash) ?? fromDisk(hash);
+  if (cached) return remember(hash, cached);
+  const { transpile } = await import('@bytecodealliance/jco');
+  let out: Awaited<ReturnType<typeof transpile>>;
+  try {
+    out = await transpile(bytes, { name: bindingName, instantiation: 'sync', noTypescript: true, base64Cutoff: 0 });
+  } catch (err) {
+    // jco's message ends with the cause, e.g. "unexpected end-of-file (at offset 0xa)": that line.
+    const lines = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter(Boolean);
+    const cause = lines.find((l) => /offset 0x[0-9a-f]+/.test(l)) ?? lines[lines.length - 1];
+    const offset = /\(at offset 0x([0-9a-f]+)\)/.exec(cause ?? '');
+    const text = offset ? `${cause!.replace(offset[0], '').trim()} at byte ${parseInt(offset[1]!, 16)}` : cause;
+    throw new ModuleFormatError(`${label} is not a valid WebAssembly component: ${text}`);
+  }
+  const files = out.files as unknown as Record<string, Uint8Array>;
+  const source = new TextDecoder().decode(files[`${bindingName}.js`]);
+  const cores: Record<string, Uint8Array> = {};
+  for (const [name, data] of Object.entries(files)) if (name.endsWith('.wasm')) cores[name] = data;
+  const t: Transpiled = {
+    js: bindingBody(source), cores,
+    interfaces: out.imports.map(String),
+    // `now$1`: jco renames a second import of the same name locally.
+    wanted: [...source.matchAll(/\.fnName = '([^']+)'/g)].map((m) => m[1]!.replace(/\$\d+$/, '')),
+    exports: out.exports.map(([name]) => String(name)),
+  };
+  writeCachedCopy(`${hash} ${jcoTag}`, encode(t), cacheKind);
+  return remember(hash, t);
+}
+
+/**
+ * The bindings as the body of a function returning `instantiate`; jco's debug log, which reads
+ * process.env on every call, made a no-op.
+ */
+function bindingBody(source: string): string {
+  return `${withoutCalls(source, '_debugLog(').replace(/^export function instantiate\(/m, 'function instantiate(').replace(/^export const _util\b/m, 'const _util')
+    .replace('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'return;')
+    // A trap keeps V8's message, as a core module's does (jco rewrites it to wasmtime's wording).
+    .replace('if (message !== undefined) { err.message = message; }', '')}\nreturn instantiate;`;
+}
+
+/**
+ * `source` with every call `name...)` replaced by `void 0`: jco builds the arguments of its debug
+ * log (object literals) on every import call even when the log is off, which showed in profiles.
+ * Strings, template literals and nested parentheses inside the call are skipped over.
+ */
+export function withoutCalls(source: string, name: string): string {
+  let out = '';
+  let from = 0;
+  for (let at = source.indexOf(name); at >= 0; at = source.indexOf(name, from)) {
+    // A definition (`function _debugLog(` or `const _debugLog = (`) is kept.
+    if (/(function\s+|\.)$/.test(source.slice(Math.max(0, at - 10), at))) {
+      out += source.slice(from, at + name.length);
+      from = at + name.length;
+      continue;
+    }
+    const end = closingParen(source, at + name.length);
+    if (end < 0) break;
+    out += `${source.slice(from, at)}void 0`;
+    from = end + 1;
+  }
+  return out + source.slice(from);
+}
+
+/** The index of the `)` that closes a call whose arguments start at `at`; -1 if none. */
+function closingParen(source: string, at: number): number {
+  let depth = 1;
+  for (let i = at; i < source.length; i++) {
+    const c = source[i];
+    if (c === '"' || c === "'" || c === '`') {
+      i = stringEnd(source, i);
+      if (i < 0) return -1;
+    } else if (c === '(' || c === '{' || c === '[') depth++;
+    else if (c === ')' || c === '}' || c === ']') {
+      depth--;
+      if (depth === 0) return c === ')' ? i : -1;
+    }
+  }
+  return -1;
+}
+
+/** The index of the quote that ends the string or template literal opening at `at` (template substitutions skipped). */
+function stringEnd(source: string, at: number): number {
+  const quote = source[at];
+  for (let i = at + 1; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (c === quote) return i;
+    else if (quote === '`' && c === '$' && source[i + 1] === '{') {
+      const end = closingBrace(source, i + 2);
+      if (end < 0) return -1;
+      i = end;
+    }
+  }
+  return -1;
+}
+
+function closingBrace(source: string, at: number): number {
+  let depth = 1;
+  for (let i = at; i < source.length; i++) {
+    const c = source[i];
+    if (c === '"' || c === "'" || c === '`') { i = stringEnd(source, i); if (i < 0) return -1; }
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return i;
+  }
+  return -1;
+}
+
+function checkServed(t: Transpiled, label: string): void {
+  if (!t.exports.some((name) => /^wasi:cli\/run@0\.2\.\d+$/.test(name))) {
+    throw new GuestLinkError(`${label} is a component but not a WASI command: it does not export wasi:cli/run@0.2 (it exports ${t.exports.join(', ') || 'nothing'})`);
+  }
+  const shape = componentHost(shapeKernel, undefined as unknown as KernelCalls);
+  const versioned = (iface: string) => t.wanted.map((w) => w.split('#')[0]!).find((w) => w.startsWith(`${iface}@`)) ?? iface;
+  const unknown = t.interfaces.filter((iface) => !(iface in shape));
+  const missing = [
+    ...unknown.map(versioned),
+    ...unservedImports(t.wanted, shape).filter((name) => !unknown.some((iface) => name.startsWith(`${iface}@`) || name.startsWith(`${iface}#`))).map(witName),
+  ];
+  if (missing.length > 0) throw new GuestLinkError(`${label} imports what RepliCode does not provide: ${[...new Set(missing)].join(', ')}`);
+}
+
+/** `wasi:random/random@0.3.0#getRandomU64` as `wasi:random/random@0.3.0 get-random-u64`. */
+const witName = (name: string): string => {
+  const [iface, fn = ''] = name.split('#');
+  return `${iface} ${fn.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase()}`;
+};
+
+/** A kernel with nothing open: enough to list what the host serves. */
+const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
+
+/** Cache entries name the jco that wrote them: another version transpiles again. */
+const jcoTag = 'jco-1.35 sync 3';
+
+function remember(hash: string, t: Transpiled): Transpiled {
+  memoryCache.delete(hash);
+  memoryCache.set(hash, t);
+  if (memoryCache.size > maxCachedComponents) memoryCache.delete(memoryCache.keys().next().value!);
+  return t;
+}
+
+function fromDisk(hash: string): Transpiled | undefined {
+  const bytes = readCachedCopy(`${hash} ${jcoTag}`, cacheKind);
+  if (!bytes) return undefined;
+  try {
+    const raw = JSON.parse(new TextDecoder().decode(bytes)) as Omit<Transpiled, 'cores'> & { cores: Record<string, string> };
+    return { ...raw, cores: Object.fromEntries(Object.entries(raw.cores).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))])) };
+  } catch {
+    return undefined; // a file the checksum accepted but this version cannot read: transpile again
+  }
+}
+
+function encode(t: Transpiled): Uint8Array {
+  const cores = Object.fromEntries(Object.entries(t.cores).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+  return new TextEncoder().encode(JSON.stringify({ ...t, cores }));
+}
