@@ -6,10 +6,11 @@ import { checkHistory, describeAnomaly } from './checker/history.js';
 import { runWorkload } from './checker/workload.js';
 import { hasEtcd, runEtcdWorkload } from './checker/etcd-workload.js';
 
-export async function benchChecker(root: string) {
+/** `snapshotEvery`: the replicas restart from catch-up snapshots taken every so many batches (cluster --snapshot-every, --compact). */
+export async function benchChecker(root: string, snapshotEvery?: number) {
   const seed = Number(process.env.BENCH_CHECKER_SEED ?? 14);
   const faults = Number(process.env.BENCH_CHECKER_FAULTS ?? 200);
-  const run = await runWorkload({ root, seed, faults, gap: Number(process.env.BENCH_CHECKER_GAP ?? 30), maxOps: 200_000, maxMs: 15 * 60_000, timeoutMs: 10_000 });
+  const run = await runWorkload({ root, seed, faults, gap: Number(process.env.BENCH_CHECKER_GAP ?? 30), maxOps: 200_000, maxMs: 15 * 60_000, timeoutMs: 10_000, ...(snapshotEvery ? { snapshotEvery } : {}) });
   const started = performance.now();
   const check = checkHistory(run.history);
   const checkMs = performance.now() - started;
@@ -17,10 +18,10 @@ export async function benchChecker(root: string) {
   const restarts = run.history.faults.length - kills;
   const outages = run.history.faults.filter((f, i, all) => f.action === 'kill' && f.alive < 2 && (i === 0 || all[i - 1]!.alive >= 2)).length;
   const anomalies = check.anomalies.length + run.summary.disagreements.length + check.undecided.length;
-  console.log(`${'checker (chaos seed ' + seed + ')'.padEnd(10)} ${check.operations} operations (${check.ok} ok, ${check.unknown} unknown) on ${check.keys} keys; ${kills} kills, ${restarts} restarts (${outages} majority outages); ${anomalies} anomalies; run ${(run.elapsedMs / 1000).toFixed(1)} s, check ${(checkMs / 1000).toFixed(2)} s`);
+  console.log(`${'checker (chaos seed ' + seed + (snapshotEvery ? `, snapshots every ${snapshotEvery} batches` : '') + ')'.padEnd(10)} ${check.operations} operations (${check.ok} ok, ${check.unknown} unknown) on ${check.keys} keys; ${kills} kills, ${restarts} restarts (${outages} majority outages); ${anomalies} anomalies; run ${(run.elapsedMs / 1000).toFixed(1)} s, check ${(checkMs / 1000).toFixed(2)} s`);
   for (const a of check.anomalies.slice(0, 20)) console.log(`  ${describeAnomaly(a)}`);
   return {
-    seed, faultsPlanned: faults, allFaultsFired: run.allFaultsFired, operations: check.operations, ok: check.ok, unknown: check.unknown,
+    seed, snapshotEvery: snapshotEvery ?? null, faultsPlanned: faults, allFaultsFired: run.allFaultsFired, operations: check.operations, ok: check.ok, unknown: check.unknown,
     failed: check.operations - check.ok - check.unknown, keys: check.keys,
     faults: { kills, restarts, events: kills + restarts, majorityOutages: outages },
     batches: run.summary.batches, disagreements: run.summary.disagreements.length,

@@ -134,7 +134,7 @@ async function main() {
     return;
   }
   if (only === 'checker') {
-    writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root), etcd: await benchEtcdChecker(root) }, null, 2) + '\n');
+    writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root), withSnapshots: await benchChecker(root, 20), etcd: await benchEtcdChecker(root) }, null, 2) + '\n');
     return;
   }
   if (only === 'trace') {
@@ -167,7 +167,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'timetravel.json'), await timeTravel());
   writeFileSync(join(resultsDir, 'inspect.json'), JSON.stringify({ host, results: benchInspect(root, inspectEvents) }, null, 2) + '\n');
-  writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root), etcd: await benchEtcdChecker(root) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root), withSnapshots: await benchChecker(root, 20), etcd: await benchEtcdChecker(root) }, null, 2) + '\n');
   console.log(`results written to ${resultsDir}`);
 }
 
