@@ -108,7 +108,10 @@ describe('diff: progress, colour, a reader that goes away', () => {
     const phases: string[] = [];
     const report = await diffTraces(stateOnlyTraces(), { onProgress: (p) => phases.push(p) });
     expect(report.range).not.toBeNull();
-    const kinds = [...new Set(phases.map((p) => p.replace(/^diff: ([a-z ]+).*$/, '$1')))];
+    // Building the traces' snapshot indexes and hashing a window's states show only when they take
+    // long enough for a progress report (a loaded machine): the other phases always show, in order.
+    const optional = ['building snapshot indexes', 'hashing the state before each of events '];
+    const kinds = [...new Set(phases.map((p) => p.replace(/^diff: ([a-z ]+).*$/, '$1')))].filter((k) => !optional.includes(k));
     expect(kinds).toEqual(['reading trace ', 'checkpoint bisection over ', 'event scan', 'state bisection', 'instruction search', 'replaying both traces to event ']);
     expect(phases).toContain('diff: event scan: 0/4 events');
     expect(phases.some((p) => /^diff: instruction search: hooks \d+\.\.\d+ of \d+$/.test(p))).toBe(true);
