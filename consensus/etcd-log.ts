@@ -4,6 +4,7 @@
 // then a watch from the next revision. Any number of nodes may append.
 import { Etcd3, type IKeyValue, type IOptions, type Lease } from 'etcd3';
 import type { ConsensusLog } from './log.js';
+import { wallClockMs } from '../runtime/index.js';
 
 /** etcd did not answer (not running, wrong endpoints), or holds what we cannot use. */
 export class EtcdUnavailableError extends Error {}
@@ -179,15 +180,15 @@ export class EtcdLog implements ConsensusLog {
   async append(entry: Uint8Array): Promise<number> {
     const key = `${this.prefix}${this.appender}-${String(this.seq++).padStart(12, '0')}`;
     const value = Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength);
-    const started = Date.now();
+    const started = wallClockMs();
     for (let attempt = 0; ; attempt++) {
       try {
         // A member without a leader holds a put for etcd's request timeout (7 s by default):
         // give up sooner and try again, elsewhere if need be.
-        const res = await this.client.put(key).value(value).options({ deadline: Date.now() + appendTryMs }).exec();
+        const res = await this.client.put(key).value(value).options({ deadline: wallClockMs() + appendTryMs }).exec();
         return Number(res.header.revision);
       } catch (err) {
-        if (this.closing || Date.now() - started > appendRetryMs) throw err;
+        if (this.closing || wallClockMs() - started > appendRetryMs) throw err;
         await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
       }
     }

@@ -4,8 +4,7 @@
 // (the instruction search, and replays that start from a snapshot) was rebuilt by binaryen, which
 // moves code and leaves the DWARF as it was, so its frames map to their functions only ("in fill
 // (src/x.c:40)", the line where the function is declared).
-import { readFileSync, statSync } from 'node:fs';
-import { frameSource, loadDebugInfo, type ModuleDebugInfo, type WasmFrame } from '../runtime/index.js';
+import { frameSource, loadDebugInfo, readTextLines, type ModuleDebugInfo, type WasmFrame } from '../runtime/index.js';
 
 /** One frame (or one inlined call in it) in source terms. */
 export interface SourcePoint {
@@ -69,11 +68,7 @@ export class SourceFiles {
   lines(file: string): string[] | null {
     let lines = this.files.get(file);
     if (lines === undefined) {
-      try {
-        lines = statSync(file).size <= SourceFiles.maxFileBytes ? readFileSync(file, 'utf8').split('\n') : null;
-      } catch {
-        lines = null; // not on this machine
-      }
+      lines = readTextLines(file, SourceFiles.maxFileBytes); // null: not on this machine, or too large
       if (this.files.size >= SourceFiles.maxFiles) this.files.delete(this.files.keys().next().value!);
       this.files.set(file, lines);
     }
