@@ -38,7 +38,9 @@ interface GuestWorkerData {
 Error.stackTraceLimit = 64;
 
 const port = parentPort!;
-const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput } = workerData as GuestWorkerData;
+// A worker started early (worker/early.ts) has no workerData: its setup is its first message.
+const setup = (workerData ?? await new Promise((resolve) => port.once('message', resolve))) as GuestWorkerData;
+const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput } = setup;
 const opened = openChannel(channel);
 const control = opened.control;
 const effects = new WorkerEffects(port, opened, new OutputRingWriter(output, watchedOutput), trees, netPort);
