@@ -1,15 +1,10 @@
 // What a failed command prints and exits with, shared by the yargs CLI (main.ts) and run's quick
-// path (quick-run.ts). The error classes are imported from the files that define them, not from
-// their folders' index.ts, so that the quick path does not load what only other commands need.
-import { TraceFormatError } from '../formats/framing.js';
-import { TraceLimitError } from '../formats/writer.js';
+// path (quick-run.ts).
+import { TraceFormatError, TraceLimitError } from '../formats/index.js';
+// From the file that defines it, not replayer/index.ts: that would load diff (and the `diff`
+// package) into every `run`, which never replays.
 import { ReplaySetupError } from '../replayer/replay.js';
-import { PreopenError } from '../runtime/effects/host-fs.js';
-import { GatewayError } from '../runtime/effects/gateway.js';
-import { TraceFileError } from '../runtime/effects/trace-file.js';
-import { GuestLinkError } from '../runtime/link-check.js';
-import { ModuleFormatError } from '../runtime/module-error.js';
-import { InternalError, TraceReadError } from '../runtime/spawn.js';
+import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceFileError, TraceReadError } from '../runtime/index.js';
 import { paintFor } from './colour.js';
 import { ExitCode } from './exit-codes.js';
 import { summaryCommands, summaryTarget, writeSummary } from './json-summary.js';
