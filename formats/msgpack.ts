@@ -8,6 +8,15 @@ import type { Packr, Unpackr } from 'msgpackr';
 export const msgpackOptions = { useRecords: false, int64AsType: 'bigint', mapsAsObjects: true } as const;
 
 let codec: { packr: Packr; unpackr: Unpackr } | undefined;
+let provided: typeof import('msgpackr') | undefined;
+
+/**
+ * Hands over msgpackr as already loaded (the guest worker's bundle carries it, so a replay does
+ * not read it from node_modules at its first record): the options stay the ones above.
+ */
+export function provideMsgpackr(msgpackr: typeof import('msgpackr')): void {
+  provided ??= msgpackr;
+}
 
 /**
  * msgpackr, loaded on first use: a plain `run` never packs anything, and loading msgpackr (and
@@ -16,7 +25,7 @@ let codec: { packr: Packr; unpackr: Unpackr } | undefined;
  */
 function msgpackr(): { packr: Packr; unpackr: Unpackr } {
   if (!codec) {
-    const { Packr, Unpackr } = createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr');
+    const { Packr, Unpackr } = provided ?? (createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr'));
     codec = { packr: new Packr(msgpackOptions), unpackr: new Unpackr(msgpackOptions) };
   }
   return codec;

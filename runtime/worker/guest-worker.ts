@@ -1,7 +1,8 @@
 // Entry point of a guest's worker thread: runs one WASI process to completion (plainly, or
 // recording, or replaying a trace) and reports how it ended.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { EventCursor, TraceFormatError, TraceReader, type CursorState } from '../../formats/index.js';
+import * as msgpackr from 'msgpackr';
+import { EventCursor, provideMsgpackr, TraceFormatError, TraceReader, type CursorState } from '../../formats/index.js';
 import { SnapshotDriver } from '../snapshot/driver.js';
 import type { ProcessConfig } from '../config.js';
 import { PreopenError } from '../effects/host-fs.js';
@@ -33,6 +34,9 @@ interface GuestWorkerData {
   output: SharedArrayBuffer;
   watchedOutput: number;
 }
+
+// Bundled with this worker: a recording or replay packs and unpacks from its first event.
+provideMsgpackr(msgpackr);
 
 // Deep guest stacks are the point of trap and divergence reports.
 Error.stackTraceLimit = 64;
