@@ -2,6 +2,7 @@
 // cost of one blocking cross-thread call. Ratios, not absolute times, are the point: both sides
 // run side by side, alternating, and the median of each is compared. Writes bench/results/*.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { compileModule, processConfig, spawnGuest } from '../runtime/index.js';
@@ -16,6 +17,7 @@ import { benchNonReader } from './non-reader.js';
 import { benchStackLimit } from './stack-limit.js';
 import { benchChecker, benchEtcdChecker } from './checker.js';
 import { benchComponents } from './components.js';
+import { benchStartup } from './startup.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -137,12 +139,20 @@ async function main() {
     writeFileSync(join(resultsDir, 'checker.json'), JSON.stringify({ host, result: await benchChecker(root), withSnapshots: await benchChecker(root, 20), etcd: await benchEtcdChecker(root) }, null, 2) + '\n');
     return;
   }
+  // Start-up (issue #18): `run hello.wasm` and other commands against `node -e 0`, fresh processes, interleaved.
+  const startup = () => JSON.stringify({ host, date: new Date().toISOString(), load: loadavg(), ...benchStartup(root, Number(process.env.BENCH_STARTUP_ROUNDS ?? 21)) }, null, 2) + '\n';
+  if (only === 'startup') {
+    writeFileSync(join(resultsDir, 'startup.json'), startup());
+    return;
+  }
+  const traceBench = async () => [
+    await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
+    await benchTrace(root, 'syscall_heavy record/replay', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.3, repeats),
+    // The same at 5M iterations (10M events): the steady state, where start-up no longer counts.
+    await benchTrace(root, 'syscall_heavy record/replay, long', 'syscall_heavy', [process.env.BENCH_SYSCALLS_LONG ?? '5000000'], 1.3, Number(process.env.BENCH_LONG_REPEATS ?? 3)),
+  ];
   if (only === 'trace') {
-    const trace = [
-      await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
-      await benchTrace(root, 'syscall_heavy record/replay', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.3, repeats),
-    ];
-    writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, results: trace }, null, 2) + '\n');
+    writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, load: loadavg(), results: await traceBench() }, null, 2) + '\n');
     return;
   }
   const crossThread = await crossThreadRoundTrip(20_000);
@@ -154,11 +164,8 @@ async function main() {
   writeFileSync(join(resultsDir, 'runtime.json'), JSON.stringify({ host, results: runtime }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'stack-limit.json'), JSON.stringify({ host, ...(await benchStackLimit(root, repeats)) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'components.json'), JSON.stringify({ host, ...(await benchComponents(root, repeats)) }, null, 2) + '\n');
-  const trace = [
-    await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
-    await benchTrace(root, 'syscall_heavy record/replay', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.3, repeats),
-  ];
-  writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, results: trace }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, load: loadavg(), results: await traceBench() }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'startup.json'), startup());
   writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'non-reader.json'), JSON.stringify({ host, results: await benchNonReader(root) }, null, 2) + '\n');

@@ -14,6 +14,8 @@ export interface TraceBenchResult {
   name: string; program: string; args: string[]; repeats: number;
   runMs: number; recordMs: number; replayMs: number;
   recordOverhead: number; recordTarget: number; replayVsRecord: number;
+  /** Whole run, record and replay (start-up included) per event, and what recording adds to a run per event; ns. */
+  runNsPerEvent: number; recordNsPerEvent: number; replayNsPerEvent: number; recordExtraNsPerEvent: number;
   events: number; replayEventsPerSecond: number; traceBytes: number; bytesPerEvent: number;
 }
 
@@ -63,8 +65,15 @@ export async function benchTrace(root: string, name: string, program: string, ar
     name, program, args, repeats, runMs, recordMs, replayMs,
     recordOverhead: recordMs / runMs, recordTarget, replayVsRecord: recordMs / replayMs,
     events, replayEventsPerSecond: events / (replayMs / 1000), traceBytes, bytesPerEvent: traceBytes / Math.max(1, events),
+    ...perEventNs(runMs, recordMs, replayMs, events),
   };
   console.log(`${name.padEnd(28)} run ${runMs.toFixed(0).padStart(5)} ms  record ${recordMs.toFixed(0).padStart(5)} ms (x${result.recordOverhead.toFixed(3)}, target <= ${recordTarget})  replay ${replayMs.toFixed(0).padStart(5)} ms (record/replay ${result.replayVsRecord.toFixed(2)}, target >= 1)`);
   console.log(`${''.padEnd(28)} ${events} events, ${(result.replayEventsPerSecond / 1e6).toFixed(2)} M events/s replayed (target >= 1), ${traceBytes} bytes = ${result.bytesPerEvent.toFixed(2)} bytes/event (target <= 8)`);
+  if (events >= 1000) console.log(`${''.padEnd(28)} per event: run ${result.runNsPerEvent.toFixed(0)} ns, record ${result.recordNsPerEvent.toFixed(0)} ns (+${result.recordExtraNsPerEvent.toFixed(0)} ns over run, target <= 40), replay ${result.replayNsPerEvent.toFixed(0)} ns`);
   return result;
+}
+
+function perEventNs(runMs: number, recordMs: number, replayMs: number, events: number) {
+  const ns = (ms: number) => (ms * 1e6) / Math.max(1, events);
+  return { runNsPerEvent: ns(runMs), recordNsPerEvent: ns(recordMs), replayNsPerEvent: ns(replayMs), recordExtraNsPerEvent: ns(recordMs - runMs) };
 }

@@ -2,9 +2,6 @@
 // over a library function. Errors the user can fix print one line and exit 1.
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { TraceFormatError, TraceLimitError } from '../formats/index.js';
-import { ReplaySetupError } from '../replayer/index.js';
-import { GatewayError, GuestLinkError, InternalError, ModuleFormatError, PreopenError, TraceFileError, TraceReadError } from '../runtime/index.js';
 import { withClusterOptions, withNodeOptions, type ParsedClusterArgs } from './commands/cluster-options.js';
 import { diffCommand, withDiffOptions, type ParsedDiffArgs } from './commands/diff.js';
 import { indexCommand, withIndexOptions, type ParsedIndexArgs } from './commands/snapshot-index.js';
@@ -12,53 +9,12 @@ import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './co
 import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './commands/record.js';
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
 import { runCommand, withRunOptions, type ParsedRunArgs } from './commands/run.js';
-import { ExitCode, exitCodeHelp } from './exit-codes.js';
-import { bareJsonFlags, summaryCommands, summaryTarget, writeSummary } from './json-summary.js';
+import { exitCodeHelp } from './exit-codes.js';
+import { bareJsonFlags } from './json-summary.js';
+import { exitCodeFor, fail, handle } from './failure.js';
+import { yargsParserConfiguration } from './quick-run.js';
 // The key table alone (no Ink, no React): `tui --help` lists the same keys as the TUI's `?` screen.
 import { keyHelp } from '../tui/keys/index.js';
-import { UsageError } from './options.js';
-import { paintFor } from './colour.js';
-
-/** One line on stderr for a failure, in red on a terminal. */
-const errorLine = (message: string) => paintFor(process.stderr).bad(`replicode: ${message}`) + '\n';
-
-function fail(message: string, code: number = ExitCode.usage): never {
-  process.stderr.write(errorLine(message));
-  process.exit(code);
-}
-
-/** What a thrown error means for the user: one line, and the exit code. */
-function failureOf(err: unknown): { message: string; code: number } {
-  if (err instanceof UsageError || err instanceof ModuleFormatError || err instanceof GuestLinkError || err instanceof PreopenError
-    || err instanceof TraceFormatError || err instanceof TraceLimitError || err instanceof TraceReadError || err instanceof ReplaySetupError || err instanceof GatewayError || err instanceof TraceFileError) {
-    return { message: err.message, code: ExitCode.usage };
-  }
-  const detail = err instanceof InternalError || err instanceof Error ? err.stack ?? err.message : String(err);
-  if (process.env.REPLICODE_DEBUG) process.stderr.write(`${detail}\n`);
-  return { message: `internal error: ${(err as Error)?.message ?? err} (a bug in RepliCode; set REPLICODE_DEBUG=1 for details)`, code: ExitCode.internal };
-}
-
-function exitCodeFor(err: unknown): never {
-  const { message, code } = failureOf(err);
-  fail(message, code);
-}
-
-/**
- * A command's handler: its result is the exit code; anything it throws becomes one line (and,
- * with --json, an `outcome: "error"` summary, so a script reading the summary always gets one).
- */
-function handle<A>(name: string, command: (argv: A) => number | Promise<number>) {
-  return async (argv: A): Promise<void> => {
-    try {
-      process.exitCode = await command(argv);
-    } catch (err) {
-      const { message, code } = failureOf(err);
-      process.stderr.write(errorLine(message));
-      if (summaryCommands.has(name)) writeSummary(summaryTarget((argv as { json?: unknown }).json), { command: name, outcome: 'error', exitCode: code, error: message });
-      process.exit(code);
-    }
-  };
-}
 
 /**
  * Examples print one per line, their purpose as a shell comment above, so a long command is
@@ -127,7 +83,7 @@ async function main(): Promise<void> {
   await withExamples(yargs(bareJsonFlags(hideBin(process.argv))), examples.top)
     .scriptName('replicode')
     .usage('replicode <command> [options]\n\nRecord, replay and replicate WebAssembly (WASI) programs deterministically.')
-    .parserConfiguration({ 'populate--': true, 'camel-case-expansion': true, 'greedy-arrays': false })
+    .parserConfiguration(yargsParserConfiguration)
     .command(
       'run [module] [args..]',
       'Run a WASI module deterministically',

@@ -2,7 +2,7 @@
 // in RepliCode.
 export * from './framing.js';
 export * from './records.js';
-export { msgpackOptions, pack, unpackAll } from './msgpack.js';
+export { msgpackOptions, pack, unpackAll, provideMsgpackr } from './msgpack.js';
 export { syscallTable, syscallId, syscallName, fingerprint, fingerprintSeed, mixArgument, describeValueArgs, syscallSignatures, type WasmSignature } from './syscalls.js';
 export {
   TraceWriter, RecordBuffer, ChunkFramer, TraceLimitError, callsPerBatch, defaultMaxTraceBytes,

@@ -1,4 +1,5 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { createRequire } from 'node:module';
+import type { Packr, Unpackr } from 'msgpackr';
 
 /**
  * The one msgpackr configuration of the trace format. Plain arrays and maps (no record
@@ -6,15 +7,36 @@ import { Packr, Unpackr } from 'msgpackr';
  */
 export const msgpackOptions = { useRecords: false, int64AsType: 'bigint', mapsAsObjects: true } as const;
 
-const packr = new Packr(msgpackOptions);
-const unpackr = new Unpackr(msgpackOptions);
+let codec: { packr: Packr; unpackr: Unpackr } | undefined;
+let provided: typeof import('msgpackr') | undefined;
+
+/**
+ * Hands over msgpackr as already loaded (the guest worker's bundle carries it, so a replay does
+ * not read it from node_modules at its first record): the options stay the ones above.
+ */
+export function provideMsgpackr(msgpackr: typeof import('msgpackr')): void {
+  provided ??= msgpackr;
+}
+
+/**
+ * msgpackr, loaded on first use: a plain `run` never packs anything, and loading msgpackr (and
+ * looking for its native add-on) took ~10-20 ms of every start. Its CommonJS build is required
+ * synchronously, so pack and unpackAll stay synchronous; it is the same code as its ES build.
+ */
+function msgpackr(): { packr: Packr; unpackr: Unpackr } {
+  if (!codec) {
+    const { Packr, Unpackr } = provided ?? (createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr'));
+    codec = { packr: new Packr(msgpackOptions), unpackr: new Unpackr(msgpackOptions) };
+  }
+  return codec;
+}
 
 /** Encodes one value; the result is a fresh copy (msgpackr reuses its buffer). */
 export function pack(value: unknown): Uint8Array {
-  return Uint8Array.prototype.slice.call(packr.pack(value));
+  return Uint8Array.prototype.slice.call(msgpackr().packr.pack(value));
 }
 
 /** Decodes every msgpack value in `bytes`, in order. */
 export function unpackAll(bytes: Uint8Array): unknown[] {
-  return unpackr.unpackMultiple(bytes) as unknown[];
+  return msgpackr().unpackr.unpackMultiple(bytes) as unknown[];
 }

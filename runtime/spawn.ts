@@ -10,7 +10,8 @@ import { TraceFileRecorder } from './effects/trace-file.js';
 import { traceDrainMs, traceRingBuffer, TraceRingReader } from './worker/trace-channel.js';
 import type { TraceEnd } from '../formats/index.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
-import { guestThreadStackMb } from './rewrite/index.js';
+import { defaultMaxStackBytes, guestThreadStackMb } from './rewrite/index.js';
+import { defaultGuestStackMb, takeEarlyGuestWorker } from './worker/early.js';
 import type { SessionSpec, SessionStats } from './trace/spec.js';
 import type { TakenSnapshot } from './snapshot/driver.js';
 import type { Delivery, NetRequest } from './net/types.js';
@@ -58,7 +59,10 @@ export type OutputAccepted = void | 'closed';
 
 // The worker's code is bundled into one file at build time: a fresh worker then loads one
 // module instead of ~30, which takes about 20 ms off every guest start.
-const workerUrl = new URL('./worker/guest-worker.bundle.js', import.meta.url);
+// Spelled as '../runtime/...' so that it holds both here (dist/runtime/spawn.js) and in the CLI's
+// bundle (dist/bundle/*.js, scripts/build.mjs).
+const workerUrl = new URL('../runtime/worker/guest-worker.bundle.js', import.meta.url);
+if (guestThreadStackMb(defaultMaxStackBytes) !== defaultGuestStackMb) throw new InternalError('worker/early.ts: defaultGuestStackMb is not the default stack');
 
 /** The machine's side of a process's networking (see runtime/machine.ts). */
 export interface NetHooks {
@@ -107,12 +111,16 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   const outputShared = outputRingBuffer();
   const watchedOutput = (options.watchedOutput ?? []).reduce((mask, stream) => mask | stream, 0);
   const stackMb = options.config.maxStackBytes === undefined ? undefined : guestThreadStackMb(options.config.maxStackBytes);
-  const worker = new Worker(workerUrl, {
+  const workerData = {
+    module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2,
+    output: outputShared, watchedOutput,
+  };
+  // A worker started early (bin/replicode.js) gets its setup as its first message.
+  const early = takeEarlyGuestWorker(stackMb);
+  early?.postMessage(workerData, [net.port2]);
+  const worker = early ?? new Worker(workerUrl, {
     ...(stackMb === undefined ? {} : { resourceLimits: { stackSizeMb: stackMb } }),
-    workerData: {
-      module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2,
-      output: outputShared, watchedOutput,
-    },
+    workerData,
     transferList: [net.port2],
   });
   const pump = outputPump(new OutputRingReader(outputShared), options.onOutput, watchedOutput);

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// The build (tsc, then esbuild's bundle of the guest worker into dist/), run at most once per
+// The build (tsc, then esbuild's bundles of the guest worker and of the CLI into dist/), run at most once per
 // set-up command: `npm install` builds (prepare), and `npm run demo`, `npm test` and `npm run bench`
 // then find dist/ newer than every source file and skip it. `--force` (what `npm run build` and
 // prepare pass) always builds.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -18,6 +18,14 @@ const steps = [
   [bin('tsc'), ['-p', 'tsconfig.json']],
   [bin('esbuild'), ['dist/runtime/worker/guest-worker.js', '--bundle', '--platform=node', '--format=esm', '--log-level=warning',
     '--outfile=dist/runtime/worker/guest-worker.bundle.js']],
+  // The CLI (bin/replicode.js loads it): a handful of files instead of ~200 to read and compile.
+  // Code loaded on demand (cluster, tui, index, ...) goes in chunks of its own (--splitting);
+  // packages that read files next to their own code or are large and rarely used stay outside.
+  // `require` is defined for the CommonJS packages inside (an ES module has none).
+  [bin('esbuild'), ['dist/cli/main.js', 'dist/cli/run-main.js', '--bundle', '--platform=node', '--format=esm', '--splitting', '--log-level=warning',
+    '--outdir=dist/bundle', '--chunk-names=[name]-[hash]',
+    ...['etcd3', 'binaryen', '@bytecodealliance/jco', 'ink', 'react', 'msgpackr'].map((p) => `--external:${p}`),
+    "--banner:js=import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);"]],
 ];
 
 /** The newest modification time among the sources (a folder walk: a few hundred files). */
@@ -44,6 +52,8 @@ if (!process.argv.includes('--force') && upToDate()) {
   process.exit(0);
 }
 const started = Date.now();
+// The CLI bundle's chunks are named by their hashes: an old build's would stay beside the new.
+rmSync(join(root, 'dist', 'bundle'), { recursive: true, force: true });
 for (const [command, args] of steps) {
   const r = spawnSync(command, args, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
   if (r.status !== 0) process.exit(r.status ?? 1);

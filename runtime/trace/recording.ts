@@ -32,6 +32,8 @@ export class RecordingSession implements GuestSession {
   /** Same rolling syscall hash as HashingSession, so recorded replicas can be compared too. */
   private rolling = 0x811c9dc5;
   private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
+  /** The event count after which the next periodic checkpoint is taken. */
+  private nextCheckpoint: number;
 
   
 
@@ -50,12 +52,18 @@ export class RecordingSession implements GuestSession {
       this.rolling = Math.imul(this.rolling ^ errno, 0x01000193);
       this.writer.result(errno);
       if (this.faults.active) this.faults.afterCall(this.event, this.kernel!);
-      if ((this.event + 1) % this.options.checkpointEvery === 0) this.guard(() => this.checkpoint(this.event + 1));
+      // Events are numbered one by one: the next multiple of checkpointEvery is where one goes (no division per event).
+      if (this.event + 1 === this.nextCheckpoint) {
+        this.nextCheckpoint += this.options.checkpointEvery;
+        this.guard(() => this.checkpoint(this.event + 1));
+      }
     },
   };
 
   constructor(private readonly writer: EventLog, private readonly options: RecordingOptions, private readonly faults = new FaultInjector([])) {
     this.tracer.wantsArguments = faults.wantsArguments;
+    assert(Number.isSafeInteger(options.checkpointEvery) && options.checkpointEvery > 0, 'checkpointEvery is a positive whole number');
+    this.nextCheckpoint = options.checkpointEvery;
   }
 
   wrapEffects(inner: HostEffects): HostEffects {

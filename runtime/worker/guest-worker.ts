@@ -1,7 +1,7 @@
 // Entry point of a guest's worker thread: runs one WASI process to completion (plainly, or
 // recording, or replaying a trace) and reports how it ended.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { EventCursor, TraceFormatError, TraceReader, type CursorState } from '../../formats/index.js';
+import { EventCursor, provideMsgpackr, TraceFormatError, TraceReader, type CursorState } from '../../formats/index.js';
 import { SnapshotDriver } from '../snapshot/driver.js';
 import type { ProcessConfig } from '../config.js';
 import { PreopenError } from '../effects/host-fs.js';
@@ -39,7 +39,13 @@ interface GuestWorkerData {
 Error.stackTraceLimit = 64;
 
 const port = parentPort!;
-const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput } = workerData as GuestWorkerData;
+// A worker started early (worker/early.ts) has no workerData: its setup is its first message.
+const setup = (workerData ?? await new Promise((resolve) => port.once('message', resolve))) as GuestWorkerData;
+const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput } = setup;
+// A recording or replay packs and unpacks from its first event: msgpackr, bundled with this worker
+// but evaluated only here, is handed to formats/ (a plain run never evaluates it, nor reads it
+// from node_modules).
+if (spec) provideMsgpackr(await import('msgpackr'));
 const opened = openChannel(channel);
 const control = opened.control;
 const effects = new WorkerEffects(port, opened, new OutputRingWriter(output, watchedOutput), trees, netPort);

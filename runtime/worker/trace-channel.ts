@@ -43,6 +43,7 @@ const Ctl = {
   /** Events completed (their result known) so far, mod 2^32. */
   completed: 4,
 } as const;
+const completedSlot = Ctl.completed;
 const controlBytes = 32;
 const columnsBytes = callsPerBatch * 6;
 
@@ -87,30 +88,42 @@ export class SharedTraceLog implements EventLog {
   private published: number;
   private room = 0;
 
+  private readonly ids: Uint8Array;
+  private readonly fingerprints: Uint32Array;
+  private readonly results: Uint8Array;
+  private readonly control: Int32Array;
+
   constructor(shared: SharedArrayBuffer, private readonly port: MessagePort, private readonly maxTraceBytes: number) {
     this.v = views(shared);
+    ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, control: this.control } = this.v);
     this.written = Atomics.load(this.v.control, Ctl.written) >>> 0;
     this.published = this.written;
   }
 
   get eventCount(): number { return this.events; }
 
-  // call() and result() run once per syscall: plain stores into shared columns, no allocation.
+  // call() and result() run once per syscall: plain stores into shared columns, no allocation,
+  // through views held in fields of their own (one load each, not two).
   call(id: number, fingerprint: number): number {
-    if (this.pending === callsPerBatch) this.flushCalls();
-    const { ids, fingerprints, results } = this.v;
-    ids[this.pending] = id;
-    fingerprints[this.pending] = fingerprint;
-    results[this.pending] = 0;
-    this.pending++;
+    const at = this.pending;
+    if (at === callsPerBatch) return this.callAfterFlush(id, fingerprint);
+    this.ids[at] = id;
+    this.fingerprints[at] = fingerprint;
+    this.results[at] = 0;
+    this.pending = at + 1;
     return this.events++;
+  }
+
+  private callAfterFlush(id: number, fingerprint: number): number {
+    this.flushCalls();
+    return this.call(id, fingerprint);
   }
 
   /** The errno of the last call, which completes its event: its records are published. */
   result(errno: number): void {
-    this.v.results[this.pending - 1] = errno;
+    this.results[this.pending - 1] = errno;
     this.completed = this.events;
-    this.v.control[Ctl.completed] = this.events | 0;
+    this.control[completedSlot] = this.events | 0;
     if (this.written !== this.published) this.publish();
   }
 
