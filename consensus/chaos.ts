@@ -34,7 +34,7 @@ export const defaultChaosFaults = 50;
 const outagePercent = 10;
 
 /** A small seeded generator (mulberry32): 32-bit state, the same sequence on every platform. */
-function generator(seed: number): () => number {
+export function seededGenerator(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -50,7 +50,7 @@ export function chaosSchedule(options: ChaosOptions): ChaosFault[] {
   const { replicas, faults } = options;
   assert(Number.isInteger(faults) && faults >= 0 && faults <= maxChaosFaults, `chaos faults ${faults} out of 0..${maxChaosFaults}`);
   assert(Number.isInteger(replicas) && replicas >= 1, `chaos on ${replicas} replicas`);
-  const random = generator(options.seed);
+  const random = seededGenerator(options.seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
   const majority = Math.floor(replicas / 2) + 1;
   const maxGap = Math.max(2, options.maxGap ?? 12);

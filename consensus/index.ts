@@ -5,7 +5,7 @@ export { Proposer } from './proposer.js';
 export { ReplicaSequencer } from './replica-sequencer.js';
 export { Cluster, type ClusterOptions, type ClusterProcess, type Disagreement, type HashBoard } from './cluster.js';
 export { linkBlockRange, linkBlocksRange, linksPerBlock, maxLinkBlock, processLinkRange, LinkBlocksExhaustedError, type LinkRange } from './link-blocks.js';
-export { chaosSchedule, ChaosDriver, defaultChaosFaults, maxChaosFaults, type ChaosFault, type ChaosOptions, type ChaosTarget } from './chaos.js';
+export { chaosSchedule, ChaosDriver, seededGenerator, defaultChaosFaults, maxChaosFaults, type ChaosFault, type ChaosOptions, type ChaosTarget } from './chaos.js';
 export type { EtcdLog } from './etcd-log.js';
 
 /** The etcd log, loaded only when asked for: its client (gRPC) takes a quarter second to load. */

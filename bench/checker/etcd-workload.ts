@@ -4,6 +4,7 @@
 // a seeded generator: an etcd member killed (kill -9) and later restarted on its data, keeping
 // etcd's quorum, or (the second fault and every fifth after it) two members at once: etcd stops
 // until one is back; or a node killed with kill -9 and restarted. The history is checked as the `cluster --chaos` one is.
+import { seededGenerator } from '../../consensus/index.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,16 +39,6 @@ export interface EtcdWorkloadResult {
   disagreements: number;
 }
 
-function generator(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -139,7 +130,7 @@ class Nodes {
  * every fifth after it: etcd without quorum); or a node killed then restarted.
  */
 async function nemesis(o: EtcdWorkloadOptions, members: EtcdMembers, nodes: Nodes, done: () => boolean, faults: TimedFault[], nodeFaults: EtcdWorkloadResult['nodeFaults']): Promise<void> {
-  const random = generator(o.seed);
+  const random = seededGenerator(o.seed);
   const every = o.faultEveryMs ?? 1500;
   for (let f = 0; f < o.faults && !done(); f++) {
     await sleep(every / 2 + random() * every);

@@ -3,6 +3,7 @@
 // keys), every request recorded with its call and return times on this process's clock; the
 // cluster's fault lines are timed as they arrive. It stops by itself: once every fault has
 // fired, or at its operation or time bound, whichever comes first; then one final GET per key.
+import { seededGenerator } from '../../consensus/index.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,17 +44,6 @@ export interface WorkloadResult {
 
 const faultLine = /^replicode: chaos \d+: batch (\d+): (kill|restart) replica (\d+) \((\d+) of \d+ alive\)$/;
 
-/** A seeded generator (mulberry32) so that a run's requests, like its faults, follow from the seed. */
-function generator(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 export async function runWorkload(o: WorkloadOptions): Promise<WorkloadResult> {
   const replicas = o.replicas ?? 3;
@@ -137,7 +127,7 @@ async function runClient(
   ops: Op[], extra: History['extraReplies'], done: () => boolean,
 ): Promise<void> {
   let attempt = 0;
-  const random = generator(o.seed * 7919 + client + 1);
+  const random = seededGenerator(o.seed * 7919 + client + 1);
   const { registers, counters } = keys(o);
   let written = 0;
   let conn: RespConnection | undefined;
