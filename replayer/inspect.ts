@@ -1,6 +1,6 @@
 // `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
-import { pack, pageHashBytes, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
-import { stackLimitOf } from '../runtime/index.js';
+import { pack, pageHashBytes, type RewritePassRecord, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
+import { canonicalNansOf, fuelLimitOf, stackLimitOf } from '../runtime/index.js';
 import { describeNetEvent, eventsOf, resultName } from './events.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -17,7 +17,11 @@ export interface TraceSummary {
     /** The call-stack limit (--max-stack) in counted bytes; null: none of its own (traces before it existed). */
     maxStackBytes: number | null;
     /** The module rewriting passes, in order, with their options (replay applies them again). */
-    rewrite: { name: string; maxStackBytes: number }[];
+    rewrite: RewritePassRecord[];
+    /** The fuel limit (--max-fuel); null: no fuel counting. */
+    maxFuel: number | null;
+    /** Whether float results were NaN-canonicalised (false in traces recorded before it existed, or with --no-canonical-nans). */
+    canonicalNans: boolean;
   };
   /** Whole: every chunk checks out, closed with footer and trailer, recorded to its end. */
   complete: boolean;
@@ -55,6 +59,7 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
       pid: h.config.pid, stdin: h.config.stdin === 'machine' ? 'batches' : 'records', maxMemoryBytes: h.config.maxMemoryBytes ?? null,
       hosts: h.config.hosts ?? [], faults: h.config.faults ?? [],
       maxStackBytes: stackLimitOf(h.module.rewrite ?? []) ?? null, rewrite: h.module.rewrite ?? [],
+      maxFuel: fuelLimitOf(h.module.rewrite ?? []) ?? null, canonicalNans: canonicalNansOf(h.module.rewrite ?? []),
     },
     complete: false, state: 'damaged', stopped: null,
     events: 0, calls: {}, records: {}, checkpoints: [], exit: null,

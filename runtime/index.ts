@@ -4,7 +4,7 @@ export { processConfig, defaultSeed, type ProcessConfig, type Preopen } from './
 export { defaultEpochNs, clockTickNs, maxClockNs, VirtualClock } from './clock.js';
 export { SeededRandom } from './prng.js';
 export { Kernel, wasiModuleName } from './kernel.js';
-export { runGuest, trapExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
+export { runGuest, trapExitCode, fuelExhaustedExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
 export { spawnGuest, InternalError, TraceReadError, type OutputAccepted, type SpawnOptions } from './spawn.js';
 export { compileModule, moduleBinary, moduleKind, ModuleFormatError } from './module.js';
 export { checkLink } from './link-check.js';
@@ -12,10 +12,10 @@ export { readModuleInterface, type ModuleInterface, type MemoryLimits } from './
 export { deferStartFunction, deferredStartExport } from './start-function.js';
 export { capMemory, defaultMaxMemoryBytes, memoryLimitBytes, wasmPageBytes } from './memory-limit.js';
 export {
-  applyRewrites, guestThreadStackMb, offsetsSectionName, rewritePipeline, stackLimitOf, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
+  applyRewrites, guestThreadStackMb, offsetsSectionName, rewritePipeline, stackLimitOf, fuelLimitOf, canonicalNansOf, fuelExport, maxFuelLimit, fuelExhaustedFunctionName, canonicalNanF32, canonicalNanF64, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
 } from './rewrite/index.js';
 export { leb, readLeb, section, sections, type Section } from './wasm-binary.js';
-export { formatTrap, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';
+export { formatTrap, fuelExhaustedMessage, wasmFrames, type TrapInfo, type WasmFrame } from './trap.js';
 export type { HostEffects, StdinRead } from './effects/types.js';
 export { MemoryEffects, type MemoryEffectsOptions } from './effects/memory-effects.js';
 export { BufferStdin, StreamStdin, type StdinSource } from './effects/stdin-sources.js';

@@ -4,15 +4,16 @@ import { ProcessExit } from './exit.js';
 import { Kernel, wasiModuleName } from './kernel.js';
 import { GuestLinkError } from './link-check.js';
 import { deferredStartExport } from './start-function.js';
-import { isTrap, trapInfo, type TrapInfo } from './trap.js';
+import { fuelExport } from './rewrite/index.js';
+import { fuelExhaustedMessage, isTrap, trapInfo, type TrapInfo } from './trap.js';
 import { GuestStop, type Divergence, type GuestSession } from './trace/session.js';
 import { stopImport } from './snapshot/abi.js';
 import type { InstructionClock, SnapshotDriver, SnapshotSession } from './snapshot/driver.js';
 
 /** How a guest process ended. */
 export type GuestOutcome =
-  | { kind: 'exit'; exitCode: number }
-  | { kind: 'trap'; exitCode: number; trap: TrapInfo }
+  | { kind: 'exit'; exitCode: number; fuelUsed?: number }
+  | { kind: 'trap'; exitCode: number; trap: TrapInfo; fuelUsed?: number }
   | { kind: 'diverged'; exitCode: number; divergence: Divergence }
   | { kind: 'stopped'; exitCode: number; event: number; reason: string; at?: import('./trace/session.js').StopSnapshot };
 
@@ -21,6 +22,9 @@ export const divergedExitCode = 3;
 
 /** Exit code of a trapped guest, like a process killed by SIGABRT. */
 export const trapExitCode = 134;
+
+/** Exit code of a guest stopped by --max-fuel, like a process killed by SIGXCPU (CPU time limit): 128 + 24. */
+export const fuelExhaustedExitCode = 152;
 
 export { GuestLinkError };
 
@@ -68,16 +72,28 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
     outcome = { kind: 'exit', exitCode: 0 };
   } catch (err) {
     if (err instanceof ProcessExit) outcome = { kind: 'exit', exitCode: err.code };
-    else if (isTrap(err)) outcome = { kind: 'trap', exitCode: trapExitCode, trap: trapInfo(err) };
+    else if (isTrap(err)) {
+      const trap = trapInfo(err);
+      outcome = { kind: 'trap', exitCode: trap.message === fuelExhaustedMessage ? fuelExhaustedExitCode : trapExitCode, trap };
+    }
     else if (err instanceof GuestStop) outcome = fromStop(err);
     else throw err;
   }
+  const fuelUsed = fuelUsedBy(instance, config.maxFuel);
+  if (fuelUsed !== undefined && (outcome.kind === 'exit' || outcome.kind === 'trap')) outcome = { ...outcome, fuelUsed };
   if (session && (outcome.kind === 'exit' || outcome.kind === 'trap')) {
-    const end = session.finish({ kind: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.kind === 'trap' ? outcome.trap.message : null });
+    const end = session.finish({ kind: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.kind === 'trap' ? outcome.trap.message : null, ...(fuelUsed !== undefined ? { fuelUsed } : {}) });
     if (end) outcome = fromStop(new GuestStop(end));
   }
   kernel.finish();
   return outcome;
+}
+
+/** The fuel the guest used (the limit less what its fuel global holds), when it counts fuel. */
+function fuelUsedBy(instance: WebAssembly.Instance, maxFuel: number | undefined): number | undefined {
+  const left = instance.exports[fuelExport];
+  if (maxFuel === undefined || !(left instanceof WebAssembly.Global)) return undefined;
+  return maxFuel - Number(left.value as bigint);
 }
 
 /** Instantiation failures left after the link check (a data segment outside memory) are the module's. */

@@ -29,7 +29,38 @@ export interface BodyScan {
    * the function's own. Numbers, not objects: this runs on every instruction of the module.
    */
   sites: number[];
+  /** Instructions in the body (its final `end` included). */
+  instructions: number;
+  /** With `collect.loops`: flat pairs (offset just after a loop's block type, instructions before it). */
+  loops: number[];
+  /** With `collect.nans`: flat pairs (offset just after an instruction whose result may be a NaN, NanKind). */
+  nans: number[];
 }
+
+/** What scanBody collects beyond the stack limit's needs (fuel's hooks, NaN canonicalisation's sites). */
+export interface Collect { loops?: boolean; nans?: boolean }
+
+/** The type of a result NaN canonicalisation rewrites. */
+export const NanKind = { f32: 0, f64: 1, f32x4: 2, f64x2: 3 } as const;
+
+/**
+ * Instructions whose result may be a NaN with bits the hardware chooses (the arithmetic ones, as
+ * Cranelift's NaN canonicalisation lists them): one-byte opcodes, then 0xFD SIMD sub-opcodes.
+ * Not abs, neg, copysign (defined on the bits), loads, constants, reinterpretations, selects or
+ * pmin/pmax (they move bits unchanged), nor conversions from integers (never a NaN).
+ */
+const scalarNanKinds: (number | undefined)[] = (() => {
+  const table: (number | undefined)[] = [];
+  for (let op = 0x8d; op <= 0x97; op++) table[op] = NanKind.f32; // ceil floor trunc nearest sqrt add sub mul div min max
+  for (let op = 0x9b; op <= 0xa5; op++) table[op] = NanKind.f64;
+  table[0xb6] = NanKind.f32; // f32.demote_f64
+  table[0xbb] = NanKind.f64; // f64.promote_f32
+  return table;
+})();
+const simdNanKinds = new Map<number, number>([
+  ...[103, 104, 105, 106, 227, 228, 229, 230, 231, 232, 233, 94, 261, 262].map((sub) => [sub, NanKind.f32x4] as [number, number]), // ceil floor trunc nearest sqrt add sub mul div min max demote relaxed_(n)madd
+  ...[116, 117, 122, 148, 239, 240, 241, 242, 243, 244, 245, 95, 263, 264].map((sub) => [sub, NanKind.f64x2] as [number, number]),
+]);
 
 /** An instruction's operand-stack effect: values popped, values pushed. */
 type Effect = readonly [pops: number, pushes: number];
@@ -187,10 +218,12 @@ function signature(shape: ModuleShape, typeIndex: number): FuncType {
  * Steps through one function body's instructions, from `start` (after its locals) to `end`
  * (just after its final `end`), with `results` the function's result count.
  */
-export function scanBody(bytes: Uint8Array, start: number, end: number, results: number, shape: ModuleShape): BodyScan {
+export function scanBody(bytes: Uint8Array, start: number, end: number, results: number, shape: ModuleShape, collect: Collect = {}): BodyScan {
   if (end > bytes.length || start >= end) throw new ModuleFormatError('a function body is cut short');
   const frames: Frame[] = [{ base: 0, params: 0, results }];
-  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [] };
+  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [], instructions: 0, loops: [], nans: [] };
+  const { loops, nans } = collect;
+  let count = 0;
   let height = 0;
   const frame = (): Frame => frames[frames.length - 1]!;
   const apply = (pops: number, pushes: number) => {
@@ -207,12 +240,14 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
   while (at < end) {
     const opStart = at;
     const op = bytes[at++]!;
+    count++;
     switch (op) {
       case 0x00: unreachable(); break;
       case 0x02: case 0x03: case 0x06: { // block, loop, try
         const [p, r, next] = readBlockType(bytes, at, shape);
         at = next;
         if (op === 0x06) scan.catches = true;
+        else if (op === 0x03 && loops) scan.loops.push(at, count);
         enter(p, r);
         break;
       }
@@ -293,7 +328,11 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const [sub, next] = readLeb(bytes, at);
         const decoded = op === 0xfc ? miscInstruction(bytes, sub, next) : op === 0xfd ? simdInstruction(bytes, sub, next) : atomicInstruction(bytes, sub, next);
         if (!decoded) throw new ModuleFormatError(`unknown instruction 0x${op.toString(16)} ${sub} at byte ${opStart}`);
-        if (op === 0xfd) scan.v128 = true;
+        if (op === 0xfd) {
+          scan.v128 = true;
+          const kind = nans ? simdNanKinds.get(sub) : undefined;
+          if (kind !== undefined) scan.nans.push(decoded[1], kind);
+        }
         apply(decoded[0][0], decoded[0][1]);
         at = decoded[1];
         break;
@@ -303,10 +342,15 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         if (!effect) throw new ModuleFormatError(`unknown instruction 0x${op.toString(16)} at byte ${opStart}`);
         at = skipPlainImmediates(bytes, op, at);
         apply(effect[0], effect[1]);
+        if (nans) {
+          const kind = scalarNanKinds[op];
+          if (kind !== undefined) scan.nans.push(at, kind);
+        }
       }
     }
   }
   if (frames.length !== 0 || at !== end) throw new ModuleFormatError('a function body ends inside a block');
+  scan.instructions = count;
   return scan;
 }
 
