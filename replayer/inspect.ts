@@ -38,7 +38,8 @@ export interface TraceSummary {
   records: Record<string, { count: number; bytes: number }>;
   /** `pages`: how many 64 KiB memory pages the checkpoint hashed one by one (null: a trace without page hashes). */
   checkpoints: { number: number; event: number; chain: string; pages: number | null }[];
-  exit: { outcome: string; exitCode: number; trapMessage: string | null; stdoutBytes: number; stderrBytes: number } | null;
+  /** `fuelUsed`: what the guest used of its --max-fuel (null: it did not count fuel). */
+  exit: { outcome: string; exitCode: number; trapMessage: string | null; stdoutBytes: number; stderrBytes: number; fuelUsed: number | null } | null;
   size: { fileBytes: number; chunks: number; storedBytes: number; rawBytes: number; bytesPerEvent: number };
   /** Where and why reading stopped early, or why the trace is not whole (one line, with the byte offset). */
   error: string | null;
@@ -90,7 +91,7 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
         summary.checkpoints.push({ number: record.number, event: record.event, chain: hex(record.chain), pages });
       } else if (record.kind === 'exit') {
         const { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes } = record;
-        summary.exit = { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes };
+        summary.exit = { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes, fuelUsed: record.fuel ?? null };
       }
     }
     const integrity = reader.integrity; // known by now: reading reached the footer
