@@ -13,6 +13,7 @@ import { benchDiff } from './diff.js';
 import { benchInspect } from './inspect.js';
 import { benchNonReader } from './non-reader.js';
 import { benchStackLimit } from './stack-limit.js';
+import { benchFuel } from './fuel.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -116,6 +117,10 @@ async function main() {
     writeFileSync(join(resultsDir, 'stack-limit.json'), JSON.stringify({ host, ...(await benchStackLimit(root, repeats)) }, null, 2) + '\n');
     return;
   }
+  if (only === 'fuel') {
+    writeFileSync(join(resultsDir, 'fuel.json'), JSON.stringify({ host, ...(await benchFuel(root, repeats)) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'cluster') {
     writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
     return;
@@ -136,6 +141,7 @@ async function main() {
   ];
   writeFileSync(join(resultsDir, 'runtime.json'), JSON.stringify({ host, results: runtime }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'stack-limit.json'), JSON.stringify({ host, ...(await benchStackLimit(root, repeats)) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'fuel.json'), JSON.stringify({ host, ...(await benchFuel(root, repeats)) }, null, 2) + '\n');
   const trace = [
     await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
     await benchTrace(root, 'syscall_heavy record/replay', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.3, repeats),

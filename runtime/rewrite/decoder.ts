@@ -57,6 +57,21 @@ const scalarNanKinds: (number | undefined)[] = (() => {
   table[0xbb] = NanKind.f64; // f64.promote_f32
   return table;
 })();
+/**
+ * Instructions that take a float whose NaN bits they ignore: comparisons, truncations to integers
+ * (they trap on any NaN), drop, and the scalar arithmetic above (a NaN operand gives a NaN result,
+ * canonicalised there). A NaN-producing instruction whose result goes straight into one of these
+ * (the value is consumed from the stack by it, with nothing but pushes in between) needs no
+ * canonicalisation of its own: its bits can never be seen.
+ */
+const nanBlind: (true | undefined)[] = (() => {
+  const table: (true | undefined)[] = [];
+  for (let op = 0x5b; op <= 0x66; op++) table[op] = true; // f32/f64 eq ne lt gt le ge
+  for (let op = 0xa8; op <= 0xb1; op++) table[op] = true; // i32/i64.trunc_f32/f64_s/u
+  table[0x1a] = true; // drop
+  scalarNanKinds.forEach((kind, op) => { if (kind !== undefined) table[op] = true; });
+  return table;
+})();
 const simdNanKinds = new Map<number, number>([
   ...[103, 104, 105, 106, 227, 228, 229, 230, 231, 232, 233, 94, 261, 262].map((sub) => [sub, NanKind.f32x4] as [number, number]), // ceil floor trunc nearest sqrt add sub mul div min max demote relaxed_(n)madd
   ...[116, 117, 122, 148, 239, 240, 241, 242, 243, 244, 245, 95, 263, 264].map((sub) => [sub, NanKind.f64x2] as [number, number]),
@@ -224,6 +239,9 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
   const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [], instructions: 0, loops: [], nans: [] };
   const { loops, nans } = collect;
   let count = 0;
+  // NaN sites whose value is still on the stack, untouched: flat pairs (stack slot, index in scan.nans).
+  const pending: number[] = [];
+  let blindSites = 0;
   let height = 0;
   const frame = (): Frame => frames[frames.length - 1]!;
   const apply = (pops: number, pushes: number) => {
@@ -241,6 +259,8 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
     const opStart = at;
     const op = bytes[at++]!;
     count++;
+    // Control flow, calls, prefixed instructions, branches on references: every pending site stays.
+    if (pending.length > 0 && (plainEffects[op] === undefined || op === 0xd5 || op === 0xd6)) pending.length = 0;
     switch (op) {
       case 0x00: unreachable(); break;
       case 0x02: case 0x03: case 0x06: { // block, loop, try
@@ -341,16 +361,28 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const effect = plainEffects[op];
         if (!effect) throw new ModuleFormatError(`unknown instruction 0x${op.toString(16)} at byte ${opStart}`);
         at = skipPlainImmediates(bytes, op, at);
+        if (nans && pending.length > 0) {
+          // The slots this instruction consumes: a pending NaN site's value among them is either
+          // unseen (a NaN-blind consumer: the site needs nothing) or seen (the site stays).
+          const from = height - effect[0];
+          const blind = nanBlind[op] === true;
+          while (pending.length > 0 && pending[pending.length - 2]! >= from) {
+            const site = pending.pop()!;
+            pending.pop();
+            if (blind) { scan.nans[site + 1] = -1; blindSites++; }
+          }
+        }
         apply(effect[0], effect[1]);
         if (nans) {
           const kind = scalarNanKinds[op];
-          if (kind !== undefined) scan.nans.push(at, kind);
+          if (kind !== undefined) { scan.nans.push(at, kind); pending.push(height - 1, scan.nans.length - 2); }
         }
       }
     }
   }
   if (frames.length !== 0 || at !== end) throw new ModuleFormatError('a function body ends inside a block');
   scan.instructions = count;
+  if (blindSites > 0) scan.nans = scan.nans.filter((_, i, all) => all[i - (i & 1) + 1] !== -1);
   return scan;
 }
 
