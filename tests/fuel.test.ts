@@ -26,7 +26,7 @@ const ticks = file('ticks.wat', `(module
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
   (func (export "_start") (loop $forever (call $tick) (br $forever))))`);
 
-/** Counts to N in a loop (4 instructions an iteration after the loop), then exits 0. */
+/** Counts to N in a loop of 8 instructions (get, const, add, tee, const, lt_u, br_if, end), then exits 0. */
 const countTo = (n: number) => file(`count${n}.wat`, `(module
   (memory (export "memory") 1)
   (func (export "_start") (local $i i32)
@@ -88,8 +88,8 @@ describe('--max-fuel through the CLI', () => {
     expect(a.exitCode).toBe(0);
     const used = (s: typeof a) => s.summary.processes[0].fuelUsed as number;
     expect(used(a)).toBe(used(b));
-    // 1000 more iterations of a loop whose body is 9 instructions (its hook's cost).
-    expect(used(c) - used(a)).toBe(1000 * 9);
+    // 1000 more iterations of a loop of 8 instructions, its `end` included (its hook's cost).
+    expect(used(c) - used(a)).toBe(1000 * 8);
     expect(runJson([countTo(1000)]).summary.processes[0].fuelUsed).toBeUndefined(); // no --max-fuel: no counting
   });
 

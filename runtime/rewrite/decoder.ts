@@ -31,8 +31,13 @@ export interface BodyScan {
   sites: number[];
   /** Instructions in the body (its final `end` included). */
   instructions: number;
-  /** With `collect.loops`: flat pairs (offset just after a loop's block type, instructions before it). */
+  /**
+   * With `collect.loops`: flat pairs (offset just after a loop's block type, the loop's own
+   * instructions: those inside it but not inside a loop nested in it, its `end` included).
+   */
   loops: number[];
+  /** With `collect.loops`: the instructions of the body outside every loop. */
+  outsideLoops: number;
   /** With `collect.nans`: flat pairs (offset just after an instruction whose result may be a NaN, NanKind). */
   nans: number[];
 }
@@ -209,7 +214,7 @@ function atomicInstruction(bytes: Uint8Array, sub: number, at: number): [Effect,
   return null;
 }
 
-interface Frame { base: number; params: number; results: number }
+interface Frame { base: number; params: number; results: number; loop?: number }
 
 /** Reads a block type: its parameter and result counts, and where it ends. */
 function readBlockType(bytes: Uint8Array, at: number, shape: ModuleShape): [params: number, results: number, next: number] {
@@ -236,9 +241,11 @@ function signature(shape: ModuleShape, typeIndex: number): FuncType {
 export function scanBody(bytes: Uint8Array, start: number, end: number, results: number, shape: ModuleShape, collect: Collect = {}): BodyScan {
   if (end > bytes.length || start >= end) throw new ModuleFormatError('a function body is cut short');
   const frames: Frame[] = [{ base: 0, params: 0, results }];
-  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [], instructions: 0, loops: [], nans: [] };
+  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [], instructions: 0, loops: [], outsideLoops: 0, nans: [] };
   const { loops, nans } = collect;
   let count = 0;
+  // With `loops`: the innermost loop being read (its index in scan.loops), -1 outside every loop.
+  let region = -1;
   // NaN sites whose value is still on the stack, untouched: flat pairs (stack slot, index in scan.nans).
   const pending: number[] = [];
   let blindSites = 0;
@@ -248,9 +255,9 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
     height = Math.max(frame().base, height - pops) + pushes; // below the frame's base only in unreachable code
     scan.maxHeight = Math.max(scan.maxHeight, height);
   };
-  const enter = (params: number, blockResults: number) => {
+  const enter = (params: number, blockResults: number, loop?: number) => {
     apply(params, 0);
-    frames.push({ base: height, params, results: blockResults });
+    frames.push(loop === undefined ? { base: height, params, results: blockResults } : { base: height, params, results: blockResults, loop });
     apply(0, params);
   };
   const unreachable = () => { height = frame().base; };
@@ -259,6 +266,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
     const opStart = at;
     const op = bytes[at++]!;
     count++;
+    if (loops) { if (region < 0) scan.outsideLoops++; else scan.loops[region + 1]!++; }
     // Control flow, calls, prefixed instructions, branches on references: every pending site stays.
     if (pending.length > 0 && (plainEffects[op] === undefined || op === 0xd5 || op === 0xd6)) pending.length = 0;
     switch (op) {
@@ -267,8 +275,11 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const [p, r, next] = readBlockType(bytes, at, shape);
         at = next;
         if (op === 0x06) scan.catches = true;
-        else if (op === 0x03 && loops) scan.loops.push(at, count);
-        enter(p, r);
+        if (op === 0x03 && loops) {
+          enter(p, r, region); // the frame keeps the enclosing region, put back at its end
+          region = scan.loops.length;
+          scan.loops.push(at, 0);
+        } else enter(p, r);
         break;
       }
       case 0x04: { // if
@@ -307,6 +318,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         if (op === 0x18) at = skipLeb(bytes, at);
         const closed = frames.pop();
         if (!closed) throw new ModuleFormatError(`an end without a block at byte ${opStart}`);
+        if (closed.loop !== undefined) region = closed.loop;
         height = closed.base + closed.results;
         scan.maxHeight = Math.max(scan.maxHeight, height);
         if (frames.length > 0) scan.sites.push(SiteKind.afterHandlerOrEnd, at);

@@ -7,10 +7,11 @@
 // every backward branch) subtract a cost and, once the fuel left is below zero, call a new (last)
 // function that executes `unreachable`: the trap's innermost frame, reported as "fuel exhausted".
 // Every unbounded execution passes hooks without end (only loops branch backwards, only calls
-// recurse), so it is stopped. A hook's cost is the number of instructions after it in the body,
-// up to the next hook in code order (at least 1): about a loop body's length per iteration, a
-// straight-line function's length per call. It is a static weight, the same on every machine,
-// not an exact count of executed instructions (docs/design.md has the measurements).
+// recurse), so it is stopped. A hook's cost is the number of instructions it stands for: a
+// loop's, those inside the loop but not inside a loop nested in it; the entry's, those outside
+// every loop (at least 1 each). Straight-line code is counted exactly; code a branch skips is
+// counted all the same. It is a static weight, the same on every machine, not an exact count of
+// executed instructions (docs/design.md has the measurements).
 import { leb } from '../wasm-binary.js';
 import { scanBody } from './decoder.js';
 import { rewriteBodies, wasmName, type Body, type BodyEmitter, type PassContext } from './bodies.js';
@@ -39,16 +40,14 @@ function hook(global: number[], cost: number, exhausted: number[]): number[] {
 function rewriteBody(body: Body, emit: BodyEmitter, binary: Uint8Array, ctx: PassContext, global: number[], exhausted: number[]): void {
   const scan = scanBody(binary, body.codeStart, body.end, body.type.results, ctx.parsed.shape, { loops: true });
   emit.out.leb(body.groups).bytes(binary.subarray(body.localsStart, body.codeStart));
-  const loops = scan.loops;
-  // The entry hook pays for the instructions up to the first loop, each loop's for those up to the next.
-  const firstLoopAt = loops.length > 0 ? loops[1]! : scan.instructions;
-  emit.insert(hook(global, Math.max(1, firstLoopAt), exhausted), body.codeStart);
+  // The entry hook pays for the instructions outside every loop, a loop's for its own.
+  emit.insert(hook(global, Math.max(1, scan.outsideLoops), exhausted), body.codeStart);
   let copied = body.codeStart;
+  const loops = scan.loops;
   for (let i = 0; i < loops.length; i += 2) {
     const at = loops[i]!;
-    const next = i + 2 < loops.length ? loops[i + 3]! : scan.instructions;
     emit.copy(copied, at);
-    emit.insert(hook(global, Math.max(1, next - loops[i + 1]!), exhausted), at);
+    emit.insert(hook(global, Math.max(1, loops[i + 1]!), exhausted), at);
     copied = at;
   }
   emit.copy(copied, body.end);
