@@ -151,6 +151,16 @@ describe('--max-fuel through the CLI', () => {
     for (const r of [1, 2, 3]) expect(runCli(['replay', '-q', join(traces, `replica-${r}.rct`)]).exitCode).toBe(0);
   }, 60_000);
 
+  it('the largest limit, 2^53-1, goes through a trace; one more is refused', () => {
+    const trace = join(dir, 'largest.rct');
+    expect(runCli(['record', '--max-fuel', '9007199254740991', '-o', trace, countTo(10)]).exitCode).toBe(0);
+    const s = inspectJson(trace);
+    expect(s.header.maxFuel).toBe(9007199254740991);
+    expect(s.exit.fuelUsed).toBeGreaterThan(0);
+    expect(runCli(['replay', '-q', trace]).exitCode).toBe(0);
+    expect(runCli(['run', '--max-fuel', '9007199254740992', countTo(10)]).exitCode).toBe(1);
+  });
+
   it('refuses a limit that is not a whole number from 1', () => {
     for (const bad of ['0', '-5', 'abc', '1.5']) {
       const r = runCli(['run', '--max-fuel', bad, spin]);
