@@ -180,7 +180,7 @@ describe('Ctrl-C', () => {
       const sent = Date.now();
       cli.child.kill('SIGINT');
       expect(await cli.exited).toBe(130);
-      expect(Date.now() - sent).toBeLessThan(2000);
+      expect(Date.now() - sent).toBeLessThan(2000); // the machine's 1 s grace for blocked guests, then terminate
       expect(cli.stderr()).toContain('stopped by SIGINT, exit code 130');
     });
   }
