@@ -172,7 +172,7 @@ describe('--max-fuel through the CLI', () => {
 
 describe('Ctrl-C', () => {
   for (const fuel of [[], ['--max-fuel', '9007199254740991']]) {
-    it(`stops a guest computing in a loop without any syscall at once${fuel.length ? ' (with fuel counting)' : ''}`, async () => {
+    it(`stops a guest computing in a loop without any syscall, after the machine's 1 s grace${fuel.length ? ' (with fuel counting)' : ''}`, async () => {
       const cli = startCli(['run', ...fuel, spin]);
       started.push(cli);
       await new Promise((resolve) => setTimeout(resolve, 1500)); // well inside the loop by now
