@@ -74,7 +74,11 @@ export function runGuest(module: WebAssembly.Module, config: ProcessConfig, effe
     if (err instanceof ProcessExit) outcome = { kind: 'exit', exitCode: err.code };
     else if (isTrap(err)) {
       const trap = trapInfo(err);
-      outcome = { kind: 'trap', exitCode: trap.message === fuelExhaustedMessage ? fuelExhaustedExitCode : trapExitCode, trap };
+      // The fuel pass traps in place once the fuel left is below zero; nothing else leaves it so.
+      const fuel = fuelUsedBy(instance, config.maxFuel);
+      outcome = fuel !== undefined && fuel > config.maxFuel!
+        ? { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: fuelExhaustedMessage, frames: trap.frames } }
+        : { kind: 'trap', exitCode: trapExitCode, trap };
     }
     else if (err instanceof GuestStop) outcome = fromStop(err);
     else throw err;

@@ -1,4 +1,4 @@
-import { exhaustedFunctionName, fuelExhaustedFunctionName } from './rewrite/index.js';
+import { exhaustedFunctionName } from './rewrite/index.js';
 
 /** One frame of a guest's wasm stack, as V8 reports it. */
 export interface WasmFrame {
@@ -40,7 +40,7 @@ export function isTrap(err: unknown): err is Error {
 /** What a guest sees when its calls pass --max-stack (the same message in every run and replay). */
 export const stackExhaustedMessage = 'call stack exhausted (--max-stack)';
 
-/** What a guest sees when it has used its --max-fuel (the same message in every run, replay and replica). */
+/** What a guest sees when it has used its --max-fuel (the same message in every run, replay and replica; runGuest decides). */
 export const fuelExhaustedMessage = 'fuel exhausted (--max-fuel)';
 
 export function trapInfo(err: Error): TrapInfo {
@@ -48,7 +48,6 @@ export function trapInfo(err: Error): TrapInfo {
   // The stack limit's trap is an `unreachable` in the function the pass adds: report it by name
   // and show the guest's frames only.
   if (frames[0]?.name === exhaustedFunctionName) return { message: stackExhaustedMessage, frames: frames.slice(1) };
-  if (frames[0]?.name === fuelExhaustedFunctionName) return { message: fuelExhaustedMessage, frames: frames.slice(1) };
   return { message: err.message, frames };
 }
 

@@ -1,11 +1,11 @@
 // The frame of a pass that rewrites function bodies one by one (fuel, NaN canonicalisation): it
-// walks the code section, lets the pass write each body, adds what the pass declares (a function,
-// a global, an export, types), and reassembles the module with its offset map composed with the
+// walks the code section, lets the pass write each body, adds what the pass declares (a global,
+// an export, types), and reassembles the module with its offset map composed with the
 // one an earlier pass left (so trap stacks still name offsets in the module as the user gave it).
 import { ModuleFormatError } from '../module-error.js';
 import { leb, readLeb, section, type Section } from '../wasm-binary.js';
 import { ByteWriter } from './bytes.js';
-import { appendEntry, assemble, customSection, nameSectionOf, parse, SectionId, TypeTable, withFunctionName, type Parsed, type ParsedType } from './module.js';
+import { appendEntry, assemble, customSection, nameSectionOf, parse, SectionId, TypeTable, type Parsed, type ParsedType } from './module.js';
 import { composeSegments, decodeSegments, encodeSegments, offsetsSectionName, type Segment } from './offsets.js';
 import { skipValType } from './decoder.js';
 
@@ -47,16 +47,14 @@ export class BodyEmitter {
 
 /** What a pass adds to the module besides rewriting bodies (each goes last in its index space, so no index moves). */
 export interface Additions {
-  /** A function with no parameters and no results, and its name for stacks. */
-  func?: { name: string; body: number[] };
   /** A global entry's bytes (type, mutability, init expression). */
   global?: number[];
   /** An export entry's bytes (name, kind, index). */
   export?: number[];
 }
 
-/** The module as parsed, the types to append to, the index the added function and global will have. */
-export interface PassContext { parsed: Parsed; typeTable: TypeTable; funcIndex: number; globalIndex: number }
+/** The module as parsed, the types to append to, the index the added global will have. */
+export interface PassContext { parsed: Parsed; typeTable: TypeTable; globalIndex: number }
 
 /** The module's code section's bodies, in order. */
 function bodiesOf(binary: Uint8Array, s: Section, parsed: Parsed): Body[] {
@@ -98,13 +96,13 @@ export function rewriteBodies(
   const codeSection = find(SectionId.code);
   if (!codeSection) return binary;
   const typeTable = new TypeTable(parsed.types);
-  const ctx: PassContext = { parsed, typeTable, funcIndex: parsed.shape.funcTypes.length, globalIndex: parsed.globals };
+  const ctx: PassContext = { parsed, typeTable, globalIndex: parsed.globals };
   const { rewrite, additions } = plan(ctx);
   const bodies = bodiesOf(binary, codeSection, parsed);
   const code = new ByteWriter();
   const segments: Segment[] = [];
   const emit = new BodyEmitter(binary);
-  code.leb(bodies.length + (additions.func ? 1 : 0));
+  code.leb(bodies.length);
   for (const body of bodies) {
     emit.reset();
     rewrite(body, emit);
@@ -112,16 +110,13 @@ export function rewriteBodies(
     for (const seg of emit.segments) segments.push({ ...seg, start: seg.start + code.length });
     code.bytes(emit.out.view());
   }
-  if (additions.func) code.leb(additions.func.body.length).bytes(additions.func.body);
   const payload = code.view();
   const replaced = new Map<number, Uint8Array>([[SectionId.code, section(SectionId.code, payload)]]);
-  if (additions.func) replaced.set(SectionId.function, appendEntry(binary, SectionId.function, find(SectionId.function), leb(typeTable.noParams(0, new Uint8Array()))));
   if (additions.global) replaced.set(SectionId.global, appendEntry(binary, SectionId.global, find(SectionId.global), additions.global));
   if (additions.export) replaced.set(exportSectionId, appendEntry(binary, exportSectionId, find(exportSectionId), additions.export));
   if (typeTable.added.length > 0) replaced.set(SectionId.type, typeTable.section(binary, find(SectionId.type)));
   const nameSection = nameSectionOf(binary, parsed.sections);
-  const names = additions.func ? withFunctionName(binary, nameSection, ctx.funcIndex, additions.func.name)
-    : nameSection ? binary.subarray(nameSection.start, nameSection.end) : new Uint8Array();
+  const names = nameSection ? binary.subarray(nameSection.start, nameSection.end) : new Uint8Array();
   const { pieces, codeAt } = assemble(binary, parsed.sections, replaced);
   const codePayloadAt = codeAt + 1 + leb(payload.length).length;
   const inner = earlierOffsets(binary, parsed.sections);

@@ -10,7 +10,7 @@ import { limitStack } from './stack-limit.js';
 
 export { exhaustedFunctionName, frameBaseBytes, slotBytes, limitStack } from './stack-limit.js';
 export { frameTranslator, offsetsSectionName } from './offsets.js';
-export { addFuel, fuelExhaustedFunctionName, fuelExport, maxFuelLimit } from './fuel.js';
+export { addFuel, fuelExport, maxFuelLimit } from './fuel.js';
 export { canonicaliseNans, canonicalNanF32, canonicalNanF64 } from './nans.js';
 
 /** Default --max-stack: 8 MiB of counted frames (a native thread's usual stack). */
