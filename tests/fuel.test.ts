@@ -130,6 +130,11 @@ describe('--max-fuel through the CLI', () => {
     expect(replay.stderr).toContain('replay matches the recording');
     expect(replay.exitCode).toBe(0);
     expect(runCli(['replay', '-q', '--exit-code', 'guest', trace]).exitCode).toBe(152);
+    // diff's snapshot copy (binaryen, after the recorded passes): resumed from a snapshot, it stops at the same point.
+    const resumed = runCli(['replay', '-q', '--from', String(ticksPrinted - 100), trace]);
+    expect(resumed.stderr).toMatch(/resumed from the snapshot at event [1-9]\d*/);
+    expect(resumed.stderr).toContain(`replay matches the recording (a trap, as recorded): ${ticksPrinted} events`);
+    expect(resumed.exitCode).toBe(0);
     // The same module and limit without recording: the same number of ticks.
     const run = runCli(['run', '--max-fuel', '50000', ticks]);
     expect(run.stdout).toBe(recorded.stdout);

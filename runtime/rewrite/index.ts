@@ -58,6 +58,14 @@ export function fuelLimitOf(passes: readonly RewritePass[]): number | undefined 
 /** Whether the passes canonicalise NaNs. */
 export const canonicalNansOf = (passes: readonly RewritePass[]): boolean => passes.some((p) => p.name === 'canonical-nans');
 
+/**
+ * The version of what the passes write, part of the key of every cached rewritten module (diff's
+ * snapshot copies on disk): raised whenever a pass writes other bytes for the same record. 2: fuel
+ * and NaN canonicalisation added (a pass whose meaning changes for a recorded trace needs a new
+ * name or option instead: the trace says which program ran).
+ */
+export const rewriteVersion = 2;
+
 /** A pass's options as one line: `stack-limit(maxStackBytes=8388608)`. */
 export function describePass(pass: RewritePass): string {
   const { name, ...options } = pass;
