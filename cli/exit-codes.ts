@@ -1,6 +1,6 @@
 // The exit codes of the replicode CLI: the one place they are defined, described (top-level
 // --help prints `exitCodeHelp`; docs/run.md's table says the same) and decided for `replay`.
-import { divergedExitCode, trapExitCode, type GuestOutcome } from '../runtime/index.js';
+import { divergedExitCode, fuelExhaustedExitCode, trapExitCode, type GuestOutcome } from '../runtime/index.js';
 
 export const ExitCode = {
   /** Success; for `replay`, the run matched its trace (whatever the guest's own exit code). */
@@ -18,6 +18,8 @@ export const ExitCode = {
   interrupted: 130,
   /** The guest trapped (like SIGABRT: 128 + 6). */
   trap: trapExitCode,
+  /** The guest used its --max-fuel (like SIGXCPU, a CPU time limit: 128 + 24). */
+  fuelExhausted: fuelExhaustedExitCode,
 } as const;
 
 /** Rows of the exit-code table shown by `replicode --help`. */
@@ -29,11 +31,12 @@ const exitCodeRows: [string, string][] = [
   [String(ExitCode.internal), 'a bug in RepliCode (REPLICODE_DEBUG=1 shows its stack)'],
   [String(ExitCode.interrupted), 'run, record, cluster, node: stopped by Ctrl-C (SIGINT) or SIGTERM'],
   [String(ExitCode.trap), 'the guest trapped (run, record)'],
+  [String(ExitCode.fuelExhausted), 'the guest used its --max-fuel and was stopped (run, record, cluster)'],
 ];
 
 export const exitCodeHelp = [
   'Exit codes:', ...exitCodeRows.map(([code, meaning]) => `  ${code.padEnd(9)}${meaning}`),
-  "  (replay --exit-code guest: the guest's own code, 134 for a trap, when the replay matches)",
+  "  (replay --exit-code guest: the guest's own code, 134 for a trap, 152 for fuel, when the replay matches)",
 ].join('\n');
 
 /**
@@ -47,7 +50,7 @@ export function replayExitCode(outcome: GuestOutcome, policy: ReplayExitPolicy):
   switch (outcome.kind) {
     case 'diverged': return ExitCode.diverged;
     case 'stopped': return ExitCode.ok; // --to, or a recording stopped on purpose: matched as far as it goes
-    case 'trap': return policy === 'guest' ? ExitCode.trap : ExitCode.ok;
+    case 'trap': return policy === 'guest' ? outcome.exitCode : ExitCode.ok; // 134, or 152 for fuel
     case 'exit': return policy === 'guest' ? outcome.exitCode : ExitCode.ok;
   }
 }

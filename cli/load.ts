@@ -9,7 +9,7 @@ export interface LoadedModule {
 }
 
 /** Reads and compiles the module file (memory capped, stack counted, as configured); any problem is one clear line. */
-export async function loadModuleFile(file: string, config: Pick<ProcessConfig, 'maxMemoryBytes' | 'maxStackBytes'> = {}): Promise<LoadedModule> {
+export async function loadModuleFile(file: string, config: Pick<ProcessConfig, 'maxMemoryBytes' | 'maxStackBytes' | 'maxFuel' | 'canonicalNans'> = {}): Promise<LoadedModule> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);

@@ -1,6 +1,6 @@
 // Pure parsing of the run options shared by run (and later record/cluster) into a ProcessConfig.
 import * as path from 'node:path';
-import { defaultEpochNs, defaultMaxMemoryBytes, defaultMaxStackBytes, maxMaxStackBytes, maxClockNs, defaultSeed, faultsBeyondMemory, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
+import { defaultEpochNs, defaultMaxMemoryBytes, defaultMaxStackBytes, maxFuelLimit, maxMaxStackBytes, maxClockNs, defaultSeed, faultsBeyondMemory, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
 
 /** A command-line value the user must fix; printed as one line, exit code 1. */
 export class UsageError extends Error {}
@@ -72,6 +72,10 @@ export interface RunOptions {
   maxMemoryMiB?: string | number | undefined;
   /** --max-stack, in MiB (default 8). */
   maxStackMiB?: string | number | undefined;
+  /** --max-fuel (default: no fuel counting). */
+  maxFuel?: string | number | undefined;
+  /** NaN canonicalisation (default on; --no-canonical-nans). */
+  canonicalNans?: boolean;
   clock?: 'virtual' | 'real';
   random?: 'seeded' | 'os';
 }
@@ -89,6 +93,8 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
     ...(options.hosts?.length ? { hosts: options.hosts.map(parseHostSpec) } : {}),
     maxMemoryBytes: parseMaxMemory(options.maxMemoryMiB),
     maxStackBytes: parseMaxStack(options.maxStackMiB),
+    ...(options.maxFuel !== undefined ? { maxFuel: parseCount('max-fuel', options.maxFuel, 1, maxFuelLimit) } : {}),
+    canonicalNans: options.canonicalNans ?? true,
   });
 }
 

@@ -43,7 +43,12 @@ export interface TraceHeader {
 }
 
 /** A module rewriting pass and its options, as the trace header lists them. */
-export type RewritePassRecord = { name: 'stack-limit'; maxStackBytes: number };
+export type RewritePassRecord =
+  | { name: 'stack-limit'; maxStackBytes: number }
+  /** Fuel counting (--max-fuel): the guest stops once it has used `maxFuel` (runtime/rewrite/fuel.ts). */
+  | { name: 'fuel'; maxFuel: number }
+  /** NaN canonicalisation (on unless --no-canonical-nans; runtime/rewrite/nans.ts). */
+  | { name: 'canonical-nans' };
 /**
  * The largest call-stack limit (--max-stack): 256 MiB of counted frames, whose thread then gets
  * a 520 MB V8 stack (a 2 GB stack takes Node 10 s to start a worker with).
@@ -52,7 +57,22 @@ export const maxStackLimitBytes = 256 * 1024 * 1024;
 
 function isRewritePass(v: unknown): v is RewritePassRecord {
   const p = v as Record<string, unknown> | null;
-  return typeof p === 'object' && p !== null && p.name === 'stack-limit' && isCount(p.maxStackBytes) && p.maxStackBytes > 0 && p.maxStackBytes <= maxStackLimitBytes;
+  if (typeof p !== 'object' || p === null) return false;
+  switch (p.name) {
+    case 'stack-limit': return isCount(p.maxStackBytes) && p.maxStackBytes > 0 && p.maxStackBytes <= maxStackLimitBytes;
+    case 'fuel': return isCount(p.maxFuel) && p.maxFuel > 0;
+    case 'canonical-nans': return true;
+    default: return false;
+  }
+}
+
+/** A pass record with exactly its own fields, in their order (the header's bytes depend on it). */
+function plainPass(p: RewritePassRecord): RewritePassRecord {
+  switch (p.name) {
+    case 'stack-limit': return { name: p.name, maxStackBytes: p.maxStackBytes };
+    case 'fuel': return { name: p.name, maxFuel: p.maxFuel };
+    case 'canonical-nans': return { name: p.name };
+  }
 }
 
 /** A run of consecutive syscall events, stored column by column (they compress well so). */
@@ -79,6 +99,8 @@ export const maxMemoryPages = 65536;
 export interface ExitRecord {
   kind: 'exit'; event: number; outcome: 'exit' | 'trap'; exitCode: number; trapMessage: string | null;
   stdoutBytes: number; stderrBytes: number;
+  /** The fuel the guest used, when it counted fuel (--max-fuel): an additive eighth element. */
+  fuel?: number;
 }
 /**
  * Why a recording that was closed properly did not run to its end: the user stopped it (Ctrl-C,
@@ -196,8 +218,10 @@ export function encodeCheckpoint(number: number, event: number, chain: Uint8Arra
   assert(pages.length % pageHashBytes === 0 && pages.length <= maxMemoryPages * pageHashBytes, 'page hashes: whole hashes, at most one per wasm32 page');
   return pack([RecordKind.checkpoint, number, event, chain, parts, pages]);
 }
-export const encodeExit = (r: Omit<ExitRecord, 'kind'>): Uint8Array =>
-  pack([RecordKind.exit, r.event, r.outcome, r.exitCode, r.trapMessage, r.stdoutBytes, r.stderrBytes]);
+/** `[9, event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes]`, then the fuel used when counted (an additive eighth element). */
+export const encodeExit = (r: Omit<ExitRecord, 'kind'>): Uint8Array => pack(r.fuel === undefined
+  ? [RecordKind.exit, r.event, r.outcome, r.exitCode, r.trapMessage, r.stdoutBytes, r.stderrBytes]
+  : [RecordKind.exit, r.event, r.outcome, r.exitCode, r.trapMessage, r.stdoutBytes, r.stderrBytes, r.fuel]);
 /** `[10, events, checkpoints, complete]`, then the stop reason when there is one (an additive fifth element). */
 export const encodeFooter = (r: Omit<FooterRecord, 'kind'>): Uint8Array =>
   pack(r.stop ? [RecordKind.footer, r.events, r.checkpoints, r.complete, r.stop] : [RecordKind.footer, r.events, r.checkpoints, r.complete]);
@@ -271,10 +295,11 @@ export function decodeRecord(value: unknown): TraceRecord {
       };
     }
     case RecordKind.exit: {
-      const [, event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes] = r;
+      const [, event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes, fuel] = r;
       need(isCount(event) && (outcome === 'exit' || outcome === 'trap') && isCount(exitCode), 'exit fields');
       need((trapMessage === null || typeof trapMessage === 'string') && isCount(stdoutBytes) && isCount(stderrBytes), 'exit fields');
-      return { kind: 'exit', event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes };
+      need(fuel === undefined || isCount(fuel), 'exit fuel');
+      return { kind: 'exit', event, outcome, exitCode, trapMessage, stdoutBytes, stderrBytes, ...(fuel !== undefined ? { fuel } : {}) };
     }
     case RecordKind.footer: {
       const [, events, checkpoints, complete, stop] = r;
@@ -351,7 +376,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
     replicodeVersion: h.replicodeVersion,
     module: {
       name: m.name, sha256: m.sha256, size: m.size, bytes: m.bytes === null ? null : plain(m.bytes as Uint8Array),
-      ...(m.rewrite !== undefined ? { rewrite: (m.rewrite as RewritePassRecord[]).map((p) => ({ name: p.name, maxStackBytes: p.maxStackBytes })) } : {}),
+      ...(m.rewrite !== undefined ? { rewrite: (m.rewrite as RewritePassRecord[]).map(plainPass) } : {}),
     },
     config: {
       args: c.args as string[], env: c.env as string[], seed: toBig(c.seed), epochNs: toBig(c.epochNs),

@@ -1,6 +1,6 @@
 // `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
-import { pack, pageHashBytes, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
-import { stackLimitOf } from '../runtime/index.js';
+import { pack, pageHashBytes, type RewritePassRecord, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
+import { canonicalNansOf, fuelLimitOf, stackLimitOf } from '../runtime/index.js';
 import { describeNetEvent, eventsOf, resultName } from './events.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -17,7 +17,11 @@ export interface TraceSummary {
     /** The call-stack limit (--max-stack) in counted bytes; null: none of its own (traces before it existed). */
     maxStackBytes: number | null;
     /** The module rewriting passes, in order, with their options (replay applies them again). */
-    rewrite: { name: string; maxStackBytes: number }[];
+    rewrite: RewritePassRecord[];
+    /** The fuel limit (--max-fuel); null: no fuel counting. */
+    maxFuel: number | null;
+    /** Whether float results were NaN-canonicalised (false in traces recorded before it existed, or with --no-canonical-nans). */
+    canonicalNans: boolean;
   };
   /** Whole: every chunk checks out, closed with footer and trailer, recorded to its end. */
   complete: boolean;
@@ -34,7 +38,8 @@ export interface TraceSummary {
   records: Record<string, { count: number; bytes: number }>;
   /** `pages`: how many 64 KiB memory pages the checkpoint hashed one by one (null: a trace without page hashes). */
   checkpoints: { number: number; event: number; chain: string; pages: number | null }[];
-  exit: { outcome: string; exitCode: number; trapMessage: string | null; stdoutBytes: number; stderrBytes: number } | null;
+  /** `fuelUsed`: what the guest used of its --max-fuel (null: it did not count fuel). */
+  exit: { outcome: string; exitCode: number; trapMessage: string | null; stdoutBytes: number; stderrBytes: number; fuelUsed: number | null } | null;
   size: { fileBytes: number; chunks: number; storedBytes: number; rawBytes: number; bytesPerEvent: number };
   /** Where and why reading stopped early, or why the trace is not whole (one line, with the byte offset). */
   error: string | null;
@@ -55,6 +60,7 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
       pid: h.config.pid, stdin: h.config.stdin === 'machine' ? 'batches' : 'records', maxMemoryBytes: h.config.maxMemoryBytes ?? null,
       hosts: h.config.hosts ?? [], faults: h.config.faults ?? [],
       maxStackBytes: stackLimitOf(h.module.rewrite ?? []) ?? null, rewrite: h.module.rewrite ?? [],
+      maxFuel: fuelLimitOf(h.module.rewrite ?? []) ?? null, canonicalNans: canonicalNansOf(h.module.rewrite ?? []),
     },
     complete: false, state: 'damaged', stopped: null,
     events: 0, calls: {}, records: {}, checkpoints: [], exit: null,
@@ -85,7 +91,7 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
         summary.checkpoints.push({ number: record.number, event: record.event, chain: hex(record.chain), pages });
       } else if (record.kind === 'exit') {
         const { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes } = record;
-        summary.exit = { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes };
+        summary.exit = { outcome, exitCode, trapMessage, stdoutBytes, stderrBytes, fuelUsed: record.fuel ?? null };
       }
     }
     const integrity = reader.integrity; // known by now: reading reached the footer

@@ -11,7 +11,7 @@
 // The copy computes exactly what the original does (same memory layout, globals and syscalls), so it
 // replays the original's trace. binaryen loads only here (it takes a second to import).
 import {
-  applyRewrites, capMemory, clockExport, deferStartFunction, describePass, globalExportPrefix, moduleBinary, offsetsSectionName,
+  applyRewrites, rewriteVersion, capMemory, clockExport, deferStartFunction, describePass, globalExportPrefix, moduleBinary, offsetsSectionName,
   readCachedCopy, readLeb, section, sections, stopExport, stopImport, unwindingImports, writeCachedCopy, type RewritePass,
 } from '../runtime/index.js';
 
@@ -21,9 +21,9 @@ const compiled = new Map<string, Promise<WebAssembly.Module>>();
 /** Snapshot copies kept compiled (diff and the TUI use two or three modules). */
 const maxCompiled = 8;
 
-/** What makes a snapshot copy: the module's hash, its memory limit, its passes, and this file's version of the copy. */
+/** What makes a snapshot copy: the module's hash, its memory limit, its passes and their version, and this file's version of the copy. */
 export function snapshotModuleKey(sha256: string, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): string {
-  return `${sha256} memory=${maxMemoryBytes ?? '-'} ${passes.map(describePass).join(' ')} copy=${snapshotCopyVersion} binaryen=${binaryenVersion()}`;
+  return `${sha256} memory=${maxMemoryBytes ?? '-'} ${passes.map(describePass).join(' ')} rewrite=${rewriteVersion} copy=${snapshotCopyVersion} binaryen=${binaryenVersion()}`;
 }
 
 /** binaryen's version, read from its package.json (not by loading it): another version may build another copy. */

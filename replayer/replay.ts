@@ -2,7 +2,7 @@
 // directory snapshots, every host input); the guest runs in a worker that checks each event.
 import { TraceReader, type TraceHeader, type TraceIntegrity } from '../formats/index.js';
 import {
-  compileModule, compileProgram, moduleKind, processConfig, sha256, stackLimitOf, startGuest, openTraceFile, loadHostTree,
+  compileModule, compileProgram, moduleKind, processConfig, sha256, stackLimitOf, fuelLimitOf, canonicalNansOf, startGuest, openTraceFile, loadHostTree,
   type GuestOutcome, type SessionStats, type SnapshotPlan, type TakenSnapshot, type SpawnOptions, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotSha256 } from '../recorder/index.js';
@@ -104,6 +104,8 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
     clock: header.options.clock, random: header.options.random,
     writeBack: false,
     maxStackBytes: stackLimitOf(passes),
+    maxFuel: fuelLimitOf(passes),
+    canonicalNans: canonicalNansOf(passes),
   });
   let stats: SessionStats | undefined;
   const guest = startGuest({

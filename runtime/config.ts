@@ -48,6 +48,13 @@ export interface ProcessConfig {
    * absent: no limit of its own (V8's, which is not deterministic).
    */
   maxStackBytes?: number;
+  /**
+   * The most fuel the guest may use (--max-fuel, runtime/rewrite/fuel.ts): past it, it stops at
+   * the same instruction everywhere. Absent: no fuel counting.
+   */
+  maxFuel?: number;
+  /** Whether float results are NaN-canonicalised (runtime/rewrite/nans.ts); absent: not (older traces). */
+  canonicalNans?: boolean;
   /** Names `sock_getaddrinfo` resolves besides numeric addresses and localhost (an /etc/hosts). */
   hosts?: [name: string, ip: string][];
   /** Injected faults (runtime/trace/faults.ts), applied by record, replay and cluster sessions. */

@@ -4,7 +4,7 @@ export { processConfig, defaultSeed, type ProcessConfig, type Preopen } from './
 export { defaultEpochNs, clockTickNs, maxClockNs, VirtualClock } from './clock.js';
 export { SeededRandom } from './prng.js';
 export { Kernel, wasiModuleName } from './kernel.js';
-export { runGuest, trapExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
+export { runGuest, trapExitCode, fuelExhaustedExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
 export { spawnGuest, InternalError, TraceReadError, type OutputAccepted, type SpawnOptions } from './spawn.js';
 export { compileModule, compileProgram, moduleBinary, moduleKind, ModuleFormatError } from './module.js';
 export { checkLink } from './link-check.js';
@@ -12,10 +12,10 @@ export { readModuleInterface, type ModuleInterface, type MemoryLimits } from './
 export { deferStartFunction, deferredStartExport } from './start-function.js';
 export { capMemory, defaultMaxMemoryBytes, memoryLimitBytes, wasmPageBytes } from './memory-limit.js';
 export {
-  applyRewrites, guestThreadStackMb, offsetsSectionName, rewritePipeline, stackLimitOf, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
+  applyRewrites, rewriteVersion, limitStack, guestThreadStackMb, offsetsSectionName, rewritePipeline, stackLimitOf, fuelLimitOf, canonicalNansOf, fuelExport, maxFuelLimit, canonicalNanF32, canonicalNanF64, addFuel, canonicaliseNans, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
 } from './rewrite/index.js';
 export { hasDebugInfo, leb, readLeb, section, sections, type Section } from './wasm-binary.js';
-export { formatTrap, wasmFrames, type TrapInfo, type TrapSources, type WasmFrame } from './trap.js';
+export { formatTrap, fuelExhaustedMessage, wasmFrames, type TrapInfo, type TrapSources, type WasmFrame } from './trap.js';
 export { frameSource, loadDebugInfo, trapSources, type DebugInfo, type FrameSource, type ModuleDebugInfo, type SourceLocation } from './source.js';
 export type { HostEffects, StdinRead } from './effects/types.js';
 export { MemoryEffects, type MemoryEffectsOptions } from './effects/memory-effects.js';

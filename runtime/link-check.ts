@@ -17,6 +17,9 @@ const commandEntryType = '() -> ()';
 /** Throws GuestLinkError naming the first thing that would not link as a WASI command. */
 export function checkLink(binary: Uint8Array, label: string): void {
   const iface = readModuleInterface(binary);
+  if (iface.imports.some((imp) => imp.module === 'wasi' && imp.name === 'thread-spawn')) {
+    throw new GuestLinkError(`${label} uses threads (it imports wasi.thread-spawn): RepliCode does not run wasi-threads modules yet`);
+  }
   const missing = iface.imports
     .filter((imp) => imp.module !== wasiModuleName || imp.kind !== 'function' || !syscallSignatures(imp.name))
     .map((imp) => `${imp.module}.${imp.name}${imp.kind === 'function' ? '' : ` (a ${imp.kind})`}`);

@@ -4,7 +4,8 @@ import { ProcessExit } from './exit.js';
 import { Kernel, wasiModuleName } from './kernel.js';
 import { GuestLinkError } from './link-check.js';
 import { deferredStartExport } from './start-function.js';
-import { isTrap, trapInfo, type TrapInfo } from './trap.js';
+import { fuelExport } from './rewrite/index.js';
+import { fuelExhaustedMessage, isTrap, trapInfo, type TrapInfo } from './trap.js';
 import { GuestStop, type Divergence, type GuestSession } from './trace/session.js';
 import { stopImport } from './snapshot/abi.js';
 import type { InstructionClock, SnapshotDriver, SnapshotSession } from './snapshot/driver.js';
@@ -12,8 +13,8 @@ import { isComponentProgram, startComponent, type ComponentProgram, type GuestPr
 
 /** How a guest process ended. */
 export type GuestOutcome =
-  | { kind: 'exit'; exitCode: number }
-  | { kind: 'trap'; exitCode: number; trap: TrapInfo }
+  | { kind: 'exit'; exitCode: number; fuelUsed?: number }
+  | { kind: 'trap'; exitCode: number; trap: TrapInfo; fuelUsed?: number }
   | { kind: 'diverged'; exitCode: number; divergence: Divergence }
   | { kind: 'stopped'; exitCode: number; event: number; reason: string; at?: import('./trace/session.js').StopSnapshot };
 
@@ -22,6 +23,9 @@ export const divergedExitCode = 3;
 
 /** Exit code of a trapped guest, like a process killed by SIGABRT. */
 export const trapExitCode = 134;
+
+/** Exit code of a guest stopped by --max-fuel, like a process killed by SIGXCPU (CPU time limit): 128 + 24. */
+export const fuelExhaustedExitCode = 152;
 
 export { GuestLinkError };
 
@@ -75,8 +79,13 @@ export function runGuest(program: GuestProgram, config: ProcessConfig, effects: 
     outcome = { kind: 'exit', exitCode: 0 };
   } catch (err) {
     outcome = caught(err);
+    // The fuel pass traps in place once the fuel left is below zero; nothing else leaves it so.
+    const fuel = fuelUsedBy(instance, config.maxFuel);
+    if (outcome.kind === 'trap' && fuel !== undefined && fuel > config.maxFuel!) {
+      outcome = { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: fuelExhaustedMessage, frames: outcome.trap.frames } };
+    }
   }
-  return finish(outcome, kernel, session);
+  return finish(outcome, kernel, session, fuelUsedBy(instance, config.maxFuel));
 }
 
 function runComponent(program: ComponentProgram, kernel: Kernel, session?: GuestSession): GuestOutcome {
@@ -89,7 +98,7 @@ function runComponent(program: ComponentProgram, kernel: Kernel, session?: Guest
   } catch (err) {
     outcome = caught(err);
   }
-  return finish(outcome, kernel, session);
+  return finish(outcome, kernel, session, undefined);
 }
 
 /** How a run that threw ended; anything but the guest's exit, trap or a session's stop is our bug. */
@@ -100,14 +109,23 @@ function caught(err: unknown): GuestOutcome {
   throw err;
 }
 
-function finish(ended: GuestOutcome, kernel: Kernel, session?: GuestSession): GuestOutcome {
+/** The session's last word on an exit or trap (with the fuel used, when counted), then the kernel's. */
+function finish(ended: GuestOutcome, kernel: Kernel, session: GuestSession | undefined, fuelUsed: number | undefined): GuestOutcome {
   let outcome = ended;
+  if (fuelUsed !== undefined && (outcome.kind === 'exit' || outcome.kind === 'trap')) outcome = { ...outcome, fuelUsed };
   if (session && (outcome.kind === 'exit' || outcome.kind === 'trap')) {
-    const end = session.finish({ kind: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.kind === 'trap' ? outcome.trap.message : null });
+    const end = session.finish({ kind: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.kind === 'trap' ? outcome.trap.message : null, ...(fuelUsed !== undefined ? { fuelUsed } : {}) });
     if (end) outcome = fromStop(new GuestStop(end));
   }
   kernel.finish();
   return outcome;
+}
+
+/** The fuel the guest used (the limit less what its fuel global holds), when it counts fuel. */
+function fuelUsedBy(instance: WebAssembly.Instance, maxFuel: number | undefined): number | undefined {
+  const left = instance.exports[fuelExport];
+  if (maxFuel === undefined || !(left instanceof WebAssembly.Global)) return undefined;
+  return maxFuel - Number(left.value as bigint);
 }
 
 /** Instantiation failures left after the link check (a data segment outside memory) are the module's. */

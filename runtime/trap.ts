@@ -41,6 +41,9 @@ export function isTrap(err: unknown): err is Error {
 /** What a guest sees when its calls pass --max-stack (the same message in every run and replay). */
 export const stackExhaustedMessage = 'call stack exhausted (--max-stack)';
 
+/** What a guest sees when it has used its --max-fuel (the same message in every run, replay and replica; runGuest decides). */
+export const fuelExhaustedMessage = 'fuel exhausted (--max-fuel)';
+
 export function trapInfo(err: Error): TrapInfo {
   const frames = wasmFrames(err.stack);
   // The stack limit's trap is an `unreachable` in the function the pass adds: report it by name

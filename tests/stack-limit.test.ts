@@ -62,7 +62,7 @@ describe('call stack limit', () => {
       expect(runCli(['record', '--max-stack', String(mib), '-o', trace, recurseClock]).exitCode).toBe(134);
       const s = summary(trace);
       expect(s.events).toBe(Math.floor((mib * 2 ** 20 - 80) / 104));
-      expect(s.header.rewrite).toEqual([{ name: 'stack-limit', maxStackBytes: mib * 2 ** 20 }]);
+      expect(s.header.rewrite).toEqual([{ name: 'stack-limit', maxStackBytes: mib * 2 ** 20 }, { name: 'canonical-nans' }]); // NaN canonicalisation is on by default
     }
     const trace = join(dir, 'limit1.rct');
     expect(runCli(['inspect', trace]).stdout).toContain('memory limit 1024 MiB, stack limit 1 MiB');

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { TraceFormatError } from '../../formats/index.js';
+import { describePass } from '../../runtime/index.js';
 import { eventKinds, eventRows, isEventKind, openTrace, summarizeTrace, type EventQuery, type EventRow, type TraceSummary } from '../../replayer/index.js';
 import { parseCount, UsageError } from '../options.js';
 import { percent, Progress } from '../progress.js';
@@ -88,6 +89,7 @@ function formatSummary(path: string, s: TraceSummary): string {
     `process:     pid ${h.pid}, stdin from ${h.stdin === 'batches' ? "the machine's batches" : 'stdin records'}, memory limit ${h.maxMemoryBytes === null ? "the module's own" : `${h.maxMemoryBytes / 2 ** 20} MiB`}`
       + `, stack limit ${h.maxStackBytes === null ? "V8's own" : `${h.maxStackBytes / 2 ** 20} MiB`}`
       + `${h.hosts.length ? `, hosts ${h.hosts.map(([n, ip]) => `${n}=${ip}`).join(' ')}` : ''}${h.faults.length ? `, faults ${h.faults.join(' ')}` : ''}`,
+    `rewriting:   ${h.rewrite.length ? h.rewrite.map(describePass).join(', ') : 'none'}`,
     ...h.preopens.map((p) => `preopen:     ${p.guestPath} <- ${p.hostPath} (${p.embedded ? 'embedded' : 'hash only'}, sha256 ${p.sha256.slice(0, 16)}...)`),
     `events:      ${s.events}${s.events ? ` (${top(s.calls)})` : ''}`,
     `records:     ${Object.entries(s.records).map(([k, v]) => `${k} ${v.count} (${v.bytes} B)`).join(', ')}`,
@@ -95,7 +97,7 @@ function formatSummary(path: string, s: TraceSummary): string {
     `checkpoints: ${s.checkpoints.length} (every ${h.checkpointEvery} events, and at exit)`,
     ...s.checkpoints.slice(0, 20).map((c) => `  #${c.number} after event ${c.event}: chain ${c.chain.slice(0, 16)}...${c.pages === null ? '' : `, memory ${c.pages} pages`}`),
     ...(s.checkpoints.length > 20 ? [`  ... ${s.checkpoints.length - 20} more`] : []),
-    `exit:        ${s.exit ? `${s.exit.outcome} with code ${s.exit.exitCode}${s.exit.trapMessage ? ` (${s.exit.trapMessage})` : ''}; ${s.exit.stdoutBytes} bytes of stdout, ${s.exit.stderrBytes} of stderr` : s.stopped ? `(none: ${s.stopped})` : '(not recorded)'}`,
+    `exit:        ${s.exit ? `${s.exit.outcome} with code ${s.exit.exitCode}${s.exit.trapMessage ? ` (${s.exit.trapMessage})` : ''}; ${s.exit.stdoutBytes} bytes of stdout, ${s.exit.stderrBytes} of stderr${s.exit.fuelUsed === null ? '' : `; fuel used ${s.exit.fuelUsed}${h.maxFuel === null ? '' : ` of ${h.maxFuel}`}`}` : s.stopped ? `(none: ${s.stopped})` : '(not recorded)'}`,
   ];
   return lines.join('\n') + '\n';
 }

@@ -21,6 +21,8 @@ export function withRunOptions<T>(yargs: Argv<T>) {
     .option('listen', { type: 'string', array: true, default: [] as string[], describe: 'accept TCP clients on HOST:PORT and deliver them to guest port VPORT (HOST:PORT=VPORT; udp:HOST:PORT=VPORT for UDP)' })
     .option('max-memory', { type: 'string', describe: `most guest memory, in MiB: memory.grow past it fails (default ${defaultMaxMemoryBytes / 2 ** 20})` })
     .option('max-stack', { type: 'string', describe: `most call stack, in MiB of counted frames: a deeper call traps with "call stack exhausted" (default ${defaultMaxStackBytes / 2 ** 20})` })
+    .option('max-fuel', { type: 'string', describe: 'stop the guest once it has used N fuel (about N instructions), at the same instruction on every machine; exit code 152' })
+    .option('canonical-nans', { type: 'boolean', default: true, describe: 'canonicalise the NaNs float arithmetic produces, so their bits are the same on every machine (--no-canonical-nans: off)' })
     .option('host', { type: 'string', array: true, default: [] as string[], describe: 'a name sock_getaddrinfo resolves, NAME=a.b.c.d (besides numbers and localhost)' })
     .option('process', { type: 'string', array: true, default: [] as string[], describe: "another process on the same machine (pid 2, 3, ...): 'PROG.wasm ARGS...'" }));
 }
@@ -39,6 +41,8 @@ export interface ParsedRunArgs {
   host: string[];
   maxMemory?: string;
   maxStack?: string;
+  maxFuel?: string;
+  canonicalNans?: boolean;
   process: string[];
   /** --json[=FILE]: '' for stderr. */
   json?: string;
@@ -59,6 +63,8 @@ export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
     hosts: argv.host ?? [],
     maxMemoryMiB: argv.maxMemory,
     maxStackMiB: argv.maxStack,
+    maxFuel: argv.maxFuel,
+    canonicalNans: argv.canonicalNans ?? true,
   };
 }
 
@@ -101,6 +107,8 @@ export function stoppedExitCode(signal: string | undefined, guestExitCode: numbe
 }
 
 /** A process's end for a --json summary: how it ended and its exit code (null: stopped before it exited). */
-export function guestEnd(outcome: GuestOutcome | undefined): { end: string; guestExitCode: number | null } {
-  return outcome ? { end: outcome.kind, guestExitCode: outcome.exitCode } : { end: 'interrupted', guestExitCode: null };
+export function guestEnd(outcome: GuestOutcome | undefined): { end: string; guestExitCode: number | null; fuelUsed?: number } {
+  if (!outcome) return { end: 'interrupted', guestExitCode: null };
+  const fuel = outcome.kind === 'exit' || outcome.kind === 'trap' ? outcome.fuelUsed : undefined;
+  return { end: outcome.kind, guestExitCode: outcome.exitCode, ...(fuel !== undefined ? { fuelUsed: fuel } : {}) };
 }

@@ -29,7 +29,58 @@ export interface BodyScan {
    * the function's own. Numbers, not objects: this runs on every instruction of the module.
    */
   sites: number[];
+  /** Instructions in the body (its final `end` included). */
+  instructions: number;
+  /**
+   * With `collect.loops`: flat pairs (offset just after a loop's block type, the loop's own
+   * instructions: those inside it but not inside a loop nested in it, its `end` included).
+   */
+  loops: number[];
+  /** With `collect.loops`: the instructions of the body outside every loop. */
+  outsideLoops: number;
+  /** With `collect.nans`: flat pairs (offset just after an instruction whose result may be a NaN, NanKind). */
+  nans: number[];
 }
+
+/** What scanBody collects beyond the stack limit's needs (fuel's hooks, NaN canonicalisation's sites). */
+export interface Collect { loops?: boolean; nans?: boolean }
+
+/** The type of a result NaN canonicalisation rewrites. */
+export const NanKind = { f32: 0, f64: 1, f32x4: 2, f64x2: 3 } as const;
+
+/**
+ * Instructions whose result may be a NaN with bits the hardware chooses (the arithmetic ones, as
+ * Cranelift's NaN canonicalisation lists them): one-byte opcodes, then 0xFD SIMD sub-opcodes.
+ * Not abs, neg, copysign (defined on the bits), loads, constants, reinterpretations, selects or
+ * pmin/pmax (they move bits unchanged), nor conversions from integers (never a NaN).
+ */
+const scalarNanKinds: (number | undefined)[] = (() => {
+  const table: (number | undefined)[] = [];
+  for (let op = 0x8d; op <= 0x97; op++) table[op] = NanKind.f32; // ceil floor trunc nearest sqrt add sub mul div min max
+  for (let op = 0x9b; op <= 0xa5; op++) table[op] = NanKind.f64;
+  table[0xb6] = NanKind.f32; // f32.demote_f64
+  table[0xbb] = NanKind.f64; // f64.promote_f32
+  return table;
+})();
+/**
+ * Instructions that take a float whose NaN bits they ignore: comparisons, truncations to integers
+ * (they trap on any NaN), drop, and the scalar arithmetic above (a NaN operand gives a NaN result,
+ * canonicalised there). A NaN-producing instruction whose result goes straight into one of these
+ * (the value is consumed from the stack by it, with nothing but pushes in between) needs no
+ * canonicalisation of its own: its bits can never be seen.
+ */
+const nanBlind: (true | undefined)[] = (() => {
+  const table: (true | undefined)[] = [];
+  for (let op = 0x5b; op <= 0x66; op++) table[op] = true; // f32/f64 eq ne lt gt le ge
+  for (let op = 0xa8; op <= 0xb1; op++) table[op] = true; // i32/i64.trunc_f32/f64_s/u
+  table[0x1a] = true; // drop
+  scalarNanKinds.forEach((kind, op) => { if (kind !== undefined) table[op] = true; });
+  return table;
+})();
+const simdNanKinds = new Map<number, number>([
+  ...[103, 104, 105, 106, 227, 228, 229, 230, 231, 232, 233, 94, 261, 262].map((sub) => [sub, NanKind.f32x4] as [number, number]), // ceil floor trunc nearest sqrt add sub mul div min max demote relaxed_(n)madd
+  ...[116, 117, 122, 148, 239, 240, 241, 242, 243, 244, 245, 95, 263, 264].map((sub) => [sub, NanKind.f64x2] as [number, number]),
+]);
 
 /** An instruction's operand-stack effect: values popped, values pushed. */
 type Effect = readonly [pops: number, pushes: number];
@@ -163,7 +214,7 @@ function atomicInstruction(bytes: Uint8Array, sub: number, at: number): [Effect,
   return null;
 }
 
-interface Frame { base: number; params: number; results: number }
+interface Frame { base: number; params: number; results: number; loop?: number }
 
 /** Reads a block type: its parameter and result counts, and where it ends. */
 function readBlockType(bytes: Uint8Array, at: number, shape: ModuleShape): [params: number, results: number, next: number] {
@@ -187,19 +238,26 @@ function signature(shape: ModuleShape, typeIndex: number): FuncType {
  * Steps through one function body's instructions, from `start` (after its locals) to `end`
  * (just after its final `end`), with `results` the function's result count.
  */
-export function scanBody(bytes: Uint8Array, start: number, end: number, results: number, shape: ModuleShape): BodyScan {
+export function scanBody(bytes: Uint8Array, start: number, end: number, results: number, shape: ModuleShape, collect: Collect = {}): BodyScan {
   if (end > bytes.length || start >= end) throw new ModuleFormatError('a function body is cut short');
   const frames: Frame[] = [{ base: 0, params: 0, results }];
-  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [] };
+  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [], instructions: 0, loops: [], outsideLoops: 0, nans: [] };
+  const { loops, nans } = collect;
+  let count = 0;
+  // With `loops`: the innermost loop being read (its index in scan.loops), -1 outside every loop.
+  let region = -1;
+  // NaN sites whose value is still on the stack, untouched: flat pairs (stack slot, index in scan.nans).
+  const pending: number[] = [];
+  let blindSites = 0;
   let height = 0;
   const frame = (): Frame => frames[frames.length - 1]!;
   const apply = (pops: number, pushes: number) => {
     height = Math.max(frame().base, height - pops) + pushes; // below the frame's base only in unreachable code
     scan.maxHeight = Math.max(scan.maxHeight, height);
   };
-  const enter = (params: number, blockResults: number) => {
+  const enter = (params: number, blockResults: number, loop?: number) => {
     apply(params, 0);
-    frames.push({ base: height, params, results: blockResults });
+    frames.push(loop === undefined ? { base: height, params, results: blockResults } : { base: height, params, results: blockResults, loop });
     apply(0, params);
   };
   const unreachable = () => { height = frame().base; };
@@ -207,13 +265,21 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
   while (at < end) {
     const opStart = at;
     const op = bytes[at++]!;
+    count++;
+    if (loops) { if (region < 0) scan.outsideLoops++; else scan.loops[region + 1]!++; }
+    // Control flow, calls, prefixed instructions, branches on references: every pending site stays.
+    if (pending.length > 0 && (plainEffects[op] === undefined || op === 0xd5 || op === 0xd6)) pending.length = 0;
     switch (op) {
       case 0x00: unreachable(); break;
       case 0x02: case 0x03: case 0x06: { // block, loop, try
         const [p, r, next] = readBlockType(bytes, at, shape);
         at = next;
         if (op === 0x06) scan.catches = true;
-        enter(p, r);
+        if (op === 0x03 && loops) {
+          enter(p, r, region); // the frame keeps the enclosing region, put back at its end
+          region = scan.loops.length;
+          scan.loops.push(at, 0);
+        } else enter(p, r);
         break;
       }
       case 0x04: { // if
@@ -252,6 +318,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         if (op === 0x18) at = skipLeb(bytes, at);
         const closed = frames.pop();
         if (!closed) throw new ModuleFormatError(`an end without a block at byte ${opStart}`);
+        if (closed.loop !== undefined) region = closed.loop;
         height = closed.base + closed.results;
         scan.maxHeight = Math.max(scan.maxHeight, height);
         if (frames.length > 0) scan.sites.push(SiteKind.afterHandlerOrEnd, at);
@@ -293,7 +360,11 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const [sub, next] = readLeb(bytes, at);
         const decoded = op === 0xfc ? miscInstruction(bytes, sub, next) : op === 0xfd ? simdInstruction(bytes, sub, next) : atomicInstruction(bytes, sub, next);
         if (!decoded) throw new ModuleFormatError(`unknown instruction 0x${op.toString(16)} ${sub} at byte ${opStart}`);
-        if (op === 0xfd) scan.v128 = true;
+        if (op === 0xfd) {
+          scan.v128 = true;
+          const kind = nans ? simdNanKinds.get(sub) : undefined;
+          if (kind !== undefined) scan.nans.push(decoded[1], kind);
+        }
         apply(decoded[0][0], decoded[0][1]);
         at = decoded[1];
         break;
@@ -302,11 +373,28 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const effect = plainEffects[op];
         if (!effect) throw new ModuleFormatError(`unknown instruction 0x${op.toString(16)} at byte ${opStart}`);
         at = skipPlainImmediates(bytes, op, at);
+        if (nans && pending.length > 0) {
+          // The slots this instruction consumes: a pending NaN site's value among them is either
+          // unseen (a NaN-blind consumer: the site needs nothing) or seen (the site stays).
+          const from = height - effect[0];
+          const blind = nanBlind[op] === true;
+          while (pending.length > 0 && pending[pending.length - 2]! >= from) {
+            const site = pending.pop()!;
+            pending.pop();
+            if (blind) { scan.nans[site + 1] = -1; blindSites++; }
+          }
+        }
         apply(effect[0], effect[1]);
+        if (nans) {
+          const kind = scalarNanKinds[op];
+          if (kind !== undefined) { scan.nans.push(at, kind); pending.push(height - 1, scan.nans.length - 2); }
+        }
       }
     }
   }
   if (frames.length !== 0 || at !== end) throw new ModuleFormatError('a function body ends inside a block');
+  scan.instructions = count;
+  if (blindSites > 0) scan.nans = scan.nans.filter((_, i, all) => all[i - (i & 1) + 1] !== -1);
   return scan;
 }
 

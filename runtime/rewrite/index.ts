@@ -1,12 +1,17 @@
 // The module rewriting pipeline: named passes over the module's bytes, run in one order before it
 // is compiled. The list with its options is recorded in the trace header, so replay, diff's
-// instrumented replays and every replica rebuild exactly the module that ran. The first pass is
-// the call-stack limit; fuel and NaN canonicalisation are meant to follow as further entries.
+// instrumented replays and every replica rebuild exactly the module that ran. The passes, in
+// pipeline order: the call-stack limit, fuel, NaN canonicalisation. Each later pass composes its
+// offset map with the earlier one's, so stacks name offsets in the module as given.
 import { maxStackLimitBytes, type RewritePassRecord } from '../../formats/index.js';
+import { addFuel } from './fuel.js';
+import { canonicaliseNans } from './nans.js';
 import { limitStack } from './stack-limit.js';
 
 export { exhaustedFunctionName, frameBaseBytes, slotBytes, limitStack } from './stack-limit.js';
 export { frameTranslator, offsetsSectionName } from './offsets.js';
+export { addFuel, fuelExport, maxFuelLimit } from './fuel.js';
+export { canonicaliseNans, canonicalNanF32, canonicalNanF64 } from './nans.js';
 
 /** Default --max-stack: 8 MiB of counted frames (a native thread's usual stack). */
 export const defaultMaxStackBytes = 8 * 1024 * 1024;
@@ -30,14 +35,36 @@ const hostStackMarginMb = 8;
 export type RewritePass = RewritePassRecord;
 
 /** The passes a configuration asks for, in pipeline order. */
-export function rewritePipeline(options: { maxStackBytes?: number | undefined }): RewritePass[] {
-  return options.maxStackBytes === undefined ? [] : [{ name: 'stack-limit', maxStackBytes: options.maxStackBytes }];
+export function rewritePipeline(options: { maxStackBytes?: number | undefined; maxFuel?: number | undefined; canonicalNans?: boolean | undefined }): RewritePass[] {
+  const passes: RewritePass[] = [];
+  if (options.maxStackBytes !== undefined) passes.push({ name: 'stack-limit', maxStackBytes: options.maxStackBytes });
+  if (options.maxFuel !== undefined) passes.push({ name: 'fuel', maxFuel: options.maxFuel });
+  if (options.canonicalNans === true) passes.push({ name: 'canonical-nans' });
+  return passes;
 }
 
 /** The stack limit among the passes, if any. */
 export function stackLimitOf(passes: readonly RewritePass[]): number | undefined {
-  return passes.find((p) => p.name === 'stack-limit')?.maxStackBytes;
+  for (const p of passes) if (p.name === 'stack-limit') return p.maxStackBytes;
+  return undefined;
 }
+
+/** The fuel limit among the passes, if any. */
+export function fuelLimitOf(passes: readonly RewritePass[]): number | undefined {
+  for (const p of passes) if (p.name === 'fuel') return p.maxFuel;
+  return undefined;
+}
+
+/** Whether the passes canonicalise NaNs. */
+export const canonicalNansOf = (passes: readonly RewritePass[]): boolean => passes.some((p) => p.name === 'canonical-nans');
+
+/**
+ * The version of what the passes write, part of the key of every cached rewritten module (diff's
+ * snapshot copies on disk): raised whenever a pass writes other bytes for the same record. 2: fuel
+ * and NaN canonicalisation added (a pass whose meaning changes for a recorded trace needs a new
+ * name or option instead: the trace says which program ran).
+ */
+export const rewriteVersion = 2;
 
 /** A pass's options as one line: `stack-limit(maxStackBytes=8388608)`. */
 export function describePass(pass: RewritePass): string {
@@ -62,6 +89,8 @@ export function applyRewrites(binary: Uint8Array, passes: readonly RewritePass[]
   for (const pass of passes) {
     switch (pass.name) {
       case 'stack-limit': out = limitStack(out, pass.maxStackBytes, out === binary ? originShift : 0); break;
+      case 'fuel': out = addFuel(out, pass.maxFuel, out === binary ? originShift : 0); break;
+      case 'canonical-nans': out = canonicaliseNans(out, out === binary ? originShift : 0); break;
     }
   }
   if (cacheKey !== undefined) {

@@ -23,7 +23,7 @@ export function encodeSegments(segments: Segment[]): Uint8Array {
   return out.view();
 }
 
-function decodeSegments(bytes: Uint8Array): Segment[] {
+export function decodeSegments(bytes: Uint8Array): Segment[] {
   const segments: Segment[] = [];
   let [count, p] = readLeb(bytes, 0);
   let start = 0;
@@ -50,6 +50,51 @@ export function originalOffset(segments: Segment[], offset: number): number {
     else return s.copied ? s.original + (offset - s.start) : s.original;
   }
   return offset;
+}
+
+/**
+ * The map of a module rewritten twice: `outer` maps the newest module's offsets to the module it
+ * was made from, `inner` that module's to the original (fuel after the stack limit, say). Copied
+ * stretches are cut where `inner`'s segments change; offsets outside `inner` map to themselves.
+ */
+export function composeSegments(outer: Segment[], inner: Segment[]): Segment[] {
+  if (inner.length === 0) return outer;
+  const out: Segment[] = [];
+  const push = (s: Segment) => { if (s.length > 0) out.push(s); };
+  for (const s of outer) {
+    if (!s.copied) { out.push({ ...s, original: originalOffset(inner, s.original) }); continue; }
+    const to = s.original + s.length;
+    let from = s.original;
+    let i = firstEndingAfter(inner, from);
+    while (from < to) {
+      const seg = inner[i];
+      const at = s.start + (from - s.original);
+      if (!seg || from < seg.start) { // outside inner's map: the offset is its own
+        const gapEnd = seg ? Math.min(to, seg.start) : to;
+        push({ start: at, length: gapEnd - from, original: from, copied: true });
+        from = gapEnd;
+        continue;
+      }
+      const pieceEnd = Math.min(to, seg.start + seg.length);
+      push({ start: at, length: pieceEnd - from, original: seg.copied ? seg.original + (from - seg.start) : seg.original, copied: seg.copied });
+      from = pieceEnd;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** The index of the first segment that ends after `offset` (segments are sorted and do not overlap). */
+function firstEndingAfter(segments: Segment[], offset: number): number {
+  let lo = 0;
+  let hi = segments.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const s = segments[mid]!;
+    if (s.start + s.length <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Translates frames of `module` to the original module's offsets (identity if it was not rewritten). */

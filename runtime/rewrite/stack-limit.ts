@@ -15,9 +15,10 @@
 // every check keeps room for the costliest.
 import { maxStackLimitBytes } from '../../formats/index.js';
 import { ModuleFormatError } from '../module-error.js';
-import { leb, readLeb, section, sections, type Section } from '../wasm-binary.js';
+import { leb, readLeb, section, type Section } from '../wasm-binary.js';
 import { ByteWriter } from './bytes.js';
-import { isV128, scanBody, SiteKind, skipValType, type FuncType, type ModuleShape } from './decoder.js';
+import { isV128, scanBody, SiteKind, skipValType, type ModuleShape } from './decoder.js';
+import { assemble, appendEntry, assert, customSection, nameSectionOf, Op, parse, SectionId, sleb, TypeTable, withFunctionName, type Parsed, type ParsedType } from './module.js';
 import { encodeSegments, offsetsSectionName, type Segment } from './offsets.js';
 
 /** A frame's fixed cost: V8 measured 32 (TurboFan) to 48 (Liftoff) bytes for an empty function. */
@@ -32,135 +33,6 @@ const maxFrameCostBytes = 2 ** 30;
 assert(maxStackLimitBytes < 2 ** 31 && maxStackLimitBytes - 2 * maxFrameCostBytes >= -(2 ** 31), 'the stack check must fit an i32');
 /** The function a frame calls when the limit is passed: the innermost frame of the trap. */
 export const exhaustedFunctionName = 'replicode:call-stack-exhausted';
-
-const SectionId = { custom: 0, type: 1, import: 2, function: 3, global: 6, code: 10, tag: 13 } as const;
-/** Where each known section goes in a module (the tag section sits between memory and global). */
-const sectionRank: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
-
-const Op = {
-  if: 0x04, end: 0x0b, block: 0x02, call: 0x10, localGet: 0x20, localTee: 0x22, globalGet: 0x23, globalSet: 0x24,
-  i32Const: 0x41, i32GtS: 0x4a, i32Add: 0x6a, unreachable: 0x00, emptyType: 0x40, i32: 0x7f, funcType: 0x60,
-} as const;
-
-/** `value` as signed LEB128 (for i32.const and block type indices). */
-export function sleb(value: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = value & 0x7f;
-    value = Math.floor(value / 128);
-    const done = (value === 0 && (b & 0x40) === 0) || (value === -1 && (b & 0x40) !== 0);
-    out.push(done ? b : b | 0x80);
-    if (done) return out;
-  }
-}
-
-interface ParsedType extends FuncType { bytes: Uint8Array }
-
-interface Parsed {
-  sections: Section[];
-  types: ParsedType[];
-  shape: ModuleShape;
-  importedFuncs: number;
-  globals: number;
-}
-
-function parseTypes(binary: Uint8Array, s: Section): ParsedType[] {
-  const types: ParsedType[] = [];
-  let [count, p] = readLeb(binary, s.payload);
-  while (count-- > 0) {
-    const start = p;
-    if (binary[p] !== Op.funcType) throw new ModuleFormatError('the module uses GC types (recursive, struct or array), which RepliCode does not run');
-    const counts: number[] = [];
-    let v128 = false;
-    let resultStart = p;
-    p++;
-    for (let vec = 0; vec < 2; vec++) {
-      if (vec === 1) resultStart = p;
-      let n: number;
-      [n, p] = readLeb(binary, p);
-      counts.push(n);
-      while (n-- > 0) { v128 ||= isV128(binary, p); p = skipValType(binary, p); }
-    }
-    const resultBytes = binary.subarray(readLeb(binary, resultStart)[1], p);
-    types.push({ params: counts[0]!, results: counts[1]!, resultBytes, v128, bytes: binary.subarray(start, p) });
-  }
-  return types;
-}
-
-function skipLimits(binary: Uint8Array, p: number): number {
-  const flags = binary[p++]!;
-  p = readLeb(binary, p)[1];
-  return flags & 0x01 ? readLeb(binary, p)[1] : p;
-}
-
-/** The imports' effect on index spaces: function types, global and tag counts. */
-function parseImports(binary: Uint8Array, s: Section, shape: ModuleShape): { funcs: number; globals: number } {
-  let funcs = 0;
-  let globals = 0;
-  let [count, p] = readLeb(binary, s.payload);
-  while (count-- > 0) {
-    for (let name = 0; name < 2; name++) { const [n, q] = readLeb(binary, p); p = q + n; }
-    const kind = binary[p++];
-    if (kind === 0) { const [t, q] = readLeb(binary, p); shape.funcTypes.push(t); funcs++; p = q; }
-    else if (kind === 1) p = skipLimits(binary, skipValType(binary, p));
-    else if (kind === 2) p = skipLimits(binary, p);
-    else if (kind === 3) { p = skipValType(binary, p) + 1; globals++; }
-    else if (kind === 4) { const [t, q] = readLeb(binary, p + 1); shape.tagTypes.push(t); p = q; }
-    else throw new ModuleFormatError(`unknown import kind ${kind}`);
-  }
-  return { funcs, globals };
-}
-
-/** A vector section's entries as indices (function and tag sections: a type index each). */
-function readIndexVector(binary: Uint8Array, s: Section, skipBefore = 0): number[] {
-  const out: number[] = [];
-  let [count, p] = readLeb(binary, s.payload);
-  while (count-- > 0) { const [v, q] = readLeb(binary, p + skipBefore); out.push(v); p = q; }
-  return out;
-}
-
-function parse(binary: Uint8Array): Parsed {
-  const list = [...sections(binary)];
-  const find = (id: number) => list.find((s) => s.id === id);
-  const typeSection = find(SectionId.type);
-  const types = typeSection ? parseTypes(binary, typeSection) : [];
-  const shape: ModuleShape = { types, funcTypes: [], tagTypes: [], importedFuncs: 0 };
-  const importSection = find(SectionId.import);
-  const imported = importSection ? parseImports(binary, importSection, shape) : { funcs: 0, globals: 0 };
-  shape.importedFuncs = imported.funcs;
-  const functionSection = find(SectionId.function);
-  if (functionSection) shape.funcTypes.push(...readIndexVector(binary, functionSection));
-  const tagSection = find(SectionId.tag);
-  if (tagSection) shape.tagTypes.push(...readIndexVector(binary, tagSection, 1));
-  const globalSection = find(SectionId.global);
-  const globals = imported.globals + (globalSection ? readLeb(binary, globalSection.payload)[0] : 0);
-  return { sections: list, types, shape, importedFuncs: imported.funcs, globals };
-}
-
-/** Type indices for block types and the new function, appending the types the module lacks. */
-class TypeTable {
-  readonly added: Uint8Array[] = [];
-  constructor(private readonly types: ParsedType[]) {}
-
-  /** The index of a type with no parameters and these results. */
-  noParams(resultCount: number, resultBytes: Uint8Array): number {
-    const wanted = Uint8Array.of(Op.funcType, 0, ...leb(resultCount), ...resultBytes);
-    const same = (b: Uint8Array) => b.length === wanted.length && b.every((x, i) => x === wanted[i]);
-    const existing = this.types.findIndex((t) => same(t.bytes));
-    if (existing >= 0) return existing;
-    const addedAt = this.added.findIndex(same);
-    if (addedAt >= 0) return this.types.length + addedAt;
-    this.added.push(wanted);
-    return this.types.length + this.added.length - 1;
-  }
-
-  /** The type section with the added types at its end (indices of existing types unchanged). */
-  section(binary: Uint8Array, s: Section | undefined): Uint8Array {
-    const [count, p] = s ? readLeb(binary, s.payload) : [0, 0];
-    const old = s ? binary.subarray(p, s.end) : new Uint8Array();
-    return section(SectionId.type, Buffer.concat([Uint8Array.from(leb(count + this.added.length)), old, ...this.added]));
-  }
-}
 
 interface Context {
   parsed: Parsed; typeTable: TypeTable; global: number; trapFunction: number; limit: number;
@@ -273,46 +145,6 @@ function rewriteCode(binary: Uint8Array, s: Section, ctx: Omit<Context, 'maxLeaf
   return { payload: code.view(), segments };
 }
 
-/** A vector section with one more entry at its end. */
-function appendEntry(binary: Uint8Array, id: number, s: Section | undefined, entry: number[]): Uint8Array {
-  const [count, p] = s ? readLeb(binary, s.payload) : [0, 0];
-  return section(id, Buffer.concat([Uint8Array.from(leb(count + 1)), s ? binary.subarray(p, s.end) : new Uint8Array(), Uint8Array.from(entry)]));
-}
-
-const utf8 = (text: string) => new TextEncoder().encode(text);
-const nameOf = (binary: Uint8Array, s: Section): string => {
-  const [n, p] = readLeb(binary, s.payload);
-  return new TextDecoder().decode(binary.subarray(p, p + n));
-};
-
-/** The `name` section with the new function's name added to its function names (subsection 1). */
-function withFunctionName(binary: Uint8Array, s: Section | undefined, index: number): Uint8Array {
-  const entry = [...leb(index), ...leb(utf8(exhaustedFunctionName).length), ...utf8(exhaustedFunctionName)];
-  const subsections: Uint8Array[] = [];
-  let added = false;
-  const addNew = () => { subsections.push(section(1, [...leb(1), ...entry])); added = true; };
-  if (s) {
-    const [n, first] = readLeb(binary, s.payload);
-    for (let p = first + n; p < s.end;) {
-      const id = binary[p]!;
-      const [size, start] = readLeb(binary, p + 1);
-      const end = start + size;
-      if (id === 1) {
-        const [count, names] = readLeb(binary, start);
-        subsections.push(section(1, Buffer.concat([Uint8Array.from(leb(count + 1)), binary.subarray(names, end), Uint8Array.from(entry)])));
-        added = true;
-      } else {
-        if (id > 1 && !added) addNew();
-        subsections.push(binary.subarray(p, end));
-      }
-      p = end;
-    }
-  }
-  if (!added) addNew();
-  const title = utf8('name');
-  return section(SectionId.custom, Buffer.concat([Uint8Array.of(...leb(title.length)), title, ...subsections]));
-}
-
 /**
  * The module with the call-stack limit (see the comment at the top); `maxStackBytes` at most
  * maxStackLimitBytes. `originShift`: how many bytes earlier passes added before the code section
@@ -335,7 +167,7 @@ export function limitStack(binary: Uint8Array, maxStackBytes: number, originShif
     [SectionId.global, appendEntry(binary, SectionId.global, find(SectionId.global), [Op.i32, 1, Op.i32Const, 0, Op.end])],
     [SectionId.code, section(SectionId.code, code.payload)],
   ]);
-  const names = withFunctionName(binary, parsed.sections.find((s) => s.id === 0 && nameOf(binary, s) === 'name'), trapFunction);
+  const names = withFunctionName(binary, nameSectionOf(binary, parsed.sections), trapFunction, exhaustedFunctionName);
   const { pieces, codeAt } = assemble(binary, parsed.sections, replaced);
   const codePayloadAt = codeAt + 1 + leb(code.payload.length).length;
   for (const seg of code.segments) {
@@ -346,41 +178,3 @@ export function limitStack(binary: Uint8Array, maxStackBytes: number, originShif
   return Buffer.concat([...pieces, names, customSection(offsetsSectionName, offsets)]);
 }
 
-function customSection(name: string, payload: Uint8Array): Uint8Array {
-  const title = utf8(name);
-  return section(SectionId.custom, Buffer.concat([Uint8Array.from(leb(title.length)), title, payload]));
-}
-
-/**
- * The module's sections with `replaced` ones swapped in (or inserted in order), without its name
- * section (the caller appends the new one); and where the code section starts.
- */
-function assemble(binary: Uint8Array, list: Section[], replaced: Map<number, Uint8Array>): { pieces: Uint8Array[]; codeAt: number } {
-  const pieces: Uint8Array[] = [binary.subarray(0, 8)];
-  let at = 8;
-  let codeAt = -1;
-  const put = (id: number, bytes: Uint8Array) => {
-    if (id === SectionId.code) codeAt = at;
-    pieces.push(bytes);
-    at += bytes.length;
-  };
-  const pending = new Map(replaced);
-  const flushBefore = (rank: number) => {
-    for (const [id, bytes] of [...pending].sort((a, b) => sectionRank[a[0]]! - sectionRank[b[0]]!)) {
-      if (sectionRank[id]! < rank) { put(id, bytes); pending.delete(id); }
-    }
-  };
-  for (const s of list) {
-    if (s.id === SectionId.custom && (nameOf(binary, s) === 'name' || nameOf(binary, s) === offsetsSectionName)) continue;
-    if (s.id !== SectionId.custom) flushBefore(sectionRank[s.id] ?? 0);
-    const swap = pending.get(s.id);
-    if (s.id !== SectionId.custom && swap) { put(s.id, swap); pending.delete(s.id); } else put(s.id, binary.subarray(s.start, s.end));
-  }
-  flushBefore(Infinity);
-  assert(codeAt > 0, 'the code section was written');
-  return { pieces, codeAt };
-}
-
-function assert(cond: boolean, message: string): asserts cond {
-  if (!cond) throw new Error(`internal error: ${message}`);
-}

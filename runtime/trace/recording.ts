@@ -8,7 +8,7 @@ import {
 import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { Kernel } from '../kernel.js';
 import { chainHash, OutputHasher, type StateDigest } from './digest.js';
-import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
+import { GuestStop, type GuestEnd, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
 
 function assert(condition: unknown, message: string): asserts condition {
@@ -107,14 +107,14 @@ export class RecordingSession implements GuestSession {
     this.kernel = kernel;
   }
 
-  finish(outcome: { kind: 'exit' | 'trap'; exitCode: number; trapMessage: string | null }): SessionEnd | undefined {
+  finish(outcome: GuestEnd): SessionEnd | undefined {
     if (this.closed) return undefined;
     const events = this.writer.eventCount;
     this.guard(() => {
       this.checkpoint(events);
       this.writer.append(encodeExit({
         event: events, outcome: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.trapMessage,
-        stdoutBytes: this.output[1].bytes, stderrBytes: this.output[2].bytes,
+        stdoutBytes: this.output[1].bytes, stderrBytes: this.output[2].bytes, ...(outcome.fuelUsed !== undefined ? { fuel: outcome.fuelUsed } : {}),
       }));
     });
     this.close({ complete: true });

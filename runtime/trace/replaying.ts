@@ -11,7 +11,7 @@ import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { Kernel } from '../kernel.js';
 import { wasmFrames } from '../trap.js';
 import { chainHash, differingComponents, differingPages, OutputHasher, type PageRun, type StateDigest } from './digest.js';
-import { GuestStop, type GuestSession, type SessionEnd } from './session.js';
+import { GuestStop, type GuestEnd, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
 import { filterDelivery } from './recording.js';
 import { clockFunctionName } from '../snapshot/abi.js';
@@ -244,7 +244,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
     this.stopAtCut();
   }
 
-  finish(outcome: { kind: 'exit' | 'trap'; exitCode: number; trapMessage: string | null }): SessionEnd | undefined {
+  finish(outcome: GuestEnd): SessionEnd | undefined {
     try {
       if (this.cursor.nextCall()) this.diverge('the guest exited before the recording did', 'more calls', `${outcome.kind} with code ${outcome.exitCode}`);
       this.verifyCheckpoint(this.event + 1);
@@ -253,8 +253,10 @@ export class ReplaySession implements GuestSession, SnapshotSession {
         this.checkTruncated(this.event + 1);
         this.diverge('the trace has no exit record', null, `${outcome.kind} with code ${outcome.exitCode}`);
       }
-      const want = `${recorded.outcome} with code ${recorded.exitCode}, ${recorded.stdoutBytes} bytes of stdout, ${recorded.stderrBytes} of stderr`;
-      const got = `${outcome.kind} with code ${outcome.exitCode}, ${this.output[1].bytes} bytes of stdout, ${this.output[2].bytes} of stderr`;
+      // The fuel used is compared when the recording has it (a recording with --max-fuel).
+      const fuel = (used: number | undefined) => (recorded.fuel === undefined ? '' : `, fuel used ${used ?? 'unknown'}`);
+      const want = `${recorded.outcome} with code ${recorded.exitCode}, ${recorded.stdoutBytes} bytes of stdout, ${recorded.stderrBytes} of stderr${fuel(recorded.fuel)}`;
+      const got = `${outcome.kind} with code ${outcome.exitCode}, ${this.output[1].bytes} bytes of stdout, ${this.output[2].bytes} of stderr${fuel(outcome.fuelUsed)}`;
       if (want !== got) this.diverge('the run ended differently', want, got);
       // Everything matched, the exit too, but a trace that is not whole cannot be called a match.
       this.checkTruncated(this.event + 1, ', its exit included');

@@ -53,11 +53,14 @@ export class GuestStop extends Error {
   }
 }
 
+/** How the guest ended, as a session records or checks it; `fuelUsed` when it counts fuel (--max-fuel). */
+export interface GuestEnd { kind: 'exit' | 'trap'; exitCode: number; trapMessage: string | null; fuelUsed?: number }
+
 export interface GuestSession {
   readonly tracer: SyscallTracer;
   /** Wraps the effects the kernel will use. Called once, before the kernel exists. */
   wrapEffects(inner: HostEffects): HostEffects;
   attach(kernel: Kernel): void;
   /** Called once the guest has exited or trapped; may report a divergence instead. */
-  finish(outcome: { kind: 'exit' | 'trap'; exitCode: number; trapMessage: string | null }): SessionEnd | undefined;
+  finish(outcome: GuestEnd): SessionEnd | undefined;
 }
