@@ -70,7 +70,7 @@ describe('NaN canonicalisation through the CLI', () => {
 });
 
 describe('the NaN pass on every module we build', () => {
-  const modules = readdirSync(join(programsDir, 'build')).filter((f) => f.endsWith('.wasm'));
+  const modules = readdirSync(join(programsDir, 'build')).filter((f) => f.endsWith('.wasm') && !f.endsWith('.component.wasm')); // core modules: a component's get the passes inside it
 
   it('gives valid modules, alone and after the stack limit and fuel, and changes nothing without float arithmetic', async () => {
     expect(modules.length).toBeGreaterThan(10);
