@@ -17,6 +17,9 @@ export interface CallView {
 }
 export interface CheckpointView { type: 'checkpoint'; record: CheckpointRecord }
 
+/** The inputs of an event that has none (shared: never changed). */
+const noInputs = Object.freeze([]) as unknown as TraceRecord[];
+
 const attachable = (r: TraceRecord) => r.kind === 'stdin' || r.kind === 'clock' || r.kind === 'entropy' || r.kind === 'net' || r.kind === 'output';
 
 /** Events (and checkpoints) from event `from` on; inputs of earlier events are not kept. */
@@ -30,10 +33,10 @@ export function* eventsOf(reader: TraceReader, from = 0): Generator<CallView | C
     } else if (record.kind === 'calls') {
       for (let i = 0; i < record.ids.length; i++) {
         const index = record.first + i;
-        const got = inputs.get(index) ?? [];
-        inputs.delete(index);
+        const got = inputs.get(index) ?? noInputs;
+        if (got !== noInputs) inputs.delete(index);
         if (index >= from) yield { type: 'call', index, id: record.ids[i]!, fingerprint: record.fingerprints[i]!, result: record.results[i]!, inputs: got, batch: batches };
-        batches += got.filter((r) => r.kind === 'net').length;
+        for (const r of got) if (r.kind === 'net') batches++;
       }
     } else if (record.kind === 'checkpoint' && record.event >= from) {
       yield { type: 'checkpoint', record };
