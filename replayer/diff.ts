@@ -208,6 +208,13 @@ export interface DiffOptions {
   snapshots?: boolean;
   /** One line about an index (rebuilt, or kept in memory because it cannot be written). */
   onNote?: (line: string) => void;
+  /** The traces' summaries, when the caller has read them already (in the order of the paths). */
+  summaries?: TraceSummary[];
+  /**
+   * The stacks, differing memory, output and source lines at the divergence (default true).
+   * False: only where it is (event, batch, instruction range): what the TUI's `d` needs.
+   */
+  details?: boolean;
 }
 
 /** Checkpoint `number`'s record (read from the start: a trace is read in one pass anyway). */
@@ -231,7 +238,7 @@ const scanProgressEveryEvents = 4096;
 
 export async function diffTraces(paths: string[], options: DiffOptions = {}): Promise<DiffReport> {
   const report = await compareTraces(paths, options);
-  if (report.status === 'diverge' && report.sides.some((s) => s.stack.length > 0)) report.source = await sourceOf(report);
+  if (options.details !== false && report.status === 'diverge' && report.sides.some((s) => s.stack.length > 0)) report.source = await sourceOf(report);
   return report;
 }
 
@@ -248,7 +255,8 @@ async function compareTraces(paths: string[], options: DiffOptions): Promise<Dif
   const opened = paths.map((p) => openTrace(p));
   try {
     const progress = options.onProgress ?? (() => {});
-    const summaries: TraceSummary[] = opened.map((o, i) => summarizeTrace(o.reader,
+    const given = options.summaries?.length === paths.length ? options.summaries : undefined;
+    const summaries: TraceSummary[] = given ?? opened.map((o, i) => summarizeTrace(o.reader,
       (f) => progress(`diff: reading trace ${i + 1}/${paths.length} (${paths[i]}): ${Math.floor(f * 100)}%`)));
     // Damage means bytes no writer produced: nothing in such a trace can be trusted to compare.
     summaries.forEach((s, i) => {
@@ -318,8 +326,9 @@ async function compareTraces(paths: string[], options: DiffOptions): Promise<Dif
       report.event = va?.index ?? vb!.index;
       report.batch = va?.batch ?? vb!.batch;
       report.reason = !va || !vb ? 'one trace ends here' : differenceReason(va, vb);
-      if (replay) progress(`diff: replaying both traces to event ${report.event} for their stacks and output`);
-      return withSides(report, report.event, pa, va, pb, vb, replay);
+      const details = replay && options.details !== false;
+      if (details) progress(`diff: replaying both traces to event ${report.event} for their stacks and output`);
+      return withSides(report, report.event, pa, va, pb, vb, details);
     }
     if (!replay) {
       // Every event agrees up to the checkpoint: the state differs somewhere in between.
@@ -360,6 +369,7 @@ async function compareTraces(paths: string[], options: DiffOptions): Promise<Dif
         ? 'guest state differs before the first call although the module and configuration agree'
         : `guest state differs after event ${bad - 1} although every call and input so far agree`;
       if (options.instructions !== false) report.range = await narrowToRange(pa, pb, bad - 1, bad, progress, stores);
+      if (options.details === false) return report;
       progress(`diff: replaying both traces to event ${bad} for their stacks, memory and output`);
       const [ra, rb, sa, sb] = await Promise.all([
         replayTo(pa, bad, true, undefined, stores[0]), replayTo(pb, bad, true, undefined, stores[1]),

@@ -3,7 +3,7 @@
 // can hand the app a model of their own.
 import { TraceFormatError } from '../formats/index.js';
 import {
-  diffTraces, eventRows, listEvents, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
+  diffTraces, eventRows, listEvents, type TraceSummary, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
   type DiffReport, type EventRow, type SnapshotStore, type SourcePoint,
 } from '../replayer/index.js';
 import { loadDebugInfo, TraceReadError, type ModuleDebugInfo } from '../runtime/index.js';
@@ -90,10 +90,13 @@ const toLine = (r: EventRow): EventLine => ({ event: r.event, syscall: r.syscall
 
 /** `onProgress(trace, fraction)`: how far reading trace `trace` (0-based) is, for a loading line. */
 export function loadModel(paths: string[], onProgress?: (trace: number, fraction: number) => void): TuiModel {
+  // Kept for `d`: diff need not read the traces again.
+  const summaries: TraceSummary[] = [];
   const replicas: ReplicaTimeline[] = paths.map((path, i) => {
     const { reader, close } = openTrace(path);
     try {
       const s = summarizeTrace(reader, onProgress && ((f) => onProgress(i, f)));
+      summaries[i] = s;
       return {
         name: path, chains: s.checkpoints.map((c) => c.chain), checkpointEvents: s.checkpoints.map((c) => c.event), events: s.events,
         // A stopped trace, like an incomplete one, ends early without diverging; it is named so.
@@ -225,7 +228,7 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
       // One diff per model, whoever asks first (the TUI starts it as soon as it shows, so that `d`
       // finds the answer ready); progress goes to the latest asker.
       progressListener = onProgress;
-      locating ??= diffTraces(paths, { onProgress: (phase) => progressListener(phase) }).then(locateResult, (err: unknown) => (
+      locating ??= diffTraces(paths, { onProgress: (phase) => progressListener(phase), summaries, details: false }).then(locateResult, (err: unknown) => (
         { event: null, reason: `cannot locate the divergence: ${unreplayable(err)}`, checkpoint: null, hook: null }));
       return locating;
     },
