@@ -136,7 +136,7 @@ function side(trace: string, e: EventView | undefined, stack: WasmFrame[] = []):
  * Replays a trace up to `event` (before that call), collecting output and the stop snapshot;
  * from the trace's nearest snapshot when `store` holds one that serves (timetravel.ts).
  */
-async function replayTo(path: string, event: number, captureMemory = false, hooks?: { after: number; stopAt?: number }, store?: SnapshotStore) {
+async function replayTo(path: string, event: number, captureMemory = false, hooks?: { after: number; stopAt?: number; every?: number }, store?: SnapshotStore) {
   const out: Buffer[] = [];
   const { outcome } = await replayFromSnapshot(store, {
     tracePath: path, toEvent: event, captureMemory, ...(hooks ? { hooks } : {}), earlierOutput: true,
@@ -153,8 +153,24 @@ async function replayTo(path: string, event: number, captureMemory = false, hook
 async function narrowToRange(pa: string, pb: string, good: number, bad: number, progress: (phase: string) => void, stores: (SnapshotStore | undefined)[] = []): Promise<InstructionRange> {
   progress(`diff: instruction search: counting hooks between events ${good} and ${bad}`);
   const [sa, sb] = stores;
-  const [ta, tb] = await Promise.all([replayTo(pa, bad, false, { after: good }, sa), replayTo(pb, bad, false, { after: good }, sb)]);
+  // With a snapshot to go by, the counting replay also notes the state and stack at every hook
+  // (as many as hashing memory that often allows): the first that differs is then read off, no
+  // bisection needed.
+  const at = sa ? nearestSnapshot(sa, good) : -1;
+  const every = at < 0 ? 0 : Math.min(maxHookPoints, Math.floor(hookPointsBudgetBytes / Math.max(1, sa!.snapshot(at).memoryBytes)));
+  const counting = { after: good, ...(every >= minHookPoints ? { every } : {}) };
+  const [ta, tb] = await Promise.all([replayTo(pa, bad, false, counting, sa), replayTo(pb, bad, false, counting, sb)]);
   const hooks = Math.min(ta.at?.hooks ?? 0, tb.at?.hooks ?? 0);
+  const [pointsA, pointsB] = [ta.at?.hookPoints, tb.at?.hookPoints];
+  if (pointsA && pointsB && pointsA.length >= hooks && pointsB.length >= hooks) {
+    let agree = 0;
+    while (agree < hooks && pointsA[agree]!.stateHash === pointsB[agree]!.stateHash) agree++;
+    const hook = agree + 1; // the first hook where state differs; hooks + 1: only at the next call
+    return {
+      afterEvent: good, hook, hooks, agreeingStack: hook > 1 ? pointsA[hook - 2]!.stack : [],
+      differingStack: hook <= hooks ? pointsA[hook - 1]!.stack : ta.at?.stack ?? [],
+    };
+  }
   const probe = (hook: number) => Promise.all([replayTo(pa, bad, false, { after: good, stopAt: hook }, sa), replayTo(pb, bad, false, { after: good, stopAt: hook }, sb)]);
   let lo = 1;
   let hi = hooks + 1; // the first hook where state differs, in [1, hooks + 1]
@@ -396,6 +412,12 @@ async function compareTraces(paths: string[], options: DiffOptions): Promise<Dif
   }
 }
 
+/** The instruction search notes every hook's state in one replay when it hashes at most this much memory per side, and at most this many hooks. */
+const hookPointsBudgetBytes = 256 * 2 ** 20;
+const maxHookPoints = 4096;
+/** Below this many hooks' worth, the bisection is no dearer. */
+const minHookPoints = 16;
+
 /** hashWindow replays a window whole only if it hashes at most this many bytes of memory per side. */
 const hashWindowBudgetBytes = 512 * 2 ** 20;
 
@@ -453,8 +475,10 @@ async function snapshotWindow(a: SnapshotStore, b: SnapshotStore, good: number, 
   const newGood = lo > 0 ? common[lo - 1]! : good;
   const newBad = lo < common.length ? common[lo]! : bad;
   const same = (hashes: (string | undefined)[]) => hashes[0] !== undefined && hashes[0] === hashes[1];
-  if (newGood !== good && !same(await stateAt(newGood))) return [good, bad];
-  if (newBad !== bad && same(await stateAt(newBad))) return [good, bad];
+  // Both ends checked at once (two replays per side, side by side).
+  const [atGood, atBad] = await Promise.all([newGood !== good ? stateAt(newGood) : undefined, newBad !== bad ? stateAt(newBad) : undefined]);
+  if (atGood && !same(atGood)) return [good, bad];
+  if (atBad && same(atBad)) return [good, bad];
   return [newGood, newBad];
 }
 

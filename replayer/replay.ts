@@ -29,7 +29,7 @@ export interface ReplayRequest {
   toEvent?: number;
   captureMemory?: boolean;
   /** The instruction clock: replay the snapshot copy and count hooks after event `after` (see instrument.ts). */
-  hooks?: { after: number; stopAt?: number; continue?: boolean };
+  hooks?: { after: number; stopAt?: number; continue?: boolean; every?: number };
   /** State hashes before each call in a range (see ReplayOptions.stateHashes). */
   stateHashes?: { from: number; to: number };
   /** Take snapshots every so many events and/or resume from one (the snapshot copy is replayed). */

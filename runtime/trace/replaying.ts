@@ -29,9 +29,10 @@ export interface ReplayOptions {
    * The instruction clock (a snapshot copy of the module: see runtime/snapshot/): count function
    * entries and loop iterations once event `after` has returned (-1: from the start), and stop
    * at the `stopAt`-th with a snapshot (`continue`: note the stack and state there as `hookPoint`
-   * and go on, so one replay gives both the hook's point and the count to `toEvent`).
+   * and go on, so one replay gives both the hook's point and the count to `toEvent`; `every`: note
+   * the stack and state at each of the first `every` hooks as `hookPoints`, and go on).
    */
-  hooks?: { after: number; stopAt?: number; continue?: boolean };
+  hooks?: { after: number; stopAt?: number; continue?: boolean; every?: number };
   /**
    * The state hash before every call from `from` to `to` (inclusive, as far as the replay gets),
    * in the stop snapshot's `hashes`: one replay instead of a probe per event.
@@ -112,13 +113,25 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   private startCounting(): void {
     const hooks = this.options.hooks!;
     this.clockBase = this.clock!.now();
-    if (hooks.stopAt !== undefined) this.clock!.stopAt(this.clockBase + BigInt(hooks.stopAt));
+    if (hooks.every) this.clock!.stopAt(this.clockBase + 1n);
+    else if (hooks.stopAt !== undefined) this.clock!.stopAt(this.clockBase + BigInt(hooks.stopAt));
   }
+
+  /** With hooks.every: the stack and state at each hook, the first `every` of them. */
+  private hookPoints: { hooks: number; stack: ReturnType<typeof wasmFrames>; stateHash: string }[] | undefined;
 
   /** Hooks passed since counting began. */
   private get hooks(): number { return this.clockBase === undefined ? 0 : Number(this.clock!.now() - this.clockBase); }
 
   clockStopped(): void {
+    const every = this.options.hooks?.every;
+    if (every) {
+      // Every hook, up to `every` of them: the clock stops at the next one again.
+      const points = (this.hookPoints ??= []);
+      points.push({ hooks: this.hooks, stack: this.stack(), stateHash: this.stateHash().stateHash });
+      if (points.length < every) this.clock!.stopAt(this.clock!.now() + 1n);
+      return;
+    }
     if (this.options.hooks?.continue) {
       this.hookPoint = { hooks: this.hooks, stack: this.stack(), stateHash: this.stateHash().stateHash };
       return;
@@ -137,6 +150,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
         ...(this.options.hooks ? { hooks: this.hooks } : {}),
         ...(this.hashes ? { hashes: this.hashes } : {}),
         ...(this.hookPoint ? { hookPoint: this.hookPoint } : {}),
+        ...(this.hookPoints ? { hookPoints: this.hookPoints } : {}),
       },
     });
   }

@@ -44,6 +44,8 @@ export interface StopSnapshot {
   hashes?: string[];
   /** With ReplayOptions.hooks.continue: the stack and state at hook `stopAt`, if reached. */
   hookPoint?: { hooks: number; stack: WasmFrame[]; stateHash: string };
+  /** With ReplayOptions.hooks.every: the stack and state at each hook, in order. */
+  hookPoints?: { hooks: number; stack: WasmFrame[]; stateHash: string }[];
 }
 
 /** Thrown from a tracer or effect to stop the guest; the runner turns it into an outcome. */

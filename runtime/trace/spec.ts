@@ -14,7 +14,7 @@ export type SessionSpec =
      */
     cutShort?: { reason: string; offset: number; stopped?: boolean } | null;
     /** The instruction clock (the module must be a snapshot copy): see ReplayOptions.hooks. */
-    hooks?: { after: number; stopAt?: number; continue?: boolean };
+    hooks?: { after: number; stopAt?: number; continue?: boolean; every?: number };
     /** State hashes before each call in a range: see ReplayOptions.stateHashes. */
     stateHashes?: { from: number; to: number };
     /** Take snapshots, or resume from one (the module must be a snapshot copy: runtime/snapshot/). */
