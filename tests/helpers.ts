@@ -2,7 +2,7 @@
 // thread, in-thread). Tests use the compiled runtime in dist/ (built by `npm test`), because
 // guest workers must load compiled JavaScript.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -148,5 +148,51 @@ export function startCli(args: string[], env: Record<string, string> = {}): Runn
       look();
       void exited.then(() => reject(new Error(`exited before printing ${pattern}: ${err}`)));
     }),
+  };
+}
+
+/**
+ * A small WAT guest that says "step" (fd_write) and reads the clock: `$say` and `$tick` are its
+ * two calls, `start` the body of its `_start`, `extra` more functions (record-replay and snapshot
+ * tests build variants of it).
+ */
+export function stepsProgram(start: string, extra = ''): string {
+  return `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "step\\n")
+  (func $say (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 5))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func $tick (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 16))))${extra}
+  (func (export "_start") ${start}))`;
+}
+
+/**
+ * A program case's `record` command line in `dir`: the module and its directory copied there (so
+ * that `cleanup` can take them away and the replay has only the trace), real clock and OS
+ * entropy (a replay is right only if the trace is), the case's environment and seed, and `extra`.
+ */
+export function caseRecording(c: ProgramCase, dir: string, extra: string[] = []): { args: string[]; trace: string; cleanup(): void } {
+  const module = join(dir, c.wasm.split('/').pop()!);
+  copyFileSync(join(programsDir, c.wasm), module);
+  const trace = join(dir, `${c.name}.rct`);
+  const args = ['record', '--clock', 'real', '--random', 'os', '-o', trace, ...extra];
+  for (const [k, v] of Object.entries(c.env)) args.push('--env', `${k}=${v}`);
+  if (c.seed !== null) args.push('--seed', String(c.seed));
+  let data: string | null = null;
+  if (c.dataDir !== null) {
+    data = join(dir, 'data');
+    if (c.dataDir === 'empty') mkdirSync(data);
+    else cpSync(join(programsDir, c.dataDir), data, { recursive: true });
+    args.push('--dir', `${data}::/data`);
+  }
+  args.push(module, '--', ...c.args);
+  return {
+    args, trace,
+    cleanup: () => {
+      rmSync(module);
+      if (data) rmSync(data, { recursive: true, force: true });
+    },
   };
 }

@@ -1,31 +1,19 @@
 // Record then replay, as users do it: every guest program with the real clock and OS entropy
 // (so replay is right only if the trace is), from the trace alone, in another process and in a
 // worker; and replays that must fail: a changed module, a tampered trace, a limit reached.
-import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeChunk, encodeFileHeader, encodeTrailer, pack, readChunk, memorySource } from '../dist/formats/index.js';
 import { replayTrace } from '../dist/replayer/index.js';
-import { programCases, programsDir, runCli, tempDir, type ProgramCase } from './helpers.js';
+import { caseRecording, programCases, programsDir, runCli, stepsProgram, tempDir, type ProgramCase } from './helpers.js';
 
 /** Records a case through the CLI from a scratch copy of its module (and data), then deletes both. */
 function recordCase(c: ProgramCase, extra: string[] = []) {
   const dir = tempDir();
-  const module = join(dir, c.wasm.split('/').pop()!);
-  copyFileSync(join(programsDir, c.wasm), module);
-  const trace = join(dir, `${c.name}.rct`);
-  const args = ['record', '--clock', 'real', '--random', 'os', '-o', trace, ...extra];
-  for (const [k, v] of Object.entries(c.env)) args.push('--env', `${k}=${v}`);
-  let data: string | null = null;
-  if (c.dataDir !== null) {
-    data = join(dir, 'data');
-    if (c.dataDir === 'empty') mkdirSync(data);
-    else cpSync(join(programsDir, c.dataDir), data, { recursive: true });
-    args.push('--dir', `${data}::/data`);
-  }
-  const result = runCli([...args, module, '--', ...c.args], c.stdin);
-  rmSync(module);
-  if (data) rmSync(data, { recursive: true, force: true });
+  const { args, trace, cleanup } = caseRecording(c, dir, extra);
+  const result = runCli(args, c.stdin);
+  cleanup();
   return { trace, result, dir };
 }
 
@@ -70,16 +58,7 @@ describe('record, then replay from the trace alone', () => {
   });
 });
 
-const watProgram = (second: string) => `(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "step\\n")
-  (func $say (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 5))
-    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
-  (func $tick (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 16))))
-  (func $changed_here ${second})
-  (func (export "_start") (call $say) (call $tick) (call $changed_here) (call $say)))`;
+const watProgram = (second: string) => stepsProgram('(call $say) (call $tick) (call $changed_here) (call $say)', `\n  (func $changed_here ${second})`);
 
 describe('replay reports divergence at the right event, exit code 3', () => {
   it('a modified module: the first call that differs, with the guest stack', () => {

@@ -6,36 +6,21 @@
 // a divergence, not restored silently wrong. And the object-graph capture under the kernel's state.
 // The snapshot copies of the modules are cached where users' are (REPLICODE_CACHE_DIR unset: the
 // default ~/.cache/replicode), so a second run of this file skips binaryen.
-import { copyFileSync, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildSnapshots, replayFromSnapshot, type MemorySnapshotStore, type ReplayResult, type SnapshotStore } from '../dist/replayer/index.js';
 import { captureGraph, ClassRegistry, restoreGraph, SnapshotGraphError } from '../dist/runtime/snapshot/graph.js';
-import { programCases, programsDir, runCliAsync, startCli, tempDir, type ProgramCase } from './helpers.js';
+import { caseRecording, programCases, programsDir, runCliAsync, startCli, stepsProgram, tempDir, type ProgramCase } from './helpers.js';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
 
 /** Records a case through the CLI (real clock, OS entropy: replay is right only if the trace is). */
 async function recordCase(c: ProgramCase, checkpointEvery: number) {
-  const dir = tempDir();
-  const module = join(dir, c.wasm.split('/').pop()!);
-  copyFileSync(join(programsDir, c.wasm), module);
-  const trace = join(dir, `${c.name}.rct`);
-  const args = ['record', '--clock', 'real', '--random', 'os', '--checkpoint-every', String(checkpointEvery), '-o', trace];
-  for (const [k, v] of Object.entries(c.env)) args.push('--env', `${k}=${v}`);
-  if (c.seed !== null) args.push('--seed', String(c.seed));
-  let data: string | null = null;
-  if (c.dataDir !== null) {
-    data = join(dir, 'data');
-    if (c.dataDir === 'empty') mkdirSync(data);
-    else cpSync(join(programsDir, c.dataDir), data, { recursive: true });
-    args.push('--dir', `${data}::/data`);
-  }
-  const result = await runCliAsync([...args, module, '--', ...c.args], c.stdin);
-  // The module and the directory are gone: the replay has only the trace.
-  rmSync(module);
-  if (data) rmSync(data, { recursive: true, force: true });
+  const { args, trace, cleanup } = caseRecording(c, tempDir(), ['--checkpoint-every', String(checkpointEvery)]);
+  const result = await runCliAsync(args, c.stdin);
+  cleanup(); // the module and the directory are gone: the replay has only the trace
   return { trace, result };
 }
 
@@ -196,15 +181,7 @@ describe('a snapshot whose state is not the recorded one is not restored silentl
       .rejects.toThrow(`the snapshots were taken of ${a}, not of ${b}: they cannot resume it`);
   });
 
-  const program = `(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "step\\n")
-  (func $say (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 5))
-    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
-  (func $tick (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 16))))
-  (func (export "_start") (call $say) (call $tick) (call $say) (call $tick) (call $say) (call $tick)))`;
+  const program = stepsProgram('(call $say) (call $tick) (call $say) (call $tick) (call $say) (call $tick)');
 
   /** `store` as it would be read back with one memory byte flipped, or the earlier stdout altered. */
   function tampered(store: MemorySnapshotStore, what: 'memory' | 'stdout'): SnapshotStore {
