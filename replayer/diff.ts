@@ -8,7 +8,7 @@
 import { diffLines } from 'diff';
 import { memoryPageBytes, syscallName, TraceFormatError, type CheckpointRecord, type TraceReader, type TraceRecord } from '../formats/index.js';
 import { describePages, differingComponents, differingPages, type PageRun, type WasmFrame } from '../runtime/index.js';
-import { describeNetEvent, eventsOf, netEventKey, resultName, type CallView } from './events.js';
+import { callBatchesOf, describeNetEvent, eventsOf, netEventKey, resultName, type CallsBatch, type CallView } from './events.js';
 import { summarizeTrace, type TraceSummary } from './inspect.js';
 import { openTrace } from './replay.js';
 import { openSnapshotIndex, type OpenedIndex } from './index-file.js';
@@ -329,16 +329,9 @@ async function compareTraces(paths: string[], options: DiffOptions): Promise<Dif
 
     // Event by event up to the divergent checkpoint.
     const limit = lo < common ? summaries[ia]!.checkpoints[lo]!.event : Math.max(summaries[ia]!.events, summaries[ib]!.events);
-    const ea = callsOf(opened[ia]!.reader);
-    const eb = callsOf(opened[ib]!.reader);
-    for (let n = 0; n <= limit; n++) {
-      if (n % scanProgressEveryEvents === 0) progress(`diff: event scan: ${n}/${limit} events`);
-      const a = ea.next();
-      const b = eb.next();
-      const va = a.done ? undefined : a.value;
-      const vb = b.done ? undefined : b.value;
-      if (!va && !vb) break;
-      if (va && vb && !eventsDiffer(va, vb)) continue;
+    const found = firstDifferingEvent(opened[ia]!.reader, opened[ib]!.reader, limit, (n) => progress(`diff: event scan: ${n}/${limit} events`));
+    if (found) {
+      const { va, vb } = found;
       report.event = va?.index ?? vb!.index;
       report.batch = va?.batch ?? vb!.batch;
       report.reason = !va || !vb ? 'one trace ends here' : differenceReason(va, vb);
@@ -523,6 +516,65 @@ async function compareCutShort(report: DiffReport, readers: TraceReader[], summa
   report.batch = va.batch;
   report.reason = differenceReason(va, vb);
   return withSides(report, va.index, paths[0]!, va, paths[j]!, vb, replay);
+}
+
+/**
+ * The first event, up to `limit`, where two traces differ (or where one ends), a calls record at a
+ * time: two records that start at the same event, hold the same columns and the same inputs are
+ * passed over whole; otherwise their events are compared one by one. Undefined: none differs.
+ */
+function firstDifferingEvent(a: TraceReader, b: TraceReader, limit: number, onProgress?: (events: number) => void): { va: EventView | undefined; vb: EventView | undefined } | undefined {
+  const sides = [callBatchesOf(a), callBatchesOf(b)].map((batches) => ({ batches, at: batches.next(), i: 0, net: 0 }));
+  const view = (side: (typeof sides)[number]): EventView | undefined => {
+    if (side.at.done) return undefined;
+    const batch = side.at.value;
+    const index = batch.first + side.i;
+    return { type: 'call', index, id: batch.ids[side.i]!, fingerprint: batch.fingerprints[side.i]!, result: batch.results[side.i]!, inputs: batch.inputs.get(index) ?? [], batch: batch.batchesBefore + side.net };
+  };
+  const step = (side: (typeof sides)[number]): void => {
+    if (side.at.done) return;
+    const batch = side.at.value;
+    for (const r of batch.inputs.get(batch.first + side.i) ?? []) if (r.kind === 'net') side.net++;
+    if (++side.i < batch.ids.length) return;
+    side.at = side.batches.next();
+    side.i = 0;
+    side.net = 0;
+  };
+  let reported = -1;
+  for (;;) {
+    const [x, y] = sides;
+    const bx = x!.at.done ? undefined : x!.at.value;
+    const by = y!.at.done ? undefined : y!.at.value;
+    const position = bx ? bx.first + x!.i : by ? by.first + y!.i : Infinity;
+    if (position > limit) return undefined;
+    if (Math.floor(position / scanProgressEveryEvents) > reported) {
+      reported = Math.floor(position / scanProgressEveryEvents);
+      onProgress?.(reported * scanProgressEveryEvents);
+    }
+    if (bx && by && x!.i === 0 && y!.i === 0 && sameBatch(bx, by)) {
+      x!.at = x!.batches.next();
+      y!.at = y!.batches.next();
+      continue;
+    }
+    const [va, vb] = [view(x!), view(y!)];
+    if (!va && !vb) return undefined;
+    if (!va || !vb || eventsDiffer(va, vb)) return { va, vb };
+    step(x!);
+    step(y!);
+  }
+}
+
+/** Whether two calls records hold the same events: the same first event, calls, arguments, results and inputs. */
+function sameBatch(a: CallsBatch, b: CallsBatch): boolean {
+  if (a.first !== b.first || a.ids.length !== b.ids.length || a.inputs.size !== b.inputs.size) return false;
+  if (!Buffer.from(a.ids).equals(Buffer.from(b.ids)) || !Buffer.from(a.results).equals(Buffer.from(b.results))) return false;
+  if (!Buffer.from(a.fingerprints.buffer, a.fingerprints.byteOffset, a.fingerprints.byteLength)
+    .equals(Buffer.from(b.fingerprints.buffer, b.fingerprints.byteOffset, b.fingerprints.byteLength))) return false;
+  for (const [event, got] of a.inputs) {
+    const other = b.inputs.get(event);
+    if (!other || got.map(inputKey).join('|') !== other.map(inputKey).join('|')) return false;
+  }
+  return true;
 }
 
 /** Whether two events differ in their call, arguments, result or inputs. */

@@ -44,6 +44,43 @@ export function* eventsOf(reader: TraceReader, from = 0): Generator<CallView | C
   }
 }
 
+/** One calls record of a trace, with the host inputs (not output) its events received. */
+export interface CallsBatch {
+  first: number;
+  ids: Uint8Array;
+  fingerprints: Uint32Array;
+  results: Uint8Array;
+  /** Inputs by event, for the events of this record that have any. */
+  inputs: Map<number, TraceRecord[]>;
+  /** Network deliveries received before the record's first event. */
+  batchesBefore: number;
+}
+
+/**
+ * The trace's calls records in order, each with its events' inputs: what diff compares a record
+ * at a time (columns equal, inputs equal) before it looks at single events.
+ */
+export function* callBatchesOf(reader: TraceReader): Generator<CallsBatch> {
+  const pending = new Map<number, TraceRecord[]>();
+  let batches = 0;
+  for (const { record } of reader.records()) {
+    if (attachable(record) && record.kind !== 'output') {
+      const event = (record as { event: number }).event;
+      pending.set(event, [...(pending.get(event) ?? []), record]);
+    } else if (record.kind === 'calls') {
+      const end = record.first + record.ids.length;
+      const inputs = new Map<number, TraceRecord[]>();
+      for (const [event, got] of pending) {
+        if (event >= end) continue;
+        inputs.set(event, got);
+        pending.delete(event);
+      }
+      yield { first: record.first, ids: record.ids, fingerprints: record.fingerprints, results: record.results, inputs, batchesBefore: batches };
+      for (const got of inputs.values()) for (const r of got) if (r.kind === 'net') batches++;
+    }
+  }
+}
+
 /** How a result is shown: "ok", or the errno's name. */
 export const resultName = (errno: number): string => (errno === 0 ? 'ok' : errnoName(errno));
 export { syscallName };
