@@ -8,7 +8,7 @@
 // a restarted one replays the log to catch up.
 import { join } from 'node:path';
 import {
-  BufferStdin, Gateway, loadHostTree, machineProcessConfig, rewritePipeline, sha256, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
+  BufferStdin, Gateway, loadHostTree, machineProcessConfig, rewritePipeline, sha256, snapshotMemory, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
   type ExternalEvent, type ProcessConfig, type ResumePoint, type RunningMachine, type SnapshotState, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotModule } from '../replayer/index.js';
@@ -345,9 +345,7 @@ export class Cluster {
   }
 
   private resumePoint(state: SnapshotState): ResumePoint {
-    const memory = new Uint8Array(state.memoryBytes);
-    state.pages.forEach((hash, i) => memory.set(this.pages.get(hash)!, i * 65536));
-    return { state, memory, stdout: new Uint8Array(0), stderr: new Uint8Array(0) };
+    return { state, memory: snapshotMemory(state, (hash) => this.pages.get(hash)!), stdout: new Uint8Array(0), stderr: new Uint8Array(0) };
   }
 
   /** At a batch boundary of a replica (its machine quiet): snapshots of its processes, its machine, its output. */

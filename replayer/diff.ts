@@ -475,20 +475,6 @@ async function snapshotWindow(a: SnapshotStore, b: SnapshotStore, good: number, 
   return [newGood, newBad];
 }
 
-/** The first event where two traces' event streams differ while both hold it, up to `limit` events. */
-function firstDifference(a: TraceReader, b: TraceReader, limit: number): { va: EventView; vb: EventView } | undefined {
-  const ea = callsOf(a);
-  const eb = callsOf(b);
-  for (let n = 0; n < limit; n++) {
-    const x = ea.next();
-    const y = eb.next();
-    if (x.done || y.done) return undefined;
-    const [va, vb] = [x.value, y.value];
-    if (eventsDiffer(va, vb)) return { va, vb };
-  }
-  return undefined;
-}
-
 /**
  * Some traces end early (cut short) and every checkpoint all of them hold agrees: compare the
  * events every trace holds. A difference there is a divergence; none means the traces agree as
@@ -498,8 +484,9 @@ async function compareCutShort(report: DiffReport, readers: TraceReader[], summa
   const held = Math.min(...summaries.map((s) => s.events));
   let first: { j: number; va: EventView; vb: EventView } | undefined;
   for (let j = 1; j < readers.length; j++) {
-    const d = firstDifference(readers[0]!, readers[j]!, first ? first.va.index : held);
-    if (d && (!first || d.va.index < first.va.index)) first = { j, ...d };
+    // Events they all hold: before the first difference found so far, or below `held`.
+    const d = firstDifferingEvent(readers[0]!, readers[j]!, (first ? first.va.index : held) - 1);
+    if (d?.va && d.vb && (!first || d.va.index < first.va.index)) first = { j, va: d.va, vb: d.vb };
   }
   if (!first) {
     report.status = report.incomplete.every((c) => c.state === 'stopped') ? 'stopped' : 'incomplete';
@@ -524,44 +511,49 @@ async function compareCutShort(report: DiffReport, readers: TraceReader[], summa
  * passed over whole; otherwise their events are compared one by one. Undefined: none differs.
  */
 function firstDifferingEvent(a: TraceReader, b: TraceReader, limit: number, onProgress?: (events: number) => void): { va: EventView | undefined; vb: EventView | undefined } | undefined {
-  const sides = [callBatchesOf(a), callBatchesOf(b)].map((batches) => ({ batches, at: batches.next(), i: 0, net: 0 }));
-  const view = (side: (typeof sides)[number]): EventView | undefined => {
-    if (side.at.done) return undefined;
-    const batch = side.at.value;
+  // Each side reads its next calls record only when it needs it: never past the events compared
+  // (a trace cut short is read only as far as the other traces go).
+  const sides = [callBatchesOf(a), callBatchesOf(b)].map((batches) => ({ batches, batch: undefined as CallsBatch | undefined, ended: false, i: 0, net: 0 }));
+  type Side = (typeof sides)[number];
+  const current = (side: Side): CallsBatch | undefined => {
+    if (!side.batch && !side.ended) {
+      const next = side.batches.next();
+      if (next.done) side.ended = true;
+      else Object.assign(side, { batch: next.value, i: 0, net: 0 });
+    }
+    return side.batch;
+  };
+  const view = (side: Side): EventView | undefined => {
+    const batch = current(side);
+    if (!batch) return undefined;
     const index = batch.first + side.i;
     return { type: 'call', index, id: batch.ids[side.i]!, fingerprint: batch.fingerprints[side.i]!, result: batch.results[side.i]!, inputs: batch.inputs.get(index) ?? [], batch: batch.batchesBefore + side.net };
   };
-  const step = (side: (typeof sides)[number]): void => {
-    if (side.at.done) return;
-    const batch = side.at.value;
+  const step = (side: Side): void => {
+    const batch = side.batch!;
     for (const r of batch.inputs.get(batch.first + side.i) ?? []) if (r.kind === 'net') side.net++;
-    if (++side.i < batch.ids.length) return;
-    side.at = side.batches.next();
-    side.i = 0;
-    side.net = 0;
+    if (++side.i >= batch.ids.length) side.batch = undefined;
   };
+  const [x, y] = sides as [Side, Side];
+  // Both sides stand at the same event: events are numbered from 0 in every trace.
   let reported = -1;
-  for (;;) {
-    const [x, y] = sides;
-    const bx = x!.at.done ? undefined : x!.at.value;
-    const by = y!.at.done ? undefined : y!.at.value;
-    const position = bx ? bx.first + x!.i : by ? by.first + y!.i : Infinity;
-    if (position > limit) return undefined;
-    if (Math.floor(position / scanProgressEveryEvents) > reported) {
-      reported = Math.floor(position / scanProgressEveryEvents);
-      onProgress?.(reported * scanProgressEveryEvents);
-    }
-    if (bx && by && x!.i === 0 && y!.i === 0 && sameBatch(bx, by)) {
-      x!.at = x!.batches.next();
-      y!.at = y!.batches.next();
+  for (let position = 0; position <= limit;) {
+    const block = Math.floor(position / scanProgressEveryEvents);
+    if (block > reported) onProgress?.((reported = block) * scanProgressEveryEvents);
+    const [bx, by] = [current(x), current(y)];
+    if (bx && by && x.i === 0 && y.i === 0 && sameBatch(bx, by)) {
+      position = bx.first + bx.ids.length;
+      x.batch = y.batch = undefined;
       continue;
     }
-    const [va, vb] = [view(x!), view(y!)];
+    const [va, vb] = [view(x), view(y)];
     if (!va && !vb) return undefined;
     if (!va || !vb || eventsDiffer(va, vb)) return { va, vb };
-    step(x!);
-    step(y!);
+    step(x);
+    step(y);
+    position++;
   }
+  return undefined;
 }
 
 /** Whether two calls records hold the same events: the same first event, calls, arguments, results and inputs. */

@@ -5,7 +5,9 @@
 import { deserialize, serialize } from 'node:v8';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { IndexLimitError, IndexWriter, readIndex, TraceReader, type IndexFile, type IndexIdentity, type SnapshotIndex } from '../formats/index.js';
-import { fileBlocked, fileDigest, openIndexFile, TraceReadError, removeFile, replaceFile, openTraceFile, sha256, snapshotFormatVersion, type SnapshotState, type TakenSnapshot } from '../runtime/index.js';
+import {
+  fileBlocked, fileDigest, moduleKind, openIndexFile, TraceReadError, readModuleInterface, removeFile, replaceFile, openTraceFile, sha256, snapshotFormatVersion, wasmPageBytes, type SnapshotState, type TakenSnapshot,
+} from '../runtime/index.js';
 import { snapshotModuleKey } from './instrument.js';
 import { buildSnapshots, MemorySnapshotStore, snapshotSpacing, type SnapshotStore, type TraceFile } from './timetravel.js';
 import { replayTrace, type ReplayResult } from './replay.js';
@@ -16,7 +18,7 @@ export const indexPathOf = (tracePath: string): string => `${tracePath}.idx`;
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /** What an index must match to be used: the trace's bytes, the snapshot copy of its module, the snapshot format. */
-export function traceIdentity(tracePath: string): { identity: IndexIdentity; events: number } {
+export function traceIdentity(tracePath: string): { identity: IndexIdentity; events: number; memoryBytes: number } {
   const source = openTraceFile(tracePath);
   let header;
   let events = 0;
@@ -29,7 +31,20 @@ export function traceIdentity(tracePath: string): { identity: IndexIdentity; eve
   }
   const { bytes, sha256: traceSha256 } = fileDigest(tracePath);
   const moduleSha = header.module.bytes ? hex(sha256(header.module.bytes)) : header.module.sha256;
-  return { identity: { traceBytes: bytes, traceSha256, moduleKey: snapshotModuleKey(moduleSha, header.config.maxMemoryBytes, header.module.rewrite ?? []), snapshotFormat: snapshotFormatVersion }, events };
+  return {
+    identity: { traceBytes: bytes, traceSha256, moduleKey: snapshotModuleKey(moduleSha, header.config.maxMemoryBytes, header.module.rewrite ?? []), snapshotFormat: snapshotFormatVersion },
+    events, memoryBytes: initialMemoryBytes(header.module.bytes),
+  };
+}
+
+/** The memory a core module starts with (0 when that cannot be read: WAT text, a component, not embedded). */
+function initialMemoryBytes(module: Uint8Array | null | undefined): number {
+  if (!module || moduleKind(module) !== 'core') return 0;
+  try {
+    return (readModuleInterface(module).memories[0]?.minPages ?? 0) * wasmPageBytes;
+  } catch {
+    return 0; // the run that replays it says what is wrong with it
+  }
 }
 
 /** A snapshot's parts the index keeps as one opaque blob. */
@@ -85,13 +100,13 @@ export async function openSnapshotIndex(tracePath: string, options: IndexOptions
   const path = indexPathOf(tracePath);
   const inFlight = building.get(path);
   if (inFlight) await inFlight.catch(() => {});
-  const { identity, events } = traceIdentity(tracePath);
+  const { identity, events, memoryBytes } = traceIdentity(tracePath);
   if (!options.force) {
     const usable = tryOpen(tracePath, path, identity, options.onNote);
     if (usable) return { store: usable, built: null, path, onDisk: true };
   }
   if (options.build === false) return undefined;
-  const built = build(tracePath, path, identity, events, options);
+  const built = build(tracePath, path, identity, snapshotSpacing(events, memoryBytes), events, options);
   building.set(path, built);
   try {
     return await built;
@@ -119,7 +134,7 @@ function tryOpen(tracePath: string, path: string, identity: IndexIdentity, onNot
   return undefined;
 }
 
-async function build(tracePath: string, path: string, identity: IndexIdentity, events: number, options: IndexOptions): Promise<OpenedIndex> {
+async function build(tracePath: string, path: string, identity: IndexIdentity, every: number, events: number, options: IndexOptions): Promise<OpenedIndex> {
   // Written beside the index and renamed over it when done: a reader (another command) never sees
   // half an index, and an interrupted build leaves the old one, or none.
   const temporary = `${path}.${process.pid}.tmp`;
@@ -131,7 +146,6 @@ async function build(tracePath: string, path: string, identity: IndexIdentity, e
   } catch (err) {
     options.onNote?.(`${path}: cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); keeping the snapshots in memory`);
   }
-  const every = snapshotSpacing(events, 0);
   const progress = options.onProgress ? (n: number) => options.onProgress!(n, events) : undefined;
   if (!file) {
     const { store, result } = await buildSnapshots(tracePath, every, progress);

@@ -3,12 +3,8 @@
 // before E instead of event 0. The snapshots live in a SnapshotStore (in memory while built, cached
 // next to the trace in an index file: index-file.ts), which is never required: without one a
 // replay starts at event 0.
-import type { ResumePoint, SnapshotState, TakenSnapshot } from '../runtime/index.js';
-import { memoryPageBytes } from '../formats/index.js';
-import { fileDigest } from '../runtime/index.js';
+import { fileDigest, snapshotMemory, type ResumePoint, type SnapshotState, type TakenSnapshot } from '../runtime/index.js';
 import { ReplaySetupError, replayTrace, type ReplayRequest, type ReplayResult } from './replay.js';
-
-const digestOf = (path: string): { bytes: number; sha256: string } => fileDigest(path);
 
 /** Snapshots of one trace, by event. */
 export interface SnapshotStore {
@@ -53,9 +49,7 @@ export function nearestSnapshot(store: SnapshotStore | undefined, event: number)
 
 /** Everything a replay needs to resume at `snapshot`. */
 export function resumePoint(store: SnapshotStore, snapshot: SnapshotState): ResumePoint {
-  const memory = new Uint8Array(snapshot.memoryBytes);
-  snapshot.pages.forEach((hash, i) => memory.set(store.page(hash), i * memoryPageBytes));
-  return { state: snapshot, memory, stdout: store.output(1, snapshot.stdoutBytes), stderr: store.output(2, snapshot.stderrBytes) };
+  return { state: snapshot, memory: snapshotMemory(snapshot, (hash) => store.page(hash)), stdout: store.output(1, snapshot.stdoutBytes), stderr: store.output(2, snapshot.stderrBytes) };
 }
 
 /** A store kept in memory (what a build collects; also what tests use). */
@@ -100,7 +94,7 @@ export class MemorySnapshotStore implements SnapshotStore {
 
 /** Replays the whole trace once, taking snapshots `every` events; the outcome says whether it matched. */
 export async function buildSnapshots(tracePath: string, every: number, onProgress?: (events: number) => void): Promise<{ store: MemorySnapshotStore; result: ReplayResult }> {
-  const store = new MemorySnapshotStore({ path: tracePath, ...digestOf(tracePath) });
+  const store = new MemorySnapshotStore({ path: tracePath, ...fileDigest(tracePath) });
   const result = await replayTrace({
     tracePath, quiet: false, snapshots: { every }, onSnapshot: (s) => store.add(s),
     onOutput: (stream, bytes) => store.appendOutput(stream, bytes), ...(onProgress ? { onProgress } : {}),
@@ -122,7 +116,7 @@ export async function replayFromSnapshot(
   const at = store && limit >= 0 ? nearestSnapshot(store, limit) : -1;
   if (!store || at < 0) return { ...(await replayTrace(request)), resumedAt: null };
   if (request.tracePath !== store.trace.path) {
-    const { bytes, sha256 } = digestOf(request.tracePath);
+    const { bytes, sha256 } = fileDigest(request.tracePath);
     if (bytes !== store.trace.bytes || sha256 !== store.trace.sha256) {
       throw new ReplaySetupError(`the snapshots were taken of ${store.trace.path}, not of ${request.tracePath}: they cannot resume it`);
     }

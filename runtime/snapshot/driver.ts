@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { memoryPageBytes } from '../../formats/index.js';
 import type { Kernel } from '../kernel.js';
+import type { NetStack } from '../net/stack.js';
 import type { FaultInjector } from '../trace/faults.js';
 import { clockExport, globalExportPrefix, SnapshotRequest, stopExport, stopImport } from './abi.js';
 import { captureKernel, restoreKernel } from './kernel-state.js';
@@ -45,6 +46,13 @@ export interface TakenSnapshot extends SnapshotState { newPages: { hash: string;
 
 /** What a replay resumes from: the snapshot, its memory, and the output before it (to rebuild output hashes). */
 export interface ResumePoint { state: SnapshotState; memory: Uint8Array; stdout: Uint8Array; stderr: Uint8Array }
+
+/** A snapshot's linear memory, its pages put together (`page`: a page's bytes by hash). */
+export function snapshotMemory(state: Pick<SnapshotState, 'memoryBytes' | 'pages'>, page: (hash: string) => Uint8Array): Uint8Array {
+  const memory = new Uint8Array(state.memoryBytes);
+  state.pages.forEach((hash, i) => memory.set(page(hash), i * memoryPageBytes));
+  return memory;
+}
 
 /** The replay session's side of snapshots. */
 export interface SnapshotSession {
@@ -100,6 +108,8 @@ export class SnapshotDriver {
   private exports: AsyncifyExports | undefined;
   private memory: WebAssembly.Memory | undefined;
   private kernel: Kernel | undefined;
+  /** The kernel's network stack: its `resuming` flag marks a call run again after a snapshot inside it. */
+  private net: NetStack | undefined;
   private session: SnapshotSession | undefined;
   private globals: WebAssembly.Global[] = [];
   private clockGlobal: WebAssembly.Global | undefined;
@@ -141,6 +151,7 @@ export class SnapshotDriver {
     this.exports = exports as unknown as AsyncifyExports;
     this.memory = memory;
     this.kernel = kernel;
+    this.net = kernel.snapshotParts().net;
     this.session = session;
     this.globals = Object.entries(exports).filter(([name]) => name.startsWith(globalExportPrefix))
       .sort(([a], [b]) => Number(a.slice(globalExportPrefix.length)) - Number(b.slice(globalExportPrefix.length)))
@@ -187,7 +198,7 @@ export class SnapshotDriver {
         // The call runs again from its start: it was traced already, and the kernel's blocking
         // calls resume where they were (NetStack.resuming) instead of doing again what they did.
         this.session!.resumeCall?.();
-        this.kernel!.snapshotParts().net.resuming = true;
+        this.net!.resuming = true;
       }
       this.rewind = undefined;
       return false;
@@ -250,8 +261,7 @@ export class SnapshotDriver {
 
   /** A call ran to its end (or failed): a resumed one is over. */
   private callDone(): void {
-    const net = this.kernel?.snapshotParts().net;
-    if (net?.resuming) net.resuming = false;
+    if (this.net?.resuming) this.net.resuming = false;
   }
 
   /** Puts a snapshot in place in this fresh instance and arms the rewind into its stack. */

@@ -2,5 +2,5 @@
 export {
   clockExport, globalExportPrefix, isSnapshotExport, snapshotExportPrefix, snapshotFormatVersion, stopExport, stopImport, unwindingImports, SnapshotRequest,
 } from './abi.js';
-export { SnapshotDriver, type InstructionClock, type ResumePoint, type SessionState, type SnapshotPlan, type SnapshotState, type TakenSnapshot } from './driver.js';
+export { SnapshotDriver, snapshotMemory, type InstructionClock, type ResumePoint, type SessionState, type SnapshotPlan, type SnapshotState, type TakenSnapshot } from './driver.js';
 export { SnapshotGraphError } from './graph.js';
