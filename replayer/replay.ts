@@ -90,7 +90,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   const limit = header.config.maxMemoryBytes;
   const passes = header.module.rewrite ?? []; // the same pipeline, in the same order, as recorded
   const copy = req.hooks !== undefined || req.snapshots !== undefined;
-  if (copy && moduleKind(bytes) === 'component') throw new ReplaySetupError('replay --from, diff and tui do not support WASI 0.2 components yet (plain replay does)');
+  if (copy && moduleKind(bytes) === 'component') throw new ReplaySetupError('this trace runs a WASI 0.2 component: hook steps, snapshots and replay --from need a core module (replay, diff and the TUI work by event)');
   const module = copy ? await snapshotModule(bytes, actualSha, limit, passes) : await compileProgram(bytes, header.module.name, limit, passes, actualSha);
   const trees: Record<string, TreeNode> = {};
   for (const p of header.preopens) {

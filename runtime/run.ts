@@ -45,7 +45,7 @@ export function missingImports(module: WebAssembly.Module, provided: ReadonlySet
 export function runGuest(program: GuestProgram, config: ProcessConfig, effects: HostEffects, session?: GuestSession, snapshots?: SnapshotDriver): GuestOutcome {
   const kernel = new Kernel(config, session ? session.wrapEffects(effects) : effects);
   if (isComponentProgram(program)) {
-    if (snapshots) throw new GuestLinkError('snapshots (replay --from, diff, tui) do not support WASI 0.2 components yet');
+    if (snapshots) throw new GuestLinkError('a WASI 0.2 component cannot be instrumented for snapshots or hook steps (its core modules are not rewritten)');
     return runComponent(program, kernel, session);
   }
   const module = program;

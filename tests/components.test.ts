@@ -89,7 +89,7 @@ describe('a component\'s trace', () => {
     runCli(argsFor('record', c, component(c.wasm), null, ['-o', trace]), '', undefined, env);
     const from = runCli(['replay', '--from', '1', trace], '', undefined, env);
     expect(from.exitCode).toBe(1);
-    expect(from.stderr.trim()).toMatch(/do not support WASI 0\.2 components yet/);
+    expect(from.stderr.trim()).toMatch(/this trace runs a WASI 0\.2 component: hook steps, snapshots and replay --from need a core module/);
   });
 });
 

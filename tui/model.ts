@@ -3,7 +3,7 @@
 // can hand the app a model of their own.
 import { TraceFormatError } from '../formats/index.js';
 import {
-  diffTraces, eventRows, listEvents, type TraceSummary, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
+  diffTraces, eventRows, listEvents, ReplaySetupError, type TraceSummary, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
   type DiffReport, type EventRow, type SnapshotStore, type SourcePoint,
 } from '../replayer/index.js';
 import { loadDebugInfo, TraceReadError, type ModuleDebugInfo } from '../runtime/index.js';
@@ -273,6 +273,7 @@ export function locateResult(report: DiffReport): LocateResult {
 
 /** A damaged or cut-short trace cannot be replayed to every event: the pane says why instead. */
 function unreplayable(err: unknown): string {
-  if (err instanceof TraceFormatError || err instanceof TraceReadError) return `cannot replay here: ${err.message}`;
+  // A damaged trace, or one whose module cannot be instrumented (a component has no hooks).
+  if (err instanceof TraceFormatError || err instanceof TraceReadError || err instanceof ReplaySetupError) return `cannot replay here: ${err.message}`;
   throw err;
 }
