@@ -8,7 +8,7 @@
 // a restarted one replays the log to catch up.
 import { join } from 'node:path';
 import {
-  BufferStdin, Gateway, loadHostTree, machineProcessConfig, rewritePipeline, sha256, snapshotMemory, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
+  BufferStdin, Gateway, loadHostTree, realMachineClock, machineProcessConfig, rewritePipeline, sha256, snapshotMemory, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
   type ExternalEvent, type ProcessConfig, type ResumePoint, type RunningMachine, type SnapshotState, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotModule } from '../replayer/index.js';
@@ -71,7 +71,22 @@ export interface ClusterOptions {
   compact?: boolean;
   /** The log refused an entry (full, or gone): nothing more reaches the replicas; the caller stops the cluster. */
   onLogFailure?: (err: Error) => void;
+  /**
+   * Under designated replies, the OS nice value of the other replicas' worker threads (default
+   * defaultFollowerNiceness; 0: all run alike). The replica that answers clients then gets a core
+   * first when replicas share cores; the others use what is left, at most maxLag batches behind.
+   */
+  followerNiceness?: number;
+  /** A replica that has caught up with the log stays within this many batches of it: the proposer waits for it (default defaultMaxLag). */
+  maxLag?: number;
 }
+
+/** See ClusterOptions.followerNiceness; design.md has the measurements behind it. */
+export const defaultFollowerNiceness = 10;
+/** See ClusterOptions.maxLag. */
+export const defaultMaxLag = 256;
+/** A replica that has taken no batch for this long while behind is stuck, not slow: the others go on without it. */
+const stalledAfterNs = 5_000_000_000n;
 
 /**
  * A replica's machine at a batch boundary: every process's snapshot (taken inside the call it was
@@ -173,6 +188,10 @@ interface Replica {
   sequencer: ReplicaSequencer | undefined;
   alive: boolean;
   outcomes: Promise<GuestOutcome[] | undefined>;
+  /** It has applied every batch appended here at least once (a restarted replica catching up has not). */
+  caughtUp: boolean;
+  /** When it last took a batch (realMachineClock). */
+  lastTaken: bigint;
 }
 
 export class Cluster {
@@ -194,10 +213,19 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     const log = options.log ?? new EmbeddedLog();
     let cluster: Cluster | undefined;
-    // Cut the next batch once some local replica has taken every batch so far (pipelining one).
+    // Cut the next batch once some local replica has taken every batch so far (pipelining one),
+    // and no replica that has caught up is more than maxLag batches behind: a slower replica
+    // (one running below the designated one: followerNiceness) holds a bounded backlog.
+    // A replica that has taken nothing for stalledAfterNs no longer holds the others (it is stuck,
+    // not slow: it catches up later, or is restarted).
+    const maxLag = options.maxLag ?? defaultMaxLag;
     const proposer = new Proposer(log, 50, () => {
       const live = cluster?.present.filter((r) => r.alive && r.sequencer) ?? [];
-      return live.length === 0 || live.some((r) => r.sequencer!.applied >= proposer.appended);
+      if (live.length === 0) return true;
+      const { appended } = proposer;
+      if (!live.some((r) => r.sequencer!.applied >= appended)) return false;
+      const now = realMachineClock.now();
+      return live.every((r) => !r.caughtUp || appended - r.sequencer!.applied < maxLag || now - r.lastTaken > stalledAfterNs);
     });
     proposer.onFailure = (err) => options.onLogFailure?.(err);
     const stdin = new StdinFeed(options.stdin ?? new BufferStdin(), (event) => proposer.push(event));
@@ -328,10 +356,14 @@ export class Cluster {
     // Before any process blocks: the machine as it stood at the snapshot's boundary.
     if (from) machine.machine.restoreState(from.machine);
     sequencer.onWantStdin = (ordinal) => this.stdin.want(ordinal);
-    sequencer.onTaken = () => this.proposer.replicaProgressed();
+    sequencer.onTaken = () => {
+      replica.lastTaken = realMachineClock.now();
+      if (sequencer.applied >= this.proposer.appended) replica.caughtUp = true;
+      this.proposer.replicaProgressed();
+    };
     sequencer.onBoundary = (applied) => this.publish(index, applied, (fnv(machine.machine.stateHash(), links.hash) >>> 0).toString(16).padStart(8, '0'));
     const replica: Replica = {
-      index, machine, sequencer, alive: true, links,
+      index, machine, sequencer, alive: true, links, caughtUp: (from?.batch ?? 0) >= this.proposer.appended, lastTaken: realMachineClock.now(),
       outcomes: machine.outcomes.then((o) => o, () => undefined),
     };
     const every = this.options.snapshotEvery;
@@ -342,6 +374,18 @@ export class Cluster {
     }
     this.replicas[index - 1] = replica;
     this.designated ??= index;
+    this.prioritise();
+  }
+
+  /**
+   * Under designated replies, the designated replica's threads at nice 0 and the others' at
+   * followerNiceness (each takes it with its next delivery). Raising a thread back to 0 after a
+   * failover needs CAP_SYS_NICE: without it the new designated replica stays where it was.
+   */
+  private prioritise(): void {
+    const niceness = this.options.followerNiceness ?? defaultFollowerNiceness;
+    if ((this.options.replies ?? 'designated') !== 'designated' || niceness === 0) return;
+    for (const r of this.present) if (r.alive) r.machine?.machine.setNiceness(r.index === this.designated ? 0 : niceness);
   }
 
   private resumePoint(state: SnapshotState): ResumePoint {
@@ -477,6 +521,7 @@ export class Cluster {
     if (this.designated === index) {
       const next = this.present.filter((p) => p.alive).sort((a, b) => (b.sequencer?.applied ?? 0) - (a.sequencer?.applied ?? 0) || a.index - b.index)[0];
       this.designated = next?.index;
+      this.prioritise();
     }
     this.output.reconsider();
     await r.machine?.stop(0, 'crashed');

@@ -85,6 +85,8 @@ export interface GuestProcess {
   terminate(how?: 'stopped' | 'crashed'): Promise<number>;
   /** A replay's events completed so far (every replayProgressEveryEvents; 0 for other sessions). */
   eventsSoFar(): number;
+  /** The OS nice value of the guest's worker thread, taken with its next delivery (Delivery.niceness). */
+  setNiceness(niceness: number): void;
 }
 
 /** Runs a guest process in its own worker thread; resolves when it exits or traps. */
@@ -124,8 +126,11 @@ export function startGuest(options: SpawnOptions): GuestProcess {
     transferList: [net.port2],
   });
   const pump = outputPump(new OutputRingReader(outputShared), options.onOutput, watchedOutput);
+  let niceness: number | undefined;
   const deliver = (delivery: Delivery): void => {
-    net.port1.postMessage(compactBytes(delivery));
+    const sent = compactBytes(delivery);
+    net.port1.postMessage(niceness === undefined ? sent : { ...sent, niceness });
+    niceness = undefined;
     Atomics.store(channel.control, Slot.net, 1);
     Atomics.notify(channel.control, Slot.net);
   };
@@ -195,6 +200,7 @@ export function startGuest(options: SpawnOptions): GuestProcess {
       return worker.terminate();
     },
     eventsSoFar: () => channel.control[Slot.events]! >>> 0,
+    setNiceness: (value) => { niceness = value; },
   };
 }
 

@@ -24,6 +24,7 @@ export function withClusterOptions<T>(yargs: Argv<T>) {
     .option('chaos-faults', { type: 'string', describe: `with --chaos: replicas killed in all, each restarted later (default ${defaultChaosFaults}, at most ${maxChaosFaults})` })
     .option('chaos-gap', { type: 'string', describe: 'with --chaos: the most batches between two faults (default 12; the least is 2)' })
     .option('replies', { choices: ['designated', 'majority'] as const, default: 'designated' as const, describe: 'who answers clients: one designated replica, checked through the state hashes, or a majority of the replicas agreeing byte for byte' })
+    .option('follower-niceness', { type: 'string', describe: 'with designated replies: the OS nice value (0-19) of the replicas that do not answer clients, so the one that does runs first on shared cores (default 10; 0: all alike)' })
     .option('snapshot-every', { type: 'string', describe: 'every N batches each replica snapshots its machine; a restarted replica resumes from the latest agreed snapshot (0: never; not with --record-dir)' })
     .option('max-log-entries', { type: 'string', describe: 'the embedded log holds at most this many entries (default 10000000); past it the cluster stops (exit 1)' })
     .option('compact', { type: 'boolean', default: false, describe: 'drop log entries below the oldest snapshot a restart could need (embedded log; with --snapshot-every)' });
@@ -45,6 +46,8 @@ export interface ParsedClusterArgs extends ParsedRunArgs {
   replicas: string; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string; inject: string[];
   /** `cluster` only: a node answers its own clients. */
   replies?: 'designated' | 'majority';
+  /** `cluster` only: the nice value of replicas other than the designated one. */
+  followerNiceness?: string;
   /** `cluster` only: batches between snapshots, and compaction of the log below them. */
   snapshotEvery?: string;
   compact?: boolean;

@@ -42,6 +42,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   if (snapshotEvery > 0 && argv.recordDir) throw new UsageError('--snapshot-every: replicas that record traces (--record-dir) take no snapshots');
   if (snapshotEvery > 0 && argv.log === 'etcd') throw new UsageError('--snapshot-every: snapshots are kept in this process, for replicas restarted in it: not with --log etcd');
   if (argv.compact && snapshotEvery === 0) throw new UsageError('--compact drops the log below the replicas\' snapshots: give --snapshot-every N');
+  const followerNiceness = argv.followerNiceness === undefined ? undefined : parseCount('follower-niceness', argv.followerNiceness, 0, 19);
   const maxLogEntries = argv.maxLogEntries === undefined ? undefined : parseCount('max-log-entries', argv.maxLogEntries, 1, defaultMaxLogEntries);
   if (maxLogEntries !== undefined && argv.log === 'etcd') throw new UsageError('--max-log-entries bounds the embedded log; etcd keeps its own');
   const chaos = chaosOptions(argv, replicas);
@@ -79,6 +80,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     ...(injected.size ? { configFor: (replica: number, c: typeof config) => withFaults(c, injected.get(replica) ?? []) } : {}),
     replicas, listen, replies: argv.replies ?? 'designated', ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
     ...(snapshotEvery > 0 ? { snapshotEvery, compact: argv.compact === true } : {}),
+    ...(followerNiceness !== undefined ? { followerNiceness } : {}),
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
     ...(node !== undefined ? { replicaIds: [node] } : { stdin: new StreamStdin(process.stdin) }),

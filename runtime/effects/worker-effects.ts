@@ -9,6 +9,7 @@ import type { OutputRingWriter } from '../worker/output-ring.js';
 import { applyWriteBack, loadHostTree } from './host-fs.js';
 import type { HostEffects, StdinRead } from './types.js';
 import { hostClockNow, hostEntropy, hostSleepUntil } from './host-clock.js';
+import { setOwnThreadNiceness } from './thread-priority.js';
 
 export class WorkerEffects implements HostEffects {
   constructor(
@@ -32,7 +33,11 @@ export class WorkerEffects implements HostEffects {
     // The delivery was posted before the flag was raised; should the port not show it yet, look again shortly.
     for (;;) {
       const received = receiveMessageOnPort(this.netPort);
-      if (received) return received.message as Delivery;
+      if (received) {
+        const delivery = received.message as Delivery;
+        if (delivery.niceness !== undefined) setOwnThreadNiceness(delivery.niceness);
+        return delivery;
+      }
       Atomics.wait(control, Slot.net, 1, 1);
     }
   }

@@ -179,6 +179,11 @@ export class Machine {
     return guest.outcome.then((outcome) => { p.exitCode = outcome.exitCode; return outcome; }).finally(() => this.onExit(pid));
   }
 
+  /** The OS nice value of every process's worker thread, from each one's next delivery on (not guest-visible). */
+  setNiceness(niceness: number): void {
+    for (const p of this.processes.values()) p.guest?.setNiceness(niceness);
+  }
+
   /**
    * A summary of every process's history at a batch boundary (all of them are blocked or gone):
    * their rolling syscall hashes and exit codes, in pid order.

@@ -16,6 +16,11 @@ export interface Delivery {
    * is taken inside the blocked call, which then runs again, resumed, and blocks again.
    */
   snapshot?: true;
+  /**
+   * Not guest-visible: the OS scheduling nice value the process's worker thread takes from now on
+   * (a cluster runs the replicas that do not answer clients below the one that does).
+   */
+  niceness?: number;
 }
 
 export type NetEvent =
