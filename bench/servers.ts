@@ -121,7 +121,7 @@ export async function benchCluster(root: string): Promise<ClusterBenchResult[]> 
     results.push({ name: 'RESP, 3 replicas, --follower-niceness 0', unreplicated: resp.unreplicated, replicated: resp.even, ratio: resp.even.rps / resp.unreplicated.rps, target: 0 });
   }
   for (const r of results) {
-    console.log(`${r.name.padEnd(46)} replicated ${r.replicated.rps.toFixed(0).padStart(7)} req/s p50 ${r.replicated.p50.toFixed(2)} ms p99 ${r.replicated.p99.toFixed(2)} ms | one machine ${r.unreplicated.rps.toFixed(0).padStart(7)} req/s p50 ${r.unreplicated.p50.toFixed(2)} ms p99 ${r.unreplicated.p99.toFixed(2)} ms | ${(r.ratio * 100).toFixed(0)}%${r.target ? ` (target >= ${r.target * 100}%)` : ""}`);
+    console.log(`${r.name.padEnd(46)} replicated ${r.replicated.rps.toFixed(0).padStart(7)} req/s p50 ${r.replicated.p50.toFixed(2)} ms p99 ${r.replicated.p99.toFixed(2)} ms | one machine ${r.unreplicated.rps.toFixed(0).padStart(7)} req/s p50 ${r.unreplicated.p50.toFixed(2)} ms p99 ${r.unreplicated.p99.toFixed(2)} ms | ${(r.ratio * 100).toFixed(0)}%${r.target ? ` (target >= ${r.target * 100}%)` : ''}`);
   }
   return results;
 }
