@@ -2,7 +2,8 @@
 // libc and no preview1 adapter: the canonical ABI lowered by hand (layouts below, from the
 // component model's flattening rules). Listens on argv[1] (default 7), serves many clients at
 // once with wasi:io/poll, says who connected, and stops after argv[2] closed connections if
-// given. Built by `make -C wasm_programs p2_echo_server` into build/p2_echo_server.component.wasm.
+// given. First it looks up argv[3] (default localhost) with wasi:sockets/ip-name-lookup, and asks
+// for an ipv6 socket (RepliCode answers not-supported). Built by `make -C wasm_programs p2_echo_server` into build/p2_echo_server.component.wasm.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,11 @@ IMPORT("wasi:sockets/tcp", "[method]tcp-socket.remote-address") void remote_addr
 IMPORT("wasi:sockets/tcp", "[method]tcp-socket.subscribe") handle tcp_subscribe(handle self);
 IMPORT("wasi:sockets/tcp", "[resource-drop]tcp-socket") void drop_tcp_socket(handle self);
 IMPORT("wasi:sockets/network", "[resource-drop]network") void drop_network(handle self);
+// result<option<ip-address>, error-code>: the option's case @2, the address's case @4, an ipv4 address @6.
+typedef struct { uint8_t tag, pad, some, pad2, kind, pad3; uint8_t ip[4]; uint8_t rest[12]; } next_address_result;
+IMPORT("wasi:sockets/ip-name-lookup", "resolve-addresses") void resolve_addresses(handle network, const uint8_t *name, uint32_t len, handle_result *ret);
+IMPORT("wasi:sockets/ip-name-lookup", "[method]resolve-address-stream.resolve-next-address") void resolve_next_address(handle self, next_address_result *ret);
+IMPORT("wasi:sockets/ip-name-lookup", "[resource-drop]resolve-address-stream") void drop_resolve_stream(handle self);
 IMPORT("wasi:io/poll", "poll") void poll(const handle *list, uint32_t len, string *ret);
 IMPORT("wasi:io/poll", "[resource-drop]pollable") void drop_pollable(handle self);
 IMPORT("wasi:io/streams", "[method]input-stream.read") void stream_read(handle self, int64_t len, bytes_result *ret);
@@ -113,9 +119,38 @@ static void close_client(struct client *c) {
   drop_tcp_socket(c->sock);
 }
 
-static int serve(long port, long limit) {
+/** Prints NAME's first address, or the error-code of its lookup. */
+static void lookup(handle network, string name) {
+  char line[160];
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < name.len && i < 64; i++) line[n++] = (char)name.ptr[i];
+  handle_result r;
+  resolve_addresses(network, name.ptr, name.len, &r);
+  next_address_result next = { 0 };
+  if (!r.tag) {
+    resolve_next_address(r.val, &next);
+    drop_resolve_stream(r.val);
+  }
+  if (r.tag || next.tag) {
+    n = append(line, n, " does not resolve: error-code ");
+    n += format(line + n, r.tag ? (uint8_t)r.val : next.some);
+  } else if (next.some && next.kind == 0) {
+    n = append(line, n, " is ");
+    for (int b = 0; b < 4; b++) { n += format(line + n, next.ip[b]); if (b < 3) line[n++] = '.'; }
+  } else {
+    n = append(line, n, " has no ipv4 address");
+  }
+  line[n++] = '\n';
+  say(line, n);
+}
+
+static int serve(long port, long limit, string name) {
   handle network = instance_network();
+  lookup(network, name);
   handle_result created;
+  create_tcp_socket(1 /* ipv6 */, &created);
+  if (created.tag) fail("create-tcp-socket(ipv6)", (uint8_t)created.val);
+  else drop_tcp_socket(created.val);
   create_tcp_socket(0 /* ipv4 */, &created);
   if (created.tag) return fail("create-tcp-socket", (uint8_t)created.val);
   handle listener = created.val;
@@ -202,8 +237,8 @@ int32_t run(void) {
   const string *argv = (const string *)args.ptr;
   long port = args.len > 1 ? number(argv[1], 7) : 7;
   long limit = args.len > 2 ? number(argv[2], -1) : -1;
-  used = 0;
-  int status = serve(port, limit);
+  string name = args.len > 3 ? argv[3] : (string){ (const uint8_t *)"localhost", 9 };
+  int status = serve(port, limit, name);
   drop_output_stream(out);
   return status;
 }
