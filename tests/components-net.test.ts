@@ -1,0 +1,115 @@
+// wasi:sockets for components, through the CLI: p2_echo_server (C calling wasi:sockets@0.2.12
+// directly, no preview1 adapter) answers nc and Node clients under `run --listen`, its recording
+// replays, `cluster --replicas 3` serves it with replica traces that replay, and what the
+// virtual network lacks (IPv6) is the not-supported error-code, not a crash.
+import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
+
+const server = join(programsDir, 'build', 'p2_echo_server.component.wasm');
+const env = { REPLICODE_CACHE_DIR: tempDir('replicode-components-net-cache-') };
+const hasNc = spawnSync('nc', ['-h']).status !== null;
+
+const running: RunningCli[] = [];
+afterEach(async () => {
+  for (const cli of running.splice(0)) {
+    cli.child.kill('SIGINT');
+    await cli.exited;
+  }
+});
+
+async function serve(args: string[]): Promise<{ cli: RunningCli; port: number }> {
+  const cli = startCli(args, env);
+  running.push(cli);
+  const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+  return { cli, port };
+}
+
+/** Writes `text`, half-closes, and resolves with everything read back until the server closes. */
+function client(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(text));
+    let got = '';
+    socket.on('data', (d) => { got += d; });
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+  });
+}
+
+/** The guest's own lines: its lookup, the IPv6 refusal, then one line per connection and a total. */
+function expectServed(stdout: string, connections: number, bytes: number): void {
+  expect(stdout).toContain('localhost is 127.0.0.1\n');
+  expect(stdout).toContain('echo: create-tcp-socket(ipv6) failed: error-code 2\n'); // 2: not-supported
+  expect(stdout).toContain('echo server listening on port 7\n');
+  expect(stdout.match(/^connection \d+ from 127\.0\.0\.1:\d+$/gm)).toHaveLength(connections);
+  expect(stdout).toContain(`served ${connections} connections, echoed ${bytes} bytes\n`);
+}
+
+describe('a wasi:sockets component under run --listen', () => {
+  it('echoes three Node clients at once, then exits after its third connection', async () => {
+    const { cli, port } = await serve(['run', '--listen', '127.0.0.1:0=7', server, '--', '7', '3']);
+    const texts = ['one\n', 'two two\n', 'x'.repeat(100_000)];
+    const replies = await Promise.all(texts.map((t) => client(port, t)));
+    expect(replies).toEqual(texts);
+    expect(await cli.exited).toBe(0);
+    expectServed(cli.stdout(), 3, texts.join('').length);
+  });
+
+  it.skipIf(!hasNc)('answers nc', async () => {
+    const { cli, port } = await serve(['run', '--listen', '127.0.0.1:0=7', server, '--', '7', '1']);
+    const nc = spawnSync('nc', ['-N', '127.0.0.1', String(port)], { input: 'hello from nc\n', encoding: 'utf8', timeout: 20_000 });
+    expect(nc.stdout).toBe('hello from nc\n');
+    expect(await cli.exited).toBe(0);
+    expectServed(cli.stdout(), 1, 14);
+  });
+
+  it('resolves names from --host and answers an unknown one with name-unresolvable', () => {
+    const known = runCli(['run', '--host', 'db=10.77.0.9', server, '--', '7', '0', 'db'], '', undefined, env);
+    expect(known.stdout).toContain('db is 10.77.0.9\n');
+    const unknown = runCli(['run', server, '--', '7', '0', 'nowhere.example'], '', undefined, env);
+    expect(unknown.stdout).toContain('nowhere.example does not resolve: error-code 18\n'); // 18: name-unresolvable
+    expect(unknown.exitCode).toBe(0);
+  });
+});
+
+describe('a wasi:sockets component\'s traces', () => {
+  it('record: the session replays as matching, with the same output', async () => {
+    const trace = join(tempDir(), 'p2-echo.rct');
+    const { cli, port } = await serve(['record', '-o', trace, '--listen', '127.0.0.1:0=7', server, '--', '7', '2']);
+    expect(await client(port, 'first\n')).toBe('first\n');
+    expect(await client(port, 'second\n')).toBe('second\n');
+    expect(await cli.exited).toBe(0);
+    expectServed(cli.stdout(), 2, 13);
+    const replayed = runCli(['replay', trace], '', undefined, env);
+    expect(replayed.stderr).toContain('replay matches the recording');
+    expect(replayed.exitCode).toBe(0);
+    expect(replayed.stdout).toBe(cli.stdout());
+    const inspected = runCli(['inspect', trace], '', undefined, env);
+    // Traced as the preview1 socket calls a module makes: the format is unchanged.
+    expect(inspected.stdout).toMatch(/events: +\d+ \(.*sock_accept 2.*\)/);
+    expect(inspected.stdout).toMatch(/sock_getaddrinfo 1/);
+  });
+
+  it('cluster --replicas 3: answers, agrees, and every replica\'s trace replays', async () => {
+    const dir = tempDir();
+    const { cli, port } = await serve(['cluster', '--replicas', '3', '--record-dir', dir, '--listen', '127.0.0.1:0=7', server, '--', '7', '3']);
+    const texts = ['a\n', 'bb\n', 'ccc\n'];
+    expect(await Promise.all(texts.map((t) => client(port, t)))).toEqual(texts);
+    expect(await cli.exited).toBe(0);
+    expect(cli.stderr()).toMatch(/batches applied by every replica; 0 disagreement\(s\)/);
+    expectServed(cli.stdout(), 3, 9);
+    for (const r of [1, 2, 3]) {
+      const replayed = runCli(['replay', join(dir, `replica-${r}.rct`)], '', undefined, env);
+      expect(replayed.stderr, `replica ${r}`).toContain('replay matches the recording');
+      expect(replayed.stdout).toBe(cli.stdout());
+    }
+  });
+
+  it('cluster --snapshot-every refuses a component in one line (exit 1)', () => {
+    const refused = runCli(['cluster', '--replicas', '3', '--snapshot-every', '2', '--listen', '127.0.0.1:0=7', server], '', undefined, env);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr.trim()).toBe(`replicode: --snapshot-every: ${server} is a WASI 0.2 component, and snapshots do not support components yet`);
+  });
+});
