@@ -3,6 +3,7 @@
 // dependencies, then `jco new`. (jco embed --wit DIR fails to read a deps/ folder here, so the
 // packages go in as one WIT source, each nested in its own `package ... { }`.)
 // Usage: node p2/embed.mjs CORE.wasm WORLD.wit WORLD-NAME OUT.component.wasm
+// CORE.wasm `--dummy`: jco's dummy core module, which imports every function of the world.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,5 +17,5 @@ for (const pkg of ['cli', 'clocks', 'filesystem', 'io', 'random', 'sockets']) {
   const text = readFileSync(join(builtin, `wasi-${pkg}`, 'package.wit'), 'utf8');
   source += `\n${text.replace(/^package ([^;]+);/m, 'package $1 {')}\n}\n`;
 }
-const embedded = await componentEmbed({ binary: readFileSync(core), witSource: source, world });
+const embedded = await componentEmbed({ ...(core === '--dummy' ? { dummy: true } : { binary: readFileSync(core) }), witSource: source, world });
 writeFileSync(out, await componentNew(embedded));
