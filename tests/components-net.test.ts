@@ -9,6 +9,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const server = join(programsDir, 'build', 'p2_echo_server.component.wasm');
+const client = join(programsDir, 'build', 'p2_client.component.wasm');
+/** p2_echo_server (pid 1) and p2_client (pid 2) on one machine: the client connects to `server`. */
+const twoProcesses = ['--host', 'server=10.77.0.1', server, '--process', `${client} server 7 hello-over-tcp`, '--', '7', '1'];
+const clientLines = [
+  'connected to 10.77.0.1:7', 'reply: hello-over-tcp', 'port 8: error-code 14', // 14: connection-refused
+  'udp: check-send 64, sent 1', 'port 9 got "ping" from 10.77.0.2:32768', 'client got "pong" from 10.77.0.2:9',
+];
 const env = { REPLICODE_CACHE_DIR: tempDir('replicode-components-net-cache-') };
 const hasNc = spawnSync('nc', ['-h']).status !== null;
 
@@ -28,7 +35,7 @@ async function serve(args: string[]): Promise<{ cli: RunningCli; port: number }>
 }
 
 /** Writes `text`, half-closes, and resolves with everything read back until the server closes. */
-function client(port: number, text: string): Promise<string> {
+function nodeClient(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => socket.end(text));
     let got = '';
@@ -51,7 +58,7 @@ describe('a wasi:sockets component under run --listen', () => {
   it('echoes three Node clients at once, then exits after its third connection', async () => {
     const { cli, port } = await serve(['run', '--listen', '127.0.0.1:0=7', server, '--', '7', '3']);
     const texts = ['one\n', 'two two\n', 'x'.repeat(100_000)];
-    const replies = await Promise.all(texts.map((t) => client(port, t)));
+    const replies = await Promise.all(texts.map((t) => nodeClient(port, t)));
     expect(replies).toEqual(texts);
     expect(await cli.exited).toBe(0);
     expectServed(cli.stdout(), 3, texts.join('').length);
@@ -83,12 +90,35 @@ describe('a wasi:sockets component under run --listen', () => {
   });
 });
 
+describe('a wasi:sockets client component', () => {
+  it('connects (start-connect, finish-connect), is refused on a closed port, and does a UDP round trip', () => {
+    const r = runCli(['run', ...twoProcesses], '', undefined, env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines.filter((l) => clientLines.includes(l))).toEqual(clientLines); // in its order, among the server's lines
+    expect(r.stdout).toContain('connection 1 from 10.77.0.2:32768\nserved 1 connections, echoed 14 bytes\n');
+  });
+
+  it('both processes\' traces replay as matching', () => {
+    const dir = tempDir();
+    const recorded = runCli(['record', '-o', join(dir, 'm.rct'), ...twoProcesses], '', undefined, env);
+    expect(recorded.exitCode, recorded.stderr).toBe(0);
+    for (const trace of ['m.rct', 'm.p2.rct']) {
+      const replayed = runCli(['replay', join(dir, trace)], '', undefined, env);
+      expect(replayed.stderr, trace).toContain('replay matches the recording');
+    }
+    const inspected = runCli(['inspect', join(dir, 'm.p2.rct')], '', undefined, env);
+    expect(inspected.stdout).toMatch(/sock_connect 3.*sock_getsockopt 2/);
+    expect(inspected.stdout).toMatch(/sock_send_to 1/);
+  });
+});
+
 describe('a wasi:sockets component\'s traces', () => {
   it('record: the session replays as matching, with the same output', async () => {
     const trace = join(tempDir(), 'p2-echo.rct');
     const { cli, port } = await serve(['record', '-o', trace, '--listen', '127.0.0.1:0=7', server, '--', '7', '2']);
-    expect(await client(port, 'first\n')).toBe('first\n');
-    expect(await client(port, 'second\n')).toBe('second\n');
+    expect(await nodeClient(port, 'first\n')).toBe('first\n');
+    expect(await nodeClient(port, 'second\n')).toBe('second\n');
     expect(await cli.exited).toBe(0);
     expectServed(cli.stdout(), 2, 13);
     const replayed = runCli(['replay', trace], '', undefined, env);
@@ -105,7 +135,7 @@ describe('a wasi:sockets component\'s traces', () => {
     const dir = tempDir();
     const { cli, port } = await serve(['cluster', '--replicas', '3', '--record-dir', dir, '--listen', '127.0.0.1:0=7', server, '--', '7', '3']);
     const texts = ['a\n', 'bb\n', 'ccc\n'];
-    expect(await Promise.all(texts.map((t) => client(port, t)))).toEqual(texts);
+    expect(await Promise.all(texts.map((t) => nodeClient(port, t)))).toEqual(texts);
     expect(await cli.exited).toBe(0);
     expect(cli.stderr()).toMatch(/batches applied by every replica; 0 disagreement\(s\)/);
     expectServed(cli.stdout(), 3, 9);
