@@ -56,13 +56,18 @@ function fail(code: ErrorCode): never {
   throw { payload: code };
 }
 
+/** A kernel call's errno as the call's error-code; anything else is rethrown. */
+function failWith(err: unknown): never {
+  if (err instanceof CallFailed) fail(socketErrorCode(err.errno));
+  throw err;
+}
+
 /** Runs kernel calls; an errno becomes the call's error-code. */
 function socketCall<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof CallFailed) fail(socketErrorCode(err.errno));
-    throw err;
+    return failWith(err);
   }
 }
 
@@ -245,7 +250,7 @@ export class TcpSocket {
     try {
       this.sockets.calls.call('sock_connect', this.socket.fd, At.addr, port);
     } catch (err) {
-      if (!(err instanceof CallFailed) || err.errno !== Errno.INPROGRESS) return socketCall(() => { throw err; });
+      if (!(err instanceof CallFailed) || err.errno !== Errno.INPROGRESS) failWith(err);
     }
     this.state = 'connect-started';
   }
@@ -391,7 +396,7 @@ export class UdpSocket {
     } else if (this.peer) {
       fail('not-supported');
     }
-    return [new IncomingDatagramStream(this.sockets, this.socket), new OutgoingDatagramStream(this.sockets, this.socket, this.peer !== undefined)];
+    return [new IncomingDatagramStream(this.sockets, this.socket), new OutgoingDatagramStream(this.sockets, this.socket, this.peer)];
   }
 
   localAddress(): IpSocketAddress {
@@ -430,7 +435,7 @@ export class IncomingDatagramStream {
     const { calls } = this.sockets;
     const { mem } = calls;
     const out: { data: Uint8Array; remoteAddress: IpSocketAddress }[] = [];
-    const wanted = Math.min(Number(maxResults > BigInt(maxDatagramsPerCall) ? maxDatagramsPerCall : maxResults), maxDatagramsPerCall);
+    const wanted = maxResults < BigInt(maxDatagramsPerCall) ? Number(maxResults) : maxDatagramsPerCall;
     while (out.length < wanted) {
       calls.iovec(maxDatagramBytes);
       mem.setU32(At.addr, At.addrBuf);
@@ -439,7 +444,7 @@ export class IncomingDatagramStream {
         calls.call('sock_recv_from', this.socket.fd, Scratch.iovec, 1, At.addr, 0, At.port, Scratch.out, Scratch.out2);
       } catch (err) {
         if (err instanceof CallFailed && err.errno === Errno.AGAIN) break;
-        return socketCall(() => { throw err; });
+        failWith(err);
       }
       const b = mem.bytes(At.addrBuf + 2, 4); // V2: family u16 @0, address @2
       out.push({ data: calls.data(mem.u32(Scratch.out)), remoteAddress: { tag: 'ipv4', val: { port: mem.u16(At.port), address: [b[0]!, b[1]!, b[2]!, b[3]!] } } });
@@ -450,38 +455,48 @@ export class IncomingDatagramStream {
   subscribe(): Pollable { return this.sockets.readable(this.socket.fd); }
 }
 
-/** Datagrams out: sock_send_to each (sock_send on a connected socket, whose peer is fixed). */
+/** Datagrams out: sock_send_to each (sock_send on a connected socket, to its peer only). */
 export class OutgoingDatagramStream {
-  constructor(private readonly sockets: Sockets, private readonly socket: SocketFd, private readonly connected: boolean) {}
+  constructor(private readonly sockets: Sockets, private readonly socket: SocketFd, private readonly peer: IpSocketAddress | undefined) {}
 
   checkSend(): bigint {
     if (this.socket.closed) fail('invalid-state');
     return BigInt(maxDatagramsPerCall);
   }
 
+  /** As many as go (at most maxDatagramsPerCall); an error only when the first cannot. */
   send(datagrams: { data: Uint8Array; remoteAddress?: IpSocketAddress }[]): bigint {
     if (this.socket.closed) fail('invalid-state');
-    const { calls } = this.sockets;
     let sent = 0;
     for (const d of datagrams.slice(0, maxDatagramsPerCall)) {
-      if (d.remoteAddress && this.connected) fail(sent > 0 ? 'would-block' : 'invalid-argument');
-      if (!d.remoteAddress && !this.connected) return sent > 0 ? BigInt(sent) : fail('invalid-argument');
-      if (d.data.length > maxDatagramBytes) return sent > 0 ? BigInt(sent) : fail('datagram-too-large');
-      socketCall(() => {
-        calls.stage(d.data);
-        if (d.remoteAddress) {
-          const port = this.sockets.address(d.remoteAddress);
-          calls.call('sock_send_to', this.socket.fd, Scratch.iovec, 1, At.addr, port, 0, Scratch.out);
-        } else {
-          calls.call('sock_send', this.socket.fd, Scratch.iovec, 1, 0, Scratch.out);
-        }
-      });
+      try {
+        this.sendOne(d.data, d.remoteAddress);
+      } catch (err) {
+        if (sent === 0 || err instanceof Error) throw err;
+        break;
+      }
       sent++;
     }
     return BigInt(sent);
   }
 
   subscribe(): Pollable { return this.sockets.writable(this.socket.fd); }
+
+  private sendOne(data: Uint8Array, to: IpSocketAddress | undefined): void {
+    const target = to ?? this.peer;
+    if (!target || (this.peer && !sameSocketAddress(target, this.peer))) fail('invalid-argument');
+    if (data.length > maxDatagramBytes) fail('datagram-too-large');
+    const { calls } = this.sockets;
+    socketCall(() => {
+      calls.stage(data);
+      if (this.peer) calls.call('sock_send', this.socket.fd, Scratch.iovec, 1, 0, Scratch.out);
+      else calls.call('sock_send_to', this.socket.fd, Scratch.iovec, 1, At.addr, this.sockets.address(target), 0, Scratch.out);
+    });
+  }
+}
+
+function sameSocketAddress(a: IpSocketAddress, b: IpSocketAddress): boolean {
+  return a.tag === b.tag && a.val.port === b.val.port && a.val.address.every((v, i) => v === b.val.address[i]);
 }
 
 /** A name's addresses, looked up at once by sock_getaddrinfo (one IPv4 answer, from the fixed table). */
@@ -531,7 +546,7 @@ export function socketInterfaces(calls: KernelCalls): Record<string, Record<stri
   return {
     'wasi:sockets/network': {
       Network,
-      networkErrorCode: (err: IoError) => (socketCodes[err.errno] ?? undefined),
+      networkErrorCode: (err: IoError) => (err instanceof SocketIoError ? socketErrorCode(err.errno) : undefined),
     },
     'wasi:sockets/instance-network': { instanceNetwork: () => new Network() },
     'wasi:sockets/tcp': { TcpSocket },
