@@ -2,10 +2,10 @@
 // directly, no preview1 adapter) answers nc and Node clients under `run --listen`, its recording
 // replays, `cluster --replicas 3` serves it with replica traces that replay, and what the
 // virtual network lacks (IPv6) is the not-supported error-code, not a crash.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const server = join(programsDir, 'build', 'p2_echo_server.component.wasm');
@@ -18,6 +18,9 @@ const clientLines = [
 ];
 const env = { REPLICODE_CACHE_DIR: tempDir('replicode-components-net-cache-') };
 const hasNc = spawnSync('nc', ['-h']).status !== null;
+const hasEtcd = spawnSync('etcd', ['--version']).status === 0;
+const children: ChildProcess[] = [];
+afterAll(() => { for (const c of children) c.kill('SIGKILL'); });
 
 const running: RunningCli[] = [];
 afterEach(async () => {
@@ -153,4 +156,40 @@ describe('a wasi:sockets component\'s traces', () => {
     expect(refused.exitCode).toBe(1);
     expect(refused.stderr.trim()).toBe(`replicode: --snapshot-every: ${server} is a WASI 0.2 component, and snapshots do not support components yet`);
   });
+});
+
+describe.skipIf(!hasEtcd)('replicode node on a wasi:sockets component', () => {
+  /** One etcd member on private loopback ports (apart from tests/etcd.test.ts's range); its client URL once it answers. */
+  async function startEtcd(): Promise<string> {
+    const base = 26000 + (process.pid % 400) * 4;
+    const client = `http://127.0.0.1:${base}`;
+    const peer = `http://127.0.0.1:${base + 1}`;
+    children.push(spawn('etcd', ['--name', 'p2', '--data-dir', tempDir('etcd-'), '--listen-client-urls', client, '--advertise-client-urls', client,
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `p2=${peer}`], { stdio: 'ignore' }));
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const healthy = await fetch(`${client}/health`).then((r) => r.ok, () => false);
+      if (healthy) return client;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('etcd did not start');
+  }
+
+  it('two nodes agree through etcd; a client of node 2 is echoed and both guests end the same way', async () => {
+    const endpoints = await startEtcd();
+    const node = (id: number) => {
+      const cli = startCli(['node', '--endpoints', endpoints, '--cluster-name', 'p2net', '--id', String(id), '--replicas', '2',
+        '--listen', '127.0.0.1:0=7', server, '--', '7', '1'], env);
+      children.push(cli.child);
+      return cli;
+    };
+    const [one, two] = [node(1), node(2)];
+    const port = Number((await two.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    expect(await nodeClient(port, 'over etcd\n')).toBe('over etcd\n');
+    expect(await one.exited).toBe(0);
+    expect(await two.exited).toBe(0);
+    for (const n of [one, two]) {
+      expectServed(n.stdout(), 1, 10);
+      expect(n.stderr()).toMatch(/0 disagreement\(s\)/);
+    }
+  }, 60_000);
 });
