@@ -136,6 +136,18 @@ describe('a wasi:sockets component\'s traces', () => {
     expect(inspected.stdout).toMatch(/sock_getaddrinfo 1/);
   });
 
+  it('Ctrl-C while the component waits in poll: exit 130, the guest ends with 1 (as a module given ENETDOWN), and the trace replays', async () => {
+    const trace = join(tempDir(), 'p2-stopped.rct');
+    const { cli, port } = await serve(['record', '-o', trace, '--listen', '127.0.0.1:0=7', server]);
+    expect(await nodeClient(port, 'one\n')).toBe('one\n');
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toBe(130);
+    expect(cli.stderr()).toContain('stopped by SIGINT, exit code 130 (the guest exited with code 1)');
+    const replayed = runCli(['replay', trace], '', undefined, env);
+    expect(replayed.stderr).toContain('replay matches the recording');
+    expect(replayed.stderr).toContain('guest exit code 1');
+  });
+
   it('cluster --replicas 3: answers, agrees, and every replica\'s trace replays', async () => {
     const dir = tempDir();
     const { cli, port } = await serve(['cluster', '--replicas', '3', '--record-dir', dir, '--listen', '127.0.0.1:0=7', server, '--', '7', '3']);
