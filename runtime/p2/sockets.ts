@@ -8,6 +8,8 @@
 // "wasi:sockets".
 import { FdFlags, SdFlags } from '../abi.js';
 import { Errno } from '../errno.js';
+import { Ai, Sa } from '../net/getaddrinfo.js';
+import type { GuestMemory } from '../memory.js';
 import { maxDatagramBytes, maxReceiveBufferBytes, maxSendBufferBytes, type Endpoint } from '../net/types.js';
 import { CallFailed, Scratch, type KernelCalls } from './calls.js';
 import { InputStream, IoError, OutputStream, Pollable } from './streams.js';
@@ -73,15 +75,30 @@ function socketCall<T>(fn: () => T): T {
 
 /**
  * Scratch bytes for socket calls, between the filestat slot and the first path: an address
- * ({buf, len}) and its 128-byte buffer (V2), the V1 type and port slots, a socket option, the
- * getaddrinfo hints and its one result (record, sockaddr, sa_data).
+ * ({buf, len}) and its buffer (V2's 128 bytes), the V1 type and port slots, a socket option,
+ * the getaddrinfo hints and its one result (record, sockaddr, sa_data).
  */
 const At = { addr: 128, addrBuf: 136, type: 264, port: 268, option: 272, optionLen: 276, hints: 320, res: 384, record: 400, sockaddr: 448, saData: 464 } as const;
-const addrBufBytes = 128;
-const saDataBytes = 14;
-if (!(At.addrBuf + addrBufBytes <= At.type && At.saData + saDataBytes <= Scratch.pathA && At.addr >= Scratch.stat + 64)) {
+/** WasmEdge's __wasi_address_t {buf u32 @0, buf_len u32 @4}: V1 a 4-byte IPv4 buffer; V2 128 bytes, family u16 @0, address @2. */
+const Address = { buf: 0, bufLen: 4, v1Bytes: 4, v2Bytes: 128, v2Ip: 2 } as const;
+/** sa_data: the port (big-endian) @0, the IPv4 address @2; 14 bytes as the host's sockaddr. */
+const SaData = { ip: 2, bytes: 14 } as const;
+if (!(At.addrBuf + Address.v2Bytes <= At.type && At.hints + Ai.size <= At.res && At.record + Ai.size <= At.sockaddr
+  && At.saData + SaData.bytes <= Scratch.pathA && At.addr >= Scratch.stat + 64)) {
   throw new Error('bug: the socket scratch slots overlap');
 }
+
+/** Points the scratch address at its buffer, of V1's or V2's size. */
+function pointAddress(mem: GuestMemory, bytes: number): void {
+  mem.setU32(At.addr + Address.buf, At.addrBuf);
+  mem.setU32(At.addr + Address.bufLen, bytes);
+}
+
+function ipAt(mem: GuestMemory, ptr: number): Endpoint['ip'] {
+  const b = mem.bytes(ptr, 4);
+  return [b[0]!, b[1]!, b[2]!, b[3]!];
+}
+
 const AddressFamily = { INET4: 1, INET6: 2 } as const;
 const SockType = { DGRAM: 1, STREAM: 2 } as const;
 const soError = 2;
@@ -106,8 +123,7 @@ class Sockets {
   address(addr: IpSocketAddress): number {
     if (addr.tag !== 'ipv4') fail('invalid-argument'); // an ipv6 address on an ipv4 socket
     const { mem } = this.calls;
-    mem.setU32(At.addr, At.addrBuf);
-    mem.setU32(At.addr + 4, 4);
+    pointAddress(mem, Address.v1Bytes);
     mem.write(At.addrBuf, Uint8Array.from(addr.val.address));
     return addr.val.port;
   }
@@ -116,11 +132,9 @@ class Sockets {
   endpoint(call: 'sock_getlocaladdr' | 'sock_getpeeraddr', fd: number): IpSocketAddress {
     return socketCall(() => {
       const { mem } = this.calls;
-      mem.setU32(At.addr, At.addrBuf);
-      mem.setU32(At.addr + 4, 4);
+      pointAddress(mem, Address.v1Bytes);
       this.calls.call(call, fd, At.addr, At.type, At.port);
-      const b = mem.bytes(At.addrBuf, 4);
-      return { tag: 'ipv4', val: { port: mem.u32(At.port), address: [b[0]!, b[1]!, b[2]!, b[3]!] } };
+      return { tag: 'ipv4', val: { port: mem.u32(At.port), address: ipAt(mem, At.addrBuf) } };
     });
   }
 
@@ -438,16 +452,15 @@ export class IncomingDatagramStream {
     const wanted = maxResults < BigInt(maxDatagramsPerCall) ? Number(maxResults) : maxDatagramsPerCall;
     while (out.length < wanted) {
       calls.iovec(maxDatagramBytes);
-      mem.setU32(At.addr, At.addrBuf);
-      mem.setU32(At.addr + 4, addrBufBytes);
+      pointAddress(mem, Address.v2Bytes);
       try {
         calls.call('sock_recv_from', this.socket.fd, Scratch.iovec, 1, At.addr, 0, At.port, Scratch.out, Scratch.out2);
       } catch (err) {
         if (err instanceof CallFailed && err.errno === Errno.AGAIN) break;
         failWith(err);
       }
-      const b = mem.bytes(At.addrBuf + 2, 4); // V2: family u16 @0, address @2
-      out.push({ data: calls.data(mem.u32(Scratch.out)), remoteAddress: { tag: 'ipv4', val: { port: mem.u16(At.port), address: [b[0]!, b[1]!, b[2]!, b[3]!] } } });
+      const from = { port: mem.u16(At.port), address: ipAt(mem, At.addrBuf + Address.v2Ip) };
+      out.push({ data: calls.data(mem.u32(Scratch.out)), remoteAddress: { tag: 'ipv4', val: from } });
     }
     return out;
   }
@@ -517,13 +530,13 @@ function resolve(sockets: Sockets, name: string): ResolveAddressStream {
   const { mem } = calls;
   if (name === '') fail('invalid-argument');
   const nodeLen = calls.path(Scratch.pathA, name);
-  mem.bytes(At.hints, 28).fill(0);
-  mem.setU8(At.hints + 3, SockType.STREAM); // socktype: one answer per address
+  mem.bytes(At.hints, Ai.size).fill(0);
+  mem.setU8(At.hints + Ai.socktype, SockType.STREAM); // one answer per address
   mem.setU32(At.res, At.record);
-  mem.bytes(At.record, 28).fill(0);
-  mem.setU32(At.record + 12, At.sockaddr); // addr
-  mem.setU32(At.sockaddr + 4, saDataBytes); // sa_data_len
-  mem.setU32(At.sockaddr + 8, At.saData); // sa_data
+  mem.bytes(At.record, Ai.size).fill(0);
+  mem.setU32(At.record + Ai.addr, At.sockaddr);
+  mem.setU32(At.sockaddr + Sa.dataLen, SaData.bytes);
+  mem.setU32(At.sockaddr + Sa.data, At.saData);
   try {
     calls.call('sock_getaddrinfo', Scratch.pathA, nodeLen, Scratch.pathB, 0, At.hints, At.res, 1, Scratch.out);
   } catch (err) {
@@ -534,8 +547,7 @@ function resolve(sockets: Sockets, name: string): ResolveAddressStream {
   }
   const answers: IpAddress[] = [];
   if (mem.u32(Scratch.out) > 0) {
-    const b = mem.bytes(At.saData + 2, 4); // sa_data: port (big-endian) then the address
-    answers.push({ tag: 'ipv4', val: [b[0]!, b[1]!, b[2]!, b[3]!] });
+    answers.push({ tag: 'ipv4', val: ipAt(mem, At.saData + SaData.ip) });
   }
   return new ResolveAddressStream(sockets, answers);
 }

@@ -3,7 +3,8 @@
 // (start-connect, then finish-connect until it stops saying would-block), sends MESSAGE, shuts
 // its side down and prints the reply; connects to PORT+1 (no one listens: connection-refused);
 // then a UDP round trip inside the process: a socket on UDP port 9 answers `pong` to a `ping`
-// from a second, connected socket. Built by `make -C wasm_programs p2-components`.
+// from a second, connected socket, then a burst of 70 datagrams (RepliCode sends and receives at
+// most 64 per call). Built by `make -C wasm_programs p2-components`.
 #include <stddef.h>
 #include <stdint.h>
 
@@ -219,6 +220,26 @@ static void udp(handle network) {
   pong.to = d->from;
   udp_send(server.b, &pong, 1, &sent);
   receive_one(client.a, "client");
+
+  // RepliCode's bound, 64 datagrams per send and per receive: 70 go as 64 + 6, and 64 come back first.
+  static outgoing_datagram burst[70];
+  for (int i = 0; i < 70; i++) burst[i] = (outgoing_datagram){ (const uint8_t *)"x", 1, 0, { 0 }, { 0 } };
+  u64_result first, rest;
+  udp_send(client.b, burst, 70, &first);
+  udp_send(client.b, burst, 70 - (uint32_t)first.val, &rest);
+  handle ready = udp_subscribe(server.a);
+  block(ready);
+  drop_pollable(ready);
+  bytes_result got;
+  udp_receive(server.a, 1000, &got);
+  text("udp: 70 datagrams sent as ");
+  number((long)first.val);
+  text(" + ");
+  number((long)rest.val);
+  text(", received ");
+  number(got.tag ? -1 : (long)got.len);
+  text(" by one receive");
+  flush_line();
   drop_incoming(server.a); drop_outgoing(server.b); drop_udp_socket(a);
   drop_incoming(client.a); drop_outgoing(client.b); drop_udp_socket(b);
 }
