@@ -68,6 +68,32 @@ describe('a wasi:sockets component under run --listen', () => {
     expectServed(cli.stdout(), 3, texts.join('').length);
   });
 
+  it('echoes 20 MiB to one client (five times its 4 MiB send buffer)', async () => {
+    const { cli, port } = await serve(['run', '--listen', '127.0.0.1:0=7', server, '--', '7', '1']);
+    const total = 20 * 1024 * 1024;
+    const got = await new Promise<number>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        const chunk = Buffer.alloc(64 * 1024, 'y');
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < total) {
+            sent += chunk.length;
+            if (!socket.write(chunk)) return void socket.once('drain', pump);
+          }
+          socket.end();
+        };
+        pump();
+      });
+      let received = 0;
+      socket.on('data', (d) => { received += d.length; });
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+    expect(got).toBe(total);
+    expect(await cli.exited).toBe(0);
+    expectServed(cli.stdout(), 1, total);
+  }, 60_000);
+
   it.skipIf(!hasNc)('answers nc', async () => {
     const { cli, port } = await serve(['run', '--listen', '127.0.0.1:0=7', server, '--', '7', '1']);
     const nc = spawnSync('nc', ['-N', '127.0.0.1', String(port)], { input: 'hello from nc\n', encoding: 'utf8', timeout: 20_000 });
