@@ -14,17 +14,20 @@ import { maxDatagramBytes, maxReceiveBufferBytes, maxSendBufferBytes, type Endpo
 import { CallFailed, Scratch, type KernelCalls } from './calls.js';
 import { InputStream, IoError, OutputStream, Pollable } from './streams.js';
 
-type ErrorCode =
-  | 'unknown' | 'access-denied' | 'not-supported' | 'invalid-argument' | 'out-of-memory' | 'timeout'
-  | 'concurrency-conflict' | 'not-in-progress' | 'would-block' | 'invalid-state' | 'new-socket-limit'
-  | 'address-not-bindable' | 'address-in-use' | 'remote-unreachable' | 'connection-refused'
-  | 'connection-reset' | 'connection-aborted' | 'datagram-too-large' | 'name-unresolvable'
-  | 'temporary-resolver-failure' | 'permanent-resolver-failure';
-type Family = 'ipv4' | 'ipv6';
-type IpAddress = { tag: 'ipv4'; val: Endpoint['ip'] } | { tag: 'ipv6'; val: number[] };
-type IpSocketAddress =
-  | { tag: 'ipv4'; val: { port: number; address: Endpoint['ip'] } }
-  | { tag: 'ipv6'; val: { port: number; flowInfo: number; address: number[]; scopeId: number } };
+// The interfaces' types, generated from the WIT (scripts/wit-types.mjs); the classes and
+// functions below are checked against them at the end of this file.
+import type * as WitNetwork from './wit/wasi-sockets-network.js';
+import type * as WitInstanceNetwork from './wit/wasi-sockets-instance-network.js';
+import type * as WitTcp from './wit/wasi-sockets-tcp.js';
+import type * as WitTcpCreate from './wit/wasi-sockets-tcp-create-socket.js';
+import type * as WitUdp from './wit/wasi-sockets-udp.js';
+import type * as WitUdpCreate from './wit/wasi-sockets-udp-create-socket.js';
+import type * as WitLookup from './wit/wasi-sockets-ip-name-lookup.js';
+
+type ErrorCode = WitNetwork.ErrorCode;
+type Family = WitNetwork.IpAddressFamily;
+type IpAddress = WitNetwork.IpAddress;
+type IpSocketAddress = WitNetwork.IpSocketAddress;
 
 /** The one table from the errno a socket call returned to wasi:sockets' error-code. */
 const socketCodes: Record<number, ErrorCode> = {
@@ -444,11 +447,11 @@ export class UdpSocket {
 export class IncomingDatagramStream {
   constructor(private readonly sockets: Sockets, private readonly socket: SocketFd) {}
 
-  receive(maxResults: bigint): { data: Uint8Array; remoteAddress: IpSocketAddress }[] {
+  receive(maxResults: bigint): WitUdp.IncomingDatagram[] {
     if (this.socket.closed) fail('invalid-state');
     const { calls } = this.sockets;
     const { mem } = calls;
-    const out: { data: Uint8Array; remoteAddress: IpSocketAddress }[] = [];
+    const out: WitUdp.IncomingDatagram[] = [];
     const wanted = maxResults < BigInt(maxDatagramsPerCall) ? Number(maxResults) : maxDatagramsPerCall;
     while (out.length < wanted) {
       calls.iovec(maxDatagramBytes);
@@ -478,7 +481,7 @@ export class OutgoingDatagramStream {
   }
 
   /** As many as go (at most maxDatagramsPerCall); an error only when the first cannot. */
-  send(datagrams: { data: Uint8Array; remoteAddress?: IpSocketAddress }[]): bigint {
+  send(datagrams: WitUdp.OutgoingDatagram[]): bigint {
     if (this.socket.closed) fail('invalid-state');
     let sent = 0;
     for (const d of datagrams.slice(0, maxDatagramsPerCall)) {
@@ -558,20 +561,33 @@ export function socketInterfaces(calls: KernelCalls): Record<string, Record<stri
   return {
     'wasi:sockets/network': {
       Network,
-      networkErrorCode: (err: IoError) => (err instanceof SocketIoError ? socketErrorCode(err.errno) : undefined),
+      ...{ networkErrorCode: (err: IoError) => (err instanceof SocketIoError ? socketErrorCode(err.errno) : undefined) } satisfies Functions<typeof WitNetwork>,
     },
-    'wasi:sockets/instance-network': { instanceNetwork: () => new Network() },
+    'wasi:sockets/instance-network': { instanceNetwork: () => new Network() } satisfies Functions<typeof WitInstanceNetwork>,
     'wasi:sockets/tcp': { TcpSocket },
     'wasi:sockets/tcp-create-socket': {
       createTcpSocket: (family: Family) => new TcpSocket(sockets, sockets.open(family, SockType.STREAM), 'unbound'),
-    },
+    } satisfies Functions<typeof WitTcpCreate>,
     'wasi:sockets/udp': { UdpSocket, IncomingDatagramStream, OutgoingDatagramStream },
     'wasi:sockets/udp-create-socket': {
       createUdpSocket: (family: Family) => new UdpSocket(sockets, sockets.open(family, SockType.DGRAM)),
-    },
+    } satisfies Functions<typeof WitUdpCreate>,
     'wasi:sockets/ip-name-lookup': {
       ResolveAddressStream,
-      resolveAddresses: (_network: Network, name: string) => resolve(sockets, name),
+      ...{ resolveAddresses: (_network: Network, name: string) => resolve(sockets, name) } satisfies Functions<typeof WitLookup>,
     },
   };
 }
+
+/** An interface's functions (its resources' classes are checked by their instances, below). */
+type Functions<M> = { [K in keyof M as M[K] extends (...args: never[]) => unknown ? K : never]: M[K] };
+/** Compiles only when `T` has every method of `Spec`, with the spec's parameter and result types. */
+type Implements<T extends Spec, Spec> = T;
+export type SpecChecks = [
+  Implements<Network, WitNetwork.Network>,
+  Implements<TcpSocket, WitTcp.TcpSocket>,
+  Implements<UdpSocket, WitUdp.UdpSocket>,
+  Implements<IncomingDatagramStream, WitUdp.IncomingDatagramStream>,
+  Implements<OutgoingDatagramStream, WitUdp.OutgoingDatagramStream>,
+  Implements<ResolveAddressStream, WitLookup.ResolveAddressStream>,
+];
