@@ -6,7 +6,7 @@ import {
   type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
 } from '../../consensus/index.js';
 import { writeTrap } from '../trap-report.js';
-import { InternalError, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
+import { InternalError, isComponentProgram, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
 import { outputWriter } from '../guest-output.js';
 import { listeningLine, loadProcesses, watchStopSignals } from '../machine-processes.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
@@ -40,6 +40,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   }
   const snapshotEvery = argv.snapshotEvery === undefined ? 0 : parseCount('snapshot-every', argv.snapshotEvery, 0);
   if (snapshotEvery > 0 && argv.recordDir) throw new UsageError('--snapshot-every: replicas that record traces (--record-dir) take no snapshots');
+  const component = loaded.find((p) => isComponentProgram(p.module));
+  if (snapshotEvery > 0 && component) throw new UsageError(`--snapshot-every: ${component.path} is a WASI 0.2 component, and snapshots do not support components yet`);
   if (snapshotEvery > 0 && argv.log === 'etcd') throw new UsageError('--snapshot-every: snapshots are kept in this process, for replicas restarted in it: not with --log etcd');
   if (argv.compact && snapshotEvery === 0) throw new UsageError('--compact drops the log below the replicas\' snapshots: give --snapshot-every N');
   const followerNiceness = argv.followerNiceness === undefined ? undefined : parseCount('follower-niceness', argv.followerNiceness, 0, 19);

@@ -16,9 +16,9 @@ const services: Record<string, number> = { http: 80, https: 443, domain: 53, red
 const maxNameBytes = 1024;
 
 /** __wasi_addrinfo_t, 28 bytes: flags u16 @0, family u8 @2, socktype u8 @3, protocol u8 @4, addrlen u32 @8, addr @12, canonname @16, canonname_len @20, next @24. */
-const Ai = { flags: 0, family: 2, socktype: 3, protocol: 4, addrlen: 8, addr: 12, canonname: 16, canonnameLen: 20, next: 24, size: 28 } as const;
+export const Ai = { flags: 0, family: 2, socktype: 3, protocol: 4, addrlen: 8, addr: 12, canonname: 16, canonnameLen: 20, next: 24, size: 28 } as const;
 /** __wasi_sockaddr_t, 12 bytes: family u8 @0, sa_data_len u32 @4, sa_data @8. */
-const Sa = { family: 0, dataLen: 4, data: 8 } as const;
+export const Sa = { family: 0, dataLen: 4, data: 8 } as const;
 
 export interface AddrinfoCall {
   nodePtr: number; nodeLen: number; servicePtr: number; serviceLen: number;

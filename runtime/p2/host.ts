@@ -6,6 +6,7 @@ import type { Kernel } from '../kernel.js';
 import { Scratch, type KernelCalls } from './calls.js';
 import { Descriptor, DirectoryEntryStream, filesystemErrorCode } from './filesystem.js';
 import { InputStream, IoError, OutputStream, Pollable, pollList } from './streams.js';
+import { socketInterfaces } from './sockets.js';
 
 /** The WASI 0.2 versions served: every 0.2.x up to this patch level (they only add items). */
 export const newestPatch = 12;
@@ -72,6 +73,7 @@ export function componentHost(kernel: Kernel, calls: KernelCalls): Record<string
     'wasi:io/streams': { InputStream, OutputStream },
     'wasi:filesystem/types': { Descriptor, DirectoryEntryStream, filesystemErrorCode },
     'wasi:filesystem/preopens': { getDirectories: () => preopens.map(([d, name]) => [d, name]) },
+    ...socketInterfaces(calls),
   };
 }
 

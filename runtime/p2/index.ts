@@ -3,3 +3,4 @@ export { compileComponent, isComponentProgram, type ComponentProgram, type Guest
 export { startComponent, type StartedComponent } from './instantiate.js';
 export { newestPatch, maxRandomBytes } from './host.js';
 export { maxPollables } from './streams.js';
+export { maxDatagramsPerCall } from './sockets.js';

@@ -2,7 +2,8 @@
 import { ProcessExit } from '../exit.js';
 import type { Kernel, SyscallTracer } from '../kernel.js';
 import { GuestLinkError, wasiModuleName } from '../link-check.js';
-import { KernelCalls } from './calls.js';
+import { CallFailed, KernelCalls } from './calls.js';
+import { Errno } from '../errno.js';
 import { componentHost } from './host.js';
 import type { ComponentProgram } from './transpile.js';
 
@@ -57,6 +58,9 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
     } catch (err) {
       // run returned err: the command failed, as a preview1 program exiting with 1.
       if ((err as { constructor?: { name?: string } })?.constructor?.name === 'ComponentError') throw new ProcessExit(1);
+      // The machine stopped (Ctrl-C) while the component waited in a call with no error to give
+      // (wasi:io/poll): it ends as a preview1 guest given ENETDOWN does, exit 1.
+      if (err instanceof CallFailed && err.errno === Errno.NETDOWN && kernel.net.isStopping) throw new ProcessExit(1);
       throw err;
     }
   };
