@@ -824,6 +824,9 @@ describe.skipIf(!hasTmux)('TUI in a real terminal', () => {
   it('tmux runs it on three recorded traces, d jumps to the divergence, q quits', async () => {
     await withTui(traces, async (tui) => {
       expect(tui.screen()).toContain('first divergence at checkpoint #3');
+      // The replicas' event panes share the terminal's width (150 columns here), not 40 each.
+      const tops = tui.screen().split('\n').filter((l) => (l.match(/┌/g) ?? []).length === 3);
+      expect(tops[0]?.trimEnd().length ?? 0).toBeGreaterThan(140);
       // d: diff in the background, then the exact event where the bit was flipped (not checkpoint #3's event 4000).
       expect(await tui.keysUntil('first divergent event #', 'd')).toContain('first divergent event #3000:');
       expect(tui.screen()).toContain('events around #3000');

@@ -67,7 +67,7 @@ function EventsPane({ model, state, around }: { model: TuiModel; state: TuiState
   return (
     <Box>
       {windows.map((rows, i) => (
-        <Box key={i} flexDirection="column" width={40} marginRight={1} borderStyle="single">
+        <Box key={i} flexDirection="column" flexGrow={1} flexBasis={0} minWidth={24} marginRight={1} borderStyle="single">
           <Text bold>{`replica ${i + 1}`}</Text>
           {rows.length === 0 && <Text color="gray">(no events here)</Text>}
           {rows.map((row) => {
