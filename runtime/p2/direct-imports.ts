@@ -17,11 +17,21 @@ export interface DirectImports { readonly js: string; readonly direct: number; r
 
 const innerStart = /const (_trampoline\d+) = function\(([^)]*)\) \{/g;
 
+/**
+ * The bindings made cheaper per call: list copies, the data view, then direct imports. A part whose
+ * shape is not the expected one is left as jco wrote it.
+ */
+export function fasterBindings(source: string): DirectImports {
+  const copied = cheaperListCopies(source).js;
+  return directImports(cheaperDataView(copied) ?? copied);
+}
+
 /** Calls every sync-lowered import of a sync function without jco's per-call task bookkeeping. */
 export function directImports(source: string): DirectImports {
   let js = source;
   let direct = 0;
   let wrapped = 0;
+  const alwaysSet = new Map<number, boolean>();
   for (const m of [...source.matchAll(innerStart)]) {
     const name = m[1]!;
     const wrapper = syncWrapper(js, name);
@@ -32,13 +42,31 @@ export function directImports(source: string): DirectImports {
       wrapped++;
       continue;
     }
-    // The wrapper checked may-leave before anything else: so does the trampoline now.
-    js = `${js.slice(0, at)}${m[0]}\n    _checkMayLeave(${wrapper.componentIdx});${body}${js.slice(bodyEnd)}`;
+    // The wrapper checked may-leave before anything else: so does the trampoline now, unless the
+    // bindings can never clear the flag.
+    const idx = wrapper.componentIdx;
+    if (!alwaysSet.has(idx)) alwaysSet.set(idx, mayLeaveAlwaysSet(source, idx));
+    const check = alwaysSet.get(idx) ? '' : `_checkMayLeave(${idx});`;
+    js = `${js.slice(0, at)}${m[0]}\n    ${check}${borrowedLists(body)}${js.slice(bodyEnd)}`;
     const w = syncWrapper(js, name)!;
     js = `${js.slice(0, w.start)}let ${name.slice(1)} = ${name};${js.slice(w.end)}`;
     direct++;
   }
   return { js, direct, wrapped };
+}
+
+/**
+ * Whether component `idx`'s may-leave flag is 1 for the whole run, so that checking it per call
+ * (a Map lookup and a WebAssembly.Global read, 20 ns) cannot fail. jco creates the flag at 1 and
+ * passes it to no core module; the only writer is the `mayLeave` setter of the async state, which
+ * sync bindings never call. Each of those facts is checked on the text (exact counts of the only
+ * places that may touch the flag); any other shape keeps the check.
+ */
+function mayLeaveAlwaysSet(js: string, idx: number): boolean {
+  const count = (text: string) => js.split(text).length - 1;
+  return count(`const instanceFlags${idx} = new WebAssembly.Global({ value: "i32", mutable: true }, 1);`) === 1
+    && count(`instanceFlags${idx}`) === 2 && count(`INSTANCE_FLAGS.set(${idx}, instanceFlags${idx});`) === 1
+    && count('INSTANCE_FLAGS.get(') === 3 && count('flags.value = ') === 1 && !/\.mayLeave\s*=[^=]/.test(js);
 }
 
 /**
@@ -84,6 +112,45 @@ export function cheaperListCopies(source: string): { js: string; copies: number 
     copies++;
   }
   return { js: js + source.slice(from), copies };
+}
+
+/**
+ * What a resource class of ours declares (as a static `copiesListArguments = true`) when each of its
+ * methods that takes a list<u8> copies the bytes before it returns and never keeps the array: such
+ * a call is handed a view of guest memory instead of jco's copy (the copy was 45 ns of a one-byte
+ * stream write). The guest cannot run, nor its memory grow, while the host method runs, so the
+ * view holds the same bytes the copy would. The class is checked by identity at every call: a
+ * subclass, or another class, gets jco's copy.
+ */
+export const copiesListArguments = 'copiesListArguments';
+
+/**
+ * In a directly called trampoline, `var resultN = new Uint8Array(memory0.buffer).slice(ptrN, ptrN + lenN * 1);`
+ * whose only use is `rscK.method(resultN)` on a borrowed `Class`, as a view when Class opts in
+ * (above) and the range lies in memory (else the copy, clamped as before).
+ */
+export function borrowedLists(body: string): string {
+  const copy = /var (result\d+) = new Uint8Array\((memory\d+)\.buffer\)\.slice\((ptr\d+), \3 \+ (len\d+) \* 1\);/g;
+  return body.replace(copy, (line, result: string, memory: string, ptr: string, len: string) => {
+    const uses = body.match(new RegExp(`\\b${result}\\b`, 'g'))!.length;
+    const call = new RegExp(`\\b(rsc\\d+)\\.\\w+\\(${result}\\)`).exec(body);
+    const rsc = call?.[1];
+    const cls = rsc && new RegExp(`${rsc} = Object\\.create\\((\\w+(?:\\$\\d+)?)\\.prototype\\);`).exec(body)?.[1];
+    if (uses !== 2 || !cls) return line;
+    return `var ${result} = ${rsc}.constructor === ${cls} && ${cls}.${copiesListArguments} === true && ${ptr} >= 0 && ${len} >= 0 && ${ptr} + ${len} <= dataView(${memory}).byteLength`
+      + ` ? new Uint8Array(dataView(${memory}).buffer, ${ptr}, ${len}) : new Uint8Array(${memory}.buffer).slice(${ptr}, ${ptr} + ${len} * 1);`;
+  });
+}
+
+/**
+ * jco's `dataView(mem)` reads `mem.buffer` (a C++ accessor, ~15 ns) on every call to see whether
+ * memory grew. A grown memory detaches its old buffer (byte length 0), so the cached view is
+ * current while it is over the same memory and not detached. (Component memories are not shared.)
+ */
+export function cheaperDataView(source: string): string | undefined {
+  const jco = 'const dataView = mem => dv.buffer === mem.buffer ? dv : dv = new DataView(mem.buffer);';
+  if (source.split(jco).length !== 2) return undefined;
+  return source.replace(jco, 'let dvMemory = null;\n  const dataView = mem => dvMemory === mem && dv.buffer.byteLength !== 0 ? dv : (dvMemory = mem, dv = new DataView(mem.buffer));');
 }
 
 /** The host call jco wraps: `_withGlobalCurrentTaskMeta({... fn: () => _trackHostOperation(() => CALL), })`. */

@@ -4,6 +4,7 @@
 import { ClockId, EventType, SubclockFlags, SubscriptionLayout } from '../abi.js';
 import { Errno, type ErrnoValue } from '../errno.js';
 import { CallFailed, Scratch, type KernelCalls } from './calls.js';
+import { copiesListArguments } from './direct-imports.js';
 import { errorCode } from './errors.js';
 
 const streamErrorOf = (err: unknown): unknown => {
@@ -111,6 +112,9 @@ export class InputStream {
 }
 
 export class OutputStream {
+  /** write and blockingWriteAndFlush stage their bytes into scratch before returning: they may be given a view of guest memory (direct-imports.ts). */
+  static readonly [copiesListArguments] = true;
+
   constructor(readonly calls: KernelCalls, readonly target: Target) {}
 
   checkWrite(): bigint { return BigInt(Scratch.dataBytes); }

@@ -9,7 +9,7 @@ import { applyRewrites, type RewritePass } from '../rewrite/index.js';
 import { GuestLinkError } from '../link-check.js';
 import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { componentHost, unservedImports } from './host.js';
-import { cheaperListCopies, directImports, stringEnd } from './direct-imports.js';
+import { fasterBindings, stringEnd } from './direct-imports.js';
 import type { Kernel } from '../kernel.js';
 import type { KernelCalls } from './calls.js';
 
@@ -82,7 +82,7 @@ async function transpiled(bytes: Uint8Array, hash: string, label: string): Promi
   const source = new TextDecoder().decode(files[`${bindingName}.js`]);
   const cores: Record<string, Uint8Array> = {};
   for (const [name, data] of Object.entries(files)) if (name.endsWith('.wasm')) cores[name] = data;
-  const { js, direct, wrapped } = directImports(cheaperListCopies(bindingBody(source)).js);
+  const { js, direct, wrapped } = fasterBindings(bindingBody(source));
   const t: Transpiled = {
     js, direct, wrapped, cores,
     interfaces: out.imports.map(String),
@@ -169,7 +169,7 @@ const witName = (name: string): string => {
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
 
 /** Cache entries name the jco that wrote them: another version transpiles again. */
-const jcoTag = 'jco-1.35 sync 4';
+const jcoTag = 'jco-1.35 sync 5';
 
 function remember(hash: string, t: Transpiled): Transpiled {
   memoryCache.delete(hash);
