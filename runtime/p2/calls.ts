@@ -17,6 +17,8 @@ export const Scratch = {
 const scratchPages = (Scratch.data + Scratch.dataBytes) / 65536;
 
 const utf8 = new TextEncoder();
+/** Up to this many bytes, staging copies byte by byte rather than with TypedArray.prototype.set. */
+const smallCopyBytes = 32;
 
 /** Thrown by a call that returned an errno: the interface turns it into its own error type. */
 export class CallFailed extends Error {
@@ -60,9 +62,13 @@ export class KernelCalls {
 
   /** Writes `bytes` (at most Scratch.dataBytes) to the data area and points the iovec at it. */
   stage(bytes: Uint8Array): void {
-    if (bytes.length > Scratch.dataBytes) throw new WasiError(Errno.INVAL, 'staged more than the scratch area holds');
-    this.octets.set(bytes, Scratch.data);
-    this.iovec(bytes.length);
+    const n = bytes.length;
+    if (n > Scratch.dataBytes) throw new WasiError(Errno.INVAL, 'staged more than the scratch area holds');
+    // TypedArray.prototype.set costs ~30 ns whatever the length, a loop over a few bytes ~4 (a
+    // one-byte write is common: syscall_heavy 400000 in-thread 238 -> 206 ms CPU).
+    if (n <= smallCopyBytes) for (let i = 0; i < n; i++) this.octets[Scratch.data + i] = bytes[i]!;
+    else this.octets.set(bytes, Scratch.data);
+    this.iovec(n);
   }
 
   iovec(length: number): void {
