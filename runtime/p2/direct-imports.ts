@@ -5,7 +5,9 @@
 // (no task switch, no waitable, no callback), and it was 90% of a syscall's cost (docs/design.md,
 // "WASI 0.2 components: direct imports"). This pass calls those trampolines directly: the core
 // module imports `_trampolineN` itself, whose body keeps the lifting, the lowering, the resource
-// tables, the may-leave check and the trap marking, and loses only the task calls.
+// tables, the may-leave check (unless the flag provably never changes) and the trap marking, and
+// loses only the task calls. Smaller rewrites of the same kind follow, each equivalent on the text
+// it matches: list copies, the data view, borrows of host objects.
 //
 // It is a rewrite of generated text, so it is strict: a trampoline or wrapper that is not exactly
 // the shape below is left as jco wrote it (correct, only slower), and `direct` says how many were
