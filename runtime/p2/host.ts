@@ -19,7 +19,7 @@ class TerminalOutput {}
 
 /** Imports for one process: every resource it creates is numbered by jco's tables, in call order. */
 export function componentHost(kernel: Kernel, calls: KernelCalls): Record<string, Record<string, unknown>> {
-  const clockRead = (id: number): bigint => { calls.call('clock_time_get', id, 1n, Scratch.out); return calls.mem.u64(Scratch.out); };
+  const clockRead = (id: number): bigint => calls.clock(id);
   const clockRes = (id: number): bigint => { calls.call('clock_res_get', id, Scratch.out); return calls.mem.u64(Scratch.out); };
   const datetime = (ns: bigint) => ({ seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) });
   // From the kernel's random source (seeded, or the host's under --random os, recorded): random_get.

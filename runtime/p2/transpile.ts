@@ -9,6 +9,7 @@ import { applyRewrites, type RewritePass } from '../rewrite/index.js';
 import { GuestLinkError } from '../link-check.js';
 import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { componentHost, unservedImports } from './host.js';
+import { fasterBindings, stringEnd } from './direct-imports.js';
 import type { Kernel } from '../kernel.js';
 import type { KernelCalls } from './calls.js';
 
@@ -20,6 +21,8 @@ export interface ComponentProgram {
   /** The core modules by the file name the bindings ask for; `main` is the guest's own. */
   readonly cores: Readonly<Record<string, WebAssembly.Module>>;
   readonly main: string;
+  /** Imports the bindings call directly (direct-imports.ts) and those left in jco's task wrapper. */
+  readonly importCalls: { readonly direct: number; readonly wrapped: number };
 }
 
 /** A guest program: a WASI preview1 core module or a WASI 0.2 command component. */
@@ -30,7 +33,7 @@ export function isComponentProgram(program: GuestProgram): program is ComponentP
 }
 
 /** jco's output, before compiling: what the caches hold. */
-interface Transpiled { js: string; cores: Record<string, Uint8Array>; interfaces: string[]; wanted: string[]; exports: string[] }
+interface Transpiled { js: string; cores: Record<string, Uint8Array>; interfaces: string[]; wanted: string[]; exports: string[]; direct: number; wrapped: number }
 
 const bindingName = 'guest';
 const cacheKind = 'component';
@@ -57,7 +60,7 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
       throw new ModuleFormatError(`${label}: its core module ${name} is not valid: ${(err as Error).message}`);
     }
   }
-  return { kind: 'component', js: t.js, cores, main };
+  return { kind: 'component', js: t.js, cores, main, importCalls: { direct: t.direct, wrapped: t.wrapped } };
 }
 
 async function transpiled(bytes: Uint8Array, hash: string, label: string): Promise<Transpiled> {
@@ -79,8 +82,9 @@ async function transpiled(bytes: Uint8Array, hash: string, label: string): Promi
   const source = new TextDecoder().decode(files[`${bindingName}.js`]);
   const cores: Record<string, Uint8Array> = {};
   for (const [name, data] of Object.entries(files)) if (name.endsWith('.wasm')) cores[name] = data;
+  const { js, direct, wrapped } = fasterBindings(bindingBody(source));
   const t: Transpiled = {
-    js: bindingBody(source), cores,
+    js, direct, wrapped, cores,
     interfaces: out.imports.map(String),
     // `now$1`: jco renames a second import of the same name locally.
     wanted: [...source.matchAll(/\.fnName = '([^']+)'/g)].map((m) => m[1]!.replace(/\$\d+$/, '')),
@@ -141,33 +145,6 @@ function closingParen(source: string, at: number): number {
   return -1;
 }
 
-/** The index of the quote that ends the string or template literal opening at `at` (template substitutions skipped). */
-function stringEnd(source: string, at: number): number {
-  const quote = source[at];
-  for (let i = at + 1; i < source.length; i++) {
-    const c = source[i];
-    if (c === '\\') i++;
-    else if (c === quote) return i;
-    else if (quote === '`' && c === '$' && source[i + 1] === '{') {
-      const end = closingBrace(source, i + 2);
-      if (end < 0) return -1;
-      i = end;
-    }
-  }
-  return -1;
-}
-
-function closingBrace(source: string, at: number): number {
-  let depth = 1;
-  for (let i = at; i < source.length; i++) {
-    const c = source[i];
-    if (c === '"' || c === "'" || c === '`') { i = stringEnd(source, i); if (i < 0) return -1; }
-    else if (c === '{') depth++;
-    else if (c === '}' && --depth === 0) return i;
-  }
-  return -1;
-}
-
 function checkServed(t: Transpiled, label: string): void {
   if (!t.exports.some((name) => /^wasi:cli\/run@0\.2\.\d+$/.test(name))) {
     throw new GuestLinkError(`${label} is a component but not a WASI command: it does not export wasi:cli/run@0.2 (it exports ${t.exports.join(', ') || 'nothing'})`);
@@ -192,7 +169,7 @@ const witName = (name: string): string => {
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
 
 /** Cache entries name the jco that wrote them: another version transpiles again. */
-const jcoTag = 'jco-1.35 sync 3';
+const jcoTag = 'jco-1.35 sync 5';
 
 function remember(hash: string, t: Transpiled): Transpiled {
   memoryCache.delete(hash);

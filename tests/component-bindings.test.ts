@@ -1,0 +1,38 @@
+// jco's bindings as RepliCode runs them: every sync import is called without jco's per-call task
+// bookkeeping (runtime/p2/direct-imports.ts), and that changes nothing a trace can see: traces
+// recorded while the bookkeeping was in place still replay.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { programsDir, repoRoot, runCli, tempDir } from './helpers.js';
+
+const cacheDir = tempDir('replicode-bindings-cache-');
+const env = { REPLICODE_CACHE_DIR: cacheDir };
+
+describe('the bindings of a component', () => {
+  it('call every import of every adapted C program directly (a jco with another shape of bindings fails here)', async () => {
+    process.env.REPLICODE_CACHE_DIR = cacheDir;
+    const { compileProgram, isComponentProgram } = await import('../dist/runtime/index.js');
+    // The C programs wrapped with the preview1 adapter (their module is beside them).
+    const build = readdirSync(join(programsDir, 'build'));
+    const components = build.filter((f) => f.endsWith('.component.wasm') && build.includes(f.replace('.component.wasm', '.wasm')));
+    expect(components.length).toBeGreaterThanOrEqual(10);
+    for (const file of components) {
+      const program = await compileProgram(readFileSync(join(programsDir, 'build', file)), file);
+      if (!isComponentProgram(program)) throw new Error(`${file} compiled to a core module`);
+      expect(program.importCalls, file).toEqual({ direct: expect.any(Number), wrapped: 0 });
+      expect(program.importCalls.direct, file).toBeGreaterThanOrEqual(15);
+      // No import creates a task any more: what is left of the task machinery serves the one export call.
+      expect(program.js.match(/createNewCurrentTask\(\{/g)?.length ?? 0, file).toBeLessThanOrEqual(2);
+    }
+  }, 120_000);
+});
+
+describe('traces recorded with jco\'s task wrappers', () => {
+  const fixtures = join(repoRoot, 'tests', 'fixtures', 'p2-jco-tasks');
+  it.each(readdirSync(fixtures).filter((f) => f.endsWith('.rct')))('%s replays', (file) => {
+    const replayed = runCli(['replay', '-q', join(fixtures, file)], '', undefined, env);
+    expect(replayed.exitCode, replayed.stderr).toBe(0);
+    expect(replayed.stderr).toContain('replay matches the recording');
+  });
+});
