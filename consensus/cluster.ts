@@ -551,6 +551,8 @@ export class Cluster {
     // Our clients are gone: on a log that outlives us, replicas elsewhere must see them go too.
     if (this.options.links) this.proposer.push({ kind: 'reset-links', first: this.options.links.first, end: this.options.links.end });
     await this.proposer.close();
+    // Every replica finishes the log at the process's priority: the slower ones must not hold the stop.
+    if ((this.options.followerNiceness ?? defaultFollowerNiceness) !== 0) for (const r of this.present) if (r.alive) r.machine?.machine.setNiceness(0);
     // At most 300 looks, 10 ms apart: a replica that cannot catch up does not hold the stop.
     for (let look = 0; look < 300 && this.present.some((r) => r.alive && r.sequencer && r.sequencer.applied < this.proposer.appended); look++) {
       await new Promise((resolve) => setTimeout(resolve, 10));

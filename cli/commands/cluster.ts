@@ -26,7 +26,13 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   if (listen.length === 0) throw new UsageError('a cluster serves clients: give at least one --listen HOST:PORT=VPORT');
   if (argv.recordDir) mkdirSync(argv.recordDir, { recursive: true });
   const loaded = await loadProcesses(options.module, argv.process, config);
-  const write = outputWriter();
+  // The guests' output comes after the cluster's own listening line, however the start is timed.
+  const writeNow = outputWriter();
+  let held: [1 | 2, Uint8Array][] | undefined = [];
+  const write = (stream: 1 | 2, bytes: Uint8Array): ReturnType<typeof writeNow> => {
+    if (!held) return writeNow(stream, bytes);
+    held.push([stream, bytes.slice()]);
+  };
   let disagreed = false;
   let stop = () => {};
   const node = argv.id === undefined ? undefined : parseCount('id', argv.id, 1, replicas);
@@ -108,6 +114,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   etcdLog?.watchGoneBlocks((gone) => { if (gone !== block) cluster.linksGone(linkBlockRange(gone)); });
   const what = node !== undefined ? `node ${node} of a ${replicas}-replica cluster (etcd)` : `cluster of ${replicas} replicas${argv.log === 'etcd' ? ' (etcd log)' : ''}`;
   for (const l of cluster.listening) process.stderr.write(`replicode: ${what} ${listeningLine(l)}\n`);
+  for (const [stream, bytes] of held ?? []) await writeNow(stream, bytes);
+  held = undefined;
   const driver = chaos && new ChaosDriver(cluster.log, chaosSchedule(chaos), cluster, (f) => {
     if (f.action === 'restart') guestOutput.restarted(f.replica, cluster.outputAtStart(f.replica));
     process.stderr.write(`replicode: chaos ${chaos.seed}: batch ${f.batch}: ${f.action} replica ${f.replica} (${f.alive} of ${replicas} alive)\n`);
