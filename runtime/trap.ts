@@ -8,6 +8,19 @@ export interface WasmFrame {
   functionIndex: number;
   /** Byte offset of the instruction in the module. */
   offset: number;
+  /**
+   * Where a hook of the snapshot copy stopped the instruction clock: the number the copy gave
+   * that hook (set by the replay session; the worker's translation replaces it with `hook`).
+   */
+  hookId?: number;
+  /**
+   * The frame stands at a hook of diff's instruction clock (runtime/snapshot/sites.ts): a
+   * function's entry (`offset`: its first instruction), a loop's head (the `loop` opcode) or an
+   * exit (the function's final `end`); `end`: where that loop or function ends.
+   */
+  hook?: { kind: 'entry' | 'loop' | 'exit'; end: number };
+  /** A frame of the snapshot copy whose place in the module as given is unknown: its function is, its line is not. */
+  approximate?: true;
 }
 
 export interface TrapInfo {
