@@ -66,7 +66,8 @@ async function build(bytes: Uint8Array, maxMemoryBytes: number | undefined, pass
   return WebAssembly.compile(copy);
 }
 
-async function buildCopy(bytes: Uint8Array, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<Uint8Array> {
+/** The snapshot copy's bytes, built afresh (no cache): with its site map (runtime/snapshot/sites.ts). */
+export async function buildCopy(bytes: Uint8Array, maxMemoryBytes?: number, passes: readonly RewritePass[] = []): Promise<Uint8Array> {
   const [{ default: binaryen }, source] = await Promise.all([import('binaryen'), moduleBinary(bytes)]);
   const deferred = deferStartFunction(maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes));
   // The memory limit and the deferred start lengthen sections before the code: the offset map takes that out again.
@@ -120,7 +121,7 @@ async function buildCopy(bytes: Uint8Array, maxMemoryBytes: number | undefined, 
     const copy = m.emitBinary();
     if (!hook) return copy;
     const toOriginal = originalOffsetOf(binary, input, deferred.length - source.length);
-    const sites = copySites(input, logged, copy, toOriginal, { module: hook.module, name: hook.base });
+    const sites = copySites(source, input, logged, copy, toOriginal, { module: hook.module, name: hook.base });
     return Buffer.concat([copy, section(0, Buffer.concat([Uint8Array.from(wasmName(copySitesSectionName)), encodeCopySites(sites)]))]);
   } finally {
     m.dispose();

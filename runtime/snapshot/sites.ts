@@ -45,6 +45,7 @@ interface BodyMarks {
 
 const op = { block: 0x02, loop: 0x03, if: 0x04, try: 0x06, end: 0x0b, delegate: 0x18, tryTable: 0x1f, call: 0x10, returnCall: 0x12, i32Const: 0x41 } as const;
 const indirectCalls = new Set([0x11, 0x13, 0x14, 0x15]);
+const callOpcodes = new Set([op.call, op.returnCall, ...indirectCalls]);
 
 function marksOf(binary: Uint8Array, parsed: Parsed, body: Body): BodyMarks {
   const marks: BodyMarks = { calls: [], loops: [] };
@@ -105,12 +106,15 @@ function decode(binary: Uint8Array): Decoded {
 }
 
 /**
- * The copy's site map. `input`: the module binaryen read; `logged`: binaryen's module right after
- * log-execution; `copy`: the finished copy; `toOriginal`: an offset of `input` in the module as
- * given. Function indices are the input's (it imports what the original does).
+ * The copy's site map. `original`: the module as given; `input`: the module binaryen read (after
+ * the rewriting passes); `logged`: binaryen's module right after log-execution; `copy`: the
+ * finished copy; `toOriginal`: an offset of `input` in `original`. Function indices are the
+ * input's, which are the original's (the passes add functions only after the module's own).
+ * A site whose offset in the original is not the instruction it should be (code a pass inserted,
+ * such as the stack limit's calls) is left out.
  */
-export function copySites(input: Uint8Array, logged: Uint8Array, copy: Uint8Array, toOriginal: (offset: number) => number, logImport: { module: string; name: string }): CopySites {
-  const [inp, log, out] = [decode(input), decode(logged), decode(copy)];
+export function copySites(original: Uint8Array, input: Uint8Array, logged: Uint8Array, copy: Uint8Array, toOriginal: (offset: number) => number, logImport: { module: string; name: string }): CopySites {
+  const [orig, inp, log, out] = [decode(original), decode(input), decode(logged), decode(copy)];
   const imported = inp.parsed.importedFuncs;
   const logIndex = functionImport(logged, log.parsed.sections, logImport.module, logImport.name);
   const stopIndex = functionImport(copy, out.parsed.sections, stopImport.module, stopImport.name);
@@ -126,18 +130,25 @@ export function copySites(input: Uint8Array, logged: Uint8Array, copy: Uint8Arra
     const calls = marksOf(copy, out.parsed, outBody).calls.filter((c) => c.callee !== stopIndex);
     const outAdded = out.parsed.importedFuncs - imported;
     const same = calls.length === source.calls.length && calls.every((c, k) => (c.callee < 0 ? -1 : callee(c.callee, outAdded)) === source.calls[k]!.callee);
-    if (same) calls.forEach((c, k) => sites.calls.set(c.at, { function: function_, offset: toOriginal(source.calls[k]!.at) }));
+    for (const [k, c] of (same ? calls : []).entries()) {
+      const offset = toOriginal(source.calls[k]!.at);
+      if (callOpcodes.has(original[offset]!)) sites.calls.set(c.at, { function: function_, offset });
+    }
+    const own = orig.bodies[j];
+    if (!own) return;
     const logMarks = marksOf(logged, log.parsed, logBody);
     const loopsKept = logMarks.loops.length === source.loops.length;
-    const last = toOriginal(body.end - 1);
+    const last = own.end - 1; // the function's final `end`
     for (const c of logMarks.calls) {
       if (c.callee !== logIndex || c.arg === undefined) continue;
       const at = c.entry ? 'entry' : c.loop >= 0 ? 'loop' : 'exit';
-      if (at === 'loop' && !loopsKept) continue;
-      const loop = source.loops[c.loop];
-      sites.hooks.set(c.arg, at === 'entry' ? { kind: at, function: function_, offset: toOriginal(body.codeStart), end: last }
-        : at === 'loop' ? { kind: at, function: function_, offset: toOriginal(loop!.at), end: toOriginal(loop!.end) }
-        : { kind: at, function: function_, offset: last, end: last });
+      if (at === 'entry') sites.hooks.set(c.arg, { kind: at, function: function_, offset: own.codeStart, end: last });
+      else if (at === 'exit') sites.hooks.set(c.arg, { kind: at, function: function_, offset: last, end: last });
+      else if (loopsKept) {
+        const loop = source.loops[c.loop]!;
+        const [offset, end] = [toOriginal(loop.at), toOriginal(loop.end)];
+        if (original[offset] === op.loop && original[end] === op.end) sites.hooks.set(c.arg, { kind: at, function: function_, offset, end });
+      }
     }
   });
   return sites;
