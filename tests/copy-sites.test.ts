@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCopy } from '../dist/replayer/index.js';
 import { copySitesOf, encodeCopySites, type CopySites } from '../dist/runtime/index.js';
 import { readDebugInfo } from '../dist/runtime/dwarf/index.js';
-import { decodeCopySites } from '../dist/runtime/snapshot/sites.js';
+import { decodeCopySites, translateFrame } from '../dist/runtime/snapshot/sites.js';
 import { programsDir } from './helpers.js';
 
 const wasm = (name: string) => readFileSync(join(programsDir, 'build', `${name}.wasm`));
@@ -72,5 +72,24 @@ describe("the snapshot copy's site map", () => {
     const bytes = encodeCopySites(sites);
     bytes[0] = 9;
     expect(() => decodeCopySites(bytes)).toThrow(/version 9/);
+  });
+
+  it("translates a hook's frame and a caller's; any other frame of the copy is approximate, and the DWARF reader names only its function", async () => {
+    const original = wasm('scale_debug');
+    const sites = copySitesOf(await buildCopy(original))!;
+    const info = readDebugInfo(original)!;
+    const [id, loop] = [...sites.hooks].find(([, h]) => h.kind === 'loop')!;
+    const [at, call] = [...sites.calls].find(([, c]) => c.function !== loop.function)!;
+    const hookFrame = translateFrame(sites, { name: 'scale', functionIndex: loop.function + 1, offset: 12345, hookId: id });
+    expect(hookFrame).toEqual({ name: 'scale', functionIndex: loop.function, offset: loop.offset, hook: { kind: 'loop', end: loop.end } });
+    expect(info.frameSource(hookFrame)).toMatchObject({ exact: true, locations: [{ function: 'scale', line: 17 }] });
+    const name = `wasm-function[${call.function}]`; // a module without names: V8's name, by the original's index
+    const caller = translateFrame(sites, { name, functionIndex: call.function + 1, offset: at });
+    expect(caller).toEqual({ name, functionIndex: call.function, offset: call.offset });
+    expect(info.frameSource(caller).exact).toBe(true);
+    // Not a site (a trap inside the copy): the copy's index and offset, marked, and by declaration only.
+    const other = translateFrame(sites, { name: 'scale', functionIndex: loop.function + 1, offset: at + 1 });
+    expect(other).toMatchObject({ approximate: true, offset: at + 1 });
+    expect(info.frameSource({ ...other, functionIndex: loop.function, offset: loop.offset })).toMatchObject({ exact: false, locations: [{ function: 'scale', line: 15, column: 0 }] });
   });
 });
