@@ -12,7 +12,7 @@
 // replays the original's trace. binaryen loads only here (it takes a second to import).
 import {
   applyRewrites, rewriteVersion, capMemory, clockExport, copySites, copySitesSectionName, deferStartFunction, describePass, encodeCopySites, globalExportPrefix,
-  moduleBinary, offsetsSectionName, originalOffsetOf, leb, readCachedCopy, readLeb, section, sections, stopExport, stopImport, unwindingImports, writeCachedCopy, type RewritePass,
+  ModuleFormatError, moduleBinary, offsetsSectionName, originalOffsetOf, leb, readCachedCopy, readLeb, section, sections, stopExport, stopImport, unwindingImports, writeCachedCopy, type CopySites, type RewritePass,
 } from '../runtime/index.js';
 
 import { createRequire } from 'node:module';
@@ -121,7 +121,14 @@ export async function buildCopy(bytes: Uint8Array, maxMemoryBytes?: number, pass
     const copy = m.emitBinary();
     if (!hook) return copy;
     const toOriginal = originalOffsetOf(binary, input, deferred.length - source.length);
-    const sites = copySites(source, input, logged, copy, toOriginal, { module: hook.module, name: hook.base });
+    let sites: CopySites = { calls: new Map(), hooks: new Map() };
+    try {
+      sites = copySites(source, input, logged, copy, toOriginal, { module: hook.module, name: hook.base });
+    } catch (err) {
+      // An instruction our decoder does not know (binaryen reads more than the passes do): the copy
+      // still replays, with an empty map: its frames are named by function only (marked approximate).
+      if (!(err instanceof ModuleFormatError)) throw err;
+    }
     return Buffer.concat([copy, section(0, Buffer.concat([Uint8Array.from(wasmName(copySitesSectionName)), encodeCopySites(sites)]))]);
   } finally {
     m.dispose();
