@@ -2,10 +2,10 @@
 // range's ends as file, line and function from the module's DWARF, with the source text when the
 // file is on this machine; "no debug info" for a module without it.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SourceFiles } from '../dist/replayer/index.js';
+import { diffTraces, SourceFiles } from '../dist/replayer/index.js';
 import { readDebugInfo } from '../dist/runtime/dwarf/index.js';
 import type { WasmFrame } from '../dist/runtime/index.js';
 import { programsDir, repoRoot, runCli, tempDir } from './helpers.js';
@@ -132,6 +132,26 @@ describe('diff in source terms', () => {
     expect(text).toContain("  the instruction range's ends in source (each trace):\n");
     expect(text).toMatch(/ {6}state agrees at wasm_programs\/debug\/scale\.c:17:\d+ in scale: table\[i\] = i \* 3 \+ BUMP\(i\);\n {6}and differs at wasm_programs\/debug\/scale\.c:17:\d+ in scale/);
   });
+});
+
+describe("the snapshot copy's frames in the module as given", () => {
+  it('diff resumed from snapshots (the instrumented copy) gives the stacks a replay of the module itself gives: same offsets, same lines', async () => {
+    const dir = tempDir();
+    const program = join(programsDir, 'build', 'syscall_heavy_debug.wasm');
+    const traces = [join(dir, 'a.rct'), join(dir, 'b.rct')];
+    expect(runCli(['record', '-o', traces[0]!, program, '--', '3000']).exitCode).toBe(0);
+    expect(runCli(['record', '--inject', 'skew@4000:1000000', '-o', traces[1]!, program, '--', '3000']).exitCode).toBe(0);
+    const plain = await diffTraces(traces, { snapshots: false });
+    const resumed = await diffTraces(traces, { snapshots: true }); // builds the indexes: snapshots every 1024 events
+    expect(existsSync(`${traces[0]}.idx`)).toBe(true);
+    expect(resumed.event).toBe(plain.event);
+    expect(resumed.event).toBeGreaterThan(1024); // past a snapshot: the stacks come from the copy resumed there
+    expect(plain.sides[0]!.stack.length).toBeGreaterThan(3);
+    expect(resumed.sides.map((x) => x.stack)).toEqual(plain.sides.map((x) => x.stack));
+    expect(resumed.source!.sides).toEqual(plain.source!.sides);
+    expect(resumed.source!.sides[0]!.frames).toContainEqual(expect.objectContaining({ file: 'wasm_programs/src/syscall_heavy.c', exact: true }));
+    expect(resumed.range).toEqual(plain.range);
+  }, 240_000);
 });
 
 describe('source files for their lines', () => {
