@@ -15,8 +15,8 @@ import type { WasmFrame } from '../trap.js';
 import { readLeb, sections } from '../wasm-binary.js';
 import { bodiesOf, type Body } from '../rewrite/bodies.js';
 import { ByteWriter } from '../rewrite/bytes.js';
-import { readSleb, scanBody } from '../rewrite/decoder.js';
-import { parse, SectionId, type Parsed } from '../rewrite/module.js';
+import { readSleb, scanBody, skipValType } from '../rewrite/decoder.js';
+import { parse, SectionId, skipLimits, type Parsed } from '../rewrite/module.js';
 import { stopImport } from './abi.js';
 
 /** The copy's custom section holding its site map. */
@@ -90,10 +90,17 @@ function functionImport(binary: Uint8Array, list: Parsed['sections'], module: st
   while (count-- > 0) {
     const [m, q] = text(p);
     const [n, r] = text(q);
-    if (binary[r] !== 0) return -1; // binaryen writes function imports first; the ones looked for are among them
-    if (m === module && n === name) return functions;
-    functions++;
-    p = readLeb(binary, r + 1)[1];
+    const kind = binary[r];
+    p = r + 1;
+    if (kind === 0) {
+      if (m === module && n === name) return functions;
+      functions++;
+      p = readLeb(binary, p)[1];
+    } else if (kind === 1) p = skipLimits(binary, skipValType(binary, p));
+    else if (kind === 2) p = skipLimits(binary, p);
+    else if (kind === 3) p = skipValType(binary, p) + 1;
+    else if (kind === 4) p = readLeb(binary, p + 1)[1];
+    else throw new ModuleFormatError(`unknown import kind ${kind} at byte ${r}`);
   }
   return -1;
 }
