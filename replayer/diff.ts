@@ -87,6 +87,8 @@ export interface InstructionRange {
   /** The guest's stack at the last point where state agrees, and at the first where it differs (first trace). */
   agreeingStack: WasmFrame[];
   differingStack: WasmFrame[];
+  /** The same two stacks in the second trace compared (the odd one out, with three or more). */
+  second: { trace: string; agreeingStack: WasmFrame[]; differingStack: WasmFrame[] };
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -166,10 +168,10 @@ async function narrowToRange(pa: string, pb: string, good: number, bad: number, 
     let agree = 0;
     while (agree < hooks && pointsA[agree]!.stateHash === pointsB[agree]!.stateHash) agree++;
     const hook = agree + 1; // the first hook where state differs; hooks + 1: only at the next call
-    return {
-      afterEvent: good, hook, hooks, agreeingStack: hook > 1 ? pointsA[hook - 2]!.stack : [],
-      differingStack: hook <= hooks ? pointsA[hook - 1]!.stack : ta.at?.stack ?? [],
-    };
+    const ends = (points: typeof pointsA, last: WasmFrame[] | undefined) => ({
+      agreeingStack: hook > 1 ? points[hook - 2]!.stack : [], differingStack: hook <= hooks ? points[hook - 1]!.stack : last ?? [],
+    });
+    return { afterEvent: good, hook, hooks, ...ends(pointsA, ta.at?.stack), second: { trace: pb, ...ends(pointsB, tb.at?.stack) } };
   }
   const probe = (hook: number) => Promise.all([replayTo(pa, bad, false, { after: good, stopAt: hook }, sa), replayTo(pb, bad, false, { after: good, stopAt: hook }, sb)]);
   let lo = 1;
@@ -180,9 +182,12 @@ async function narrowToRange(pa: string, pb: string, good: number, bad: number, 
     const [a, b] = await probe(mid);
     if (a.at?.stateHash === b.at?.stateHash) lo = mid + 1; else hi = mid;
   }
-  const agreeing = lo > 1 ? (await probe(lo - 1))[0].at?.stack ?? [] : [];
-  const differing = lo <= hooks ? (await probe(lo))[0].at?.stack ?? [] : ta.at?.stack ?? [];
-  return { afterEvent: good, hook: lo, hooks, agreeingStack: agreeing, differingStack: differing };
+  const agreeing = lo > 1 ? (await probe(lo - 1)).map((r) => r.at?.stack ?? []) : [[], []];
+  const differing = lo <= hooks ? (await probe(lo)).map((r) => r.at?.stack ?? []) : [ta.at?.stack ?? [], tb.at?.stack ?? []];
+  return {
+    afterEvent: good, hook: lo, hooks, agreeingStack: agreeing[0]!, differingStack: differing[0]!,
+    second: { trace: pb, agreeingStack: agreeing[1]!, differingStack: differing[1]! },
+  };
 }
 
 function differingRegions(a: Uint8Array, b: Uint8Array, page = 4096, limit = 10): { start: number; end: number }[] {
@@ -652,8 +657,15 @@ function describeCheckpointState(c: CheckpointState): string {
   return `at checkpoint #${c.checkpoint} (event ${c.event}) state differs in: ${parts.join(', ') || 'nothing but the chain'}`;
 }
 
+/** "the head of a loop in fill <- main": a hook's stack by function, what the hook marks first. */
+function describeHookStack(frames: WasmFrame[]): string {
+  const names = frames.slice(0, 6).map((f) => f.name).join(' <- ');
+  const kind = frames[0]?.hook?.kind;
+  return kind === 'loop' ? `the head of a loop in ${names}` : kind === 'entry' ? `the entry of ${names}` : kind === 'exit' ? `the exit of ${names}` : names;
+}
+
 function describeRange(r: InstructionRange): string[] {
-  const stack = (frames: WasmFrame[]) => frames.slice(0, 6).map((f) => f.name).join(' <- ');
+  const stack = describeHookStack;
   const since = r.afterEvent < 0 ? 'the start' : `event ${r.afterEvent} returned`;
   const from = r.hook === 1
     ? (r.afterEvent < 0 ? 'at the start' : `before event ${r.afterEvent} (so the difference comes from that call itself or the straight-line code right after it)`)

@@ -8,4 +8,4 @@ export { openSnapshotIndex, indexPathOf, traceIdentity, type OpenedIndex, type I
 export {
   replayFromSnapshot, nearestSnapshot, resumePoint, sameGuestState, snapshotSpacing, buildSnapshots, MemorySnapshotStore, type SnapshotStore,
 } from './timetravel.js';
-export { snapshotModule, snapshotModuleKey } from './instrument.js';
+export { buildCopy, snapshotModule, snapshotModuleKey } from './instrument.js';

@@ -11,8 +11,8 @@
 // The copy computes exactly what the original does (same memory layout, globals and syscalls), so it
 // replays the original's trace. binaryen loads only here (it takes a second to import).
 import {
-  applyRewrites, rewriteVersion, capMemory, clockExport, deferStartFunction, describePass, globalExportPrefix, moduleBinary, offsetsSectionName,
-  readCachedCopy, readLeb, section, sections, stopExport, stopImport, unwindingImports, writeCachedCopy, type RewritePass,
+  applyRewrites, rewriteVersion, capMemory, clockExport, copySites, copySitesSectionName, deferStartFunction, describePass, encodeCopySites, globalExportPrefix,
+  ModuleFormatError, moduleBinary, offsetsSectionName, originalOffsetOf, leb, readCachedCopy, readLeb, section, sections, stopExport, stopImport, unwindingImports, writeCachedCopy, type CopySites, type RewritePass,
 } from '../runtime/index.js';
 
 import { createRequire } from 'node:module';
@@ -34,8 +34,8 @@ function binaryenVersion(): string {
     return 'unknown';
   }
 }
-/** Raised when the copy changes, so indexes built with an older copy are not used. */
-const snapshotCopyVersion = 2;
+/** Raised when the copy changes, so indexes built with an older copy are not used. 3: the stop import takes the hook's number; the site map. */
+const snapshotCopyVersion = 3;
 /** Big enough for the clock's function to be always inlined (binaryen counts expressions). */
 const clockFunctionMaxSize = 32;
 
@@ -66,13 +66,17 @@ async function build(bytes: Uint8Array, maxMemoryBytes: number | undefined, pass
   return WebAssembly.compile(copy);
 }
 
-async function buildCopy(bytes: Uint8Array, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<Uint8Array> {
+/** The snapshot copy's bytes, built afresh (no cache): with its site map (runtime/snapshot/sites.ts). */
+export async function buildCopy(bytes: Uint8Array, maxMemoryBytes?: number, passes: readonly RewritePass[] = []): Promise<Uint8Array> {
   const [{ default: binaryen }, source] = await Promise.all([import('binaryen'), moduleBinary(bytes)]);
-  const binary = applyRewrites(deferStartFunction(maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes)), passes);
+  const deferred = deferStartFunction(maxMemoryBytes === undefined ? source : capMemory(source, maxMemoryBytes));
+  // The memory limit and the deferred start lengthen sections before the code: the offset map takes that out again.
+  const binary = applyRewrites(deferred, passes, undefined, deferred.length - source.length);
   // Keep the name section (stacks name their functions) but not its label names (jco writes
   // them; binaryen does not know them and would print a warning per function).
   binaryen.setDebugInfo(true);
-  const m = binaryen.readBinary(withoutLabelNames(binary));
+  const input = withoutLabelNames(binary);
+  const m = binaryen.readBinary(input);
   try {
     m.setFeatures(binaryen.Features.All);
     // The module's own mutable globals, before the pass adds its own.
@@ -83,22 +87,25 @@ async function buildCopy(bytes: Uint8Array, maxMemoryBytes: number | undefined, 
     // Every function of the guest's is kept whole (stacks name them); only the clock's is inlined.
     binaryen.setPassArgument('no-inline', '*');
     m.runPasses(['no-inline', 'log-execution']);
-    let hook: string | undefined;
+    let hook: { name: string; module: string; base: string } | undefined;
     for (let i = 0; i < m.getNumFunctions(); i++) {
       const info = binaryen.getFunctionInfo(m.getFunctionByIndex(i));
-      if (info.module && info.base === 'log_execution') hook = info.name;
+      if (info.module && info.base === 'log_execution') hook = { name: info.name, module: info.module, base: info.base };
     }
+    // What each hook's number marks is read off the module as the pass left it (sites.ts).
+    const logged = m.emitBinary();
     const i64 = binaryen.i64;
     m.addGlobal(clockExport, i64, true, m.i64.const(0n as never));
     m.addGlobal(stopExport, i64, true, m.i64.const(-1n as never));
     m.addGlobalExport(clockExport, clockExport);
     m.addGlobalExport(stopExport, stopExport);
-    m.addFunctionImport(stopImport.name, stopImport.module, stopImport.name, binaryen.none, binaryen.none);
+    m.addFunctionImport(stopImport.name, stopImport.module, stopImport.name, binaryen.i32, binaryen.none);
     if (hook) {
-      m.removeFunction(hook);
-      m.addFunction(hook, binaryen.createType([binaryen.i32]), binaryen.none, [], m.block(null, [
+      m.removeFunction(hook.name);
+      // The stop import gets the hook's number: the session marks the stack with it.
+      m.addFunction(hook.name, binaryen.createType([binaryen.i32]), binaryen.none, [], m.block(null, [
         m.global.set(clockExport, m.i64.add(m.global.get(clockExport, i64), m.i64.const(1n as never))),
-        m.if(m.i64.eq(m.global.get(clockExport, i64), m.global.get(stopExport, i64)), m.call(stopImport.name, [], binaryen.none)),
+        m.if(m.i64.eq(m.global.get(clockExport, i64), m.global.get(stopExport, i64)), m.call(stopImport.name, [m.local.get(0, binaryen.i32)], binaryen.none)),
       ]));
     }
     // A call per loop iteration made a compute-bound guest 1.7x slower; inlined, 1.15x (design.md).
@@ -111,11 +118,24 @@ async function buildCopy(bytes: Uint8Array, maxMemoryBytes: number | undefined, 
     }
     binaryen.setPassArgument('asyncify-imports', unwindingImports);
     m.runPasses(['asyncify']);
-    return m.emitBinary();
+    const copy = m.emitBinary();
+    if (!hook) return copy;
+    const toOriginal = originalOffsetOf(binary, input, deferred.length - source.length);
+    let sites: CopySites = { calls: new Map(), hooks: new Map() };
+    try {
+      sites = copySites(source, input, logged, copy, toOriginal, { module: hook.module, name: hook.base });
+    } catch (err) {
+      // An instruction our decoder does not know (binaryen reads more than the passes do): the copy
+      // still replays, with an empty map: its frames are named by function only (marked approximate).
+      if (!(err instanceof ModuleFormatError)) throw err;
+    }
+    return Buffer.concat([copy, section(0, Buffer.concat([Uint8Array.from(wasmName(copySitesSectionName)), encodeCopySites(sites)]))]);
   } finally {
     m.dispose();
   }
 }
+
+const wasmName = (text: string) => { const b = new TextEncoder().encode(text); return [...leb(b.length), ...b]; };
 
 /** The module with subsection 3 (label names) removed from its `name` custom section, and no offset map. */
 export function withoutLabelNames(binary: Uint8Array): Uint8Array {

@@ -1,8 +1,12 @@
 // The divergence report replay prints: where, what was expected and what happened, between
-// which checkpoints, and the guest's stack at that moment.
-import { describePages, type Divergence } from '../runtime/index.js';
+// which checkpoints, and the guest's stack at that moment (in source lines with `sources`, from
+// the module's DWARF: cli/trap-report.ts reads it, as for a trap).
+import { describePages, formatFrames, type Divergence, type TrapSources } from '../runtime/index.js';
 
-export function formatDivergence(d: Divergence): string {
+/** Frames the report shows. */
+const framesShown = 16;
+
+export function formatDivergence(d: Divergence, sources?: TrapSources): string {
   const lines = [
     `replicode: replay diverged at event ${d.event}: ${d.reason}`,
     `  expected:    ${d.expected ?? '(nothing)'}`,
@@ -13,7 +17,7 @@ export function formatDivergence(d: Divergence): string {
   if (d.pages.length > 0) lines.push(`  memory:      differs in ${describePages(d.pages)}`);
   lines.push('  guest stack (innermost first):');
   if (d.stack.length === 0) lines.push('    (not inside guest code)');
-  d.stack.slice(0, 16).forEach((f, i) => lines.push(`    #${i} ${f.name} (func ${f.functionIndex}, offset 0x${f.offset.toString(16)})`));
-  if (d.stack.length > 16) lines.push(`    ... ${d.stack.length - 16} more frames`);
+  lines.push(...formatFrames(d.stack, sources, '    ', framesShown));
+  if (sources?.warning) lines.push(`replicode: warning: ${sources.warning}`);
   return lines.join('\n') + '\n';
 }

@@ -34,8 +34,11 @@ export interface DiffSource {
    * innermost with a line; null: none has one).
    */
   sides: { trace: string; frames: SourcePoint[]; focus: number | null }[];
-  /** The instruction range's two ends (the first trace's stacks), when diff narrowed one. */
-  range: { agreeing: SourcePoint[]; differing: SourcePoint[] } | null;
+  /**
+   * The instruction range's two ends, when diff narrowed one: the first trace's stacks, and the
+   * second trace's (through its own module) at the same two hooks.
+   */
+  range: { agreeing: SourcePoint[]; differing: SourcePoint[]; second: { trace: string; agreeing: SourcePoint[]; differing: SourcePoint[] } | null } | null;
 }
 
 /** Frames shown per stack (diff prints six names; source lines take more room). */
@@ -89,12 +92,18 @@ export class SourceFiles {
   }
 }
 
+/** What diffSource needs of diff's instruction range: the stacks at its two ends, on each side. */
+export interface RangeStacks {
+  agreeingStack: WasmFrame[];
+  differingStack: WasmFrame[];
+  second?: { trace: string; agreeingStack: WasmFrame[]; differingStack: WasmFrame[] };
+}
+
 /**
  * The report's stacks in source terms, each side's through the module its trace embeds (the
- * range's through the first side's).
+ * range's second stacks through the module of the side whose trace they are, else the first's).
  */
-export async function diffSource(sides: { trace: string; stack: WasmFrame[]; module: Uint8Array | null | undefined }[],
-  range: { agreeingStack: WasmFrame[]; differingStack: WasmFrame[] } | null): Promise<DiffSource> {
+export async function diffSource(sides: { trace: string; stack: WasmFrame[]; module: Uint8Array | null | undefined }[], range: RangeStacks | null): Promise<DiffSource> {
   const debug = await Promise.all(sides.map((s) => loadDebugInfo(s.module ?? undefined)));
   const first = debug[0];
   if (!first?.info) {
@@ -108,8 +117,15 @@ export async function diffSource(sides: { trace: string; stack: WasmFrame[]; mod
       const frames = sourcePoints(debug[i]!, s.stack, texts);
       return { trace: s.trace, frames, focus: focusOf(frames) };
     }),
-    range: range && { agreeing: sourcePoints(first, range.agreeingStack, texts), differing: sourcePoints(first, range.differingStack, texts) },
+    range: range && {
+      agreeing: sourcePoints(first, range.agreeingStack, texts), differing: sourcePoints(first, range.differingStack, texts),
+      second: range.second ? secondSide(range.second, debug[Math.max(0, sides.findIndex((s) => s.trace === range.second!.trace))]!, texts) : null,
+    },
   };
+}
+
+function secondSide(second: NonNullable<RangeStacks['second']>, debug: ModuleDebugInfo, texts: SourceFiles) {
+  return { trace: second.trace, agreeing: sourcePoints(debug, second.agreeingStack, texts), differing: sourcePoints(debug, second.differingStack, texts) };
 }
 
 /** The frame to lead with: the innermost whose text is here, else the innermost with an exact line. */
@@ -131,10 +147,7 @@ export function describePoint(p: SourcePoint): string {
 export function formatDiffSource(s: DiffSource, mark: (text: string) => string = (t) => t): string[] {
   if (!s.debugInfo) return [`source: no debug info${s.note ? ` (${s.note})` : ' (build the module with -g for file and line: docs/guest.md)'}`];
   const lines: string[] = [];
-  const stack = (points: SourcePoint[], indent: string) => points.forEach((p, i) => {
-    lines.push(`${indent}${i === 0 ? mark(describePoint(p)) : describePoint(p)}`);
-    if (p.text !== null && p.line !== null) lines.push(`${indent}    ${String(p.line).padStart(5)} | ${p.text.trim()}`);
-  });
+  const stack = (points: SourcePoint[], indent: string) => lines.push(...stackLines(points, indent, mark));
   const focused = s.sides.filter((side) => side.focus !== null);
   if (focused.length > 0) {
     lines.push('source line at the divergent event (each trace):');
@@ -149,13 +162,35 @@ export function formatDiffSource(s: DiffSource, mark: (text: string) => string =
     lines.push(`source at the divergent event, ${same ? 'every trace' : side.trace} (innermost first):`);
     stack(side.frames, '  ');
   }
-  const inexact = [...s.range?.agreeing ?? [], ...s.range?.differing ?? []].some((p) => p.file !== null && !p.exact);
-  if (s.range) {
-    lines.push(`the instruction range in source (first trace${inexact ? '; by function: the search runs an instrumented copy whose code offsets have no lines' : ''}):`);
-    lines.push('  state agrees at:');
-    stack(s.range.agreeing, '    ');
-    lines.push('  and differs at:');
-    stack(s.range.differing, '    ');
+  if (s.range) lines.push(...formatRangeSource(s.range, s.sides[0]?.trace ?? 'first trace', mark));
+  return lines;
+}
+
+/** A stack in source lines, innermost first, each with its text when the file is here. */
+function stackLines(points: SourcePoint[], indent: string, mark: (text: string) => string): string[] {
+  return points.flatMap((p, i) => [
+    `${indent}${i === 0 ? mark(describePoint(p)) : describePoint(p)}`,
+    ...(p.text !== null && p.line !== null ? [`${indent}    ${String(p.line).padStart(5)} | ${p.text.trim()}`] : []),
+  ]);
+}
+
+/** The instruction range's ends: each trace's innermost line (when one is exact), then the first trace's stacks. */
+function formatRangeSource(range: NonNullable<DiffSource['range']>, firstTrace: string, mark: (text: string) => string): string[] {
+  const lines: string[] = [];
+  const at = (p: SourcePoint | undefined) => (p ? `${mark(describePoint(p))}${p.text !== null ? `: ${p.text.trim()}` : ''}` : '(no frame)');
+  const ends = [{ trace: firstTrace, agreeing: range.agreeing, differing: range.differing }, ...(range.second ? [range.second] : [])];
+  const key = (e: (typeof ends)[number]) => JSON.stringify([e.agreeing[0], e.differing[0]]);
+  const same = ends.every((e) => key(e) === key(ends[0]!));
+  if (ends.some((e) => e.agreeing[0]?.exact || e.differing[0]?.exact)) {
+    lines.push(`the instruction range's ends in source (${same ? 'every trace' : 'each trace'}):`);
+    for (const e of same ? ends.slice(0, 1) : ends) {
+      const indent = same ? '  ' : '    ';
+      if (!same) lines.push(`  ${e.trace}:`);
+      lines.push(`${indent}state agrees at ${at(e.agreeing[0])}`, `${indent}and differs at ${at(e.differing[0])}`);
+    }
   }
+  const inexact = [...range.agreeing, ...range.differing].some((p) => p.file !== null && !p.exact);
+  lines.push(`the instruction range in source (first trace${inexact ? "; by function where the instrumented copy's code has no place in the module" : ''}):`);
+  lines.push('  state agrees at:', ...stackLines(range.agreeing, '    ', mark), '  and differs at:', ...stackLines(range.differing, '    ', mark));
   return lines;
 }

@@ -12,11 +12,11 @@ export { readModuleInterface, type ModuleInterface, type MemoryLimits } from './
 export { deferStartFunction, deferredStartExport } from './start-function.js';
 export { capMemory, defaultMaxMemoryBytes, memoryLimitBytes, wasmPageBytes } from './memory-limit.js';
 export {
-  applyRewrites, rewriteVersion, limitStack, guestThreadStackMb, offsetsSectionName, rewritePipeline, stackLimitOf, fuelLimitOf, canonicalNansOf, fuelExport, maxFuelLimit, canonicalNanF32, canonicalNanF64, addFuel, canonicaliseNans, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
+  applyRewrites, rewriteVersion, limitStack, guestThreadStackMb, offsetsSectionName, originalOffsetOf, rewritePipeline, stackLimitOf, fuelLimitOf, canonicalNansOf, fuelExport, maxFuelLimit, canonicalNanF32, canonicalNanF64, addFuel, canonicaliseNans, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
 } from './rewrite/index.js';
 export { hasDebugInfo, leb, readLeb, section, sections, type Section } from './wasm-binary.js';
-export { formatTrap, fuelExhaustedMessage, wasmFrames, type TrapInfo, type TrapSources, type WasmFrame } from './trap.js';
-export { frameSource, loadDebugInfo, trapSources, type DebugInfo, type FrameSource, type ModuleDebugInfo, type SourceLocation } from './source.js';
+export { formatFrames, formatTrap, fuelExhaustedMessage, wasmFrames, type TrapInfo, type TrapSources, type WasmFrame } from './trap.js';
+export { frameSource, loadDebugInfo, stackSources, trapSources, type DebugInfo, type FrameSource, type ModuleDebugInfo, type SourceLocation } from './source.js';
 export type { HostEffects, StdinRead } from './effects/types.js';
 export { MemoryEffects, type MemoryEffectsOptions } from './effects/memory-effects.js';
 export { BufferStdin, StreamStdin, type StdinSource } from './effects/stdin-sources.js';

@@ -27,8 +27,13 @@ export async function loadDebugInfo(bytes: Uint8Array | undefined): Promise<Modu
 
 /** Source positions for each of a trap's frames (their offsets are the original module's: rewrite/offsets.ts). */
 export function trapSources(debug: ModuleDebugInfo, trap: TrapInfo): TrapSources | undefined {
+  return stackSources(debug, trap.frames);
+}
+
+/** Source positions for each frame of a stack (a trap's, a divergence's); undefined when the module has no DWARF at all. */
+export function stackSources(debug: ModuleDebugInfo, frames: WasmFrame[]): TrapSources | undefined {
   if (!debug.info && !debug.warning) return undefined;
-  return { frames: trap.frames.map((f) => frameSource(debug, f).locations), warning: debug.warning };
+  return { frames: frames.map((f) => frameSource(debug, f).locations), warning: debug.warning };
 }
 
 /** Where a frame is in the source: exact for a frame of the module itself, its function's declaration for one of a rewritten copy. */

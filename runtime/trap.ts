@@ -8,6 +8,19 @@ export interface WasmFrame {
   functionIndex: number;
   /** Byte offset of the instruction in the module. */
   offset: number;
+  /**
+   * Where a hook of the snapshot copy stopped the instruction clock: the number the copy gave
+   * that hook (set by the replay session; the worker's translation replaces it with `hook`).
+   */
+  hookId?: number;
+  /**
+   * The frame stands at a hook of diff's instruction clock (runtime/snapshot/sites.ts): a
+   * function's entry (`offset`: its first instruction), a loop's head (the `loop` opcode) or an
+   * exit (the function's final `end`); `end`: where that loop or function ends.
+   */
+  hook?: { kind: 'entry' | 'loop' | 'exit'; end: number };
+  /** A frame of the snapshot copy whose place in the module as given is unknown: its function is, its line is not. */
+  approximate?: true;
 }
 
 export interface TrapInfo {
@@ -60,18 +73,28 @@ export interface TrapSources { frames: SourceLocation[][]; warning: string | nul
 
 /** Human-readable report for stderr; with `sources`, "file:line:column in function" where known. */
 export function formatTrap(trap: TrapInfo, sources?: TrapSources): string {
-  const lines = [`replicode: guest trapped: ${trap.message}`, 'wasm stack (innermost first):'];
-  trap.frames.forEach((f, i) => {
+  const lines = [`replicode: guest trapped: ${trap.message}`, 'wasm stack (innermost first):', ...formatFrames(trap.frames, sources, '  ')];
+  if (trap.frames.length === 0) lines.push('  (no wasm frames)');
+  if (sources?.warning) lines.push(`replicode: warning: ${sources.warning}`);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * A stack's lines, innermost first: `#i name (func N, offset 0xX)`, or with `sources` one line per
+ * source position (an inlined call's first) where the debug info knows the frame; the first `limit` frames.
+ */
+export function formatFrames(frames: WasmFrame[], sources: TrapSources | undefined, indent: string, limit = Infinity): string[] {
+  const lines: string[] = [];
+  frames.slice(0, limit).forEach((f, i) => {
     const where = `(func ${f.functionIndex}, offset 0x${f.offset.toString(16)})`;
     const locations = sources?.frames[i] ?? [];
-    if (locations.length === 0) return lines.push(`  #${i} ${f.name} ${where}`);
+    if (locations.length === 0) return lines.push(`${indent}#${i} ${f.name} ${where}`);
     locations.forEach((l, j) => {
-      const head = j === 0 ? `  #${i} ` : ' '.repeat(`  #${i} `.length);
+      const head = j === 0 ? `${indent}#${i} ` : ' '.repeat(`${indent}#${i} `.length);
       const file = l.file === null ? '(unknown file)' : `${l.file}:${l.line}${l.column ? `:${l.column}` : ''}`;
       lines.push(`${head}${file} in ${l.function ?? f.name}${l.inlined ? ' (inlined)' : ` ${where}`}`);
     });
   });
-  if (trap.frames.length === 0) lines.push('  (no wasm frames)');
-  if (sources?.warning) lines.push(`replicode: warning: ${sources.warning}`);
-  return lines.join('\n') + '\n';
+  if (frames.length > limit) lines.push(`${indent}... ${frames.length - limit} more frames`);
+  return lines;
 }

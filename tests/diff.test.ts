@@ -121,8 +121,12 @@ describe('fault injection, found by diff', () => {
     expect(report.range).toMatchObject({ afterEvent: 0, hook: 78, hooks: 202 });
     expect(report.range.agreeingStack.map((f: { name: string }) => f.name)).toEqual(['square', 'fill', 'main']);
     expect(report.range.differingStack.map((f: { name: string }) => f.name)).toEqual(['fill', 'main']);
+    // What each end's hook marks, from the instrumented copy's site map: $square's entry, the head of $fill's loop.
+    expect(report.range.agreeingStack[0].hook.kind).toBe('entry');
+    expect(report.range.differingStack[0].hook.kind).toBe('loop');
+    expect(report.range.second.differingStack[0].hook.kind).toBe('loop');
     const text = runCli(['diff', ...traces]);
-    expect(text.stdout).toContain('state agrees at hook 77 after event 0 returned (square <- fill <- main)');
+    expect(text.stdout).toContain('state agrees at hook 77 after event 0 returned (the entry of square <- fill <- main)\n    and differs at hook 78 (the head of a loop in fill <- main)\n');
     expect(text.stderr).toBe('');
     const eventOnly = JSON.parse(runCli(['diff', '--json', '--no-instructions', ...traces]).stdout);
     expect(eventOnly.event).toBe(0);

@@ -263,6 +263,31 @@ describe('traps in source terms, through the CLI', () => {
   });
 });
 
+describe("replay's divergence in source terms", () => {
+  it('a changed build that makes another call: the divergent stack names stdin_echo.c and its line (text and --json); without DWARF, frames as before', async () => {
+    const dir = tempDir();
+    const trace = join(dir, 'trap.rct');
+    expect((await runCliAsync(['record', '-o', trace, join(buildDir, 'trap_debug.wasm')])).exitCode).toBe(134);
+    const summary = join(dir, 'summary.json');
+    const [r, plain] = await Promise.all([
+      runCliAsync(['replay', `--json=${summary}`, '--module', join(buildDir, 'stdin_echo_debug.wasm'), trace]),
+      runCliAsync(['replay', '--module', join(buildDir, 'stdin_echo.wasm'), trace]),
+    ]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stderr).toContain('replicode: replay diverged at event 0: the guest made a different call\n');
+    expect(r.stderr).toMatch(/\n {4}#2 wasm_programs\/src\/stdin_echo\.c:9:17 in main \(func 6, offset 0x[0-9a-f]+\)\n/);
+    expect(r.stderr).toMatch(/\n {4}#0 \S+__wasilibc_real\.c:\d+:\d+ in __wasi_fd_read \(func \d+, offset 0x[0-9a-f]+\)\n/);
+    const { divergence } = JSON.parse(readFileSync(summary, 'utf8'));
+    expect(divergence.source.warning).toBeNull();
+    expect(divergence.source.frames).toHaveLength(divergence.stack.length);
+    const main = divergence.stack.findIndex((f: { name: string }) => f.name === '__original_main'); // the name section's; DWARF says main
+    expect(divergence.source.frames[main]).toEqual([{ file: 'wasm_programs/src/stdin_echo.c', line: 9, column: 17, function: 'main', inlined: false }]);
+    expect(plain.exitCode).toBe(3);
+    expect(plain.stderr).toMatch(/\n {4}#\d __original_main \(func \d+, offset 0x[0-9a-f]+\)\n/);
+    expect(plain.stderr).not.toMatch(/stdin_echo\.c|warning/);
+  });
+});
+
 describe('the DWARF reader is loaded only when needed', () => {
   it('a trap in a module without debug info never loads runtime/dwarf/; one in a debug build does', () => {
     const dir = tempDir();

@@ -96,4 +96,23 @@ describe('source pane on screen', () => {
     expect(frame).toContain('replica 1 (c.rct): no debug info (build the module with -g)');
     ui.unmount();
   }, 60_000);
+
+  it('after d, at the hook where state first differs (two builds of scale.c): the loop\'s line, marked on both replicas', async () => {
+    const dir = tempDir();
+    const traces = ['scale_debug', 'scale_changed_debug'].map((program, i) => {
+      const t = join(dir, `${i}.rct`);
+      expect(runCli(['record', '-o', t, join(programsDir, 'build', `${program}.wasm`)]).exitCode).toBe(0);
+      return t;
+    });
+    const ui = render(createElement(App, { model: loadModel(traces) }));
+    await tick();
+    ui.stdin.write('d');
+    await frameWith(ui, /state first differs at hook \d+ of \d+ after it/, 2000);
+    ui.stdin.write('c');
+    const frame = await frameWith(ui, /source at hook \d+ after event #0[\s\S]*table\[i\][\s\S]*table\[i\]/, 2000);
+    expect(frame).toMatch(/replica 1 \(0\.rct\): wasm_programs\/debug\/scale\.c:17:\d+ in scale/);
+    expect(frame).toMatch(/replica 2 \(1\.rct\): wasm_programs\/debug\/scale\.c:17:\d+ in scale/);
+    expect(frame.match(/▶ {3}17 │ {5}table\[i\] = i \* 3 \+ BUMP\(i\);/g)).toHaveLength(2); // the same line on both replicas
+    ui.unmount();
+  }, 120_000);
 });

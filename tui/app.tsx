@@ -151,10 +151,13 @@ function selectedFrame(frames: SourcePoint[], offset: number): number {
 }
 
 /**
- * `c`: each replica's stack at the event in files and lines, beside the source around the selected
- * frame's line; that line is marked, in red where the replicas are at different lines.
+ * `c`: each replica's stack at the event (or at the selected hook after it: `d` selects the hook
+ * where state first differs) in files and lines, beside the source around the selected frame's
+ * line; that line is marked, in red where the replicas are at different lines.
  */
 function SourcePane({ model, state, around }: { model: TuiModel; state: TuiState; around: number }) {
+  const hook = state.hook !== null && state.hook.k !== 'last' ? state.hook.k : undefined;
+  const where = hook === undefined ? `event #${around}` : `hook ${hook} after event #${around}`;
   const [views, setViews] = useState<SourceView[] | null>(null);
   const raise = useRaise();
   const { stdout } = useStdout();
@@ -167,16 +170,16 @@ function SourcePane({ model, state, around }: { model: TuiModel; state: TuiState
   useEffect(() => {
     let live = true;
     setViews(null);
-    Promise.all(model.replicas.map((_, i) => model.source(i, around))).then((v) => { if (live) setViews(v); }, raise);
+    Promise.all(model.replicas.map((_, i) => model.source(i, around, hook))).then((v) => { if (live) setViews(v); }, raise);
     return () => { live = false; };
-  }, [model, around, raise]);
-  if (!views) return <Box borderStyle="single" borderColor="gray"><Text color="gray">{`replaying to event #${around} for the source lines...`}</Text></Box>;
+  }, [model, around, hook, raise]);
+  if (!views) return <Box borderStyle="single" borderColor="gray"><Text color="gray">{`replaying to ${where} for the source lines...`}</Text></Box>;
   const selected = views.map((v) => v.frames[selectedFrame(v.frames, state.sourceFrame)]);
   const differs = new Set(selected.map((p) => (p ? `${p.file}:${p.line}` : ''))).size > 1;
   const stackWidth = Math.max(24, Math.floor((columns - 4) * 0.45));
   return (
     <Box flexDirection="column" borderStyle="single" borderColor={differs ? 'red' : 'gray'}>
-      <Text bold wrap="truncate">{`source at event #${around}${differs ? ' · the replicas are at different lines' : ''} · < > move along the stack`}</Text>
+      <Text bold wrap="truncate">{`source at ${where}${differs ? ' · the replicas are at different lines' : ''} · < > move along the stack`}</Text>
       {views.map((view, i) => {
         const name = `replica ${i + 1} (${basename(model.replicas[i]!.name)})`;
         if (!view.debugInfo) return <Text key={i} color="gray" wrap="truncate">{`${name}: no debug info${view.note ? ` (${view.note})` : ' (build the module with -g)'}`}</Text>;

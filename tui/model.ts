@@ -6,7 +6,7 @@ import {
   diffTraces, eventRows, listEvents, ReplaySetupError, type TraceSummary, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
   type DiffReport, type EventRow, type SnapshotStore, type SourcePoint,
 } from '../replayer/index.js';
-import { loadDebugInfo, TraceReadError, type ModuleDebugInfo } from '../runtime/index.js';
+import { loadDebugInfo, TraceReadError, type ModuleDebugInfo, type WasmFrame } from '../runtime/index.js';
 import type { LocateResult, ReplicaTimeline, SearchRequest, SearchResult } from './state.js';
 import { BoundedMap } from './jobs.js';
 
@@ -32,8 +32,11 @@ export interface TuiModel {
   events(replica: number, from: number, count: number, kind: string | null): EventLine[];
   /** The guest's wasm stack at `event` (function names, innermost first). */
   stack(replica: number, event: number): Promise<string[]>;
-  /** The guest's stack at `event` in files and lines (replayed from the start: a snapshot copy's offsets have no lines). */
-  source(replica: number, event: number): Promise<SourceView>;
+  /**
+   * The guest's stack at `event` in files and lines, or at hook `hook` after it (a snapshot copy's
+   * frames are mapped back to the module through its site map: runtime/snapshot/sites.ts).
+   */
+  source(replica: number, event: number, hook?: number): Promise<SourceView>;
   /** Lines `line - context` to `line + context` of a source file that is on this machine: [number, text]. */
   sourceLines(file: string, line: number, context: number): [number, string][];
   /** What the guest wrote to stdout before `event`. */
@@ -59,7 +62,7 @@ export interface TuiModel {
  * stopped at the next call instead); `stateHash` compares state between replicas; `problem`: why it
  * could not be replayed (a damaged trace), instead of a stack.
  */
-export interface HookPoint { reached: boolean; stack: string[]; stateHash: string; problem?: string }
+export interface HookPoint { reached: boolean; stack: string[]; stateHash: string; problem?: string; frames?: WasmFrame[] }
 
 /** The match nearest `from` in the direction (not past `bound`) over every replica, or null. */
 async function nearestMatch(model: TuiModel, text: string, from: number, direction: 1 | -1, kind: string | null, bound: number): Promise<number | null> {
@@ -136,7 +139,7 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
       const at = outcome.kind === 'stopped' ? outcome.at : undefined;
       const points = known?.points ?? new Map<number, HookPoint>();
       const point = at?.hookPoint;
-      points.set(hook, point ? { reached: point.hooks === hook, stack: point.stack.map((f) => f.name), stateHash: point.stateHash } : { reached: false, stack: [], stateHash: '' });
+      points.set(hook, point ? { reached: point.hooks === hook, stack: point.stack.map((f) => f.name), stateHash: point.stateHash, frames: point.stack } : { reached: false, stack: [], stateHash: '' });
       return { count: at?.hooks ?? 0, points };
     });
     walks.set(key, walk);
@@ -202,12 +205,15 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
         return [`(${unreplayable(err)})`];
       }
     },
-    async source(replica, event) {
+    async source(replica, event, hook) {
       const debug = await debugOf(replica);
       if (!debug.info) return { debugInfo: false, note: debug.warning, frames: [] };
       try {
-        // Not from a snapshot: the copy it resumes runs code at offsets the DWARF does not describe.
-        const { outcome } = await replayFromSnapshot(undefined, { tracePath: paths[replica]!, toEvent: event, quiet: true, onOutput: () => {} });
+        if (hook !== undefined) {
+          const point = (await hookWalk(replica, event, hook)).points.get(hook);
+          return { debugInfo: true, note: point?.reached ? null : 'fewer hooks here: at the next call', frames: sourcePoints(debug, point?.frames ?? [], files) };
+        }
+        const { outcome } = await replay(replica, { toEvent: event, quiet: true, onOutput: () => {} });
         return { debugInfo: true, note: null, frames: sourcePoints(debug, outcome.kind === 'stopped' ? outcome.at?.stack ?? [] : [], files) };
       } catch (err) {
         return { debugInfo: true, note: unreplayable(err), frames: [] };

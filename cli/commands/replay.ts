@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { formatDivergence, replayTrace } from '../../replayer/index.js';
-import { writeTrap } from '../trap-report.js';
-import { type GuestOutcome, type SessionStats } from '../../runtime/index.js';
+import { sourcesOf, writeTrap } from '../trap-report.js';
+import { type GuestOutcome, type SessionStats, type TrapSources } from '../../runtime/index.js';
 import { replayExitCode, type ReplayExitPolicy } from '../exit-codes.js';
 import { summaryTarget, withJsonOption, writeSummary, type CommandSummary } from '../json-summary.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
@@ -72,9 +72,11 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
   const { outcome, stats, moduleMismatch } = result;
   if (moduleMismatch) process.stderr.write(`replicode: note: ${moduleMismatch}; replaying it anyway\n`);
   const verified = `${stats?.events ?? 0} events, ${stats?.checkpoints ?? 0} checkpoints verified`;
+  // The divergent stack in source lines, through the module that ran (the DWARF reader loads only here, and only for a module with DWARF).
+  const sources = outcome.kind === 'diverged' ? await sourcesOf(outcome.divergence.stack, moduleBytes ?? result.header.module.bytes ?? undefined) : undefined;
   switch (outcome.kind) {
     case 'diverged': {
-      const text = formatDivergence(outcome.divergence);
+      const text = formatDivergence(outcome.divergence, sources);
       const firstLine = text.indexOf('\n'); // "replay diverged at event N: why", in red on a terminal
       process.stderr.write(paintFor(process.stderr).bad(text.slice(0, firstLine)) + text.slice(firstLine));
       break;
@@ -91,17 +93,18 @@ export async function replayCommand(argv: ParsedReplayArgs): Promise<number> {
       break;
   }
   const exitCode = replayExitCode(outcome, argv.exitCode);
-  writeSummary(summaryTarget(argv.json), { ...replaySummary(argv.trace, outcome, stats, exitCode), ...(fromEvent !== undefined ? { resumedAt: resumedAt ?? 0 } : {}) });
+  writeSummary(summaryTarget(argv.json), { ...replaySummary(argv.trace, outcome, stats, exitCode, sources), ...(fromEvent !== undefined ? { resumedAt: resumedAt ?? 0 } : {}) });
   return exitCode;
 }
 
-function replaySummary(trace: string, outcome: GuestOutcome, stats: SessionStats | undefined, exitCode: number): CommandSummary {
+/** `divergence.source`: per frame of its stack, the source positions (innermost inlined call first; [] where the debug info says nothing); null without DWARF. */
+function replaySummary(trace: string, outcome: GuestOutcome, stats: SessionStats | undefined, exitCode: number, sources: TrapSources | undefined): CommandSummary {
   return {
     command: 'replay', trace, outcome: outcome.kind === 'diverged' ? 'diverged' : outcome.kind === 'stopped' ? 'stopped' : 'match', exitCode,
     events: stats?.events ?? 0, checkpoints: stats?.checkpoints ?? 0,
     guestEnd: outcome.kind === 'exit' || outcome.kind === 'trap' ? outcome.kind : null,
     guestExitCode: outcome.kind === 'exit' || outcome.kind === 'trap' ? outcome.exitCode : null,
     ...(outcome.kind === 'stopped' ? { stopped: outcome.reason } : {}),
-    divergence: outcome.kind === 'diverged' ? outcome.divergence : null,
+    divergence: outcome.kind === 'diverged' ? { ...outcome.divergence, source: sources ?? null } : null,
   };
 }

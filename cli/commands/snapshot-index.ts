@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { formatDivergence, openSnapshotIndex } from '../../replayer/index.js';
 import { ExitCode } from '../exit-codes.js';
+import { sourcesOf } from '../trap-report.js';
 import { UsageError } from '../options.js';
 import { percent, Progress } from '../progress.js';
 
@@ -57,7 +58,7 @@ export async function indexCommand(argv: ParsedIndexArgs): Promise<number> {
       : `replicode: ${path} is up to date: ${snapshots} snapshots, ${size}\n`);
   }
   if (diverged) {
-    process.stderr.write(formatDivergence(outcome.divergence));
+    process.stderr.write(formatDivergence(outcome.divergence, await sourcesOf(outcome.divergence.stack, built?.header.module.bytes ?? undefined)));
     return ExitCode.diverged;
   }
   return ExitCode.ok;

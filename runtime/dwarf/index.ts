@@ -104,14 +104,25 @@ export class DebugInfo {
     return out;
   }
 
+  /**
+   * Where the code from `from` to `to` (module offsets) starts in the source: at its first row
+   * that begins a statement with a line (a loop's head: the `loop` opcode itself often has the
+   * row of the code before it), else at `from`.
+   */
+  locateStatement(from: number, to: number): SourceLocation[] {
+    const row = this.firstStatement(from - this.codeStart, to - this.codeStart);
+    return this.locate(row === undefined ? from : row + this.codeStart);
+  }
+
   /** Where a frame is: its line when its offset belongs to the function it names in this module, else that function's declaration. */
   frameSource(frame: WasmFrame): FrameSource {
     const own = this.functionsByIndex.get(frame.functionIndex);
     const sameFunction = own !== undefined && (own.name === undefined || own.name === frame.name || frame.name === `wasm-function[${frame.functionIndex}]`);
-    if (own && sameFunction && frame.offset >= own.start && frame.offset < own.end) {
-      return { frame, exact: true, locations: this.locate(frame.offset) };
+    if (own && sameFunction && !frame.approximate && frame.offset >= own.start && frame.offset < own.end) {
+      const loop = frame.hook?.kind === 'loop' ? frame.hook : undefined;
+      return { frame, exact: true, locations: loop ? this.locateStatement(frame.offset, loop.end) : this.locate(frame.offset) };
     }
-    // A frame of another build of the module (the snapshot copy): the function by name only.
+    // A frame of another build of the module (the snapshot copy, where its site map has no entry): the function by name only.
     const named = this.functionsByName.get(frame.name);
     const entry = named && (containing(this.entries, named.start - this.codeStart) ?? containing(this.entries, named.end - 1 - this.codeStart));
     if (!entry) return { frame, exact: false, locations: [] };
@@ -123,8 +134,19 @@ export class DebugInfo {
     return unit.stmtList === undefined ? undefined : this.tablesByOffset.get(unit.stmtList);
   }
 
+  /** The address of the first statement row with a line in [from, to) of the sequence holding `from`. */
+  private firstStatement(from: number, to: number): number | undefined {
+    const seq = this.rowAt(from)?.seq;
+    if (!seq) return undefined;
+    for (let i = firstRowAt(seq.rows, from); i < seq.rows.length && seq.rows[i]!.address < to; i++) {
+      const row = seq.rows[i]!;
+      if (row.isStmt && row.line > 0) return row.address;
+    }
+    return undefined;
+  }
+
   /** The row in force at a code address: the last row at or before it in the innermost sequence holding it. */
-  private rowAt(address: number): { row: LineRow; table: LineTable } | undefined {
+  private rowAt(address: number): { row: LineRow; table: LineTable; seq: Sequence } | undefined {
     // Sequences can overlap (a discarded function's left at address 0): the one starting last wins.
     let lo = 0;
     let hi = this.sequences.length;
@@ -141,10 +163,20 @@ export class DebugInfo {
         const mid = (a + b) >> 1;
         if (seq.rows[mid]!.address <= address) a = mid + 1; else b = mid;
       }
-      return { row: seq.rows[a - 1]!, table: seq.table };
+      return { row: seq.rows[a - 1]!, table: seq.table, seq };
     }
     return undefined;
   }
+}
+
+function firstRowAt(rows: LineRow[], address: number): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (rows[mid]!.address < address) lo = mid + 1; else hi = mid;
+  }
+  return lo;
 }
 
 function containing(entries: FunctionEntry[], address: number): FunctionEntry | undefined {

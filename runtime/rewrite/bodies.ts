@@ -57,7 +57,7 @@ export interface Additions {
 export interface PassContext { parsed: Parsed; typeTable: TypeTable; globalIndex: number }
 
 /** The module's code section's bodies, in order. */
-function bodiesOf(binary: Uint8Array, s: Section, parsed: Parsed): Body[] {
+export function bodiesOf(binary: Uint8Array, s: Section, parsed: Parsed): Body[] {
   const bodies: Body[] = [];
   let [count, p] = readLeb(binary, s.payload);
   for (let i = 0; i < count; i++) {

@@ -43,7 +43,12 @@ export interface BodyScan {
 }
 
 /** What scanBody collects beyond the stack limit's needs (fuel's hooks, NaN canonicalisation's sites). */
-export interface Collect { loops?: boolean; nans?: boolean }
+export interface Collect {
+  loops?: boolean;
+  nans?: boolean;
+  /** Called with each instruction's opcode and offset, in order (the snapshot copy's site map reads calls and loops with it). */
+  visit?: (op: number, at: number) => void;
+}
 
 /** The type of a result NaN canonicalisation rewrites. */
 export const NanKind = { f32: 0, f64: 1, f32x4: 2, f64x2: 3 } as const;
@@ -242,7 +247,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
   if (end > bytes.length || start >= end) throw new ModuleFormatError('a function body is cut short');
   const frames: Frame[] = [{ base: 0, params: 0, results }];
   const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [], instructions: 0, loops: [], outsideLoops: 0, nans: [] };
-  const { loops, nans } = collect;
+  const { loops, nans, visit } = collect;
   let count = 0;
   // With `loops`: the innermost loop being read (its index in scan.loops), -1 outside every loop.
   let region = -1;
@@ -266,6 +271,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
     const opStart = at;
     const op = bytes[at++]!;
     count++;
+    if (visit) visit(op, opStart);
     if (loops) { if (region < 0) scan.outsideLoops++; else scan.loops[region + 1]!++; }
     // Control flow, calls, prefixed instructions, branches on references: every pending site stays.
     if (pending.length > 0 && (plainEffects[op] === undefined || op === 0xd5 || op === 0xd6)) pending.length = 0;

@@ -9,7 +9,7 @@ import { canonicaliseNans } from './nans.js';
 import { limitStack } from './stack-limit.js';
 
 export { exhaustedFunctionName, frameBaseBytes, slotBytes, limitStack } from './stack-limit.js';
-export { frameTranslator, offsetsSectionName } from './offsets.js';
+export { frameTranslator, offsetsSectionName, originalOffsetOf } from './offsets.js';
 export { addFuel, fuelExport, maxFuelLimit } from './fuel.js';
 export { canonicaliseNans, canonicalNanF32, canonicalNanF64 } from './nans.js';
 

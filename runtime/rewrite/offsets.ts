@@ -3,7 +3,7 @@
 // stack limit records, for each stretch of code it copied or inserted, its offset in the
 // original; the map travels inside the module as a custom section, so the guest's worker can
 // translate frames without being told anything else.
-import { readLeb } from '../wasm-binary.js';
+import { readLeb, sections } from '../wasm-binary.js';
 import { ByteWriter } from './bytes.js';
 import type { WasmFrame } from '../trap.js';
 
@@ -103,4 +103,21 @@ export function frameTranslator(module: WebAssembly.Module): (frames: WasmFrame[
   if (!section) return (frames) => frames;
   const segments = decodeSegments(new Uint8Array(section));
   return (frames) => frames.map((f) => ({ ...f, offset: originalOffset(segments, f.offset) }));
+}
+
+/**
+ * How an offset in `input` (`binary` with some custom sections left out) maps to the module as
+ * given: through `binary`'s offset map, or `originShift` bytes back when it has none (no pass ran,
+ * only the memory limit and the deferred start, which lengthen sections before the code).
+ */
+export function originalOffsetOf(binary: Uint8Array, input: Uint8Array, originShift: number): (offset: number) => number {
+  const codeAt = (b: Uint8Array) => [...sections(b)].find((s) => s.id === 10)?.start ?? 0;
+  const shift = codeAt(binary) - codeAt(input);
+  let segments: Segment[] | undefined;
+  for (const s of sections(binary)) {
+    if (s.id !== 0) continue;
+    const [n, p] = readLeb(binary, s.payload);
+    if (new TextDecoder().decode(binary.subarray(p, p + n)) === offsetsSectionName) segments = decodeSegments(binary.subarray(p + n, s.end));
+  }
+  return segments ? (offset) => originalOffset(segments, offset + shift) : (offset) => offset + shift - originShift;
 }

@@ -61,8 +61,8 @@ export interface SnapshotSession {
   readonly faults: FaultInjector;
   saveState(): SessionState;
   outputBytes(stream: 1 | 2): number;
-  /** Called when the instruction clock reaches its stop value. */
-  clockStopped(): void;
+  /** Called when the instruction clock reaches its stop value, with the number of the hook that reached it (sites.ts). */
+  clockStopped(hook: number): void;
   /** The next call runs again after a snapshot taken inside it: it was entered (and traced) already. */
   resumeCall?(): void;
 }
@@ -142,7 +142,7 @@ export class SnapshotDriver {
         }
       }) as never;
     }
-    return { ...imports, [wasiModule]: wrapped, [stopImport.module]: { [stopImport.name]: () => this.session!.clockStopped() } };
+    return { ...imports, [wasiModule]: wrapped, [stopImport.module]: { [stopImport.name]: (hook: number) => this.session!.clockStopped(hook) } };
   }
 
   attach(instance: WebAssembly.Instance, memory: WebAssembly.Memory, kernel: Kernel, session: SnapshotSession): void {

@@ -23,7 +23,7 @@ export class HashingSession implements GuestSession, SnapshotSession {
   get nextEvent(): number { return this.event + 1; }
   outputBytes(): number { return 0; } // output is the cluster's to compare (through the replicas' links)
   saveState(): SessionState { return { hash: this.hash, event: this.event } satisfies SavedHashing as unknown as SessionState; }
-  clockStopped(): void { /* a replica's copy never sets a stop */ }
+  clockStopped(_hook: number): void { /* a replica's copy never sets a stop */ }
   attachClock(): void { /* no instruction clock in a replica */ }
   resumeCall(): void { this.skipEnter = true; }
 

@@ -123,29 +123,29 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   /** Hooks passed since counting began. */
   private get hooks(): number { return this.clockBase === undefined ? 0 : Number(this.clock!.now() - this.clockBase); }
 
-  clockStopped(): void {
+  clockStopped(hook: number): void {
     const every = this.options.hooks?.every;
     if (every) {
       // Every hook, up to `every` of them: the clock stops at the next one again.
       const points = (this.hookPoints ??= []);
-      points.push({ hooks: this.hooks, stack: this.stack(), stateHash: this.stateHash().stateHash });
+      points.push({ hooks: this.hooks, stack: this.stack(hook), stateHash: this.stateHash().stateHash });
       if (points.length < every) this.clock!.stopAt(this.clock!.now() + 1n);
       return;
     }
     if (this.options.hooks?.continue) {
-      this.hookPoint = { hooks: this.hooks, stack: this.stack(), stateHash: this.stateHash().stateHash };
+      this.hookPoint = { hooks: this.hooks, stack: this.stack(hook), stateHash: this.stateHash().stateHash };
       return;
     }
-    this.stop(`stopped at function entry or loop iteration ${this.hooks} after event ${this.options.hooks?.after}`);
+    this.stop(`stopped at function entry or loop iteration ${this.hooks} after event ${this.options.hooks?.after}`, hook);
   }
 
   /** Stops the guest here with a snapshot of its state (for --to and the instruction clock). */
-  private stop(reason: string): never {
+  private stop(reason: string, hook?: number): never {
     const { digest, stateHash } = this.stateHash();
     throw new GuestStop({
       kind: 'stopped', event: this.event + 1, reason,
       at: {
-        memoryHash: hex(digest.memory), stateHash, stack: this.stack(),
+        memoryHash: hex(digest.memory), stateHash, stack: this.stack(hook),
         ...(this.options.captureMemory ? { memory: this.kernel!.memory.bytes(0, this.kernel!.memory.byteLength).slice() } : {}),
         ...(this.options.hooks ? { hooks: this.hooks } : {}),
         ...(this.hashes ? { hashes: this.hashes } : {}),
@@ -155,9 +155,11 @@ export class ReplaySession implements GuestSession, SnapshotSession {
     });
   }
 
-  /** The guest's wasm stack here, without the snapshot copy's clock function. */
-  private stack() {
-    return wasmFrames(new Error().stack).filter((f) => f.name !== clockFunctionName);
+  /** The guest's wasm stack here, without the snapshot copy's clock function; at a hook, its innermost frame carries the hook's number. */
+  private stack(hook?: number) {
+    const frames = wasmFrames(new Error().stack).filter((f) => f.name !== clockFunctionName);
+    if (hook !== undefined && frames[0]) frames[0] = { ...frames[0], hookId: hook };
+    return frames;
   }
 
   /** The state as the divergence tools compare it: memory (whole, not by page), globals, fds, files, output. */

@@ -9,6 +9,7 @@ import { openTraceFile } from '../effects/trace-file.js';
 import { WorkerEffects } from '../effects/worker-effects.js';
 import type { TreeNode } from '../fs/tree.js';
 import { frameTranslator } from '../rewrite/index.js';
+import { copyFrameTranslator } from '../snapshot/sites.js';
 import { isComponentProgram, type GuestProgram } from '../p2/index.js';
 import { GuestLinkError, runGuest, type GuestOutcome } from '../run.js';
 import type { WasmFrame } from '../trap.js';
@@ -100,7 +101,12 @@ function withOriginalOffsets(outcome: GuestOutcome, translate: (frames: WasmFram
   switch (outcome.kind) {
     case 'trap': return { ...outcome, trap: { ...outcome.trap, frames: translate(outcome.trap.frames) } };
     case 'diverged': return { ...outcome, divergence: { ...outcome.divergence, stack: translate(outcome.divergence.stack) } };
-    case 'stopped': return outcome.at ? { ...outcome, at: { ...outcome.at, stack: translate(outcome.at.stack) } } : outcome;
+    case 'stopped': {
+      const at = outcome.at;
+      if (!at) return outcome;
+      const points = at.hookPoints?.map((p) => ({ ...p, stack: translate(p.stack) }));
+      return { ...outcome, at: { ...at, stack: translate(at.stack), ...(at.hookPoint ? { hookPoint: { ...at.hookPoint, stack: translate(at.hookPoint.stack) } } : {}), ...(points ? { hookPoints: points } : {}) } };
+    }
     case 'exit': return outcome;
   }
 }
@@ -112,7 +118,7 @@ try {
   const driver = plan ? new SnapshotDriver(plan, (snapshot) => {
     port.postMessage({ kind: 'snapshot', snapshot } satisfies WorkerMessage, [...snapshot.newPages.map((p) => p.bytes.buffer as ArrayBuffer), snapshot.stack.buffer as ArrayBuffer, snapshot.kernel.buffer as ArrayBuffer]);
   }) : undefined;
-  const outcome = withOriginalOffsets(runGuest(module, config, effects, session, driver), isComponentProgram(module) ? (frames) => frames : frameTranslator(module));
+  const outcome = withOriginalOffsets(runGuest(module, config, effects, session, driver), isComponentProgram(module) ? (frames) => frames : copyFrameTranslator(module) ?? frameTranslator(module));
   const figures = stats();
   message = { kind: 'done', outcome, ...(figures ? { stats: figures } : {}) };
 } catch (err) {
