@@ -3,3 +3,6 @@ export { compileComponent, isComponentProgram, type ComponentProgram, type Guest
 export { startComponent, type StartedComponent } from './instantiate.js';
 export { newestPatch, maxRandomBytes } from './host.js';
 export { maxPollables } from './streams.js';
+export { httpGuestPort, maxHttpConnections } from './serve.js';
+export { maxHeadBytes, maxHeaderCount, maxRequestBodyBytes, parseRequest, serializeResponse } from './http-wire.js';
+export { maxResponseBodyBytes } from './http.js';
