@@ -2,7 +2,6 @@
 // delivered, responses written as bytes. Pure functions of their input, run inside the
 // deterministic side (the bytes come from the kernel's recorded network input), so a replay
 // parses and answers exactly as the recording did.
-import { STATUS_CODES } from 'node:http';
 
 /** The longest request line and headers, in bytes; a longer head is answered 431 and closed. */
 export const maxHeadBytes = 64 * 1024;
@@ -129,6 +128,20 @@ function chunkedBody(buffer: Uint8Array, from: number): Framed {
   return { kind: 'body', body, end: at };
 }
 
+/** Reason phrases (RFC 9110) for the status lines RepliCode writes; another status gets an empty phrase. */
+const reasons: Record<number, string> = {
+  100: 'Continue', 101: 'Switching Protocols', 200: 'OK', 201: 'Created', 202: 'Accepted', 203: 'Non-Authoritative Information',
+  204: 'No Content', 205: 'Reset Content', 206: 'Partial Content', 300: 'Multiple Choices', 301: 'Moved Permanently',
+  302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
+  400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 406: 'Not Acceptable', 407: 'Proxy Authentication Required', 408: 'Request Timeout',
+  409: 'Conflict', 410: 'Gone', 411: 'Length Required', 412: 'Precondition Failed', 413: 'Content Too Large',
+  414: 'URI Too Long', 415: 'Unsupported Media Type', 416: 'Range Not Satisfiable', 417: 'Expectation Failed',
+  421: 'Misdirected Request', 422: 'Unprocessable Content', 426: 'Upgrade Required', 428: 'Precondition Required',
+  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented',
+  502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
+};
+
 /** Headers RepliCode writes itself: the guest's values for them are dropped (hop-by-hop, framing). */
 const ownHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'proxy-connection']);
 
@@ -137,7 +150,7 @@ const ownHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'co
  * Connection. `head`: a HEAD request's response, whose body is left out but whose length is said.
  */
 export function serializeResponse(status: number, headers: HeaderList, body: Uint8Array, options: { keepAlive: boolean; head: boolean }): Uint8Array {
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  let head = `HTTP/1.1 ${status} ${reasons[status] ?? ''}\r\n`;
   for (const [name, value] of headers) if (!ownHeaders.has(name.toLowerCase())) head += `${name}: ${latin1.decode(value)}\r\n`;
   head += `content-length: ${body.length}\r\nconnection: ${options.keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`;
   const headBytes = Uint8Array.from(head, (c) => c.charCodeAt(0) & 0xff);
