@@ -176,6 +176,20 @@ describe('replicode serve with a componentize-js handler', () => {
     expect(await curl(`http://127.0.0.1:${port}/`)).toBe('hello from a JavaScript HTTP handler\n');
   });
 
+  it('answers two pipelined requests on one connection, in order, and closes after Connection: close', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('GET /counter HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
+      let got = '';
+      socket.on('data', (d) => { got += d; });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    const statuses = [...reply.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]);
+    expect(statuses).toEqual(['200', '404']);
+    expect(reply).toMatch(/"counter":\d+[^]*not found: GET \/nope\n$/);
+    expect(reply).toContain('connection: close\r\n');
+  });
+
   it('stops on SIGINT with exit code 130', async () => {
     cli.child.kill('SIGINT');
     expect(await cli.exited).toBe(130);
