@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxHeadBytes, maxRequestBodyBytes, parseRequest, serializeResponse } from '../dist/runtime/index.js';
+import { httpHost } from '../dist/runtime/p2/index.js';
 import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const env = { REPLICODE_CACHE_DIR: tempDir('replicode-serve-cache-') };
@@ -100,6 +101,55 @@ describe('responses as bytes', () => {
   it('a HEAD request\'s response says the length and leaves the body out', () => {
     const out = serializeResponse(200, [], bytes('hello'), { keepAlive: true, head: true });
     expect(text(out)).toBe('HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\n');
+  });
+});
+
+describe('wasi:http/types as a handler sees them', () => {
+  // Nothing here reaches the kernel: fields, requests and responses are memory only.
+  const { types } = httpHost(undefined as never) as unknown as { types: Record<string, any> };
+  const { Fields, IncomingRequest, OutgoingResponse, OutgoingBody, ResponseOutparam } = types;
+  /** 'ok', or the tag of the error the call threw for jco ('err' for a result with no error value). */
+  const payload = (fn: () => unknown) => { try { fn(); return 'ok'; } catch (err) { return (err as { payload?: { tag: string } }).payload?.tag ?? 'err'; } };
+
+  it('fields: names lower-cased, values in order; hop-by-hop names forbidden, bad syntax refused', () => {
+    const f = Fields.fromList([['X-A', bytes('1')], ['x-a', bytes('2')], ['b', bytes('3')]]);
+    expect(f.get('x-A').map(text)).toEqual(['1', '2']);
+    expect(f.entries().map(([n, v]: [string, Uint8Array]) => `${n}=${text(v)}`)).toEqual(['x-a=1', 'x-a=2', 'b=3']);
+    f.set('x-a', [bytes('9')]);
+    expect(f.get('x-a').map(text)).toEqual(['9']);
+    expect(payload(() => f.append('Connection', bytes('close')))).toBe('forbidden');
+    expect(payload(() => f.append('bad name', bytes('v')))).toBe('invalid-syntax');
+    expect(payload(() => f.append('x', bytes('a\r\nb: c')))).toBe('invalid-syntax');
+    expect(payload(() => Fields.fromList([['transfer-encoding', bytes('chunked')]]))).toBe('forbidden');
+  });
+
+  it('a request\'s headers are immutable; its body is consumed once and streams its bytes, then closed', () => {
+    const request = new IncomingRequest({ method: 'PROPFIND', target: 'http://h:1/p?q', version: '1.1', headers: [['host', bytes('h:1')]], body: bytes('abcdef'), keepAlive: true });
+    expect(request.method()).toEqual({ tag: 'other', val: 'PROPFIND' });
+    expect(request.pathWithQuery()).toBe('/p?q');
+    expect(request.authority()).toBe('h:1');
+    expect(payload(() => request.headers().append('x', bytes('1')))).toBe('immutable');
+    const stream = request.consume().stream();
+    expect(payload(() => request.consume())).toBe('err');
+    expect(text(stream.read(4n))).toBe('abcd');
+    expect(text(stream.blockingRead(100n))).toBe('ef');
+    expect(payload(() => stream.read(1n))).toBe('closed');
+  });
+
+  it('a response: status, headers, and the body written after response-outparam.set', () => {
+    const response = new OutgoingResponse(Fields.fromList([['content-type', bytes('text/plain')]]));
+    response.setStatusCode(201);
+    expect(payload(() => response.setStatusCode(1000))).toBe('err');
+    const body = response.body();
+    const out = new ResponseOutparam();
+    ResponseOutparam.set(out, { tag: 'ok', val: response });
+    const stream = body.write();
+    stream.blockingWriteAndFlush(bytes('hello '));
+    stream.write(bytes('world'));
+    OutgoingBody.finish(body, undefined);
+    expect(payload(() => stream.write(bytes('!')))).toBe('closed');
+    const sent = out.outcome.response.toResponse();
+    expect([sent.status, text(sent.body), sent.headers.map(([n]: [string]) => n)]).toEqual([201, 'hello world', ['content-type']]);
   });
 });
 

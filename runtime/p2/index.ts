@@ -6,3 +6,4 @@ export { maxPollables } from './streams.js';
 export { httpGuestPort, maxHttpConnections } from './serve.js';
 export { maxHeadBytes, maxHeaderCount, maxRequestBodyBytes, parseRequest, serializeResponse } from './http-wire.js';
 export { maxResponseBodyBytes } from './http.js';
+export { httpHost, type HttpHost } from './http.js';
