@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxHeadBytes, maxRequestBodyBytes, parseRequest, serializeResponse } from '../dist/runtime/index.js';
-import { httpHost } from '../dist/runtime/p2/index.js';
+import { httpHost, maxFieldsBytes } from '../dist/runtime/p2/index.js';
 import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const env = { REPLICODE_CACHE_DIR: tempDir('replicode-serve-cache-') };
@@ -121,6 +121,14 @@ describe('wasi:http/types as a handler sees them', () => {
     expect(payload(() => f.append('bad name', bytes('v')))).toBe('invalid-syntax');
     expect(payload(() => f.append('x', bytes('a\r\nb: c')))).toBe('invalid-syntax');
     expect(payload(() => Fields.fromList([['transfer-encoding', bytes('chunked')]]))).toBe('forbidden');
+  });
+
+  it('fields hold at most maxFieldsBytes: past it the call traps (header-error has no case for it)', () => {
+    const f = new Fields();
+    const value = new Uint8Array(64 * 1024).fill(97);
+    for (let i = 0; i < Math.floor(maxFieldsBytes / (value.length + 4)); i++) f.append(`h${i}`, value);
+    expect(() => f.append('last', value)).toThrow(`fields of more than ${maxFieldsBytes} bytes`);
+    expect(() => f.append('last', value)).toThrow(WebAssembly.RuntimeError);
   });
 
   it('a request\'s headers are immutable; its body is consumed once and streams its bytes, then closed', () => {

@@ -11,6 +11,8 @@ import { InputStream, IoError, OutputStream, Pollable } from './streams.js';
 
 /** The most bytes a handler may write into one response body; past it a write fails. */
 export const maxResponseBodyBytes = 16 * 1024 * 1024;
+/** The most bytes (names and values) one fields resource holds; more is a trap, as wasi:http's header-error has no case for it. */
+export const maxFieldsBytes = 1024 * 1024;
 /** What check-write grants at a time (a guest writes at most this much per write). */
 const writeGrantBytes = 64 * 1024;
 
@@ -47,12 +49,18 @@ export class Fields {
   set(name: string, values: Uint8Array[]): void {
     const n = this.checked(name, values);
     this.list = this.list.filter(([k]) => k !== n);
-    for (const v of values) this.list.push([n, v.slice()]);
+    for (const v of values) this.push(n, v);
   }
   delete(name: string): void { const n = this.checked(name, []); this.list = this.list.filter(([k]) => k !== n); }
-  append(name: string, value: Uint8Array): void { const n = this.checked(name, [value]); this.list.push([n, value.slice()]); }
+  append(name: string, value: Uint8Array): void { this.push(this.checked(name, [value]), value); }
   entries(): HeaderList { return this.list.map(([n, v]) => [n, v]); }
   clone(): Fields { const copy = new Fields(); copy.list = this.entries(); return copy; }
+
+  private push(name: string, value: Uint8Array): void {
+    const bytes = this.list.reduce((sum, [k, v]) => sum + k.length + v.length, name.length + value.length);
+    if (bytes > maxFieldsBytes) throw new WebAssembly.RuntimeError(`fields of more than ${maxFieldsBytes} bytes`);
+    this.list.push([name, value.slice()]);
+  }
 
   /** The lower-cased name, or a header-error (as the call's err). */
   private checked(name: string, values: Uint8Array[]): string {

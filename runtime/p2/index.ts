@@ -5,5 +5,5 @@ export { newestPatch, maxRandomBytes } from './host.js';
 export { maxPollables } from './streams.js';
 export { httpGuestPort, maxHttpConnections } from './serve.js';
 export { maxHeadBytes, maxHeaderCount, maxRequestBodyBytes, parseRequest, serializeResponse } from './http-wire.js';
-export { maxResponseBodyBytes } from './http.js';
+export { maxResponseBodyBytes, maxFieldsBytes } from './http.js';
 export { httpHost, type HttpHost } from './http.js';
