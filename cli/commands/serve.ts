@@ -11,6 +11,7 @@ import { runCommand, withRunOptions, type ParsedRunArgs } from './run.js';
 export function withServeOptions<T>(yargs: Argv<T>) {
   return withRunOptions(yargs)
     .positional('module', { type: 'string', describe: 'a WASI 0.2 component exporting wasi:http/incoming-handler' })
+    .option('listen', { type: 'string', array: true, default: [] as string[], describe: `where HTTP clients connect, HOST:PORT (delivered to guest port ${httpGuestPort}, where the server loop listens)` })
     .option('output', { alias: 'o', type: 'string', describe: 'record the session into this trace (replay it with replicode replay)' });
 }
 
