@@ -278,7 +278,7 @@ describe('a served session', () => {
     expect(summary.records.net.count).toBeGreaterThanOrEqual(1);
   }, startupMs + 120_000);
 
-  it('is served by a 3-replica cluster whose replicas agree', async () => {
+  it('is served by a 3-replica cluster whose replicas agree, and a replica\'s trace replays', async () => {
     const dir = tempDir();
     const cli = startCli(['cluster', '--replicas', '3', '--record-dir', dir, '--listen', '127.0.0.1:0=80', handler], env);
     const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
@@ -288,6 +288,8 @@ describe('a served session', () => {
     cli.child.kill('SIGINT');
     await cli.exited;
     expect(cli.stderr()).toMatch(/\d+ batches applied by every replica; 0 disagreement\(s\)/);
+    const replay = runCli(['replay', '--module', handler, join(dir, 'replica-2.rct')], '', undefined, env);
+    expect(replay.stderr).toMatch(/replay matches the recording: \d+ events/);
   }, startupMs + 120_000);
 });
 
