@@ -7,3 +7,5 @@ export { httpGuestPort, maxHttpConnections } from './serve.js';
 export { maxHeadBytes, maxHeaderCount, maxRequestBodyBytes, parseRequest, serializeResponse } from './http-wire.js';
 export { maxResponseBodyBytes, maxFieldsBytes } from './http.js';
 export { httpHost, type HttpHost } from './http.js';
+export { componentHost } from './host.js';
+export { KernelCalls } from './calls.js';
