@@ -9,6 +9,7 @@ import { inspectCommand, withInspectOptions, type ParsedInspectArgs } from './co
 import { recordCommand, withRecordOptions, type ParsedRecordArgs } from './commands/record.js';
 import { replayCommand, withReplayOptions, type ParsedReplayArgs } from './commands/replay.js';
 import { runCommand, withRunOptions, type ParsedRunArgs } from './commands/run.js';
+import { serveCommand, withServeOptions, type ParsedServeArgs } from './commands/serve.js';
 import { exitCodeHelp } from './exit-codes.js';
 import { bareJsonFlags } from './json-summary.js';
 import { exitCodeFor, fail, handle } from './failure.js';
@@ -36,6 +37,10 @@ const examples = {
   record: [
     ['replicode record -o hello.rct wasm_programs/build/hello.wasm', 'record a run'],
     ['replicode record --clock real --random os -o clocks.rct wasm_programs/build/clocks.wasm', "record the host's time and entropy"],
+  ],
+  serve: [
+    ['replicode serve --listen 127.0.0.1:8080 wasm_programs/build/js_http_counter.component.wasm', 'serve a wasi:http handler; curl http://127.0.0.1:8080/counter'],
+    ['replicode serve --listen 127.0.0.1:8080 -o serve.rct handler.wasm', 'record the session (replicode replay serve.rct)'],
   ],
   replay: [
     ['replicode replay hello.rct', 'replay and verify'],
@@ -97,6 +102,12 @@ async function main(): Promise<void> {
       handle('record', (argv) => recordCommand(argv as unknown as ParsedRecordArgs)),
     )
     .command(
+      'serve [module] [args..]',
+      'Serve a wasi:http/incoming-handler component over HTTP/1.1 (as wasmtime serve)',
+      (y) => withExamples(withServeOptions(y), examples.serve),
+      handle('serve', (argv) => serveCommand(argv as unknown as ParsedServeArgs)),
+    )
+    .command(
       'replay [trace]',
       'Re-execute a trace, verifying every event, output and checkpoint',
       (y) => withExamples(withReplayOptions(y), examples.replay),
@@ -150,7 +161,7 @@ async function main(): Promise<void> {
       }),
     )
     .completion('completion', 'Print a bash/zsh completion script (replicode completion >> ~/.bashrc)')
-    .demandCommand(1, 'name a command: run, record, replay, inspect, index, diff, tui, cluster, node, completion')
+    .demandCommand(1, 'name a command: run, record, serve, replay, inspect, index, diff, tui, cluster, node, completion')
     .strict()
     .wrap(helpWidth())
     .epilogue(exitCodeHelp)

@@ -111,7 +111,7 @@ describe('what RepliCode cannot serve is refused before the run', () => {
   it('a component that is not a command', () => {
     const r = run('p2_not_a_command.wat');
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toContain('is a component but not a WASI command: it does not export wasi:cli/run@0.2 (it exports add)');
+    expect(r.stderr).toContain('is a component but not a WASI command: it does not export wasi:cli/run@0.2 (nor wasi:http/incoming-handler@0.2, for serve) (it exports add)');
   });
 });
 

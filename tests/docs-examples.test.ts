@@ -156,7 +156,7 @@ function freePort(): Promise<number> {
 /** Replace each host port given to --listen by a free one, everywhere in the block. */
 async function withFreePorts(commands: Command[]): Promise<Command[]> {
   const ports = new Set<string>();
-  for (const c of commands) for (const m of c.text.matchAll(/--listen\s+(?:udp:)?(?:[\d.]+:)?(\d+)=/g)) ports.add(m[1]);
+  for (const c of commands) for (const m of c.text.matchAll(/--listen\s+(?:udp:)?(?:[\d.]+:)?(\d+)(?:=|\s)/g)) ports.add(m[1]);
   let out = commands;
   for (const port of ports) {
     const fresh = String(await freePort());

@@ -1,6 +1,6 @@
 // wasi:filesystem (types, preopens): a descriptor is a kernel fd; each method is the path_* or
 // fd_* call that does it, so the in-memory filesystem, rights and errno are the preview1 ones.
-import { FdFlags, FileType, OFlags, Rights, allRights, directoryRights } from '../abi.js';
+import { FdFlags, FileType, FstFlags, OFlags, Rights, allRights, directoryRights } from '../abi.js';
 import { CallFailed, Scratch, type KernelCalls } from './calls.js';
 import { ResultError, errorCode } from './errors.js';
 import { InputStream, IoError, OutputStream } from './streams.js';
@@ -24,6 +24,15 @@ function fsCall<T>(fn: () => T): T {
 const datetime = (ns: bigint) => ({ seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) });
 interface PathFlags { symlinkFollow?: boolean }
 const lookup = (flags: PathFlags | undefined) => (flags?.symlinkFollow ? 1 : 0);
+
+/** wasi:filesystem's new-timestamp, as preview1's (time, fstflags) for one of atim or mtim. */
+type NewTimestamp = { tag: 'no-change' } | { tag: 'now' } | { tag: 'timestamp'; val: { seconds: bigint; nanoseconds: number } };
+function timesOf(access: NewTimestamp, modification: NewTimestamp): [bigint, bigint, number] {
+  const ns = (t: NewTimestamp) => (t.tag === 'timestamp' ? t.val.seconds * 1_000_000_000n + BigInt(t.val.nanoseconds) : 0n);
+  const flags = (t: NewTimestamp, set: number, now: number) => (t.tag === 'timestamp' ? set : t.tag === 'now' ? now : 0);
+  return [ns(access), ns(modification), flags(access, FstFlags.ATIM, FstFlags.ATIM_NOW) | flags(modification, FstFlags.MTIM, FstFlags.MTIM_NOW)];
+}
+const adviceCodes: Record<string, number> = { normal: 0, sequential: 1, random: 2, 'will-need': 3, 'dont-need': 4, 'no-reuse': 5 };
 
 export class Descriptor {
   constructor(readonly calls: KernelCalls, readonly fd: number, private readonly preopen = false) {}
@@ -50,6 +59,37 @@ export class Descriptor {
   metadataHash() { return fsCall(() => { this.calls.call('fd_filestat_get', this.fd, Scratch.stat); return this.hash(); }); }
   metadataHashAt(flags: PathFlags, path: string) {
     return fsCall(() => { this.calls.call('path_filestat_get', this.fd, lookup(flags), Scratch.pathA, this.calls.path(Scratch.pathA, path), Scratch.stat); return this.hash(); });
+  }
+  /** read and write at an offset are one fd_pread / fd_pwrite of at most Scratch.dataBytes. */
+  read(length: bigint, offset: bigint): [Uint8Array, boolean] {
+    return fsCall(() => {
+      const n = Math.min(Number(length), Scratch.dataBytes);
+      this.calls.iovec(n);
+      this.calls.call('fd_pread', this.fd, Scratch.iovec, 1, offset, Scratch.out);
+      const got = this.calls.mem.u32(Scratch.out);
+      return [this.calls.data(got), got < n]; // fewer bytes than asked: the end of the file
+    });
+  }
+  write(buffer: Uint8Array, offset: bigint): bigint {
+    return fsCall(() => {
+      this.calls.stage(buffer.subarray(0, Scratch.dataBytes));
+      this.calls.call('fd_pwrite', this.fd, Scratch.iovec, 1, offset, Scratch.out);
+      return BigInt(this.calls.mem.u32(Scratch.out));
+    });
+  }
+  advise(offset: bigint, length: bigint, advice: string): void {
+    const code = adviceCodes[advice];
+    if (code === undefined) throw new Error(`${advice} is not a wasi:filesystem advice (jco lowers only those)`);
+    fsCall(() => this.calls.call('fd_advise', this.fd, offset, length, code));
+  }
+  setTimes(access: NewTimestamp, modification: NewTimestamp): void {
+    fsCall(() => this.calls.call('fd_filestat_set_times', this.fd, ...timesOf(access, modification)));
+  }
+  setTimesAt(flags: PathFlags, path: string, access: NewTimestamp, modification: NewTimestamp): void {
+    fsCall(() => this.calls.call('path_filestat_set_times', this.fd, lookup(flags), Scratch.pathA, this.calls.path(Scratch.pathA, path), ...timesOf(access, modification)));
+  }
+  linkAt(flags: PathFlags, oldPath: string, to: Descriptor, newPath: string): void {
+    fsCall(() => this.calls.call('path_link', this.fd, lookup(flags), Scratch.pathA, this.calls.path(Scratch.pathA, oldPath), to.fd, Scratch.pathB, this.calls.path(Scratch.pathB, newPath)));
   }
   setSize(size: bigint): void { fsCall(() => this.calls.call('fd_filestat_set_size', this.fd, size)); }
   sync(): void { fsCall(() => this.calls.call('fd_sync', this.fd)); }

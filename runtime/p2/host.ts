@@ -5,6 +5,7 @@ import { ClockId, FileType } from '../abi.js';
 import type { Kernel } from '../kernel.js';
 import { Scratch, type KernelCalls } from './calls.js';
 import { Descriptor, DirectoryEntryStream, filesystemErrorCode } from './filesystem.js';
+import { httpHost } from './http.js';
 import { InputStream, IoError, OutputStream, Pollable, pollList } from './streams.js';
 import { socketInterfaces } from './sockets.js';
 
@@ -37,6 +38,7 @@ export function componentHost(kernel: Kernel, calls: KernelCalls): Record<string
   const terminal = (fd: number, make: () => object) => (kernel.fds.has(fd) && kernel.fds.get(fd).filetype === FileType.CHARACTER_DEVICE ? make() : undefined);
   const preopens = kernel.fds.entries().filter(([, h]) => h.preopenName !== undefined).map(([fd, h]) => [new Descriptor(calls, fd, true), h.preopenName!] as const);
   const random = { getRandomBytes: seededBytes, getRandomU64: randomU64 };
+  const http = httpHost(calls);
   return {
     'wasi:cli/environment': {
       getEnvironment: () => kernel.env.map((e) => { const eq = e.indexOf('='); return eq < 0 ? [e, ''] : [e.slice(0, eq), e.slice(eq + 1)]; }),
@@ -74,6 +76,8 @@ export function componentHost(kernel: Kernel, calls: KernelCalls): Record<string
     'wasi:filesystem/types': { Descriptor, DirectoryEntryStream, filesystemErrorCode },
     'wasi:filesystem/preopens': { getDirectories: () => preopens.map(([d, name]) => [d, name]) },
     ...socketInterfaces(calls),
+    'wasi:http/types': http.types,
+    'wasi:http/outgoing-handler': http.outgoingHandler,
   };
 }
 
@@ -91,6 +95,11 @@ export function unservedImports(wanted: readonly string[], host: Record<string, 
     const v = /^0\.2\.(\d+)$/.exec(version ?? '');
     if (!v || Number(v[1]) > newestPatch) return true;
     if (typeof served[fn] === 'function' && !/^[A-Z]/.test(fn)) return false;
+    // `new Fields` (a constructor) and `Fields.fromList` (a static function) of a served resource.
+    const ctor = /^new (\w+)$/.exec(fn);
+    if (ctor) return typeof served[ctor[1]!] !== 'function';
+    const member = /^(\w+)\.(\w+)$/.exec(fn);
+    if (member) return typeof (served[member[1]!] as Record<string, unknown> | undefined)?.[member[2]!] !== 'function';
     return !Object.values(served).some((c) => typeof c === 'function' && typeof (c as { prototype?: Record<string, unknown> }).prototype?.[fn] === 'function');
   });
 }

@@ -5,13 +5,15 @@ import { GuestLinkError, wasiModuleName } from '../link-check.js';
 import { CallFailed, KernelCalls } from './calls.js';
 import { Errno } from '../errno.js';
 import { componentHost } from './host.js';
+import type { HttpHost } from './http.js';
+import { serveHttp, type IncomingHandler } from './serve.js';
 import type { ComponentProgram } from './transpile.js';
 
 type Instantiate = (
   getCoreModule: (name: string) => WebAssembly.Module,
   imports: Record<string, Record<string, unknown>>,
   instantiateCore: (module: WebAssembly.Module, imports: WebAssembly.Imports) => WebAssembly.Instance,
-) => { run: { run(): void } };
+) => { run?: { run(): void }; incomingHandler?: IncomingHandler };
 
 /** A component ready to run: its entry point, and the guest's own memory (hashed into checkpoints). */
 export interface StartedComponent {
@@ -44,17 +46,25 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
     return module;
   };
   let exports: ReturnType<Instantiate>;
+  const imports = componentHost(kernel, calls);
   try {
-    exports = instantiate(getCoreModule, componentHost(kernel, calls), instantiateCore);
+    exports = instantiate(getCoreModule, imports, instantiateCore);
   } catch (err) {
     if (err instanceof WebAssembly.LinkError || err instanceof TypeError) throw new GuestLinkError(`the component cannot be instantiated: ${(err as Error).message}`);
     throw err;
   }
   if (!memory) throw new GuestLinkError('the component\'s main core module does not export its memory');
   kernel.hashMemory(memory);
+  const { run, incomingHandler } = exports;
+  // An HTTP handler (transpile.ts let it through for its export): serve.ts is its main loop.
+  if (!run) {
+    if (!incomingHandler) throw new Error('a component without wasi:cli/run or wasi:http/incoming-handler passed the export check');
+    const http = imports['wasi:http/types'] as unknown as HttpHost['types'];
+    return { start: () => serveHttp(incomingHandler, http, calls), memory, calls };
+  }
   const start = (): void => {
     try {
-      exports.run.run();
+      run.run();
     } catch (err) {
       // run returned err: the command failed, as a preview1 program exiting with 1.
       if ((err as { constructor?: { name?: string } })?.constructor?.name === 'ComponentError') throw new ProcessExit(1);

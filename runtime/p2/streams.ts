@@ -132,6 +132,9 @@ export class OutputStream {
   blockingFlush(): void { /* every write reached the kernel */ }
   writeZeroes(len: bigint): void { this.write(new Uint8Array(Math.min(Number(len), Scratch.dataBytes))); }
   blockingWriteZeroesAndFlush(len: bigint): void { this.writeZeroes(len); }
+  /** One read of at most `len` bytes from `src`, written here: the bytes moved. */
+  splice(src: InputStream, len: bigint): bigint { const bytes = src.read(len); this.write(bytes); return BigInt(bytes.length); }
+  blockingSplice(src: InputStream, len: bigint): bigint { return this.splice(src, len); }
   subscribe(): Pollable {
     return new Pollable(this.calls, typeof this.target.offset === 'bigint' ? { kind: 'ready' } : { kind: 'fd', fd: this.target.fd, write: true });
   }

@@ -146,8 +146,8 @@ function closingParen(source: string, at: number): number {
 }
 
 function checkServed(t: Transpiled, label: string): void {
-  if (!t.exports.some((name) => /^wasi:cli\/run@0\.2\.\d+$/.test(name))) {
-    throw new GuestLinkError(`${label} is a component but not a WASI command: it does not export wasi:cli/run@0.2 (it exports ${t.exports.join(', ') || 'nothing'})`);
+  if (!t.exports.some((name) => /^wasi:(cli\/run|http\/incoming-handler)@0\.2\.\d+$/.test(name))) {
+    throw new GuestLinkError(`${label} is a component but not a WASI command: it does not export wasi:cli/run@0.2 (nor wasi:http/incoming-handler@0.2, for serve) (it exports ${t.exports.join(', ') || 'nothing'})`);
   }
   const shape = componentHost(shapeKernel, undefined as unknown as KernelCalls);
   const versioned = (iface: string) => t.wanted.map((w) => w.split('#')[0]!).find((w) => w.startsWith(`${iface}@`)) ?? iface;

@@ -1,0 +1,36 @@
+// `replicode serve`: a wasi:http/incoming-handler component as an HTTP/1.1 server, as
+// `wasmtime serve` runs one. It is `run` (or, with -o, `record`) of the component with its
+// --listen address delivered to the guest port the server loop listens on (runtime/p2/serve.ts).
+import type { Argv } from 'yargs';
+import { defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
+import { httpGuestPort } from '../../runtime/index.js';
+import { UsageError } from '../options.js';
+import { recordCommand } from './record.js';
+import { runCommand, withRunOptions, type ParsedRunArgs } from './run.js';
+
+export function withServeOptions<T>(yargs: Argv<T>) {
+  return withRunOptions(yargs)
+    .positional('module', { type: 'string', describe: 'a WASI 0.2 component exporting wasi:http/incoming-handler' })
+    .option('listen', { type: 'string', array: true, default: [] as string[], describe: `where HTTP clients connect, HOST:PORT (delivered to guest port ${httpGuestPort}, where the server loop listens)` })
+    .option('output', { alias: 'o', type: 'string', describe: 'record the session into this trace (replay it with replicode replay)' });
+}
+
+export interface ParsedServeArgs extends ParsedRunArgs { output?: string }
+
+/** `[HOST:]PORT` (or the run form HOST:PORT=VPORT): where clients connect, delivered to the server's guest port. */
+export function serveListenSpec(spec: string): string {
+  if (spec.includes('=')) return spec;
+  if (!/^(?:.*:)?\d+$/.test(spec)) throw new UsageError(`--listen ${spec}: expected HOST:PORT, e.g. 127.0.0.1:8080`);
+  return `${spec}=${httpGuestPort}`;
+}
+
+export async function serveCommand(argv: ParsedServeArgs): Promise<number> {
+  if (!argv.module) throw new UsageError('name the component to serve: replicode serve --listen HOST:PORT COMPONENT.wasm');
+  if (argv.listen.length === 0) throw new UsageError('serve needs --listen HOST:PORT (where HTTP clients connect)');
+  const args = { ...argv, listen: argv.listen.map(serveListenSpec) };
+  if (argv.output === undefined) return runCommand(args);
+  return recordCommand({
+    ...args, output: argv.output, clock: 'virtual', random: 'seeded', checkpointEvery: String(defaultCheckpointEvery),
+    recordOutput: false, embedModule: true, maxTraceBytes: String(defaultMaxTraceBytes), inject: [],
+  });
+}

@@ -1,0 +1,145 @@
+// `replicode serve`: a wasi:http/incoming-handler component served over HTTP/1.1. The server is
+// this loop, run in the guest's thread as a C server's main loop would be: it listens on a guest
+// port of the virtual network and waits, accepts, reads and writes through the kernel's preview1
+// socket calls (each one traced, as a module's), parses each request from the bytes received
+// (http-wire.ts) and calls the handler once per request, in arrival order, on one instance. So a
+// recording holds the network input, and a replay parses and answers the same bytes the same way.
+import { Errno } from '../errno.js';
+import { CallFailed, Scratch, type KernelCalls } from './calls.js';
+import type { HttpHost } from './http.js';
+import { maxHeadBytes, maxRequestBodyBytes, parseRequest, plainResponse, serializeResponse, type WireRequest } from './http-wire.js';
+import { Pollable, maxPollables, pollList } from './streams.js';
+
+/** The guest port the server listens on (`serve --listen HOST:PORT` delivers there). */
+export const httpGuestPort = 80;
+/** The most connections open at once; more wait in the listener's backlog. */
+export const maxHttpConnections = 1000;
+/** The most bytes a connection holds before a request in them is complete (head, body, chunk framing). */
+const maxBufferedBytes = 2 * (maxHeadBytes + maxRequestBodyBytes);
+const listenBacklog = 128;
+if (maxHttpConnections + 1 >= maxPollables) throw new Error('maxHttpConnections must fit in one poll');
+
+/** The export a wasi:http handler gives: handle(request, response-outparam). */
+export interface IncomingHandler { handle(request: unknown, responseOut: unknown): void }
+
+/** Bytes received on one connection and not yet parsed into a request. */
+interface Connection { buffer: Uint8Array; used: number }
+
+/** Thrown by a call while the machine stops (ENETDOWN): the server ends, exit 0. */
+const stopping = (err: unknown) => err instanceof CallFailed && err.errno === Errno.NETDOWN;
+/** A peer that went away: its connection is closed, the server goes on. */
+const peerGone = (err: unknown) => err instanceof CallFailed && err.errno !== Errno.NETDOWN;
+
+/** Serves until the machine stops. */
+export function serveHttp(handler: IncomingHandler, http: HttpHost['types'], calls: KernelCalls, port = httpGuestPort): void {
+  const listener = listen(calls, port);
+  const conns = new Map<number, Connection>();
+  for (;;) {
+    const fds = [...conns.keys()];
+    const watched = conns.size < maxHttpConnections ? [listener, ...fds] : fds;
+    let fired: Uint32Array;
+    try {
+      fired = pollList(calls, watched.map((fd) => new Pollable(calls, { kind: 'fd', fd, write: false })));
+    } catch (err) {
+      if (stopping(err)) return;
+      throw err;
+    }
+    for (const index of fired) {
+      const fd = watched[index]!;
+      try {
+        if (fd === listener) accept(calls, listener, conns);
+        else if (!receive(calls, fd, conns.get(fd)!) || !answer(handler, http, calls, fd, conns.get(fd)!)) close(calls, fd, conns);
+      } catch (err) {
+        if (stopping(err)) return;
+        if (!peerGone(err)) throw err;
+        if (conns.has(fd)) close(calls, fd, conns);
+      }
+    }
+  }
+}
+
+/** A TCP socket listening on 0.0.0.0:port (sock_open, sock_bind, sock_listen). */
+function listen(calls: KernelCalls, port: number): number {
+  const address = Scratch.pathA;
+  calls.mem.write(address, new Uint8Array(4)); // 0.0.0.0
+  calls.mem.setU32(address + 8, address);
+  calls.mem.setU32(address + 12, 4);
+  calls.call('sock_open', 1 /* INET4 */, 2 /* STREAM */, Scratch.out);
+  const fd = calls.mem.u32(Scratch.out);
+  calls.call('sock_bind', fd, address + 8, port);
+  calls.call('sock_listen', fd, listenBacklog);
+  return fd;
+}
+
+function accept(calls: KernelCalls, listener: number, conns: Map<number, Connection>): void {
+  try {
+    calls.call('sock_accept', listener, 0, Scratch.out);
+  } catch (err) {
+    if (err instanceof CallFailed && err.errno === Errno.AGAIN) return; // the client left before it was accepted
+    throw err;
+  }
+  conns.set(calls.mem.u32(Scratch.out), { buffer: new Uint8Array(4096), used: 0 });
+}
+
+/** One sock_recv into the connection's buffer; false when the peer closed it (or sent too much). */
+function receive(calls: KernelCalls, fd: number, conn: Connection): boolean {
+  calls.iovec(Scratch.dataBytes);
+  calls.call('sock_recv', fd, Scratch.iovec, 1, 0, Scratch.out, Scratch.out2);
+  const n = calls.mem.u32(Scratch.out);
+  if (n === 0) return false;
+  if (conn.used + n > maxBufferedBytes) {
+    send(calls, fd, plainResponse(413, `more than ${maxBufferedBytes} bytes without a complete request`, false));
+    return false;
+  }
+  if (conn.used + n > conn.buffer.length) {
+    const grown = new Uint8Array(Math.min(maxBufferedBytes, Math.max(conn.used + n, conn.buffer.length * 2)));
+    grown.set(conn.buffer.subarray(0, conn.used));
+    conn.buffer = grown;
+  }
+  conn.buffer.set(calls.mem.bytes(Scratch.data, n), conn.used);
+  conn.used += n;
+  return true;
+}
+
+/** Answers every complete request in the buffer, in order; false when the connection is to close. */
+function answer(handler: IncomingHandler, http: HttpHost['types'], calls: KernelCalls, fd: number, conn: Connection): boolean {
+  for (;;) {
+    const parsed = parseRequest(conn.buffer.subarray(0, conn.used));
+    if (parsed.kind === 'incomplete') return true;
+    if (parsed.kind === 'bad') {
+      send(calls, fd, plainResponse(parsed.status, parsed.reason, false));
+      return false;
+    }
+    send(calls, fd, respond(handler, http, parsed.request));
+    conn.buffer.copyWithin(0, parsed.consumed, conn.used);
+    conn.used -= parsed.consumed;
+    if (!parsed.request.keepAlive) return false;
+  }
+}
+
+/** One handle call: the response it set, or a 500 saying why there is none. */
+function respond(handler: IncomingHandler, http: HttpHost['types'], request: WireRequest): Uint8Array {
+  const out = new http.ResponseOutparam();
+  handler.handle(new http.IncomingRequest(request), out);
+  const { outcome } = out;
+  if (outcome.kind === 'unset') return plainResponse(500, 'the handler did not set a response', request.keepAlive);
+  if (outcome.kind === 'error') return plainResponse(500, `the handler answered with error ${outcome.code}`, request.keepAlive);
+  const { status, headers, body } = outcome.response.toResponse();
+  return serializeResponse(status, headers, body, { keepAlive: request.keepAlive, head: request.method === 'HEAD' });
+}
+
+/** Writes all of `bytes` (sock_send, a scratch area at a time). */
+function send(calls: KernelCalls, fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) {
+    calls.stage(bytes.subarray(at, at + Scratch.dataBytes));
+    calls.call('sock_send', fd, Scratch.iovec, 1, 0, Scratch.out);
+    const sent = calls.mem.u32(Scratch.out);
+    if (sent === 0) throw new CallFailed(Errno.PIPE);
+    at += sent;
+  }
+}
+
+function close(calls: KernelCalls, fd: number, conns: Map<number, Connection>): void {
+  conns.delete(fd);
+  calls.call('fd_close', fd);
+}
