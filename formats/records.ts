@@ -48,7 +48,9 @@ export type RewritePassRecord =
   /** Fuel counting (--max-fuel): the guest stops once it has used `maxFuel` (runtime/rewrite/fuel.ts). */
   | { name: 'fuel'; maxFuel: number }
   /** NaN canonicalisation (on unless --no-canonical-nans; runtime/rewrite/nans.ts). */
-  | { name: 'canonical-nans' };
+  | { name: 'canonical-nans' }
+  /** wasi-threads: wait/notify call the scheduler, which switches threads every `quantum` units of fuel (runtime/rewrite/threads.ts). */
+  | { name: 'threads'; quantum: number };
 /**
  * The largest call-stack limit (--max-stack): 256 MiB of counted frames, whose thread then gets
  * a 520 MB V8 stack (a 2 GB stack takes Node 10 s to start a worker with).
@@ -62,6 +64,7 @@ function isRewritePass(v: unknown): v is RewritePassRecord {
     case 'stack-limit': return isCount(p.maxStackBytes) && p.maxStackBytes > 0 && p.maxStackBytes <= maxStackLimitBytes;
     case 'fuel': return isCount(p.maxFuel) && p.maxFuel > 0;
     case 'canonical-nans': return true;
+    case 'threads': return isCount(p.quantum) && p.quantum > 0 && p.quantum <= 2 ** 30;
     default: return false;
   }
 }
@@ -72,6 +75,7 @@ function plainPass(p: RewritePassRecord): RewritePassRecord {
     case 'stack-limit': return { name: p.name, maxStackBytes: p.maxStackBytes };
     case 'fuel': return { name: p.name, maxFuel: p.maxFuel };
     case 'canonical-nans': return { name: p.name };
+    case 'threads': return { name: p.name, quantum: p.quantum };
   }
 }
 
