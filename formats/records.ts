@@ -37,6 +37,8 @@ export interface TraceHeader {
     maxMemoryBytes?: number;
     /** The send buffer of connections to outside clients; absent: unbounded (older traces). */
     sendBufferBytes?: number;
+    /** wasi-threads: --max-threads; absent: the default (64). */
+    maxThreads?: number;
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
@@ -391,6 +393,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
       ...(isHostTable(c.hosts) && c.hosts.length > 0 ? { hosts: c.hosts } : {}),
       ...(isCount(c.maxMemoryBytes) ? { maxMemoryBytes: c.maxMemoryBytes } : {}),
       ...(isCount(c.sendBufferBytes) && c.sendBufferBytes > 0 ? { sendBufferBytes: c.sendBufferBytes } : {}),
+      ...(isCount(c.maxThreads) && c.maxThreads > 0 ? { maxThreads: c.maxThreads } : {}),
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

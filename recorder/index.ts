@@ -78,6 +78,7 @@ function fullHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceH
       ...(config.hosts?.length ? { hosts: config.hosts } : {}),
       ...(config.maxMemoryBytes !== undefined ? { maxMemoryBytes: config.maxMemoryBytes } : {}),
       ...(config.sendBufferBytes !== undefined ? { sendBufferBytes: config.sendBufferBytes } : {}),
+      ...(config.maxThreads !== undefined ? { maxThreads: config.maxThreads } : {}),
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;

@@ -2,6 +2,7 @@
 // waits on which address, and who runs next. Pure state, no workers, no clocks: its every
 // decision is a function of the calls it is told of, in order (docs/design.md, "Threads").
 import { assert } from '../rewrite/module.js';
+import { deadlockMessagePrefix } from '../trap.js';
 
 /** WASI's EAGAIN: what thread-spawn returns (negated) past --max-threads, as wasi-threads specifies. */
 export const eagain = 6;
@@ -130,7 +131,7 @@ export class Scheduler {
   /** One line naming every thread and the address it waits on, in tid order: the same in every run. */
   describeDeadlock(): string {
     const parts = this.threads.map((t) => `thread ${t.tid} on 0x${t.address.toString(16)} (${t.wide ? 'wait64' : 'wait32'})`);
-    return `deadlock: every thread waits: ${parts.join(', ')}`;
+    return `${deadlockMessagePrefix}${parts.join(', ')}`;
   }
 }
 
