@@ -81,8 +81,12 @@ function plainPass(p: RewritePassRecord): RewritePassRecord {
   }
 }
 
-/** A run of consecutive syscall events, stored column by column (they compress well so). */
-export interface CallsRecord { kind: 'calls'; first: number; ids: Uint8Array; results: Uint8Array; fingerprints: Uint32Array }
+/**
+ * A run of consecutive syscall events, stored column by column (they compress well so).
+ * `threads`: the guest thread (wasi-threads tid) that made each event; absent when every event
+ * is the main thread's (0), as in every single-threaded trace and every trace older than threads.
+ */
+export interface CallsRecord { kind: 'calls'; first: number; ids: Uint8Array; results: Uint8Array; fingerprints: Uint32Array; threads?: Uint32Array }
 export const StdinStatus = { data: 0, eof: 1, again: 2 } as const;
 export interface StdinRecord { kind: 'stdin'; event: number; requested: number; poll: boolean; status: number; data: Uint8Array }
 export interface ClockRecord { kind: 'clock'; event: number; clockId: number; value: bigint }
@@ -149,24 +153,33 @@ export const encodeHeader = (h: TraceHeader): Uint8Array => pack([RecordKind.hea
  * guest's hot path, and its layout is fixed ([2, first, bin ids, bin results, bin fingerprints
  * as u32 LE]). The bytes are exactly what msgpackr would produce (the golden test checks).
  */
-export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array, fingerprints: Uint32Array): Uint8Array {
+export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array, fingerprints: Uint32Array, threads?: Uint32Array): Uint8Array {
   const n = ids.length;
+  // The sixth element, the thread column, only when some event is not the main thread's.
+  const withThreads = threads !== undefined && threads.subarray(0, n).some((t) => t !== 0);
   if (!Number.isSafeInteger(first) || first < 0 || first > 0xffffffff) {
-    const fp = new Uint8Array(n * 4);
-    const view = new DataView(fp.buffer);
-    fingerprints.forEach((f, i) => view.setUint32(i * 4, f, true));
-    return pack([RecordKind.calls, first, ids, results, fp]);
+    const u32 = (column: Uint32Array) => {
+      const bytes = new Uint8Array(n * 4);
+      const view = new DataView(bytes.buffer);
+      for (let i = 0; i < n; i++) view.setUint32(i * 4, column[i]!, true);
+      return bytes;
+    };
+    return pack([RecordKind.calls, first, ids, results, u32(fingerprints), ...(withThreads ? [u32(threads)] : [])]);
   }
-  const out = new Uint8Array(2 + 5 + 3 * 5 + n * 6);
+  const out = new Uint8Array(2 + 5 + 4 * 5 + n * (withThreads ? 10 : 6));
   const view = new DataView(out.buffer);
   let at = 0;
-  out[at++] = 0x95;
+  out[at++] = withThreads ? 0x96 : 0x95;
   out[at++] = RecordKind.calls;
   at = writeUint(out, view, at, first);
   at = writeBin(out, view, at, ids);
   at = writeBin(out, view, at, results);
   at = writeBinHeader(out, view, at, n * 4);
   for (let i = 0; i < n; i++, at += 4) view.setUint32(at, fingerprints[i]!, true);
+  if (withThreads) {
+    at = writeBinHeader(out, view, at, n * 4);
+    for (let i = 0; i < n; i++, at += 4) view.setUint32(at, threads[i]!, true);
+  }
   return out.subarray(0, at);
 }
 
@@ -257,13 +270,17 @@ export function decodeRecord(value: unknown): TraceRecord {
       need(r[1] && typeof r[1] === 'object', 'header body');
       return { kind: 'header', header: decodeHeader(r[1] as Record<string, unknown>) };
     case RecordKind.calls: {
-      const [, first, ids, results, fp] = r;
+      const [, first, ids, results, fp, tids] = r;
       need(isCount(first) && isBytes(ids) && isBytes(results) && isBytes(fp), 'calls fields');
       need(results.length === ids.length && fp.length === ids.length * 4, 'calls columns of equal length');
-      const view = new DataView(fp.buffer, fp.byteOffset, fp.byteLength);
-      const fingerprints = new Uint32Array(ids.length);
-      for (let i = 0; i < ids.length; i++) fingerprints[i] = view.getUint32(i * 4, true);
-      return { kind: 'calls', first, ids: plain(ids), results: plain(results), fingerprints };
+      need(r.length <= 6 && (tids === undefined || (isBytes(tids) && tids.length === ids.length * 4)), 'calls thread column of equal length');
+      const u32 = (bytes: Uint8Array) => {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const column = new Uint32Array(ids.length);
+        for (let i = 0; i < ids.length; i++) column[i] = view.getUint32(i * 4, true);
+        return column;
+      };
+      return { kind: 'calls', first, ids: plain(ids), results: plain(results), fingerprints: u32(fp), ...(tids !== undefined ? { threads: u32(tids as Uint8Array) } : {}) };
     }
     case RecordKind.stdin: {
       const [, event, requested, poll, status, data] = r;

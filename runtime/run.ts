@@ -66,7 +66,10 @@ export function runGuest(program: GuestProgram, config: ProcessConfig, effects: 
   if (typeof start !== 'function') throw new GuestLinkError('module has no _start export (is it a WASI command?)');
   kernel.attachMemory(memory);
   kernel.attachInstance(instance);
-  threads?.attach(instance);
+  if (threads) {
+    threads.attach(instance);
+    session?.attachThreads?.(() => threads.currentThread);
+  }
   if (snapshots) {
     const replay = session as (GuestSession & SnapshotSession & { attachClock(clock: InstructionClock): void }) | undefined;
     if (!replay?.saveState) throw new Error('snapshots need a replay or hashing session');
