@@ -527,7 +527,7 @@ function firstDifferingEvent(a: TraceReader, b: TraceReader, limit: number, onPr
     const batch = current(side);
     if (!batch) return undefined;
     const index = batch.first + side.i;
-    return { type: 'call', index, id: batch.ids[side.i]!, fingerprint: batch.fingerprints[side.i]!, result: batch.results[side.i]!, inputs: batch.inputs.get(index) ?? [], batch: batch.batchesBefore + side.net };
+    return { type: 'call', index, id: batch.ids[side.i]!, fingerprint: batch.fingerprints[side.i]!, result: batch.results[side.i]!, thread: batch.threads?.[side.i] ?? 0, inputs: batch.inputs.get(index) ?? [], batch: batch.batchesBefore + side.net };
   };
   const step = (side: Side): void => {
     const batch = side.batch!;

@@ -128,6 +128,8 @@ export interface EventRow {
   syscall?: string;
   result?: string;
   fingerprint?: string;
+  /** The guest thread that made the call (wasi-threads; 0: the main thread, and every single-threaded trace). */
+  thread?: number;
   inputs?: string[];
   checkpoint?: { number: number; chain: string };
 }
@@ -167,12 +169,14 @@ export function* eventRows(reader: TraceReader, query: EventQuery = {}): Generat
     return row.syscall === query.kind || inputRecords.some((r) => r.kind === query.kind);
   };
   let listed = 0;
+  // A thread per row only in a trace of a wasi-threads run: older and single-threaded listings stay as they were.
+  const threaded = (reader.header.module.rewrite ?? []).some((p) => p.name === 'threads');
   for (const view of eventsOf(reader, from)) {
     if (listed >= limit) return;
     const row: EventRow = view.type === 'call'
       ? {
         event: view.index, kind: 'call', syscall: syscallName(view.id), result: resultName(view.result),
-        fingerprint: view.fingerprint.toString(16).padStart(8, '0'), inputs: view.inputs.map(describeInput),
+        fingerprint: view.fingerprint.toString(16).padStart(8, '0'), ...(threaded ? { thread: view.thread } : {}), inputs: view.inputs.map(describeInput),
       }
       : { event: view.record.event, kind: 'checkpoint', checkpoint: { number: view.record.number, chain: hex(view.record.chain) } };
     if (!wanted(row, view.type === 'call' ? view.inputs : [])) continue;

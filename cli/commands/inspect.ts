@@ -74,7 +74,7 @@ async function listEventsTo(out: TextOut, rows: Iterable<EventRow>, json: boolea
 
 function formatRow(r: EventRow): string {
   if (r.kind === 'checkpoint') return `#${r.event}  checkpoint ${r.checkpoint!.number}  chain ${r.checkpoint!.chain.slice(0, 16)}\n`;
-  return `#${r.event}  ${r.syscall} -> ${r.result}${r.inputs!.length ? `  [${r.inputs!.join('; ')}]` : ''}\n`;
+  return `#${r.event}  ${r.thread === undefined ? '' : `thread ${r.thread}  `}${r.syscall} -> ${r.result}${r.inputs!.length ? `  [${r.inputs!.join('; ')}]` : ''}\n`;
 }
 
 function formatSummary(path: string, s: TraceSummary): string {
