@@ -1,0 +1,157 @@
+// wasi-threads through the CLI (runtime/sched/, docs/design.md "Threads"): one guest thread runs
+// at a time and the turn passes at syscalls, wait/notify, exits and fuel quanta, so the guests in
+// wasm_programs/wat/threads/ print the same thing in every run, record and replay; a deadlock is
+// reported with its own exit code; the thread bound holds; replay follows the recorded schedule.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { encodeChunk, encodeFileHeader, encodeTrailer, pack, readChunk, memorySource } from '../dist/formats/index.js';
+import { Scheduler, DeadlockError } from '../dist/runtime/index.js';
+import { programsDir, runCli, tempDir } from './helpers.js';
+
+const guest = (name: string) => join(programsDir, 'wat', 'threads', `${name}.wat`);
+const deadlockExitCode = 131;
+
+/** The chatter guest's lines in the scheduler's order: thread 0 spawns, each fd_write passes the turn. */
+const chatterOutput = 't1 k0\nt1 k1\nt2 k0\nt1 k2\nt2 k1\nt3 k0\nt1 k3\nt2 k2\nt3 k1\nt1 k4\nt2 k3\nt3 k2\nt2 k4\nt3 k3\nt3 k4\ndone\n';
+
+/** Rewrites a trace, letting `mutate` change decoded msgpack values chunk by chunk (as record-replay.test.ts does). */
+function tamper(path: string, mutate: (value: unknown[]) => void): string {
+  const src = memorySource(readFileSync(path));
+  const out: Uint8Array[] = [encodeFileHeader()];
+  let at = 16;
+  let written = 16;
+  let footerOffset = 0;
+  for (let chunk = readChunk(src, at); chunk; at = chunk.end, chunk = readChunk(src, at)) {
+    const values = chunk.values as unknown[][];
+    if (values[0]?.[0] === 10) footerOffset = written;
+    values.forEach(mutate);
+    const framed = encodeChunk(Buffer.concat(values.map((v) => pack(v))));
+    out.push(framed);
+    written += framed.length;
+  }
+  out.push(encodeTrailer(footerOffset));
+  const tampered = path.replace(/\.rct$/, '-tampered.rct');
+  writeFileSync(tampered, Buffer.concat(out));
+  return tampered;
+}
+
+describe('wasi-threads guests run deterministically', () => {
+  it('the racy counter prints the same total every run, and the same under record and replay', () => {
+    const first = runCli(['run', guest('racy_counter')]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^\d+\n$/);
+    expect(runCli(['run', guest('racy_counter')]).stdout).toBe(first.stdout);
+    const trace = join(tempDir(), 'racy.rct');
+    const recorded = runCli(['record', '-o', trace, guest('racy_counter')]);
+    expect(recorded.exitCode, recorded.stderr).toBe(0);
+    expect(recorded.stdout).toBe(first.stdout);
+    const replayed = runCli(['replay', trace]);
+    expect(replayed.exitCode, replayed.stderr).toBe(0);
+    expect(replayed.stdout).toBe(first.stdout);
+  });
+
+  it('the producer/consumer hands over 1..1000 through wait/notify: 500500 (V8 Liftoff included: waits are host calls)', () => {
+    const r = runCli(['run', guest('producer_consumer')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe('500500\n');
+  });
+
+  it('a deadlock is reported in one line naming the threads and addresses, with exit code 131, the same twice', () => {
+    const line = 'replicode: deadlock: every thread waits: thread 0 on 0x0 (wait32), thread 1 on 0x4 (wait32)\n';
+    for (let i = 0; i < 2; i++) {
+      const r = runCli(['run', guest('deadlock')]);
+      expect(r.exitCode).toBe(deadlockExitCode);
+      expect(r.stderr).toBe(line);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('threads that make syscalls interleave in the scheduler\'s order; a quantum shorter than a line changes the order, the same way every run', () => {
+    for (const extra of [[], ['--quantum', '1000000000']]) {
+      const r = runCli(['run', ...extra, guest('chatter')]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toBe(chatterOutput);
+    }
+    const short = runCli(['run', '--quantum', '7', guest('chatter')]);
+    expect(short.stdout).not.toBe(chatterOutput);
+    expect(short.stdout.split('\n').sort()).toEqual(chatterOutput.split('\n').sort());
+    expect(runCli(['run', '--quantum', '7', guest('chatter')]).stdout).toBe(short.stdout);
+  });
+
+  it('--max-threads bounds the threads alive at once: past it thread-spawn fails (the guest exits 1)', () => {
+    // The racy counter needs 5 threads (main + 4) and exits 1 when a spawn fails.
+    for (const [max, code] of [[3, 1], [4, 1], [5, 0]] as const) {
+      const r = runCli(['run', '--max-threads', String(max), guest('racy_counter')]);
+      expect(r.exitCode, `--max-threads ${max}: ${r.stderr}`).toBe(code);
+    }
+    const bad = runCli(['run', '--max-threads', '0', guest('racy_counter')]);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/--max-threads/);
+  });
+});
+
+describe('record and replay of a threaded guest', () => {
+  it('the trace names each event\'s thread; replay follows the schedule; a tampered thread column diverges', () => {
+    const trace = join(tempDir(), 'chatter.rct');
+    const recorded = runCli(['record', '-o', trace, guest('chatter')]);
+    expect(recorded.exitCode, recorded.stderr).toBe(0);
+    expect(recorded.stdout).toBe(chatterOutput);
+    const events = runCli(['inspect', '--events', trace]);
+    expect(events.stdout.split('\n').slice(0, 3)).toEqual(['#0  thread 1  fd_write -> ok', '#1  thread 1  fd_write -> ok', '#2  thread 2  fd_write -> ok']);
+    expect(events.stdout).toContain('#15  thread 0  fd_write -> ok');
+    const replayed = runCli(['replay', trace]);
+    expect(replayed.exitCode, replayed.stderr).toBe(0);
+    expect(replayed.stdout).toBe(chatterOutput);
+    expect(replayed.stderr).toContain('replay matches the recording: 16 events');
+
+    const tampered = tamper(trace, (v) => {
+      if (v[0] === 2) (v[5] as Uint8Array)[2 * 4] = 3; // event 2 was thread 2's
+    });
+    const r = runCli(['replay', '-q', tampered]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain('replay diverged at event 2: a different thread made the call');
+  });
+
+  it('the quantum is in the trace header: a replay switches where the recording did', () => {
+    const trace = join(tempDir(), 'chatter-q7.rct');
+    const run = runCli(['run', '--quantum', '7', guest('chatter')]);
+    const recorded = runCli(['record', '--quantum', '7', '-o', trace, guest('chatter')]);
+    expect(recorded.exitCode, recorded.stderr).toBe(0);
+    expect(recorded.stdout).toBe(run.stdout);
+    const replayed = runCli(['replay', trace]);
+    expect(replayed.exitCode, replayed.stderr).toBe(0);
+    expect(replayed.stdout).toBe(run.stdout);
+  });
+});
+
+describe('the scheduler', () => {
+  it('round robin in tid order from the thread after the current one; notify wakes the longest waiting first', () => {
+    const s = new Scheduler(4);
+    expect(s.spawn()).toEqual({ tid: 1, slot: 1 });
+    expect(s.spawn()).toEqual({ tid: 2, slot: 2 });
+    expect(s.switchTurn().tid).toBe(1);
+    s.wait(8, false, -1n);
+    expect(s.switchTurn().tid).toBe(2);
+    s.wait(8, false, -1n);
+    expect(s.switchTurn().tid).toBe(0);
+    expect(s.notify(8, 1)).toBe(1);
+    expect(s.switchTurn().tid).toBe(1); // woken first: it waited first
+    expect(s.switchTurn().tid).toBe(0); // thread 2 still waits
+    expect(s.spawn()).toEqual({ tid: 3, slot: 3 });
+    expect(s.spawn()).toEqual({ errno: 6 }); // 4 alive: -EAGAIN
+  });
+
+  it('when every thread waits, the earliest timeout fires (virtual time); with none, a deadlock', () => {
+    const s = new Scheduler(2);
+    s.spawn();
+    s.wait(4, false, 500n);
+    expect(s.switchTurn().tid).toBe(1);
+    s.wait(16, true, -1n);
+    const woken = s.switchTurn();
+    expect([woken.tid, woken.result, s.nowNs]).toEqual([0, 2, 500n]);
+    s.wait(4, false, -1n);
+    expect(() => s.switchTurn()).toThrow(DeadlockError);
+    expect(() => s.switchTurn()).toThrow('deadlock: every thread waits: thread 0 on 0x4 (wait32), thread 1 on 0x10 (wait64)');
+  });
+});
