@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeChunk, encodeFileHeader, encodeTrailer, pack, readChunk, memorySource } from '../dist/formats/index.js';
+import { decodeRecord, encodeCalls, encodeChunk, encodeFileHeader, encodeTrailer, pack, readChunk, memorySource, unpackAll } from '../dist/formats/index.js';
 import { Scheduler, DeadlockError } from '../dist/runtime/index.js';
 import { programsDir, runCli, tempDir } from './helpers.js';
 
@@ -122,6 +122,29 @@ describe('record and replay of a threaded guest', () => {
     const replayed = runCli(['replay', trace]);
     expect(replayed.exitCode, replayed.stderr).toBe(0);
     expect(replayed.stdout).toBe(run.stdout);
+  });
+});
+
+describe('the calls record\'s thread column', () => {
+  const ids = new Uint8Array([5, 26, 26]);
+  const results = new Uint8Array([0, 8, 0]);
+  const fingerprints = new Uint32Array([1, 0xdeadbeef, 3]);
+  const le = (values: number[]) => new Uint8Array(new Uint32Array(values).buffer);
+
+  it('is written only when some event is not thread 0\'s, as msgpack would, and read back', () => {
+    const single = encodeCalls(7, ids, results, fingerprints, new Uint32Array(3));
+    expect(Buffer.from(single)).toEqual(Buffer.from(encodeCalls(7, ids, results, fingerprints))); // the bytes of every trace before threads
+    const threaded = encodeCalls(7, ids, results, fingerprints, new Uint32Array([0, 2, 1]));
+    expect(Buffer.from(threaded)).toEqual(Buffer.from(pack([2, 7, ids, results, le([1, 0xdeadbeef, 3]), le([0, 2, 1])])));
+    const [value] = unpackAll(threaded) as unknown[][];
+    const record = decodeRecord(value);
+    expect(record.kind === 'calls' && [...record.threads!]).toEqual([0, 2, 1]);
+    const [old] = unpackAll(single) as unknown[][];
+    expect(decodeRecord(old)).not.toHaveProperty('threads');
+  });
+
+  it('of another length is refused', () => {
+    expect(() => decodeRecord([2, 7, ids, results, le([1, 2, 3]), le([0, 2])])).toThrow(/thread column/);
   });
 });
 
