@@ -42,8 +42,10 @@ export class RecordingSession implements GuestSession {
     enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
       if (this.faults.active) this.faults.noteCall(id, args);
       this.rolling = Math.imul(Math.imul(this.rolling ^ id, 0x01000193) ^ fingerprint, 0x01000193);
+      const thread = this.thread();
+      if (thread !== 0) this.rolling = Math.imul(this.rolling ^ thread, 0x01000193); // as HashingSession
       try {
-        this.event = this.writer.call(id, fingerprint, this.thread());
+        this.event = this.writer.call(id, fingerprint, thread);
       } catch (err) {
         this.guard(() => { throw err; });
       }
