@@ -178,3 +178,39 @@ describe('the scheduler', () => {
     expect(() => s.switchTurn()).toThrow('deadlock: every thread waits: thread 0 on 0x4 (wait32), thread 1 on 0x10 (wait64)');
   });
 });
+
+describe('wait and notify as host calls', () => {
+  /** A threaded module whose _start is `body` (no other thread is spawned). */
+  function mainOnly(body: string): string {
+    const file = join(tempDir(), 'main_only.wat');
+    writeFileSync(file, `(module
+  (import "env" "memory" (memory 1 1 shared))
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (func (export "wasi_thread_start") (param i32 i32))
+  (func (export "_start") ${body}))`);
+    return file;
+  }
+
+  it('the memarg offset is part of the address; wait64 too', () => {
+    const r = runCli(['run', mainOnly('(drop (memory.atomic.wait64 offset=8 (i32.const 8) (i64.const 0) (i64.const -1)))')]);
+    expect(r.exitCode).toBe(deadlockExitCode);
+    expect(r.stderr).toBe('replicode: deadlock: every thread waits: thread 0 on 0x10 (wait64)\n');
+  });
+
+  it('a value that differs returns 1 (not-equal), a timeout with no one to wake returns 2 (timed-out), notify with no waiter 0', () => {
+    const exitWith = (expr: string) => runCli(['run', mainOnly(`(call $exit ${expr})`)]).exitCode;
+    expect(exitWith('(memory.atomic.wait32 (i32.const 0) (i32.const 7) (i64.const -1))')).toBe(1);
+    expect(exitWith('(memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const 1000))')).toBe(2);
+    expect(exitWith('(i32.add (i32.const 40) (memory.atomic.notify (i32.const 0) (i32.const 5)))')).toBe(40);
+  });
+
+  it('an unaligned or out-of-bounds wait traps in the thread that made it', () => {
+    const unaligned = runCli(['run', mainOnly('(drop (memory.atomic.wait32 (i32.const 2) (i32.const 0) (i64.const -1)))')]);
+    expect(unaligned.exitCode).toBe(134);
+    expect(unaligned.stderr).toContain('guest trapped: unaligned atomic');
+    const outside = runCli(['run', mainOnly('(drop (memory.atomic.notify (i32.const 65536) (i32.const 1)))')]);
+    expect(outside.exitCode).toBe(134);
+    expect(outside.stderr).toContain('guest trapped: memory access out of bounds');
+  });
+});
