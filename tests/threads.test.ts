@@ -100,6 +100,9 @@ describe('record and replay of a threaded guest', () => {
     const events = runCli(['inspect', '--events', trace]);
     expect(events.stdout.split('\n').slice(0, 3)).toEqual(['#0  thread 1  fd_write -> ok', '#1  thread 1  fd_write -> ok', '#2  thread 2  fd_write -> ok']);
     expect(events.stdout).toContain('#15  thread 0  fd_write -> ok');
+    const summary = runCli(['inspect', trace]).stdout;
+    expect(summary).toContain('threads(quantum=1000000)');
+    expect(summary).toContain(', max threads 64');
     const replayed = runCli(['replay', trace]);
     expect(replayed.exitCode, replayed.stderr).toBe(0);
     expect(replayed.stdout).toBe(chatterOutput);

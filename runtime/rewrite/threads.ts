@@ -14,11 +14,10 @@
 // thread's turn; the hooks at function entry and loop heads subtract the same static costs as the
 // fuel pass and, below zero, call the `yield` slot, whose host function passes the turn and
 // refills the global. The host refills it at every switch, so each turn starts with a full quantum.
-import { leb } from '../wasm-binary.js';
+import { leb, readLeb } from '../wasm-binary.js';
 import { scanBody } from './decoder.js';
 import { rewriteBodies, wasmName, type Body, type BodyEmitter, type PassContext } from './bodies.js';
 import { assert, customSection, sleb } from './module.js';
-import { readLeb } from '../wasm-binary.js';
 import { ModuleFormatError } from '../module-error.js';
 import { readModuleInterface } from '../module-interface.js';
 
