@@ -164,9 +164,11 @@ export class ThreadHost {
     w?.port.close();
   }
 
+  /** What the thread's worker said before it posted Req.failed: a trap ends the process as the guest's; anything else is our bug. */
   private failure(tid: number): Error {
-    const got = this.workers.get(tid) && receiveMessageOnPort(this.workers.get(tid)!.port);
-    const failure = got ? (got.message as ThreadFailure) : undefined;
+    const w = this.workers.get(tid);
+    assert(w !== undefined, `thread ${tid} has a worker`);
+    const failure = receiveMessageOnPort(w.port)?.message as ThreadFailure | undefined;
     if (failure?.kind === 'trap') return new ThreadTrap(tid, failure.trap);
     return new Error(`guest thread ${tid} failed: ${failure?.kind === 'internal' ? failure.stack || failure.message : 'without saying why'}`);
   }
