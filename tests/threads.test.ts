@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeCalls, encodeChunk, encodeFileHeader, encodeTrailer, pack, readChunk, memorySource, unpackAll } from '../dist/formats/index.js';
 import { Scheduler, DeadlockError } from '../dist/runtime/index.js';
+import { loadModel } from '../dist/tui/index.js';
 import { programsDir, runCli, tempDir } from './helpers.js';
 
 const guest = (name: string) => join(programsDir, 'wat', 'threads', `${name}.wat`);
@@ -100,6 +101,8 @@ describe('record and replay of a threaded guest', () => {
     const events = runCli(['inspect', '--events', trace]);
     expect(events.stdout.split('\n').slice(0, 3)).toEqual(['#0  thread 1  fd_write -> ok', '#1  thread 1  fd_write -> ok', '#2  thread 2  fd_write -> ok']);
     expect(events.stdout).toContain('#15  thread 0  fd_write -> ok');
+    const lines = loadModel([trace]).events(0, 0, 3, null);
+    expect(lines.map((l) => [l.event, l.thread, l.syscall])).toEqual([[0, 1, 'fd_write'], [1, 1, 'fd_write'], [2, 2, 'fd_write']]); // the TUI's list
     const summary = runCli(['inspect', trace]).stdout;
     expect(summary).toContain('threads(quantum=1000000)');
     expect(summary).toContain(', max threads 64');
