@@ -120,7 +120,11 @@ function caught(err: unknown): GuestOutcome {
   if (err instanceof ProcessExit) return { kind: 'exit', exitCode: err.code };
   if (isTrap(err)) return { kind: 'trap', exitCode: trapExitCode, trap: trapInfo(err) };
   if (err instanceof GuestStop) return fromStop(err);
-  if (err instanceof ThreadTrap) return { kind: 'trap', exitCode: trapExitCode, trap: { message: err.message, frames: err.trap.frames } };
+  if (err instanceof ThreadTrap) {
+    // --max-fuel counts each thread's fuel on its own (every instance has its own fuel global).
+    return err.fuel ? { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: `thread ${err.tid}: ${fuelExhaustedMessage}`, frames: err.trap.frames } }
+      : { kind: 'trap', exitCode: trapExitCode, trap: { message: err.message, frames: err.trap.frames } };
+  }
   if (err instanceof DeadlockError) return { kind: 'trap', exitCode: deadlockExitCode, trap: { message: err.message, frames: [] } };
   throw err;
 }

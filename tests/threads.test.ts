@@ -211,6 +211,20 @@ describe('wait and notify as host calls', () => {
     expect(exitWith('(i32.add (i32.const 40) (memory.atomic.notify (i32.const 0) (i32.const 5)))')).toBe(40);
   });
 
+  it('--max-fuel counts each thread\'s own fuel: a spinning thread stops with exit 152, named', () => {
+    const file = join(tempDir(), 'spinning_thread.wat');
+    writeFileSync(file, `(module
+  (import "env" "memory" (memory 1 1 shared))
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (func (export "wasi_thread_start") (param i32 i32) (loop $spin (br $spin)))
+  (func (export "_start") (drop (call $spawn (i32.const 0))) (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1)))))`);
+    for (let i = 0; i < 2; i++) {
+      const r = runCli(['run', '--max-fuel', '100000', file]);
+      expect(r.exitCode).toBe(152);
+      expect(r.stderr).toContain('replicode: guest trapped: thread 1: fuel exhausted (--max-fuel)');
+    }
+  });
+
   it('an unaligned or out-of-bounds wait traps in the thread that made it', () => {
     const unaligned = runCli(['run', mainOnly('(drop (memory.atomic.wait32 (i32.const 2) (i32.const 0) (i64.const -1)))')]);
     expect(unaligned.exitCode).toBe(134);

@@ -5,12 +5,13 @@ import type { TrapInfo } from '../trap.js';
 export const threadStartExport = 'wasi_thread_start';
 
 export type ThreadFailure =
-  | { kind: 'trap'; trap: TrapInfo }
+  /** `fuel`: the thread used its --max-fuel (the fuel pass traps in place; its global is then below zero). */
+  | { kind: 'trap'; trap: TrapInfo; fuel: boolean }
   | { kind: 'internal'; message: string; stack: string };
 
 /** A thread trapped: the whole process ends with the trap (as in Wasmtime), named by thread. */
 export class ThreadTrap extends Error {
-  constructor(readonly tid: number, readonly trap: TrapInfo) {
+  constructor(readonly tid: number, readonly trap: TrapInfo, readonly fuel: boolean) {
     super(`thread ${tid}: ${trap.message}`);
   }
 }

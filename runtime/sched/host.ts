@@ -169,7 +169,7 @@ export class ThreadHost {
     const w = this.workers.get(tid);
     assert(w !== undefined, `thread ${tid} has a worker`);
     const failure = receiveMessageOnPort(w.port)?.message as ThreadFailure | undefined;
-    if (failure?.kind === 'trap') return new ThreadTrap(tid, failure.trap);
+    if (failure?.kind === 'trap') return new ThreadTrap(tid, failure.trap, failure.fuel);
     return new Error(`guest thread ${tid} failed: ${failure?.kind === 'internal' ? failure.stack || failure.message : 'without saying why'}`);
   }
 }

@@ -5,6 +5,7 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { syscallId } from '../../formats/syscalls.js';
 import { isTrap, trapInfo } from '../trap.js';
+import { fuelExport } from '../rewrite/index.js';
 import { Req, SchedChannel } from './channel.js';
 import { fillSchedTable, quantumRefill } from './host-table.js';
 import { threadStartExport, type ThreadFailure } from './failure.js';
@@ -45,8 +46,9 @@ for (const imp of WebAssembly.Module.imports(module)) {
 }
 
 ch.awaitTurn(slot); // instantiation writes the module's active data segments: only with the turn
+let instance: WebAssembly.Instance | undefined;
 try {
-  const instance = new WebAssembly.Instance(module, imports as WebAssembly.Imports);
+  instance = new WebAssembly.Instance(module, imports as WebAssembly.Imports);
   refill = quantumRefill(instance);
   fillSchedTable(instance, memory, {
     wait32: (a, expected, timeout) => call(Req.wait32, 0, [a, expected, timeout]),
@@ -58,7 +60,9 @@ try {
   ch.post(slot, Req.exit, 0, []);
 } catch (err) {
   const e = err instanceof Error ? err : new Error(String(err));
-  const failure: ThreadFailure = isTrap(e) ? { kind: 'trap', trap: trapInfo(e) } : { kind: 'internal', message: (e as Error).message, stack: (e as Error).stack ?? '' };
+  const fuel = instance?.exports[fuelExport];
+  const exhausted = fuel instanceof WebAssembly.Global && (fuel.value as bigint) < 0n;
+  const failure: ThreadFailure = isTrap(e) ? { kind: 'trap', trap: trapInfo(e), fuel: exhausted } : { kind: 'internal', message: (e as Error).message, stack: (e as Error).stack ?? '' };
   port.postMessage(failure);
   ch.post(slot, Req.failed, 0, []);
 }
