@@ -131,6 +131,15 @@ describe('record and replay of a threaded guest', () => {
   });
 });
 
+describe('a threaded guest on a cluster', () => {
+  it('three replicas run it; the output (the first replica\'s) is run\'s (no network input: no batch hashes to compare)', () => {
+    const r = runCli(['cluster', '--replicas', '3', '--listen', '127.0.0.1:0=8080', guest('chatter')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe(chatterOutput);
+    expect(r.stderr).toContain('0 disagreement(s)');
+  });
+});
+
 describe('the calls record\'s thread column', () => {
   const ids = new Uint8Array([5, 26, 26]);
   const results = new Uint8Array([0, 8, 0]);
