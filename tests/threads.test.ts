@@ -128,6 +128,12 @@ describe('record and replay of a threaded guest', () => {
     const replayed = runCli(['replay', trace]);
     expect(replayed.exitCode, replayed.stderr).toBe(0);
     expect(replayed.stdout).toBe(run.stdout);
+    // Against the default quantum's schedule: diff names the first event another thread made.
+    const other = join(tempDir(), 'chatter-default.rct');
+    expect(runCli(['record', '-o', other, guest('chatter')]).exitCode).toBe(0);
+    const diff = runCli(['diff', '--no-replay', other, trace]);
+    expect(diff.exitCode).toBe(3);
+    expect(diff.stdout + diff.stderr).toMatch(/first divergent event: \d+ .*: the same call made by another thread \(\d and \d\)/);
   });
 });
 
