@@ -19,6 +19,7 @@ import { benchChecker, benchEtcdChecker } from './checker.js';
 import { benchComponents } from './components.js';
 import { benchStartup } from './startup.js';
 import { benchFuel } from './fuel.js';
+import { benchThreads } from './threads.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const resultsDir = join(root, 'bench', 'results');
@@ -136,6 +137,10 @@ async function main() {
     writeFileSync(join(resultsDir, 'fuel.json'), JSON.stringify({ host, ...(await benchFuel(root, repeats)) }, null, 2) + '\n');
     return;
   }
+  if (only === 'threads') {
+    writeFileSync(join(resultsDir, 'threads.json'), JSON.stringify({ host, ...(await benchThreads(root, repeats)) }, null, 2) + '\n');
+    return;
+  }
   if (only === 'cluster') {
     writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
     return;
@@ -170,6 +175,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'stack-limit.json'), JSON.stringify({ host, ...(await benchStackLimit(root, repeats)) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'components.json'), JSON.stringify({ host, ...(await benchComponents(root, repeats)) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'fuel.json'), JSON.stringify({ host, ...(await benchFuel(root, repeats)) }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'threads.json'), JSON.stringify({ host, ...(await benchThreads(root, repeats)) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, load: loadavg(), results: await traceBench() }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'startup.json'), startup());
   writeFileSync(join(resultsDir, 'servers.json'), JSON.stringify({ host, results: await benchServers(root) }, null, 2) + '\n');

@@ -1,6 +1,6 @@
 // The exit codes of the replicode CLI: the one place they are defined, described (top-level
 // --help prints `exitCodeHelp`; docs/run.md's table says the same) and decided for `replay`.
-import { divergedExitCode, fuelExhaustedExitCode, trapExitCode, type GuestOutcome } from '../runtime/index.js';
+import { deadlockExitCode, divergedExitCode, fuelExhaustedExitCode, trapExitCode, type GuestOutcome } from '../runtime/index.js';
 
 export const ExitCode = {
   /** Success; for `replay`, the run matched its trace (whatever the guest's own exit code). */
@@ -20,6 +20,8 @@ export const ExitCode = {
   trap: trapExitCode,
   /** The guest used its --max-fuel (like SIGXCPU, a CPU time limit: 128 + 24). */
   fuelExhausted: fuelExhaustedExitCode,
+  /** Every thread of a wasi-threads guest waits, none with a timeout (128 + SIGQUIT, on which a JVM prints its threads). */
+  deadlock: deadlockExitCode,
 } as const;
 
 /** Rows of the exit-code table shown by `replicode --help`. */
@@ -32,11 +34,12 @@ const exitCodeRows: [string, string][] = [
   [String(ExitCode.interrupted), 'run, record, cluster, node: stopped by Ctrl-C (SIGINT) or SIGTERM'],
   [String(ExitCode.trap), 'the guest trapped (run, record)'],
   [String(ExitCode.fuelExhausted), 'the guest used its --max-fuel and was stopped (run, record, cluster)'],
+  [String(ExitCode.deadlock), 'deadlock: every thread of a wasi-threads guest waits (run, record)'],
 ];
 
 export const exitCodeHelp = [
   'Exit codes:', ...exitCodeRows.map(([code, meaning]) => `  ${code.padEnd(9)}${meaning}`),
-  "  (replay --exit-code guest: the guest's own code, 134 for a trap, 152 for fuel, when the replay matches)",
+  "  (replay --exit-code guest: the guest's own code, 134 for a trap, 152 for fuel, 131 for a deadlock, when the replay matches)",
 ].join('\n');
 
 /**

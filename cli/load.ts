@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { compileProgram, isComponentProgram, defaultMaxMemoryBytes, memoryLimitBytes, moduleBinary, rewritePipeline, type GuestProgram, type ProcessConfig } from '../runtime/index.js';
+import { compileProgram, isComponentProgram, defaultMaxMemoryBytes, importsThreadSpawn, memoryLimitBytes, moduleBinary, moduleKind, rewritePipeline, type GuestProgram, type ProcessConfig } from '../runtime/index.js';
 import { UsageError } from './options.js';
 
 export interface LoadedModule {
@@ -9,7 +9,7 @@ export interface LoadedModule {
 }
 
 /** Reads and compiles the module file (memory capped, stack counted, as configured); any problem is one clear line. */
-export async function loadModuleFile(file: string, config: Pick<ProcessConfig, 'maxMemoryBytes' | 'maxStackBytes' | 'maxFuel' | 'canonicalNans'> = {}): Promise<LoadedModule> {
+export async function loadModuleFile(file: string, config: Pick<ProcessConfig, 'maxMemoryBytes' | 'maxStackBytes' | 'maxFuel' | 'canonicalNans' | 'quantum'> = {}): Promise<LoadedModule> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(file);
@@ -18,7 +18,7 @@ export async function loadModuleFile(file: string, config: Pick<ProcessConfig, '
     throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : code === 'EISDIR' ? `${file}: is a directory` : `${file}: cannot read (${code})`);
   }
   const binary = await moduleBinary(bytes); // WAT assembled once, for both
-  const module = await compileProgram(binary, file, config.maxMemoryBytes, rewritePipeline(config));
+  const module = await compileProgram(binary, file, config.maxMemoryBytes, rewritePipeline(config, moduleKind(binary) === 'core' && importsThreadSpawn(binary)));
   const limit = config.maxMemoryBytes ?? defaultMaxMemoryBytes;
   // A component's own memory is inside it (runtime/p2 caps its main core module): the limit is the bound.
   return { module, memoryLimitBytes: isComponentProgram(module) ? limit : memoryLimitBytes(binary, limit) };

@@ -1,6 +1,6 @@
 // Pure parsing of the run options shared by run (and later record/cluster) into a ProcessConfig.
 import * as path from 'node:path';
-import { defaultEpochNs, defaultMaxMemoryBytes, defaultMaxStackBytes, maxFuelLimit, maxMaxStackBytes, maxClockNs, defaultSeed, faultsBeyondMemory, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
+import { maxMaxThreads, maxQuantum, defaultEpochNs, defaultMaxMemoryBytes, defaultMaxStackBytes, maxFuelLimit, maxMaxStackBytes, maxClockNs, defaultSeed, faultsBeyondMemory, FaultSpecError, parseFault, processConfig, type Preopen, type ProcessConfig } from '../runtime/index.js';
 
 /** A command-line value the user must fix; printed as one line, exit code 1. */
 export class UsageError extends Error {}
@@ -74,6 +74,9 @@ export interface RunOptions {
   maxStackMiB?: string | number | undefined;
   /** --max-fuel (default: no fuel counting). */
   maxFuel?: string | number | undefined;
+  /** --quantum, --max-threads (wasi-threads modules; defaults in runtime/). */
+  quantum?: string | number | undefined;
+  maxThreads?: string | number | undefined;
   /** NaN canonicalisation (default on; --no-canonical-nans). */
   canonicalNans?: boolean;
   clock?: 'virtual' | 'real';
@@ -94,6 +97,8 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
     maxMemoryBytes: parseMaxMemory(options.maxMemoryMiB),
     maxStackBytes: parseMaxStack(options.maxStackMiB),
     ...(options.maxFuel !== undefined ? { maxFuel: parseCount('max-fuel', options.maxFuel, 1, maxFuelLimit) } : {}),
+    ...(options.quantum !== undefined ? { quantum: parseCount('quantum', options.quantum, 1, maxQuantum) } : {}),
+    ...(options.maxThreads !== undefined ? { maxThreads: parseCount('max-threads', options.maxThreads, 1, maxMaxThreads) } : {}),
     canonicalNans: options.canonicalNans ?? true,
   });
 }

@@ -148,7 +148,7 @@ function safeDecode(value: unknown, chunkOffset: number): TraceRecord {
 }
 
 /** One syscall event as recorded. */
-export interface CallEvent { index: number; id: number; fingerprint: number; result: number }
+export interface CallEvent { index: number; id: number; fingerprint: number; result: number; /** The guest thread that made it (0 in single-threaded traces). */ thread: number }
 
 /** Where an EventCursor stands (EventCursor.state). */
 export interface CursorState {
@@ -179,7 +179,10 @@ export class EventCursor {
   state(): CursorState {
     // Only the calls of the current batch still to come (a batch holds thousands).
     const b = this.batch;
-    const batch = b && { kind: 'calls' as const, first: b.first + this.batchAt, ids: b.ids.slice(this.batchAt), results: b.results.slice(this.batchAt), fingerprints: b.fingerprints.slice(this.batchAt) };
+    const batch = b && {
+      kind: 'calls' as const, first: b.first + this.batchAt, ids: b.ids.slice(this.batchAt), results: b.results.slice(this.batchAt), fingerprints: b.fingerprints.slice(this.batchAt),
+      ...(b.threads ? { threads: b.threads.slice(this.batchAt) } : {}),
+    };
     return { chunkOffset: this.chunkOffset, takenInChunk: this.takenInChunk, queue: [...this.queue], batch, batchAt: 0, ended: this.ended };
   }
 
@@ -257,7 +260,7 @@ export class EventCursor {
     }
     const b = this.batch;
     const i = this.batchAt++;
-    return { index: b.first + i, id: b.ids[i]!, fingerprint: b.fingerprints[i]!, result: b.results[i]! };
+    return { index: b.first + i, id: b.ids[i]!, fingerprint: b.fingerprints[i]!, result: b.results[i]!, thread: b.threads?.[i] ?? 0 };
   }
 
   /** The next input record for `event`, if the recording had one. */

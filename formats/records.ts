@@ -37,6 +37,8 @@ export interface TraceHeader {
     maxMemoryBytes?: number;
     /** The send buffer of connections to outside clients; absent: unbounded (older traces). */
     sendBufferBytes?: number;
+    /** wasi-threads: --max-threads; absent: the default (64). */
+    maxThreads?: number;
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
@@ -48,7 +50,9 @@ export type RewritePassRecord =
   /** Fuel counting (--max-fuel): the guest stops once it has used `maxFuel` (runtime/rewrite/fuel.ts). */
   | { name: 'fuel'; maxFuel: number }
   /** NaN canonicalisation (on unless --no-canonical-nans; runtime/rewrite/nans.ts). */
-  | { name: 'canonical-nans' };
+  | { name: 'canonical-nans' }
+  /** wasi-threads: wait/notify call the scheduler, which switches threads every `quantum` units of fuel (runtime/rewrite/threads.ts). */
+  | { name: 'threads'; quantum: number };
 /**
  * The largest call-stack limit (--max-stack): 256 MiB of counted frames, whose thread then gets
  * a 520 MB V8 stack (a 2 GB stack takes Node 10 s to start a worker with).
@@ -62,6 +66,7 @@ function isRewritePass(v: unknown): v is RewritePassRecord {
     case 'stack-limit': return isCount(p.maxStackBytes) && p.maxStackBytes > 0 && p.maxStackBytes <= maxStackLimitBytes;
     case 'fuel': return isCount(p.maxFuel) && p.maxFuel > 0;
     case 'canonical-nans': return true;
+    case 'threads': return isCount(p.quantum) && p.quantum > 0 && p.quantum <= 2 ** 30;
     default: return false;
   }
 }
@@ -72,11 +77,16 @@ function plainPass(p: RewritePassRecord): RewritePassRecord {
     case 'stack-limit': return { name: p.name, maxStackBytes: p.maxStackBytes };
     case 'fuel': return { name: p.name, maxFuel: p.maxFuel };
     case 'canonical-nans': return { name: p.name };
+    case 'threads': return { name: p.name, quantum: p.quantum };
   }
 }
 
-/** A run of consecutive syscall events, stored column by column (they compress well so). */
-export interface CallsRecord { kind: 'calls'; first: number; ids: Uint8Array; results: Uint8Array; fingerprints: Uint32Array }
+/**
+ * A run of consecutive syscall events, stored column by column (they compress well so).
+ * `threads`: the guest thread (wasi-threads tid) that made each event; absent when every event
+ * is the main thread's (0), as in every single-threaded trace and every trace older than threads.
+ */
+export interface CallsRecord { kind: 'calls'; first: number; ids: Uint8Array; results: Uint8Array; fingerprints: Uint32Array; threads?: Uint32Array }
 export const StdinStatus = { data: 0, eof: 1, again: 2 } as const;
 export interface StdinRecord { kind: 'stdin'; event: number; requested: number; poll: boolean; status: number; data: Uint8Array }
 export interface ClockRecord { kind: 'clock'; event: number; clockId: number; value: bigint }
@@ -143,24 +153,33 @@ export const encodeHeader = (h: TraceHeader): Uint8Array => pack([RecordKind.hea
  * guest's hot path, and its layout is fixed ([2, first, bin ids, bin results, bin fingerprints
  * as u32 LE]). The bytes are exactly what msgpackr would produce (the golden test checks).
  */
-export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array, fingerprints: Uint32Array): Uint8Array {
+export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array, fingerprints: Uint32Array, threads?: Uint32Array): Uint8Array {
   const n = ids.length;
+  // The sixth element, the thread column, only when some event is not the main thread's.
+  const withThreads = threads !== undefined && threads.subarray(0, n).some((t) => t !== 0);
   if (!Number.isSafeInteger(first) || first < 0 || first > 0xffffffff) {
-    const fp = new Uint8Array(n * 4);
-    const view = new DataView(fp.buffer);
-    fingerprints.forEach((f, i) => view.setUint32(i * 4, f, true));
-    return pack([RecordKind.calls, first, ids, results, fp]);
+    const u32 = (column: Uint32Array) => {
+      const bytes = new Uint8Array(n * 4);
+      const view = new DataView(bytes.buffer);
+      for (let i = 0; i < n; i++) view.setUint32(i * 4, column[i]!, true);
+      return bytes;
+    };
+    return pack([RecordKind.calls, first, ids, results, u32(fingerprints), ...(withThreads ? [u32(threads)] : [])]);
   }
-  const out = new Uint8Array(2 + 5 + 3 * 5 + n * 6);
+  const out = new Uint8Array(2 + 5 + 4 * 5 + n * (withThreads ? 10 : 6));
   const view = new DataView(out.buffer);
   let at = 0;
-  out[at++] = 0x95;
+  out[at++] = withThreads ? 0x96 : 0x95;
   out[at++] = RecordKind.calls;
   at = writeUint(out, view, at, first);
   at = writeBin(out, view, at, ids);
   at = writeBin(out, view, at, results);
   at = writeBinHeader(out, view, at, n * 4);
   for (let i = 0; i < n; i++, at += 4) view.setUint32(at, fingerprints[i]!, true);
+  if (withThreads) {
+    at = writeBinHeader(out, view, at, n * 4);
+    for (let i = 0; i < n; i++, at += 4) view.setUint32(at, threads[i]!, true);
+  }
   return out.subarray(0, at);
 }
 
@@ -251,13 +270,17 @@ export function decodeRecord(value: unknown): TraceRecord {
       need(r[1] && typeof r[1] === 'object', 'header body');
       return { kind: 'header', header: decodeHeader(r[1] as Record<string, unknown>) };
     case RecordKind.calls: {
-      const [, first, ids, results, fp] = r;
+      const [, first, ids, results, fp, tids] = r;
       need(isCount(first) && isBytes(ids) && isBytes(results) && isBytes(fp), 'calls fields');
       need(results.length === ids.length && fp.length === ids.length * 4, 'calls columns of equal length');
-      const view = new DataView(fp.buffer, fp.byteOffset, fp.byteLength);
-      const fingerprints = new Uint32Array(ids.length);
-      for (let i = 0; i < ids.length; i++) fingerprints[i] = view.getUint32(i * 4, true);
-      return { kind: 'calls', first, ids: plain(ids), results: plain(results), fingerprints };
+      need(r.length <= 6 && (tids === undefined || (isBytes(tids) && tids.length === ids.length * 4)), 'calls thread column of equal length');
+      const u32 = (bytes: Uint8Array) => {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        const column = new Uint32Array(ids.length);
+        for (let i = 0; i < ids.length; i++) column[i] = view.getUint32(i * 4, true);
+        return column;
+      };
+      return { kind: 'calls', first, ids: plain(ids), results: plain(results), fingerprints: u32(fp), ...(tids !== undefined ? { threads: u32(tids as Uint8Array) } : {}) };
     }
     case RecordKind.stdin: {
       const [, event, requested, poll, status, data] = r;
@@ -387,6 +410,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
       ...(isHostTable(c.hosts) && c.hosts.length > 0 ? { hosts: c.hosts } : {}),
       ...(isCount(c.maxMemoryBytes) ? { maxMemoryBytes: c.maxMemoryBytes } : {}),
       ...(isCount(c.sendBufferBytes) && c.sendBufferBytes > 0 ? { sendBufferBytes: c.sendBufferBytes } : {}),
+      ...(isCount(c.maxThreads) && c.maxThreads > 0 ? { maxThreads: c.maxThreads } : {}),
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

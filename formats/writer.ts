@@ -50,22 +50,24 @@ export class RecordBuffer {
   private readonly ids = new Uint8Array(callsPerBatch);
   private readonly results = new Uint8Array(callsPerBatch);
   private readonly fingerprints = new Uint32Array(callsPerBatch);
+  private readonly threads = new Uint32Array(callsPerBatch);
   private pending = 0;
   private events = 0;
   /** Events whose calls record is in the chunk being filled. */
   private chunkEvents = 0;
 
   constructor(private readonly emit: (chunk: RawChunk) => void, private readonly chunkBytes = defaultChunkBytes) {
-    this.chunk = new Uint8Array(chunkBytes + callsPerBatch * 6 + 64);
+    this.chunk = new Uint8Array(chunkBytes + callsPerBatch * 10 + 64);
   }
 
   get eventCount(): number { return this.events; }
 
   /** Starts syscall event number `eventCount`; its result is filled in by `result`. */
-  call(id: number, fingerprint: number): number {
+  call(id: number, fingerprint: number, thread = 0): number {
     if (this.pending === callsPerBatch) this.flushCalls();
     this.ids[this.pending] = id;
     this.fingerprints[this.pending] = fingerprint;
+    this.threads[this.pending] = thread;
     this.results[this.pending] = 0;
     this.pending++;
     return this.events++;
@@ -114,7 +116,7 @@ export class RecordBuffer {
     if (this.pending === 0) return;
     const n = this.pending;
     this.pending = 0;
-    this.append(encodeCalls(this.events - n, this.ids.subarray(0, n), this.results.subarray(0, n), this.fingerprints.subarray(0, n)), n);
+    this.append(encodeCalls(this.events - n, this.ids.subarray(0, n), this.results.subarray(0, n), this.fingerprints.subarray(0, n), this.threads.subarray(0, n)), n);
   }
 
   /** Closes the chunk being filled (after a checkpoint: marks it so). */
@@ -200,7 +202,8 @@ export class ChunkFramer {
 /** The event log a recording session writes to (one thread, or split across threads). */
 export interface EventLog {
   readonly eventCount: number;
-  call(id: number, fingerprint: number): number;
+  /** `thread`: the guest thread making the call (wasi-threads tid; 0, the main thread, by default). */
+  call(id: number, fingerprint: number, thread?: number): number;
   result(errno: number): void;
   append(record: Uint8Array): void;
   checkpoint(number: number, event: number, record: Uint8Array): void;
@@ -227,7 +230,7 @@ export class TraceWriter implements EventLog {
   get offset(): number { return this.framer.offset; }
   get eventCount(): number { return this.buffer.eventCount; }
   start(header: TraceHeader): void { this.framer.start(header); }
-  call(id: number, fingerprint: number): number { return this.buffer.call(id, fingerprint); }
+  call(id: number, fingerprint: number, thread = 0): number { return this.buffer.call(id, fingerprint, thread); }
   result(errno: number): void { this.buffer.result(errno); }
   append(record: Uint8Array): void { this.buffer.append(record); }
   checkpoint(number: number, event: number, record: Uint8Array): void { this.buffer.checkpoint(number, event, record); }

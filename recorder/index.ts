@@ -3,7 +3,7 @@
 import {
   encodeHeader, maxRecordBytes, pack, replicodeVersion, TraceLimitError, type TraceHeader,
 } from '../formats/index.js';
-import {
+import { isThreadedModule,
   loadHostTree, machineProcessConfig, rewritePipeline, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
   type SessionStats, type SpawnOptions, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
@@ -68,7 +68,7 @@ function fullHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceH
     replicodeVersion,
     module: {
       name: req.moduleName, sha256: Buffer.from(sha256(req.moduleBytes)).toString('hex'), size: req.moduleBytes.length, bytes: embedModule ? req.moduleBytes : null,
-      rewrite: rewritePipeline(config),
+      rewrite: rewritePipeline(config, req.module instanceof WebAssembly.Module && isThreadedModule(req.module)),
     },
     config: {
       args: config.args, env: config.env, seed: config.seed, epochNs: config.epochNs, writeBack: config.writeBack,
@@ -78,6 +78,7 @@ function fullHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceH
       ...(config.hosts?.length ? { hosts: config.hosts } : {}),
       ...(config.maxMemoryBytes !== undefined ? { maxMemoryBytes: config.maxMemoryBytes } : {}),
       ...(config.sendBufferBytes !== undefined ? { sendBufferBytes: config.sendBufferBytes } : {}),
+      ...(config.maxThreads !== undefined ? { maxThreads: config.maxThreads } : {}),
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;

@@ -537,7 +537,7 @@ function firstDifferingEvent(a: TraceReader, b: TraceReader, limit: number, onPr
     const batch = current(side);
     if (!batch) return undefined;
     const index = batch.first + side.i;
-    return { type: 'call', index, id: batch.ids[side.i]!, fingerprint: batch.fingerprints[side.i]!, result: batch.results[side.i]!, inputs: batch.inputs.get(index) ?? [], batch: batch.batchesBefore + side.net };
+    return { type: 'call', index, id: batch.ids[side.i]!, fingerprint: batch.fingerprints[side.i]!, result: batch.results[side.i]!, thread: batch.threads?.[side.i] ?? 0, inputs: batch.inputs.get(index) ?? [], batch: batch.batchesBefore + side.net };
   };
   const step = (side: Side): void => {
     const batch = side.batch!;
@@ -572,6 +572,7 @@ function sameBatch(a: CallsBatch, b: CallsBatch): boolean {
   if (!Buffer.from(a.ids).equals(Buffer.from(b.ids)) || !Buffer.from(a.results).equals(Buffer.from(b.results))) return false;
   if (!Buffer.from(a.fingerprints.buffer, a.fingerprints.byteOffset, a.fingerprints.byteLength)
     .equals(Buffer.from(b.fingerprints.buffer, b.fingerprints.byteOffset, b.fingerprints.byteLength))) return false;
+  if ((a.threads || b.threads) && !(a.threads ?? new Uint32Array(a.ids.length)).every((t, i) => t === (b.threads?.[i] ?? 0))) return false;
   for (const [event, got] of a.inputs) {
     const other = b.inputs.get(event);
     if (!other || got.map(inputKey).join('|') !== other.map(inputKey).join('|')) return false;
@@ -581,13 +582,14 @@ function sameBatch(a: CallsBatch, b: CallsBatch): boolean {
 
 /** Whether two events differ in their call, arguments, result or inputs. */
 function eventsDiffer(va: EventView, vb: EventView): boolean {
-  if (va.id !== vb.id || va.fingerprint !== vb.fingerprint || va.result !== vb.result || va.inputs.length !== vb.inputs.length) return true;
+  if (va.id !== vb.id || va.thread !== vb.thread || va.fingerprint !== vb.fingerprint || va.result !== vb.result || va.inputs.length !== vb.inputs.length) return true;
   return va.inputs.length > 0 && va.inputs.map(inputKey).join('|') !== vb.inputs.map(inputKey).join('|');
 }
 
 /** What differs first between two events that differ. */
 function differenceReason(va: EventView, vb: EventView): string {
   return va.id !== vb.id ? 'the calls differ'
+    : va.thread !== vb.thread ? `the same call made by another thread (${va.thread} and ${vb.thread})`
     : va.fingerprint !== vb.fingerprint ? 'the same call with different arguments'
     : va.result !== vb.result ? 'the same call returned different results'
     : 'the same call received different input';

@@ -10,6 +10,8 @@ export interface CallView {
   id: number;
   fingerprint: number;
   result: number;
+  /** The guest thread that made it (0 in single-threaded traces). */
+  thread: number;
   /** Host inputs (and, with --record-output, output) attached to this event. */
   inputs: TraceRecord[];
   /** Network deliveries received before this event. */
@@ -35,7 +37,7 @@ export function* eventsOf(reader: TraceReader, from = 0): Generator<CallView | C
         const index = record.first + i;
         const got = inputs.get(index) ?? noInputs;
         if (got !== noInputs) inputs.delete(index);
-        if (index >= from) yield { type: 'call', index, id: record.ids[i]!, fingerprint: record.fingerprints[i]!, result: record.results[i]!, inputs: got, batch: batches };
+        if (index >= from) yield { type: 'call', index, id: record.ids[i]!, fingerprint: record.fingerprints[i]!, result: record.results[i]!, thread: record.threads?.[i] ?? 0, inputs: got, batch: batches };
         for (const r of got) if (r.kind === 'net') batches++;
       }
     } else if (record.kind === 'checkpoint' && record.event >= from) {
@@ -50,6 +52,8 @@ export interface CallsBatch {
   ids: Uint8Array;
   fingerprints: Uint32Array;
   results: Uint8Array;
+  /** The thread column, when the record has one (wasi-threads). */
+  threads?: Uint32Array | undefined;
   /** Inputs by event, for the events of this record that have any. */
   inputs: Map<number, TraceRecord[]>;
   /** Network deliveries received before the record's first event. */
@@ -75,7 +79,7 @@ export function* callBatchesOf(reader: TraceReader): Generator<CallsBatch> {
         inputs.set(event, got);
         pending.delete(event);
       }
-      yield { first: record.first, ids: record.ids, fingerprints: record.fingerprints, results: record.results, inputs, batchesBefore: batches };
+      yield { first: record.first, ids: record.ids, fingerprints: record.fingerprints, results: record.results, threads: record.threads, inputs, batchesBefore: batches };
       for (const got of inputs.values()) for (const r of got) if (r.kind === 'net') batches++;
     }
   }

@@ -1,6 +1,6 @@
 // `replicode inspect`: what a trace holds, read chunk by chunk (bounded memory), and its events.
 import { pack, pageHashBytes, type RewritePassRecord, syscallName, syscallTable, TraceFormatError, type TraceReader, type TraceRecord } from '../formats/index.js';
-import { canonicalNansOf, fuelLimitOf, stackLimitOf } from '../runtime/index.js';
+import { defaultMaxThreads, canonicalNansOf, fuelLimitOf, stackLimitOf } from '../runtime/index.js';
 import { describeNetEvent, eventsOf, resultName } from './events.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -22,6 +22,8 @@ export interface TraceSummary {
     maxFuel: number | null;
     /** Whether float results were NaN-canonicalised (false in traces recorded before it existed, or with --no-canonical-nans). */
     canonicalNans: boolean;
+    /** wasi-threads traces only: the bound on threads alive at once (--max-threads). */
+    maxThreads?: number;
   };
   /** Whole: every chunk checks out, closed with footer and trailer, recorded to its end. */
   complete: boolean;
@@ -61,6 +63,7 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
       hosts: h.config.hosts ?? [], faults: h.config.faults ?? [],
       maxStackBytes: stackLimitOf(h.module.rewrite ?? []) ?? null, rewrite: h.module.rewrite ?? [],
       maxFuel: fuelLimitOf(h.module.rewrite ?? []) ?? null, canonicalNans: canonicalNansOf(h.module.rewrite ?? []),
+      ...((h.module.rewrite ?? []).some((p) => p.name === 'threads') ? { maxThreads: h.config.maxThreads ?? defaultMaxThreads } : {}),
     },
     complete: false, state: 'damaged', stopped: null,
     events: 0, calls: {}, records: {}, checkpoints: [], exit: null,
@@ -128,6 +131,8 @@ export interface EventRow {
   syscall?: string;
   result?: string;
   fingerprint?: string;
+  /** The guest thread that made the call (wasi-threads; 0: the main thread, and every single-threaded trace). */
+  thread?: number;
   inputs?: string[];
   checkpoint?: { number: number; chain: string };
 }
@@ -167,12 +172,14 @@ export function* eventRows(reader: TraceReader, query: EventQuery = {}): Generat
     return row.syscall === query.kind || inputRecords.some((r) => r.kind === query.kind);
   };
   let listed = 0;
+  // A thread per row only in a trace of a wasi-threads run: older and single-threaded listings stay as they were.
+  const threaded = (reader.header.module.rewrite ?? []).some((p) => p.name === 'threads');
   for (const view of eventsOf(reader, from)) {
     if (listed >= limit) return;
     const row: EventRow = view.type === 'call'
       ? {
         event: view.index, kind: 'call', syscall: syscallName(view.id), result: resultName(view.result),
-        fingerprint: view.fingerprint.toString(16).padStart(8, '0'), inputs: view.inputs.map(describeInput),
+        fingerprint: view.fingerprint.toString(16).padStart(8, '0'), ...(threaded ? { thread: view.thread } : {}), inputs: view.inputs.map(describeInput),
       }
       : { event: view.record.event, kind: 'checkpoint', checkpoint: { number: view.record.number, chain: hex(view.record.chain) } };
     if (!wanted(row, view.type === 'call' ? view.inputs : [])) continue;

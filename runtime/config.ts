@@ -53,6 +53,13 @@ export interface ProcessConfig {
    * the same instruction everywhere. Absent: no fuel counting.
    */
   maxFuel?: number;
+  /**
+   * wasi-threads: the fuel a thread runs before the turn passes (--quantum, runtime/rewrite/threads.ts);
+   * absent: the default. Only for modules that import wasi.thread-spawn.
+   */
+  quantum?: number;
+  /** wasi-threads: threads alive at once, the main one included (--max-threads); absent: the default (64). */
+  maxThreads?: number;
   /** Whether float results are NaN-canonicalised (runtime/rewrite/nans.ts); absent: not (older traces). */
   canonicalNans?: boolean;
   /** Names `sock_getaddrinfo` resolves besides numeric addresses and localhost (an /etc/hosts). */

@@ -7,12 +7,12 @@ export { Kernel, wasiModuleName } from './kernel.js';
 export { runGuest, trapExitCode, fuelExhaustedExitCode, divergedExitCode, GuestLinkError, type GuestOutcome } from './run.js';
 export { spawnGuest, InternalError, TraceReadError, type OutputAccepted, type SpawnOptions } from './spawn.js';
 export { compileModule, compileProgram, moduleBinary, moduleKind, ModuleFormatError } from './module.js';
-export { checkLink } from './link-check.js';
+export { checkLink, importsThreadSpawn } from './link-check.js';
 export { readModuleInterface, type ModuleInterface, type MemoryLimits } from './module-interface.js';
 export { deferStartFunction, deferredStartExport } from './start-function.js';
 export { capMemory, defaultMaxMemoryBytes, memoryLimitBytes, wasmPageBytes } from './memory-limit.js';
 export {
-  applyRewrites, rewriteVersion, limitStack, guestThreadStackMb, offsetsSectionName, originalOffsetOf, rewritePipeline, stackLimitOf, fuelLimitOf, canonicalNansOf, fuelExport, maxFuelLimit, canonicalNanF32, canonicalNanF64, addFuel, canonicaliseNans, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, type RewritePass,
+  applyRewrites, rewriteVersion, limitStack, guestThreadStackMb, offsetsSectionName, originalOffsetOf, rewritePipeline, stackLimitOf, fuelLimitOf, canonicalNansOf, fuelExport, maxFuelLimit, canonicalNanF32, canonicalNanF64, addFuel, canonicaliseNans, describePass, defaultMaxStackBytes, maxMaxStackBytes, exhaustedFunctionName, defaultQuantum, maxQuantum, threadsPassOf, type RewritePass,
 } from './rewrite/index.js';
 export { hasDebugInfo, leb, readLeb, section, sections, type Section } from './wasm-binary.js';
 export { formatFrames, formatTrap, fuelExhaustedMessage, wasmFrames, type TrapInfo, type TrapSources, type WasmFrame } from './trap.js';
@@ -44,6 +44,7 @@ export { realMachineClock } from './effects/gateway.js';
 export { Gateway, GatewayError, type ListenSpec } from './effects/gateway.js';
 export { parseFault, faultsBeyondMemory, FaultSpecError, type Fault } from './trace/faults.js';
 export * from './snapshot/index.js';
+export { deadlockExitCode, defaultMaxThreads, maxMaxThreads, isThreadedModule, Scheduler, DeadlockError, WaitResult } from './sched/index.js';
 export { isComponentProgram, type ComponentProgram, type GuestProgram } from './p2/index.js';
 export { httpGuestPort, maxHttpConnections, maxHeadBytes, maxRequestBodyBytes, maxResponseBodyBytes, parseRequest, serializeResponse } from './p2/index.js';
 export { readTextLines, wallClockMs } from './effects/host-files.js';

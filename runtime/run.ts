@@ -10,6 +10,9 @@ import { GuestStop, type Divergence, type GuestSession } from './trace/session.j
 import { stopImport } from './snapshot/abi.js';
 import type { InstructionClock, SnapshotDriver, SnapshotSession } from './snapshot/driver.js';
 import { isComponentProgram, startComponent, type ComponentProgram, type GuestProgram } from './p2/index.js';
+import { DeadlockError, deadlockExitCode, isThreadedModule, ThreadHost, ThreadTrap } from './sched/index.js';
+import { defaultMaxThreads } from './sched/scheduler.js';
+import { guestThreadStackMb } from './rewrite/index.js';
 
 /** How a guest process ended. */
 export type GuestOutcome =
@@ -30,9 +33,10 @@ export const fuelExhaustedExitCode = 152;
 export { GuestLinkError };
 
 /** Imports the module needs that the kernel does not provide, as `module.name` strings. */
-export function missingImports(module: WebAssembly.Module, provided: ReadonlySet<string>, snapshotCopy = false): string[] {
+export function missingImports(module: WebAssembly.Module, provided: ReadonlySet<string>, snapshotCopy = false, threaded = false): string[] {
   return WebAssembly.Module.imports(module)
     .filter((imp) => !(snapshotCopy && imp.module === stopImport.module && imp.name === stopImport.name))
+    .filter((imp) => !(threaded && ((imp.module === 'env' && imp.name === 'memory') || (imp.module === 'wasi' && imp.name === 'thread-spawn'))))
     .filter((imp) => imp.module !== wasiModuleName || imp.kind !== 'function' || !provided.has(imp.name))
     .map((imp) => `${imp.module}.${imp.name}`);
 }
@@ -49,15 +53,23 @@ export function runGuest(program: GuestProgram, config: ProcessConfig, effects: 
     return runComponent(program, kernel, session);
   }
   const module = program;
-  const missing = missingImports(module, kernel.provides, snapshots !== undefined);
+  const threads = isThreadedModule(module) ? threadHost(module, config) : undefined;
+  if (threads && snapshots) throw new GuestLinkError('snapshots (replay --from, diff, tui) do not support wasi-threads modules yet (run, record and replay do)');
+  const missing = missingImports(module, kernel.provides, snapshots !== undefined, threads !== undefined);
   if (missing.length > 0) throw new GuestLinkError(`module imports what RepliCode does not provide: ${missing.join(', ')}`);
   const imports = kernel.imports(session?.tracer);
-  const instance = instantiate(module, snapshots ? snapshots.wrapImports(imports, wasiModuleName) : imports);
-  const { memory, _start: start, [deferredStartExport]: startFunction } = instance.exports;
+  const instance = instantiate(module, snapshots ? snapshots.wrapImports(imports, wasiModuleName) : threads ? threads.imports(imports, wasiModuleName) : imports);
+  const exported = instance.exports;
+  const { _start: start, [deferredStartExport]: startFunction } = exported;
+  const memory = threads ? threads.memory : exported.memory;
   if (!(memory instanceof WebAssembly.Memory)) throw new GuestLinkError('module does not export its memory as "memory"');
   if (typeof start !== 'function') throw new GuestLinkError('module has no _start export (is it a WASI command?)');
   kernel.attachMemory(memory);
   kernel.attachInstance(instance);
+  if (threads) {
+    threads.attach(instance);
+    session?.attachThreads?.(() => threads.currentThread);
+  }
   if (snapshots) {
     const replay = session as (GuestSession & SnapshotSession & { attachClock(clock: InstructionClock): void }) | undefined;
     if (!replay?.saveState) throw new Error('snapshots need a replay or hashing session');
@@ -84,6 +96,8 @@ export function runGuest(program: GuestProgram, config: ProcessConfig, effects: 
     if (outcome.kind === 'trap' && fuel !== undefined && fuel > config.maxFuel!) {
       outcome = { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: fuelExhaustedMessage, frames: outcome.trap.frames } };
     }
+  } finally {
+    threads?.close(); // thread 0 ended the process (its _start returned, an exit, a trap, a deadlock)
   }
   return finish(outcome, kernel, session, fuelUsedBy(instance, config.maxFuel));
 }
@@ -106,7 +120,20 @@ function caught(err: unknown): GuestOutcome {
   if (err instanceof ProcessExit) return { kind: 'exit', exitCode: err.code };
   if (isTrap(err)) return { kind: 'trap', exitCode: trapExitCode, trap: trapInfo(err) };
   if (err instanceof GuestStop) return fromStop(err);
+  if (err instanceof ThreadTrap) {
+    // --max-fuel counts each thread's fuel on its own (every instance has its own fuel global).
+    return err.fuel ? { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: `thread ${err.tid}: ${fuelExhaustedMessage}`, frames: err.trap.frames } }
+      : { kind: 'trap', exitCode: trapExitCode, trap: { message: err.message, frames: err.trap.frames } };
+  }
+  if (err instanceof DeadlockError) return { kind: 'trap', exitCode: deadlockExitCode, trap: { message: err.message, frames: [] } };
   throw err;
+}
+
+function threadHost(module: WebAssembly.Module, config: ProcessConfig): ThreadHost {
+  return new ThreadHost({
+    module, maxThreads: config.maxThreads ?? defaultMaxThreads, maxMemoryBytes: config.maxMemoryBytes,
+    stackMb: config.maxStackBytes === undefined ? undefined : guestThreadStackMb(config.maxStackBytes),
+  });
 }
 
 /** The session's last word on an exit or trap (with the fuel used, when counted), then the kernel's. */

@@ -18,6 +18,9 @@ const steps = [
   [bin('tsc'), ['-p', 'tsconfig.json']],
   [bin('esbuild'), ['dist/runtime/worker/guest-worker.js', '--bundle', '--platform=node', '--format=esm', '--log-level=warning',
     '--outfile=dist/runtime/worker/guest-worker.bundle.js']],
+  // The worker of each guest thread but the main one (wasi-threads, runtime/sched/).
+  [bin('esbuild'), ['dist/runtime/sched/thread-worker.js', '--bundle', '--platform=node', '--format=esm', '--log-level=warning',
+    '--outfile=dist/runtime/sched/thread-worker.bundle.js']],
   // The CLI (bin/replicode.js loads it): a handful of files instead of ~200 to read and compile.
   // Code loaded on demand (cluster, tui, index, ...) goes in chunks of its own (--splitting);
   // packages that read files next to their own code or are large and rarely used stay outside.

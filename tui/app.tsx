@@ -73,11 +73,11 @@ function EventsPane({ model, state, around }: { model: TuiModel; state: TuiState
           {rows.map((row) => {
             const other = windows.find((w, j) => j !== i && w.some((x) => x.event === row.event));
             const twin = other?.find((x) => x.event === row.event);
-            const differs = twin !== undefined && (twin.syscall !== row.syscall || twin.fingerprint !== row.fingerprint || twin.result !== row.result || twin.inputs.join() !== row.inputs.join());
+            const differs = twin !== undefined && (twin.thread !== row.thread || twin.syscall !== row.syscall || twin.fingerprint !== row.fingerprint || twin.result !== row.result || twin.inputs.join() !== row.inputs.join());
             const hit = rowMatches(row, search);
             return (
               <Text key={row.event} color={differs ? 'red' : hit ? 'yellow' : undefined} inverse={row.event === around} wrap="truncate">
-                {`#${row.event} ${row.syscall} ${row.result}${row.inputs.length ? ` · ${row.inputs[0]}` : ''}`}
+                {`#${row.event} ${row.thread === undefined ? '' : `t${row.thread} `}${row.syscall} ${row.result}${row.inputs.length ? ` · ${row.inputs[0]}` : ''}`}
               </Text>
             );
           })}
@@ -89,7 +89,7 @@ function EventsPane({ model, state, around }: { model: TuiModel; state: TuiState
 
 /** The fields of an event as the detail pane compares them. */
 const fields = (r: EventLine | undefined): [string, string][] => (r
-  ? [['call', r.syscall], ['result', r.result], ['args', r.fingerprint], ['inputs', r.inputs.join(' · ') || '-']]
+  ? [...(r.thread === undefined ? [] : [['thread', String(r.thread)] as [string, string]]), ['call', r.syscall], ['result', r.result], ['args', r.fingerprint], ['inputs', r.inputs.join(' · ') || '-']]
   : [['call', '(no such event)']]);
 
 /** The selected event, replica by replica, each field red where it differs from replica 1's. */

@@ -16,7 +16,8 @@ const hookWalksKept = 256;
 /** A replica's stack at an event in source terms: `debugInfo` false (and why, in `note`) when its module has no DWARF. */
 export interface SourceView { debugInfo: boolean; note: string | null; frames: SourcePoint[] }
 
-export interface EventLine { event: number; syscall: string; result: string; fingerprint: string; inputs: string[] }
+/** One event as the TUI lists it; `thread`: the guest thread that made it, in a wasi-threads trace only. */
+export interface EventLine { event: number; syscall: string; result: string; fingerprint: string; inputs: string[]; thread?: number }
 
 /** A search looks at what a row shows: its call, its result and its inputs. */
 export function rowMatches(row: EventLine, text: string): boolean {
@@ -88,7 +89,7 @@ export async function searchTimeline(model: TuiModel, request: SearchRequest): P
   return { event: around, wrapped: around !== null };
 }
 
-const toLine = (r: EventRow): EventLine => ({ event: r.event, syscall: r.syscall!, result: r.result!, fingerprint: r.fingerprint!, inputs: r.inputs! });
+const toLine = (r: EventRow): EventLine => ({ event: r.event, syscall: r.syscall!, result: r.result!, fingerprint: r.fingerprint!, inputs: r.inputs!, ...(r.thread !== undefined ? { thread: r.thread } : {}) });
 
 
 /** `onProgress(trace, fraction)`: how far reading trace `trace` (0-based) is, for a loading line. */

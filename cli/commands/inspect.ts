@@ -74,7 +74,7 @@ async function listEventsTo(out: TextOut, rows: Iterable<EventRow>, json: boolea
 
 function formatRow(r: EventRow): string {
   if (r.kind === 'checkpoint') return `#${r.event}  checkpoint ${r.checkpoint!.number}  chain ${r.checkpoint!.chain.slice(0, 16)}\n`;
-  return `#${r.event}  ${r.syscall} -> ${r.result}${r.inputs!.length ? `  [${r.inputs!.join('; ')}]` : ''}\n`;
+  return `#${r.event}  ${r.thread === undefined ? '' : `thread ${r.thread}  `}${r.syscall} -> ${r.result}${r.inputs!.length ? `  [${r.inputs!.join('; ')}]` : ''}\n`;
 }
 
 function formatSummary(path: string, s: TraceSummary): string {
@@ -88,6 +88,7 @@ function formatSummary(path: string, s: TraceSummary): string {
     `inputs:      clock ${h.clock}, random ${h.random}, seed ${h.seed}, epoch ${h.epoch}`,
     `process:     pid ${h.pid}, stdin from ${h.stdin === 'batches' ? "the machine's batches" : 'stdin records'}, memory limit ${h.maxMemoryBytes === null ? "the module's own" : `${h.maxMemoryBytes / 2 ** 20} MiB`}`
       + `, stack limit ${h.maxStackBytes === null ? "V8's own" : `${h.maxStackBytes / 2 ** 20} MiB`}`
+      + `${h.maxThreads === undefined ? '' : `, max threads ${h.maxThreads}`}`
       + `${h.hosts.length ? `, hosts ${h.hosts.map(([n, ip]) => `${n}=${ip}`).join(' ')}` : ''}${h.faults.length ? `, faults ${h.faults.join(' ')}` : ''}`,
     `rewriting:   ${h.rewrite.length ? h.rewrite.map(describePass).join(', ') : 'none'}`,
     ...h.preopens.map((p) => `preopen:     ${p.guestPath} <- ${p.hostPath} (${p.embedded ? 'embedded' : 'hash only'}, sha256 ${p.sha256.slice(0, 16)}...)`),

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { defaultMaxMemoryBytes, defaultMaxStackBytes, startMachine, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
+import { defaultMaxMemoryBytes, defaultMaxStackBytes, defaultMaxThreads, defaultQuantum, startMachine, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
 import { ExitCode } from '../exit-codes.js';
 import { summaryTarget, withJsonOption, writeSummary } from '../json-summary.js';
 import { loadProcesses, superviseMachine } from '../machine-processes.js';
@@ -22,6 +22,8 @@ export function withRunOptions<T>(yargs: Argv<T>) {
     .option('max-memory', { type: 'string', describe: `most guest memory, in MiB: memory.grow past it fails (default ${defaultMaxMemoryBytes / 2 ** 20})` })
     .option('max-stack', { type: 'string', describe: `most call stack, in MiB of counted frames: a deeper call traps with "call stack exhausted" (default ${defaultMaxStackBytes / 2 ** 20})` })
     .option('max-fuel', { type: 'string', describe: 'stop the guest once it has used N fuel (about N instructions), at the same instruction on every machine; exit code 152' })
+    .option('quantum', { type: 'string', describe: `wasi-threads: fuel a thread runs before the next one gets the turn (default ${defaultQuantum})` })
+    .option('max-threads', { type: 'string', describe: `wasi-threads: most threads alive at once, the main one included; thread-spawn fails with -EAGAIN past it (default ${defaultMaxThreads})` })
     .option('canonical-nans', { type: 'boolean', default: true, describe: 'canonicalise the NaNs float arithmetic produces, so their bits are the same on every machine (--no-canonical-nans: off)' })
     .option('host', { type: 'string', array: true, default: [] as string[], describe: 'a name sock_getaddrinfo resolves, NAME=a.b.c.d (besides numbers and localhost)' })
     .option('process', { type: 'string', array: true, default: [] as string[], describe: "another process on the same machine (pid 2, 3, ...): 'PROG.wasm ARGS...'" }));
@@ -42,6 +44,8 @@ export interface ParsedRunArgs {
   maxMemory?: string;
   maxStack?: string;
   maxFuel?: string;
+  quantum?: string;
+  maxThreads?: string;
   canonicalNans?: boolean;
   process: string[];
   /** --json[=FILE]: '' for stderr. */
@@ -64,6 +68,8 @@ export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
     maxMemoryMiB: argv.maxMemory,
     maxStackMiB: argv.maxStack,
     maxFuel: argv.maxFuel,
+    quantum: argv.quantum,
+    maxThreads: argv.maxThreads,
     canonicalNans: argv.canonicalNans ?? true,
   };
 }

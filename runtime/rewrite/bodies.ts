@@ -51,10 +51,14 @@ export interface Additions {
   global?: number[];
   /** An export entry's bytes (name, kind, index). */
   export?: number[];
+  /** More export entries. */
+  exports?: number[][];
+  /** A table entry's bytes (reference type, limits). */
+  table?: number[];
 }
 
 /** The module as parsed, the types to append to, the index the added global will have. */
-export interface PassContext { parsed: Parsed; typeTable: TypeTable; globalIndex: number }
+export interface PassContext { parsed: Parsed; typeTable: TypeTable; globalIndex: number; tableIndex: number }
 
 /** The module's code section's bodies, in order. */
 export function bodiesOf(binary: Uint8Array, s: Section, parsed: Parsed): Body[] {
@@ -96,7 +100,7 @@ export function rewriteBodies(
   const codeSection = find(SectionId.code);
   if (!codeSection) return binary;
   const typeTable = new TypeTable(parsed.types);
-  const ctx: PassContext = { parsed, typeTable, globalIndex: parsed.globals };
+  const ctx: PassContext = { parsed, typeTable, globalIndex: parsed.globals, tableIndex: parsed.tables };
   const { rewrite, additions } = plan(ctx);
   const bodies = bodiesOf(binary, codeSection, parsed);
   const code = new ByteWriter();
@@ -113,7 +117,9 @@ export function rewriteBodies(
   const payload = code.view();
   const replaced = new Map<number, Uint8Array>([[SectionId.code, section(SectionId.code, payload)]]);
   if (additions.global) replaced.set(SectionId.global, appendEntry(binary, SectionId.global, find(SectionId.global), additions.global));
-  if (additions.export) replaced.set(exportSectionId, appendEntry(binary, exportSectionId, find(exportSectionId), additions.export));
+  const exports = [...(additions.export ? [additions.export] : []), ...(additions.exports ?? [])];
+  if (exports.length > 0) replaced.set(exportSectionId, appendEntry(binary, exportSectionId, find(exportSectionId), ...exports));
+  if (additions.table) replaced.set(SectionId.table, appendEntry(binary, SectionId.table, find(SectionId.table), additions.table));
   if (typeTable.added.length > 0) replaced.set(SectionId.type, typeTable.section(binary, find(SectionId.type)));
   const nameSection = nameSectionOf(binary, parsed.sections);
   const names = nameSection ? binary.subarray(nameSection.start, nameSection.end) : new Uint8Array();

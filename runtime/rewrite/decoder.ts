@@ -40,12 +40,18 @@ export interface BodyScan {
   outsideLoops: number;
   /** With `collect.nans`: flat pairs (offset just after an instruction whose result may be a NaN, NanKind). */
   nans: number[];
+  /**
+   * With `collect.atomics`: flat triples (start, 0xFE sub-opcode, end) of every
+   * memory.atomic.notify (0), wait32 (1) and wait64 (2), which the threads pass turns into host calls.
+   */
+  atomics: number[];
 }
 
-/** What scanBody collects beyond the stack limit's needs (fuel's hooks, NaN canonicalisation's sites). */
+/** What scanBody collects beyond the stack limit's needs (fuel's hooks, NaN canonicalisation's sites, wait/notify). */
 export interface Collect {
   loops?: boolean;
   nans?: boolean;
+  atomics?: boolean;
   /** Called with each instruction's opcode and offset, in order (the snapshot copy's site map reads calls and loops with it). */
   visit?: (op: number, at: number) => void;
 }
@@ -246,7 +252,7 @@ function signature(shape: ModuleShape, typeIndex: number): FuncType {
 export function scanBody(bytes: Uint8Array, start: number, end: number, results: number, shape: ModuleShape, collect: Collect = {}): BodyScan {
   if (end > bytes.length || start >= end) throw new ModuleFormatError('a function body is cut short');
   const frames: Frame[] = [{ base: 0, params: 0, results }];
-  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [], instructions: 0, loops: [], outsideLoops: 0, nans: [] };
+  const scan: BodyScan = { maxHeight: 0, v128: false, catches: false, callsModule: false, sites: [], instructions: 0, loops: [], outsideLoops: 0, nans: [], atomics: [] };
   const { loops, nans, visit } = collect;
   let count = 0;
   // With `loops`: the innermost loop being read (its index in scan.loops), -1 outside every loop.
@@ -366,6 +372,7 @@ export function scanBody(bytes: Uint8Array, start: number, end: number, results:
         const [sub, next] = readLeb(bytes, at);
         const decoded = op === 0xfc ? miscInstruction(bytes, sub, next) : op === 0xfd ? simdInstruction(bytes, sub, next) : atomicInstruction(bytes, sub, next);
         if (!decoded) throw new ModuleFormatError(`unknown instruction 0x${op.toString(16)} ${sub} at byte ${opStart}`);
+        if (op === 0xfe && sub <= 2 && collect.atomics) scan.atomics.push(opStart, sub, decoded[1]);
         if (op === 0xfd) {
           scan.v128 = true;
           const kind = nans ? simdNanKinds.get(sub) : undefined;

@@ -1,17 +1,19 @@
 // The module rewriting pipeline: named passes over the module's bytes, run in one order before it
 // is compiled. The list with its options is recorded in the trace header, so replay, diff's
 // instrumented replays and every replica rebuild exactly the module that ran. The passes, in
-// pipeline order: the call-stack limit, fuel, NaN canonicalisation. Each later pass composes its
+// pipeline order: the call-stack limit, fuel, NaN canonicalisation, threads (wasi-threads modules). Each later pass composes its
 // offset map with the earlier one's, so stacks name offsets in the module as given.
 import { maxStackLimitBytes, type RewritePassRecord } from '../../formats/index.js';
 import { addFuel } from './fuel.js';
 import { canonicaliseNans } from './nans.js';
 import { limitStack } from './stack-limit.js';
+import { addThreadHooks } from './threads.js';
 
 export { exhaustedFunctionName, frameBaseBytes, slotBytes, limitStack } from './stack-limit.js';
 export { frameTranslator, offsetsSectionName, originalOffsetOf } from './offsets.js';
 export { addFuel, fuelExport, maxFuelLimit } from './fuel.js';
 export { canonicaliseNans, canonicalNanF32, canonicalNanF64 } from './nans.js';
+export { addThreadHooks, maxQuantum, quantumExport, schedTableExport, SchedSlot } from './threads.js';
 
 /** Default --max-stack: 8 MiB of counted frames (a native thread's usual stack). */
 export const defaultMaxStackBytes = 8 * 1024 * 1024;
@@ -35,12 +37,23 @@ const hostStackMarginMb = 8;
 export type RewritePass = RewritePassRecord;
 
 /** The passes a configuration asks for, in pipeline order. */
-export function rewritePipeline(options: { maxStackBytes?: number | undefined; maxFuel?: number | undefined; canonicalNans?: boolean | undefined }): RewritePass[] {
+export function rewritePipeline(options: { maxStackBytes?: number | undefined; maxFuel?: number | undefined; canonicalNans?: boolean | undefined; quantum?: number | undefined }, threaded = false): RewritePass[] {
   const passes: RewritePass[] = [];
   if (options.maxStackBytes !== undefined) passes.push({ name: 'stack-limit', maxStackBytes: options.maxStackBytes });
   if (options.maxFuel !== undefined) passes.push({ name: 'fuel', maxFuel: options.maxFuel });
   if (options.canonicalNans === true) passes.push({ name: 'canonical-nans' });
+  // Only for a module that imports wasi.thread-spawn (compileModule decides): others never switch.
+  if (threaded) passes.push({ name: 'threads', quantum: options.quantum ?? defaultQuantum });
   return passes;
+}
+
+/** Default --quantum: fuel units a thread runs before the next one gets the turn (docs/design.md, "Threads"). */
+export const defaultQuantum = 1_000_000;
+
+/** The threads pass among the passes, if any. */
+export function threadsPassOf(passes: readonly RewritePass[]): Extract<RewritePass, { name: 'threads' }> | undefined {
+  for (const p of passes) if (p.name === 'threads') return p;
+  return undefined;
 }
 
 /** The stack limit among the passes, if any. */
@@ -61,10 +74,10 @@ export const canonicalNansOf = (passes: readonly RewritePass[]): boolean => pass
 /**
  * The version of what the passes write, part of the key of every cached rewritten module (diff's
  * snapshot copies on disk): raised whenever a pass writes other bytes for the same record. 2: fuel
- * and NaN canonicalisation added (a pass whose meaning changes for a recorded trace needs a new
+ * and NaN canonicalisation added; 3: threads (a pass whose meaning changes for a recorded trace needs a new
  * name or option instead: the trace says which program ran).
  */
-export const rewriteVersion = 2;
+export const rewriteVersion = 3;
 
 /** A pass's options as one line: `stack-limit(maxStackBytes=8388608)`. */
 export function describePass(pass: RewritePass): string {
@@ -91,6 +104,7 @@ export function applyRewrites(binary: Uint8Array, passes: readonly RewritePass[]
       case 'stack-limit': out = limitStack(out, pass.maxStackBytes, out === binary ? originShift : 0); break;
       case 'fuel': out = addFuel(out, pass.maxFuel, out === binary ? originShift : 0); break;
       case 'canonical-nans': out = canonicaliseNans(out, out === binary ? originShift : 0); break;
+      case 'threads': out = addThreadHooks(out, pass.quantum, out === binary ? originShift : 0); break;
     }
   }
   if (cacheKey !== undefined) {

@@ -7,7 +7,7 @@ import { leb, readLeb, section, sections, type Section } from '../wasm-binary.js
 import { isV128, skipValType, type FuncType, type ModuleShape } from './decoder.js';
 import { offsetsSectionName } from './offsets.js';
 
-export const SectionId = { custom: 0, type: 1, import: 2, function: 3, global: 6, code: 10, tag: 13 } as const;
+export const SectionId = { custom: 0, type: 1, import: 2, function: 3, table: 4, global: 6, export: 7, code: 10, tag: 13 } as const;
 /** Where each known section goes in a module (the tag section sits between memory and global). */
 export const sectionRank: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
 
@@ -36,6 +36,8 @@ export interface Parsed {
   shape: ModuleShape;
   importedFuncs: number;
   globals: number;
+  /** Tables, imported and defined (a table added goes at this index). */
+  tables: number;
 }
 
 export function parseTypes(binary: Uint8Array, s: Section): ParsedType[] {
@@ -68,21 +70,22 @@ export function skipLimits(binary: Uint8Array, p: number): number {
 }
 
 /** The imports' effect on index spaces: function types, global and tag counts. */
-export function parseImports(binary: Uint8Array, s: Section, shape: ModuleShape): { funcs: number; globals: number } {
+export function parseImports(binary: Uint8Array, s: Section, shape: ModuleShape): { funcs: number; globals: number; tables: number } {
   let funcs = 0;
   let globals = 0;
+  let tables = 0;
   let [count, p] = readLeb(binary, s.payload);
   while (count-- > 0) {
     for (let name = 0; name < 2; name++) { const [n, q] = readLeb(binary, p); p = q + n; }
     const kind = binary[p++];
     if (kind === 0) { const [t, q] = readLeb(binary, p); shape.funcTypes.push(t); funcs++; p = q; }
-    else if (kind === 1) p = skipLimits(binary, skipValType(binary, p));
+    else if (kind === 1) { p = skipLimits(binary, skipValType(binary, p)); tables++; }
     else if (kind === 2) p = skipLimits(binary, p);
     else if (kind === 3) { p = skipValType(binary, p) + 1; globals++; }
     else if (kind === 4) { const [t, q] = readLeb(binary, p + 1); shape.tagTypes.push(t); p = q; }
     else throw new ModuleFormatError(`unknown import kind ${kind}`);
   }
-  return { funcs, globals };
+  return { funcs, globals, tables };
 }
 
 /** A vector section's entries as indices (function and tag sections: a type index each). */
@@ -100,7 +103,7 @@ export function parse(binary: Uint8Array): Parsed {
   const types = typeSection ? parseTypes(binary, typeSection) : [];
   const shape: ModuleShape = { types, funcTypes: [], tagTypes: [], importedFuncs: 0 };
   const importSection = find(SectionId.import);
-  const imported = importSection ? parseImports(binary, importSection, shape) : { funcs: 0, globals: 0 };
+  const imported = importSection ? parseImports(binary, importSection, shape) : { funcs: 0, globals: 0, tables: 0 };
   shape.importedFuncs = imported.funcs;
   const functionSection = find(SectionId.function);
   if (functionSection) shape.funcTypes.push(...readIndexVector(binary, functionSection));
@@ -108,7 +111,9 @@ export function parse(binary: Uint8Array): Parsed {
   if (tagSection) shape.tagTypes.push(...readIndexVector(binary, tagSection, 1));
   const globalSection = find(SectionId.global);
   const globals = imported.globals + (globalSection ? readLeb(binary, globalSection.payload)[0] : 0);
-  return { sections: list, types, shape, importedFuncs: imported.funcs, globals };
+  const tableSection = find(SectionId.table);
+  const tables = imported.tables + (tableSection ? readLeb(binary, tableSection.payload)[0] : 0);
+  return { sections: list, types, shape, importedFuncs: imported.funcs, globals, tables };
 }
 
 /** Type indices for block types and the new function, appending the types the module lacks. */
@@ -118,7 +123,15 @@ export class TypeTable {
 
   /** The index of a type with no parameters and these results. */
   noParams(resultCount: number, resultBytes: Uint8Array): number {
-    const wanted = Uint8Array.of(Op.funcType, 0, ...leb(resultCount), ...resultBytes);
+    return this.of(Uint8Array.of(Op.funcType, 0, ...leb(resultCount), ...resultBytes));
+  }
+
+  /** The index of the function type with these parameter and result value types. */
+  func(params: readonly number[], results: readonly number[]): number {
+    return this.of(Uint8Array.of(Op.funcType, ...leb(params.length), ...params, ...leb(results.length), ...results));
+  }
+
+  private of(wanted: Uint8Array): number {
     const same = (b: Uint8Array) => b.length === wanted.length && b.every((x, i) => x === wanted[i]);
     const existing = this.types.findIndex((t) => same(t.bytes));
     if (existing >= 0) return existing;
@@ -137,9 +150,9 @@ export class TypeTable {
 }
 
 /** A vector section with one more entry at its end. */
-export function appendEntry(binary: Uint8Array, id: number, s: Section | undefined, entry: number[]): Uint8Array {
+export function appendEntry(binary: Uint8Array, id: number, s: Section | undefined, ...entries: number[][]): Uint8Array {
   const [count, p] = s ? readLeb(binary, s.payload) : [0, 0];
-  return section(id, Buffer.concat([Uint8Array.from(leb(count + 1)), s ? binary.subarray(p, s.end) : new Uint8Array(), Uint8Array.from(entry)]));
+  return section(id, Buffer.concat([Uint8Array.from(leb(count + entries.length)), s ? binary.subarray(p, s.end) : new Uint8Array(), ...entries.map((e) => Uint8Array.from(e))]));
 }
 
 export const utf8 = (text: string) => new TextEncoder().encode(text);

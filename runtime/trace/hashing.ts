@@ -38,6 +38,8 @@ export class HashingSession implements GuestSession, SnapshotSession {
       if (this.faults.active) this.faults.noteCall(id, args);
       this.hash = Math.imul(this.hash ^ id, 0x01000193);
       this.hash = Math.imul(this.hash ^ fingerprint, 0x01000193);
+      const thread = this.thread();
+      if (thread !== 0) this.hash = Math.imul(this.hash ^ thread, 0x01000193); // single-threaded hashes stay as they were
     },
     exit: (errno: number): void => {
       this.hash = Math.imul(this.hash ^ errno, 0x01000193);
@@ -67,5 +69,8 @@ export class HashingSession implements GuestSession, SnapshotSession {
   }
 
   attach(kernel: Kernel): void { this.kernel = kernel; }
+  /** The guest thread making the current call (wasi-threads; 0 otherwise): part of the rolling hash. */
+  private thread: () => number = () => 0;
+  attachThreads(current: () => number): void { this.thread = current; }
   finish(): SessionEnd | undefined { return undefined; }
 }

@@ -42,8 +42,10 @@ export class RecordingSession implements GuestSession {
     enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
       if (this.faults.active) this.faults.noteCall(id, args);
       this.rolling = Math.imul(Math.imul(this.rolling ^ id, 0x01000193) ^ fingerprint, 0x01000193);
+      const thread = this.thread();
+      if (thread !== 0) this.rolling = Math.imul(this.rolling ^ thread, 0x01000193); // as HashingSession
       try {
-        this.event = this.writer.call(id, fingerprint);
+        this.event = this.writer.call(id, fingerprint, thread);
       } catch (err) {
         this.guard(() => { throw err; });
       }
@@ -105,6 +107,13 @@ export class RecordingSession implements GuestSession {
 
   attach(kernel: Kernel): void {
     this.kernel = kernel;
+  }
+
+  /** The guest thread making the current call (wasi-threads; 0 otherwise). */
+  private thread: () => number = () => 0;
+
+  attachThreads(current: () => number): void {
+    this.thread = current;
   }
 
   finish(outcome: GuestEnd): SessionEnd | undefined {

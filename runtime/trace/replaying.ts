@@ -188,6 +188,8 @@ export class ReplaySession implements GuestSession, SnapshotSession {
         this.checkTruncated(this.event);
         this.diverge('the guest made a call after the recording ended', null, describeCall(id, args));
       }
+      const thread = this.thread();
+      if (recorded.thread !== thread) this.diverge('a different thread made the call', `thread ${recorded.thread}: ${describeRecorded(recorded)}`, `thread ${thread}: ${describeCall(id, args)}`);
       if (recorded.id !== id) this.diverge('the guest made a different call', describeRecorded(recorded), describeCall(id, args));
       if (recorded.fingerprint !== fingerprint) this.diverge('the guest called with different arguments', describeRecorded(recorded), describeCall(id, args));
       if (this.faults.active) this.faults.noteCall(id, args);
@@ -258,6 +260,13 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   attach(kernel: Kernel): void {
     this.kernel = kernel;
     this.stopAtCut();
+  }
+
+  /** The guest thread making the current call (wasi-threads; 0 otherwise): checked against the trace's thread column. */
+  private thread: () => number = () => 0;
+
+  attachThreads(current: () => number): void {
+    this.thread = current;
   }
 
   finish(outcome: GuestEnd): SessionEnd | undefined {

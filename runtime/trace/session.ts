@@ -63,6 +63,8 @@ export interface GuestSession {
   /** Wraps the effects the kernel will use. Called once, before the kernel exists. */
   wrapEffects(inner: HostEffects): HostEffects;
   attach(kernel: Kernel): void;
+  /** wasi-threads: tells the session which guest thread makes each call (record writes it, replay checks it). */
+  attachThreads?(current: () => number): void;
   /** Called once the guest has exited or trapped; may report a divergence instead. */
   finish(outcome: GuestEnd): SessionEnd | undefined;
 }

@@ -45,7 +45,7 @@ const Ctl = {
 } as const;
 const completedSlot = Ctl.completed;
 const controlBytes = 32;
-const columnsBytes = callsPerBatch * 6;
+const columnsBytes = callsPerBatch * 10;
 
 function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`RepliCode bug: trace ring: ${message}`);
@@ -53,13 +53,13 @@ function assert(condition: unknown, message: string): asserts condition {
 assert((traceRingBytes & (traceRingBytes - 1)) === 0, 'the ring size must be a power of two');
 assert(maxTraceFrameBytes + frameHeaderBytes <= traceRingBytes, 'a whole frame must fit in the ring');
 assert(maxTraceFrameBytes * 4 + 3 < 2 ** 32, 'a frame header holds its length');
-assert(callsPerBatch * 6 + 32 < maxTraceFrameBytes, 'a calls record fits in one frame');
+assert(callsPerBatch * 10 + 32 < maxTraceFrameBytes, 'a calls record (with its thread column) fits in one frame');
 
 export function traceRingBuffer(): SharedArrayBuffer {
   return new SharedArrayBuffer(controlBytes + columnsBytes + traceRingBytes);
 }
 
-interface RingViews { control: Int32Array; fingerprints: Uint32Array; ids: Uint8Array; results: Uint8Array; data: Uint8Array }
+interface RingViews { control: Int32Array; fingerprints: Uint32Array; threads: Uint32Array; ids: Uint8Array; results: Uint8Array; data: Uint8Array }
 function views(shared: SharedArrayBuffer): RingViews {
   assert(shared.byteLength === controlBytes + columnsBytes + traceRingBytes, `a buffer of ${shared.byteLength} bytes is not a trace ring`);
   return {
@@ -67,6 +67,7 @@ function views(shared: SharedArrayBuffer): RingViews {
     fingerprints: new Uint32Array(shared, controlBytes, callsPerBatch),
     ids: new Uint8Array(shared, controlBytes + callsPerBatch * 4, callsPerBatch),
     results: new Uint8Array(shared, controlBytes + callsPerBatch * 5, callsPerBatch),
+    threads: new Uint32Array(shared, controlBytes + callsPerBatch * 6, callsPerBatch),
     data: new Uint8Array(shared, controlBytes + columnsBytes, traceRingBytes),
   };
 }
@@ -91,11 +92,12 @@ export class SharedTraceLog implements EventLog {
   private readonly ids: Uint8Array;
   private readonly fingerprints: Uint32Array;
   private readonly results: Uint8Array;
+  private readonly threads: Uint32Array;
   private readonly control: Int32Array;
 
   constructor(shared: SharedArrayBuffer, private readonly port: MessagePort, private readonly maxTraceBytes: number) {
     this.v = views(shared);
-    ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, control: this.control } = this.v);
+    ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads, control: this.control } = this.v);
     this.written = Atomics.load(this.v.control, Ctl.written) >>> 0;
     this.published = this.written;
   }
@@ -104,19 +106,20 @@ export class SharedTraceLog implements EventLog {
 
   // call() and result() run once per syscall: plain stores into shared columns, no allocation,
   // through views held in fields of their own (one load each, not two).
-  call(id: number, fingerprint: number): number {
+  call(id: number, fingerprint: number, thread = 0): number {
     const at = this.pending;
-    if (at === callsPerBatch) return this.callAfterFlush(id, fingerprint);
+    if (at === callsPerBatch) return this.callAfterFlush(id, fingerprint, thread);
     this.ids[at] = id;
     this.fingerprints[at] = fingerprint;
+    this.threads[at] = thread;
     this.results[at] = 0;
     this.pending = at + 1;
     return this.events++;
   }
 
-  private callAfterFlush(id: number, fingerprint: number): number {
+  private callAfterFlush(id: number, fingerprint: number, thread: number): number {
     this.flushCalls();
-    return this.call(id, fingerprint);
+    return this.call(id, fingerprint, thread);
   }
 
   /** The errno of the last call, which completes its event: its records are published. */
@@ -163,8 +166,8 @@ export class SharedTraceLog implements EventLog {
     if (this.pending === 0) return;
     const n = this.pending;
     this.pending = 0;
-    const { ids, results, fingerprints } = this.v;
-    this.frame(FrameKind.calls, encodeCalls(this.events - n, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n)), n);
+    const { ids, results, fingerprints, threads } = this.v;
+    this.frame(FrameKind.calls, encodeCalls(this.events - n, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads.subarray(0, n)), n);
     // Published before the columns are reused: the reader's event count and the columns agree.
     this.publish();
   }
@@ -282,8 +285,8 @@ export class TraceRingReader {
     const n = (completed - this.events) >>> 0;
     assert(n <= callsPerBatch, `${n} events completed past the last batch`);
     if (n > 0) {
-      const { ids, results, fingerprints } = this.v;
-      this.chunks.append(encodeCalls(this.events, ids.slice(0, n), results.slice(0, n), fingerprints.slice(0, n)), n);
+      const { ids, results, fingerprints, threads } = this.v;
+      this.chunks.append(encodeCalls(this.events, ids.slice(0, n), results.slice(0, n), fingerprints.slice(0, n), threads.slice(0, n)), n);
       this.events += n;
     }
     return n;
