@@ -110,6 +110,21 @@ static void flush_line(void) {
 
 static int64_t memory_end(void) { return (int64_t)__builtin_wasm_memory_size(0) * 65536; }
 
+/** One raw i32 argument of a call that means well: small handles and cases, good addresses. */
+static int64_t fair_i32(int32_t *pending_len) {
+  switch (next() % 8) {
+  case 0: case 1: case 2: return 1 + next() % 3;
+  case 3: return pooled ? pool[next() % (pooled < 16 ? pooled : 16)] : 1;
+  case 4: case 5: {
+    uint32_t s = next() % (sizeof strings / sizeof strings[0]);
+    *pending_len = strings[s].len;
+    return (int32_t)(uintptr_t)(buf + strings[s].at);
+  }
+  case 6: return (int32_t)(uintptr_t)(buf + (next() % 1024 & ~7u));
+  default: return next() % 4;
+  }
+}
+
 /** One raw i32 argument, biased towards the values that break lifting code. */
 static int64_t any_i32(int32_t *pending_len) {
   switch (next() % 16) {
@@ -130,6 +145,7 @@ static int64_t any_i32(int32_t *pending_len) {
   default: return (int32_t)(uintptr_t)(buf + next() % 64);            // unaligned
   }
 }
+static int64_t fair_i64(void) { return next() % 2 ? next() % 64 : 1000 * (int64_t)(next() % 1000); }
 static int64_t any_i64(void) {
   switch (next() % 8) {
   case 0: case 1: return next() % 8;
@@ -156,6 +172,38 @@ static void call(int k, const int64_t *a, int count) {
   for (int w = 0; w < 4; w++) remember(((int32_t *)res)[w]);
 }
 
+static int64_t value(string v) {
+  const char *p = v.ptr;
+  uint32_t i = 0;
+  int64_t base = 0, sign = 1, x = 0;
+  if (v.len >= 3 && p[0] == 'b' && p[1] == 'u' && p[2] == 'f') { base = (int32_t)(uintptr_t)buf; i = 3; }
+  else if (v.len >= 3 && p[0] == 'r' && p[1] == 'e' && p[2] == 's') { base = (int32_t)(uintptr_t)res; i = 3; }
+  else if (v.len >= 3 && p[0] == 'e' && p[1] == 'n' && p[2] == 'd') { base = memory_end(); i = 3; }
+  if (i < v.len && (p[i] == '-' || p[i] == '+')) { sign = p[i] == '-' ? -1 : 1; i++; }
+  for (; i < v.len; i++) x = x * 10 + (p[i] - '0');
+  return base + sign * x;
+}
+
+static void run_step(string step) {
+  uint32_t i = 0, start;
+  while (i < step.len && step.ptr[i] != ' ') i++;
+  int k = find_n((string){ step.ptr, i });
+  if (k < 0) { text("unknown function "); for (uint32_t j = 0; j < i && n < sizeof line - 2; j++) line[n++] = step.ptr[j]; flush_line(); __builtin_trap(); }
+  int64_t a[16];
+  int count = 0;
+  while (i < step.len && count < 16) {
+    while (i < step.len && step.ptr[i] == ' ') i++;
+    start = i;
+    while (i < step.len && step.ptr[i] != ' ') i++;
+    if (i > start) a[count++] = value((string){ step.ptr + start, i - start });
+  }
+  call(k, a, count);
+}
+
+static void steps(string *argv, uint32_t argc) {
+  for (uint32_t s = 2; s < argc; s++) run_step(argv[s]);
+}
+
 static void random_calls(string *argv, uint32_t argc) {
   state = 0x9e3779b97f4a7c15ull;
   for (uint32_t i = 0; i < argv[1].len; i++) state = state * 31 + (uint8_t)argv[1].ptr[i];
@@ -169,54 +217,45 @@ static void random_calls(string *argv, uint32_t argc) {
     if (ok) eligible[m++] = k;
   }
   if (m == 0) { text("no function matches"); flush_line(); return; }
+  // Two resources of most kinds first, so that handles 1 and 2 name live ones.
+  static const char *const setup[] = {
+    "wasi:filesystem/preopens#get-directories res", "wasi:cli/stdin#get-stdin", "wasi:cli/stdout#get-stdout",
+    "wasi:cli/stderr#get-stderr", "wasi:sockets/instance-network#instance-network",
+    "wasi:clocks/monotonic-clock#subscribe-duration 0", "wasi:sockets/tcp-create-socket#create-tcp-socket 0 res",
+    "wasi:sockets/udp-create-socket#create-udp-socket 0 res",
+    "wasi:filesystem/types#[method]descriptor.read-directory 1 res",
+    "wasi:filesystem/types#[method]descriptor.open-at 1 0 buf+1 5 1 3 res",
+    "wasi:sockets/ip-name-lookup#resolve-addresses 1 buf+1 5 res",
+  };
+  for (uint32_t i = 0; i < 2 * sizeof setup / sizeof setup[0]; i++) {
+    const char *step = setup[i % (sizeof setup / sizeof setup[0])];
+    uint32_t len = 0;
+    while (step[len]) len++;
+    run_step((string){ step, len });
+  }
   for (int64_t c = 0; c < count; c++) {
     int k = eligible[next() % m];
     const char *sig = fuzz_sigs[k];
     int64_t a[16];
     int count_args = 0, has_result = 0;
     int32_t pending = -1;
+    // One call in twelve is hostile; the others mean well, so that a run gets deep before it traps.
+    int hostile = next() % 12 == 0;
+    int method = contains(fuzz_names[k], (string){ "#[method]", 9 }) || contains(fuzz_names[k], (string){ "#[resource-drop]", 16 });
     for (const char *s = sig; *s; s++) if (*s == ':') has_result = 1;
     for (const char *s = sig; *s && *s != ':'; s++) {
       int32_t len = pending;
       pending = -1;
-      if (*s == 'I') a[count_args++] = any_i64();
+      if (*s == 'I') a[count_args++] = hostile ? any_i64() : fair_i64();
       else if (len >= 0 && next() % 4) a[count_args++] = len;
-      else a[count_args++] = any_i32(&pending);
+      else if (method && count_args == 0 && !hostile) a[count_args++] = 1 + next() % 2; // self
+      else a[count_args++] = hostile ? any_i32(&pending) : fair_i32(&pending);
     }
     // A function with no core result returns through its last parameter: most often a good one.
-    if (!has_result && count_args > 0 && sig[count_args - 1] == 'i' && next() % 8) a[count_args - 1] = (int32_t)(uintptr_t)res;
+    int takes_area = !has_result && count_args > 0 && sig[count_args - 1] == 'i'
+      && !contains(fuzz_names[k], (string){ "#[resource-drop]", 16 }) && !contains(fuzz_names[k], (string){ "#exit", 5 });
+    if (takes_area && next() % 8) a[count_args - 1] = (int32_t)(uintptr_t)res;
     call(k, a, count_args);
-  }
-}
-
-static int64_t value(string v) {
-  const char *p = v.ptr;
-  uint32_t i = 0;
-  int64_t base = 0, sign = 1, x = 0;
-  if (v.len >= 4 && p[0] == 'b' && p[1] == 'u' && p[2] == 'f') { base = (int32_t)(uintptr_t)buf; i = 3; }
-  else if (v.len >= 4 && p[0] == 'r' && p[1] == 'e' && p[2] == 's') { base = (int32_t)(uintptr_t)res; i = 3; }
-  else if (v.len >= 4 && p[0] == 'e' && p[1] == 'n' && p[2] == 'd') { base = memory_end(); i = 3; }
-  if (i < v.len && (p[i] == '-' || p[i] == '+')) { sign = p[i] == '-' ? -1 : 1; i++; }
-  for (; i < v.len; i++) x = x * 10 + (p[i] - '0');
-  return base + sign * x;
-}
-
-static void steps(string *argv, uint32_t argc) {
-  for (uint32_t s = 2; s < argc; s++) {
-    string step = argv[s];
-    uint32_t i = 0, start;
-    while (i < step.len && step.ptr[i] != ' ') i++;
-    int k = find_n((string){ step.ptr, i });
-    if (k < 0) { text("unknown function "); for (uint32_t j = 0; j < i; j++) line[n++] = step.ptr[j]; flush_line(); __builtin_trap(); }
-    int64_t a[16];
-    int count = 0;
-    while (i < step.len && count < 16) {
-      while (i < step.len && step.ptr[i] == ' ') i++;
-      start = i;
-      while (i < step.len && step.ptr[i] != ' ') i++;
-      if (i > start) a[count++] = value((string){ step.ptr + start, i - start });
-    }
-    call(k, a, count);
   }
 }
 
