@@ -38,10 +38,16 @@ const patches: readonly Patch[] = [
   },
   {
     // A bool argument other than 0 or 1 is checked inside the closure that calls the host: as a
-    // TypeError it would pass for the host's own.
+    // TypeError it would pass for the host's own (and exit 70).
     what: 'bool that is not 0 or 1',
     from: /throw new TypeError\('invalid variant discriminant for bool'\);/,
     to: "throw new WebAssembly.RuntimeError('invalid argument to a WASI 0.2 call: a bool that is neither 0 nor 1');",
+  },
+  {
+    // The same for a u8 or u16 argument out of its range (exit-with-code 300, a port of 70000).
+    what: 'u8 or u16 out of range',
+    from: /throw new TypeError\(`must be between \$\{min\} and \$\{max\}`\);/,
+    to: 'throw new WebAssembly.RuntimeError(`invalid argument to a WASI 0.2 call: ${i} is not between ${min} and ${max}`);',
   },
   {
     // Strings: the component model traps on invalid UTF-8; a default TextDecoder replaced it.

@@ -39,7 +39,8 @@ void *cabi_realloc(void *old, size_t old_size, size_t align, size_t size) {
   return p;
 }
 
-// buf: what pointers in arguments point at. Paths first, then bytes that are not UTF-8.
+// buf: what pointers in arguments point at. Paths first, then bytes that are not UTF-8; at
+// buf+64 the handles 1, 1, 2, 0x7fffffff.
 static uint8_t buf[64 * 1024] __attribute__((aligned(16)));
 static const char seed_text[] = ".a.txtdir../etcx/../../ydata\xff\xfe\xc3\x28\xed\xa0\x80\xf4\x90\x80\x80";
 static const struct { uint16_t at, len; } strings[] = { {0, 1}, {1, 5}, {6, 3}, {9, 2}, {11, 4}, {15, 9}, {24, 4}, {28, 11}, {0, 0} };
@@ -112,15 +113,15 @@ static int64_t memory_end(void) { return (int64_t)__builtin_wasm_memory_size(0) 
 
 /** One raw i32 argument of a call that means well: small handles and cases, good addresses. */
 static int64_t fair_i32(int32_t *pending_len) {
-  switch (next() % 8) {
-  case 0: case 1: case 2: return 1 + next() % 3;
-  case 3: return pooled ? pool[next() % (pooled < 16 ? pooled : 16)] : 1;
-  case 4: case 5: {
+  switch (next() % 16) {
+  case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7: return next() % 4 ? 1 : 2;  // live handles
+  case 8: case 9: return pooled ? pool[next() % (pooled < 16 ? pooled : 16)] : 1;
+  case 10: case 11: case 12: {
     uint32_t s = next() % (sizeof strings / sizeof strings[0]);
     *pending_len = strings[s].len;
     return (int32_t)(uintptr_t)(buf + strings[s].at);
   }
-  case 6: return (int32_t)(uintptr_t)(buf + (next() % 1024 & ~7u));
+  case 13: return (int32_t)(uintptr_t)(buf + (next() % 1024 & ~7u));
   default: return next() % 4;
   }
 }
@@ -205,9 +206,13 @@ static void steps(string *argv, uint32_t argc) {
 }
 
 static void random_calls(string *argv, uint32_t argc) {
-  state = 0x9e3779b97f4a7c15ull;
-  for (uint32_t i = 0; i < argv[1].len; i++) state = state * 31 + (uint8_t)argv[1].ptr[i];
-  if (!state) state = 1;
+  uint64_t seed = 0;
+  for (uint32_t i = 0; i < argv[1].len; i++) seed = seed * 31 + (uint8_t)argv[1].ptr[i];
+  // splitmix64 of the seed, so that seeds 1 and 2 start far apart.
+  uint64_t z = seed + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  state = (z ^ (z >> 31)) | 1;
   int64_t count = 0;
   for (uint32_t i = 0; i < argv[2].len; i++) count = count * 10 + (argv[2].ptr[i] - '0');
   int eligible[FUZZ_IMPORTS], m = 0;
@@ -226,6 +231,18 @@ static void random_calls(string *argv, uint32_t argc) {
     "wasi:filesystem/types#[method]descriptor.read-directory 1 res",
     "wasi:filesystem/types#[method]descriptor.open-at 1 0 buf+1 5 1 3 res",
     "wasi:sockets/ip-name-lookup#resolve-addresses 1 buf+1 5 res",
+    "wasi:sockets/udp#[method]udp-socket.start-bind 1 1 0 0 127 0 0 1 0 0 0 0 0 0 res",
+    "wasi:sockets/udp#[method]udp-socket.finish-bind 1 res",
+    "wasi:sockets/udp#[method]udp-socket.stream 1 0 0 0 0 0 0 0 0 0 0 0 0 0 res",
+    "wasi:sockets/tcp#[method]tcp-socket.start-bind 1 1 0 0 127 0 0 1 0 0 0 0 0 0 res",
+    "wasi:sockets/tcp#[method]tcp-socket.finish-bind 1 res",
+    "wasi:sockets/tcp#[method]tcp-socket.start-listen 1 res",
+    "wasi:sockets/tcp#[method]tcp-socket.finish-listen 1 res",
+    "wasi:sockets/tcp#[method]tcp-socket.subscribe 1",
+    "wasi:filesystem/types#[method]descriptor.read-via-stream 2 0 res",
+    "wasi:filesystem/types#[method]descriptor.write-via-stream 2 0 res",
+    "wasi:cli/terminal-stdin#get-terminal-stdin res",
+    "wasi:cli/terminal-stdout#get-terminal-stdout res",
   };
   for (uint32_t i = 0; i < 2 * sizeof setup / sizeof setup[0]; i++) {
     const char *step = setup[i % (sizeof setup / sizeof setup[0])];
@@ -235,6 +252,8 @@ static void random_calls(string *argv, uint32_t argc) {
   }
   for (int64_t c = 0; c < count; c++) {
     int k = eligible[next() % m];
+    // Drops are rarer: a dropped handle 1 makes most later calls on its type trap at once.
+    if (contains(fuzz_names[k], (string){ "#[resource-drop]", 16 }) && next() % 4) k = eligible[next() % m];
     const char *sig = fuzz_sigs[k];
     int64_t a[16];
     int count_args = 0, has_result = 0;
@@ -248,7 +267,7 @@ static void random_calls(string *argv, uint32_t argc) {
       pending = -1;
       if (*s == 'I') a[count_args++] = hostile ? any_i64() : fair_i64();
       else if (len >= 0 && next() % 4) a[count_args++] = len;
-      else if (method && count_args == 0 && !hostile) a[count_args++] = 1 + next() % 2; // self
+      else if (method && count_args == 0 && !hostile) a[count_args++] = next() % 4 ? 1 : 2; // self
       else a[count_args++] = hostile ? any_i32(&pending) : fair_i32(&pending);
     }
     // A function with no core result returns through its last parameter: most often a good one.
@@ -267,6 +286,9 @@ int32_t run(void) {
   fn_args = find("wasi:cli/environment#get-arguments");
   if (fn_stdout < 0 || fn_write < 0 || fn_drop_out < 0 || fn_args < 0) __builtin_trap();
   for (uint32_t i = 0; i < sizeof seed_text - 1; i++) buf[i] = (uint8_t)seed_text[i];
+  // buf+64: a list of handles (list<borrow<pollable>>, say) with a duplicate and one never made.
+  static const int32_t handles[] = { 1, 1, 2, 0x7fffffff };
+  for (uint32_t i = 0; i < 4; i++) ((int32_t *)(buf + 64))[i] = handles[i];
   int64_t a[1] = { (int32_t)(uintptr_t)res };
   fuzz_call(fn_args, a);
   kept = used; // the arguments stay; every later answer is overwritten by the next
