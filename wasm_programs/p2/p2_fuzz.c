@@ -229,6 +229,9 @@ static void random_calls(string *argv, uint32_t argc) {
   for (int k = 0; k < FUZZ_IMPORTS; k++) {
     int ok = argc <= 3 ? !contains(fuzz_names[k], (string){ "wasi:cli/exit#", 14 }) : 0;
     for (uint32_t f = 3; f < argc; f++) ok |= contains(fuzz_names[k], argv[f]);
+    // A socket's pollable may never be ready (no client ever comes): blocking on it is the guest's
+    // choice to wait forever, not a host's hang, so random runs make none.
+    if (contains(fuzz_names[k], (string){ "socket.subscribe", 16 }) || contains(fuzz_names[k], (string){ "datagram-stream.subscribe", 25 })) ok = 0;
     if (ok) eligible[m++] = k;
   }
   if (m == 0) { text("no function matches"); flush_line(); return; }
@@ -248,7 +251,6 @@ static void random_calls(string *argv, uint32_t argc) {
     "wasi:sockets/tcp#[method]tcp-socket.finish-bind 1 res",
     "wasi:sockets/tcp#[method]tcp-socket.start-listen 1 res",
     "wasi:sockets/tcp#[method]tcp-socket.finish-listen 1 res",
-    "wasi:sockets/tcp#[method]tcp-socket.subscribe 1",
     "wasi:filesystem/types#[method]descriptor.read-via-stream 2 0 res",
     "wasi:filesystem/types#[method]descriptor.write-via-stream 2 0 res",
     "wasi:cli/terminal-stdin#get-terminal-stdin res",
