@@ -104,7 +104,7 @@ describe('a hostile component gets results, error-codes or a clean trap, never a
     if (process.env.REPLICODE_FUZZ_VERBOSE) runs.forEach((r, i) => console.log(cases[i]!.name, r.exitCode, ownLines(r.stderr)[0]));
     // The runs reach far: many functions called, and traps of several kinds (each a lifting check).
     const called = new Set(runs.flatMap((r) => [...r.stdout.matchAll(/^#\d+ (\S+)/gm)].map((m) => m[1])));
-    expect(called.size, [...called].join('\n')).toBeGreaterThanOrEqual(45);
+    expect(called.size, [...called].join('\n')).toBeGreaterThanOrEqual(55);
     const traps = new Set(runs.map((r) => ownLines(r.stderr)[0]?.replace(/\d+/g, 'N')).filter(Boolean));
     expect(traps.size, [...traps].join('\n')).toBeGreaterThanOrEqual(6);
     if (process.env.REPLICODE_FUZZ_VERBOSE) console.log(called.size, [...traps]);
