@@ -6,9 +6,10 @@
 // and counts keep it reproducible and within budget (about 40 s here, two runs at a time).
 // REPLICODE_FUZZ_SEED explores other seeds by hand.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { unmatchedPatches } from '../dist/runtime/p2/index.js';
 import { cliPath, programsDir, repoRoot, tempDir } from './helpers.js';
 
 const fuzzer = join(programsDir, 'build', 'p2_fuzz.component.wasm');
@@ -97,6 +98,14 @@ async function runRecordReplay(cases: { name: string; args: string[] }[], withRu
 }
 
 describe('a hostile component gets results, error-codes or a clean trap, never a host crash', () => {
+  it('every patch of runtime/p2/guard.ts matches the bindings jco writes for the fuzzer (another jco fails here first)', async () => {
+    const { transpile } = await import('@bytecodealliance/jco');
+    const out = await transpile(readFileSync(fuzzer), { name: 'guest', instantiation: 'sync', noTypescript: true, base64Cutoff: 0 });
+    const js = new TextDecoder().decode((out.files as unknown as Record<string, Uint8Array>)['guest.js']);
+    expect(unmatchedPatches(js)).toEqual([]);
+    expect(unmatchedPatches('')).toHaveLength(7);
+  }, 60_000);
+
   it('random calls (fixed seeds): every run ends as the guest made it end, and replays', async () => {
     const filters = [[], [], [], [], [], [], ['wasi:filesystem'], ['wasi:io/'], ['wasi:sockets'], ['wasi:cli', 'wasi:clocks', 'wasi:random']];
     const cases = filters.map((f, i) => ({ name: `seed ${firstSeed + i} ${f.join(' ')}`, args: [String(firstSeed + i), String(callsPerRun), ...f] }));

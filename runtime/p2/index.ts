@@ -4,3 +4,4 @@ export { startComponent, type StartedComponent } from './instantiate.js';
 export { newestPatch, maxRandomBytes } from './host.js';
 export { maxPollables } from './streams.js';
 export { maxDatagramsPerCall } from './sockets.js';
+export { unmatchedPatches } from './guard.js';
