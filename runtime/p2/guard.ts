@@ -83,6 +83,8 @@ export function unmatchedPatches(js: string): string[] {
  */
 export function guestFault(err: unknown, hostErrors: WeakSet<object>): WebAssembly.RuntimeError | undefined {
   if (!(err instanceof TypeError || err instanceof RangeError) || hostErrors.has(err)) return undefined;
+  // V8's own stack overflow is a RangeError too: it stays what it is (runtime/trap.ts reports it).
+  if (/^Maximum call stack size exceeded/.test((err as Error).message)) return undefined;
   const what = (err as Error).message;
   const message = err instanceof RangeError ? `out of bounds memory access in a WASI 0.2 call (${what})` : `invalid argument to a WASI 0.2 call: ${what}`;
   const trap = new WebAssembly.RuntimeError(message);
