@@ -34,12 +34,37 @@ function timesOf(access: NewTimestamp, modification: NewTimestamp): [bigint, big
 }
 const adviceCodes: Record<string, number> = { normal: 0, sequential: 1, random: 2, 'will-need': 3, 'dont-need': 4, 'no-reuse': 5 };
 
-export class Descriptor {
-  constructor(readonly calls: KernelCalls, readonly fd: number, private readonly preopen = false) {}
+/**
+ * Keeps a descriptor's fd open while a stream or directory listing made from it lives: dropping the
+ * descriptor first closes the fd when the last of them is dropped (wasmtime's streams keep their
+ * file open too). Closing it at once let the next open take the same fd, and the old stream read
+ * the new file (the fuzzer's finding: docs/design.md, "Hostile components").
+ */
+class FdLife {
+  private children = 0;
+  private dropped = false;
+  constructor(private readonly calls: KernelCalls, private readonly fd: number) {}
 
-  readViaStream(offset: bigint): InputStream { return new InputStream(this.calls, { fd: this.fd, offset }); }
-  writeViaStream(offset: bigint): OutputStream { return new OutputStream(this.calls, { fd: this.fd, offset }); }
-  appendViaStream(): OutputStream { return new OutputStream(this.calls, { fd: this.fd, offset: 'append' }); }
+  retain<T>(child: T): T { this.children++; return child; }
+  release(): void {
+    if (this.children <= 0) throw new Error('a stream released its descriptor more often than it was made');
+    if (--this.children === 0 && this.dropped) this.calls.call('fd_close', this.fd);
+  }
+  drop(): void {
+    this.dropped = true;
+    if (this.children === 0) this.calls.call('fd_close', this.fd);
+  }
+}
+
+export class Descriptor {
+  private readonly life: FdLife;
+  constructor(readonly calls: KernelCalls, readonly fd: number, private readonly preopen = false) {
+    this.life = new FdLife(calls, fd);
+  }
+
+  readViaStream(offset: bigint): InputStream { return this.life.retain(new InputStream(this.calls, { fd: this.fd, offset, owner: this.life })); }
+  writeViaStream(offset: bigint): OutputStream { return this.life.retain(new OutputStream(this.calls, { fd: this.fd, offset, owner: this.life })); }
+  appendViaStream(): OutputStream { return this.life.retain(new OutputStream(this.calls, { fd: this.fd, offset: 'append', owner: this.life })); }
 
   getType(): string { return fsCall(() => typeNames[this.fdstat().filetype] ?? 'unknown'); }
   getFlags() {
@@ -122,7 +147,7 @@ export class Descriptor {
   symlinkAt(oldPath: string, newPath: string): void {
     fsCall(() => this.calls.call('path_symlink', Scratch.pathA, this.calls.path(Scratch.pathA, oldPath), this.fd, Scratch.pathB, this.calls.path(Scratch.pathB, newPath)));
   }
-  readDirectory(): DirectoryEntryStream { return new DirectoryEntryStream(this.calls, this.fd); }
+  readDirectory(): DirectoryEntryStream { return this.life.retain(new DirectoryEntryStream(this.calls, this.fd, this.life)); }
   isSameObject(other: Descriptor): boolean {
     return fsCall(() => {
       const a = this.metadataHash();
@@ -132,7 +157,7 @@ export class Descriptor {
   }
   /** jco drops an owned descriptor through this: the fd is closed (a preopen stays open, as in preview1). */
   [Symbol.dispose](): void {
-    if (!this.preopen) this.calls.call('fd_close', this.fd);
+    if (!this.preopen) this.life.drop();
   }
 
   private fdstat(): { filetype: number; flags: number; rights: bigint } {
@@ -154,7 +179,8 @@ export class Descriptor {
 /** Entries after "." and "..", one fd_readdir per entry from the cookie reached so far. */
 export class DirectoryEntryStream {
   private cookie = 0n;
-  constructor(readonly calls: KernelCalls, readonly fd: number) {}
+  constructor(readonly calls: KernelCalls, readonly fd: number, private readonly owner: FdLife) {}
+  [Symbol.dispose](): void { this.owner.release(); }
 
   readDirectoryEntry(): { type: string; name: string } | undefined {
     return fsCall(() => {

@@ -10,3 +10,4 @@ export { maxResponseBodyBytes, maxFieldsBytes } from './http.js';
 export { httpHost, type HttpHost } from './http.js';
 export { componentHost } from './host.js';
 export { KernelCalls } from './calls.js';
+export { unmatchedPatches } from './guard.js';

@@ -7,6 +7,7 @@ import { Errno } from '../errno.js';
 import { componentHost } from './host.js';
 import type { HttpHost } from './http.js';
 import { serveHttp, type IncomingHandler } from './serve.js';
+import { guestFault, hostErrorsParam } from './guard.js';
 import type { ComponentProgram } from './transpile.js';
 
 type Instantiate = (
@@ -30,7 +31,9 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
   const calls = new KernelCalls(kernel.imports(tracer)[wasiModuleName] as Record<string, (...args: (number | bigint)[]) => number>);
   // The kernel's preview1 calls read and write the scratch memory; state hashes read the guest's.
   kernel.attachMemory(calls.scratch);
-  const instantiate = new Function(program.js)() as Instantiate;
+  // What the host's functions threw (our errors, or the guest's exit), apart from lifting errors.
+  const hostErrors = new WeakSet<object>();
+  const instantiate = new Function(hostErrorsParam, program.js)(hostErrors) as Instantiate;
   let memory: WebAssembly.Memory | undefined;
   const instantiateCore = (module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance => {
     const instance = new WebAssembly.Instance(module, imports);
@@ -71,7 +74,8 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
       // The machine stopped (Ctrl-C) while the component waited in a call with no error to give
       // (wasi:io/poll): it ends as a preview1 guest given ENETDOWN does, exit 1.
       if (err instanceof CallFailed && err.errno === Errno.NETDOWN && kernel.net.isStopping) throw new ProcessExit(1);
-      throw err;
+      // A bad pointer, length, handle or discriminant in a call: jco's lifting threw; a trap.
+      throw guestFault(err, hostErrors) ?? err;
     }
   };
   return { start, memory, calls };

@@ -77,8 +77,11 @@ export function pollList(calls: KernelCalls, list: readonly Pollable[], now = fa
   return Uint32Array.from([...fired].sort((a, b) => a - b));
 }
 
-/** How a stream reaches its fd: stdio reads and writes in order; a file at its own offset. */
-type Target = { fd: number; offset: bigint | 'append' | null };
+/**
+ * How a stream reaches its fd: stdio reads and writes in order; a file at its own offset. `owner`:
+ * what keeps a file's fd open while the stream lives (filesystem.ts), told when the stream is dropped.
+ */
+type Target = { fd: number; offset: bigint | 'append' | null; owner?: { release(): void } };
 
 export class InputStream {
   constructor(readonly calls: KernelCalls, readonly target: Target) {}
@@ -93,6 +96,7 @@ export class InputStream {
   blockingRead(len: bigint): Uint8Array { return this.read(len); }
   skip(len: bigint): bigint { return BigInt(this.read(len).length); }
   blockingSkip(len: bigint): bigint { return this.skip(len); }
+  [Symbol.dispose](): void { this.target.owner?.release(); }
   subscribe(): Pollable {
     return new Pollable(this.calls, typeof this.target.offset === 'bigint' ? { kind: 'ready' } : { kind: 'fd', fd: this.target.fd, write: false });
   }
@@ -135,6 +139,7 @@ export class OutputStream {
   /** One read of at most `len` bytes from `src`, written here: the bytes moved. */
   splice(src: InputStream, len: bigint): bigint { const bytes = src.read(len); this.write(bytes); return BigInt(bytes.length); }
   blockingSplice(src: InputStream, len: bigint): bigint { return this.splice(src, len); }
+  [Symbol.dispose](): void { this.target.owner?.release(); }
   subscribe(): Pollable {
     return new Pollable(this.calls, typeof this.target.offset === 'bigint' ? { kind: 'ready' } : { kind: 'fd', fd: this.target.fd, write: true });
   }

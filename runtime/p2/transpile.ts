@@ -12,6 +12,7 @@ import { componentHost, unservedImports } from './host.js';
 import { fasterBindings, stringEnd } from './direct-imports.js';
 import type { Kernel } from '../kernel.js';
 import type { KernelCalls } from './calls.js';
+import { guardBindings, guardTag } from './guard.js';
 
 /** A transpiled component, as sent to the guest worker. */
 export interface ComponentProgram {
@@ -99,7 +100,7 @@ async function transpiled(bytes: Uint8Array, hash: string, label: string): Promi
  * process.env on every call, made a no-op.
  */
 function bindingBody(source: string): string {
-  return `${withoutCalls(source, '_debugLog(').replace(/^export function instantiate\(/m, 'function instantiate(').replace(/^export const _util\b/m, 'const _util')
+  return `${guardBindings(withoutCalls(source, '_debugLog(')).replace(/^export function instantiate\(/m, 'function instantiate(').replace(/^export const _util\b/m, 'const _util')
     .replace('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'return;')
     // A trap keeps V8's message, as a core module's does (jco rewrites it to wasmtime's wording).
     .replace('if (message !== undefined) { err.message = message; }', '')}\nreturn instantiate;`;
@@ -168,8 +169,8 @@ const witName = (name: string): string => {
 /** A kernel with nothing open: enough to list what the host serves. */
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
 
-/** Cache entries name the jco that wrote them: another version transpiles again. */
-const jcoTag = 'jco-1.35 sync 5';
+/** Cache entries name the jco that wrote them (and the patches applied): another version transpiles again. */
+const jcoTag = `jco-1.35 sync 5 ${guardTag}`;
 
 function remember(hash: string, t: Transpiled): Transpiled {
   memoryCache.delete(hash);
