@@ -82,7 +82,9 @@ export class Kernel implements KernelContext {
   /** The wasi_snapshot_preview1 import object; with a tracer, every call is reported to it. */
   imports(tracer?: SyscallTracer): WebAssembly.Imports {
     const table: Record<string, (...args: never[]) => number> = {};
-    for (const [name, fn] of Object.entries(this.syscalls)) table[name] = tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(fn);
+    for (const [name, fn] of Object.entries(this.syscalls)) {
+      table[name] = tracer?.columns ? recordedBoundary(name, fn, tracer.columns) : tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(fn);
+    }
     return { [wasiModuleName]: table };
   }
 
@@ -167,6 +169,22 @@ export interface SyscallTracer {
   readonly wantsArguments: boolean;
   enter(id: number, fingerprint: number, args: ArrayLike<number | bigint>): void;
   exit(errno: number): void;
+  /**
+   * A recording's event columns, when the boundary is to write each call into them itself: then
+   * `enter` and `exit` are not called (a recording without faults to inject; see CallColumns).
+   */
+  readonly columns?: CallColumns;
+}
+
+/**
+ * Where a recording's boundary writes every call, with as little between the guest and the
+ * kernel as can be (the recording's per-event cost is mostly this path: see docs/design.md).
+ * `enter` stores a call's id and fingerprint and returns its slot; `exit` stores its errno,
+ * which completes the event. Either may throw to stop the guest (a trace limit).
+ */
+export interface CallColumns {
+  enter(id: number, fingerprint: number): number;
+  exit(slot: number, errno: number): void;
 }
 
 /**
@@ -194,6 +212,73 @@ class ArgumentFolder {
     h = Math.imul(h ^ (n | 0), 0x01000193);
     return Math.imul(h ^ ((n / 4294967296) | 0), 0x01000193);
   }
+}
+
+/**
+ * The boundary of a recording: each call goes straight into the columns, with no tracer object,
+ * no argument buffer and no closures between (a call's whole path must stay within what V8
+ * inlines into one function: past that budget every call left out costs several ns per event).
+ */
+function recordedBoundary(name: string, fn: (...args: never[]) => number | void, columns: CallColumns) {
+  const id = syscallId(name);
+  const params = syscallTable[id]![1];
+  type V = number | bigint;
+  const call = fn as (...a: V[]) => number | void;
+  const seed = fingerprintSeed(id);
+  const [k0, k1, k2, k3] = [0, 1, 2, 3].map((i) => params.charCodeAt(i));
+  const folder = new ArgumentFolder();
+  const args: V[] = new Array<V>(params.length).fill(0); // for the rare call of more than four parameters
+  switch (params.length) {
+    case 0: return () => {
+      const slot = columns.enter(id, seed >>> 0);
+      let errno: number;
+      try { errno = call() ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    case 1: return (a: V) => {
+      const slot = columns.enter(id, folder.fold(seed, k0!, a) >>> 0);
+      let errno: number;
+      try { errno = call(a) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    case 2: return (a: V, b: V) => {
+      const slot = columns.enter(id, folder.fold(folder.fold(seed, k0!, a), k1!, b) >>> 0);
+      let errno: number;
+      try { errno = call(a, b) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    case 3: return (a: V, b: V, c: V) => {
+      const slot = columns.enter(id, folder.fold(folder.fold(folder.fold(seed, k0!, a), k1!, b), k2!, c) >>> 0);
+      let errno: number;
+      try { errno = call(a, b, c) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    case 4: return (a: V, b: V, c: V, d: V) => {
+      const slot = columns.enter(id, folder.fold(folder.fold(folder.fold(folder.fold(seed, k0!, a), k1!, b), k2!, c), k3!, d) >>> 0);
+      let errno: number;
+      try { errno = call(a, b, c, d) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    default: return (...rest: V[]) => {
+      for (let i = 0; i < args.length; i++) args[i] = rest[i]!;
+      const slot = columns.enter(id, fingerprint(id, params, args));
+      let errno: number;
+      try { errno = call(...args) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+  }
+}
+
+/** A syscall's failure as its errno; anything but a WasiError (ProcessExit, a bug) keeps unwinding, its event left incomplete. */
+function errnoOf(err: unknown): number {
+  if (!(err instanceof WasiError)) throw err;
+  return err.errno;
 }
 
 function tracedBoundary(name: string, fn: (...args: never[]) => number | void, tracer: SyscallTracer) {

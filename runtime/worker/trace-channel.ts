@@ -13,8 +13,9 @@
 // or a checkpoint, and whenever it needs room.
 import type { MessagePort } from 'node:worker_threads';
 import {
-  callsPerBatch, encodeCalls, maxRecordBytes, RecordBuffer, TraceLimitError, type EventLog, type RawChunk, type TraceEnd,
+  callsPerBatch, encodeCalls, maxRecordBytes, RecordBuffer, TraceLimitError, type RawChunk, type TraceEnd,
 } from '../../formats/index.js';
+import type { CallLog, CallLogHooks } from '../trace/recording.js';
 import { copyIntoRing, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 import type { WorkerMessage } from './channel.js';
 
@@ -76,8 +77,16 @@ function putWord(data: Uint8Array, at: number, word: number, mask: number): void
   for (let i = 0; i < 4; i++) data[(at + i) & mask] = (word >>> (8 * i)) & 0xff;
 }
 
-/** The worker's side: the event log a recording session writes to. */
-export class SharedTraceLog implements EventLog {
+/** FNV-1a's prime, as HashingSession folds calls. */
+const fnvPrime = 0x01000193;
+
+/**
+ * The worker's side: the event log a recording session writes to. The boundary writes each call
+ * straight into the shared columns (CallColumns); everything else (a batch's calls record, a
+ * checkpoint due, records to publish) waits for the one comparison in `exit` to send it to a
+ * method of its own, so the per-call path stays small enough for V8 to inline whole.
+ */
+export class SharedTraceLog implements CallLog {
   private readonly v: RingViews;
   private pending = 0;
   private events = 0;
@@ -87,6 +96,14 @@ export class SharedTraceLog implements EventLog {
   private written: number;
   private published: number;
   private room = 0;
+  /** `exit` does more than store once `completed` reaches this: see afterDue. */
+  private dueAt = Infinity;
+  private nextCheckpoint = Infinity;
+  private checkpointEvery = 0;
+  private hooks: CallLogHooks | undefined;
+  /** HashingSession's rolling hash over the calls before slot `rolledTo` of the batch (folded lazily: see rollingHash). */
+  private rolling = 0x811c9dc5;
+  private rolledTo = 0;
 
   private readonly ids: Uint8Array;
   private readonly fingerprints: Uint32Array;
@@ -102,29 +119,77 @@ export class SharedTraceLog implements EventLog {
 
   get eventCount(): number { return this.events; }
 
-  // call() and result() run once per syscall: plain stores into shared columns, no allocation,
+  schedule(checkpointEvery: number, hooks: CallLogHooks): void {
+    assert(Number.isSafeInteger(checkpointEvery) && checkpointEvery > 0, 'checkpoints every whole number of events');
+    this.checkpointEvery = checkpointEvery;
+    this.nextCheckpoint = this.events - (this.events % checkpointEvery) + checkpointEvery;
+    this.dueAt = Math.min(this.dueAt, this.nextCheckpoint);
+    this.hooks = hooks;
+  }
+
+  // enter() and exit() run once per syscall: plain stores into the shared columns, no allocation,
   // through views held in fields of their own (one load each, not two).
-  call(id: number, fingerprint: number): number {
+  enter(id: number, fingerprint: number): number {
     const at = this.pending;
-    if (at === callsPerBatch) return this.callAfterFlush(id, fingerprint);
+    if (at === callsPerBatch) return this.enterAfterFlush(id, fingerprint);
     this.ids[at] = id;
     this.fingerprints[at] = fingerprint;
     this.results[at] = 0;
     this.pending = at + 1;
-    return this.events++;
+    this.events++;
+    return at;
   }
 
-  private callAfterFlush(id: number, fingerprint: number): number {
-    this.flushCalls();
-    return this.call(id, fingerprint);
+  private enterAfterFlush(id: number, fingerprint: number): number {
+    try {
+      this.flushCalls();
+    } catch (err) {
+      if (err instanceof TraceLimitError && this.hooks) this.hooks.full(err);
+      throw err;
+    }
+    return this.enter(id, fingerprint);
   }
 
-  /** The errno of the last call, which completes its event: its records are published. */
-  result(errno: number): void {
-    this.results[this.pending - 1] = errno;
-    this.completed = this.events;
-    this.control[completedSlot] = this.events | 0;
+  /** The errno of the call in `slot` (always the last: calls do not nest), which completes its event. */
+  exit(slot: number, errno: number): void {
+    this.results[slot] = errno;
+    const done = this.events;
+    this.completed = done;
+    this.control[completedSlot] = done | 0;
+    if (done >= this.dueAt) this.afterDue(done);
+  }
+
+  /** Records appended during the call are published (the call is complete); a checkpoint due is taken. */
+  private afterDue(done: number): void {
     if (this.written !== this.published) this.publish();
+    this.dueAt = this.nextCheckpoint;
+    if (done !== this.nextCheckpoint) return;
+    this.nextCheckpoint += this.checkpointEvery;
+    this.dueAt = this.nextCheckpoint;
+    this.hooks!.checkpoint(done);
+  }
+
+  /**
+   * HashingSession's rolling hash over every call so far (a call in progress without its errno):
+   * folded from the columns when asked (a network wait) and before they are reused, not per call.
+   */
+  rollingHash(): number {
+    this.foldRolling(this.completed - (this.events - this.pending));
+    let h = this.rolling;
+    if (this.completed < this.events) {
+      const at = this.pending - 1;
+      h = Math.imul(Math.imul(h ^ this.ids[at]!, fnvPrime) ^ this.fingerprints[at]!, fnvPrime);
+    }
+    return h;
+  }
+
+  /** Folds the completed calls in slots [rolledTo, to) into `rolling`. */
+  private foldRolling(to: number): void {
+    const { ids, fingerprints, results } = this;
+    let h = this.rolling;
+    for (let at = this.rolledTo; at < to; at++) h = Math.imul(Math.imul(Math.imul(h ^ ids[at]!, fnvPrime) ^ fingerprints[at]!, fnvPrime) ^ results[at]!, fnvPrime);
+    this.rolling = h;
+    this.rolledTo = to;
   }
 
   append(record: Uint8Array): void {
@@ -132,6 +197,8 @@ export class SharedTraceLog implements EventLog {
       throw new TraceLimitError(`a record of ${record.length} bytes is larger than a trace holds (${maxRecordBytes} bytes)`);
     }
     this.frame(FrameKind.record, record);
+    // Published when the call it belongs to completes (at the next exit when no call is in progress).
+    if (this.dueAt > this.events) this.dueAt = this.events;
   }
 
   checkpoint(number: number, event: number, record: Uint8Array): void {
@@ -162,6 +229,8 @@ export class SharedTraceLog implements EventLog {
   private flushCalls(): void {
     if (this.pending === 0) return;
     const n = this.pending;
+    this.foldRolling(n);
+    this.rolledTo = 0;
     this.pending = 0;
     const { ids, results, fingerprints } = this.v;
     this.frame(FrameKind.calls, encodeCalls(this.events - n, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n)), n);
