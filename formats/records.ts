@@ -151,8 +151,25 @@ export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array,
     fingerprints.forEach((f, i) => view.setUint32(i * 4, f, true));
     return pack([RecordKind.calls, first, ids, results, fp]);
   }
-  const out = new Uint8Array(2 + 5 + 3 * 5 + n * 6);
-  const view = new DataView(out.buffer);
+  const out = new Uint8Array(maxCallsRecordBytes(n));
+  return out.subarray(0, encodeCallsInto(out, first, ids, results, fingerprints));
+}
+
+/** The most bytes a calls record of `n` events takes (encodeCallsInto's room). */
+export const maxCallsRecordBytes = (n: number): number => 2 + 5 + 3 * 5 + n * 6;
+
+/** Whether this machine stores a Uint32Array little-endian, as the format does (then fingerprints are copied whole). */
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * encodeCalls into `out` (at least maxCallsRecordBytes(n) bytes) with no allocation, for a
+ * recorder that reuses one buffer; `first` must fit 32 bits (encodeCalls covers the rest).
+ * Returns the record's length.
+ */
+export function encodeCallsInto(out: Uint8Array, first: number, ids: Uint8Array, results: Uint8Array, fingerprints: Uint32Array): number {
+  const n = ids.length;
+  assert(Number.isSafeInteger(first) && first >= 0 && first <= 0xffffffff && out.length >= maxCallsRecordBytes(n), 'a calls record fits its buffer');
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let at = 0;
   out[at++] = 0x95;
   out[at++] = RecordKind.calls;
@@ -160,8 +177,12 @@ export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array,
   at = writeBin(out, view, at, ids);
   at = writeBin(out, view, at, results);
   at = writeBinHeader(out, view, at, n * 4);
+  if (littleEndian) {
+    out.set(new Uint8Array(fingerprints.buffer, fingerprints.byteOffset, n * 4), at);
+    return at + n * 4;
+  }
   for (let i = 0; i < n; i++, at += 4) view.setUint32(at, fingerprints[i]!, true);
-  return out.subarray(0, at);
+  return at;
 }
 
 function writeUint(out: Uint8Array, view: DataView, at: number, v: number): number {

@@ -13,7 +13,7 @@
 // or a checkpoint, and whenever it needs room.
 import type { MessagePort } from 'node:worker_threads';
 import {
-  callsPerBatch, encodeCalls, maxRecordBytes, RecordBuffer, TraceLimitError, type RawChunk, type TraceEnd,
+  callsPerBatch, encodeCalls, encodeCallsInto, maxCallsRecordBytes, maxRecordBytes, RecordBuffer, TraceLimitError, type RawChunk, type TraceEnd,
 } from '../../formats/index.js';
 import type { CallLog, CallLogHooks } from '../trace/recording.js';
 import { copyIntoRing, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
@@ -105,6 +105,7 @@ export class SharedTraceLog implements CallLog {
   private rolling = 0x811c9dc5;
   private rolledTo = 0;
 
+  private readonly callsRecord = new Uint8Array(maxCallsRecordBytes(callsPerBatch));
   private readonly ids: Uint8Array;
   private readonly fingerprints: Uint32Array;
   private readonly results: Uint8Array;
@@ -233,7 +234,12 @@ export class SharedTraceLog implements CallLog {
     this.rolledTo = 0;
     this.pending = 0;
     const { ids, results, fingerprints } = this.v;
-    this.frame(FrameKind.calls, encodeCalls(this.events - n, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n)), n);
+    const first = this.events - n;
+    // Encoded into one reused buffer (a batch's record is ~24 KiB: a fresh one each was garbage).
+    const record = first <= 0xffffffff
+      ? this.callsRecord.subarray(0, encodeCallsInto(this.callsRecord, first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n)))
+      : encodeCalls(first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n));
+    this.frame(FrameKind.calls, record, n);
     // Published before the columns are reused: the reader's event count and the columns agree.
     this.publish();
   }
