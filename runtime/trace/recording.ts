@@ -91,6 +91,7 @@ export class RecordingSession implements GuestSession {
   }
 
   wrapEffects(inner: HostEffects): HostEffects {
+    const { 1: stdout, 2: stderr } = this.output;
     return {
       readStdin: (maxBytes, mode): StdinRead => {
         const got = inner.readStdin(maxBytes, mode);
@@ -98,11 +99,17 @@ export class RecordingSession implements GuestSession {
         this.append(encodeStdin(this.event, maxBytes, mode === 'poll', status, typeof got === 'string' ? new Uint8Array(0) : got));
         return typeof got === 'string' ? got : this.faults.filterInput(this.event, got);
       },
-      writeOutput: (stream, bytes) => {
-        this.output[stream].add(bytes);
-        if (this.options.recordOutput) this.append(encodeOutput(this.event, stream, bytes));
-        inner.writeOutput(stream, bytes);
-      },
+      // Once per write of a chatty guest: the hashers are held apart and recordOutput is looked at once.
+      writeOutput: this.options.recordOutput
+        ? (stream, bytes) => {
+          (stream === 1 ? stdout : stderr).add(bytes);
+          this.append(encodeOutput(this.event, stream, bytes));
+          inner.writeOutput(stream, bytes);
+        }
+        : (stream, bytes) => {
+          (stream === 1 ? stdout : stderr).add(bytes);
+          inner.writeOutput(stream, bytes);
+        },
       // The answer is host input, and is in the trace already: as this call's result (PIPE or not).
       outputClosed: (stream) => inner.outputClosed(stream),
       clockNow: (clockId) => {
