@@ -129,20 +129,28 @@ export function differingComponents(a: StateDigest, b: StateDigest): (keyof Stat
 
 /** Bytes an OutputHasher gathers before it hashes them. */
 const outputStagingBytes = 64 * 1024;
+/** The first bytes of a stream take the long way in (see OutputHasher.add). */
+const warmUpBytes = 64;
 
 /** Incremental SHA-256 of an output stream, fed in 64 KiB blocks so tiny writes stay cheap. */
 export class OutputHasher {
   private readonly hash = createHash('sha256');
   private readonly staging = new Uint8Array(outputStagingBytes);
   private staged = 0;
+  private room = 0;
   private last: { bytes: number; digest: Uint8Array } | undefined;
   bytes = 0;
 
-  /** Small enough for V8 to inline into a guest's write: a short write is staged, the rest goes to addLong. */
+  /**
+   * Small enough for V8 to inline into a guest's write: a short write is staged, the rest goes to
+   * addLong. `room` is 0 for the first `warmUpBytes`, which so go the long way: V8 has then seen
+   * that branch before it optimises the write path, and does not deoptimise it 64 KiB later (V8
+   * records what a function does only from its 8th call on).
+   */
   add(data: Uint8Array): void {
     const n = data.length;
     const at = this.staged;
-    if (n > 16 || at + n > outputStagingBytes) return this.addLong(data);
+    if (n > 16 || at + n > this.room) return this.addLong(data);
     // A loop beats TypedArray.set for the one-byte writes chatty programs make.
     for (let i = 0; i < n; i++) this.staging[at + i] = data[i]!;
     this.staged = at + n;
@@ -160,6 +168,7 @@ export class OutputHasher {
 
   private addLong(data: Uint8Array): void {
     this.bytes += data.length;
+    if (this.bytes >= warmUpBytes) this.room = outputStagingBytes;
     if (this.staged + data.length > outputStagingBytes) {
       this.drain();
       if (data.length > outputStagingBytes) { this.hash.update(data); return; }

@@ -37,6 +37,8 @@ const FrameKind = {
   checkpoint: 3,
 } as const;
 const frameHeaderBytes = 12;
+/** The event whose exit first takes the log's slow path, well before V8 optimises the boundary (see afterDue). */
+const warmUpCalls = 64;
 const Ctl = {
   ...RingSlot,
   /** 1 once the trace is full: the worker's next record stops the guest. */
@@ -97,7 +99,7 @@ export class SharedTraceLog implements CallLog {
   private published: number;
   private room = 0;
   /** `exit` does more than store once `completed` reaches this: see afterDue. */
-  private dueAt = Infinity;
+  private dueAt = warmUpCalls;
   private nextCheckpoint = Infinity;
   private checkpointEvery = 0;
   private hooks: CallLogHooks | undefined;
@@ -132,23 +134,14 @@ export class SharedTraceLog implements CallLog {
   // through views held in fields of their own (one load each, not two).
   enter(id: number, fingerprint: number): number {
     const at = this.pending;
-    if (at === callsPerBatch) return this.enterAfterFlush(id, fingerprint);
+    // exit writes a batch out as soon as it fills (a store past the columns would be dropped silently).
+    if (at >= callsPerBatch) assert(false, 'a full calls batch is written out by the exit that fills it');
     this.ids[at] = id;
     this.fingerprints[at] = fingerprint;
     this.results[at] = 0;
     this.pending = at + 1;
     this.events++;
     return at;
-  }
-
-  private enterAfterFlush(id: number, fingerprint: number): number {
-    try {
-      this.flushCalls();
-    } catch (err) {
-      if (err instanceof TraceLimitError && this.hooks) this.hooks.full(err);
-      throw err;
-    }
-    return this.enter(id, fingerprint);
   }
 
   /** The errno of the call in `slot` (always the last: calls do not nest), which completes its event. */
@@ -160,14 +153,30 @@ export class SharedTraceLog implements CallLog {
     if (done >= this.dueAt) this.afterDue(done);
   }
 
-  /** Records appended during the call are published (the call is complete); a checkpoint due is taken. */
+  /**
+   * What an exit does besides storing, once `completed` reaches dueAt: records appended during
+   * the call are published (it is complete), a full batch is written out, a checkpoint due is
+   * taken. dueAt starts at `warmUpCalls`, so an early call comes here: V8 has then seen this
+   * branch before it optimises the boundary, and does not throw the optimised code away when the
+   * first batch fills (it did, at event 4096, then at the first checkpoint: ~2 ms of a short run
+   * each). Not the very first call: V8 records what a function does only from its 8th call on.
+   */
   private afterDue(done: number): void {
     if (this.written !== this.published) this.publish();
-    this.dueAt = this.nextCheckpoint;
-    if (done !== this.nextCheckpoint) return;
-    this.nextCheckpoint += this.checkpointEvery;
-    this.dueAt = this.nextCheckpoint;
-    this.hooks!.checkpoint(done);
+    if (this.pending === callsPerBatch) {
+      try {
+        this.flushCalls();
+      } catch (err) {
+        if (err instanceof TraceLimitError && this.hooks) this.hooks.full(err);
+        throw err;
+      }
+    }
+    if (done === this.nextCheckpoint) {
+      this.nextCheckpoint += this.checkpointEvery;
+      this.hooks!.checkpoint(done);
+    }
+    // The next checkpoint, or where the batch (which a checkpoint may just have written out) fills.
+    this.dueAt = Math.min(this.nextCheckpoint, this.events - this.pending + callsPerBatch);
   }
 
   /**
