@@ -155,9 +155,9 @@ export const encodeHeader = (h: TraceHeader): Uint8Array => pack([RecordKind.hea
  */
 export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array, fingerprints: Uint32Array, threads?: Uint32Array): Uint8Array {
   const n = ids.length;
-  // The sixth element, the thread column, only when some event is not the main thread's.
-  const withThreads = threads !== undefined && threads.subarray(0, n).some((t) => t !== 0);
   if (!Number.isSafeInteger(first) || first < 0 || first > 0xffffffff) {
+    // The sixth element, the thread column, only when some event is not the main thread's.
+    const withThreads = threads !== undefined && threads.subarray(0, n).some((t) => t !== 0);
     const u32 = (column: Uint32Array) => {
       const bytes = new Uint8Array(n * 4);
       const view = new DataView(bytes.buffer);
@@ -166,21 +166,48 @@ export function encodeCalls(first: number, ids: Uint8Array, results: Uint8Array,
     };
     return pack([RecordKind.calls, first, ids, results, u32(fingerprints), ...(withThreads ? [u32(threads)] : [])]);
   }
-  const out = new Uint8Array(2 + 5 + 4 * 5 + n * (withThreads ? 10 : 6));
-  const view = new DataView(out.buffer);
+  const out = new Uint8Array(maxCallsRecordBytes(n, threads));
+  return out.subarray(0, encodeCallsInto(out, first, ids, results, fingerprints, threads));
+}
+
+/** The most bytes a calls record of `n` events takes (encodeCallsInto's room), with a thread column if `threads` is given. */
+export const maxCallsRecordBytes = (n: number, threads?: Uint32Array): number => 2 + 5 + 4 * 5 + n * (threads ? 10 : 6);
+
+/** Whether this machine stores a Uint32Array little-endian, as the format does (then fingerprints are copied whole). */
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * encodeCalls into `out` (at least maxCallsRecordBytes(n, threads) bytes) with no allocation, for
+ * a recorder that reuses one buffer; `first` must fit 32 bits (encodeCalls covers the rest).
+ * The thread column (a sixth element) is written only when some event is not the main thread's.
+ * Returns the record's length.
+ */
+export function encodeCallsInto(out: Uint8Array, first: number, ids: Uint8Array, results: Uint8Array, fingerprints: Uint32Array, threads?: Uint32Array): number {
+  const n = ids.length;
+  let withThreads = false;
+  if (threads !== undefined) for (let i = 0; i < n && !withThreads; i++) withThreads = threads[i] !== 0;
+  assert(Number.isSafeInteger(first) && first >= 0 && first <= 0xffffffff && out.length >= maxCallsRecordBytes(n, withThreads ? threads : undefined), 'a calls record fits its buffer');
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let at = 0;
   out[at++] = withThreads ? 0x96 : 0x95;
   out[at++] = RecordKind.calls;
   at = writeUint(out, view, at, first);
   at = writeBin(out, view, at, ids);
   at = writeBin(out, view, at, results);
+  at = writeU32Column(out, view, at, fingerprints, n);
+  if (withThreads) at = writeU32Column(out, view, at, threads!, n);
+  return at;
+}
+
+/** A bin of `n` u32 LE values (copied whole on a little-endian machine). */
+function writeU32Column(out: Uint8Array, view: DataView, at: number, column: Uint32Array, n: number): number {
   at = writeBinHeader(out, view, at, n * 4);
-  for (let i = 0; i < n; i++, at += 4) view.setUint32(at, fingerprints[i]!, true);
-  if (withThreads) {
-    at = writeBinHeader(out, view, at, n * 4);
-    for (let i = 0; i < n; i++, at += 4) view.setUint32(at, threads[i]!, true);
+  if (littleEndian) {
+    out.set(new Uint8Array(column.buffer, column.byteOffset, n * 4), at);
+    return at + n * 4;
   }
-  return out.subarray(0, at);
+  for (let i = 0; i < n; i++, at += 4) view.setUint32(at, column[i]!, true);
+  return at;
 }
 
 function writeUint(out: Uint8Array, view: DataView, at: number, v: number): number {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { fingerprint, fingerprintSeed, mixArgument, syscallId, syscallTable } from '../formats/index.js';
 import { RealClock, VirtualClock, type GuestClock } from './clock.js';
 import type { ProcessConfig } from './config.js';
@@ -19,7 +18,7 @@ import { socketSyscalls } from './wasi/sock.js';
 import { NetStack } from './net/stack.js';
 import { netSyscalls } from './net/syscalls.js';
 import { isSnapshotExport } from './snapshot/abi.js';
-import { digestGlobals, digestMemory, digestMemoryPages, sha256 } from './trace/digest.js';
+import { digestGlobals, digestMemory, PageHasher, sha256 } from './trace/digest.js';
 
 export { wasiModuleName };
 
@@ -43,6 +42,8 @@ export class Kernel implements KernelContext {
   private globals: [string, WebAssembly.Global][] = [];
   private readonly mounts: { hostPath: string; root: DirectoryHandle; snapshot: TreeNode }[] = [];
   private readonly syscalls: SyscallTable;
+  /** Checkpoints hash only the pages that changed since the last (record and replay alike). */
+  private readonly pageHasher = new PageHasher();
 
   constructor(readonly config: ProcessConfig, readonly effects: HostEffects) {
     this.args = config.args;
@@ -82,7 +83,9 @@ export class Kernel implements KernelContext {
   /** The wasi_snapshot_preview1 import object; with a tracer, every call is reported to it. */
   imports(tracer?: SyscallTracer): WebAssembly.Imports {
     const table: Record<string, (...args: never[]) => number> = {};
-    for (const [name, fn] of Object.entries(this.syscalls)) table[name] = tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(fn);
+    for (const [name, fn] of Object.entries(this.syscalls)) {
+      table[name] = tracer?.columns ? recordedBoundary(name, fn, tracer.columns) : tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(fn);
+    }
     return { [wasiModuleName]: table };
   }
 
@@ -118,19 +121,19 @@ export class Kernel implements KernelContext {
    */
   stateDigest(pages = true): { memory: Uint8Array; globals: Uint8Array; fds: Uint8Array; fs: Uint8Array; pages: Uint8Array | null } {
     const fdText = this.fds.entries().map(([fd, h]) => `${fd} ${h.filetype} ${h.fdflags} ${h.rightsBase} ${h.rightsInheriting} ${h.digestKey()}`).join('\n');
-    const fsHash = createHash('sha256');
-    for (const { root } of this.mounts) fsHash.update(this.fs.digest(root.inode));
+    // SHA-256 over the mounts' digests one after another (none: of nothing).
+    const fsHash = sha256(Buffer.concat(this.mounts.map(({ root }) => this.fs.digest(root.inode))));
     return {
       ...this.memoryDigest(pages),
       globals: digestGlobals(this.globals),
       fds: sha256(fdText),
-      fs: new Uint8Array(fsHash.digest()),
+      fs: fsHash,
     };
   }
 
   private memoryDigest(pages: boolean): { memory: Uint8Array; pages: Uint8Array | null } {
     if (!this.wasmMemory) return { memory: new Uint8Array(32), pages: pages ? new Uint8Array(0) : null };
-    return pages ? digestMemoryPages(this.wasmMemory) : { memory: digestMemory(this.wasmMemory), pages: null };
+    return pages ? this.pageHasher.digest(this.wasmMemory) : { memory: digestMemory(this.wasmMemory), pages: null };
   }
 
   /** At exit: write the in-memory filesystem back to the host if asked, flush output. */
@@ -167,6 +170,22 @@ export interface SyscallTracer {
   readonly wantsArguments: boolean;
   enter(id: number, fingerprint: number, args: ArrayLike<number | bigint>): void;
   exit(errno: number): void;
+  /**
+   * A recording's event columns, when the boundary is to write each call into them itself: then
+   * `enter` and `exit` are not called (a recording without faults to inject; see CallColumns).
+   */
+  readonly columns?: CallColumns;
+}
+
+/**
+ * Where a recording's boundary writes every call, with as little between the guest and the
+ * kernel as can be (the recording's per-event cost is mostly this path: see docs/design.md).
+ * `enter` stores a call's id and fingerprint and returns its slot; `exit` stores its errno,
+ * which completes the event. Either may throw to stop the guest (a trace limit).
+ */
+export interface CallColumns {
+  enter(id: number, fingerprint: number): number;
+  exit(slot: number, errno: number): void;
 }
 
 /**
@@ -194,6 +213,115 @@ class ArgumentFolder {
     h = Math.imul(h ^ (n | 0), 0x01000193);
     return Math.imul(h ^ ((n / 4294967296) | 0), 0x01000193);
   }
+}
+
+/** FNV-1a's prime (fingerprints, formats/syscalls.ts). */
+const fnvPrime = 0x01000193;
+
+/**
+ * mixArgument's step for an i64 argument, remembering the last value it converted (BigInt
+ * conversions are slow; a call's precision, say, is the same every time).
+ */
+class BigFolder {
+  private last = 0n;
+  private low = 0;
+  private high = 0;
+
+  fold(h: number, v: bigint): number {
+    if (v !== this.last) this.convert(v);
+    return Math.imul(Math.imul(h ^ this.low, fnvPrime) ^ this.high, fnvPrime);
+  }
+
+  private convert(v: bigint): void {
+    this.last = v;
+    const n = Number(v); // as mixArgument: values past 2^53 lose low bits
+    this.low = n | 0;
+    this.high = (n / 4294967296) | 0;
+  }
+}
+
+/**
+ * The boundary of a recording: each call goes straight into the columns, its fingerprint folded
+ * here (mixArgument's steps, written out) rather than in helpers. V8 inlines a call's whole path
+ * into this closure only within a budget of bytecode, which the kernel's own path mostly uses:
+ * every helper here that pushed it past cost several ns per event (see docs/design.md), while
+ * the closure's own code is free.
+ */
+function recordedBoundary(name: string, fn: (...args: never[]) => number | void, columns: CallColumns) {
+  const id = syscallId(name);
+  const params = syscallTable[id]![1];
+  type V = number | bigint;
+  const call = fn as (...a: V[]) => number | void;
+  const seed = fingerprintSeed(id);
+  // Whether each of the first four parameters is a value (pointers are not fingerprinted).
+  const [p0, p1, p2, p3] = [0, 1, 2, 3].map((i) => i < params.length && params[i] !== 'p');
+  const big = new BigFolder();
+  const args: V[] = new Array<V>(params.length).fill(0); // for the rare call of more than four parameters
+  switch (params.length) {
+    case 0: return () => {
+      const slot = columns.enter(id, seed >>> 0);
+      let errno: number;
+      try { errno = call() ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    case 1: return (a: V) => {
+      let h = seed;
+      if (p0) h = typeof a === 'number' ? Math.imul(h ^ a, fnvPrime) : big.fold(h, a);
+      const slot = columns.enter(id, h >>> 0);
+      let errno: number;
+      try { errno = call(a) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    case 2: return (a: V, b: V) => {
+      let h = seed;
+      if (p0) h = typeof a === 'number' ? Math.imul(h ^ a, fnvPrime) : big.fold(h, a);
+      if (p1) h = typeof b === 'number' ? Math.imul(h ^ b, fnvPrime) : big.fold(h, b);
+      const slot = columns.enter(id, h >>> 0);
+      let errno: number;
+      try { errno = call(a, b) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    case 3: return (a: V, b: V, c: V) => {
+      let h = seed;
+      if (p0) h = typeof a === 'number' ? Math.imul(h ^ a, fnvPrime) : big.fold(h, a);
+      if (p1) h = typeof b === 'number' ? Math.imul(h ^ b, fnvPrime) : big.fold(h, b);
+      if (p2) h = typeof c === 'number' ? Math.imul(h ^ c, fnvPrime) : big.fold(h, c);
+      const slot = columns.enter(id, h >>> 0);
+      let errno: number;
+      try { errno = call(a, b, c) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    case 4: return (a: V, b: V, c: V, d: V) => {
+      let h = seed;
+      if (p0) h = typeof a === 'number' ? Math.imul(h ^ a, fnvPrime) : big.fold(h, a);
+      if (p1) h = typeof b === 'number' ? Math.imul(h ^ b, fnvPrime) : big.fold(h, b);
+      if (p2) h = typeof c === 'number' ? Math.imul(h ^ c, fnvPrime) : big.fold(h, c);
+      if (p3) h = typeof d === 'number' ? Math.imul(h ^ d, fnvPrime) : big.fold(h, d);
+      const slot = columns.enter(id, h >>> 0);
+      let errno: number;
+      try { errno = call(a, b, c, d) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+    default: return (...rest: V[]) => {
+      for (let i = 0; i < args.length; i++) args[i] = rest[i]!;
+      const slot = columns.enter(id, fingerprint(id, params, args));
+      let errno: number;
+      try { errno = call(...args) ?? 0; } catch (e) { errno = errnoOf(e); }
+      columns.exit(slot, errno);
+      return errno;
+    };
+  }
+}
+
+/** A syscall's failure as its errno; anything but a WasiError (ProcessExit, a bug) keeps unwinding, its event left incomplete. */
+function errnoOf(err: unknown): number {
+  if (!(err instanceof WasiError)) throw err;
+  return err.errno;
 }
 
 function tracedBoundary(name: string, fn: (...args: never[]) => number | void, tracer: SyscallTracer) {

@@ -273,10 +273,11 @@ describe('the trace ring between a recording worker and the main thread', () => 
       };
       const call = (e: { id: number; fingerprint: number; errno: number; input: number; checkpoint: boolean }, complete = true) => {
         room(e.input + 64 + 7 * 4096);
-        const n = log.call(e.id, e.fingerprint);
+        const slot = log.enter(e.id, e.fingerprint);
+        const n = log.eventCount - 1;
         if (e.input >= 0) log.append(encodeEntropy(n, new Uint8Array(e.input).fill(n & 0xff)));
         if (!complete) return;
-        log.result(e.errno);
+        log.exit(slot, e.errno);
         want.calls.push([e.id, e.fingerprint, e.errno]);
         if (e.input >= 0) want.inputs.push([n, e.input]);
         if (e.checkpoint) {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  decodeRecord, encodeCalls, encodeCheckpoint, encodeChunk, encodeClock, encodeFileHeader, encodeStdin, encodeTrailer, EventCursor, memorySource,
+  decodeRecord, encodeCalls, encodeCallsInto, encodeCheckpoint, maxCallsRecordBytes, encodeChunk, encodeClock, encodeFileHeader, encodeStdin, encodeTrailer, EventCursor, memorySource,
   pack, readChunk, RecordShapeError, unpackAll, replicodeVersion, TraceFormatError, TraceReader, TraceWriter, type TraceHeader,
 } from '../dist/formats/index.js';
 import { repoRoot, runCli, tempDir } from './helpers.js';
@@ -49,6 +49,19 @@ describe('trace format', () => {
     expect(readChunk(v1Chunk, 0, 1)?.values).toEqual([[4, 9, 1, 5n]]);
     expect(() => readChunk(v1Chunk, 0, 2)).toThrow(/checksum mismatch/);
     expect(hex(encodeTrailer(1234))).toBe('524354454e440000d204000000000000');
+  });
+
+  it('encodes a calls record into a reused buffer exactly as encodeCalls does (the recorder writes it so)', () => {
+    const out = new Uint8Array(maxCallsRecordBytes(300)).fill(0xaa);
+    for (const [first, n] of [[7, 2], [0, 0], [200, 300], [70000, 255], [0xffffffff, 256]] as const) {
+      const ids = Uint8Array.from({ length: n }, (_, i) => i % 57);
+      const results = Uint8Array.from({ length: n }, (_, i) => (i * 7) % 77);
+      const fingerprints = Uint32Array.from({ length: n }, (_, i) => (i * 2654435761) >>> 0);
+      const length = encodeCallsInto(out, first, ids, results, fingerprints);
+      expect(hex(out.subarray(0, length))).toBe(hex(encodeCalls(first, ids, results, fingerprints)));
+      expect(length).toBeLessThanOrEqual(maxCallsRecordBytes(n));
+    }
+    expect(() => encodeCallsInto(new Uint8Array(10), 0, new Uint8Array(4), new Uint8Array(4), new Uint32Array(4))).toThrow(/fits its buffer/);
   });
 
   it("writes the package's version into traces", () => {

@@ -3,10 +3,10 @@
 // hashed, and a checkpoint of the whole state is taken every N events and at the end.
 import {
   encodeCheckpoint, encodeClock, encodeEntropy, encodeExit, encodeNet, encodeOutput, encodeStdin, StdinStatus,
-  TraceLimitError, type EventLog, type TraceEnd,
+  TraceLimitError, type TraceEnd,
 } from '../../formats/index.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
-import type { Kernel } from '../kernel.js';
+import type { CallColumns, Kernel, SyscallTracer } from '../kernel.js';
 import { chainHash, OutputHasher, type StateDigest } from './digest.js';
 import { GuestStop, type GuestEnd, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
@@ -22,53 +22,78 @@ export interface RecordingOptions {
 
 export interface RecordingStats { events: number; checkpoints: number; complete: boolean; faultNotes?: string[] }
 
+/** What the log calls back into the session from its own per-call path. */
+export interface CallLogHooks {
+  /** The event that brings the count to a multiple of checkpointEvery has completed: take a checkpoint. */
+  checkpoint(events: number): void;
+  /** A calls batch did not fit: the trace is full. Stops the guest (throws). */
+  full(err: TraceLimitError): never;
+}
+
+/**
+ * The event log a recording writes to (runtime/worker/trace-channel.ts's SharedTraceLog): the
+ * syscall boundary writes each call into its columns itself (CallColumns), and it tells the
+ * session when a checkpoint is due.
+ */
+export interface CallLog extends CallColumns {
+  readonly eventCount: number;
+  schedule(checkpointEvery: number, hooks: CallLogHooks): void;
+  /** HashingSession's rolling hash over the calls so far (a call in progress without its errno). */
+  rollingHash(): number;
+  /** wasi-threads: the guest thread making the current call, from now on (0 until told). */
+  attachThreads?(current: () => number): void;
+  append(record: Uint8Array): void;
+  checkpoint(number: number, event: number, record: Uint8Array): void;
+  finish(end: TraceEnd): void;
+}
+
 export class RecordingSession implements GuestSession {
-  private event = -1;
   private kernel: Kernel | undefined;
   private chain: Uint8Array = new Uint8Array(32);
   private checkpoints = 0;
   private closed = false;
   private completed = false;
-  /** Same rolling syscall hash as HashingSession, so recorded replicas can be compared too. */
-  private rolling = 0x811c9dc5;
   private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
-  /** The event count after which the next periodic checkpoint is taken. */
-  private nextCheckpoint: number;
+  /** The slot of the call in progress (for a tracer that calls enter and exit). */
+  private slot = 0;
 
-  
+  /**
+   * Without faults to inject, the boundary writes into the log's columns itself; with some, each
+   * call passes the injector on its way in and out.
+   */
+  readonly tracer: SyscallTracer;
 
-  readonly tracer = {
-    wantsArguments: false,
-    enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
-      if (this.faults.active) this.faults.noteCall(id, args);
-      this.rolling = Math.imul(Math.imul(this.rolling ^ id, 0x01000193) ^ fingerprint, 0x01000193);
-      const thread = this.thread();
-      if (thread !== 0) this.rolling = Math.imul(this.rolling ^ thread, 0x01000193); // as HashingSession
-      try {
-        this.event = this.writer.call(id, fingerprint, thread);
-      } catch (err) {
-        this.guard(() => { throw err; });
-      }
-    },
-    exit: (errno: number): void => {
-      this.rolling = Math.imul(this.rolling ^ errno, 0x01000193);
-      this.writer.result(errno);
-      if (this.faults.active) this.faults.afterCall(this.event, this.kernel!);
-      // Events are numbered one by one: the next multiple of checkpointEvery is where one goes (no division per event).
-      if (this.event + 1 === this.nextCheckpoint) {
-        this.nextCheckpoint += this.options.checkpointEvery;
-        this.guard(() => this.checkpoint(this.event + 1));
-      }
-    },
-  };
-
-  constructor(private readonly writer: EventLog, private readonly options: RecordingOptions, private readonly faults = new FaultInjector([])) {
-    this.tracer.wantsArguments = faults.wantsArguments;
+  constructor(private readonly writer: CallLog, private readonly options: RecordingOptions, private readonly faults = new FaultInjector([])) {
     assert(Number.isSafeInteger(options.checkpointEvery) && options.checkpointEvery > 0, 'checkpointEvery is a positive whole number');
-    this.nextCheckpoint = options.checkpointEvery;
+    writer.schedule(options.checkpointEvery, {
+      checkpoint: (events) => this.guard(() => this.checkpoint(events)),
+      full: (err) => this.guard(() => { throw err; }),
+    });
+    this.tracer = faults.active ? {
+      wantsArguments: faults.wantsArguments,
+      enter: (id, fingerprint, args) => {
+        if (this.faults.active) this.faults.noteCall(id, args);
+        this.slot = this.writer.enter(id, fingerprint);
+      },
+      exit: (errno) => {
+        if (this.faults.active) this.faults.afterCall(this.event, this.kernel!);
+        this.writer.exit(this.slot, errno);
+      },
+    } : {
+      wantsArguments: false,
+      enter: (id, fingerprint) => { this.slot = this.writer.enter(id, fingerprint); },
+      exit: (errno) => this.writer.exit(this.slot, errno),
+      columns: writer,
+    };
+  }
+
+  /** The event in progress, or the last one (-1: none yet). */
+  private get event(): number {
+    return this.writer.eventCount - 1;
   }
 
   wrapEffects(inner: HostEffects): HostEffects {
+    const { 1: stdout, 2: stderr } = this.output;
     return {
       readStdin: (maxBytes, mode): StdinRead => {
         const got = inner.readStdin(maxBytes, mode);
@@ -76,11 +101,17 @@ export class RecordingSession implements GuestSession {
         this.append(encodeStdin(this.event, maxBytes, mode === 'poll', status, typeof got === 'string' ? new Uint8Array(0) : got));
         return typeof got === 'string' ? got : this.faults.filterInput(this.event, got);
       },
-      writeOutput: (stream, bytes) => {
-        this.output[stream].add(bytes);
-        if (this.options.recordOutput) this.append(encodeOutput(this.event, stream, bytes));
-        inner.writeOutput(stream, bytes);
-      },
+      // Once per write of a chatty guest: the hashers are held apart and recordOutput is looked at once.
+      writeOutput: this.options.recordOutput
+        ? (stream, bytes) => {
+          (stream === 1 ? stdout : stderr).add(bytes);
+          this.append(encodeOutput(this.event, stream, bytes));
+          inner.writeOutput(stream, bytes);
+        }
+        : (stream, bytes) => {
+          (stream === 1 ? stdout : stderr).add(bytes);
+          inner.writeOutput(stream, bytes);
+        },
       // The answer is host input, and is in the trace already: as this call's result (PIPE or not).
       outputClosed: (stream) => inner.outputClosed(stream),
       clockNow: (clockId) => {
@@ -95,7 +126,7 @@ export class RecordingSession implements GuestSession {
       sleepUntil: (ns) => inner.sleepUntil(ns),
       netPost: (request) => inner.netPost(request),
       netAwait: (deadlineNs) => {
-        const delivery = inner.netAwait(deadlineNs, this.rolling >>> 0);
+        const delivery = inner.netAwait(deadlineNs, this.writer.rollingHash() >>> 0);
         this.append(encodeNet(this.event, delivery));
         return filterDelivery(delivery, this.faults, this.event);
       },
@@ -109,11 +140,9 @@ export class RecordingSession implements GuestSession {
     this.kernel = kernel;
   }
 
-  /** The guest thread making the current call (wasi-threads; 0 otherwise). */
-  private thread: () => number = () => 0;
-
+  /** The guest thread making each call goes into the log's thread column (and its rolling hash). */
   attachThreads(current: () => number): void {
-    this.thread = current;
+    this.writer.attachThreads?.(current);
   }
 
   finish(outcome: GuestEnd): SessionEnd | undefined {

@@ -13,8 +13,9 @@
 // or a checkpoint, and whenever it needs room.
 import type { MessagePort } from 'node:worker_threads';
 import {
-  callsPerBatch, encodeCalls, maxRecordBytes, RecordBuffer, TraceLimitError, type EventLog, type RawChunk, type TraceEnd,
+  callsPerBatch, encodeCalls, encodeCallsInto, maxCallsRecordBytes, maxRecordBytes, RecordBuffer, TraceLimitError, type RawChunk, type TraceEnd,
 } from '../../formats/index.js';
+import type { CallLog, CallLogHooks } from '../trace/recording.js';
 import { copyIntoRing, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 import type { WorkerMessage } from './channel.js';
 
@@ -36,6 +37,8 @@ const FrameKind = {
   checkpoint: 3,
 } as const;
 const frameHeaderBytes = 12;
+/** The event whose exit first takes the log's slow path, well before V8 optimises the boundary (see afterDue). */
+const warmUpCalls = 64;
 const Ctl = {
   ...RingSlot,
   /** 1 once the trace is full: the worker's next record stops the guest. */
@@ -77,8 +80,16 @@ function putWord(data: Uint8Array, at: number, word: number, mask: number): void
   for (let i = 0; i < 4; i++) data[(at + i) & mask] = (word >>> (8 * i)) & 0xff;
 }
 
-/** The worker's side: the event log a recording session writes to. */
-export class SharedTraceLog implements EventLog {
+/** FNV-1a's prime, as HashingSession folds calls. */
+const fnvPrime = 0x01000193;
+
+/**
+ * The worker's side: the event log a recording session writes to. The boundary writes each call
+ * straight into the shared columns (CallColumns); everything else (a batch's calls record, a
+ * checkpoint due, records to publish) waits for the one comparison in `exit` to send it to a
+ * method of its own, so the per-call path stays small enough for V8 to inline whole.
+ */
+export class SharedTraceLog implements CallLog {
   private readonly v: RingViews;
   private pending = 0;
   private events = 0;
@@ -88,46 +99,123 @@ export class SharedTraceLog implements EventLog {
   private written: number;
   private published: number;
   private room = 0;
+  /** `exit` does more than store once `completed` reaches this: see afterDue. */
+  private dueAt = warmUpCalls;
+  private nextCheckpoint = Infinity;
+  private checkpointEvery = 0;
+  private hooks: CallLogHooks | undefined;
+  /** HashingSession's rolling hash over the calls before slot `rolledTo` of the batch (folded lazily: see rollingHash). */
+  private rolling = 0x811c9dc5;
+  private rolledTo = 0;
 
+  private readonly callsRecord: Uint8Array;
   private readonly ids: Uint8Array;
   private readonly fingerprints: Uint32Array;
   private readonly results: Uint8Array;
   private readonly threads: Uint32Array;
   private readonly control: Int32Array;
+  /** The guest thread making the current call (wasi-threads: attachThreads; 0 otherwise). */
+  private thread: () => number = () => 0;
 
   constructor(shared: SharedArrayBuffer, private readonly port: MessagePort, private readonly maxTraceBytes: number) {
     this.v = views(shared);
     ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads, control: this.control } = this.v);
+    this.callsRecord = new Uint8Array(maxCallsRecordBytes(callsPerBatch, this.threads));
     this.written = Atomics.load(this.v.control, Ctl.written) >>> 0;
     this.published = this.written;
   }
 
   get eventCount(): number { return this.events; }
 
-  // call() and result() run once per syscall: plain stores into shared columns, no allocation,
+  attachThreads(current: () => number): void {
+    this.thread = current;
+  }
+
+  schedule(checkpointEvery: number, hooks: CallLogHooks): void {
+    assert(Number.isSafeInteger(checkpointEvery) && checkpointEvery > 0, 'checkpoints every whole number of events');
+    this.checkpointEvery = checkpointEvery;
+    this.nextCheckpoint = this.events - (this.events % checkpointEvery) + checkpointEvery;
+    this.dueAt = Math.min(this.dueAt, this.nextCheckpoint);
+    this.hooks = hooks;
+  }
+
+  // enter() and exit() run once per syscall: plain stores into the shared columns, no allocation,
   // through views held in fields of their own (one load each, not two).
-  call(id: number, fingerprint: number, thread = 0): number {
+  enter(id: number, fingerprint: number): number {
     const at = this.pending;
-    if (at === callsPerBatch) return this.callAfterFlush(id, fingerprint, thread);
+    // exit writes a batch out as soon as it fills (a store past the columns would be dropped silently).
+    if (at >= callsPerBatch) assert(false, 'a full calls batch is written out by the exit that fills it');
     this.ids[at] = id;
     this.fingerprints[at] = fingerprint;
-    this.threads[at] = thread;
+    this.threads[at] = this.thread();
     this.results[at] = 0;
     this.pending = at + 1;
-    return this.events++;
+    this.events++;
+    return at;
   }
 
-  private callAfterFlush(id: number, fingerprint: number, thread: number): number {
-    this.flushCalls();
-    return this.call(id, fingerprint, thread);
+  /** The errno of the call in `slot` (always the last: calls do not nest), which completes its event. */
+  exit(slot: number, errno: number): void {
+    this.results[slot] = errno;
+    const done = this.events;
+    this.completed = done;
+    this.control[completedSlot] = done | 0;
+    if (done >= this.dueAt) this.afterDue(done);
   }
 
-  /** The errno of the last call, which completes its event: its records are published. */
-  result(errno: number): void {
-    this.results[this.pending - 1] = errno;
-    this.completed = this.events;
-    this.control[completedSlot] = this.events | 0;
+  /**
+   * What an exit does besides storing, once `completed` reaches dueAt: records appended during
+   * the call are published (it is complete), a full batch is written out, a checkpoint due is
+   * taken. dueAt starts at `warmUpCalls`, so an early call comes here: V8 has then seen this
+   * branch before it optimises the boundary, and does not throw the optimised code away when the
+   * first batch fills (it did, at event 4096, then at the first checkpoint: ~2 ms of a short run
+   * each). Not the very first call: V8 records what a function does only from its 8th call on.
+   */
+  private afterDue(done: number): void {
     if (this.written !== this.published) this.publish();
+    if (this.pending === callsPerBatch) {
+      try {
+        this.flushCalls();
+      } catch (err) {
+        if (err instanceof TraceLimitError && this.hooks) this.hooks.full(err);
+        throw err;
+      }
+    }
+    if (done === this.nextCheckpoint) {
+      this.nextCheckpoint += this.checkpointEvery;
+      this.hooks!.checkpoint(done);
+    }
+    // The next checkpoint, or where the batch (which a checkpoint may just have written out) fills.
+    this.dueAt = Math.min(this.nextCheckpoint, this.events - this.pending + callsPerBatch);
+  }
+
+  /**
+   * HashingSession's rolling hash over every call so far (a call in progress without its errno):
+   * folded from the columns when asked (a network wait) and before they are reused, not per call.
+   */
+  rollingHash(): number {
+    this.foldRolling(this.completed - (this.events - this.pending));
+    let h = this.rolling;
+    if (this.completed < this.events) {
+      const at = this.pending - 1;
+      h = Math.imul(Math.imul(h ^ this.ids[at]!, fnvPrime) ^ this.fingerprints[at]!, fnvPrime);
+      const thread = this.threads[at]!;
+      if (thread !== 0) h = Math.imul(h ^ thread, fnvPrime); // as HashingSession
+    }
+    return h;
+  }
+
+  /** Folds the completed calls in slots [rolledTo, to) into `rolling`. */
+  private foldRolling(to: number): void {
+    const { ids, fingerprints, results, threads } = this;
+    let h = this.rolling;
+    for (let at = this.rolledTo; at < to; at++) {
+      h = Math.imul(Math.imul(h ^ ids[at]!, fnvPrime) ^ fingerprints[at]!, fnvPrime);
+      if (threads[at] !== 0) h = Math.imul(h ^ threads[at]!, fnvPrime); // as HashingSession
+      h = Math.imul(h ^ results[at]!, fnvPrime);
+    }
+    this.rolling = h;
+    this.rolledTo = to;
   }
 
   append(record: Uint8Array): void {
@@ -135,6 +223,8 @@ export class SharedTraceLog implements EventLog {
       throw new TraceLimitError(`a record of ${record.length} bytes is larger than a trace holds (${maxRecordBytes} bytes)`);
     }
     this.frame(FrameKind.record, record);
+    // Published when the call it belongs to completes (at the next exit when no call is in progress).
+    if (this.dueAt > this.events) this.dueAt = this.events;
   }
 
   checkpoint(number: number, event: number, record: Uint8Array): void {
@@ -165,9 +255,16 @@ export class SharedTraceLog implements EventLog {
   private flushCalls(): void {
     if (this.pending === 0) return;
     const n = this.pending;
+    this.foldRolling(n);
+    this.rolledTo = 0;
     this.pending = 0;
     const { ids, results, fingerprints, threads } = this.v;
-    this.frame(FrameKind.calls, encodeCalls(this.events - n, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads.subarray(0, n)), n);
+    const first = this.events - n;
+    // Encoded into one reused buffer (a batch's record is ~24 KiB: a fresh one each was garbage).
+    const record = first <= 0xffffffff
+      ? this.callsRecord.subarray(0, encodeCallsInto(this.callsRecord, first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads.subarray(0, n)))
+      : encodeCalls(first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads.subarray(0, n));
+    this.frame(FrameKind.calls, record, n);
     // Published before the columns are reused: the reader's event count and the columns agree.
     this.publish();
   }

@@ -1,0 +1,116 @@
+// The recording's per-call path and its checkpoint hashing, through the worker's log and the
+// digest helpers: what they compute must equal the plain definitions they stand in for.
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { OutputHasher, PageHasher } from '../dist/runtime/trace/digest.js';
+import { SharedTraceLog, TraceRingReader, traceRingBuffer } from '../dist/runtime/worker/trace-channel.js';
+import { callsPerBatch, decodeRecord, encodeClock, unpackAll, type RawChunk } from '../dist/formats/index.js';
+
+const sha = (data: Uint8Array): Buffer => createHash('sha256').update(data).digest();
+const page = 65536;
+
+/** The page hashes' definition: each page's SHA-256 (its first 8 bytes kept), the memory's over all of them. */
+function reference(memory: WebAssembly.Memory): { memory: string; pages: string } {
+  const bytes = new Uint8Array(memory.buffer);
+  const digests = [];
+  for (let at = 0; at < bytes.length; at += page) digests.push(sha(bytes.subarray(at, at + page)));
+  return { memory: Buffer.from(sha(Buffer.concat(digests))).toString('hex'), pages: Buffer.concat(digests.map((d) => d.subarray(0, 8))).toString('hex') };
+}
+const hex = (d: { memory: Uint8Array; pages: Uint8Array }) => ({ memory: Buffer.from(d.memory).toString('hex'), pages: Buffer.from(d.pages).toString('hex') });
+
+describe('checkpoint hashing', () => {
+  it('PageHasher gives the page hashes of their definition as memory changes and grows, reusing only unchanged pages', () => {
+    const memory = new WebAssembly.Memory({ initial: 3, maximum: 8 });
+    const hasher = new PageHasher();
+    const bytes = () => new Uint8Array(memory.buffer);
+    expect(hex(hasher.digest(memory))).toEqual(reference(memory));
+    bytes()[page + 5] = 7; // page 1 only
+    expect(hex(hasher.digest(memory))).toEqual(reference(memory));
+    bytes()[page + 5] = 0; // back as it was: the same hashes as at first
+    const first = hex(hasher.digest(memory));
+    expect(first).toEqual(reference(memory));
+    memory.grow(2);
+    bytes()[4 * page + page - 1] = 1; // the last byte of a new page
+    bytes()[0] = 9;
+    expect(hex(hasher.digest(memory))).toEqual(reference(memory));
+    expect(hex(hasher.digest(memory))).toEqual(reference(memory));
+  });
+
+  it('PageHasher keeps no copy of a memory over its bound, and still hashes it right', () => {
+    const memory = new WebAssembly.Memory({ initial: 4 });
+    const hasher = new PageHasher(2 * page);
+    new Uint8Array(memory.buffer)[3 * page] = 1;
+    expect(hex(hasher.digest(memory))).toEqual(reference(memory));
+    expect((hasher as unknown as { copy: Uint8Array }).copy.length).toBe(0);
+    new Uint8Array(memory.buffer)[3 * page] = 2;
+    expect(hex(hasher.digest(memory))).toEqual(reference(memory));
+    const small = new PageHasher(4 * page);
+    small.digest(memory);
+    expect((small as unknown as { copy: Uint8Array }).copy.length).toBe(4 * page);
+  });
+
+  it('OutputHasher hashes every byte in order, short and long writes alike, and digests on and on', () => {
+    const hasher = new OutputHasher();
+    const all: Uint8Array[] = [];
+    const add = (data: Uint8Array) => { hasher.add(data); all.push(data); };
+    for (let i = 0; i < 5000; i++) add(Uint8Array.of(i & 0xff));
+    expect(Buffer.from(hasher.digest()).equals(sha(Buffer.concat(all)))).toBe(true);
+    add(new Uint8Array(17).fill(3));
+    add(new Uint8Array(70000).fill(4)); // past the staging buffer
+    for (let i = 0; i < 70000; i++) add(Uint8Array.of(i % 251, i % 13)); // fills and drains it
+    const digest = hasher.digest();
+    expect(Buffer.from(digest).equals(sha(Buffer.concat(all)))).toBe(true);
+    digest[0] ^= 1; // a caller's copy: the next digest is whole
+    expect(Buffer.from(hasher.digest()).equals(sha(Buffer.concat(all)))).toBe(true);
+    expect(hasher.bytes).toBe(Buffer.concat(all).length);
+  });
+});
+
+describe("the recording's event log", () => {
+  function log() {
+    const shared = traceRingBuffer();
+    const chunks: RawChunk[] = [];
+    const reader = new TraceRingReader(shared, (c) => chunks.push(c));
+    const writer = new SharedTraceLog(shared, { postMessage() {} } as never, 1e12);
+    const records = () => {
+      reader.take();
+      reader.flush();
+      return chunks.flatMap((c) => unpackAll(c.payload).map(decodeRecord));
+    };
+    return { writer, reader, records };
+  }
+
+  it("folds HashingSession's rolling hash from the columns, a call in progress without its errno, across batches", () => {
+    const { writer } = log();
+    writer.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });
+    let h = 0x811c9dc5;
+    const n = callsPerBatch * 2 + 100;
+    for (let i = 0; i < n; i++) {
+      const [id, fp, errno] = [i % 40, (i * 2654435761) >>> 0, i % 9];
+      h = Math.imul(Math.imul(h ^ id, 0x01000193) ^ fp, 0x01000193);
+      const slot = writer.enter(id, fp);
+      if (i % 1000 === 7) expect(writer.rollingHash() >>> 0).toBe(h >>> 0);
+      writer.exit(slot, errno);
+      h = Math.imul(h ^ errno, 0x01000193);
+      if (i % 1500 === 3) expect(writer.rollingHash() >>> 0).toBe(h >>> 0);
+    }
+    expect(writer.rollingHash() >>> 0).toBe(h >>> 0);
+    expect(writer.eventCount).toBe(n);
+  });
+
+  it('asks for a checkpoint after each multiple of checkpointEvery, and publishes a call\'s records when it completes', () => {
+    const { writer, records } = log();
+    const due: number[] = [];
+    writer.schedule(5, { checkpoint: (events) => due.push(events), full: (err) => { throw err; } });
+    for (let i = 0; i < 12; i++) {
+      const slot = writer.enter(1, i);
+      if (i === 3) writer.append(encodeClock(3, 1, 5n)); // an input record of event 3
+      writer.exit(slot, 0);
+      if (i === 3) expect(records().length).toBe(1); // published with its call, before any batch
+    }
+    expect(due).toEqual([5, 10]);
+    writer.finish({ complete: true });
+    const calls = records().filter((r) => r.kind === 'calls');
+    expect(calls.reduce((sum, r) => sum + (r.kind === 'calls' ? r.ids.length : 0), 0)).toBe(12);
+  });
+});
