@@ -2,7 +2,7 @@
 // Every append is a put of a new key under the cluster's prefix; etcd's revisions order them,
 // and every subscriber sees the same sequence: existing entries sorted by creation revision,
 // then a watch from the next revision. Any number of nodes may append.
-import { Etcd3, type IKeyValue, type IOptions, type Lease } from 'etcd3';
+import { Etcd3, Range, type IKeyValue, type IOptions, type Lease } from 'etcd3';
 import type { ConsensusLog } from './log.js';
 import { wallClockMs } from '../runtime/index.js';
 
@@ -47,6 +47,12 @@ function watchBackoff(attempt: number): NonNullable<FaultHandling['watchBackoff'
   return { duration: Math.min(100 * 2 ** attempt, maxWatchBackoffMs), next: () => watchBackoff(Math.min(attempt + 1, 10)) };
 }
 
+/** A point of the log: `index` entries come before it, the last created at `revision`. */
+export interface LogPoint { index: number; revision: number }
+
+/** A snapshot a node holds, as it publishes it on etcd. */
+export interface PublishedSnapshot { batch: number; hash: string; position?: number; agreed?: boolean }
+
 export class EtcdLog implements ConsensusLog {
   private seq = 0;
   private readonly prefix: string;
@@ -57,6 +63,12 @@ export class EtcdLog implements ConsensusLog {
   private readonly linkBlocksKey: string;
   private readonly nodesKey: string;
   private readonly liveBlocksKey: string;
+  /** { index, revision }: the entries created at or before `revision` were compacted away; they were `index` entries. */
+  private readonly firstKey: string;
+  private readonly snapshotsKey: string;
+  /** Where a subscriber may start reading instead of the first entry: after a snapshot's position (resumeAt). */
+  private hint: LogPoint | undefined;
+  private knownFirst = 0;
   private readonly leases: Lease[] = [];
   private closing = false;
 
@@ -66,8 +78,38 @@ export class EtcdLog implements ConsensusLog {
     this.linkBlocksKey = `/replicode/${cluster}/link-blocks`;
     this.nodesKey = `/replicode/${cluster}/node/`;
     this.liveBlocksKey = `/replicode/${cluster}/live-blocks/`;
+    this.firstKey = `/replicode/${cluster}/log-first`;
+    this.snapshotsKey = `/replicode/${cluster}/snapshots/`;
   }
 
+  /** The first entry still held, as last read (0 until the log is compacted). */
+  get first(): number { return this.knownFirst; }
+
+  /** The log's prefix in etcd (tests count its keys). */
+  get keyPrefix(): string { return this.prefix; }
+
+  /**
+   * Where the log starts: entries created at or before `revision` were compacted away, and they
+   * were `index` entries ({0, 0} for a log never compacted).
+   */
+  async firstPoint(revision?: number): Promise<LogPoint & { read: number }> {
+    const get = this.client.get(this.firstKey);
+    const res = await (revision === undefined ? get : get.revision(revision)).exec();
+    const kv = res.kvs[0];
+    const read = Number(res.header.revision);
+    if (!kv) return { index: 0, revision: 0, read };
+    const point = JSON.parse(kv.value.toString()) as LogPoint;
+    if (!Number.isSafeInteger(point.index) || !Number.isSafeInteger(point.revision) || point.index < 0) {
+      throw new EtcdUnavailableError(`etcd key ${this.firstKey} holds ${JSON.stringify(kv.value.toString())}, not a log start`);
+    }
+    this.knownFirst = point.index;
+    return { ...point, read };
+  }
+
+  /** A subscriber from `index` on reads the log after `revision` (the create revision of entry index - 1: a snapshot's position). */
+  resumeAt(index: number, revision: number): void {
+    this.hint = { index, revision };
+  }
   /**
    * Claims the next block of gateway link ids (1, 2, ...): a counter in etcd, raised by a
    * compare-and-swap, so no two processes serving this log, and no process after a restart,
@@ -194,23 +236,112 @@ export class EtcdLog implements ConsensusLog {
     }
   }
 
-  subscribe(from: number, onEntry: (index: number, entry: Uint8Array) => void): () => void {
+  /**
+   * Reads the entries from the log's start (or from the resumeAt hint, when it is at or before
+   * `from`), then watches for new ones. The start and the entries are read at one revision, so a
+   * compaction meanwhile cannot shift the indices. Entries before the log's start are refused
+   * (onCompacted; the node checks this before it starts, see node-snapshots.ts).
+   */
+  subscribe(from: number, onEntry: (index: number, entry: Uint8Array, position?: number) => void): () => void {
     let index = 0;
     let stopped = false;
+    let after = 0;
     const deliver = (kv: IKeyValue) => {
-      if (stopped) return;
+      const created = Number(kv.create_revision);
+      if (stopped || created <= after) return;
+      after = created;
       const i = index++;
-      if (i >= from) onEntry(i, new Uint8Array(kv.value));
+      if (i >= from) onEntry(i, new Uint8Array(kv.value), created);
     };
     void (async () => {
-      const existing = await this.client.getAll().prefix(this.prefix).sort('Create', 'Ascend').exec();
+      const start = await this.firstPoint();
+      if (from < start.index) return this.onCompacted(from, start.index);
+      const hint = this.hint;
+      const point = hint && hint.index <= from && hint.index >= start.index ? hint : start;
+      index = point.index;
+      after = point.revision;
+      const existing = await this.client.getAll().prefix(this.prefix).revision(start.read).minCreateRevision(point.revision + 1).sort('Create', 'Ascend').exec();
       for (const kv of existing.kvs) deliver(kv);
-      const watcher = await this.client.watch().prefix(this.prefix).startRevision(String(Number(existing.header.revision) + 1)).create();
+      const watcher = await this.client.watch().prefix(this.prefix).startRevision(String(start.read + 1)).create();
       this.watchers.push(watcher);
       watcher.on('put', (kv) => { if (kv.create_revision === kv.mod_revision) deliver(kv); });
       if (stopped) await watcher.cancel();
     })().catch(() => { /* the log is gone: the replica waits, the cluster reports the append failures */ });
     return () => { stopped = true; };
+  }
+
+  /** A subscriber asked for entries compacted away (the caller should have checked firstPoint). */
+  onCompacted: (from: number, first: number) => void = (from, first) => {
+    throw new EtcdUnavailableError(`log entries before ${first} were compacted away: cannot read from ${from}`);
+  };
+
+  /**
+   * Drops the entries before `below` (a snapshot every node can restart from covers them): the
+   * log's start moves first (a compare-and-swap, so concurrent compactions cannot move it back),
+   * then the entries' keys go, one delete range per appender (its keys run in order of its
+   * sequence numbers), then etcd's history before them (etcd compact). Returns the log's start.
+   */
+  async compact(below: number): Promise<void> {
+    await this.compactLog(below);
+  }
+
+  async compactLog(below: number): Promise<{ first: number; deletedKeys: number }> {
+    const start = await this.firstPoint();
+    if (below <= start.index) return { first: start.index, deletedKeys: 0 };
+    // Which entries go, and the create revision of the last of them.
+    const { kvs } = await this.client.getAll().prefix(this.prefix).revision(start.read).minCreateRevision(start.revision + 1).sort('Create', 'Ascend').exec();
+    const count = below - start.index;
+    if (kvs.length < count) return { first: start.index, deletedKeys: 0 }; // not yet on the log: nothing below it can go
+    const revision = Number(kvs[count - 1]!.create_revision);
+    const value = JSON.stringify({ index: below, revision } satisfies LogPoint);
+    const unchanged = start.index === 0 && start.revision === 0 ? this.client.if(this.firstKey, 'Create', '==', 0) : this.client.if(this.firstKey, 'Value', '==', JSON.stringify({ index: start.index, revision: start.revision }));
+    if (!(await unchanged.then(this.client.put(this.firstKey).value(value)).commit()).succeeded) return { first: (await this.firstPoint()).index, deletedKeys: 0 };
+    this.knownFirst = below;
+    // Per appender, its keys up to the first one that stays (appends of one appender may land out of order when retried).
+    const ranges = new Map<string, { end: string; deleted: number; stops: boolean }>();
+    for (const [i, kv] of kvs.entries()) {
+      const key = kv.key.toString();
+      const appender = key.slice(0, key.lastIndexOf('-') + 1);
+      const r = ranges.get(appender) ?? { end: appender, deleted: 0, stops: false };
+      ranges.set(appender, r);
+      if (r.stops) continue;
+      if (i < count) { r.end = `${key}\0`; r.deleted++; } else r.stops = true;
+    }
+    let deletedKeys = 0;
+    for (const [appender, r] of ranges) {
+      if (r.deleted === 0) continue;
+      await this.client.delete().range(new Range(appender, r.end)).exec();
+      deletedKeys += r.deleted;
+    }
+    // etcd's history of the deleted keys (its revisions up to the last of them): etcd keeps every revision until compacted.
+    await this.compactRevisions(revision);
+    return { first: below, deletedKeys };
+  }
+
+  private async compactRevisions(revision: number): Promise<void> {
+    await this.client.kv.compact({ revision: String(revision), physical: false }).catch((err: Error) => {
+      // Already compacted further (another node did it): nothing to do.
+      if (!/compacted/.test(err.message)) throw err;
+    });
+  }
+
+  /** Publishes this node's snapshots (batch, state hash, log position, agreed), replacing what it published before. */
+  async publishSnapshots(node: number, list: PublishedSnapshot[]): Promise<void> {
+    await this.client.put(`${this.snapshotsKey}${node}`).value(JSON.stringify(list)).exec();
+  }
+
+  /** Every node's published snapshots, by node. */
+  async publishedSnapshots(): Promise<Map<number, PublishedSnapshot[]>> {
+    const all = await this.client.getAll().prefix(this.snapshotsKey).strings();
+    const out = new Map<number, PublishedSnapshot[]>();
+    for (const [key, value] of Object.entries(all)) {
+      const node = Number(key.slice(this.snapshotsKey.length));
+      try {
+        const list = JSON.parse(value) as PublishedSnapshot[];
+        if (Number.isSafeInteger(node) && Array.isArray(list)) out.set(node, list.filter((s) => Number.isSafeInteger(s.batch) && typeof s.hash === 'string'));
+      } catch { /* not ours: a node that cannot read it counts it as no snapshot */ }
+    }
+    return out;
   }
 
   async close(): Promise<void> {

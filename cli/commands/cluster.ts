@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import {
   ChaosDriver, chaosSchedule, Cluster, defaultChaosFaults as chaosFaultsDefault, maxChaosFaults as chaosFaultsMax, type ChaosOptions, connectEtcdLog,
   defaultMaxLogEntries, EmbeddedLog, LogFullError, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError,
-  type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
+  type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange, CannotCatchUpError, machineFingerprint, NodeSnapshots, SnapshotDir, maxSnapshotFiles, type ReplicaSnapshot,
 } from '../../consensus/index.js';
 import { writeTrap } from '../trap-report.js';
 import { InternalError, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
@@ -15,7 +15,7 @@ import { paintFor } from '../colour.js';
 import { ExitCode } from '../exit-codes.js';
 import { summaryTarget, writeSummary } from '../json-summary.js';
 
-import { defaultChaosFaults, maxChaosFaults, maxChaosGap, maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
+import { defaultChaosFaults, defaultSnapshotDir, maxChaosFaults, maxChaosGap, maxReplicas, maxSnapshotFilesShown, type ParsedClusterArgs } from './cluster-options.js';
 
 /** `replicode cluster`: runs the machine on N replicas in lockstep; reports a disagreeing replica at once. */
 export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
@@ -40,8 +40,9 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   }
   const snapshotEvery = argv.snapshotEvery === undefined ? 0 : parseCount('snapshot-every', argv.snapshotEvery, 0);
   if (snapshotEvery > 0 && argv.recordDir) throw new UsageError('--snapshot-every: replicas that record traces (--record-dir) take no snapshots');
-  if (snapshotEvery > 0 && argv.log === 'etcd') throw new UsageError('--snapshot-every: snapshots are kept in this process, for replicas restarted in it: not with --log etcd');
+  if (snapshotEvery > 0 && argv.log === 'etcd' && node === undefined) throw new UsageError('--snapshot-every: snapshots are kept in this process, for replicas restarted in it: not with --log etcd (a node of an etcd cluster keeps them on disk: replicode node)');
   if (argv.compact && snapshotEvery === 0) throw new UsageError('--compact drops the log below the replicas\' snapshots: give --snapshot-every N');
+  if (argv.snapshotDir !== undefined && snapshotEvery === 0) throw new UsageError('--snapshot-dir goes with --snapshot-every N');
   const maxLogEntries = argv.maxLogEntries === undefined ? undefined : parseCount('max-log-entries', argv.maxLogEntries, 1, defaultMaxLogEntries);
   if (maxLogEntries !== undefined && argv.log === 'etcd') throw new UsageError('--max-log-entries bounds the embedded log; etcd keeps its own');
   const chaos = chaosOptions(argv, replicas);
@@ -54,6 +55,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   let etcdLog: EtcdLog | undefined;
   let block = 0;
   const resetLinks: LinkRange[] = [];
+  let nodeSnapshots: NodeSnapshots | undefined;
+  let resumeFrom: { replica: number; snapshot: ReplicaSnapshot; pages: Map<string, Uint8Array> } | undefined;
   if (argv.log === 'etcd') {
     try {
       const etcd = await connectEtcdLog(endpoints, argv.clusterName, `node${node ?? 0}-${process.pid}`);
@@ -69,16 +72,26 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
         hashBoard = await etcdHashBoard(etcd, argv.clusterName);
         const previous = await etcd.swapNodeLinkBlock(node, block);
         if (previous !== undefined && !gone.some((run) => previous >= run.first && previous < run.end)) resetLinks.push(linkBlockRange(previous));
+        if (snapshotEvery > 0) {
+          nodeSnapshots = startNodeSnapshots(argv, etcd, node, replicas, snapshotEvery, loaded);
+          const chosen = await nodeSnapshots.chooseResume();
+          if (chosen) {
+            resumeFrom = { replica: node, ...chosen };
+            process.stderr.write(`replicode: node ${node} resumes from its snapshot at batch ${chosen.snapshot.batch} (state ${chosen.snapshot.hash}); reading the etcd log after it\n`);
+          }
+        }
       }
     } catch (err) {
-      if (await isEtcdUnavailable(err) || err instanceof LinkBlocksExhaustedError) throw new UsageError((err as Error).message);
+      if (await isEtcdUnavailable(err) || err instanceof LinkBlocksExhaustedError || err instanceof CannotCatchUpError) throw new UsageError((err as Error).message);
       throw err;
     }
   }
   const cluster = await Cluster.start({
     ...(injected.size ? { configFor: (replica: number, c: typeof config) => withFaults(c, injected.get(replica) ?? []) } : {}),
     replicas, listen, replies: argv.replies ?? 'designated', ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
-    ...(snapshotEvery > 0 ? { snapshotEvery, compact: argv.compact === true } : {}),
+    // A node compacts the etcd log itself, from every node's published snapshots (node-snapshots.ts).
+    ...(snapshotEvery > 0 ? { snapshotEvery, compact: argv.compact === true && node === undefined } : {}),
+    ...(nodeSnapshots ? { onSnapshot: nodeSnapshots.onSnapshot } : {}), ...(resumeFrom ? { resumeFrom } : {}),
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
     ...(node !== undefined ? { replicaIds: [node] } : { stdin: new StreamStdin(process.stdin) }),
@@ -130,9 +143,23 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     batches: cluster.agreedBatches, disagreements: cluster.disagreements,
     guestExitCode: guestExitCode ?? null,
     ...(chaos && driver ? { chaos: { seed: chaos.seed, faults: chaos.faults, fired: driver.fired } } : {}),
+    ...(nodeSnapshots ? { snapshots: { taken: cluster.snapshotStats.taken, ...nodeSnapshots.summary() } } : {}),
     traces: argv.recordDir ? (node !== undefined ? [node] : Array.from({ length: replicas }, (_, i) => i + 1)).map((r) => join(argv.recordDir!, `replica-${r}.rct`)) : [],
   });
   return exitCode;
+}
+
+/** A node's snapshot directory and its publications on etcd (--snapshot-every, --snapshot-dir, --compact). */
+function startNodeSnapshots(argv: ParsedClusterArgs, etcd: EtcdLog, node: number, replicas: number, every: number, loaded: Awaited<ReturnType<typeof loadProcesses>>): NodeSnapshots {
+  assert(maxSnapshotFiles === maxSnapshotFilesShown, 'snapshot files kept differ between the CLI and consensus');
+  const dir = argv.snapshotDir ?? defaultSnapshotDir(argv.clusterName, node);
+  mkdirSync(dir, { recursive: true });
+  const machine = machineFingerprint(loaded.map((p) => ({ moduleBytes: readFileSync(p.path), config: p.config })), replicas);
+  const say = (line: string) => void process.stderr.write(`replicode: ${line}\n`);
+  return new NodeSnapshots({
+    log: etcd, dir: new SnapshotDir(dir, { machine, cluster: argv.clusterName, replica: node }, say), node, replicas, machine, cluster: argv.clusterName,
+    every, compact: argv.compact === true, say,
+  });
 }
 
 /**

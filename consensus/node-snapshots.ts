@@ -1,0 +1,138 @@
+// Snapshots of a node of a multi-machine cluster (`replicode node --snapshot-every N`): each
+// snapshot its replica takes is written to its snapshot directory (snapshot-file.ts), and the
+// node publishes on etcd the (batch, state hash, log position) of the files it keeps, under a key
+// of its own. A restarted node loads its newest file whose state hash a majority of the nodes
+// published for that batch and reads the etcd log only after it. With --compact, the log drops
+// its entries below the oldest snapshot any node would restart from, less one interval (margin).
+import type { ReplicaSnapshot } from './cluster.js';
+import type { EtcdLog, PublishedSnapshot } from './etcd-log.js';
+import { SnapshotDir, type SnapshotIdentity } from './snapshot-file.js';
+
+/** A node that cannot resume: the log it needs was compacted away and no snapshot it holds is usable. */
+export class CannotCatchUpError extends Error {}
+
+export interface NodeSnapshotOptions {
+  log: EtcdLog;
+  dir: SnapshotDir;
+  node: number;
+  replicas: number;
+  machine: string;
+  cluster: string;
+  /** Batches between snapshots: the compaction margin. */
+  every: number;
+  compact: boolean;
+  say: (line: string) => void;
+}
+
+/** Whether a majority of the nodes published this (batch, hash), or one of them saw it agreed (it said so, and only says so once it had a majority). */
+export function isAgreed(published: ReadonlyMap<number, PublishedSnapshot[]>, replicas: number, batch: number, hash: string): boolean {
+  let same = 0;
+  for (const list of published.values()) {
+    const s = list.find((p) => p.batch === batch && p.hash === hash);
+    if (s?.agreed) return true;
+    if (s) same++;
+  }
+  return same >= Math.floor(replicas / 2) + 1;
+}
+
+/**
+ * The batch the log may drop entries below: the oldest among the nodes' newest agreed snapshots,
+ * less `margin` (so the snapshot before it is usable too). Undefined while a node that published
+ * snapshots has none agreed yet, or fewer than a majority of the nodes published any.
+ */
+export function compactionPoint(published: ReadonlyMap<number, PublishedSnapshot[]>, replicas: number, margin: number): number | undefined {
+  const newest: number[] = [];
+  for (const list of published.values()) {
+    if (list.length === 0) continue;
+    const agreed = list.filter((s) => isAgreed(published, replicas, s.batch, s.hash)).map((s) => s.batch);
+    if (agreed.length === 0) return undefined;
+    newest.push(Math.max(...agreed));
+  }
+  if (newest.length < Math.floor(replicas / 2) + 1) return undefined;
+  const below = Math.min(...newest) - margin;
+  return below > 0 ? below : undefined;
+}
+
+export class NodeSnapshots {
+  /** What this node published: its files, newest first. */
+  private published: PublishedSnapshot[] = [];
+  private readonly agreed = new Set<string>();
+  /** Publications one after another (each reads what the others published, then writes ours). */
+  private publishing: Promise<void> = Promise.resolve();
+  /** Figures for --json and tests. */
+  readonly stats = { resumedAt: 0, compactedBelow: 0, deletedKeys: 0 };
+
+  constructor(private readonly options: NodeSnapshotOptions) {}
+
+  /** For --json: files written and skipped, the batch resumed at (0: the whole log), the log's start after compaction. */
+  summary(): { written: number; skipped: number; resumedAt: number; compactedBelow: number; deletedKeys: number; dir: string } {
+    return { ...this.options.dir.stats, ...this.stats, dir: this.options.dir.dir };
+  }
+
+  /**
+   * The snapshot to resume from: this node's newest file that reads back whole and whose state
+   * hash a majority published, at or after the log's start. None: the node replays the whole log,
+   * unless the log was compacted (CannotCatchUpError). Tells the log where to read from.
+   */
+  async chooseResume(): Promise<{ snapshot: ReplicaSnapshot; pages: Map<string, Uint8Array> } | undefined> {
+    const { log, dir, replicas, say } = this.options;
+    const first = (await log.firstPoint()).index;
+    const published = await log.publishedSnapshots();
+    const mine = published.get(this.options.node) ?? [];
+    this.published = mine;
+    for (const s of mine) if (s.agreed) this.agreed.add(`${s.batch}:${s.hash}`);
+    for (const file of await dir.list()) {
+      if (file.batch < first) {
+        say(`snapshot ${file.path} not used: the log is compacted to batch ${first}, after it`);
+        continue;
+      }
+      const loaded = await dir.load(file.path);
+      if (!loaded) continue;
+      const { identity, snapshot } = loaded;
+      if (!isAgreed(published, replicas, identity.batch, identity.hash)) {
+        say(`snapshot ${file.path} not used: no majority of the nodes published its state hash ${identity.hash} at batch ${identity.batch}`);
+        continue;
+      }
+      if (identity.position !== undefined) log.resumeAt(identity.batch, identity.position);
+      this.stats.resumedAt = identity.batch;
+      return { snapshot, pages: loaded.pages };
+    }
+    if (first > 0) throw new CannotCatchUpError(`node ${this.options.node} cannot catch up: the etcd log is compacted below batch ${first} and ${dir.dir} holds no agreed snapshot at or after it`);
+    return undefined;
+  }
+
+  /** Cluster's onSnapshot: the file is written, then published, then (with compact) the log compacted. */
+  onSnapshot = (replica: number, snapshot: ReplicaSnapshot, page: (hash: string) => Uint8Array): void => {
+    const { machine, cluster } = this.options;
+    const identity: SnapshotIdentity = { machine, cluster, replica, batch: snapshot.batch, hash: snapshot.hash, ...(snapshot.position !== undefined ? { position: snapshot.position } : {}) };
+    void this.options.dir.save(identity, snapshot, page).then(async (files) => {
+      if (!files) return;
+      const byBatch = new Map([...this.published, { batch: snapshot.batch, hash: snapshot.hash, ...(snapshot.position !== undefined ? { position: snapshot.position } : {}) }].map((s) => [s.batch, s]));
+      const next = this.publishing.then(() => this.publish(files.flatMap((f) => byBatch.get(f.batch) ?? [])));
+      this.publishing = next.catch(() => {});
+      await next;
+    }).catch((err: Error) => this.options.say(`snapshot at batch ${snapshot.batch} not published: ${err.message}`));
+  };
+
+  /** Publishes the files kept, each marked agreed once a majority published it; then compacts. */
+  private async publish(list: PublishedSnapshot[]): Promise<void> {
+    const { log, node, replicas } = this.options;
+    const others = await log.publishedSnapshots();
+    others.set(node, list);
+    this.published = list.map((s) => {
+      const key = `${s.batch}:${s.hash}`;
+      if (!this.agreed.has(key) && isAgreed(others, replicas, s.batch, s.hash)) this.agreed.add(key);
+      return this.agreed.has(key) ? { ...s, agreed: true } : { ...s, agreed: false };
+    });
+    // Bounded: only the agreement marks of files still kept are remembered.
+    for (const key of this.agreed) if (!this.published.some((s) => `${s.batch}:${s.hash}` === key)) this.agreed.delete(key);
+    await log.publishSnapshots(node, this.published);
+    if (!this.options.compact) return;
+    others.set(node, this.published);
+    const below = compactionPoint(others, replicas, this.options.every);
+    if (below === undefined || below <= this.stats.compactedBelow) return;
+    const done = await log.compactLog(below);
+    this.stats.compactedBelow = done.first;
+    this.stats.deletedKeys += done.deletedKeys;
+  }
+}
