@@ -37,14 +37,17 @@ export function isAgreed(published: ReadonlyMap<number, PublishedSnapshot[]>, re
 
 /**
  * The batch the log may drop entries below: the oldest among the nodes' newest agreed snapshots,
- * less `margin` (so the snapshot before it is usable too). Undefined while a node that published
- * snapshots has none agreed yet, or fewer than a majority of the nodes published any.
+ * less `margin` (so the snapshot before it is usable too). Only snapshots their node marked agreed
+ * count: the mark stays in its key while it keeps the file, so the node restarted finds it agreed
+ * even once the others no longer list that batch (a majority seen only now would not last).
+ * Undefined while a node that published snapshots has none marked, or fewer than a majority of the
+ * nodes published any.
  */
 export function compactionPoint(published: ReadonlyMap<number, PublishedSnapshot[]>, replicas: number, margin: number): number | undefined {
   const newest: number[] = [];
   for (const list of published.values()) {
     if (list.length === 0) continue;
-    const agreed = list.filter((s) => isAgreed(published, replicas, s.batch, s.hash)).map((s) => s.batch);
+    const agreed = list.filter((s) => s.agreed === true).map((s) => s.batch);
     if (agreed.length === 0) return undefined;
     newest.push(Math.max(...agreed));
   }
@@ -82,13 +85,13 @@ export class NodeSnapshots {
     this.published = mine;
     for (const s of mine) if (s.agreed) this.agreed.add(`${s.batch}:${s.hash}`);
     for (const file of await dir.list()) {
-      if (file.batch < first) {
-        say(`snapshot ${file.path} not used: the log is compacted to batch ${first}, after it`);
-        continue;
-      }
       const loaded = await dir.load(file.path);
       if (!loaded) continue;
       const { identity, snapshot } = loaded;
+      if (identity.batch < first) {
+        say(`snapshot ${file.path} not used: the etcd log is compacted to batch ${first}, after it`);
+        continue;
+      }
       if (!isAgreed(published, replicas, identity.batch, identity.hash)) {
         say(`snapshot ${file.path} not used: no majority of the nodes published its state hash ${identity.hash} at batch ${identity.batch}`);
         continue;
@@ -106,13 +109,21 @@ export class NodeSnapshots {
     const { machine, cluster } = this.options;
     const identity: SnapshotIdentity = { machine, cluster, replica, batch: snapshot.batch, hash: snapshot.hash, ...(snapshot.position !== undefined ? { position: snapshot.position } : {}) };
     void this.options.dir.save(identity, snapshot, page).then(async (files) => {
-      if (!files) return;
+      if (!files || this.closing) return;
       const byBatch = new Map([...this.published, { batch: snapshot.batch, hash: snapshot.hash, ...(snapshot.position !== undefined ? { position: snapshot.position } : {}) }].map((s) => [s.batch, s]));
       const next = this.publishing.then(() => this.publish(files.flatMap((f) => byBatch.get(f.batch) ?? [])));
       this.publishing = next.catch(() => {});
       await next;
-    }).catch((err: Error) => this.options.say(`snapshot at batch ${snapshot.batch} not published: ${err.message}`));
+    }).catch((err: Error) => { if (!this.closing) this.options.say(`snapshot at batch ${snapshot.batch} not published: ${err.message}`); });
   };
+
+  private closing = false;
+
+  /** Publishes no more (the node stops; its log is about to close); waits for a publication under way. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.publishing;
+  }
 
   /** Publishes the files kept, each marked agreed once a majority published it; then compacts. */
   private async publish(list: PublishedSnapshot[]): Promise<void> {

@@ -128,7 +128,9 @@ export function decodeSnapshotIdentity(bytes: Uint8Array, expect: { machine: str
 }
 
 /** The whole file: identity, snapshot and its pages; refuses a file that is not wholly right. */
-export function decodeSnapshotFile(bytes: Uint8Array, expect: { machine: string; cluster: string; replica: number }): { identity: SnapshotIdentity; snapshot: ReplicaSnapshot; pages: Map<string, Uint8Array> } {
+export function decodeSnapshotFile(file: Uint8Array, expect: { machine: string; cluster: string; replica: number }): { identity: SnapshotIdentity; snapshot: ReplicaSnapshot; pages: Map<string, Uint8Array> } {
+  // A plain view (not a Buffer, as readFile gives): the pages sliced from it are plain Uint8Arrays.
+  const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
   const identity = decodeSnapshotIdentity(bytes, expect);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const at = headerBytes + view.getUint32(12, true);
@@ -229,6 +231,8 @@ export class SnapshotDir {
       } finally {
         await file.close();
       }
+      // The oldest go before the new one arrives, so the directory never holds more than the bound.
+      for (const old of (await this.list()).slice(this.limits.files - 1)) await rm(old.path, { force: true });
       await rename(temporary, path);
     } catch (err) {
       this.stats.skipped++;
@@ -237,9 +241,7 @@ export class SnapshotDir {
       return undefined;
     }
     this.stats.written++;
-    const files = await this.list();
-    for (const old of files.slice(this.limits.files)) await rm(old.path, { force: true });
-    return files.slice(0, this.limits.files);
+    return this.list();
   }
 }
 

@@ -127,6 +127,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const ended = driver ? liveReplicasEnded(cluster, driver) : cluster.outcomes;
   const first = await Promise.race([stopped.then(() => undefined), ended]);
   await driver?.stop();
+  await nodeSnapshots?.close();
   await cluster.stop();
   stopSignals.dispose();
   const signal = stopSignals.signal();

@@ -1,0 +1,232 @@
+// Snapshots on disk for `replicode node` (consensus/snapshot-file.ts, node-snapshots.ts): nodes on
+// a real etcd (on loopback, a temp data dir) write their snapshots and publish their state hashes;
+// a node killed with -9 and restarted resumes from its snapshot and reads only the log after it;
+// --compact shrinks the etcd log; damaged, truncated and foreign files fall back with one line.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  compactionPoint, connectEtcdLog, decodeSnapshotFile, encodeSnapshotFile, isAgreed, SnapshotDir, SnapshotFileError, type ReplicaSnapshot,
+} from '../dist/consensus/index.js';
+import { programsDir, startCli, tempDir } from './helpers.js';
+
+const hasEtcd = spawnSync('etcd', ['--version']).status === 0;
+const httpWasm = join(programsDir, 'build', 'http_server.wasm');
+const children: ChildProcess[] = [];
+afterAll(() => { for (const c of children) c.kill('SIGKILL'); });
+
+let nextPort = 27000 + (process.pid % 500) * 10;
+/** A one-member etcd on 127.0.0.1 (as tests/etcd.test.ts starts them); its client URL. */
+async function startEtcd(): Promise<string> {
+  const client = `http://127.0.0.1:${nextPort}`;
+  const peer = `http://127.0.0.1:${nextPort + 1}`;
+  nextPort += 10;
+  children.push(spawn('etcd', ['--name', 'm0', '--data-dir', tempDir('etcd-'), '--listen-client-urls', client, '--advertise-client-urls', client,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `m0=${peer}`, '--initial-cluster-state', 'new'], { stdio: 'ignore' }));
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      const log = await connectEtcdLog([client], 'probe', 'probe');
+      await log.append(new Uint8Array([1]));
+      await log.close();
+      return client;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('etcd did not start');
+}
+
+const counter = async (port: number) =>
+  ((await (await fetch(`http://127.0.0.1:${port}/counter`, { signal: AbortSignal.timeout(5000) })).json()) as { counter: number }).counter;
+
+const until = async (what: () => boolean | Promise<boolean>, ms = 20_000) => {
+  const end = Date.now() + ms;
+  while (!(await what())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+/** Nodes of one cluster on `url`, each with its snapshot directory. */
+function nodes(url: string, cluster: string, replicas: number, extra: string[]) {
+  const dirs = Array.from({ length: replicas }, () => tempDir('snap-'));
+  const start = (id: number) => {
+    const cli = startCli(['node', '--json', '--endpoints', url, '--cluster-name', cluster, '--id', String(id), '--replicas', String(replicas),
+      '--listen', '127.0.0.1:0=80', '--snapshot-every', '4', '--snapshot-dir', dirs[id - 1]!, ...extra, httpWasm]);
+    children.push(cli.child);
+    const port = cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/).then((m) => Number(m[1]));
+    port.catch(() => {});
+    return { ...cli, port };
+  };
+  return { dirs, start };
+}
+
+const snapFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.snap')).sort();
+const summaryOf = (stderr: string) => JSON.parse(stderr.trimEnd().split('\n').at(-1)!) as Record<string, unknown> & { snapshots: Record<string, number> };
+
+async function logKeys(url: string, cluster: string): Promise<{ keys: number; first: number }> {
+  const etcd = new Etcd3({ hosts: url });
+  try {
+    const keys = await etcd.getAll().prefix(`/replicode/${cluster}/log/`).count();
+    const first = await etcd.get(`/replicode/${cluster}/log-first`).json() as { index: number } | null;
+    return { keys, first: first?.index ?? 0 };
+  } finally {
+    etcd.close();
+  }
+}
+
+describe.skipIf(!hasEtcd)('node snapshots on disk', () => {
+  it('a node killed with -9 resumes from its snapshot, reads only the log after it and counts on; --compact shrinks the etcd log; a node with only damaged files and a compacted log exits 1 saying so', async () => {
+    const url = await startEtcd();
+    const { dirs, start } = nodes(url, 'snaps', 3, ['--compact']);
+    const running = [start(1), start(2), start(3)];
+    const ports = await Promise.all(running.map((n) => n.port));
+    const seen: number[] = [];
+    for (let i = 0; i < 30; i++) seen.push(await counter(ports[i % 3]!));
+    await until(() => dirs.every((d) => snapFiles(d).length >= 3));
+    // Compaction: the log holds far fewer keys than the batches appended, and its start moved.
+    await until(async () => (await logKeys(url, 'snaps')).first > 0);
+    running[1]!.child.kill('SIGKILL');
+    await running[1]!.exited;
+    for (let i = 0; i < 6; i++) seen.push(await counter(ports[0]!));
+    const restarted = start(2);
+    const resumed = Number((await restarted.waitFor(/node 2 resumes from its snapshot at batch (\d+)/))[1]);
+    expect(resumed).toBeGreaterThan(0);
+    const port = await restarted.port;
+    for (let i = 0; i < 4; i++) seen.push(await counter(port));
+    seen.push(await counter(ports[2]!));
+    expect(seen).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
+    // At most three snapshot files a node.
+    for (const d of dirs) expect(snapFiles(d).length).toBeLessThanOrEqual(3);
+    const { keys, first } = await logKeys(url, 'snaps');
+
+    // Node 3 killed, every file of it damaged (a flipped byte, a cut file, a foreign one): one line
+    // each, then it cannot catch up (the log before its files is gone): one line, exit 1.
+    running[2]!.child.kill('SIGKILL');
+    await running[2]!.exited;
+    const files = snapFiles(dirs[2]!).map((n) => join(dirs[2]!, n));
+    expect(files.length).toBe(3);
+    const flipped = readFileSync(files[0]!);
+    flipped[flipped.length - 100] ^= 0xff;
+    writeFileSync(files[0]!, flipped);
+    truncateSync(files[1]!, 1000);
+    writeFileSync(files[2]!, Buffer.concat([Buffer.from('RCSNAP\0\0'), Buffer.alloc(40)]));
+    const lost = start(3);
+    expect(await lost.exited).toBe(1);
+    const lines = lost.stderr().split('\n').filter((l) => l.includes('.snap'));
+    expect(lines).toHaveLength(3);
+    expect(lines.join('\n')).toMatch(/body is damaged \(CRC mismatch\) \(at byte \d+\)/);
+    expect(lines.join('\n')).toMatch(/truncated: 1000 of \d+ bytes \(at byte 1000\)/);
+    expect(lost.stderr()).toMatch(/node 3 cannot catch up: the etcd log is compacted below batch \d+ and .* holds no agreed snapshot at or after it/);
+    expect(lost.stderr()).not.toMatch(/ at .*\.js:\d+/); // no stack
+
+    for (const n of [running[0]!, restarted]) n.child.kill('SIGINT');
+    await Promise.all([running[0]!.exited, restarted.exited]);
+    const summary = summaryOf(restarted.stderr());
+    expect(summary).toMatchObject({ command: 'node', node: 2, disagreements: [] });
+    expect(summary.snapshots.resumedAt).toBe(resumed);
+    const batches = summaryOf(running[0]!.stderr()).batches as number;
+    expect(first).toBeGreaterThan(0);
+    expect(keys).toBeLessThan(batches / 2);
+    expect(keys).toBeLessThanOrEqual(batches - first + 4);
+  }, 90_000);
+
+  it('without compaction, a node whose newest snapshot is damaged falls back to an older one with one line; with none usable, to the whole log', async () => {
+    const url = await startEtcd();
+    const { dirs, start } = nodes(url, 'fallback', 2, []);
+    const running = [start(1), start(2)];
+    const ports = await Promise.all(running.map((n) => n.port));
+    const seen: number[] = [];
+    for (let i = 0; i < 20; i++) seen.push(await counter(ports[i % 2]!));
+    await until(() => dirs.every((d) => snapFiles(d).length >= 3));
+    running[1]!.child.kill('SIGKILL');
+    await running[1]!.exited;
+    // Its newest file damaged: it resumes from an older one.
+    const files = snapFiles(dirs[1]!).map((n) => join(dirs[1]!, n));
+    const newest = readFileSync(files.at(-1)!);
+    newest[40] ^= 0x55; // inside the identity
+    writeFileSync(files.at(-1)!, newest);
+    const again = start(2);
+    const resumed = Number((await again.waitFor(/node 2 resumes from its snapshot at batch (\d+)/))[1]);
+    expect(again.stderr()).toMatch(/snapshot .*\.snap ignored: snapshot identity is damaged \(CRC mismatch\) \(at byte 28\)/);
+    expect(resumed).toBeGreaterThan(0);
+    expect(resumed).toBeLessThan(Number(/(\d+)\.snap$/.exec(files.at(-1)!)![1]));
+    for (let i = 0; i < 3; i++) seen.push(await counter(await again.port));
+    again.child.kill('SIGKILL');
+    await again.exited;
+    // Every file cut short: the whole log, from batch 0.
+    for (const n of snapFiles(dirs[1]!)) truncateSync(join(dirs[1]!, n), 20);
+    const whole = start(2);
+    const port = await whole.port;
+    for (let i = 0; i < 3; i++) seen.push(await counter(port));
+    seen.push(await counter(ports[0]!));
+    expect(seen).toEqual(Array.from({ length: 27 }, (_, i) => i + 1));
+    expect(whole.stderr()).not.toMatch(/resumes from its snapshot/);
+    expect(whole.stderr()).toMatch(/not a snapshot: only 20 bytes \(at byte 20\)/);
+    for (const n of [running[0]!, whole]) n.child.kill('SIGINT');
+    await Promise.all([running[0]!.exited, whole.exited]);
+    expect(summaryOf(whole.stderr()).snapshots.resumedAt).toBe(0);
+    expect(summaryOf(whole.stderr()).disagreements).toEqual([]);
+  }, 90_000);
+});
+
+describe('snapshot files', () => {
+  const expectId = { machine: 'm', cluster: 'c', replica: 1 };
+  const page = new Uint8Array(64 * 1024).fill(7);
+  const snapshot = (batch: number): ReplicaSnapshot => ({
+    batch, hash: 'abcd', processes: new Map([[1, {
+      event: 3, clock: 12n, memoryBytes: 65536, pages: ['p'], globals: [1, 2n, -0], stack: new Uint8Array([1, 2]), kernel: new Uint8Array([3]),
+      session: { hash: 5n }, stdoutBytes: 1, stderrBytes: 0, midCall: true,
+    }]]), machine: new Uint8Array([9, 9]), linksHash: 77, output: { conns: [], flows: [] }, guestOutput: { 1: 1, 2: 0 }, position: 40,
+  });
+  const file = (batch: number) => Buffer.concat(encodeSnapshotFile({ ...expectId, batch, hash: 'abcd', position: 40 }, snapshot(batch), () => page));
+
+  it('round-trips a snapshot exactly (bigints, -0, typed arrays, pages)', () => {
+    const { identity, snapshot: back, pages } = decodeSnapshotFile(file(8), expectId);
+    expect(identity).toEqual({ ...expectId, batch: 8, hash: 'abcd', position: 40 });
+    expect(back).toEqual(snapshot(8));
+    expect(Object.is(back.processes.get(1)!.globals[2], -0)).toBe(true);
+    expect(pages.get('p')).toEqual(page);
+  });
+
+  it('refuses a foreign, damaged or cut file with the byte offset', () => {
+    const bytes = file(8);
+    const refuse = (b: Uint8Array, expect_ = expectId) => { try { decodeSnapshotFile(b, expect_); } catch (e) { return e as SnapshotFileError; } throw new Error('accepted'); };
+    expect(refuse(bytes, { ...expectId, machine: 'other' }).message).toBe('snapshot of another machine (m, this is other) (at byte 28)');
+    expect(refuse(bytes, { ...expectId, replica: 2 }).offset).toBe(28);
+    expect(refuse(bytes.subarray(0, 500)).message).toMatch(/^snapshot is truncated: 500 of \d+ bytes \(at byte 500\)$/);
+    const flipped = Buffer.from(bytes);
+    flipped[flipped.length - 1] ^= 1;
+    const idLength = bytes.readUInt32LE(12);
+    expect(refuse(flipped).message).toBe(`snapshot body is damaged (CRC mismatch) (at byte ${28 + idLength})`);
+    expect(refuse(Buffer.from('hello world, not a snapshot at all')).offset).toBe(0);
+    const version = Buffer.from(bytes);
+    version[8] = 9;
+    expect(refuse(version).message).toBe('snapshot format version 9, this RepliCode reads 1 (at byte 8)');
+  });
+
+  it('keeps the newest three files and writes none larger than its byte bound, saying so', async () => {
+    const dir = tempDir('snapdir-');
+    const lines: string[] = [];
+    const store = new SnapshotDir(dir, expectId, (l) => lines.push(l));
+    for (let b = 4; b <= 24; b += 4) await store.save({ ...expectId, batch: b, hash: 'abcd' }, snapshot(b), () => page);
+    expect(snapFiles(dir)).toEqual([12, 16, 20, 24].slice(1).map((b) => `replica-1-${String(b).padStart(12, '0')}.snap`));
+    expect((await store.list()).map((f) => f.batch)).toEqual([24, 20, 16]);
+    const small = new SnapshotDir(tempDir('snapdir-'), expectId, (l) => lines.push(l), { files: 3, bytes: 4096 });
+    expect(await small.save({ ...expectId, batch: 4, hash: 'abcd' }, snapshot(4), () => page)).toBeUndefined();
+    expect(lines).toEqual([expect.stringMatching(/^snapshot at batch 4 not written: \d+ bytes, more than the 4096 allowed$/)]);
+    expect(small.stats).toEqual({ written: 0, skipped: 1 });
+  });
+
+  it('a snapshot is agreed once a majority of nodes published its hash, or one saw it agreed; compaction counts only the marked ones, of every publishing node', () => {
+    const pub = new Map([[1, [{ batch: 8, hash: 'a' }, { batch: 4, hash: 'x', agreed: true }]], [2, [{ batch: 8, hash: 'a' }, { batch: 4, hash: 'x', agreed: true }]], [3, [{ batch: 4, hash: 'y', agreed: false }]]]);
+    expect(isAgreed(pub, 3, 8, 'a')).toBe(true);
+    expect(isAgreed(pub, 3, 4, 'y')).toBe(false);
+    expect(compactionPoint(pub, 3, 4)).toBeUndefined(); // node 3 has no agreed snapshot yet
+    pub.set(3, [{ batch: 4, hash: 'x', agreed: true }]);
+    expect(compactionPoint(pub, 3, 2)).toBe(2); // batch 8 is agreed by majority now, but no node marked it yet
+    expect(compactionPoint(new Map([[1, [{ batch: 8, hash: 'a', agreed: true }]]]), 3, 2)).toBeUndefined(); // one node of three published
+  });
+});
