@@ -21,6 +21,9 @@ export const appendRetryMs = 60_000;
 /** How long one try at an append may take before it is made again, in ms. */
 export const appendTryMs = 1_000;
 
+/** Tries at reading the log when etcd's history was compacted under the reader. */
+const maxSubscribeTries = 5;
+
 /** Tries at claiming a link block while other nodes claim theirs (each failed try means another node succeeded). */
 const maxClaimAttempts = 50;
 
@@ -253,7 +256,7 @@ export class EtcdLog implements ConsensusLog {
       const i = index++;
       if (i >= from) onEntry(i, new Uint8Array(kv.value), created);
     };
-    void (async () => {
+    const read = async () => {
       const start = await this.firstPoint();
       if (from < start.index) return this.onCompacted(from, start.index);
       const hint = this.hint;
@@ -266,6 +269,19 @@ export class EtcdLog implements ConsensusLog {
       this.watchers.push(watcher);
       watcher.on('put', (kv) => { if (kv.create_revision === kv.mod_revision) deliver(kv); });
       if (stopped) await watcher.cancel();
+    };
+    // A compaction of etcd's history between the reads (rare: it compacts revisions a snapshot
+    // interval old) fails them: read again, from where the entries delivered so far end.
+    void (async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await read();
+        } catch (err) {
+          if (stopped || this.closing || attempt >= maxSubscribeTries || !/compacted/.test((err as Error).message)) throw err;
+          if (index > 0) this.hint = { index, revision: after };
+          from = Math.max(from, index);
+        }
+      }
     })().catch(() => { /* the log is gone: the replica waits, the cluster reports the append failures */ });
     return () => { stopped = true; };
   }
