@@ -79,7 +79,7 @@ async function logKeys(url: string, cluster: string): Promise<number> {
 export async function benchNodeCatchUp(root: string, sizes: number[], snapshotEvery: number): Promise<NodeCatchUpResult[]> {
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
   const data = mkdtempSync(join(base, 'replicode-bench-etcd-'));
-  const port = 26000 + (process.pid % 500) * 4;
+  const port = 19000 + (process.pid % 250) * 4; // apart from the tests' etcd ports (20000-31999)
   const url = `http://127.0.0.1:${port}`;
   const peer = `http://127.0.0.1:${port + 1}`;
   const etcd = spawn('etcd', ['--name', 'b', '--data-dir', data, '--listen-client-urls', url, '--advertise-client-urls', url,

@@ -10,14 +10,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   compactionPoint, connectEtcdLog, decodeSnapshotFile, encodeSnapshotFile, isAgreed, SnapshotDir, SnapshotFileError, type ReplicaSnapshot,
 } from '../dist/consensus/index.js';
-import { programsDir, startCli, tempDir } from './helpers.js';
+import { checkHistory, describeAnomaly } from '../bench/checker/history.js';
+import { runEtcdWorkload } from '../bench/checker/etcd-workload.js';
+import { programsDir, repoRoot, runCli, startCli, tempDir } from './helpers.js';
 
 const hasEtcd = spawnSync('etcd', ['--version']).status === 0;
 const httpWasm = join(programsDir, 'build', 'http_server.wasm');
 const children: ChildProcess[] = [];
 afterAll(() => { for (const c of children) c.kill('SIGKILL'); });
 
-let nextPort = 27000 + (process.pid % 500) * 10;
+// Apart from tests/etcd.test.ts's ports (24000-28999) and the etcd checker's (29000-31999).
+let nextPort = 20000 + (process.pid % 400) * 10;
 /** A one-member etcd on 127.0.0.1 (as tests/etcd.test.ts starts them); its client URL. */
 async function startEtcd(): Promise<string> {
   const client = `http://127.0.0.1:${nextPort}`;
@@ -170,6 +173,34 @@ describe.skipIf(!hasEtcd)('node snapshots on disk', () => {
     expect(summaryOf(whole.stderr()).snapshots.resumedAt).toBe(0);
     expect(summaryOf(whole.stderr()).disagreements).toEqual([]);
   }, 90_000);
+});
+
+describe.skipIf(!hasEtcd)('node snapshots under faults', () => {
+  it('the checker against three nodes that restart from snapshots on disk and compact the etcd log, while etcd members and nodes are killed: 0 anomalies', async () => {
+    const run = await runEtcdWorkload({ root: repoRoot, seed: 5, faults: 6, faultEveryMs: 1000, timeoutMs: 6_000, maxMs: 40_000, snapshotEvery: 10, basePort: 20000 + ((process.pid + 200) % 400) * 10 });
+    const check = checkHistory(run.history);
+    expect(check.anomalies.map(describeAnomaly)).toEqual([]);
+    expect(check.undecided).toEqual([]);
+    expect(run.disagreements).toBe(0);
+    expect(run.nodeFaults.filter((f) => f.action === 'restart').length).toBeGreaterThan(0);
+    expect(run.resumedFromSnapshots).toBeGreaterThan(0);
+    expect(check.ok).toBeGreaterThan(300);
+  }, 90_000);
+});
+
+describe('node snapshot options', () => {
+  it('refuses --compact and --snapshot-dir without --snapshot-every, and snapshots with --record-dir, in one line, exit 1', () => {
+    const base = ['node', '--endpoints', 'http://127.0.0.1:9', '--id', '1', '--replicas', '1', '--listen', '127.0.0.1:0=80'];
+    for (const [extra, message] of [
+      [['--compact'], /--compact drops the log below the replicas' snapshots: give --snapshot-every N/],
+      [['--snapshot-dir', 'x'], /--snapshot-dir goes with --snapshot-every N/],
+      [['--snapshot-every', '5', '--record-dir', 'x'], /replicas that record traces \(--record-dir\) take no snapshots/],
+    ] as const) {
+      const r = runCli([...base, ...extra, httpWasm]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(message)]);
+    }
+  });
 });
 
 describe('snapshot files', () => {
