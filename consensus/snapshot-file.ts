@@ -162,6 +162,8 @@ const namePattern = /^replica-(\d+)-(\d{12})\.snap$/;
 export class SnapshotDir {
   private writing: Promise<void> = Promise.resolve();
   private queued = false;
+  /** A write failure is said once (a full or read-only disk would otherwise say it every N batches); stats count the rest. */
+  private toldFailure = false;
   /** Files written, and snapshots not written (too large, a write already waiting, an I/O error). */
   readonly stats = { written: 0, skipped: 0 };
 
@@ -237,7 +239,8 @@ export class SnapshotDir {
     } catch (err) {
       this.stats.skipped++;
       await rm(temporary, { force: true });
-      this.say(`snapshot at batch ${batch} not written: ${(err as Error).message}`);
+      if (!this.toldFailure) this.say(`snapshot at batch ${batch} not written: ${(err as Error).message} (later failures are counted in --json, not said)`);
+      this.toldFailure = true;
       return undefined;
     }
     this.stats.written++;

@@ -115,13 +115,15 @@ describe.skipIf(!hasEtcd)('node snapshots on disk', () => {
     flipped[flipped.length - 100] ^= 0xff;
     writeFileSync(files[0]!, flipped);
     truncateSync(files[1]!, 1000);
-    writeFileSync(files[2]!, Buffer.concat([Buffer.from('RCSNAP\0\0'), Buffer.alloc(40)]));
+    // Node 1's newest file under node 3's name: foreign (its identity names replica 1).
+    writeFileSync(files[2]!, readFileSync(join(dirs[0]!, snapFiles(dirs[0]!).at(-1)!)));
     const lost = start(3);
     expect(await lost.exited).toBe(1);
     const lines = lost.stderr().split('\n').filter((l) => l.includes('.snap'));
     expect(lines).toHaveLength(3);
     expect(lines.join('\n')).toMatch(/body is damaged \(CRC mismatch\) \(at byte \d+\)/);
     expect(lines.join('\n')).toMatch(/truncated: 1000 of \d+ bytes \(at byte 1000\)/);
+    expect(lines.join('\n')).toMatch(/ignored: snapshot of another replica \(1, this is 3\) \(at byte 28\)/);
     expect(lost.stderr()).toMatch(/node 3 cannot catch up: the etcd log is compacted below batch \d+ and .* holds no agreed snapshot at or after it/);
     expect(lost.stderr()).not.toMatch(/ at .*\.js:\d+/); // no stack
 
@@ -173,6 +175,47 @@ describe.skipIf(!hasEtcd)('node snapshots on disk', () => {
     expect(summaryOf(whole.stderr()).snapshots.resumedAt).toBe(0);
     expect(summaryOf(whole.stderr()).disagreements).toEqual([]);
   }, 90_000);
+});
+
+describe.skipIf(!hasEtcd)('the etcd log from a point, and compacted', () => {
+  it('a subscriber told where a snapshot ends reads from there; compaction deletes the keys below, keeps the indices, and refuses older reads', async () => {
+    const url = await startEtcd();
+    const log = await connectEtcdLog([url], 'points', 'a');
+    for (let i = 0; i < 10; i++) await log.append(new Uint8Array([i]));
+    const read = (l: typeof log, from: number, count: number) => new Promise<[number, number, number | undefined][]>((resolve) => {
+      const got: [number, number, number | undefined][] = [];
+      const stop = l.subscribe(from, (index, entry, position) => {
+        got.push([index, entry[0]!, position]);
+        if (got.length === count) { stop(); resolve(got); }
+      });
+    });
+    const all = await read(log, 0, 10);
+    expect(all.map(([i, e]) => [i, e])).toEqual(Array.from({ length: 10 }, (_, i) => [i, i]));
+    // Told that entry 4 ends at entry 6's revision, it starts reading after that revision: the
+    // next it sees is entry 7, numbered 5. (A snapshot's position is right; this shows the range
+    // read starts there, not at the log's start.)
+    const hinted = await connectEtcdLog([url], 'points', 'b');
+    hinted.resumeAt(5, all[6]![2]!);
+    expect((await read(hinted, 5, 3)).map(([i, e]) => [i, e])).toEqual([[5, 7], [6, 8], [7, 9]]);
+    await hinted.close();
+    const before = await logKeys(url, 'points');
+    expect(await log.compactLog(6)).toEqual({ first: 6, deletedKeys: 6 });
+    const after = await logKeys(url, 'points');
+    expect([before.keys, after.keys, after.first]).toEqual([10, 4, 6]);
+    // etcd's own history up to the last entry deleted is compacted too.
+    const etcd = new Etcd3({ hosts: url });
+    await expect(etcd.getAll().prefix('/replicode/points/log/').revision(all[2]![2]!).count()).rejects.toThrow(/compacted/);
+    expect(await etcd.getAll().prefix('/replicode/points/log/').revision(all[5]![2]!).count()).toBe(6);
+    etcd.close();
+    const fresh = await connectEtcdLog([url], 'points', 'c');
+    expect((await read(fresh, 6, 4)).map(([i, e]) => [i, e])).toEqual([[6, 6], [7, 7], [8, 8], [9, 9]]);
+    const refused = new Promise<[number, number]>((resolve) => { fresh.onCompacted = (from, first) => resolve([from, first]); });
+    fresh.subscribe(2, () => {});
+    expect(await refused).toEqual([2, 6]);
+    expect(await log.compactLog(4)).toEqual({ first: 6, deletedKeys: 0 }); // never back
+    await fresh.close();
+    await log.close();
+  }, 30_000);
 });
 
 describe.skipIf(!hasEtcd)('node snapshots under faults', () => {

@@ -154,7 +154,11 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
 function startNodeSnapshots(argv: ParsedClusterArgs, etcd: EtcdLog, node: number, replicas: number, every: number, loaded: Awaited<ReturnType<typeof loadProcesses>>): NodeSnapshots {
   assert(maxSnapshotFiles === maxSnapshotFilesShown, 'snapshot files kept differ between the CLI and consensus');
   const dir = argv.snapshotDir ?? defaultSnapshotDir(argv.clusterName, node);
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new UsageError(`--snapshot-dir ${dir}: cannot create it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   const machine = machineFingerprint(loaded.map((p) => ({ moduleBytes: readFileSync(p.path), config: p.config })), replicas);
   const say = (line: string) => void process.stderr.write(`replicode: ${line}\n`);
   return new NodeSnapshots({
