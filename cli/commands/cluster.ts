@@ -28,7 +28,9 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const loaded = await loadProcesses(options.module, argv.process, config);
   const write = outputWriter();
   let disagreed = false;
-  let stop = () => {};
+  // A stop asked before the cluster runs (the log refused this node at once) takes effect when it does.
+  let stopAsked = false;
+  let stop = () => { stopAsked = true; };
   const node = argv.id === undefined ? undefined : parseCount('id', argv.id, 1, replicas);
   if (argv.log === 'etcd' && !argv.endpoints) throw new UsageError('--log etcd needs --endpoints URL[,URL...]');
   if (argv.log !== 'etcd' && argv.endpoints) throw new UsageError(`--endpoints ${argv.endpoints}: etcd's endpoints are for --log etcd (the log is ${argv.log})`);
@@ -50,6 +52,8 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
   let log: ConsensusLog | undefined = maxLogEntries === undefined ? undefined : new EmbeddedLog(maxLogEntries);
   let logFailed: Error | undefined;
+  /** The log was compacted past what this node needs between its check and its first read (another node compacting meanwhile). */
+  let cannotCatchUp = false;
   let hashBoard: HashBoard | undefined;
   let links: LinkRange | undefined;
   let etcdLog: EtcdLog | undefined;
@@ -72,6 +76,11 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
         hashBoard = await etcdHashBoard(etcd, argv.clusterName);
         const previous = await etcd.swapNodeLinkBlock(node, block);
         if (previous !== undefined && !gone.some((run) => previous >= run.first && previous < run.end)) resetLinks.push(linkBlockRange(previous));
+        etcd.onCompacted = (from, first) => {
+          cannotCatchUp = true;
+          process.stderr.write(`replicode: node ${node} cannot catch up: the etcd log was compacted below batch ${first} as it started (it needs batch ${from} on); stopping\n`);
+          stop();
+        };
         if (snapshotEvery > 0) {
           nodeSnapshots = startNodeSnapshots(argv, etcd, node, replicas, snapshotEvery, loaded);
           const chosen = await nodeSnapshots.chooseResume();
@@ -122,7 +131,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     process.stderr.write(`replicode: chaos ${chaos.seed}: batch ${f.batch}: ${f.action} replica ${f.replica} (${f.alive} of ${replicas} alive)\n`);
   });
   if (chaos) process.stderr.write(`replicode: chaos ${chaos.seed}: ${chaos.faults} replica(s) to kill and restart\n`);
-  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const stopped = new Promise<void>((resolve) => { stop = resolve; if (stopAsked) resolve(); });
   const stopSignals = watchStopSignals(() => stop());
   const ended = driver ? liveReplicasEnded(cluster, driver) : cluster.outcomes;
   const first = await Promise.race([stopped.then(() => undefined), ended]);
@@ -135,10 +144,10 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   if (first) for (const [i, outcome] of (first[0] ?? []).entries()) if (outcome.kind === 'trap') await writeTrap(outcome.trap, loaded[i]?.path);
   const guestExitCode = first?.[0]?.[0]?.exitCode;
   // A disagreement says more than how the cluster was stopped: it wins over Ctrl-C.
-  const exitCode = disagreed ? ExitCode.diverged : logFailed ? ExitCode.usage : first ? (guestExitCode ?? ExitCode.ok) : stoppedExitCode(signal, undefined);
+  const exitCode = disagreed ? ExitCode.diverged : logFailed || cannotCatchUp ? ExitCode.usage : first ? (guestExitCode ?? ExitCode.ok) : stoppedExitCode(signal, undefined);
   writeSummary(summaryTarget(argv.json), {
     command: node !== undefined ? 'node' : 'cluster',
-    outcome: disagreed ? 'disagreement' : logFailed ? 'log-full' : first ? 'exit' : 'interrupted', exitCode,
+    outcome: disagreed ? 'disagreement' : logFailed ? 'log-full' : cannotCatchUp ? 'cannot-catch-up' : first ? 'exit' : 'interrupted', exitCode,
     ...(signal ? { signal } : {}),
     replicas, ...(node !== undefined ? { node } : {}), log: argv.log,
     batches: cluster.agreedBatches, disagreements: cluster.disagreements,
