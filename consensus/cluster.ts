@@ -8,7 +8,7 @@
 // a restarted one replays the log to catch up.
 import { join } from 'node:path';
 import {
-  BufferStdin, Gateway, loadHostTree, machineProcessConfig, rewritePipeline, sha256, snapshotMemory, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
+  BufferStdin, Gateway, InternalError, loadHostTree, machineProcessConfig, rewritePipeline, sha256, snapshotMemory, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
   type ExternalEvent, type ProcessConfig, type ResumePoint, type RunningMachine, type SnapshotState, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotModule } from '../replayer/index.js';
@@ -237,7 +237,7 @@ export class Cluster {
     }
     const resume = options.resumeFrom;
     if (resume) {
-      if (!cluster.copies) throw new Error('a replica resumes from a snapshot only where replicas take them (resumeFrom without snapshotEvery)');
+      if (!cluster.copies) throw new InternalError('a replica resumes from a snapshot only where replicas take them (resumeFrom without snapshotEvery)');
       for (const [hash, bytes] of resume.pages) cluster.pages.set(hash, bytes);
       cluster.snapshots.set(resume.replica, [{ ...resume.snapshot, agreed: true }]);
       cluster.snapshotStats.lastRestartFrom = resume.snapshot.batch;

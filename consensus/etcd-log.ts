@@ -54,7 +54,15 @@ function watchBackoff(attempt: number): NonNullable<FaultHandling['watchBackoff'
 export interface LogPoint { index: number; revision: number }
 
 /** A snapshot a node holds, as it publishes it on etcd. */
-export interface PublishedSnapshot { batch: number; hash: string; position?: number; agreed?: boolean }
+export interface PublishedSnapshot {
+  batch: number;
+  hash: string;
+  position?: number;
+  /** The node saw a majority publish this hash at this batch (and says so while it lists it). */
+  agreed?: boolean;
+  /** The node holds its file. */
+  file?: boolean;
+}
 
 export class EtcdLog implements ConsensusLog {
   private seq = 0;
@@ -304,30 +312,20 @@ export class EtcdLog implements ConsensusLog {
   async compactLog(below: number): Promise<{ first: number; deletedKeys: number }> {
     const start = await this.firstPoint();
     if (below <= start.index) return { first: start.index, deletedKeys: 0 };
-    // Which entries go, and the create revision of the last of them.
-    const { kvs } = await this.client.getAll().prefix(this.prefix).revision(start.read).minCreateRevision(start.revision + 1).sort('Create', 'Ascend').exec();
+    // Every key of the log (those left by a compaction cut short included), in creation order.
+    const { kvs } = await this.client.getAll().prefix(this.prefix).revision(start.read).sort('Create', 'Ascend').exec();
+    const live = kvs.filter((kv) => Number(kv.create_revision) > start.revision);
     const count = below - start.index;
-    if (kvs.length < count) return { first: start.index, deletedKeys: 0 }; // not yet on the log: nothing below it can go
-    const revision = Number(kvs[count - 1]!.create_revision);
+    if (live.length < count) return { first: start.index, deletedKeys: 0 }; // not yet on the log: nothing below it can go
+    const revision = Number(live[count - 1]!.create_revision);
     const value = JSON.stringify({ index: below, revision } satisfies LogPoint);
     const unchanged = start.index === 0 && start.revision === 0 ? this.client.if(this.firstKey, 'Create', '==', 0) : this.client.if(this.firstKey, 'Value', '==', JSON.stringify({ index: start.index, revision: start.revision }));
     if (!(await unchanged.then(this.client.put(this.firstKey).value(value)).commit()).succeeded) return { first: (await this.firstPoint()).index, deletedKeys: 0 };
     this.knownFirst = below;
-    // Per appender, its keys up to the first one that stays (appends of one appender may land out of order when retried).
-    const ranges = new Map<string, { end: string; deleted: number; stops: boolean }>();
-    for (const [i, kv] of kvs.entries()) {
-      const key = kv.key.toString();
-      const appender = key.slice(0, key.lastIndexOf('-') + 1);
-      const r = ranges.get(appender) ?? { end: appender, deleted: 0, stops: false };
-      ranges.set(appender, r);
-      if (r.stops) continue;
-      if (i < count) { r.end = `${key}\0`; r.deleted++; } else r.stops = true;
-    }
     let deletedKeys = 0;
-    for (const [appender, r] of ranges) {
-      if (r.deleted === 0) continue;
-      await this.client.delete().range(new Range(appender, r.end)).exec();
-      deletedKeys += r.deleted;
+    for (const { from, end, keys } of deleteRanges(kvs.map((kv) => ({ key: kv.key.toString(), gone: Number(kv.create_revision) <= revision })))) {
+      await this.client.delete().range(new Range(from, end)).exec();
+      deletedKeys += keys;
     }
     // etcd's history of the deleted keys (its revisions up to the last of them): etcd keeps every revision until compacted.
     await this.compactRevisions(revision);
@@ -341,7 +339,7 @@ export class EtcdLog implements ConsensusLog {
     });
   }
 
-  /** Publishes this node's snapshots (batch, state hash, log position, agreed), replacing what it published before. */
+  /** Publishes this node's snapshots (batch, state hash, log position, agreed, file), replacing what it published before. */
   async publishSnapshots(node: number, list: PublishedSnapshot[]): Promise<void> {
     await this.client.put(`${this.snapshotsKey}${node}`).value(JSON.stringify(list)).exec();
   }
@@ -399,4 +397,29 @@ export class EtcdHashBoard {
   async close(): Promise<void> {
     await this.watcher?.cancel().catch(() => {});
   }
+}
+
+/**
+ * One delete range per appender over the log's keys (KEYPREFIX APPENDER-SEQUENCE, a sequence's
+ * keys sorting in its order): from the appender's first key up to its last key that goes, but
+ * never as far as a key that stays (an append retried may land after a later one); a key that
+ * goes past that is left for the next compaction.
+ */
+export function deleteRanges(keys: { key: string; gone: boolean }[]): { from: string; end: string; keys: number }[] {
+  const byAppender = new Map<string, { gone: string[]; firstKept: string | undefined }>();
+  for (const { key, gone } of keys) {
+    const appender = key.slice(0, key.lastIndexOf('-') + 1);
+    const a = byAppender.get(appender) ?? { gone: [], firstKept: undefined };
+    byAppender.set(appender, a);
+    if (gone) a.gone.push(key);
+    else if (a.firstKept === undefined || key < a.firstKept) a.firstKept = key;
+  }
+  const ranges: { from: string; end: string; keys: number }[] = [];
+  for (const [appender, { gone, firstKept }] of byAppender) {
+    const inRange = gone.filter((k) => firstKept === undefined || k < firstKept);
+    if (inRange.length === 0) continue;
+    const last = inRange.reduce((a, b) => (b > a ? b : a));
+    ranges.push({ from: appender, end: `${last}\0`, keys: inRange.length });
+  }
+  return ranges;
 }

@@ -36,18 +36,18 @@ export function isAgreed(published: ReadonlyMap<number, PublishedSnapshot[]>, re
 }
 
 /**
- * The batch the log may drop entries below: the oldest among the nodes' newest agreed snapshots,
- * less `margin` (so the snapshot before it is usable too). Only snapshots their node marked agreed
- * count: the mark stays in its key while it keeps the file, so the node restarted finds it agreed
- * even once the others no longer list that batch (a majority seen only now would not last).
- * Undefined while a node that published snapshots has none marked, or fewer than a majority of the
- * nodes published any.
+ * The batch the log may drop entries below: the oldest among the nodes' newest agreed snapshot
+ * files, less `margin` (so the snapshot before it is usable too). Only files their node marked
+ * agreed count: the mark stays in its key while it keeps the file, so the node restarted finds it
+ * agreed even once the others no longer list that batch (a majority seen only now would not
+ * last). Undefined while a node that published snapshots has no such file, or fewer than a
+ * majority of the nodes published any.
  */
 export function compactionPoint(published: ReadonlyMap<number, PublishedSnapshot[]>, replicas: number, margin: number): number | undefined {
   const newest: number[] = [];
   for (const list of published.values()) {
     if (list.length === 0) continue;
-    const agreed = list.filter((s) => s.agreed === true).map((s) => s.batch);
+    const agreed = list.filter((s) => s.agreed === true && s.file === true).map((s) => s.batch);
     if (agreed.length === 0) return undefined;
     newest.push(Math.max(...agreed));
   }
@@ -56,10 +56,16 @@ export function compactionPoint(published: ReadonlyMap<number, PublishedSnapshot
   return below > 0 ? below : undefined;
 }
 
+/**
+ * Snapshots a node lists on etcd, its newest: more than the files it keeps, so that nodes a few
+ * snapshots apart (one slower, or writing less often: a write still going skips the next) still
+ * see each other's hashes at common batches, and mark them agreed.
+ */
+export const maxPublishedSnapshots = 16;
+
 export class NodeSnapshots {
-  /** What this node published: its files, newest first. */
+  /** What this node published: its latest snapshots, newest first (those it holds a file of say `file`). */
   private published: PublishedSnapshot[] = [];
-  private readonly agreed = new Set<string>();
   /** Publications one after another (each reads what the others published, then writes ours). */
   private publishing: Promise<void> = Promise.resolve();
   /** Figures for --json and tests. */
@@ -74,16 +80,16 @@ export class NodeSnapshots {
 
   /**
    * The snapshot to resume from: this node's newest file that reads back whole and whose state
-   * hash a majority published, at or after the log's start. None: the node replays the whole log,
-   * unless the log was compacted (CannotCatchUpError). Tells the log where to read from.
+   * hash a majority published (or that this node marked agreed), at or after the log's start.
+   * None: the node replays the whole log, unless the log was compacted (CannotCatchUpError).
+   * Tells the log where to read from.
    */
   async chooseResume(): Promise<{ snapshot: ReplicaSnapshot; pages: Map<string, Uint8Array> } | undefined> {
     const { log, dir, replicas, say } = this.options;
     const first = (await log.firstPoint()).index;
     const published = await log.publishedSnapshots();
-    const mine = published.get(this.options.node) ?? [];
-    this.published = mine;
-    for (const s of mine) if (s.agreed) this.agreed.add(`${s.batch}:${s.hash}`);
+    this.published = (published.get(this.options.node) ?? []).slice(0, maxPublishedSnapshots);
+    dir.protect = this.published.find((s) => s.agreed === true && s.file === true)?.batch;
     for (const file of await dir.list()) {
       const loaded = await dir.load(file.path);
       if (!loaded) continue;
@@ -104,14 +110,20 @@ export class NodeSnapshots {
     return undefined;
   }
 
-  /** Cluster's onSnapshot: the file is written, then published, then (with compact) the log compacted. */
+  /** Cluster's onSnapshot: the file is written (or skipped), then the list published, then (with compact) the log compacted. */
   onSnapshot = (replica: number, snapshot: ReplicaSnapshot, page: (hash: string) => Uint8Array): void => {
     const { machine, cluster } = this.options;
-    const identity: SnapshotIdentity = { machine, cluster, replica, batch: snapshot.batch, hash: snapshot.hash, ...(snapshot.position !== undefined ? { position: snapshot.position } : {}) };
-    void this.options.dir.save(identity, snapshot, page).then(async (files) => {
-      if (!files || this.closing) return;
-      const byBatch = new Map([...this.published, { batch: snapshot.batch, hash: snapshot.hash, ...(snapshot.position !== undefined ? { position: snapshot.position } : {}) }].map((s) => [s.batch, s]));
-      const next = this.publishing.then(() => this.publish(files.flatMap((f) => byBatch.get(f.batch) ?? [])));
+    const at = snapshot.position !== undefined ? { position: snapshot.position } : {};
+    const identity: SnapshotIdentity = { machine, cluster, replica, batch: snapshot.batch, hash: snapshot.hash, ...at };
+    const entry: PublishedSnapshot = { batch: snapshot.batch, hash: snapshot.hash, ...at, agreed: false, file: false };
+    const older = this.published.filter((s) => s.batch < snapshot.batch);
+    // The newest agreed file stays listed (the log's compaction counts on it) however far back it is.
+    const held = older.find((s) => s.agreed === true && s.file === true);
+    const listed = [entry, ...older].slice(0, maxPublishedSnapshots);
+    this.published = held && !listed.includes(held) ? [...listed.slice(0, -1), held] : listed;
+    void this.options.dir.save(identity, snapshot, page).then(async () => {
+      if (this.closing) return;
+      const next = this.publishing.then(() => this.publish());
       this.publishing = next.catch(() => {});
       await next;
     }).catch((err: Error) => { if (!this.closing) this.options.say(`snapshot at batch ${snapshot.batch} not published: ${err.message}`); });
@@ -125,19 +137,17 @@ export class NodeSnapshots {
     await this.publishing;
   }
 
-  /** Publishes the files kept, each marked agreed once a majority published it; then compacts. */
-  private async publish(list: PublishedSnapshot[]): Promise<void> {
-    const { log, node, replicas } = this.options;
+  /** Publishes the latest snapshots, which of them have files, each marked agreed once a majority published it; then compacts. */
+  private async publish(): Promise<void> {
+    const { log, node, replicas, dir } = this.options;
+    const files = new Set((await dir.list()).map((f) => f.batch));
     const others = await log.publishedSnapshots();
-    others.set(node, list);
-    this.published = list.map((s) => {
-      const key = `${s.batch}:${s.hash}`;
-      if (!this.agreed.has(key) && isAgreed(others, replicas, s.batch, s.hash)) this.agreed.add(key);
-      return this.agreed.has(key) ? { ...s, agreed: true } : { ...s, agreed: false };
-    });
-    // Bounded: only the agreement marks of files still kept are remembered.
-    for (const key of this.agreed) if (!this.published.some((s) => `${s.batch}:${s.hash}` === key)) this.agreed.delete(key);
+    others.set(node, this.published);
+    this.published = this.published.map((s) => ({ ...s, file: files.has(s.batch), agreed: s.agreed === true || isAgreed(others, replicas, s.batch, s.hash) }));
     await log.publishSnapshots(node, this.published);
+    // Its newest agreed file, as etcd now says, is kept until a newer one is published agreed:
+    // compactionPoint counts on it (a publication that failed leaves the one etcd has protected).
+    dir.protect = this.published.find((s) => s.agreed === true && s.file === true)?.batch;
     if (!this.options.compact) return;
     others.set(node, this.published);
     const below = compactionPoint(others, replicas, this.options.every);

@@ -164,6 +164,11 @@ export class SnapshotDir {
   private queued = false;
   /** A write failure is said once (a full or read-only disk would otherwise say it every N batches); stats count the rest. */
   private toldFailure = false;
+  /**
+   * A batch whose file is kept whatever newer files come (within the bound): the newest one its
+   * node knows agreed, which the etcd log's compaction counts on (node-snapshots.ts).
+   */
+  protect: number | undefined;
   /** Files written, and snapshots not written (too large, a write already waiting, an I/O error). */
   readonly stats = { written: 0, skipped: 0 };
 
@@ -233,8 +238,12 @@ export class SnapshotDir {
       } finally {
         await file.close();
       }
-      // The oldest go before the new one arrives, so the directory never holds more than the bound.
-      for (const old of (await this.list()).slice(this.limits.files - 1)) await rm(old.path, { force: true });
+      // The oldest go before the new one arrives, so the directory never holds more than the bound
+      // (the protected one stays, in place of the oldest of the others).
+      const files = await this.list();
+      const kept = files.findIndex((f) => f.batch === this.protect) >= this.limits.files - 1 ? files.filter((f) => f.batch !== this.protect) : files;
+      const room = kept === files ? this.limits.files - 1 : this.limits.files - 2;
+      for (const old of kept.slice(Math.max(0, room))) await rm(old.path, { force: true });
       await rename(temporary, path);
     } catch (err) {
       this.stats.skipped++;

@@ -78,7 +78,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
         if (previous !== undefined && !gone.some((run) => previous >= run.first && previous < run.end)) resetLinks.push(linkBlockRange(previous));
         etcd.onCompacted = (from, first) => {
           cannotCatchUp = true;
-          process.stderr.write(`replicode: node ${node} cannot catch up: the etcd log was compacted below batch ${first} as it started (it needs batch ${from} on); stopping\n`);
+          process.stderr.write(`replicode: node ${node} cannot catch up: the etcd log is compacted below batch ${first} and it needs batch ${from} on (${from === 0 ? 'it has no snapshot: --snapshot-every' : 'compacted since it chose its snapshot'}); stopping\n`);
           stop();
         };
         if (snapshotEvery > 0) {
