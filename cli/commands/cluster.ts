@@ -52,7 +52,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
   let log: ConsensusLog | undefined = maxLogEntries === undefined ? undefined : new EmbeddedLog(maxLogEntries);
   let logFailed: Error | undefined;
-  /** The log was compacted past what this node needs between its check and its first read (another node compacting meanwhile). */
+  /** The etcd log is compacted past what this node needs (no snapshot to start from, or compacted since it chose one). */
   let cannotCatchUp = false;
   let hashBoard: HashBoard | undefined;
   let links: LinkRange | undefined;
