@@ -303,13 +303,13 @@ export class EtcdLog implements ConsensusLog {
    * Drops the entries before `below` (a snapshot every node can restart from covers them): the
    * log's start moves first (a compare-and-swap, so concurrent compactions cannot move it back),
    * then the entries' keys go, one delete range per appender (its keys run in order of its
-   * sequence numbers), then etcd's history before them (etcd compact). Returns the log's start.
+   * sequence numbers), then (compactLog's `history`) etcd's history before them (etcd compact).
    */
   async compact(below: number): Promise<void> {
     await this.compactLog(below);
   }
 
-  async compactLog(below: number): Promise<{ first: number; deletedKeys: number }> {
+  async compactLog(below: number, history = false): Promise<{ first: number; deletedKeys: number }> {
     const start = await this.firstPoint();
     if (below <= start.index) return { first: start.index, deletedKeys: 0 };
     // Every key of the log (those left by a compaction cut short included), in creation order.
@@ -327,8 +327,12 @@ export class EtcdLog implements ConsensusLog {
       await this.client.delete().range(new Range(from, end)).exec();
       deletedKeys += keys;
     }
-    // etcd's history of the deleted keys (its revisions up to the last of them): etcd keeps every revision until compacted.
-    await this.compactRevisions(revision);
+    // etcd's history of the deleted keys (its revisions up to the last of them), if asked: etcd3
+    // (the client) resumes a watch after a member is lost from the last revision it saw, and a
+    // watch on keys that seldom change (live-blocks) resumed from a compacted revision kills the
+    // process ("Failed to find watcher for IWatchResponse", seen under the checker). So nodes
+    // leave etcd's history to etcd (--auto-compaction-retention) and compact keys only.
+    if (history) await this.compactRevisions(revision);
     return { first: below, deletedKeys };
   }
 

@@ -204,7 +204,7 @@ describe.skipIf(!hasEtcd)('the etcd log from a point, and compacted', () => {
     expect((await read(hinted, 5, 3)).map(([i, e]) => [i, e])).toEqual([[5, 7], [6, 8], [7, 9]]);
     await hinted.close();
     const before = await logKeys(url, 'points');
-    expect(await log.compactLog(6)).toEqual({ first: 6, deletedKeys: 6 });
+    expect(await log.compactLog(6, true)).toEqual({ first: 6, deletedKeys: 6 });
     const after = await logKeys(url, 'points');
     expect([before.keys, after.keys, after.first]).toEqual([10, 4, 6]);
     // etcd's own history up to the last entry deleted is compacted too.

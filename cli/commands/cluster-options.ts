@@ -41,7 +41,7 @@ export function withNodeOptions<T>(yargs: Argv<T>) {
     .option('record-dir', { type: 'string', describe: "write this node's traces here (replica-ID.rct, replica-ID.pK.rct)" })
     .option('snapshot-every', { type: 'string', describe: `every N batches this node snapshots its machine into --snapshot-dir and publishes its state hash on etcd; restarted, it resumes from its newest snapshot a majority agreed on and reads only the log after it (not with --record-dir)` })
     .option('snapshot-dir', { type: 'string', describe: `with --snapshot-every: where this node keeps its snapshot files (the newest ${maxSnapshotFilesShown}; default ${defaultSnapshotDirShown})` })
-    .option('compact', { type: 'boolean', default: false, describe: 'with --snapshot-every: delete the etcd log below the oldest snapshot any node would restart from, less one interval, and compact etcd\'s history there' });
+    .option('compact', { type: 'boolean', default: false, describe: 'with --snapshot-every: delete the etcd log below the oldest snapshot any node would restart from, less one interval (etcd\'s own history of it is left to etcd\'s auto-compaction)' });
 }
 
 /** As consensus/snapshot-file.ts maxSnapshotFiles (not imported: see above). */
