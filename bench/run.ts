@@ -12,6 +12,7 @@ import { benchTui } from './tui.js';
 import { benchTimeTravel } from './timetravel.js';
 import { benchDiff } from './diff.js';
 import { benchCatchUp } from './catchup.js';
+import { benchNodeCatchUp } from './node-catchup.js';
 import { benchInspect } from './inspect.js';
 import { benchNonReader } from './non-reader.js';
 import { benchStackLimit } from './stack-limit.js';
@@ -129,6 +130,12 @@ async function main() {
     writeFileSync(join(resultsDir, 'catchup.json'), await catchUp());
     return;
   }
+  // A `node` killed with -9 and restarted on an etcd log, from the whole log or from its snapshot on disk.
+  const nodeCatchUp = async () => JSON.stringify({ host, date: new Date().toISOString(), results: await benchNodeCatchUp(root, (process.env.BENCH_NODE_CATCHUP_SIZES ?? '2000,10000').split(',').map(Number), 500) }, null, 2) + '\n';
+  if (only === 'node-catchup') {
+    writeFileSync(join(resultsDir, 'node-catchup.json'), await nodeCatchUp());
+    return;
+  }
   if (only === 'components') {
     writeFileSync(join(resultsDir, 'components.json'), JSON.stringify({ host, ...(await benchComponents(root, repeats)) }, null, 2) + '\n');
     return;
@@ -182,6 +189,7 @@ async function main() {
   writeFileSync(join(resultsDir, 'cluster.json'), JSON.stringify({ host, results: await benchCluster(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'non-reader.json'), JSON.stringify({ host, results: await benchNonReader(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'catchup.json'), await catchUp());
+  writeFileSync(join(resultsDir, 'node-catchup.json'), await nodeCatchUp());
   writeFileSync(join(resultsDir, 'tui.json'), JSON.stringify({ host, result: await benchTui(root) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'diff.json'), JSON.stringify({ host, results: await benchDiff(root, diffSizes) }, null, 2) + '\n');
   writeFileSync(join(resultsDir, 'timetravel.json'), await timeTravel());

@@ -70,6 +70,8 @@ const examples = {
   ],
   node: [
     ['replicode node --endpoints http://10.0.0.5:2379 --id 2 --replicas 3 --listen 7000=80 server.wasm', 'replica 2 of 3'],
+    ['replicode node --endpoints http://10.0.0.5:2379 --id 2 --replicas 3 --listen 7000=80 --snapshot-every 1000 --snapshot-dir /var/lib/replicode --compact server.wasm',
+      'restarted, it resumes from its snapshot on disk; the etcd log is compacted below the snapshots'],
   ],
 } satisfies Record<string, [string, string][]>;
 

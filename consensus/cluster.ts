@@ -8,7 +8,7 @@
 // a restarted one replays the log to catch up.
 import { join } from 'node:path';
 import {
-  BufferStdin, Gateway, loadHostTree, realMachineClock, machineProcessConfig, rewritePipeline, sha256, snapshotMemory, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
+  BufferStdin, Gateway, InternalError, loadHostTree, realMachineClock, machineProcessConfig, rewritePipeline, sha256, snapshotMemory, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
   type ExternalEvent, type ProcessConfig, type ResumePoint, type RunningMachine, type SnapshotState, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotModule } from '../replayer/index.js';
@@ -69,6 +69,13 @@ export interface ClusterOptions {
   snapshotEvery?: number;
   /** Drop log entries below the oldest snapshot a restart could need (the embedded log; see ConsensusLog.compact). */
   compact?: boolean;
+  /**
+   * Each snapshot a replica takes, as it is taken (its pages by hash): a node writes it to disk
+   * (snapshot-file.ts). Called at the batch boundary: it must copy what it keeps and return at once.
+   */
+  onSnapshot?: (replica: number, snapshot: ReplicaSnapshot, page: (hash: string) => Uint8Array) => void;
+  /** A replica started from a snapshot read from disk (with snapshotEvery): it replays only the log after it. */
+  resumeFrom?: { replica: number; snapshot: ReplicaSnapshot; pages: ReadonlyMap<string, Uint8Array> };
   /** The log refused an entry (full, or gone): nothing more reaches the replicas; the caller stops the cluster. */
   onLogFailure?: (err: Error) => void;
   /**
@@ -104,6 +111,8 @@ export interface ReplicaSnapshot {
   guestOutput: { 1: number; 2: number };
   /** Known to be agreed: a majority of the replicas published its hash at its batch. */
   agreed?: boolean;
+  /** The log position (ConsensusLog.subscribe) of its last batch, where the log gives one: a restart reads the log from after it. */
+  position?: number;
 }
 
 /** Snapshots kept per replica beyond its newest agreed one, while their agreement is not yet known. */
@@ -254,7 +263,14 @@ export class Cluster {
       cluster.copies = await Promise.all(options.processes.map((p) => snapshotModule(
         p.moduleBytes, Buffer.from(sha256(p.moduleBytes)).toString('hex'), p.config.maxMemoryBytes, rewritePipeline(p.config))));
     }
-    for (const id of options.replicaIds ?? Array.from({ length: options.replicas }, (_, i) => i + 1)) cluster.launch(id);
+    const resume = options.resumeFrom;
+    if (resume) {
+      if (!cluster.copies) throw new InternalError('a replica resumes from a snapshot only where replicas take them (resumeFrom without snapshotEvery)');
+      for (const [hash, bytes] of resume.pages) cluster.pages.set(hash, bytes);
+      cluster.snapshots.set(resume.replica, [{ ...resume.snapshot, agreed: true }]);
+      cluster.snapshotStats.lastRestartFrom = resume.snapshot.batch;
+    }
+    for (const id of options.replicaIds ?? Array.from({ length: options.replicas }, (_, i) => i + 1)) cluster.launch(id, resume?.replica === id ? resume.snapshot : undefined);
     options.hashBoard?.watch((replica, batch, hash) => cluster.record(replica, batch, hash));
     return cluster;
   }
@@ -407,6 +423,7 @@ export class Cluster {
       linksHash: replica.links.hash, output: this.output.replicaState(replica.index),
       // Each process's output before its snapshot was taken from it before its snapshot arrived (spawn.ts).
       guestOutput: { ...this.guestOutput.get(replica.index)! },
+      ...(replica.sequencer?.position !== undefined ? { position: replica.sequencer.position } : {}),
     }];
     // Older than the newest agreed one: never needed again. Too many pending: the oldest go (never
     // the newest two: the last one's pages are what the next snapshot's are sent against).
@@ -417,6 +434,7 @@ export class Cluster {
     if (pending > maxPendingSnapshots) kept.splice(agreedAt >= 0 ? 1 : 0, pending - maxPendingSnapshots);
     this.snapshots.set(replica.index, kept);
     this.snapshotStats.taken++;
+    if (this.options.onSnapshot) this.options.onSnapshot(replica.index, list.at(-1)!, (hash) => this.pages.get(hash)!);
     this.prunePages();
     if (this.options.compact) await this.compactLog();
   }

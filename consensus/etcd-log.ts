@@ -2,7 +2,7 @@
 // Every append is a put of a new key under the cluster's prefix; etcd's revisions order them,
 // and every subscriber sees the same sequence: existing entries sorted by creation revision,
 // then a watch from the next revision. Any number of nodes may append.
-import { Etcd3, type IKeyValue, type IOptions, type Lease } from 'etcd3';
+import { Etcd3, Range, type IKeyValue, type IOptions, type Lease } from 'etcd3';
 import type { ConsensusLog } from './log.js';
 import { wallClockMs } from '../runtime/index.js';
 
@@ -20,6 +20,9 @@ export const nodeLeaseSeconds = 4;
 export const appendRetryMs = 60_000;
 /** How long one try at an append may take before it is made again, in ms. */
 export const appendTryMs = 1_000;
+
+/** Tries at reading the log when etcd's history was compacted under the reader. */
+const maxSubscribeTries = 5;
 
 /** Tries at claiming a link block while other nodes claim theirs (each failed try means another node succeeded). */
 const maxClaimAttempts = 50;
@@ -47,6 +50,20 @@ function watchBackoff(attempt: number): NonNullable<FaultHandling['watchBackoff'
   return { duration: Math.min(100 * 2 ** attempt, maxWatchBackoffMs), next: () => watchBackoff(Math.min(attempt + 1, 10)) };
 }
 
+/** A point of the log: `index` entries come before it, the last created at `revision`. */
+export interface LogPoint { index: number; revision: number }
+
+/** A snapshot a node holds, as it publishes it on etcd. */
+export interface PublishedSnapshot {
+  batch: number;
+  hash: string;
+  position?: number;
+  /** The node saw a majority publish this hash at this batch (and says so while it lists it). */
+  agreed?: boolean;
+  /** The node holds its file. */
+  file?: boolean;
+}
+
 export class EtcdLog implements ConsensusLog {
   private seq = 0;
   private readonly prefix: string;
@@ -57,6 +74,12 @@ export class EtcdLog implements ConsensusLog {
   private readonly linkBlocksKey: string;
   private readonly nodesKey: string;
   private readonly liveBlocksKey: string;
+  /** { index, revision }: the entries created at or before `revision` were compacted away; they were `index` entries. */
+  private readonly firstKey: string;
+  private readonly snapshotsKey: string;
+  /** Where a subscriber may start reading instead of the first entry: after a snapshot's position (resumeAt). */
+  private hint: LogPoint | undefined;
+  private knownFirst = 0;
   private readonly leases: Lease[] = [];
   private closing = false;
 
@@ -66,8 +89,38 @@ export class EtcdLog implements ConsensusLog {
     this.linkBlocksKey = `/replicode/${cluster}/link-blocks`;
     this.nodesKey = `/replicode/${cluster}/node/`;
     this.liveBlocksKey = `/replicode/${cluster}/live-blocks/`;
+    this.firstKey = `/replicode/${cluster}/log-first`;
+    this.snapshotsKey = `/replicode/${cluster}/snapshots/`;
   }
 
+  /** The first entry still held, as last read (0 until the log is compacted). */
+  get first(): number { return this.knownFirst; }
+
+  /** The log's prefix in etcd (tests count its keys). */
+  get keyPrefix(): string { return this.prefix; }
+
+  /**
+   * Where the log starts: entries created at or before `revision` were compacted away, and they
+   * were `index` entries ({0, 0} for a log never compacted).
+   */
+  async firstPoint(revision?: number): Promise<LogPoint & { read: number }> {
+    const get = this.client.get(this.firstKey);
+    const res = await (revision === undefined ? get : get.revision(revision)).exec();
+    const kv = res.kvs[0];
+    const read = Number(res.header.revision);
+    if (!kv) return { index: 0, revision: 0, read };
+    const point = JSON.parse(kv.value.toString()) as LogPoint;
+    if (!Number.isSafeInteger(point.index) || !Number.isSafeInteger(point.revision) || point.index < 0) {
+      throw new EtcdUnavailableError(`etcd key ${this.firstKey} holds ${JSON.stringify(kv.value.toString())}, not a log start`);
+    }
+    this.knownFirst = point.index;
+    return { ...point, read };
+  }
+
+  /** A subscriber from `index` on reads the log after `revision` (the create revision of entry index - 1: a snapshot's position). */
+  resumeAt(index: number, revision: number): void {
+    this.hint = { index, revision };
+  }
   /**
    * Claims the next block of gateway link ids (1, 2, ...): a counter in etcd, raised by a
    * compare-and-swap, so no two processes serving this log, and no process after a restart,
@@ -194,23 +247,119 @@ export class EtcdLog implements ConsensusLog {
     }
   }
 
-  subscribe(from: number, onEntry: (index: number, entry: Uint8Array) => void): () => void {
+  /**
+   * Reads the entries from the log's start (or from the resumeAt hint, when it is at or before
+   * `from`), then watches for new ones. The start and the entries are read at one revision, so a
+   * compaction meanwhile cannot shift the indices. Entries before the log's start are refused
+   * (onCompacted; the node checks this before it starts, see node-snapshots.ts).
+   */
+  subscribe(from: number, onEntry: (index: number, entry: Uint8Array, position?: number) => void): () => void {
     let index = 0;
     let stopped = false;
+    let after = 0;
     const deliver = (kv: IKeyValue) => {
-      if (stopped) return;
+      const created = Number(kv.create_revision);
+      if (stopped || created <= after) return;
+      after = created;
       const i = index++;
-      if (i >= from) onEntry(i, new Uint8Array(kv.value));
+      if (i >= from) onEntry(i, new Uint8Array(kv.value), created);
     };
-    void (async () => {
-      const existing = await this.client.getAll().prefix(this.prefix).sort('Create', 'Ascend').exec();
+    const read = async () => {
+      const start = await this.firstPoint();
+      if (from < start.index) return this.onCompacted(from, start.index);
+      const hint = this.hint;
+      const point = hint && hint.index <= from && hint.index >= start.index ? hint : start;
+      index = point.index;
+      after = point.revision;
+      const existing = await this.client.getAll().prefix(this.prefix).revision(start.read).minCreateRevision(point.revision + 1).sort('Create', 'Ascend').exec();
       for (const kv of existing.kvs) deliver(kv);
-      const watcher = await this.client.watch().prefix(this.prefix).startRevision(String(Number(existing.header.revision) + 1)).create();
+      const watcher = await this.client.watch().prefix(this.prefix).startRevision(String(start.read + 1)).create();
       this.watchers.push(watcher);
       watcher.on('put', (kv) => { if (kv.create_revision === kv.mod_revision) deliver(kv); });
       if (stopped) await watcher.cancel();
+    };
+    // A compaction of etcd's history between the reads (rare: it compacts revisions a snapshot
+    // interval old) fails them: read again, from where the entries delivered so far end.
+    void (async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await read();
+        } catch (err) {
+          if (stopped || this.closing || attempt >= maxSubscribeTries || !/compacted/.test((err as Error).message)) throw err;
+          if (index > 0) this.hint = { index, revision: after };
+          from = Math.max(from, index);
+        }
+      }
     })().catch(() => { /* the log is gone: the replica waits, the cluster reports the append failures */ });
     return () => { stopped = true; };
+  }
+
+  /** A subscriber asked for entries compacted away (the caller should have checked firstPoint). */
+  onCompacted: (from: number, first: number) => void = (from, first) => {
+    throw new EtcdUnavailableError(`log entries before ${first} were compacted away: cannot read from ${from}`);
+  };
+
+  /**
+   * Drops the entries before `below` (a snapshot every node can restart from covers them): the
+   * log's start moves first (a compare-and-swap, so concurrent compactions cannot move it back),
+   * then the entries' keys go, one delete range per appender (its keys run in order of its
+   * sequence numbers), then (compactLog's `history`) etcd's history before them (etcd compact).
+   */
+  async compact(below: number): Promise<void> {
+    await this.compactLog(below);
+  }
+
+  async compactLog(below: number, history = false): Promise<{ first: number; deletedKeys: number }> {
+    const start = await this.firstPoint();
+    if (below <= start.index) return { first: start.index, deletedKeys: 0 };
+    // Every key of the log (those left by a compaction cut short included), in creation order.
+    const { kvs } = await this.client.getAll().prefix(this.prefix).revision(start.read).sort('Create', 'Ascend').exec();
+    const live = kvs.filter((kv) => Number(kv.create_revision) > start.revision);
+    const count = below - start.index;
+    if (live.length < count) return { first: start.index, deletedKeys: 0 }; // not yet on the log: nothing below it can go
+    const revision = Number(live[count - 1]!.create_revision);
+    const value = JSON.stringify({ index: below, revision } satisfies LogPoint);
+    const unchanged = start.index === 0 && start.revision === 0 ? this.client.if(this.firstKey, 'Create', '==', 0) : this.client.if(this.firstKey, 'Value', '==', JSON.stringify({ index: start.index, revision: start.revision }));
+    if (!(await unchanged.then(this.client.put(this.firstKey).value(value)).commit()).succeeded) return { first: (await this.firstPoint()).index, deletedKeys: 0 };
+    this.knownFirst = below;
+    let deletedKeys = 0;
+    for (const { from, end, keys } of deleteRanges(kvs.map((kv) => ({ key: kv.key.toString(), gone: Number(kv.create_revision) <= revision })))) {
+      await this.client.delete().range(new Range(from, end)).exec();
+      deletedKeys += keys;
+    }
+    // etcd's history of the deleted keys (its revisions up to the last of them), if asked: etcd3
+    // (the client) resumes a watch after a member is lost from the last revision it saw, and a
+    // watch on keys that seldom change (live-blocks) resumed from a compacted revision kills the
+    // process ("Failed to find watcher for IWatchResponse", seen under the checker). So nodes
+    // leave etcd's history to etcd (--auto-compaction-retention) and compact keys only.
+    if (history) await this.compactRevisions(revision);
+    return { first: below, deletedKeys };
+  }
+
+  private async compactRevisions(revision: number): Promise<void> {
+    await this.client.kv.compact({ revision: String(revision), physical: false }).catch((err: Error) => {
+      // Already compacted further (another node did it): nothing to do.
+      if (!/compacted/.test(err.message)) throw err;
+    });
+  }
+
+  /** Publishes this node's snapshots (batch, state hash, log position, agreed, file), replacing what it published before. */
+  async publishSnapshots(node: number, list: PublishedSnapshot[]): Promise<void> {
+    await this.client.put(`${this.snapshotsKey}${node}`).value(JSON.stringify(list)).exec();
+  }
+
+  /** Every node's published snapshots, by node. */
+  async publishedSnapshots(): Promise<Map<number, PublishedSnapshot[]>> {
+    const all = await this.client.getAll().prefix(this.snapshotsKey).strings();
+    const out = new Map<number, PublishedSnapshot[]>();
+    for (const [key, value] of Object.entries(all)) {
+      const node = Number(key.slice(this.snapshotsKey.length));
+      try {
+        const list = JSON.parse(value) as PublishedSnapshot[];
+        if (Number.isSafeInteger(node) && Array.isArray(list)) out.set(node, list.filter((s) => Number.isSafeInteger(s.batch) && typeof s.hash === 'string'));
+      } catch { /* not ours: a node that cannot read it counts it as no snapshot */ }
+    }
+    return out;
   }
 
   async close(): Promise<void> {
@@ -252,4 +401,29 @@ export class EtcdHashBoard {
   async close(): Promise<void> {
     await this.watcher?.cancel().catch(() => {});
   }
+}
+
+/**
+ * One delete range per appender over the log's keys (KEYPREFIX APPENDER-SEQUENCE, a sequence's
+ * keys sorting in its order): from the appender's first key up to its last key that goes, but
+ * never as far as a key that stays (an append retried may land after a later one); a key that
+ * goes past that is left for the next compaction.
+ */
+export function deleteRanges(keys: { key: string; gone: boolean }[]): { from: string; end: string; keys: number }[] {
+  const byAppender = new Map<string, { gone: string[]; firstKept: string | undefined }>();
+  for (const { key, gone } of keys) {
+    const appender = key.slice(0, key.lastIndexOf('-') + 1);
+    const a = byAppender.get(appender) ?? { gone: [], firstKept: undefined };
+    byAppender.set(appender, a);
+    if (gone) a.gone.push(key);
+    else if (a.firstKept === undefined || key < a.firstKept) a.firstKept = key;
+  }
+  const ranges: { from: string; end: string; keys: number }[] = [];
+  for (const [appender, { gone, firstKept }] of byAppender) {
+    const inRange = gone.filter((k) => firstKept === undefined || k < firstKept);
+    if (inRange.length === 0) continue;
+    const last = inRange.reduce((a, b) => (b > a ? b : a));
+    ranges.push({ from: appender, end: `${last}\0`, keys: inRange.length });
+  }
+  return ranges;
 }

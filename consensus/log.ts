@@ -5,8 +5,12 @@
 export interface ConsensusLog {
   /** Appends an entry; resolves with its index (0, 1, ...) once committed. */
   append(entry: Uint8Array): Promise<number>;
-  /** Calls `onEntry` for every committed entry from `from` on, in order, now and as they come. Returns a function that stops it. */
-  subscribe(from: number, onEntry: (index: number, entry: Uint8Array) => void): () => void;
+  /**
+   * Calls `onEntry` for every committed entry from `from` on, in order, now and as they come;
+   * `position` is where the entry sits in the log's own terms (etcd: its create revision), which
+   * a snapshot keeps so a restart reads the log from there. Returns a function that stops it.
+   */
+  subscribe(from: number, onEntry: (index: number, entry: Uint8Array, position?: number) => void): () => void;
   close(): Promise<void>;
   /** Drops the entries before `below` (a snapshot covers them); subscribing before it then fails. */
   compact?(below: number): Promise<void>;

@@ -7,7 +7,7 @@ import { decodeBatch } from './batch-codec.js';
 import type { ConsensusLog } from './log.js';
 
 export class ReplicaSequencer implements Sequencer {
-  private readonly queue: Batch[] = [];
+  private readonly queue: { batch: Batch; position: number | undefined }[] = [];
   private waiter: (() => void) | undefined;
   private ended = false;
   private consumed = 0;
@@ -28,13 +28,16 @@ export class ReplicaSequencer implements Sequencer {
   /** `from`: the batches applied already (a replica restored from a snapshot taken there). */
   constructor(log: ConsensusLog, from = 0) {
     this.consumed = from;
-    this.unsubscribe = log.subscribe(from, (_index, entry) => {
-      this.queue.push(decodeBatch(entry));
+    this.unsubscribe = log.subscribe(from, (_index, entry, position) => {
+      this.queue.push({ batch: decodeBatch(entry), position });
       this.waiter?.();
     });
   }
 
   get applied(): number { return this.consumed; }
+
+  /** The log position (ConsensusLog.subscribe) of the last batch applied, where the log gives one. */
+  position: number | undefined;
 
   async next(): Promise<Batch | undefined> {
     this.onBoundary(this.consumed);
@@ -43,7 +46,9 @@ export class ReplicaSequencer implements Sequencer {
     if (this.ended) return undefined;
     this.consumed++;
     this.onTaken();
-    return this.queue.shift();
+    const next = this.queue.shift()!;
+    this.position = next.position;
+    return next.batch;
   }
 
   wantStdin(ordinal: number): void {

@@ -27,6 +27,8 @@ export interface EtcdWorkloadOptions {
   clients?: number;
   /** First of 6 free loopback ports (3 members x client and peer). */
   basePort?: number;
+  /** Nodes take snapshots on disk every this many batches, restart from them, and compact the etcd log (--snapshot-every N --compact). */
+  snapshotEvery?: number;
 }
 
 export interface EtcdWorkloadResult {
@@ -37,6 +39,8 @@ export interface EtcdWorkloadResult {
   nodeTails: string[];
   elapsedMs: number;
   disagreements: number;
+  /** Node starts that resumed from a snapshot on disk (with snapshotEvery). */
+  resumedFromSnapshots: number;
 }
 
 
@@ -74,14 +78,15 @@ interface NodeProc { child: ChildProcess; port: number; stderr: () => string; ex
 class Nodes {
   readonly procs: (NodeProc | undefined)[] = [];
   readonly tails = ['', '', ''];
+  resumed = 0;
 
-  constructor(private readonly root: string, private readonly endpoints: string, private readonly name: string) {}
+  constructor(private readonly root: string, private readonly endpoints: string, private readonly name: string, private readonly extra: (n: number) => string[] = () => []) {}
 
   /** Node n (0-based) started, once it listens (tried again while etcd does not answer yet). */
   async start(n: number): Promise<void> {
     for (let attempt = 0; attempt < 50; attempt++) {
       const child = spawn(process.execPath, [join(this.root, 'bin', 'replicode.js'), 'node', '--endpoints', this.endpoints, '--cluster-name', this.name, '--id', String(n + 1), '--replicas', '3',
-        '--listen', '127.0.0.1:0=6379', join(this.root, 'wasm_programs', 'build', 'resp_server.wasm')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '' } });
+        '--listen', '127.0.0.1:0=6379', ...this.extra(n), join(this.root, 'wasm_programs', 'build', 'resp_server.wasm')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '' } });
       let err = '';
       const exited = new Promise((resolve) => child.on('exit', resolve));
       const port = await new Promise<number | undefined>((resolve) => {
@@ -93,7 +98,11 @@ class Nodes {
         });
         void exited.then(() => resolve(undefined));
       });
-      if (port !== undefined) { this.procs[n] = { child, port, stderr: () => err, exited }; return; }
+      if (port !== undefined) {
+        if (/resumes from its snapshot at batch/.test(err)) this.resumed++;
+        this.procs[n] = { child, port, stderr: () => err, exited };
+        return;
+      }
       await sleep(200); // etcd not ready yet (a node refuses to start without it)
     }
     throw new Error(`node ${n + 1} did not start: ${this.tails[n]}`);
@@ -161,7 +170,8 @@ export async function runEtcdWorkload(o: EtcdWorkloadOptions): Promise<EtcdWorkl
   const dir = mkdtempSync(join(tmpdir(), 'replicode-etcd-checker-'));
   // Below Linux's ephemeral range (32768-), and apart from tests/etcd.test.ts's (24000-28999).
   const members = new EtcdMembers(dir, o.basePort ?? 29000 + (process.pid % 300) * 10);
-  const nodes = new Nodes(o.root, [0, 1, 2].map((i) => members.client(i)).join(','), `checker${o.seed}`);
+  const snapshots = (n: number) => (o.snapshotEvery ? ['--snapshot-every', String(o.snapshotEvery), '--snapshot-dir', join(dir, `snapshots-${n + 1}`), '--compact'] : []);
+  const nodes = new Nodes(o.root, [0, 1, 2].map((i) => members.client(i)).join(','), `checker${o.seed}`, snapshots);
   try {
     for (const n of [0, 1, 2]) await nodes.start(n);
     const start = performance.now();
@@ -178,7 +188,7 @@ export async function runEtcdWorkload(o: EtcdWorkloadOptions): Promise<EtcdWorkl
     await faulting;
     const elapsedMs = performance.now() - start;
     const disagreements = await nodes.stop();
-    return { history: { ops, extraReplies: extra, faults, replicas: 3, timeoutMs }, nodeFaults, nodeTails: nodes.tails, elapsedMs, disagreements };
+    return { history: { ops, extraReplies: extra, faults, replicas: 3, timeoutMs }, nodeFaults, nodeTails: nodes.tails, elapsedMs, disagreements, resumedFromSnapshots: nodes.resumed };
   } finally {
     nodes.killAll();
     members.killAll();

@@ -39,8 +39,17 @@ export function withNodeOptions<T>(yargs: Argv<T>) {
     .option('log', { choices: ['etcd'] as const, default: 'etcd' as const, describe: 'consensus log: nodes agree through etcd (the only choice; accepted for symmetry with cluster)' })
     .option('cluster-name', { type: 'string', default: 'default', describe: 'name of the cluster in etcd: every node of one cluster gives the same' })
     .option('inject', { type: 'string', array: true, default: [] as string[], describe: "inject a fault into this node's replica: ID:SPEC, ID this node's --id (SPEC as record --inject)" })
-    .option('record-dir', { type: 'string', describe: "write this node's traces here (replica-ID.rct, replica-ID.pK.rct)" });
+    .option('record-dir', { type: 'string', describe: "write this node's traces here (replica-ID.rct, replica-ID.pK.rct)" })
+    .option('snapshot-every', { type: 'string', describe: `every N batches this node snapshots its machine into --snapshot-dir and publishes its state hash on etcd; restarted, it resumes from its newest snapshot a majority agreed on and reads only the log after it (not with --record-dir)` })
+    .option('snapshot-dir', { type: 'string', describe: `with --snapshot-every: where this node keeps its snapshot files (the newest ${maxSnapshotFilesShown}; default ${defaultSnapshotDirShown})` })
+    .option('compact', { type: 'boolean', default: false, describe: 'with --snapshot-every: delete the etcd log below the oldest snapshot any node would restart from, less one interval (etcd\'s own history of it is left to etcd\'s auto-compaction)' });
 }
+
+/** As consensus/snapshot-file.ts maxSnapshotFiles (not imported: see above). */
+export const maxSnapshotFilesShown = 3;
+/** A node's snapshot directory when --snapshot-dir is not given (relative to the working directory). */
+export const defaultSnapshotDir = (cluster: string, node: number) => `replicode-snapshots/${cluster}/node-${node}`;
+const defaultSnapshotDirShown = 'replicode-snapshots/CLUSTER/node-ID';
 
 export interface ParsedClusterArgs extends ParsedRunArgs {
   replicas: string; log: 'embedded' | 'etcd'; recordDir?: string; endpoints?: string; clusterName: string; inject: string[];
@@ -48,8 +57,10 @@ export interface ParsedClusterArgs extends ParsedRunArgs {
   replies?: 'designated' | 'majority';
   /** `cluster` only: the nice value of replicas other than the designated one. */
   followerNiceness?: string;
-  /** `cluster` only: batches between snapshots, and compaction of the log below them. */
+  /** Batches between snapshots, and compaction of the log below them. */
   snapshotEvery?: string;
+  /** `node` only: where its snapshot files go. */
+  snapshotDir?: string;
   compact?: boolean;
   maxLogEntries?: string;
   /** `cluster` only: the chaos seed and how many replicas it kills. */

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import {
   ChaosDriver, chaosSchedule, Cluster, defaultChaosFaults as chaosFaultsDefault, maxChaosFaults as chaosFaultsMax, type ChaosOptions, connectEtcdLog,
   defaultMaxLogEntries, EmbeddedLog, LogFullError, etcdHashBoard, isEtcdUnavailable, linkBlockRange, linkBlocksRange, LinkBlocksExhaustedError,
-  type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange,
+  type ConsensusLog, type EtcdLog, type HashBoard, type LinkRange, CannotCatchUpError, machineFingerprint, NodeSnapshots, SnapshotDir, maxSnapshotFiles, type ReplicaSnapshot,
 } from '../../consensus/index.js';
 import { writeTrap } from '../trap-report.js';
 import { InternalError, isComponentProgram, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
@@ -15,7 +15,7 @@ import { paintFor } from '../colour.js';
 import { ExitCode } from '../exit-codes.js';
 import { summaryTarget, writeSummary } from '../json-summary.js';
 
-import { defaultChaosFaults, maxChaosFaults, maxChaosGap, maxReplicas, type ParsedClusterArgs } from './cluster-options.js';
+import { defaultChaosFaults, defaultSnapshotDir, maxChaosFaults, maxChaosGap, maxReplicas, maxSnapshotFilesShown, type ParsedClusterArgs } from './cluster-options.js';
 
 /** `replicode cluster`: runs the machine on N replicas in lockstep; reports a disagreeing replica at once. */
 export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
@@ -34,7 +34,9 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     held.push([stream, bytes.slice()]);
   };
   let disagreed = false;
-  let stop = () => {};
+  // A stop asked before the cluster runs (the log refused this node at once) takes effect when it does.
+  let stopAsked = false;
+  let stop = () => { stopAsked = true; };
   const node = argv.id === undefined ? undefined : parseCount('id', argv.id, 1, replicas);
   if (argv.log === 'etcd' && !argv.endpoints) throw new UsageError('--log etcd needs --endpoints URL[,URL...]');
   if (argv.log !== 'etcd' && argv.endpoints) throw new UsageError(`--endpoints ${argv.endpoints}: etcd's endpoints are for --log etcd (the log is ${argv.log})`);
@@ -48,8 +50,9 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   if (snapshotEvery > 0 && argv.recordDir) throw new UsageError('--snapshot-every: replicas that record traces (--record-dir) take no snapshots');
   const component = loaded.find((p) => isComponentProgram(p.module));
   if (snapshotEvery > 0 && component) throw new UsageError(`--snapshot-every: ${component.path} is a WASI 0.2 component, and snapshots do not support components yet`);
-  if (snapshotEvery > 0 && argv.log === 'etcd') throw new UsageError('--snapshot-every: snapshots are kept in this process, for replicas restarted in it: not with --log etcd');
+  if (snapshotEvery > 0 && argv.log === 'etcd' && node === undefined) throw new UsageError('--snapshot-every: snapshots are kept in this process, for replicas restarted in it: not with --log etcd (a node of an etcd cluster keeps them on disk: replicode node)');
   if (argv.compact && snapshotEvery === 0) throw new UsageError('--compact drops the log below the replicas\' snapshots: give --snapshot-every N');
+  if (argv.snapshotDir !== undefined && snapshotEvery === 0) throw new UsageError('--snapshot-dir goes with --snapshot-every N');
   const followerNiceness = argv.followerNiceness === undefined ? undefined : parseCount('follower-niceness', argv.followerNiceness, 0, 19);
   const maxLogEntries = argv.maxLogEntries === undefined ? undefined : parseCount('max-log-entries', argv.maxLogEntries, 1, defaultMaxLogEntries);
   if (maxLogEntries !== undefined && argv.log === 'etcd') throw new UsageError('--max-log-entries bounds the embedded log; etcd keeps its own');
@@ -58,11 +61,15 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   const endpoints = (argv.endpoints ?? '').split(',').map((e) => e.trim()).filter(Boolean);
   let log: ConsensusLog | undefined = maxLogEntries === undefined ? undefined : new EmbeddedLog(maxLogEntries);
   let logFailed: Error | undefined;
+  /** The etcd log is compacted past what this node needs (no snapshot to start from, or compacted since it chose one). */
+  let cannotCatchUp = false;
   let hashBoard: HashBoard | undefined;
   let links: LinkRange | undefined;
   let etcdLog: EtcdLog | undefined;
   let block = 0;
   const resetLinks: LinkRange[] = [];
+  let nodeSnapshots: NodeSnapshots | undefined;
+  let resumeFrom: { replica: number; snapshot: ReplicaSnapshot; pages: Map<string, Uint8Array> } | undefined;
   if (argv.log === 'etcd') {
     try {
       const etcd = await connectEtcdLog(endpoints, argv.clusterName, `node${node ?? 0}-${process.pid}`);
@@ -78,16 +85,31 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
         hashBoard = await etcdHashBoard(etcd, argv.clusterName);
         const previous = await etcd.swapNodeLinkBlock(node, block);
         if (previous !== undefined && !gone.some((run) => previous >= run.first && previous < run.end)) resetLinks.push(linkBlockRange(previous));
+        etcd.onCompacted = (from, first) => {
+          cannotCatchUp = true;
+          process.stderr.write(`replicode: node ${node} cannot catch up: the etcd log is compacted below batch ${first} and it needs batch ${from} on (${from === 0 ? 'it has no snapshot: --snapshot-every' : 'compacted since it chose its snapshot'}); stopping\n`);
+          stop();
+        };
+        if (snapshotEvery > 0) {
+          nodeSnapshots = startNodeSnapshots(argv, etcd, node, replicas, snapshotEvery, loaded);
+          const chosen = await nodeSnapshots.chooseResume();
+          if (chosen) {
+            resumeFrom = { replica: node, ...chosen };
+            process.stderr.write(`replicode: node ${node} resumes from its snapshot at batch ${chosen.snapshot.batch} (state ${chosen.snapshot.hash}); reading the etcd log after it\n`);
+          }
+        }
       }
     } catch (err) {
-      if (await isEtcdUnavailable(err) || err instanceof LinkBlocksExhaustedError) throw new UsageError((err as Error).message);
+      if (await isEtcdUnavailable(err) || err instanceof LinkBlocksExhaustedError || err instanceof CannotCatchUpError) throw new UsageError((err as Error).message);
       throw err;
     }
   }
   const cluster = await Cluster.start({
     ...(injected.size ? { configFor: (replica: number, c: typeof config) => withFaults(c, injected.get(replica) ?? []) } : {}),
     replicas, listen, replies: argv.replies ?? 'designated', ...(argv.recordDir ? { recordDir: argv.recordDir } : {}),
-    ...(snapshotEvery > 0 ? { snapshotEvery, compact: argv.compact === true } : {}),
+    // A node compacts the etcd log itself, from every node's published snapshots (node-snapshots.ts).
+    ...(snapshotEvery > 0 ? { snapshotEvery, compact: argv.compact === true && node === undefined } : {}),
+    ...(nodeSnapshots ? { onSnapshot: nodeSnapshots.onSnapshot } : {}), ...(resumeFrom ? { resumeFrom } : {}),
     ...(followerNiceness !== undefined ? { followerNiceness } : {}),
     ...(log ? { log } : {}), ...(hashBoard ? { hashBoard } : {}),
     // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
@@ -121,11 +143,12 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     process.stderr.write(`replicode: chaos ${chaos.seed}: batch ${f.batch}: ${f.action} replica ${f.replica} (${f.alive} of ${replicas} alive)\n`);
   });
   if (chaos) process.stderr.write(`replicode: chaos ${chaos.seed}: ${chaos.faults} replica(s) to kill and restart\n`);
-  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const stopped = new Promise<void>((resolve) => { stop = resolve; if (stopAsked) resolve(); });
   const stopSignals = watchStopSignals(() => stop());
   const ended = driver ? liveReplicasEnded(cluster, driver) : cluster.outcomes;
   const first = await Promise.race([stopped.then(() => undefined), ended]);
   await driver?.stop();
+  await nodeSnapshots?.close();
   await cluster.stop();
   stopSignals.dispose();
   const signal = stopSignals.signal();
@@ -133,18 +156,36 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
   if (first) for (const [i, outcome] of (first[0] ?? []).entries()) if (outcome.kind === 'trap') await writeTrap(outcome.trap, loaded[i]?.path);
   const guestExitCode = first?.[0]?.[0]?.exitCode;
   // A disagreement says more than how the cluster was stopped: it wins over Ctrl-C.
-  const exitCode = disagreed ? ExitCode.diverged : logFailed ? ExitCode.usage : first ? (guestExitCode ?? ExitCode.ok) : stoppedExitCode(signal, undefined);
+  const exitCode = disagreed ? ExitCode.diverged : logFailed || cannotCatchUp ? ExitCode.usage : first ? (guestExitCode ?? ExitCode.ok) : stoppedExitCode(signal, undefined);
   writeSummary(summaryTarget(argv.json), {
     command: node !== undefined ? 'node' : 'cluster',
-    outcome: disagreed ? 'disagreement' : logFailed ? 'log-full' : first ? 'exit' : 'interrupted', exitCode,
+    outcome: disagreed ? 'disagreement' : logFailed ? 'log-full' : cannotCatchUp ? 'cannot-catch-up' : first ? 'exit' : 'interrupted', exitCode,
     ...(signal ? { signal } : {}),
     replicas, ...(node !== undefined ? { node } : {}), log: argv.log,
     batches: cluster.agreedBatches, disagreements: cluster.disagreements,
     guestExitCode: guestExitCode ?? null,
     ...(chaos && driver ? { chaos: { seed: chaos.seed, faults: chaos.faults, fired: driver.fired } } : {}),
+    ...(nodeSnapshots ? { snapshots: { taken: cluster.snapshotStats.taken, ...nodeSnapshots.summary() } } : {}),
     traces: argv.recordDir ? (node !== undefined ? [node] : Array.from({ length: replicas }, (_, i) => i + 1)).map((r) => join(argv.recordDir!, `replica-${r}.rct`)) : [],
   });
   return exitCode;
+}
+
+/** A node's snapshot directory and its publications on etcd (--snapshot-every, --snapshot-dir, --compact). */
+function startNodeSnapshots(argv: ParsedClusterArgs, etcd: EtcdLog, node: number, replicas: number, every: number, loaded: Awaited<ReturnType<typeof loadProcesses>>): NodeSnapshots {
+  assert(maxSnapshotFiles === maxSnapshotFilesShown, 'snapshot files kept differ between the CLI and consensus');
+  const dir = argv.snapshotDir ?? defaultSnapshotDir(argv.clusterName, node);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new UsageError(`--snapshot-dir ${dir}: cannot create it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const machine = machineFingerprint(loaded.map((p) => ({ moduleBytes: readFileSync(p.path), config: p.config })), replicas);
+  const say = (line: string) => void process.stderr.write(`replicode: ${line}\n`);
+  return new NodeSnapshots({
+    log: etcd, dir: new SnapshotDir(dir, { machine, cluster: argv.clusterName, replica: node }, say), node, replicas, machine, cluster: argv.clusterName,
+    every, compact: argv.compact === true, say,
+  });
 }
 
 /**
