@@ -7,7 +7,7 @@
 // once more for the guest's stacks, the differing memory regions and the output around it.
 import { diffLines } from 'diff';
 import { memoryPageBytes, syscallName, TraceFormatError, type CheckpointRecord, type TraceReader, type TraceRecord } from '../formats/index.js';
-import { describePages, differingComponents, differingPages, moduleKind, type PageRun, type WasmFrame } from '../runtime/index.js';
+import { describePages, differingComponents, differingPages, moduleKind, threadsPassOf, type PageRun, type WasmFrame } from '../runtime/index.js';
 import { callBatchesOf, describeNetEvent, eventsOf, netEventKey, resultName, type CallsBatch, type CallView } from './events.js';
 import { summarizeTrace, type TraceSummary } from './inspect.js';
 import { openTrace } from './replay.js';
@@ -274,10 +274,14 @@ async function sourceOf(report: DiffReport): Promise<DiffSource> {
 
 async function compareTraces(paths: string[], asked: DiffOptions): Promise<DiffReport> {
   const opened = paths.map((p) => openTrace(p));
-  // A component's core modules are not instrumented (no snapshot copy, no instruction clock):
-  // its divergence is found by plain replays, down to the event, and the report says so.
-  const component = opened.some((o) => { const bytes = o.reader.header.module.bytes; return bytes != null && moduleKind(bytes) === 'component'; });
-  const options: DiffOptions = component ? { ...asked, instructions: false, snapshots: false } : asked;
+  // A component's core modules and a threaded module are not instrumented (no snapshot copy, no
+  // instruction clock): the divergence is found by plain replays, down to the event, and the
+  // report says so.
+  const plainOnly = opened.map((o) => {
+    const { bytes, rewrite } = o.reader.header.module;
+    return bytes != null && moduleKind(bytes) === 'component' ? 'a WASI 0.2 component' : threadsPassOf(rewrite ?? []) ? 'a wasi-threads module' : undefined;
+  }).find((why) => why !== undefined);
+  const options: DiffOptions = plainOnly ? { ...asked, instructions: false, snapshots: false } : asked;
   try {
     const progress = options.onProgress ?? (() => {});
     const given = options.summaries?.length === paths.length ? options.summaries : undefined;
@@ -386,7 +390,7 @@ async function compareTraces(paths: string[], asked: DiffOptions): Promise<DiffR
       report.reason = bad === 0
         ? 'guest state differs before the first call although the module and configuration agree'
         : `guest state differs after event ${bad - 1} although every call and input so far agree`;
-      if (component && asked.instructions !== false) report.reason += ' (a WASI 0.2 component: not narrowed below the event)';
+      if (plainOnly && asked.instructions !== false) report.reason += ` (${plainOnly}: not narrowed below the event)`;
       if (options.instructions !== false) report.range = await narrowToRange(pa, pb, bad - 1, bad, progress, stores);
       if (options.details === false) return report;
       progress(`diff: replaying both traces to event ${bad} for their stacks, memory and output`);

@@ -2,7 +2,7 @@
 // directory snapshots, every host input); the guest runs in a worker that checks each event.
 import { TraceReader, type TraceHeader, type TraceIntegrity } from '../formats/index.js';
 import {
-  compileModule, compileProgram, moduleKind, processConfig, sha256, stackLimitOf, fuelLimitOf, canonicalNansOf, startGuest, openTraceFile, loadHostTree,
+  compileModule, compileProgram, moduleKind, threadsPassOf, processConfig, sha256, stackLimitOf, fuelLimitOf, canonicalNansOf, startGuest, openTraceFile, loadHostTree,
   type GuestOutcome, type SessionStats, type SnapshotPlan, type TakenSnapshot, type SpawnOptions, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotSha256 } from '../recorder/index.js';
@@ -91,6 +91,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   const passes = header.module.rewrite ?? []; // the same pipeline, in the same order, as recorded
   const copy = req.hooks !== undefined || req.snapshots !== undefined;
   if (copy && moduleKind(bytes) === 'component') throw new ReplaySetupError('this trace runs a WASI 0.2 component: hook steps, snapshots and replay --from need a core module (replay, diff and the TUI work by event)');
+  if (copy && threadsPassOf(passes) !== undefined) throw new ReplaySetupError('this trace runs a wasi-threads module: hook steps, snapshots and replay --from need a single-threaded one (replay, diff and the TUI work by event)');
   const module = copy ? await snapshotModule(bytes, actualSha, limit, passes) : await compileProgram(bytes, header.module.name, limit, passes, actualSha);
   const trees: Record<string, TreeNode> = {};
   for (const p of header.preopens) {

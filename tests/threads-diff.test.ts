@@ -1,0 +1,39 @@
+// diff and the TUI on the traces of a wasi-threads module: by event, through plain replays (a
+// threaded module gets no snapshot copy or instruction clock), and saying so.
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../dist/tui/index.js';
+import { programsDir, runCli, tempDir } from './helpers.js';
+
+const chatter = join(programsDir, 'wat', 'threads', 'chatter.wat');
+
+describe('diff and the TUI on threaded traces', () => {
+  const dir = tempDir();
+  const [a, b] = ['a.rct', 'b.rct'].map((f) => join(dir, f));
+  beforeAll(() => {
+    expect(runCli(['record', '-o', a, chatter]).exitCode).toBe(0);
+    expect(runCli(['record', '-o', b, '--inject', 'bitflip@3:2000', chatter]).exitCode).toBe(0);
+  });
+
+  it('diff finds the event after which state differs and says why it goes no further', () => {
+    const r = runCli(['diff', a, b]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stdout).toMatch(/first divergent event: 3 .*a wasi-threads module: not narrowed below the event/);
+    expect(JSON.parse(runCli(['diff', '--json', a, b]).stdout).range).toBeNull();
+  });
+
+  it('the TUI model explains that hook steps need a single-threaded module, and still shows stacks', async () => {
+    const model = loadModel([a, b]);
+    const point = await model.hookAt(0, 3, 1);
+    expect(point.reached).toBe(false);
+    expect(point.problem).toMatch(/wasi-threads module/);
+    expect((await model.stack(0, 3)).length).toBeGreaterThan(0);
+  });
+
+  it('replay --from refuses a threaded trace in one line', () => {
+    const r = runCli(['replay', '--from', '2', a]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('wasi-threads module');
+  });
+});
