@@ -3,6 +3,8 @@
 // table gives it; `_start` must be `() -> ()`; the memory must be exported. The JS API would
 // link a mistyped import anyway (and call it with missing or BigInt arguments), so the types are
 // read from the binary. A mismatch is the module's fault: one line, exit 1, nothing recorded.
+// A module found in the rewritten-module cache (rewrite/index.ts) skips this check: it passed it
+// when it was written. A change that accepts or refuses other modules must raise rewriteVersion.
 import { syscallSignatures } from '../formats/index.js';
 import { wasmPageBytes } from './memory-limit.js';
 import { readModuleInterface, type ModuleImport, type ModuleInterface } from './module-interface.js';
