@@ -16,8 +16,11 @@ export const wasiModuleName = 'wasi_snapshot_preview1';
 const commandEntry = '_start';
 const commandEntryType = '() -> ()';
 
-/** Throws GuestLinkError naming the first thing that would not link as a WASI command. */
-export function checkLink(binary: Uint8Array, label: string): void {
+/**
+ * Throws GuestLinkError naming the first thing that would not link as a WASI command; returns
+ * whether it is a wasi-threads module (importsThreadSpawn, without reading the module again).
+ */
+export function checkLink(binary: Uint8Array, label: string): boolean {
   const iface = readModuleInterface(binary);
   const threaded = iface.imports.some(isThreadSpawn);
   if (threaded) checkThreads(iface, label);
@@ -41,6 +44,7 @@ export function checkLink(binary: Uint8Array, label: string): void {
     throw new GuestLinkError(`${label} does not export its memory as "memory"`);
   }
   checkDataSegments(iface, label);
+  return threaded;
 }
 
 const isThreadSpawn = (imp: ModuleImport): boolean => imp.module === 'wasi' && imp.name === 'thread-spawn';

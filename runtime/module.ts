@@ -1,6 +1,6 @@
 // Turning user-supplied bytes into a compiled core module, with one clear error for anything
 // that is not one (missing file is the caller's business).
-import { checkLink, importsThreadSpawn } from './link-check.js';
+import { checkLink } from './link-check.js';
 import { capMemory } from './memory-limit.js';
 import { deferStartFunction } from './start-function.js';
 // In a file of its own so that the byte-level rewriters can throw it without importing this one.
@@ -69,9 +69,9 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
   // the link check read sections and assume them well formed.
   if (!WebAssembly.validate(binary)) await compile(binary, label);
   const limited = maxMemoryBytes === undefined ? binary : capMemory(binary, maxMemoryBytes, label);
-  checkLink(limited, label);
+  const threadSpawn = checkLink(limited, label);
   // A wasi-threads module always has its wait/notify rewritten (the caller's passes name the quantum).
-  const threaded = importsThreadSpawn(limited) && !passes.some((p) => p.name === 'threads');
+  const threaded = threadSpawn && !passes.some((p) => p.name === 'threads');
   // The memory limit may lengthen the memory section and the deferred start function the export
   // section, both before the code: the stack limit's offset map takes that back out, so trap
   // reports name offsets in the module as given.
