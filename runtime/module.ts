@@ -64,7 +64,8 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
   // validated, link-checked and rewritten by this rewriteVersion (the key), so it is only compiled.
   const cacheKey = passes.length === 0 ? undefined : rewriteCacheKey(`module ${bytesHash(binary)} memory=${maxMemoryBytes ?? '-'}`, passes);
   const hit = cacheKey === undefined ? undefined : findRewritten(cacheKey);
-  if (hit) return compile(hit, label);
+  // An entry that does not compile (written by something else under our name) is rebuilt over.
+  if (hit) try { return await WebAssembly.compile(hit); } catch { /* rebuilt below */ }
   // Validated before it is rewritten (the memory limit, the start function): those passes and
   // the link check read sections and assume them well formed.
   if (!WebAssembly.validate(binary)) await compile(binary, label);

@@ -48,6 +48,7 @@ describe('rewritten modules cached on disk', () => {
     ['a flipped byte', (path: string) => { const b = readFileSync(path); b[b.length - 7] ^= 0x40; writeFileSync(path, b); }],
     ['a truncated file', (path: string) => truncateSync(path, 40)],
     ['an empty file', (path: string) => truncateSync(path, 0)],
+    ['a checksum that fits but no module', (path: string) => { const body = Buffer.from('not a module'); writeFileSync(path, Buffer.concat([createHash('sha256').update(body).digest(), body])); }],
   ])('an entry with %s is ignored without a word and written again', (_what, damage) => {
     const dir = tempDir('replicode-rwcache-');
     expect(runCli(['run', hello], '', undefined, { REPLICODE_CACHE_DIR: dir }).exitCode).toBe(0);
