@@ -4,6 +4,8 @@ import { UsageError } from './options.js';
 
 export interface LoadedModule {
   module: GuestProgram;
+  /** The file's bytes as read (record and cluster embed or hash them: the file is read once). */
+  bytes: Uint8Array;
   /** The most memory it can ever have (its own maximum or the limit, whichever is lower). */
   memoryLimitBytes: number;
 }
@@ -21,5 +23,5 @@ export async function loadModuleFile(file: string, config: Pick<ProcessConfig, '
   const module = await compileProgram(binary, file, config.maxMemoryBytes, rewritePipeline(config, moduleKind(binary) === 'core' && importsThreadSpawn(binary)));
   const limit = config.maxMemoryBytes ?? defaultMaxMemoryBytes;
   // A component's own memory is inside it (runtime/p2 caps its main core module): the limit is the bound.
-  return { module, memoryLimitBytes: isComponentProgram(module) ? limit : memoryLimitBytes(binary, limit) };
+  return { module, bytes, memoryLimitBytes: isComponentProgram(module) ? limit : memoryLimitBytes(binary, limit) };
 }

@@ -8,6 +8,8 @@ import { loadModuleFile } from './load.js';
 export interface CliProcess {
   path: string;
   module: WebAssembly.Module;
+  /** The module file's bytes, as read once. */
+  bytes: Uint8Array;
   /** The most memory the module can ever have. */
   memoryLimitBytes: number;
   /** The first process's configuration is the command line's; others get their own argv. */
@@ -19,8 +21,8 @@ export async function loadProcesses(mainModule: string, processSpecs: string[], 
   const extra = processSpecs.map((spec) => spec.trim().split(/\s+/));
   const paths = [mainModule, ...extra.map((words) => words[0]!)];
   const modules = await Promise.all(paths.map((path) => loadModuleFile(path, config)));
-  return modules.map(({ module, memoryLimitBytes }, i) => ({
-    path: paths[i]!, module, memoryLimitBytes,
+  return modules.map(({ module, bytes, memoryLimitBytes }, i) => ({
+    path: paths[i]!, module, bytes, memoryLimitBytes,
     config: i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] },
   }));
 }

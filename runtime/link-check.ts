@@ -3,6 +3,8 @@
 // table gives it; `_start` must be `() -> ()`; the memory must be exported. The JS API would
 // link a mistyped import anyway (and call it with missing or BigInt arguments), so the types are
 // read from the binary. A mismatch is the module's fault: one line, exit 1, nothing recorded.
+// A module found in the rewritten-module cache (rewrite/index.ts) skips this check: it passed it
+// when it was written. A change that accepts or refuses other modules must raise rewriteVersion.
 import { syscallSignatures } from '../formats/index.js';
 import { wasmPageBytes } from './memory-limit.js';
 import { readModuleInterface, type ModuleImport, type ModuleInterface } from './module-interface.js';
@@ -14,8 +16,11 @@ export const wasiModuleName = 'wasi_snapshot_preview1';
 const commandEntry = '_start';
 const commandEntryType = '() -> ()';
 
-/** Throws GuestLinkError naming the first thing that would not link as a WASI command. */
-export function checkLink(binary: Uint8Array, label: string): void {
+/**
+ * Throws GuestLinkError naming the first thing that would not link as a WASI command; returns
+ * whether it is a wasi-threads module (importsThreadSpawn, without reading the module again).
+ */
+export function checkLink(binary: Uint8Array, label: string): boolean {
   const iface = readModuleInterface(binary);
   const threaded = iface.imports.some(isThreadSpawn);
   if (threaded) checkThreads(iface, label);
@@ -39,6 +44,7 @@ export function checkLink(binary: Uint8Array, label: string): void {
     throw new GuestLinkError(`${label} does not export its memory as "memory"`);
   }
   checkDataSegments(iface, label);
+  return threaded;
 }
 
 const isThreadSpawn = (imp: ModuleImport): boolean => imp.module === 'wasi' && imp.name === 'thread-spawn';

@@ -2,6 +2,9 @@
 // maximum is lowered to the limit before it is compiled, so `memory.grow` past it returns -1
 // (malloc then returns NULL) the same way on every machine and in every replay, with nothing
 // to check at run time. Pure byte rewriting of the one section; everything else is copied.
+// Its output is cached on disk by the input's hash, the pass list and rewriteVersion
+// (rewrite/index.ts): a change to the bytes this writes must raise rewriteVersion
+// (tests/rewrite-cache.test.ts holds a golden hash of its output and fails until it is raised).
 import { ModuleFormatError } from './module-error.js';
 import { readModuleInterface } from './module-interface.js';
 import { leb, readLeb, section, sections } from './wasm-binary.js';

@@ -1,11 +1,11 @@
 // Turning user-supplied bytes into a compiled core module, with one clear error for anything
 // that is not one (missing file is the caller's business).
-import { checkLink, importsThreadSpawn } from './link-check.js';
+import { checkLink } from './link-check.js';
 import { capMemory } from './memory-limit.js';
 import { deferStartFunction } from './start-function.js';
 // In a file of its own so that the byte-level rewriters can throw it without importing this one.
 import { ModuleFormatError } from './module-error.js';
-import { applyRewrites, defaultQuantum, type RewritePass } from './rewrite/index.js';
+import { applyRewrites, bytesHash, defaultQuantum, findRewritten, keepRewritten, rewriteCacheKey, type RewritePass } from './rewrite/index.js';
 import { compileComponent, type GuestProgram } from './p2/index.js';
 
 export { ModuleFormatError };
@@ -47,9 +47,10 @@ export async function moduleBinary(bytes: Uint8Array): Promise<Uint8Array> {
 /**
  * Compiles a core module from binary or text; components and other files are refused by name.
  * With `maxMemoryBytes`, the module's memory may not grow past it (see memory-limit.ts); then
- * the rewriting `passes` run in order (see rewrite/index.ts), cached under `key` if given.
+ * the rewriting `passes` run in order (see rewrite/index.ts). The result is cached by the module's
+ * SHA-256 (in memory and on disk, effects/copy-cache.ts); `key` is no longer read (the hash is).
  */
-export async function compileModule(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number, passes: readonly RewritePass[] = [], key?: string): Promise<WebAssembly.Module> {
+export async function compileModule(bytes: Uint8Array, label = 'input', maxMemoryBytes?: number, passes: readonly RewritePass[] = [], _key?: string): Promise<WebAssembly.Module> {
   const kind = moduleKind(bytes);
   if (kind === 'component') {
     throw new ModuleFormatError(`${label} is a WebAssembly component; compileProgram runs components`);
@@ -59,19 +60,27 @@ export async function compileModule(bytes: Uint8Array, label = 'input', maxMemor
   if (moduleKind(binary) === 'component') {
     throw new ModuleFormatError(`${label} is a WebAssembly component; compileProgram runs components`);
   }
+  // The cache is consulted before anything reads the module: a hit is these bytes, already
+  // validated, link-checked and rewritten by this rewriteVersion (the key), so it is only compiled.
+  const cacheKey = passes.length === 0 ? undefined : rewriteCacheKey(`module ${bytesHash(binary)} memory=${maxMemoryBytes ?? '-'}`, passes);
+  const hit = cacheKey === undefined ? undefined : findRewritten(cacheKey);
+  // An entry that does not compile (written by something else under our name) is rebuilt over.
+  if (hit) try { return await WebAssembly.compile(hit); } catch { /* rebuilt below */ }
   // Validated before it is rewritten (the memory limit, the start function): those passes and
   // the link check read sections and assume them well formed.
   if (!WebAssembly.validate(binary)) await compile(binary, label);
   const limited = maxMemoryBytes === undefined ? binary : capMemory(binary, maxMemoryBytes, label);
-  checkLink(limited, label);
+  const threadSpawn = checkLink(limited, label);
   // A wasi-threads module always has its wait/notify rewritten (the caller's passes name the quantum).
-  if (importsThreadSpawn(limited) && !passes.some((p) => p.name === 'threads')) passes = [...passes, { name: 'threads', quantum: defaultQuantum }];
+  const threaded = threadSpawn && !passes.some((p) => p.name === 'threads');
   // The memory limit may lengthen the memory section and the deferred start function the export
   // section, both before the code: the stack limit's offset map takes that back out, so trap
   // reports name offsets in the module as given.
   const deferred = deferStartFunction(limited);
-  const rewritten = rewrite(deferred, passes, label, key === undefined ? undefined : `${key} memory=${maxMemoryBytes ?? '-'}`, deferred.length - binary.length);
-  return compile(rewritten, label);
+  const rewritten = rewrite(deferred, threaded ? [...passes, { name: 'threads', quantum: defaultQuantum }] : passes, label, deferred.length - binary.length);
+  const module = await compile(rewritten, label);
+  if (cacheKey !== undefined) keepRewritten(cacheKey, rewritten); // only what compiled
+  return module;
 }
 
 /**
@@ -94,9 +103,9 @@ async function compile(binary: Uint8Array, label: string): Promise<WebAssembly.M
 }
 
 /** The passes applied; a module they cannot read is refused with one line naming it. */
-function rewrite(binary: Uint8Array, passes: readonly RewritePass[], label: string, key: string | undefined, originShift: number): Uint8Array {
+function rewrite(binary: Uint8Array, passes: readonly RewritePass[], label: string, originShift: number): Uint8Array {
   try {
-    return applyRewrites(binary, passes, key, originShift);
+    return applyRewrites(binary, passes, undefined, originShift);
   } catch (err) {
     if (err instanceof ModuleFormatError) throw new ModuleFormatError(`${label} is not a valid WebAssembly module: ${err.message}`);
     throw err;

@@ -5,6 +5,9 @@
 // runner calls right after instantiation, before `_start`: same order, same state, but with the
 // kernel attached, so traps, proc_exit and syscalls behave as anywhere else in the guest.
 // Pure byte rewriting; a module without a start section is returned unchanged.
+// Its output is cached on disk by the input's hash, the pass list and rewriteVersion
+// (rewrite/index.ts): a change to the bytes this writes must raise rewriteVersion
+// (tests/rewrite-cache.test.ts holds a golden hash of its output and fails until it is raised).
 import { ModuleFormatError } from './module-error.js';
 import { leb, readLeb, section, sections } from './wasm-binary.js';
 

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   ChaosDriver, chaosSchedule, Cluster, defaultChaosFaults as chaosFaultsDefault, maxChaosFaults as chaosFaultsMax, type ChaosOptions, connectEtcdLog,
@@ -115,7 +115,7 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     // The cluster's stdin goes on the log for every replica; nodes of a multi-machine cluster read none.
     ...(node !== undefined ? { replicaIds: [node] } : { stdin: new StreamStdin(process.stdin) }),
     ...(links ? { links } : {}), ...(resetLinks.length ? { resetLinks } : {}),
-    processes: loaded.map(({ path, module, config: c }) => ({ module, moduleName: basename(path), moduleBytes: readFileSync(path), config: c })),
+    processes: loaded.map(({ path, module, bytes, config: c }) => ({ module, moduleName: basename(path), moduleBytes: bytes, config: c })),
     // One replica speaks for all on this terminal; the others' output is compared through the hashes.
     onOutput: chaos ? guestOutput.offer : (replica, stream, bytes) => { if (replica === (node ?? 1)) void write(stream, bytes); },
     onLogFailure: (err) => {

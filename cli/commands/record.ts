@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Argv } from 'yargs';
 import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
@@ -64,7 +64,7 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
   const firstTrace = argv.output ?? `${basename(options.module).replace(/\.(wasm|wat)$/, '')}.rct`;
   const loaded = await loadProcesses(options.module, argv.process, config);
   for (const p of loaded) refuseFaultsBeyondMemory(config.faults ?? [], p.memoryLimitBytes, p.path);
-  const processes = loaded.map(({ path, module, config: c }, i) => {
+  const processes = loaded.map(({ path, module, bytes, config: c }, i) => {
     const tracePath = tracePathFor(firstTrace, i + 1);
     try {
       closeSync(openSync(tracePath, 'w'));
@@ -72,7 +72,7 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
       throw new UsageError(`-o ${tracePath}: cannot write (${(err as NodeJS.ErrnoException).code})`);
     }
     return {
-      moduleName: basename(path), moduleBytes: readFileSync(path), module, tracePath, config: c,
+      moduleName: basename(path), moduleBytes: bytes, module, tracePath, config: c,
       checkpointEvery, recordOutput: argv.recordOutput, embedModule: argv.embedModule, maxTraceBytes,
     };
   });

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { capMemory } from '../memory-limit.js';
 import { ModuleFormatError } from '../module-error.js';
-import { applyRewrites, type RewritePass } from '../rewrite/index.js';
+import { applyRewrites, findRewritten, keepRewritten, rewriteCacheKey, type RewritePass } from '../rewrite/index.js';
 import { GuestLinkError } from '../link-check.js';
 import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { componentHost, unservedImports } from './host.js';
@@ -50,18 +50,36 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
   const main = `${bindingName}.core.wasm`;
   const cores: Record<string, WebAssembly.Module> = {};
   for (const [name, core] of Object.entries(t.cores)) {
-    let binary = core;
-    if (name === main) {
-      if (maxMemoryBytes !== undefined) binary = capMemory(binary, maxMemoryBytes, label);
-      binary = applyRewrites(binary, passes, `component ${hash} memory=${maxMemoryBytes ?? '-'}`);
-    }
-    try {
-      cores[name] = await WebAssembly.compile(binary);
-    } catch (err) {
-      throw new ModuleFormatError(`${label}: its core module ${name} is not valid: ${(err as Error).message}`);
-    }
+    cores[name] = name === main ? await compileMain(core, hash, label, maxMemoryBytes, passes) : await compileCore(core, name, label);
   }
   return { kind: 'component', js: t.js, cores, main, importCalls: { direct: t.direct, wrapped: t.wrapped } };
+}
+
+/**
+ * The guest's own core module, capped and rewritten (jco's shims are its own code): cached by the
+ * component's hash, jco's version, the limit and the passes (~1.4 s of CPU of the 13.8 MB
+ * componentize-js command's start, docs/performance.md).
+ */
+async function compileMain(core: Uint8Array, hash: string, label: string, maxMemoryBytes: number | undefined, passes: readonly RewritePass[]): Promise<WebAssembly.Module> {
+  const main = `${bindingName}.core.wasm`;
+  if (maxMemoryBytes === undefined && passes.length === 0) return compileCore(core, main, label);
+  const key = rewriteCacheKey(`component ${hash} ${jcoTag} memory=${maxMemoryBytes ?? '-'}`, passes);
+  const hit = findRewritten(key);
+  // An entry that does not compile (written by something else under our name) is rebuilt over.
+  if (hit) try { return await WebAssembly.compile(hit); } catch { /* rebuilt below */ }
+  const capped = maxMemoryBytes === undefined ? core : capMemory(core, maxMemoryBytes, label);
+  const rewritten = applyRewrites(capped, passes);
+  const module = await compileCore(rewritten, main, label);
+  keepRewritten(key, rewritten); // only what compiled
+  return module;
+}
+
+async function compileCore(binary: Uint8Array, name: string, label: string): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(binary);
+  } catch (err) {
+    throw new ModuleFormatError(`${label}: its core module ${name} is not valid: ${(err as Error).message}`);
+  }
 }
 
 async function transpiled(bytes: Uint8Array, hash: string, label: string): Promise<Transpiled> {

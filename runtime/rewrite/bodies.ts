@@ -2,6 +2,8 @@
 // walks the code section, lets the pass write each body, adds what the pass declares (a global,
 // an export, types), and reassembles the module with its offset map composed with the
 // one an earlier pass left (so trap stacks still name offsets in the module as the user gave it).
+// Shared by the passes, whose output is cached on disk by rewriteVersion (rewrite/index.ts): a
+// change to the bytes this writes must raise rewriteVersion (tests/rewrite-cache.test.ts fails until it is).
 import { ModuleFormatError } from '../module-error.js';
 import { leb, readLeb, section, type Section } from '../wasm-binary.js';
 import { ByteWriter } from './bytes.js';

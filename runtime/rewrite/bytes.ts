@@ -1,5 +1,7 @@
 // A growable byte buffer for the rewriting passes: one allocation per section instead of one
 // small array per instruction inserted (the rewrite runs cold, before any JIT has warmed it).
+// Shared by the passes, whose output is cached on disk by rewriteVersion (rewrite/index.ts): a
+// change to the bytes this writes must raise rewriteVersion (tests/rewrite-cache.test.ts fails until it is).
 
 export class ByteWriter {
   private buffer = new Uint8Array(1024);

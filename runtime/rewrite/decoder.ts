@@ -2,6 +2,8 @@
 // instruction (immediates included, for the MVP, 0xFC, 0xFD SIMD, 0xFE atomics and exception
 // handling), and keeps an upper bound of the operand stack's height. Only counts are tracked, not
 // types: where an instruction's effect is not known exactly, the bound errs upwards, never down.
+// Shared by the passes, whose output is cached on disk by rewriteVersion (rewrite/index.ts): a
+// change to the bytes this writes must raise rewriteVersion (tests/rewrite-cache.test.ts fails until it is).
 import { ModuleFormatError } from '../module-error.js';
 import { readLeb } from '../wasm-binary.js';
 

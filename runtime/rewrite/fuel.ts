@@ -13,6 +13,9 @@
 // every loop (at least 1 each). Straight-line code is counted exactly; code a branch skips is
 // counted all the same. It is a static weight, the same on every machine, not an exact count of
 // executed instructions (docs/design.md has the measurements).
+// Its output is cached on disk by the input's hash, the pass list and rewriteVersion
+// (rewrite/index.ts): a change to the bytes this writes must raise rewriteVersion
+// (tests/rewrite-cache.test.ts holds a golden hash of its output and fails until it is raised).
 import { leb } from '../wasm-binary.js';
 import { scanBody } from './decoder.js';
 import { rewriteBodies, wasmName, type Body, type BodyEmitter, type PassContext } from './bodies.js';

@@ -3,7 +3,9 @@
 // instrumented replays and every replica rebuild exactly the module that ran. The passes, in
 // pipeline order: the call-stack limit, fuel, NaN canonicalisation, threads (wasi-threads modules). Each later pass composes its
 // offset map with the earlier one's, so stacks name offsets in the module as given.
+import { createHash } from 'node:crypto';
 import { maxStackLimitBytes, type RewritePassRecord } from '../../formats/index.js';
+import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { addFuel } from './fuel.js';
 import { canonicaliseNans } from './nans.js';
 import { limitStack } from './stack-limit.js';
@@ -72,10 +74,13 @@ export function fuelLimitOf(passes: readonly RewritePass[]): number | undefined 
 export const canonicalNansOf = (passes: readonly RewritePass[]): boolean => passes.some((p) => p.name === 'canonical-nans');
 
 /**
- * The version of what the passes write, part of the key of every cached rewritten module (diff's
- * snapshot copies on disk): raised whenever a pass writes other bytes for the same record. 2: fuel
- * and NaN canonicalisation added; 3: threads (a pass whose meaning changes for a recorded trace needs a new
- * name or option instead: the trace says which program ran).
+ * The version of what the passes write, part of the key of every cached rewritten module (in
+ * memory and on disk: rewritten modules and diff's snapshot copies): raised whenever a pass, or
+ * what compileModule does around them (the memory limit, the deferred start function, the link
+ * check a cache hit skips), writes other bytes or accepts other modules for the same input.
+ * tests/rewrite-cache.test.ts holds a golden hash of each pass's output and fails until it is
+ * raised. 2: fuel and NaN canonicalisation added; 3: threads (a pass whose meaning changes for a
+ * recorded trace needs a new name or option instead: the trace says which program ran).
  */
 export const rewriteVersion = 3;
 
@@ -86,17 +91,43 @@ export function describePass(pass: RewritePass): string {
 }
 
 const cache = new Map<string, Uint8Array>();
-/** Rewritten modules kept for reuse (a cluster or a test loads one module many times). */
+/** Rewritten modules kept for reuse in memory (a cluster or a test loads one module many times). */
 const maxCachedModules = 16;
+
+/** The SHA-256 of bytes, as hex: what names a module in the cache keys. */
+export const bytesHash = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** The cache key of a rewritten module: the input named by `id` (its SHA-256 and whatever else shaped it), the passes, the version. */
+export const rewriteCacheKey = (id: string, passes: readonly RewritePass[]): string => `${id} ${passes.map(describePass).join(' ')} rewrite=${rewriteVersion}`;
+
+/** The rewritten module cached under `key`: from memory, else from the disk cache (effects/copy-cache.ts). */
+export function findRewritten(key: string): Uint8Array | undefined {
+  const known = cache.get(key) ?? readCachedCopy(key, 'rewritten');
+  if (known) remember(key, known);
+  return known;
+}
+
+/** Keeps a rewritten module under `key`, in memory and on disk. */
+export function keepRewritten(key: string, rewritten: Uint8Array): void {
+  writeCachedCopy(key, rewritten, 'rewritten');
+  remember(key, rewritten);
+}
+
+function remember(key: string, rewritten: Uint8Array): void {
+  cache.delete(key);
+  cache.set(key, rewritten);
+  const oldest = cache.keys().next();
+  if (cache.size > maxCachedModules && !oldest.done) cache.delete(oldest.value);
+}
 
 /**
  * The binary with every pass applied in order; `key` (the module's hash and anything else that
- * shaped `binary`) caches the result; `originShift` as for limitStack.
+ * shaped `binary`) caches the result, in memory and on disk; `originShift` as for limitStack.
  */
 export function applyRewrites(binary: Uint8Array, passes: readonly RewritePass[], key?: string, originShift = 0): Uint8Array {
   if (passes.length === 0) return binary;
-  const cacheKey = key === undefined ? undefined : `${key} ${passes.map(describePass).join(' ')}`;
-  const hit = cacheKey === undefined ? undefined : cache.get(cacheKey);
+  const cacheKey = key === undefined ? undefined : rewriteCacheKey(`${key} shift=${originShift}`, passes);
+  const hit = cacheKey === undefined ? undefined : findRewritten(cacheKey);
   if (hit) return hit;
   let out = binary;
   for (const pass of passes) {
@@ -107,10 +138,6 @@ export function applyRewrites(binary: Uint8Array, passes: readonly RewritePass[]
       case 'threads': out = addThreadHooks(out, pass.quantum, out === binary ? originShift : 0); break;
     }
   }
-  if (cacheKey !== undefined) {
-    const oldest = cache.keys().next();
-    if (cache.size >= maxCachedModules && !oldest.done) cache.delete(oldest.value);
-    cache.set(cacheKey, out);
-  }
+  if (cacheKey !== undefined) keepRewritten(cacheKey, out);
   return out;
 }

@@ -2,6 +2,8 @@
 // (TypeTable), sections with an entry appended, the name section with a function's name added,
 // and reassembly with sections swapped in. Moved out of stack-limit.ts when fuel and NaN
 // canonicalisation became passes too.
+// Shared by the passes, whose output is cached on disk by rewriteVersion (rewrite/index.ts): a
+// change to the bytes this writes must raise rewriteVersion (tests/rewrite-cache.test.ts fails until it is).
 import { ModuleFormatError } from '../module-error.js';
 import { leb, readLeb, section, sections, type Section } from '../wasm-binary.js';
 import { isV128, skipValType, type FuncType, type ModuleShape } from './decoder.js';

@@ -5,6 +5,9 @@
 // Cranelift's NaN canonicalisation does), the result goes through a new local and is replaced by
 // the canonical quiet NaN (f32 0x7fc00000, f64 0x7ff8000000000000, lane by lane for SIMD) when it
 // is not equal to itself: `x == x ? x : canonical`, a compare and a select, no branch.
+// Its output is cached on disk by the input's hash, the pass list and rewriteVersion
+// (rewrite/index.ts): a change to the bytes this writes must raise rewriteVersion
+// (tests/rewrite-cache.test.ts holds a golden hash of its output and fails until it is raised).
 import { scanBody } from './decoder.js';
 import { leb } from '../wasm-binary.js';
 import { rewriteBodies, type Body, type BodyEmitter, type PassContext } from './bodies.js';

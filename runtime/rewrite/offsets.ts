@@ -3,6 +3,8 @@
 // stack limit records, for each stretch of code it copied or inserted, its offset in the
 // original; the map travels inside the module as a custom section, so the guest's worker can
 // translate frames without being told anything else.
+// Shared by the passes, whose output is cached on disk by rewriteVersion (rewrite/index.ts): a
+// change to the bytes this writes must raise rewriteVersion (tests/rewrite-cache.test.ts fails until it is).
 import { readLeb, sections } from '../wasm-binary.js';
 import { ByteWriter } from './bytes.js';
 import type { WasmFrame } from '../trap.js';

@@ -13,6 +13,9 @@
 // since an exception skips the epilogues of the frames it unwinds. Leaves (functions that call
 // nothing in the module) are left as they are: one at most is on the stack, the innermost, and
 // every check keeps room for the costliest.
+// Its output is cached on disk by the input's hash, the pass list and rewriteVersion
+// (rewrite/index.ts): a change to the bytes this writes must raise rewriteVersion
+// (tests/rewrite-cache.test.ts holds a golden hash of its output and fails until it is raised).
 import { maxStackLimitBytes } from '../../formats/index.js';
 import { ModuleFormatError } from '../module-error.js';
 import { leb, readLeb, section, type Section } from '../wasm-binary.js';

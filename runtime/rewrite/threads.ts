@@ -14,6 +14,9 @@
 // thread's turn; the hooks at function entry and loop heads subtract the same static costs as the
 // fuel pass and, below zero, call the `yield` slot, whose host function passes the turn and
 // refills the global. The host refills it at every switch, so each turn starts with a full quantum.
+// Its output is cached on disk by the input's hash, the pass list and rewriteVersion
+// (rewrite/index.ts): a change to the bytes this writes must raise rewriteVersion
+// (tests/rewrite-cache.test.ts holds a golden hash of its output and fails until it is raised).
 import { leb, readLeb } from '../wasm-binary.js';
 import { scanBody } from './decoder.js';
 import { rewriteBodies, wasmName, type Body, type BodyEmitter, type PassContext } from './bodies.js';
