@@ -180,7 +180,7 @@ function startNodeSnapshots(argv: ParsedClusterArgs, etcd: EtcdLog, node: number
   } catch (err) {
     throw new UsageError(`--snapshot-dir ${dir}: cannot create it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  const machine = machineFingerprint(loaded.map((p) => ({ moduleBytes: readFileSync(p.path), config: p.config })), replicas);
+  const machine = machineFingerprint(loaded.map((p) => ({ moduleBytes: p.bytes, config: p.config })), replicas);
   const say = (line: string) => void process.stderr.write(`replicode: ${line}\n`);
   return new NodeSnapshots({
     log: etcd, dir: new SnapshotDir(dir, { machine, cluster: argv.clusterName, replica: node }, say), node, replicas, machine, cluster: argv.clusterName,
