@@ -3,6 +3,7 @@
 // guest workers must load compiled JavaScript.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { afterAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -35,8 +36,18 @@ export function expectedStdout(c: ProgramCase): string | null {
   return c.stdout === null ? null : readFileSync(join(programsDir, c.stdout), 'utf8');
 }
 
+/** Directories tempDir made, removed once the test file is done (etcd's data dirs alone are ~120 MB each). */
+const madeDirs: string[] = [];
+afterAll(() => {
+  for (const dir of madeDirs.splice(0)) {
+    try { rmSync(dir, { recursive: true, force: true }); } catch { /* a file still held open: left for the OS */ }
+  }
+});
+
 export function tempDir(prefix = 'replicode-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
 
 /** A fresh host directory for a case's /data preopen, or null. */
