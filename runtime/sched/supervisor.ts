@@ -9,6 +9,7 @@
 import { parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
 import { SchedChannel, SpawnAck } from './channel.js';
 import type { ThreadWorkerData } from './thread-worker.js';
+import { threadWorkerFault } from '../effects/test-faults.js';
 
 export interface SupervisorData {
   /** Where spawns come from and where a lost worker's reason goes (thread 0 reads it synchronously). */
@@ -25,11 +26,8 @@ export type SpawnRequest = ThreadWorkerData;
 /** What the supervisor tells thread 0 about a worker that stopped or never started. */
 export interface LostWorker { tid: number; reason: string }
 
-/**
- * Test-only (tests/threads-lost.test.ts): `heap` starts thread workers with a heap too small to
- * start (they fail before they are online), `throw` with a script that throws as it loads (after).
- */
-const testFault = process.env.REPLICODE_TEST_THREAD_WORKER;
+/** Test-only (tests/threads-lost.test.ts): see threadWorkerFault. */
+const testFault = threadWorkerFault();
 
 const { port, channel, threadWorkerUrl, stackMb } = workerData as SupervisorData;
 const ch = new SchedChannel(channel);
