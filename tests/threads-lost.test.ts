@@ -62,9 +62,18 @@ describe('a thread whose worker fails ends cleanly, never hangs', () => {
     const r = runCli(['run', guest('spawn_once', spawnOnce)], '', undefined, env);
     expect(r.exitCode).toBe(threadLostExitCode);
     expect(r.stderr).toMatch(line);
-    const rec = runCli(['record', '-o', join(tempDir(), 'lost.rct'), guest('spawn_once', spawnOnce)], '', undefined, env);
+    const trace = join(tempDir(), 'lost.rct');
+    const rec = runCli(['record', '-o', trace, guest('spawn_once', spawnOnce)], '', undefined, env);
     expect(rec.exitCode).toBe(threadLostExitCode);
     expect(rec.stderr.split('\n')[0] + '\n').toMatch(line);
+    // The trace ends as a trap with code 71 would: a replay that loses the thread again matches;
+    // one whose thread runs goes past the recording's end (a divergence, exit 3).
+    expect(runCli(['inspect', trace]).stdout).toContain('exit:        trap with code 71 (thread worker lost: thread 1 stopped');
+    const again = runCli(['replay', '-q', trace], '', undefined, env);
+    expect(again.exitCode, again.stderr).toBe(0);
+    const healthy = runCli(['replay', '-q', trace]);
+    expect(healthy.exitCode).toBe(3);
+    expect(healthy.stderr).toContain('the guest made a call after the recording ended');
   });
 
   it('the chatter guest, three threads, each lost: the first to get the turn is named', () => {
