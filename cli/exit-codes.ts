@@ -1,6 +1,6 @@
 // The exit codes of the replicode CLI: the one place they are defined, described (top-level
 // --help prints `exitCodeHelp`; docs/run.md's table says the same) and decided for `replay`.
-import { deadlockExitCode, divergedExitCode, fuelExhaustedExitCode, trapExitCode, type GuestOutcome } from '../runtime/index.js';
+import { deadlockExitCode, threadLostExitCode, divergedExitCode, fuelExhaustedExitCode, trapExitCode, type GuestOutcome } from '../runtime/index.js';
 
 export const ExitCode = {
   /** Success; for `replay`, the run matched its trace (whatever the guest's own exit code). */
@@ -22,6 +22,8 @@ export const ExitCode = {
   fuelExhausted: fuelExhaustedExitCode,
   /** Every thread of a wasi-threads guest waits, none with a timeout (128 + SIGQUIT, on which a JVM prints its threads). */
   deadlock: deadlockExitCode,
+  /** A wasi-threads guest's thread lost its worker (its start failed after thread-spawn succeeded): EX_OSERR. */
+  threadLost: threadLostExitCode,
 } as const;
 
 /** Rows of the exit-code table shown by `replicode --help`. */
@@ -35,6 +37,7 @@ const exitCodeRows: [string, string][] = [
   [String(ExitCode.trap), 'the guest trapped (run, record)'],
   [String(ExitCode.fuelExhausted), 'the guest used its --max-fuel and was stopped (run, record, cluster)'],
   [String(ExitCode.deadlock), 'deadlock: every thread of a wasi-threads guest waits (run, record)'],
+  [String(ExitCode.threadLost), 'a thread\'s worker of a wasi-threads guest stopped before its thread ended (run, record)'],
 ];
 
 export const exitCodeHelp = [

@@ -44,7 +44,7 @@ export { realMachineClock } from './effects/gateway.js';
 export { Gateway, GatewayError, type ListenSpec } from './effects/gateway.js';
 export { parseFault, faultsBeyondMemory, FaultSpecError, type Fault } from './trace/faults.js';
 export * from './snapshot/index.js';
-export { deadlockExitCode, defaultMaxThreads, maxMaxThreads, isThreadedModule, Scheduler, DeadlockError, WaitResult } from './sched/index.js';
+export { deadlockExitCode, threadLostExitCode, defaultMaxThreads, maxMaxThreads, isThreadedModule, Scheduler, DeadlockError, WaitResult } from './sched/index.js';
 export { isComponentProgram, type ComponentProgram, type GuestProgram } from './p2/index.js';
 export { httpGuestPort, maxHttpConnections, maxHeadBytes, maxRequestBodyBytes, maxResponseBodyBytes, parseRequest, serializeResponse } from './p2/index.js';
 export { readTextLines, wallClockMs } from './effects/host-files.js';

@@ -10,7 +10,7 @@ import { GuestStop, type Divergence, type GuestSession } from './trace/session.j
 import { stopImport } from './snapshot/abi.js';
 import type { InstructionClock, SnapshotDriver, SnapshotSession } from './snapshot/driver.js';
 import { isComponentProgram, startComponent, type ComponentProgram, type GuestProgram } from './p2/index.js';
-import { DeadlockError, deadlockExitCode, isThreadedModule, ThreadHost, ThreadTrap } from './sched/index.js';
+import { DeadlockError, deadlockExitCode, isThreadedModule, ThreadHost, ThreadLost, threadLostExitCode, ThreadTrap } from './sched/index.js';
 import { defaultMaxThreads } from './sched/scheduler.js';
 import { guestThreadStackMb } from './rewrite/index.js';
 
@@ -125,6 +125,7 @@ function caught(err: unknown): GuestOutcome {
     return err.fuel ? { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: `thread ${err.tid}: ${fuelExhaustedMessage}`, frames: err.trap.frames } }
       : { kind: 'trap', exitCode: trapExitCode, trap: { message: err.message, frames: err.trap.frames } };
   }
+  if (err instanceof ThreadLost) return { kind: 'trap', exitCode: threadLostExitCode, trap: { message: err.message, frames: [] } };
   if (err instanceof DeadlockError) return { kind: 'trap', exitCode: deadlockExitCode, trap: { message: err.message, frames: [] } };
   throw err;
 }

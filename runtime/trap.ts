@@ -60,6 +60,9 @@ export const fuelExhaustedMessage = 'fuel exhausted (--max-fuel)';
 /** How a deadlock report begins (runtime/sched/scheduler.ts): formatTrap shows it as one line, with no stack. */
 export const deadlockMessagePrefix = 'deadlock: every thread waits: ';
 
+/** How a lost thread's report begins (runtime/sched/failure.ts, ThreadLost): one line too. */
+export const threadLostMessagePrefix = 'thread worker lost: ';
+
 export function trapInfo(err: Error): TrapInfo {
   const frames = wasmFrames(err.stack);
   // The stack limit's trap is an `unreachable` in the function the pass adds: report it by name
@@ -76,7 +79,7 @@ export interface TrapSources { frames: SourceLocation[][]; warning: string | nul
 
 /** Human-readable report for stderr; with `sources`, "file:line:column in function" where known. */
 export function formatTrap(trap: TrapInfo, sources?: TrapSources): string {
-  if (trap.message.startsWith(deadlockMessagePrefix)) return `replicode: ${trap.message}\n`;
+  if (trap.message.startsWith(deadlockMessagePrefix) || trap.message.startsWith(threadLostMessagePrefix)) return `replicode: ${trap.message}\n`;
   const lines = [`replicode: guest trapped: ${trap.message}`, 'wasm stack (innermost first):', ...formatFrames(trap.frames, sources, '  ')];
   if (trap.frames.length === 0) lines.push('  (no wasm frames)');
   if (sources?.warning) lines.push(`replicode: warning: ${sources.warning}`);

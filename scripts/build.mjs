@@ -21,6 +21,9 @@ const steps = [
   // The worker of each guest thread but the main one (wasi-threads, runtime/sched/).
   [bin('esbuild'), ['dist/runtime/sched/thread-worker.js', '--bundle', '--platform=node', '--format=esm', '--log-level=warning',
     '--outfile=dist/runtime/sched/thread-worker.bundle.js']],
+  // Their supervisor, which starts them and watches them (thread 0 cannot while it serves).
+  [bin('esbuild'), ['dist/runtime/sched/supervisor.js', '--bundle', '--platform=node', '--format=esm', '--log-level=warning',
+    '--outfile=dist/runtime/sched/supervisor.bundle.js']],
   // The CLI (bin/replicode.js loads it): a handful of files instead of ~200 to read and compile.
   // Code loaded on demand (cluster, tui, index, ...) goes in chunks of its own (--splitting);
   // packages that read files next to their own code or are large and rarely used stay outside.

@@ -230,7 +230,7 @@ function atomicInstruction(bytes: Uint8Array, sub: number, at: number): [Effect,
 interface Frame { base: number; params: number; results: number; loop?: number }
 
 /** Reads a block type: its parameter and result counts, and where it ends. */
-function readBlockType(bytes: Uint8Array, at: number, shape: ModuleShape): [params: number, results: number, next: number] {
+export function readBlockType(bytes: Uint8Array, at: number, shape: ModuleShape): [params: number, results: number, next: number] {
   const b = bytes[at];
   if (b === 0x40) return [0, 0, at + 1];
   // One byte from 0x41 to 0x7f is a negative s33: a value type, not a type index.

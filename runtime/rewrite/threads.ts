@@ -18,7 +18,7 @@
 // (rewrite/index.ts): a change to the bytes this writes must raise rewriteVersion
 // (tests/rewrite-cache.test.ts holds a golden hash of its output and fails until it is raised).
 import { leb, readLeb } from '../wasm-binary.js';
-import { scanBody } from './decoder.js';
+import { readBlockType, scanBody, type BodyScan } from './decoder.js';
 import { rewriteBodies, wasmName, type Body, type BodyEmitter, type PassContext } from './bodies.js';
 import { assert, customSection, sleb } from './module.js';
 import { ModuleFormatError } from '../module-error.js';
@@ -44,6 +44,7 @@ const i64 = 0x7e;
 const Op = {
   globalGet: 0x23, globalSet: 0x24, i32Const: 0x41, i32Sub: 0x6b, i32LtS: 0x48, if: 0x04, emptyType: 0x40,
   end: 0x0b, localGet: 0x20, localTee: 0x22, callIndirect: 0x11, funcref: 0x70, exportTable: 0x01, exportGlobal: 0x03,
+  block: 0x02, loop: 0x03, i32Add: 0x6a, br: 0x0c, brIf: 0x0d, brTable: 0x0e, unreachable: 0x00,
 } as const;
 
 interface Types { wait32: number; wait64: number; notify: number; yield: number }
@@ -68,6 +69,76 @@ function memargOffset(binary: Uint8Array, at: number): number {
   return offset > 0x7fffffff ? offset - 2 ** 32 : offset; // an i32.const of the same bits; the host reads it unsigned
 }
 
+/** The instructions that open a block (block, loop, if, try, try_table) and close one (end). */
+const opensBlock = new Set([0x02, 0x03, 0x04, 0x06, 0x1f]);
+/** Instructions with labels the loop rewrite does not renumber (exceptions, GC branches): their functions keep hooks in place. */
+const otherLabels = new Set([0x06, 0x07, 0x08, 0x09, 0x0a, 0x18, 0x19, 0x1f, 0xd5, 0xd6, 0xfb]);
+
+/**
+ * Each loop, with its hook's yield out of the loop: the loop `L` becomes
+ *   block bt (loop (block (L: [left -= cost; br_if 1 if left < 0] body) br 2) yield; left += cost; br 0) unreachable end
+ * so the hot loop holds a decrement and a branch, and the call sits on the cold path outside it
+ * (a call inside a loop, even one never taken, made TurboFan keep the loop's values in memory:
+ * sha256 1.28x with the call in place). After the yield the loop is entered again from its head,
+ * its cost refunded first, so the quantum left is what the hook in place left (the same schedule),
+ * and a loop costing more than the quantum still moves on (without the refund it yields for ever).
+ * Every branch inside the loop to a label outside it goes 3 labels further. Loops with
+ * parameters, and functions with exception or GC branches, keep the hook in place.
+ */
+interface LoopSite { at: number; afterType: number; end: number; cost: number; out: boolean }
+
+/** The loops of the body, in order, with their `end`, and every branch with the blocks open around it (a moved loop's index, else -1); null: keep hooks in place. */
+function loopSites(binary: Uint8Array, body: Body, scan: BodyScan, ctx: PassContext): { loops: LoopSite[]; branches: [at: number, frames: number[]][] } | null {
+  const loops: LoopSite[] = [];
+  const branches: [number, number[]][] = [];
+  // Open blocks, innermost last: -1 a block that is not a moved loop, else its index in `loops`.
+  const open: number[] = [];
+  let bail = false;
+  let next = 0;
+  scanBody(binary, body.codeStart, body.end, body.type.results, ctx.parsed.shape, {
+    visit: (op, at) => {
+      if (bail) return;
+      if (otherLabels.has(op)) { bail = true; return; }
+      if (op === Op.loop) {
+        const [params, , afterType] = readBlockType(binary, at + 1, ctx.parsed.shape);
+        assert(scan.loops[next * 2] === afterType, 'loop sites in the order the scan found them');
+        loops.push({ at, afterType, end: -1, cost: Math.max(1, scan.loops[next * 2 + 1]!), out: params === 0 });
+        open.push(params === 0 ? next : -1);
+        next++;
+      } else if (opensBlock.has(op)) open.push(-1);
+      else if (op === Op.end) {
+        const closed = open.pop();
+        if (closed !== undefined && closed >= 0) loops[closed]!.end = at;
+      } else if (op === Op.br || op === Op.brIf || op === Op.brTable) branches.push([at, [...open]]);
+    },
+  });
+  return bail ? null : { loops, branches };
+}
+
+/** A label `depth` seen from inside `frames` (innermost last) moves 3 further per moved loop it leaves. */
+function shifted(depth: number, frames: number[]): number {
+  let extra = 0;
+  for (let d = 0; d < depth && d < frames.length; d++) if (frames[frames.length - 1 - d]! >= 0) extra += 3;
+  return depth + extra;
+}
+
+/** A branch instruction with its labels renumbered. */
+function renumbered(binary: Uint8Array, at: number, frames: number[]): [bytes: number[], end: number] {
+  const op = binary[at]!;
+  if (op !== Op.brTable) {
+    const [depth, end] = readLeb(binary, at + 1);
+    return [[op, ...leb(shifted(depth, frames))], end];
+  }
+  let [n, q] = readLeb(binary, at + 1);
+  const out = [op, ...leb(n)];
+  for (n++; n > 0; n--) {
+    const [depth, after] = readLeb(binary, q);
+    out.push(...leb(shifted(depth, frames)));
+    q = after;
+  }
+  return [out, q];
+}
+
 function rewriteBody(body: Body, emit: BodyEmitter, binary: Uint8Array, ctx: PassContext, types: Types, quantum: boolean): void {
   const scan = scanBody(binary, body.codeStart, body.end, body.type.results, ctx.parsed.shape, { loops: quantum, atomics: true });
   const table = leb(ctx.tableIndex);
@@ -76,25 +147,57 @@ function rewriteBody(body: Body, emit: BodyEmitter, binary: Uint8Array, ctx: Pas
   const yieldCall = call(SchedSlot.yield, types.yield, table);
   if (quantum) emit.out.leb(body.groups + 1).bytes(binary.subarray(body.localsStart, body.codeStart)).byte(1).byte(i32);
   else emit.out.leb(body.groups).bytes(binary.subarray(body.localsStart, body.codeStart));
-  // Insertions in order of offset: loop heads (insert) and wait/notify (replace), each a triple.
-  const edits: [at: number, kind: 'loop' | 'atomic', value: number, end: number][] = [];
-  for (let i = 0; i < scan.loops.length; i += 2) edits.push([scan.loops[i]!, 'loop', Math.max(1, scan.loops[i + 1]!), scan.loops[i]!]);
+  const sites = quantum && scan.loops.length > 0 ? loopSites(binary, body, scan, ctx) : null;
+  // Edits in order of offset: [at, kind, value, end]. A hook inserted at a loop head; a moved
+  // loop's head and tail; a renumbered branch; a wait/notify replaced.
+  type Edit = [at: number, kind: 'hook' | 'head' | 'tail' | 'branch' | 'atomic', value: number, end: number];
+  const edits: Edit[] = [];
+  if (sites) {
+    sites.loops.forEach((l, i) => {
+      if (!l.out) { edits.push([l.afterType, 'hook', l.cost, l.afterType]); return; }
+      edits.push([l.at, 'head', i, l.afterType], [l.end + 1, 'tail', i, l.end + 1]);
+    });
+    sites.branches.forEach(([at, frames], i) => { if (frames.some((f) => f >= 0)) edits.push([at, 'branch', i, -1]); });
+  } else {
+    for (let i = 0; i < scan.loops.length; i += 2) edits.push([scan.loops[i]!, 'hook', Math.max(1, scan.loops[i + 1]!), scan.loops[i]!]);
+  }
   for (let i = 0; i < scan.atomics.length; i += 3) edits.push([scan.atomics[i]!, 'atomic', scan.atomics[i + 1]!, scan.atomics[i + 2]!]);
-  edits.sort((a, b) => a[0] - b[0]);
+  edits.sort((a, b) => a[0] - b[0] || (a[1] === 'tail' ? -1 : b[1] === 'tail' ? 1 : 0));
   if (quantum) emit.insert(hook(global, left, Math.max(1, scan.outsideLoops), yieldCall), body.codeStart);
   let copied = body.codeStart;
   for (const [at, kind, value, end] of edits) {
     emit.copy(copied, at);
-    if (kind === 'loop') {
-      emit.insert(hook(global, left, value, yieldCall), at);
-      copied = at;
-      continue;
+    copied = at;
+    switch (kind) {
+      case 'hook': emit.insert(hook(global, left, value, yieldCall), at); break;
+      case 'head': {
+        const l = sites!.loops[value]!;
+        emit.insert([Op.block, ...binary.subarray(l.at + 1, l.afterType), Op.loop, Op.emptyType, Op.block, Op.emptyType], at);
+        copied = emit.copy(at, l.afterType);
+        emit.insert([Op.globalGet, ...global, Op.i32Const, ...sleb(l.cost), Op.i32Sub, Op.localTee, ...left, Op.globalSet, ...global,
+          Op.localGet, ...left, Op.i32Const, 0, Op.i32LtS, Op.brIf, 1], l.afterType);
+        break;
+      }
+      case 'tail': { // the refund: the head's hook charges this iteration again when the loop is entered again
+        const cost = sites!.loops[value]!.cost;
+        emit.insert([Op.br, 2, Op.end, ...yieldCall, Op.globalGet, ...global, Op.i32Const, ...sleb(cost), Op.i32Add, Op.globalSet, ...global, Op.br, 0, Op.end, Op.unreachable, Op.end], at);
+        break;
+      }
+      case 'branch': {
+        const [bytes, after] = renumbered(binary, at, sites!.branches[value]![1]);
+        emit.insert(bytes, at);
+        copied = after;
+        break;
+      }
+      case 'atomic': {
+        // 0xFE, the sub-opcode (one byte: 0, 1 or 2), then the memarg.
+        const offset = memargOffset(binary, at + 2);
+        const [slot, type] = value === 0 ? [SchedSlot.notify, types.notify] : value === 1 ? [SchedSlot.wait32, types.wait32] : [SchedSlot.wait64, types.wait64];
+        emit.insert([Op.i32Const, ...sleb(offset), ...call(slot, type, table)], at);
+        copied = end;
+        break;
+      }
     }
-    // 0xFE, the sub-opcode (one byte: 0, 1 or 2), then the memarg.
-    const offset = memargOffset(binary, at + 2);
-    const [slot, type] = value === 0 ? [SchedSlot.notify, types.notify] : value === 1 ? [SchedSlot.wait32, types.wait32] : [SchedSlot.wait64, types.wait64];
-    emit.insert([Op.i32Const, ...sleb(offset), ...call(slot, type, table)], at);
-    copied = end;
   }
   emit.copy(copied, body.end);
 }

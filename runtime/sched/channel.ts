@@ -3,18 +3,26 @@
 // writes a request, so one request area serves all: the caller fills it, marks its own turn word
 // 0, puts its slot + 1 in the mailbox and wakes thread 0, then sleeps on its turn word until the
 // scheduler gives it the turn again, with its call's result in its result word.
+//
+// Thread 0 sleeps on a doorbell word that every request and every lost worker rings (the thread
+// supervisor, supervisor.ts, marks a slot lost when its worker stops before its thread ended),
+// so a worker that dies while holding the turn ends the wait instead of leaving thread 0 asleep.
 
 /** A request's kind. */
 export const Req = { syscall: 1, spawn: 2, wait32: 3, wait64: 4, notify: 5, yield: 6, exit: 7, failed: 8 } as const;
 
 /** Int32 indices of the request area. */
-const Ctl = { mailbox: 0, kind: 1, call: 2, argc: 3 } as const;
+const Ctl = { mailbox: 0, kind: 1, call: 2, argc: 3, doorbell: 4, spawnAck: 5 } as const;
 /** The most arguments a request carries (the longest syscall has 9). */
 export const maxRequestArgs = 16;
 const argsAt = 64;
 const slotsAt = argsAt + maxRequestArgs * 8;
-/** Per slot: the turn word (1: holds the turn) and the result word. */
-const slotInts = 2;
+/** Per slot: the turn word (1: holds the turn), the result word, and the lost word (the tid of its worker that stopped). */
+const slotInts = 3;
+/** What the supervisor answers a spawn with, in the spawn-ack word (0 while it has not). */
+export const SpawnAck = { pending: 0, online: 1, failed: 2 } as const;
+/** takeRequest's answer when the thread holding the turn lost its worker. */
+export const lostSlot = -1;
 
 export function schedChannelBytes(maxThreads: number): number {
   return slotsAt + maxThreads * slotInts * 4;
@@ -45,7 +53,12 @@ export class SchedChannel {
     }
     Atomics.store(ctl, slotsAt / 4 + slot * slotInts, 0);
     Atomics.store(ctl, Ctl.mailbox, slot + 1);
-    Atomics.notify(ctl, Ctl.mailbox);
+    this.ring();
+  }
+
+  private ring(): void {
+    Atomics.add(this.ctl, Ctl.doorbell, 1);
+    Atomics.notify(this.ctl, Ctl.doorbell);
   }
 
   /** Sleeps until the thread in `slot` holds the turn; its last call's result. */
@@ -57,13 +70,46 @@ export class SchedChannel {
 
   // ---- thread 0's side ----
 
-  /** Sleeps until a request arrives; the requesting slot. */
-  takeRequest(): number {
+  /**
+   * Sleeps until a request arrives (the requesting slot) or the worker of `tid`, in `slot` and
+   * holding the turn, is marked lost (`lostSlot`). The doorbell is read before the words it
+   * guards, so a ring between the check and the wait ends the wait at once.
+   */
+  takeRequest(slot: number, tid: number): number {
     const { ctl } = this;
-    let m: number;
-    while ((m = Atomics.load(ctl, Ctl.mailbox)) === 0) Atomics.wait(ctl, Ctl.mailbox, 0);
-    Atomics.store(ctl, Ctl.mailbox, 0);
-    return m - 1;
+    for (;;) {
+      const bell = Atomics.load(ctl, Ctl.doorbell);
+      const m = Atomics.load(ctl, Ctl.mailbox);
+      if (m !== 0) {
+        Atomics.store(ctl, Ctl.mailbox, 0);
+        return m - 1;
+      }
+      if (Atomics.load(ctl, slotsAt / 4 + slot * slotInts + 2) === tid) return lostSlot;
+      Atomics.wait(ctl, Ctl.doorbell, bell);
+    }
+  }
+
+  /** The supervisor's side: the worker of `tid` (in `slot`) stopped; wakes thread 0 if it waits on it. */
+  markLost(slot: number, tid: number): void {
+    Atomics.store(this.ctl, slotsAt / 4 + slot * slotInts + 2, tid);
+    this.ring();
+  }
+
+  /** Before a spawn request to the supervisor. */
+  clearSpawnAck(): void {
+    Atomics.store(this.ctl, Ctl.spawnAck, SpawnAck.pending);
+  }
+
+  /** The supervisor's answer to a spawn (`SpawnAck`). */
+  answerSpawn(ack: number): void {
+    Atomics.store(this.ctl, Ctl.spawnAck, ack);
+    Atomics.notify(this.ctl, Ctl.spawnAck);
+  }
+
+  /** Thread 0 waits for the supervisor's answer, at most `timeoutMs`; `SpawnAck.pending` if none came. */
+  awaitSpawnAck(timeoutMs: number): number {
+    Atomics.wait(this.ctl, Ctl.spawnAck, SpawnAck.pending, timeoutMs);
+    return Atomics.load(this.ctl, Ctl.spawnAck);
   }
 
   request(): Request {
@@ -73,6 +119,7 @@ export class SchedChannel {
   /** A new thread's slot, not holding the turn. */
   resetSlot(slot: number): void {
     Atomics.store(this.ctl, slotsAt / 4 + slot * slotInts, 0);
+    Atomics.store(this.ctl, slotsAt / 4 + slot * slotInts + 2, 0);
   }
 
   /** Gives the turn to the thread in `slot`, with `result` for its last call. */

@@ -10,14 +10,22 @@ import { readLeb } from '../wasm-binary.js';
 import { wasmPageBytes } from '../memory-limit.js';
 import { assert } from '../rewrite/module.js';
 import { threadsSectionName } from '../rewrite/threads.js';
-import { Req, SchedChannel, schedChannelBytes, type Request } from './channel.js';
+import { lostSlot, Req, SchedChannel, schedChannelBytes, SpawnAck, type Request } from './channel.js';
 import { fillSchedTable, quantumRefill } from './host-table.js';
-import { DeadlockError, Scheduler, WaitResult, type GuestThread } from './scheduler.js';
-import { ThreadTrap, type ThreadFailure } from './failure.js';
+import { DeadlockError, eagain, Scheduler, WaitResult, type GuestThread } from './scheduler.js';
+import { ThreadLost, ThreadTrap, type ThreadFailure } from './failure.js';
 import type { ThreadWorkerData } from './thread-worker.js';
+import type { LostWorker, SpawnRequest, SupervisorData } from './supervisor.js';
 
 // Spelled from this file's folder as from the guest worker's bundle (both are two levels under dist/).
 const threadWorkerUrl = new URL('../sched/thread-worker.bundle.js', import.meta.url);
+const supervisorUrl = new URL('../sched/supervisor.bundle.js', import.meta.url);
+/**
+ * Longest thread 0 waits for the supervisor to say whether a new thread's worker is online (a
+ * worker starts in tens of ms, seconds on a loaded machine); past it the supervisor itself is
+ * lost, our bug.
+ */
+const spawnAnswerMs = 120_000;
 
 export interface ThreadHostOptions {
   module: WebAssembly.Module;
@@ -39,7 +47,9 @@ export class ThreadHost {
   readonly scheduler: Scheduler;
   readonly memory: WebAssembly.Memory;
   private readonly channel: SchedChannel;
-  private readonly workers = new Map<number, { worker: Worker; port: MessagePort }>();
+  /** Each other thread's failure port (its worker describes a trap there before Req.failed). */
+  private readonly ports = new Map<number, MessagePort>();
+  private supervisor: { worker: Worker; port: MessagePort } | undefined;
   private syscalls: Record<string, Syscall> = {};
   private refill = (): void => {};
 
@@ -83,17 +93,24 @@ export class ThreadHost {
 
   /** Ends every other thread (the process is over). */
   close(): void {
-    for (const { worker, port } of this.workers.values()) {
-      port.close();
-      void worker.terminate();
+    for (const port of this.ports.values()) port.close();
+    this.ports.clear();
+    if (this.supervisor) { // its thread workers end with it
+      this.supervisor.port.close();
+      void this.supervisor.worker.terminate();
+      this.supervisor = undefined;
     }
-    this.workers.clear();
   }
 
   /** After a call of thread 0's: the next thread runs; thread 0 serves until the turn is back. */
   private turnOver(): void {
     this.passTurn();
-    while (this.scheduler.current !== 0) this.serve(this.channel.takeRequest());
+    while (this.scheduler.current !== 0) {
+      const t = this.scheduler.thread(this.scheduler.current);
+      const slot = this.channel.takeRequest(t.slot, t.tid);
+      if (slot === lostSlot) throw this.lost(t.tid);
+      this.serve(slot);
+    }
     this.refill();
   }
 
@@ -141,34 +158,67 @@ export class ThreadHost {
     this.scheduler.wait(address, wide, timeoutNs);
   }
 
+  /**
+   * A new thread, its worker started by the supervisor; -EAGAIN past --max-threads or when the
+   * worker could not be started (it failed before it was online). Thread 0 waits for the answer,
+   * so the new thread exists, or not, before the guest's next instruction.
+   */
   private spawn(arg: number): number {
     const got = this.scheduler.spawn();
     if ('errno' in got) return -got.errno;
     this.channel.resetSlot(got.slot);
     const { port1, port2 } = new MessageChannel();
-    const workerData: ThreadWorkerData = { module: this.options.module, memory: this.memory, channel: this.channel.buffer, tid: got.tid, slot: got.slot, arg, port: port2 };
-    const worker = new Worker(threadWorkerUrl, {
-      workerData, transferList: [port2],
-      ...(this.options.stackMb !== undefined ? { resourceLimits: { stackSizeMb: this.options.stackMb } } : {}),
-    });
-    // Thread 0 learns of failures over the port (it cannot take events while it serves).
-    worker.on('error', () => {});
-    this.workers.set(got.tid, { worker, port: port1 });
+    const req: SpawnRequest = { module: this.options.module, memory: this.memory, channel: this.channel.buffer, tid: got.tid, slot: got.slot, arg, port: port2 };
+    this.channel.clearSpawnAck();
+    this.supervised().port.postMessage(req, [port2]);
+    const ack = this.channel.awaitSpawnAck(spawnAnswerMs);
+    assert(ack !== SpawnAck.pending, `the thread supervisor did not answer thread ${got.tid}'s spawn in ${spawnAnswerMs / 1000} s`);
+    if (ack === SpawnAck.failed) {
+      port1.close();
+      this.scheduler.exit(got.tid); // never ran; its tid is not reused
+      return -eagain;
+    }
+    this.ports.set(got.tid, port1);
     return got.tid;
+  }
+
+  /** The supervisor, started at the first spawn (a process without threads never pays for it). */
+  private supervised(): { worker: Worker; port: MessagePort } {
+    if (this.supervisor) return this.supervisor;
+    const { port1, port2 } = new MessageChannel();
+    const workerData: SupervisorData = { port: port2, channel: this.channel.buffer, threadWorkerUrl: threadWorkerUrl.href, stackMb: this.options.stackMb };
+    const worker = new Worker(supervisorUrl, { workerData, transferList: [port2] });
+    // Thread 0 cannot take the supervisor's events while it serves; a failure of its own shows as a spawn it never answers.
+    worker.on('error', () => {});
+    worker.unref();
+    port1.unref();
+    this.supervisor = { worker, port: port1 };
+    return this.supervisor;
+  }
+
+  /** The thread holding the turn lost its worker (the supervisor said why on its port): the process ends. */
+  private lost(tid: number): ThreadLost {
+    const port = this.supervisor?.port;
+    assert(port !== undefined, `thread ${tid} lost its worker, yet no supervisor started it`);
+    // At most one message per lost thread, and the first lost thread ends the process: a bounded drain.
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      const w = m.message as LostWorker;
+      if (w.tid === tid) return new ThreadLost(tid, w.reason);
+    }
+    return new ThreadLost(tid, 'without a reason');
   }
 
   private ended(t: GuestThread): void {
     this.scheduler.exit(t.tid);
-    const w = this.workers.get(t.tid);
-    this.workers.delete(t.tid);
-    w?.port.close();
+    this.ports.get(t.tid)?.close();
+    this.ports.delete(t.tid);
   }
 
   /** What the thread's worker said before it posted Req.failed: a trap ends the process as the guest's; anything else is our bug. */
   private failure(tid: number): Error {
-    const w = this.workers.get(tid);
-    assert(w !== undefined, `thread ${tid} has a worker`);
-    const failure = receiveMessageOnPort(w.port)?.message as ThreadFailure | undefined;
+    const port = this.ports.get(tid);
+    assert(port !== undefined, `thread ${tid} has a failure port`);
+    const failure = receiveMessageOnPort(port)?.message as ThreadFailure | undefined;
     if (failure?.kind === 'trap') return new ThreadTrap(tid, failure.trap, failure.fuel);
     return new Error(`guest thread ${tid} failed: ${failure?.kind === 'internal' ? failure.stack || failure.message : 'without saying why'}`);
   }

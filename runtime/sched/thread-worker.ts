@@ -6,6 +6,7 @@ import { workerData, type MessagePort } from 'node:worker_threads';
 import { syscallId } from '../../formats/syscalls.js';
 import { isTrap, trapInfo } from '../trap.js';
 import { fuelExport } from '../rewrite/index.js';
+import { deferredStartExport } from '../start-function.js';
 import { Req, SchedChannel } from './channel.js';
 import { fillSchedTable, quantumRefill } from './host-table.js';
 import { threadStartExport, type ThreadFailure } from './failure.js';
@@ -56,6 +57,11 @@ try {
     notify: (a, count) => call(Req.notify, 0, [a, count]),
     yield: () => { call(Req.yield, 0, []); },
   });
+  // Every instance runs the module's start function, as the Wasm spec says (LLVM's
+  // __wasm_init_memory guards its own once-only work with an atomic flag); RepliCode defers it
+  // (runtime/start-function.ts), so it is called here, in this thread, before its start routine.
+  const startFunction = instance.exports[deferredStartExport];
+  if (typeof startFunction === 'function') (startFunction as () => void)();
   (instance.exports[threadStartExport] as (tid: number, arg: number) => void)(tid, arg);
   ch.post(slot, Req.exit, 0, []);
 } catch (err) {
