@@ -15,11 +15,10 @@
 //      the body's `pageHashes` lists them)
 // A damaged, truncated or foreign file is refused with one line naming the byte offset; the
 // reader falls back to an older file or to the whole log.
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
-import { InternalError, sha256 } from '../runtime/index.js';
+import { fileSize, InternalError, listNames, readWhole, removePath, renamePath, sha256, writeSynced } from '../runtime/index.js';
 import type { ReplicaSnapshot } from './cluster.js';
 
 export const snapshotFileMagic = 'RCSNAP\0\0';
@@ -181,7 +180,7 @@ export class SnapshotDir {
 
   /** This replica's snapshot files, the newest first. */
   async list(): Promise<{ batch: number; path: string }[]> {
-    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const names = await listNames(this.dir);
     return names.flatMap((name) => {
       const m = namePattern.exec(name);
       return m && Number(m[1]) === this.expect.replica ? [{ batch: Number(m[2]), path: join(this.dir, name) }] : [];
@@ -191,9 +190,9 @@ export class SnapshotDir {
   /** Reads one file; a file that cannot be used gets one line (naming the byte offset) and undefined. */
   async load(path: string): Promise<ReturnType<typeof decodeSnapshotFile> | undefined> {
     try {
-      const size = (await stat(path)).size;
+      const size = await fileSize(path);
       if (size > this.limits.bytes) throw new SnapshotFileError(`snapshot of ${size} bytes, more than the ${this.limits.bytes} allowed`, 0);
-      return decodeSnapshotFile(await readFile(path), this.expect);
+      return decodeSnapshotFile(await readWhole(path), this.expect);
     } catch (err) {
       if (!(err instanceof SnapshotFileError)) throw err;
       this.say(`snapshot ${path} ignored: ${err.message}`);
@@ -231,23 +230,17 @@ export class SnapshotDir {
     const path = join(this.dir, fileName(this.expect.replica, batch));
     const temporary = `${path}.tmp-${process.pid}`;
     try {
-      const file = await open(temporary, 'w');
-      try {
-        await file.writev(parts);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
+      await writeSynced(temporary, parts);
       // The oldest go before the new one arrives, so the directory never holds more than the bound
       // (the protected one stays, in place of the oldest of the others).
       const files = await this.list();
       const kept = files.findIndex((f) => f.batch === this.protect) >= this.limits.files - 1 ? files.filter((f) => f.batch !== this.protect) : files;
       const room = kept === files ? this.limits.files - 1 : this.limits.files - 2;
-      for (const old of kept.slice(Math.max(0, room))) await rm(old.path, { force: true });
-      await rename(temporary, path);
+      for (const old of kept.slice(Math.max(0, room))) await removePath(old.path);
+      await renamePath(temporary, path);
     } catch (err) {
       this.stats.skipped++;
-      await rm(temporary, { force: true });
+      await removePath(temporary);
       if (!this.toldFailure) this.say(`snapshot at batch ${batch} not written: ${(err as Error).message} (later failures are counted in --json, not said)`);
       this.toldFailure = true;
       return undefined;
