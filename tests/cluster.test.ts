@@ -123,7 +123,8 @@ describe('a 3-replica cluster on the embedded log', () => {
       expect(counters).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
       await until(() => cluster.stats.connections === 0);
       expect(cluster.stats.hashedBatches).toBeLessThanOrEqual(40);
-      expect(cluster.agreedBatches).toBeGreaterThan(150);
+      // Well past the 40 batches of hashes kept (events of one connection may share a batch under load).
+      expect(cluster.agreedBatches).toBeGreaterThan(80);
       // A replica restarted now replays every one of those connections: none of it reaches a client or stays.
       await cluster.kill(2);
       cluster.restart(2);

@@ -82,7 +82,7 @@ export const canonicalNansOf = (passes: readonly RewritePass[]): boolean => pass
  * raised. 2: fuel and NaN canonicalisation added; 3: threads (a pass whose meaning changes for a
  * recorded trace needs a new name or option instead: the trace says which program ran).
  */
-export const rewriteVersion = 3;
+export const rewriteVersion = 4;
 
 /** A pass's options as one line: `stack-limit(maxStackBytes=8388608)`. */
 export function describePass(pass: RewritePass): string {
