@@ -370,22 +370,38 @@ export class EtcdLog implements ConsensusLog {
   }
 }
 
-/** State hashes on etcd, every `every`-th batch (bounded writes), for nodes to compare. */
+/** Batches of hashes the board keeps (as many as a cluster compares: comparedBatches). */
+export const hashesKeptBatches = 10_000;
+
+/**
+ * State hashes on etcd, every `every`-th batch (bounded writes), for nodes to compare. Hashes
+ * more than `keep` batches old are compared by no one: every `keep / 10` batches each node
+ * deletes them (one range delete), so the board holds at most about 1.1 * keep / every batches.
+ */
 export class EtcdHashBoard {
   private readonly prefix: string;
   private watcher: { cancel(): Promise<void> } | undefined;
+  private readonly sweepEvery: number;
 
-  constructor(private readonly client: Etcd3, cluster: string, private readonly every = 10) {
+  constructor(private readonly client: Etcd3, cluster: string, private readonly every = 10, private readonly keep = hashesKeptBatches) {
     this.prefix = `/replicode/${cluster}/hash/`;
+    this.sweepEvery = Math.max(every, Math.ceil(keep / 10 / every) * every);
   }
 
   static fromLog(log: EtcdLog, cluster: string): EtcdHashBoard {
     return new EtcdHashBoard(log.etcd, cluster);
   }
 
+  private key(batch: number): string {
+    return `${this.prefix}${String(batch).padStart(12, '0')}`;
+  }
+
   publish(replica: number, batch: number, hash: string): void {
     if (batch % this.every !== 0) return;
-    void this.client.put(`${this.prefix}${String(batch).padStart(12, '0')}/${replica}`).value(hash).exec().catch(() => {});
+    void this.client.put(`${this.key(batch)}/${replica}`).value(hash).exec().catch(() => {});
+    if (batch > this.keep && batch % this.sweepEvery === 0) {
+      void this.client.delete().range(new Range(this.prefix, this.key(batch - this.keep))).exec().catch(() => {});
+    }
   }
 
   watch(onHash: (replica: number, batch: number, hash: string) => void): void {

@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Etcd3 } from 'etcd3';
 import { Cluster, connectEtcdLog, maxLinkBlock } from '../dist/consensus/index.js';
+import { EtcdHashBoard } from '../dist/consensus/etcd-log.js';
 import { compileModule, processConfig } from '../dist/runtime/index.js';
 import { programsDir, startCli, tempDir } from './helpers.js';
 
@@ -57,6 +59,27 @@ async function httpCluster(urls: string[], name: string) {
 }
 
 describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
+  it('the hash board keeps only the newest batches of hashes (older ones are deleted as new ones come)', async () => {
+    const { urls } = await startEtcd(1);
+    const client = new Etcd3({ hosts: urls });
+    try {
+      const board = new EtcdHashBoard(client, 'board', 1, 20); // a hash every batch, 20 batches kept
+      for (let batch = 0; batch <= 200; batch++) {
+        board.publish(1, batch, `h${batch}`);
+        if (batch % 20 === 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      const count = () => client.getAll().prefix('/replicode/board/hash/').count();
+      let held = await count();
+      for (let i = 0; i < 50 && held > 30; i++) { await new Promise((r) => setTimeout(r, 50)); held = await count(); }
+      expect(held).toBeLessThanOrEqual(30); // 201 without the sweep
+      expect(await client.get('/replicode/board/hash/000000000200/1').string()).toBe('h200');
+      expect(await client.get('/replicode/board/hash/000000000100/1').string()).toBeNull();
+      await board.close();
+    } finally {
+      client.close();
+    }
+  });
+
   it('three replicas agree on every batch', async () => {
     const { urls } = await startEtcd(1);
     const cluster = await httpCluster(urls, 'three');
