@@ -2,10 +2,11 @@
 // thread, in-thread). Tests use the compiled runtime in dist/ (built by `npm test`), because
 // guest workers must load compiled JavaScript.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeChunk, encodeFileHeader, encodeTrailer, memorySource, pack, readChunk } from '../dist/formats/index.js';
 import {
   compileModule, MemoryEffects, processConfig, runGuest, spawnGuest, BufferStdin,
   type GuestOutcome, type ProcessConfig,
@@ -206,4 +207,28 @@ export function caseRecording(c: ProgramCase, dir: string, extra: string[] = [])
       if (data) rmSync(data, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A copy of a trace (TRACE-tampered.rct) with `mutate` applied to every decoded msgpack value,
+ * chunk by chunk, re-framed with a valid CRC and trailer: what a replay must then catch.
+ */
+export function tamperTrace(path: string, mutate: (value: unknown[]) => void): string {
+  const src = memorySource(readFileSync(path));
+  const out: Uint8Array[] = [encodeFileHeader()];
+  let at = 16;
+  let written = 16;
+  let footerOffset = 0;
+  for (let chunk = readChunk(src, at); chunk; at = chunk.end, chunk = readChunk(src, at)) {
+    const values = chunk.values as unknown[][];
+    if (values[0]?.[0] === 10) footerOffset = written;
+    values.forEach(mutate);
+    const framed = encodeChunk(Buffer.concat(values.map((v) => pack(v))));
+    out.push(framed);
+    written += framed.length;
+  }
+  out.push(encodeTrailer(footerOffset));
+  const tampered = path.replace(/\.rct$/, '-tampered.rct');
+  writeFileSync(tampered, Buffer.concat(out));
+  return tampered;
 }

@@ -4,9 +4,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeChunk, encodeFileHeader, encodeTrailer, pack, readChunk, memorySource } from '../dist/formats/index.js';
 import { replayTrace } from '../dist/replayer/index.js';
-import { caseRecording, programCases, programsDir, runCli, stepsProgram, tempDir, type ProgramCase } from './helpers.js';
+import { caseRecording, programCases, programsDir, runCli, stepsProgram, tamperTrace, tempDir, type ProgramCase } from './helpers.js';
 
 /** Records a case through the CLI from a scratch copy of its module (and data), then deletes both. */
 function recordCase(c: ProgramCase, extra: string[] = []) {
@@ -77,32 +76,11 @@ describe('replay reports divergence at the right event, exit code 3', () => {
   });
 
   /** Rewrites a trace, letting `mutate` change decoded msgpack values chunk by chunk. */
-  function tamper(path: string, mutate: (value: unknown[]) => void): string {
-    const bytes = readFileSync(path);
-    const src = memorySource(bytes);
-    const out: Uint8Array[] = [encodeFileHeader()];
-    let at = 16;
-    let written = 16;
-    let footerOffset = 0;
-    for (let chunk = readChunk(src, at); chunk; at = chunk.end, chunk = readChunk(src, at)) {
-      const values = chunk.values as unknown[][];
-      if (values[0]?.[0] === 10) footerOffset = written;
-      values.forEach(mutate);
-      const framed = encodeChunk(Buffer.concat(values.map((v) => pack(v))));
-      out.push(framed);
-      written += framed.length;
-    }
-    out.push(encodeTrailer(footerOffset));
-    const tampered = path.replace(/\.rct$/, '-tampered.rct');
-    writeFileSync(tampered, Buffer.concat(out));
-    return tampered;
-  }
-
   it('a tampered input (a clock value): caught at the checkpoint right after that event', () => {
     const c = programCases().find((x) => x.name === 'clocks')!;
     const { trace } = recordCase(c, ['--checkpoint-every', '1']);
     let target = -1;
-    const tampered = tamper(trace, (v) => {
+    const tampered = tamperTrace(trace, (v) => {
       if (v[0] === 4 && target < 0 && (v[1] as number) > 10) { // the first clock input after event 10
         target = v[1] as number;
         v[3] = (v[3] as bigint) + 5_000_000_000n;
@@ -117,7 +95,7 @@ describe('replay reports divergence at the right event, exit code 3', () => {
   it('a tampered call record: caught exactly at that event', () => {
     const c = programCases().find((x) => x.name === 'line_count')!;
     const { trace } = recordCase(c);
-    const tampered = tamper(trace, (v) => {
+    const tampered = tamperTrace(trace, (v) => {
       if (v[0] === 2) (v[4] as Uint8Array)[2 * 4] ^= 0xff; // fingerprint of event 2
     });
     const r = runCli(['replay', '-q', tampered]);

@@ -2,40 +2,19 @@
 // at a time and the turn passes at syscalls, wait/notify, exits and fuel quanta, so the guests in
 // wasm_programs/wat/threads/ print the same thing in every run, record and replay; a deadlock is
 // reported with its own exit code; the thread bound holds; replay follows the recorded schedule.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeCalls, encodeChunk, encodeFileHeader, encodeTrailer, pack, readChunk, memorySource, unpackAll } from '../dist/formats/index.js';
+import { decodeRecord, encodeCalls, pack, unpackAll } from '../dist/formats/index.js';
 import { Scheduler, DeadlockError } from '../dist/runtime/index.js';
 import { loadModel } from '../dist/tui/index.js';
-import { programsDir, runCli, tempDir } from './helpers.js';
+import { programsDir, runCli, tamperTrace, tempDir } from './helpers.js';
 
 const guest = (name: string) => join(programsDir, 'wat', 'threads', `${name}.wat`);
 const deadlockExitCode = 131;
 
 /** The chatter guest's lines in the scheduler's order: thread 0 spawns, each fd_write passes the turn. */
 const chatterOutput = 't1 k0\nt1 k1\nt2 k0\nt1 k2\nt2 k1\nt3 k0\nt1 k3\nt2 k2\nt3 k1\nt1 k4\nt2 k3\nt3 k2\nt2 k4\nt3 k3\nt3 k4\ndone\n';
-
-/** Rewrites a trace, letting `mutate` change decoded msgpack values chunk by chunk (as record-replay.test.ts does). */
-function tamper(path: string, mutate: (value: unknown[]) => void): string {
-  const src = memorySource(readFileSync(path));
-  const out: Uint8Array[] = [encodeFileHeader()];
-  let at = 16;
-  let written = 16;
-  let footerOffset = 0;
-  for (let chunk = readChunk(src, at); chunk; at = chunk.end, chunk = readChunk(src, at)) {
-    const values = chunk.values as unknown[][];
-    if (values[0]?.[0] === 10) footerOffset = written;
-    values.forEach(mutate);
-    const framed = encodeChunk(Buffer.concat(values.map((v) => pack(v))));
-    out.push(framed);
-    written += framed.length;
-  }
-  out.push(encodeTrailer(footerOffset));
-  const tampered = path.replace(/\.rct$/, '-tampered.rct');
-  writeFileSync(tampered, Buffer.concat(out));
-  return tampered;
-}
 
 describe('wasi-threads guests run deterministically', () => {
   it('the racy counter prints the same total every run, and the same under record and replay', () => {
@@ -111,7 +90,7 @@ describe('record and replay of a threaded guest', () => {
     expect(replayed.stdout).toBe(chatterOutput);
     expect(replayed.stderr).toContain('replay matches the recording: 16 events');
 
-    const tampered = tamper(trace, (v) => {
+    const tampered = tamperTrace(trace, (v) => {
       if (v[0] === 2) (v[5] as Uint8Array)[2 * 4] = 3; // event 2 was thread 2's
     });
     const r = runCli(['replay', '-q', tampered]);
