@@ -5,12 +5,11 @@
 // exit 70, never a JavaScript stack, never a hang; and what records replays the same. Fixed seeds
 // and counts keep it reproducible and within budget (about 40 s here, two runs at a time).
 // REPLICODE_FUZZ_SEED explores other seeds by hand.
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unmatchedPatches } from '../dist/runtime/p2/index.js';
-import { cliPath, programsDir, repoRoot, tempDir } from './helpers.js';
+import { inPairs, programsDir, runCliBounded, tempDir, type BoundedCliResult } from './helpers.js';
 
 const fuzzer = join(programsDir, 'build', 'p2_fuzz.component.wasm');
 const dir = tempDir('replicode-components-fuzz-');
@@ -24,28 +23,8 @@ const firstSeed = Number(process.env.REPLICODE_FUZZ_SEED ?? 1);
 /** Calls per random run: a run stops at its first trap, long before that, or prints `done`. */
 const callsPerRun = 200;
 
-interface CliResult { exitCode: number | null; signal: string | null; stdout: string; stderr: string }
-
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { if (stdout.length < 1e6) stdout += d; });
-    child.stderr.on('data', (d) => { if (stderr.length < 1e5) stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), hangMs);
-    child.on('close', (exitCode, signal) => { clearTimeout(timer); resolve({ exitCode, signal, stdout, stderr }); });
-  });
-}
-
-/** Runs `jobs` two at a time (the machine is shared). */
-async function inPairs<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
-  const results: T[] = new Array(jobs.length);
-  let next = 0;
-  const worker = async () => { while (next < jobs.length) { const i = next++; results[i] = await jobs[i]!(); } };
-  await Promise.all([worker(), worker()]);
-  return results;
-}
+type CliResult = BoundedCliResult;
+const cli = (args: string[]): Promise<CliResult> => runCliBounded(args, { hangMs, env, maxStdout: 1e6 });
 
 /** RepliCode's own lines on stderr (the guest may write anything there first, through wasi:cli/stderr). */
 const ownLines = (stderr: string) => [...stderr.matchAll(/replicode: [^\n]*/g)].map((m) => m[0]);

@@ -232,3 +232,31 @@ export function tamperTrace(path: string, mutate: (value: unknown[]) => void): s
   writeFileSync(tampered, Buffer.concat(out));
   return tampered;
 }
+
+export interface BoundedCliResult { exitCode: number | null; signal: string | null; stdout: string; stderr: string }
+
+/**
+ * The CLI as the fuzz tests run it: killed after `hangMs` (a hang shows as SIGKILL), its output
+ * kept up to a bound (a runaway guest's stdout must not fill the test's memory).
+ */
+export function runCliBounded(args: string[], options: { hangMs: number; env?: NodeJS.ProcessEnv; maxStdout?: number }): Promise<BoundedCliResult> {
+  const maxStdout = options.maxStdout ?? 1e5;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { if (stdout.length < maxStdout) stdout += d; });
+    child.stderr.on('data', (d) => { if (stderr.length < 1e5) stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.hangMs);
+    child.on('close', (exitCode, signal) => { clearTimeout(timer); resolve({ exitCode, signal, stdout, stderr }); });
+  });
+}
+
+/** Runs `jobs` two at a time (the machine is shared), results in the jobs' order. */
+export async function inPairs<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
+  const results: T[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => { while (next < jobs.length) { const i = next++; results[i] = await jobs[i]!(); } };
+  await Promise.all([worker(), worker()]);
+  return results;
+}

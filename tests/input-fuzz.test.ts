@@ -4,7 +4,6 @@
 // answers with a guest outcome or one line and exit 1: never exit 70, never a JavaScript stack,
 // never a hang. Fixed seeds and a fixed number of cases keep it reproducible and within budget
 // (about 30 s here: the in-process part takes a few seconds, each CLI case half a second).
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -12,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { compileModule, GuestLinkError, ModuleFormatError, sections } from '../dist/runtime/index.js';
 import { syscallTable } from '../dist/formats/index.js';
 import { UsageError, parseCount, parseEpoch, parseMaxMemory, parseSeed, withFaults, parseListenSpec, parseHostSpec } from '../dist/cli/options.js';
-import { cliPath, programsDir, repoRoot, tempDir } from './helpers.js';
+import { inPairs, programsDir, runCliBounded, tempDir, type BoundedCliResult } from './helpers.js';
 
 // REPLICODE_FUZZ_SEED / REPLICODE_FUZZ_SCALE explore further by hand; CI keeps the fixed seed and scale 1.
 const seed = Number(process.env.REPLICODE_FUZZ_SEED ?? 20261129);
@@ -142,28 +141,8 @@ describe('fuzz, in process: the parsers of module bytes and of option values', (
   });
 });
 
-interface CliResult { exitCode: number | null; signal: string | null; stdout: string; stderr: string }
-
-function cli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { if (stdout.length < 1e5) stdout += d; });
-    child.stderr.on('data', (d) => { if (stderr.length < 1e5) stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), hangMs);
-    child.on('close', (exitCode, signal) => { clearTimeout(timer); resolve({ exitCode, signal, stdout, stderr }); });
-  });
-}
-
-/** Runs `jobs` two at a time (the machine is shared). */
-async function inPairs<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
-  const results: T[] = new Array(jobs.length);
-  let next = 0;
-  const worker = async () => { while (next < jobs.length) { const i = next++; results[i] = await jobs[i]!(); } };
-  await Promise.all([worker(), worker()]);
-  return results;
-}
+type CliResult = BoundedCliResult;
+const cli = (args: string[]): Promise<CliResult> => runCliBounded(args, { hangMs });
 
 /** No internal error, no JavaScript stack, no hang, and an exit code RepliCode documents (or the guest's own). */
 function expectWellBehaved(what: string, r: CliResult, guestCodes = true): void {
