@@ -5,8 +5,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { programsDir, runCli, servers, startCli, tempDir } from './helpers.js';
 
 const server = join(programsDir, 'build', 'p2_echo_server.component.wasm');
 const client = join(programsDir, 'build', 'p2_client.component.wasm');
@@ -23,20 +23,7 @@ const hasEtcd = spawnSync('etcd', ['--version']).status === 0;
 const children: ChildProcess[] = [];
 afterAll(() => { for (const c of children) c.kill('SIGKILL'); });
 
-const running: RunningCli[] = [];
-afterEach(async () => {
-  for (const cli of running.splice(0)) {
-    cli.child.kill('SIGINT');
-    await cli.exited;
-  }
-});
-
-async function serve(args: string[]): Promise<{ cli: RunningCli; port: number }> {
-  const cli = startCli(args, env);
-  running.push(cli);
-  const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-  return { cli, port };
-}
+const serve = servers(env);
 
 /** Writes `text`, half-closes, and resolves with everything read back until the server closes. */
 function nodeClient(port: number, text: string): Promise<string> {

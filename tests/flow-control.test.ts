@@ -6,30 +6,17 @@
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeHeader, encodeNet, unpackAll, type TraceHeader } from '../dist/formats/index.js';
 import { decodeBatch, encodeBatch } from '../dist/consensus/index.js';
-import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
+import { programsDir, runCli, servers, tempDir } from './helpers.js';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
 const sendBufferBytes = 4 * 1024 * 1024;
 /** The issue's bound on host growth with a client that never reads. */
 const maxGrowthMB = 150;
 
-const running: RunningCli[] = [];
-afterEach(async () => {
-  for (const cli of running.splice(0)) {
-    cli.child.kill('SIGINT');
-    await cli.exited;
-  }
-});
-
-async function serve(args: string[]): Promise<{ cli: RunningCli; port: number }> {
-  const cli = startCli(args);
-  running.push(cli);
-  const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-  return { cli, port };
-}
+const serve = servers();
 
 const rssMB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -139,7 +126,6 @@ describe('a client that never reads (items 4 and 6)', () => {
     expect(Number(/client gone after (\d+) bytes/.exec(cli.stdout())![1])).toBeGreaterThanOrEqual(3 * sendBufferBytes);
     cli.child.kill('SIGINT');
     await cli.exited;
-    running.splice(running.indexOf(cli), 1);
     const replay = runCli(['replay', trace]);
     expect(replay.stderr).toMatch(/replay matches the recording/);
     expect(replay.stdout).toBe(cli.stdout());
@@ -157,7 +143,6 @@ describe('a client that never reads (items 4 and 6)', () => {
     expect(await halfClosingClient(port, 'half-closed\n')).toBe('half-closed\n');
     cli.child.kill('SIGINT');
     await cli.exited;
-    running.splice(running.indexOf(cli), 1);
     expect(cli.stderr()).toMatch(/0 disagreement\(s\)/);
   });
 });

@@ -3,7 +3,7 @@
 // guest workers must load compiled JavaScript.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { afterAll } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeChunk, encodeFileHeader, encodeTrailer, memorySource, pack, readChunk } from '../dist/formats/index.js';
@@ -259,4 +259,24 @@ export async function inPairs<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
   const worker = async () => { while (next < jobs.length) { const i = next++; results[i] = await jobs[i]!(); } };
   await Promise.all([worker(), worker()]);
   return results;
+}
+
+/**
+ * A test file's servers: `serve(args)` starts the CLI and resolves with it and the host port it
+ * listens on; after each test, any still running gets Ctrl-C and is waited for.
+ */
+export function servers(env: Record<string, string> = {}): (args: string[]) => Promise<{ cli: RunningCli; port: number }> {
+  const running: RunningCli[] = [];
+  afterEach(async () => {
+    for (const cli of running.splice(0)) {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGINT');
+      await cli.exited;
+    }
+  });
+  return async (args) => {
+    const cli = startCli(args, env);
+    running.push(cli);
+    const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    return { cli, port };
+  };
 }
