@@ -131,6 +131,12 @@ class Sockets {
     return addr.val.port;
   }
 
+  /** sock_bind to an IPv4 socket address (TCP's and UDP's start-bind). */
+  bind(fd: number, local: IpSocketAddress): void {
+    const port = this.address(local);
+    socketCall(() => this.calls.call('sock_bind', fd, At.addr, port));
+  }
+
   /** sock_getlocaladdr / sock_getpeeraddr (V1: fd, addr, type, port). */
   endpoint(call: 'sock_getlocaladdr' | 'sock_getpeeraddr', fd: number): IpSocketAddress {
     return socketCall(() => {
@@ -253,8 +259,7 @@ export class TcpSocket {
 
   startBind(_network: Network, local: IpSocketAddress): void {
     if (this.state !== 'unbound') fail('invalid-state');
-    const port = this.sockets.address(local);
-    socketCall(() => this.sockets.calls.call('sock_bind', this.socket.fd, At.addr, port));
+    this.sockets.bind(this.socket.fd, local);
     this.state = 'bind-started';
   }
 
@@ -392,8 +397,7 @@ export class UdpSocket {
 
   startBind(_network: Network, local: IpSocketAddress): void {
     if (this.state !== 'unbound') fail('invalid-state');
-    const port = this.sockets.address(local);
-    socketCall(() => this.sockets.calls.call('sock_bind', this.socket.fd, At.addr, port));
+    this.sockets.bind(this.socket.fd, local);
     this.state = 'bind-started';
   }
 
