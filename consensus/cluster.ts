@@ -395,13 +395,14 @@ export class Cluster {
 
   /**
    * Under designated replies, the designated replica's threads at nice 0 and the others' at
-   * followerNiceness (each takes it with its next delivery). Raising a thread back to 0 after a
-   * failover needs CAP_SYS_NICE: without it the new designated replica stays where it was.
+   * followerNiceness (each takes it with its next delivery); all at 0 when `stopping`. Raising a
+   * thread back to 0 after a failover needs CAP_SYS_NICE: without it the new designated replica
+   * stays where it was.
    */
-  private prioritise(): void {
+  private prioritise(stopping = false): void {
     const niceness = this.options.followerNiceness ?? defaultFollowerNiceness;
     if ((this.options.replies ?? 'designated') !== 'designated' || niceness === 0) return;
-    for (const r of this.present) if (r.alive) r.machine?.machine.setNiceness(r.index === this.designated ? 0 : niceness);
+    for (const r of this.present) if (r.alive) r.machine?.machine.setNiceness(stopping || r.index === this.designated ? 0 : niceness);
   }
 
   private resumePoint(state: SnapshotState): ResumePoint {
@@ -570,7 +571,7 @@ export class Cluster {
     if (this.options.links) this.proposer.push({ kind: 'reset-links', first: this.options.links.first, end: this.options.links.end });
     await this.proposer.close();
     // Every replica finishes the log at the process's priority: the slower ones must not hold the stop.
-    if ((this.options.followerNiceness ?? defaultFollowerNiceness) !== 0) for (const r of this.present) if (r.alive) r.machine?.machine.setNiceness(0);
+    this.prioritise(true);
     // At most 300 looks, 10 ms apart: a replica that cannot catch up does not hold the stop.
     for (let look = 0; look < 300 && this.present.some((r) => r.alive && r.sequencer && r.sequencer.applied < this.proposer.appended); look++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
