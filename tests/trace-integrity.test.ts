@@ -4,6 +4,7 @@
 // listing 2M events does not hold them in memory.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createElement } from 'react';
 import { render } from 'ink-testing-library';
@@ -353,5 +354,32 @@ describe('record', () => {
       expect(r.stderr).toMatch(message);
       expect(existsSync(trace)).toBe(false);
     }
+  });
+
+  it('a record that cannot start keeps the trace already at its -o path, byte for byte (bad --dir, --listen in use)', async () => {
+    const dir = tempDir();
+    const trace = join(dir, 'kept.rct');
+    expect(runCli(['record', '-o', trace, hello]).exitCode).toBe(0);
+    const before = readFileSync(trace);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      for (const [args, message] of [
+        [['--dir', join(dir, 'missing') + '::/a', hello], /no such directory/],
+        [['--listen', `127.0.0.1:${port}=80`, join(programsDir, 'build', 'http_server.wasm')], /address in use/],
+      ] as const) {
+        const r = runCli(['record', '-o', trace, ...args]);
+        expect(r.stderr).toMatch(message);
+        expect(r.exitCode).toBe(1);
+        expect(readFileSync(trace).equals(before), args.join(' ')).toBe(true);
+        const fresh = join(dir, 'fresh.rct');
+        expect(runCli(['record', '-o', fresh, ...args]).exitCode).toBe(1);
+        expect(existsSync(fresh)).toBe(false);
+      }
+    } finally {
+      taken.close();
+    }
+    expect(runCli(['replay', trace]).exitCode).toBe(0);
   });
 });

@@ -1,4 +1,4 @@
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Argv } from 'yargs';
 import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
@@ -36,8 +36,43 @@ export interface ParsedRecordArgs extends ParsedRunArgs {
 }
 
 /**
- * Runs `record`; if it is refused before the guest runs (a bad --dir, a module that does not link,
- * a header too big), no trace is left behind rather than an empty or eventless file.
+ * Makes sure each trace path can be written without touching what is there: a trace recorded
+ * before stays whole until this recording starts writing its own (a refused start, such as a bad
+ * --dir or a --listen address in use, must not cost the user the trace they had). Returns the paths
+ * this call created, which a refused start removes again.
+ */
+function claimTracePaths(paths: string[]): string[] {
+  const created: string[] = [];
+  for (const path of paths) {
+    const existed = existsSync(path);
+    try {
+      closeSync(openSync(path, 'a'));
+    } catch (err) {
+      for (const p of created) rmSync(p, { force: true });
+      throw new UsageError(`-o ${path}: cannot write (${(err as NodeJS.ErrnoException).code})`);
+    }
+    if (!existed) created.push(path);
+  }
+  return created;
+}
+
+/**
+ * Runs `record`; if it cannot start (a bad --dir, a module that does not link, a --listen address
+ * in use, a header too big), the empty files it claimed are removed and traces already there are
+ * left as they were. Once the guests run, every trace is kept, however they end.
+ */
+async function removingClaimsOnFailure<T>(created: string[], start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    for (const p of created) rmSync(p, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * A guest refused inside its worker (a module that does not link there) has run nothing: its
+ * trace holds a header only and is removed rather than left eventless.
  */
 async function removingTracesOnRefusal<T>(paths: string[], record: () => Promise<T>): Promise<T> {
   try {
@@ -66,20 +101,15 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
   for (const p of loaded) refuseFaultsBeyondMemory(config.faults ?? [], p.memoryLimitBytes, p.path);
   const processes = loaded.map(({ path, module, bytes, config: c }, i) => {
     const tracePath = tracePathFor(firstTrace, i + 1);
-    try {
-      closeSync(openSync(tracePath, 'w'));
-    } catch (err) {
-      throw new UsageError(`-o ${tracePath}: cannot write (${(err as NodeJS.ErrnoException).code})`);
-    }
     return {
       moduleName: basename(path), moduleBytes: bytes, module, tracePath, config: c,
       checkpointEvery, recordOutput: argv.recordOutput, embedModule: argv.embedModule, maxTraceBytes,
     };
   });
-  const { results: recorded, signal } = await removingTracesOnRefusal(processes.map((p) => p.tracePath), async () => {
-    const { running, results } = await startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter(), watchedOutput: watchedStreams() });
-    return superviseMachine(running, results);
-  });
+  const created = claimTracePaths(processes.map((p) => p.tracePath));
+  const { running, results } = await removingClaimsOnFailure(created, () =>
+    startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter(), watchedOutput: watchedStreams() }));
+  const { results: recorded, signal } = await removingTracesOnRefusal(processes.map((p) => p.tracePath), () => superviseMachine(running, results));
   if (!recorded) process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
   let exitCode = recorded?.[0]?.outcome.exitCode ?? ExitCode.interrupted;
   for (const [i, { outcome, stats }] of (recorded ?? []).entries()) {
