@@ -81,6 +81,8 @@ export interface RunOptions {
   canonicalNans?: boolean;
   clock?: 'virtual' | 'real';
   random?: 'seeded' | 'os';
+  /** serve's --idle-timeout, in milliseconds (runtime/p2/serve.ts); absent for the other commands. */
+  httpIdleTimeoutMs?: number;
 }
 
 export function toProcessConfig(options: RunOptions): ProcessConfig {
@@ -100,6 +102,7 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
     ...(options.quantum !== undefined ? { quantum: parseCount('quantum', options.quantum, 1, maxQuantum) } : {}),
     ...(options.maxThreads !== undefined ? { maxThreads: parseCount('max-threads', options.maxThreads, 1, maxMaxThreads) } : {}),
     canonicalNans: options.canonicalNans ?? true,
+    ...(options.httpIdleTimeoutMs !== undefined ? { httpIdleTimeoutMs: options.httpIdleTimeoutMs } : {}),
   });
 }
 

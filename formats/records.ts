@@ -39,6 +39,8 @@ export interface TraceHeader {
     sendBufferBytes?: number;
     /** wasi-threads: --max-threads; absent: the default (64). */
     maxThreads?: number;
+    /** A wasi:http server's idle timeout in ms (`serve --idle-timeout`); absent: none (older traces). */
+    httpIdleTimeoutMs?: number;
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
@@ -438,6 +440,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
       ...(isCount(c.maxMemoryBytes) ? { maxMemoryBytes: c.maxMemoryBytes } : {}),
       ...(isCount(c.sendBufferBytes) && c.sendBufferBytes > 0 ? { sendBufferBytes: c.sendBufferBytes } : {}),
       ...(isCount(c.maxThreads) && c.maxThreads > 0 ? { maxThreads: c.maxThreads } : {}),
+      ...(isCount(c.httpIdleTimeoutMs) && c.httpIdleTimeoutMs > 0 ? { httpIdleTimeoutMs: c.httpIdleTimeoutMs } : {}),
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

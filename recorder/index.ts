@@ -79,6 +79,7 @@ function fullHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceH
       ...(config.maxMemoryBytes !== undefined ? { maxMemoryBytes: config.maxMemoryBytes } : {}),
       ...(config.sendBufferBytes !== undefined ? { sendBufferBytes: config.sendBufferBytes } : {}),
       ...(config.maxThreads !== undefined ? { maxThreads: config.maxThreads } : {}),
+      ...(config.httpIdleTimeoutMs !== undefined ? { httpIdleTimeoutMs: config.httpIdleTimeoutMs } : {}),
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;

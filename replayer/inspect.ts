@@ -24,6 +24,8 @@ export interface TraceSummary {
     canonicalNans: boolean;
     /** wasi-threads traces only: the bound on threads alive at once (--max-threads). */
     maxThreads?: number;
+    /** wasi:http servers only (`serve --idle-timeout`): the idle timeout in milliseconds. */
+    httpIdleTimeoutMs?: number;
   };
   /** Whole: every chunk checks out, closed with footer and trailer, recorded to its end. */
   complete: boolean;
@@ -64,6 +66,7 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
       maxStackBytes: stackLimitOf(h.module.rewrite ?? []) ?? null, rewrite: h.module.rewrite ?? [],
       maxFuel: fuelLimitOf(h.module.rewrite ?? []) ?? null, canonicalNans: canonicalNansOf(h.module.rewrite ?? []),
       ...((h.module.rewrite ?? []).some((p) => p.name === 'threads') ? { maxThreads: h.config.maxThreads ?? defaultMaxThreads } : {}),
+      ...(h.config.httpIdleTimeoutMs !== undefined ? { httpIdleTimeoutMs: h.config.httpIdleTimeoutMs } : {}),
     },
     complete: false, state: 'damaged', stopped: null,
     events: 0, calls: {}, records: {}, checkpoints: [], exit: null,

@@ -64,6 +64,12 @@ export interface ProcessConfig {
   canonicalNans?: boolean;
   /** Names `sock_getaddrinfo` resolves besides numeric addresses and localhost (an /etc/hosts). */
   hosts?: [name: string, ip: string][];
+  /**
+   * A wasi:http server's idle timeout (`serve --idle-timeout`, runtime/p2/serve.ts): a connection
+   * that sends nothing for this many milliseconds of machine time is closed. Absent: none (traces
+   * recorded before it existed replay so).
+   */
+  httpIdleTimeoutMs?: number;
   /** Injected faults (runtime/trace/faults.ts), applied by record, replay and cluster sessions. */
   faults?: string[];
 }

@@ -234,6 +234,14 @@ describe('replicode serve with a componentize-js handler', () => {
     expect(await curl(`http://127.0.0.1:${port}/`)).toBe('hello from a JavaScript HTTP handler\n');
   });
 
+  it('answers 500 when the handler sets no response or sets an error; the server goes on', async () => {
+    const unset = await curl('-i', `http://127.0.0.1:${port}/unset`);
+    expect(unset).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n[^]*\r\n\r\nthe handler did not set a response\n$/);
+    const error = await curl('-i', `http://127.0.0.1:${port}/error`);
+    expect(error).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n[^]*\r\n\r\nthe handler answered with error internal-error\n$/);
+    expect(await curl(`http://127.0.0.1:${port}/`)).toBe('hello from a JavaScript HTTP handler\n');
+  });
+
   it('answers two pipelined requests on one connection, in order, and closes after Connection: close', async () => {
     const reply = await new Promise<string>((resolve, reject) => {
       const socket = connect(port, '127.0.0.1', () => socket.write('GET /counter HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
@@ -291,6 +299,38 @@ describe('a served session', () => {
     const replay = runCli(['replay', '--module', handler, join(dir, 'replica-2.rct')], '', undefined, env);
     expect(replay.stderr).toMatch(/replay matches the recording: \d+ events/);
   }, startupMs + 120_000);
+});
+
+describe('serve --idle-timeout', () => {
+  it('closes a connection that stops sending halfway through its head, keeps the others, and the trace replays', async () => {
+    const trace = join(tempDir(), 'idle.rct');
+    const cli = startCli(['serve', '--listen', '127.0.0.1:0', '--idle-timeout', '0.5', '-o', trace, handler], env);
+    const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    // Sends half a head, then nothing: the server closes it without an answer.
+    const idle = new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('GET /counter HTTP/1.1\r\nHost: a\r\n'));
+      let got = '';
+      socket.on('data', (d) => { got += d; });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    // Meanwhile a client that keeps its requests coming is answered on one connection.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 3; i++) expect((await nodeRequest(port, { path: '/', agent })).status).toBe(200);
+    agent.destroy();
+    expect(await idle).toBe('');
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toBe(130);
+    const replay = runCli(['replay', '--module', handler, trace], '', undefined, env);
+    expect(replay.stderr).toMatch(/replay matches the recording/);
+    expect(JSON.parse(runCli(['inspect', '--json', trace], '', undefined, env).stdout).header.httpIdleTimeoutMs).toBe(500);
+  }, startupMs + 60_000);
+
+  it('refuses a value that is not seconds', () => {
+    const r = runCli(['serve', '--listen', '127.0.0.1:0', '--idle-timeout', 'soon', handler], '', undefined, env);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe('replicode: --idle-timeout soon: expected seconds from 0 to 86400, e.g. 30 or 0.5');
+  });
 });
 
 describe('serve refuses, in one line', () => {

@@ -89,6 +89,7 @@ function formatSummary(path: string, s: TraceSummary): string {
     `process:     pid ${h.pid}, stdin from ${h.stdin === 'batches' ? "the machine's batches" : 'stdin records'}, memory limit ${h.maxMemoryBytes === null ? "the module's own" : `${h.maxMemoryBytes / 2 ** 20} MiB`}`
       + `, stack limit ${h.maxStackBytes === null ? "V8's own" : `${h.maxStackBytes / 2 ** 20} MiB`}`
       + `${h.maxThreads === undefined ? '' : `, max threads ${h.maxThreads}`}`
+      + `${h.httpIdleTimeoutMs === undefined ? '' : `, HTTP idle timeout ${h.httpIdleTimeoutMs / 1000} s`}`
       + `${h.hosts.length ? `, hosts ${h.hosts.map(([n, ip]) => `${n}=${ip}`).join(' ')}` : ''}${h.faults.length ? `, faults ${h.faults.join(' ')}` : ''}`,
     `rewriting:   ${h.rewrite.length ? h.rewrite.map(describePass).join(', ') : 'none'}`,
     ...h.preopens.map((p) => `preopen:     ${p.guestPath} <- ${p.hostPath} (${p.embedded ? 'embedded' : 'hash only'}, sha256 ${p.sha256.slice(0, 16)}...)`),

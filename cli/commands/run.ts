@@ -48,6 +48,8 @@ export interface ParsedRunArgs {
   maxThreads?: string;
   canonicalNans?: boolean;
   process: string[];
+  /** serve's --idle-timeout, already in milliseconds (serve.ts parses it). */
+  httpIdleTimeoutMs?: number;
   /** --json[=FILE]: '' for stderr. */
   json?: string;
 }
@@ -71,6 +73,7 @@ export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
     quantum: argv.quantum,
     maxThreads: argv.maxThreads,
     canonicalNans: argv.canonicalNans ?? true,
+    ...(argv.httpIdleTimeoutMs !== undefined ? { httpIdleTimeoutMs: argv.httpIdleTimeoutMs } : {}),
   };
 }
 

@@ -3,7 +3,7 @@
 // --listen address delivered to the guest port the server loop listens on (runtime/p2/serve.ts).
 import type { Argv } from 'yargs';
 import { defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
-import { httpGuestPort } from '../../runtime/index.js';
+import { defaultHttpIdleTimeoutMs, httpGuestPort } from '../../runtime/index.js';
 import { UsageError } from '../options.js';
 import { recordCommand } from './record.js';
 import { runCommand, withRunOptions, type ParsedRunArgs } from './run.js';
@@ -12,10 +12,19 @@ export function withServeOptions<T>(yargs: Argv<T>) {
   return withRunOptions(yargs)
     .positional('module', { type: 'string', describe: 'a WASI 0.2 component exporting wasi:http/incoming-handler' })
     .option('listen', { type: 'string', array: true, default: [] as string[], describe: `where HTTP clients connect, HOST:PORT (delivered to guest port ${httpGuestPort}, where the server loop listens)` })
-    .option('output', { alias: 'o', type: 'string', describe: 'record the session into this trace (replay it with replicode replay)' });
+    .option('output', { alias: 'o', type: 'string', describe: 'record the session into this trace (replay it with replicode replay)' })
+    .option('idle-timeout', { type: 'string', default: String(defaultHttpIdleTimeoutMs / 1000), describe: 'close a connection that sends nothing for this many seconds (0: never)' });
 }
 
-export interface ParsedServeArgs extends ParsedRunArgs { output?: string }
+export interface ParsedServeArgs extends ParsedRunArgs { output?: string; idleTimeout: string }
+
+/** --idle-timeout SECONDS (decimals allowed, to the millisecond) as milliseconds; 0 turns it off. */
+function idleTimeoutMs(text: string): number | undefined {
+  const seconds = /^\s*\d+(\.\d{1,3})?\s*$/.test(text) ? Number(text) : NaN;
+  if (!(seconds <= maxIdleTimeoutSeconds)) throw new UsageError(`--idle-timeout ${text}: expected seconds from 0 to ${maxIdleTimeoutSeconds}, e.g. 30 or 0.5`);
+  return seconds === 0 ? undefined : Math.round(seconds * 1000);
+}
+const maxIdleTimeoutSeconds = 86_400;
 
 /** `[HOST:]PORT` (or the run form HOST:PORT=VPORT): where clients connect, delivered to the server's guest port. */
 export function serveListenSpec(spec: string): string {
@@ -27,7 +36,8 @@ export function serveListenSpec(spec: string): string {
 export async function serveCommand(argv: ParsedServeArgs): Promise<number> {
   if (!argv.module) throw new UsageError('name the component to serve: replicode serve --listen HOST:PORT COMPONENT.wasm');
   if (argv.listen.length === 0) throw new UsageError('serve needs --listen HOST:PORT (where HTTP clients connect)');
-  const args = { ...argv, listen: argv.listen.map(serveListenSpec) };
+  const idle = idleTimeoutMs(argv.idleTimeout);
+  const args = { ...argv, listen: argv.listen.map(serveListenSpec), ...(idle !== undefined ? { httpIdleTimeoutMs: idle } : {}) };
   if (argv.output === undefined) return runCommand(args);
   return recordCommand({
     ...args, output: argv.output, clock: 'virtual', random: 'seeded', checkpointEvery: String(defaultCheckpointEvery),

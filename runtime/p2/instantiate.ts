@@ -63,7 +63,8 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
   if (!run) {
     if (!incomingHandler) throw new Error('a component without wasi:cli/run or wasi:http/incoming-handler passed the export check');
     const http = imports['wasi:http/types'] as unknown as HttpHost['types'];
-    return { start: () => serveHttp(incomingHandler, http, calls), memory, calls };
+    const idle = kernel.config.httpIdleTimeoutMs;
+    return { start: () => serveHttp(incomingHandler, http, calls, idle === undefined ? {} : { idleTimeoutNs: BigInt(idle) * 1_000_000n }), memory, calls };
   }
   const start = (): void => {
     try {

@@ -4,6 +4,7 @@
 // socket calls (each one traced, as a module's), parses each request from the bytes received
 // (http-wire.ts) and calls the handler once per request, in arrival order, on one instance. So a
 // recording holds the network input, and a replay parses and answers the same bytes the same way.
+import { ClockId } from '../abi.js';
 import { Errno } from '../errno.js';
 import { CallFailed, Scratch, type KernelCalls } from './calls.js';
 import type { HttpHost } from './http.js';
@@ -22,8 +23,26 @@ if (maxHttpConnections + 1 >= maxPollables) throw new Error('maxHttpConnections 
 /** The export a wasi:http handler gives: handle(request, response-outparam). */
 export interface IncomingHandler { handle(request: unknown, responseOut: unknown): void }
 
-/** Bytes received on one connection and not yet parsed into a request. */
-interface Connection { buffer: Uint8Array; used: number }
+/**
+ * Bytes received on one connection and not yet parsed into a request, and when it last sent any
+ * (the monotonic clock's first reading after it did; undefined until that reading).
+ */
+interface Connection { buffer: Uint8Array; used: number; active: bigint | undefined }
+
+/** What serveHttp needs besides the handler. */
+export interface ServeOptions {
+  /** The guest port to listen on. */
+  port?: number;
+  /**
+   * A connection that sends nothing for this long (monotonic nanoseconds, the machine's time) is
+   * closed, so idle clients cannot hold every slot; absent: connections stay open until the peer
+   * closes them (traces recorded before the timeout existed replay so: no clock reads).
+   */
+  idleTimeoutNs?: bigint;
+}
+
+/** The idle timeout `serve` gives unless told otherwise (hyper's header-read timeout is the same). */
+export const defaultHttpIdleTimeoutMs = 30_000;
 
 /** Thrown by a call while the machine stops (ENETDOWN): the server ends, exit 0. */
 const stopping = (err: unknown) => err instanceof CallFailed && err.errno === Errno.NETDOWN;
@@ -31,21 +50,31 @@ const stopping = (err: unknown) => err instanceof CallFailed && err.errno === Er
 const peerGone = (err: unknown) => err instanceof CallFailed && err.errno !== Errno.NETDOWN;
 
 /** Serves until the machine stops. */
-export function serveHttp(handler: IncomingHandler, http: HttpHost['types'], calls: KernelCalls, port = httpGuestPort): void {
+export function serveHttp(handler: IncomingHandler, http: HttpHost['types'], calls: KernelCalls, options: ServeOptions = {}): void {
+  const { port = httpGuestPort, idleTimeoutNs } = options;
   const listener = listen(calls, port);
   const conns = new Map<number, Connection>();
   for (;;) {
+    let deadline: Pollable | undefined;
+    try {
+      if (idleTimeoutNs !== undefined && conns.size > 0) deadline = closeIdle(calls, conns, idleTimeoutNs);
+    } catch (err) {
+      if (stopping(err)) return;
+      throw err;
+    }
     const fds = [...conns.keys()];
     const watched = conns.size < maxHttpConnections ? [listener, ...fds] : fds;
     let fired: Uint32Array;
     try {
-      fired = pollList(calls, watched.map((fd) => new Pollable(calls, { kind: 'fd', fd, write: false })));
+      const pollables = watched.map((fd) => new Pollable(calls, { kind: 'fd', fd, write: false }));
+      fired = pollList(calls, deadline ? [...pollables, deadline] : pollables);
     } catch (err) {
       if (stopping(err)) return;
       throw err;
     }
     for (const index of fired) {
-      const fd = watched[index]!;
+      const fd = watched[index];
+      if (fd === undefined) continue; // the idle deadline: the next round closes what it reached
       try {
         if (fd === listener) accept(calls, listener, conns);
         else if (!receive(calls, fd, conns.get(fd)!) || !answer(handler, http, calls, fd, conns.get(fd)!)) close(calls, fd, conns);
@@ -56,6 +85,31 @@ export function serveHttp(handler: IncomingHandler, http: HttpHost['types'], cal
       }
     }
   }
+}
+
+/**
+ * Reads the monotonic clock once, stamps the connections that were active since the last reading,
+ * closes those idle for `idle` or longer with nothing waiting to be read (bytes that arrived while
+ * the server was busy count as activity: one poll that does not block asks), and returns a
+ * pollable for the next deadline (none when no connection is left).
+ */
+function closeIdle(calls: KernelCalls, conns: Map<number, Connection>, idle: bigint): Pollable | undefined {
+  const now = calls.clock(ClockId.MONOTONIC);
+  const expired: number[] = [];
+  for (const [fd, conn] of conns) {
+    conn.active ??= now;
+    if (now - conn.active >= idle) expired.push(fd);
+  }
+  if (expired.length > 0) {
+    const readable = new Set(pollList(calls, expired.map((fd) => new Pollable(calls, { kind: 'fd', fd, write: false })), true));
+    expired.forEach((fd, i) => {
+      if (readable.has(i)) conns.get(fd)!.active = now;
+      else close(calls, fd, conns);
+    });
+  }
+  let oldest: bigint | undefined;
+  for (const { active } of conns.values()) if (oldest === undefined || active! < oldest) oldest = active;
+  return oldest === undefined ? undefined : new Pollable(calls, { kind: 'clock', ns: oldest + idle, absolute: true });
 }
 
 /** A TCP socket listening on 0.0.0.0:port (sock_open, sock_bind, sock_listen). */
@@ -78,7 +132,7 @@ function accept(calls: KernelCalls, listener: number, conns: Map<number, Connect
     if (err instanceof CallFailed && err.errno === Errno.AGAIN) return; // the client left before it was accepted
     throw err;
   }
-  conns.set(calls.mem.u32(Scratch.out), { buffer: new Uint8Array(4096), used: 0 });
+  conns.set(calls.mem.u32(Scratch.out), { buffer: new Uint8Array(4096), used: 0, active: undefined });
 }
 
 /** One sock_recv into the connection's buffer; false when the peer closed it (or sent too much). */
@@ -87,6 +141,7 @@ function receive(calls: KernelCalls, fd: number, conn: Connection): boolean {
   calls.call('sock_recv', fd, Scratch.iovec, 1, 0, Scratch.out, Scratch.out2);
   const n = calls.mem.u32(Scratch.out);
   if (n === 0) return false;
+  conn.active = undefined;
   if (conn.used + n > maxBufferedBytes) {
     send(calls, fd, plainResponse(413, `more than ${maxBufferedBytes} bytes without a complete request`, false));
     return false;

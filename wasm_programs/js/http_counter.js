@@ -3,6 +3,8 @@
 //   GET /counter  a JSON counter every request to it increments (the instance serves every request,
 //                 so replicas must agree on their order), with the virtual clock's time
 //   POST /echo    the request's body back, with its content-type
+//   GET /unset    returns without setting a response (the server answers 500)
+//   GET /error    sets an error instead of a response (the server answers 500)
 //   anything else 404
 import { Fields, OutgoingBody, OutgoingResponse, ResponseOutparam } from 'wasi:http/types@0.2.12';
 
@@ -56,6 +58,10 @@ export const incomingHandler = {
       const type = request.headers().get('content-type')[0];
       const body = readBody(request);
       respond(responseOut, 200, type ? new TextDecoder().decode(type) : 'application/octet-stream', body);
+    } else if (method === 'get' && path === '/unset') {
+      // Nothing set: the host says so with a 500.
+    } else if (method === 'get' && path === '/error') {
+      ResponseOutparam.set(responseOut, { tag: 'err', val: { tag: 'internal-error', val: 'asked for an error' } });
     } else {
       respond(responseOut, 404, 'text/plain', encoder.encode(`not found: ${method.toUpperCase()} ${path}\n`));
     }
