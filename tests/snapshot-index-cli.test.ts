@@ -267,5 +267,5 @@ describe('diff on a state-only divergence, with and without snapshot indexes', (
     traces.forEach((t, i) => expect(readFileSync(`${t}.idx`).equals(indexes[i]!), t).toBe(true));
     // And the text form agrees with itself too.
     expect(runCli(['diff', ...traces]).stdout).toBe(runCli(['diff', ...traces]).stdout);
-  });
+  }, 240_000); // four diffs one after another: 30 s on a quiet machine, 87 s at a load of 10
 });
