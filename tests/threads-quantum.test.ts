@@ -3,7 +3,9 @@
 // re-enters the loop; every branch inside to a label outside moves by 3 per wrapped loop it
 // leaves. A guest with nested loops, branches out of two loops, a br_table that leaves the inner
 // loop and a loop with a result computes the same value at every quantum, down to 1 (a yield at
-// every hook).
+// every hook). Across each yield a wrapped loop's locals go through globals (the k-th saved local
+// of a type in the same global in every function): two threads in one function, with locals and
+// parameters of every type a global can hold, compute the same at --quantum 1 as with no yield.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -41,6 +43,42 @@ function expected(): number {
   return (s + 7) % 251;
 }
 
+/** Two threads in $mix at once; locals and parameters of every type a save global holds (two i64s, one a parameter). */
+const saved = `(module
+  (import "env" "memory" (memory 1 1 shared))
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (export "memory" (memory 0))
+  (elem declare func $mix)
+  (func $mix (param $seed i64) (param $n i32) (result i32)
+    (local $i i32) (local $a i64) (local $f f32) (local $d f64) (local $v v128) (local $r funcref) (local $e externref)
+    (local.set $a (local.get $seed))
+    (loop $l
+      (local.set $a (i64.add (i64.mul (local.get $a) (i64.const 6364136223846793005)) (i64.const 1442695040888963407)))
+      (local.set $f (f32.add (local.get $f) (f32.convert_i64_u (i64.shr_u (local.get $a) (i64.const 44)))))
+      (local.set $d (f64.add (local.get $d) (f64.convert_i64_u (i64.shr_u (local.get $a) (i64.const 33)))))
+      (local.set $v (i32x4.add (local.get $v) (i32x4.splat (i32.wrap_i64 (local.get $a)))))
+      (if (i32.eq (local.get $i) (i32.const 100)) (then (local.set $r (ref.func $mix))))
+      (local.set $seed (i64.rotl (i64.xor (local.get $seed) (local.get $a)) (i64.const 7)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (i32.rem_u
+      (i32.xor
+        (i32.xor (i32.wrap_i64 (i64.xor (local.get $a) (local.get $seed))) (i32.reinterpret_f32 (local.get $f)))
+        (i32.xor (i32.wrap_i64 (i64.shr_u (i64.reinterpret_f64 (local.get $d)) (i64.const 20)))
+          (i32.xor (i32.xor (i32x4.extract_lane 0 (local.get $v)) (i32x4.extract_lane 3 (local.get $v)))
+            (i32.add (i32.shl (ref.is_null (local.get $r)) (i32.const 3)) (ref.is_null (local.get $e))))))
+      (i32.const 251)))
+  (func (export "wasi_thread_start") (param $tid i32) (param $arg i32)
+    (i32.store (i32.const 8) (call $mix (i64.const 99) (i32.const 300)))
+    (i32.atomic.store (i32.const 0) (i32.const 1))
+    (drop (memory.atomic.notify (i32.const 0) (i32.const 1))))
+  (func (export "_start") (local $mine i32)
+    (drop (call $spawn (i32.const 0)))
+    (local.set $mine (call $mix (i64.const 12345) (i32.const 300)))
+    (loop $w (if (i32.eqz (i32.atomic.load (i32.const 0))) (then (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1))) (br $w))))
+    (call $exit (i32.rem_u (i32.add (i32.mul (local.get $mine) (i32.const 7)) (i32.load (i32.const 8))) (i32.const 251)))))`;
+
 describe('the quantum hooks with the yield out of the loop', () => {
   it('nested loops, branches out of them, br_table and a loop with a result give the same value at every quantum', () => {
     const file = join(tempDir(), 'loops.wat');
@@ -49,6 +87,19 @@ describe('the quantum hooks with the yield out of the loop', () => {
     for (const q of [[], ['--quantum', '1'], ['--quantum', '5'], ['--quantum', '1000000000']]) {
       const r = runCli(['run', ...q, file]);
       expect(r.exitCode, `${q.join(' ')}: ${r.stderr}`).toBe(expected());
+    }
+  });
+
+  it('keeps a loop\'s locals of every type, parameters included, across its yields, in each thread', () => {
+    const file = join(tempDir(), 'saved.wat');
+    writeFileSync(file, saved);
+    // With a quantum it never uses up, no yield runs: the loop as written.
+    const reference = runCli(['run', '--quantum', '1000000000', file]);
+    expect(reference.exitCode, reference.stderr).toBeGreaterThan(0);
+    // At 1 every hook yields, at 3 most do; the turn passes between the threads inside $mix.
+    for (const q of ['1', '3']) {
+      const r = runCli(['run', '--quantum', q, file]);
+      expect(r.exitCode, `--quantum ${q}: ${r.stderr}`).toBe(reference.exitCode);
     }
   });
 });
