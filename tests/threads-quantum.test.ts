@@ -6,6 +6,8 @@
 // every hook). Across each yield a wrapped loop's locals go through globals (the k-th saved local
 // of a type in the same global in every function): two threads in one function, with locals and
 // parameters of every type a global can hold, compute the same at --quantum 1 as with no yield.
+// A thread that runs alone (every other thread waits) yields without asking thread 0
+// (runtime/sched/channel.ts), and yields to a thread spawned next as before.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -79,6 +81,41 @@ const saved = `(module
     (loop $w (if (i32.eqz (i32.atomic.load (i32.const 0))) (then (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1))) (br $w))))
     (call $exit (i32.rem_u (i32.add (i32.mul (local.get $mine) (i32.const 7)) (i32.load (i32.const 8))) (i32.const 251)))))`;
 
+/** Thread 1 spins alone while thread 0 waits, then spawns thread 2; both log their tid at each step. */
+const alone = `(module
+  (import "env" "memory" (memory 1 1 shared))
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (export "memory" (memory 0))
+  ;; 0: the word thread 0 waits on; 4: threads done; 8: log length; 16: iovec; 64..: the log
+  (func $spin (param $n i32) (local $i i32) (local $x i32)
+    (loop $l
+      (local.set $x (i32.add (i32.mul (local.get $x) (i32.const 31)) (local.get $i)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (i32.store (i32.const 12) (local.get $x)))
+  (func $log (param $c i32) (param $n i32) (local $i i32)
+    (loop $l
+      (i32.store8 (i32.add (i32.const 64) (i32.load (i32.const 8))) (local.get $c))
+      (i32.store (i32.const 8) (i32.add (i32.load (i32.const 8)) (i32.const 1)))
+      (call $spin (i32.const 5))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n)))))
+  (func (export "wasi_thread_start") (param $tid i32) (param $arg i32)
+    (if (i32.eq (local.get $arg) (i32.const 1))
+      (then
+        (call $spin (i32.const 2000)) ;; alone: thread 0 waits, thread 2 does not exist yet
+        (drop (call $spawn (i32.const 2)))))
+    (call $log (i32.add (i32.const 48) (local.get $arg)) (i32.const 40))
+    (if (i32.eq (i32.atomic.rmw.add (i32.const 4) (i32.const 1)) (i32.const 1))
+      (then (i32.atomic.store (i32.const 0) (i32.const 1)) (drop (memory.atomic.notify (i32.const 0) (i32.const 1))))))
+  (func (export "_start")
+    (drop (call $spawn (i32.const 1)))
+    (loop $w (if (i32.eqz (i32.atomic.load (i32.const 0))) (then (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1))) (br $w))))
+    (i32.store (i32.const 16) (i32.const 64))
+    (i32.store (i32.const 20) (i32.load (i32.const 8)))
+    (drop (call $write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))))`;
+
 describe('the quantum hooks with the yield out of the loop', () => {
   it('nested loops, branches out of them, br_table and a loop with a result give the same value at every quantum', () => {
     const file = join(tempDir(), 'loops.wat');
@@ -100,6 +137,17 @@ describe('the quantum hooks with the yield out of the loop', () => {
     for (const q of ['1', '3']) {
       const r = runCli(['run', '--quantum', q, file]);
       expect(r.exitCode, `--quantum ${q}: ${r.stderr}`).toBe(reference.exitCode);
+    }
+  });
+
+  it('a thread alone yields without a switch, and again to a thread it spawns: the same interleaving every run', () => {
+    const file = join(tempDir(), 'alone.wat');
+    writeFileSync(file, alone);
+    // Thread 1 spins through hundreds of quanta alone, then the two log in turns, one step a quantum.
+    // With a quantum it never uses up, thread 2 logs all its steps before thread 1 gets the turn back.
+    for (const [q, out] of [['40', '12'.repeat(40)], ['40', '12'.repeat(40)], ['1000000', '2'.repeat(40) + '1'.repeat(40)]] as const) {
+      const r = runCli(['run', '--quantum', q, file]);
+      expect([r.exitCode, r.stdout], `--quantum ${q}: ${r.stderr}`).toEqual([0, out]);
     }
   });
 });
