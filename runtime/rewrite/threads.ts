@@ -85,7 +85,11 @@ const otherLabels = new Set([0x06, 0x07, 0x08, 0x09, 0x0a, 0x18, 0x19, 0x1f, 0xd
  * Every branch inside the loop to a label outside it goes 3 labels further. Loops with
  * parameters, and functions with exception or GC branches, keep the hook in place.
  */
-interface LoopSite { at: number; afterType: number; end: number; cost: number; out: boolean; locals: Set<number> }
+interface LoopSite {
+  at: number; afterType: number; end: number; cost: number; out: boolean;
+  /** The locals it reads or writes, its nested loops' too (saved around its yield), and how many moved loops hold it. */
+  locals: Set<number>; depth: number;
+}
 
 /** The loops of the body, in order, with their `end`, and every branch with the blocks open around it (a moved loop's index, else -1); null: keep hooks in place. */
 function loopSites(binary: Uint8Array, body: Body, scan: BodyScan, ctx: PassContext): { loops: LoopSite[]; branches: [at: number, frames: number[]][] } | null {
@@ -102,7 +106,7 @@ function loopSites(binary: Uint8Array, body: Body, scan: BodyScan, ctx: PassCont
       if (op === Op.loop) {
         const [params, , afterType] = readBlockType(binary, at + 1, ctx.parsed.shape);
         assert(scan.loops[next * 2] === afterType, 'loop sites in the order the scan found them');
-        loops.push({ at, afterType, end: -1, cost: Math.max(1, scan.loops[next * 2 + 1]!), out: params === 0, locals: new Set() });
+        loops.push({ at, afterType, end: -1, cost: Math.max(1, scan.loops[next * 2 + 1]!), out: params === 0, locals: new Set(), depth: open.filter((f) => f >= 0).length });
         open.push(params === 0 ? next : -1);
         next++;
       } else if (opensBlock.has(op)) open.push(-1);
@@ -204,6 +208,31 @@ class SaveGlobals {
   }
 }
 
+/**
+ * A function saves at most one local per this many bytes of its body (the save and restore of a
+ * local take at most 16 bytes: four instructions with a 3-byte index each), so the save code at
+ * most doubles it, however deep its loops nest.
+ */
+export const bodyBytesPerSave = 8;
+
+/**
+ * The locals each loop saves around its yield: every one it uses that a global can hold, loop by
+ * loop, the innermost (the hottest) first, while the function's budget lasts; a loop past it
+ * saves none (its values then stay live across the call: slower, not wrong).
+ */
+function savePlan(loops: LoopSite[], types: (number | undefined)[], bodyBytes: number): number[][] {
+  let budget = Math.floor(bodyBytes / bodyBytesPerSave);
+  const plan = loops.map(() => [] as number[]);
+  const order = loops.map((_, i) => i).filter((i) => loops[i]!.out).sort((a, b) => loops[b]!.depth - loops[a]!.depth || a - b);
+  for (const i of order) {
+    const locals = [...loops[i]!.locals].filter((x) => types[x] !== undefined).sort((a, b) => a - b);
+    if (locals.length > budget) continue;
+    plan[i] = locals;
+    budget -= locals.length;
+  }
+  return plan;
+}
+
 function rewriteBody(body: Body, emit: BodyEmitter, binary: Uint8Array, ctx: PassContext, types: Types, quantum: boolean, saves: SaveGlobals): void {
   const scan = scanBody(binary, body.codeStart, body.end, body.type.results, ctx.parsed.shape, { loops: quantum, atomics: true });
   const table = leb(ctx.tableIndex);
@@ -230,6 +259,7 @@ function rewriteBody(body: Body, emit: BodyEmitter, binary: Uint8Array, ctx: Pas
   edits.sort((a, b) => a[0] - b[0] || (a[1] === 'tail' ? -1 : b[1] === 'tail' ? 1 : 0));
   if (quantum) emit.insert(hook(global, left, Math.max(1, scan.outsideLoops), yieldCall), body.codeStart);
   const localType = sites ? localTypes(binary, body) : [];
+  const saved = sites ? savePlan(sites.loops, localType, body.end - body.localsStart) : [];
   const saveGlobal = saves.forFunction(localType);
   let copied = body.codeStart;
   for (const [at, kind, value, end] of edits) {
@@ -247,9 +277,8 @@ function rewriteBody(body: Body, emit: BodyEmitter, binary: Uint8Array, ctx: Pas
       }
       case 'tail': { // the refund: the head's hook charges this iteration again when the loop is entered again
         const l = sites!.loops[value]!;
-        const saved = [...l.locals].filter((x) => localType[x] !== undefined).sort((a, b) => a - b);
-        const save = saved.flatMap((x) => [Op.localGet, ...leb(x), Op.globalSet, ...leb(saveGlobal(x))]);
-        const restore = saved.flatMap((x) => [Op.globalGet, ...leb(saveGlobal(x)), Op.localSet, ...leb(x)]);
+        const save = saved[value]!.flatMap((x) => [Op.localGet, ...leb(x), Op.globalSet, ...leb(saveGlobal(x))]);
+        const restore = saved[value]!.flatMap((x) => [Op.globalGet, ...leb(saveGlobal(x)), Op.localSet, ...leb(x)]);
         emit.insert([Op.br, 2, Op.end, ...save, ...yieldCall, ...restore,
           Op.globalGet, ...global, Op.i32Const, ...sleb(l.cost), Op.i32Add, Op.globalSet, ...global, Op.br, 0, Op.end, Op.unreachable, Op.end], at);
         break;
