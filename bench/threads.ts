@@ -5,6 +5,10 @@
 // - fuel's speed on a loop like the racy counter's (one thread, --max-fuel counting): ns per unit;
 // - so the switch cost per quantum: a switch's cost over the time a quantum of fuel takes, at each
 //   --quantum measured and at the default;
+// - sha256 linked as a threaded module with one thread, against the same program unthreaded: the
+//   quantum's hooks and yields on compute-dense code (issue #17's target: under x1.10);
+// - a thread alone (thread 0 waits) in the counter loop at --quantum 100000, against a quantum it
+//   never uses up: its yields stay in its own worker;
 // - and the racy counter (4 threads) at several quanta, against a quantum it never uses up.
 // Medians of the process's CPU time (every worker included), variants alternated round by round.
 import { join } from 'node:path';
@@ -42,6 +46,21 @@ const counterLoop = `(module
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $again (i32.lt_u (local.get $i) (i32.const ${loopIterations}))))))`;
 
+/** The counter loop in thread 1 while thread 0 waits: thread 1 holds the turn alone, so its yields stay in its worker. */
+const aloneLoop = `(module
+  (import "env" "memory" (memory 1 1 shared))
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (export "memory" (memory 0))
+  (func (export "wasi_thread_start") (param i32 i32) (local $i i32)
+    (loop $again
+      (i32.store (i32.const 8) (i32.add (i32.load (i32.const 8)) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const ${loopIterations}))))
+    (i32.atomic.store (i32.const 0) (i32.const 1)) (drop (memory.atomic.notify (i32.const 0) (i32.const 1))))
+  (func (export "_start")
+    (drop (call $spawn (i32.const 0)))
+    (loop $w (if (i32.eqz (i32.atomic.load (i32.const 0))) (then (drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1))) (br $w))))))`;
+
 async function compiled(source: string | Uint8Array, options: Partial<ProcessConfig>, passes?: RewritePass[]): Promise<WebAssembly.Module> {
   const bytes = typeof source === 'string' ? new TextEncoder().encode(source) : source;
   const threaded = new TextDecoder().decode(bytes).includes('thread-spawn');
@@ -59,13 +78,19 @@ async function cpuMs(source: string | Uint8Array | WebAssembly.Module, options: 
   return { ms: (used.user + used.system) / 1000, fuelUsed: outcome.fuelUsed };
 }
 
-/** Medians of each variant's CPU time, the variants run in turn, round after round, after one warm-up round. */
-async function alternate<K extends string>(variants: Record<K, () => Promise<number>>, repeats: number): Promise<Record<K, number>> {
+/** Each variant's CPU times, the variants run in turn, round after round, after one warm-up round. */
+async function alternateTimes<K extends string>(variants: Record<K, () => Promise<number>>, repeats: number): Promise<Record<K, number[]>> {
   const names = Object.keys(variants) as K[];
   const times = Object.fromEntries(names.map((k) => [k, [] as number[]])) as Record<K, number[]>;
   for (const k of names) await variants[k]();
   for (let i = 0; i < repeats; i++) for (const k of names) times[k].push(await variants[k]());
-  return Object.fromEntries(names.map((k) => [k, median(times[k])])) as Record<K, number>;
+  return times;
+}
+
+/** Medians of each variant's CPU time (alternateTimes). */
+async function alternate<K extends string>(variants: Record<K, () => Promise<number>>, repeats: number): Promise<Record<K, number>> {
+  const times = await alternateTimes(variants, repeats);
+  return Object.fromEntries(Object.entries<number[]>(times).map(([k, t]) => [k, median(t)])) as Record<K, number>;
 }
 
 export async function benchThreads(root: string, repeats: number) {
@@ -111,14 +136,26 @@ export async function benchThreads(root: string, repeats: number) {
   const threadedBytes = new Uint8Array(readFileSync(join(build, 'sha256_threaded.wasm')));
   const threaded = await compiled(threadedBytes, shaArgs);
   const threadedQuantum2e30 = await compiled(threadedBytes, { ...shaArgs, quantum: 2 ** 30 });
-  const shaHooks = await alternate({
+  const shaTimes = await alternateTimes({
     unthreaded: async () => (await cpuMs(unthreaded, shaArgs)).ms,
     threaded: async () => (await cpuMs(threaded, shaArgs)).ms,
     threadedQuantum2e30: async () => (await cpuMs(threadedQuantum2e30, { ...shaArgs, quantum: 2 ** 30 })).ms,
   }, Math.max(repeats, 11));
+  const shaHooks = { unthreaded: median(shaTimes.unthreaded), threaded: median(shaTimes.threaded), threadedQuantum2e30: median(shaTimes.threadedQuantum2e30) };
+  // Minima too: on a shared machine the least disturbed round of each variant.
+  const shaMinima = { unthreaded: Math.min(...shaTimes.unthreaded), threaded: Math.min(...shaTimes.threaded), threadedQuantum2e30: Math.min(...shaTimes.threadedQuantum2e30) };
   const shaHookRatio = shaHooks.threaded / shaHooks.unthreaded;
   const shaHooksOnlyRatio = shaHooks.threadedQuantum2e30 / shaHooks.unthreaded;
-  console.log(`${`sha256 ${shaMib} MiB threaded`.padEnd(28)} x${shaHookRatio.toFixed(3)} at the default quantum, x${shaHooksOnlyRatio.toFixed(3)} at 2^30 (${shaHooks.unthreaded.toFixed(1)} -> ${shaHooks.threaded.toFixed(1)} / ${shaHooks.threadedQuantum2e30.toFixed(1)} ms CPU, medians, a guest start included)`);
+  const shaHookRatioOfMinima = shaMinima.threaded / shaMinima.unthreaded;
+  console.log(`${`sha256 ${shaMib} MiB threaded`.padEnd(28)} x${shaHookRatio.toFixed(3)} at the default quantum, x${shaHooksOnlyRatio.toFixed(3)} at 2^30 (${shaHooks.unthreaded.toFixed(1)} -> ${shaHooks.threaded.toFixed(1)} / ${shaHooks.threadedQuantum2e30.toFixed(1)} ms CPU, medians, a guest start included; minima x${shaHookRatioOfMinima.toFixed(3)} at the default)`);
+
+  // A thread alone (thread 0 waits) at --quantum 100000 (6,000 yields) against 2^30 (none): what its yields cost.
+  const alone = await alternate({
+    quantum1e5: async () => (await cpuMs(aloneLoop, { quantum: 100_000 })).ms,
+    quantum2e30: async () => (await cpuMs(aloneLoop, { quantum: 2 ** 30 })).ms,
+  }, repeats);
+  const aloneRatio = alone.quantum1e5 / alone.quantum2e30;
+  console.log(`${'a thread alone'.padEnd(28)} x${aloneRatio.toFixed(3)}: the counter loop in thread 1 while thread 0 waits, at --quantum 100000 against 2^30 (${alone.quantum2e30.toFixed(1)} -> ${alone.quantum1e5.toFixed(1)} ms CPU, a thread start included)`);
 
   const quanta = [10_000, 100_000, defaultQuantum, 2 ** 30];
   const racy = readFileSync(join(root, 'wasm_programs', 'wat', 'threads', 'racy_counter.wat'));
@@ -129,5 +166,5 @@ export async function benchThreads(root: string, repeats: number) {
     console.log(`${`quantum ${q}`.padEnd(28)} a quantum takes ${quantumUs.toFixed(0)} us: a switch adds ${(100 * row.switchCostPerQuantum).toFixed(2)}%; racy counter ${row.racyCounterMs.toFixed(1)} ms CPU, x${row.racyCounterRatio.toFixed(3)} of a quantum never used up`);
     return row;
   });
-  return { yieldsPerThread, switchUs, callUs, yields, nsPerFuel, fuelUsed, loopMs, hooks, hookRatio, shaMib, shaHooks, shaHookRatio, shaHooksOnlyRatio, racyCounterNoSwitchMs: racyMs[String(2 ** 30)]!, perQuantum };
+  return { yieldsPerThread, switchUs, callUs, yields, nsPerFuel, fuelUsed, loopMs, hooks, hookRatio, shaMib, shaHooks, shaMinima, shaHookRatio, shaHooksOnlyRatio, shaHookRatioOfMinima, alone, aloneRatio, racyCounterNoSwitchMs: racyMs[String(2 ** 30)]!, perQuantum };
 }

@@ -177,6 +177,21 @@ describe('the scheduler', () => {
     expect(() => s.switchTurn()).toThrow(DeadlockError);
     expect(() => s.switchTurn()).toThrow('deadlock: every thread waits: thread 0 on 0x4 (wait32), thread 1 on 0x10 (wait64)');
   });
+
+  it('runs alone exactly when a switch would give the turn back to the current thread (a worker then yields without asking)', () => {
+    const s = new Scheduler(3);
+    expect(s.runsAlone()).toBe(true); // thread 0, the only thread
+    s.spawn();
+    expect(s.runsAlone()).toBe(false);
+    s.wait(4, false, 100n); // thread 0 waits, with a timeout: it fires only when no thread can run
+    expect(s.switchTurn().tid).toBe(1);
+    expect(s.runsAlone()).toBe(true);
+    expect(s.switchTurn().tid).toBe(1); // a yield alone keeps the turn, and time does not move
+    expect(s.nowNs).toBe(0n);
+    s.spawn();
+    expect(s.runsAlone()).toBe(false);
+    expect(s.switchTurn().tid).toBe(2);
+  });
 });
 
 describe('wait and notify as host calls', () => {

@@ -55,6 +55,8 @@ export interface Additions {
   export?: number[];
   /** More export entries. */
   exports?: number[][];
+  /** More global entries, after `global` (read once every body is rewritten). */
+  globals?: number[][];
   /** A table entry's bytes (reference type, limits). */
   table?: number[];
 }
@@ -118,7 +120,8 @@ export function rewriteBodies(
   }
   const payload = code.view();
   const replaced = new Map<number, Uint8Array>([[SectionId.code, section(SectionId.code, payload)]]);
-  if (additions.global) replaced.set(SectionId.global, appendEntry(binary, SectionId.global, find(SectionId.global), additions.global));
+  const globals = [...(additions.global ? [additions.global] : []), ...(additions.globals ?? [])];
+  if (globals.length > 0) replaced.set(SectionId.global, appendEntry(binary, SectionId.global, find(SectionId.global), ...globals));
   const exports = [...(additions.export ? [additions.export] : []), ...(additions.exports ?? [])];
   if (exports.length > 0) replaced.set(exportSectionId, appendEntry(binary, exportSectionId, find(exportSectionId), ...exports));
   if (additions.table) replaced.set(SectionId.table, appendEntry(binary, SectionId.table, find(SectionId.table), additions.table));

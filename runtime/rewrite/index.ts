@@ -80,9 +80,10 @@ export const canonicalNansOf = (passes: readonly RewritePass[]): boolean => pass
  * check a cache hit skips), writes other bytes or accepts other modules for the same input.
  * tests/rewrite-cache.test.ts holds a golden hash of each pass's output and fails until it is
  * raised. 2: fuel and NaN canonicalisation added; 3: threads (a pass whose meaning changes for a
- * recorded trace needs a new name or option instead: the trace says which program ran).
+ * recorded trace needs a new name or option instead: the trace says which program ran); 5: the
+ * threads pass keeps a loop's locals in globals across its yield (the same schedule).
  */
-export const rewriteVersion = 4;
+export const rewriteVersion = 5;
 
 /** A pass's options as one line: `stack-limit(maxStackBytes=8388608)`. */
 export function describePass(pass: RewritePass): string {

@@ -4,18 +4,27 @@
 // 0, puts its slot + 1 in the mailbox and wakes thread 0, then sleeps on its turn word until the
 // scheduler gives it the turn again, with its call's result in its result word.
 //
+// With the turn, thread 0 says whether the thread gets it alone (every other thread waits): such
+// a thread's yield keeps the turn without asking (the scheduler would give it back at once, see
+// Scheduler.switchTurn), so a thread computing while the others wait does not cross workers at
+// every quantum. Nothing else can change while it holds the turn: every other thread waits, and
+// thread 0 only acts on its requests.
+//
 // Thread 0 sleeps on a doorbell word that every request and every lost worker rings (the thread
 // supervisor, supervisor.ts, marks a slot lost when its worker stops before its thread ended),
 // so a worker that dies while holding the turn ends the wait instead of leaving thread 0 asleep.
+
+import { assert } from '../rewrite/module.js';
 
 /** A request's kind. */
 export const Req = { syscall: 1, spawn: 2, wait32: 3, wait64: 4, notify: 5, yield: 6, exit: 7, failed: 8 } as const;
 
 /** Int32 indices of the request area. */
-const Ctl = { mailbox: 0, kind: 1, call: 2, argc: 3, doorbell: 4, spawnAck: 5 } as const;
+const Ctl = { mailbox: 0, kind: 1, call: 2, argc: 3, doorbell: 4, spawnAck: 5, alone: 6 } as const;
 /** The most arguments a request carries (the longest syscall has 9). */
 export const maxRequestArgs = 16;
 const argsAt = 64;
+assert(Math.max(...Object.values(Ctl)) < argsAt / 4, 'the control words come before the arguments');
 const slotsAt = argsAt + maxRequestArgs * 8;
 /** Per slot: the turn word (1: holds the turn), the result word, and the lost word (the tid of its worker that stopped). */
 const slotInts = 3;
@@ -59,6 +68,11 @@ export class SchedChannel {
   private ring(): void {
     Atomics.add(this.ctl, Ctl.doorbell, 1);
     Atomics.notify(this.ctl, Ctl.doorbell);
+  }
+
+  /** Whether the thread holding the turn holds it alone (every other thread waits): its yields keep the turn. */
+  alone(): boolean {
+    return this.ctl[Ctl.alone] === 1;
   }
 
   /** Sleeps until the thread in `slot` holds the turn; its last call's result. */
@@ -122,9 +136,10 @@ export class SchedChannel {
     Atomics.store(this.ctl, slotsAt / 4 + slot * slotInts + 2, 0);
   }
 
-  /** Gives the turn to the thread in `slot`, with `result` for its last call. */
-  grant(slot: number, result: number): void {
+  /** Gives the turn to the thread in `slot`, with `result` for its last call; `alone`: every other thread waits. */
+  grant(slot: number, result: number, alone: boolean): void {
     const at = slotsAt / 4 + slot * slotInts;
+    this.ctl[Ctl.alone] = alone ? 1 : 0;
     this.ctl[at + 1] = result;
     Atomics.store(this.ctl, at, 1);
     Atomics.notify(this.ctl, at);

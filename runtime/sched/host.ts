@@ -116,7 +116,7 @@ export class ThreadHost {
 
   private passTurn(): void {
     const next = this.scheduler.switchTurn(); // DeadlockError unwinds thread 0: the process ends
-    if (next.tid !== 0) this.channel.grant(next.slot, next.result);
+    if (next.tid !== 0) this.channel.grant(next.slot, next.result, this.scheduler.runsAlone());
   }
 
   /** Executes the call of the thread holding the turn (in `slot`), then passes the turn. */

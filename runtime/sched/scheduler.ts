@@ -123,6 +123,11 @@ export class Scheduler {
     return this.give(first);
   }
 
+  /** Whether the thread holding the turn is the only one that can run (its yield would keep the turn). */
+  runsAlone(): boolean {
+    return this.threads.every((t) => t.tid === this.current || t.state === 'waiting');
+  }
+
   private give(t: GuestThread): GuestThread {
     this.current = t.tid;
     return t;

@@ -55,7 +55,8 @@ try {
     wait32: (a, expected, timeout) => call(Req.wait32, 0, [a, expected, timeout]),
     wait64: (a, expected, timeout) => call(Req.wait64, 0, [a, expected, timeout]),
     notify: (a, count) => call(Req.notify, 0, [a, count]),
-    yield: () => { call(Req.yield, 0, []); },
+    // Alone (every other thread waits), the scheduler would give the turn straight back: keep it.
+    yield: () => { if (ch.alone()) refill(); else call(Req.yield, 0, []); },
   });
   // Every instance runs the module's start function, as the Wasm spec says (LLVM's
   // __wasm_init_memory guards its own once-only work with an atomic flag); RepliCode defers it
