@@ -10,6 +10,7 @@ import { GuestLinkError } from '../link-check.js';
 import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { componentHost, unservedImports } from './host.js';
 import { fasterBindings, stringEnd } from './direct-imports.js';
+import { lowerHotImports } from './lowered.js';
 import type { Kernel } from '../kernel.js';
 import type { KernelCalls } from './calls.js';
 import { guardBindings, guardTag } from './guard.js';
@@ -22,8 +23,11 @@ export interface ComponentProgram {
   /** The core modules by the file name the bindings ask for; `main` is the guest's own. */
   readonly cores: Readonly<Record<string, WebAssembly.Module>>;
   readonly main: string;
-  /** Imports the bindings call directly (direct-imports.ts) and those left in jco's task wrapper. */
-  readonly importCalls: { readonly direct: number; readonly wrapped: number };
+  /**
+   * Imports the bindings call directly (direct-imports.ts), those left in jco's task wrapper, and
+   * those of the direct ones that first try a hand-lowered fast path (lowered.ts).
+   */
+  readonly importCalls: { readonly direct: number; readonly wrapped: number; readonly lowered: number };
 }
 
 /** A guest program: a WASI preview1 core module or a WASI 0.2 command component. */
@@ -34,7 +38,7 @@ export function isComponentProgram(program: GuestProgram): program is ComponentP
 }
 
 /** jco's output, before compiling: what the caches hold. */
-interface Transpiled { js: string; cores: Record<string, Uint8Array>; interfaces: string[]; wanted: string[]; exports: string[]; direct: number; wrapped: number }
+interface Transpiled { js: string; cores: Record<string, Uint8Array>; interfaces: string[]; wanted: string[]; exports: string[]; direct: number; wrapped: number; lowered: number }
 
 const bindingName = 'guest';
 const cacheKind = 'component';
@@ -52,7 +56,7 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
   for (const [name, core] of Object.entries(t.cores)) {
     cores[name] = name === main ? await compileMain(core, hash, label, maxMemoryBytes, passes) : await compileCore(core, name, label);
   }
-  return { kind: 'component', js: t.js, cores, main, importCalls: { direct: t.direct, wrapped: t.wrapped } };
+  return { kind: 'component', js: t.js, cores, main, importCalls: { direct: t.direct, wrapped: t.wrapped, lowered: t.lowered } };
 }
 
 /**
@@ -101,9 +105,10 @@ async function transpiled(bytes: Uint8Array, hash: string, label: string): Promi
   const source = new TextDecoder().decode(files[`${bindingName}.js`]);
   const cores: Record<string, Uint8Array> = {};
   for (const [name, data] of Object.entries(files)) if (name.endsWith('.wasm')) cores[name] = data;
-  const { js, direct, wrapped } = fasterBindings(bindingBody(source));
+  const faster = fasterBindings(bindingBody(source));
+  const { js, lowered } = lowerHotImports(faster.js);
   const t: Transpiled = {
-    js, direct, wrapped, cores,
+    js, direct: faster.direct, wrapped: faster.wrapped, lowered, cores,
     interfaces: out.imports.map(String),
     // `now$1`: jco renames a second import of the same name locally.
     wanted: [...source.matchAll(/\.fnName = '([^']+)'/g)].map((m) => m[1]!.replace(/\$\d+$/, '')),
@@ -188,7 +193,7 @@ const witName = (name: string): string => {
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
 
 /** Cache entries name the jco that wrote them (and the patches applied): another version transpiles again. */
-const jcoTag = `jco-1.35 sync 5 ${guardTag}`;
+const jcoTag = `jco-1.35 sync 6 ${guardTag}`;
 
 function remember(hash: string, t: Transpiled): Transpiled {
   memoryCache.delete(hash);
