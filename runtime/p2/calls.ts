@@ -18,7 +18,7 @@ const scratchPages = (Scratch.data + Scratch.dataBytes) / 65536;
 
 const utf8 = new TextEncoder();
 /** Up to this many bytes, staging copies byte by byte rather than with TypedArray.prototype.set. */
-const smallCopyBytes = 32;
+export const smallCopyBytes = 32;
 
 /** Thrown by a call that returned an errno: the interface turns it into its own error type. */
 export class CallFailed extends Error {

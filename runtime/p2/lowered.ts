@@ -19,15 +19,22 @@
 export const loweredByHand = 'loweredByHand';
 
 /**
- * The hand-lowered calls: the method jco's trampoline calls (by its JS name), the one called
+ * The hand-lowered methods: the method jco's trampoline calls (by its JS name), the one called
  * instead, and its arguments. `list` methods take (memory, ptr >>> 0, len >>> 0) of their one
  * list<u8> argument and answer undefined when [ptr, ptr + len) is not in memory.
  */
-const hot: Readonly<Record<string, { readonly cls: string; readonly via: string; readonly args: 'list' | 'none' }>> = {
+type Method = { readonly cls: string; readonly via: string; readonly args: 'list' | 'none' };
+const hot: Readonly<Record<string, Method | 'u64'>> = {
   'wasi:io/streams#blockingWriteAndFlush': { cls: 'OutputStream', via: 'writeGuest', args: 'list' },
   'wasi:io/streams#write': { cls: 'OutputStream', via: 'writeGuest', args: 'list' },
   'wasi:io/streams#checkWrite': { cls: 'OutputStream', via: 'checkWriteResult', args: 'none' },
+  // A function returning a u64: when ours declares `loweredByHand`, it always answers a bigint in
+  // [0, 2^64), which toUint64 would give back unchanged (as a new BigInt).
+  'wasi:clocks/monotonic-clock#now': 'u64',
 };
+
+/** Names this lowering in the transpile cache's key: bump it with any change to the text written here. */
+export const loweredTag = 'lowered 2';
 
 const trampolineAt = /  const (_trampoline\d+) = function\(([^)]*)\) \{\n/g;
 
@@ -42,7 +49,8 @@ export function lowerHotImports(source: string): { js: string; lowered: number }
     if (end < 0) continue;
     const fnName = /^'([^@#']+)@0\.2\.\d+#(\w+)'/.exec(source.slice(end + `\n  }\n  ${name}.fnName = `.length));
     const spec = fnName && hot[`${fnName[1]}#${fnName[2]}`];
-    const body = spec ? loweredBody(source.slice(m.index + m[0].length, end), m[2]!.split(', '), spec) : undefined;
+    const jco = source.slice(m.index + m[0].length, end);
+    const body = !spec ? undefined : spec === 'u64' ? u64Body(jco) : loweredBody(jco, m[2]!.split(', '), spec);
     if (body === undefined) continue;
     js += `${source.slice(from, m.index + m[0].length)}${body}`;
     from = end;
@@ -61,7 +69,7 @@ const lowering = /\n    var (variant\d+) = ret;\n/;
  * The trampoline's body with the fast path in front of jco's lifting and host call, which now run
  * only when the fast path does not answer; undefined if the body is not of the expected shape.
  */
-function loweredBody(body: string, params: readonly string[], spec: { cls: string; via: string; args: 'list' | 'none' }): string | undefined {
+function loweredBody(body: string, params: readonly string[], spec: Method): string | undefined {
   const self = borrowedSelf.exec(body);
   const call = hostCall.exec(body);
   const lower = lowering.exec(body);
@@ -92,4 +100,15 @@ function loweredBody(body: string, params: readonly string[], spec: { cls: strin
     if (ret === undefined) {
 ${lifting}
     }${lowerRet}`;
+}
+
+/** A function's call and its u64 result, as jco writes them for a function without parameters. */
+const u64Call = /\n    try \{\n      ret = (\w+(?:\$\d+)?)\(\)\n      ;\n    \} catch \(err\) \{\n/;
+const u64Return = '\n    return toUint64(ret);';
+
+/** The body returning our function's u64 as it is; undefined if not of the expected shape. */
+function u64Body(body: string): string | undefined {
+  const call = u64Call.exec(body);
+  if (!call || body.split(u64Return).length !== 2 || !body.endsWith(u64Return)) return undefined;
+  return body.replace(u64Return, `\n    return ${call[1]}.${loweredByHand} === true ? ret : toUint64(ret);`);
 }

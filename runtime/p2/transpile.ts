@@ -10,7 +10,7 @@ import { GuestLinkError } from '../link-check.js';
 import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { componentHost, unservedImports } from './host.js';
 import { fasterBindings, stringEnd } from './direct-imports.js';
-import { lowerHotImports } from './lowered.js';
+import { lowerHotImports, loweredTag } from './lowered.js';
 import type { Kernel } from '../kernel.js';
 import type { KernelCalls } from './calls.js';
 import { guardBindings, guardTag } from './guard.js';
@@ -193,7 +193,7 @@ const witName = (name: string): string => {
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
 
 /** Cache entries name the jco that wrote them (and the patches applied): another version transpiles again. */
-const jcoTag = `jco-1.35 sync 6 ${guardTag}`;
+const jcoTag = `jco-1.35 sync 5 ${guardTag} ${loweredTag}`;
 
 function remember(hash: string, t: Transpiled): Transpiled {
   memoryCache.delete(hash);
