@@ -11,3 +11,4 @@ export { httpHost, type HttpHost } from './http.js';
 export { componentHost } from './host.js';
 export { KernelCalls } from './calls.js';
 export { unmatchedPatches } from './guard.js';
+export { lowerHotImports } from './lowered.js';

@@ -4,7 +4,6 @@
 import { ClockId, EventType, SubclockFlags, SubscriptionLayout } from '../abi.js';
 import { Errno, type ErrnoValue } from '../errno.js';
 import { CallFailed, Scratch, smallCopyBytes, type KernelCalls } from './calls.js';
-import { copiesListArguments } from './direct-imports.js';
 import { loweredByHand } from './lowered.js';
 import { errorCode } from './errors.js';
 
@@ -123,8 +122,6 @@ const writable = Object.freeze({ tag: 'ok', val: BigInt(Scratch.dataBytes) });
 type StreamResult = typeof streamOk | { tag: 'err'; val: unknown };
 
 export class OutputStream {
-  /** write and blockingWriteAndFlush stage their bytes into scratch before returning: they may be given a view of guest memory (direct-imports.ts). */
-  static readonly [copiesListArguments] = true;
   /** writeGuest and checkWriteResult serve the hand-lowered calls (lowered.ts). */
   static readonly [loweredByHand] = true;
 

@@ -193,7 +193,7 @@ const witName = (name: string): string => {
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
 
 /** Cache entries name the jco that wrote them (and the patches applied): another version transpiles again. */
-const jcoTag = `jco-1.35 sync 5 ${guardTag} ${loweredTag}`;
+const jcoTag = `jco-1.35 sync 6 ${guardTag} ${loweredTag}`;
 
 function remember(hash: string, t: Transpiled): Transpiled {
   memoryCache.delete(hash);
