@@ -3,6 +3,7 @@
 // recorded while the bookkeeping was in place still replay.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { programsDir, repoRoot, runCli, tempDir } from './helpers.js';
 
@@ -37,6 +38,24 @@ describe('the bindings of a component', () => {
       expect(program.js.match(/createNewCurrentTask\(\{/g)?.length ?? 0, file).toBeLessThanOrEqual(2);
     }
   }, 120_000);
+});
+
+describe('the code cache of the bindings', () => {
+  it('is taken by V8 in another thread, and gives the same instantiate as the text', async () => {
+    process.env.REPLICODE_CACHE_DIR = cacheDir;
+    const { compileProgram } = await import('../dist/runtime/index.js');
+    const { bindingsScript } = await import('../dist/runtime/p2/index.js');
+    const program = await compileProgram(readFileSync(join(programsDir, 'build', 'syscall_heavy.component.wasm')), 'syscall_heavy');
+    if (!('codeCache' in program)) throw new Error('syscall_heavy.component.wasm compiled to a core module');
+    expect(program.codeCache.length).toBeGreaterThan(0);
+    const source = bindingsScript(program.js);
+    const worker = new Worker(`const { Script } = require('node:vm'); const { parentPort, workerData } = require('node:worker_threads');
+      const script = new Script(workerData.source, { filename: 'b.js', cachedData: workerData.cache });
+      const instantiate = script.runInThisContext()(new WeakSet());
+      parentPort.postMessage({ rejected: script.cachedDataRejected, kind: typeof instantiate, params: instantiate.length });`, { eval: true, workerData: { source, cache: program.codeCache } });
+    const answer = await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+    expect(answer).toEqual({ rejected: false, kind: 'function', params: 2 });
+  }, 60_000);
 });
 
 describe('traces recorded with jco\'s task wrappers', () => {
