@@ -18,7 +18,7 @@ const scratchPages = (Scratch.data + Scratch.dataBytes) / 65536;
 
 const utf8 = new TextEncoder();
 /** Up to this many bytes, staging copies byte by byte rather than with TypedArray.prototype.set. */
-const smallCopyBytes = 32;
+export const smallCopyBytes = 32;
 
 /** Thrown by a call that returned an errno: the interface turns it into its own error type. */
 export class CallFailed extends Error {
@@ -39,6 +39,8 @@ export class KernelCalls {
   readonly fdWrite: Syscall;
   readonly fdRead: Syscall;
   readonly clockTimeGet: Syscall;
+  private guestMemory: WebAssembly.Memory | undefined;
+  private guestOctets = new Uint8Array(0);
 
   constructor(private readonly table: Record<string, Syscall>) {
     this.fdWrite = this.syscall('fd_write');
@@ -62,13 +64,30 @@ export class KernelCalls {
 
   /** Writes `bytes` (at most Scratch.dataBytes) to the data area and points the iovec at it. */
   stage(bytes: Uint8Array): void {
-    const n = bytes.length;
+    this.stageFrom(bytes, 0, bytes.length);
+  }
+
+  /** Writes src[at, at + n) (n at most Scratch.dataBytes) to the data area and points the iovec at it. */
+  stageFrom(src: Uint8Array, at: number, n: number): void {
     if (n > Scratch.dataBytes) throw new WasiError(Errno.INVAL, 'staged more than the scratch area holds');
     // TypedArray.prototype.set costs ~30 ns whatever the length, a loop over a few bytes ~4 (a
     // one-byte write is common: syscall_heavy 400000 in-thread 238 -> 206 ms CPU).
-    if (n <= smallCopyBytes) for (let i = 0; i < n; i++) this.octets[Scratch.data + i] = bytes[i]!;
-    else this.octets.set(bytes, Scratch.data);
+    if (n <= smallCopyBytes) for (let i = 0; i < n; i++) this.octets[Scratch.data + i] = src[at + i]!;
+    else this.octets.set(src.subarray(at, at + n), Scratch.data);
     this.iovec(n);
+  }
+
+  /**
+   * The bytes of a guest's memory, kept while it does not grow: growing detaches the old buffer
+   * (length 0 then), and reading `memory.buffer` per call costs a C++ accessor (component
+   * memories are never shared, so they only grow by detaching).
+   */
+  guestBytes(memory: WebAssembly.Memory): Uint8Array {
+    if (this.guestMemory !== memory || this.guestOctets.length === 0) {
+      this.guestMemory = memory;
+      this.guestOctets = new Uint8Array(memory.buffer);
+    }
+    return this.guestOctets;
   }
 
   iovec(length: number): void {

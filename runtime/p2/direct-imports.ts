@@ -50,7 +50,7 @@ export function directImports(source: string): DirectImports {
     const idx = wrapper.componentIdx;
     if (!alwaysSet.has(idx)) alwaysSet.set(idx, mayLeaveAlwaysSet(source, idx));
     const check = alwaysSet.get(idx) ? '' : `_checkMayLeave(${idx});`;
-    const lean = standInsOnly ? untrackedHostBorrows(borrowedLists(body)) : borrowedLists(body);
+    const lean = standInsOnly ? untrackedHostBorrows(body) : body;
     js = `${js.slice(0, at)}${m[0]}\n    ${check}${lean}${js.slice(bodyEnd)}`;
     const w = syncWrapper(js, name)!;
     js = `${js.slice(0, w.start)}let ${name.slice(1)} = ${name};${js.slice(w.end)}`;
@@ -118,34 +118,6 @@ export function cheaperListCopies(source: string): { js: string; copies: number 
   return { js: js + source.slice(from), copies };
 }
 
-/**
- * What a resource class of ours declares (as a static `copiesListArguments = true`) when each of its
- * methods that takes a list<u8> copies the bytes before it returns and never keeps the array: such
- * a call is handed a view of guest memory instead of jco's copy (the copy was 45 ns of a one-byte
- * stream write). The guest cannot run, nor its memory grow, while the host method runs, so the
- * view holds the same bytes the copy would. The class is checked by identity at every call: a
- * subclass, or another class, gets jco's copy.
- */
-export const copiesListArguments = 'copiesListArguments';
-
-/**
- * In a directly called trampoline, `var resultN = new Uint8Array(memory0.buffer).slice(ptrN, ptrN + lenN * 1);`
- * whose only use is `rscK.method(resultN)` on a borrowed `Class`, as a view when Class opts in
- * (above) and the range lies in memory (else the copy, clamped as before).
- */
-export function borrowedLists(body: string): string {
-  const copy = /var (result\d+) = new Uint8Array\((memory\d+)\.buffer\)\.slice\((ptr\d+), \3 \+ (len\d+) \* 1\);/g;
-  return body.replace(copy, (line, result: string, memory: string, ptr: string, len: string) => {
-    const uses = body.match(new RegExp(`\\b${result}\\b`, 'g'))!.length;
-    const call = new RegExp(`\\b(rsc\\d+)\\.\\w+\\(${result}\\)`).exec(body);
-    const rsc = call?.[1];
-    const cls = rsc && new RegExp(`${rsc} = Object\\.create\\((\\w+(?:\\$\\d+)?)\\.prototype\\);`).exec(body)?.[1];
-    if (uses !== 2 || !cls) return line;
-    return `var ${result} = ${rsc}.constructor === ${cls} && ${cls}.${copiesListArguments} === true && ${ptr} >= 0 && ${len} >= 0 && ${ptr} + ${len} <= dataView(${memory}).byteLength`
-      + ` ? new Uint8Array(dataView(${memory}).buffer, ${ptr}, ${len}) : new Uint8Array(${memory}.buffer).slice(${ptr}, ${ptr} + ${len} * 1);`;
-  });
-}
-
 /** jco's release of the borrows a call made, run after every call that borrows a resource. */
 const borrowRelease = `    for (const entry of curResourceBorrows) {
       const rsc = entry.rsc ?? entry;
@@ -184,8 +156,16 @@ export function handleSetOnlyOnStandIns(js: string): boolean {
   const defines = count(/symbolRscHandle\s*,\s*\{/g);
   return js.split("const symbolRscHandle = Symbol('handle');").length === 2
     && writes === js.split(borrowRelease).length - 1
-    && defines === count(/(rsc\d+) = Object\.create\([\w$]+\.prototype\);\n\s*Object\.defineProperty\(\1, symbolRscHandle, \{ writable: true, value: handle\d+\}\);/g);
+    && defines === count(/(rsc\d+) = Object\.create\([\w$]+\.prototype\);\n\s*Object\.defineProperty\(\1, symbolRscHandle, \{ writable: true, value: handle\d+\}\);/g)
+      + count(unreachableStandIn);
 }
+
+/**
+ * guard.ts makes a borrow of an unknown handle trap where jco made a stand-in: the stand-in's
+ * handle symbol is then set only after the throw, never (without this, the guard had turned the
+ * borrow rewrite above off: syscall_heavy in-thread 70 -> ~104 ms CPU).
+ */
+const unreachableStandIn = /throw new WebAssembly\.RuntimeError\('unknown [\w$]+ handle \(never created, or dropped\)'\);\n\s*Object\.defineProperty\((rsc\d+), symbolRscHandle, \{ writable: true, value: handle\d+\}\);/g;
 
 /**
  * jco's `dataView(mem)` reads `mem.buffer` (a C++ accessor, ~15 ns) on every call to see whether

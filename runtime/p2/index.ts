@@ -1,5 +1,5 @@
 // Public surface of the WASI 0.2 component support: transpile (main thread), start (guest thread).
-export { compileComponent, isComponentProgram, type ComponentProgram, type GuestProgram } from './transpile.js';
+export { bindingsScript, compileComponent, isComponentProgram, type ComponentProgram, type GuestProgram } from './transpile.js';
 export { startComponent, type StartedComponent } from './instantiate.js';
 export { newestPatch, maxRandomBytes } from './host.js';
 export { maxPollables } from './streams.js';
@@ -11,3 +11,4 @@ export { httpHost, type HttpHost } from './http.js';
 export { componentHost } from './host.js';
 export { KernelCalls } from './calls.js';
 export { unmatchedPatches } from './guard.js';
+export { lowerHotImports } from './lowered.js';

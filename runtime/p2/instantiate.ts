@@ -7,8 +7,9 @@ import { Errno } from '../errno.js';
 import { componentHost } from './host.js';
 import type { HttpHost } from './http.js';
 import { serveHttp, type IncomingHandler } from './serve.js';
-import { guestFault, hostErrorsParam } from './guard.js';
-import type { ComponentProgram } from './transpile.js';
+import { guestFault } from './guard.js';
+import { Script } from 'node:vm';
+import { bindingsFile, bindingsScript, type ComponentProgram } from './transpile.js';
 
 type Instantiate = (
   getCoreModule: (name: string) => WebAssembly.Module,
@@ -33,7 +34,10 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
   kernel.attachMemory(calls.scratch);
   // What the host's functions threw (our errors, or the guest's exit), apart from lifting errors.
   const hostErrors = new WeakSet<object>();
-  const instantiate = new Function(hostErrorsParam, program.js)(hostErrors) as Instantiate;
+  // From the code cache when V8 takes it (same V8, same flags: always, in the process that
+  // compiled the program); parsed otherwise. ~2.5 -> ~0.8 ms CPU per guest thread.
+  const script = new Script(bindingsScript(program.js), { filename: bindingsFile, cachedData: program.codeCache });
+  const instantiate = (script.runInThisContext() as (errors: WeakSet<object>) => Instantiate)(hostErrors);
   let memory: WebAssembly.Memory | undefined;
   const instantiateCore = (module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance => {
     const instance = new WebAssembly.Instance(module, imports);

@@ -3,8 +3,8 @@
 // poll_oneoff subscription.
 import { ClockId, EventType, SubclockFlags, SubscriptionLayout } from '../abi.js';
 import { Errno, type ErrnoValue } from '../errno.js';
-import { CallFailed, Scratch, type KernelCalls } from './calls.js';
-import { copiesListArguments } from './direct-imports.js';
+import { CallFailed, Scratch, smallCopyBytes, type KernelCalls } from './calls.js';
+import { loweredByHand } from './lowered.js';
 import { errorCode } from './errors.js';
 
 const streamErrorOf = (err: unknown): unknown => {
@@ -115,21 +115,42 @@ export class InputStream {
   }
 }
 
+/** A stream call's result as jco lowers it: ok, made once (it is only read). */
+const streamOk = Object.freeze({ tag: 'ok', val: undefined });
+/** check-write's answer: writes are not buffered, so any size up to a chunk may be written at once. */
+const writable = Object.freeze({ tag: 'ok', val: BigInt(Scratch.dataBytes) });
+type StreamResult = typeof streamOk | { tag: 'err'; val: unknown };
+
 export class OutputStream {
-  /** write and blockingWriteAndFlush stage their bytes into scratch before returning: they may be given a view of guest memory (direct-imports.ts). */
-  static readonly [copiesListArguments] = true;
+  /** writeGuest and checkWriteResult serve the hand-lowered calls (lowered.ts). */
+  static readonly [loweredByHand] = true;
 
   constructor(readonly calls: KernelCalls, readonly target: Target) {}
 
-  checkWrite(): bigint { return BigInt(Scratch.dataBytes); }
+  checkWrite(): bigint { return writable.val; }
+  /** check-write, hand-lowered: its result. */
+  checkWriteResult(): typeof writable { return writable; }
   write(contents: Uint8Array): void {
-    const first = this.target.offset === null && contents.length > 0 && contents.length <= Scratch.dataBytes ? this.writeOnce(contents) : 0;
-    if (first === contents.length) return;
-    try {
-      for (let at = first; at < contents.length;) at += this.writeChunk(contents.subarray(at, at + Scratch.dataBytes));
-    } catch (err) {
-      throw { payload: streamErrorOf(err) };
-    }
+    const result = this.writeFrom(contents, 0, contents.length);
+    if (result !== streamOk) throw { payload: result.val };
+  }
+  /**
+   * write and blocking-write-and-flush, hand-lowered: the guest's bytes [ptr, ptr + len) written
+   * straight from its memory; undefined, having done nothing, when they are not in it.
+   */
+  writeGuest(memory: WebAssembly.Memory, ptr: number, len: number): StreamResult | undefined {
+    const { calls, target } = this;
+    const bytes = calls.guestBytes(memory);
+    if (ptr + len > bytes.length) return undefined;
+    if (target.offset !== null || len === 0 || len > smallCopyBytes) return this.writeFrom(bytes, ptr, len);
+    // A few bytes to stdio or a pipe, the commonest call: staged and written in one flat piece
+    // (in a fresh worker each helper runs unoptimised for a while, see writeFrom).
+    const { octets, view } = calls;
+    for (let i = 0; i < len; i++) octets[Scratch.data + i] = bytes[ptr + i]!;
+    view.setUint32(Scratch.iovec, Scratch.data, true);
+    view.setUint32(Scratch.iovec + 4, len, true);
+    const errno = calls.fdWrite(target.fd, Scratch.iovec, 1, Scratch.out);
+    return errno === 0 && view.getUint32(Scratch.out, true) === len ? streamOk : this.afterFirstWrite(errno, bytes, ptr, len);
   }
   blockingWriteAndFlush(contents: Uint8Array): void { this.write(contents); }
   flush(): void { /* every write reached the kernel */ }
@@ -145,19 +166,35 @@ export class OutputStream {
   }
 
   /**
-   * The common write, one chunk to stdio or a pipe: the same fd_write the loop below makes for it,
-   * without its helper calls and checks (each helper is compiled on its own in every fresh worker,
+   * Writes src[at, at + n), in chunks of at most Scratch.dataBytes. The common write, one chunk to
+   * stdio or a pipe, takes one flat path: the same fd_write the loop makes for it, without its
+   * helper calls, checks and subarray (each helper is compiled on its own in every fresh worker,
    * and ran unoptimised meanwhile: syscall_heavy 200000 in a cold thread 140-242 -> 123-167 ms CPU).
-   * Returns the bytes written; the caller writes the rest, if any, as the loop would.
    */
-  private writeOnce(contents: Uint8Array): number {
-    const { calls } = this;
-    calls.stage(contents);
-    const errno = calls.fdWrite(this.target.fd, Scratch.iovec, 1, Scratch.out);
-    if (errno !== 0) throw { payload: streamErrorOf(new CallFailed(errno as ErrnoValue)) };
-    const written = calls.out();
-    if (written === 0) throw { payload: streamErrorOf(new CallFailed(Errno.IO)) };
-    return written;
+  private writeFrom(src: Uint8Array, at: number, n: number): StreamResult {
+    if (this.target.offset === null && n > 0 && n <= Scratch.dataBytes) {
+      this.calls.stageFrom(src, at, n);
+      return this.afterFirstWrite(this.calls.fdWrite(this.target.fd, Scratch.iovec, 1, Scratch.out), src, at, n);
+    }
+    return this.writeRest(src, at, n, 0);
+  }
+
+  /** After a first fd_write of src[at, at + n) that returned `errno`: its result, or the rest written. */
+  private afterFirstWrite(errno: number, src: Uint8Array, at: number, n: number): StreamResult {
+    if (errno !== 0) return { tag: 'err', val: streamErrorOf(new CallFailed(errno as ErrnoValue)) };
+    const done = this.calls.out();
+    if (done === 0) return { tag: 'err', val: streamErrorOf(new CallFailed(Errno.IO)) };
+    return done === n ? streamOk : this.writeRest(src, at, n, done);
+  }
+
+  /** src[at + done, at + n) in chunks, as many calls as it takes. */
+  private writeRest(src: Uint8Array, at: number, n: number, done: number): StreamResult {
+    try {
+      while (done < n) done += this.writeChunk(src.subarray(at + done, at + Math.min(n, done + Scratch.dataBytes)));
+    } catch (err) {
+      return { tag: 'err', val: streamErrorOf(err) };
+    }
+    return streamOk;
   }
 
   private writeChunk(chunk: Uint8Array): number {

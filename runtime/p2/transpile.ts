@@ -10,20 +10,30 @@ import { GuestLinkError } from '../link-check.js';
 import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { componentHost, unservedImports } from './host.js';
 import { fasterBindings, stringEnd } from './direct-imports.js';
+import { lowerHotImports, loweredTag } from './lowered.js';
 import type { Kernel } from '../kernel.js';
 import type { KernelCalls } from './calls.js';
-import { guardBindings, guardTag } from './guard.js';
+import { guardBindings, guardTag, hostErrorsParam } from './guard.js';
+import { Script } from 'node:vm';
 
 /** A transpiled component, as sent to the guest worker. */
 export interface ComponentProgram {
   readonly kind: 'component';
   /** jco's bindings: `instantiate(getCoreModule, imports, instantiateCore)`, as a function body's text. */
   readonly js: string;
+  /**
+   * V8's code cache of `bindingsScript(js)`, made where the program is compiled so that each guest
+   * thread deserializes the bindings instead of parsing them (instantiate.ts).
+   */
+  readonly codeCache: Uint8Array;
   /** The core modules by the file name the bindings ask for; `main` is the guest's own. */
   readonly cores: Readonly<Record<string, WebAssembly.Module>>;
   readonly main: string;
-  /** Imports the bindings call directly (direct-imports.ts) and those left in jco's task wrapper. */
-  readonly importCalls: { readonly direct: number; readonly wrapped: number };
+  /**
+   * Imports the bindings call directly (direct-imports.ts), those left in jco's task wrapper, and
+   * those of the direct ones that first try a hand-lowered fast path (lowered.ts).
+   */
+  readonly importCalls: { readonly direct: number; readonly wrapped: number; readonly lowered: number };
 }
 
 /** A guest program: a WASI preview1 core module or a WASI 0.2 command component. */
@@ -34,7 +44,7 @@ export function isComponentProgram(program: GuestProgram): program is ComponentP
 }
 
 /** jco's output, before compiling: what the caches hold. */
-interface Transpiled { js: string; cores: Record<string, Uint8Array>; interfaces: string[]; wanted: string[]; exports: string[]; direct: number; wrapped: number }
+interface Transpiled { js: string; cores: Record<string, Uint8Array>; interfaces: string[]; wanted: string[]; exports: string[]; direct: number; wrapped: number; lowered: number }
 
 const bindingName = 'guest';
 const cacheKind = 'component';
@@ -52,8 +62,19 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
   for (const [name, core] of Object.entries(t.cores)) {
     cores[name] = name === main ? await compileMain(core, hash, label, maxMemoryBytes, passes) : await compileCore(core, name, label);
   }
-  return { kind: 'component', js: t.js, cores, main, importCalls: { direct: t.direct, wrapped: t.wrapped } };
+  const codeCache = new Script(bindingsScript(t.js), { filename: bindingsFile }).createCachedData();
+  return { kind: 'component', js: t.js, codeCache, cores, main, importCalls: { direct: t.direct, wrapped: t.wrapped, lowered: t.lowered } };
 }
+
+/** The name the bindings' frames carry in stack traces. */
+export const bindingsFile = 'replicode-component-bindings.js';
+
+/**
+ * The bindings as one script: a function of the host-errors set returning `instantiate`. (Making
+ * `instantiate` eager, so that the cache holds its code too, made the cache slower to load than
+ * the lazy compile it saves: 10-20 ms against ~1.5.)
+ */
+export const bindingsScript = (js: string): string => `(function (${hostErrorsParam}) {\n${js}\n})`;
 
 /**
  * The guest's own core module, capped and rewritten (jco's shims are its own code): cached by the
@@ -101,9 +122,10 @@ async function transpiled(bytes: Uint8Array, hash: string, label: string): Promi
   const source = new TextDecoder().decode(files[`${bindingName}.js`]);
   const cores: Record<string, Uint8Array> = {};
   for (const [name, data] of Object.entries(files)) if (name.endsWith('.wasm')) cores[name] = data;
-  const { js, direct, wrapped } = fasterBindings(bindingBody(source));
+  const faster = fasterBindings(bindingBody(source));
+  const { js, lowered } = lowerHotImports(faster.js);
   const t: Transpiled = {
-    js, direct, wrapped, cores,
+    js, direct: faster.direct, wrapped: faster.wrapped, lowered, cores,
     interfaces: out.imports.map(String),
     // `now$1`: jco renames a second import of the same name locally.
     wanted: [...source.matchAll(/\.fnName = '([^']+)'/g)].map((m) => m[1]!.replace(/\$\d+$/, '')),
@@ -188,7 +210,7 @@ const witName = (name: string): string => {
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
 
 /** Cache entries name the jco that wrote them (and the patches applied): another version transpiles again. */
-const jcoTag = `jco-1.35 sync 5 ${guardTag}`;
+const jcoTag = `jco-1.35 sync 6 ${guardTag} ${loweredTag}`;
 
 function remember(hash: string, t: Transpiled): Transpiled {
   memoryCache.delete(hash);
