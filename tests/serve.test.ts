@@ -304,7 +304,7 @@ describe('a served session', () => {
 describe('serve --idle-timeout', () => {
   it('closes a connection that stops sending halfway through its head, keeps the others, and the trace replays', async () => {
     const trace = join(tempDir(), 'idle.rct');
-    const cli = startCli(['serve', '--listen', '127.0.0.1:0', '--idle-timeout', '0.5', '-o', trace, handler], env);
+    const cli = startCli(['serve', '--listen', '127.0.0.1:0', '--idle-timeout', '2', '-o', trace, handler], env);
     const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
     // Sends half a head, then nothing: the server closes it without an answer.
     const idle = new Promise<string>((resolve, reject) => {
@@ -314,16 +314,24 @@ describe('serve --idle-timeout', () => {
       socket.on('close', () => resolve(got));
       socket.on('error', reject);
     });
-    // Meanwhile a client that keeps its requests coming is answered on one connection.
+    // Meanwhile a client that keeps its requests coming, a little under every 2 s, is answered
+    // on one connection for longer than the timeout (a gap of 2 s would lose it: that is the
+    // timeout doing its work, so the gaps leave room for a loaded machine).
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    for (let i = 0; i < 3; i++) expect((await nodeRequest(port, { path: '/', agent })).status).toBe(200);
+    const sockets = new Set();
+    agent.on('free', (socket) => sockets.add(socket));
+    for (let i = 0; i < 8; i++) {
+      expect((await nodeRequest(port, { path: '/', agent })).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+    }
     agent.destroy();
+    expect(sockets.size).toBe(1);
     expect(await idle).toBe('');
     cli.child.kill('SIGINT');
     expect(await cli.exited).toBe(130);
     const replay = runCli(['replay', '--module', handler, trace], '', undefined, env);
     expect(replay.stderr).toMatch(/replay matches the recording/);
-    expect(JSON.parse(runCli(['inspect', '--json', trace], '', undefined, env).stdout).header.httpIdleTimeoutMs).toBe(500);
+    expect(JSON.parse(runCli(['inspect', '--json', trace], '', undefined, env).stdout).header.httpIdleTimeoutMs).toBe(2000);
   }, startupMs + 60_000);
 
   it('refuses a value that is not seconds', () => {
