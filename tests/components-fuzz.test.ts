@@ -8,7 +8,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { unmatchedPatches } from '../dist/runtime/p2/index.js';
+import { Script } from 'node:vm';
+import { bindingsFile, guestFault, unmatchedPatches } from '../dist/runtime/p2/index.js';
 import { inPairs, programsDir, runCliBounded, tempDir, type BoundedCliResult } from './helpers.js';
 
 const fuzzer = join(programsDir, 'build', 'p2_fuzz.component.wasm');
@@ -152,4 +153,27 @@ describe('a hostile component gets results, error-codes or a clean trap, never a
     expect(some).toHaveLength(7);
     await runRecordReplay(some.map((f) => ({ name: f.name, args: ['-', ...f.steps] })), false);
   }, 180_000);
+});
+
+describe('a lifting error against an error of our own host code', () => {
+  // The bindings run under bindingsFile, as instantiate.ts compiles them; `host` stands for one of
+  // our functions that a direct (untracked) import calls.
+  const bindings = new Script('(function (host) { return { lift(ptr, buffer) { return new DataView(buffer).getUint32(ptr); }, call() { return host(); } }; })', { filename: bindingsFile })
+    .runInThisContext() as (host: () => unknown) => { lift(ptr: number, buffer: ArrayBuffer): number; call(): unknown };
+  const caught = (f: () => unknown): Error => {
+    try { f(); } catch (err) { return err as Error; }
+    throw new Error('nothing thrown');
+  };
+
+  it('a RangeError thrown by a builtin the bindings called is the guest\'s (a trap)', () => {
+    const err = caught(() => bindings(() => 0).lift(1 << 20, new ArrayBuffer(8)));
+    expect(guestFault(err, new WeakSet())).toBeInstanceOf(WebAssembly.RuntimeError);
+  });
+
+  it('a TypeError thrown in our host function, called without jco\'s tracking, is ours (exit 70), not a trap', () => {
+    const ours = () => (null as unknown as { x: number }).x;
+    const err = caught(() => bindings(ours).call());
+    expect(err).toBeInstanceOf(TypeError);
+    expect(guestFault(err, new WeakSet())).toBeUndefined();
+  });
 });

@@ -8,6 +8,9 @@
 
 import { createHash } from 'node:crypto';
 
+/** The name the bindings' frames carry in stack traces (transpile.ts compiles them under it). */
+export const bindingsFile = 'replicode-component-bindings.js';
+
 /** The name of the bindings' parameter that collects what the host's functions threw. */
 export const hostErrorsParam = 'replicodeHostErrors';
 
@@ -77,12 +80,29 @@ export function unmatchedPatches(js: string): string[] {
 }
 
 /**
+ * Whether the innermost frame of `err` outside V8's builtins (`at DataView.getUint32 (<anonymous>)`)
+ * and Node's internals (`node:internal/encoding`) is the bindings' code. The direct calls (direct-imports.ts, lowered.ts) call our host functions
+ * without jco's `_trackHostOperation`, so `hostErrors` never sees what they throw: the frame tells
+ * a TypeError of our own (exit 70) from one of jco's lifting. A stack without frames (a limit of
+ * 0) says nothing, and the error is taken as the lifting's, as before.
+ */
+function thrownInBindings(err: Error): boolean {
+  for (const line of (err.stack ?? '').split('\n').slice(1)) {
+    const frame = line.trim();
+    // V8's builtins and Node's own JavaScript (TextDecoder's decode) are what the bindings called.
+    if (!frame.startsWith('at ') || /\((?:<anonymous>|native)\)$|[( ]node:/.test(frame)) continue;
+    return frame.includes(bindingsFile);
+  }
+  return true;
+}
+
+/**
  * A trap for an error that jco's lifting or lowering code threw because of what the guest passed
  * (a TypeError for a bad discriminant, flag or handle; a RangeError for memory it does not have);
  * undefined for anything else, including whatever the host threw (`hostErrors`).
  */
 export function guestFault(err: unknown, hostErrors: WeakSet<object>): WebAssembly.RuntimeError | undefined {
-  if (!(err instanceof TypeError || err instanceof RangeError) || hostErrors.has(err)) return undefined;
+  if (!(err instanceof TypeError || err instanceof RangeError) || hostErrors.has(err) || !thrownInBindings(err)) return undefined;
   // V8's own stack overflow is a RangeError too: it stays what it is (runtime/trap.ts reports it).
   if (/^Maximum call stack size exceeded/.test((err as Error).message)) return undefined;
   const what = (err as Error).message;

@@ -10,5 +10,5 @@ export { maxResponseBodyBytes, maxFieldsBytes } from './http.js';
 export { httpHost, type HttpHost } from './http.js';
 export { componentHost } from './host.js';
 export { KernelCalls } from './calls.js';
-export { unmatchedPatches } from './guard.js';
+export { bindingsFile, guestFault, unmatchedPatches } from './guard.js';
 export { lowerHotImports } from './lowered.js';

@@ -7,9 +7,9 @@ import { Errno } from '../errno.js';
 import { componentHost } from './host.js';
 import type { HttpHost } from './http.js';
 import { serveHttp, type IncomingHandler } from './serve.js';
-import { guestFault } from './guard.js';
+import { bindingsFile, guestFault } from './guard.js';
 import { Script } from 'node:vm';
-import { bindingsFile, bindingsScript, type ComponentProgram } from './transpile.js';
+import { bindingsScript, type ComponentProgram } from './transpile.js';
 
 type Instantiate = (
   getCoreModule: (name: string) => WebAssembly.Module,

@@ -13,7 +13,7 @@ import { fasterBindings, stringEnd } from './direct-imports.js';
 import { lowerHotImports, loweredTag } from './lowered.js';
 import type { Kernel } from '../kernel.js';
 import type { KernelCalls } from './calls.js';
-import { guardBindings, guardTag, hostErrorsParam } from './guard.js';
+import { bindingsFile, guardBindings, guardTag, hostErrorsParam } from './guard.js';
 import { Script } from 'node:vm';
 
 /** A transpiled component, as sent to the guest worker. */
@@ -65,9 +65,6 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
   const codeCache = new Script(bindingsScript(t.js), { filename: bindingsFile }).createCachedData();
   return { kind: 'component', js: t.js, codeCache, cores, main, importCalls: { direct: t.direct, wrapped: t.wrapped, lowered: t.lowered } };
 }
-
-/** The name the bindings' frames carry in stack traces. */
-export const bindingsFile = 'replicode-component-bindings.js';
 
 /**
  * The bindings as one script: a function of the host-errors set returning `instantiate`. (Making
