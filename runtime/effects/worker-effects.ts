@@ -4,41 +4,82 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Delivery, NetRequest } from '../net/types.js';
 import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
-import { State, Slot, StdinStatus, type Channel, type WorkerMessage } from '../worker/channel.js';
+import { NetSlot, State, Slot, StdinStatus, type Channel, type WorkerMessage } from '../worker/channel.js';
+import type { DeliveryBoxReader } from '../worker/delivery-box.js';
 import type { OutputRingWriter } from '../worker/output-ring.js';
 import { applyWriteBack, loadHostTree } from './host-fs.js';
 import type { HostEffects, StdinRead } from './types.js';
 import { hostClockNow, hostEntropy, hostSleepUntil } from './host-clock.js';
 import { setOwnThreadNiceness } from './thread-priority.js';
 
+/**
+ * Network requests a running process has made are held here and posted together when it blocks
+ * (with its net-wait): the machine routes them only once every process is blocked, so nothing
+ * waits for them sooner, and one message a round replaces one a request (a 3-replica cluster's
+ * main thread took three messages per HTTP request). A process that makes many without blocking
+ * posts them every this many requests or bytes, so what is held stays bounded.
+ */
+export const maxHeldNetRequests = 256;
+export const maxHeldNetBytes = 1024 * 1024;
+
 export class WorkerEffects implements HostEffects {
+  private held: NetRequest[] = [];
+  private heldBytes = 0;
+  /** The buffers of held sends, moved (not copied) to the main thread with them. */
+  private heldBuffers: ArrayBuffer[] = [];
+
   constructor(
     private readonly port: MessagePort, private readonly channel: Channel, private readonly output: OutputRingWriter,
     private readonly trees: Record<string, TreeNode> = {},
-    /** Where the main thread posts network deliveries (read synchronously after a wait). */
-    private readonly netPort?: MessagePort,
+    /** Where the main thread puts network deliveries (read synchronously after a wait): the box, or the port for one too large for it. */
+    private readonly deliveries?: { port: MessagePort; box: DeliveryBoxReader },
   ) {}
 
   netPost(request: NetRequest): void {
-    this.post({ kind: 'net', request }, request.kind === 'send' ? [request.bytes.buffer as ArrayBuffer] : []);
+    this.held.push(request);
+    if (request.kind === 'send' || request.kind === 'datagram') this.heldBytes += request.bytes.length;
+    if (request.kind === 'send') this.heldBuffers.push(request.bytes.buffer as ArrayBuffer);
+    if (this.held.length >= maxHeldNetRequests || this.heldBytes >= maxHeldNetBytes) this.postHeldRequests();
+  }
+
+  /** Posts the requests held so far (the process is about to end, or holds as many as it may). */
+  postHeldRequests(): void {
+    if (this.held.length === 0) return;
+    const [requests, buffers] = this.takeHeld();
+    this.post({ kind: 'net', requests }, buffers);
+  }
+
+  private takeHeld(): [NetRequest[], ArrayBuffer[]] {
+    const taken: [NetRequest[], ArrayBuffer[]] = [this.held, this.heldBuffers];
+    this.held = [];
+    this.heldBuffers = [];
+    this.heldBytes = 0;
+    return taken;
   }
 
   netAwait(deadlineNs: bigint | null, stateHash?: number): Delivery {
-    if (!this.netPort) return { timeNs: 0n, events: [], stopping: true };
+    if (!this.deliveries) {
+      this.postHeldRequests();
+      return { timeNs: 0n, events: [], stopping: true };
+    }
     this.flush(); // whoever we wait for may be waiting for our output
     const { control } = this.channel;
-    Atomics.store(control, Slot.net, 0);
-    this.post({ kind: 'net-wait', deadlineNs, ...(stateHash !== undefined ? { stateHash } : {}) });
-    while (Atomics.load(control, Slot.net) === 0) Atomics.wait(control, Slot.net, 0);
-    // The delivery was posted before the flag was raised; should the port not show it yet, look again shortly.
+    const [requests, buffers] = this.takeHeld();
+    this.post({ kind: 'net-wait', requests, deadlineNs, ...(stateHash !== undefined ? { stateHash } : {}) }, buffers);
+    while (Atomics.load(control, Slot.net) === NetSlot.none) Atomics.wait(control, Slot.net, NetSlot.none);
+    const delivery = Atomics.load(control, Slot.net) === NetSlot.box ? this.deliveries.box.read() : this.receiveDelivery();
+    // Taken: the main thread may put the next one there once we wait again.
+    Atomics.store(control, Slot.net, NetSlot.none);
+    if (delivery.niceness !== undefined) setOwnThreadNiceness(delivery.niceness);
+    return delivery;
+  }
+
+  /** A delivery too large for the box: posted before the slot was raised; should the port not show it yet, look again shortly. */
+  private receiveDelivery(): Delivery {
     for (;;) {
-      const received = receiveMessageOnPort(this.netPort);
-      if (received) {
-        const delivery = received.message as Delivery;
-        if (delivery.niceness !== undefined) setOwnThreadNiceness(delivery.niceness);
-        return delivery;
-      }
-      Atomics.wait(control, Slot.net, 1, 1);
+      const received = receiveMessageOnPort(this.deliveries!.port);
+      if (received) return received.message as Delivery;
+      Atomics.wait(this.channel.control, Slot.net, NetSlot.message, 1);
     }
   }
 
