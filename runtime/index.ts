@@ -35,7 +35,7 @@ export { defaultSnapshotLimits } from './fs/tree.js';
 export { startGuest, type GuestProcess, type NetHooks } from './spawn.js';
 export { OutputRingReader, OutputRingWriter, outputRingBuffer, outputRingBytes, maxOutputFrameBytes, type OutputChunk } from './worker/output-ring.js';
 export { SharedTraceLog, TraceRingReader, traceRingBuffer, traceRingBytes, maxTraceFrameBytes } from './worker/trace-channel.js';
-export { DeliveryBoxReader, DeliveryBoxWriter, deliveryBoxBuffer, deliveryBoxBytes } from './worker/delivery-box.js';
+export { DeliveryBoxReader, DeliveryBoxWriter, RequestBoxReader, RequestBoxWriter, netBoxBuffer, netBoxBytes } from './worker/net-box.js';
 export { WorkerEffects, maxHeldNetRequests, maxHeldNetBytes } from './effects/worker-effects.js';
 export { channelBytes, openChannel } from './worker/channel.js';
 export { Machine, maxMachineConnections, type ClientLinks, type MachineStats } from './net/machine.js';

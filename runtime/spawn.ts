@@ -16,7 +16,7 @@ import type { SessionSpec, SessionStats } from './trace/spec.js';
 import type { TakenSnapshot } from './snapshot/driver.js';
 import type { Delivery, NetEvent, NetRequest } from './net/types.js';
 import { NetSlot, Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
-import { DeliveryBoxWriter, deliveryBoxBuffer } from './worker/delivery-box.js';
+import { DeliveryBoxWriter, netBoxBuffer, RequestBoxReader } from './worker/net-box.js';
 import { OutputRingReader, outputDelayMs, outputRingBuffer, watchedOutputBatchMs } from './worker/output-ring.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -112,13 +112,14 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   let terminated: 'stopped' | 'crashed' | undefined;
   const net = new MessageChannel();
   const outputShared = outputRingBuffer();
-  const deliveryShared = deliveryBoxBuffer();
-  const box = new DeliveryBoxWriter(deliveryShared);
+  const boxes = { deliveries: netBoxBuffer(), requests: netBoxBuffer() };
+  const box = new DeliveryBoxWriter(boxes.deliveries);
+  const requestBox = new RequestBoxReader(boxes.requests);
   const watchedOutput = (options.watchedOutput ?? []).reduce((mask, stream) => mask | stream, 0);
   const stackMb = options.config.maxStackBytes === undefined ? undefined : guestThreadStackMb(options.config.maxStackBytes);
   const workerData = {
     module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2,
-    output: outputShared, watchedOutput, deliveries: deliveryShared,
+    output: outputShared, watchedOutput, netBoxes: boxes,
   };
   // A worker started early (bin/replicode.js) gets its setup as its first message.
   const early = takeEarlyGuestWorker(stackMb);
@@ -167,7 +168,8 @@ export function startGuest(options: SpawnOptions): GuestProcess {
           for (const request of msg.requests) options.net?.onRequest(request);
           return;
         case 'net-wait':
-          for (const request of msg.requests) options.net?.onRequest(request);
+          // Its last requests, in the request box unless they did not fit (then in the message); read before it is woken again.
+          for (const request of msg.requests ?? requestBox.read(msg.boxed!.count, msg.boxed!.bytes)) options.net?.onRequest(request);
           if (options.net) options.net.onWait(msg.deadlineNs, msg.stateHash);
           else deliver({ timeNs: 0n, events: [], stopping: true }); // no machine: nothing will ever arrive
           return;

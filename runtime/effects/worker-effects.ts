@@ -5,7 +5,7 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Delivery, NetRequest } from '../net/types.js';
 import type { SnapshotLimits, TreeNode, WriteBackOp } from '../fs/tree.js';
 import { NetSlot, State, Slot, StdinStatus, type Channel, type WorkerMessage } from '../worker/channel.js';
-import type { DeliveryBoxReader } from '../worker/delivery-box.js';
+import type { DeliveryBoxReader, RequestBoxWriter } from '../worker/net-box.js';
 import type { OutputRingWriter } from '../worker/output-ring.js';
 import { applyWriteBack, loadHostTree } from './host-fs.js';
 import type { HostEffects, StdinRead } from './types.js';
@@ -32,7 +32,7 @@ export class WorkerEffects implements HostEffects {
     private readonly port: MessagePort, private readonly channel: Channel, private readonly output: OutputRingWriter,
     private readonly trees: Record<string, TreeNode> = {},
     /** Where the main thread puts network deliveries (read synchronously after a wait): the box, or the port for one too large for it. */
-    private readonly deliveries?: { port: MessagePort; box: DeliveryBoxReader },
+    private readonly deliveries?: { port: MessagePort; box: DeliveryBoxReader; requests: RequestBoxWriter },
   ) {}
 
   netPost(request: NetRequest): void {
@@ -65,7 +65,11 @@ export class WorkerEffects implements HostEffects {
     this.flush(); // whoever we wait for may be waiting for our output
     const { control } = this.channel;
     const [requests, buffers] = this.takeHeld();
-    this.post({ kind: 'net-wait', requests, deadlineNs, ...(stateHash !== undefined ? { stateHash } : {}) }, buffers);
+    const hash = stateHash !== undefined ? { stateHash } : {};
+    // The main thread reads the box before it wakes us, so it is free again whenever we block.
+    const boxed = this.deliveries.requests.write(requests);
+    if (boxed !== undefined) this.post({ kind: 'net-wait', boxed: { count: requests.length, bytes: boxed }, deadlineNs, ...hash });
+    else this.post({ kind: 'net-wait', requests, deadlineNs, ...hash }, buffers);
     while (Atomics.load(control, Slot.net) === NetSlot.none) Atomics.wait(control, Slot.net, NetSlot.none);
     const delivery = Atomics.load(control, Slot.net) === NetSlot.box ? this.deliveries.box.read() : this.receiveDelivery();
     // Taken: the main thread may put the next one there once we wait again.

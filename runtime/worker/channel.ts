@@ -39,8 +39,11 @@ export type WorkerMessage =
   | { kind: 'stdin'; maxBytes: number; mode: 'block' | 'poll' }
   /** Network requests, in the order the process made them (held until it blocks: WorkerEffects.netPost). */
   | { kind: 'net'; requests: import('../net/types.js').NetRequest[] }
-  /** The process blocks on the network, after making `requests` (the last ones before it blocked). */
-  | { kind: 'net-wait'; requests: import('../net/types.js').NetRequest[]; deadlineNs: bigint | null; stateHash?: number }
+  /**
+   * The process blocks on the network, after making its last requests: `boxed` of them in the
+   * request box (net-box.ts), or, when they did not fit, `requests` here.
+   */
+  | { kind: 'net-wait'; requests?: import('../net/types.js').NetRequest[]; boxed?: { count: number; bytes: number }; deadlineNs: bigint | null; stateHash?: number }
   | { kind: 'trace-end'; events: number; end: import('../../formats/index.js').TraceEnd }
   | { kind: 'snapshot'; snapshot: import('../snapshot/driver.js').TakenSnapshot }
   | { kind: 'done'; outcome: import('../run.js').GuestOutcome; stats?: import('../trace/spec.js').SessionStats }

@@ -1,12 +1,12 @@
 // The network's two hops between the main thread and a guest's worker, below the machine:
-// deliveries go down through a fixed-size box in shared memory (a larger one as a message),
-// requests come up held until the process blocks, in bounded groups.
+// deliveries go down and requests come up through fixed-size boxes in shared memory (what does
+// not fit as a message); requests are held until the process blocks, in bounded groups.
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  channelBytes, DeliveryBoxReader, DeliveryBoxWriter, deliveryBoxBuffer, deliveryBoxBytes, maxHeldNetBytes, maxHeldNetRequests, openChannel, OutputRingWriter,
-  outputRingBuffer, WorkerEffects,
+  channelBytes, DeliveryBoxReader, DeliveryBoxWriter, maxHeldNetBytes, maxHeldNetRequests, netBoxBuffer, netBoxBytes, openChannel, OutputRingWriter,
+  outputRingBuffer, RequestBoxReader, RequestBoxWriter, WorkerEffects,
 } from '../dist/runtime/index.js';
 import type { Delivery, NetEvent, NetRequest } from '../dist/runtime/net/types.js';
 
@@ -33,7 +33,7 @@ const delivery: fc.Arbitrary<Delivery> = fc.record({
 
 describe('the delivery box', () => {
   it('gives the worker back every delivery the main thread wrote, field for field', () => {
-    const shared = deliveryBoxBuffer();
+    const shared = netBoxBuffer();
     const writer = new DeliveryBoxWriter(shared);
     const reader = new DeliveryBoxReader(shared);
     fc.assert(fc.property(delivery, (d) => {
@@ -43,7 +43,7 @@ describe('the delivery box', () => {
   });
 
   it('hands out copies: the next delivery written over the box leaves the last one\'s bytes alone', () => {
-    const shared = deliveryBoxBuffer();
+    const shared = netBoxBuffer();
     const writer = new DeliveryBoxWriter(shared);
     const reader = new DeliveryBoxReader(shared);
     writer.write({ timeNs: 1n, events: [{ kind: 'data', conn: 3, bytes: new Uint8Array([1, 2, 3]) }] });
@@ -54,12 +54,12 @@ describe('the delivery box', () => {
   });
 
   it('is a fixed size: a delivery that fills it exactly fits, one byte more is refused and left to a message', () => {
-    const shared = deliveryBoxBuffer();
-    expect(shared.byteLength).toBe(deliveryBoxBytes);
+    const shared = netBoxBuffer();
+    expect(shared.byteLength).toBe(netBoxBytes);
     const writer = new DeliveryBoxWriter(shared);
     const reader = new DeliveryBoxReader(shared);
-    // 16 bytes of header, then a data event: a kind byte, its conn and its length (4 each), its bytes.
-    const fill = deliveryBoxBytes - 16 - 9;
+    // 20 bytes of header, then a data event: a kind byte, its conn and its length (4 each), its bytes.
+    const fill = netBoxBytes - 20 - 9;
     const exact: Delivery = { timeNs: 7n, events: [{ kind: 'data', conn: 1, bytes: new Uint8Array(fill).fill(5) }] };
     const same = (d: Delivery) => {
       const data = d.events[0] as { bytes: Uint8Array };
@@ -74,9 +74,46 @@ describe('the delivery box', () => {
   });
 
   it('refuses numbers its fields cannot hold, rather than cutting them', () => {
-    const writer = new DeliveryBoxWriter(deliveryBoxBuffer());
+    const writer = new DeliveryBoxWriter(netBoxBuffer());
     expect(() => writer.write({ timeNs: 0n, events: [{ kind: 'eof', conn: 2 ** 32 }] })).toThrow(/does not fit a u32/);
     expect(() => writer.write({ timeNs: 0n, events: [{ kind: 'incoming', conn: 1, port: 70000, peer: { ip: [1, 2, 3, 4], port: 1 } }] })).toThrow(/does not fit a u16/);
+  });
+});
+
+const request: fc.Arbitrary<NetRequest> = fc.oneof(
+  fc.record({ kind: fc.constantFrom('listen' as const, 'unlisten' as const, 'udp-bind' as const, 'udp-unbind' as const), port: u16 }),
+  fc.record({ kind: fc.constant('connect' as const), request: u32, to: endpoint, from: endpoint }),
+  fc.record({ kind: fc.constant('send' as const), conn: u32, bytes }),
+  fc.record({ kind: fc.constantFrom('shutdown' as const, 'close' as const), conn: u32 }),
+  fc.record({ kind: fc.constant('consumed' as const), conn: u32, bytes: u32 }),
+  fc.record({ kind: fc.constant('datagram' as const), from: u16, to: endpoint, bytes }),
+  fc.record({ kind: fc.constant('stdin-want' as const) }),
+);
+
+describe('the request box', () => {
+  it('gives the main thread back every request the worker wrote, in order, field for field', () => {
+    const shared = netBoxBuffer();
+    const writer = new RequestBoxWriter(shared);
+    const reader = new RequestBoxReader(shared);
+    fc.assert(fc.property(fc.array(request, { maxLength: 40 }), (requests) => {
+      const size = writer.write(requests);
+      expect(size).toBeDefined();
+      expect(reader.read(requests.length, size!)).toEqual(requests);
+    }), { numRuns: 300 });
+  });
+
+  it('refuses what does not fit, writing nothing, so the requests go as a message', () => {
+    const shared = netBoxBuffer();
+    const writer = new RequestBoxWriter(shared);
+    const reader = new RequestBoxReader(shared);
+    const small: NetRequest[] = [{ kind: 'close', conn: 4 }];
+    const size = writer.write(small)!;
+    // A send request: a kind byte, its conn and length (4 each), its bytes.
+    const fits: NetRequest[] = [{ kind: 'send', conn: 1, bytes: new Uint8Array(netBoxBytes - 9) }];
+    const over: NetRequest[] = [{ kind: 'send', conn: 1, bytes: new Uint8Array(netBoxBytes - 8) }];
+    expect(writer.write(over)).toBeUndefined();
+    expect(reader.read(1, size)).toEqual(small);
+    expect(writer.write(fits)).toBe(netBoxBytes);
   });
 });
 
