@@ -124,11 +124,13 @@ export class ClientOutput {
     const conn = this.conns.get(link);
     if (!conn) return;
     const s = conn.streams.get(replica) ?? { produced: 0, tail: new Tail() };
+    // Only what the clients have not had yet is kept (a replica behind the one that answers keeps nothing).
+    const had = conn.sent - s.produced;
     s.produced += bytes.length;
-    s.tail.append(bytes);
+    if (had < bytes.length) s.tail.append(had > 0 ? bytes.subarray(had) : bytes);
     conn.streams.set(replica, s);
-    this.trim(conn);
-    this.release(link);
+    // A replica that is not a voter adds nothing that could go out.
+    if (this.policy === 'majority' || this.designated() === replica) this.release(link);
   }
 
   end(replica: number, link: number): void {
