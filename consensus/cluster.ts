@@ -143,6 +143,11 @@ export interface Disagreement {
 export const comparedBatches = 10_000;
 
 const fnv = (h: number, v: number) => Math.imul(h ^ v, 0x01000193);
+/** fnv over every byte, in a local (every byte of every reply goes through here, once per replica). */
+function fnvBytes(h: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h;
+}
 
 /** One replica's client links: counts offsets, hashes what it sends, offers it to the clients. */
 class ReplicaLinks {
@@ -154,15 +159,13 @@ class ReplicaLinks {
 
   send(link: number, bytes: Uint8Array): void {
     if (this.muted) return;
-    this.hash = fnv(fnv(this.hash, link), bytes.length);
-    for (let i = 0; i < bytes.length; i++) this.hash = fnv(this.hash, bytes[i]!);
+    this.hash = fnvBytes(fnv(fnv(this.hash, link), bytes.length), bytes);
     this.output.offer(this.replica, link, bytes);
   }
 
   sendDatagram(link: number, bytes: Uint8Array): void {
     if (this.muted) return;
-    this.hash = fnv(fnv(this.hash, link), -3 - bytes.length);
-    for (let i = 0; i < bytes.length; i++) this.hash = fnv(this.hash, bytes[i]!);
+    this.hash = fnvBytes(fnv(fnv(this.hash, link), -3 - bytes.length), bytes);
     this.output.offerDatagram(this.replica, link, bytes);
   }
 
