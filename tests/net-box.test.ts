@@ -146,6 +146,18 @@ describe('a worker\'s network requests', () => {
     close();
   });
 
+  it('keep what was sent as it was when sent: a send\'s bytes may be guest memory, changed right after', () => {
+    const { worker, posted, close } = effects();
+    const memory = new Uint8Array([7, 7, 7, 7]);
+    worker.netPost({ kind: 'send', conn: 1, bytes: memory.subarray(0, 2) });
+    memory.fill(0);
+    worker.netPost({ kind: 'send', conn: 1, bytes: memory.subarray(2) });
+    worker.postHeldRequests();
+    const [message] = posted();
+    expect(message!.requests.map((r) => [...(r as { bytes: Uint8Array }).bytes])).toEqual([[7, 7], [0, 0]]);
+    close();
+  });
+
   it('held past maxHeldNetRequests or maxHeldNetBytes go up without waiting for the process to block', () => {
     const { worker, posted, close } = effects();
     const many = maxHeldNetRequests * 3 + 5;

@@ -20,13 +20,17 @@ import { setOwnThreadNiceness } from './thread-priority.js';
  * posts them every this many requests or bytes, so what is held stays bounded.
  */
 export const maxHeldNetRequests = 256;
+/** Also the size of the arena held bytes are copied into (one per worker, reused every round). */
 export const maxHeldNetBytes = 1024 * 1024;
 
 export class WorkerEffects implements HostEffects {
   private held: NetRequest[] = [];
-  private heldBytes = 0;
-  /** The buffers of held sends, moved (not copied) to the main thread with them. */
-  private heldBuffers: ArrayBuffer[] = [];
+  /**
+   * The bytes of held sends and datagrams, copied here from guest memory as they are made (one
+   * buffer reused, not an ArrayBuffer per send); `arenaUsed` bytes of it are taken.
+   */
+  private readonly arena = new Uint8Array(maxHeldNetBytes);
+  private arenaUsed = 0;
 
   constructor(
     private readonly port: MessagePort, private readonly channel: Channel, private readonly output: OutputRingWriter,
@@ -36,24 +40,35 @@ export class WorkerEffects implements HostEffects {
   ) {}
 
   netPost(request: NetRequest): void {
+    if (request.kind === 'send' || request.kind === 'datagram') {
+      const length = request.bytes.length;
+      if (this.arenaUsed + length > this.arena.length) this.postHeldRequests();
+      // A piece larger than the whole arena (at most the send buffer) gets its own copy.
+      request = { ...request, bytes: length <= this.arena.length ? this.keep(request.bytes) : request.bytes.slice() };
+    }
     this.held.push(request);
-    if (request.kind === 'send' || request.kind === 'datagram') this.heldBytes += request.bytes.length;
-    if (request.kind === 'send') this.heldBuffers.push(request.bytes.buffer as ArrayBuffer);
-    if (this.held.length >= maxHeldNetRequests || this.heldBytes >= maxHeldNetBytes) this.postHeldRequests();
+    if (this.held.length >= maxHeldNetRequests) this.postHeldRequests();
+  }
+
+  private keep(bytes: Uint8Array): Uint8Array {
+    const at = this.arenaUsed;
+    this.arena.set(bytes, at);
+    this.arenaUsed += bytes.length;
+    return this.arena.subarray(at, this.arenaUsed);
   }
 
   /** Posts the requests held so far (the process is about to end, or holds as many as it may). */
   postHeldRequests(): void {
     if (this.held.length === 0) return;
-    const [requests, buffers] = this.takeHeld();
+    const [requests, buffers] = detached(this.takeHeld());
     this.post({ kind: 'net', requests }, buffers);
   }
 
-  private takeHeld(): [NetRequest[], ArrayBuffer[]] {
-    const taken: [NetRequest[], ArrayBuffer[]] = [this.held, this.heldBuffers];
+  /** The held requests; their bytes stay valid until the next netPost (the arena is reused). */
+  private takeHeld(): NetRequest[] {
+    const taken = this.held;
     this.held = [];
-    this.heldBuffers = [];
-    this.heldBytes = 0;
+    this.arenaUsed = 0;
     return taken;
   }
 
@@ -64,12 +79,15 @@ export class WorkerEffects implements HostEffects {
     }
     this.flush(); // whoever we wait for may be waiting for our output
     const { control } = this.channel;
-    const [requests, buffers] = this.takeHeld();
+    const held = this.takeHeld();
     const hash = stateHash !== undefined ? { stateHash } : {};
     // The main thread reads the box before it wakes us, so it is free again whenever we block.
-    const boxed = this.deliveries.requests.write(requests);
-    if (boxed !== undefined) this.post({ kind: 'net-wait', boxed: { count: requests.length, bytes: boxed }, deadlineNs, ...hash });
-    else this.post({ kind: 'net-wait', requests, deadlineNs, ...hash }, buffers);
+    const boxed = this.deliveries.requests.write(held);
+    if (boxed !== undefined) this.post({ kind: 'net-wait', boxed: { count: held.length, bytes: boxed }, deadlineNs, ...hash });
+    else {
+      const [requests, buffers] = detached(held);
+      this.post({ kind: 'net-wait', requests, deadlineNs, ...hash }, buffers);
+    }
     while (Atomics.load(control, Slot.net) === NetSlot.none) Atomics.wait(control, Slot.net, NetSlot.none);
     const delivery = Atomics.load(control, Slot.net) === NetSlot.box ? this.deliveries.box.read() : this.receiveDelivery();
     // Taken: the main thread may put the next one there once we wait again.
@@ -130,4 +148,23 @@ export class WorkerEffects implements HostEffects {
   clockNow(clockId: number): bigint { return hostClockNow(clockId); }
   entropy(target: Uint8Array): void { hostEntropy(target); }
   sleepUntil(monotonicNs: bigint): void { this.flush(); hostSleepUntil(monotonicNs); }
+}
+
+/**
+ * Requests to post as a message: their bytes (views of the arena) copied into one buffer of their
+ * own, moved rather than cloned (postMessage would clone the whole arena behind each view).
+ */
+function detached(requests: NetRequest[]): [NetRequest[], ArrayBuffer[]] {
+  let total = 0;
+  for (const r of requests) if (r.kind === 'send' || r.kind === 'datagram') total += r.bytes.length;
+  if (total === 0) return [requests, []];
+  const joined = new Uint8Array(total);
+  let at = 0;
+  const out = requests.map((r): NetRequest => {
+    if (r.kind !== 'send' && r.kind !== 'datagram') return r;
+    joined.set(r.bytes, at);
+    at += r.bytes.length;
+    return { ...r, bytes: joined.subarray(at - r.bytes.length, at) };
+  });
+  return [out, [joined.buffer]];
 }
