@@ -58,8 +58,8 @@ describe('the delivery box', () => {
     expect(shared.byteLength).toBe(netBoxBytes);
     const writer = new DeliveryBoxWriter(shared);
     const reader = new DeliveryBoxReader(shared);
-    // 20 bytes of header, then a data event: a kind byte, its conn and its length (4 each), its bytes.
-    const fill = netBoxBytes - 20 - 9;
+    // 24 bytes of header, then a data event: a kind byte, its conn and its length (4 each), its bytes.
+    const fill = netBoxBytes - 24 - 9;
     const exact: Delivery = { timeNs: 7n, events: [{ kind: 'data', conn: 1, bytes: new Uint8Array(fill).fill(5) }] };
     const same = (d: Delivery) => {
       const data = d.events[0] as { bytes: Uint8Array };

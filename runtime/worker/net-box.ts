@@ -23,6 +23,7 @@ import type { Delivery, Endpoint, NetEvent, NetRequest } from '../net/types.js';
 
 /** Bytes of each box; what does not fit goes as a message. */
 export const netBoxBytes = 256 * 1024;
+if (netBoxBytes % 8 !== 0) throw new Error('net box: its size must be a multiple of 8');
 
 const DeliveryHeader = {
   /** u8: DeliveryFlag bits. */
@@ -36,7 +37,8 @@ const DeliveryHeader = {
   /** u32: bytes the delivery takes, header included. */
   size: 16,
 } as const;
-const deliveryHeaderBytes = 20;
+/** A multiple of 8: what follows is copied out a word at a time (FieldReader.from). */
+const deliveryHeaderBytes = 24;
 const DeliveryFlag = { stopping: 1, snapshot: 2, niceness: 4 } as const;
 
 /** Kinds as stored (both sides of one build share them; tests pin the layout). */
@@ -138,7 +140,7 @@ class FieldReader {
   private copy: Uint8Array | undefined;
   private copyStart = 0;
 
-  constructor(shared: SharedArrayBuffer) {
+  constructor(private readonly shared: SharedArrayBuffer) {
     assert(shared.byteLength === netBoxBytes, `a buffer of ${shared.byteLength} bytes is not a net box`);
     this.view = new DataView(shared);
     this.bytes = new Uint8Array(shared);
@@ -146,10 +148,15 @@ class FieldReader {
 
   /** Starts reading at `at`; byte strings are views into one copy of the box's bytes [at, end), the part written. */
   protected from(at: number, end: number): void {
-    assert(end <= netBoxBytes, `${end} bytes do not fit the box`);
+    assert(end <= netBoxBytes && at % 8 === 0, `${at}..${end} is not a part of the box to copy`);
     this.at = at;
-    this.copy = end > at ? this.bytes.slice(at, end) : undefined;
     this.copyStart = at;
+    this.copy = undefined;
+    if (end === at) return;
+    // Eight bytes at a time: V8 copies a shared buffer's bytes one by one, about 3x slower. The
+    // last word may run past `end` (never past the box: its size is a multiple of 8).
+    const words = new BigUint64Array(this.shared, at, Math.ceil((end - at) / 8)).slice();
+    this.copy = new Uint8Array(words.buffer, 0, end - at);
   }
 
   protected u8(): number {
