@@ -1,11 +1,13 @@
 // The network's two hops between the main thread and a guest's worker, below the machine:
 // deliveries go down and requests come up through fixed-size boxes in shared memory (what does
 // not fit as a message); requests are held until the process blocks, in bounded groups.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  channelBytes, DeliveryBoxReader, DeliveryBoxWriter, maxHeldNetBytes, maxHeldNetRequests, netBoxBuffer, netBoxBytes, openChannel, OutputRingWriter,
+  channelBytes, compileModule, DeliveryBoxReader, InternalError, processConfig, startGuest, DeliveryBoxWriter, maxHeldNetBytes, maxHeldNetRequests, netBoxBuffer, netBoxBytes, openChannel, OutputRingWriter,
   outputRingBuffer, RequestBoxReader, RequestBoxWriter, WorkerEffects,
 } from '../dist/runtime/index.js';
 import type { Delivery, NetEvent, NetRequest } from '../dist/runtime/net/types.js';
@@ -171,5 +173,18 @@ describe('a worker\'s network requests', () => {
     for (let i = 0; i < 9; i++) worker.netPost({ kind: 'send', conn: 1, bytes: new Uint8Array(maxHeldNetBytes / 4) });
     expect(posted().map((g) => g.requests.length)).toEqual([4, 4]);
     close();
+  });
+});
+
+describe('deliveries to a guest process', () => {
+  it('are one at a time: a second one before the process took the first is refused, not queued', async () => {
+    const path = join(import.meta.dirname, '..', 'wasm_programs', 'build', 'echo_server.wasm');
+    const module = await compileModule(readFileSync(path), path);
+    const guest = startGuest({ module, config: processConfig({ args: ['echo_server.wasm', '80'] }), onOutput: () => {}, net: { onRequest: () => {}, onWait: () => {} } });
+    // Both before the worker has even started (tens of ms): the box holds the first.
+    guest.deliver({ timeNs: 1n, events: [] });
+    expect(() => guest.deliver({ timeNs: 2n, events: [] })).toThrow(InternalError);
+    await guest.terminate();
+    await guest.outcome.catch(() => {});
   });
 });
