@@ -239,11 +239,14 @@ export class DeliveryBoxReader extends FieldReader {
     this.from(deliveryHeaderBytes, view.getUint32(DeliveryHeader.size, true));
     const events: NetEvent[] = new Array(count);
     for (let i = 0; i < count; i++) events[i] = this.event();
-    const delivery: Delivery = { timeNs: view.getBigUint64(DeliveryHeader.timeNs, true), events };
-    if (flags & DeliveryFlag.stopping) delivery.stopping = true;
-    if (flags & DeliveryFlag.snapshot) delivery.snapshot = true;
-    if (flags & DeliveryFlag.niceness) delivery.niceness = view.getInt8(DeliveryHeader.niceness);
-    return delivery;
+    // Every field present (undefined when not set): one object shape for all deliveries, so the
+    // code that reads them is not deoptimised by the first one that carries a niceness.
+    return {
+      timeNs: view.getBigUint64(DeliveryHeader.timeNs, true), events,
+      stopping: flags & DeliveryFlag.stopping ? true : undefined,
+      snapshot: flags & DeliveryFlag.snapshot ? true : undefined,
+      niceness: flags & DeliveryFlag.niceness ? view.getInt8(DeliveryHeader.niceness) : undefined,
+    };
   }
 
   private event(): NetEvent {
