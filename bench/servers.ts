@@ -32,13 +32,20 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-function httpLoad(root: string, port: number): Load {
-  const out = execFileSync(process.execPath, [join(root, 'dist', 'bench', 'http-load.js'), String(port), '50', '3000'], { encoding: 'utf8' });
+/**
+ * Load before the measured one: a server's throughput is what it serves once its code is compiled
+ * (V8 optimises the hot JavaScript of every thread separately, and a cluster has four busy ones;
+ * docs/design.md has the cold figures).
+ */
+const warmUpMs = 1000;
+
+function httpLoad(root: string, port: number, durationMs = 3000): Load {
+  const out = execFileSync(process.execPath, [join(root, 'dist', 'bench', 'http-load.js'), String(port), '50', String(durationMs)], { encoding: 'utf8' });
   return JSON.parse(out) as Load;
 }
 
-function respLoad(port: number): Load {
-  const out = execFileSync('redis-benchmark', ['-p', String(port), '-n', '50000', '-c', '50', '-t', 'set,get', '--csv'], { encoding: 'utf8' });
+function respLoad(port: number, requests = 50000): Load {
+  const out = execFileSync('redis-benchmark', ['-p', String(port), '-n', String(requests), '-c', '50', '-t', 'set,get', '--csv'], { encoding: 'utf8' });
   // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
   const rows = out.trim().split('\n').slice(1).map((line) => line.split(',').map((f) => f.replace(/"/g, '')));
   const avg = (i: number) => rows.reduce((s, r) => s + Number(r[i]), 0) / rows.length;
@@ -57,11 +64,15 @@ async function measure(root: string, server: string, port: number, vport: number
   return { replicode, native: baseline };
 }
 
-/** The same guest on one machine (`run`) and on a 3-replica cluster (`cluster`, embedded log). */
-async function measureReplicated(root: string, server: string, port: number, vport: number, load: (port: number) => Load) {
-  const start = async (command: string[], at: number) => {
+/**
+ * The same guest on one machine (`run`) and on a 3-replica cluster (`cluster`, embedded log), each
+ * warmed up by `warm` first; and the pair once more cold (measured from its start, as before).
+ */
+async function measureReplicated(root: string, server: string, port: number, vport: number, load: (port: number) => Load, warm: (port: number) => void) {
+  const start = async (command: string[], at: number, warmed = true) => {
     const child = spawn(process.execPath, [join(root, 'bin', 'replicode.js'), ...command, '--listen', `127.0.0.1:${at}=${vport}`, join(root, 'wasm_programs', 'build', `${server}.wasm`), '--', String(vport)], { stdio: 'ignore' });
     await waitForPort(at);
+    if (warmed) warm(at);
     return child;
   };
   const single = await start(['run'], port);
@@ -70,6 +81,12 @@ async function measureReplicated(root: string, server: string, port: number, vpo
   const cluster = await start(['cluster', '--replicas', '3'], port + 1);
   const replicated = load(port + 1);
   await stop(cluster);
+  const coldSingle = await start(['run'], port + 4, false);
+  const coldUnreplicated = load(port + 4);
+  await stop(coldSingle);
+  const coldCluster = await start(['cluster', '--replicas', '3'], port + 5, false);
+  const coldReplicated = load(port + 5);
+  await stop(coldCluster);
   const majorityCluster = await start(['cluster', '--replicas', '3', '--replies', 'majority'], port + 2);
   const majority = load(port + 2);
   await stop(majorityCluster);
@@ -77,7 +94,7 @@ async function measureReplicated(root: string, server: string, port: number, vpo
   const evenCluster = await start(['cluster', '--replicas', '3', '--follower-niceness', '0'], port + 3);
   const even = load(port + 3);
   await stop(evenCluster);
-  return { unreplicated, replicated, majority, even };
+  return { unreplicated, replicated, majority, even, cold: { unreplicated: coldUnreplicated, replicated: coldReplicated } };
 }
 
 export interface ClusterBenchResult { name: string; unreplicated: Load; replicated: Load; ratio: number; target: number }
@@ -101,8 +118,9 @@ async function withEtcd<T>(fn: (endpoint: string) => Promise<T>): Promise<T | un
 
 export async function benchCluster(root: string): Promise<ClusterBenchResult[]> {
   const results: ClusterBenchResult[] = [];
-  const http = await measureReplicated(root, 'http_server', 18180, 80, (p) => httpLoad(root, p));
+  const http = await measureReplicated(root, 'http_server', 18180, 80, (p) => httpLoad(root, p), (p) => httpLoad(root, p, warmUpMs));
   results.push({ name: 'HTTP, 3 replicas (embedded log) vs 1 machine', unreplicated: http.unreplicated, replicated: http.replicated, ratio: http.replicated.rps / http.unreplicated.rps, target: 0.6 });
+  results.push({ name: 'HTTP, 3 replicas vs 1 machine, both cold', unreplicated: http.cold.unreplicated, replicated: http.cold.replicated, ratio: http.cold.replicated.rps / http.cold.unreplicated.rps, target: 0 });
   results.push({ name: 'HTTP, 3 replicas, --replies majority', unreplicated: http.unreplicated, replicated: http.majority, ratio: http.majority.rps / http.unreplicated.rps, target: 0 });
   results.push({ name: 'HTTP, 3 replicas, --follower-niceness 0', unreplicated: http.unreplicated, replicated: http.even, ratio: http.even.rps / http.unreplicated.rps, target: 0 });
   const etcdHttp = await withEtcd(async (endpoint) => {
@@ -115,8 +133,9 @@ export async function benchCluster(root: string): Promise<ClusterBenchResult[]> 
   });
   if (etcdHttp) results.push({ name: 'HTTP, 3 replicas (etcd log) vs 1 machine', unreplicated: http.unreplicated, replicated: etcdHttp, ratio: etcdHttp.rps / http.unreplicated.rps, target: 0 });
   if (spawnSync('redis-benchmark', ['--version']).status === 0) {
-    const resp = await measureReplicated(root, 'resp_server', 16490, 6379, respLoad);
+    const resp = await measureReplicated(root, 'resp_server', 16490, 6379, (p) => respLoad(p), (p) => respLoad(p, 10000));
     results.push({ name: 'RESP, 3 replicas (embedded log) vs 1 machine', unreplicated: resp.unreplicated, replicated: resp.replicated, ratio: resp.replicated.rps / resp.unreplicated.rps, target: 0.6 });
+    results.push({ name: 'RESP, 3 replicas vs 1 machine, both cold', unreplicated: resp.cold.unreplicated, replicated: resp.cold.replicated, ratio: resp.cold.replicated.rps / resp.cold.unreplicated.rps, target: 0 });
     results.push({ name: 'RESP, 3 replicas, --replies majority', unreplicated: resp.unreplicated, replicated: resp.majority, ratio: resp.majority.rps / resp.unreplicated.rps, target: 0 });
     results.push({ name: 'RESP, 3 replicas, --follower-niceness 0', unreplicated: resp.unreplicated, replicated: resp.even, ratio: resp.even.rps / resp.unreplicated.rps, target: 0 });
   }

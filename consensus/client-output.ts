@@ -124,11 +124,13 @@ export class ClientOutput {
     const conn = this.conns.get(link);
     if (!conn) return;
     const s = conn.streams.get(replica) ?? { produced: 0, tail: new Tail() };
+    // Only what the clients have not had yet is kept (a replica behind the one that answers keeps nothing).
+    const had = conn.sent - s.produced;
     s.produced += bytes.length;
-    s.tail.append(bytes);
+    if (had < bytes.length) s.tail.append(had > 0 ? bytes.subarray(had) : bytes);
     conn.streams.set(replica, s);
-    this.trim(conn);
-    this.release(link);
+    // A replica that is not a voter adds nothing that could go out.
+    if (this.policy === 'majority' || this.designated() === replica) this.release(link);
   }
 
   end(replica: number, link: number): void {
@@ -239,6 +241,30 @@ export class ClientOutput {
     const conn = this.conns.get(link);
     if (!conn) return;
     const { replicas, quorum } = this.voters();
+    const [best, bestView] = replicas.length === 1 ? this.voterBytes(conn, replicas[0]!) : this.agreedBytes(conn, replicas, quorum);
+    if (best > 0 && bestView) {
+      this.gateway.send(link, bestView.slice(0, best)); // a copy: the tail's buffer is reused
+      conn.sent += best;
+      this.trim(conn);
+    }
+    if (conn.ended.size === 0) return;
+    const finished = [...conn.ended].filter((r) => replicas.includes(r) && (conn.streams.get(r)?.produced ?? 0) <= conn.sent);
+    if (replicas.length === 0 || finished.length < quorum) return;
+    // The voters ended it: nothing more goes out on it, whatever the others say later.
+    const abort = finished.filter((r) => conn.aborted.has(r)).length >= quorum;
+    this.conns.delete(link);
+    if (abort) this.gateway.reset(link);
+    else this.gateway.end(link);
+  }
+
+  /** One voter (the designated replica, or the one live one): all it has not sent goes. */
+  private voterBytes(conn: Conn, replica: number): [number, Uint8Array | undefined] {
+    const tail = conn.streams.get(replica)?.tail;
+    return tail && tail.length > 0 ? [tail.length, tail.view()] : [0, undefined];
+  }
+
+  /** The longest prefix a quorum of the voters produced alike, and one voter's bytes holding it. */
+  private agreedBytes(conn: Conn, replicas: number[], quorum: number): [number, Uint8Array | undefined] {
     const views = replicas.map((r) => conn.streams.get(r)?.tail.view() ?? new Uint8Array(0));
     let best = 0;
     let bestView: Uint8Array | undefined;
@@ -247,18 +273,7 @@ export class ClientOutput {
       const agreed = prefixes[quorum - 1] ?? 0;
       if (agreed > best) { best = agreed; bestView = mine; }
     }
-    if (best > 0 && bestView) {
-      this.gateway.send(link, bestView.slice(0, best)); // a copy: the tail's buffer is reused
-      conn.sent += best;
-      this.trim(conn);
-    }
-    const finished = [...conn.ended].filter((r) => replicas.includes(r) && (conn.streams.get(r)?.produced ?? 0) <= conn.sent);
-    if (replicas.length === 0 || finished.length < quorum) return;
-    // The voters ended it: nothing more goes out on it, whatever the others say later.
-    const abort = finished.filter((r) => conn.aborted.has(r)).length >= quorum;
-    this.conns.delete(link);
-    if (abort) this.gateway.reset(link);
-    else this.gateway.end(link);
+    return [best, bestView];
   }
 
   private releaseDatagrams(link: number): void {

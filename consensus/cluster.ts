@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import {
   BufferStdin, Gateway, InternalError, loadHostTree, realMachineClock, machineProcessConfig, rewritePipeline, sha256, snapshotMemory, startReplicaMachine, StdinFeed, type GuestOutcome, type ListenSpec,
-  type ExternalEvent, type ProcessConfig, type ResumePoint, type RunningMachine, type SnapshotState, type StdinSource, type TreeNode,
+  type Batch, type ExternalEvent, type ProcessConfig, type ResumePoint, type RunningMachine, type SnapshotState, type StdinSource, type TreeNode,
 } from '../runtime/index.js';
 import { snapshotModule } from '../replayer/index.js';
 import { defaultCheckpointEvery, defaultMaxTraceBytes, traceHeader } from '../recorder/index.js';
@@ -18,6 +18,7 @@ import { processLinkRange, type LinkRange } from './link-blocks.js';
 import { ClientOutput, type ReplicaOutput, type ReplyPolicy } from './client-output.js';
 import { Proposer } from './proposer.js';
 import { ReplicaSequencer } from './replica-sequencer.js';
+import { decodeBatch } from './batch-codec.js';
 
 export interface ClusterProcess {
   module: WebAssembly.Module;
@@ -142,6 +143,11 @@ export interface Disagreement {
 export const comparedBatches = 10_000;
 
 const fnv = (h: number, v: number) => Math.imul(h ^ v, 0x01000193);
+/** fnv over every byte, in a local (every byte of every reply goes through here, once per replica). */
+function fnvBytes(h: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return h;
+}
 
 /** One replica's client links: counts offsets, hashes what it sends, offers it to the clients. */
 class ReplicaLinks {
@@ -153,15 +159,13 @@ class ReplicaLinks {
 
   send(link: number, bytes: Uint8Array): void {
     if (this.muted) return;
-    this.hash = fnv(fnv(this.hash, link), bytes.length);
-    for (let i = 0; i < bytes.length; i++) this.hash = fnv(this.hash, bytes[i]!);
+    this.hash = fnvBytes(fnv(fnv(this.hash, link), bytes.length), bytes);
     this.output.offer(this.replica, link, bytes);
   }
 
   sendDatagram(link: number, bytes: Uint8Array): void {
     if (this.muted) return;
-    this.hash = fnv(fnv(this.hash, link), -3 - bytes.length);
-    for (let i = 0; i < bytes.length; i++) this.hash = fnv(this.hash, bytes[i]!);
+    this.hash = fnvBytes(fnv(fnv(this.hash, link), -3 - bytes.length), bytes);
     this.output.offerDatagram(this.replica, link, bytes);
   }
 
@@ -334,12 +338,23 @@ export class Cluster {
   /** Figures for tests and the bench: snapshots taken, and what the last restart resumed from. */
   readonly snapshotStats = { taken: 0, lastRestartFrom: null as number | null, compactedBelow: 0 };
 
+  /**
+   * The last entry decoded and its batch: a log hands each new entry to every local replica in
+   * turn, so it is decoded once for all of them (machines only read batches). One entry, not a
+   * cache: a replica catching up decodes the older entries itself.
+   */
+  private lastDecoded: { entry: Uint8Array; batch: Batch } | undefined;
+  private readonly decodeOnce = (entry: Uint8Array): Batch => {
+    if (this.lastDecoded?.entry !== entry) this.lastDecoded = { entry, batch: decodeBatch(entry) };
+    return this.lastDecoded.batch;
+  };
+
   private launch(index: number, from?: ReplicaSnapshot): void {
     // A restarted replica replays the log from the start (or from its snapshot): what it produced
     // before no longer counts, or counts as it stood at the snapshot.
     this.output.forget(index);
     if (from) this.output.restoreReplica(index, from.output);
-    const sequencer = new ReplicaSequencer(this.log, from?.batch ?? 0);
+    const sequencer = new ReplicaSequencer(this.log, from?.batch ?? 0, this.decodeOnce);
     const links = new ReplicaLinks(index, this.output);
     if (from) links.hash = from.linksHash;
     const { recordDir } = this.options;

@@ -25,11 +25,14 @@ export class ReplicaSequencer implements Sequencer {
    */
   beforeNext: ((batchesApplied: number) => Promise<void>) | undefined;
 
-  /** `from`: the batches applied already (a replica restored from a snapshot taken there). */
-  constructor(log: ConsensusLog, from = 0) {
+  /**
+   * `from`: the batches applied already (a replica restored from a snapshot taken there).
+   * `decode`: how entries become batches (a cluster decodes an entry once for all its replicas).
+   */
+  constructor(log: ConsensusLog, from = 0, decode: (entry: Uint8Array) => Batch = decodeBatch) {
     this.consumed = from;
     this.unsubscribe = log.subscribe(from, (_index, entry, position) => {
-      this.queue.push({ batch: decodeBatch(entry), position });
+      this.queue.push({ batch: decode(entry), position });
       this.waiter?.();
     });
   }

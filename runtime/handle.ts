@@ -79,6 +79,11 @@ export function scatter(source: Uint8Array, buffers: Uint8Array[]): number {
   return copied;
 }
 
+/** The buffers as one array: the one buffer itself (a view of guest memory, not a copy), or a fresh array joining them. */
+export function gatherView(buffers: Uint8Array[]): Uint8Array {
+  return buffers.length === 1 ? buffers[0]! : gather(buffers);
+}
+
 /** Concatenates buffers into one fresh array. */
 export function gather(buffers: Uint8Array[]): Uint8Array {
   if (buffers.length === 1) return buffers[0]!.slice();

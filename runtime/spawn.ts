@@ -15,7 +15,8 @@ import { defaultGuestStackMb, takeEarlyGuestWorker } from './worker/early.js';
 import type { SessionSpec, SessionStats } from './trace/spec.js';
 import type { TakenSnapshot } from './snapshot/driver.js';
 import type { Delivery, NetEvent, NetRequest } from './net/types.js';
-import { Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
+import { NetSlot, Slot, State, StdinStatus, channelBytes, openChannel, type Channel, type WorkerMessage } from './worker/channel.js';
+import { DeliveryBoxWriter, netBoxBuffer, RequestBoxReader } from './worker/net-box.js';
 import { OutputRingReader, outputDelayMs, outputRingBuffer, watchedOutputBatchMs } from './worker/output-ring.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -111,11 +112,14 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   let terminated: 'stopped' | 'crashed' | undefined;
   const net = new MessageChannel();
   const outputShared = outputRingBuffer();
+  const boxes = { deliveries: netBoxBuffer(), requests: netBoxBuffer() };
+  const box = new DeliveryBoxWriter(boxes.deliveries);
+  const requestBox = new RequestBoxReader(boxes.requests);
   const watchedOutput = (options.watchedOutput ?? []).reduce((mask, stream) => mask | stream, 0);
   const stackMb = options.config.maxStackBytes === undefined ? undefined : guestThreadStackMb(options.config.maxStackBytes);
   const workerData = {
     module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2,
-    output: outputShared, watchedOutput,
+    output: outputShared, watchedOutput, netBoxes: boxes,
   };
   // A worker started early (bin/replicode.js) gets its setup as its first message.
   const early = takeEarlyGuestWorker(stackMb);
@@ -127,11 +131,18 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   });
   const pump = outputPump(new OutputRingReader(outputShared), options.onOutput, watchedOutput);
   let niceness: number | undefined;
+  // One delivery per network wait: the worker has taken the last one (and set the slot back to
+  // none) before it waits again, so the box is free whenever a delivery is due.
   const deliver = (delivery: Delivery): void => {
-    const sent = compactBytes(delivery);
-    net.port1.postMessage(niceness === undefined ? sent : { ...sent, niceness });
+    if (Atomics.load(channel.control, Slot.net) !== NetSlot.none) throw new InternalError('a delivery to a process that has not taken the last one');
+    const full = niceness === undefined ? delivery : { ...delivery, niceness };
     niceness = undefined;
-    Atomics.store(channel.control, Slot.net, 1);
+    let where: number = NetSlot.box;
+    if (!box.write(full)) {
+      net.port1.postMessage(compactBytes(full));
+      where = NetSlot.message;
+    }
+    Atomics.store(channel.control, Slot.net, where);
     Atomics.notify(channel.control, Slot.net);
   };
   // The events the trace holds (past the size limit, fewer than the guest made) and its size.
@@ -154,9 +165,11 @@ export function startGuest(options: SpawnOptions): GuestProcess {
           answerStdin(channel, msg.mode === 'block' ? await stdin.read(msg.maxBytes) : stdin.poll(msg.maxBytes));
           return;
         case 'net':
-          options.net?.onRequest(msg.request);
+          for (const request of msg.requests) options.net?.onRequest(request);
           return;
         case 'net-wait':
+          // Its last requests, in the request box unless they did not fit (then in the message); read before it is woken again.
+          for (const request of msg.requests ?? requestBox.read(msg.boxed!.count, msg.boxed!.bytes)) options.net?.onRequest(request);
           if (options.net) options.net.onWait(msg.deadlineNs, msg.stateHash);
           else deliver({ timeNs: 0n, events: [], stopping: true }); // no machine: nothing will ever arrive
           return;

@@ -34,7 +34,8 @@ export interface HostEffects {
   sleepUntil(monotonicNs: bigint): void;
   /**
    * Tells the machine what the process's network stack did (listen, connect, send, close).
-   * A send's bytes may be transferred to another thread: the caller must not use them after.
+   * A send's bytes may be a view of guest memory, valid only during the call: what an
+   * implementation keeps, it copies.
    */
   netPost(request: NetRequest): void;
   /**

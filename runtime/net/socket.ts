@@ -2,7 +2,7 @@
 // listening, connecting or connected. Blocking calls wait for the machine's next delivery.
 import { FdFlags, FileType, RiFlags, SdFlags, socketRights, type Filestat } from '../abi.js';
 import { Errno, WasiError, check } from '../errno.js';
-import { Handle, gather, totalLength, type Readiness } from '../handle.js';
+import { Handle, gatherView, totalLength, type Readiness } from '../handle.js';
 import type { NetStack } from './stack.js';
 import { SnapshotRequest } from '../snapshot/abi.js';
 import { anyIp, isVirtual, loopback, maxBacklog, maxReceiveBufferBytes, sameIp, type Endpoint } from './types.js';
@@ -259,18 +259,24 @@ export class SocketHandle extends Handle {
     const resumedSent = this.stack.resuming ? this.sentBeforeWait : 0;
     this.sentBeforeWait = 0;
     if (resumedSent === 0) this.checkWritable();
-    const bytes = gather(buffers);
+    // A view of guest memory: the host copies what it keeps (HostEffects.netPost), and the rest is
+    // copied before this call waits for room (nothing of the guest's may change under it).
+    let bytes = gatherView(buffers);
+    let copied = false;
     let sent = resumedSent;
     while (sent < bytes.length) {
       const n = Math.min(bytes.length - sent, this.sendSpace);
       if (n > 0) {
-        // Each piece is its own copy: the bytes are transferred to another thread.
-        this.stack.send(this.conn!, sent === 0 && n === bytes.length ? bytes : bytes.slice(sent, sent + n));
+        this.stack.send(this.conn!, sent === 0 && n === bytes.length ? bytes : bytes.subarray(sent, sent + n));
         if (this.sendBuffer !== undefined) this.unacked += n;
         sent += n;
         continue;
       }
       if (this.nonBlocking) break;
+      if (!copied) {
+        bytes = bytes.slice();
+        copied = true;
+      }
       try {
         this.sentBeforeWait = sent;
         this.stack.wait();

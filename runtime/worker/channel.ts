@@ -11,9 +11,11 @@ export const Slot = {
   length: 2,
   /** A replay's events completed so far, updated every few events (progress only: read without ordering). */
   events: 3,
-  /** 0 while a network wait is outstanding; the main thread sets 1 once the delivery is posted. */
+  /** NetSlot: where the delivery for the outstanding network wait is, once the main thread has put it there. */
   net: 4,
 } as const;
+/** Slot.net's values: none yet (the worker waits), a message on the net port, in the delivery box (delivery-box.ts). */
+export const NetSlot = { none: 0, message: 1, box: 2 } as const;
 export const State = { idle: 0, waiting: 1, answered: 2 } as const;
 export const StdinStatus = { data: 0, eof: 1, again: 2 } as const;
 
@@ -35,8 +37,13 @@ export function openChannel(buffer: SharedArrayBuffer): Channel {
 /** Messages from a guest worker to the main thread. */
 export type WorkerMessage =
   | { kind: 'stdin'; maxBytes: number; mode: 'block' | 'poll' }
-  | { kind: 'net'; request: import('../net/types.js').NetRequest }
-  | { kind: 'net-wait'; deadlineNs: bigint | null; stateHash?: number }
+  /** Network requests, in the order the process made them (held until it blocks: WorkerEffects.netPost). */
+  | { kind: 'net'; requests: import('../net/types.js').NetRequest[] }
+  /**
+   * The process blocks on the network, after making its last requests: `boxed` of them in the
+   * request box (net-box.ts), or, when they did not fit, `requests` here.
+   */
+  | { kind: 'net-wait'; requests?: import('../net/types.js').NetRequest[]; boxed?: { count: number; bytes: number }; deadlineNs: bigint | null; stateHash?: number }
   | { kind: 'trace-end'; events: number; end: import('../../formats/index.js').TraceEnd }
   | { kind: 'snapshot'; snapshot: import('../snapshot/driver.js').TakenSnapshot }
   | { kind: 'done'; outcome: import('../run.js').GuestOutcome; stats?: import('../trace/spec.js').SessionStats }

@@ -20,6 +20,7 @@ import { ReplaySession } from '../trace/replaying.js';
 import type { SessionSpec, SessionStats } from '../trace/spec.js';
 import { openChannel, Slot, type WorkerMessage } from './channel.js';
 import { OutputRingWriter } from './output-ring.js';
+import { DeliveryBoxReader, RequestBoxWriter } from './net-box.js';
 import { SharedTraceLog } from './trace-channel.js';
 
 interface GuestWorkerData {
@@ -34,6 +35,8 @@ interface GuestWorkerData {
   /** The output ring (output-ring.ts), and the streams whose every write wakes the main thread. */
   output: SharedArrayBuffer;
   watchedOutput: number;
+  /** The delivery box and the request box (net-box.ts). */
+  netBoxes: { deliveries: SharedArrayBuffer; requests: SharedArrayBuffer };
 }
 
 // Deep guest stacks are the point of trap and divergence reports.
@@ -42,14 +45,14 @@ Error.stackTraceLimit = 64;
 const port = parentPort!;
 // A worker started early (worker/early.ts) has no workerData: its setup is its first message.
 const setup = (workerData ?? await new Promise((resolve) => port.once('message', resolve))) as GuestWorkerData;
-const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput } = setup;
+const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput, netBoxes } = setup;
 // A recording or replay packs and unpacks from its first event: msgpackr, bundled with this worker
 // but evaluated only here, is handed to formats/ (a plain run never evaluates it, nor reads it
 // from node_modules).
 if (spec) provideMsgpackr(await import('msgpackr'));
 const opened = openChannel(channel);
 const control = opened.control;
-const effects = new WorkerEffects(port, opened, new OutputRingWriter(output, watchedOutput), trees, netPort);
+const effects = new WorkerEffects(port, opened, new OutputRingWriter(output, watchedOutput), trees, { port: netPort, box: new DeliveryBoxReader(netBoxes.deliveries), requests: new RequestBoxWriter(netBoxes.requests) });
 let stats: () => SessionStats | undefined = () => undefined;
 const cleanups: (() => void)[] = [];
 
@@ -128,6 +131,8 @@ try {
   const figures = stats();
   message = { kind: 'failed', failure, message: e.message, ...(e.stack ? { stack: e.stack } : {}), ...(figures ? { stats: figures } : {}) };
 }
+// What the guest sent last reaches the machine before it learns the process ended.
+effects.postHeldRequests();
 for (const cleanup of cleanups) {
   try { cleanup(); } catch { /* closing is best effort once the run is over */ }
 }

@@ -82,8 +82,13 @@ export class OutputRingWriter {
     return (Atomics.load(this.control, Ctl.closed) & streamBit(stream)) !== 0;
   }
 
-  /** Tells the reader to take what is there now (the guest is about to block, or has ended). */
+  /**
+   * Tells the reader to take what is there now (the guest is about to block, or has ended). An
+   * empty ring has nothing to take: the reader sleeps on (a guest that blocks on the network
+   * after every request, writing nothing, woke it for nothing once a request).
+   */
   wake(): void {
+    if ((Atomics.load(this.control, Ctl.taken) >>> 0) === this.written) return;
     wakeRingReader(this.control);
   }
 
