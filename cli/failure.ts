@@ -29,6 +29,17 @@ export function failureOf(err: unknown): { message: string; code: number } {
   return { message: `internal error: ${(err as Error)?.message ?? err} (a bug in RepliCode; set REPLICODE_DEBUG=1 for details)`, code: ExitCode.internal };
 }
 
+/**
+ * What escapes every command's handler (a promise nothing awaited that rejects, an exception in
+ * a timer or an event listener) ends the process as any other failure does: one line and its exit
+ * code (70 for ours), never Node's stack dump and exit 1.
+ */
+export function catchStrays(): void {
+  if (process.listenerCount('unhandledRejection') > 0) return;
+  process.on('uncaughtException', (err) => exitCodeFor(err));
+  process.on('unhandledRejection', (err) => exitCodeFor(err));
+}
+
 export function exitCodeFor(err: unknown): never {
   const { message, code } = failureOf(err);
   fail(message, code);

@@ -12,7 +12,7 @@ import { runCommand, withRunOptions, type ParsedRunArgs } from './commands/run.j
 import { serveCommand, withServeOptions, type ParsedServeArgs } from './commands/serve.js';
 import { exitCodeHelp } from './exit-codes.js';
 import { bareJsonFlags } from './json-summary.js';
-import { exitCodeFor, fail, handle } from './failure.js';
+import { catchStrays, exitCodeFor, fail, handle } from './failure.js';
 import { yargsParserConfiguration } from './quick-run.js';
 // The key table alone (no Ink, no React): `tui --help` lists the same keys as the TUI's `?` screen.
 import { keyHelp } from '../tui/keys/index.js';
@@ -176,4 +176,5 @@ async function main(): Promise<void> {
     .parseAsync();
 }
 
+catchStrays();
 await main();

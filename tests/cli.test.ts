@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 // `replicode run` as a user drives it: options, guest exit codes, traps, and one clear line
 // with exit code 1 for every kind of bad input.
 import { mkdirSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
@@ -141,5 +142,16 @@ describe('replicode run: bad input gets one clear line and exit code 1', () => {
     ['diff of a missing trace', ['diff', join(dir, 'missing.rct'), join(dir, 'other.rct')], 'no such file'],
   ])('%s', (_what, args, fragment) => {
     expectOneLineError(runCli(args), fragment);
+  });
+});
+
+describe('an error that escapes every handler', () => {
+  it('a rejected promise nothing awaited, or a throw in a timer, is one line and exit 70, not a stack', () => {
+    const failure = join(import.meta.dirname, '..', 'dist', 'cli', 'failure.js');
+    for (const stray of ["Promise.reject(new Error('lost'))", "setTimeout(() => { throw new TypeError('lost'); })"]) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { catchStrays } from ${JSON.stringify(failure)}; catchStrays(); ${stray};`], { encoding: 'utf8' });
+      expect(r.status, stray).toBe(70);
+      expect(r.stderr, stray).toBe('replicode: internal error: lost (a bug in RepliCode; set REPLICODE_DEBUG=1 for details)\n');
+    }
   });
 });
