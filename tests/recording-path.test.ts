@@ -98,6 +98,46 @@ describe("the recording's event log", () => {
     expect(writer.eventCount).toBe(n);
   });
 
+  it('keeps no rolling hash unless asked (only a cluster replica reads it), and writes the same records either way', () => {
+    const written = (rollingHash: boolean) => {
+      const shared = traceRingBuffer();
+      const chunks: RawChunk[] = [];
+      const reader = new TraceRingReader(shared, (c) => chunks.push(c));
+      const writer = new SharedTraceLog(shared, { postMessage() {} } as never, 1e12, { rollingHash });
+      writer.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });
+      for (let i = 0; i < callsPerBatch + 10; i++) writer.exit(writer.enter(i % 40, (i * 2654435761) >>> 0), i % 9);
+      const hash = writer.rollingHash();
+      writer.finish({ complete: true });
+      reader.take();
+      reader.flush();
+      return { hash, bytes: Buffer.concat(chunks.map((c) => c.payload)) };
+    };
+    const kept = written(true);
+    const none = written(false);
+    expect(typeof kept.hash).toBe('number');
+    expect(none.hash).toBeUndefined();
+    expect(none.bytes.equals(kept.bytes)).toBe(true);
+    // Without guest threads the calls records carry no thread column.
+    const calls = unpackAll(none.bytes).map(decodeRecord).filter((r) => r.kind === 'calls');
+    expect(calls.length).toBe(2);
+    expect(calls.every((r) => r.kind === 'calls' && r.threads === undefined)).toBe(true);
+  });
+
+  it('writes the thread column once guest threads are attached', () => {
+    const { writer, records } = log();
+    writer.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });
+    writer.exit(writer.enter(1, 1), 0);
+    let current = 0;
+    writer.attachThreads(() => current);
+    for (const t of [0, 3, 2]) {
+      current = t;
+      writer.exit(writer.enter(1, 1), 0);
+    }
+    writer.finish({ complete: true });
+    const calls = records().filter((r) => r.kind === 'calls');
+    expect(calls.map((r) => (r.kind === 'calls' ? [...(r.threads ?? [])] : []))).toEqual([[0, 0, 3, 2]]);
+  });
+
   it('asks for a checkpoint after each multiple of checkpointEvery, and publishes a call\'s records when it completes', () => {
     const { writer, records } = log();
     const due: number[] = [];
