@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OutputHasher, PageHasher } from '../dist/runtime/trace/digest.js';
 import { SharedTraceLog, TraceRingReader, traceRingBuffer } from '../dist/runtime/worker/trace-channel.js';
+import { RecordingSession } from '../dist/runtime/trace/recording.js';
 import { callsPerBatch, decodeRecord, encodeClock, unpackAll, type RawChunk } from '../dist/formats/index.js';
 
 const sha = (data: Uint8Array): Buffer => createHash('sha256').update(data).digest();
@@ -121,6 +122,25 @@ describe("the recording's event log", () => {
     const calls = unpackAll(none.bytes).map(decodeRecord).filter((r) => r.kind === 'calls');
     expect(calls.length).toBe(2);
     expect(calls.every((r) => r.kind === 'calls' && r.threads === undefined)).toBe(true);
+  });
+
+  it('a network wait reports the rolling hash to the machine only when the log keeps one (a cluster replica)', () => {
+    for (const rollingHash of [true, false]) {
+      const writer = new SharedTraceLog(traceRingBuffer(), { postMessage() {} } as never, 1e12, { rollingHash });
+      const session = new RecordingSession(writer, { checkpointEvery: 1 << 20, recordOutput: false });
+      const reported: (number | undefined)[] = [];
+      const effects = session.wrapEffects({
+        netAwait: (_deadline: bigint | null, stateHash?: number) => {
+          reported.push(stateHash);
+          return { timeNs: 0n, events: [], stopping: true };
+        },
+      } as never);
+      writer.exit(writer.enter(5, 9), 0);
+      const slot = writer.enter(3, 7);
+      effects.netAwait(null);
+      writer.exit(slot, 0);
+      expect(reported).toEqual([rollingHash ? (Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(0x811c9dc5 ^ 5, 0x01000193) ^ 9, 0x01000193) ^ 0, 0x01000193) ^ 3, 0x01000193) ^ 7, 0x01000193) >>> 0) : undefined]);
+    }
   });
 
   it('writes the thread column once guest threads are attached', () => {
