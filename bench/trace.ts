@@ -2,7 +2,7 @@
 // against record, replay events per second, and trace bytes per event. Plain run, record and
 // replay are timed side by side, alternating, so they share the machine's state.
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { record } from '../recorder/index.js';
 import { replayTrace } from '../replayer/index.js';
@@ -16,6 +16,11 @@ export interface TraceBenchResult {
   recordOverhead: number; recordTarget: number; replayVsRecord: number;
   /** Whole run, record and replay (start-up included) per event, and what recording adds to a run per event; ns. */
   runNsPerEvent: number; recordNsPerEvent: number; replayNsPerEvent: number; recordExtraNsPerEvent: number;
+  /**
+   * CPU time of the whole process (every thread: the guest's, the main one writing the trace, V8's
+   * helpers), medians; on a shared machine a steadier measure of what recording adds than wall time.
+   */
+  runCpuMs: number; recordCpuMs: number; recordCpuOverhead: number;
   events: number; replayEventsPerSecond: number; traceBytes: number; bytesPerEvent: number;
 }
 
@@ -28,17 +33,26 @@ export async function benchTrace(root: string, name: string, program: string, ar
   const dir = mkdtempSync(join(tmpdir(), 'replicode-bench-'));
   const tracePath = join(dir, 'bench.rct');
   const discard = () => {};
+  const cpuMs = (since: NodeJS.CpuUsage): number => {
+    const used = process.cpuUsage(since);
+    return (used.user + used.system) / 1000;
+  };
+  const cpu = { run: [] as number[], record: [] as number[] };
   const run = async () => {
     const t = performance.now();
+    const c = process.cpuUsage();
     const module = await compileModule(bytes, wasmPath);
     await spawnGuest({ module, config, onOutput: discard });
+    cpu.run.push(cpuMs(c));
     return performance.now() - t;
   };
   let events = 0;
   const rec = async () => {
     const t = performance.now();
+    const c = process.cpuUsage();
     const module = await compileModule(bytes, wasmPath);
     const { stats } = await record({ moduleName: `${program}.wasm`, moduleBytes: bytes, module, config, tracePath, onOutput: discard });
+    cpu.record.push(cpuMs(c));
     events = stats?.events ?? 0;
     return performance.now() - t;
   };
@@ -49,6 +63,7 @@ export async function benchTrace(root: string, name: string, program: string, ar
     return performance.now() - t;
   };
   await run(); await rec(); await replay(); // warm-up
+  cpu.run.length = cpu.record.length = 0;
   const times = { run: [] as number[], record: [] as number[], replay: [] as number[] };
   // The order rotates each round, so no variant always runs right after another.
   const variants = [['run', run], ['record', rec], ['replay', replay]] as const;
@@ -61,14 +76,16 @@ export async function benchTrace(root: string, name: string, program: string, ar
   const traceBytes = statSync(tracePath).size;
   rmSync(dir, { recursive: true, force: true });
   const [runMs, recordMs, replayMs] = [median(times.run), median(times.record), median(times.replay)];
+  const [runCpuMs, recordCpuMs] = [median(cpu.run), median(cpu.record)];
   const result = {
-    name, program, args, repeats, runMs, recordMs, replayMs,
+    name, program, args, repeats, runMs, recordMs, replayMs, runCpuMs, recordCpuMs, recordCpuOverhead: recordCpuMs / runCpuMs,
     recordOverhead: recordMs / runMs, recordTarget, replayVsRecord: recordMs / replayMs,
     events, replayEventsPerSecond: events / (replayMs / 1000), traceBytes, bytesPerEvent: traceBytes / Math.max(1, events),
     ...perEventNs(runMs, recordMs, replayMs, events),
   };
   console.log(`${name.padEnd(28)} run ${runMs.toFixed(0).padStart(5)} ms  record ${recordMs.toFixed(0).padStart(5)} ms (x${result.recordOverhead.toFixed(3)}, target <= ${recordTarget})  replay ${replayMs.toFixed(0).padStart(5)} ms (record/replay ${result.replayVsRecord.toFixed(2)}, target >= 1)`);
   console.log(`${''.padEnd(28)} ${events} events, ${(result.replayEventsPerSecond / 1e6).toFixed(2)} M events/s replayed (target >= 1), ${traceBytes} bytes = ${result.bytesPerEvent.toFixed(2)} bytes/event (target <= 8)`);
+  console.log(`${''.padEnd(28)} CPU time (all threads): run ${runCpuMs.toFixed(0)} ms, record ${recordCpuMs.toFixed(0)} ms (x${result.recordCpuOverhead.toFixed(3)}); load ${loadavg()[0]!.toFixed(2)}`);
   if (events >= 1000) console.log(`${''.padEnd(28)} per event: run ${result.runNsPerEvent.toFixed(0)} ns, record ${result.recordNsPerEvent.toFixed(0)} ns (+${result.recordExtraNsPerEvent.toFixed(0)} ns over run, target <= 40), replay ${result.replayNsPerEvent.toFixed(0)} ns`);
   return result;
 }

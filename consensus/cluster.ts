@@ -378,7 +378,7 @@ export class Cluster {
         },
         session: tracePath
           ? {
-            kind: 'record' as const, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, recordOutput: false, maxTraceBytes: defaultMaxTraceBytes,
+            kind: 'record' as const, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, recordOutput: false, maxTraceBytes: defaultMaxTraceBytes, stateHash: true,
             header: traceHeader({ moduleName: p.moduleName, moduleBytes: p.moduleBytes, module: p.module, config, tracePath, checkpointEvery: this.options.checkpointEvery ?? defaultCheckpointEvery, onOutput: () => {} }, this.trees),
           }
           : { kind: 'hash' as const, ...(copies ? { snapshots: { sinceLast: true, ...(resumeFrom ? { resume: this.resumePoint(resumeFrom) } : {}) } } : {}) },

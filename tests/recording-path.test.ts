@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OutputHasher, PageHasher } from '../dist/runtime/trace/digest.js';
 import { SharedTraceLog, TraceRingReader, traceRingBuffer } from '../dist/runtime/worker/trace-channel.js';
+import { RecordingSession } from '../dist/runtime/trace/recording.js';
 import { callsPerBatch, decodeRecord, encodeClock, unpackAll, type RawChunk } from '../dist/formats/index.js';
 
 const sha = (data: Uint8Array): Buffer => createHash('sha256').update(data).digest();
@@ -96,6 +97,65 @@ describe("the recording's event log", () => {
     }
     expect(writer.rollingHash() >>> 0).toBe(h >>> 0);
     expect(writer.eventCount).toBe(n);
+  });
+
+  it('keeps no rolling hash unless asked (only a cluster replica reads it), and writes the same records either way', () => {
+    const written = (rollingHash: boolean) => {
+      const shared = traceRingBuffer();
+      const chunks: RawChunk[] = [];
+      const reader = new TraceRingReader(shared, (c) => chunks.push(c));
+      const writer = new SharedTraceLog(shared, { postMessage() {} } as never, 1e12, { rollingHash });
+      writer.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });
+      for (let i = 0; i < callsPerBatch + 10; i++) writer.exit(writer.enter(i % 40, (i * 2654435761) >>> 0), i % 9);
+      const hash = writer.rollingHash();
+      writer.finish({ complete: true });
+      reader.take();
+      reader.flush();
+      return { hash, bytes: Buffer.concat(chunks.map((c) => c.payload)) };
+    };
+    const kept = written(true);
+    const none = written(false);
+    expect(typeof kept.hash).toBe('number');
+    expect(none.hash).toBeUndefined();
+    expect(none.bytes.equals(kept.bytes)).toBe(true);
+    // Without guest threads the calls records carry no thread column.
+    const calls = unpackAll(none.bytes).map(decodeRecord).filter((r) => r.kind === 'calls');
+    expect(calls.length).toBe(2);
+    expect(calls.every((r) => r.kind === 'calls' && r.threads === undefined)).toBe(true);
+  });
+
+  it('a network wait reports the rolling hash to the machine only when the log keeps one (a cluster replica)', () => {
+    for (const rollingHash of [true, false]) {
+      const writer = new SharedTraceLog(traceRingBuffer(), { postMessage() {} } as never, 1e12, { rollingHash });
+      const session = new RecordingSession(writer, { checkpointEvery: 1 << 20, recordOutput: false });
+      const reported: (number | undefined)[] = [];
+      const effects = session.wrapEffects({
+        netAwait: (_deadline: bigint | null, stateHash?: number) => {
+          reported.push(stateHash);
+          return { timeNs: 0n, events: [], stopping: true };
+        },
+      } as never);
+      writer.exit(writer.enter(5, 9), 0);
+      const slot = writer.enter(3, 7);
+      effects.netAwait(null);
+      writer.exit(slot, 0);
+      expect(reported).toEqual([rollingHash ? (Math.imul(Math.imul(Math.imul(Math.imul(Math.imul(0x811c9dc5 ^ 5, 0x01000193) ^ 9, 0x01000193) ^ 0, 0x01000193) ^ 3, 0x01000193) ^ 7, 0x01000193) >>> 0) : undefined]);
+    }
+  });
+
+  it('writes the thread column once guest threads are attached', () => {
+    const { writer, records } = log();
+    writer.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });
+    writer.exit(writer.enter(1, 1), 0);
+    let current = 0;
+    writer.attachThreads(() => current);
+    for (const t of [0, 3, 2]) {
+      current = t;
+      writer.exit(writer.enter(1, 1), 0);
+    }
+    writer.finish({ complete: true });
+    const calls = records().filter((r) => r.kind === 'calls');
+    expect(calls.map((r) => (r.kind === 'calls' ? [...(r.threads ?? [])] : []))).toEqual([[0, 0, 3, 2]]);
   });
 
   it('asks for a checkpoint after each multiple of checkpointEvery, and publishes a call\'s records when it completes', () => {

@@ -38,8 +38,8 @@ export interface CallLogHooks {
 export interface CallLog extends CallColumns {
   readonly eventCount: number;
   schedule(checkpointEvery: number, hooks: CallLogHooks): void;
-  /** HashingSession's rolling hash over the calls so far (a call in progress without its errno). */
-  rollingHash(): number;
+  /** HashingSession's rolling hash over the calls so far (a call in progress without its errno); undefined when not kept. */
+  rollingHash(): number | undefined;
   /** wasi-threads: the guest thread making the current call, from now on (0 until told). */
   attachThreads?(current: () => number): void;
   append(record: Uint8Array): void;
@@ -126,7 +126,8 @@ export class RecordingSession implements GuestSession {
       sleepUntil: (ns) => inner.sleepUntil(ns),
       netPost: (request) => inner.netPost(request),
       netAwait: (deadlineNs) => {
-        const delivery = inner.netAwait(deadlineNs, this.writer.rollingHash() >>> 0);
+        const hash = this.writer.rollingHash();
+        const delivery = inner.netAwait(deadlineNs, hash === undefined ? undefined : hash >>> 0);
         this.append(encodeNet(this.event, delivery));
         return filterDelivery(delivery, this.faults, this.event);
       },

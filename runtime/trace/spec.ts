@@ -5,6 +5,11 @@ export type SessionSpec =
   | {
     kind: 'record'; tracePath: string; header: TraceHeader;
     checkpointEvery: number; recordOutput: boolean; maxTraceBytes: number;
+    /**
+     * Keep the rolling hash of the calls that a network wait reports to the machine, for a
+     * replicated machine to compare (a cluster replica's recording); nothing else reads it.
+     */
+    stateHash?: boolean;
   }
   | {
     kind: 'replay'; tracePath: string; checkpointEvery: number; toEvent?: number; quiet: boolean; captureMemory?: boolean;

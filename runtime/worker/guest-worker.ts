@@ -58,7 +58,7 @@ const cleanups: (() => void)[] = [];
 
 function openSession() {
   if (spec?.kind === 'record') {
-    const log = new SharedTraceLog(traceRing!, port, spec.maxTraceBytes);
+    const log = new SharedTraceLog(traceRing!, port, spec.maxTraceBytes, { rollingHash: spec.stateHash === true });
     const session = new RecordingSession(log, { checkpointEvery: spec.checkpointEvery, recordOutput: spec.recordOutput }, new FaultInjector(config.faults ?? []));
     stats = () => ({ ...session.stats });
     cleanups.push(() => session.abandon());

@@ -80,6 +80,15 @@ function putWord(data: Uint8Array, at: number, word: number, mask: number): void
   for (let i = 0; i < 4; i++) data[(at + i) & mask] = (word >>> (8 * i)) & 0xff;
 }
 
+export interface SharedTraceLogOptions {
+  /**
+   * Keep HashingSession's rolling hash of the calls for network waits to report (a replicated
+   * machine compares it: a cluster replica's recording). Off, the log does not fold it, which a
+   * batch of 4096 calls otherwise pays ~4 ns per call for, and network waits report none.
+   */
+  rollingHash: boolean;
+}
+
 /** FNV-1a's prime, as HashingSession folds calls. */
 const fnvPrime = 0x01000193;
 
@@ -107,6 +116,8 @@ export class SharedTraceLog implements CallLog {
   /** HashingSession's rolling hash over the calls before slot `rolledTo` of the batch (folded lazily: see rollingHash). */
   private rolling = 0x811c9dc5;
   private rolledTo = 0;
+  /** Whether the rolling hash is kept (SharedTraceLogOptions.rollingHash). */
+  private readonly keepsRollingHash: boolean;
 
   private readonly callsRecord: Uint8Array;
   private readonly ids: Uint8Array;
@@ -114,10 +125,15 @@ export class SharedTraceLog implements CallLog {
   private readonly results: Uint8Array;
   private readonly threads: Uint32Array;
   private readonly control: Int32Array;
-  /** The guest thread making the current call (wasi-threads: attachThreads; 0 otherwise). */
-  private thread: () => number = () => 0;
+  /**
+   * The guest thread making the current call (wasi-threads: attachThreads). Until then the thread
+   * column is never written: it stays 0, as the shared memory starts, and calls records go
+   * without it.
+   */
+  private thread: (() => number) | undefined;
 
-  constructor(shared: SharedArrayBuffer, private readonly port: MessagePort, private readonly maxTraceBytes: number) {
+  constructor(shared: SharedArrayBuffer, private readonly port: MessagePort, private readonly maxTraceBytes: number, options: SharedTraceLogOptions = { rollingHash: true }) {
+    this.keepsRollingHash = options.rollingHash;
     this.v = views(shared);
     ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads, control: this.control } = this.v);
     this.callsRecord = new Uint8Array(maxCallsRecordBytes(callsPerBatch, this.threads));
@@ -147,7 +163,7 @@ export class SharedTraceLog implements CallLog {
     if (at >= callsPerBatch) assert(false, 'a full calls batch is written out by the exit that fills it');
     this.ids[at] = id;
     this.fingerprints[at] = fingerprint;
-    this.threads[at] = this.thread();
+    if (this.thread !== undefined) this.threads[at] = this.thread();
     this.results[at] = 0;
     this.pending = at + 1;
     this.events++;
@@ -191,9 +207,11 @@ export class SharedTraceLog implements CallLog {
 
   /**
    * HashingSession's rolling hash over every call so far (a call in progress without its errno):
-   * folded from the columns when asked (a network wait) and before they are reused, not per call.
+   * folded from the columns when asked (a network wait) and before they are reused, not per call;
+   * undefined when it is not kept.
    */
-  rollingHash(): number {
+  rollingHash(): number | undefined {
+    if (!this.keepsRollingHash) return undefined;
     this.foldRolling(this.completed - (this.events - this.pending));
     let h = this.rolling;
     if (this.completed < this.events) {
@@ -255,15 +273,17 @@ export class SharedTraceLog implements CallLog {
   private flushCalls(): void {
     if (this.pending === 0) return;
     const n = this.pending;
-    this.foldRolling(n);
+    if (this.keepsRollingHash) this.foldRolling(n);
     this.rolledTo = 0;
     this.pending = 0;
-    const { ids, results, fingerprints, threads } = this.v;
+    const { ids, results, fingerprints } = this.v;
+    // Without guest threads the column holds only zeros: a calls record without it (the same bytes).
+    const threads = this.thread === undefined ? undefined : this.v.threads.subarray(0, n);
     const first = this.events - n;
     // Encoded into one reused buffer (a batch's record is ~24 KiB: a fresh one each was garbage).
     const record = first <= 0xffffffff
-      ? this.callsRecord.subarray(0, encodeCallsInto(this.callsRecord, first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads.subarray(0, n)))
-      : encodeCalls(first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads.subarray(0, n));
+      ? this.callsRecord.subarray(0, encodeCallsInto(this.callsRecord, first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads))
+      : encodeCalls(first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads);
     this.frame(FrameKind.calls, record, n);
     // Published before the columns are reused: the reader's event count and the columns agree.
     this.publish();
