@@ -47,5 +47,5 @@ export { parseFault, faultsBeyondMemory, FaultSpecError, type Fault } from './tr
 export * from './snapshot/index.js';
 export { deadlockExitCode, threadLostExitCode, defaultMaxThreads, maxMaxThreads, isThreadedModule, Scheduler, DeadlockError, WaitResult } from './sched/index.js';
 export { isComponentProgram, type ComponentProgram, type GuestProgram } from './p2/index.js';
-export { defaultHttpIdleTimeoutMs, httpGuestPort, maxHttpConnections, maxHeadBytes, maxRequestBodyBytes, maxResponseBodyBytes, parseRequest, serializeResponse } from './p2/index.js';
+export { defaultHttpIdleTimeoutMs, httpGuestPort, httpServeRevision, maxHttpConnections, maxHeadBytes, maxRequestBodyBytes, maxResponseBodyBytes, parseRequest, serializeResponse } from './p2/index.js';
 export { readTextLines, wallClockMs } from './effects/host-files.js';

@@ -48,6 +48,15 @@ describe('HTTP/1.1 requests parsed from the bytes a connection delivered', () =>
     for (let cut = 0; cut < wire.length; cut++) expect(parseRequest(bytes(wire.slice(0, cut))).kind).toBe('incomplete');
   });
 
+  it('a head that expects 100-continue says so while its body is missing (HTTP/1.1 only)', () => {
+    const head = 'POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n';
+    expect(parseRequest(bytes(head))).toEqual({ kind: 'incomplete', expectsContinue: true });
+    expect(parseRequest(bytes(`${head}hel`))).toEqual({ kind: 'incomplete', expectsContinue: true });
+    expect(parseRequest(bytes(`${head}hello`)).kind).toBe('request');
+    expect(parseRequest(bytes(head.replace('1.1', '1.0')))).toEqual({ kind: 'incomplete' });
+    expect(parseRequest(bytes(head.slice(0, -2)))).toEqual({ kind: 'incomplete' });
+  });
+
   it('Connection: close ends HTTP/1.1; HTTP/1.0 closes unless it asks to keep alive', () => {
     const keep = (wire: string) => { const p = parseRequest(bytes(wire)); return p.kind === 'request' && p.request.keepAlive; };
     expect(keep('GET / HTTP/1.1\r\nConnection: close\r\n\r\n')).toBe(false);
@@ -331,6 +340,53 @@ describe('serve --idle-timeout', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trim()).toBe('replicode: --idle-timeout soon: expected seconds from 0 to 86400, e.g. 30 or 0.5');
   });
+});
+
+describe('serve and a client that does not read its responses', () => {
+  it('serves the other clients meanwhile, sends the rest once it reads, closes it once idle; answers 100-continue; the trace replays', async () => {
+    const trace = join(tempDir(), 'unread.rct');
+    const cli = startCli(['serve', '--listen', '127.0.0.1:0', '--idle-timeout', '8', '-o', trace, handler], env);
+    const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    // 12 echoes of 1 MiB, pipelined, not read: far more than the 4 MiB send buffer holds.
+    const body = Buffer.alloc(1024 * 1024, 'a');
+    const echoes = Buffer.concat(Array.from({ length: 12 }, () => Buffer.concat([Buffer.from(`POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`), body])));
+    const hog = () => {
+      const socket = connect(port, '127.0.0.1', () => { socket.pause(); socket.write(echoes); });
+      let got = 0;
+      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(got)));
+      socket.on('data', (d) => { got += d.length; });
+      socket.on('error', () => {});
+      return { socket, closed };
+    };
+    const reader = hog();
+    await new Promise((r) => setTimeout(r, 1000));
+    // Another client is answered while the hog's responses wait (before the fix: never).
+    const reply = await Promise.race([nodeRequest(port, { path: '/counter' }), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not answered in 20 s')), 20_000))]);
+    expect(reply.status).toBe(200);
+    // A client that waits for 100 Continue before its body gets it, then its answer.
+    const continued = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n'));
+      let got = '';
+      socket.on('data', (d) => { got += d; if (got === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write('hello'); });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    expect(continued).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello$/);
+    // The first hog reads at last (well within the idle timeout): it gets all 12 echoes.
+    reader.socket.resume();
+    await expect.poll(() => reader.socket.bytesRead, { timeout: 30_000, interval: 200 }).toBeGreaterThanOrEqual(12 * body.length);
+    reader.socket.end();
+    // A second hog that never reads is closed after the idle timeout, holding back the rest.
+    const idler = hog();
+    await new Promise((r) => setTimeout(r, 12_000));
+    idler.socket.resume();
+    expect(await idler.closed).toBeLessThan(12 * body.length);
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toBe(130);
+    const replay = runCli(['replay', '--module', handler, trace], '', undefined, env);
+    expect(replay.stderr).toMatch(/replay matches the recording/);
+    expect(JSON.parse(runCli(['inspect', '--json', trace], '', undefined, env).stdout).header.httpServeRevision).toBe(2);
+  }, startupMs + 120_000);
 });
 
 describe('serve refuses, in one line', () => {

@@ -3,7 +3,7 @@
 // --listen address delivered to the guest port the server loop listens on (runtime/p2/serve.ts).
 import type { Argv } from 'yargs';
 import { defaultCheckpointEvery, defaultMaxTraceBytes } from '../../recorder/index.js';
-import { defaultHttpIdleTimeoutMs, httpGuestPort } from '../../runtime/index.js';
+import { defaultHttpIdleTimeoutMs, httpGuestPort, httpServeRevision } from '../../runtime/index.js';
 import { UsageError } from '../options.js';
 import { recordCommand } from './record.js';
 import { runCommand, withRunOptions, type ParsedRunArgs } from './run.js';
@@ -37,7 +37,7 @@ export async function serveCommand(argv: ParsedServeArgs): Promise<number> {
   if (!argv.module) throw new UsageError('name the component to serve: replicode serve --listen HOST:PORT COMPONENT.wasm');
   if (argv.listen.length === 0) throw new UsageError('serve needs --listen HOST:PORT (where HTTP clients connect)');
   const idle = idleTimeoutMs(argv.idleTimeout);
-  const args = { ...argv, listen: argv.listen.map(serveListenSpec), ...(idle !== undefined ? { httpIdleTimeoutMs: idle } : {}) };
+  const args = { ...argv, listen: argv.listen.map(serveListenSpec), httpServeRevision, ...(idle !== undefined ? { httpIdleTimeoutMs: idle } : {}) };
   if (argv.output === undefined) return runCommand(args);
   return recordCommand({
     ...args, output: argv.output, clock: 'virtual', random: 'seeded', checkpointEvery: String(defaultCheckpointEvery),

@@ -27,7 +27,8 @@ export interface WireRequest {
 }
 
 export type Parsed =
-  | { kind: 'incomplete' }
+  /** `expectsContinue`: the head is whole and says `Expect: 100-continue` (HTTP/1.1); the body is not. */
+  | { kind: 'incomplete'; expectsContinue?: true }
   | { kind: 'request'; request: WireRequest; consumed: number }
   | { kind: 'bad'; status: 400 | 413 | 431 | 501 | 505; reason: string };
 
@@ -64,6 +65,7 @@ export function parseRequest(buffer: Uint8Array): Parsed {
     headers.push([name, Uint8Array.from(line.slice(colon + 1).replace(ows, ''), (c) => c.charCodeAt(0))]);
   }
   const framed = bodyOf(buffer, headEnd + 4, headers);
+  if (framed.kind === 'incomplete' && version === '1.1' && headerText(headers, 'expect').toLowerCase() === '100-continue') return { kind: 'incomplete', expectsContinue: true };
   if (framed.kind !== 'body') return framed;
   const connection = headerText(headers, 'connection').toLowerCase().split(',').map((s) => s.trim());
   const keepAlive = version === '1.1' ? !connection.includes('close') : connection.includes('keep-alive');

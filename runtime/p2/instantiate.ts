@@ -63,8 +63,9 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
   if (!run) {
     if (!incomingHandler) throw new Error('a component without wasi:cli/run or wasi:http/incoming-handler passed the export check');
     const http = imports['wasi:http/types'] as unknown as HttpHost['types'];
-    const idle = kernel.config.httpIdleTimeoutMs;
-    return { start: () => serveHttp(incomingHandler, http, calls, idle === undefined ? {} : { idleTimeoutNs: BigInt(idle) * 1_000_000n }), memory, calls };
+    const { httpIdleTimeoutMs: idle, httpServeRevision: revision } = kernel.config;
+    const options = { ...(idle === undefined ? {} : { idleTimeoutNs: BigInt(idle) * 1_000_000n }), ...(revision === undefined ? {} : { revision }) };
+    return { start: () => serveHttp(incomingHandler, http, calls, options), memory, calls };
   }
   const start = (): void => {
     try {
