@@ -1,6 +1,6 @@
 // Replaying a trace: everything needed comes from the trace (module, arguments, environment,
 // directory snapshots, every host input); the guest runs in a worker that checks each event.
-import { TraceReader, type TraceHeader, type TraceIntegrity } from '../formats/index.js';
+import { TraceFormatError, TraceReader, type TraceHeader, type TraceIntegrity } from '../formats/index.js';
 import {
   compileModule, compileProgram, moduleKind, threadsPassOf, processConfig, sha256, stackLimitOf, fuelLimitOf, canonicalNansOf, startGuest, openTraceFile, loadHostTree,
   type GuestOutcome, type SessionStats, type SnapshotPlan, type TakenSnapshot, type SpawnOptions, type TreeNode,
@@ -17,6 +17,19 @@ export function openTrace(path: string): { reader: TraceReader; close(): void } 
     return { reader: new TraceReader(source), close: () => source.close() };
   } catch (err) {
     source.close();
+    throw err;
+  }
+}
+
+/**
+ * openTrace for a command given several traces (diff, tui): a trace that cannot be opened is named
+ * in its error, or "cut inside a chunk (at byte 16)" would not say which one.
+ */
+export function openNamedTrace(path: string): { reader: TraceReader; close(): void } {
+  try {
+    return openTrace(path);
+  } catch (err) {
+    if (err instanceof TraceFormatError) throw new TraceFormatError(`${path}: ${err.reason}`, err.offset, err.kind);
     throw err;
   }
 }

@@ -3,7 +3,7 @@
 // can hand the app a model of their own.
 import { TraceFormatError } from '../formats/index.js';
 import {
-  diffTraces, eventRows, listEvents, ReplaySetupError, type TraceSummary, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
+  diffTraces, eventRows, listEvents, ReplaySetupError, type TraceSummary, openNamedTrace, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
   type DiffReport, type EventRow, type SnapshotStore, type SourcePoint,
 } from '../replayer/index.js';
 import { loadDebugInfo, TraceReadError, type ModuleDebugInfo, type WasmFrame } from '../runtime/index.js';
@@ -97,7 +97,7 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
   // Kept for `d`: diff need not read the traces again.
   const summaries: TraceSummary[] = [];
   const replicas: ReplicaTimeline[] = paths.map((path, i) => {
-    const { reader, close } = openTrace(path);
+    const { reader, close } = openNamedTrace(path);
     try {
       const s = summarizeTrace(reader, onProgress && ((f) => onProgress(i, f)));
       summaries[i] = s;
