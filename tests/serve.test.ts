@@ -396,6 +396,26 @@ describe('serve refuses, in one line', () => {
     expect(r.stderr.trim()).toBe('replicode: serve needs --listen HOST:PORT (where HTTP clients connect)');
   });
 
+  it('a preview1 module, or a command component, with exit 1 (each was run as a command after "listening", exit 0)', () => {
+    for (const module of [join(programsDir, 'build', 'hello.wasm'), join(programsDir, 'wat', 'hello.wat')]) {
+      const r = runCli(['serve', '--listen', '127.0.0.1:0', module], '', undefined, env);
+      expect(r.exitCode).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim()).toBe(`replicode: ${module} is a WASI preview1 module: serve runs a WASI 0.2 component exporting wasi:http/incoming-handler (serve a preview1 server with replicode run --listen HOST:PORT=VPORT)`);
+    }
+    const trace = join(tempDir(), 'cmd.rct');
+    const r = runCli(['serve', '--listen', '127.0.0.1:0', '-o', trace, join(programsDir, 'build', 'hello.component.wasm')], '', undefined, env);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n').at(-1)).toBe('replicode: the component does not export wasi:http/incoming-handler@0.2: serve needs a handler (run a command with replicode run)');
+  }, 120_000);
+
+  it('a --listen to a guest port other than the loop\'s (80): no one would answer its clients', () => {
+    const r = runCli(['serve', '--listen', '127.0.0.1:0=81', handler], '', undefined, env);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe('replicode: --listen 127.0.0.1:0=81: serve\'s loop listens on guest port 80; give HOST:PORT, e.g. 127.0.0.1:8080');
+  });
+
   it('a --listen that is not HOST:PORT', () => {
     const r = runCli(['serve', '--listen', 'nowhere', handler], '', undefined, env);
     expect(r.exitCode).toBe(1);

@@ -59,6 +59,8 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
   if (!memory) throw new GuestLinkError('the component\'s main core module does not export its memory');
   kernel.hashMemory(memory);
   const { run, incomingHandler } = exports;
+  // `serve` (which sets the loop's revision) of a command: it would run it, after saying it listens.
+  if (kernel.config.httpServeRevision !== undefined && !incomingHandler) throw new GuestLinkError('the component does not export wasi:http/incoming-handler@0.2: serve needs a handler (run a command with replicode run)');
   // An HTTP handler (transpile.ts let it through for its export): serve.ts is its main loop.
   if (!run) {
     if (!incomingHandler) throw new Error('a component without wasi:cli/run or wasi:http/incoming-handler passed the export check');
