@@ -10,7 +10,7 @@ import { memoryPageBytes, syscallName, TraceFormatError, type CheckpointRecord, 
 import { describePages, describePass, differingComponents, differingPages, moduleKind, threadsPassOf, type PageRun, type WasmFrame } from '../runtime/index.js';
 import { callBatchesOf, describeNetEvent, eventsOf, netEventKey, resultName, type CallsBatch, type CallView } from './events.js';
 import { summarizeTrace, type TraceSummary } from './inspect.js';
-import { openNamedTrace, openTrace } from './replay.js';
+import { ModuleNotEmbeddedError, openNamedTrace, openTrace, ReplaySetupError } from './replay.js';
 import { openSnapshotIndex, type OpenedIndex } from './index-file.js';
 import { nearestSnapshot, replayFromSnapshot, sameGuestState, type SnapshotStore } from './timetravel.js';
 import { diffSource, formatDiffSource, type DiffSource } from './source.js';
@@ -258,7 +258,13 @@ function checkpointState(a: TraceReader, b: TraceReader, number: number): Checkp
 const scanProgressEveryEvents = 4096;
 
 export async function diffTraces(paths: string[], options: DiffOptions = {}): Promise<DiffReport> {
-  const report = await compareTraces(paths, options);
+  let report: DiffReport;
+  try {
+    report = await compareTraces(paths, options);
+  } catch (err) {
+    if (!(err instanceof ModuleNotEmbeddedError)) throw err;
+    throw new ReplaySetupError(`${err.tracePath}: the trace does not embed its module (${err.moduleName}), so diff cannot replay it (only replay takes --module); diff --no-replay compares what the traces hold`);
+  }
   if (options.details !== false && report.status === 'diverge' && report.sides.some((s) => s.stack.length > 0)) report.source = await sourceOf(report);
   return report;
 }
