@@ -197,7 +197,7 @@ function answer(handler: IncomingHandler, http: HttpHost['types'], calls: Kernel
   for (;;) {
     if (conn.out !== undefined) return true;
     if (conn.closing) return false;
-    const parsed = parseRequest(conn.buffer.subarray(0, conn.used));
+    const parsed = parseRequest(conn.buffer.subarray(0, conn.used), queue ? 2 : 1);
     if (parsed.kind === 'incomplete') {
       // RFC 9110 10.1.1: a client that expects 100-continue may wait for it before its body.
       if (queue && parsed.expectsContinue === true && !conn.continued) {
