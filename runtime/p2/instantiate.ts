@@ -21,6 +21,8 @@ export interface StartedComponent {
   readonly start: () => void;
   readonly memory: WebAssembly.Memory;
   readonly calls: KernelCalls;
+  /** The main core module's instance (where the rewriting passes' globals are: the fuel left). */
+  readonly main: WebAssembly.Instance;
 }
 
 /**
@@ -35,10 +37,12 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
   const hostErrors = new WeakSet<object>();
   const instantiate = new Function(hostErrorsParam, program.js)(hostErrors) as Instantiate;
   let memory: WebAssembly.Memory | undefined;
+  let main: WebAssembly.Instance | undefined;
   const instantiateCore = (module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance => {
     const instance = new WebAssembly.Instance(module, imports);
     if (module === program.cores[program.main] && instance.exports.memory instanceof WebAssembly.Memory) {
       memory = instance.exports.memory;
+      main = instance;
       kernel.attachInstance(instance);
     }
     return instance;
@@ -56,7 +60,7 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
     if (err instanceof WebAssembly.LinkError || err instanceof TypeError) throw new GuestLinkError(`the component cannot be instantiated: ${(err as Error).message}`);
     throw err;
   }
-  if (!memory) throw new GuestLinkError('the component\'s main core module does not export its memory');
+  if (!memory || !main) throw new GuestLinkError('the component\'s main core module does not export its memory');
   kernel.hashMemory(memory);
   const { run, incomingHandler } = exports;
   // `serve` (which sets the loop's revision) of a command: it would run it, after saying it listens.
@@ -67,7 +71,7 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
     const http = imports['wasi:http/types'] as unknown as HttpHost['types'];
     const { httpIdleTimeoutMs: idle, httpServeRevision: revision } = kernel.config;
     const options = { ...(idle === undefined ? {} : { idleTimeoutNs: BigInt(idle) * 1_000_000n }), ...(revision === undefined ? {} : { revision }) };
-    return { start: () => serveHttp(incomingHandler, http, calls, options), memory, calls };
+    return { start: () => serveHttp(incomingHandler, http, calls, options), memory, calls, main };
   }
   const start = (): void => {
     try {
@@ -82,5 +86,5 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
       throw guestFault(err, hostErrors) ?? err;
     }
   };
-  return { start, memory, calls };
+  return { start, memory, calls, main };
 }
