@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadModel } from '../dist/tui/index.js';
 import { programsDir, repoRoot, runCli, runCliAsync, startCli, tempDir } from './helpers.js';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
@@ -149,7 +150,7 @@ describe('fault injection, found by diff', () => {
 });
 
 describe('traces that hold their module by hash only (--no-embed-module, a module over 8 MiB)', () => {
-  it('diff and index say they cannot replay them and what works (they said "pass it with --module", an option only replay has)', () => {
+  it('diff, index and the TUI say they cannot replay them and what works (they said "pass it with --module", an option only replay has)', async () => {
     const dir = tempDir();
     const [a, b] = ['a.rct', 'b.rct'].map((f) => join(dir, f));
     expect(runCli(['record', '--no-embed-module', '-o', a, wasm('stdin_echo')], 'hello\n').exitCode).toBe(0);
@@ -162,6 +163,9 @@ describe('traces that hold their module by hash only (--no-embed-module, a modul
     expect(i.exitCode).toBe(1);
     expect(i.stderr.trim()).toBe('replicode: the trace does not embed its module (stdin_echo.wasm), so index cannot replay it (only replay takes --module)');
     expect(runCli(['replay', '--module', wasm('stdin_echo'), a]).exitCode).toBe(0);
+    // The TUI's panes say the same, without an option it does not have.
+    const model = loadModel([a, b]);
+    expect(await model.stack(0, 0)).toEqual(['(cannot replay here: the trace does not embed its module (stdin_echo.wasm); only replay takes it (--module))']);
   }, 60_000);
 });
 
