@@ -352,9 +352,14 @@ describe('serve --idle-timeout', () => {
 });
 
 describe('serve and a client that does not read its responses', () => {
+  let server: RunningCli | undefined;
+  // A failed assertion must not leave the server running.
+  afterAll(() => { if (server?.child.exitCode === null) server.child.kill('SIGKILL'); });
+
   it('serves the other clients meanwhile, sends the rest once it reads, closes it once idle; answers 100-continue; the trace replays', async () => {
     const trace = join(tempDir(), 'unread.rct');
     const cli = startCli(['serve', '--listen', '127.0.0.1:0', '--idle-timeout', '8', '-o', trace, handler], env);
+    server = cli;
     const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
     // 12 echoes of 1 MiB, pipelined, not read: far more than the 4 MiB send buffer holds.
     const body = Buffer.alloc(1024 * 1024, 'a');
