@@ -83,6 +83,8 @@ export interface RunOptions {
   random?: 'seeded' | 'os';
   /** serve's --idle-timeout, in milliseconds (runtime/p2/serve.ts); absent for the other commands. */
   httpIdleTimeoutMs?: number;
+  /** serve's loop revision (runtime/p2/serve.ts httpServeRevision); absent for the other commands. */
+  httpServeRevision?: number;
 }
 
 export function toProcessConfig(options: RunOptions): ProcessConfig {
@@ -103,6 +105,7 @@ export function toProcessConfig(options: RunOptions): ProcessConfig {
     ...(options.maxThreads !== undefined ? { maxThreads: parseCount('max-threads', options.maxThreads, 1, maxMaxThreads) } : {}),
     canonicalNans: options.canonicalNans ?? true,
     ...(options.httpIdleTimeoutMs !== undefined ? { httpIdleTimeoutMs: options.httpIdleTimeoutMs } : {}),
+    ...(options.httpServeRevision !== undefined ? { httpServeRevision: options.httpServeRevision } : {}),
   });
 }
 

@@ -18,7 +18,7 @@
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
-import { fileSize, InternalError, listNames, readWhole, removePath, renamePath, sha256, writeSynced } from '../runtime/index.js';
+import { InternalError, listNames, readWhole, regularFileSize, removePath, renamePath, sha256, writeSynced } from '../runtime/index.js';
 import type { ReplicaSnapshot } from './cluster.js';
 
 export const snapshotFileMagic = 'RCSNAP\0\0';
@@ -190,12 +190,15 @@ export class SnapshotDir {
   /** Reads one file; a file that cannot be used gets one line (naming the byte offset) and undefined. */
   async load(path: string): Promise<ReturnType<typeof decodeSnapshotFile> | undefined> {
     try {
-      const size = await fileSize(path);
+      const size = await regularFileSize(path);
+      if (size === undefined) throw new SnapshotFileError('not a regular file', 0);
       if (size > this.limits.bytes) throw new SnapshotFileError(`snapshot of ${size} bytes, more than the ${this.limits.bytes} allowed`, 0);
       return decodeSnapshotFile(await readWhole(path), this.expect);
     } catch (err) {
-      if (!(err instanceof SnapshotFileError)) throw err;
-      this.say(`snapshot ${path} ignored: ${err.message}`);
+      // The disk's answer (a dangling link, no permission, gone since listed) is the file's fault too.
+      const io = (err as NodeJS.ErrnoException | null)?.code;
+      if (!(err instanceof SnapshotFileError) && typeof io !== 'string') throw err;
+      this.say(`snapshot ${path} ignored: ${err instanceof SnapshotFileError ? err.message : `cannot be read (${io}) (at byte 0)`}`);
       return undefined;
     }
   }

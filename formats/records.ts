@@ -41,6 +41,8 @@ export interface TraceHeader {
     maxThreads?: number;
     /** A wasi:http server's idle timeout in ms (`serve --idle-timeout`); absent: none (older traces). */
     httpIdleTimeoutMs?: number;
+    /** A wasi:http server loop's revision (runtime/p2/serve.ts); absent: 1 (older traces). */
+    httpServeRevision?: number;
   };
   preopens: { hostPath: string; guestPath: string; sha256: string; tree: SnapshotTree | null }[];
   options: { clock: 'virtual' | 'real'; random: 'seeded' | 'os'; checkpointEvery: number; recordOutput: boolean };
@@ -441,6 +443,7 @@ function decodeHeader(h: Record<string, unknown>): TraceHeader {
       ...(isCount(c.sendBufferBytes) && c.sendBufferBytes > 0 ? { sendBufferBytes: c.sendBufferBytes } : {}),
       ...(isCount(c.maxThreads) && c.maxThreads > 0 ? { maxThreads: c.maxThreads } : {}),
       ...(isCount(c.httpIdleTimeoutMs) && c.httpIdleTimeoutMs > 0 ? { httpIdleTimeoutMs: c.httpIdleTimeoutMs } : {}),
+      ...(isCount(c.httpServeRevision) && c.httpServeRevision > 1 ? { httpServeRevision: c.httpServeRevision } : {}),
     },
     preopens: (h.preopens as unknown[]).map((p) => {
       need(p && typeof p === 'object', 'preopen');

@@ -80,6 +80,7 @@ function fullHeader(req: RecordRequest, trees: Record<string, TreeNode>): TraceH
       ...(config.sendBufferBytes !== undefined ? { sendBufferBytes: config.sendBufferBytes } : {}),
       ...(config.maxThreads !== undefined ? { maxThreads: config.maxThreads } : {}),
       ...(config.httpIdleTimeoutMs !== undefined ? { httpIdleTimeoutMs: config.httpIdleTimeoutMs } : {}),
+      ...(config.httpServeRevision !== undefined ? { httpServeRevision: config.httpServeRevision } : {}),
     },
     preopens: config.preopens.map(({ hostPath, guestPath }) => {
       const tree = trees[hostPath]!;

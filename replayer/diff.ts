@@ -7,10 +7,10 @@
 // once more for the guest's stacks, the differing memory regions and the output around it.
 import { diffLines } from 'diff';
 import { memoryPageBytes, syscallName, TraceFormatError, type CheckpointRecord, type TraceReader, type TraceRecord } from '../formats/index.js';
-import { describePages, differingComponents, differingPages, moduleKind, threadsPassOf, type PageRun, type WasmFrame } from '../runtime/index.js';
+import { describePages, describePass, differingComponents, differingPages, moduleKind, threadsPassOf, type PageRun, type WasmFrame } from '../runtime/index.js';
 import { callBatchesOf, describeNetEvent, eventsOf, netEventKey, resultName, type CallsBatch, type CallView } from './events.js';
 import { summarizeTrace, type TraceSummary } from './inspect.js';
-import { openTrace } from './replay.js';
+import { ModuleNotEmbeddedError, openNamedTrace, openTrace, ReplaySetupError } from './replay.js';
 import { openSnapshotIndex, type OpenedIndex } from './index-file.js';
 import { nearestSnapshot, replayFromSnapshot, sameGuestState, type SnapshotStore } from './timetravel.js';
 import { diffSource, formatDiffSource, type DiffSource } from './source.js';
@@ -258,7 +258,13 @@ function checkpointState(a: TraceReader, b: TraceReader, number: number): Checkp
 const scanProgressEveryEvents = 4096;
 
 export async function diffTraces(paths: string[], options: DiffOptions = {}): Promise<DiffReport> {
-  const report = await compareTraces(paths, options);
+  let report: DiffReport;
+  try {
+    report = await compareTraces(paths, options);
+  } catch (err) {
+    if (!(err instanceof ModuleNotEmbeddedError)) throw err;
+    throw new ReplaySetupError(`${err.tracePath}: the trace does not embed its module (${err.moduleName}), so diff cannot replay it (only replay takes --module); diff --no-replay compares what the traces hold`);
+  }
   if (options.details !== false && report.status === 'diverge' && report.sides.some((s) => s.stack.length > 0)) report.source = await sourceOf(report);
   return report;
 }
@@ -273,7 +279,7 @@ async function sourceOf(report: DiffReport): Promise<DiffSource> {
 }
 
 async function compareTraces(paths: string[], asked: DiffOptions): Promise<DiffReport> {
-  const opened = paths.map((p) => openTrace(p));
+  const opened = paths.map((p) => openNamedTrace(p));
   // A component's core modules and a threaded module are not instrumented (no snapshot copy, no
   // instruction clock): the divergence is found by plain replays, down to the event, and the
   // report says so.
@@ -302,6 +308,9 @@ async function compareTraces(paths: string[], asked: DiffOptions): Promise<DiffR
       ['module', (s) => s.header.module.sha256], ['args', (s) => JSON.stringify(s.header.args)], ['env', (s) => JSON.stringify(s.header.env)],
       ['seed', (s) => s.header.seed], ['epoch', (s) => s.header.epoch], ['clock', (s) => s.header.clock], ['random', (s) => s.header.random],
       ['faults', (_s, r) => JSON.stringify(r.header.config.faults ?? [])],
+      // The passes' options (--quantum, --max-fuel, --max-stack, NaNs) and the limits change what a guest does too.
+      ['rewriting', (s) => s.header.rewrite.map(describePass).join(', ')],
+      ['max memory', (s) => String(s.header.maxMemoryBytes)], ['max threads', (s) => String(s.header.maxThreads ?? '-')],
     ];
     for (const [field, get] of fields) {
       const values = summaries.map((s, i) => get(s, opened[i]!.reader));

@@ -10,7 +10,7 @@ import {
 } from '../runtime/index.js';
 import { snapshotModuleKey } from './instrument.js';
 import { buildSnapshots, MemorySnapshotStore, snapshotSpacing, type SnapshotStore, type TraceFile } from './timetravel.js';
-import { replayTrace, type ReplayResult } from './replay.js';
+import { ModuleNotEmbeddedError, replayTrace, ReplaySetupError, type ReplayResult } from './replay.js';
 
 /** Where a trace's index lives. */
 export const indexPathOf = (tracePath: string): string => `${tracePath}.idx`;
@@ -176,6 +176,7 @@ async function build(tracePath: string, path: string, identity: IndexIdentity, e
         ...(progress ? { onProgress: progress } : {}),
       });
     } catch (err) {
+      if (err instanceof ModuleNotEmbeddedError) throw new ReplaySetupError(`the trace does not embed its module (${err.moduleName}), so index cannot replay it (only replay takes --module)`);
       // A trace cut short (a recorder killed) is replayed to its cut: its snapshots so far are good.
       if (!(err instanceof TraceReadError)) throw err;
       cut = err;

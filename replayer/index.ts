@@ -1,5 +1,5 @@
 // `replicode replay` and `replicode inspect` as a library.
-export { replayTrace, openTrace, ReplaySetupError, type ReplayRequest, type ReplayResult } from './replay.js';
+export { replayTrace, ModuleNotEmbeddedError, openNamedTrace, openTrace, ReplaySetupError, type ReplayRequest, type ReplayResult } from './replay.js';
 export { formatDivergence } from './report.js';
 export { summarizeTrace, listEvents, eventRows, isEventKind, eventKinds, type TraceSummary, type EventRow, type EventQuery } from './inspect.js';
 export { diffTraces, formatDiff, outputAround, type DiffStyle, type DiffReport, type DiffSide, type InstructionRange } from './diff.js';

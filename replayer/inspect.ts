@@ -26,6 +26,7 @@ export interface TraceSummary {
     maxThreads?: number;
     /** wasi:http servers only (`serve --idle-timeout`): the idle timeout in milliseconds. */
     httpIdleTimeoutMs?: number;
+    httpServeRevision?: number;
   };
   /** Whole: every chunk checks out, closed with footer and trailer, recorded to its end. */
   complete: boolean;
@@ -67,6 +68,7 @@ export function summarizeTrace(reader: TraceReader, onProgress?: (fraction: numb
       maxFuel: fuelLimitOf(h.module.rewrite ?? []) ?? null, canonicalNans: canonicalNansOf(h.module.rewrite ?? []),
       ...((h.module.rewrite ?? []).some((p) => p.name === 'threads') ? { maxThreads: h.config.maxThreads ?? defaultMaxThreads } : {}),
       ...(h.config.httpIdleTimeoutMs !== undefined ? { httpIdleTimeoutMs: h.config.httpIdleTimeoutMs } : {}),
+      ...(h.config.httpServeRevision !== undefined ? { httpServeRevision: h.config.httpServeRevision } : {}),
     },
     complete: false, state: 'damaged', stopped: null,
     events: 0, calls: {}, records: {}, checkpoints: [], exit: null,

@@ -1,6 +1,6 @@
 // Replaying a trace: everything needed comes from the trace (module, arguments, environment,
 // directory snapshots, every host input); the guest runs in a worker that checks each event.
-import { TraceReader, type TraceHeader, type TraceIntegrity } from '../formats/index.js';
+import { TraceFormatError, TraceReader, type TraceHeader, type TraceIntegrity } from '../formats/index.js';
 import {
   compileModule, compileProgram, moduleKind, threadsPassOf, processConfig, sha256, stackLimitOf, fuelLimitOf, canonicalNansOf, startGuest, openTraceFile, loadHostTree,
   type GuestOutcome, type SessionStats, type SnapshotPlan, type TakenSnapshot, type SpawnOptions, type TreeNode,
@@ -11,12 +11,35 @@ import { snapshotModule } from './instrument.js';
 /** The trace cannot be replayed here (module missing or different, snapshot missing...). */
 export class ReplaySetupError extends Error {}
 
+/**
+ * The trace holds its module by hash only and none was given: only `replay` takes --module, so
+ * diff and index say what they can do instead (their own message from these fields).
+ */
+export class ModuleNotEmbeddedError extends ReplaySetupError {
+  constructor(readonly tracePath: string, readonly moduleName: string) {
+    super(`the trace does not embed its module (${moduleName}); pass it with --module`);
+  }
+}
+
 export function openTrace(path: string): { reader: TraceReader; close(): void } {
   const source = openTraceFile(path);
   try {
     return { reader: new TraceReader(source), close: () => source.close() };
   } catch (err) {
     source.close();
+    throw err;
+  }
+}
+
+/**
+ * openTrace for a command given several traces (diff, tui): a trace that cannot be opened is named
+ * in its error, or "cut inside a chunk (at byte 16)" would not say which one.
+ */
+export function openNamedTrace(path: string): { reader: TraceReader; close(): void } {
+  try {
+    return openTrace(path);
+  } catch (err) {
+    if (err instanceof TraceFormatError) throw new TraceFormatError(`${path}: ${err.reason}`, err.offset, err.kind);
     throw err;
   }
 }
@@ -83,7 +106,7 @@ export async function replayTrace(req: ReplayRequest): Promise<ReplayResult> {
   // A module given explicitly wins over the embedded one: replaying a changed module against an
   // old trace is how one finds where the change altered behaviour.
   const bytes = req.moduleBytes ?? header.module.bytes;
-  if (!bytes) throw new ReplaySetupError(`the trace does not embed its module (${header.module.name}); pass it with --module`);
+  if (!bytes) throw new ModuleNotEmbeddedError(req.tracePath, header.module.name);
   const actualSha = hex(sha256(bytes));
   const moduleMismatch = actualSha === header.module.sha256 ? null
     : `the module given (sha256 ${actualSha.slice(0, 16)}...) is not the one recorded (${header.module.sha256.slice(0, 16)}...)`;

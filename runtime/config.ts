@@ -70,6 +70,11 @@ export interface ProcessConfig {
    * recorded before it existed replay so).
    */
   httpIdleTimeoutMs?: number;
+  /**
+   * The wasi:http server loop's revision (runtime/p2/serve.ts `httpServeRevision`): 2 writes
+   * without blocking and answers Expect: 100-continue. Absent: 1 (traces recorded before).
+   */
+  httpServeRevision?: number;
   /** Injected faults (runtime/trace/faults.ts), applied by record, replay and cluster sessions. */
   faults?: string[];
 }

@@ -28,7 +28,7 @@ export { RecordingSession, type RecordingOptions } from './trace/recording.js';
 export { ReplaySession, type ReplayOptions } from './trace/replaying.js';
 export { openTraceFile, FileTraceSink, TraceFileError, type FileByteSource } from './effects/trace-file.js';
 export { openIndexFile, fileDigest, fileBlocked, replaceFile, removeFile } from './effects/index-file.js';
-export { fileSize, listNames, readWhole, removePath, renamePath, writeSynced } from './effects/durable-files.js';
+export { listNames, regularFileSize, readWhole, removePath, renamePath, writeSynced } from './effects/durable-files.js';
 export { copyCacheDir, readCachedCopy, writeCachedCopy } from './effects/copy-cache.js';
 export { sha256, describePages, differingComponents, differingPages, type PageRun } from './trace/digest.js';
 export { defaultSnapshotLimits } from './fs/tree.js';
@@ -50,5 +50,5 @@ export { parseFault, faultsBeyondMemory, FaultSpecError, type Fault } from './tr
 export * from './snapshot/index.js';
 export { deadlockExitCode, threadLostExitCode, defaultMaxThreads, maxMaxThreads, isThreadedModule, Scheduler, DeadlockError, WaitResult } from './sched/index.js';
 export { isComponentProgram, type ComponentProgram, type GuestProgram } from './p2/index.js';
-export { defaultHttpIdleTimeoutMs, httpGuestPort, maxHttpConnections, maxHeadBytes, maxRequestBodyBytes, maxResponseBodyBytes, parseRequest, serializeResponse } from './p2/index.js';
+export { defaultHttpIdleTimeoutMs, httpGuestPort, httpServeRevision, maxHttpConnections, maxHeadBytes, maxRequestBodyBytes, maxResponseBodyBytes, parseRequest, serializeResponse } from './p2/index.js';
 export { readTextLines, wallClockMs } from './effects/host-files.js';

@@ -103,7 +103,8 @@ export function runGuest(program: GuestProgram, config: ProcessConfig, effects: 
 }
 
 function runComponent(program: ComponentProgram, kernel: Kernel, session?: GuestSession): GuestOutcome {
-  const { start } = startComponent(program, kernel, session?.tracer);
+  const { start, main } = startComponent(program, kernel, session?.tracer);
+  const { maxFuel } = kernel.config;
   let outcome: GuestOutcome;
   try {
     session?.attach(kernel);
@@ -111,8 +112,13 @@ function runComponent(program: ComponentProgram, kernel: Kernel, session?: Guest
     outcome = { kind: 'exit', exitCode: 0 };
   } catch (err) {
     outcome = caught(err);
+    // As runModule: the fuel pass rewrote the main core module; its trap is an `unreachable`.
+    const fuel = fuelUsedBy(main, maxFuel);
+    if (outcome.kind === 'trap' && fuel !== undefined && fuel > maxFuel!) {
+      outcome = { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: fuelExhaustedMessage, frames: outcome.trap.frames } };
+    }
   }
-  return finish(outcome, kernel, session, undefined);
+  return finish(outcome, kernel, session, fuelUsedBy(main, maxFuel));
 }
 
 /** How a run that threw ended; anything but the guest's exit, trap or a session's stop is our bug. */

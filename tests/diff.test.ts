@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadModel } from '../dist/tui/index.js';
 import { programsDir, repoRoot, runCli, runCliAsync, startCli, tempDir } from './helpers.js';
 
 const wasm = (name: string) => join(programsDir, 'build', `${name}.wasm`);
@@ -144,8 +145,28 @@ describe('fault injection, found by diff', () => {
     writeFileSync(join(dir, 'junk.rct'), 'junk');
     const junk = runCli(['diff', a, join(dir, 'junk.rct')]);
     expect(junk.exitCode).toBe(1);
-    expect(junk.stderr).toMatch(/^replicode: not a RepliCode trace/);
+    expect(junk.stderr.trim()).toBe(`replicode: ${join(dir, 'junk.rct')}: not a RepliCode trace: only 4 bytes (at byte 0)`);
   });
+});
+
+describe('traces that hold their module by hash only (--no-embed-module, a module over 8 MiB)', () => {
+  it('diff, index and the TUI say they cannot replay them and what works (they said "pass it with --module", an option only replay has)', async () => {
+    const dir = tempDir();
+    const [a, b] = ['a.rct', 'b.rct'].map((f) => join(dir, f));
+    expect(runCli(['record', '--no-embed-module', '-o', a, wasm('stdin_echo')], 'hello\n').exitCode).toBe(0);
+    expect(runCli(['record', '--no-embed-module', '-o', b, wasm('stdin_echo')], 'hellp\n').exitCode).toBe(0);
+    const d = runCli(['diff', a, b]);
+    expect(d.exitCode).toBe(1);
+    expect(d.stderr.trim()).toBe(`replicode: ${a}: the trace does not embed its module (stdin_echo.wasm), so diff cannot replay it (only replay takes --module); diff --no-replay compares what the traces hold`);
+    expect(runCli(['diff', '--no-replay', a, b]).exitCode).toBe(3);
+    const i = runCli(['index', a]);
+    expect(i.exitCode).toBe(1);
+    expect(i.stderr.trim()).toBe('replicode: the trace does not embed its module (stdin_echo.wasm), so index cannot replay it (only replay takes --module)');
+    expect(runCli(['replay', '--module', wasm('stdin_echo'), a]).exitCode).toBe(0);
+    // The TUI's panes say the same, without an option it does not have.
+    const model = loadModel([a, b]);
+    expect(await model.stack(0, 0)).toEqual(['(cannot replay here: the trace does not embed its module (stdin_echo.wasm); only replay takes it (--module))']);
+  }, 60_000);
 });
 
 describe('page hashes at checkpoints: the differing 64 KiB pages, without replaying', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeRecord, encodeExit, unpackAll } from '../dist/formats/index.js';
 import { addFuel, fuelExport, moduleBinary } from '../dist/runtime/index.js';
-import { runCli, startCli, tempDir, type RunningCli } from './helpers.js';
+import { programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const dir = tempDir();
 const file = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
@@ -165,6 +165,23 @@ describe('--max-fuel through the CLI', () => {
     }
     expect(summaries[0].events).toBeGreaterThan(20);
     for (const r of [1, 2, 3]) expect(runCli(['replay', '-q', join(traces, `replica-${r}.rct`)]).exitCode).toBe(0);
+  }, 60_000);
+
+  it('a WASI 0.2 component stops the same way: exit 152, "fuel exhausted", the fuel used in its trace (it said "trapped: unreachable", exit 134)', () => {
+    const sha = join(programsDir, 'build', 'sha256.component.wasm');
+    const trace = join(dir, 'sha.rct');
+    const recorded = runCli(['record', '--max-fuel', '1000000', '-o', trace, sha]);
+    expect(recorded.exitCode).toBe(152);
+    expect(recorded.stderr).toMatch(/^replicode: guest trapped: fuel exhausted \(--max-fuel\)\nwasm stack/);
+    const s = inspectJson(trace);
+    expect(s.exit).toMatchObject({ outcome: 'trap', exitCode: 152, trapMessage: 'fuel exhausted (--max-fuel)' });
+    expect(s.exit.fuelUsed).toBeGreaterThan(1000000);
+    expect(s.exit.fuelUsed).toBeLessThan(1001000);
+    expect(runCli(['replay', '-q', trace]).exitCode).toBe(0);
+    // Under the limit: the fuel used is recorded too.
+    const hello = join(dir, 'hello.rct');
+    expect(runCli(['record', '--max-fuel', '1000000', '-o', hello, join(programsDir, 'build', 'hello.component.wasm')]).exitCode).toBe(0);
+    expect(inspectJson(hello).exit.fuelUsed).toBeGreaterThan(0);
   }, 60_000);
 
   it('the largest limit, 2^53-1, goes through a trace; one more is refused', () => {

@@ -3,7 +3,7 @@
 // a node killed with -9 and restarted resumes from its snapshot and reads only the log after it;
 // --compact shrinks the etcd log; damaged, truncated and foreign files fall back with one line.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -291,6 +291,25 @@ describe('snapshot files', () => {
     version[8] = 9;
     expect(refuse(version).message).toBe('snapshot format version 9, this RepliCode reads 1 (at byte 8)');
   });
+
+  it('a directory, a FIFO or a dangling link under a snapshot\'s name is passed over with one line (it crashed the node: EISDIR, exit 70)', async () => {
+    const dir = tempDir('snapdir-');
+    const name = (batch: number) => join(dir, `replica-1-${String(batch).padStart(12, '0')}.snap`);
+    writeFileSync(name(8), file(8));
+    mkdirSync(name(12));
+    symlinkSync(join(dir, 'nowhere'), name(16));
+    expect(spawnSync('mkfifo', [name(20)]).status).toBe(0);
+    const lines: string[] = [];
+    const store = new SnapshotDir(dir, expectId, (l) => lines.push(l));
+    const loaded = [];
+    for (const f of await store.list()) loaded.push((await store.load(f.path))?.identity.batch);
+    expect(loaded).toEqual([undefined, undefined, undefined, 8]);
+    expect(lines).toEqual([
+      `snapshot ${name(20)} ignored: not a regular file (at byte 0)`,
+      `snapshot ${name(16)} ignored: cannot be read (ENOENT) (at byte 0)`,
+      `snapshot ${name(12)} ignored: not a regular file (at byte 0)`,
+    ]);
+  }, 10_000);
 
   it('keeps the newest three files and writes none larger than its byte bound, saying so', async () => {
     const dir = tempDir('snapdir-');

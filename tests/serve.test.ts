@@ -48,6 +48,15 @@ describe('HTTP/1.1 requests parsed from the bytes a connection delivered', () =>
     for (let cut = 0; cut < wire.length; cut++) expect(parseRequest(bytes(wire.slice(0, cut))).kind).toBe('incomplete');
   });
 
+  it('a head that expects 100-continue says so while its body is missing (HTTP/1.1 only)', () => {
+    const head = 'POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n';
+    expect(parseRequest(bytes(head))).toEqual({ kind: 'incomplete', expectsContinue: true });
+    expect(parseRequest(bytes(`${head}hel`))).toEqual({ kind: 'incomplete', expectsContinue: true });
+    expect(parseRequest(bytes(`${head}hello`)).kind).toBe('request');
+    expect(parseRequest(bytes(head.replace('1.1', '1.0')))).toEqual({ kind: 'incomplete' });
+    expect(parseRequest(bytes(head.slice(0, -2)))).toEqual({ kind: 'incomplete' });
+  });
+
   it('Connection: close ends HTTP/1.1; HTTP/1.0 closes unless it asks to keep alive', () => {
     const keep = (wire: string) => { const p = parseRequest(bytes(wire)); return p.kind === 'request' && p.request.keepAlive; };
     expect(keep('GET / HTTP/1.1\r\nConnection: close\r\n\r\n')).toBe(false);
@@ -66,9 +75,18 @@ describe('HTTP/1.1 requests parsed from the bytes a connection delivered', () =>
     ['a chunk size that is not hex', 400, 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'],
     ['101 header lines', 431, `GET / HTTP/1.1\r\n${'a: b\r\n'.repeat(101)}\r\n`],
     ['a head past maxHeadBytes', 431, `GET /${'a'.repeat(maxHeadBytes)}`],
+    ['a NUL in a header value', 400, 'GET / HTTP/1.1\r\nX: a\0b\r\n\r\n'],
+    ['a bare LF in a header value (a second header to some parsers)', 400, 'GET / HTTP/1.1\r\nX: a\nContent-Length: 5\r\n\r\n'],
+    ['a bare CR in a header value', 400, 'GET / HTTP/1.1\r\nX: a\rb\r\n\r\n'],
+    ['both Content-Length and Transfer-Encoding (a smuggling vector)', 400, 'POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
   ])('refuses %s with %i', (_what, status, wire) => {
     const parsed = parseRequest(bytes(wire));
     expect(parsed.kind === 'bad' && parsed.status).toBe(status);
+  });
+
+  it('the serve loop of revision 1 (traces recorded before) parses those as it did, so they replay alike', () => {
+    const parsed = parseRequest(bytes('POST / HTTP/1.1\r\nX: a\0b\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'), 1);
+    expect(parsed.kind === 'request' && parsed.request.body.length).toBe(0);
   });
 
   it('any request written with a Content-Length parses back, and each of its prefixes is incomplete', () => {
@@ -341,11 +359,83 @@ describe('serve --idle-timeout', () => {
   });
 });
 
+describe('serve and a client that does not read its responses', () => {
+  let server: RunningCli | undefined;
+  // A failed assertion must not leave the server running.
+  afterAll(() => { if (server?.child.exitCode === null) server.child.kill('SIGKILL'); });
+
+  it('serves the other clients meanwhile, sends the rest once it reads, closes it once idle; answers 100-continue; the trace replays', async () => {
+    const trace = join(tempDir(), 'unread.rct');
+    const cli = startCli(['serve', '--listen', '127.0.0.1:0', '--idle-timeout', '8', '-o', trace, handler], env);
+    server = cli;
+    const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    // 12 echoes of 1 MiB, pipelined, not read: far more than the 4 MiB send buffer holds.
+    const body = Buffer.alloc(1024 * 1024, 'a');
+    const echoes = Buffer.concat(Array.from({ length: 12 }, () => Buffer.concat([Buffer.from(`POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`), body])));
+    const hog = () => {
+      const socket = connect(port, '127.0.0.1', () => { socket.pause(); socket.write(echoes); });
+      let got = 0;
+      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(got)));
+      socket.on('data', (d) => { got += d.length; });
+      socket.on('error', () => {});
+      return { socket, closed };
+    };
+    const reader = hog();
+    await new Promise((r) => setTimeout(r, 1000));
+    // Another client is answered while the hog's responses wait (before the fix: never).
+    const reply = await Promise.race([nodeRequest(port, { path: '/counter' }), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not answered in 20 s')), 20_000))]);
+    expect(reply.status).toBe(200);
+    // A client that waits for 100 Continue before its body gets it, then its answer.
+    const continued = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n'));
+      let got = '';
+      socket.on('data', (d) => { got += d; if (got === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write('hello'); });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    expect(continued).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello$/);
+    // The first hog reads at last (well within the idle timeout): it gets all 12 echoes.
+    reader.socket.resume();
+    await expect.poll(() => reader.socket.bytesRead, { timeout: 30_000, interval: 200 }).toBeGreaterThanOrEqual(12 * body.length);
+    reader.socket.end();
+    // A second hog that never reads is closed after the idle timeout, holding back the rest.
+    const idler = hog();
+    await new Promise((r) => setTimeout(r, 12_000));
+    idler.socket.resume();
+    expect(await idler.closed).toBeLessThan(12 * body.length);
+    cli.child.kill('SIGINT');
+    expect(await cli.exited).toBe(130);
+    const replay = runCli(['replay', '--module', handler, trace], '', undefined, env);
+    expect(replay.stderr).toMatch(/replay matches the recording/);
+    expect(JSON.parse(runCli(['inspect', '--json', trace], '', undefined, env).stdout).header.httpServeRevision).toBe(2);
+  }, startupMs + 120_000);
+});
+
 describe('serve refuses, in one line', () => {
   it('without --listen', () => {
     const r = runCli(['serve', handler], '', undefined, env);
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trim()).toBe('replicode: serve needs --listen HOST:PORT (where HTTP clients connect)');
+  });
+
+  it('a preview1 module, or a command component, with exit 1 (each was run as a command after "listening", exit 0)', () => {
+    for (const module of [join(programsDir, 'build', 'hello.wasm'), join(programsDir, 'wat', 'hello.wat')]) {
+      const r = runCli(['serve', '--listen', '127.0.0.1:0', module], '', undefined, env);
+      expect(r.exitCode).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim()).toBe(`replicode: ${module} is a WASI preview1 module: serve runs a WASI 0.2 component exporting wasi:http/incoming-handler (serve a preview1 server with replicode run --listen HOST:PORT=VPORT)`);
+    }
+    const trace = join(tempDir(), 'cmd.rct');
+    const r = runCli(['serve', '--listen', '127.0.0.1:0', '-o', trace, join(programsDir, 'build', 'hello.component.wasm')], '', undefined, env);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n').at(-1)).toBe('replicode: the component does not export wasi:http/incoming-handler@0.2: serve needs a handler (run a command with replicode run)');
+  }, 120_000);
+
+  it('a --listen to a guest port other than the loop\'s (80): no one would answer its clients', () => {
+    const r = runCli(['serve', '--listen', '127.0.0.1:0=81', handler], '', undefined, env);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe('replicode: --listen 127.0.0.1:0=81: serve\'s loop listens on guest port 80; give HOST:PORT, e.g. 127.0.0.1:8080');
   });
 
   it('a --listen that is not HOST:PORT', () => {

@@ -22,6 +22,17 @@ describe('diff and the TUI on threaded traces', () => {
     expect(JSON.parse(runCli(['diff', '--json', a, b]).stdout).range).toBeNull();
   });
 
+  it('diff names a different --quantum in the header, the cause of a different schedule (it said nothing of it)', () => {
+    const c = join(dir, 'c.rct');
+    expect(runCli(['record', '-o', c, '--quantum', '50', chatter]).exitCode).toBe(0);
+    const r = runCli(['diff', a, c]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stdout).toContain('header differs: rewriting: stack-limit(maxStackBytes=8388608), canonical-nans(), threads(quantum=1000000) | stack-limit(maxStackBytes=8388608), canonical-nans(), threads(quantum=50)');
+    expect(JSON.parse(runCli(['diff', '--json', a, c]).stdout).headerDifferences.map((h: { field: string }) => h.field)).toEqual(['rewriting']);
+    // The bit flip's traces differ by their faults only.
+    expect(runCli(['diff', a, b]).stdout.split('\n').filter((l) => l.includes('header differs'))).toEqual([expect.stringMatching(/^ *header differs: faults: /)]);
+  });
+
   it('the TUI model explains that hook steps need a single-threaded module, and still shows stacks', async () => {
     const model = loadModel([a, b]);
     const point = await model.hookAt(0, 3, 1);

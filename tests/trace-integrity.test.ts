@@ -129,6 +129,23 @@ describe('damaged traces: every command refuses them alike', () => {
     expect(runCli(['diff', good, good]).exitCode).toBe(0);
   }, 30_000);
 
+  it('diff and the TUI name the trace that cannot be opened (0 bytes, a file header only, cut in its first chunk): it was one line without a name', () => {
+    const { good } = damagedVariants();
+    const bytes = readFileSync(good);
+    const dir = tempDir();
+    for (const [name, cut] of [['empty.rct', 0], ['header.rct', 16], ['chunk.rct', 40]] as const) {
+      const trace = join(dir, name);
+      writeFileSync(trace, bytes.subarray(0, cut));
+      const named = trace.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      for (const pair of [[good, trace], [trace, good]]) {
+        const r = runCli(['diff', ...pair]);
+        expect(r.exitCode).toBe(1);
+        expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^replicode: ${named}: .*\\(at byte \\d+\\)$`))]);
+        expect(() => loadModel(pair)).toThrow(new RegExp(`^${named}: `));
+      }
+    }
+  }, 60_000);
+
   it('a corrupted checkpoint hash: the divergence prints expected and actual hashes that differ', () => {
     const dir = tempDir();
     const good = join(dir, 'good.rct');

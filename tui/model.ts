@@ -3,7 +3,7 @@
 // can hand the app a model of their own.
 import { TraceFormatError } from '../formats/index.js';
 import {
-  diffTraces, eventRows, listEvents, ReplaySetupError, type TraceSummary, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
+  diffTraces, eventRows, listEvents, ModuleNotEmbeddedError, ReplaySetupError, type TraceSummary, openNamedTrace, openSnapshotIndex, openTrace, replayFromSnapshot, SourceFiles, sourcePoints, summarizeTrace,
   type DiffReport, type EventRow, type SnapshotStore, type SourcePoint,
 } from '../replayer/index.js';
 import { loadDebugInfo, TraceReadError, type ModuleDebugInfo, type WasmFrame } from '../runtime/index.js';
@@ -97,7 +97,7 @@ export function loadModel(paths: string[], onProgress?: (trace: number, fraction
   // Kept for `d`: diff need not read the traces again.
   const summaries: TraceSummary[] = [];
   const replicas: ReplicaTimeline[] = paths.map((path, i) => {
-    const { reader, close } = openTrace(path);
+    const { reader, close } = openNamedTrace(path);
     try {
       const s = summarizeTrace(reader, onProgress && ((f) => onProgress(i, f)));
       summaries[i] = s;
@@ -280,6 +280,8 @@ export function locateResult(report: DiffReport): LocateResult {
 
 /** A damaged or cut-short trace cannot be replayed to every event: the pane says why instead. */
 function unreplayable(err: unknown): string {
+  // The TUI has no --module: say so rather than replay's "pass it with --module".
+  if (err instanceof ModuleNotEmbeddedError) return `cannot replay here: the trace does not embed its module (${err.moduleName}); only replay takes it (--module)`;
   // A damaged trace, or one whose module cannot be instrumented (a component has no hooks).
   if (err instanceof TraceFormatError || err instanceof TraceReadError || err instanceof ReplaySetupError) return `cannot replay here: ${err.message}`;
   throw err;

@@ -50,6 +50,8 @@ export interface ParsedRunArgs {
   process: string[];
   /** serve's --idle-timeout, already in milliseconds (serve.ts parses it). */
   httpIdleTimeoutMs?: number;
+  /** serve's loop revision (runtime/p2/serve.ts httpServeRevision). */
+  httpServeRevision?: number;
   /** --json[=FILE]: '' for stderr. */
   json?: string;
 }
@@ -74,6 +76,7 @@ export function runOptionsFrom(argv: ParsedRunArgs): RunOptions {
     maxThreads: argv.maxThreads,
     canonicalNans: argv.canonicalNans ?? true,
     ...(argv.httpIdleTimeoutMs !== undefined ? { httpIdleTimeoutMs: argv.httpIdleTimeoutMs } : {}),
+    ...(argv.httpServeRevision !== undefined ? { httpServeRevision: argv.httpServeRevision } : {}),
   };
 }
 

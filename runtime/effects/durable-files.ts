@@ -5,7 +5,14 @@ import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 /** The names in `dir` (none if it cannot be read). */
 export const listNames = (dir: string): Promise<string[]> => readdir(dir).catch(() => [] as string[]);
 
-export const fileSize = async (path: string): Promise<number> => (await stat(path)).size;
+/**
+ * A regular file's size; undefined for anything else under that name (a directory, a FIFO, a
+ * device: reading one fails, or blocks for ever).
+ */
+export async function regularFileSize(path: string): Promise<number | undefined> {
+  const info = await stat(path);
+  return info.isFile() ? info.size : undefined;
+}
 
 export const readWhole = (path: string): Promise<Uint8Array> => readFile(path);
 

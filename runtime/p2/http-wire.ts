@@ -27,7 +27,8 @@ export interface WireRequest {
 }
 
 export type Parsed =
-  | { kind: 'incomplete' }
+  /** `expectsContinue`: the head is whole and says `Expect: 100-continue` (HTTP/1.1); the body is not. */
+  | { kind: 'incomplete'; expectsContinue?: true }
   | { kind: 'request'; request: WireRequest; consumed: number }
   | { kind: 'bad'; status: 400 | 413 | 431 | 501 | 505; reason: string };
 
@@ -46,8 +47,16 @@ function indexOf(bytes: Uint8Array, pattern: readonly number[], from = 0): numbe
   return -1;
 }
 
-/** The first complete request at the start of `buffer`, what is missing, or why it is refused. */
-export function parseRequest(buffer: Uint8Array): Parsed {
+/** CR, LF (a bare one: a line end to some parsers, so a way to smuggle a header past them) and NUL. */
+const forbiddenInValue = /[\r\n\0]/;
+
+/**
+ * The first complete request at the start of `buffer`, what is missing, or why it is refused.
+ * `revision`: the serve loop's (serve.ts); from 2 a header value holding CR, LF or NUL and a
+ * request with both Content-Length and Transfer-Encoding are refused (RFC 9110 5.5, RFC 9112
+ * 6.1: either would let a proxy in front and this server see different requests).
+ */
+export function parseRequest(buffer: Uint8Array, revision = 2): Parsed {
   const headEnd = indexOf(buffer.subarray(0, maxHeadBytes + 4), crlfcrlf);
   if (headEnd < 0) return buffer.length >= maxHeadBytes ? { kind: 'bad', status: 431, reason: `request head longer than ${maxHeadBytes} bytes` } : { kind: 'incomplete' };
   const lines = latin1.decode(buffer.subarray(0, headEnd)).split('\r\n');
@@ -61,9 +70,14 @@ export function parseRequest(buffer: Uint8Array): Parsed {
     const colon = line.indexOf(':');
     const name = line.slice(0, colon).toLowerCase();
     if (colon <= 0 || !token.test(name)) return { kind: 'bad', status: 400, reason: 'malformed header line' };
+    if (revision >= 2 && forbiddenInValue.test(line)) return { kind: 'bad', status: 400, reason: `header ${name}: CR, LF or NUL in its value` };
     headers.push([name, Uint8Array.from(line.slice(colon + 1).replace(ows, ''), (c) => c.charCodeAt(0))]);
   }
+  if (revision >= 2 && headers.some(([n]) => n === 'transfer-encoding') && headers.some(([n]) => n === 'content-length')) {
+    return { kind: 'bad', status: 400, reason: 'both Content-Length and Transfer-Encoding' };
+  }
   const framed = bodyOf(buffer, headEnd + 4, headers);
+  if (framed.kind === 'incomplete' && version === '1.1' && headerText(headers, 'expect').toLowerCase() === '100-continue') return { kind: 'incomplete', expectsContinue: true };
   if (framed.kind !== 'body') return framed;
   const connection = headerText(headers, 'connection').toLowerCase().split(',').map((s) => s.trim());
   const keepAlive = version === '1.1' ? !connection.includes('close') : connection.includes('keep-alive');

@@ -4,7 +4,7 @@ export { startComponent, type StartedComponent } from './instantiate.js';
 export { newestPatch, maxRandomBytes } from './host.js';
 export { maxPollables } from './streams.js';
 export { maxDatagramsPerCall } from './sockets.js';
-export { defaultHttpIdleTimeoutMs, httpGuestPort, maxHttpConnections } from './serve.js';
+export { defaultHttpIdleTimeoutMs, httpGuestPort, httpServeRevision, maxHttpConnections } from './serve.js';
 export { maxHeadBytes, maxHeaderCount, maxRequestBodyBytes, parseRequest, serializeResponse } from './http-wire.js';
 export { maxResponseBodyBytes, maxFieldsBytes } from './http.js';
 export { httpHost, type HttpHost } from './http.js';

@@ -22,6 +22,8 @@ export interface StartedComponent {
   readonly start: () => void;
   readonly memory: WebAssembly.Memory;
   readonly calls: KernelCalls;
+  /** The main core module's instance (where the rewriting passes' globals are: the fuel left). */
+  readonly main: WebAssembly.Instance;
 }
 
 /**
@@ -39,10 +41,12 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
   const script = new Script(bindingsScript(program.js), { filename: bindingsFile, cachedData: program.codeCache });
   const instantiate = (script.runInThisContext() as (errors: WeakSet<object>) => Instantiate)(hostErrors);
   let memory: WebAssembly.Memory | undefined;
+  let main: WebAssembly.Instance | undefined;
   const instantiateCore = (module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance => {
     const instance = new WebAssembly.Instance(module, imports);
     if (module === program.cores[program.main] && instance.exports.memory instanceof WebAssembly.Memory) {
       memory = instance.exports.memory;
+      main = instance;
       kernel.attachInstance(instance);
     }
     return instance;
@@ -60,15 +64,18 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
     if (err instanceof WebAssembly.LinkError || err instanceof TypeError) throw new GuestLinkError(`the component cannot be instantiated: ${(err as Error).message}`);
     throw err;
   }
-  if (!memory) throw new GuestLinkError('the component\'s main core module does not export its memory');
+  if (!memory || !main) throw new GuestLinkError('the component\'s main core module does not export its memory');
   kernel.hashMemory(memory);
   const { run, incomingHandler } = exports;
+  // `serve` (which sets the loop's revision) of a command: it would run it, after saying it listens.
+  if (kernel.config.httpServeRevision !== undefined && !incomingHandler) throw new GuestLinkError('the component does not export wasi:http/incoming-handler@0.2: serve needs a handler (run a command with replicode run)');
   // An HTTP handler (transpile.ts let it through for its export): serve.ts is its main loop.
   if (!run) {
     if (!incomingHandler) throw new Error('a component without wasi:cli/run or wasi:http/incoming-handler passed the export check');
     const http = imports['wasi:http/types'] as unknown as HttpHost['types'];
-    const idle = kernel.config.httpIdleTimeoutMs;
-    return { start: () => serveHttp(incomingHandler, http, calls, idle === undefined ? {} : { idleTimeoutNs: BigInt(idle) * 1_000_000n }), memory, calls };
+    const { httpIdleTimeoutMs: idle, httpServeRevision: revision } = kernel.config;
+    const options = { ...(idle === undefined ? {} : { idleTimeoutNs: BigInt(idle) * 1_000_000n }), ...(revision === undefined ? {} : { revision }) };
+    return { start: () => serveHttp(incomingHandler, http, calls, options), memory, calls, main };
   }
   const start = (): void => {
     try {
@@ -83,5 +90,5 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
       throw guestFault(err, hostErrors) ?? err;
     }
   };
-  return { start, memory, calls };
+  return { start, memory, calls, main };
 }
