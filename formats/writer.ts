@@ -138,6 +138,11 @@ export interface ChunkFramerOptions {
   maxTraceBytes?: number;
 }
 
+/** What a trace's start (file header and header chunk, as ChunkFramer.start writes it) takes, in bytes. */
+export function framedHeaderBytes(header: TraceHeader, compress = true): number {
+  return encodeFileHeader().length + encodeChunks(encodeHeader(header), compress).reduce((n, c) => n + c.length, 0);
+}
+
 export class ChunkFramer {
   private written = 0;
   private full = false;

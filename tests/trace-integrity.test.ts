@@ -373,6 +373,18 @@ describe('record', () => {
     }
   });
 
+  it('a --max-trace-bytes the header alone passes is refused before the guest runs, in one line', () => {
+    const dir = tempDir();
+    const trace = join(dir, 'small.rct');
+    const r = runCli(['record', '--max-trace-bytes', '2000', '-o', trace, hello]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe(''); // the guest never ran
+    expect(r.stderr).toMatch(/^replicode: --max-trace-bytes 2000: the trace's header alone takes \d+ bytes \(the module is embedded unless --no-embed-module\)\n$/);
+    expect(existsSync(trace)).toBe(false);
+    // Without the module in it, the same limit holds the whole run.
+    expect(runCli(['record', '--max-trace-bytes', '2000', '--no-embed-module', '-o', trace, hello]).exitCode).toBe(0);
+  });
+
   it('a record that cannot start keeps the trace already at its -o path, byte for byte (bad --dir, --listen in use)', async () => {
     const dir = tempDir();
     const trace = join(dir, 'kept.rct');
