@@ -107,7 +107,11 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   const session = options.session;
   // Recording: this thread writes the trace file; the worker only appends records to a shared ring.
   const traceRing = session?.kind === 'record' ? traceRingBuffer() : undefined;
-  const trace = session?.kind === 'record' ? tracePump(new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes), traceRing!) : undefined;
+  const trace = session?.kind === 'record'
+    ? tracePump(new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes), traceRing!, () => {
+      if (Atomics.compareExchange(channel.control, Slot.net, NetSlot.none, NetSlot.persist) === NetSlot.none) Atomics.notify(channel.control, Slot.net);
+    })
+    : undefined;
   const recorder = trace?.recorder;
   let terminated: 'stopped' | 'crashed' | undefined;
   const net = new MessageChannel();
@@ -134,7 +138,8 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   // One delivery per network wait: the worker has taken the last one (and set the slot back to
   // none) before it waits again, so the box is free whenever a delivery is due.
   const deliver = (delivery: Delivery): void => {
-    if (Atomics.load(channel.control, Slot.net) !== NetSlot.none) throw new InternalError('a delivery to a process that has not taken the last one');
+    const slot = Atomics.load(channel.control, Slot.net);
+    if (slot !== NetSlot.none && slot !== NetSlot.persist) throw new InternalError('a delivery to a process that has not taken the last one');
     const full = niceness === undefined ? delivery : { ...delivery, niceness };
     niceness = undefined;
     let where: number = NetSlot.box;
@@ -142,7 +147,10 @@ export function startGuest(options: SpawnOptions): GuestProcess {
       net.port1.postMessage(compactBytes(full));
       where = NetSlot.message;
     }
-    Atomics.store(channel.control, Slot.net, where);
+    // The slot is none, or persist (the waiting worker may be handing over its calls): it takes
+    // the delivery either way, once its own compare-and-swap back to none has failed or run.
+    while (Atomics.compareExchange(channel.control, Slot.net, NetSlot.none, where) !== NetSlot.none
+      && Atomics.compareExchange(channel.control, Slot.net, NetSlot.persist, where) !== NetSlot.persist);
     Atomics.notify(channel.control, Slot.net);
   };
   // The events the trace holds (past the size limit, fewer than the guest made) and its size.
@@ -221,14 +229,29 @@ export function startGuest(options: SpawnOptions): GuestProcess {
  * The main thread's side of a recording: takes what the worker appends to the trace ring, on a
  * timer and when the worker asks, writes it as chunks, and closes the trace however the run ends.
  */
-function tracePump(recorder: TraceFileRecorder, shared: SharedArrayBuffer) {
+/** Drains of the trace ring that found nothing before a recording's data is written out as it is (1 s). */
+const persistAfterQuietDrains = Math.ceil(1000 / traceDrainMs);
+
+function tracePump(recorder: TraceFileRecorder, shared: SharedArrayBuffer, askPersist: () => void) {
   const ring: TraceRingReader = new TraceRingReader(shared, (chunk) => {
     if (!recorder.chunk(chunk)) ring.markLimitReached();
   });
   let stopped = false;
   const run = async (): Promise<void> => {
+    let quiet = 0;
     while (!stopped) {
-      ring.take(); // once the trace is closed, only to let a worker still writing see the limit
+      // Once the trace is closed, only to let a worker still writing see the limit.
+      quiet = ring.take() ? 0 : quiet + 1;
+      // Quiet for a second (a server between clients): what was recorded goes to the file now, not
+      // when a chunk fills, so a kill -9 loses at most the call the guest waits in. A worker in a
+      // network wait hands over the calls it completed first (NetSlot.persist); one busy
+      // elsewhere does so at its next wait.
+      if (quiet === persistAfterQuietDrains) {
+        askPersist();
+        await ring.waitForData(traceDrainMs);
+        ring.take();
+        if (!recorder.isClosed) ring.flush();
+      }
       await ring.waitForData(traceDrainMs);
     }
   };

@@ -14,7 +14,7 @@ import {
 } from '../dist/formats/index.js';
 import { traceHeader } from '../dist/recorder/index.js';
 import { App, loadModel } from '../dist/tui/index.js';
-import { cliPath, programsDir, repoRoot, runCli, tempDir } from './helpers.js';
+import { cliPath, programsDir, repoRoot, runCli, startCli, tempDir } from './helpers.js';
 
 const hello = join(programsDir, 'build', 'hello.wasm');
 const noStack = (stderr: string) => expect(stderr).not.toMatch(/\n\s+at |internal error|EPIPE/);
@@ -356,6 +356,29 @@ describe('inspect --events', () => {
     expect(bogus.exitCode).toBe(1);
     expect(bogus.stderr).toBe('replicode: --kind bogus: not a syscall name nor one of stdin, clock, entropy, net, output, checkpoint\n');
     expect(runCli(['inspect', '--events', '--kind', 'sched_yield', '--limit', '1', trace]).stdout).toBe('#0  sched_yield -> ok\n');
+  }, 60_000);
+});
+
+describe('a recording killed while its server waits for clients', () => {
+  it('keeps every call completed before the wait: a quiet second writes them out (kill -9 loses at most the call in progress)', async () => {
+    const trace = join(tempDir(), 'quiet.rct');
+    const cli = startCli(['record', '--listen', '127.0.0.1:0=80', '-o', trace, join(programsDir, 'build', 'http_server.wasm')]);
+    try {
+      const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+      for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
+      // Far fewer than a calls batch (4096) and a chunk (64 KiB): before, all of it waited in memory.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+    } finally {
+      cli.child.kill('SIGKILL');
+      await cli.exited;
+    }
+    const summary = JSON.parse(runCli(['inspect', '--json', trace]).stdout);
+    expect(summary.state).toBe('incomplete');
+    // Three answers sent (over one connection or more: fetch keeps them alive).
+    expect(summary.calls.sock_accept, JSON.stringify(summary.calls)).toBeGreaterThanOrEqual(1);
+    expect(summary.calls.fd_write, JSON.stringify(summary.calls)).toBeGreaterThanOrEqual(3); // http_server answers with fd_write
+    const replay = runCli(['replay', trace]);
+    expect(replay.stderr).toContain(`the replay matched all ${summary.events} events it holds`);
   }, 60_000);
 });
 

@@ -39,6 +39,12 @@ export class WorkerEffects implements HostEffects {
     private readonly deliveries?: { port: MessagePort; box: DeliveryBoxReader; requests: RequestBoxWriter },
   ) {}
 
+  /**
+   * A recording's hook for a quiet network wait (NetSlot.persist): the calls completed so far go
+   * to the trace, so that a process killed while it waits loses at most the call it is in.
+   */
+  onPersist: (() => void) | undefined;
+
   netPost(request: NetRequest): void {
     if (request.kind === 'send' || request.kind === 'datagram') {
       const length = request.bytes.length;
@@ -88,7 +94,13 @@ export class WorkerEffects implements HostEffects {
       const [requests, buffers] = detached(held);
       this.post({ kind: 'net-wait', requests, deadlineNs, ...hash }, buffers);
     }
-    while (Atomics.load(control, Slot.net) === NetSlot.none) Atomics.wait(control, Slot.net, NetSlot.none);
+    for (;;) {
+      while (Atomics.load(control, Slot.net) === NetSlot.none) Atomics.wait(control, Slot.net, NetSlot.none);
+      if (Atomics.load(control, Slot.net) !== NetSlot.persist) break;
+      this.onPersist?.();
+      // Back to waiting, unless a delivery has taken the slot meanwhile.
+      Atomics.compareExchange(control, Slot.net, NetSlot.persist, NetSlot.none);
+    }
     const delivery = Atomics.load(control, Slot.net) === NetSlot.box ? this.deliveries.box.read() : this.receiveDelivery();
     // Taken: the main thread may put the next one there once we wait again.
     Atomics.store(control, Slot.net, NetSlot.none);

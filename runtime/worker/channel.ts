@@ -14,8 +14,12 @@ export const Slot = {
   /** NetSlot: where the delivery for the outstanding network wait is, once the main thread has put it there. */
   net: 4,
 } as const;
-/** Slot.net's values: none yet (the worker waits), a message on the net port, in the delivery box (delivery-box.ts). */
-export const NetSlot = { none: 0, message: 1, box: 2 } as const;
+/**
+ * Slot.net's values: none yet (the worker waits), a message on the net port, in the delivery box
+ * (net-box.ts), or `persist`: no delivery, but a recording's main thread, quiet for a while, asks
+ * the waiting worker to hand over the calls it completed so far (then it waits on).
+ */
+export const NetSlot = { none: 0, message: 1, box: 2, persist: 3 } as const;
 export const State = { idle: 0, waiting: 1, answered: 2 } as const;
 export const StdinStatus = { data: 0, eof: 1, again: 2 } as const;
 

@@ -59,6 +59,7 @@ const cleanups: (() => void)[] = [];
 function openSession() {
   if (spec?.kind === 'record') {
     const log = new SharedTraceLog(traceRing!, port, spec.maxTraceBytes, { rollingHash: spec.stateHash === true });
+    effects.onPersist = () => log.persistCompleted();
     const session = new RecordingSession(log, { checkpointEvery: spec.checkpointEvery, recordOutput: spec.recordOutput }, new FaultInjector(config.faults ?? []));
     stats = () => ({ ...session.stats });
     cleanups.push(() => session.abandon());

@@ -45,8 +45,11 @@ const Ctl = {
   limitReached: 3,
   /** Events completed (their result known) so far, mod 2^32. */
   completed: 4,
+  /** The batch's first slot not yet in a calls record (persistCompleted wrote those before it). */
+  persisted: 5,
 } as const;
 const completedSlot = Ctl.completed;
+const persistedSlot = Ctl.persisted;
 const controlBytes = 32;
 const columnsBytes = callsPerBatch * 10;
 
@@ -101,6 +104,8 @@ const fnvPrime = 0x01000193;
 export class SharedTraceLog implements CallLog {
   private readonly v: RingViews;
   private pending = 0;
+  /** Slots of the batch already written as a calls record by persistCompleted. */
+  private persistedTo = 0;
   private events = 0;
   /** Events whose result is known (all but a call in progress). */
   private completed = 0;
@@ -271,20 +276,49 @@ export class SharedTraceLog implements CallLog {
   }
 
   private flushCalls(): void {
-    if (this.pending === 0) return;
     const n = this.pending;
+    if (n === 0) return;
     if (this.keepsRollingHash) this.foldRolling(n);
     this.rolledTo = 0;
     this.pending = 0;
-    const { ids, results, fingerprints } = this.v;
+    const from = this.persistedTo;
+    if (from < n) this.writeCalls(this.events - n, from, n);
+    // After the record is out: a reader recovering the columns skips what it already has till then.
+    if (from > 0) {
+      this.persistedTo = 0;
+      this.control[persistedSlot] = 0;
+    }
+  }
+
+  /**
+   * While the guest waits in a call with nothing else unpublished (a network wait the main thread
+   * found quiet: NetSlot.persist): the batch's calls completed so far go out as a calls record now,
+   * rather than when the batch fills, so that a process killed while it waits loses at most the
+   * call it is in. The batch goes on in the same columns; its next record starts after them.
+   */
+  persistCompleted(): void {
+    if (this.written !== this.published) return; // records of the call in progress: they wait for it
+    const base = this.events - this.pending;
+    const to = this.completed - base;
+    if (to <= this.persistedTo) return;
+    this.writeCalls(base, this.persistedTo, to);
+    this.persistedTo = to;
+    this.control[persistedSlot] = to;
+  }
+
+  /** The calls in slots [from, to) of the batch whose slot 0 is event `base`, as one calls record, published. */
+  private writeCalls(base: number, from: number, to: number): void {
+    const ids = this.v.ids.subarray(from, to);
+    const results = this.v.results.subarray(from, to);
+    const fingerprints = this.v.fingerprints.subarray(from, to);
     // Without guest threads the column holds only zeros: a calls record without it (the same bytes).
-    const threads = this.thread === undefined ? undefined : this.v.threads.subarray(0, n);
-    const first = this.events - n;
+    const threads = this.thread === undefined ? undefined : this.v.threads.subarray(from, to);
+    const first = base + from;
     // Encoded into one reused buffer (a batch's record is ~24 KiB: a fresh one each was garbage).
     const record = first <= 0xffffffff
-      ? this.callsRecord.subarray(0, encodeCallsInto(this.callsRecord, first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads))
-      : encodeCalls(first, ids.subarray(0, n), results.subarray(0, n), fingerprints.subarray(0, n), threads);
-    this.frame(FrameKind.calls, record, n);
+      ? this.callsRecord.subarray(0, encodeCallsInto(this.callsRecord, first, ids, results, fingerprints, threads))
+      : encodeCalls(first, ids, results, fingerprints, threads);
+    this.frame(FrameKind.calls, record, to - from);
     // Published before the columns are reused: the reader's event count and the columns agree.
     this.publish();
   }
@@ -354,10 +388,11 @@ export class TraceRingReader {
     this.chunks = new RecordBuffer(emit);
   }
 
-  /** Gathers everything published into chunks; full chunks are emitted, the last stays until more comes or `flush`. */
-  take(): void {
+  /** Gathers everything published into chunks; full chunks are emitted, the last stays until more comes or `flush`. Whether anything came. */
+  take(): boolean {
     const bytes = takeFromRing(this.v.control, this.v.data, assert);
     if (bytes) this.frames(bytes);
+    return bytes !== null;
   }
 
   private frames(bytes: Uint8Array): void {
@@ -400,10 +435,13 @@ export class TraceRingReader {
   recoverCalls(): number {
     const completed = Atomics.load(this.v.control, Ctl.completed) >>> 0;
     const n = (completed - this.events) >>> 0;
-    assert(n <= callsPerBatch, `${n} events completed past the last batch`);
+    // The batch's slots before `skip` went out already (persistCompleted): ours start there.
+    const skip = Atomics.load(this.v.control, Ctl.persisted);
+    assert(skip + n <= callsPerBatch, `${n} events completed past the last batch`);
     if (n > 0) {
       const { ids, results, fingerprints, threads } = this.v;
-      this.chunks.append(encodeCalls(this.events, ids.slice(0, n), results.slice(0, n), fingerprints.slice(0, n), threads.slice(0, n)), n);
+      const end = skip + n;
+      this.chunks.append(encodeCalls(this.events, ids.slice(skip, end), results.slice(skip, end), fingerprints.slice(skip, end), threads.slice(skip, end)), n);
       this.events += n;
     }
     return n;
