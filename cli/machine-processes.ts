@@ -2,7 +2,9 @@
 // module plus `--process 'PROG.wasm ARGS...'`, each process's configuration, and running a
 // machine until its processes end or the user presses Ctrl-C.
 import { basename } from 'node:path';
-import { InternalError, type ListenSpec, type ProcessConfig, type RunningMachine } from '../runtime/index.js';
+import {
+  defaultHttpIdleTimeoutMs, httpServeRevision, InternalError, isComponentProgram, type GuestProgram, type ListenSpec, type ProcessConfig, type RunningMachine,
+} from '../runtime/index.js';
 import { loadModuleFile } from './load.js';
 
 export interface CliProcess {
@@ -21,10 +23,20 @@ export async function loadProcesses(mainModule: string, processSpecs: string[], 
   const extra = processSpecs.map((spec) => spec.trim().split(/\s+/));
   const paths = [mainModule, ...extra.map((words) => words[0]!)];
   const modules = await Promise.all(paths.map((path) => loadModuleFile(path, config)));
-  return modules.map(({ module, bytes, memoryLimitBytes }, i) => ({
-    path: paths[i]!, module, bytes, memoryLimitBytes,
-    config: i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] },
-  }));
+  return modules.map(({ module, bytes, memoryLimitBytes }, i) => {
+    const own = i === 0 ? config : { ...config, args: [basename(paths[i]!), ...extra[i - 1]!.slice(1)] };
+    return { path: paths[i]!, module, bytes, memoryLimitBytes, config: asHttpServer(module, own) };
+  });
+}
+
+/**
+ * A wasi:http handler run by run, record, cluster or node (not serve, which sets both itself) is
+ * served as `serve` serves it: the current loop (writes that do not block) and the default idle
+ * timeout, both in its configuration, so traces say so and replay the same.
+ */
+function asHttpServer(module: GuestProgram, config: ProcessConfig): ProcessConfig {
+  if (!isComponentProgram(module) || !module.httpHandler || config.httpServeRevision !== undefined) return config;
+  return { ...config, httpServeRevision, httpIdleTimeoutMs: config.httpIdleTimeoutMs ?? defaultHttpIdleTimeoutMs };
 }
 
 /** How a supervised machine ended: its results (undefined when a signal stopped it and its workers were terminated) and that signal, if one came. */

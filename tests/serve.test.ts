@@ -316,6 +316,9 @@ describe('a served session', () => {
     expect(cli.stderr()).toMatch(/\d+ batches applied by every replica; 0 disagreement\(s\)/);
     const replay = runCli(['replay', '--module', handler, join(dir, 'replica-2.rct')], '', undefined, env);
     expect(replay.stderr).toMatch(/replay matches the recording: \d+ events/);
+    // Served as serve serves it: the loop whose writes do not block, and the idle timeout.
+    const header = JSON.parse(runCli(['inspect', '--json', join(dir, 'replica-2.rct')], '', undefined, env).stdout).header;
+    expect(header).toMatchObject({ httpIdleTimeoutMs: 30_000, httpServeRevision: 2 });
   }, startupMs + 120_000);
 });
 

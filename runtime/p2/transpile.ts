@@ -29,6 +29,8 @@ export interface ComponentProgram {
   /** The core modules by the file name the bindings ask for; `main` is the guest's own. */
   readonly cores: Readonly<Record<string, WebAssembly.Module>>;
   readonly main: string;
+  /** Whether it is a wasi:http handler (exports wasi:http/incoming-handler and not wasi:cli/run): the serve loop runs it. */
+  readonly httpHandler: boolean;
   /**
    * Imports the bindings call directly (direct-imports.ts), those left in jco's task wrapper, and
    * those of the direct ones that first try a hand-lowered fast path (lowered.ts).
@@ -63,7 +65,8 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
     cores[name] = name === main ? await compileMain(core, hash, label, maxMemoryBytes, passes) : await compileCore(core, name, label);
   }
   const codeCache = new Script(bindingsScript(t.js), { filename: bindingsFile }).createCachedData();
-  return { kind: 'component', js: t.js, codeCache, cores, main, importCalls: { direct: t.direct, wrapped: t.wrapped, lowered: t.lowered } };
+  const exported = (iface: string) => t.exports.some((name) => name.startsWith(`wasi:${iface}@0.2.`));
+  return { kind: 'component', js: t.js, codeCache, cores, main, httpHandler: exported('http/incoming-handler') && !exported('cli/run'), importCalls: { direct: t.direct, wrapped: t.wrapped, lowered: t.lowered } };
 }
 
 /**
