@@ -86,8 +86,20 @@ function helpWidth(): number {
   return Math.max(Math.min(100, process.stdout.columns ?? 100), longest + 4); // 2 columns of indent each side
 }
 
+/**
+ * yargs renders the whole help text as each command starts (command.js calls cacheHelpMessage),
+ * to show it should the command fail later; a failure here is one line (.fail below), never the
+ * help, so the rendering (~35 ms of string widths, on every record, replay, inspect...) is skipped.
+ */
+function withoutHelpCache<T extends Argv>(cli: T): T {
+  const usage = (cli as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } })
+    .getInternalMethods?.().getUsageInstance?.();
+  if (usage?.cacheHelpMessage) usage.cacheHelpMessage = () => {};
+  return cli;
+}
+
 async function main(): Promise<void> {
-  await withExamples(yargs(bareJsonFlags(hideBin(process.argv))), examples.top)
+  await withoutHelpCache(withExamples(yargs(bareJsonFlags(hideBin(process.argv))), examples.top))
     .scriptName('replicode')
     .usage('replicode <command> [options]\n\nRecord, replay and replicate WebAssembly (WASI) programs deterministically.')
     .parserConfiguration(yargsParserConfiguration)
