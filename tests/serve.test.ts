@@ -322,6 +322,15 @@ describe('a served session', () => {
   }, startupMs + 120_000);
 });
 
+/** Stops a recording `serve` with Ctrl-C, checks its trace replays, and returns the trace's header as inspect gives it. */
+async function stopAndReplay(cli: RunningCli, trace: string): Promise<Record<string, unknown>> {
+  cli.child.kill('SIGINT');
+  expect(await cli.exited).toBe(130);
+  const replay = runCli(['replay', '--module', handler, trace], '', undefined, env);
+  expect(replay.stderr).toMatch(/replay matches the recording/);
+  return JSON.parse(runCli(['inspect', '--json', trace], '', undefined, env).stdout).header;
+}
+
 describe('serve --idle-timeout', () => {
   it('closes a connection that stops sending halfway through its head, keeps the others, and the trace replays', async () => {
     const trace = join(tempDir(), 'idle.rct');
@@ -348,11 +357,7 @@ describe('serve --idle-timeout', () => {
     agent.destroy();
     expect(sockets.size).toBe(1);
     expect(await idle).toBe('');
-    cli.child.kill('SIGINT');
-    expect(await cli.exited).toBe(130);
-    const replay = runCli(['replay', '--module', handler, trace], '', undefined, env);
-    expect(replay.stderr).toMatch(/replay matches the recording/);
-    expect(JSON.parse(runCli(['inspect', '--json', trace], '', undefined, env).stdout).header.httpIdleTimeoutMs).toBe(2000);
+    expect((await stopAndReplay(cli, trace)).httpIdleTimeoutMs).toBe(2000);
   }, startupMs + 60_000);
 
   it('refuses a value that is not seconds', () => {
@@ -406,11 +411,7 @@ describe('serve and a client that does not read its responses', () => {
     await new Promise((r) => setTimeout(r, 12_000));
     idler.socket.resume();
     expect(await idler.closed).toBeLessThan(12 * body.length);
-    cli.child.kill('SIGINT');
-    expect(await cli.exited).toBe(130);
-    const replay = runCli(['replay', '--module', handler, trace], '', undefined, env);
-    expect(replay.stderr).toMatch(/replay matches the recording/);
-    expect(JSON.parse(runCli(['inspect', '--json', trace], '', undefined, env).stdout).header.httpServeRevision).toBe(2);
+    expect((await stopAndReplay(cli, trace)).httpServeRevision).toBe(2);
   }, startupMs + 120_000);
 });
 
