@@ -98,7 +98,9 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 export function runCli(args: string[], stdin = '', cwd = repoRoot, env: Record<string, string> = {}): RunResult {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { input: stdin, cwd, encoding: 'utf8', timeout: 60_000, env: cliEnv(env) });
+  // spawnSync's default maxBuffer (1 MiB) cut long listings short without a word (inspect --events of a
+  // guest that wrote ~47,000 lines before its EPIPE: the last event listed was not the last).
+  const r = spawnSync(process.execPath, [cliPath, ...args], { input: stdin, cwd, encoding: 'utf8', timeout: 60_000, env: cliEnv(env), maxBuffer: 256 * 1024 * 1024 });
   return { exitCode: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
