@@ -6,6 +6,7 @@ import {
   defaultHttpIdleTimeoutMs, httpServeRevision, InternalError, isComponentProgram, type GuestProgram, type ListenSpec, type ProcessConfig, type RunningMachine,
 } from '../runtime/index.js';
 import { loadModuleFile } from './load.js';
+import { ExitCode } from './exit-codes.js';
 
 export interface CliProcess {
   path: string;
@@ -67,13 +68,26 @@ export async function superviseMachine<T>(running: RunningMachine, results: Prom
 /** Calls `onStop` on the first SIGINT or SIGTERM and remembers which came; `dispose` stops listening. */
 export function watchStopSignals(onStop: () => void): { signal(): 'SIGINT' | 'SIGTERM' | undefined; dispose(): void } {
   let signal: 'SIGINT' | 'SIGTERM' | undefined;
-  const onSigint = () => { signal ??= 'SIGINT'; onStop(); };
-  const onSigterm = () => { signal ??= 'SIGTERM'; onStop(); };
-  process.once('SIGINT', onSigint);
-  process.once('SIGTERM', onSigterm);
+  // A second Ctrl-C while the machine stops, or one after, ends the process at once, still with
+  // the documented exit code, not as Node's default for the signal does (killed: no exit code).
+  const onSignal = (which: 'SIGINT' | 'SIGTERM') => {
+    if (signal !== undefined) process.exit(ExitCode.interrupted);
+    signal = which;
+    onStop();
+  };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   return {
     signal: () => signal,
-    dispose: () => { process.off('SIGINT', onSigint); process.off('SIGTERM', onSigterm); },
+    dispose: () => {
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigterm);
+      const late = () => process.exit(ExitCode.interrupted);
+      process.once('SIGINT', late);
+      process.once('SIGTERM', late);
+    },
   };
 }
 

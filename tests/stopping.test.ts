@@ -115,7 +115,7 @@ describe('output of a guest that never stops', () => {
     const cli = start(['record', '-o', trace, loopWat]);
     await stdoutShows(cli, threeLines);
     cli.child.kill('SIGINT');
-    expect(await cli.exited).toBe(130);
+    expect(await cli.exited, `signal ${cli.child.signalCode}; stderr: ${cli.stderr()}`).toBe(130);
     expect(cli.stdout()).toBe(threeLines);
     expect(cli.stderr()).toContain('stopped; the traces are closed and readable up to the stop');
     // The three writes were still in the worker's buffer when it was terminated: the trace held 0 events.
@@ -173,6 +173,16 @@ describe('output of a guest that never stops', () => {
     const r = runCli(['replay', '--to', '2', trace]);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toBe('line 1\nline 2\n');
+  });
+});
+
+describe('a second Ctrl-C', () => {
+  it('while the machine stops, or after, ends the command with exit 130 at once, not killed by the signal', async () => {
+    const cli = start(['run', loopWat]);
+    await stdoutShows(cli, threeLines);
+    cli.child.kill('SIGINT');
+    cli.child.kill('SIGINT');
+    expect(await cli.exited, `signal ${cli.child.signalCode}`).toBe(130);
   });
 });
 
