@@ -4,7 +4,7 @@
 // served by a 3-replica cluster.
 import { execFile } from 'node:child_process';
 import { request, Agent } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
@@ -194,6 +194,20 @@ function nodeRequest(port: number, options: { method?: string; path: string; age
   });
 }
 
+/**
+ * Writes `text` on a new connection and resolves with everything that came back once the server
+ * closed it; `onData` may answer as the bytes arrive (with all received so far).
+ */
+function rawExchange(port: number, text: string, onData?: (got: string, socket: Socket) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let got = '';
+    socket.on('data', (d) => { got += d; onData?.(got, socket); });
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+  });
+}
+
 const curl = async (...args: string[]) => (await promisify(execFile)('curl', ['-s', '--max-time', '60', ...args])).stdout;
 const counterOf = (body: string) => (JSON.parse(body) as { counter: number }).counter;
 
@@ -241,13 +255,7 @@ describe('replicode serve with a componentize-js handler', () => {
   });
 
   it('answers a malformed request with 400 and closes the connection; the server goes on', async () => {
-    const reply = await new Promise<string>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => socket.write('NOT HTTP\r\n\r\n'));
-      let got = '';
-      socket.on('data', (d) => { got += d; });
-      socket.on('close', () => resolve(got));
-      socket.on('error', reject);
-    });
+    const reply = await rawExchange(port, 'NOT HTTP\r\n\r\n');
     expect(reply).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[^]*connection: close\r\n\r\nmalformed request line\n$/);
     expect(await curl(`http://127.0.0.1:${port}/`)).toBe('hello from a JavaScript HTTP handler\n');
   });
@@ -261,13 +269,7 @@ describe('replicode serve with a componentize-js handler', () => {
   });
 
   it('answers two pipelined requests on one connection, in order, and closes after Connection: close', async () => {
-    const reply = await new Promise<string>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => socket.write('GET /counter HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
-      let got = '';
-      socket.on('data', (d) => { got += d; });
-      socket.on('close', () => resolve(got));
-      socket.on('error', reject);
-    });
+    const reply = await rawExchange(port, 'GET /counter HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
     const statuses = [...reply.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]);
     expect(statuses).toEqual(['200', '404']);
     expect(reply).toMatch(/"counter":\d+[^]*not found: GET \/nope\n$/);
@@ -337,13 +339,7 @@ describe('serve --idle-timeout', () => {
     const cli = startCli(['serve', '--listen', '127.0.0.1:0', '--idle-timeout', '2', '-o', trace, handler], env);
     const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
     // Sends half a head, then nothing: the server closes it without an answer.
-    const idle = new Promise<string>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => socket.write('GET /counter HTTP/1.1\r\nHost: a\r\n'));
-      let got = '';
-      socket.on('data', (d) => { got += d; });
-      socket.on('close', () => resolve(got));
-      socket.on('error', reject);
-    });
+    const idle = rawExchange(port, 'GET /counter HTTP/1.1\r\nHost: a\r\n');
     // Meanwhile a client that keeps its requests coming, a little under every 2 s, is answered
     // on one connection for longer than the timeout (a gap of 2 s would lose it: that is the
     // timeout doing its work, so the gaps leave room for a loaded machine).
@@ -394,12 +390,8 @@ describe('serve and a client that does not read its responses', () => {
     const reply = await Promise.race([nodeRequest(port, { path: '/counter' }), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not answered in 20 s')), 20_000))]);
     expect(reply.status).toBe(200);
     // A client that waits for 100 Continue before its body gets it, then its answer.
-    const continued = await new Promise<string>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => socket.write('POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n'));
-      let got = '';
-      socket.on('data', (d) => { got += d; if (got === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write('hello'); });
-      socket.on('close', () => resolve(got));
-      socket.on('error', reject);
+    const continued = await rawExchange(port, 'POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', (got, socket) => {
+      if (got === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write('hello');
     });
     expect(continued).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello$/);
     // The first hog reads at last (well within the idle timeout): it gets all 12 echoes.
