@@ -57,33 +57,23 @@ function claimTracePaths(paths: string[]): string[] {
 }
 
 /**
- * Runs `record`; if it cannot start (a bad --dir, a module that does not link, a --listen address
- * in use, a header too big), the empty files it claimed are removed and traces already there are
- * left as they were. Once the guests run, every trace is kept, however they end.
+ * Runs `run`; if it fails and `removes` says the error calls for it, the files at `paths` go:
+ * the empty ones a start that failed had claimed (any error: the guests never ran), or traces
+ * that hold a header only because a guest was refused inside its worker (a module that does not
+ * link there). Once the guests run, every trace is kept, however they end.
  */
-async function removingClaimsOnFailure<T>(created: string[], start: () => Promise<T>): Promise<T> {
+async function removingOnFailure<T>(paths: string[], removes: (err: unknown) => boolean, run: () => Promise<T>): Promise<T> {
   try {
-    return await start();
+    return await run();
   } catch (err) {
-    for (const p of created) rmSync(p, { force: true });
+    if (removes(err)) for (const p of paths) rmSync(p, { force: true });
     throw err;
   }
 }
 
-/**
- * A guest refused inside its worker (a module that does not link there) has run nothing: its
- * trace holds a header only and is removed rather than left eventless.
- */
-async function removingTracesOnRefusal<T>(paths: string[], record: () => Promise<T>): Promise<T> {
-  try {
-    return await record();
-  } catch (err) {
-    if (err instanceof UsageError || err instanceof PreopenError || err instanceof GuestLinkError || err instanceof TraceLimitError) {
-      for (const p of paths) rmSync(p, { force: true });
-    }
-    throw err;
-  }
-}
+/** A refusal of the guest (bad input, not a failure of ours or the user's stop). */
+const isRefusal = (err: unknown): boolean =>
+  err instanceof UsageError || err instanceof PreopenError || err instanceof GuestLinkError || err instanceof TraceLimitError;
 
 /** Where process `pid`'s trace goes: the -o path for pid 1, NAME.pN.rct for the others. */
 export function tracePathFor(first: string, pid: number): string {
@@ -107,9 +97,9 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
     };
   });
   const created = claimTracePaths(processes.map((p) => p.tracePath));
-  const { running, results } = await removingClaimsOnFailure(created, () =>
+  const { running, results } = await removingOnFailure(created, () => true, () =>
     startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter(), watchedOutput: watchedStreams() }));
-  const { results: recorded, signal } = await removingTracesOnRefusal(processes.map((p) => p.tracePath), () => superviseMachine(running, results));
+  const { results: recorded, signal } = await removingOnFailure(processes.map((p) => p.tracePath), isRefusal, () => superviseMachine(running, results));
   if (!recorded) process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
   let exitCode = recorded?.[0]?.outcome.exitCode ?? ExitCode.interrupted;
   for (const [i, { outcome, stats }] of (recorded ?? []).entries()) {
