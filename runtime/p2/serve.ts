@@ -73,18 +73,13 @@ export function serveHttp(handler: IncomingHandler, http: HttpHost['types'], cal
   const listener = listen(calls, port);
   const conns = new Map<number, Connection>();
   for (;;) {
-    let deadline: Pollable | undefined;
-    try {
-      if (idleTimeoutNs !== undefined && conns.size > 0) deadline = closeIdle(calls, conns, idleTimeoutNs);
-    } catch (err) {
-      if (stopping(err)) return;
-      throw err;
-    }
-    const fds = [...conns.keys()];
-    const watched = conns.size < maxHttpConnections ? [listener, ...fds] : fds;
+    let watched: number[];
     let fired: Uint32Array;
     try {
-      const pollables = watched.map((fd) => new Pollable(calls, { kind: 'fd', fd, write: conns.get(fd)?.out !== undefined }));
+      const deadline = idleTimeoutNs !== undefined && conns.size > 0 ? closeIdle(calls, conns, idleTimeoutNs) : undefined;
+      const fds = [...conns.keys()];
+      watched = conns.size < maxHttpConnections ? [listener, ...fds] : fds;
+      const pollables = watched.map((fd) => readiness(calls, conns, fd));
       fired = pollList(calls, deadline ? [...pollables, deadline] : pollables);
     } catch (err) {
       if (stopping(err)) return;
@@ -109,6 +104,11 @@ export function serveHttp(handler: IncomingHandler, http: HttpHost['types'], cal
   }
 }
 
+/** What the loop waits for on `fd`: room to write while a response waits to go out, else bytes to read (or a client, on the listener). */
+function readiness(calls: KernelCalls, conns: Map<number, Connection>, fd: number): Pollable {
+  return new Pollable(calls, { kind: 'fd', fd, write: conns.get(fd)?.out !== undefined });
+}
+
 /**
  * Reads the monotonic clock once, stamps the connections that were active since the last reading,
  * closes those idle for `idle` or longer with nothing waiting to be read (bytes that arrived while
@@ -124,7 +124,7 @@ function closeIdle(calls: KernelCalls, conns: Map<number, Connection>, idle: big
   }
   if (expired.length > 0) {
     // A connection with a response waiting is asked whether it has room for more (it reads none).
-    const ready = expired.map((fd) => new Pollable(calls, { kind: 'fd', fd, write: conns.get(fd)!.out !== undefined }));
+    const ready = expired.map((fd) => readiness(calls, conns, fd));
     const readable = new Set(pollList(calls, ready, true));
     expired.forEach((fd, i) => {
       if (readable.has(i)) conns.get(fd)!.active = now;
