@@ -4,7 +4,7 @@
 // - ChunkFramer compresses and frames those payloads, keeps the checkpoint index, enforces the
 //   size limit and closes the file with footer and trailer.
 // TraceWriter joins the two in one thread.
-import { defaultChunkBytes, encodeChunks, encodeFileHeader, encodeTrailer, maxRecordBytes } from './framing.js';
+import { chunkHeaderBytes, defaultChunkBytes, encodeChunks, encodeFileHeader, encodeTrailer, maxChunkBytes, maxRecordBytes } from './framing.js';
 import { encodeCalls, encodeFooter, encodeHeader, type FooterRecord, type StopReason, type TraceHeader } from './records.js';
 
 /** Where framed bytes go (a file, in practice), appended in order. */
@@ -138,9 +138,19 @@ export interface ChunkFramerOptions {
   maxTraceBytes?: number;
 }
 
-/** What a trace's start (file header and header chunk, as ChunkFramer.start writes it) takes, in bytes. */
-export function framedHeaderBytes(header: TraceHeader, compress = true): number {
-  return encodeFileHeader().length + encodeChunks(encodeHeader(header), compress).reduce((n, c) => n + c.length, 0);
+/**
+ * The bytes a trace's start (file header and header chunk, as ChunkFramer.start writes it) takes
+ * when that is more than `maxTraceBytes`; undefined when it fits. Compressed only when the record's
+ * own size leaves it in doubt (a chunk is stored raw when that is smaller), so a header holding a
+ * module of megabytes is not deflated twice at every start.
+ */
+export function headerBytesPastLimit(header: TraceHeader, maxTraceBytes: number, compress = true): number | undefined {
+  const record = encodeHeader(header);
+  const fileHeader = encodeFileHeader().length;
+  const most = fileHeader + record.length + Math.ceil(record.length / maxChunkBytes + 1) * chunkHeaderBytes;
+  if (most <= maxTraceBytes) return undefined;
+  const framed = fileHeader + encodeChunks(record, compress).reduce((n, c) => n + c.length, 0);
+  return framed > maxTraceBytes ? framed : undefined;
 }
 
 export class ChunkFramer {

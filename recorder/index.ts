@@ -1,7 +1,7 @@
 // `replicode record` as a library: snapshot the preopens, describe the run in a trace header,
 // and run the guest in a worker that records every event into the trace file.
 import {
-  encodeHeader, framedHeaderBytes, maxRecordBytes, pack, replicodeVersion, TraceLimitError, type TraceHeader,
+  encodeHeader, headerBytesPastLimit, maxRecordBytes, pack, replicodeVersion, TraceLimitError, type TraceHeader,
 } from '../formats/index.js';
 import { isThreadedModule,
   loadHostTree, machineProcessConfig, rewritePipeline, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
@@ -118,9 +118,9 @@ export async function startRecording(req: MachineRecordRequest): Promise<Machine
     for (const { hostPath } of config.preopens) trees[hostPath] ??= loadHostTree(hostPath, config.snapshotLimits);
     const header = traceHeader({ ...p, config, onOutput: req.onOutput }, trees);
     const maxTraceBytes = p.maxTraceBytes ?? defaultMaxTraceBytes;
-    const start = framedHeaderBytes(header);
+    const start = headerBytesPastLimit(header, maxTraceBytes);
     // Refused before anything is written: a trace whose header alone passes its limit holds nothing.
-    if (start > maxTraceBytes) throw new TraceLimitError(`--max-trace-bytes ${maxTraceBytes}: the trace's header alone takes ${start} bytes (the module is embedded unless --no-embed-module)`);
+    if (start !== undefined) throw new TraceLimitError(`--max-trace-bytes ${maxTraceBytes}: the trace's header alone takes ${start} bytes (the module is embedded unless --no-embed-module)`);
     headers.push(header);
     return {
       module: p.module, config, trees, onOutput: req.onOutput, ...(req.watchedOutput ? { watchedOutput: req.watchedOutput } : {}),
