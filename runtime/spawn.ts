@@ -225,13 +225,13 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   };
 }
 
+/** Drains of the trace ring that found nothing before a recording's data is written out as it is (1 s). */
+const persistAfterQuietDrains = Math.ceil(1000 / traceDrainMs);
+
 /**
  * The main thread's side of a recording: takes what the worker appends to the trace ring, on a
  * timer and when the worker asks, writes it as chunks, and closes the trace however the run ends.
  */
-/** Drains of the trace ring that found nothing before a recording's data is written out as it is (1 s). */
-const persistAfterQuietDrains = Math.ceil(1000 / traceDrainMs);
-
 function tracePump(recorder: TraceFileRecorder, shared: SharedArrayBuffer, askPersist: () => void) {
   const ring: TraceRingReader = new TraceRingReader(shared, (chunk) => {
     if (!recorder.chunk(chunk)) ring.markLimitReached();
