@@ -5,17 +5,11 @@
 // Usage: node p2/embed.mjs CORE.wasm WORLD.wit WORLD-NAME OUT.component.wasm
 // CORE.wasm `--dummy`: jco's dummy core module, which imports every function of the world.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { componentEmbed, componentNew } from '@bytecodealliance/jco';
+import { witSource } from './wit-source.mjs';
 
 const [core, worldFile, world, out] = process.argv.slice(2);
 if (!out) throw new Error('usage: node p2/embed.mjs CORE.wasm WORLD.wit WORLD-NAME OUT.component.wasm');
-const builtin = join(dirname(fileURLToPath(import.meta.url)), '../../node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12');
-let source = readFileSync(worldFile, 'utf8');
-for (const pkg of ['cli', 'clocks', 'filesystem', 'io', 'random', 'sockets']) {
-  const text = readFileSync(join(builtin, `wasi-${pkg}`, 'package.wit'), 'utf8');
-  source += `\n${text.replace(/^package ([^;]+);/m, 'package $1 {')}\n}\n`;
-}
+const source = witSource(worldFile);
 const embedded = await componentEmbed({ ...(core === '--dummy' ? { dummy: true } : { binary: readFileSync(core) }), witSource: source, world });
 writeFileSync(out, await componentNew(embedded));

@@ -2,19 +2,13 @@
 // p2_fuzz.wit, with the core signature jco's dummy core module gives it (the canonical ABI's
 // flattening, done by wit-component), a table of names and signatures, and a dispatcher that
 // calls import K with raw 64-bit slots. Usage: node p2/fuzz-gen.mjs p2/p2_fuzz.wit fuzz OUT.h
-import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
 import { componentEmbed, print } from '@bytecodealliance/jco';
+import { witSource } from './wit-source.mjs';
 
 const [worldFile, world, out] = process.argv.slice(2);
 if (!out) throw new Error('usage: node p2/fuzz-gen.mjs WORLD.wit WORLD-NAME OUT.h');
-const builtin = join(dirname(fileURLToPath(import.meta.url)), '../../node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12');
-let source = readFileSync(worldFile, 'utf8');
-for (const pkg of ['cli', 'clocks', 'filesystem', 'io', 'random', 'sockets']) {
-  const text = readFileSync(join(builtin, `wasi-${pkg}`, 'package.wit'), 'utf8');
-  source += `\n${text.replace(/^package ([^;]+);/m, 'package $1 {')}\n}\n`;
-}
+const source = witSource(worldFile);
 const wat = await print(await componentEmbed({ dummy: true, witSource: source, world }));
 const types = new Map();
 for (const m of wat.matchAll(/\(type \(;(\d+);\) \(func((?: \(param[^)]*\))?)((?: \(result[^)]*\))?)\)\)/g)) {
