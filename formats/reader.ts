@@ -263,6 +263,19 @@ export class EventCursor {
     return { index: b.first + i, id: b.ids[i]!, fingerprint: b.fingerprints[i]!, result: b.results[i]!, thread: b.threads?.[i] ?? 0 };
   }
 
+  /**
+   * Replay's fast path: when the next call of the batch at hand is `id` with `fingerprint`, made
+   * by thread 0, it is taken and its recorded result returned; otherwise -1, and nothing is taken
+   * (nextCall then loads the next batch, or says what the call was).
+   */
+  takeCall(id: number, fingerprint: number): number {
+    const b = this.batch;
+    const i = this.batchAt;
+    if (b === undefined || i >= b.ids.length || b.ids[i] !== id || b.fingerprints[i] !== fingerprint || (b.threads !== undefined && b.threads[i] !== 0)) return -1;
+    this.batchAt = i + 1;
+    return b.results[i]!;
+  }
+
   /** The next input record for `event`, if the recording had one. */
   input(event: number): InputRecord | undefined {
     const isInput = (r: TraceRecord): r is InputRecord => (r.kind === 'stdin' || r.kind === 'clock' || r.kind === 'entropy' || r.kind === 'net');

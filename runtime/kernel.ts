@@ -84,7 +84,7 @@ export class Kernel implements KernelContext {
   imports(tracer?: SyscallTracer): WebAssembly.Imports {
     const table: Record<string, (...args: never[]) => number> = {};
     for (const [name, fn] of Object.entries(this.syscalls)) {
-      table[name] = tracer?.columns ? recordedBoundary(name, fn, tracer.columns) : tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(fn);
+      table[name] = tracer?.columns ? columnBoundary(name, fn, tracer.columns, tracer) : tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(fn);
     }
     return { [wasiModuleName]: table };
   }
@@ -171,17 +171,21 @@ export interface SyscallTracer {
   enter(id: number, fingerprint: number, args: ArrayLike<number | bigint>): void;
   exit(errno: number): void;
   /**
-   * A recording's event columns, when the boundary is to write each call into them itself: then
-   * `enter` and `exit` are not called (a recording without faults to inject; see CallColumns).
+   * The event columns the boundary writes each call into (a recording without faults to inject)
+   * or checks it against (a replay), when it is to do that itself: see CallColumns.
    */
   readonly columns?: CallColumns;
 }
 
 /**
- * Where a recording's boundary writes every call, with as little between the guest and the
- * kernel as can be (the recording's per-event cost is mostly this path: see docs/design.md).
- * `enter` stores a call's id and fingerprint and returns its slot; `exit` stores its errno,
- * which completes the event. Either may throw to stop the guest (a trace limit).
+ * Where the boundary writes every call (a recording) or checks it (a replay), with as little
+ * between the guest and the kernel as can be (the per-event cost of both is mostly this path:
+ * see docs/design.md). `enter` takes a call's id and fingerprint and returns its slot, or -1
+ * when this call is to go the tracer's way instead (a replay's check that needs more than the
+ * columns: a mismatch to describe, a new batch, a stop or hash asked for): then the tracer's
+ * `enter` and `exit` are called, with the arguments. `exit` gets the errno of the call in a
+ * slot, which completes its event. Either may throw to stop the guest (a trace limit, a
+ * divergence).
  */
 export interface CallColumns {
   enter(id: number, fingerprint: number): number;
@@ -241,13 +245,14 @@ class BigFolder {
 }
 
 /**
- * The boundary of a recording: each call goes straight into the columns, its fingerprint folded
- * here (mixArgument's steps, written out) rather than in helpers. V8 inlines a call's whole path
- * into this closure only within a budget of bytecode, which the kernel's own path mostly uses:
- * every helper here that pushed it past cost several ns per event (see docs/design.md), while
- * the closure's own code is free.
+ * The boundary of a recording or a replay: each call goes straight into (or is checked against)
+ * the columns, its fingerprint folded here (mixArgument's steps, written out) rather than in
+ * helpers. V8 inlines a call's whole path into this closure only within a budget of bytecode,
+ * which the kernel's own path mostly uses: every helper here that pushed it past cost several ns
+ * per event (see docs/design.md), while the closure's own code is free. A call the columns turn
+ * away (slot -1: only a replay's do) goes the tracer's way, as tracedBoundary takes it.
  */
-function recordedBoundary(name: string, fn: (...args: never[]) => number | void, columns: CallColumns) {
+function columnBoundary(name: string, fn: (...args: never[]) => number | void, columns: CallColumns, tracer: SyscallTracer) {
   const id = syscallId(name);
   const params = syscallTable[id]![1];
   type V = number | bigint;
@@ -256,10 +261,18 @@ function recordedBoundary(name: string, fn: (...args: never[]) => number | void,
   // Whether each of the first four parameters is a value (pointers are not fingerprinted).
   const [p0, p1, p2, p3] = [0, 1, 2, 3].map((i) => i < params.length && params[i] !== 'p');
   const big = new BigFolder();
-  const args: V[] = new Array<V>(params.length).fill(0); // for the rare call of more than four parameters
+  const args: V[] = new Array<V>(params.length).fill(0); // for the tracer's way, and the rare call of more than four parameters
+  const traced = (h: number, a: V[]): number => {
+    tracer.enter(id, h, a);
+    let errno: number;
+    try { errno = call(...a) ?? 0; } catch (e) { errno = errnoOf(e); }
+    tracer.exit(errno);
+    return errno;
+  };
   switch (params.length) {
     case 0: return () => {
       const slot = columns.enter(id, seed >>> 0);
+      if (slot < 0) return traced(seed >>> 0, args);
       let errno: number;
       try { errno = call() ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -269,6 +282,7 @@ function recordedBoundary(name: string, fn: (...args: never[]) => number | void,
       let h = seed;
       if (p0) h = typeof a === 'number' ? Math.imul(h ^ a, fnvPrime) : big.fold(h, a);
       const slot = columns.enter(id, h >>> 0);
+      if (slot < 0) { args[0] = a; return traced(h >>> 0, args); }
       let errno: number;
       try { errno = call(a) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -279,6 +293,7 @@ function recordedBoundary(name: string, fn: (...args: never[]) => number | void,
       if (p0) h = typeof a === 'number' ? Math.imul(h ^ a, fnvPrime) : big.fold(h, a);
       if (p1) h = typeof b === 'number' ? Math.imul(h ^ b, fnvPrime) : big.fold(h, b);
       const slot = columns.enter(id, h >>> 0);
+      if (slot < 0) { args[0] = a; args[1] = b; return traced(h >>> 0, args); }
       let errno: number;
       try { errno = call(a, b) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -290,6 +305,7 @@ function recordedBoundary(name: string, fn: (...args: never[]) => number | void,
       if (p1) h = typeof b === 'number' ? Math.imul(h ^ b, fnvPrime) : big.fold(h, b);
       if (p2) h = typeof c === 'number' ? Math.imul(h ^ c, fnvPrime) : big.fold(h, c);
       const slot = columns.enter(id, h >>> 0);
+      if (slot < 0) { args[0] = a; args[1] = b; args[2] = c; return traced(h >>> 0, args); }
       let errno: number;
       try { errno = call(a, b, c) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -302,6 +318,7 @@ function recordedBoundary(name: string, fn: (...args: never[]) => number | void,
       if (p2) h = typeof c === 'number' ? Math.imul(h ^ c, fnvPrime) : big.fold(h, c);
       if (p3) h = typeof d === 'number' ? Math.imul(h ^ d, fnvPrime) : big.fold(h, d);
       const slot = columns.enter(id, h >>> 0);
+      if (slot < 0) { args[0] = a; args[1] = b; args[2] = c; args[3] = d; return traced(h >>> 0, args); }
       let errno: number;
       try { errno = call(a, b, c, d) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -309,7 +326,9 @@ function recordedBoundary(name: string, fn: (...args: never[]) => number | void,
     };
     default: return (...rest: V[]) => {
       for (let i = 0; i < args.length; i++) args[i] = rest[i]!;
-      const slot = columns.enter(id, fingerprint(id, params, args));
+      const h = fingerprint(id, params, args);
+      const slot = columns.enter(id, h);
+      if (slot < 0) return traced(h, args);
       let errno: number;
       try { errno = call(...args) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);

@@ -70,13 +70,20 @@ interface SavedSession { event: number; chain: Uint8Array; verified: number; cur
 
 export class ReplaySession implements GuestSession, SnapshotSession {
   private event = -1;
-  private current: CallEvent | undefined;
+  /** The recorded call in progress (or the last): its id and result (-1: none yet). */
+  private callId = -1;
+  private result = -1;
+  /** From this event on, every call goes the tracer's way (faults to inject, threads, --to, state hashes): see columns. */
+  private enterSlowFrom: number;
+  /** The next event whose exit has more to do than compare the result (a checkpoint, progress, the clock's start): see columns. */
+  private exitDueAt = 0;
   private kernel: Kernel | undefined;
   private chain: Uint8Array = new Uint8Array(32);
   private verified = -1;
   private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
 
   constructor(private readonly cursor: EventCursor, private readonly options: ReplayOptions, readonly faults = new FaultInjector([])) {
+    this.enterSlowFrom = faults.active ? 0 : Math.min(options.toEvent ?? Infinity, options.stateHashes?.from ?? Infinity);
     const resume = options.resume;
     if (resume) {
       const state = resume.state as unknown as SavedSession;
@@ -183,7 +190,6 @@ export class ReplaySession implements GuestSession, SnapshotSession {
       if (this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent) this.stop(`stopped at event ${this.event + 1} as asked (--to)`);
       this.event++;
       const recorded = this.cursor.nextCall();
-      this.current = recorded;
       if (!recorded) {
         this.checkTruncated(this.event);
         this.diverge('the guest made a call after the recording ended', null, describeCall(id, args));
@@ -192,20 +198,54 @@ export class ReplaySession implements GuestSession, SnapshotSession {
       if (recorded.thread !== thread) this.diverge('a different thread made the call', `thread ${recorded.thread}: ${describeRecorded(recorded)}`, `thread ${thread}: ${describeCall(id, args)}`);
       if (recorded.id !== id) this.diverge('the guest made a different call', describeRecorded(recorded), describeCall(id, args));
       if (recorded.fingerprint !== fingerprint) this.diverge('the guest called with different arguments', describeRecorded(recorded), describeCall(id, args));
+      this.callId = recorded.id;
+      this.result = recorded.result;
       if (this.faults.active) this.faults.noteCall(id, args);
     },
     exit: (errno: number): void => {
-      const recorded = this.current!;
-      if (recorded.result !== errno) {
-        this.diverge('the call returned a different result', `${syscallName(recorded.id)} -> ${errnoName(recorded.result)}`, `${syscallName(recorded.id)} -> ${errnoName(errno)}`);
+      if (this.result !== errno) {
+        this.diverge('the call returned a different result', `${syscallName(this.callId)} -> ${errnoName(this.result)}`, `${syscallName(this.callId)} -> ${errnoName(errno)}`);
       }
       if (this.faults.active) this.faults.afterCall(this.event, this.kernel!);
       if (this.clock && this.options.hooks?.after === this.event) this.startCounting();
       if ((this.event + 1) % this.options.checkpointEvery === 0) this.verifyCheckpoint(this.event + 1);
       if ((this.event + 1) % replayProgressEveryEvents === 0) this.options.onProgress?.(this.event + 1);
       this.stopAtCut();
+      this.exitDueAt = this.nextDue(this.event + 1);
+    },
+    /**
+     * The fast path (the kernel's columnBoundary): a call that is the next one of the batch at
+     * hand, same id and fingerprint, is taken without building its event, and its exit only
+     * compares the result until an exit is due for more. Anything else goes the tracer's way
+     * above, which checks and describes it as before.
+     */
+    columns: {
+      enter: (id: number, fingerprint: number): number => {
+        if (this.event + 1 >= this.enterSlowFrom) return -1;
+        const result = this.cursor.takeCall(id, fingerprint);
+        if (result < 0) return -1;
+        this.event++;
+        this.callId = id;
+        this.result = result;
+        return 0;
+      },
+      exit: (_slot: number, errno: number): void => {
+        if (errno !== this.result || this.event + 1 >= this.exitDueAt) this.tracer.exit(errno);
+      },
     },
   };
+
+  /** The first count of events after `done` at which the tracer's exit has work besides the result: see exitDueAt. */
+  private nextDue(done: number): number {
+    const o = this.options;
+    if (o.cutShort || o.stopped) return done + 1;
+    const next = (every: number) => done - (done % every) + every;
+    let due = next(o.checkpointEvery);
+    if (o.onProgress) due = Math.min(due, next(replayProgressEveryEvents));
+    const after = o.hooks?.after;
+    if (after !== undefined && after + 1 > done) due = Math.min(due, after + 1);
+    return due;
+  }
 
   /**
    * In a trace cut short, once the last recorded event has returned and neither another event
@@ -233,7 +273,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
       },
       // Whether the recorded run's reader had gone is this call's recorded result; where this
       // replay's own output goes plays no part.
-      outputClosed: () => this.current?.result === Errno.PIPE,
+      outputClosed: () => this.result === Errno.PIPE,
       clockNow: (clockId) => {
         const r = this.input('clock');
         if (r.kind !== 'clock' || r.clockId !== clockId) this.diverge('the guest read a different clock', r.kind === 'clock' ? `clock ${r.clockId}` : r.kind, `clock ${clockId}`);
@@ -267,6 +307,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
 
   attachThreads(current: () => number): void {
     this.thread = current;
+    this.enterSlowFrom = 0;
   }
 
   finish(outcome: GuestEnd): SessionEnd | undefined {
