@@ -103,6 +103,27 @@ describe('replay reports divergence at the right event, exit code 3', () => {
     expect(r.stderr).toContain('replay diverged at event 2: the guest called with different arguments');
     expect(r.stderr).toContain('checkpoints: none verified yet; next in the trace: #0');
   });
+
+  // Deep in a batch, calls are checked on the boundary's fast path (the columns): a result or a
+  // fingerprint that differs there is still caught at its event, and described.
+  it('a tampered result or fingerprint deep in a batch: caught exactly at that event', () => {
+    const c = programCases().find((x) => x.name === 'syscall_heavy')!;
+    const { trace } = recordCase({ ...c, args: ['5000'] });
+    expect(runCli(['replay', '-q', trace]).exitCode).toBe(0);
+    const tamper = (field: 3 | 4, event: number) => tamperTrace(trace, (v) => {
+      if (v[0] !== 2 || (v[1] as number) > event) return;
+      const column = v[field] as Uint8Array;
+      const at = (event - (v[1] as number)) * (field === 4 ? 4 : 1);
+      if (at < column.length) column[at] ^= field === 4 ? 0xff : 8;
+    });
+    const result = runCli(['replay', '-q', tamper(3, 3001)]);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toContain('replay diverged at event 3001: the call returned a different result');
+    expect(result.stderr).toMatch(/expected: +fd_write -> (EBADF|BADF|8)/i);
+    const args = runCli(['replay', '-q', tamper(4, 7000)]);
+    expect(args.exitCode).toBe(3);
+    expect(args.stderr).toContain('replay diverged at event 7000: the guest called with different arguments');
+  });
 });
 
 describe('inspect, and the trace size limit', () => {
