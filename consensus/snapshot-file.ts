@@ -4,7 +4,7 @@
 //
 // Layout (little-endian), docs/cluster.md "Snapshots on disk":
 //   0  magic "RCSNAP\0\0"            8 bytes
-//   8  format version (1)            u16
+//   8  format version (2)            u16: the kernel state's (snapshotFormatVersion), which the body holds
 //  10  reserved (0)                  u16
 //  12  identity length I             u32
 //  16  body length B                 u32
@@ -18,11 +18,12 @@
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
-import { InternalError, listNames, readWhole, regularFileSize, removePath, renamePath, sha256, writeSynced } from '../runtime/index.js';
+import { InternalError, listNames, readWhole, regularFileSize, removePath, renamePath, sha256, snapshotFormatVersion, writeSynced } from '../runtime/index.js';
 import type { ReplicaSnapshot } from './cluster.js';
 
 export const snapshotFileMagic = 'RCSNAP\0\0';
-export const snapshotFileVersion = 1;
+/** The body holds kernel states, restored only into a run of their own version: a file from another is refused (and the log replayed). */
+export const snapshotFileVersion = snapshotFormatVersion;
 const headerBytes = 28;
 const pageBytes = 64 * 1024;
 /** Snapshot files kept per replica, the newest (the older ones are deleted once a newer one is written). */

@@ -1,5 +1,6 @@
 import { ClockId } from './abi.js';
 import { Errno, WasiError } from './errno.js';
+import type { GuestMemory } from './memory.js';
 
 /** Virtual time advances by this much at every clock read, so time never stands still. */
 export const clockTickNs = 1000n;
@@ -18,6 +19,8 @@ export const maxClockNs = (1n << 64n) - 1n;
 export interface GuestClock {
   /** clock_time_get. */
   read(clockId: number): bigint;
+  /** clock_time_get into guest memory: read(clockId) stored as a u64 at `at`, which the caller has checked. */
+  readInto(clockId: number, memory: GuestMemory, at: number): void;
   resolution(clockId: number): bigint;
   /** Monotonic deadline of a poll_oneoff clock subscription. */
   deadline(clockId: number, timeout: bigint, absolute: boolean): bigint;
@@ -34,15 +37,59 @@ export interface GuestClock {
  * realtime is the epoch plus `now`. Reads tick it forward; sleeps jump it to their deadline.
  */
 export class VirtualClock implements GuestClock {
-  private nowNs = 0n;
+  /**
+   * `now`: a number while it is below 2^53 (exact), so that a read ticks it without allocating (a
+   * BigInt per read was a third of a chatty guest's garbage); `far` holds it once past that.
+   */
+  private ns = 0;
+  private far: bigint | null = null;
+  /** The epoch's two 32-bit halves, for readInto's realtime sum. */
+  private readonly epochHigh: number;
+  private readonly epochLow: number;
 
-  constructor(readonly epochNs: bigint = defaultEpochNs) {}
+  constructor(readonly epochNs: bigint = defaultEpochNs) {
+    this.epochHigh = Number(BigInt.asUintN(64, epochNs) >> 32n);
+    this.epochLow = Number(BigInt.asUintN(32, epochNs));
+  }
+
+  private get nowNs(): bigint { return this.far ?? BigInt(this.ns); }
+  private set nowNs(value: bigint) {
+    if (value < exactNs) { this.ns = Number(value); this.far = null; } else this.far = value;
+  }
 
   /** clock_time_get: the clock's value, then the tick. */
   read(clockId: number): bigint {
     const value = this.peek(clockId);
     this.nowNs += clockTickNs;
     return value;
+  }
+
+  /**
+   * read(clockId) into memory, in two 32-bit halves while the time is a number: no BigInt made.
+   * Anything else (a time past 2^53, a realtime past 2^64, a bad id) goes through read.
+   */
+  readInto(clockId: number, memory: GuestMemory, at: number): void {
+    const ns = this.ns;
+    if (this.far === null && ns < exactNumber - tickNumber) {
+      const low = ns % twoTo32;
+      const high = (ns - low) / twoTo32;
+      if (clockId === ClockId.MONOTONIC || clockId === ClockId.PROCESS_CPUTIME || clockId === ClockId.THREAD_CPUTIME) {
+        return this.store(memory, at, low, high, ns);
+      }
+      if (clockId === ClockId.REALTIME) {
+        const sum = this.epochLow + low;
+        const carry = sum >= twoTo32 ? 1 : 0;
+        const top = this.epochHigh + high + carry;
+        if (top < twoTo32) return this.store(memory, at, sum - carry * twoTo32, top, ns);
+      }
+    }
+    memory.setU64(at, this.read(clockId));
+  }
+
+  private store(memory: GuestMemory, at: number, low: number, high: number, ns: number): void {
+    memory.setU32(at, low);
+    memory.setU32(at + 4, high);
+    this.ns = ns + tickNumber;
   }
 
   /** The clock's current value without advancing it. */
@@ -89,6 +136,12 @@ export class VirtualClock implements GuestClock {
   }
 }
 
+const twoTo32 = 2 ** 32;
+/** VirtualClock keeps the time in a number below this (2^53: every integer below it is exact). */
+const exactNumber = 2 ** 53;
+const exactNs = BigInt(exactNumber);
+const tickNumber = Number(clockTickNs);
+
 /** Clock ids clock_time_get accepts. */
 function checkClockId(clockId: number): void {
   if (clockId < ClockId.REALTIME || clockId > ClockId.THREAD_CPUTIME) throw new WasiError(Errno.INVAL, `clock id ${clockId}`);
@@ -105,6 +158,10 @@ export class RealClock implements GuestClock {
   read(clockId: number): bigint {
     checkClockId(clockId);
     return this.host.clockNow(clockId === ClockId.REALTIME ? ClockId.REALTIME : ClockId.MONOTONIC);
+  }
+
+  readInto(clockId: number, memory: GuestMemory, at: number): void {
+    memory.setU64(at, this.read(clockId));
   }
 
   resolution(clockId: number): bigint {

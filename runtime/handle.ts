@@ -1,5 +1,6 @@
 import { Errno, WasiError } from './errno.js';
 import type { Dirent, Filestat } from './abi.js';
+import { readIovecs, type GuestMemory } from './memory.js';
 
 /** What poll_oneoff needs to know about a handle right now. */
 export interface Readiness {
@@ -27,6 +28,8 @@ export abstract class Handle {
   pread(_buffers: Uint8Array[], _offset: bigint): number { throw new WasiError(Errno.SPIPE); }
   /** Gather-write from `buffers`; returns bytes written. */
   write(_buffers: Uint8Array[]): number { throw new WasiError(Errno.BADF); }
+  /** fd_write of the one iovec at `iovPtr` (its commonest call): a handle may read it in place rather than through views. */
+  writeIovec(memory: GuestMemory, iovPtr: number): number { return this.write(readIovecs(memory, iovPtr, 1)); }
   pwrite(_buffers: Uint8Array[], _offset: bigint): number { throw new WasiError(Errno.SPIPE); }
   seek(_offset: bigint, _whence: number): bigint { throw new WasiError(Errno.SPIPE); }
   tell(): bigint { throw new WasiError(Errno.SPIPE); }

@@ -1,6 +1,7 @@
 import { FileType, Rights, streamRights, FdFlags, type Filestat } from './abi.js';
 import { Errno, WasiError } from './errno.js';
 import type { HostEffects } from './effects/types.js';
+import type { GuestMemory } from './memory.js';
 import { Handle, scatter, totalLength, type Readiness } from './handle.js';
 
 /**
@@ -75,10 +76,23 @@ export class OutputHandle extends Handle {
     let written = 0;
     for (const buf of buffers) {
       if (buf.length === 0) continue;
-      this.effects.writeOutput(this.stream, buf);
+      this.effects.writeOutput(this.stream, buf, 0, buf.length);
       written += buf.length;
     }
     return written;
+  }
+
+  /** write of one iovec, read in place: no views, no array (the commonest write of all, see Handle.writeIovec). */
+  override writeIovec(memory: GuestMemory, iovPtr: number): number {
+    const base = memory.checkRange(iovPtr, 8);
+    const view = memory.view();
+    const ptr = view.getUint32(base, true);
+    const length = view.getUint32(base + 4, true);
+    const at = memory.checkRange(ptr, length);
+    if (length === 0) return 0;
+    if (this.effects.outputClosed(this.stream)) throw new WasiError(Errno.PIPE);
+    this.effects.writeOutput(this.stream, memory.octetsView(), at, length);
+    return length;
   }
 
   override stat(): Filestat { return stdioFilestat(); }

@@ -289,7 +289,7 @@ describe('snapshot files', () => {
     expect(refuse(Buffer.from('hello world, not a snapshot at all')).offset).toBe(0);
     const version = Buffer.from(bytes);
     version[8] = 9;
-    expect(refuse(version).message).toBe('snapshot format version 9, this RepliCode reads 1 (at byte 8)');
+    expect(refuse(version).message).toBe('snapshot format version 9, this RepliCode reads 2 (at byte 8)');
   });
 
   it('a directory, a FIFO or a dangling link under a snapshot\'s name is passed over with one line (it crashed the node: EISDIR, exit 70)', async () => {

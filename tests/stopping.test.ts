@@ -236,7 +236,7 @@ describe('the output ring between a guest worker and the main thread', () => {
         // The test is both sides on one thread: take first rather than let the writer wait for room.
         if (w.take || unread + bytes.length + 64 > outputRingBytes / 2) { got.push(...reader.take()); unread = 0; }
         if (bytes.length > outputRingBytes / 2) continue;
-        writer.write(w.stream, bytes);
+        writer.write(w.stream, bytes, 0, bytes.length);
         unread += bytes.length + 8;
         if (bytes.length > 0) sent.push({ stream: w.stream, bytes });
       }

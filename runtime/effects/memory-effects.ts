@@ -31,8 +31,8 @@ export class MemoryEffects implements HostEffects {
     return out;
   }
 
-  writeOutput(stream: 1 | 2, bytes: Uint8Array): void {
-    this.chunks.push({ stream, bytes: bytes.slice() });
+  writeOutput(stream: 1 | 2, source: Uint8Array, at: number, length: number): void {
+    this.chunks.push({ stream, bytes: source.slice(at, at + length) });
   }
 
   /** Memory never closes. */

@@ -13,8 +13,12 @@ export type StdinRead = Uint8Array | 'eof' | 'again';
 export interface HostEffects {
   /** Up to `maxBytes` of stdin. 'block' waits for data or EOF; 'poll' answers 'again' if none is ready. */
   readStdin(maxBytes: number, mode: 'block' | 'poll'): StdinRead;
-  /** Guest output on stdout (1) or stderr (2). May be buffered until `flush`. */
-  writeOutput(stream: 1 | 2, bytes: Uint8Array): void;
+  /**
+   * Guest output on stdout (1) or stderr (2): the `length` bytes of `source` from `at` (often
+   * the guest's own memory: copied before this returns, never kept; a range rather than a view
+   * of it, which a write of one byte would allocate). May be buffered until `flush`.
+   */
+  writeOutput(stream: 1 | 2, source: Uint8Array, at: number, length: number): void;
   /**
    * Whether the host's end of stdout (1) or stderr (2) is closed (`run ... | head`): the guest's
    * next write there fails with EPIPE. Host input: a recording keeps it as that call's result.

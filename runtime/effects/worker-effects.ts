@@ -131,8 +131,8 @@ export class WorkerEffects implements HostEffects {
     return data.slice(0, length);
   }
 
-  writeOutput(stream: 1 | 2, bytes: Uint8Array): void {
-    this.output.write(stream, bytes);
+  writeOutput(stream: 1 | 2, source: Uint8Array, at: number, length: number): void {
+    this.output.write(stream, source, at, length);
   }
 
   outputClosed(stream: 1 | 2): boolean {

@@ -18,9 +18,10 @@ export const unwindingImports = 'wasi_snapshot_preview1.*';
 
 /**
  * Version of the snapshot's state blob and of this contract: a snapshot is restored only into a
- * run of the same version (the index file records it).
+ * run of the same version (the index file records it; a node's snapshot files carry it as their
+ * format version, consensus/snapshot-file.ts). 2: VirtualClock keeps its time in a number.
  */
-export const snapshotFormatVersion = 1;
+export const snapshotFormatVersion = 2;
 
 /** Whether an export is one the snapshot copy added. */
 export const isSnapshotExport = (name: string): boolean => name.startsWith(snapshotExportPrefix) || name.startsWith('asyncify_');

@@ -147,12 +147,11 @@ export class OutputHasher {
    * that branch before it optimises the write path, and does not deoptimise it 64 KiB later (V8
    * records what a function does only from its 8th call on).
    */
-  add(data: Uint8Array): void {
-    const n = data.length;
+  add(data: Uint8Array, from = 0, n = data.length): void {
     const at = this.staged;
-    if (n > 16 || at + n > this.room) return this.addLong(data);
+    if (n > 16 || at + n > this.room) return this.addLong(from === 0 && n === data.length ? data : data.subarray(from, from + n));
     // A loop beats TypedArray.set for the one-byte writes chatty programs make.
-    for (let i = 0; i < n; i++) this.staging[at + i] = data[i]!;
+    for (let i = 0; i < n; i++) this.staging[at + i] = data[from + i]!;
     this.staged = at + n;
     this.bytes += n;
   }

@@ -54,7 +54,7 @@ export class HashingSession implements GuestSession, SnapshotSession {
 
   wrapEffects(inner: HostEffects): HostEffects {
     return {
-      readStdin: (m, mode) => { const got = inner.readStdin(m, mode); return typeof got === 'string' ? got : this.faults.filterInput(this.event, got); }, writeOutput: (s, b) => inner.writeOutput(s, b),
+      readStdin: (m, mode) => { const got = inner.readStdin(m, mode); return typeof got === 'string' ? got : this.faults.filterInput(this.event, got); }, writeOutput: (s, b, at, n) => inner.writeOutput(s, b, at, n),
       // Replicas must see the same results: the host's stdout closing is not on the log, so it never shows.
       outputClosed: () => false,
       loadTree: (h, l) => inner.loadTree(h, l), writeBack: (h, o) => inner.writeBack(h, o), flush: () => inner.flush(),

@@ -103,14 +103,14 @@ export class RecordingSession implements GuestSession {
       },
       // Once per write of a chatty guest: the hashers are held apart and recordOutput is looked at once.
       writeOutput: this.options.recordOutput
-        ? (stream, bytes) => {
-          (stream === 1 ? stdout : stderr).add(bytes);
-          this.append(encodeOutput(this.event, stream, bytes));
-          inner.writeOutput(stream, bytes);
+        ? (stream, source, at, length) => {
+          (stream === 1 ? stdout : stderr).add(source, at, length);
+          this.append(encodeOutput(this.event, stream, source.subarray(at, at + length)));
+          inner.writeOutput(stream, source, at, length);
         }
-        : (stream, bytes) => {
-          (stream === 1 ? stdout : stderr).add(bytes);
-          inner.writeOutput(stream, bytes);
+        : (stream, source, at, length) => {
+          (stream === 1 ? stdout : stderr).add(source, at, length);
+          inner.writeOutput(stream, source, at, length);
         },
       // The answer is host input, and is in the trace already: as this call's result (PIPE or not).
       outputClosed: (stream) => inner.outputClosed(stream),

@@ -267,9 +267,9 @@ export class ReplaySession implements GuestSession, SnapshotSession {
         }
         return r.status === StdinStatus.eof ? 'eof' : r.status === StdinStatus.again ? 'again' : this.faults.filterInput(this.event, r.data);
       },
-      writeOutput: (stream, bytes) => {
-        this.output[stream].add(bytes);
-        if (!this.options.quiet) inner.writeOutput(stream, bytes);
+      writeOutput: (stream, source, at, length) => {
+        this.output[stream].add(source, at, length);
+        if (!this.options.quiet) inner.writeOutput(stream, source, at, length);
       },
       // Whether the recorded run's reader had gone is this call's recorded result; where this
       // replay's own output goes plays no part.

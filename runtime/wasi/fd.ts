@@ -20,7 +20,7 @@ export function fdSyscalls(ctx: KernelContext): SyscallTable {
     fd_write(fd: number, iovsPtr: number, iovsLen: number, nwrittenPtr: number) {
       const handle = fds.get(fd, Rights.FD_WRITE);
       ctx.memory.checkRange(nwrittenPtr, 4);
-      const n = handle.write(readIovecs(ctx.memory, iovsPtr, iovsLen));
+      const n = iovsLen === 1 ? handle.writeIovec(ctx.memory, iovsPtr) : handle.write(readIovecs(ctx.memory, iovsPtr, iovsLen));
       ctx.memory.setU32(nwrittenPtr, n);
     },
     fd_pread(fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nreadPtr: number) {

@@ -22,7 +22,7 @@ export function processSyscalls(ctx: KernelContext): SyscallTable {
     },
     clock_time_get(clockId: number, _precision: bigint, timePtr: number) {
       ctx.memory.checkRange(timePtr, 8);
-      ctx.memory.setU64(timePtr, ctx.clock.read(clockId));
+      ctx.clock.readInto(clockId, ctx.memory, timePtr);
     },
     random_get(bufPtr: number, bufLen: number) {
       ctx.random.fill(ctx.memory.bytes(bufPtr, bufLen));

@@ -62,11 +62,11 @@ export class OutputRingWriter {
   }
 
   // Called once per guest write (a million a second for some guests): no allocation on this path.
-  write(stream: 1 | 2, bytes: Uint8Array): void {
-    if (bytes.length <= maxOutputFrameBytes) this.append(stream, bytes);
+  write(stream: 1 | 2, source: Uint8Array, at: number, length: number): void {
+    if (length <= maxOutputFrameBytes) this.append(stream, source, at, length);
     else {
-      for (let offset = 0; offset < bytes.length; offset += maxOutputFrameBytes) {
-        this.append(stream, bytes.subarray(offset, Math.min(bytes.length, offset + maxOutputFrameBytes)));
+      for (let offset = 0; offset < length; offset += maxOutputFrameBytes) {
+        this.append(stream, source, at + offset, Math.min(length - offset, maxOutputFrameBytes));
       }
     }
     if ((this.watched & streamBit(stream)) !== 0 || (this.room < outputRingBytes / 2 && this.refreshRoom() < outputRingBytes / 2)) this.wake();
@@ -92,18 +92,18 @@ export class OutputRingWriter {
     wakeRingReader(this.control);
   }
 
-  private append(stream: 1 | 2, bytes: Uint8Array): void {
-    const need = frameHeaderBytes + bytes.length;
+  private append(stream: 1 | 2, source: Uint8Array, from: number, length: number): void {
+    const need = frameHeaderBytes + length;
     if (this.room < need) this.room = waitForRoom(this.control, this.written, outputRingBytes, need, () => this.wake());
     const mask = outputRingBytes - 1;
-    const header = bytes.length * 2 + (stream - 1);
+    const header = length * 2 + (stream - 1);
     const { data } = this;
     let at = this.written;
     for (let i = 0; i < frameHeaderBytes; i++) data[(at + i) & mask] = (header >>> (8 * i)) & 0xff;
     at = (at + frameHeaderBytes) & mask;
-    if (bytes.length <= smallFrameBytes) {
-      for (let i = 0; i < bytes.length; i++) data[(at + i) & mask] = bytes[i]!;
-    } else copyIntoRing(data, at, bytes);
+    if (length <= smallFrameBytes) {
+      for (let i = 0; i < length; i++) data[(at + i) & mask] = source[from + i]!;
+    } else copyIntoRing(data, at, source.subarray(from, from + length));
     this.written = (this.written + need) >>> 0;
     this.room -= need;
     Atomics.store(this.control, Ctl.written, this.written | 0);
