@@ -47,12 +47,13 @@ export interface Supervised<T> {
   signal: 'SIGINT' | 'SIGTERM' | undefined;
 }
 
-/**
- * Announces the machine's --listen addresses, stops it on SIGINT/SIGTERM, and waits for
- * `results`.
- */
+/** Says where the machine listens (startMachine's onListening: before any guest output). */
+export function announceListening(listening: ListenSpec[]): void {
+  for (const l of listening) process.stderr.write(`replicode: ${listeningLine(l)}\n`);
+}
+
+/** Stops the machine on SIGINT/SIGTERM, and waits for `results`. */
 export async function superviseMachine<T>(running: RunningMachine, results: Promise<T>): Promise<Supervised<T>> {
-  for (const l of running.listening) process.stderr.write(`replicode: ${listeningLine(l)}\n`);
   const stop = watchStopSignals(() => void running.stop());
   try {
     const settled = await results.catch((err) => {

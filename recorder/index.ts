@@ -100,6 +100,8 @@ export interface MachineRecordRequest {
   stdin?: StdinSource;
   onOutput: SpawnOptions['onOutput'];
   watchedOutput?: readonly (1 | 2)[];
+  /** As MachineOptions.onListening. */
+  onListening?: (listening: ListenSpec[]) => void;
 }
 
 export interface MachineRecording {
@@ -131,7 +133,7 @@ export async function startRecording(req: MachineRecordRequest): Promise<Machine
       onStats: (s: SessionStats) => { stats[i] = s; },
     };
   });
-  const running = await startMachine({ processes: specs, listen: req.listen, ...(req.stdin ? { stdin: req.stdin } : {}) });
+  const running = await startMachine({ processes: specs, listen: req.listen, ...(req.stdin ? { stdin: req.stdin } : {}), ...(req.onListening ? { onListening: req.onListening } : {}) });
   const results = running.outcomes.then((outcomes) => outcomes.map((outcome, i) => ({ outcome, stats: stats[i], header: headers[i]! })));
   return { running, results };
 }

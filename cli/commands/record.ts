@@ -5,7 +5,7 @@ import { startRecording, defaultCheckpointEvery, defaultMaxTraceBytes } from '..
 import { TraceLimitError } from '../../formats/index.js';
 import { writeTrap } from '../trap-report.js';
 import { GuestLinkError, PreopenError, StreamStdin } from '../../runtime/index.js';
-import { loadProcesses, superviseMachine } from '../machine-processes.js';
+import { announceListening, loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
 import { parseCount, parseListenSpec, refuseFaultsBeyondMemory, toProcessConfig, UsageError, withFaults } from '../options.js';
 import { guestEnd, runOptionsFrom, stoppedExitCode, type ParsedRunArgs } from './run.js';
@@ -98,7 +98,7 @@ export async function recordCommand(argv: ParsedRecordArgs): Promise<number> {
   });
   const created = claimTracePaths(processes.map((p) => p.tracePath));
   const { running, results } = await removingOnFailure(created, () => true, () =>
-    startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter(), watchedOutput: watchedStreams() }));
+    startRecording({ processes, listen, stdin: new StreamStdin(process.stdin), onOutput: outputWriter(), watchedOutput: watchedStreams(), onListening: announceListening }));
   const { results: recorded, signal } = await removingOnFailure(processes.map((p) => p.tracePath), isRefusal, () => superviseMachine(running, results));
   if (!recorded) process.stderr.write('replicode: stopped; the traces are closed and readable up to the stop\n');
   let exitCode = recorded?.[0]?.outcome.exitCode ?? ExitCode.interrupted;

@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { defaultMaxMemoryBytes, defaultMaxStackBytes, defaultMaxThreads, defaultQuantum, startMachine, StreamStdin, type GuestOutcome } from '../../runtime/index.js';
 import { ExitCode } from '../exit-codes.js';
 import { summaryTarget, withJsonOption, writeSummary } from '../json-summary.js';
-import { loadProcesses, superviseMachine } from '../machine-processes.js';
+import { announceListening, loadProcesses, superviseMachine } from '../machine-processes.js';
 import { outputWriter, watchedStreams } from '../guest-output.js';
 import { writeTrap } from '../trap-report.js';
 import { parseListenSpec, toProcessConfig, UsageError, type RunOptions } from '../options.js';
@@ -95,6 +95,7 @@ export async function runCommand(argv: ParsedRunArgs): Promise<number> {
     listen,
     processes: processes.map(({ module, config: c }) => ({ module, config: c, onOutput: write, watchedOutput })),
     stdin: new StreamStdin(process.stdin),
+    onListening: announceListening,
   });
   const { results: outcomes, signal } = await superviseMachine(running, running.outcomes);
   for (const [i, outcome] of (outcomes ?? []).entries()) if (outcome.kind === 'trap') await writeTrap(outcome.trap, processes[i]?.path);

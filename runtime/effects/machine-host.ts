@@ -17,6 +17,11 @@ export interface MachineOptions {
   listen: ListenSpec[];
   /** The machine's stdin, read into its batches for the first process (default: empty). */
   stdin?: StdinSource;
+  /**
+   * Told the --listen addresses once bound, before any process starts: what it prints comes
+   * before anything a guest writes (which the main thread could otherwise pass on first).
+   */
+  onListening?: (listening: ListenSpec[]) => void;
 }
 
 export interface RunningMachine {
@@ -46,6 +51,7 @@ export async function startMachine(options: MachineOptions): Promise<RunningMach
   sequencer.stdinFeed = stdin;
   const gateway = new Gateway(options.listen, sequencer);
   const listening = await gateway.start();
+  options.onListening?.(listening);
   return launch(options.processes, sequencer, gateway, listening, () => { stdin.close(); sequencer.end(); void gateway.close(); });
 }
 
