@@ -152,12 +152,13 @@ describe('diff: progress, colour, a reader that goes away', () => {
 describe('replay, cluster and errors', () => {
   it('a long replay shows the events verified so far, then erases the line', () => {
     const trace = join(tempDir(), 'heavy.rct');
-    expect(runCli(['record', '-o', trace, wasm('syscall_heavy'), '--', '1000000']).exitCode).toBe(0);
+    expect(runCli(['record', '-o', trace, wasm('syscall_heavy'), '--', '8000000']).exitCode).toBe(0);
     const r = runCli(['replay', '-q', trace], '', undefined, { REPLICODE_PROGRESS: '1' });
     expect(r.exitCode).toBe(0);
-    // 2M events take over a second to replay; the line is read from the worker every 250 ms.
+    // 16M events take over a second to replay (~12M a second on a quiet machine); the line is
+    // read from the worker every 250 ms.
     expect(r.stderr).toMatch(/^\rreplay: \d+ events verified\x1b\[K/);
-    expect(r.stderr).toMatch(/\r\x1b\[Kreplicode: replay matches the recording: 2000005 events/);
+    expect(r.stderr).toMatch(/\r\x1b\[Kreplicode: replay matches the recording: 16000005 events/);
     expect(runCli(['replay', '-q', trace]).stderr).toMatch(/^replicode: replay matches/);
   });
 

@@ -105,7 +105,7 @@ describe('output of a guest that never stops', () => {
       const cli = start(['run', loopWat]);
       await stdoutShows(cli, threeLines);
       cli.child.kill(signal);
-      expect(await cli.exited).toBe(130);
+      expect(await cli.exited, `signal ${cli.child.signalCode}; stderr: ${cli.stderr()}`).toBe(130);
       expect(cli.stdout()).toBe(threeLines);
     });
   }
