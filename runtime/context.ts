@@ -23,6 +23,27 @@ export interface KernelContext {
   readonly env: readonly string[];
   /** Names sock_getaddrinfo resolves (--host NAME=IP), besides numbers and localhost. */
   readonly hosts: readonly (readonly [string, string])[];
+  /** Bytes the next fd_write takes in place of its iovec's (see StagedWrite). */
+  readonly staged: StagedWrite;
+}
+
+/**
+ * A write's bytes where they already are, for the next fd_write to take instead of the bytes its
+ * iovec names: a WASI 0.2 stream write (runtime/p2) makes the same traced fd_write call as ever
+ * (same arguments, so the same event and fingerprint) without first copying the guest's bytes
+ * and an iovec into its scratch memory, which no state hash covers. fd_write takes it before
+ * anything it does can fail, so a staged write never outlives the call it was staged for.
+ */
+export class StagedWrite {
+  source: Uint8Array | null = null;
+  at = 0;
+  length = 0;
+
+  stage(source: Uint8Array, at: number, length: number): void {
+    this.source = source;
+    this.at = at;
+    this.length = length;
+  }
 }
 
 /**

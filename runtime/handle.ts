@@ -30,6 +30,8 @@ export abstract class Handle {
   write(_buffers: Uint8Array[]): number { throw new WasiError(Errno.BADF); }
   /** fd_write of the one iovec at `iovPtr` (its commonest call): a handle may read it in place rather than through views. */
   writeIovec(memory: GuestMemory, iovPtr: number): number { return this.write(readIovecs(memory, iovPtr, 1)); }
+  /** fd_write of `source[at, at + length)`, a staged write (StagedWrite). */
+  writeRange(source: Uint8Array, at: number, length: number): number { return this.write([source.subarray(at, at + length)]); }
   pwrite(_buffers: Uint8Array[], _offset: bigint): number { throw new WasiError(Errno.SPIPE); }
   seek(_offset: bigint, _whence: number): bigint { throw new WasiError(Errno.SPIPE); }
   tell(): bigint { throw new WasiError(Errno.SPIPE); }

@@ -1,7 +1,7 @@
 import { fingerprint, fingerprintSeed, mixArgument, syscallId, syscallTable } from '../formats/index.js';
 import { RealClock, VirtualClock, type GuestClock } from './clock.js';
 import type { ProcessConfig } from './config.js';
-import type { KernelContext, SyscallTable } from './context.js';
+import { StagedWrite, type KernelContext, type SyscallTable } from './context.js';
 import type { HostEffects } from './effects/types.js';
 import { WasiError } from './errno.js';
 import { FdTable } from './fdtable.js';
@@ -37,6 +37,7 @@ export class Kernel implements KernelContext {
   readonly args: readonly string[];
   readonly env: readonly string[];
   readonly hosts: readonly (readonly [string, string])[];
+  readonly staged = new StagedWrite();
   private guestMemory: GuestMemory | undefined;
   private wasmMemory: WebAssembly.Memory | undefined;
   private globals: [string, WebAssembly.Global][] = [];

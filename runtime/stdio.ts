@@ -89,9 +89,13 @@ export class OutputHandle extends Handle {
     const ptr = view.getUint32(base, true);
     const length = view.getUint32(base + 4, true);
     const at = memory.checkRange(ptr, length);
+    return this.writeRange(memory.octetsView(), at, length);
+  }
+
+  override writeRange(source: Uint8Array, at: number, length: number): number {
     if (length === 0) return 0;
     if (this.effects.outputClosed(this.stream)) throw new WasiError(Errno.PIPE);
-    this.effects.writeOutput(this.stream, memory.octetsView(), at, length);
+    this.effects.writeOutput(this.stream, source, at, length);
     return length;
   }
 

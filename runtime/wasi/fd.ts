@@ -18,9 +18,14 @@ export function fdSyscalls(ctx: KernelContext): SyscallTable {
       ctx.memory.setU32(nreadPtr, n);
     },
     fd_write(fd: number, iovsPtr: number, iovsLen: number, nwrittenPtr: number) {
+      // A staged write (StagedWrite) is taken first, whatever happens next.
+      const { staged } = ctx;
+      const source = staged.source;
+      staged.source = null;
       const handle = fds.get(fd, Rights.FD_WRITE);
       ctx.memory.checkRange(nwrittenPtr, 4);
-      const n = iovsLen === 1 ? handle.writeIovec(ctx.memory, iovsPtr) : handle.write(readIovecs(ctx.memory, iovsPtr, iovsLen));
+      const n = source !== null ? handle.writeRange(source, staged.at, staged.length)
+        : iovsLen === 1 ? handle.writeIovec(ctx.memory, iovsPtr) : handle.write(readIovecs(ctx.memory, iovsPtr, iovsLen));
       ctx.memory.setU32(nwrittenPtr, n);
     },
     fd_pread(fd: number, iovsPtr: number, iovsLen: number, offset: bigint, nreadPtr: number) {
