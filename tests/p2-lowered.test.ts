@@ -1,23 +1,27 @@
 // The hand-lowered stream write (runtime/p2/lowered.ts): OutputStream.writeGuest reads the guest's
 // bytes straight from its memory and must answer, and call the kernel, exactly as jco's lifting
-// followed by OutputStream.write does, for every length and for a closed stdout; and the rewrite
-// leaves a trampoline of any other shape as jco wrote it.
+// followed by OutputStream.write does, for every length and for a closed stdout; writeLowered
+// also stores an ok itself, only where jco's lowering would have; monotonic-clock's core `now`
+// answers and calls the kernel as the host function does; and the rewrite leaves a trampoline of
+// any other shape as jco wrote it.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Kernel, MemoryEffects, processConfig } from '../dist/runtime/index.js';
 import { componentHost, KernelCalls, lowerHotImports } from '../dist/runtime/p2/index.js';
 
 /** A kernel's stdout stream as the component host serves it, the syscalls it makes, and its output. */
-function stdout(closed = false) {
+function stdout(closed = false, tracerEnter?: () => void) {
   const effects = new MemoryEffects();
   if (closed) effects.outputClosed = () => true;
   // Each call's id and the fingerprint of its arguments, as a trace keeps them; then its errno.
   const calls: string[] = [];
-  const tracer = { wantsArguments: false, enter: (id: number, fingerprint: number) => { calls.push(`${id} ${fingerprint}`); }, exit: (errno: number) => { calls.push(`-> ${errno}`); } };
+  const tracer = { wantsArguments: false, enter: (id: number, fingerprint: number) => { tracerEnter?.(); calls.push(`${id} ${fingerprint}`); }, exit: (errno: number) => { calls.push(`-> ${errno}`); } };
   const kernel = new Kernel(processConfig({ args: ['t'] }), effects);
   const kernelCalls = new KernelCalls(kernel.imports(tracer)['wasi_snapshot_preview1'] as never);
   kernel.attachMemory(kernelCalls.scratch);
   const host = componentHost(kernel, kernelCalls) as Record<string, Record<string, any>>;
-  return { stream: host['wasi:cli/stdout']!.getStdout(), calls, effects };
+  return { stream: host['wasi:cli/stdout']!.getStdout(), calls, effects, host, kernelCalls };
 }
 
 /** jco's path: the list copied out of memory, then write, whose throw is the call's err. */
@@ -74,7 +78,103 @@ describe('a hand-lowered stream write', () => {
   });
 });
 
+describe('a hand-lowered stream write that stores its ok', () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const guest = new Uint8Array(memory.buffer);
+  const retptr = 4000;
+
+  it.each([[1], [32]])('of %i bytes: ok stored at the result pointer, the same kernel calls as writeGuest', (len) => {
+    guest.fill(0x61, 0, 64);
+    guest[retptr] = 0xee;
+    const lowered = stdout();
+    const plain = stdout();
+    expect(lowered.stream.writeLowered(memory, 10, len, retptr)).toBe(true);
+    expect(guest[retptr]).toBe(0);
+    expect(plain.stream.writeGuest(memory, 10, len)).toEqual({ tag: 'ok', val: undefined });
+    expect(lowered.calls).toEqual(plain.calls);
+    expect(lowered.effects.stdout).toBe('a'.repeat(len));
+  });
+
+  it('leaves the store to jco\'s lowering (which traps) when the result pointer is not in memory, after the same write', () => {
+    for (const bad of [-1, -2147483648, guest.length, guest.length + 7]) {
+      const lowered = stdout();
+      const plain = stdout();
+      expect(lowered.stream.writeLowered(memory, 10, 1, bad)).toEqual({ tag: 'ok', val: undefined });
+      plain.stream.writeGuest(memory, 10, 1);
+      expect(lowered.calls).toEqual(plain.calls);
+    }
+  });
+
+  it('answers as writeGuest, storing nothing, for an empty or long write, a closed stdout and a list outside memory', () => {
+    guest[retptr] = 0xee;
+    const cases: [boolean, number, number][] = [[false, 10, 0], [false, 10, 33], [false, 10, 5000], [true, 10, 1], [false, guest.length - 1, 2]];
+    for (const [closed, ptr, len] of cases) {
+      const lowered = stdout(closed);
+      const plain = stdout(closed);
+      expect(lowered.stream.writeLowered(memory, ptr, len, retptr)).toEqual(plain.stream.writeGuest(memory, ptr, len));
+      expect(lowered.calls).toEqual(plain.calls);
+      expect(guest[retptr]).toBe(0xee);
+    }
+  });
+});
+
+describe('monotonic-clock now as a core function', () => {
+  it('answers the host function\'s time and makes the same kernel call', () => {
+    const a = stdout();
+    const b = stdout();
+    const now = a.host['wasi:clocks/monotonic-clock']!.now;
+    const core = b.host['wasi:clocks/monotonic-clock']!.now.coreFunction;
+    expect(typeof core).toBe('function');
+    for (let i = 0; i < 3; i++) expect(core()).toBe(now());
+    expect(b.calls).toEqual(a.calls);
+    expect(b.calls.length).toBe(6);
+  });
+
+  it('gives back a time past 2^63 as the same 64 bits (the adapter reads them as an i64)', () => {
+    // A kernel whose clock_time_get leaves 2^64 - 2 in the result slot.
+    let slot: DataView | undefined;
+    const forged = new KernelCalls({ fd_write: () => 0, fd_read: () => 0, clock_time_get: () => { slot!.setBigUint64(8, 2n ** 64n - 2n, true); return 0; } } as never);
+    slot = forged.view;
+    expect(BigInt.asUintN(64, forged.monotonicNowCore()())).toBe(2n ** 64n - 2n);
+  });
+
+  it('throws what the kernel call threw, and an errno as CallFailed, to its caller', () => {
+    const stop = new Error('the trace ends here');
+    const { host } = stdout(false, () => { throw stop; });
+    expect(() => host['wasi:clocks/monotonic-clock']!.now.coreFunction()).toThrow(stop);
+    const failing = new KernelCalls({ fd_write: () => 0, fd_read: () => 0, clock_time_get: () => 28 } as never);
+    expect(() => failing.monotonicNowCore()()).toThrow(expect.objectContaining({ errno: 28 }));
+  });
+});
+
 describe('the rewrite of the bindings', () => {
+  // jco 1.35's blocking-write-and-flush trampoline for the preview1 adapter, after guard.ts and
+  // direct-imports.ts (what lowerHotImports is given).
+  const jco = readFileSync(join(import.meta.dirname, 'fixtures', 'p2-lowered', 'blocking-write-and-flush.js.txt'), 'utf8');
+  const earlyReturn = 'if (ret === true) return;';
+
+  it('calls writeLowered, which returns from the trampoline once it stored ok, where jco\'s ok stores only that byte', () => {
+    const { js, lowered } = lowerHotImports(jco);
+    expect(lowered).toBe(1);
+    expect(js).toContain('ret = rscLowered.writeLowered(memory0, arg1 >>> 0, arg2 >>> 0, arg3);');
+    expect(js.split(earlyReturn).length).toBe(2);
+  });
+
+  it('does not return early when jco\'s lowering does more than store the ok byte', () => {
+    const okStore = '        dataView(memory0).setInt8(arg3 + 0, 0, true);\n';
+    expect(jco).toContain(okStore);
+    const variants = [
+      jco.replace(okStore, `${okStore}        dataView(memory0).setInt32(arg3 + 4, 1, true);\n`),
+      jco.replace('    void 0;\n  }\n  _trampoline21.fnName', '    void 0;\n    somethingAfter();\n  }\n  _trampoline21.fnName'),
+      jco.replace(okStore, okStore.replace('memory0', 'memory1')),
+    ];
+    for (const variant of variants) {
+      expect(variant).not.toBe(jco);
+      const { js } = lowerHotImports(variant);
+      expect(js).not.toContain(earlyReturn);
+    }
+  });
+
   const trampoline = (body: string, fnName = 'wasi:io/streams@0.2.3#blockingWriteAndFlush') =>
     `  const _trampoline7 = function(arg0, arg1, arg2, arg3) {\n${body}\n  }\n  _trampoline7.fnName = '${fnName}';\n`;
 

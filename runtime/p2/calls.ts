@@ -2,6 +2,7 @@
 // preview1 (paths, buffers, result slots) live in a scratch memory RepliCode owns, and every call
 // goes through the kernel's (traced) syscall boundary, so each one is one trace event exactly as
 // a preview1 module's call would be. See docs/design.md, "WASI 0.2 components".
+import { ClockId } from '../abi.js';
 import { Errno, WasiError, type ErrnoValue } from '../errno.js';
 import { maxPathBytes } from '../fs/resolve.js';
 import { GuestMemory } from '../memory.js';
@@ -19,6 +20,30 @@ const scratchPages = (Scratch.data + Scratch.dataBytes) / 65536;
 const utf8 = new TextEncoder();
 /** Up to this many bytes, staging copies byte by byte rather than with TypedArray.prototype.set. */
 export const smallCopyBytes = 32;
+
+/**
+ * (module
+ *   (import "k" "memory" (memory 0))
+ *   (import "k" "tick" (func $tick (result i32)))      ;; clock_time_get(MONOTONIC, 1, out): errno
+ *   (import "k" "fail" (func $fail (param i32)))       ;; throws CallFailed(errno)
+ *   (func (export "now") (result i64) (local $errno i32)
+ *     (if (local.tee $errno (call $tick)) (then (call $fail (local.get $errno)) unreachable))
+ *     (i64.load (i32.const Scratch.out))))
+ */
+const monotonicNowModule = (() => {
+  if (Scratch.out >= 64 || Scratch.out % 8 !== 0) throw new Error('Scratch.out must be a one-byte, 8-aligned offset');
+  const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
+  const section = (id: number, bytes: number[]) => [id, bytes.length, ...bytes];
+  const body = [1, 1, 0x7f, 0x10, 0, 0x22, 0, 0x04, 0x40, 0x20, 0, 0x10, 1, 0x00, 0x0b, 0x41, Scratch.out, 0x29, 3, 0, 0x0b];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, [3, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 0, 0x60, 0, 1, 0x7e]),
+    ...section(2, [3, ...name('k'), ...name('memory'), 2, 0, 0, ...name('k'), ...name('tick'), 0, 0, ...name('k'), ...name('fail'), 0, 1]),
+    ...section(3, [1, 2]),
+    ...section(7, [1, ...name('now'), 0, 2]),
+    ...section(10, [1, body.length, ...body]),
+  ]);
+})();
 
 /** Thrown by a call that returned an errno: the interface turns it into its own error type. */
 export class CallFailed extends Error {
@@ -110,6 +135,22 @@ export class KernelCalls {
     if (errno !== 0) throw new CallFailed(errno as ErrnoValue);
     return this.view.getBigUint64(Scratch.out, true);
   }
+
+  /**
+   * monotonic-clock `now` as a core function (`() -> i64`), made on first use: the kernel's
+   * clock_time_get writes the time into the scratch memory, and the function loads it from there,
+   * so no BigInt is made for it and none converted back (see monotonicNowModule).
+   */
+  monotonicNowCore(): () => bigint {
+    if (this.nowCore === undefined) {
+      const tick = (): number => this.clockTimeGet(ClockId.MONOTONIC, 1n, Scratch.out);
+      const fail = (errno: number): never => { throw new CallFailed(errno as ErrnoValue); };
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(monotonicNowModule), { k: { memory: this.scratch, tick, fail } });
+      this.nowCore = instance.exports.now as () => bigint;
+    }
+    return this.nowCore;
+  }
+  private nowCore: (() => bigint) | undefined;
 
   private syscall(name: string): Syscall {
     const fn = this.table[name];

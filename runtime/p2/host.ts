@@ -5,7 +5,7 @@ import { ClockId, FileType } from '../abi.js';
 import type { Kernel } from '../kernel.js';
 import { CallFailed, Scratch, type KernelCalls } from './calls.js';
 import type { ErrnoValue } from '../errno.js';
-import { loweredByHand } from './lowered.js';
+import { coreFunction, loweredByHand } from './lowered.js';
 import { Descriptor, DirectoryEntryStream, filesystemErrorCode } from './filesystem.js';
 import { httpHost } from './http.js';
 import { InputStream, IoError, OutputStream, Pollable, pollList } from './streams.js';
@@ -30,6 +30,9 @@ export function componentHost(kernel: Kernel, calls: KernelCalls): Record<string
     if (errno !== 0) throw new CallFailed(errno as ErrnoValue);
     return calls.view.getBigUint64(Scratch.out, true);
   }, { [loweredByHand]: true });
+  // What the core modules import in its trampoline's place (lowered.ts), made when the bindings
+  // ask (checkServed builds a host without calls to list what is served).
+  Object.defineProperty(monotonicNow, coreFunction, { get: () => calls.monotonicNowCore() });
   const clockRes = (id: number): bigint => { calls.call('clock_res_get', id, Scratch.out); return calls.mem.u64(Scratch.out); };
   const datetime = (ns: bigint) => ({ seconds: ns / 1_000_000_000n, nanoseconds: Number(ns % 1_000_000_000n) });
   // From the kernel's random source (seeded, or the host's under --random os, recorded): random_get.

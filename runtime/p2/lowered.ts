@@ -7,9 +7,12 @@
 // The fast path is taken only when the borrowed handle names a live object of our own class (by
 // identity) that declares `loweredByHand`; anything else (a bad handle, a list outside memory,
 // which the method reports by answering undefined) runs jco's own lifting as before, which traps.
-// The result is lowered into guest memory by jco's own code in both cases, and the host's
-// throws are caught by jco's own catch clause: only the lifting and the borrow list are skipped,
-// and neither is observable (the borrow list holds host objects only: guard.ts refuses stand-ins).
+// The host's throws are caught by jco's own catch clause, and the result is lowered into guest
+// memory by jco's own code, except in the commonest case: a stream write's `ok`, which is one byte
+// 0 at the result pointer, is stored by the method itself when that byte is in memory (it then
+// answers `true` and the trampoline returns; an out-of-range pointer is left to jco's lowering,
+// which traps). Only the lifting, the borrow list and that one store move, and none of it is
+// observable (the borrow list holds host objects only: guard.ts refuses stand-ins).
 //
 // Like direct-imports.ts, this is a rewrite of generated text and strict about it: a trampoline
 // not exactly of the shape below is left as it was, and `lowered` counts those rewritten (pinned
@@ -20,21 +23,29 @@ export const loweredByHand = 'loweredByHand';
 
 /**
  * The hand-lowered methods: the method jco's trampoline calls (by its JS name), the one called
- * instead, and its arguments. `list` methods take (memory, ptr >>> 0, len >>> 0) of their one
- * list<u8> argument and answer undefined when [ptr, ptr + len) is not in memory.
+ * instead, and its arguments. `list` methods take (memory, ptr >>> 0, len >>> 0, retptr) of their
+ * one list<u8> argument and the result pointer, answer undefined when [ptr, ptr + len) is not in
+ * memory, and `true` when they have stored a result<_, E>'s ok (one byte 0) at retptr themselves.
  */
 type Method = { readonly cls: string; readonly via: string; readonly args: 'list' | 'none' };
 const hot: Readonly<Record<string, Method | 'u64'>> = {
-  'wasi:io/streams#blockingWriteAndFlush': { cls: 'OutputStream', via: 'writeGuest', args: 'list' },
-  'wasi:io/streams#write': { cls: 'OutputStream', via: 'writeGuest', args: 'list' },
+  'wasi:io/streams#blockingWriteAndFlush': { cls: 'OutputStream', via: 'writeLowered', args: 'list' },
+  'wasi:io/streams#write': { cls: 'OutputStream', via: 'writeLowered', args: 'list' },
   'wasi:io/streams#checkWrite': { cls: 'OutputStream', via: 'checkWriteResult', args: 'none' },
   // A function returning a u64: when ours declares `loweredByHand`, it always answers a bigint in
   // [0, 2^64), which toUint64 would give back unchanged (as a new BigInt).
   'wasi:clocks/monotonic-clock#now': 'u64',
 };
 
+/**
+ * What a `u64` host function of ours may also declare: a getter of a core function of the same
+ * type (`() -> i64`) that does the same, which the core modules then import in place of the
+ * trampoline (`coreImports`).
+ */
+export const coreFunction = 'coreFunction';
+
 /** Names this lowering in the transpile cache's key: bump it with any change to the text written here. */
-export const loweredTag = 'lowered 2';
+export const loweredTag = 'lowered 4';
 
 const trampolineAt = /  const (_trampoline\d+) = function\(([^)]*)\) \{\n/g;
 
@@ -43,6 +54,7 @@ export function lowerHotImports(source: string): { js: string; lowered: number }
   let js = '';
   let from = 0;
   let lowered = 0;
+  const u64s: { name: string; fn: string }[] = [];
   for (const m of source.matchAll(trampolineAt)) {
     const name = m[1]!;
     const end = source.indexOf(`\n  }\n  ${name}.fnName = '`, m.index);
@@ -55,8 +67,24 @@ export function lowerHotImports(source: string): { js: string; lowered: number }
     js += `${source.slice(from, m.index + m[0].length)}${body}`;
     from = end;
     lowered++;
+    if (spec === 'u64') u64s.push({ name, fn: u64Call.exec(jco)![1]! });
   }
-  return { js: js + source.slice(from), lowered };
+  return { js: u64s.reduce((text, { name, fn }) => coreImports(text, name, fn), js + source.slice(from)), lowered };
+}
+
+/**
+ * The core modules' imports of a u64 trampoline (`Object.assign(trampolineN, ...)` in their import
+ * objects) given our function's core function instead, when it has one. Only for a trampoline
+ * that direct-imports.ts made direct (`let trampolineN = _trampolineN;`: no task around it), so
+ * all the trampoline did besides calling ours was its catch clause, whose markTrapped acts on a
+ * WebAssembly.RuntimeError only, which our clock never throws: the core function's throws (our
+ * CallFailed, or whatever the kernel's boundary throws) reach the caller as the trampoline's did.
+ */
+function coreImports(js: string, name: string, fn: string): string {
+  const alias = name.slice(1);
+  if (js.split(`\n  let ${alias} = ${name};`).length !== 2) return js;
+  const entry = `Object.assign(${alias}, { _jcoMaySuspend: false })`;
+  return js.split(entry).join(`Object.assign(${fn}.${loweredByHand} === true && ${fn}.${coreFunction} !== undefined ? ${fn}.${coreFunction} : ${alias}, { _jcoMaySuspend: false })`);
 }
 
 /** A borrowed `self` handle looked up in its tables, as jco writes it (after guard.ts's patch). */
@@ -78,7 +106,8 @@ function loweredBody(body: string, params: readonly string[], spec: Method): str
   let args: string;
   if (spec.args === 'list') {
     if (!list || params.length !== 4 || call[4] !== list[3] || list.index > call.index) return undefined;
-    args = `${list[4]}, arg1 >>> 0, arg2 >>> 0`;
+    if (!storesOkOnly(body.slice(lower.index), list[4]!)) return undefined;
+    args = `${list[4]}, arg1 >>> 0, arg2 >>> 0, arg3`;
   } else {
     if (list || params.length !== 2 || call[4] !== '') return undefined;
     args = '';
@@ -95,11 +124,24 @@ function loweredBody(body: string, params: readonly string[], spec: Method): str
     if (rscLowered !== undefined && rscLowered.constructor === ${cls} && ${cls}.${loweredByHand} === true) {
       try {
         ret = rscLowered.${spec.via}(${args});
-      }${call[5]}
+      }${call[5]}${spec.args === 'list' ? '\n      if (ret === true) return;' : ''}
     }
     if (ret === undefined) {
 ${lifting}
     }${lowerRet}`;
+}
+
+/**
+ * Whether jco's lowering (from `var variantN = ret;` to the end of the trampoline) is one switch
+ * on a result whose `ok` case stores only the byte 0 at arg3 in `memory`, and nothing follows the
+ * switch: then a method that stored that byte itself may return from the trampoline at once.
+ */
+function storesOkOnly(lowerRet: string, memory: string): boolean {
+  const ok = new RegExp(`^\\n    var (variant\\d+) = ret;\\n    switch \\(\\1\\.tag\\) \\{\\n      case 'ok': \\{\\n        const e = \\1\\.val;\\n        dataView\\(${memory}\\)\\.setInt8\\(arg3 \\+ 0, 0, true\\);\\n *\\n        break;\\n      \\}\\n      case 'err': \\{\\n`);
+  // The statements at the trampoline's own level: the variable, the switch, its end, and jco's
+  // debug log (void 0 once transpile.ts has removed it).
+  const top = lowerRet.split('\n').filter((line) => /^ {4}\S/.test(line));
+  return ok.test(lowerRet) && top.length === 4 && top[2] === '    }' && top[3] === '    void 0;';
 }
 
 /** A function's call and its u64 result, as jco writes them for a function without parameters. */

@@ -122,7 +122,7 @@ const writable = Object.freeze({ tag: 'ok', val: BigInt(Scratch.dataBytes) });
 type StreamResult = typeof streamOk | { tag: 'err'; val: unknown };
 
 export class OutputStream {
-  /** writeGuest and checkWriteResult serve the hand-lowered calls (lowered.ts). */
+  /** writeLowered and checkWriteResult serve the hand-lowered calls (lowered.ts). */
   static readonly [loweredByHand] = true;
 
   constructor(readonly calls: KernelCalls, readonly target: Target) {}
@@ -135,22 +135,35 @@ export class OutputStream {
     if (result !== streamOk) throw { payload: result.val };
   }
   /**
-   * write and blocking-write-and-flush, hand-lowered: the guest's bytes [ptr, ptr + len) written
-   * straight from its memory; undefined, having done nothing, when they are not in it.
+   * write and blocking-write-and-flush as their trampolines call them (lowered.ts): `true` when the
+   * guest's bytes [ptr, ptr + len) were written whole and the call's ok stored at `retptr` (the
+   * i32 the guest passed, where jco's lowering would store it); otherwise writeGuest's answer, for
+   * jco's lowering to store (it traps on a retptr outside memory, as before).
    */
-  writeGuest(memory: WebAssembly.Memory, ptr: number, len: number): StreamResult | undefined {
-    const { calls, target } = this;
+  writeLowered(memory: WebAssembly.Memory, ptr: number, len: number, retptr: number): true | StreamResult | undefined {
+    const { calls } = this;
     const bytes = calls.guestBytes(memory);
-    if (ptr + len > bytes.length) return undefined;
-    if (target.offset !== null || len === 0 || len > smallCopyBytes) return this.writeFrom(bytes, ptr, len);
+    if (len > smallCopyBytes || len === 0 || ptr + len > bytes.length || this.target.offset !== null) return this.writeGuest(memory, ptr, len);
     // A few bytes to stdio or a pipe, the commonest call: staged and written in one flat piece
     // (in a fresh worker each helper runs unoptimised for a while, see writeFrom).
     const { octets, view } = calls;
     for (let i = 0; i < len; i++) octets[Scratch.data + i] = bytes[ptr + i]!;
     view.setUint32(Scratch.iovec, Scratch.data, true);
     view.setUint32(Scratch.iovec + 4, len, true);
-    const errno = calls.fdWrite(target.fd, Scratch.iovec, 1, Scratch.out);
-    return errno === 0 && view.getUint32(Scratch.out, true) === len ? streamOk : this.afterFirstWrite(errno, bytes, ptr, len);
+    const errno = calls.fdWrite(this.target.fd, Scratch.iovec, 1, Scratch.out);
+    if (errno !== 0 || view.getUint32(Scratch.out, true) !== len) return this.afterFirstWrite(errno, bytes, ptr, len);
+    // The guest's memory cannot have grown meanwhile: the kernel wrote only the scratch memory.
+    if (!(retptr >= 0 && retptr < bytes.length)) return streamOk;
+    bytes[retptr] = 0;
+    return true;
+  }
+  /**
+   * The guest's bytes [ptr, ptr + len) written straight from its memory: the call's result, or
+   * undefined, having done nothing, when they are not in it.
+   */
+  writeGuest(memory: WebAssembly.Memory, ptr: number, len: number): StreamResult | undefined {
+    const bytes = this.calls.guestBytes(memory);
+    return ptr + len > bytes.length ? undefined : this.writeFrom(bytes, ptr, len);
   }
   blockingWriteAndFlush(contents: Uint8Array): void { this.write(contents); }
   flush(): void { /* every write reached the kernel */ }
