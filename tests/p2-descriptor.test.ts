@@ -12,7 +12,7 @@ const text = (b: Uint8Array) => new TextDecoder().decode(b);
 function dataDir(): { dir: any; host: Record<string, Record<string, any>> } {
   const effects = new MemoryEffects({ stdin: '', trees: { '/host/data': { kind: 'dir', entries: [['old.txt', { kind: 'file', data: bytes('0123456789') }]] } } });
   const kernel = new Kernel(processConfig({ args: ['t'], preopens: [{ hostPath: '/host/data', guestPath: '/data' }] }), effects);
-  const calls = new KernelCalls(kernel.imports()['wasi_snapshot_preview1'] as never);
+  const calls = new KernelCalls(kernel.imports()['wasi_snapshot_preview1'] as never, kernel.staged);
   kernel.attachMemory(calls.scratch);
   const host = componentHost(kernel, calls) as Record<string, Record<string, any>>;
   const [[dir, name]] = host['wasi:filesystem/preopens']!.getDirectories();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Kernel, MemoryEffects, processConfig } from '../dist/runtime/index.js';
 import { componentHost, KernelCalls, lowerHotImports } from '../dist/runtime/p2/index.js';
+import { StagedWrite } from '../dist/runtime/context.js';
 
 /** A kernel's stdout stream as the component host serves it, the syscalls it makes, and its output. */
 function stdout(closed = false, tracerEnter?: () => void) {
@@ -18,7 +19,7 @@ function stdout(closed = false, tracerEnter?: () => void) {
   const calls: string[] = [];
   const tracer = { wantsArguments: false, enter: (id: number, fingerprint: number) => { tracerEnter?.(); calls.push(`${id} ${fingerprint}`); }, exit: (errno: number) => { calls.push(`-> ${errno}`); } };
   const kernel = new Kernel(processConfig({ args: ['t'] }), effects);
-  const kernelCalls = new KernelCalls(kernel.imports(tracer)['wasi_snapshot_preview1'] as never);
+  const kernelCalls = new KernelCalls(kernel.imports(tracer)['wasi_snapshot_preview1'] as never, kernel.staged);
   kernel.attachMemory(kernelCalls.scratch);
   const host = componentHost(kernel, kernelCalls) as Record<string, Record<string, any>>;
   return { stream: host['wasi:cli/stdout']!.getStdout(), calls, effects, host, kernelCalls };
@@ -83,8 +84,8 @@ describe('a hand-lowered stream write that stores its ok', () => {
   const guest = new Uint8Array(memory.buffer);
   const retptr = 4000;
 
-  it.each([[1], [32]])('of %i bytes: ok stored at the result pointer, the same kernel calls as writeGuest', (len) => {
-    guest.fill(0x61, 0, 64);
+  it.each([[1], [32], [33], [3000]])('of %i bytes: ok stored at the result pointer, the same kernel calls as writeGuest', (len) => {
+    guest.fill(0x61, 0, 3100);
     guest[retptr] = 0xee;
     const lowered = stdout();
     const plain = stdout();
@@ -105,15 +106,21 @@ describe('a hand-lowered stream write that stores its ok', () => {
     }
   });
 
-  it('answers as writeGuest, storing nothing, for an empty or long write, a closed stdout and a list outside memory', () => {
-    guest[retptr] = 0xee;
-    const cases: [boolean, number, number][] = [[false, 10, 0], [false, 10, 33], [false, 10, 5000], [true, 10, 1], [false, guest.length - 1, 2]];
-    for (const [closed, ptr, len] of cases) {
+  it('answers as writeGuest, storing nothing, for an empty write, a closed stdout, a list outside memory and a write of more than one chunk', () => {
+    // Three pages: room for a write one byte longer than a chunk (Scratch.dataBytes, 128 KiB).
+    const large = new WebAssembly.Memory({ initial: 3 });
+    const cases: [WebAssembly.Memory, boolean, number, number][] = [
+      [memory, false, 10, 0], [memory, true, 10, 1], [memory, false, guest.length - 1, 2], [large, false, 0, 128 * 1024 + 1],
+    ];
+    for (const [where, closed, ptr, len] of cases) {
+      const bytes = new Uint8Array(where.buffer);
+      bytes[retptr] = 0xee;
       const lowered = stdout(closed);
       const plain = stdout(closed);
-      expect(lowered.stream.writeLowered(memory, ptr, len, retptr)).toEqual(plain.stream.writeGuest(memory, ptr, len));
+      expect(lowered.stream.writeLowered(where, ptr, len, retptr)).toEqual(plain.stream.writeGuest(where, ptr, len));
       expect(lowered.calls).toEqual(plain.calls);
-      expect(guest[retptr]).toBe(0xee);
+      expect(lowered.effects.stdout).toBe(plain.effects.stdout);
+      expect(bytes[retptr]).toBe(0xee);
     }
   });
 });
@@ -133,7 +140,7 @@ describe('monotonic-clock now as a core function', () => {
   it('gives back a time past 2^63 as the same 64 bits (the adapter reads them as an i64)', () => {
     // A kernel whose clock_time_get leaves 2^64 - 2 in the result slot.
     let slot: DataView | undefined;
-    const forged = new KernelCalls({ fd_write: () => 0, fd_read: () => 0, clock_time_get: () => { slot!.setBigUint64(8, 2n ** 64n - 2n, true); return 0; } } as never);
+    const forged = new KernelCalls({ fd_write: () => 0, fd_read: () => 0, clock_time_get: () => { slot!.setBigUint64(8, 2n ** 64n - 2n, true); return 0; } } as never, new StagedWrite());
     slot = forged.view;
     expect(BigInt.asUintN(64, forged.monotonicNowCore()())).toBe(2n ** 64n - 2n);
   });
@@ -142,7 +149,7 @@ describe('monotonic-clock now as a core function', () => {
     const stop = new Error('the trace ends here');
     const { host } = stdout(false, () => { throw stop; });
     expect(() => host['wasi:clocks/monotonic-clock']!.now.coreFunction()).toThrow(stop);
-    const failing = new KernelCalls({ fd_write: () => 0, fd_read: () => 0, clock_time_get: () => 28 } as never);
+    const failing = new KernelCalls({ fd_write: () => 0, fd_read: () => 0, clock_time_get: () => 28 } as never, new StagedWrite());
     expect(() => failing.monotonicNowCore()()).toThrow(expect.objectContaining({ errno: 28 }));
   });
 });

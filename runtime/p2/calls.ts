@@ -5,6 +5,7 @@
 import { ClockId } from '../abi.js';
 import { Errno, WasiError, type ErrnoValue } from '../errno.js';
 import { maxPathBytes } from '../fs/resolve.js';
+import type { StagedWrite } from '../context.js';
 import { GuestMemory } from '../memory.js';
 
 type Syscall = (...args: (number | bigint)[]) => number;
@@ -67,7 +68,11 @@ export class KernelCalls {
   private guestMemory: WebAssembly.Memory | undefined;
   private guestOctets = new Uint8Array(0);
 
-  constructor(private readonly table: Record<string, Syscall>) {
+  /**
+   * `staged`: the kernel's StagedWrite, through which a stream write hands fd_write the guest's
+   * bytes where they are (the same kernel the table's calls go to).
+   */
+  constructor(private readonly table: Record<string, Syscall>, readonly staged: StagedWrite) {
     this.fdWrite = this.syscall('fd_write');
     this.fdRead = this.syscall('fd_read');
     this.clockTimeGet = this.syscall('clock_time_get');

@@ -3,7 +3,7 @@
 // poll_oneoff subscription.
 import { ClockId, EventType, SubclockFlags, SubscriptionLayout } from '../abi.js';
 import { Errno, type ErrnoValue } from '../errno.js';
-import { CallFailed, Scratch, smallCopyBytes, type KernelCalls } from './calls.js';
+import { CallFailed, Scratch, type KernelCalls } from './calls.js';
 import { loweredByHand } from './lowered.js';
 import { errorCode } from './errors.js';
 
@@ -143,14 +143,18 @@ export class OutputStream {
   writeLowered(memory: WebAssembly.Memory, ptr: number, len: number, retptr: number): true | StreamResult | undefined {
     const { calls } = this;
     const bytes = calls.guestBytes(memory);
-    if (len > smallCopyBytes || len === 0 || ptr + len > bytes.length || this.target.offset !== null) return this.writeGuest(memory, ptr, len);
-    // A few bytes to stdio or a pipe, the commonest call: staged and written in one flat piece
-    // (in a fresh worker each helper runs unoptimised for a while, see writeFrom).
-    const { octets, view } = calls;
-    for (let i = 0; i < len; i++) octets[Scratch.data + i] = bytes[ptr + i]!;
-    view.setUint32(Scratch.iovec, Scratch.data, true);
-    view.setUint32(Scratch.iovec + 4, len, true);
-    const errno = calls.fdWrite(this.target.fd, Scratch.iovec, 1, Scratch.out);
+    if (len === 0 || len > Scratch.dataBytes || ptr + len > bytes.length || this.target.offset !== null) return this.writeGuest(memory, ptr, len);
+    // One chunk to stdio, a pipe or a socket, the commonest call: the same fd_write as writeFrom
+    // makes for it (same arguments, so the same event), which takes the guest's bytes where they
+    // are (StagedWrite) rather than a copy in the scratch memory and an iovec pointing at it.
+    const { staged, view } = calls;
+    staged.stage(bytes, ptr, len);
+    let errno: number;
+    try {
+      errno = calls.fdWrite(this.target.fd, Scratch.iovec, 1, Scratch.out);
+    } finally {
+      staged.source = null; // fd_write took it; not if the call stopped before it ran
+    }
     if (errno !== 0 || view.getUint32(Scratch.out, true) !== len) return this.afterFirstWrite(errno, bytes, ptr, len);
     // The guest's memory cannot have grown meanwhile: the kernel wrote only the scratch memory.
     if (!(retptr >= 0 && retptr < bytes.length)) return streamOk;
