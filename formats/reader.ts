@@ -3,7 +3,7 @@
 import { checkFrame, chunksEndAt, readChunk, readFileHeader, readTrailerAt, TraceFormatError, type ByteSource } from './framing.js';
 import {
   decodeRecord, RecordShapeError, type CheckpointRecord, type ExitRecord, type FooterRecord, type InputRecord,
-  type OutputRecord, type StopReason, type TraceHeader, type TraceRecord,
+  type StopReason, type TraceHeader, type TraceRecord,
 } from './records.js';
 
 export interface PlacedRecord {
@@ -202,22 +202,29 @@ export class EventCursor {
     return cursor;
   }
 
+  /**
+   * The next record replay reads. Output records (`record --record-output`) are passed over: a
+   * replay checks output through its hashes, and nothing takes them, so they would pile up in the
+   * look-ahead queue until a long recording no longer replayed.
+   */
   private pull(): TraceRecord | undefined {
-    if (this.ended) return undefined;
-    let next: IteratorResult<PlacedRecord>;
-    try {
-      next = this.source.next();
-    } catch (err) {
-      // A cut-short trace is replayed up to its end (the session says where it ended); damage is not.
-      if (!(err instanceof TraceFormatError) || err.kind !== 'incomplete') throw err;
-      this.ended = true;
-      return undefined;
+    for (;;) {
+      if (this.ended) return undefined;
+      let next: IteratorResult<PlacedRecord>;
+      try {
+        next = this.source.next();
+      } catch (err) {
+        // A cut-short trace is replayed up to its end (the session says where it ended); damage is not.
+        if (!(err instanceof TraceFormatError) || err.kind !== 'incomplete') throw err;
+        this.ended = true;
+        return undefined;
+      }
+      if (next.done) { this.ended = true; return undefined; }
+      if (next.value.chunkOffset !== this.chunkOffset) this.takenInChunk = 0;
+      this.takenInChunk++;
+      this.chunkOffset = next.value.chunkOffset;
+      if (next.value.record.kind !== 'output') return next.value.record;
     }
-    if (next.done) { this.ended = true; return undefined; }
-    if (next.value.chunkOffset !== this.chunkOffset) this.takenInChunk = 0;
-    this.takenInChunk++;
-    this.chunkOffset = next.value.chunkOffset;
-    return next.value.record;
   }
 
   /**
@@ -289,10 +296,6 @@ export class EventCursor {
 
   checkpoint(): CheckpointRecord | undefined {
     return this.take((r): r is CheckpointRecord => r.kind === 'checkpoint', true);
-  }
-
-  output(): OutputRecord | undefined {
-    return this.take((r): r is OutputRecord => r.kind === 'output', true);
   }
 
   exit(): ExitRecord | undefined {

@@ -126,6 +126,27 @@ describe('replay reports divergence at the right event, exit code 3', () => {
   });
 });
 
+describe('record --record-output', () => {
+  // 100,000 writes: more output records than replay's look-ahead holds (65,536), which it once
+  // queued for ever ("record replay needs is too far ahead").
+  it('keeps every write as an output record; inspect lists them; replay, and replay --from through an index, match', () => {
+    const c = programCases().find((x) => x.name === 'syscall_heavy')!;
+    const { trace, result } = recordCase({ ...c, args: ['100000'] }, ['--record-output']);
+    expect(result.exitCode).toBe(0);
+    const summary = JSON.parse(runCli(['inspect', '--json', trace]).stdout);
+    expect(summary.records.output.count).toBe(100_003); // a write per iteration, then those of the closing summary
+    const listed = runCli(['inspect', '--events', '--kind', 'output', '--from', '5', '--limit', '2', trace]);
+    expect(listed.stdout).toMatch(/stdout: 1 bytes/);
+    const replay = runCli(['replay', '-q', trace]);
+    expect(replay.stderr).toBe('replicode: replay matches the recording: 200005 events, 13 checkpoints verified, guest exit code 0\n');
+    expect(replay.exitCode).toBe(0);
+    expect(runCli(['index', trace]).exitCode).toBe(0);
+    const from = runCli(['replay', '-q', '--from', '150000', trace]);
+    expect(from.stderr).toMatch(/resumed from the snapshot at event \d+/);
+    expect(from.exitCode).toBe(0);
+  });
+});
+
 describe('inspect, and the trace size limit', () => {
   it('inspect summarizes (text and JSON) and lists events by kind', () => {
     const c = programCases().find((x) => x.name === 'clocks')!;
