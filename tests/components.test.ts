@@ -93,6 +93,19 @@ describe('a component\'s trace', () => {
   });
 });
 
+describe('a component of two core modules of guest code', () => {
+  const wat = join(programsDir, 'wat', 'p2_two_cores.wat');
+  // The second module's 0/0: canonical (positive) by default on every machine, so exit 0; x86's own
+  // NaN (negative) without canonicalisation, so exit 1 there (ARM's is positive: not asserted).
+  it('has NaN canonicalisation in its second module too; record and replay agree', () => {
+    const trace = join(tempDir(), 'two-cores.rct');
+    const recorded = runCli(['record', '-o', trace, wat], '', undefined, env);
+    expect(recorded.exitCode, recorded.stderr).toBe(0);
+    expect(runCli(['replay', '-q', trace], '', undefined, env).exitCode).toBe(0);
+    if (process.arch === 'x64') expect(runCli(['run', '--no-canonical-nans', wat], '', undefined, env).exitCode).toBe(1);
+  });
+});
+
 describe('what RepliCode cannot serve is refused before the run', () => {
   const run = (wat: string) => runCli(['run', join(programsDir, 'wat', wat)], '', undefined, env);
 

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { capMemory } from '../memory-limit.js';
 import { ModuleFormatError } from '../module-error.js';
-import { applyRewrites, findRewritten, keepRewritten, rewriteCacheKey, type RewritePass } from '../rewrite/index.js';
+import { applyRewrites, canonicalNansOf, findRewritten, keepRewritten, rewriteCacheKey, type RewritePass } from '../rewrite/index.js';
 import { GuestLinkError } from '../link-check.js';
 import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { componentHost, unservedImports } from './host.js';
@@ -61,8 +61,10 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
   checkServed(t, label);
   const main = `${bindingName}.core.wasm`;
   const cores: Record<string, WebAssembly.Module> = {};
+  const nans = canonicalNansOf(passes);
   for (const [name, core] of Object.entries(t.cores)) {
-    cores[name] = name === main ? await compileMain(core, hash, label, maxMemoryBytes, passes) : await compileCore(core, name, label);
+    cores[name] = name === main ? await compileMain(core, hash, label, maxMemoryBytes, passes)
+      : await compileCore(nans ? applyRewrites(core, otherCorePasses, `component ${hash} ${jcoTag} ${name}`) : core, name, label);
   }
   const codeCache = new Script(bindingsScript(t.js), { filename: bindingsFile }).createCachedData();
   const exported = (iface: string) => t.exports.some((name) => name.startsWith(`wasi:${iface}@0.2.`));
@@ -75,6 +77,15 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
  * the lazy compile it saves: 10-20 ms against ~1.5.)
  */
 export const bindingsScript = (js: string): string => `(function (${hostErrorsParam}) {\n${js}\n})`;
+
+/**
+ * The passes a component's other core modules get (jco's shims, the preview1 adapter, or more
+ * guest code: a component linked from several modules): NaN canonicalisation, since a NaN made
+ * in any of them reaches the guest as one made in the main module would (a float-free module,
+ * as the adapter and the shims are, comes out the same). The stack limit and fuel count the main
+ * module only (docs/design.md, "Component CPU, third pass").
+ */
+const otherCorePasses: readonly RewritePass[] = [{ name: 'canonical-nans' }];
 
 /**
  * The guest's own core module, capped and rewritten (jco's shims are its own code): cached by the
