@@ -66,8 +66,10 @@ export const threadLostMessagePrefix = 'thread worker lost: ';
 export function trapInfo(err: Error): TrapInfo {
   const frames = wasmFrames(err.stack);
   // The stack limit's trap is an `unreachable` in the function the pass adds: report it by name
-  // and show the guest's frames only.
-  if (frames[0]?.name === exhaustedFunctionName) return { message: stackExhaustedMessage, frames: frames.slice(1) };
+  // and show the guest's frames only. V8 puts the module's own name, when its name section has
+  // one, in front ("deep.replicode:call-stack-exhausted": a component's core module named in WAT).
+  const top = frames[0]?.name;
+  if (top === exhaustedFunctionName || top?.endsWith(`.${exhaustedFunctionName}`)) return { message: stackExhaustedMessage, frames: frames.slice(1) };
   return { message: err.message, frames };
 }
 

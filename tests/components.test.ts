@@ -104,6 +104,21 @@ describe('a component of two core modules of guest code', () => {
     expect(runCli(['replay', '-q', trace], '', undefined, env).exitCode).toBe(0);
     if (process.arch === 'x64') expect(runCli(['run', '--no-canonical-nans', wat], '', undefined, env).exitCode).toBe(1);
   });
+
+  // Its second module recursing without end: stopped by the stack limit (each module counts its
+  // own frames), not by V8's own limit ("Maximum call stack size exceeded"), which is not
+  // deterministic; the recording replays to the same trap.
+  it('has the stack limit in its second module too', () => {
+    const deep = join(programsDir, 'wat', 'p2_deep_second_core.wat');
+    const trace = join(tempDir(), 'deep.rct');
+    const recorded = runCli(['record', '-o', trace, deep], '', undefined, env);
+    expect(recorded.exitCode).toBe(134);
+    expect(recorded.stderr).toContain('replicode: guest trapped: call stack exhausted (--max-stack)');
+    expect(recorded.stderr).toMatch(/#0 deep\.down/);
+    const replay = runCli(['replay', '-q', trace], '', undefined, env);
+    expect(replay.stderr).toContain('replicode: replay matches the recording');
+    expect(replay.exitCode).toBe(0);
+  });
 });
 
 describe('what RepliCode cannot serve is refused before the run', () => {

@@ -83,6 +83,15 @@ describe('call stack limit', () => {
     expect(diff.exitCode, diff.stdout).toBe(0);
   });
 
+  it('a module with a name of its own (V8 puts it before each function\'s) is told it ran out of stack, not "unreachable"', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'named.wat'), boundedRecursion(300_000).replace(/^\(module/m, '(module $named'));
+    const r = runCli(['run', join(dir, 'named.wat')]);
+    expect(r.exitCode).toBe(134);
+    expect(r.stderr).toContain(stackTrap);
+    expect(r.stderr).toMatch(/#0 named\./);
+  });
+
   it('a deep but bounded recursion below the limit runs fine', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'deep.wat'), boundedRecursion(75_000)); // 7.8 MB of the default 8 MiB; V8's own stack gave out at 71,000

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { capMemory } from '../memory-limit.js';
 import { ModuleFormatError } from '../module-error.js';
-import { applyRewrites, canonicalNansOf, findRewritten, keepRewritten, rewriteCacheKey, type RewritePass } from '../rewrite/index.js';
+import { applyRewrites, canonicalNansOf, findRewritten, keepRewritten, rewriteCacheKey, stackLimitOf, type RewritePass } from '../rewrite/index.js';
 import { GuestLinkError } from '../link-check.js';
 import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { componentHost, unservedImports } from './host.js';
@@ -61,10 +61,10 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
   checkServed(t, label);
   const main = `${bindingName}.core.wasm`;
   const cores: Record<string, WebAssembly.Module> = {};
-  const nans = canonicalNansOf(passes);
+  const others = otherCorePasses(passes, Object.keys(t.cores).length - 1);
   for (const [name, core] of Object.entries(t.cores)) {
     cores[name] = name === main ? await compileMain(core, hash, label, maxMemoryBytes, passes)
-      : await compileCore(nans ? applyRewrites(core, otherCorePasses, `component ${hash} ${jcoTag} ${name}`) : core, name, label);
+      : await compileCore(applyRewrites(core, others, `component ${hash} ${jcoTag} ${name}`), name, label);
   }
   const codeCache = new Script(bindingsScript(t.js), { filename: bindingsFile }).createCachedData();
   const exported = (iface: string) => t.exports.some((name) => name.startsWith(`wasi:${iface}@0.2.`));
@@ -79,13 +79,22 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
 export const bindingsScript = (js: string): string => `(function (${hostErrorsParam}) {\n${js}\n})`;
 
 /**
- * The passes a component's other core modules get (jco's shims, the preview1 adapter, or more
- * guest code: a component linked from several modules): NaN canonicalisation, since a NaN made
- * in any of them reaches the guest as one made in the main module would (a float-free module,
- * as the adapter and the shims are, comes out the same). The stack limit and fuel count the main
- * module only (docs/design.md, "Component CPU, third pass").
+ * The passes a component's `count` other core modules get (jco's shims, the preview1 adapter, or
+ * more guest code: a component linked from several modules). NaN canonicalisation, since a NaN
+ * made in any of them reaches the guest as one made in the main module would (a float-free
+ * module, as the adapter and the shims are, comes out the same). And the stack limit, each
+ * module counting its own frames: the main one up to --max-stack, the others a share each of
+ * half of it, which the guest thread's stack (twice --max-stack and the host's margin:
+ * guestThreadStackMb) holds with the main module's, so that V8's own limit, which is not
+ * deterministic, is never reached first. Fuel counts the main module only (docs/design.md).
  */
-const otherCorePasses: readonly RewritePass[] = [{ name: 'canonical-nans' }];
+function otherCorePasses(passes: readonly RewritePass[], count: number): RewritePass[] {
+  const out: RewritePass[] = [];
+  const stack = stackLimitOf(passes);
+  if (stack !== undefined && count > 0) out.push({ name: 'stack-limit', maxStackBytes: Math.max(1, Math.floor(stack / (2 * count))) });
+  if (canonicalNansOf(passes)) out.push({ name: 'canonical-nans' });
+  return out;
+}
 
 /**
  * The guest's own core module, capped and rewritten (jco's shims are its own code): cached by the
