@@ -103,7 +103,7 @@ export function runGuest(program: GuestProgram, config: ProcessConfig, effects: 
 }
 
 function runComponent(program: ComponentProgram, kernel: Kernel, session?: GuestSession): GuestOutcome {
-  const { start, main } = startComponent(program, kernel, session?.tracer);
+  const { start, fueled } = startComponent(program, kernel, session?.tracer);
   const { maxFuel } = kernel.config;
   let outcome: GuestOutcome;
   try {
@@ -112,13 +112,16 @@ function runComponent(program: ComponentProgram, kernel: Kernel, session?: Guest
     outcome = { kind: 'exit', exitCode: 0 };
   } catch (err) {
     outcome = caught(err);
-    // As runModule: the fuel pass rewrote the main core module; its trap is an `unreachable`.
-    const fuel = fuelUsedBy(main, maxFuel);
-    if (outcome.kind === 'trap' && fuel !== undefined && fuel > maxFuel!) {
+    // As runModule: the fuel pass rewrote the core modules of guest code, each counting from the
+    // whole --max-fuel; a trap in one that has used it all is an `unreachable` there.
+    const exhausted = fueled.some((instance) => (fuelUsedBy(instance, maxFuel) ?? 0) > maxFuel!);
+    if (outcome.kind === 'trap' && exhausted) {
       outcome = { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: fuelExhaustedMessage, frames: outcome.trap.frames } };
     }
   }
-  return finish(outcome, kernel, session, fuelUsedBy(main, maxFuel));
+  // The fuel used: all of the counting modules' together (the main module's alone but for a component linked from several).
+  const used = fueled.map((instance) => fuelUsedBy(instance, maxFuel));
+  return finish(outcome, kernel, session, used.length === 0 || used.includes(undefined) ? undefined : used.reduce((a, b) => a! + b!, 0));
 }
 
 /** How a run that threw ended; anything but the guest's exit, trap or a session's stop is our bug. */

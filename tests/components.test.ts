@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { compileProgram, rewritePipeline } from '../dist/runtime/index.js';
 import { dataDirFor, expectedStdout, programCases, programsDir, runCli, tempDir, type ProgramCase } from './helpers.js';
 
 const cacheDir = tempDir('replicode-components-cache-');
@@ -115,6 +116,33 @@ describe('a component of two core modules of guest code', () => {
     expect(recorded.exitCode).toBe(134);
     expect(recorded.stderr).toContain('replicode: guest trapped: call stack exhausted (--max-stack)');
     expect(recorded.stderr).toMatch(/#0 deep\.down/);
+    const replay = runCli(['replay', '-q', trace], '', undefined, env);
+    expect(replay.stderr).toContain('replicode: replay matches the recording');
+    expect(replay.exitCode).toBe(0);
+  });
+
+  it('counts fuel in modules of guest code only: not in the preview1 adapter nor jco\'s shims (old traces count the main module only)', async () => {
+    const passes = rewritePipeline({ maxFuel: 1000 });
+    const compile = async (file: string) => await compileProgram(readFileSync(file), file, undefined, passes) as unknown as { fueled: string[]; cores: Record<string, unknown> };
+    for (const name of ['syscall_heavy', 'p2_client', 'js_command']) {
+      const adapted = await compile(join(programsDir, 'build', `${name}.component.wasm`));
+      expect(Object.keys(adapted.cores).length).toBeGreaterThan(2);
+      expect(adapted.fueled).toEqual(['guest.core.wasm']);
+    }
+    expect((await compile(join(programsDir, 'wat', 'p2_spin_second_core.wat'))).fueled).toHaveLength(2);
+  });
+
+  // Its second module looping for ever without a call: --max-fuel stops it there (that module
+  // counts its own fuel); before, nothing did. The fuel used is in the trace, and replays.
+  it('counts fuel in its second module too', () => {
+    const spin = join(programsDir, 'wat', 'p2_spin_second_core.wat');
+    const trace = join(tempDir(), 'spin.rct');
+    const recorded = runCli(['record', '--max-fuel', '1000000', '-o', trace, spin], '', undefined, env);
+    expect(recorded.exitCode).toBe(152);
+    expect(recorded.stderr).toContain('replicode: guest trapped: fuel exhausted (--max-fuel)');
+    const summary = JSON.parse(runCli(['inspect', '--json', trace], '', undefined, env).stdout);
+    expect(summary.exit).toMatchObject({ exitCode: 152 });
+    expect(summary.exit.fuelUsed).toBeGreaterThan(1_000_000);
     const replay = runCli(['replay', '-q', trace], '', undefined, env);
     expect(replay.stderr).toContain('replicode: replay matches the recording');
     expect(replay.exitCode).toBe(0);

@@ -24,6 +24,8 @@ export interface StartedComponent {
   readonly calls: KernelCalls;
   /** The main core module's instance (where the rewriting passes' globals are: the fuel left). */
   readonly main: WebAssembly.Instance;
+  /** The instances of the core modules that count fuel (ComponentProgram.fueled), the main one first. */
+  readonly fueled: readonly WebAssembly.Instance[];
 }
 
 /**
@@ -42,8 +44,11 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
   const instantiate = (script.runInThisContext() as (errors: WeakSet<object>) => Instantiate)(hostErrors);
   let memory: WebAssembly.Memory | undefined;
   let main: WebAssembly.Instance | undefined;
+  const fuelCounting = new Set(program.fueled.map((name) => program.cores[name]));
+  const fueled: WebAssembly.Instance[] = [];
   const instantiateCore = (module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance => {
     const instance = new WebAssembly.Instance(module, imports);
+    if (fuelCounting.has(module)) fueled.push(instance);
     if (module === program.cores[program.main] && instance.exports.memory instanceof WebAssembly.Memory) {
       memory = instance.exports.memory;
       main = instance;
@@ -75,7 +80,7 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
     const http = imports['wasi:http/types'] as unknown as HttpHost['types'];
     const { httpIdleTimeoutMs: idle, httpServeRevision: revision } = kernel.config;
     const options = { ...(idle === undefined ? {} : { idleTimeoutNs: BigInt(idle) * 1_000_000n }), ...(revision === undefined ? {} : { revision }) };
-    return { start: () => serveHttp(incomingHandler, http, calls, options), memory, calls, main };
+    return { start: () => serveHttp(incomingHandler, http, calls, options), memory, calls, main, fueled: mainFirst(fueled, main) };
   }
   const start = (): void => {
     try {
@@ -90,5 +95,8 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
       throw guestFault(err, hostErrors) ?? err;
     }
   };
-  return { start, memory, calls, main };
+  return { start, memory, calls, main, fueled: mainFirst(fueled, main) };
 }
+
+const mainFirst = (instances: WebAssembly.Instance[], main: WebAssembly.Instance): WebAssembly.Instance[] =>
+  instances.includes(main) ? [main, ...instances.filter((i) => i !== main)] : instances;

@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { capMemory } from '../memory-limit.js';
 import { ModuleFormatError } from '../module-error.js';
-import { applyRewrites, canonicalNansOf, findRewritten, keepRewritten, rewriteCacheKey, stackLimitOf, type RewritePass } from '../rewrite/index.js';
+import { applyRewrites, canonicalNansOf, findRewritten, fuelLimitOf, keepRewritten, rewriteCacheKey, stackLimitOf, type RewritePass } from '../rewrite/index.js';
+import { readModuleInterface } from '../module-interface.js';
 import { GuestLinkError } from '../link-check.js';
 import { readCachedCopy, writeCachedCopy } from '../effects/copy-cache.js';
 import { componentHost, unservedImports } from './host.js';
@@ -29,6 +30,11 @@ export interface ComponentProgram {
   /** The core modules by the file name the bindings ask for; `main` is the guest's own. */
   readonly cores: Readonly<Record<string, WebAssembly.Module>>;
   readonly main: string;
+  /**
+   * The core modules that count fuel (with --max-fuel): the main one and any other of guest code
+   * (not jco's adapter or shims: see otherCorePasses), each from the whole --max-fuel.
+   */
+  readonly fueled: readonly string[];
   /** Whether it is a wasi:http handler (exports wasi:http/incoming-handler and not wasi:cli/run): the serve loop runs it. */
   readonly httpHandler: boolean;
   /**
@@ -61,14 +67,20 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
   checkServed(t, label);
   const main = `${bindingName}.core.wasm`;
   const cores: Record<string, WebAssembly.Module> = {};
-  const others = otherCorePasses(passes, Object.keys(t.cores).length - 1);
+  const count = Object.keys(t.cores).length - 1;
+  const fueled = fuelLimitOf(passes) === undefined ? [] : [main];
   for (const [name, core] of Object.entries(t.cores)) {
-    cores[name] = name === main ? await compileMain(core, hash, label, maxMemoryBytes, passes)
-      : await compileCore(applyRewrites(core, others, `component ${hash} ${jcoTag} ${name}`), name, label);
+    if (name === main) {
+      cores[name] = await compileMain(core, hash, label, maxMemoryBytes, passes);
+      continue;
+    }
+    const guest = isGuestCode(core);
+    if (guest && fueled.length > 0) fueled.push(name);
+    cores[name] = await compileCore(applyRewrites(core, otherCorePasses(passes, count, guest), `component ${hash} ${jcoTag} ${name}`), name, label);
   }
   const codeCache = new Script(bindingsScript(t.js), { filename: bindingsFile }).createCachedData();
   const exported = (iface: string) => t.exports.some((name) => name.startsWith(`wasi:${iface}@0.2.`));
-  return { kind: 'component', js: t.js, codeCache, cores, main, httpHandler: exported('http/incoming-handler') && !exported('cli/run'), importCalls: { direct: t.direct, wrapped: t.wrapped, lowered: t.lowered } };
+  return { kind: 'component', js: t.js, codeCache, cores, main, fueled, httpHandler: exported('http/incoming-handler') && !exported('cli/run'), importCalls: { direct: t.direct, wrapped: t.wrapped, lowered: t.lowered } };
 }
 
 /**
@@ -80,20 +92,37 @@ export const bindingsScript = (js: string): string => `(function (${hostErrorsPa
 
 /**
  * The passes a component's `count` other core modules get (jco's shims, the preview1 adapter, or
- * more guest code: a component linked from several modules). NaN canonicalisation, since a NaN
- * made in any of them reaches the guest as one made in the main module would (a float-free
- * module, as the adapter and the shims are, comes out the same). And the stack limit, each
- * module counting its own frames: the main one up to --max-stack, the others a share each of
+ * more guest code: a component linked from several modules), in pipeline order. The stack limit,
+ * each module counting its own frames: the main one up to --max-stack, the others a share each of
  * half of it, which the guest thread's stack (twice --max-stack and the host's margin:
  * guestThreadStackMb) holds with the main module's, so that V8's own limit, which is not
- * deterministic, is never reached first. Fuel counts the main module only (docs/design.md).
+ * deterministic, is never reached first. Fuel, in a module of guest code (`guest`), from the
+ * whole --max-fuel: each module counts its own, so a run is bounded by as many times the limit as
+ * it has such modules, and stops, the same way every time, when one of them has used it all. Not
+ * in jco's adapter and shims, whose work is the host's side of a call (and which old traces did
+ * not count). NaN canonicalisation, since a NaN made in any of them reaches the guest as one made
+ * in the main module would (a float-free module, as the adapter and the shims are, comes out the
+ * same).
  */
-function otherCorePasses(passes: readonly RewritePass[], count: number): RewritePass[] {
+function otherCorePasses(passes: readonly RewritePass[], count: number, guest: boolean): RewritePass[] {
   const out: RewritePass[] = [];
   const stack = stackLimitOf(passes);
   if (stack !== undefined && count > 0) out.push({ name: 'stack-limit', maxStackBytes: Math.max(1, Math.floor(stack / (2 * count))) });
+  const fuel = fuelLimitOf(passes);
+  if (fuel !== undefined && guest) out.push({ name: 'fuel', maxFuel: fuel });
   if (canonicalNansOf(passes)) out.push({ name: 'canonical-nans' });
   return out;
+}
+
+/**
+ * Whether a component's core module (not its main one) is guest code rather than what
+ * wit-component adds: the preview1 adapter imports its main module as `__main_module__`, the
+ * shim exports only numbered functions and its table (`$imports`), the fixups nothing.
+ */
+function isGuestCode(core: Uint8Array): boolean {
+  const { imports, exports } = readModuleInterface(core);
+  if (imports.some((i) => i.module === '__main_module__')) return false;
+  return !exports.every((e) => (e.kind === 'function' && /^\d+$/.test(e.name)) || (e.kind === 'table' && e.name === '$imports'));
 }
 
 /**
