@@ -262,18 +262,13 @@ function columnBoundary(name: string, fn: (...args: never[]) => number | void, c
   // Whether each of the first four parameters is a value (pointers are not fingerprinted).
   const [p0, p1, p2, p3] = [0, 1, 2, 3].map((i) => i < params.length && params[i] !== 'p');
   const big = new BigFolder();
-  const args: V[] = new Array<V>(params.length).fill(0); // for the tracer's way, and the rare call of more than four parameters
-  const traced = (h: number, a: V[]): number => {
-    tracer.enter(id, h, a);
-    let errno: number;
-    try { errno = call(...a) ?? 0; } catch (e) { errno = errnoOf(e); }
-    tracer.exit(errno);
-    return errno;
-  };
+  const args: V[] = new Array<V>(params.length).fill(0); // for the rare call of more than four parameters
+  // A call the columns turn away, as a tracer without columns would take it (its fingerprint folded again).
+  const traced = tracedBoundary(name, fn, tracer) as (...a: V[]) => number;
   switch (params.length) {
     case 0: return () => {
       const slot = columns.enter(id, seed >>> 0);
-      if (slot < 0) return traced(seed >>> 0, args);
+      if (slot < 0) return traced();
       let errno: number;
       try { errno = call() ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -283,7 +278,7 @@ function columnBoundary(name: string, fn: (...args: never[]) => number | void, c
       let h = seed;
       if (p0) h = typeof a === 'number' ? Math.imul(h ^ a, fnvPrime) : big.fold(h, a);
       const slot = columns.enter(id, h >>> 0);
-      if (slot < 0) { args[0] = a; return traced(h >>> 0, args); }
+      if (slot < 0) return traced(a);
       let errno: number;
       try { errno = call(a) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -294,7 +289,7 @@ function columnBoundary(name: string, fn: (...args: never[]) => number | void, c
       if (p0) h = typeof a === 'number' ? Math.imul(h ^ a, fnvPrime) : big.fold(h, a);
       if (p1) h = typeof b === 'number' ? Math.imul(h ^ b, fnvPrime) : big.fold(h, b);
       const slot = columns.enter(id, h >>> 0);
-      if (slot < 0) { args[0] = a; args[1] = b; return traced(h >>> 0, args); }
+      if (slot < 0) return traced(a, b);
       let errno: number;
       try { errno = call(a, b) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -306,7 +301,7 @@ function columnBoundary(name: string, fn: (...args: never[]) => number | void, c
       if (p1) h = typeof b === 'number' ? Math.imul(h ^ b, fnvPrime) : big.fold(h, b);
       if (p2) h = typeof c === 'number' ? Math.imul(h ^ c, fnvPrime) : big.fold(h, c);
       const slot = columns.enter(id, h >>> 0);
-      if (slot < 0) { args[0] = a; args[1] = b; args[2] = c; return traced(h >>> 0, args); }
+      if (slot < 0) return traced(a, b, c);
       let errno: number;
       try { errno = call(a, b, c) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -319,7 +314,7 @@ function columnBoundary(name: string, fn: (...args: never[]) => number | void, c
       if (p2) h = typeof c === 'number' ? Math.imul(h ^ c, fnvPrime) : big.fold(h, c);
       if (p3) h = typeof d === 'number' ? Math.imul(h ^ d, fnvPrime) : big.fold(h, d);
       const slot = columns.enter(id, h >>> 0);
-      if (slot < 0) { args[0] = a; args[1] = b; args[2] = c; args[3] = d; return traced(h >>> 0, args); }
+      if (slot < 0) return traced(a, b, c, d);
       let errno: number;
       try { errno = call(a, b, c, d) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
@@ -327,9 +322,8 @@ function columnBoundary(name: string, fn: (...args: never[]) => number | void, c
     };
     default: return (...rest: V[]) => {
       for (let i = 0; i < args.length; i++) args[i] = rest[i]!;
-      const h = fingerprint(id, params, args);
-      const slot = columns.enter(id, h);
-      if (slot < 0) return traced(h, args);
+      const slot = columns.enter(id, fingerprint(id, params, args));
+      if (slot < 0) return traced(...rest);
       let errno: number;
       try { errno = call(...args) ?? 0; } catch (e) { errno = errnoOf(e); }
       columns.exit(slot, errno);
