@@ -94,17 +94,27 @@ export class KernelCalls {
 
   /** Writes `bytes` (at most Scratch.dataBytes) to the data area and points the iovec at it. */
   stage(bytes: Uint8Array): void {
-    this.stageFrom(bytes, 0, bytes.length);
+    const n = bytes.length;
+    if (n > Scratch.dataBytes) throw new WasiError(Errno.INVAL, 'staged more than the scratch area holds');
+    // TypedArray.prototype.set costs ~30 ns whatever the length, a loop over a few bytes ~4.
+    if (n <= smallCopyBytes) for (let i = 0; i < n; i++) this.octets[Scratch.data + i] = bytes[i]!;
+    else this.octets.set(bytes, Scratch.data);
+    this.iovec(n);
   }
 
-  /** Writes src[at, at + n) (n at most Scratch.dataBytes) to the data area and points the iovec at it. */
-  stageFrom(src: Uint8Array, at: number, n: number): void {
-    if (n > Scratch.dataBytes) throw new WasiError(Errno.INVAL, 'staged more than the scratch area holds');
-    // TypedArray.prototype.set costs ~30 ns whatever the length, a loop over a few bytes ~4 (a
-    // one-byte write is common: syscall_heavy 400000 in-thread 238 -> 206 ms CPU).
-    if (n <= smallCopyBytes) for (let i = 0; i < n; i++) this.octets[Scratch.data + i] = src[at + i]!;
-    else this.octets.set(src.subarray(at, at + n), Scratch.data);
-    this.iovec(n);
+  /**
+   * fd_write(fd, the iovec, 1, the result slot) of src[at, at + n) (at most Scratch.dataBytes),
+   * which the kernel takes where it is (StagedWrite) rather than as a copy in the scratch memory:
+   * the same call with the same arguments, so the same event. Its errno; the count is in `out()`.
+   */
+  writeStaged(fd: number, src: Uint8Array, at: number, n: number): number {
+    const { staged } = this;
+    staged.stage(src, at, n);
+    try {
+      return this.fdWrite(fd, Scratch.iovec, 1, Scratch.out);
+    } finally {
+      staged.source = null; // fd_write took it; not if the call stopped before it ran
+    }
   }
 
   /**

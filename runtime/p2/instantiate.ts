@@ -22,9 +22,7 @@ export interface StartedComponent {
   readonly start: () => void;
   readonly memory: WebAssembly.Memory;
   readonly calls: KernelCalls;
-  /** The main core module's instance (where the rewriting passes' globals are: the fuel left). */
-  readonly main: WebAssembly.Instance;
-  /** The instances of the core modules that count fuel (ComponentProgram.fueled), the main one first. */
+  /** The instances of the core modules that count fuel (ComponentProgram.fueled): where the fuel left is. */
   readonly fueled: readonly WebAssembly.Instance[];
 }
 
@@ -43,7 +41,6 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
   const script = new Script(bindingsScript(program.js), { filename: bindingsFile, cachedData: program.codeCache });
   const instantiate = (script.runInThisContext() as (errors: WeakSet<object>) => Instantiate)(hostErrors);
   let memory: WebAssembly.Memory | undefined;
-  let main: WebAssembly.Instance | undefined;
   const fuelCounting = new Set(program.fueled.map((name) => program.cores[name]));
   const fueled: WebAssembly.Instance[] = [];
   const instantiateCore = (module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance => {
@@ -51,7 +48,6 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
     if (fuelCounting.has(module)) fueled.push(instance);
     if (module === program.cores[program.main] && instance.exports.memory instanceof WebAssembly.Memory) {
       memory = instance.exports.memory;
-      main = instance;
       kernel.attachInstance(instance);
     }
     return instance;
@@ -69,7 +65,7 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
     if (err instanceof WebAssembly.LinkError || err instanceof TypeError) throw new GuestLinkError(`the component cannot be instantiated: ${(err as Error).message}`);
     throw err;
   }
-  if (!memory || !main) throw new GuestLinkError('the component\'s main core module does not export its memory');
+  if (!memory) throw new GuestLinkError('the component\'s main core module does not export its memory');
   kernel.hashMemory(memory);
   const { run, incomingHandler } = exports;
   // `serve` (which sets the loop's revision) of a command: it would run it, after saying it listens.
@@ -80,7 +76,7 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
     const http = imports['wasi:http/types'] as unknown as HttpHost['types'];
     const { httpIdleTimeoutMs: idle, httpServeRevision: revision } = kernel.config;
     const options = { ...(idle === undefined ? {} : { idleTimeoutNs: BigInt(idle) * 1_000_000n }), ...(revision === undefined ? {} : { revision }) };
-    return { start: () => serveHttp(incomingHandler, http, calls, options), memory, calls, main, fueled: mainFirst(fueled, main) };
+    return { start: () => serveHttp(incomingHandler, http, calls, options), memory, calls, fueled };
   }
   const start = (): void => {
     try {
@@ -95,8 +91,5 @@ export function startComponent(program: ComponentProgram, kernel: Kernel, tracer
       throw guestFault(err, hostErrors) ?? err;
     }
   };
-  return { start, memory, calls, main, fueled: mainFirst(fueled, main) };
+  return { start, memory, calls, fueled };
 }
-
-const mainFirst = (instances: WebAssembly.Instance[], main: WebAssembly.Instance): WebAssembly.Instance[] =>
-  instances.includes(main) ? [main, ...instances.filter((i) => i !== main)] : instances;

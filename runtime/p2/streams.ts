@@ -144,18 +144,9 @@ export class OutputStream {
     const { calls } = this;
     const bytes = calls.guestBytes(memory);
     if (len === 0 || len > Scratch.dataBytes || ptr + len > bytes.length || this.target.offset !== null) return this.writeGuest(memory, ptr, len);
-    // One chunk to stdio, a pipe or a socket, the commonest call: the same fd_write as writeFrom
-    // makes for it (same arguments, so the same event), which takes the guest's bytes where they
-    // are (StagedWrite) rather than a copy in the scratch memory and an iovec pointing at it.
-    const { staged, view } = calls;
-    staged.stage(bytes, ptr, len);
-    let errno: number;
-    try {
-      errno = calls.fdWrite(this.target.fd, Scratch.iovec, 1, Scratch.out);
-    } finally {
-      staged.source = null; // fd_write took it; not if the call stopped before it ran
-    }
-    if (errno !== 0 || view.getUint32(Scratch.out, true) !== len) return this.afterFirstWrite(errno, bytes, ptr, len);
+    // One chunk to stdio, a pipe or a socket, the commonest call: writeFrom's fd_write for it.
+    const errno = calls.writeStaged(this.target.fd, bytes, ptr, len);
+    if (errno !== 0 || calls.out() !== len) return this.afterFirstWrite(errno, bytes, ptr, len);
     // The guest's memory cannot have grown meanwhile: the kernel wrote only the scratch memory.
     if (!(retptr >= 0 && retptr < bytes.length)) return streamOk;
     bytes[retptr] = 0;
@@ -184,14 +175,14 @@ export class OutputStream {
 
   /**
    * Writes src[at, at + n), in chunks of at most Scratch.dataBytes. The common write, one chunk to
-   * stdio or a pipe, takes one flat path: the same fd_write the loop makes for it, without its
-   * helper calls, checks and subarray (each helper is compiled on its own in every fresh worker,
-   * and ran unoptimised meanwhile: syscall_heavy 200000 in a cold thread 140-242 -> 123-167 ms CPU).
+   * stdio or a pipe, is the one fd_write the loop would make for it, with the bytes taken where
+   * they are (KernelCalls.writeStaged), without the loop's helper calls, checks and subarray (each
+   * helper is compiled on its own in every fresh worker, and ran unoptimised meanwhile:
+   * syscall_heavy 200000 in a cold thread 140-242 -> 123-167 ms CPU).
    */
   private writeFrom(src: Uint8Array, at: number, n: number): StreamResult {
     if (this.target.offset === null && n > 0 && n <= Scratch.dataBytes) {
-      this.calls.stageFrom(src, at, n);
-      return this.afterFirstWrite(this.calls.fdWrite(this.target.fd, Scratch.iovec, 1, Scratch.out), src, at, n);
+      return this.afterFirstWrite(this.calls.writeStaged(this.target.fd, src, at, n), src, at, n);
     }
     return this.writeRest(src, at, n, 0);
   }
