@@ -91,20 +91,14 @@ export function runGuest(program: GuestProgram, config: ProcessConfig, effects: 
     outcome = { kind: 'exit', exitCode: 0 };
   } catch (err) {
     outcome = caught(err);
-    // The fuel pass traps in place once the fuel left is below zero; nothing else leaves it so.
-    const fuel = fuelUsedBy(instance, config.maxFuel);
-    if (outcome.kind === 'trap' && fuel !== undefined && fuel > config.maxFuel!) {
-      outcome = { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: fuelExhaustedMessage, frames: outcome.trap.frames } };
-    }
   } finally {
     threads?.close(); // thread 0 ended the process (its _start returned, an exit, a trap, a deadlock)
   }
-  return finish(outcome, kernel, session, fuelUsedBy(instance, config.maxFuel));
+  return finish(outcome, kernel, session, [instance]);
 }
 
 function runComponent(program: ComponentProgram, kernel: Kernel, session?: GuestSession): GuestOutcome {
   const { start, fueled } = startComponent(program, kernel, session?.tracer);
-  const { maxFuel } = kernel.config;
   let outcome: GuestOutcome;
   try {
     session?.attach(kernel);
@@ -112,16 +106,8 @@ function runComponent(program: ComponentProgram, kernel: Kernel, session?: Guest
     outcome = { kind: 'exit', exitCode: 0 };
   } catch (err) {
     outcome = caught(err);
-    // As runModule: the fuel pass rewrote the core modules of guest code, each counting from the
-    // whole --max-fuel; a trap in one that has used it all is an `unreachable` there.
-    const exhausted = fueled.some((instance) => (fuelUsedBy(instance, maxFuel) ?? 0) > maxFuel!);
-    if (outcome.kind === 'trap' && exhausted) {
-      outcome = { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: fuelExhaustedMessage, frames: outcome.trap.frames } };
-    }
   }
-  // The fuel used: all of the counting modules' together (the main module's alone but for a component linked from several).
-  const used = fueled.map((instance) => fuelUsedBy(instance, maxFuel));
-  return finish(outcome, kernel, session, used.length === 0 || used.includes(undefined) ? undefined : used.reduce((a, b) => a! + b!, 0));
+  return finish(outcome, kernel, session, fueled);
 }
 
 /** How a run that threw ended; anything but the guest's exit, trap or a session's stop is our bug. */
@@ -147,8 +133,20 @@ function threadHost(module: WebAssembly.Module, config: ProcessConfig): ThreadHo
 }
 
 /** The session's last word on an exit or trap (with the fuel used, when counted), then the kernel's. */
-function finish(ended: GuestOutcome, kernel: Kernel, session: GuestSession | undefined, fuelUsed: number | undefined): GuestOutcome {
+/**
+ * The run's end with the fuel the `fueled` instances used, together (a module's one instance; a
+ * component's core modules of guest code, each counting from the whole --max-fuel). The fuel pass
+ * traps in place once the fuel left is below zero, and nothing else leaves it so: a trap when one
+ * of them has used all of its own is the fuel exhausted.
+ */
+function finish(ended: GuestOutcome, kernel: Kernel, session: GuestSession | undefined, fueled: readonly WebAssembly.Instance[]): GuestOutcome {
+  const { maxFuel } = kernel.config;
+  const used = fueled.map((instance) => fuelUsedBy(instance, maxFuel));
+  const fuelUsed = used.length === 0 || used.includes(undefined) ? undefined : used.reduce((a, b) => a! + b!, 0);
   let outcome = ended;
+  if (outcome.kind === 'trap' && used.some((u) => u !== undefined && u > maxFuel!)) {
+    outcome = { kind: 'trap', exitCode: fuelExhaustedExitCode, trap: { message: fuelExhaustedMessage, frames: outcome.trap.frames } };
+  }
   if (fuelUsed !== undefined && (outcome.kind === 'exit' || outcome.kind === 'trap')) outcome = { ...outcome, fuelUsed };
   if (session && (outcome.kind === 'exit' || outcome.kind === 'trap')) {
     const end = session.finish({ kind: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.kind === 'trap' ? outcome.trap.message : null, ...(fuelUsed !== undefined ? { fuelUsed } : {}) });
