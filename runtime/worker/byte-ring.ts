@@ -21,6 +21,17 @@ export function ringRoom(control: Int32Array, written: number, ringBytes: number
 }
 
 /**
+ * Where a writer next looks at the reader's progress (ringRoom), given the room it just found:
+ * at half the ring while the reader keeps up; when the ring is half full (the writer has just
+ * woken the reader), a sixteenth of the ring further down, so that the writes made while the
+ * reader gets going do not each look again and wake it (a shared-memory compare-and-swap per
+ * one-byte write was ~10% of such a guest's time).
+ */
+export function nextLookBelow(room: number, ringBytes: number): number {
+  return room >= ringBytes / 2 ? ringBytes / 2 : room - ringBytes / 16;
+}
+
+/**
  * Blocks the writer until `need` bytes are free after `written`; `beforeWait` runs before each
  * sleep (it must let the reader make progress: publish, wake it). Returns the room found.
  */

@@ -7,7 +7,7 @@
 //
 // One writer (the worker), one reader (the main thread), on byte-ring.ts's mechanics. A frame is a 4-byte little-endian header, `length * 2 + (stream - 1)`, then its bytes (which may
 // wrap around the end of the ring). `written` moves only past whole frames.
-import { copyIntoRing, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
+import { copyIntoRing, nextLookBelow, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 
 /** Bytes of guest output in the ring at most; past it the guest waits for the main thread. */
 export const outputRingBytes = 1024 * 1024;
@@ -54,12 +54,7 @@ export class OutputRingWriter {
   /** Our own copy of `written` (only we move it), and room known free after it. */
   private written: number;
   private room = 0;
-  /**
-   * The reader's progress is looked at (and it is woken if the ring is half full) when `room`
-   * falls below this. After a wake it moves a sixteenth of the ring further down, so the writes
-   * made while the reader gets going do not each ask again (a shared-memory compare-and-swap per
-   * one-byte write: ~10% of such a run's time).
-   */
+  /** The reader's progress is looked at (and it is woken if the ring is half full) when `room` falls below this: nextLookBelow. */
   private lookBelow = outputRingBytes / 2;
 
   /** `watched`: bit `stream` set for streams a person watches (a terminal): each write wakes the reader. */
@@ -80,15 +75,11 @@ export class OutputRingWriter {
     else if (this.room < this.lookBelow) this.look();
   }
 
-  /** The ring is filling: wake the reader if it is half full (and look again a sixteenth further on). */
+  /** The ring is filling: wake the reader if it is half full. */
   private look(): void {
     this.room = ringRoom(this.control, this.written, outputRingBytes);
-    if (this.room >= outputRingBytes / 2) {
-      this.lookBelow = outputRingBytes / 2;
-      return;
-    }
-    this.wake();
-    this.lookBelow = this.room - outputRingBytes / 16;
+    if (this.room < outputRingBytes / 2) this.wake();
+    this.lookBelow = nextLookBelow(this.room, outputRingBytes);
   }
 
   /** Whether the host's end of `stream` is closed (the main thread learnt it while writing). */

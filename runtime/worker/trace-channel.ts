@@ -16,7 +16,7 @@ import {
   callsPerBatch, encodeCalls, encodeCallsInto, maxCallsRecordBytes, maxRecordBytes, RecordBuffer, TraceLimitError, type RawChunk, type TraceEnd,
 } from '../../formats/index.js';
 import type { CallLog, CallLogHooks } from '../trace/recording.js';
-import { copyIntoRing, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
+import { copyIntoRing, nextLookBelow, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 import type { WorkerMessage } from './channel.js';
 
 /** Bytes of recorded data in the ring at most; past it the guest waits for the main thread. */
@@ -113,6 +113,8 @@ export class SharedTraceLog implements CallLog {
   private written: number;
   private published: number;
   private room = 0;
+  /** publish looks at the reader's progress (and wakes it if the ring is half full) when `room` falls below this: nextLookBelow. */
+  private lookBelow = traceRingBytes / 2;
   /** `exit` does more than store once `completed` reaches this: see afterDue. */
   private dueAt = warmUpCalls;
   private nextCheckpoint = Infinity;
@@ -349,14 +351,16 @@ export class SharedTraceLog implements CallLog {
     if (this.room >= need) return;
     // What we hold back must go out for room to come (a large record's earlier pieces).
     this.room = waitForRoom(this.v.control, this.written, traceRingBytes, need, () => { this.publish(); this.wake(); });
+    this.lookBelow = traceRingBytes / 2;
   }
 
   private publish(): void {
     this.published = this.written;
     Atomics.store(this.v.control, Ctl.written, this.written | 0);
-    if (this.room < traceRingBytes / 2) {
+    if (this.room < this.lookBelow) {
       this.room = ringRoom(this.v.control, this.written, traceRingBytes);
       if (this.room < traceRingBytes / 2) this.wake();
+      this.lookBelow = nextLookBelow(this.room, traceRingBytes);
     }
   }
 
