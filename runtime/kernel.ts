@@ -115,21 +115,25 @@ export class Kernel implements KernelContext {
     };
   }
 
-  /** Hash of everything but output (the session hashes output): memory, globals, fds, filesystem. */
   /**
    * Hashes of the state, component by component. `pages` true: memory hashed page by page (with
    * the page hashes, as checkpoints record them today); false: as traces without page hashes did.
    */
   stateDigest(pages = true): { memory: Uint8Array; globals: Uint8Array; fds: Uint8Array; fs: Uint8Array; pages: Uint8Array | null } {
+    return { ...this.memoryDigest(pages), ...this.smallDigests() };
+  }
+
+  /** The hashes of the state but memory: globals, fds, filesystem. */
+  smallDigests(): { globals: Uint8Array; fds: Uint8Array; fs: Uint8Array } {
     const fdText = this.fds.entries().map(([fd, h]) => `${fd} ${h.filetype} ${h.fdflags} ${h.rightsBase} ${h.rightsInheriting} ${h.digestKey()}`).join('\n');
     // SHA-256 over the mounts' digests one after another (none: of nothing).
     const fsHash = sha256(Buffer.concat(this.mounts.map(({ root }) => this.fs.digest(root.inode))));
-    return {
-      ...this.memoryDigest(pages),
-      globals: digestGlobals(this.globals),
-      fds: sha256(fdText),
-      fs: fsHash,
-    };
+    return { globals: digestGlobals(this.globals), fds: sha256(fdText), fs: fsHash };
+  }
+
+  /** The memory state hashes cover (none yet: they hash it as 32 zero bytes). */
+  get hashedMemory(): WebAssembly.Memory | undefined {
+    return this.wasmMemory;
   }
 
   private memoryDigest(pages: boolean): { memory: Uint8Array; pages: Uint8Array | null } {

@@ -8,6 +8,7 @@ import { BufferStdin, type StdinSource } from './effects/stdin-sources.js';
 import type { TreeNode } from './fs/tree.js';
 import { TraceFileRecorder } from './effects/trace-file.js';
 import { traceDrainMs, traceRingBuffer, TraceRingReader } from './worker/trace-channel.js';
+import { CheckpointFinisher, OutputDigests } from './trace/checkpoint-parts.js';
 import type { TraceEnd } from '../formats/index.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
 import { defaultMaxStackBytes, guestThreadStackMb } from './rewrite/index.js';
@@ -105,17 +106,20 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   const shared = new SharedArrayBuffer(channelBytes);
   const channel = openChannel(shared);
   const session = options.session;
-  // Recording: this thread writes the trace file; the worker only appends records to a shared ring.
+  const outputShared = outputRingBuffer();
+  // Recording: this thread writes the trace file, and hashes the output and the pages a
+  // checkpoint's draft hands over; the worker only appends records to a shared ring.
+  const outputDigests = session?.kind === 'record' ? new OutputDigests() : undefined;
+  const outputRing = new OutputRingReader(outputShared, outputDigests);
   const traceRing = session?.kind === 'record' ? traceRingBuffer() : undefined;
   const trace = session?.kind === 'record'
-    ? tracePump(new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes), traceRing!, () => {
+    ? tracePump(new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes), traceRing!, new CheckpointFinisher(outputDigests!, () => outputRing.collect()), () => {
       if (Atomics.compareExchange(channel.control, Slot.net, NetSlot.none, NetSlot.persist) === NetSlot.none) Atomics.notify(channel.control, Slot.net);
     })
     : undefined;
   const recorder = trace?.recorder;
   let terminated: 'stopped' | 'crashed' | undefined;
   const net = new MessageChannel();
-  const outputShared = outputRingBuffer();
   const boxes = { deliveries: netBoxBuffer(), requests: netBoxBuffer() };
   const box = new DeliveryBoxWriter(boxes.deliveries);
   const requestBox = new RequestBoxReader(boxes.requests);
@@ -133,7 +137,7 @@ export function startGuest(options: SpawnOptions): GuestProcess {
     workerData,
     transferList: [net.port2],
   });
-  const pump = outputPump(new OutputRingReader(outputShared), options.onOutput, watchedOutput);
+  const pump = outputPump(outputRing, options.onOutput, watchedOutput);
   let niceness: number | undefined;
   // One delivery per network wait: the worker has taken the last one (and set the slot back to
   // none) before it waits again, so the box is free whenever a delivery is due.
@@ -232,10 +236,10 @@ const persistAfterQuietDrains = Math.ceil(1000 / traceDrainMs);
  * The main thread's side of a recording: takes what the worker appends to the trace ring, on a
  * timer and when the worker asks, writes it as chunks, and closes the trace however the run ends.
  */
-function tracePump(recorder: TraceFileRecorder, shared: SharedArrayBuffer, askPersist: () => void) {
+function tracePump(recorder: TraceFileRecorder, shared: SharedArrayBuffer, drafts: CheckpointFinisher, askPersist: () => void) {
   const ring: TraceRingReader = new TraceRingReader(shared, (chunk) => {
     if (!recorder.chunk(chunk)) ring.markLimitReached();
-  });
+  }, drafts);
   let stopped = false;
   const run = async (): Promise<void> => {
     let quiet = 0;

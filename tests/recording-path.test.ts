@@ -2,10 +2,12 @@
 // digest helpers: what they compute must equal the plain definitions they stand in for.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { OutputHasher, PageHasher } from '../dist/runtime/trace/digest.js';
+import { chainHash, OutputHasher, PageChanges, PageDigests, PageHasher } from '../dist/runtime/trace/digest.js';
+import { CheckpointFinisher, OutputDigests } from '../dist/runtime/trace/checkpoint-parts.js';
 import { SharedTraceLog, TraceRingReader, traceRingBuffer } from '../dist/runtime/worker/trace-channel.js';
+import { OutputRingReader, OutputRingWriter, outputRingBuffer, type OutputChunk } from '../dist/runtime/worker/output-ring.js';
 import { RecordingSession } from '../dist/runtime/trace/recording.js';
-import { callsPerBatch, decodeRecord, encodeClock, unpackAll, type RawChunk } from '../dist/formats/index.js';
+import { callsPerBatch, decodeRecord, encodeCheckpoint, encodeClock, unpackAll, type RawChunk } from '../dist/formats/index.js';
 
 const sha = (data: Uint8Array): Buffer => createHash('sha256').update(data).digest();
 const page = 65536;
@@ -42,12 +44,12 @@ describe('checkpoint hashing', () => {
     const hasher = new PageHasher(2 * page);
     new Uint8Array(memory.buffer)[3 * page] = 1;
     expect(hex(hasher.digest(memory))).toEqual(reference(memory));
-    expect((hasher as unknown as { copy: Uint8Array }).copy.length).toBe(0);
+    expect((hasher as unknown as { changes: { copy: Uint8Array } }).changes.copy.length).toBe(0);
     new Uint8Array(memory.buffer)[3 * page] = 2;
     expect(hex(hasher.digest(memory))).toEqual(reference(memory));
     const small = new PageHasher(4 * page);
     small.digest(memory);
-    expect((small as unknown as { copy: Uint8Array }).copy.length).toBe(4 * page);
+    expect((small as unknown as { changes: { copy: Uint8Array } }).changes.copy.length).toBe(4 * page);
   });
 
   it('OutputHasher hashes every byte in order, short and long writes alike, and digests on and on', () => {
@@ -67,11 +69,98 @@ describe('checkpoint hashing', () => {
   });
 });
 
+/** For logs that take no checkpoint. */
+const noDrafts = { finish(): never { throw new Error('no checkpoint expected'); } };
+
+describe('checkpoints finished on the main thread', () => {
+  it('PageChanges past its budget hands pages over hashed; PageDigests gives the hashes of their definition either way', () => {
+    const memory = new WebAssembly.Memory({ initial: 4, maximum: 6 });
+    const bytes = () => new Uint8Array(memory.buffer);
+    const changes = new PageChanges();
+    const digests = new PageDigests();
+    const first = changes.diff(memory, page); // one page as bytes, three hashed here
+    expect(first.changed.map((c) => (c.bytes ? 'bytes' : 'digest'))).toEqual(['bytes', 'digest', 'digest', 'digest']);
+    expect(hex(digests.apply(first))).toEqual(reference(memory));
+    bytes()[2 * page + 9] = 1;
+    memory.grow(1);
+    bytes()[4 * page] = 3;
+    const next = changes.diff(memory);
+    expect(next.changed.map((c) => c.page)).toEqual([2, 4]); // only what changed, and the new page
+    expect(hex(digests.apply(next))).toEqual(reference(memory));
+    expect(changes.diff(memory).changed).toEqual([]);
+    expect(hex(digests.apply({ byteLength: memory.buffer.byteLength, changed: [] }))).toEqual(reference(memory));
+  });
+
+  it("the output ring's marks split its runs, and the tap sees each run, then the mark, in the order written", () => {
+    const shared = outputRingBuffer();
+    const seen: string[] = [];
+    const reader = new OutputRingReader(shared, { add: (stream, b) => seen.push(`${stream}:${Buffer.from(b).toString()}`), mark: (n) => seen.push(`mark ${n}`) });
+    const writer = new OutputRingWriter(shared);
+    const write = (stream: 1 | 2, text: string) => writer.write(stream, Buffer.from(text), 0, text.length);
+    write(1, 'ab');
+    write(1, 'c');
+    writer.mark(0);
+    write(1, 'd');
+    write(2, 'e');
+    reader.collect(); // taken early (a checkpoint's draft needs its mark): held for the next take
+    writer.mark(1);
+    writer.mark(2);
+    write(2, 'x'.repeat(40));
+    const chunks: OutputChunk[] = reader.take();
+    expect(chunks.map((c) => `${c.stream}:${Buffer.from(c.bytes).toString()}`)).toEqual(['1:abc', '1:d', '2:e', `2:${'x'.repeat(40)}`]);
+    expect(seen).toEqual(['1:abc', 'mark 0', '1:d', '2:e', 'mark 1', 'mark 2', `2:${'x'.repeat(40)}`]);
+    expect(reader.take()).toEqual([]);
+  });
+
+  it('a checkpoint drafted in the guest thread and finished in the main one is the record one thread would write', () => {
+    const trace = traceRingBuffer();
+    const output = outputRingBuffer();
+    const digests = new OutputDigests();
+    const outputReader = new OutputRingReader(output, digests);
+    const chunks: RawChunk[] = [];
+    const reader = new TraceRingReader(trace, (c) => chunks.push({ ...c, payload: c.payload.slice() }), new CheckpointFinisher(digests, () => outputReader.collect()));
+    const outputWriter = new OutputRingWriter(output);
+    const log = new SharedTraceLog(trace, { postMessage() {} } as never, 1e12, { rollingHash: false, output: outputWriter });
+    log.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });
+    const memory = new WebAssembly.Memory({ initial: 8 });
+    const changes = new PageChanges();
+    const small = { globals: sha(Buffer.from('g')), fds: sha(Buffer.from('f')), fs: sha(Buffer.from('s')) };
+    // What one thread would write: every hash taken in place.
+    const hasher = new PageHasher();
+    const streams = { 1: new OutputHasher(), 2: new OutputHasher() };
+    let chain = new Uint8Array(32);
+    const expected: Buffer[] = [];
+    for (let k = 0; k < 3; k++) {
+      for (let i = 0; i < 100 * (k + 1); i++) {
+        const text = Buffer.from(`line ${k} ${i}\n`);
+        const stream = i % 7 === 0 ? 2 : 1;
+        outputWriter.write(stream, text, 0, text.length);
+        streams[stream].add(text);
+        log.exit(log.enter(1, i), 0);
+      }
+      new Uint8Array(memory.buffer).fill(k + 1, k * page, k * page + 10);
+      const event = log.eventCount;
+      const { memory: memoryHash, pages } = hasher.digest(memory);
+      const digest = { memory: memoryHash, ...small, stdout: streams[1].digest(), stderr: streams[2].digest() };
+      chain = chainHash(chain, k, event, digest);
+      expected.push(Buffer.from(encodeCheckpoint(k, event, chain, digest, pages)));
+      // A budget of 3 pages: the first draft hands over 5 pages hashed (the default is draftPageBudget).
+      log.checkpoint(k, event, { ...small, memory: changes.diff(memory, 3 * page) });
+      if (k === 1) outputReader.take(); // the output taken before its draft (the usual order), or after
+    }
+    reader.take();
+    reader.flush();
+    const got = chunks.flatMap((c) => unpackAll(c.payload).map(decodeRecord)).filter((r) => r.kind === 'checkpoint');
+    expect(got.length).toBe(3);
+    got.forEach((r, k) => expect(decodeRecord(unpackAll(expected[k]!)[0])).toEqual(r));
+  });
+});
+
 describe("the recording's event log", () => {
   function log() {
     const shared = traceRingBuffer();
     const chunks: RawChunk[] = [];
-    const reader = new TraceRingReader(shared, (c) => chunks.push(c));
+    const reader = new TraceRingReader(shared, (c) => chunks.push(c), noDrafts);
     const writer = new SharedTraceLog(shared, { postMessage() {} } as never, 1e12);
     const records = () => {
       reader.take();
@@ -103,7 +192,7 @@ describe("the recording's event log", () => {
     const written = (rollingHash: boolean) => {
       const shared = traceRingBuffer();
       const chunks: RawChunk[] = [];
-      const reader = new TraceRingReader(shared, (c) => chunks.push(c));
+      const reader = new TraceRingReader(shared, (c) => chunks.push(c), noDrafts);
       const writer = new SharedTraceLog(shared, { postMessage() {} } as never, 1e12, { rollingHash });
       writer.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });
       for (let i = 0; i < callsPerBatch + 10; i++) writer.exit(writer.enter(i % 40, (i * 2654435761) >>> 0), i % 9);

@@ -36,53 +36,91 @@ export const pageCacheMaxBytes = 64 * 1024 * 1024;
 const sha256Bytes = 32;
 
 /**
- * Memory hashed a 64 KiB page at a time: each page's SHA-256, of which the first `pageHashBytes`
- * are kept as its page hash, and the memory hash = SHA-256 of all the pages' whole SHA-256s in
- * order (so it keeps SHA-256's strength; the short page hashes only name pages).
- *
- * One memory is hashed again and again (checkpoints): a page whose bytes are
- * those it had when last hashed keeps its SHA-256 (a comparison costs a tenth of a hash). Each
- * page is compared with a copy, so nothing is assumed about how memory changed (a snapshot
- * restored, a fault injected). Memory over `maxCopyBytes` is hashed whole each time, and the
- * copy dropped: the copy is as large as what it covers.
+ * The pages of a memory that changed since the last look (`PageChanges.diff`), for `PageDigests`
+ * to hash: each with its bytes (a view into the memory, valid until the guest runs again) or, past
+ * a budget of bytes, its SHA-256 taken at once. `byteLength` -1: there is no memory.
  */
-export class PageHasher {
+export interface MemoryChanges { byteLength: number; changed: PageChange[] }
+export type PageChange = { page: number; bytes: Uint8Array; digest?: undefined } | { page: number; digest: Uint8Array; bytes?: undefined };
+
+/**
+ * Which pages of a memory changed since the last diff: each page is compared with a copy, so
+ * nothing is assumed about how memory changed (a snapshot restored, a fault injected). Memory over
+ * `maxCopyBytes` is not copied (the copy is as large as what it covers): every page counts as
+ * changed each time. A recording diffs on the guest's thread and hashes on the main thread
+ * (runtime/trace/checkpoint-parts.ts): comparing a 64 KiB page costs ~1.5 us, hashing it ~39.
+ */
+export class PageChanges {
   private copy = Buffer.alloc(0);
-  /** Each page's whole SHA-256 (32 bytes), for the pages of `copy`. */
-  private digests = Buffer.alloc(0);
 
   constructor(private readonly maxCopyBytes = pageCacheMaxBytes) {}
 
-  digest(memory: WebAssembly.Memory): { memory: Uint8Array; pages: Uint8Array } {
+  /** `budget`: bytes of changed pages handed over as bytes; pages past it come hashed. */
+  diff(memory: WebAssembly.Memory, budget = Infinity): MemoryChanges {
     const bytes = Buffer.from(memory.buffer);
     const count = Math.ceil(bytes.length / memoryPageBytes);
     const keep = bytes.length <= this.maxCopyBytes;
     const known = keep ? Math.min(count, this.copy.length / memoryPageBytes) : 0;
-    if (keep && this.copy.length !== count * memoryPageBytes) this.grow(count);
-    if (!keep) this.copy = this.digests = Buffer.alloc(0);
-    const digests = keep ? this.digests : Buffer.alloc(count * sha256Bytes);
-    const pages = new Uint8Array(count * pageHashBytes);
-    for (let page = 0; page < count; page++) {
+    if (keep && this.copy.length !== count * memoryPageBytes) this.resize(count);
+    if (!keep) this.copy = Buffer.alloc(0);
+    const changed: PageChange[] = [];
+    for (let page = 0, handed = 0; page < count; page++) {
       const from = page * memoryPageBytes;
       const data = bytes.subarray(from, from + memoryPageBytes);
-      const same = page < known && data.length === memoryPageBytes && data.equals(this.copy.subarray(from, from + memoryPageBytes));
-      if (!same) {
-        digests.set(sha256(data), page * sha256Bytes);
-        if (keep) this.copy.set(data, from);
-      }
-      pages.set(digests.subarray(page * sha256Bytes, page * sha256Bytes + pageHashBytes), page * pageHashBytes);
+      if (page < known && data.length === memoryPageBytes && data.equals(this.copy.subarray(from, from + memoryPageBytes))) continue;
+      if (keep) this.copy.set(data, from);
+      if (handed + data.length <= budget) {
+        changed.push({ page, bytes: data });
+        handed += data.length;
+      } else changed.push({ page, digest: sha256(data) });
     }
-    return { memory: sha256(digests.subarray(0, count * sha256Bytes)), pages };
+    return { byteLength: bytes.length, changed };
   }
 
-  /** Memory grew (or shrank: another memory): the copy and digests cover `count` pages, the known ones kept. */
-  private grow(count: number): void {
+  /** Memory grew (or shrank: another memory): the copy covers `count` pages, the known ones kept. */
+  private resize(count: number): void {
     const copy = Buffer.alloc(count * memoryPageBytes);
-    const digests = Buffer.alloc(count * sha256Bytes);
     copy.set(this.copy.subarray(0, copy.length));
-    digests.set(this.digests.subarray(0, digests.length));
     this.copy = copy;
-    this.digests = digests;
+  }
+}
+
+/**
+ * Memory hashed a 64 KiB page at a time, from the changes PageChanges finds: each page's SHA-256,
+ * of which the first `pageHashBytes` are kept as its page hash, and the memory hash = SHA-256 of
+ * all the pages' whole SHA-256s in order (so it keeps SHA-256's strength; the short page hashes
+ * only name pages). A page not in the changes keeps its SHA-256 from before.
+ */
+export class PageDigests {
+  /** Each page's whole SHA-256 (32 bytes). */
+  private digests = Buffer.alloc(0);
+
+  apply(changes: MemoryChanges): { memory: Uint8Array; pages: Uint8Array } {
+    if (changes.byteLength < 0) return { memory: new Uint8Array(32), pages: new Uint8Array(0) };
+    const count = Math.ceil(changes.byteLength / memoryPageBytes);
+    if (this.digests.length !== count * sha256Bytes) {
+      const digests = Buffer.alloc(count * sha256Bytes);
+      digests.set(this.digests.subarray(0, digests.length));
+      this.digests = digests;
+    }
+    for (const change of changes.changed) this.digests.set(change.digest ?? sha256(change.bytes), change.page * sha256Bytes);
+    const pages = new Uint8Array(count * pageHashBytes);
+    for (let page = 0; page < count; page++) pages.set(this.digests.subarray(page * sha256Bytes, page * sha256Bytes + pageHashBytes), page * pageHashBytes);
+    return { memory: sha256(this.digests), pages };
+  }
+}
+
+/** Both halves in one thread (replay, the hashing session): only the pages that changed are hashed again. */
+export class PageHasher {
+  private readonly changes: PageChanges;
+  private readonly digests = new PageDigests();
+
+  constructor(maxCopyBytes = pageCacheMaxBytes) {
+    this.changes = new PageChanges(maxCopyBytes);
+  }
+
+  digest(memory: WebAssembly.Memory): { memory: Uint8Array; pages: Uint8Array } {
+    return this.digests.apply(this.changes.diff(memory));
   }
 }
 

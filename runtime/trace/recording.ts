@@ -1,13 +1,15 @@
 // `replicode record`, inside the guest's thread: every syscall becomes an event, every value
-// the host supplies (stdin, real clock, OS entropy) is written next to its event, output is
-// hashed, and a checkpoint of the whole state is taken every N events and at the end.
+// the host supplies (stdin, real clock, OS entropy) is written next to its event, and a checkpoint
+// of the whole state is taken every N events and at the end: its draft here, its hashes (memory
+// pages, output, chain) on the main thread (checkpoint-parts.ts).
 import {
-  encodeCheckpoint, encodeClock, encodeEntropy, encodeExit, encodeNet, encodeOutput, encodeStdin, StdinStatus,
+  encodeClock, encodeEntropy, encodeExit, encodeNet, encodeOutput, encodeStdin, StdinStatus,
   TraceLimitError, type TraceEnd,
 } from '../../formats/index.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { CallColumns, Kernel, SyscallTracer } from '../kernel.js';
-import { chainHash, OutputHasher, type StateDigest } from './digest.js';
+import { draftPageBudget, type CheckpointDraft } from './checkpoint-parts.js';
+import { PageChanges } from './digest.js';
 import { GuestStop, type GuestEnd, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
 
@@ -43,17 +45,20 @@ export interface CallLog extends CallColumns {
   /** wasi-threads: the guest thread making the current call, from now on (0 until told). */
   attachThreads?(current: () => number): void;
   append(record: Uint8Array): void;
-  checkpoint(number: number, event: number, record: Uint8Array): void;
+  /** Checkpoint `number` after `event` events; the log's reader hashes the draft and writes the record (runtime/trace/checkpoint-parts.ts). */
+  checkpoint(number: number, event: number, draft: CheckpointDraft): void;
   finish(end: TraceEnd): void;
 }
 
 export class RecordingSession implements GuestSession {
   private kernel: Kernel | undefined;
-  private chain: Uint8Array = new Uint8Array(32);
   private checkpoints = 0;
   private closed = false;
   private completed = false;
-  private readonly output = { 1: new OutputHasher(), 2: new OutputHasher() };
+  /** Bytes written to stdout and stderr (the exit record's; the log's reader hashes them). */
+  private stdoutBytes = 0;
+  private stderrBytes = 0;
+  private readonly memory = new PageChanges();
   /** The slot of the call in progress (for a tracer that calls enter and exit). */
   private slot = 0;
 
@@ -93,7 +98,6 @@ export class RecordingSession implements GuestSession {
   }
 
   wrapEffects(inner: HostEffects): HostEffects {
-    const { 1: stdout, 2: stderr } = this.output;
     return {
       readStdin: (maxBytes, mode): StdinRead => {
         const got = inner.readStdin(maxBytes, mode);
@@ -101,15 +105,15 @@ export class RecordingSession implements GuestSession {
         this.append(encodeStdin(this.event, maxBytes, mode === 'poll', status, typeof got === 'string' ? new Uint8Array(0) : got));
         return typeof got === 'string' ? got : this.faults.filterInput(this.event, got);
       },
-      // Once per write of a chatty guest: the hashers are held apart and recordOutput is looked at once.
+      // Once per write of a chatty guest: recordOutput is looked at once.
       writeOutput: this.options.recordOutput
         ? (stream, source, at, length) => {
-          (stream === 1 ? stdout : stderr).add(source, at, length);
+          this.count(stream, length);
           this.append(encodeOutput(this.event, stream, source.subarray(at, at + length)));
           inner.writeOutput(stream, source, at, length);
         }
         : (stream, source, at, length) => {
-          (stream === 1 ? stdout : stderr).add(source, at, length);
+          this.count(stream, length);
           inner.writeOutput(stream, source, at, length);
         },
       // The answer is host input, and is in the trace already: as this call's result (PIPE or not).
@@ -153,7 +157,7 @@ export class RecordingSession implements GuestSession {
       this.checkpoint(events);
       this.writer.append(encodeExit({
         event: events, outcome: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.trapMessage,
-        stdoutBytes: this.output[1].bytes, stderrBytes: this.output[2].bytes, ...(outcome.fuelUsed !== undefined ? { fuel: outcome.fuelUsed } : {}),
+        stdoutBytes: this.stdoutBytes, stderrBytes: this.stderrBytes, ...(outcome.fuelUsed !== undefined ? { fuel: outcome.fuelUsed } : {}),
       }));
     });
     this.close({ complete: true });
@@ -170,13 +174,16 @@ export class RecordingSession implements GuestSession {
     return { events: this.writer.eventCount, checkpoints: this.checkpoints, complete: this.completed, ...(faultNotes.length ? { faultNotes } : {}) };
   }
 
+  private count(stream: 1 | 2, length: number): void {
+    if (stream === 1) this.stdoutBytes += length;
+    else this.stderrBytes += length;
+  }
+
   private checkpoint(event: number): void {
-    const { pages, ...state } = this.kernel!.stateDigest();
-    assert(pages !== null, 'a recording hashes memory page by page');
-    const digest: StateDigest = { ...state, stdout: this.output[1].digest(), stderr: this.output[2].digest() };
-    const number = this.checkpoints++;
-    this.chain = chainHash(this.chain, number, event, digest);
-    this.writer.checkpoint(number, event, encodeCheckpoint(number, event, this.chain, digest, pages));
+    const kernel = this.kernel!;
+    const memory = kernel.hashedMemory;
+    const draft: CheckpointDraft = { ...kernel.smallDigests(), memory: memory ? this.memory.diff(memory, draftPageBudget) : { byteLength: -1, changed: [] } };
+    this.writer.checkpoint(this.checkpoints++, event, draft);
   }
 
   private append(record: Uint8Array): void {

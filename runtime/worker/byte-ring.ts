@@ -86,3 +86,8 @@ export async function sleepUntilWoken(control: Int32Array, timeoutMs: number, re
   }
   Atomics.store(control, RingSlot.armed, 0);
 }
+
+/** A u32, little-endian, at ring position `at` (a byte counter), wrapping past the ring's end. */
+export function putWord(data: Uint8Array, at: number, word: number, mask: number): void {
+  for (let i = 0; i < 4; i++) data[(at + i) & mask] = (word >>> (8 * i)) & 0xff;
+}

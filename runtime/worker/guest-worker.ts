@@ -52,13 +52,14 @@ const { module, config, channel, trees, session: spec, traceRing, netPort, outpu
 if (spec) provideMsgpackr(await import('msgpackr'));
 const opened = openChannel(channel);
 const control = opened.control;
-const effects = new WorkerEffects(port, opened, new OutputRingWriter(output, watchedOutput), trees, { port: netPort, box: new DeliveryBoxReader(netBoxes.deliveries), requests: new RequestBoxWriter(netBoxes.requests) });
+const outputRing = new OutputRingWriter(output, watchedOutput);
+const effects = new WorkerEffects(port, opened, outputRing, trees, { port: netPort, box: new DeliveryBoxReader(netBoxes.deliveries), requests: new RequestBoxWriter(netBoxes.requests) });
 let stats: () => SessionStats | undefined = () => undefined;
 const cleanups: (() => void)[] = [];
 
 function openSession() {
   if (spec?.kind === 'record') {
-    const log = new SharedTraceLog(traceRing!, port, spec.maxTraceBytes, { rollingHash: spec.stateHash === true });
+    const log = new SharedTraceLog(traceRing!, port, spec.maxTraceBytes, { rollingHash: spec.stateHash === true, output: outputRing });
     effects.onPersist = () => log.persistCompleted();
     const session = new RecordingSession(log, { checkpointEvery: spec.checkpointEvery, recordOutput: spec.recordOutput }, new FaultInjector(config.faults ?? []));
     stats = () => ({ ...session.stats });

@@ -6,8 +6,10 @@
 // the worker is gone.
 //
 // One writer (the worker), one reader (the main thread), on byte-ring.ts's mechanics. A frame is a 4-byte little-endian header, `length * 2 + (stream - 1)`, then its bytes (which may
-// wrap around the end of the ring). `written` moves only past whole frames.
-import { copyIntoRing, nextLookBelow, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
+// wrap around the end of the ring). `written` moves only past whole frames. A recording's
+// checkpoint marks its place in the output with a frame of its own: the header `markHeader`, then
+// the checkpoint's number (u32), so that the reader hashes the output up to there (OutputDigests).
+import { copyIntoRing, nextLookBelow, putWord, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 
 /** Bytes of guest output in the ring at most; past it the guest waits for the main thread. */
 export const outputRingBytes = 1024 * 1024;
@@ -19,6 +21,12 @@ export const outputDelayMs = 20;
 export const watchedOutputBatchMs = 2;
 
 const frameHeaderBytes = 4;
+/**
+ * A mark's header: no frame of output has one so large (maxOutputFrameBytes). Below 2^30, as every
+ * header is: V8 then keeps the reader's loop in small integers (0xffffffff made it deoptimise).
+ */
+const markHeader = 0x3fffffff;
+const markFrameBytes = 8;
 const Ctl = {
   ...RingSlot,
   /** Bit `stream` set: the host's end of that stream is closed (its reader went away). */
@@ -82,6 +90,16 @@ export class OutputRingWriter {
     this.lookBelow = nextLookBelow(this.room, outputRingBytes);
   }
 
+  /** Checkpoint `number` of a recording is here in the output (checkpoint-parts.ts). */
+  mark(number: number): void {
+    this.reserve(markFrameBytes);
+    const mask = outputRingBytes - 1;
+    const at = this.written;
+    putWord(this.data, at, markHeader, mask);
+    putWord(this.data, at + 4, number, mask);
+    this.advance(markFrameBytes);
+  }
+
   /** Whether the host's end of `stream` is closed (the main thread learnt it while writing). */
   closed(stream: 1 | 2): boolean {
     return (Atomics.load(this.control, Ctl.closed) & streamBit(stream)) !== 0;
@@ -97,12 +115,22 @@ export class OutputRingWriter {
     wakeRingReader(this.control);
   }
 
-  private append(stream: 1 | 2, source: Uint8Array, from: number, length: number): void {
-    const need = frameHeaderBytes + length;
+  private reserve(need: number): void {
     if (this.room < need) {
       this.room = waitForRoom(this.control, this.written, outputRingBytes, need, () => this.wake());
       this.lookBelow = outputRingBytes / 2;
     }
+  }
+
+  private advance(bytes: number): void {
+    this.written = (this.written + bytes) >>> 0;
+    this.room -= bytes;
+    Atomics.store(this.control, Ctl.written, this.written | 0);
+  }
+
+  private append(stream: 1 | 2, source: Uint8Array, from: number, length: number): void {
+    const need = frameHeaderBytes + length;
+    this.reserve(need);
     const mask = outputRingBytes - 1;
     const header = length * 2 + (stream - 1);
     const { data } = this;
@@ -112,28 +140,39 @@ export class OutputRingWriter {
     if (length <= smallFrameBytes) {
       for (let i = 0; i < length; i++) data[(at + i) & mask] = source[from + i]!;
     } else copyIntoRing(data, at, source.subarray(from, from + length));
-    this.written = (this.written + need) >>> 0;
-    this.room -= need;
-    Atomics.store(this.control, Ctl.written, this.written | 0);
+    this.advance(need);
   }
 }
 
 /** A run of output on one stream, in the order the guest wrote it. */
 export interface OutputChunk { stream: 1 | 2; bytes: Uint8Array }
 
+/** Sees a recording's output as it is taken, and its checkpoints' marks in place (OutputDigests). */
+export interface OutputTap { add(stream: 1 | 2, bytes: Uint8Array): void; mark(checkpoint: number): void }
+
 /** The main thread's side: takes whole frames, joins neighbours on the same stream. */
 export class OutputRingReader {
   private readonly control: Int32Array;
   private readonly data: Uint8Array;
+  /** Chunks taken by `collect` that `take` has not handed out yet. */
+  private held: OutputChunk[] = [];
 
-  constructor(shared: SharedArrayBuffer) {
+  constructor(shared: SharedArrayBuffer, private readonly tap?: OutputTap) {
     ({ control: this.control, data: this.data } = views(shared));
   }
 
-  /** Everything in the ring now, copied out; the worker may write over it from here on. */
+  /** Everything in the ring now (and what `collect` took before), copied out; the worker may write over it from here on. */
   take(): OutputChunk[] {
+    this.collect();
+    const chunks = this.held;
+    this.held = [];
+    return chunks;
+  }
+
+  /** Takes what is in the ring now (the tap sees it) and holds it for the next `take`. */
+  collect(): void {
     const bytes = takeFromRing(this.control, this.data, assert);
-    return bytes ? frames(bytes) : [];
+    if (bytes) frames(bytes, this.held, this.tap);
   }
 
   /**
@@ -156,21 +195,33 @@ export class OutputRingReader {
   }
 }
 
-/** Splits what was taken into runs per stream: frame payloads are moved together, headers dropped. */
-function frames(bytes: Uint8Array): OutputChunk[] {
-  const chunks: OutputChunk[] = [];
+/**
+ * Splits what was taken into runs per stream, appended to `chunks`: frame payloads are moved
+ * together, headers dropped. The tap sees each run, and each mark after the runs before it.
+ */
+function frames(bytes: Uint8Array, chunks: OutputChunk[], tap: OutputTap | undefined): void {
+  // No closure over `out` and `runStart`: captured, they would live in a context object, and this
+  // loop runs once per frame (a million a second of one-byte writes).
   let out = 0;
   let runStart = 0;
   let runStream: 1 | 2 = 1;
   for (let at = 0; at < bytes.length;) {
     if (at + frameHeaderBytes > bytes.length) assert(false, `a frame header cut at ${at} of ${bytes.length}`);
-    const header = (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+    const header = bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24);
+    if (header === markHeader) {
+      if (at + markFrameBytes > bytes.length) assert(false, `a mark cut at ${at} of ${bytes.length}`);
+      if (out > runStart) pushRun(chunks, tap, runStream, bytes.subarray(runStart, out));
+      runStart = out;
+      tap?.mark(new DataView(bytes.buffer, bytes.byteOffset + at + 4, 4).getUint32(0, true));
+      at += markFrameBytes;
+      continue;
+    }
     const stream = ((header & 1) + 1) as 1 | 2;
-    const length = Math.floor(header / 2);
+    const length = header >>> 1;
     const start = at + frameHeaderBytes;
     if (start + length > bytes.length) assert(false, `a frame of ${length} bytes cut at ${at} of ${bytes.length}`);
     if (stream !== runStream && out > runStart) {
-      chunks.push({ stream: runStream, bytes: bytes.subarray(runStart, out) });
+      pushRun(chunks, tap, runStream, bytes.subarray(runStart, out));
       runStart = out;
     }
     runStream = stream;
@@ -180,6 +231,12 @@ function frames(bytes: Uint8Array): OutputChunk[] {
     out += length;
     at = start + length;
   }
-  if (out > runStart) chunks.push({ stream: runStream, bytes: bytes.subarray(runStart, out) });
-  return chunks;
+  if (out > runStart) pushRun(chunks, tap, runStream, bytes.subarray(runStart, out));
 }
+
+function pushRun(chunks: OutputChunk[], tap: OutputTap | undefined, stream: 1 | 2, bytes: Uint8Array): void {
+  chunks.push({ stream, bytes });
+  tap?.add(stream, bytes);
+}
+
+

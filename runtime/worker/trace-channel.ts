@@ -15,8 +15,9 @@ import type { MessagePort } from 'node:worker_threads';
 import {
   callsPerBatch, encodeCalls, encodeCallsInto, maxCallsRecordBytes, maxRecordBytes, RecordBuffer, TraceLimitError, type RawChunk, type TraceEnd,
 } from '../../formats/index.js';
+import { encodeDraft, type CheckpointDraft } from '../trace/checkpoint-parts.js';
 import type { CallLog, CallLogHooks } from '../trace/recording.js';
-import { copyIntoRing, nextLookBelow, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
+import { copyIntoRing, nextLookBelow, putWord, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 import type { WorkerMessage } from './channel.js';
 
 /** Bytes of recorded data in the ring at most; past it the guest waits for the main thread. */
@@ -33,7 +34,7 @@ const FrameKind = {
   piece: 1,
   /** A calls record; value 1: its number of events. */
   calls: 2,
-  /** A checkpoint record, which ends its chunk; values: checkpoint number, event. */
+  /** A checkpoint's draft (checkpoint-parts.ts), which the reader finishes into the record that ends its chunk; values: checkpoint number, event. */
   checkpoint: 3,
 } as const;
 const frameHeaderBytes = 12;
@@ -78,10 +79,6 @@ function views(shared: SharedArrayBuffer): RingViews {
   };
 }
 
-/** A u32, little-endian, at ring position `at` (a byte counter), wrapping past the ring's end. */
-function putWord(data: Uint8Array, at: number, word: number, mask: number): void {
-  for (let i = 0; i < 4; i++) data[(at + i) & mask] = (word >>> (8 * i)) & 0xff;
-}
 
 export interface SharedTraceLogOptions {
   /**
@@ -90,6 +87,11 @@ export interface SharedTraceLogOptions {
    * batch of 4096 calls otherwise pays ~4 ns per call for, and network waits report none.
    */
   rollingHash: boolean;
+  /**
+   * Where the guest's output goes (the output ring): each checkpoint is marked there before its
+   * draft is sent, so that the reader hashes the output up to that point (OutputDigests).
+   */
+  output?: { mark(checkpoint: number): void };
 }
 
 /** FNV-1a's prime, as HashingSession folds calls. */
@@ -125,6 +127,7 @@ export class SharedTraceLog implements CallLog {
   private rolledTo = 0;
   /** Whether the rolling hash is kept (SharedTraceLogOptions.rollingHash). */
   private readonly keepsRollingHash: boolean;
+  private readonly output: SharedTraceLogOptions['output'];
 
   private readonly callsRecord: Uint8Array;
   private readonly ids: Uint8Array;
@@ -141,6 +144,7 @@ export class SharedTraceLog implements CallLog {
 
   constructor(shared: SharedArrayBuffer, private readonly port: MessagePort, private readonly maxTraceBytes: number, options: SharedTraceLogOptions = { rollingHash: true }) {
     this.keepsRollingHash = options.rollingHash;
+    this.output = options.output;
     this.v = views(shared);
     ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads, control: this.control } = this.v);
     this.callsRecord = new Uint8Array(maxCallsRecordBytes(callsPerBatch, this.threads));
@@ -252,9 +256,13 @@ export class SharedTraceLog implements CallLog {
     if (this.dueAt > this.events) this.dueAt = this.events;
   }
 
-  checkpoint(number: number, event: number, record: Uint8Array): void {
+  checkpoint(number: number, event: number, draft: CheckpointDraft): void {
     this.flushCalls();
-    this.frame(FrameKind.checkpoint, record, number, event);
+    this.output?.mark(number);
+    // Its parts as one record in pieces: the pages go from the guest's memory straight into the ring.
+    const parts = encodeDraft(draft);
+    for (let i = 0; i < parts.length - 1; i++) this.frame(FrameKind.piece, parts[i]!);
+    this.frame(FrameKind.checkpoint, parts[parts.length - 1]!, number, event);
     this.publish();
   }
 
@@ -373,10 +381,13 @@ export class SharedTraceLog implements CallLog {
   }
 }
 
+/** Turns a checkpoint's draft into its record (CheckpointFinisher). */
+export interface CheckpointDraftReader { finish(number: number, event: number, draft: Uint8Array): Uint8Array }
+
 /**
  * The main thread's side: takes published frames, gathers them into chunks (as RecordBuffer does
- * in one thread) and hands each to `emit`; once the worker is gone, `recoverCalls` adds the events
- * it completed after its last calls batch.
+ * in one thread) and hands each to `emit`, checkpoints finished by `drafts`; once the worker is
+ * gone, `recoverCalls` adds the events it completed after its last calls batch.
  */
 export class TraceRingReader {
   private readonly v: RingViews;
@@ -387,7 +398,7 @@ export class TraceRingReader {
   /** Events in the calls records taken so far. */
   private events = 0;
 
-  constructor(shared: SharedArrayBuffer, emit: (chunk: RawChunk) => void) {
+  constructor(shared: SharedArrayBuffer, emit: (chunk: RawChunk) => void, private readonly drafts: CheckpointDraftReader) {
     this.v = views(shared);
     this.chunks = new RecordBuffer(emit);
   }
@@ -424,7 +435,7 @@ export class TraceRingReader {
     const record = this.pieces.length === 0 ? bytes : Buffer.concat([...this.pieces, bytes]);
     this.pieces = [];
     this.pieceBytes = 0;
-    if (kind === FrameKind.checkpoint) this.chunks.checkpoint(a, b, record);
+    if (kind === FrameKind.checkpoint) this.chunks.checkpoint(a, b, this.drafts.finish(a, b, record));
     else if (kind === FrameKind.calls) {
       this.chunks.append(record, a);
       this.events += a;
