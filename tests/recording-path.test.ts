@@ -91,6 +91,33 @@ describe('checkpoints finished on the main thread', () => {
     expect(hex(digests.apply({ byteLength: memory.buffer.byteLength, changed: [] }))).toEqual(reference(memory));
   });
 
+  it('with a mirror, a changed page comes as the 4 KiB blocks that changed, and the hashes stay those of their definition', () => {
+    const memory = new WebAssembly.Memory({ initial: 3, maximum: 5 });
+    const bytes = () => new Uint8Array(memory.buffer);
+    const changes = new PageChanges(undefined, true);
+    const digests = new PageDigests(undefined, true);
+    const step = (budget = Infinity) => {
+      const diff = changes.diff(memory, budget);
+      expect(hex(digests.apply(diff))).toEqual(reference(memory));
+      return diff.changed.map((c) => (c.patches ? `${c.page}:${c.patches.map((p) => `${p.offset}+${p.bytes.length}`).join(',')}` : `${c.page}:${c.bytes ? 'whole' : 'hashed'}`));
+    };
+    expect(step(2 * page)).toEqual(['0:whole', '1:whole', '2:hashed']);
+    bytes()[5] = 1; // block 0 of page 0
+    bytes().fill(2, page + 4095, page + 4097); // blocks 0 and 1 of page 1: one run
+    bytes()[page + 15 * 4096] = 3; // and its last block
+    bytes()[2 * page] = 4; // page 2 was hashed, not handed over: it comes whole now
+    expect(step()).toEqual(['0:0+4096', '1:0+8192,61440+4096', '2:whole']);
+    bytes()[2 * page + 1] = 5;
+    memory.grow(1);
+    bytes()[3 * page + 7] = 6;
+    expect(step()).toEqual(['2:0+4096', '3:whole']);
+    bytes()[7] = 7;
+    expect(step(0)).toEqual(['0:hashed']); // past the budget: hashed, and no longer mirrored
+    bytes()[8] = 8;
+    expect(step()).toEqual(['0:whole']);
+    expect(step()).toEqual([]);
+  });
+
   it("the output ring's marks split its runs, and the tap sees each run, then the mark, in the order written", () => {
     const shared = outputRingBuffer();
     const seen: string[] = [];
@@ -123,7 +150,7 @@ describe('checkpoints finished on the main thread', () => {
     const log = new SharedTraceLog(trace, { postMessage() {} } as never, 1e12, { rollingHash: false, output: outputWriter });
     log.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });
     const memory = new WebAssembly.Memory({ initial: 8 });
-    const changes = new PageChanges();
+    const changes = new PageChanges(undefined, true); // as a recording's: the main thread mirrors
     const small = { globals: sha(Buffer.from('g')), fds: sha(Buffer.from('f')), fs: sha(Buffer.from('s')) };
     // What one thread would write: every hash taken in place.
     const hasher = new PageHasher();
@@ -138,7 +165,8 @@ describe('checkpoints finished on the main thread', () => {
         streams[stream].add(text);
         log.exit(log.enter(1, i), 0);
       }
-      new Uint8Array(memory.buffer).fill(k + 1, k * page, k * page + 10);
+      new Uint8Array(memory.buffer).fill(k + 1, k * page, k * page + 10); // page 0 comes whole, then as patches
+      new Uint8Array(memory.buffer).fill(k + 7, 5 * page + 5000, 5 * page + 9000); // hashed at first (past the budget), then whole
       const event = log.eventCount;
       const { memory: memoryHash, pages } = hasher.digest(memory);
       const digest = { memory: memoryHash, ...small, stdout: streams[1].digest(), stderr: streams[2].digest() };

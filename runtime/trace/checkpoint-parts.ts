@@ -6,7 +6,7 @@
 // bytes a recording that hashed everything on the guest's thread wrote. Syscall_heavy, 10M events:
 // the guest's thread spent ~9 ns per event on output hashing and page hashes (docs/design.md).
 import { encodeCheckpoint, type StateDigest } from '../../formats/index.js';
-import { chainHash, OutputHasher, PageDigests, type MemoryChanges, type PageChange } from './digest.js';
+import { chainHash, OutputHasher, pageCacheMaxBytes, PageDigests, type MemoryChanges, type PageChange } from './digest.js';
 
 /** The guest's half of a checkpoint. */
 export interface CheckpointDraft { globals: Uint8Array; fds: Uint8Array; fs: Uint8Array; memory: MemoryChanges }
@@ -19,33 +19,42 @@ export interface CheckpointDraft { globals: Uint8Array; fds: Uint8Array; fs: Uin
 export const draftPageBudget = 64 * 65536;
 
 const digestBytes = 32;
-const pageChangeHeaderBytes = 8;
 const draftHeaderBytes = 8 + 4 + 3 * digestBytes;
+/** How a page comes in a draft's head: its page number, then `count * 4 + kind`. */
+const ChangeKind = { bytes: 0, digest: 1, patches: 2 } as const;
 
 /**
- * A draft as parts to be sent one after the other: a head (memory size, the small digests, each
- * changed page's number and body length), then each page's body (its bytes, a view into the
- * guest's memory, or its SHA-256), so that no page is copied but into the ring.
+ * A draft as parts to be sent one after the other: a head (memory size, the small digests, and for
+ * each changed page its number, how it comes and its bodies' lengths, with each patch's offset),
+ * then the bodies in order (page bytes and patches are views into the guest's memory), so that
+ * no page is copied but into the ring.
  */
 export function encodeDraft(draft: CheckpointDraft): Uint8Array[] {
   const { changed } = draft.memory;
-  const head = new Uint8Array(draftHeaderBytes + changed.length * pageChangeHeaderBytes);
+  const words: number[] = [];
+  const parts: Uint8Array[] = [];
+  for (const c of changed) {
+    if (c.patches) {
+      words.push(c.page, c.patches.length * 4 + ChangeKind.patches);
+      for (const patch of c.patches) {
+        words.push(patch.offset, patch.bytes.length);
+        parts.push(patch.bytes);
+      }
+    } else {
+      const body = c.bytes ?? c.digest;
+      words.push(c.page, body.length * 4 + (c.bytes ? ChangeKind.bytes : ChangeKind.digest));
+      parts.push(body);
+    }
+  }
+  const head = new Uint8Array(draftHeaderBytes + words.length * 4);
   const view = new DataView(head.buffer);
   view.setFloat64(0, draft.memory.byteLength, true);
   view.setUint32(8, changed.length, true);
   head.set(draft.globals, 12);
   head.set(draft.fds, 12 + digestBytes);
   head.set(draft.fs, 12 + 2 * digestBytes);
-  const parts: Uint8Array[] = [head];
-  changed.forEach((c, i) => {
-    const body = c.bytes ?? c.digest;
-    const at = draftHeaderBytes + i * pageChangeHeaderBytes;
-    view.setUint32(at, c.page, true);
-    // The body's length, and whether it is the page (bytes) or its SHA-256.
-    view.setUint32(at + 4, body.length * 2 + (c.bytes ? 0 : 1), true);
-    parts.push(body);
-  });
-  return parts;
+  words.forEach((w, i) => view.setUint32(draftHeaderBytes + i * 4, w, true));
+  return [head, ...parts];
 }
 
 /** The draft encodeDraft's parts make, joined (views into `bytes`). */
@@ -54,19 +63,41 @@ export function decodeDraft(bytes: Uint8Array): CheckpointDraft {
   if (bytes.length < draftHeaderBytes) fail(`${bytes.length} bytes is shorter than its head`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const count = view.getUint32(8, true);
-  const changed: PageChange[] = [];
-  let body = draftHeaderBytes + count * pageChangeHeaderBytes;
-  if (body > bytes.length) fail(`a head of ${count} pages cut short`);
+  // The head's words, then the bodies: both read in order.
+  let word = draftHeaderBytes;
+  const next = (): number => {
+    if (word + 4 > bytes.length) fail('its head is cut short');
+    word += 4;
+    return view.getUint32(word - 4, true);
+  };
+  const lengths: number[] = [];
+  const kinds: { page: number; kind: number; offsets: number[] }[] = [];
   for (let i = 0; i < count; i++) {
-    const at = draftHeaderBytes + i * pageChangeHeaderBytes;
-    const page = view.getUint32(at, true);
-    const word = view.getUint32(at + 4, true);
-    const length = Math.floor(word / 2);
-    if (body + length > bytes.length) fail(`page ${page} cut short`);
-    const data = bytes.subarray(body, body + length);
-    changed.push(word & 1 ? { page, digest: data } : { page, bytes: data });
-    body += length;
+    const page = next();
+    const w = next();
+    const kind = w & 3;
+    const n = Math.floor(w / 4);
+    const offsets: number[] = [];
+    if (kind === ChangeKind.patches) {
+      for (let k = 0; k < n; k++) {
+        offsets.push(next());
+        lengths.push(next());
+      }
+    } else lengths.push(n);
+    kinds.push({ page, kind, offsets });
   }
+  let body = word;
+  let taken = 0;
+  const take = (): Uint8Array => {
+    const length = lengths[taken++]!;
+    if (body + length > bytes.length) fail('a body is cut short');
+    body += length;
+    return bytes.subarray(body - length, body);
+  };
+  const changed: PageChange[] = kinds.map(({ page, kind, offsets }) => {
+    if (kind === ChangeKind.patches) return { page, patches: offsets.map((offset) => ({ offset, bytes: take() })) };
+    return kind === ChangeKind.digest ? { page, digest: take() } : { page, bytes: take() };
+  });
   if (body !== bytes.length) fail(`${bytes.length - body} bytes past its end`);
   const digest = (k: number) => bytes.subarray(12 + k * digestBytes, 12 + (k + 1) * digestBytes);
   return { globals: digest(0), fds: digest(1), fs: digest(2), memory: { byteLength: view.getFloat64(0, true), changed } };
@@ -105,7 +136,7 @@ export class OutputDigests {
  */
 export class CheckpointFinisher {
   private chain: Uint8Array = new Uint8Array(32);
-  private readonly pages = new PageDigests();
+  private readonly pages = new PageDigests(pageCacheMaxBytes, true);
 
   constructor(private readonly output: OutputDigests, private readonly readOutput: () => void) {}
 

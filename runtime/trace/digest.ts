@@ -35,44 +35,71 @@ export function digestMemory(memory: WebAssembly.Memory): Uint8Array {
 export const pageCacheMaxBytes = 64 * 1024 * 1024;
 const sha256Bytes = 32;
 
+/** What a patch covers at least: a changed page is compared with its copy this much at a time. */
+export const patchBlockBytes = 4096;
+
 /**
  * The pages of a memory that changed since the last look (`PageChanges.diff`), for `PageDigests`
- * to hash: each with its bytes (a view into the memory, valid until the guest runs again) or, past
- * a budget of bytes, its SHA-256 taken at once. `byteLength` -1: there is no memory.
+ * to hash. A page comes with its bytes (a view into the memory, valid until the guest runs
+ * again), as the parts of it that changed (when the other side mirrors it), or as its SHA-256
+ * taken at once (past a budget). `byteLength` -1: there is no memory.
  */
 export interface MemoryChanges { byteLength: number; changed: PageChange[] }
-export type PageChange = { page: number; bytes: Uint8Array; digest?: undefined } | { page: number; digest: Uint8Array; bytes?: undefined };
+/** Bytes at `offset` in their page. */
+export interface PagePatch { offset: number; bytes: Uint8Array }
+export type PageChange =
+  | { page: number; bytes: Uint8Array; digest?: undefined; patches?: undefined }
+  | { page: number; digest: Uint8Array; bytes?: undefined; patches?: undefined }
+  | { page: number; patches: PagePatch[]; bytes?: undefined; digest?: undefined };
 
 /**
  * Which pages of a memory changed since the last diff: each page is compared with a copy, so
  * nothing is assumed about how memory changed (a snapshot restored, a fault injected). Memory over
  * `maxCopyBytes` is not copied (the copy is as large as what it covers): every page counts as
- * changed each time. A recording diffs on the guest's thread and hashes on the main thread
+ * changed each time.
+ *
+ * With `mirrored`, the reader keeps a mirror of the pages it was handed whole (PageDigests with a
+ * mirror): a changed page it mirrors is handed over as the 4 KiB blocks of it that changed. A
+ * recording diffs on the guest's thread and hashes on the main thread
  * (runtime/trace/checkpoint-parts.ts): comparing a 64 KiB page costs ~1.5 us, hashing it ~39.
  */
 export class PageChanges {
   private copy = Buffer.alloc(0);
+  /** With a mirroring reader: 1 for each page it holds as our copy does. */
+  private mirror: Uint8Array | undefined;
 
-  constructor(private readonly maxCopyBytes = pageCacheMaxBytes) {}
+  constructor(private readonly maxCopyBytes = pageCacheMaxBytes, mirrored = false) {
+    if (mirrored) this.mirror = new Uint8Array(0);
+  }
 
-  /** `budget`: bytes of changed pages handed over as bytes; pages past it come hashed. */
+  /** `budget`: bytes handed over (whole pages, changed blocks); the pages past it come hashed. */
   diff(memory: WebAssembly.Memory, budget = Infinity): MemoryChanges {
     const bytes = Buffer.from(memory.buffer);
     const count = Math.ceil(bytes.length / memoryPageBytes);
     const keep = bytes.length <= this.maxCopyBytes;
     const known = keep ? Math.min(count, this.copy.length / memoryPageBytes) : 0;
     if (keep && this.copy.length !== count * memoryPageBytes) this.resize(count);
-    if (!keep) this.copy = Buffer.alloc(0);
+    if (!keep) {
+      this.copy = Buffer.alloc(0);
+      if (this.mirror) this.mirror = new Uint8Array(0);
+    }
+    const { copy, mirror } = this;
     const changed: PageChange[] = [];
     for (let page = 0, handed = 0; page < count; page++) {
       const from = page * memoryPageBytes;
       const data = bytes.subarray(from, from + memoryPageBytes);
-      if (page < known && data.length === memoryPageBytes && data.equals(this.copy.subarray(from, from + memoryPageBytes))) continue;
-      if (keep) this.copy.set(data, from);
-      if (handed + data.length <= budget) {
-        changed.push({ page, bytes: data });
-        handed += data.length;
-      } else changed.push({ page, digest: sha256(data) });
+      const whole = page < known && data.length === memoryPageBytes;
+      if (whole && data.equals(copy.subarray(from, from + memoryPageBytes))) continue;
+      const patches = whole && mirror?.[page] ? changedBlocks(bytes, copy, from) : undefined;
+      const size = patches ? patches.reduce((n, p) => n + p.bytes.length, 0) : data.length;
+      if (keep) copy.set(data, from);
+      const handOver = handed + size <= budget;
+      if (mirror) mirror[page] = keep && handOver ? 1 : 0;
+      if (!handOver) changed.push({ page, digest: sha256(data) });
+      else {
+        changed.push(patches ? { page, patches } : { page, bytes: data });
+        handed += size;
+      }
     }
     return { byteLength: bytes.length, changed };
   }
@@ -82,32 +109,77 @@ export class PageChanges {
     const copy = Buffer.alloc(count * memoryPageBytes);
     copy.set(this.copy.subarray(0, copy.length));
     this.copy = copy;
+    if (this.mirror) {
+      const mirror = new Uint8Array(count);
+      mirror.set(this.mirror.subarray(0, count));
+      this.mirror = mirror;
+    }
   }
+}
+
+/** The runs of `patchBlockBytes` blocks of the page at `from` where `bytes` differs from `copy` (views into `bytes`). */
+function changedBlocks(bytes: Buffer, copy: Buffer, from: number): PagePatch[] {
+  const patches: PagePatch[] = [];
+  let run = -1;
+  for (let at = from; at <= from + memoryPageBytes; at += patchBlockBytes) {
+    const differs = at < from + memoryPageBytes && bytes.compare(copy, at, at + patchBlockBytes, at, at + patchBlockBytes) !== 0;
+    if (differs && run < 0) run = at;
+    if (!differs && run >= 0) {
+      patches.push({ offset: run - from, bytes: bytes.subarray(run, at) });
+      run = -1;
+    }
+  }
+  return patches;
 }
 
 /**
  * Memory hashed a 64 KiB page at a time, from the changes PageChanges finds: each page's SHA-256,
  * of which the first `pageHashBytes` are kept as its page hash, and the memory hash = SHA-256 of
  * all the pages' whole SHA-256s in order (so it keeps SHA-256's strength; the short page hashes
- * only name pages). A page not in the changes keeps its SHA-256 from before.
+ * only name pages). A page not in the changes keeps its SHA-256 from before. With `mirrored` (as
+ * the PageChanges that feeds it), the pages handed over whole are kept, to which the changed
+ * blocks handed over later are applied before the page is hashed again.
  */
 export class PageDigests {
   /** Each page's whole SHA-256 (32 bytes). */
-  private digests = Buffer.alloc(0);
+  private digests: Buffer = Buffer.alloc(0);
+  private mirror: Buffer | undefined;
+
+  constructor(private readonly maxMirrorBytes = pageCacheMaxBytes, mirrored = false) {
+    if (mirrored) this.mirror = Buffer.alloc(0);
+  }
 
   apply(changes: MemoryChanges): { memory: Uint8Array; pages: Uint8Array } {
     if (changes.byteLength < 0) return { memory: new Uint8Array(32), pages: new Uint8Array(0) };
     const count = Math.ceil(changes.byteLength / memoryPageBytes);
-    if (this.digests.length !== count * sha256Bytes) {
-      const digests = Buffer.alloc(count * sha256Bytes);
-      digests.set(this.digests.subarray(0, digests.length));
-      this.digests = digests;
+    this.digests = resized(this.digests, count * sha256Bytes);
+    if (this.mirror) this.mirror = resized(this.mirror, changes.byteLength <= this.maxMirrorBytes ? count * memoryPageBytes : 0);
+    const { mirror } = this;
+    for (const change of changes.changed) {
+      const from = change.page * memoryPageBytes;
+      let digest = change.digest;
+      if (change.bytes) {
+        if (mirror?.length) mirror.set(change.bytes, from);
+        digest = sha256(change.bytes);
+      } else if (change.patches) {
+        if (!mirror?.length) throw new Error(`RepliCode bug: page ${change.page} patched but not mirrored`);
+        for (const patch of change.patches) mirror.set(patch.bytes, from + patch.offset);
+        digest = sha256(mirror.subarray(from, from + memoryPageBytes));
+      }
+      this.digests.set(digest!, change.page * sha256Bytes);
     }
-    for (const change of changes.changed) this.digests.set(change.digest ?? sha256(change.bytes), change.page * sha256Bytes);
     const pages = new Uint8Array(count * pageHashBytes);
     for (let page = 0; page < count; page++) pages.set(this.digests.subarray(page * sha256Bytes, page * sha256Bytes + pageHashBytes), page * pageHashBytes);
     return { memory: sha256(this.digests), pages };
   }
+}
+
+/** `buffer` at `length` bytes, what it held kept (zeros past it). */
+function resized(buffer: Buffer, length: number): Buffer {
+  if (buffer.length === length) return buffer;
+  const next = Buffer.alloc(length);
+  next.set(buffer.subarray(0, length));
+  return next;
 }
 
 /** Both halves in one thread (replay, the hashing session): only the pages that changed are hashed again. */

@@ -9,7 +9,7 @@ import {
 import type { HostEffects, StdinRead } from '../effects/types.js';
 import type { CallColumns, Kernel, SyscallTracer } from '../kernel.js';
 import { draftPageBudget, type CheckpointDraft } from './checkpoint-parts.js';
-import { PageChanges } from './digest.js';
+import { pageCacheMaxBytes, PageChanges } from './digest.js';
 import { GuestStop, type GuestEnd, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
 
@@ -58,7 +58,8 @@ export class RecordingSession implements GuestSession {
   /** Bytes written to stdout and stderr (the exit record's; the log's reader hashes them). */
   private stdoutBytes = 0;
   private stderrBytes = 0;
-  private readonly memory = new PageChanges();
+  /** The main thread mirrors the pages it was handed (CheckpointFinisher): changed ones come as their changed blocks. */
+  private readonly memory = new PageChanges(pageCacheMaxBytes, true);
   /** The slot of the call in progress (for a tracer that calls enter and exit). */
   private slot = 0;
 
