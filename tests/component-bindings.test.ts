@@ -34,6 +34,8 @@ describe('the bindings of a component', () => {
       const nows = program.js.match(/\.fnName = 'wasi:clocks\/monotonic-clock@0\.2\.\d+#now'/g)?.length ?? 0;
       expect(program.js.match(/Object\.assign\(now\.loweredByHand === true && now\.coreFunction !== undefined \? now\.coreFunction : trampoline\d+, /g)?.length ?? 0, file).toBe(nows);
       withNow += nows;
+      // The stream trampolines keep their last lookup of the stream (every set and delete of the table resets it).
+      expect(program.js.match(/var rscLowered = repLowered === captureTable\d+\$rep \? /g)?.length ?? 0, file).toBe(hot - nows);
       // Borrows of host objects are not listed for release, so every release loop is skipped
       // while the list is empty (guard.ts's unreachable stand-ins included).
       const releases = program.js.match(/for \(const entry of curResourceBorrows\)/g)?.length ?? 0;
