@@ -201,9 +201,9 @@ function bindingBody(source: string): string {
  * The bindings without the JSPI wrapper of the adapter's realloc when nothing calls it: jco wraps
  * it with `WebAssembly.promising` for async-lowered imports, which sync instantiation has none
  * of, and where V8 lacks JSPI (Node 20 without a flag) the call throws a TypeError, whose message
- * V8 renders by reparsing the whole instantiate function: ~0.6-1 ms of every guest thread's start
- * (docs/design.md, "Component CPU, fourth pass"). The variable is then what the catch clause
- * makes it without JSPI. Only where it is declared and assigned here and read nowhere.
+ * V8 writes by parsing the calling function (jco's whole `_initGenerator`) again: ~0.7 ms of every
+ * guest thread's start (docs/design.md, "Component CPU, fourth pass"). The variable is then what
+ * the catch clause makes it without JSPI. Only where it is declared, assigned here and read nowhere.
  */
 export function withoutUnusedPromising(js: string): string {
   const wrap = /\n  try \{\n    (realloc\d+Async) = WebAssembly\.promising\((exports\d+\.\w+)\);\n  \} catch\(err\) \{\n    \1 = \2;\n  \}\n/g;
