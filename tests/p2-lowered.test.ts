@@ -182,6 +182,46 @@ describe('the rewrite of the bindings', () => {
     }
   });
 
+  // The trampoline among the capture table's declaration and a set and a delete of it, as the
+  // bindings hold them, and a way to call them.
+  const withTable = (extra = '') => `\n  const captureTable1= new Map();\n${jco}  const add = (rep, v) => captureTable1.set(rep, v);\n  const drop = (rep) => captureTable1.delete(rep);\n${extra}`;
+  const T_FLAG = 1 << 30;
+  class OutputStream {
+    static loweredByHand = true;
+    writes = 0;
+    writeLowered(): true { this.writes++; return true; }
+  }
+  const run = (js: string) => new Function('T_FLAG', 'handleTable1', 'OutputStream', 'memory0', 'getOrCreateAsyncState', `${js}\n  return { write: _trampoline21, add, drop };`)(
+    T_FLAG, [T_FLAG, 0, 0, 5 | T_FLAG], OutputStream, new WebAssembly.Memory({ initial: 1 }), () => ({ markTrapped: () => true }),
+  ) as { write: (...args: number[]) => void; add: (rep: number, v: object) => void; drop: (rep: number) => void };
+
+  it('keeps the stream it looked up last until the table changes: a dropped stream is not written to', () => {
+    const { js } = lowerHotImports(withTable());
+    expect(js).toContain('var rscLowered = repLowered === captureTable1$rep ? captureTable1$rsc : (captureTable1$rsc = captureTable1.get(captureTable1$rep = repLowered));');
+    expect(js).toContain('(captureTable1$rep = -1, captureTable1).set(rep, v)');
+    expect(js).toContain('(captureTable1$rep = -1, captureTable1).delete(rep)');
+    const { write, add, drop } = run(js);
+    const stream = new OutputStream();
+    add(5, stream);
+    write(1, 0, 1, 8);
+    write(1, 0, 1, 8);
+    expect(stream.writes).toBe(2);
+    // Handle 1 still names rep 5 in the handle table (a drop leaves the word), but rep 5 is gone.
+    drop(5);
+    expect(() => write(1, 0, 1, 8)).toThrow('unknown OutputStream handle');
+    expect(stream.writes).toBe(2);
+    const other = new OutputStream();
+    add(5, other);
+    write(1, 0, 1, 8);
+    expect([stream.writes, other.writes]).toEqual([2, 1]);
+  });
+
+  it('looks the stream up every time where the bindings use the table otherwise than by get, set and delete', () => {
+    const { js } = lowerHotImports(withTable('  tables.push(captureTable1);\n'));
+    expect(js).toContain('var rscLowered = captureTable1.get(handleTable1[(arg0 << 1) + 1] & ~T_FLAG);');
+    expect(js).not.toContain('captureTable1$rep');
+  });
+
   const trampoline = (body: string, fnName = 'wasi:io/streams@0.2.3#blockingWriteAndFlush') =>
     `  const _trampoline7 = function(arg0, arg1, arg2, arg3) {\n${body}\n  }\n  _trampoline7.fnName = '${fnName}';\n`;
 

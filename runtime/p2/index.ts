@@ -1,5 +1,5 @@
 // Public surface of the WASI 0.2 component support: transpile (main thread), start (guest thread).
-export { bindingsScript, compileComponent, isComponentProgram, type ComponentProgram, type GuestProgram } from './transpile.js';
+export { bindingsScript, compileComponent, isComponentProgram, withoutUnusedPromising, type ComponentProgram, type GuestProgram } from './transpile.js';
 export { startComponent, type StartedComponent } from './instantiate.js';
 export { newestPatch, maxRandomBytes } from './host.js';
 export { maxPollables } from './streams.js';

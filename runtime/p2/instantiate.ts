@@ -31,7 +31,7 @@ export interface StartedComponent {
  * syscall boundary with `tracer`, so a record or a replay sees the preview1 calls it performs.
  */
 export function startComponent(program: ComponentProgram, kernel: Kernel, tracer?: SyscallTracer): StartedComponent {
-  const calls = new KernelCalls(kernel.imports(tracer)[wasiModuleName] as Record<string, (...args: (number | bigint)[]) => number>, kernel.staged);
+  const calls = new KernelCalls(kernel.imports(tracer)[wasiModuleName] as Record<string, (...args: (number | bigint)[]) => number>, kernel.staged, program.nowCore);
   // The kernel's preview1 calls read and write the scratch memory; state hashes read the guest's.
   kernel.attachMemory(calls.scratch);
   // What the host's functions threw (our errors, or the guest's exit), apart from lifting errors.

@@ -45,7 +45,7 @@ const hot: Readonly<Record<string, Method | 'u64'>> = {
 export const coreFunction = 'coreFunction';
 
 /** Names this lowering in the transpile cache's key: bump it with any change to the text written here. */
-export const loweredTag = 'lowered 4';
+export const loweredTag = 'lowered 6';
 
 const trampolineAt = /  const (_trampoline\d+) = function\(([^)]*)\) \{\n/g;
 
@@ -55,6 +55,7 @@ export function lowerHotImports(source: string): { js: string; lowered: number }
   let from = 0;
   let lowered = 0;
   const u64s: { name: string; fn: string }[] = [];
+  const cached = new Set<string>();
   for (const m of source.matchAll(trampolineAt)) {
     const name = m[1]!;
     const end = source.indexOf(`\n  }\n  ${name}.fnName = '`, m.index);
@@ -62,14 +63,41 @@ export function lowerHotImports(source: string): { js: string; lowered: number }
     const fnName = /^'([^@#']+)@0\.2\.\d+#(\w+)'/.exec(source.slice(end + `\n  }\n  ${name}.fnName = `.length));
     const spec = fnName && hot[`${fnName[1]}#${fnName[2]}`];
     const jco = source.slice(m.index + m[0].length, end);
-    const body = !spec ? undefined : spec === 'u64' ? u64Body(jco) : loweredBody(jco, m[2]!.split(', '), spec);
+    const hand = !spec || spec === 'u64' ? undefined : loweredBody(jco, m[2]!.split(', '), spec, (table) => cacheable(source, table));
+    const body = !spec ? undefined : spec === 'u64' ? u64Body(jco) : hand?.body;
     if (body === undefined) continue;
+    if (hand?.cached) cached.add(hand.cached);
     js += `${source.slice(from, m.index + m[0].length)}${body}`;
     from = end;
     lowered++;
     if (spec === 'u64') u64s.push({ name, fn: u64Call.exec(jco)![1]! });
   }
-  return { js: u64s.reduce((text, { name, fn }) => coreImports(text, name, fn), js + source.slice(from)), lowered };
+  const withCores = u64s.reduce((text, { name, fn }) => coreImports(text, name, fn), js + source.slice(from));
+  return { js: [...cached].reduce(cachingTable, withCores), lowered };
+}
+
+/**
+ * A capture table (a resource's rep -> host object `Map`) whose last lookup the hand-lowered
+ * trampolines may keep (`captureTableN$rep`, `captureTableN$rsc`): a stream write looked its stream
+ * up in the Map on every call (~5 ns of ~140 per syscall_heavy iteration). Reps are never reused
+ * (jco numbers them from a counter), so the kept pair is the Map's own answer as long as the Map
+ * has not changed since, and every change resets it: only where the bindings touch the table
+ * through nothing but its declaration, `get`, `set` and `delete` (checked on the text), so that
+ * no other code can change it unseen.
+ */
+function cacheable(source: string, table: string): boolean {
+  const uses = [...source.matchAll(new RegExp(`\\b${table}\\b`, 'g'))];
+  const declaration = `const ${table}= new Map();`;
+  return source.split(`\n  ${declaration}\n`).length === 2
+    && uses.every((u) => source.startsWith(declaration, u.index - 'const '.length) || /^\.(get|set|delete)\(/.test(source.slice(u.index + table.length)));
+}
+
+/** The bindings with `table`'s kept lookup declared, and reset by every set and delete of it (see cacheable). */
+function cachingTable(js: string, table: string): string {
+  const declaration = `\n  const ${table}= new Map();\n`;
+  return js.replace(declaration, `${declaration}  let ${table}$rep = -1, ${table}$rsc;\n`)
+    .split(`${table}.set(`).join(`(${table}$rep = -1, ${table}).set(`)
+    .split(`${table}.delete(`).join(`(${table}$rep = -1, ${table}).delete(`);
 }
 
 /**
@@ -97,7 +125,7 @@ const lowering = /\n    var (variant\d+) = ret;\n/;
  * The trampoline's body with the fast path in front of jco's lifting and host call, which now run
  * only when the fast path does not answer; undefined if the body is not of the expected shape.
  */
-function loweredBody(body: string, params: readonly string[], spec: Method): string | undefined {
+function loweredBody(body: string, params: readonly string[], spec: Method, canKeep: (table: string) => boolean): { body: string; cached?: string } | undefined {
   const self = borrowedSelf.exec(body);
   const call = hostCall.exec(body);
   const lower = lowering.exec(body);
@@ -119,8 +147,12 @@ function loweredBody(body: string, params: readonly string[], spec: Method): str
   // what it lifts, may be read by the lowering after it.
   const lifted = [handle!, rep!, rsc!, ...(list ? [list[1]!, list[2]!, list[3]!] : [])];
   if (/^ {4}(let|const) /m.test(lifting) || lifted.some((v) => new RegExp(`\\b${v}\\b`).test(lowerRet))) return undefined;
-  return `    let ret;
-    var rscLowered = ${captures}.get(${handles}[(arg0 << 1) + 1] & ~T_FLAG);
+  const keep = canKeep(captures!);
+  const lookup = keep
+    ? `var repLowered = ${handles}[(arg0 << 1) + 1] & ~T_FLAG;\n    var rscLowered = repLowered === ${captures}$rep ? ${captures}$rsc : (${captures}$rsc = ${captures}.get(${captures}$rep = repLowered));`
+    : `var rscLowered = ${captures}.get(${handles}[(arg0 << 1) + 1] & ~T_FLAG);`;
+  const text = `    let ret;
+    ${lookup}
     if (rscLowered !== undefined && rscLowered.constructor === ${cls} && ${cls}.${loweredByHand} === true) {
       try {
         ret = rscLowered.${spec.via}(${args});
@@ -129,6 +161,7 @@ function loweredBody(body: string, params: readonly string[], spec: Method): str
     if (ret === undefined) {
 ${lifting}
     }${lowerRet}`;
+  return keep ? { body: text, cached: captures! } : { body: text };
 }
 
 /**

@@ -13,7 +13,7 @@ import { componentHost, unservedImports } from './host.js';
 import { fasterBindings, stringEnd } from './direct-imports.js';
 import { lowerHotImports, loweredTag } from './lowered.js';
 import type { Kernel } from '../kernel.js';
-import type { KernelCalls } from './calls.js';
+import { compiledNowModule, type KernelCalls } from './calls.js';
 import { bindingsFile, guardBindings, guardTag, hostErrorsParam } from './guard.js';
 import { Script } from 'node:vm';
 
@@ -30,6 +30,8 @@ export interface ComponentProgram {
   /** The core modules by the file name the bindings ask for; `main` is the guest's own. */
   readonly cores: Readonly<Record<string, WebAssembly.Module>>;
   readonly main: string;
+  /** calls.ts's core function for monotonic-clock `now`, compiled once here (compiledNowModule). */
+  readonly nowCore: WebAssembly.Module;
   /**
    * The core modules that count fuel (with --max-fuel): the main one and any other of guest code
    * (not jco's adapter or shims: see otherCorePasses), each from the whole --max-fuel.
@@ -80,7 +82,7 @@ export async function compileComponent(bytes: Uint8Array, label: string, maxMemo
   }
   const codeCache = new Script(bindingsScript(t.js), { filename: bindingsFile }).createCachedData();
   const exported = (iface: string) => t.exports.some((name) => name.startsWith(`wasi:${iface}@0.2.`));
-  return { kind: 'component', js: t.js, codeCache, cores, main, fueled, httpHandler: exported('http/incoming-handler') && !exported('cli/run'), importCalls: { direct: t.direct, wrapped: t.wrapped, lowered: t.lowered } };
+  return { kind: 'component', js: t.js, codeCache, cores, main, nowCore: await compiledNowModule(), fueled, httpHandler: exported('http/incoming-handler') && !exported('cli/run'), importCalls: { direct: t.direct, wrapped: t.wrapped, lowered: t.lowered } };
 }
 
 /**
@@ -171,7 +173,7 @@ async function transpiled(bytes: Uint8Array, hash: string, label: string): Promi
   const source = new TextDecoder().decode(files[`${bindingName}.js`]);
   const cores: Record<string, Uint8Array> = {};
   for (const [name, data] of Object.entries(files)) if (name.endsWith('.wasm')) cores[name] = data;
-  const faster = fasterBindings(bindingBody(source));
+  const faster = fasterBindings(withoutUnusedPromising(bindingBody(source)));
   const { js, lowered } = lowerHotImports(faster.js);
   const t: Transpiled = {
     js, direct: faster.direct, wrapped: faster.wrapped, lowered, cores,
@@ -193,6 +195,21 @@ function bindingBody(source: string): string {
     .replace('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }', 'return;')
     // A trap keeps V8's message, as a core module's does (jco rewrites it to wasmtime's wording).
     .replace('if (message !== undefined) { err.message = message; }', '')}\nreturn instantiate;`;
+}
+
+/**
+ * The bindings without the JSPI wrapper of the adapter's realloc when nothing calls it: jco wraps
+ * it with `WebAssembly.promising` for async-lowered imports, which sync instantiation has none
+ * of, and where V8 lacks JSPI (Node 20 without a flag) the call throws a TypeError, whose message
+ * V8 writes by parsing the calling function (jco's whole `_initGenerator`) again: ~0.7 ms of every
+ * guest thread's start (docs/design.md, "Component CPU, fourth pass"). The variable is then what
+ * the catch clause makes it without JSPI. Only where it is declared, assigned here and read nowhere.
+ */
+export function withoutUnusedPromising(js: string): string {
+  const wrap = /\n  try \{\n    (realloc\d+Async) = WebAssembly\.promising\((exports\d+\.\w+)\);\n  \} catch\(err\) \{\n    \1 = \2;\n  \}\n/g;
+  return js.replace(wrap, (text, name: string, fn: string) => (
+    js.split(name).length === 4 && js.includes(`\n  let ${name};\n`) ? `\n  ${name} = ${fn};\n` : text
+  ));
 }
 
 /**
@@ -259,7 +276,7 @@ const witName = (name: string): string => {
 const shapeKernel = { env: [], args: [], fds: { entries: () => [], has: () => false } } as unknown as Kernel;
 
 /** Cache entries name the jco that wrote them (and the patches applied): another version transpiles again. */
-const jcoTag = `jco-1.35 sync 6 ${guardTag} ${loweredTag}`;
+const jcoTag = `jco-1.35 sync 7 ${guardTag} ${loweredTag}`;
 
 function remember(hash: string, t: Transpiled): Transpiled {
   memoryCache.delete(hash);
