@@ -113,7 +113,7 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   const outputRing = new OutputRingReader(outputShared, outputDigests);
   const traceRing = session?.kind === 'record' ? traceRingBuffer() : undefined;
   const trace = session?.kind === 'record'
-    ? tracePump(new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes), traceRing!, new CheckpointFinisher(outputDigests!, () => outputRing.collect()), () => {
+    ? tracePump(new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes), traceRing!, new CheckpointFinisher(outputDigests!, () => outputRing.hashAhead()), () => {
       if (Atomics.compareExchange(channel.control, Slot.net, NetSlot.none, NetSlot.persist) === NetSlot.none) Atomics.notify(channel.control, Slot.net);
     })
     : undefined;

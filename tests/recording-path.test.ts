@@ -129,7 +129,10 @@ describe('checkpoints finished on the main thread', () => {
     writer.mark(0);
     write(1, 'd');
     write(2, 'e');
-    reader.collect(); // taken early (a checkpoint's draft needs its mark): held for the next take
+    reader.hashAhead(); // a checkpoint's draft needs its mark: the tap sees the frames, left in the ring
+    expect(seen).toEqual(['1:abc', 'mark 0', '1:d', '2:e']);
+    // Nothing taken: the writer has no more room than before (a slow reader still makes the guest wait).
+    expect(new Int32Array(shared, 0, 2)[1]).toBe(0);
     writer.mark(1);
     writer.mark(2);
     write(2, 'x'.repeat(40));
@@ -137,6 +140,8 @@ describe('checkpoints finished on the main thread', () => {
     expect(chunks.map((c) => `${c.stream}:${Buffer.from(c.bytes).toString()}`)).toEqual(['1:abc', '1:d', '2:e', `2:${'x'.repeat(40)}`]);
     expect(seen).toEqual(['1:abc', 'mark 0', '1:d', '2:e', 'mark 1', 'mark 2', `2:${'x'.repeat(40)}`]);
     expect(reader.take()).toEqual([]);
+    reader.hashAhead();
+    expect(seen.length).toBe(7);
   });
 
   it('a checkpoint drafted in the guest thread and finished in the main one is the record one thread would write', () => {
@@ -145,7 +150,7 @@ describe('checkpoints finished on the main thread', () => {
     const digests = new OutputDigests();
     const outputReader = new OutputRingReader(output, digests);
     const chunks: RawChunk[] = [];
-    const reader = new TraceRingReader(trace, (c) => chunks.push({ ...c, payload: c.payload.slice() }), new CheckpointFinisher(digests, () => outputReader.collect()));
+    const reader = new TraceRingReader(trace, (c) => chunks.push({ ...c, payload: c.payload.slice() }), new CheckpointFinisher(digests, () => outputReader.hashAhead()));
     const outputWriter = new OutputRingWriter(output);
     const log = new SharedTraceLog(trace, { postMessage() {} } as never, 1e12, { rollingHash: false, output: outputWriter });
     log.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });

@@ -131,8 +131,9 @@ export class OutputDigests {
 
 /**
  * The main thread's half: the checkpoint record from a draft, as the recording's session would
- * have written it in one thread. Drafts come in order (the trace ring's); `readOutput` takes what
- * the output ring holds, which includes the draft's mark (written before the draft was sent).
+ * have written it in one thread. Drafts come in order (the trace ring's); `readOutput` shows the
+ * output digests what the output ring holds, which includes the draft's mark (written before the
+ * draft was sent).
  */
 export class CheckpointFinisher {
   private chain: Uint8Array = new Uint8Array(32);

@@ -53,19 +53,28 @@ export function copyIntoRing(data: Uint8Array, at: number, bytes: Uint8Array): v
   if (first < bytes.length) data.set(bytes.subarray(first), 0);
 }
 
-/** The reader's side: everything published and not taken yet, copied out (null: nothing); the writer may reuse its room from here on. */
-export function takeFromRing(control: Int32Array, data: Uint8Array, assert: (condition: boolean, message: string) => void): Uint8Array | null {
+/**
+ * The reader's side: everything published and not taken yet (up to ring position `upTo`, when
+ * given), copied out (null: nothing); the writer may reuse its room from here on.
+ */
+export function takeFromRing(control: Int32Array, data: Uint8Array, assert: (condition: boolean, message: string) => void, upTo?: number): Uint8Array | null {
   const taken = Atomics.load(control, RingSlot.taken) >>> 0;
-  const used = (Atomics.load(control, RingSlot.written) - taken) >>> 0;
+  const used = ((upTo ?? Atomics.load(control, RingSlot.written)) - taken) >>> 0;
   if (used === 0) return null;
   assert(used <= data.length, `${used} bytes in a ring of ${data.length}`);
-  const bytes = new Uint8Array(used);
-  const at = taken & (data.length - 1);
-  const first = Math.min(used, data.length - at);
-  bytes.set(data.subarray(at, at + first));
-  if (first < used) bytes.set(data.subarray(0, used - first), first);
+  const bytes = copyFromRing(data, taken, used);
   Atomics.store(control, RingSlot.taken, (taken + used) | 0);
   Atomics.notify(control, RingSlot.taken);
+  return bytes;
+}
+
+/** A copy of `length` bytes at ring position `from`, wrapping past the ring's end. */
+export function copyFromRing(data: Uint8Array, from: number, length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  const at = from & (data.length - 1);
+  const first = Math.min(length, data.length - at);
+  bytes.set(data.subarray(at, at + first));
+  if (first < length) bytes.set(data.subarray(0, length - first), first);
   return bytes;
 }
 

@@ -9,7 +9,7 @@
 // wrap around the end of the ring). `written` moves only past whole frames. A recording's
 // checkpoint marks its place in the output with a frame of its own: the header `markHeader`, then
 // the checkpoint's number (u32), so that the reader hashes the output up to there (OutputDigests).
-import { copyIntoRing, nextLookBelow, putWord, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
+import { copyFromRing, copyIntoRing, nextLookBelow, putWord, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 
 /** Bytes of guest output in the ring at most; past it the guest waits for the main thread. */
 export const outputRingBytes = 1024 * 1024;
@@ -151,35 +151,43 @@ export interface OutputChunk { stream: 1 | 2; bytes: Uint8Array }
 /** Sees a recording's output as it is taken, and its checkpoints' marks in place (OutputDigests). */
 export interface OutputTap { add(stream: 1 | 2, bytes: Uint8Array): void; mark(checkpoint: number): void }
 
-/** The main thread's side: takes whole frames, joins neighbours on the same stream. */
+/**
+ * The main thread's side: takes whole frames, joins neighbours on the same stream. With a tap (a
+ * recording's OutputDigests), the tap sees every frame first, in order: `hashAhead` reads what is
+ * published ahead of what was taken, in place, so that a checkpoint's draft gets the digests at
+ * its mark without taking output before the output's consumer wants it (a slow reader still makes
+ * the guest wait, and nothing piles up here).
+ */
 export class OutputRingReader {
   private readonly control: Int32Array;
   private readonly data: Uint8Array;
-  /** Chunks taken by `collect` that `take` has not handed out yet. */
-  private held: OutputChunk[] = [];
+  /** Ring position up to which the tap has seen the frames (never behind `taken`). */
+  private tapped: number;
 
   constructor(shared: SharedArrayBuffer, private readonly tap?: OutputTap) {
     ({ control: this.control, data: this.data } = views(shared));
+    this.tapped = Atomics.load(this.control, Ctl.taken) >>> 0;
   }
 
-  /** Everything in the ring now (and what `collect` took before), copied out; the worker may write over it from here on. */
+  /** Everything in the ring now, copied out; the worker may write over it from here on. */
   take(): OutputChunk[] {
-    this.collect();
-    const chunks = this.held;
-    this.held = [];
+    Atomics.store(this.control, Ctl.asked, 0);
+    if (this.tap) this.hashAhead();
+    const bytes = takeFromRing(this.control, this.data, assert, this.tap ? this.tapped : undefined);
+    const chunks: OutputChunk[] = [];
+    if (bytes) frames(bytes, chunks, undefined);
     return chunks;
   }
 
-  /**
-   * Takes what is in the ring now (the tap sees it) and holds it for the next `take`, which a
-   * `waitForOutput` in progress is woken for.
-   */
-  collect(): void {
-    Atomics.store(this.control, Ctl.asked, 0);
-    const bytes = takeFromRing(this.control, this.data, assert);
-    if (!bytes) return;
-    frames(bytes, this.held, this.tap);
-    if (this.held.length > 0) wakeRingReader(this.control);
+  /** Shows the tap every frame published since it last looked, leaving them in the ring. */
+  hashAhead(): void {
+    if (!this.tap) return;
+    const written = Atomics.load(this.control, Ctl.written) >>> 0;
+    const length = (written - this.tapped) >>> 0;
+    if (length === 0) return;
+    assert(length <= outputRingBytes, `${length} bytes ahead in a ring of ${outputRingBytes}`);
+    frames(copyFromRing(this.data, this.tapped, length), [], this.tap);
+    this.tapped = written;
   }
 
   /**
@@ -191,7 +199,7 @@ export class OutputRingReader {
    */
   waitForOutput(timeoutMs: number): Promise<void> {
     // Checked after arming: a frame written (or an ask made) before that is seen here, one after wakes us.
-    return sleepUntilWoken(this.control, timeoutMs, () => this.held.length > 0 || Atomics.load(this.control, Ctl.asked) === 1
+    return sleepUntilWoken(this.control, timeoutMs, () => Atomics.load(this.control, Ctl.asked) === 1
       || ((Atomics.load(this.control, Ctl.written) - Atomics.load(this.control, Ctl.taken)) >>> 0) >= outputRingBytes / 2);
   }
 
