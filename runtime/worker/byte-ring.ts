@@ -53,19 +53,21 @@ export function copyIntoRing(data: Uint8Array, at: number, bytes: Uint8Array): v
   if (first < bytes.length) data.set(bytes.subarray(first), 0);
 }
 
-/**
- * The reader's side: everything published and not taken yet (up to ring position `upTo`, when
- * given), copied out (null: nothing); the writer may reuse its room from here on.
- */
-export function takeFromRing(control: Int32Array, data: Uint8Array, assert: (condition: boolean, message: string) => void, upTo?: number): Uint8Array | null {
+/** The reader's side: everything published and not taken yet, copied out (null: nothing); the writer may reuse its room from here on. */
+export function takeFromRing(control: Int32Array, data: Uint8Array, assert: (condition: boolean, message: string) => void): Uint8Array | null {
   const taken = Atomics.load(control, RingSlot.taken) >>> 0;
-  const used = ((upTo ?? Atomics.load(control, RingSlot.written)) - taken) >>> 0;
+  const used = (Atomics.load(control, RingSlot.written) - taken) >>> 0;
   if (used === 0) return null;
   assert(used <= data.length, `${used} bytes in a ring of ${data.length}`);
   const bytes = copyFromRing(data, taken, used);
-  Atomics.store(control, RingSlot.taken, (taken + used) | 0);
-  Atomics.notify(control, RingSlot.taken);
+  releaseRing(control, taken + used);
   return bytes;
+}
+
+/** The reader has taken everything before ring position `to`: the writer may reuse its room. */
+export function releaseRing(control: Int32Array, to: number): void {
+  Atomics.store(control, RingSlot.taken, to | 0);
+  Atomics.notify(control, RingSlot.taken);
 }
 
 /** A copy of `length` bytes at ring position `from`, wrapping past the ring's end. */

@@ -9,7 +9,7 @@
 // wrap around the end of the ring). `written` moves only past whole frames. A recording's
 // checkpoint marks its place in the output with a frame of its own: the header `markHeader`, then
 // the checkpoint's number (u32), so that the reader hashes the output up to there (OutputDigests).
-import { copyFromRing, copyIntoRing, nextLookBelow, putWord, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
+import { copyFromRing, copyIntoRing, nextLookBelow, putWord, releaseRing, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 
 /** Bytes of guest output in the ring at most; past it the guest waits for the main thread. */
 export const outputRingBytes = 1024 * 1024;
@@ -154,15 +154,18 @@ export interface OutputTap { add(stream: 1 | 2, bytes: Uint8Array): void; mark(c
 /**
  * The main thread's side: takes whole frames, joins neighbours on the same stream. With a tap (a
  * recording's OutputDigests), the tap sees every frame first, in order: `hashAhead` reads what is
- * published ahead of what was taken, in place, so that a checkpoint's draft gets the digests at
- * its mark without taking output before the output's consumer wants it (a slow reader still makes
- * the guest wait, and nothing piles up here).
+ * published past what was taken (copied out and split into runs once, which `take` then hands
+ * out), so that a checkpoint's draft gets the digests at its mark without taking output before
+ * the output's consumer wants it: a slow reader still makes the guest wait, and what is read ahead
+ * is at most what the ring holds.
  */
 export class OutputRingReader {
   private readonly control: Int32Array;
   private readonly data: Uint8Array;
-  /** Ring position up to which the tap has seen the frames (never behind `taken`). */
+  /** Ring position up to which the tap has seen the frames (never behind `taken`)... */
   private tapped: number;
+  /** ...and those frames' runs, not taken yet. */
+  private ahead: OutputChunk[] = [];
 
   constructor(shared: SharedArrayBuffer, private readonly tap?: OutputTap) {
     ({ control: this.control, data: this.data } = views(shared));
@@ -172,21 +175,27 @@ export class OutputRingReader {
   /** Everything in the ring now, copied out; the worker may write over it from here on. */
   take(): OutputChunk[] {
     Atomics.store(this.control, Ctl.asked, 0);
-    if (this.tap) this.hashAhead();
-    const bytes = takeFromRing(this.control, this.data, assert, this.tap ? this.tapped : undefined);
+    if (this.tap) {
+      this.hashAhead();
+      const chunks = this.ahead;
+      this.ahead = [];
+      releaseRing(this.control, this.tapped);
+      return chunks;
+    }
+    const bytes = takeFromRing(this.control, this.data, assert);
     const chunks: OutputChunk[] = [];
     if (bytes) frames(bytes, chunks, undefined);
     return chunks;
   }
 
-  /** Shows the tap every frame published since it last looked, leaving them in the ring. */
+  /** Shows the tap every frame published since it last looked; they stay in the ring until taken. */
   hashAhead(): void {
     if (!this.tap) return;
     const written = Atomics.load(this.control, Ctl.written) >>> 0;
     const length = (written - this.tapped) >>> 0;
     if (length === 0) return;
     assert(length <= outputRingBytes, `${length} bytes ahead in a ring of ${outputRingBytes}`);
-    frames(copyFromRing(this.data, this.tapped, length), [], this.tap);
+    frames(copyFromRing(this.data, this.tapped, length), this.ahead, this.tap);
     this.tapped = written;
   }
 
