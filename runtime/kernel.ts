@@ -1,3 +1,4 @@
+import type { ShimHost } from './worker/recording-shim.js';
 import { fingerprint, fingerprintSeed, mixArgument, syscallId, syscallTable } from '../formats/index.js';
 import { RealClock, VirtualClock, type GuestClock } from './clock.js';
 import type { ProcessConfig } from './config.js';
@@ -195,6 +196,11 @@ export interface SyscallTracer {
 export interface CallColumns {
   enter(id: number, fingerprint: number): number;
   exit(slot: number, errno: number): void;
+  /**
+   * A recording's columns in memory a generated wasm module can write (runtime/worker/recording-shim.ts):
+   * what it needs to take enter and exit over from the boundary (undefined: it cannot).
+   */
+  wasmShim?(): (ShimHost & { engage(): void }) | undefined;
 }
 
 /**

@@ -4,6 +4,7 @@ import { ProcessExit } from './exit.js';
 import { Kernel, wasiModuleName } from './kernel.js';
 import { GuestLinkError } from './link-check.js';
 import { deferredStartExport } from './start-function.js';
+import { recordingShim, shimCalls, type ShimHost } from './worker/recording-shim.js';
 import { fuelExport } from './rewrite/index.js';
 import { fuelExhaustedMessage, isTrap, trapInfo, type TrapInfo } from './trap.js';
 import { GuestStop, type Divergence, type GuestSession } from './trace/session.js';
@@ -58,7 +59,10 @@ export function runGuest(program: GuestProgram, config: ProcessConfig, effects: 
   const missing = missingImports(module, kernel.provides, snapshots !== undefined, threads !== undefined);
   if (missing.length > 0) throw new GuestLinkError(`module imports what RepliCode does not provide: ${missing.join(', ')}`);
   const imports = kernel.imports(session?.tracer);
-  const instance = instantiate(module, snapshots ? snapshots.wrapImports(imports, wasiModuleName) : threads ? threads.imports(imports, wasiModuleName) : imports);
+  // A recording of one thread: its per-call path in a wasm shim, when the guest's imports allow.
+  const shim = threads || snapshots ? undefined : session?.tracer?.columns?.wasmShim?.();
+  const instance = (shim && instantiateShimmed(module, imports, kernel, shim))
+    ?? instantiate(module, snapshots ? snapshots.wrapImports(imports, wasiModuleName) : threads ? threads.imports(imports, wasiModuleName) : imports);
   const exported = instance.exports;
   const { _start: start, [deferredStartExport]: startFunction } = exported;
   const memory = threads ? threads.memory : exported.memory;
@@ -164,6 +168,27 @@ function fuelUsedBy(instance: WebAssembly.Instance, maxFuel: number | undefined)
 }
 
 /** Instantiation failures left after the link check (a data segment outside memory) are the module's. */
+/**
+ * The guest instantiated with a recording shim between it and the kernel (recording-shim.ts), which
+ * then takes the per-call path over; undefined (nothing changed) when the guest's wasi imports do
+ * not all fit the shim (a shorter form, a signature the shim's functions do not have).
+ */
+function instantiateShimmed(module: WebAssembly.Module, imports: WebAssembly.Imports, kernel: Kernel, shim: ShimHost & { engage(): void }): WebAssembly.Instance | undefined {
+  const names = WebAssembly.Module.imports(module).filter((i) => i.module === wasiModuleName && i.kind === 'function').map((i) => i.name);
+  const calls = shimCalls(names);
+  if (!calls) return undefined;
+  const plain = kernel.imports()[wasiModuleName] as Record<string, (...args: never[]) => number>;
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(module, { ...imports, [wasiModuleName]: recordingShim(calls, plain, shim) });
+  } catch (err) {
+    if (err instanceof WebAssembly.LinkError) return undefined;
+    throw err;
+  }
+  shim.engage();
+  return instance;
+}
+
 function instantiate(module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
   try {
     return new WebAssembly.Instance(module, imports);

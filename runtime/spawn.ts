@@ -7,7 +7,7 @@ import { PreopenError } from './effects/host-fs.js';
 import { BufferStdin, type StdinSource } from './effects/stdin-sources.js';
 import type { TreeNode } from './fs/tree.js';
 import { TraceFileRecorder } from './effects/trace-file.js';
-import { traceDrainMs, traceRingBuffer, TraceRingReader } from './worker/trace-channel.js';
+import { traceDrainMs, traceRingMemory, TraceRingReader } from './worker/trace-channel.js';
 import { CheckpointFinisher, OutputDigests } from './trace/checkpoint-parts.js';
 import type { TraceEnd } from '../formats/index.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
@@ -111,9 +111,9 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   // checkpoint's draft hands over; the worker only appends records to a shared ring.
   const outputDigests = session?.kind === 'record' ? new OutputDigests() : undefined;
   const outputRing = new OutputRingReader(outputShared, outputDigests);
-  const traceRing = session?.kind === 'record' ? traceRingBuffer() : undefined;
+  const traceRing = session?.kind === 'record' ? traceRingMemory() : undefined;
   const trace = session?.kind === 'record'
-    ? tracePump(new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes), traceRing!, new CheckpointFinisher(outputDigests!, () => outputRing.hashAhead()), () => {
+    ? tracePump(new TraceFileRecorder(session.tracePath, session.header, session.maxTraceBytes), traceRing!.buffer as unknown as SharedArrayBuffer, new CheckpointFinisher(outputDigests!, () => outputRing.hashAhead()), () => {
       if (Atomics.compareExchange(channel.control, Slot.net, NetSlot.none, NetSlot.persist) === NetSlot.none) Atomics.notify(channel.control, Slot.net);
     })
     : undefined;

@@ -30,7 +30,7 @@ interface GuestWorkerData {
   trees: Record<string, TreeNode>;
   session?: SessionSpec;
   /** A recording's trace ring (trace-channel.ts). */
-  traceRing?: SharedArrayBuffer;
+  traceRing?: WebAssembly.Memory;
   netPort: MessagePort;
   /** The output ring (output-ring.ts), and the streams whose every write wakes the main thread. */
   output: SharedArrayBuffer;

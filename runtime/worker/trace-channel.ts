@@ -19,6 +19,7 @@ import { encodeDraft, type CheckpointDraft } from '../trace/checkpoint-parts.js'
 import type { CallLog, CallLogHooks } from '../trace/recording.js';
 import { copyIntoRing, nextLookBelow, putWord, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 import type { WorkerMessage } from './channel.js';
+import type { ShimHost } from './recording-shim.js';
 
 /** Bytes of recorded data in the ring at most; past it the guest waits for the main thread. */
 export const traceRingBytes = 2 * 1024 * 1024;
@@ -48,10 +49,16 @@ const Ctl = {
   completed: 4,
   /** The batch's first slot not yet in a calls record (persistCompleted wrote those before it). */
   persisted: 5,
+  /** With a recording shim (recording-shim.ts) owning the per-call path: the batch's slots entered, */
+  shimPending: 6,
+  /** the slot count whose exit calls back into SharedTraceLog (afterDue), */
+  shimDue: 7,
+  /** and the event count at the batch's slot 0, mod 2^32. */
+  shimBase: 8,
 } as const;
 const completedSlot = Ctl.completed;
 const persistedSlot = Ctl.persisted;
-const controlBytes = 32;
+const controlBytes = 64;
 const columnsBytes = callsPerBatch * 10;
 
 function assert(condition: unknown, message: string): asserts condition {
@@ -60,15 +67,37 @@ function assert(condition: unknown, message: string): asserts condition {
 assert((traceRingBytes & (traceRingBytes - 1)) === 0, 'the ring size must be a power of two');
 assert(maxTraceFrameBytes + frameHeaderBytes <= traceRingBytes, 'a whole frame must fit in the ring');
 assert(maxTraceFrameBytes * 4 + 3 < 2 ** 32, 'a frame header holds its length');
-assert(callsPerBatch * 10 + 32 < maxTraceFrameBytes, 'a calls record (with its thread column) fits in one frame');
+assert(callsPerBatch * 10 + controlBytes < maxTraceFrameBytes, 'a calls record (with its thread column) fits in one frame');
+
+const ringBufferBytes = controlBytes + columnsBytes + traceRingBytes;
+const wasmPageBytes = 65536;
+const ringMemoryPages = Math.ceil(ringBufferBytes / wasmPageBytes);
 
 export function traceRingBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(controlBytes + columnsBytes + traceRingBytes);
+  return new SharedArrayBuffer(ringBufferBytes);
 }
+
+/**
+ * The trace ring in a shared WebAssembly.Memory (its buffer is the SharedArrayBuffer both sides
+ * read), so that a recording shim (recording-shim.ts) can write the columns from wasm.
+ */
+export function traceRingMemory(): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: ringMemoryPages, maximum: ringMemoryPages, shared: true });
+}
+
+/** Where the recording shim finds the columns and its counters in the ring's memory (byte offsets; control slots). */
+export const shimLayout = {
+  ctl: { completed: Ctl.completed, pending: Ctl.shimPending, due: Ctl.shimDue, base: Ctl.shimBase },
+  fingerprints: controlBytes,
+  ids: controlBytes + callsPerBatch * 4,
+  results: controlBytes + callsPerBatch * 5,
+  callsPerBatch,
+} as const;
 
 interface RingViews { control: Int32Array; fingerprints: Uint32Array; threads: Uint32Array; ids: Uint8Array; results: Uint8Array; data: Uint8Array }
 function views(shared: SharedArrayBuffer): RingViews {
-  assert(shared.byteLength === controlBytes + columnsBytes + traceRingBytes, `a buffer of ${shared.byteLength} bytes is not a trace ring`);
+  const memoryBytes = ringMemoryPages * wasmPageBytes;
+  assert(shared.byteLength === ringBufferBytes || shared.byteLength === memoryBytes, `a buffer of ${shared.byteLength} bytes is not a trace ring`);
   return {
     control: new Int32Array(shared, 0, controlBytes / 4),
     fingerprints: new Uint32Array(shared, controlBytes, callsPerBatch),
@@ -141,29 +170,98 @@ export class SharedTraceLog implements CallLog {
    * without it.
    */
   private thread: (() => number) | undefined;
+  /** The ring's memory, when it is a WebAssembly.Memory a recording shim can write (traceRingMemory). */
+  private readonly memory: WebAssembly.Memory | undefined;
+  /**
+   * Whether a recording shim owns the per-call path (wasmShim): it keeps `pending` and the
+   * completed count in the ring's memory, and this log's fields are brought up to date from there
+   * whenever it runs (own) and written back when it returns (release).
+   */
+  private shim = false;
+  /** Inside a method that took the counters from the shim (own): nested ones do not again. */
+  private held = false;
 
-  constructor(shared: SharedArrayBuffer, private readonly port: MessagePort, private readonly maxTraceBytes: number, options: SharedTraceLogOptions = { rollingHash: true }) {
+  constructor(shared: SharedArrayBuffer | WebAssembly.Memory, private readonly port: MessagePort, private readonly maxTraceBytes: number, options: SharedTraceLogOptions = { rollingHash: true }) {
     this.keepsRollingHash = options.rollingHash;
     this.output = options.output;
-    this.v = views(shared);
+    this.memory = shared instanceof WebAssembly.Memory ? shared : undefined;
+    this.v = views(shared instanceof WebAssembly.Memory ? shared.buffer as unknown as SharedArrayBuffer : shared);
     ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads, control: this.control } = this.v);
     this.callsRecord = new Uint8Array(maxCallsRecordBytes(callsPerBatch, this.threads));
     this.written = Atomics.load(this.v.control, Ctl.written) >>> 0;
     this.published = this.written;
   }
 
-  get eventCount(): number { return this.events; }
+  get eventCount(): number {
+    return this.shim && !this.held ? this.events - this.pending + this.control[Ctl.shimPending]! : this.events;
+  }
 
   attachThreads(current: () => number): void {
+    assert(!this.shim, 'a recording shim serves one thread only');
     this.thread = current;
   }
 
   schedule(checkpointEvery: number, hooks: CallLogHooks): void {
     assert(Number.isSafeInteger(checkpointEvery) && checkpointEvery > 0, 'checkpoints every whole number of events');
+    const owned = this.own();
     this.checkpointEvery = checkpointEvery;
     this.nextCheckpoint = this.events - (this.events % checkpointEvery) + checkpointEvery;
     this.dueAt = Math.min(this.dueAt, this.nextCheckpoint);
     this.hooks = hooks;
+    this.release(owned);
+  }
+
+  /**
+   * What a recording shim (recording-shim.ts) needs to take over enter and exit: the ring's
+   * memory and the call back for an exit that is due; undefined when the ring is not in a
+   * WebAssembly.Memory or guest threads are attached. Nothing changes until `engage`.
+   */
+  wasmShim(): (ShimHost & { engage(): void }) | undefined {
+    const memory = this.memory;
+    if (!memory || this.thread !== undefined) return undefined;
+    return {
+      memory,
+      afterDue: () => {
+        const owned = this.own();
+        try {
+          this.afterDue(this.completed);
+        } finally {
+          this.release(owned);
+        }
+      },
+      overflow: () => { throw new Error('RepliCode bug: trace ring: a full calls batch is written out by the exit that fills it'); },
+      engage: () => {
+        assert(this.events === 0 && !this.shim, 'a recording shim takes over before the first call');
+        this.shim = true;
+        this.push();
+      },
+    };
+  }
+
+  /** In shim mode, outside a method that did already: this log's counters from the shim's. Whether it did (for release). */
+  private own(): boolean {
+    if (!this.shim || this.held) return false;
+    this.held = true;
+    const base = this.events - this.pending; // the shim moves only pending (and events with it) and the completed count
+    const pending = this.control[Ctl.shimPending]!;
+    this.pending = pending;
+    this.events = base + pending;
+    this.completed = base + ((this.control[completedSlot]! - base) | 0);
+    return true;
+  }
+
+  /** The counters back to the shim, with the slot count whose exit is due (see afterDue). */
+  private release(owned: boolean): void {
+    if (!owned) return;
+    this.push();
+    this.held = false;
+  }
+
+  private push(): void {
+    const base = this.events - this.pending;
+    this.control[Ctl.shimPending] = this.pending;
+    this.control[Ctl.shimBase] = base | 0;
+    this.control[Ctl.shimDue] = Math.max(-1, Math.min(this.dueAt - base, callsPerBatch + 1));
   }
 
   // enter() and exit() run once per syscall: plain stores into the shared columns, no allocation,
@@ -223,6 +321,8 @@ export class SharedTraceLog implements CallLog {
    */
   rollingHash(): number | undefined {
     if (!this.keepsRollingHash) return undefined;
+    const owned = this.own();
+    this.release(owned); // nothing it does moves the counters
     this.foldRolling(this.completed - (this.events - this.pending));
     let h = this.rolling;
     if (this.completed < this.events) {
@@ -253,11 +353,18 @@ export class SharedTraceLog implements CallLog {
     }
     this.frame(FrameKind.record, record);
     // Published when the call it belongs to completes (at the next exit when no call is in progress).
+    const owned = this.own();
     if (this.dueAt > this.events) this.dueAt = this.events;
+    this.release(owned);
   }
 
   checkpoint(number: number, event: number, draft: CheckpointDraft): void {
-    this.flushCalls();
+    const owned = this.own();
+    try {
+      this.flushCalls();
+    } finally {
+      this.release(owned);
+    }
     this.output?.mark(number);
     // Its parts as one record in pieces: the pages go from the guest's memory straight into the ring.
     const parts = encodeDraft(draft);
@@ -267,6 +374,7 @@ export class SharedTraceLog implements CallLog {
   }
 
   finish(end: TraceEnd): void {
+    this.own(); // and never released: the shim is not called again
     // Stopped inside a call (the size limit, a host failure): its result is unknown, so it is left
     // out. A run that ended inside its last call (proc_exit) recorded it to the end: it stays.
     if (!end.complete && this.completed < this.events) {
@@ -308,6 +416,8 @@ export class SharedTraceLog implements CallLog {
    */
   persistCompleted(): void {
     if (this.written !== this.published) return; // records of the call in progress: they wait for it
+    const owned = this.own();
+    this.release(owned); // it reads the counters, and moves none the shim keeps
     const base = this.events - this.pending;
     const to = this.completed - base;
     if (to <= this.persistedTo) return;

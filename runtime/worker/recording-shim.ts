@@ -1,0 +1,184 @@
+// The recording shim: a small generated wasm module between a recorded core module and the
+// kernel, which does the recording's per-call bookkeeping in wasm instead of JavaScript. Each of
+// its functions (one per syscall the guest imports, the same signature) folds the call's
+// fingerprint (formats/syscalls.ts `fingerprint`, the same steps: an i64 as the f64 Number(v)
+// would be, without a BigInt), writes id, fingerprint and result 0 into the trace ring's shared
+// columns, calls the kernel's plain import (errnoBoundary's: it returns the errno), stores the
+// errno, publishes the completed count, and calls back into JavaScript (`afterDue`) only when
+// the exit reaches the slot SharedTraceLog asked for (a batch full, a checkpoint due, records to
+// publish). The columns and the shim's counters live in the trace ring's memory (a shared
+// WebAssembly.Memory: trace-channel.ts), which the main thread reads as before.
+import { fingerprintSeed, syscallId, syscallTable } from '../../formats/index.js';
+import { shimLayout } from './trace-channel.js';
+
+/** One function of the shim: the syscall `name`, imported from the kernel under the same name. */
+interface ShimCall { name: string; id: number; params: string; returns: boolean }
+
+/** What the shim calls back into. */
+export interface ShimHost {
+  /** The trace ring's memory (shared). */
+  memory: WebAssembly.Memory;
+  /** The exit of a call reached the slot SharedTraceLog asked for (Ctl.shimDue). */
+  afterDue(): void;
+  /** A call past the columns' end: our bug (exit writes a full batch out). Throws. */
+  overflow(): never;
+}
+
+const fnvPrime = 0x01000193;
+const Op = {
+  unreachable: 0x00, if: 0x04, else: 0x05, end: 0x0b, return: 0x0f, call: 0x10,
+  localGet: 0x20, localSet: 0x21, localTee: 0x22,
+  i32Load: 0x28, i32Store: 0x36, i32Store8: 0x3a,
+  i32Const: 0x41, i64Const: 0x42, f64Const: 0x44,
+  i32GeS: 0x4e, i32GeU: 0x4f, f64Ge: 0x66,
+  i32Add: 0x6a, i32Mul: 0x6c, i32Shl: 0x74, i32Xor: 0x73, i64DivS: 0x7f,
+  i32WrapI64: 0xa7, i64TruncF64S: 0xb0, f64ConvertI64S: 0xb9,
+} as const;
+const Type = { i32: 0x7f, i64: 0x7e, f64: 0x7c, func: 0x60 } as const;
+
+function uleb(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value !== 0) b |= 0x80;
+    out.push(b);
+  } while (value !== 0);
+  return out;
+}
+
+function sleb(value: bigint): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = Number(value & 0x7fn);
+    value >>= 7n;
+    const done = (value === 0n && (b & 0x40) === 0) || (value === -1n && (b & 0x40) !== 0);
+    out.push(done ? b : b | 0x80);
+    if (done) return out;
+  }
+}
+
+const i32 = (v: number) => [Op.i32Const, ...sleb(BigInt(v | 0))];
+const name = (text: string) => { const b = Buffer.from(text, 'utf8'); return [...uleb(b.length), ...b]; };
+const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+/** A load or store at a constant address in the ring's memory: `align` as log2 bytes. */
+const memarg = (align: number, offset: number) => [...uleb(align), ...uleb(offset)];
+
+/** The f64 2^63, little-endian. */
+const twoTo63 = [...new Uint8Array(new Float64Array([2 ** 63]).buffer)];
+
+/**
+ * Folds the i64 in local `v` into `h` as mixArgument does with Number(v): n = the f64 nearest v,
+ * then ToInt32(n) and ToInt32(n / 2^32). n is a whole number in [-2^63, 2^63], so both are the
+ * low 32 bits of a whole number: n itself, and n / 2^32 rounded toward zero (i64.div_s), taken
+ * mod 2^64 (n = 2^63, which an i64 cannot hold, wraps to -2^63: the same low bits).
+ */
+function foldI64(v: number, h: number, n: number): number[] {
+  const nAsI64 = [
+    Op.localGet, n, Op.f64Const, ...twoTo63, Op.f64Ge,
+    Op.if, Type.i64, Op.i64Const, ...sleb(-(2n ** 63n)), Op.else, Op.localGet, n, Op.i64TruncF64S, Op.end,
+  ];
+  return [
+    Op.localGet, v, Op.f64ConvertI64S, Op.localSet, n,
+    Op.localGet, h, ...nAsI64, Op.i32WrapI64, Op.i32Xor, ...i32(fnvPrime), Op.i32Mul, Op.localSet, h,
+    Op.localGet, h, ...nAsI64, Op.i64Const, ...sleb(2n ** 32n), Op.i64DivS, Op.i32WrapI64, Op.i32Xor, ...i32(fnvPrime), Op.i32Mul, Op.localSet, h,
+  ];
+}
+
+/** The body of one shim function (function index `kernel` is the kernel's import it calls). */
+function body(call: ShimCall, kernel: number, imports: { afterDue: number; overflow: number }): number[] {
+  const { ctl, fingerprints, ids, results, callsPerBatch } = shimLayout;
+  const k = call.params.length;
+  const [h, at, r, n] = [k, k + 1, k + 2, k + 3];
+  const code: number[] = [...i32(fingerprintSeed(call.id)), Op.localSet, h];
+  for (let i = 0; i < k; i++) {
+    const kind = call.params[i];
+    if (kind === 'i') code.push(Op.localGet, h, Op.localGet, i, Op.i32Xor, ...i32(fnvPrime), Op.i32Mul, Op.localSet, h);
+    else if (kind === 'I') code.push(...foldI64(i, h, n));
+  }
+  code.push(
+    // enter: the slot, its id, fingerprint and result 0, the slot count.
+    ...i32(0), Op.i32Load, ...memarg(2, ctl.pending * 4), Op.localTee, at,
+    ...i32(callsPerBatch), Op.i32GeU, Op.if, 0x40, Op.call, ...uleb(imports.overflow), Op.unreachable, Op.end,
+    Op.localGet, at, ...i32(2), Op.i32Shl, Op.localGet, h, Op.i32Store, ...memarg(2, fingerprints),
+    Op.localGet, at, ...i32(call.id), Op.i32Store8, ...memarg(0, ids),
+    Op.localGet, at, ...i32(0), Op.i32Store8, ...memarg(0, results),
+    ...i32(0), Op.localGet, at, ...i32(1), Op.i32Add, Op.i32Store, ...memarg(2, ctl.pending * 4),
+  );
+  for (let i = 0; i < k; i++) code.push(Op.localGet, i);
+  code.push(Op.call, ...uleb(kernel));
+  code.push(...(call.returns ? [Op.localSet, r] : []));
+  code.push(
+    // exit: the errno, the completed count (the batch's first event + slots done), afterDue when due.
+    Op.localGet, at, Op.localGet, r, Op.i32Store8, ...memarg(0, results),
+    ...i32(0), ...i32(0), Op.i32Load, ...memarg(2, ctl.base * 4), Op.localGet, at, Op.i32Add, ...i32(1), Op.i32Add, Op.i32Store, ...memarg(2, ctl.completed * 4),
+    Op.localGet, at, ...i32(1), Op.i32Add, ...i32(0), Op.i32Load, ...memarg(2, ctl.due * 4), Op.i32GeS,
+    Op.if, 0x40, Op.call, ...uleb(imports.afterDue), Op.end,
+  );
+  if (call.returns) code.push(Op.localGet, r);
+  code.push(Op.end);
+  const locals = vec([[3, Type.i32], [1, Type.f64]]);
+  const fn = [...locals, ...code];
+  return [...uleb(fn.length), ...fn];
+}
+
+/** The shim's module for these calls: imports k.<name> (the kernel's), k.afterDue, k.overflow, k.memory; exports <name>. */
+export function shimModuleBytes(calls: readonly ShimCall[], memoryPages: number): Uint8Array {
+  const signature = (c: ShimCall) => [Type.func, ...vec([...c.params].map((p) => [p === 'I' ? Type.i64 : Type.i32])), ...vec(c.returns ? [[Type.i32]] : [])];
+  const types = [[Type.func, 0, 0], ...calls.map(signature)]; // type 0: () -> ()
+  const imports = [
+    ...calls.map((c, i) => [...name('k'), ...name(c.name), 0x00, ...uleb(i + 1)]),
+    [...name('k'), ...name('afterDue'), 0x00, 0],
+    [...name('k'), ...name('overflow'), 0x00, 0],
+    [...name('k'), ...name('memory'), 0x02, 0x03, ...uleb(memoryPages), ...uleb(memoryPages)],
+  ];
+  const afterDue = calls.length;
+  const overflow = calls.length + 1;
+  const firstOwn = calls.length + 2;
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec(types)),
+    ...section(2, vec(imports)),
+    ...section(3, vec(calls.map((_, i) => uleb(i + 1)))),
+    ...section(7, vec(calls.map((c, i) => [...name(c.name), 0x00, ...uleb(firstOwn + i)]))),
+    ...section(10, vec(calls.map((c, i) => body(c, i, { afterDue, overflow })))),
+  ];
+  return new Uint8Array(bytes);
+}
+
+/** Names of syscalls a guest may import under a shorter signature (formats/syscalls.ts shorterForms): such a guest keeps the JS path. */
+const shorterForms = new Set(['sock_accept', 'sock_getlocaladdr', 'sock_getpeeraddr', 'sock_recv_from']);
+
+/** The shim's calls for the syscalls in `names`, or undefined when one of them is not for it (a shorter form, not in the table). */
+export function shimCalls(names: readonly string[]): ShimCall[] | undefined {
+  const calls: ShimCall[] = [];
+  for (const n of names) {
+    if (shorterForms.has(n) || !syscallTable.some(([s]) => s === n)) return undefined;
+    const id = syscallId(n);
+    calls.push({ name: n, id, params: syscallTable[id]![1], returns: n !== 'proc_exit' });
+  }
+  return calls;
+}
+
+/** Compiled shim modules by their list of calls (a worker records one module; tests several). */
+const compiled = new Map<string, WebAssembly.Module>();
+const maxCompiled = 16;
+
+/**
+ * The shim's functions for `calls`, each calling `kernel[name]` (the kernel's plain imports), as
+ * an import object's wasi_snapshot_preview1 table.
+ */
+export function recordingShim(calls: readonly ShimCall[], kernel: Record<string, (...args: never[]) => number | void>, host: ShimHost): Record<string, WebAssembly.ExportValue> {
+  const pages = host.memory.buffer.byteLength / 65536;
+  const key = `${pages}:${calls.map((c) => c.name).join(',')}`;
+  let module = compiled.get(key);
+  if (!module) {
+    module = new WebAssembly.Module(shimModuleBytes(calls, pages));
+    if (compiled.size >= maxCompiled) compiled.clear();
+    compiled.set(key, module);
+  }
+  const k: Record<string, unknown> = { afterDue: () => host.afterDue(), overflow: () => host.overflow(), memory: host.memory };
+  for (const c of calls) k[c.name] = kernel[c.name];
+  return new WebAssembly.Instance(module, { k: k as WebAssembly.ModuleImports }).exports;
+}
