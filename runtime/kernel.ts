@@ -47,7 +47,11 @@ export class Kernel implements KernelContext {
   /** Checkpoints hash only the pages that changed since the last (record and replay alike). */
   private readonly pageHasher = new PageHasher();
 
-  constructor(readonly config: ProcessConfig, readonly effects: HostEffects) {
+  private readonly stdout: OutputHandle;
+  private readonly stderr: OutputHandle;
+
+  /** `outputEffects`: what stdout and stderr write through (GuestSession.watchesOutput), `effects` by default. */
+  constructor(readonly config: ProcessConfig, readonly effects: HostEffects, outputEffects: HostEffects = effects) {
     this.args = config.args;
     this.env = config.env;
     this.hosts = config.hosts ?? [];
@@ -58,8 +62,10 @@ export class Kernel implements KernelContext {
     this.fs = new Filesystem(this.virtualClock, config.snapshotLimits);
     this.net = new NetStack(config.pid, effects, this.clock, config.sendBufferBytes);
     this.fds.allocate(config.stdin === 'machine' ? this.net.stdin : new StdinHandle(effects));
-    this.fds.allocate(new OutputHandle(effects, 1));
-    this.fds.allocate(new OutputHandle(effects, 2));
+    this.stdout = new OutputHandle(outputEffects, 1);
+    this.stderr = new OutputHandle(outputEffects, 2);
+    this.fds.allocate(this.stdout);
+    this.fds.allocate(this.stderr);
     for (const { hostPath, guestPath } of config.preopens) {
       const snapshot = effects.loadTree(hostPath, config.snapshotLimits);
       const root = mountSnapshot(this.fs, guestPath, snapshot);
@@ -130,6 +136,11 @@ export class Kernel implements KernelContext {
     // SHA-256 over the mounts' digests one after another (none: of nothing).
     const fsHash = sha256(Buffer.concat(this.mounts.map(({ root }) => this.fs.digest(root.inode))));
     return { globals: digestGlobals(this.globals), fds: sha256(fdText), fs: fsHash };
+  }
+
+  /** Bytes the guest has written to stdout (1) or stderr (2). */
+  outputBytes(stream: 1 | 2): number {
+    return (stream === 1 ? this.stdout : this.stderr).bytesWritten;
   }
 
   /** The memory state hashes cover (none yet: they hash it as 32 zero bytes). */

@@ -48,7 +48,8 @@ export function missingImports(module: WebAssembly.Module, provided: ReadonlySet
  * a worker unless the effects never wait.
  */
 export function runGuest(program: GuestProgram, config: ProcessConfig, effects: HostEffects, session?: GuestSession, snapshots?: SnapshotDriver): GuestOutcome {
-  const kernel = new Kernel(config, session ? session.wrapEffects(effects) : effects);
+  const wrapped = session ? session.wrapEffects(effects) : effects;
+  const kernel = new Kernel(config, wrapped, session?.watchesOutput === false ? effects : wrapped);
   if (isComponentProgram(program)) {
     if (snapshots) throw new GuestLinkError('a WASI 0.2 component cannot be instrumented for snapshots or hook steps (its core modules are not rewritten)');
     return runComponent(program, kernel, session);

@@ -64,6 +64,9 @@ export class OutputHandle extends Handle {
   readonly filetype = FileType.CHARACTER_DEVICE;
   readonly applicableRights = stdioRights;
 
+  /** Bytes handed to writeOutput (a recording's exit record says how many). */
+  bytesWritten = 0;
+
   constructor(private readonly effects: HostEffects, private readonly stream: 1 | 2) {
     super(stdioRights, 0n);
   }
@@ -78,6 +81,7 @@ export class OutputHandle extends Handle {
       if (buf.length === 0) continue;
       this.effects.writeOutput(this.stream, buf, 0, buf.length);
       written += buf.length;
+      this.bytesWritten += buf.length;
     }
     return written;
   }
@@ -96,6 +100,7 @@ export class OutputHandle extends Handle {
     if (length === 0) return 0;
     if (this.effects.outputClosed(this.stream)) throw new WasiError(Errno.PIPE);
     this.effects.writeOutput(this.stream, source, at, length);
+    this.bytesWritten += length;
     return length;
   }
 

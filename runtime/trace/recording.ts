@@ -55,9 +55,6 @@ export class RecordingSession implements GuestSession {
   private checkpoints = 0;
   private closed = false;
   private completed = false;
-  /** Bytes written to stdout and stderr (the exit record's; the log's reader hashes them). */
-  private stdoutBytes = 0;
-  private stderrBytes = 0;
   /** The main thread mirrors the pages it was handed (CheckpointFinisher): changed ones come as their changed blocks. */
   private readonly memory = new PageChanges(pageCacheMaxBytes, true);
   /** The slot of the call in progress (for a tracer that calls enter and exit). */
@@ -68,9 +65,12 @@ export class RecordingSession implements GuestSession {
    * call passes the injector on its way in and out.
    */
   readonly tracer: SyscallTracer;
+  /** Output is the main thread's to hash (checkpoint-parts.ts): only `--record-output` needs to see it here. */
+  readonly watchesOutput: boolean;
 
   constructor(private readonly writer: CallLog, private readonly options: RecordingOptions, private readonly faults = new FaultInjector([])) {
     assert(Number.isSafeInteger(options.checkpointEvery) && options.checkpointEvery > 0, 'checkpointEvery is a positive whole number');
+    this.watchesOutput = options.recordOutput;
     writer.schedule(options.checkpointEvery, {
       checkpoint: (events) => this.guard(() => this.checkpoint(events)),
       full: (err) => this.guard(() => { throw err; }),
@@ -106,17 +106,11 @@ export class RecordingSession implements GuestSession {
         this.append(encodeStdin(this.event, maxBytes, mode === 'poll', status, typeof got === 'string' ? new Uint8Array(0) : got));
         return typeof got === 'string' ? got : this.faults.filterInput(this.event, got);
       },
-      // Once per write of a chatty guest: recordOutput is looked at once.
-      writeOutput: this.options.recordOutput
-        ? (stream, source, at, length) => {
-          this.count(stream, length);
-          this.append(encodeOutput(this.event, stream, source.subarray(at, at + length)));
-          inner.writeOutput(stream, source, at, length);
-        }
-        : (stream, source, at, length) => {
-          this.count(stream, length);
-          inner.writeOutput(stream, source, at, length);
-        },
+      // Used only with recordOutput (watchesOutput): without, the kernel writes to `inner` itself.
+      writeOutput: (stream, source, at, length) => {
+        this.append(encodeOutput(this.event, stream, source.subarray(at, at + length)));
+        inner.writeOutput(stream, source, at, length);
+      },
       // The answer is host input, and is in the trace already: as this call's result (PIPE or not).
       outputClosed: (stream) => inner.outputClosed(stream),
       clockNow: (clockId) => {
@@ -158,7 +152,7 @@ export class RecordingSession implements GuestSession {
       this.checkpoint(events);
       this.writer.append(encodeExit({
         event: events, outcome: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.trapMessage,
-        stdoutBytes: this.stdoutBytes, stderrBytes: this.stderrBytes, ...(outcome.fuelUsed !== undefined ? { fuel: outcome.fuelUsed } : {}),
+        stdoutBytes: this.kernel!.outputBytes(1), stderrBytes: this.kernel!.outputBytes(2), ...(outcome.fuelUsed !== undefined ? { fuel: outcome.fuelUsed } : {}),
       }));
     });
     this.close({ complete: true });
@@ -173,11 +167,6 @@ export class RecordingSession implements GuestSession {
   get stats(): RecordingStats {
     const faultNotes = this.faults.report(this.writer.eventCount - 1);
     return { events: this.writer.eventCount, checkpoints: this.checkpoints, complete: this.completed, ...(faultNotes.length ? { faultNotes } : {}) };
-  }
-
-  private count(stream: 1 | 2, length: number): void {
-    if (stream === 1) this.stdoutBytes += length;
-    else this.stderrBytes += length;
   }
 
   private checkpoint(event: number): void {

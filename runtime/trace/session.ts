@@ -62,6 +62,12 @@ export interface GuestSession {
   readonly tracer: SyscallTracer;
   /** Wraps the effects the kernel will use. Called once, before the kernel exists. */
   wrapEffects(inner: HostEffects): HostEffects;
+  /**
+   * false: the session does not look at output (writeOutput, outputClosed), so the kernel's stdout
+   * and stderr use the inner effects directly. A wrapper there cost a recording ~5 ns per write:
+   * the output ring's write was no longer inlined into the guest's fd_write.
+   */
+  readonly watchesOutput?: boolean;
   attach(kernel: Kernel): void;
   /** wasi-threads: tells the session which guest thread makes each call (record writes it, replay checks it). */
   attachThreads?(current: () => number): void;
