@@ -9,6 +9,7 @@
 // publish). The columns and the shim's counters live in the trace ring's memory (a shared
 // WebAssembly.Memory: trace-channel.ts), which the main thread reads as before.
 import { fingerprintSeed, syscallId, syscallTable } from '../../formats/index.js';
+import { leb } from '../wasm-binary.js';
 import { shimLayout } from './trace-channel.js';
 
 /** One function of the shim: the syscall `name`, imported from the kernel under the same name. */
@@ -36,17 +37,6 @@ const Op = {
 } as const;
 const Type = { i32: 0x7f, i64: 0x7e, f64: 0x7c, func: 0x60 } as const;
 
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value !== 0) b |= 0x80;
-    out.push(b);
-  } while (value !== 0);
-  return out;
-}
-
 function sleb(value: bigint): number[] {
   const out: number[] = [];
   for (;;) {
@@ -59,11 +49,11 @@ function sleb(value: bigint): number[] {
 }
 
 const i32 = (v: number) => [Op.i32Const, ...sleb(BigInt(v | 0))];
-const name = (text: string) => { const b = Buffer.from(text, 'utf8'); return [...uleb(b.length), ...b]; };
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const name = (text: string) => { const b = Buffer.from(text, 'utf8'); return [...leb(b.length), ...b]; };
+const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
+const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
 /** A load or store at a constant address in the ring's memory: `align` as log2 bytes. */
-const memarg = (align: number, offset: number) => [...uleb(align), ...uleb(offset)];
+const memarg = (align: number, offset: number) => [...leb(align), ...leb(offset)];
 
 /** The f64 2^63, little-endian. */
 const twoTo63 = [...new Uint8Array(new Float64Array([2 ** 63]).buffer)];
@@ -105,27 +95,27 @@ function body(call: ShimCall, kernel: number, imports: { afterDue: number; overf
   code.push(
     // enter: the slot, its id, fingerprint and result 0, the slot count.
     ...i32(0), Op.i32Load, ...memarg(2, ctl.pending * 4), Op.localTee, at,
-    ...i32(callsPerBatch), Op.i32GeU, Op.if, 0x40, Op.call, ...uleb(imports.overflow), Op.unreachable, Op.end,
+    ...i32(callsPerBatch), Op.i32GeU, Op.if, 0x40, Op.call, ...leb(imports.overflow), Op.unreachable, Op.end,
     Op.localGet, at, ...i32(2), Op.i32Shl, Op.localGet, h, Op.i32Store, ...memarg(2, fingerprints),
     Op.localGet, at, ...i32(call.id), Op.i32Store8, ...memarg(0, ids),
     Op.localGet, at, ...i32(0), Op.i32Store8, ...memarg(0, results),
     ...i32(0), Op.localGet, at, ...i32(1), Op.i32Add, Op.i32Store, ...memarg(2, ctl.pending * 4),
   );
   for (let i = 0; i < k; i++) code.push(Op.localGet, i);
-  code.push(Op.call, ...uleb(kernel));
+  code.push(Op.call, ...leb(kernel));
   code.push(...(call.returns ? [Op.localSet, r] : []));
   code.push(
     // exit: the errno, the completed count (the batch's first event + slots done), afterDue when due.
     Op.localGet, at, Op.localGet, r, Op.i32Store8, ...memarg(0, results),
     ...i32(0), ...i32(0), Op.i32Load, ...memarg(2, ctl.base * 4), Op.localGet, at, Op.i32Add, ...i32(1), Op.i32Add, Op.i32Store, ...memarg(2, ctl.completed * 4),
     Op.localGet, at, ...i32(1), Op.i32Add, ...i32(0), Op.i32Load, ...memarg(2, ctl.due * 4), Op.i32GeS,
-    Op.if, 0x40, Op.call, ...uleb(imports.afterDue), Op.end,
+    Op.if, 0x40, Op.call, ...leb(imports.afterDue), Op.end,
   );
   if (call.returns) code.push(Op.localGet, r);
   code.push(Op.end);
   const locals = vec([[3, Type.i32], [1, Type.f64], [1, Type.i64]]);
   const fn = [...locals, ...code];
-  return [...uleb(fn.length), ...fn];
+  return [...leb(fn.length), ...fn];
 }
 
 /** The shim's module for these calls: imports k.<name> (the kernel's), k.afterDue, k.overflow, k.memory; exports <name>. */
@@ -133,10 +123,10 @@ export function shimModuleBytes(calls: readonly ShimCall[], memoryPages: number)
   const signature = (c: ShimCall) => [Type.func, ...vec([...c.params].map((p) => [p === 'I' ? Type.i64 : Type.i32])), ...vec(c.returns ? [[Type.i32]] : [])];
   const types = [[Type.func, 0, 0], ...calls.map(signature)]; // type 0: () -> ()
   const imports = [
-    ...calls.map((c, i) => [...name('k'), ...name(c.name), 0x00, ...uleb(i + 1)]),
+    ...calls.map((c, i) => [...name('k'), ...name(c.name), 0x00, ...leb(i + 1)]),
     [...name('k'), ...name('afterDue'), 0x00, 0],
     [...name('k'), ...name('overflow'), 0x00, 0],
-    [...name('k'), ...name('memory'), 0x02, 0x03, ...uleb(memoryPages), ...uleb(memoryPages)],
+    [...name('k'), ...name('memory'), 0x02, 0x03, ...leb(memoryPages), ...leb(memoryPages)],
   ];
   const afterDue = calls.length;
   const overflow = calls.length + 1;
@@ -145,8 +135,8 @@ export function shimModuleBytes(calls: readonly ShimCall[], memoryPages: number)
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(types)),
     ...section(2, vec(imports)),
-    ...section(3, vec(calls.map((_, i) => uleb(i + 1)))),
-    ...section(7, vec(calls.map((c, i) => [...name(c.name), 0x00, ...uleb(firstOwn + i)]))),
+    ...section(3, vec(calls.map((_, i) => leb(i + 1)))),
+    ...section(7, vec(calls.map((c, i) => [...name(c.name), 0x00, ...leb(firstOwn + i)]))),
     ...section(10, vec(calls.map((c, i) => body(c, i, { afterDue, overflow })))),
   ];
   return new Uint8Array(bytes);
