@@ -211,7 +211,7 @@ export interface CallColumns {
    * A recording's columns in memory a generated wasm module can write (runtime/worker/recording-shim.ts):
    * what it needs to take enter and exit over from the boundary (undefined: it cannot).
    */
-  wasmShim?(): (ShimHost & { engage(): void }) | undefined;
+  wasmShim?(): (ShimHost & { engage(): void; disengage(): void }) | undefined;
 }
 
 /**

@@ -174,20 +174,23 @@ function fuelUsedBy(instance: WebAssembly.Instance, maxFuel: number | undefined)
  * then takes the per-call path over; undefined (nothing changed) when the guest's wasi imports do
  * not all fit the shim (a shorter form, a signature the shim's functions do not have).
  */
-function instantiateShimmed(module: WebAssembly.Module, imports: WebAssembly.Imports, kernel: Kernel, shim: ShimHost & { engage(): void }): WebAssembly.Instance | undefined {
+function instantiateShimmed(module: WebAssembly.Module, imports: WebAssembly.Imports, kernel: Kernel, shim: ShimHost & { engage(): void; disengage(): void }): WebAssembly.Instance | undefined {
   const names = WebAssembly.Module.imports(module).filter((i) => i.module === wasiModuleName && i.kind === 'function').map((i) => i.name);
   const calls = shimCalls(names);
   if (!calls) return undefined;
   const plain = kernel.imports()[wasiModuleName] as Record<string, (...args: never[]) => number>;
-  let instance: WebAssembly.Instance;
+  // Engaged before instantiation: a module's start function may already make calls.
+  shim.engage();
   try {
-    instance = new WebAssembly.Instance(module, { ...imports, [wasiModuleName]: recordingShim(calls, plain, shim) });
+    return new WebAssembly.Instance(module, { ...imports, [wasiModuleName]: recordingShim(calls, plain, shim) });
   } catch (err) {
-    if (err instanceof WebAssembly.LinkError) return undefined;
+    if (err instanceof WebAssembly.LinkError) {
+      shim.disengage();
+      return undefined;
+    }
+    if (err instanceof WebAssembly.RuntimeError) throw new GuestLinkError(`the module cannot be instantiated: ${err.message}`);
     throw err;
   }
-  shim.engage();
-  return instance;
 }
 
 function instantiate(module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {

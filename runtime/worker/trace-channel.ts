@@ -216,7 +216,7 @@ export class SharedTraceLog implements CallLog {
    * memory and the call back for an exit that is due; undefined when the ring is not in a
    * WebAssembly.Memory or guest threads are attached. Nothing changes until `engage`.
    */
-  wasmShim(): (ShimHost & { engage(): void }) | undefined {
+  wasmShim(): (ShimHost & { engage(): void; disengage(): void }) | undefined {
     const memory = this.memory;
     if (!memory || this.thread !== undefined) return undefined;
     return {
@@ -234,6 +234,11 @@ export class SharedTraceLog implements CallLog {
         assert(this.events === 0 && !this.shim, 'a recording shim takes over before the first call');
         this.shim = true;
         this.push();
+      },
+      // The guest could not be linked to the shim (before any of its code ran): the JS path records.
+      disengage: () => {
+        assert(this.events === 0 && this.control[Ctl.shimPending] === 0, 'a recording shim hands back before the first call');
+        this.shim = false;
       },
     };
   }
