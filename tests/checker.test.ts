@@ -145,7 +145,7 @@ describe.skipIf(!hasEtcd())('the checker against three `replicode node`s on a 3-
     const check = checkHistory(run.history);
     expect(check.anomalies.map(describeAnomaly)).toEqual([]);
     expect(check.undecided).toEqual([]);
-    expect(run.disagreements).toBe(0);
+    expect(run.disagreements, `the nodes' last lines:\n${run.nodeTails.join('\n---\n')}`).toBe(0);
     // The faults happened: an etcd outage (one member alive) among them.
     expect(run.history.faults.some((f) => f.action === 'kill' && f.alive === 1)).toBe(true);
     expect(run.history.faults.length + run.nodeFaults.length).toBeGreaterThanOrEqual(12);
