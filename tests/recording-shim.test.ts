@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, stepsProgram, tempDir } from './helpers.js';
 import { recordingShim, shimCalls } from '../dist/runtime/worker/recording-shim.js';
 import { SharedTraceLog, shimLayout, TraceRingReader, traceRingBuffer, traceRingMemory } from '../dist/runtime/worker/trace-channel.js';
 import { CheckpointFinisher, OutputDigests } from '../dist/runtime/trace/checkpoint-parts.js';
@@ -208,24 +208,16 @@ describe('the recording shim', () => {
   it("records the calls a module's start function makes while it is instantiated, before _start (the shim is engaged first)", () => {
     const dir = tempDir();
     const wat = join(dir, 'start.wat');
-    writeFileSync(wat, `(module
-      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-      (memory (export "memory") 1)
-      (data (i32.const 16) "from start\\n")
-      (data (i32.const 32) "from _start\\n")
-      (func $say (param $at i32) (param $n i32)
-        (i32.store (i32.const 0) (local.get $at)) (i32.store (i32.const 4) (local.get $n))
-        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
-      (func $init (call $say (i32.const 16) (i32.const 11)))
-      (start $init)
-      (func (export "_start") (call $say (i32.const 32) (i32.const 12))))`);
+    // The start function says "step"; _start reads the clock and says it again.
+    writeFileSync(wat, stepsProgram('(call $tick) (call $say)', '\n  (func $init (call $say))\n  (start $init)'));
     const trace = join(dir, 'start.rct');
     const recorded = runCli(['record', '-o', trace, wat]);
     expect(recorded.exitCode).toBe(0);
-    expect(recorded.stdout).toBe('from start\nfrom _start\n');
-    expect(runCli(['inspect', trace]).stdout).toMatch(/events: +2 \(fd_write 2\)/);
+    expect(recorded.stdout).toBe('step\nstep\n');
+    expect(runCli(['inspect', trace]).stdout).toMatch(/events: +3 \(/);
+    expect(runCli(['inspect', '--events', trace]).stdout).toMatch(/fd_write[^]*clock_time_get[^]*fd_write/);
     const replayed = runCli(['replay', trace]);
-    expect(replayed.stdout).toBe('from start\nfrom _start\n');
+    expect(replayed.stdout).toBe('step\nstep\n');
     expect(replayed.exitCode).toBe(0);
   });
 });
