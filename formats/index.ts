@@ -3,7 +3,7 @@
 export * from './framing.js';
 export * from './records.js';
 export { msgpackOptions, pack, unpackAll, provideMsgpackr } from './msgpack.js';
-export { syscallTable, syscallId, syscallName, fingerprint, fingerprintSeed, mixArgument, describeValueArgs, syscallSignatures, type WasmSignature } from './syscalls.js';
+export { syscallTable, syscallId, syscallName, fingerprint, fingerprintSeed, mixArgument, describeValueArgs, syscallSignatures, wasmSignature, type WasmSignature } from './syscalls.js';
 export {
   TraceWriter, RecordBuffer, ChunkFramer, TraceLimitError, callsPerBatch, defaultMaxTraceBytes, headerBytesPastLimit,
   type TraceSink, type TraceWriterOptions, type RawChunk, type EventLog, type ChunkFramerOptions, type TraceEnd,

@@ -1,4 +1,3 @@
-import type { ShimHost } from './worker/recording-shim.js';
 import { fingerprint, fingerprintSeed, mixArgument, syscallId, syscallTable } from '../formats/index.js';
 import { RealClock, VirtualClock, type GuestClock } from './clock.js';
 import type { ProcessConfig } from './config.js';
@@ -20,6 +19,7 @@ import { NetStack } from './net/stack.js';
 import { netSyscalls } from './net/syscalls.js';
 import { isSnapshotExport } from './snapshot/abi.js';
 import { digestGlobals, digestMemory, PageHasher, sha256 } from './trace/digest.js';
+import type { ShimHost } from './worker/recording-shim.js';
 
 export { wasiModuleName };
 

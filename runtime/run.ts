@@ -137,8 +137,8 @@ function threadHost(module: WebAssembly.Module, config: ProcessConfig): ThreadHo
   });
 }
 
-/** The session's last word on an exit or trap (with the fuel used, when counted), then the kernel's. */
 /**
+ * The session's last word on an exit or trap (with the fuel used, when counted), then the kernel's.
  * The run's end with the fuel the `fueled` instances used, together (a module's one instance; a
  * component's core modules of guest code, each counting from the whole --max-fuel). The fuel pass
  * traps in place once the fuel left is below zero, and nothing else leaves it so: a trap when one
@@ -168,7 +168,6 @@ function fuelUsedBy(instance: WebAssembly.Instance, maxFuel: number | undefined)
   return maxFuel - Number(left.value as bigint);
 }
 
-/** Instantiation failures left after the link check (a data segment outside memory) are the module's. */
 /**
  * The guest instantiated with a recording shim between it and the kernel (recording-shim.ts), which
  * then takes the per-call path over; undefined (nothing changed) when the guest's wasi imports do
@@ -184,12 +183,9 @@ function instantiateShimmed(module: WebAssembly.Module, imports: WebAssembly.Imp
   try {
     return new WebAssembly.Instance(module, { ...imports, [wasiModuleName]: recordingShim(calls, plain, shim) });
   } catch (err) {
-    if (err instanceof WebAssembly.LinkError) {
-      shim.disengage();
-      return undefined;
-    }
-    if (err instanceof WebAssembly.RuntimeError) throw new GuestLinkError(`the module cannot be instantiated: ${err.message}`);
-    throw err;
+    if (!(err instanceof WebAssembly.LinkError)) throw instantiationError(err);
+    shim.disengage();
+    return undefined;
   }
 }
 
@@ -197,9 +193,13 @@ function instantiate(module: WebAssembly.Module, imports: WebAssembly.Imports): 
   try {
     return new WebAssembly.Instance(module, imports);
   } catch (err) {
-    if (err instanceof WebAssembly.LinkError || err instanceof WebAssembly.RuntimeError) throw new GuestLinkError(`the module cannot be instantiated: ${err.message}`);
-    throw err;
+    throw instantiationError(err);
   }
+}
+
+/** Instantiation failures left after the link check (a data segment outside memory, a start function's trap) are the module's. */
+function instantiationError(err: unknown): unknown {
+  return err instanceof WebAssembly.LinkError || err instanceof WebAssembly.RuntimeError ? new GuestLinkError(`the module cannot be instantiated: ${err.message}`) : err;
 }
 
 function fromStop(stop: GuestStop): GuestOutcome {

@@ -64,7 +64,7 @@ export type PageChange =
  * (runtime/trace/checkpoint-parts.ts): comparing a 64 KiB page costs ~1.5 us, hashing it ~39.
  */
 export class PageChanges {
-  private copy = Buffer.alloc(0);
+  private copy: Buffer = Buffer.alloc(0);
   /** With a mirroring reader: 1 for each page it holds as our copy does. */
   private mirror: Uint8Array | undefined;
 
@@ -106,14 +106,8 @@ export class PageChanges {
 
   /** Memory grew (or shrank: another memory): the copy covers `count` pages, the known ones kept. */
   private resize(count: number): void {
-    const copy = Buffer.alloc(count * memoryPageBytes);
-    copy.set(this.copy.subarray(0, copy.length));
-    this.copy = copy;
-    if (this.mirror) {
-      const mirror = new Uint8Array(count);
-      mirror.set(this.mirror.subarray(0, count));
-      this.mirror = mirror;
-    }
+    this.copy = resized(this.copy, count * memoryPageBytes);
+    if (this.mirror) this.mirror = resized(this.mirror, count);
   }
 }
 
@@ -175,7 +169,7 @@ export class PageDigests {
 }
 
 /** `buffer` at `length` bytes, what it held kept (zeros past it). */
-function resized(buffer: Buffer, length: number): Buffer {
+function resized<T extends Uint8Array>(buffer: T, length: number): T | Buffer {
   if (buffer.length === length) return buffer;
   const next = Buffer.alloc(length);
   next.set(buffer.subarray(0, length));

@@ -278,5 +278,3 @@ function pushRun(chunks: OutputChunk[], tap: OutputTap | undefined, stream: 1 | 
   chunks.push({ stream, bytes });
   tap?.add(stream, bytes);
 }
-
-

@@ -8,8 +8,9 @@
 // the exit reaches the slot SharedTraceLog asked for (a batch full, a checkpoint due, records to
 // publish). The columns and the shim's counters live in the trace ring's memory (a shared
 // WebAssembly.Memory: trace-channel.ts), which the main thread reads as before.
-import { fingerprintSeed, syscallId, syscallTable } from '../../formats/index.js';
-import { leb } from '../wasm-binary.js';
+import { fingerprintSeed, syscallId, syscallSignatures, syscallTable, wasmSignature } from '../../formats/index.js';
+import { sleb } from '../rewrite/module.js';
+import { leb, section } from '../wasm-binary.js';
 import { shimLayout } from './trace-channel.js';
 
 /** One function of the shim: the syscall `name`, imported from the kernel under the same name. */
@@ -37,21 +38,9 @@ const Op = {
 } as const;
 const Type = { i32: 0x7f, i64: 0x7e, f64: 0x7c, func: 0x60 } as const;
 
-function sleb(value: bigint): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = Number(value & 0x7fn);
-    value >>= 7n;
-    const done = (value === 0n && (b & 0x40) === 0) || (value === -1n && (b & 0x40) !== 0);
-    out.push(done ? b : b | 0x80);
-    if (done) return out;
-  }
-}
-
-const i32 = (v: number) => [Op.i32Const, ...sleb(BigInt(v | 0))];
+const i32 = (v: number) => [Op.i32Const, ...sleb(v | 0)];
 const name = (text: string) => { const b = Buffer.from(text, 'utf8'); return [...leb(b.length), ...b]; };
 const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
 /** A load or store at a constant address in the ring's memory: `align` as log2 bytes. */
 const memarg = (align: number, offset: number) => [...leb(align), ...leb(offset)];
 
@@ -69,14 +58,14 @@ const twoTo63 = [...new Uint8Array(new Float64Array([2 ** 63]).buffer)];
 function foldI64(v: number, h: number, n: number, whole: number): number[] {
   const nAsI64 = [
     Op.localGet, n, Op.f64Const, ...twoTo63, Op.f64Ge,
-    Op.if, Type.i64, Op.i64Const, ...sleb(-(2n ** 63n)), Op.else, Op.localGet, n, Op.i64TruncF64S, Op.end,
+    Op.if, Type.i64, Op.i64Const, ...sleb(-(2 ** 63)), Op.else, Op.localGet, n, Op.i64TruncF64S, Op.end,
   ];
   return [
     Op.localGet, v, Op.f64ConvertI64S, Op.localSet, n,
     ...nAsI64, Op.localSet, whole,
     Op.localGet, h, Op.localGet, whole, Op.i32WrapI64, Op.i32Xor, ...i32(fnvPrime), Op.i32Mul, Op.localSet, h,
     Op.localGet, h,
-    Op.localGet, whole, Op.localGet, whole, Op.i64Const, 63, Op.i64ShrS, Op.i64Const, ...sleb(2n ** 32n - 1n), Op.i64And, Op.i64Add,
+    Op.localGet, whole, Op.localGet, whole, Op.i64Const, 63, Op.i64ShrS, Op.i64Const, ...sleb(2 ** 32 - 1), Op.i64And, Op.i64Add,
     Op.i64Const, 32, Op.i64ShrS, Op.i32WrapI64, Op.i32Xor, ...i32(fnvPrime), Op.i32Mul, Op.localSet, h,
   ];
 }
@@ -142,16 +131,19 @@ export function shimModuleBytes(calls: readonly ShimCall[], memoryPages: number)
   return new Uint8Array(bytes);
 }
 
-/** Names of syscalls a guest may import under a shorter signature (formats/syscalls.ts shorterForms): such a guest keeps the JS path. */
-const shorterForms = new Set(['sock_accept', 'sock_getlocaladdr', 'sock_getpeeraddr', 'sock_recv_from']);
-
-/** The shim's calls for the syscalls in `names`, or undefined when one of them is not for it (a shorter form, not in the table). */
+/**
+ * The shim's calls for the syscalls in `names`, or undefined when one of them is not for it: not
+ * in the table, or one a guest may import under a shorter signature too (WasmEdge's V1 and V2
+ * socket calls, syscallSignatures): such a guest keeps the JS path.
+ */
 export function shimCalls(names: readonly string[]): ShimCall[] | undefined {
   const calls: ShimCall[] = [];
   for (const n of names) {
-    if (shorterForms.has(n) || !syscallTable.some(([s]) => s === n)) return undefined;
+    const signatures = syscallSignatures(n);
+    if (signatures?.length !== 1) return undefined;
     const id = syscallId(n);
-    calls.push({ name: n, id, params: syscallTable[id]![1], returns: n !== 'proc_exit' });
+    const params = syscallTable[id]![1];
+    calls.push({ name: n, id, params, returns: signatures[0] === wasmSignature(params, true) });
   }
   return calls;
 }

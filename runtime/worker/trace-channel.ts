@@ -108,7 +108,6 @@ function views(shared: SharedArrayBuffer): RingViews {
   };
 }
 
-
 export interface SharedTraceLogOptions {
   /**
    * Keep HashingSession's rolling hash of the calls for network waits to report (a replicated
