@@ -7,6 +7,7 @@ import { Errno, WasiError, type ErrnoValue } from '../errno.js';
 import { maxPathBytes } from '../fs/resolve.js';
 import type { StagedWrite } from '../context.js';
 import { GuestMemory } from '../memory.js';
+import { section } from '../wasm-binary.js';
 
 type Syscall = (...args: (number | bigint)[]) => number;
 
@@ -34,7 +35,6 @@ export const smallCopyBytes = 32;
 const monotonicNowModule = (() => {
   if (Scratch.out >= 64 || Scratch.out % 8 !== 0) throw new Error('Scratch.out must be a one-byte, 8-aligned offset');
   const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
-  const section = (id: number, bytes: number[]) => [id, bytes.length, ...bytes];
   const body = [1, 1, 0x7f, 0x10, 0, 0x22, 0, 0x04, 0x40, 0x20, 0, 0x10, 1, 0x00, 0x0b, 0x41, Scratch.out, 0x29, 3, 0, 0x0b];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
