@@ -4,7 +4,7 @@ import { ProcessExit } from './exit.js';
 import { Kernel, wasiModuleName } from './kernel.js';
 import { GuestLinkError } from './link-check.js';
 import { deferredStartExport } from './start-function.js';
-import { recordingShim, shimCalls, type ShimHost } from './worker/recording-shim.js';
+import { recordingShim, shimCalls, wasiImportNames, type ShimHost } from './worker/recording-shim.js';
 import { fuelExport } from './rewrite/index.js';
 import { fuelExhaustedMessage, isTrap, trapInfo, type TrapInfo } from './trap.js';
 import { GuestStop, type Divergence, type GuestSession } from './trace/session.js';
@@ -174,8 +174,7 @@ function fuelUsedBy(instance: WebAssembly.Instance, maxFuel: number | undefined)
  * not all fit the shim (a shorter form, a signature the shim's functions do not have).
  */
 function instantiateShimmed(module: WebAssembly.Module, imports: WebAssembly.Imports, kernel: Kernel, shim: ShimHost & { engage(): void; disengage(): void }): WebAssembly.Instance | undefined {
-  const names = WebAssembly.Module.imports(module).filter((i) => i.module === wasiModuleName && i.kind === 'function').map((i) => i.name);
-  const calls = shimCalls(names);
+  const calls = shimCalls(wasiImportNames(module));
   if (!calls) return undefined;
   const plain = kernel.imports()[wasiModuleName] as Record<string, (...args: never[]) => number>;
   // Engaged before instantiation: a module's start function may already make calls.

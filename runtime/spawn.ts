@@ -8,6 +8,7 @@ import { BufferStdin, type StdinSource } from './effects/stdin-sources.js';
 import type { TreeNode } from './fs/tree.js';
 import { TraceFileRecorder } from './effects/trace-file.js';
 import { traceDrainMs, traceRingMemory, TraceRingReader } from './worker/trace-channel.js';
+import { precompiledShim } from './worker/recording-shim.js';
 import { CheckpointFinisher, OutputDigests } from './trace/checkpoint-parts.js';
 import type { TraceEnd } from '../formats/index.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
@@ -125,8 +126,10 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   const requestBox = new RequestBoxReader(boxes.requests);
   const watchedOutput = (options.watchedOutput ?? []).reduce((mask, stream) => mask | stream, 0);
   const stackMb = options.config.maxStackBytes === undefined ? undefined : guestThreadStackMb(options.config.maxStackBytes);
+  // The recording shim, compiled here (cached for the process) rather than cold in the new worker.
+  const recordingShim = traceRing && options.module instanceof WebAssembly.Module ? precompiledShim(options.module, traceRing) : undefined;
   const workerData = {
-    module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2,
+    module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2, recordingShim,
     output: outputShared, watchedOutput, netBoxes: boxes,
   };
   // A worker started early (bin/replicode.js) gets its setup as its first message.

@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, stepsProgram, tempDir } from './helpers.js';
-import { recordingShim, shimCalls } from '../dist/runtime/worker/recording-shim.js';
+import { adoptShim, precompiledShim, recordingShim, shimCalls, wasiImportNames } from '../dist/runtime/worker/recording-shim.js';
+import { leb, section } from '../dist/runtime/wasm-binary.js';
 import { SharedTraceLog, shimLayout, TraceRingReader, traceRingBuffer, traceRingMemory } from '../dist/runtime/worker/trace-channel.js';
 import { CheckpointFinisher, OutputDigests } from '../dist/runtime/trace/checkpoint-parts.js';
 import { PageChanges } from '../dist/runtime/trace/digest.js';
@@ -64,6 +65,17 @@ function ring(memory: boolean) {
 
 /** Every syscall the shim takes (those without a shorter form), with a fake kernel answering errno `n % 77` for call n. */
 const shimmed = syscallTable.map(([name]) => name).filter((name) => shimCalls([name]) !== undefined);
+
+/** A module that imports these wasi functions (each as () -> (): only their names are read) and does nothing else. */
+function importing(names: string[]): WebAssembly.Module {
+  const text = (t: string) => [...leb(t.length), ...Buffer.from(t)];
+  const imports = names.map((n) => [...text('wasi_snapshot_preview1'), ...text(n), 0x00, 0x00]);
+  return new WebAssembly.Module(Buffer.concat([
+    Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00),
+    section(1, [1, 0x60, 0, 0]),
+    section(2, [...leb(imports.length), ...imports.flat()]),
+  ]));
+}
 
 describe('the recording shim', () => {
   it('takes every syscall but the shorter WasmEdge forms, and refuses names not in the table', () => {
@@ -203,6 +215,26 @@ describe('the recording shim', () => {
     for (; k <= callsPerBatch + 10; k++) (shim.fd_write as (...a: V[]) => number)(1, 0, 1, 0);
     // The first batch went out as a calls record; the 10 after it only in the columns.
     expect(recovered).toBe(10);
+  });
+
+  it('is compiled on the main thread for the guest (precompiledShim), and a worker uses that one (adoptShim) instead of compiling its own', () => {
+    const memory = traceRingMemory();
+    const guest = importing(['fd_write', 'clock_time_get', 'proc_exit']);
+    expect(wasiImportNames(guest)).toEqual(['fd_write', 'clock_time_get', 'proc_exit']);
+    const shim = precompiledShim(guest, memory);
+    expect(shim?.module).toBeInstanceOf(WebAssembly.Module);
+    expect(WebAssembly.Module.exports(shim!.module).map((e) => e.name)).toEqual(['fd_write', 'clock_time_get', 'proc_exit']);
+    // A guest with a call the shim does not take gets none: its worker records the JS way.
+    expect(precompiledShim(importing(['fd_write', 'sock_accept']), memory)).toBeUndefined();
+    // Adopted under the guest's key, a shim built for another call is what recordingShim then
+    // instantiates (the worker compiles nothing of its own): it asks for a kernel call it is not given.
+    const other = precompiledShim(importing(['random_get']), memory)!;
+    adoptShim({ key: shim!.key, module: other.module });
+    const kernel = Object.fromEntries(['fd_write', 'clock_time_get', 'proc_exit'].map((n) => [n, () => 0]));
+    const host = { memory, afterDue: () => {}, overflow: (): never => { throw new Error('overflow'); } };
+    expect(() => recordingShim(shimCalls(wasiImportNames(guest))!, kernel, host)).toThrow(/"random_get"/);
+    adoptShim(shim!);
+    expect(Object.keys(recordingShim(shimCalls(wasiImportNames(guest))!, kernel, host))).toEqual(['fd_write', 'clock_time_get', 'proc_exit']);
   });
 
   it("records the calls a module's start function makes while it is instantiated, before _start (the shim is engaged first)", () => {

@@ -9,6 +9,7 @@
 // publish). The columns and the shim's counters live in the trace ring's memory (a shared
 // WebAssembly.Memory: trace-channel.ts), which the main thread reads as before.
 import { fingerprintSeed, syscallId, syscallSignatures, syscallTable, wasmSignature } from '../../formats/index.js';
+import { wasiModuleName } from '../link-check.js';
 import { sleb } from '../rewrite/module.js';
 import { leb, section } from '../wasm-binary.js';
 import { shimLayout } from './trace-channel.js';
@@ -152,12 +153,10 @@ export function shimCalls(names: readonly string[]): ShimCall[] | undefined {
 const compiled = new Map<string, WebAssembly.Module>();
 const maxCompiled = 16;
 
-/**
- * The shim's functions for `calls`, each calling `kernel[name]` (the kernel's plain imports), as
- * an import object's wasi_snapshot_preview1 table.
- */
-export function recordingShim(calls: readonly ShimCall[], kernel: Record<string, (...args: never[]) => number | void>, host: ShimHost): Record<string, WebAssembly.ExportValue> {
-  const pages = host.memory.buffer.byteLength / 65536;
+/** A compiled shim and what it was built for: see precompiledShim. */
+export interface CompiledShim { key: string; module: WebAssembly.Module }
+
+function compiledShim(calls: readonly ShimCall[], pages: number): CompiledShim {
   const key = `${pages}:${calls.map((c) => c.name).join(',')}`;
   let module = compiled.get(key);
   if (!module) {
@@ -165,6 +164,37 @@ export function recordingShim(calls: readonly ShimCall[], kernel: Record<string,
     if (compiled.size >= maxCompiled) compiled.clear();
     compiled.set(key, module);
   }
+  return { key, module };
+}
+
+/**
+ * The shim for `guest`'s wasi imports and a trace ring of `memory`, compiled where this runs (the
+ * main thread, once per process and list of calls) to be handed to the guest's worker
+ * (adoptShim): a fresh worker runs the shim's generator cold, in V8's interpreter, ~3-5 ms of
+ * every recording's start. Undefined when the guest's imports do not fit the shim.
+ */
+export function precompiledShim(guest: WebAssembly.Module, memory: WebAssembly.Memory): CompiledShim | undefined {
+  const calls = shimCalls(wasiImportNames(guest));
+  return calls && compiledShim(calls, memory.buffer.byteLength / 65536);
+}
+
+/** A shim compiled by precompiledShim on another thread: recordingShim takes it instead of compiling its own. */
+export function adoptShim(shim: CompiledShim): void {
+  if (compiled.size >= maxCompiled) compiled.clear();
+  compiled.set(shim.key, shim.module);
+}
+
+/** The names of a module's function imports from wasi_snapshot_preview1, in order. */
+export function wasiImportNames(guest: WebAssembly.Module): string[] {
+  return WebAssembly.Module.imports(guest).filter((i) => i.module === wasiModuleName && i.kind === 'function').map((i) => i.name);
+}
+
+/**
+ * The shim's functions for `calls`, each calling `kernel[name]` (the kernel's plain imports), as
+ * an import object's wasi_snapshot_preview1 table.
+ */
+export function recordingShim(calls: readonly ShimCall[], kernel: Record<string, (...args: never[]) => number | void>, host: ShimHost): Record<string, WebAssembly.ExportValue> {
+  const { module } = compiledShim(calls, host.memory.buffer.byteLength / 65536);
   const k: Record<string, unknown> = { afterDue: () => host.afterDue(), overflow: () => host.overflow(), memory: host.memory };
   for (const c of calls) k[c.name] = kernel[c.name];
   return new WebAssembly.Instance(module, { k: k as WebAssembly.ModuleImports }).exports;
