@@ -56,8 +56,18 @@ export class RecordBuffer {
   /** Events whose calls record is in the chunk being filled. */
   private chunkEvents = 0;
 
-  constructor(private readonly emit: (chunk: RawChunk) => void, private readonly chunkBytes = defaultChunkBytes) {
-    this.chunk = new Uint8Array(chunkBytes + callsPerBatch * 10 + 64);
+  private readonly chunkBytes: number;
+  private readonly reuseChunks: boolean;
+
+  /**
+   * `reuseChunks`: `emit` is done with a chunk when it returns (it frames and writes it at once),
+   * so every chunk is a view of one buffer; otherwise each chunk's buffer is its own (it may be
+   * kept, or transferred to another thread).
+   */
+  constructor(private readonly emit: (chunk: RawChunk) => void, options: { chunkBytes?: number; reuseChunks?: boolean } = {}) {
+    this.chunkBytes = options.chunkBytes ?? defaultChunkBytes;
+    this.reuseChunks = options.reuseChunks ?? false;
+    this.chunk = new Uint8Array(this.chunkBytes + callsPerBatch * 10 + 64);
   }
 
   get eventCount(): number { return this.events; }
@@ -124,8 +134,7 @@ export class RecordBuffer {
     if (this.used === 0) return;
     const payload = this.chunk.subarray(0, this.used);
     const events = this.chunkEvents;
-    // The payload's buffer goes away with it (it may be transferred to another thread).
-    this.chunk = new Uint8Array(this.chunk.length);
+    if (!this.reuseChunks) this.chunk = new Uint8Array(this.chunk.length);
     this.used = 0;
     this.chunkEvents = 0;
     this.emit({ payload, ...(checkpoint ? { checkpoint } : {}), ...(events ? { events } : {}) });
@@ -239,7 +248,7 @@ export class TraceWriter implements EventLog {
     this.framer = new ChunkFramer(sink, options);
     this.buffer = new RecordBuffer((chunk) => {
       if (!this.framer.write(chunk)) throw new TraceLimitError(`trace reached its size limit of ${options.maxTraceBytes ?? defaultMaxTraceBytes} bytes`);
-    }, options.chunkBytes);
+    }, { ...(options.chunkBytes !== undefined ? { chunkBytes: options.chunkBytes } : {}), reuseChunks: true });
   }
 
   get offset(): number { return this.framer.offset; }

@@ -193,7 +193,7 @@ describe("the recording's event log", () => {
   function log() {
     const shared = traceRingBuffer();
     const chunks: RawChunk[] = [];
-    const reader = new TraceRingReader(shared, (c) => chunks.push(c), noDrafts);
+    const reader = new TraceRingReader(shared, (c) => chunks.push({ ...c, payload: c.payload.slice() }), noDrafts);
     const writer = new SharedTraceLog(shared, { postMessage() {} } as never, 1e12);
     const records = () => {
       reader.take();
@@ -225,7 +225,7 @@ describe("the recording's event log", () => {
     const written = (rollingHash: boolean) => {
       const shared = traceRingBuffer();
       const chunks: RawChunk[] = [];
-      const reader = new TraceRingReader(shared, (c) => chunks.push(c), noDrafts);
+      const reader = new TraceRingReader(shared, (c) => chunks.push({ ...c, payload: c.payload.slice() }), noDrafts);
       const writer = new SharedTraceLog(shared, { postMessage() {} } as never, 1e12, { rollingHash });
       writer.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });
       for (let i = 0; i < callsPerBatch + 10; i++) writer.exit(writer.enter(i % 40, (i * 2654435761) >>> 0), i % 9);

@@ -53,13 +53,17 @@ export function copyIntoRing(data: Uint8Array, at: number, bytes: Uint8Array): v
   if (first < bytes.length) data.set(bytes.subarray(first), 0);
 }
 
-/** The reader's side: everything published and not taken yet, copied out (null: nothing); the writer may reuse its room from here on. */
-export function takeFromRing(control: Int32Array, data: Uint8Array, assert: (condition: boolean, message: string) => void): Uint8Array | null {
+/**
+ * The reader's side: everything published and not taken yet, copied out (null: nothing); the
+ * writer may reuse its room from here on. `into` (at least the ring's size): copied there, and the
+ * bytes are a view of it, good until the next take into it.
+ */
+export function takeFromRing(control: Int32Array, data: Uint8Array, assert: (condition: boolean, message: string) => void, into?: Uint8Array): Uint8Array | null {
   const taken = Atomics.load(control, RingSlot.taken) >>> 0;
   const used = (Atomics.load(control, RingSlot.written) - taken) >>> 0;
   if (used === 0) return null;
   assert(used <= data.length, `${used} bytes in a ring of ${data.length}`);
-  const bytes = copyFromRing(data, taken, used);
+  const bytes = copyFromRing(data, taken, used, into);
   releaseRing(control, taken + used);
   return bytes;
 }
@@ -70,9 +74,9 @@ export function releaseRing(control: Int32Array, to: number): void {
   Atomics.notify(control, RingSlot.taken);
 }
 
-/** A copy of `length` bytes at ring position `from`, wrapping past the ring's end. */
-export function copyFromRing(data: Uint8Array, from: number, length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
+/** A copy of `length` bytes at ring position `from`, wrapping past the ring's end (in `into`, when given). */
+export function copyFromRing(data: Uint8Array, from: number, length: number, into?: Uint8Array): Uint8Array {
+  const bytes = into ? into.subarray(0, length) : new Uint8Array(length);
   const at = from & (data.length - 1);
   const first = Math.min(length, data.length - at);
   bytes.set(data.subarray(at, at + first));
