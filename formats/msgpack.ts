@@ -19,13 +19,16 @@ export function provideMsgpackr(msgpackr: typeof import('msgpackr')): void {
 }
 
 /**
- * msgpackr, loaded on first use: a plain `run` never packs anything, and loading msgpackr (and
- * looking for its native add-on) took ~10-20 ms of every start. Its CommonJS build is required
- * synchronously, so pack and unpackAll stay synchronous; it is the same code as its ES build.
+ * msgpackr, loaded on first use: a plain `run` never packs anything, and loading msgpackr took
+ * ~10-20 ms of every start. Its CommonJS build is required synchronously, so pack and unpackAll
+ * stay synchronous; it is the same code as its ES build. The build without `eval` is the one
+ * without the native add-on too (which only reads strings faster; traces are numbers and bytes):
+ * finding and loading that add-on was ~5-8 ms of every record, replay and inspect (7.8 against
+ * 12.5-21 ms to require, medians of 3).
  */
 function msgpackr(): { packr: Packr; unpackr: Unpackr } {
   if (!codec) {
-    const { Packr, Unpackr } = provided ?? (createRequire(import.meta.url)('msgpackr') as typeof import('msgpackr'));
+    const { Packr, Unpackr } = provided ?? (createRequire(import.meta.url)('msgpackr/index-no-eval') as typeof import('msgpackr'));
     codec = { packr: new Packr(msgpackOptions), unpackr: new Unpackr(msgpackOptions) };
   }
   return codec;

@@ -52,7 +52,7 @@ if (setup.recordingShim) adoptShim(setup.recordingShim);
 // A recording or replay packs and unpacks from its first event: msgpackr, bundled with this worker
 // but evaluated only here, is handed to formats/ (a plain run never evaluates it, nor reads it
 // from node_modules).
-if (spec) provideMsgpackr(await import('msgpackr'));
+if (spec) provideMsgpackr(await import('msgpackr/pack') as unknown as typeof import('msgpackr'));
 const opened = openChannel(channel);
 const control = opened.control;
 const outputRing = new OutputRingWriter(output, watchedOutput);
