@@ -20,6 +20,7 @@ import { netSyscalls } from './net/syscalls.js';
 import { isSnapshotExport } from './snapshot/abi.js';
 import { digestGlobals, digestMemory, PageHasher, sha256 } from './trace/digest.js';
 import type { ShimHost } from './worker/recording-shim.js';
+import type { ReplayShimHost } from './trace/replay-shim.js';
 
 export { wasiModuleName };
 
@@ -212,6 +213,12 @@ export interface CallColumns {
    * what it needs to take enter and exit over from the boundary (undefined: it cannot).
    */
   wasmShim?(): (ShimHost & { engage(): void; disengage(): void }) | undefined;
+  /**
+   * A replay's columns checked by a generated wasm module (runtime/trace/replay-shim.ts): what it
+   * needs to take the fast path over (undefined: it cannot). `tracer`: the tracer without columns,
+   * for the calls it does not take.
+   */
+  replayShim?(): (ReplayShimHost & { tracer: SyscallTracer; engage(): void; disengage(): void }) | undefined;
 }
 
 /**
