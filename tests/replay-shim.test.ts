@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot, runCli, tempDir, type RunResult } from './helpers.js';
+import { repoRoot, runCli, tamperTrace, tempDir, type RunResult } from './helpers.js';
 import { replayShim, ReplayWindow, replayWindowSlots } from '../dist/runtime/trace/replay-shim.js';
 import { shimCalls } from '../dist/runtime/wasm-shim.js';
 import { fingerprint, syscallId, type CallsRecord } from '../dist/formats/index.js';
@@ -114,6 +114,16 @@ describe('a replay on the shim and on the JS path: the same verdict, the same re
     const report = expectSame(replayBoth(guest({ variant: poll(1, 0) }), guest({ variant: poll(0, 1) }), { recordArgs: ['--clock', 'real'] }), 3,
       /replay diverged at event 5202: the guest read a different clock/);
     expect(report).toMatch(/#0 \$?variant[\s\S]*#1 \$?deep[\s\S]*more frames/);
+  });
+
+  it('a write whose recorded result is EPIPE (tampered, deep in a batch): refused in the replay as recorded, on both paths', () => {
+    const pipe = (path: string) => tamperTrace(path, (v) => {
+      const first = v[1] as number;
+      if (v[0] === 2 && first <= 5000 && 5000 - first < (v[3] as Uint8Array).length) (v[3] as Uint8Array)[5000 - first] = 64; // PIPE
+    });
+    const report = expectSame(replayBoth(guest(), undefined, { recordArgs: ['--checkpoint-every', '1000'], trace: pipe }), 3,
+      /replay diverged at event 5999: state differs at checkpoint 5: stdout/);
+    expect(report).not.toContain('returned a different result');
   });
 
   it('a guest that exits early', () => {

@@ -23,12 +23,14 @@ import type { CallsRecord } from '../../formats/index.js';
 export const replayWindowSlots = 8192;
 
 /**
- * The shim's memory (one page, its own): three control words, then the window's columns. `pos`:
+ * The shim's memory (one page, its own): four control words, then the window's columns. `pos`:
  * the window's next slot; `limit`: the slots the shim may take (pos < limit); `due`: the slot
- * count whose exit calls exitDue (slot + 1 >= due, signed).
+ * count whose exit calls exitDue (slot + 1 >= due, signed); `current`: the recorded result of
+ * the call in progress (the shim stores it as it takes a slot; ReplaySession as its tracer takes
+ * a call), which the effects read during the call (outputClosed).
  */
 export const replayShimLayout = {
-  pos: 0, limit: 4, due: 8,
+  pos: 0, limit: 4, due: 8, current: 12,
   ids: 64, results: 64 + replayWindowSlots, fingerprints: 64 + 2 * replayWindowSlots,
   slots: replayWindowSlots, pages: 1,
 } as const;
@@ -46,6 +48,8 @@ assert(replayShimLayout.fingerprints + 4 * replayWindowSlots <= replayShimLayout
 export class ReplayWindow {
   readonly memory = new WebAssembly.Memory({ initial: replayShimLayout.pages, maximum: replayShimLayout.pages });
   readonly control = new Int32Array(this.memory.buffer, 0, 16);
+  /** The control word `current`, alone. */
+  readonly current = new Int32Array(this.memory.buffer, replayShimLayout.current, 1);
   readonly ids = new Uint8Array(this.memory.buffer, replayShimLayout.ids, replayWindowSlots);
   readonly results = new Uint8Array(this.memory.buffer, replayShimLayout.results, replayWindowSlots);
   readonly fingerprints = new Uint32Array(this.memory.buffer, replayShimLayout.fingerprints, replayWindowSlots);
@@ -116,6 +120,7 @@ function body(call: ShimCall, plain: number, traced: number, imports: { exitDue:
     Op.localGet, at, Op.i32Load8U, ...memarg(0, L.ids), ...i32(call.id), Op.i32Ne, Op.brIf, 0,
     Op.localGet, at, ...i32(2), Op.i32Shl, Op.i32Load, ...memarg(2, L.fingerprints), Op.localGet, h, Op.i32Ne, Op.brIf, 0,
     ...i32(0), Op.localGet, at, ...i32(1), Op.i32Add, Op.i32Store, ...memarg(2, L.pos),
+    ...i32(0), Op.localGet, at, Op.i32Load8U, ...memarg(0, L.results), Op.i32Store, ...memarg(2, L.current),
     ...passArguments(call), Op.call, ...leb(plain), ...(call.returns ? [Op.localSet, r] : []),
     // The exit: exitDue when the errno is not the recorded one or slot + 1 reaches due.
     Op.localGet, r, Op.localGet, at, Op.i32Load8U, ...memarg(0, L.results), Op.i32Ne,

@@ -216,6 +216,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
       if (recorded.fingerprint !== fingerprint) this.diverge('the guest called with different arguments', describeRecorded(recorded), describeCall(id, args));
       this.callId = recorded.id;
       this.result = recorded.result;
+      this.current[0] = recorded.result;
       if (this.faults.active) this.faults.noteCall(id, args);
     },
     exit: (errno: number): void => {
@@ -245,6 +246,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
         this.event++;
         this.callId = id;
         this.result = result;
+        this.current[0] = result;
         return 0;
       },
       exit: (_slot: number, errno: number): void => {
@@ -266,11 +268,13 @@ export class ReplaySession implements GuestSession, SnapshotSession {
           engage: (): void => {
             assert(this.event === -1 && this.shim === undefined, 'the replay shim takes over before the first call');
             this.shim = window;
+            this.current = window.current;
             this.handBack();
           },
           disengage: (): void => {
             assert(this.event === -1 && window.pos === 0, 'the replay shim hands back before the first call');
             this.shim = undefined;
+            this.current = new Int32Array(1);
           },
         };
       },
@@ -323,15 +327,12 @@ export class ReplaySession implements GuestSession, SnapshotSession {
     this.inShimCallback = false;
   }
 
-  /** The recorded result of the call in progress (effects read it during the call: outputClosed). */
-  private currentResult(): number {
-    const w = this.shim;
-    if (w !== undefined) {
-      const pos = w.pos;
-      if (pos !== w.synced) return w.results[pos - 1]!; // a call the shim took and is making
-    }
-    return this.result;
-  }
+  /**
+   * The recorded result of the call in progress, where the effects read it during the call
+   * (outputClosed): a cell of this session's, or, while the shim is engaged, its control word
+   * `current`, which the shim writes as it takes a call (and the tracer as it does).
+   */
+  private current = new Int32Array(1);
 
   /**
    * The guest's wasm frames from the caller on (wasmFrames leaves the shim's frame out).
@@ -378,6 +379,8 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   }
 
   wrapEffects(inner: HostEffects): HostEffects {
+    // Every write of the guest's comes here: the hashers held in the closure, and --quiet decided once.
+    const { 1: stdout, 2: stderr } = this.output;
     return {
       readStdin: (maxBytes, mode): StdinRead => {
         const r = this.input('stdin');
@@ -386,13 +389,13 @@ export class ReplaySession implements GuestSession, SnapshotSession {
         }
         return r.status === StdinStatus.eof ? 'eof' : r.status === StdinStatus.again ? 'again' : this.faults.filterInput(this.event, r.data);
       },
-      writeOutput: (stream, source, at, length) => {
-        this.output[stream].add(source, at, length);
-        if (!this.options.quiet) inner.writeOutput(stream, source, at, length);
+      writeOutput: this.options.quiet ? (stream, source, at, length) => (stream === 1 ? stdout : stderr).add(source, at, length) : (stream, source, at, length) => {
+        (stream === 1 ? stdout : stderr).add(source, at, length);
+        inner.writeOutput(stream, source, at, length);
       },
       // Whether the recorded run's reader had gone is this call's recorded result; where this
       // replay's own output goes plays no part.
-      outputClosed: () => this.currentResult() === Errno.PIPE,
+      outputClosed: () => this.current[0] === Errno.PIPE,
       clockNow: (clockId) => {
         const r = this.input('clock');
         if (r.kind !== 'clock' || r.clockId !== clockId) this.diverge('the guest read a different clock', r.kind === 'clock' ? `clock ${r.clockId}` : r.kind, `clock ${clockId}`);
