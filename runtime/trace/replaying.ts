@@ -288,9 +288,11 @@ export class ReplaySession implements GuestSession, SnapshotSession {
    * Two rules keep them right:
    * - sync() catches this session up (event, the cursor's batchAt, callId, result of the last slot
    *   taken) from pos, and every entry point that reads them calls it first: the tracer's enter
-   *   and exit (the shim's call backs), the effects a kernel call reaches (input, outputClosed),
-   *   diverge, stop, finish, stats, saveState. It is idempotent: the shim moves only pos, and
-   *   what the session does itself (the tracer taking calls, loading a batch) it counts itself.
+   *   and exit (the shim's call backs), the effects a kernel call reaches (input), diverge,
+   *   stop, finish, stats, saveState. It is idempotent: the shim moves only pos, and what the
+   *   session does itself (the tracer taking calls, loading a batch) it counts itself. The one
+   *   value read on every call, the recorded result for outputClosed, needs no sync: the shim
+   *   writes it (`current`).
    * - handBack() runs before control returns to the shim from a call back (exitDue, resync):
    *   the window shows the cursor's batch from its position again (copied only when that is a
    *   new batch), and limit and due are set from enterSlowFrom and exitDueAt, so that the shim
