@@ -14,7 +14,7 @@ export const shimModuleName = 'replicode-wasi-shim';
 /** One function of a shim: the syscall `name`, imported from the kernel under the same name. */
 export interface ShimCall { name: string; id: number; params: string; returns: boolean }
 
-export const fnvPrime = 0x01000193;
+const fnvPrime = 0x01000193;
 export const Op = {
   unreachable: 0x00, block: 0x02, if: 0x04, else: 0x05, end: 0x0b, brIf: 0x0d, return: 0x0f, call: 0x10,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
@@ -27,8 +27,8 @@ export const Op = {
 export const Type = { i32: 0x7f, i64: 0x7e, f64: 0x7c, func: 0x60, void: 0x40 } as const;
 
 export const i32 = (v: number) => [Op.i32Const, ...sleb(v | 0)];
-export const name = (text: string) => { const b = Buffer.from(text, 'utf8'); return [...leb(b.length), ...b]; };
-export const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
+const name = (text: string) => { const b = Buffer.from(text, 'utf8'); return [...leb(b.length), ...b]; };
+const vec = (items: number[][]) => [...leb(items.length), ...items.flat()];
 /** A load or store at a constant address in the shim's memory: `align` as log2 bytes. */
 export const memarg = (align: number, offset: number) => [...leb(align), ...leb(offset)];
 
