@@ -139,6 +139,18 @@ describe('a replay on the shim and on the JS path: the same verdict, the same re
     };
     expectSame(replayBoth(guest({ iterations: 20000 }), undefined, { trace: cut }), 1, /incomplete|cut short/);
   });
+
+  it('a guest importing one call twice (two names for fd_write): one function of each shim, record and replay', () => {
+    const twice = `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w1 (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $w2 (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "hi\\n")
+  (func (export "_start") (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 3))
+    (drop (call $w1 (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (drop (call $w2 (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`;
+    expectSame(replayBoth(twice, undefined), 0, /replay matches the recording: 2 events/);
+  });
 });
 
 describe("the replay shim's comparison", () => {
