@@ -2,7 +2,7 @@
 // that hands replay its syscall events, inputs and checkpoints in the order it needs them.
 import { checkFrame, chunksEndAt, readChunk, readFileHeader, readTrailerAt, TraceFormatError, type ByteSource } from './framing.js';
 import {
-  decodeRecord, RecordShapeError, type CheckpointRecord, type ExitRecord, type FooterRecord, type InputRecord,
+  decodeRecord, RecordShapeError, type CallsRecord, type CheckpointRecord, type ExitRecord, type FooterRecord, type InputRecord,
   type StopReason, type TraceHeader, type TraceRecord,
 } from './records.js';
 
@@ -281,6 +281,20 @@ export class EventCursor {
     if (b === undefined || i >= b.ids.length || b.ids[i] !== id || b.fingerprints[i] !== fingerprint || (b.threads !== undefined && b.threads[i] !== 0)) return -1;
     this.batchAt = i + 1;
     return b.results[i]!;
+  }
+
+  /**
+   * The calls batch at hand and the index in it of its next call (undefined: none loaded yet),
+   * for the replay shim (runtime/trace/replay-shim.ts), which checks calls against a copy of it.
+   */
+  batchAtHand(): { batch: CallsRecord; at: number } | undefined {
+    return this.batch && { batch: this.batch, at: this.batchAt };
+  }
+
+  /** Takes the next `n` calls of the batch at hand, which the replay shim has checked as takeCall would. */
+  skipCalls(n: number): void {
+    if (this.batch === undefined || this.batchAt + n > this.batch.ids.length) throw new Error(`RepliCode bug: ${n} calls skipped past the batch's end`);
+    this.batchAt += n;
   }
 
   /** The next input record for `event`, if the recording had one. */

@@ -20,6 +20,7 @@ import { netSyscalls } from './net/syscalls.js';
 import { isSnapshotExport } from './snapshot/abi.js';
 import { digestGlobals, digestMemory, PageHasher, sha256 } from './trace/digest.js';
 import type { ShimHost } from './worker/recording-shim.js';
+import type { ReplayShimHost } from './trace/replay-shim.js';
 
 export { wasiModuleName };
 
@@ -92,7 +93,7 @@ export class Kernel implements KernelContext {
   imports(tracer?: SyscallTracer): WebAssembly.Imports {
     const table: Record<string, (...args: never[]) => number> = {};
     for (const [name, fn] of Object.entries(this.syscalls)) {
-      table[name] = tracer?.columns ? columnBoundary(name, fn, tracer.columns, tracer) : tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(fn);
+      table[name] = tracer?.columns ? columnBoundary(name, fn, tracer.columns, tracer) : tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(name, fn);
     }
     return { [wasiModuleName]: table };
   }
@@ -164,17 +165,25 @@ export class Kernel implements KernelContext {
 
 /**
  * The syscall boundary: a WasiError becomes its errno. Anything else (ProcessExit, or a bug in
- * RepliCode) keeps unwinding; the runner tells them apart.
+ * RepliCode) keeps unwinding; the runner tells them apart. One function literal per arity, each
+ * calling the syscall with exactly its parameters: closures of one literal share V8's feedback,
+ * so a single 9-parameter literal saw every syscall at its call (a megamorphic call V8 does not
+ * inline, ~54 ms of a 10M-event replay's guest thread behind the replay shim) and adapted the
+ * guest's argument count on every call.
  */
-function errnoBoundary(fn: (...args: never[]) => number | void) {
-  return (a: never, b: never, c: never, d: never, e: never, f: never, g: never, h: never, i: never): number => {
-    try {
-      return fn(a, b, c, d, e, f, g, h, i) ?? 0;
-    } catch (err) {
-      if (err instanceof WasiError) return err.errno;
-      throw err;
-    }
-  };
+function errnoBoundary(name: string, fn: (...args: never[]) => number | void) {
+  type V = number | bigint;
+  const call = fn as (...a: V[]) => number | void;
+  // A guest's shorter form of a call (WasmEdge's sockets) passes fewer: the rest are undefined, as before.
+  switch (syscallTable[syscallId(name)]![1].length) {
+    case 0: return (): number => { try { return call() ?? 0; } catch (e) { return errnoOf(e); } };
+    case 1: return (a: V): number => { try { return call(a) ?? 0; } catch (e) { return errnoOf(e); } };
+    case 2: return (a: V, b: V): number => { try { return call(a, b) ?? 0; } catch (e) { return errnoOf(e); } };
+    case 3: return (a: V, b: V, c: V): number => { try { return call(a, b, c) ?? 0; } catch (e) { return errnoOf(e); } };
+    case 4: return (a: V, b: V, c: V, d: V): number => { try { return call(a, b, c, d) ?? 0; } catch (e) { return errnoOf(e); } };
+    case 5: return (a: V, b: V, c: V, d: V, e: V): number => { try { return call(a, b, c, d, e) ?? 0; } catch (x) { return errnoOf(x); } };
+    default: return (...args: V[]): number => { try { return call(...args) ?? 0; } catch (e) { return errnoOf(e); } };
+  }
 }
 
 /**
@@ -212,6 +221,12 @@ export interface CallColumns {
    * what it needs to take enter and exit over from the boundary (undefined: it cannot).
    */
   wasmShim?(): (ShimHost & { engage(): void; disengage(): void }) | undefined;
+  /**
+   * A replay's columns checked by a generated wasm module (runtime/trace/replay-shim.ts): what it
+   * needs to take the fast path over (undefined: it cannot). `tracer`: the tracer without columns,
+   * for the calls it does not take.
+   */
+  replayShim?(): (ReplayShimHost & { tracer: SyscallTracer; engage(): void; disengage(): void }) | undefined;
 }
 
 /**

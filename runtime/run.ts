@@ -1,10 +1,12 @@
 import type { ProcessConfig } from './config.js';
 import type { HostEffects } from './effects/types.js';
 import { ProcessExit } from './exit.js';
-import { Kernel, wasiModuleName } from './kernel.js';
 import { GuestLinkError } from './link-check.js';
 import { deferredStartExport } from './start-function.js';
-import { recordingShim, shimCalls, wasiImportNames, type ShimHost } from './worker/recording-shim.js';
+import { Kernel, wasiModuleName, type CallColumns } from './kernel.js';
+import { recordingShim } from './worker/recording-shim.js';
+import { replayShim } from './trace/replay-shim.js';
+import { shimCalls, wasiImportNames, type ShimCall } from './wasm-shim.js';
 import { fuelExport } from './rewrite/index.js';
 import { fuelExhaustedMessage, isTrap, trapInfo, type TrapInfo } from './trap.js';
 import { GuestStop, type Divergence, type GuestSession } from './trace/session.js';
@@ -60,8 +62,9 @@ export function runGuest(program: GuestProgram, config: ProcessConfig, effects: 
   const missing = missingImports(module, kernel.provides, snapshots !== undefined, threads !== undefined);
   if (missing.length > 0) throw new GuestLinkError(`module imports what RepliCode does not provide: ${missing.join(', ')}`);
   const imports = kernel.imports(session?.tracer);
-  // A recording of one thread: its per-call path in a wasm shim, when the guest's imports allow.
-  const shim = threads || snapshots ? undefined : session?.tracer?.columns?.wasmShim?.();
+  // A recording or replay of one thread: its per-call path in a wasm shim, when the guest's imports allow.
+  const columns = threads || snapshots ? undefined : session?.tracer?.columns;
+  const shim = columns && shimOf(columns, kernel);
   const instance = (shim && instantiateShimmed(module, imports, kernel, shim))
     ?? instantiate(module, snapshots ? snapshots.wrapImports(imports, wasiModuleName) : threads ? threads.imports(imports, wasiModuleName) : imports);
   const exported = instance.exports;
@@ -168,19 +171,34 @@ function fuelUsedBy(instance: WebAssembly.Instance, maxFuel: number | undefined)
   return maxFuel - Number(left.value as bigint);
 }
 
+type KernelTable = Record<string, (...args: never[]) => number>;
+/** A per-call shim on offer: its functions for the guest's calls (over the kernel's plain imports), engaged or handed back. */
+interface ShimOffer { functions(calls: ShimCall[], plain: KernelTable): Record<string, WebAssembly.ExportValue>; engage(): void; disengage(): void }
+
+/** The shim the session's columns offer: a recording's (recording-shim.ts) or a replay's (trace/replay-shim.ts). */
+function shimOf(columns: CallColumns, kernel: Kernel): ShimOffer | undefined {
+  const recording = columns.wasmShim?.();
+  if (recording) return { functions: (calls, plain) => recordingShim(calls, plain, recording), engage: recording.engage, disengage: recording.disengage };
+  const replay = columns.replayShim?.();
+  if (!replay) return undefined;
+  // The calls the shim does not take go the traced way, as when the columns turn a call away.
+  const traced = () => kernel.imports(replay.tracer)[wasiModuleName] as KernelTable;
+  return { functions: (calls, plain) => replayShim(calls, plain, traced(), replay), engage: replay.engage, disengage: replay.disengage };
+}
+
 /**
- * The guest instantiated with a recording shim between it and the kernel (recording-shim.ts), which
- * then takes the per-call path over; undefined (nothing changed) when the guest's wasi imports do
- * not all fit the shim (a shorter form, a signature the shim's functions do not have).
+ * The guest instantiated with a per-call shim between it and the kernel, which then takes the
+ * per-call path over; undefined (nothing changed) when the guest's wasi imports do not all fit
+ * the shim (a shorter form, a signature the shim's functions do not have).
  */
-function instantiateShimmed(module: WebAssembly.Module, imports: WebAssembly.Imports, kernel: Kernel, shim: ShimHost & { engage(): void; disengage(): void }): WebAssembly.Instance | undefined {
+function instantiateShimmed(module: WebAssembly.Module, imports: WebAssembly.Imports, kernel: Kernel, shim: ShimOffer): WebAssembly.Instance | undefined {
   const calls = shimCalls(wasiImportNames(module));
   if (!calls) return undefined;
-  const plain = kernel.imports()[wasiModuleName] as Record<string, (...args: never[]) => number>;
+  const plain = kernel.imports()[wasiModuleName] as KernelTable;
   // Engaged before instantiation: a module's start function may already make calls.
   shim.engage();
   try {
-    return new WebAssembly.Instance(module, { ...imports, [wasiModuleName]: recordingShim(calls, plain, shim) });
+    return new WebAssembly.Instance(module, { ...imports, [wasiModuleName]: shim.functions(calls, plain) });
   } catch (err) {
     if (!(err instanceof WebAssembly.LinkError)) throw instantiationError(err);
     shim.disengage();

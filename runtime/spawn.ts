@@ -9,6 +9,8 @@ import type { TreeNode } from './fs/tree.js';
 import { TraceFileRecorder } from './effects/trace-file.js';
 import { traceDrainMs, traceRingMemory, TraceRingReader } from './worker/trace-channel.js';
 import { precompiledShim } from './worker/recording-shim.js';
+import { precompiledReplayShim } from './trace/replay-shim.js';
+import type { CompiledShim } from './wasm-shim.js';
 import { CheckpointFinisher, OutputDigests } from './trace/checkpoint-parts.js';
 import type { TraceEnd } from '../formats/index.js';
 import { GuestLinkError, type GuestOutcome } from './run.js';
@@ -101,6 +103,18 @@ export function spawnGuest(options: SpawnOptions): Promise<GuestOutcome> {
   }
 }
 
+/**
+ * The per-call shim a recording or a replay of a core module will put between it and the kernel,
+ * compiled here (cached for the process) rather than cold in the new worker; the worker decides
+ * whether it fits (threads, faults to inject and snapshot copies keep the JS path).
+ */
+function precompiledShimFor(module: GuestProgram, session: SessionSpec | undefined, traceRing: WebAssembly.Memory | undefined): CompiledShim | undefined {
+  if (!(module instanceof WebAssembly.Module)) return undefined;
+  if (session?.kind === 'record' && traceRing) return precompiledShim(module, traceRing);
+  if (session?.kind === 'replay' && !session.snapshots) return precompiledReplayShim(module);
+  return undefined;
+}
+
 /** Starts a guest process in its own worker thread. */
 export function startGuest(options: SpawnOptions): GuestProcess {
   const stdin = options.stdin ?? new BufferStdin();
@@ -126,10 +140,9 @@ export function startGuest(options: SpawnOptions): GuestProcess {
   const requestBox = new RequestBoxReader(boxes.requests);
   const watchedOutput = (options.watchedOutput ?? []).reduce((mask, stream) => mask | stream, 0);
   const stackMb = options.config.maxStackBytes === undefined ? undefined : guestThreadStackMb(options.config.maxStackBytes);
-  // The recording shim, compiled here (cached for the process) rather than cold in the new worker.
-  const recordingShim = traceRing && options.module instanceof WebAssembly.Module ? precompiledShim(options.module, traceRing) : undefined;
+  const shim = precompiledShimFor(options.module, session, traceRing);
   const workerData = {
-    module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2, recordingShim,
+    module: options.module, config: options.config, channel: shared, trees: options.trees ?? {}, session, traceRing, netPort: net.port2, shim,
     output: outputShared, watchedOutput, netBoxes: boxes,
   };
   // A worker started early (bin/replicode.js) gets its setup as its first message.

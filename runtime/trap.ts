@@ -1,5 +1,6 @@
 import type { SourceLocation } from './dwarf/index.js';
 import { exhaustedFunctionName } from './rewrite/index.js';
+import { shimModuleName } from './wasm-shim.js';
 
 /** One frame of a guest's wasm stack, as V8 reports it. */
 export interface WasmFrame {
@@ -29,17 +30,20 @@ export interface TrapInfo {
 }
 
 // V8: "    at crash_here (wasm://wasm/1a2b3c4d:wasm-function[5]:0x2a5)" or, unnamed,
-//     "    at wasm://wasm/1a2b3c4d:wasm-function[5]:0x2a5"
-const framePattern = /^\s*at (?:(.*?) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]:0x([0-9a-f]+)\)?\s*$/;
+//     "    at wasm://wasm/1a2b3c4d:wasm-function[5]:0x2a5"; a module with a name in its name
+// section: "wasm://wasm/name-1a2b3c4d".
+const framePattern = /^\s*at (?:(.*?) \()?wasm:\/\/wasm\/([^:]*):wasm-function\[(\d+)\]:0x([0-9a-f]+)\)?\s*$/;
+/** The frames of a per-call shim (runtime/wasm-shim.ts) between the guest and the kernel are ours, not the guest's. */
+const shimModulePrefix = `${shimModuleName}-`;
 
 /** The wasm frames (innermost first) of an error thrown out of guest code. */
 export function wasmFrames(stack: string | undefined): WasmFrame[] {
   const frames: WasmFrame[] = [];
   for (const line of (stack ?? '').split('\n')) {
     const m = framePattern.exec(line);
-    if (!m) continue;
-    const functionIndex = Number(m[2]);
-    frames.push({ name: m[1] ?? `wasm-function[${functionIndex}]`, functionIndex, offset: parseInt(m[3]!, 16) });
+    if (!m || m[2]!.startsWith(shimModulePrefix)) continue;
+    const functionIndex = Number(m[3]);
+    frames.push({ name: m[1] ?? `wasm-function[${functionIndex}]`, functionIndex, offset: parseInt(m[4]!, 16) });
   }
   return frames;
 }

@@ -6,7 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, stepsProgram, tempDir } from './helpers.js';
-import { adoptShim, precompiledShim, recordingShim, shimCalls, wasiImportNames } from '../dist/runtime/worker/recording-shim.js';
+import { precompiledShim, recordingShim, shimCalls } from '../dist/runtime/worker/recording-shim.js';
+import { adoptShim, wasiImportNames } from '../dist/runtime/wasm-shim.js';
+import { precompiledReplayShim } from '../dist/runtime/trace/replay-shim.js';
 import { leb, section } from '../dist/runtime/wasm-binary.js';
 import { SharedTraceLog, shimLayout, TraceRingReader, traceRingBuffer, traceRingMemory } from '../dist/runtime/worker/trace-channel.js';
 import { CheckpointFinisher, OutputDigests } from '../dist/runtime/trace/checkpoint-parts.js';
@@ -235,6 +237,14 @@ describe('the recording shim', () => {
     expect(() => recordingShim(shimCalls(wasiImportNames(guest))!, kernel, host)).toThrow(/"random_get"/);
     adoptShim(shim!);
     expect(Object.keys(recordingShim(shimCalls(wasiImportNames(guest))!, kernel, host))).toEqual(['fd_write', 'clock_time_get', 'proc_exit']);
+    // A replay's shim likewise (its own module: it checks calls instead of recording them), a
+    // function imported twice once.
+    const twice = importing(['fd_write', 'clock_time_get', 'fd_write']);
+    expect(wasiImportNames(twice)).toEqual(['fd_write', 'clock_time_get']);
+    const replay = precompiledReplayShim(twice);
+    expect(WebAssembly.Module.exports(replay!.module).map((e) => e.name)).toEqual(['fd_write', 'clock_time_get']);
+    expect(replay!.key).not.toBe(precompiledShim(twice, memory)!.key);
+    expect(precompiledReplayShim(importing(['sock_accept']))).toBeUndefined();
   });
 
   it("records the calls a module's start function makes while it is instantiated, before _start (the shim is engaged first)", () => {

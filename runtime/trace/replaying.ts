@@ -8,8 +8,10 @@ import {
 import { createHash } from 'node:crypto';
 import { Errno, errnoName } from '../errno.js';
 import type { HostEffects, StdinRead } from '../effects/types.js';
-import type { Kernel } from '../kernel.js';
-import { wasmFrames } from '../trap.js';
+import type { Kernel, SyscallTracer } from '../kernel.js';
+import { wasmFrames, type WasmFrame } from '../trap.js';
+import { replayPathForced } from '../effects/test-faults.js';
+import { ReplayWindow, type ReplayShimHost } from './replay-shim.js';
 import { chainHash, differingComponents, differingPages, OutputHasher, type PageRun, type StateDigest } from './digest.js';
 import { GuestStop, type GuestEnd, type GuestSession, type SessionEnd } from './session.js';
 import { FaultInjector } from './faults.js';
@@ -65,6 +67,10 @@ const describeCall = (id: number, args: ArrayLike<number | bigint>) =>
   `${syscallName(id)}(${describeValueArgs(syscallTable[id]?.[1] ?? '', args).join(', ')})`;
 const describeRecorded = (e: CallEvent) => `${syscallName(e.id)} (argument fingerprint ${e.fingerprint.toString(16).padStart(8, '0')}) -> ${errnoName(e.result)}`;
 
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`RepliCode bug: replay: ${message}`);
+}
+
 /** What a snapshot keeps of a replay session (SessionState to the snapshot driver). */
 interface SavedSession { event: number; chain: Uint8Array; verified: number; cursor: CursorState }
 
@@ -95,19 +101,26 @@ export class ReplaySession implements GuestSession, SnapshotSession {
     }
   }
 
-  get stats(): ReplayStats { return { events: this.event + 1, checkpointsVerified: this.verified + 1 }; }
+  get stats(): ReplayStats {
+    this.sync();
+    return { events: this.event + 1, checkpointsVerified: this.verified + 1 };
+  }
 
   /** The instruction clock, when the module is a snapshot copy. */
   private clock: InstructionClock | undefined;
   /** The clock's value when counting began (hooks.after returned). */
   private clockBase: bigint | undefined;
 
-  get nextEvent(): number { return this.event + 1; }
+  get nextEvent(): number {
+    this.sync();
+    return this.event + 1;
+  }
 
   outputBytes(stream: 1 | 2): number { return this.output[stream].bytes; }
 
   /** Where this session stands, for a snapshot taken before call nextEvent. */
   saveState(): SessionState {
+    this.sync();
     const state: SavedSession = { event: this.event, chain: this.chain.slice(), verified: this.verified, cursor: this.cursor.state() };
     return state as unknown as SessionState;
   }
@@ -148,6 +161,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
 
   /** Stops the guest here with a snapshot of its state (for --to and the instruction clock). */
   private stop(reason: string, hook?: number): never {
+    this.sync();
     const { digest, stateHash } = this.stateHash();
     throw new GuestStop({
       kind: 'stopped', event: this.event + 1, reason,
@@ -164,7 +178,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
 
   /** The guest's wasm stack here, without the snapshot copy's clock function; at a hook, its innermost frame carries the hook's number. */
   private stack(hook?: number) {
-    const frames = wasmFrames(new Error().stack).filter((f) => f.name !== clockFunctionName);
+    const frames = this.guestStack().filter((f) => f.name !== clockFunctionName);
     if (hook !== undefined && frames[0]) frames[0] = { ...frames[0], hookId: hook };
     return frames;
   }
@@ -185,6 +199,8 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   readonly tracer = {
     wantsArguments: true,
     enter: (id: number, fingerprint: number, args: ArrayLike<number | bigint>): void => {
+      this.sync();
+      if (this.shim) this.inShimCallback = true;
       const wanted = this.options.stateHashes;
       if (wanted && this.event + 1 >= wanted.from && this.event + 1 <= wanted.to) (this.hashes ??= []).push(this.stateHash().stateHash);
       if (this.options.toEvent !== undefined && this.event + 1 >= this.options.toEvent) this.stop(`stopped at event ${this.event + 1} as asked (--to)`);
@@ -200,9 +216,12 @@ export class ReplaySession implements GuestSession, SnapshotSession {
       if (recorded.fingerprint !== fingerprint) this.diverge('the guest called with different arguments', describeRecorded(recorded), describeCall(id, args));
       this.callId = recorded.id;
       this.result = recorded.result;
+      this.current[0] = recorded.result;
       if (this.faults.active) this.faults.noteCall(id, args);
     },
     exit: (errno: number): void => {
+      this.sync();
+      if (this.shim) this.inShimCallback = true;
       if (this.result !== errno) {
         this.diverge('the call returned a different result', `${syscallName(this.callId)} -> ${errnoName(this.result)}`, `${syscallName(this.callId)} -> ${errnoName(errno)}`);
       }
@@ -227,13 +246,116 @@ export class ReplaySession implements GuestSession, SnapshotSession {
         this.event++;
         this.callId = id;
         this.result = result;
+        this.current[0] = result;
         return 0;
       },
       exit: (_slot: number, errno: number): void => {
         if (errno !== this.result || this.event + 1 >= this.exitDueAt) this.tracer.exit(errno);
       },
+      replayShim: (): (ReplayShimHost & { tracer: SyscallTracer; engage(): void; disengage(): void }) | undefined => {
+        // Faults to inject and threads take every call the tracer's way (enterSlowFrom 0).
+        if (this.faults.active || this.enterSlowFrom === 0 || replayPathForced() === 'js') return undefined;
+        const window = new ReplayWindow();
+        return {
+          window,
+          tracer: { wantsArguments: true, enter: this.tracer.enter, exit: this.tracer.exit },
+          // Called by the shim itself: tracer.exit is the one frame between it and the checks (see guestStack).
+          exitDue: (errno: number): void => {
+            this.tracer.exit(errno);
+            this.handBack();
+          },
+          resync: (): void => this.handBack(),
+          engage: (): void => {
+            assert(this.event === -1 && this.shim === undefined, 'the replay shim takes over before the first call');
+            this.shim = window;
+            this.current = window.current;
+            this.handBack();
+          },
+          disengage: (): void => {
+            assert(this.event === -1 && window.pos === 0, 'the replay shim hands back before the first call');
+            this.shim = undefined;
+            this.current = new Int32Array(1);
+          },
+        };
+      },
     },
   };
+
+  /**
+   * The replay shim (replay-shim.ts), while it owns the fast path. It takes calls from a copy of
+   * the batch at hand (its window) and tells nobody: this session's event count, cursor position,
+   * callId and result stand still meanwhile, and the shim's pos runs ahead of `window.synced`.
+   * Two rules keep them right:
+   * - sync() catches this session up (event, the cursor's batchAt, callId, result of the last slot
+   *   taken) from pos, and every entry point that reads them calls it first: the tracer's enter
+   *   and exit (the shim's call backs), the effects a kernel call reaches (input), diverge,
+   *   stop, finish, stats, saveState. It is idempotent: the shim moves only pos, and what the
+   *   session does itself (the tracer taking calls, loading a batch) it counts itself. The one
+   *   value read on every call, the recorded result for outputClosed, needs no sync: the shim
+   *   writes it (`current`).
+   * - handBack() runs before control returns to the shim from a call back (exitDue, resync):
+   *   the window shows the cursor's batch from its position again (copied only when that is a
+   *   new batch), and limit and due are set from enterSlowFrom and exitDueAt, so that the shim
+   *   takes a call exactly when columns.enter would and calls exitDue exactly when columns.exit
+   *   would call the tracer's exit. An effect inside a kernel call moves neither the batch nor
+   *   exitDueAt, so it needs no handBack.
+   * A stop (a divergence, the exit, a trap) unwinds through the shim without handBack: sync()
+   * still counts only what the shim took since, and the session is done.
+   */
+  private shim: ReplayWindow | undefined;
+  /** JS reached from the shim through the tracer (not from inside a kernel call it made), until handBack: see guestStack. */
+  private inShimCallback = false;
+
+  private sync(): void {
+    const w = this.shim;
+    if (w === undefined) return;
+    const pos = w.pos;
+    const taken = pos - w.synced;
+    if (taken === 0) return;
+    w.synced = pos;
+    this.cursor.skipCalls(taken);
+    this.event += taken;
+    this.callId = w.ids[pos - 1]!;
+    this.result = w.results[pos - 1]!;
+  }
+
+  private handBack(): void {
+    this.sync();
+    const w = this.shim!;
+    const hand = this.cursor.batchAtHand();
+    const pos = w.show(hand?.batch, hand?.at ?? 0);
+    const next = this.event + 1; // the event of the call in slot pos
+    w.set(pos, Math.max(pos, Math.min(w.count, pos + this.enterSlowFrom - next)), Math.max(-1, Math.min(w.count + 1, pos + this.exitDueAt - next)));
+    this.inShimCallback = false;
+  }
+
+  /**
+   * The recorded result of the call in progress, where the effects read it during the call
+   * (outputClosed): a cell of this session's, or, while the shim is engaged, its control word
+   * `current`, which the shim writes as it takes a call (and the tracer as it does).
+   */
+  private current = new Int32Array(1);
+
+  /**
+   * The guest's wasm frames from the caller on (wasmFrames leaves the shim's frame out).
+   * Error.stackTraceLimit counts JS frames too, and a deep guest shows as many of its frames as
+   * on the JS path only if as many frames stand above them: from the tracer the shim's frame
+   * takes the place of columnBoundary's closure (the tracer's enter and exit, and exitDue, are
+   * called by the shim directly), but inside a kernel call the shim made there is errnoBoundary's
+   * closure as well: one frame more.
+   */
+  private guestStack(): WasmFrame[] {
+    const extra = this.shim !== undefined && !this.inShimCallback ? 1 : 0;
+    const limit = Error.stackTraceLimit;
+    const holder: { stack?: string } = {};
+    Error.stackTraceLimit = limit + extra;
+    try {
+      Error.captureStackTrace(holder, this.guestStack); // from the caller on, as new Error() there
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    return wasmFrames(holder.stack);
+  }
 
   /** The first count of events after `done` at which the tracer's exit has work besides the result: see exitDueAt. */
   private nextDue(done: number): number {
@@ -259,6 +381,8 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   }
 
   wrapEffects(inner: HostEffects): HostEffects {
+    // Every write of the guest's comes here: the hashers held in the closure, and --quiet decided once.
+    const { 1: stdout, 2: stderr } = this.output;
     return {
       readStdin: (maxBytes, mode): StdinRead => {
         const r = this.input('stdin');
@@ -267,13 +391,13 @@ export class ReplaySession implements GuestSession, SnapshotSession {
         }
         return r.status === StdinStatus.eof ? 'eof' : r.status === StdinStatus.again ? 'again' : this.faults.filterInput(this.event, r.data);
       },
-      writeOutput: (stream, source, at, length) => {
-        this.output[stream].add(source, at, length);
-        if (!this.options.quiet) inner.writeOutput(stream, source, at, length);
+      writeOutput: this.options.quiet ? (stream, source, at, length) => (stream === 1 ? stdout : stderr).add(source, at, length) : (stream, source, at, length) => {
+        (stream === 1 ? stdout : stderr).add(source, at, length);
+        inner.writeOutput(stream, source, at, length);
       },
       // Whether the recorded run's reader had gone is this call's recorded result; where this
       // replay's own output goes plays no part.
-      outputClosed: () => this.result === Errno.PIPE,
+      outputClosed: () => this.current[0] === Errno.PIPE,
       clockNow: (clockId) => {
         const r = this.input('clock');
         if (r.kind !== 'clock' || r.clockId !== clockId) this.diverge('the guest read a different clock', r.kind === 'clock' ? `clock ${r.clockId}` : r.kind, `clock ${clockId}`);
@@ -299,6 +423,8 @@ export class ReplaySession implements GuestSession, SnapshotSession {
 
   attach(kernel: Kernel): void {
     this.kernel = kernel;
+    if (replayPathForced() === 'shim' && this.shim === undefined) throw new Error('RepliCode bug: REPLICODE_TEST_REPLAY_PATH=shim, but the replay shim is not engaged');
+    this.sync();
     this.stopAtCut();
   }
 
@@ -306,11 +432,13 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   private thread: () => number = () => 0;
 
   attachThreads(current: () => number): void {
+    assert(this.shim === undefined, 'the replay shim serves one thread only');
     this.thread = current;
     this.enterSlowFrom = 0;
   }
 
   finish(outcome: GuestEnd): SessionEnd | undefined {
+    this.sync();
     try {
       if (this.cursor.nextCall()) this.diverge('the guest exited before the recording did', 'more calls', `${outcome.kind} with code ${outcome.exitCode}`);
       this.verifyCheckpoint(this.event + 1);
@@ -345,6 +473,7 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   }
 
   private input(kind: string) {
+    this.sync();
     const r = this.cursor.input(this.event);
     // A trace cut (or stopped) right after this call's event holds no input for it: not a divergence.
     if (!r && !this.cursor.hasMore()) this.checkTruncated(this.event);
@@ -374,13 +503,14 @@ export class ReplaySession implements GuestSession, SnapshotSession {
   }
 
   private diverge(reason: string, expected: string | null, actual: string | null, differing: readonly string[] = [], pages: PageRun[] = []): never {
+    this.sync();
     throw new GuestStop({
       kind: 'diverged',
       divergence: {
         event: this.event, reason, expected, actual, differing: [...differing], pages,
         checkpointBefore: this.verified >= 0 ? this.verified : null,
         checkpointAfter: this.verified + 1,
-        stack: wasmFrames(new Error().stack),
+        stack: this.guestStack(),
       },
     });
   }

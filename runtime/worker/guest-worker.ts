@@ -20,9 +20,9 @@ import { ReplaySession } from '../trace/replaying.js';
 import type { SessionSpec, SessionStats } from '../trace/spec.js';
 import { openChannel, Slot, type WorkerMessage } from './channel.js';
 import { OutputRingWriter } from './output-ring.js';
-import { adoptShim, type CompiledShim } from './recording-shim.js';
 import { DeliveryBoxReader, RequestBoxWriter } from './net-box.js';
 import { SharedTraceLog } from './trace-channel.js';
+import { adoptShim, type CompiledShim } from '../wasm-shim.js';
 
 interface GuestWorkerData {
   module: GuestProgram;
@@ -30,9 +30,10 @@ interface GuestWorkerData {
   channel: SharedArrayBuffer;
   trees: Record<string, TreeNode>;
   session?: SessionSpec;
-  /** A recording's trace ring (trace-channel.ts), and its shim compiled on the main thread (recording-shim.ts). */
+  /** A recording's trace ring (trace-channel.ts). */
   traceRing?: WebAssembly.Memory;
-  recordingShim?: CompiledShim;
+  /** A recording's or a replay's per-call shim, compiled on the main thread (wasm-shim.ts CompiledShim). */
+  shim?: CompiledShim;
   netPort: MessagePort;
   /** The output ring (output-ring.ts), and the streams whose every write wakes the main thread. */
   output: SharedArrayBuffer;
@@ -48,7 +49,7 @@ const port = parentPort!;
 // A worker started early (worker/early.ts) has no workerData: its setup is its first message.
 const setup = (workerData ?? await new Promise((resolve) => port.once('message', resolve))) as GuestWorkerData;
 const { module, config, channel, trees, session: spec, traceRing, netPort, output, watchedOutput, netBoxes } = setup;
-if (setup.recordingShim) adoptShim(setup.recordingShim);
+if (setup.shim) adoptShim(setup.shim);
 // A recording or replay packs and unpacks from its first event: msgpackr, bundled with this worker
 // but evaluated only here, is handed to formats/ (a plain run never evaluates it, nor reads it
 // from node_modules).
