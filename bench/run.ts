@@ -166,7 +166,7 @@ async function main() {
     await benchTrace(root, 'sha256 record/replay', 'sha256', [process.env.BENCH_SHA_MIB ?? '64'], 1.05, repeats),
     await benchTrace(root, 'syscall_heavy record/replay', 'syscall_heavy', [process.env.BENCH_SYSCALLS ?? '200000'], 1.3, repeats),
     // The same at 5M iterations (10M events): the steady state, where start-up no longer counts.
-    await benchTrace(root, 'syscall_heavy record/replay, long', 'syscall_heavy', [process.env.BENCH_SYSCALLS_LONG ?? '5000000'], 1.3, Number(process.env.BENCH_LONG_REPEATS ?? 3)),
+    await benchTrace(root, 'syscall_heavy record/replay, long', 'syscall_heavy', [process.env.BENCH_SYSCALLS_LONG ?? '5000000'], 1.3, Number(process.env.BENCH_LONG_REPEATS ?? 5)),
   ];
   if (only === 'trace') {
     writeFileSync(join(resultsDir, 'trace.json'), JSON.stringify({ host, load: loadavg(), results: await traceBench() }, null, 2) + '\n');
