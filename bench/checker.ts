@@ -42,12 +42,13 @@ export async function benchEtcdChecker(root: string) {
   const check = checkHistory(run.history);
   const memberKills = run.history.faults.filter((f) => f.action === 'kill');
   const nodeKills = run.nodeFaults.filter((f) => f.action === 'kill').length;
-  const anomalies = check.anomalies.length + run.disagreements + check.undecided.length;
+  const anomalies = check.anomalies.length + run.disagreements + check.undecided.length + run.stuck.length;
   console.log(`checker on etcd (seed ${seed})  ${check.operations} operations (${check.ok} ok, ${check.unknown} unknown); ${memberKills.length} etcd member faults (${memberKills.filter((f) => f.alive < 2).length} without quorum), ${nodeKills} node kills, each restarted; ${anomalies} anomalies; run ${(run.elapsedMs / 1000).toFixed(1)} s`);
   for (const a of check.anomalies.slice(0, 20)) console.log(`  ${describeAnomaly(a)}`);
+  for (const line of run.stuck) console.log(`  ${line}`);
   return {
     seed, operations: check.operations, ok: check.ok, unknown: check.unknown, timeouts: run.history.ops.filter((o) => o.why === 'timeout').length,
     faults: { etcdMemberFaults: memberKills.length, etcdQuorumLost: memberKills.filter((f) => f.alive < 2).length, nodeKills, events: run.history.faults.length + run.nodeFaults.length },
-    disagreements: run.disagreements, anomalies, firstAnomalies: check.anomalies.slice(0, 20).map(describeAnomaly), runMs: Math.round(run.elapsedMs),
+    disagreements: run.disagreements, stuck: run.stuck, anomalies, firstAnomalies: check.anomalies.slice(0, 20).map(describeAnomaly), runMs: Math.round(run.elapsedMs),
   };
 }

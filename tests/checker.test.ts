@@ -146,6 +146,8 @@ describe.skipIf(!hasEtcd())('the checker against three `replicode node`s on a 3-
     expect(check.anomalies.map(describeAnomaly)).toEqual([]);
     expect(check.undecided).toEqual([]);
     expect(run.disagreements, `the nodes' last lines:\n${run.nodeTails.join('\n---\n')}`).toBe(0);
+    // Every node ended on Ctrl-C (one that did not would have held the run till the test's timeout).
+    expect(run.stuck).toEqual([]);
     // The faults happened: an etcd outage (one member alive) among them.
     expect(run.history.faults.some((f) => f.action === 'kill' && f.alive === 1)).toBe(true);
     expect(run.history.faults.length + run.nodeFaults.length).toBeGreaterThanOrEqual(12);

@@ -18,6 +18,7 @@ describe.skipIf(!hasEtcd)('node snapshots under faults', () => {
     expect(check.anomalies.map(describeAnomaly)).toEqual([]);
     expect(check.undecided).toEqual([]);
     expect(run.disagreements).toBe(0);
+    expect(run.stuck).toEqual([]);
     expect(run.nodeFaults.filter((f) => f.action === 'restart').length).toBeGreaterThan(0);
     expect(run.resumedFromSnapshots).toBeGreaterThan(0);
     expect(check.ok).toBeGreaterThan(300);

@@ -39,12 +39,29 @@ export interface EtcdWorkloadResult {
   nodeTails: string[];
   elapsedMs: number;
   disagreements: number;
+  /**
+   * Nodes that did not end within stopGraceMs of Ctrl-C at the end (then killed), with their last
+   * lines: a node must stop on Ctrl-C whatever state etcd is in.
+   */
+  stuck: string[];
   /** Node starts that resumed from a snapshot on disk (with snapshotEvery). */
   resumedFromSnapshots: number;
 }
 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** How long a node may take to say it listens once started (it retries etcd meanwhile), and to end after Ctrl-C. */
+const startGraceMs = 20_000;
+const stopGraceMs = 15_000;
+/** `promise`, or `onTimeout`'s answer once `ms` have passed without it. */
+async function within<T>(promise: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<T>((resolve) => { timer = setTimeout(() => resolve(onTimeout()), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Three etcd members on loopback, each killed (kill -9) and restarted on its data at will. */
 class EtcdMembers {
@@ -89,7 +106,7 @@ class Nodes {
         '--listen', '127.0.0.1:0=6379', ...this.extra(n), join(this.root, 'wasm_programs', 'build', 'resp_server.wasm')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '' } });
       let err = '';
       const exited = new Promise((resolve) => child.on('exit', resolve));
-      const port = await new Promise<number | undefined>((resolve) => {
+      const listening = new Promise<number | undefined>((resolve) => {
         child.stderr!.on('data', (d) => {
           err = (err + d).slice(-100_000);
           this.tails[n] = err.split('\n').slice(-6).join('\n');
@@ -97,6 +114,11 @@ class Nodes {
           if (m) resolve(Number(m[1]));
         });
         void exited.then(() => resolve(undefined));
+      });
+      // A node that neither listens nor ends would hold the whole run: it fails it, saying so.
+      const port = await within(listening, startGraceMs, () => {
+        child.kill('SIGKILL');
+        throw new Error(`node ${n + 1} neither listened nor ended within ${startGraceMs} ms of its start: ${this.tails[n]}`);
       });
       if (port !== undefined) {
         if (/resumes from its snapshot at batch/.test(err)) this.resumed++;
@@ -123,12 +145,16 @@ class Nodes {
     return live.length ? this.procs[live[(c + attempt) % live.length]!]!.port : 1;
   }
 
-  /** Ctrl-C to every live node; the disagreements they reported. */
-  async stop(): Promise<number> {
+  /** Ctrl-C to every live node; the disagreements they reported, and those that did not end within stopGraceMs (killed then). */
+  async stop(): Promise<{ disagreements: number; stuck: string[] }> {
     const live = this.live();
     for (const n of live) this.procs[n]!.child.kill('SIGINT');
-    await Promise.all(live.map((n) => this.procs[n]!.exited));
-    return live.reduce((sum, n) => sum + Number(/(\d+) disagreement\(s\)/.exec(this.procs[n]!.stderr())?.[1] ?? 0), 0);
+    const stuck: string[] = [];
+    await Promise.all(live.map((n) => within(this.procs[n]!.exited, stopGraceMs, () => {
+      stuck.push(`node ${n + 1} had not ended ${stopGraceMs} ms after Ctrl-C: ${this.tails[n]}`);
+      this.procs[n]!.child.kill('SIGKILL');
+    })));
+    return { disagreements: live.reduce((sum, n) => sum + Number(/(\d+) disagreement\(s\)/.exec(this.procs[n]!.stderr())?.[1] ?? 0), 0), stuck };
   }
 
   killAll(): void { for (const p of this.procs) p?.child.kill('SIGKILL'); }
@@ -187,8 +213,8 @@ export async function runEtcdWorkload(o: EtcdWorkloadOptions): Promise<EtcdWorkl
     stop = true;
     await faulting;
     const elapsedMs = performance.now() - start;
-    const disagreements = await nodes.stop();
-    return { history: { ops, extraReplies: extra, faults, replicas: 3, timeoutMs }, nodeFaults, nodeTails: nodes.tails, elapsedMs, disagreements, resumedFromSnapshots: nodes.resumed };
+    const { disagreements, stuck } = await nodes.stop();
+    return { history: { ops, extraReplies: extra, faults, replicas: 3, timeoutMs }, nodeFaults, nodeTails: nodes.tails, elapsedMs, disagreements, stuck, resumedFromSnapshots: nodes.resumed };
   } finally {
     nodes.killAll();
     members.killAll();
