@@ -15,6 +15,15 @@ export class EtcdUnavailableError extends Error {}
  * after it died, by whichever nodes are live (see watchGoneBlocks).
  */
 export const nodeLeaseSeconds = 4;
+/** How long closing a log waits for etcd to take its watches and leases back (then the leases run out by themselves). */
+export const closeGraceMs = 2000;
+
+/** Once every one of `calls` has settled (failures ignored), or after `ms`, whichever is first. */
+async function settledWithin(calls: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled(calls), new Promise((resolve) => { timer = setTimeout(resolve, ms); })]);
+  clearTimeout(timer);
+}
 
 /** How long an append is tried again while etcd does not take it (a member lost, a quorum lost), in ms. */
 export const appendRetryMs = 60_000;
@@ -362,10 +371,16 @@ export class EtcdLog implements ConsensusLog {
     return out;
   }
 
+  /**
+   * Cancels the watches, gives the leases back (so other nodes see this one go at once) and closes
+   * the client. etcd may not answer (a member just restarted and the client's channel backs off
+   * before trying it again): after closeGraceMs the client is closed anyway, and a lease not given
+   * back runs out by itself after nodeLeaseSeconds. Unbounded, this held a node's Ctrl-C forever
+   * (seen in about one etcd checker run in 15).
+   */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.watchers.map((w) => w.cancel().catch(() => {})));
-    await Promise.all(this.leases.splice(0).map((l) => l.revoke().catch(() => {})));
+    await settledWithin([...this.watchers.map((w) => w.cancel()), ...this.leases.splice(0).map((l) => l.revoke())], closeGraceMs);
     this.client.close();
   }
 }
@@ -415,7 +430,7 @@ export class EtcdHashBoard {
   }
 
   async close(): Promise<void> {
-    await this.watcher?.cancel().catch(() => {});
+    if (this.watcher) await settledWithin([this.watcher.cancel()], closeGraceMs);
   }
 }
 

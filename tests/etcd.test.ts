@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Etcd3 } from 'etcd3';
 import { Cluster, connectEtcdLog, maxLinkBlock } from '../dist/consensus/index.js';
-import { EtcdHashBoard } from '../dist/consensus/etcd-log.js';
+import { closeGraceMs, EtcdHashBoard } from '../dist/consensus/etcd-log.js';
 import { compileModule, processConfig } from '../dist/runtime/index.js';
 import { programsDir, startCli, tempDir } from './helpers.js';
 
@@ -59,6 +59,24 @@ async function httpCluster(urls: string[], name: string) {
 }
 
 describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
+  it('closing a log does not wait for an etcd that stopped answering (a node\'s Ctrl-C): its watches and leases are given closeGraceMs', async () => {
+    const { urls, procs } = await startEtcd(1);
+    const log = await connectEtcdLog(urls, 'frozen', 'frozen');
+    await log.claimLinkBlock(); // a lease, kept alive
+    log.watchGoneBlocks(() => {}); // a watch
+    await new Promise((r) => setTimeout(r, 200));
+    // Stopped, not killed: its port still takes connections and requests, and nothing answers.
+    procs[0]!.kill('SIGSTOP');
+    try {
+      const started = performance.now();
+      await log.close();
+      expect(performance.now() - started).toBeLessThan(closeGraceMs + 3000);
+    } finally {
+      procs[0]!.kill('SIGCONT');
+      procs[0]!.kill('SIGKILL');
+    }
+  }, 30_000);
+
   it('the hash board keeps only the newest batches of hashes (older ones are deleted as new ones come)', async () => {
     const { urls } = await startEtcd(1);
     const client = new Etcd3({ hosts: urls });
