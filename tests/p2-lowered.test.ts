@@ -183,9 +183,9 @@ describe('a stream write in a run (no tracer): the kernel\'s untraced write', ()
     // stdin's handle takes no write: EBADF, as fd_write answers.
     const run = untracedStdout();
     const traced = stdout();
-    const stdinAsOutput = (h: Record<string, Record<string, any>>) => new h['wasi:io/streams']!.OutputStream(h['wasi:cli/stdin']!.getStdin().calls, { fd: 0, offset: null });
-    const runStdin = stdinAsOutput(componentHost(run.kernel, run.stream.calls) as never);
-    expect(runStdin.writeGuest(memory, 3, 1)).toEqual(stdinAsOutput(traced.host).writeGuest(memory, 3, 1));
+    const OutputStream = traced.host['wasi:io/streams']!.OutputStream;
+    const runStdin = new OutputStream(run.stream.calls, { fd: 0, offset: null });
+    expect(runStdin.writeGuest(memory, 3, 1)).toEqual(new OutputStream(traced.kernelCalls, { fd: 0, offset: null }).writeGuest(memory, 3, 1));
     expect(runStdin.writeGuest(memory, 3, 1)).toEqual({ tag: 'err', val: { tag: 'last-operation-failed', val: expect.objectContaining({ errno: 8 }) } });
   });
 
