@@ -11,7 +11,7 @@ import { wasiModuleName } from './link-check.js';
 import { GuestMemory } from './memory.js';
 import { HostRandom, SeededRandom, type RandomSource } from './prng.js';
 import { OutputHandle, StdinHandle } from './stdio.js';
-import { fdSyscalls } from './wasi/fd.js';
+import { fdSyscalls, untracedWrite } from './wasi/fd.js';
 import { pollSyscalls } from './wasi/poll.js';
 import { processSyscalls } from './wasi/process.js';
 import { socketSyscalls } from './wasi/sock.js';
@@ -40,6 +40,8 @@ export class Kernel implements KernelContext {
   readonly env: readonly string[];
   readonly hosts: readonly (readonly [string, string])[];
   readonly staged = new StagedWrite();
+  /** fd_write of bytes where they are, for a run without a tracer (see untracedWrite in wasi/fd.ts): the count, or the errno negated. */
+  readonly untracedWrite: (fd: number, source: Uint8Array, at: number, length: number) => number;
   private guestMemory: GuestMemory | undefined;
   private wasmMemory: WebAssembly.Memory | undefined;
   private globals: [string, WebAssembly.Global][] = [];
@@ -73,6 +75,7 @@ export class Kernel implements KernelContext {
       this.fds.allocate(root);
       this.mounts.push({ hostPath, root, snapshot });
     }
+    this.untracedWrite = untracedWrite(this);
     this.syscalls = {
       ...processSyscalls(this), ...fdSyscalls(this), ...fsSyscalls(this, this.fs),
       ...pollSyscalls(this), ...socketSyscalls(this), ...netSyscalls(this, this.net),

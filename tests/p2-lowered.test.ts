@@ -22,7 +22,7 @@ function stdout(closed = false, tracerEnter?: () => void) {
   const kernelCalls = new KernelCalls(kernel.imports(tracer)['wasi_snapshot_preview1'] as never, kernel.staged);
   kernel.attachMemory(kernelCalls.scratch);
   const host = componentHost(kernel, kernelCalls) as Record<string, Record<string, any>>;
-  return { stream: host['wasi:cli/stdout']!.getStdout(), calls, effects, host, kernelCalls };
+  return { stream: host['wasi:cli/stdout']!.getStdout(), calls, effects, host, kernelCalls, kernel, table: kernel.imports()['wasi_snapshot_preview1'] as Record<string, any> };
 }
 
 /** jco's path: the list copied out of memory, then write, whose throw is the call's err. */
@@ -122,6 +122,77 @@ describe('a hand-lowered stream write that stores its ok', () => {
       expect(lowered.effects.stdout).toBe(plain.effects.stdout);
       expect(bytes[retptr]).toBe(0xee);
     }
+  });
+});
+
+describe('a stream write in a run (no tracer): the kernel\'s untraced write', () => {
+  /** stdout as a run's component host has it: KernelCalls given the kernel's untracedWrite. */
+  function untracedStdout(closed = false) {
+    const effects = new MemoryEffects();
+    if (closed) effects.outputClosed = () => true;
+    const kernel = new Kernel(processConfig({ args: ['t'] }), effects);
+    const table = kernel.imports()['wasi_snapshot_preview1'] as Record<string, unknown>;
+    const boundaryWrites: number[] = [];
+    const fdWrite = table.fd_write as (...args: number[]) => number;
+    const kernelCalls = new KernelCalls({ ...table, fd_write: (...args: number[]) => { boundaryWrites.push(args[0]!); return fdWrite(...args); } } as never, kernel.staged, undefined, kernel.untracedWrite);
+    kernel.attachMemory(kernelCalls.scratch);
+    const host = componentHost(kernel, kernelCalls) as Record<string, Record<string, any>>;
+    return { stream: host['wasi:cli/stdout']!.getStdout(), effects, kernel, boundaryWrites, table };
+  }
+  const memory = new WebAssembly.Memory({ initial: 4 });
+  const guest = new Uint8Array(memory.buffer);
+  for (let i = 0; i < guest.length; i++) guest[i] = 97 + (i % 26);
+
+  it.each([[5, 1], [100, 32], [7, 33], [1000, 3000]])('at %i, %i bytes: the traced path\'s result and output, with no call through the boundary', (ptr, len) => {
+    const run = untracedStdout();
+    const traced = stdout();
+    expect(run.stream.writeGuest(memory, ptr, len)).toEqual(traced.stream.writeGuest(memory, ptr, len));
+    expect(run.effects.stdout).toBe(traced.effects.stdout);
+    expect(run.effects.output(1).length).toBe(len);
+    expect(run.boundaryWrites).toEqual([]);
+    guest[60000] = 0xee;
+    expect(run.stream.writeLowered(memory, ptr, len, 60000)).toBe(true);
+    expect(guest[60000]).toBe(0);
+  });
+
+  it('a write of more than one chunk goes through fd_write chunk by chunk, as before, with the same output', () => {
+    const run = untracedStdout();
+    const traced = stdout();
+    const len = 200_000;
+    expect(run.stream.writeGuest(memory, 1000, len)).toEqual(traced.stream.writeGuest(memory, 1000, len));
+    expect(Buffer.from(run.effects.output(1)).equals(Buffer.from(guest.subarray(1000, 1000 + len)))).toBe(true);
+    expect(run.boundaryWrites).toEqual([1, 1]);
+  });
+
+  it('fails as the traced fd_write does: a closed stdout, a closed fd, stdin, an fd without the write right', () => {
+    const failures: [string, (k: Kernel, table: Record<string, any>) => void, boolean][] = [
+      ['closed stdout', () => {}, true],
+      ['closed fd', (k) => { k.fds.remove(1); }, false],
+      ['no write right', (_, table) => { expect(table.fd_fdstat_set_rights(1, 0n, 0n)).toBe(0); }, false],
+    ];
+    for (const [what, setUp, closed] of failures) {
+      const run = untracedStdout(closed);
+      const traced = stdout(closed);
+      setUp(run.kernel, run.table);
+      setUp(traced.kernel, traced.table);
+      const got = run.stream.writeGuest(memory, 3, 1);
+      expect(got, what).toEqual(traced.stream.writeGuest(memory, 3, 1));
+      expect(got.tag, what).toBe('err');
+      expect(run.effects.stdout, what).toBe('');
+    }
+    // stdin's handle takes no write: EBADF, as fd_write answers.
+    const run = untracedStdout();
+    const traced = stdout();
+    const OutputStream = traced.host['wasi:io/streams']!.OutputStream;
+    const runStdin = new OutputStream(run.stream.calls, { fd: 0, offset: null });
+    expect(runStdin.writeGuest(memory, 3, 1)).toEqual(new OutputStream(traced.kernelCalls, { fd: 0, offset: null }).writeGuest(memory, 3, 1));
+    expect(runStdin.writeGuest(memory, 3, 1)).toEqual({ tag: 'err', val: { tag: 'last-operation-failed', val: expect.objectContaining({ errno: 8 }) } });
+  });
+
+  it('lets what is not a WasiError (our bug, or a stop) unwind, as the boundary does', () => {
+    const run = untracedStdout();
+    run.effects.writeOutput = () => { throw new Error('not an errno'); };
+    expect(() => run.stream.writeGuest(memory, 3, 1)).toThrow('not an errno');
   });
 });
 

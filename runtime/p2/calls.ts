@@ -10,6 +10,8 @@ import { GuestMemory } from '../memory.js';
 import { section } from '../wasm-binary.js';
 
 type Syscall = (...args: (number | bigint)[]) => number;
+/** fd_write of bytes where they are: the count, or the errno negated (Kernel.untracedWrite, KernelCalls.writeOnce). */
+type UntracedWrite = (fd: number, src: Uint8Array, at: number, n: number) => number;
 
 /** Scratch layout (bytes): one iovec, two result slots, a filestat, two paths, then data. */
 export const Scratch = {
@@ -73,6 +75,12 @@ export class KernelCalls {
   readonly fdWrite: Syscall;
   readonly fdRead: Syscall;
   readonly clockTimeGet: Syscall;
+  /**
+   * One chunk, src[at, at + n) (at most Scratch.dataBytes), written to fd: the count, or the errno
+   * negated. With `untraced` (a run), the kernel's own write of bytes where they are; else
+   * writeStaged, the traced fd_write a recording or a replay sees.
+   */
+  readonly writeOnce: UntracedWrite;
   private guestMemory: WebAssembly.Memory | undefined;
   private guestOctets = new Uint8Array(0);
 
@@ -80,11 +88,17 @@ export class KernelCalls {
    * `staged`: the kernel's StagedWrite, through which a stream write hands fd_write the guest's
    * bytes where they are (the same kernel the table's calls go to). `nowModule`: monotonicNowModule
    * compiled (compiledNowModule), if the caller has it; else compiled here when first asked for.
+   * `untraced`: the kernel's untracedWrite, only when `table` has no tracer (nothing records or
+   * replays its calls), for writeOnce.
    */
-  constructor(private readonly table: Record<string, Syscall>, readonly staged: StagedWrite, private readonly nowModule?: WebAssembly.Module) {
+  constructor(private readonly table: Record<string, Syscall>, readonly staged: StagedWrite, private readonly nowModule?: WebAssembly.Module, untraced?: UntracedWrite) {
     this.fdWrite = this.syscall('fd_write');
     this.fdRead = this.syscall('fd_read');
     this.clockTimeGet = this.syscall('clock_time_get');
+    this.writeOnce = untraced ?? ((fd, src, at, n) => {
+      const errno = this.writeStaged(fd, src, at, n);
+      return errno === 0 ? this.out() : -errno;
+    });
   }
 
   /** Calls `name`; a non-zero errno throws CallFailed. */

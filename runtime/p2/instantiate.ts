@@ -28,10 +28,11 @@ export interface StartedComponent {
 
 /**
  * Instantiates the component over the kernel. Every kernel call goes through the kernel's
- * syscall boundary with `tracer`, so a record or a replay sees the preview1 calls it performs.
+ * syscall boundary with `tracer`, so a record or a replay sees the preview1 calls it performs;
+ * without one (a run), a one-chunk stream write takes the kernel's untraced write instead.
  */
 export function startComponent(program: ComponentProgram, kernel: Kernel, tracer?: SyscallTracer): StartedComponent {
-  const calls = new KernelCalls(kernel.imports(tracer)[wasiModuleName] as Record<string, (...args: (number | bigint)[]) => number>, kernel.staged, program.nowCore);
+  const calls = new KernelCalls(kernel.imports(tracer)[wasiModuleName] as Record<string, (...args: (number | bigint)[]) => number>, kernel.staged, program.nowCore, tracer ? undefined : kernel.untracedWrite);
   // The kernel's preview1 calls read and write the scratch memory; state hashes read the guest's.
   kernel.attachMemory(calls.scratch);
   // What the host's functions threw (our errors, or the guest's exit), apart from lifting errors.

@@ -145,8 +145,8 @@ export class OutputStream {
     const bytes = calls.guestBytes(memory);
     if (len === 0 || len > Scratch.dataBytes || ptr + len > bytes.length || this.target.offset !== null) return this.writeGuest(memory, ptr, len);
     // One chunk to stdio, a pipe or a socket, the commonest call: writeFrom's fd_write for it.
-    const errno = calls.writeStaged(this.target.fd, bytes, ptr, len);
-    if (errno !== 0 || calls.out() !== len) return this.afterFirstWrite(errno, bytes, ptr, len);
+    const written = calls.writeOnce(this.target.fd, bytes, ptr, len);
+    if (written !== len) return this.afterFirstWrite(written, bytes, ptr, len);
     // The guest's memory cannot have grown meanwhile: the kernel wrote only the scratch memory.
     if (!(retptr >= 0 && retptr < bytes.length)) return streamOk;
     bytes[retptr] = 0;
@@ -176,23 +176,22 @@ export class OutputStream {
   /**
    * Writes src[at, at + n), in chunks of at most Scratch.dataBytes. The common write, one chunk to
    * stdio or a pipe, is the one fd_write the loop would make for it, with the bytes taken where
-   * they are (KernelCalls.writeStaged), without the loop's helper calls, checks and subarray (each
+   * they are (KernelCalls.writeOnce), without the loop's helper calls, checks and subarray (each
    * helper is compiled on its own in every fresh worker, and ran unoptimised meanwhile:
    * syscall_heavy 200000 in a cold thread 140-242 -> 123-167 ms CPU).
    */
   private writeFrom(src: Uint8Array, at: number, n: number): StreamResult {
     if (this.target.offset === null && n > 0 && n <= Scratch.dataBytes) {
-      return this.afterFirstWrite(this.calls.writeStaged(this.target.fd, src, at, n), src, at, n);
+      return this.afterFirstWrite(this.calls.writeOnce(this.target.fd, src, at, n), src, at, n);
     }
     return this.writeRest(src, at, n, 0);
   }
 
-  /** After a first fd_write of src[at, at + n) that returned `errno`: its result, or the rest written. */
-  private afterFirstWrite(errno: number, src: Uint8Array, at: number, n: number): StreamResult {
-    if (errno !== 0) return { tag: 'err', val: streamErrorOf(new CallFailed(errno as ErrnoValue)) };
-    const done = this.calls.out();
-    if (done === 0) return { tag: 'err', val: streamErrorOf(new CallFailed(Errno.IO)) };
-    return done === n ? streamOk : this.writeRest(src, at, n, done);
+  /** After a first fd_write of src[at, at + n) that answered `written` (writeOnce's count or negated errno): its result, or the rest written. */
+  private afterFirstWrite(written: number, src: Uint8Array, at: number, n: number): StreamResult {
+    if (written < 0) return { tag: 'err', val: streamErrorOf(new CallFailed(-written as ErrnoValue)) };
+    if (written === 0) return { tag: 'err', val: streamErrorOf(new CallFailed(Errno.IO)) };
+    return written === n ? streamOk : this.writeRest(src, at, n, written);
   }
 
   /** src[at + done, at + n) in chunks, as many calls as it takes. */

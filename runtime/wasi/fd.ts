@@ -8,6 +8,27 @@ import { readIovecs, utf8Encoder } from '../memory.js';
 const u64 = (v: bigint): bigint => BigInt.asUintN(64, v);
 const knownFdFlags = FdFlags.APPEND | FdFlags.DSYNC | FdFlags.NONBLOCK | FdFlags.RSYNC | FdFlags.SYNC;
 
+/**
+ * fd_write's staged branch (StagedWrite) as a call that nothing traces makes it: src[at, at +
+ * length) written to fd, answering the count, or the errno negated where the boundary would have
+ * returned it (anything but a WasiError keeps unwinding, as there). The same handle lookup, rights
+ * check and writeRange as fd_write; what it leaves out is a staged write's result slot, which is in
+ * the WASI 0.2 host's scratch memory (8, always in range), which no guest and no state hash reads.
+ * The 0.2 host's stream writes take it in a run without a tracer (runtime/p2/calls.ts): no
+ * boundary, no staging, no result slot to store and read back.
+ */
+export function untracedWrite(ctx: KernelContext): (fd: number, source: Uint8Array, at: number, length: number) => number {
+  const { fds } = ctx;
+  return (fd, source, at, length) => {
+    try {
+      return fds.get(fd, Rights.FD_WRITE).writeRange(source, at, length);
+    } catch (err) {
+      if (!(err instanceof WasiError)) throw err;
+      return -err.errno;
+    }
+  };
+}
+
 export function fdSyscalls(ctx: KernelContext): SyscallTable {
   const { fds } = ctx;
   return {
