@@ -167,18 +167,19 @@ export function startCli(args: string[], env: Record<string, string> = {}): Runn
 
 /**
  * A small WAT guest that says "step" (fd_write) and reads the clock: `$say` and `$tick` are its
- * two calls, `start` the body of its `_start`, `extra` more functions (record-replay and snapshot
- * tests build variants of it).
+ * two calls, `start` the body of its `_start`, `extra` more functions (record-replay, snapshot and
+ * replay-shim tests build variants of it); what it says (WAT text, its length in bytes), the clock
+ * read's precision and more imports can be given.
  */
-export function stepsProgram(start: string, extra = ''): string {
+export function stepsProgram(start: string, extra = '', { said = 'step\\n', saidBytes = 5, precision = 0, imports = '' } = {}): string {
   return `(module
   (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))${imports}
   (memory (export "memory") 1)
-  (data (i32.const 64) "step\\n")
-  (func $say (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 5))
+  (data (i32.const 64) "${said}")
+  (func $say (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const ${saidBytes}))
     (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
-  (func $tick (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 16))))${extra}
+  (func $tick (drop (call $clock (i32.const 1) (i64.const ${precision}) (i32.const 16))))${extra}
   (func (export "_start") ${start}))`;
 }
 

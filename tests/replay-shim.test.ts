@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot, runCli, tamperTrace, tempDir, type RunResult } from './helpers.js';
+import { repoRoot, runCli, stepsProgram, tamperTrace, tempDir, type RunResult } from './helpers.js';
 import { replayShim, ReplayWindow, replayWindowSlots } from '../dist/runtime/trace/replay-shim.js';
 import { shimCalls } from '../dist/runtime/wasm-shim.js';
 import { fingerprint, syscallId, type CallsRecord } from '../dist/formats/index.js';
@@ -22,25 +22,19 @@ const deepIteration = 2600;
  * paths must show as many of its frames).
  */
 function guest({ variant = '(nop)', iterations = 3000, at = deepIteration } = {}): string {
-  return `(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "x")
-  (func $say (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 1))
-    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
-  (func $tick (drop (call $clock (i32.const 1) (i64.const 1000) (i32.const 16))))
-  (func $variant ${variant})
-  (func $deep (param $d i32)
-    (if (local.get $d) (then (call $deep (i32.sub (local.get $d) (i32.const 1)))) (else (call $variant))))
-  (func (export "_start") (local $i i32)
+  return stepsProgram(`(local $i i32)
     (block $done (loop $next
       (br_if $done (i32.ge_u (local.get $i) (i32.const ${iterations})))
       (call $say) (call $tick)
       (if (i32.eq (local.get $i) (i32.const ${at})) (then (call $deep (i32.const 100))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $next)))))`;
+      (br $next)))`, `
+  (func $variant ${variant})
+  (func $deep (param $d i32)
+    (if (local.get $d) (then (call $deep (i32.sub (local.get $d) (i32.const 1)))) (else (call $variant))))`, {
+    said: 'x', saidBytes: 1, precision: 1000,
+    imports: '\n  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))',
+  });
 }
 
 const clock = (id: string, precision: string) => `(drop (call $clock (i32.const ${id}) (i64.const ${precision}) (i32.const 16)))`;
