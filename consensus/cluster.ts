@@ -580,6 +580,7 @@ export class Cluster {
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.log.stopping?.();
     this.stdin.close();
     await this.gateway.close();
     // Our clients are gone: on a log that outlives us, replicas elsewhere must see them go too.

@@ -27,6 +27,8 @@ async function settledWithin(calls: Promise<unknown>[], ms: number): Promise<voi
 
 /** How long an append is tried again while etcd does not take it (a member lost, a quorum lost), in ms. */
 export const appendRetryMs = 60_000;
+/** The same once the cluster is stopping (EtcdLog.stopping): Ctrl-C gives etcd this long for the last batches. */
+export const stopAppendRetryMs = 5_000;
 /** How long one try at an append may take before it is made again, in ms. */
 export const appendTryMs = 1_000;
 
@@ -239,6 +241,13 @@ export class EtcdLog implements ConsensusLog {
    * which subscribers ignore (they take creations only). Each try has appendTryMs; tries stop
    * after appendRetryMs.
    */
+  /** Appends are not tried again past this wall-clock time (set when the cluster stops). */
+  private retryUntil = Infinity;
+
+  stopping(): void {
+    this.retryUntil = Math.min(this.retryUntil, wallClockMs() + stopAppendRetryMs);
+  }
+
   async append(entry: Uint8Array): Promise<number> {
     const key = `${this.prefix}${this.appender}-${String(this.seq++).padStart(12, '0')}`;
     const value = Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength);
@@ -250,7 +259,8 @@ export class EtcdLog implements ConsensusLog {
         const res = await this.client.put(key).value(value).options({ deadline: wallClockMs() + appendTryMs }).exec();
         return Number(res.header.revision);
       } catch (err) {
-        if (this.closing || wallClockMs() - started > appendRetryMs) throw err;
+        const now = wallClockMs();
+        if (this.closing || now - started > appendRetryMs || now > this.retryUntil) throw err;
         await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1000)));
       }
     }

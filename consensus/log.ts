@@ -12,6 +12,12 @@ export interface ConsensusLog {
    */
   subscribe(from: number, onEntry: (index: number, entry: Uint8Array, position?: number) => void): () => void;
   close(): Promise<void>;
+  /**
+   * The cluster is stopping: appends from now on are tried for a short while only (etcd: a few
+   * seconds instead of a minute), so that Ctrl-C does not wait a minute for an etcd that does not
+   * answer. What is not appended is not applied by any replica either, so they still agree.
+   */
+  stopping?(): void;
   /** Drops the entries before `below` (a snapshot covers them); subscribing before it then fails. */
   compact?(below: number): Promise<void>;
   /** The first entry still held (0 until compacted). */

@@ -59,6 +59,27 @@ async function httpCluster(urls: string[], name: string) {
 }
 
 describe.skipIf(!hasEtcd)('clusters on an etcd log', () => {
+  it('a node stopped with Ctrl-C while etcd does not answer ends within seconds, exit 130 (it waited ~90 s)', async () => {
+    const { urls, procs } = await startEtcd(1);
+    const cli = startCli(['node', '--log', 'etcd', '--endpoints', urls.join(','), '--cluster-name', 'frozen-node', '--id', '1', '--replicas', '1', '--listen', '127.0.0.1:0=80', httpWasm]);
+    children.push(cli.child);
+    const port = Number((await cli.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    expect(await counter(`http://127.0.0.1:${port}`)).toBe(1);
+    procs[0]!.kill('SIGSTOP');
+    try {
+      const started = performance.now();
+      cli.child.kill('SIGINT');
+      expect(await cli.exited).toBe(130);
+      // The last batch's append is given stopAppendRetryMs (5 s), the log's watches and leases
+      // closeGraceMs (2 s) twice; then a connection to the frozen etcd no longer holds the process.
+      expect(performance.now() - started).toBeLessThan(25_000);
+      expect(cli.stderr()).toMatch(/0 disagreement\(s\)/);
+    } finally {
+      procs[0]!.kill('SIGCONT');
+      procs[0]!.kill('SIGKILL');
+    }
+  }, 60_000);
+
   it('closing a log does not wait for an etcd that stopped answering (a node\'s Ctrl-C): its watches and leases are given closeGraceMs', async () => {
     const { urls, procs } = await startEtcd(1);
     const log = await connectEtcdLog(urls, 'frozen', 'frozen');

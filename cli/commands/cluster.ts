@@ -168,8 +168,15 @@ export async function clusterCommand(argv: ParsedClusterArgs): Promise<number> {
     ...(nodeSnapshots ? { snapshots: { taken: cluster.snapshotStats.taken, ...nodeSnapshots.summary() } } : {}),
     traces: argv.recordDir ? (node !== undefined ? [node] : Array.from({ length: replicas }, (_, i) => i + 1)).map((r) => join(argv.recordDir!, `replica-${r}.rct`)) : [],
   });
+  // Everything is said and the log closed; a connection to an etcd that stopped answering can
+  // still hold the process (its socket waits for the peer: ~50 s after Ctrl-C with etcd frozen).
+  // Exits a moment from now unless the process has ended by itself (the timer holds nothing).
+  if (etcdLog) setTimeout(() => process.exit(exitCode), lingerAfterEtcdMs).unref();
   return exitCode;
 }
+
+/** How long a `node` or `cluster --log etcd` may take to end by itself once done (see above). */
+const lingerAfterEtcdMs = 500;
 
 /** A node's snapshot directory and its publications on etcd (--snapshot-every, --snapshot-dir, --compact). */
 function startNodeSnapshots(argv: ParsedClusterArgs, etcd: EtcdLog, node: number, replicas: number, every: number, loaded: Awaited<ReturnType<typeof loadProcesses>>): NodeSnapshots {
