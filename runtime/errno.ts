@@ -36,6 +36,12 @@ export class WasiError extends Error {
   }
 }
 
+/** A syscall's failure as its errno; anything but a WasiError (ProcessExit, a bug) keeps unwinding, its event left incomplete. */
+export function errnoOf(err: unknown): number {
+  if (!(err instanceof WasiError)) throw err;
+  return err.errno;
+}
+
 /** Throws WasiError(errno) unless `condition` holds. */
 export function check(condition: unknown, errno: ErrnoValue, detail?: string): asserts condition {
   if (!condition) throw new WasiError(errno, detail);

@@ -3,7 +3,7 @@ import { RealClock, VirtualClock, type GuestClock } from './clock.js';
 import type { ProcessConfig } from './config.js';
 import { StagedWrite, type KernelContext, type SyscallTable } from './context.js';
 import type { HostEffects } from './effects/types.js';
-import { WasiError } from './errno.js';
+import { errnoOf } from './errno.js';
 import { FdTable } from './fdtable.js';
 import { Filesystem, fsSyscalls, mountSnapshot, writeBackOps, type DirectoryHandle } from './fs/index.js';
 import type { TreeNode } from './fs/tree.js';
@@ -371,12 +371,6 @@ function columnBoundary(name: string, fn: (...args: never[]) => number | void, c
   }
 }
 
-/** A syscall's failure as its errno; anything but a WasiError (ProcessExit, a bug) keeps unwinding, its event left incomplete. */
-function errnoOf(err: unknown): number {
-  if (!(err instanceof WasiError)) throw err;
-  return err.errno;
-}
-
 function tracedBoundary(name: string, fn: (...args: never[]) => number | void, tracer: SyscallTracer) {
   const id = syscallId(name);
   const params = syscallTable[id]![1];
@@ -390,10 +384,7 @@ function tracedBoundary(name: string, fn: (...args: never[]) => number | void, t
   const folder = new ArgumentFolder();
   const fold = (h: number, kind: number, v: number | bigint): number => folder.fold(h, kind, v);
   const after = (errno: number): number => { tracer.exit(errno); return errno; };
-  const failed = (err: unknown): number => {
-    if (!(err instanceof WasiError)) throw err;
-    return after(err.errno);
-  };
+  const failed = (err: unknown): number => after(errnoOf(err));
   // Fixed-arity entry points calling the syscall directly: no rest parameters, no apply, and
   // the fingerprint folded in place.
   switch (params.length) {

@@ -2,7 +2,7 @@
 // up to its Handle (file, directory, stdio, socket).
 import { DirentLayout, FdFlags, FdstatLayout, FilestatLayout, PrestatLayout, Rights, Whence } from '../abi.js';
 import type { KernelContext, SyscallTable } from '../context.js';
-import { Errno, WasiError, check } from '../errno.js';
+import { Errno, WasiError, check, errnoOf } from '../errno.js';
 import { readIovecs, utf8Encoder } from '../memory.js';
 
 const u64 = (v: bigint): bigint => BigInt.asUintN(64, v);
@@ -23,8 +23,7 @@ export function untracedWrite(ctx: KernelContext): (fd: number, source: Uint8Arr
     try {
       return fds.get(fd, Rights.FD_WRITE).writeRange(source, at, length);
     } catch (err) {
-      if (!(err instanceof WasiError)) throw err;
-      return -err.errno;
+      return -errnoOf(err);
     }
   };
 }
