@@ -138,15 +138,16 @@ export function shimCalls(names: readonly string[]): ShimCall[] | undefined {
 const compiled = new Map<string, WebAssembly.Module>();
 const maxCompiled = 16;
 
+/** Keeps `module` under `key` in the bounded cache. */
+function remember(key: string, module: WebAssembly.Module): WebAssembly.Module {
+  if (compiled.size >= maxCompiled) compiled.clear();
+  compiled.set(key, module);
+  return module;
+}
+
 /** The module `build` makes, compiled once per `key` (a bounded cache). */
 export function compiledShim(key: string, build: () => Uint8Array): WebAssembly.Module {
-  let module = compiled.get(key);
-  if (!module) {
-    module = new WebAssembly.Module(build());
-    if (compiled.size >= maxCompiled) compiled.clear();
-    compiled.set(key, module);
-  }
-  return module;
+  return compiled.get(key) ?? remember(key, new WebAssembly.Module(build()));
 }
 
 /**
@@ -163,8 +164,7 @@ export function shareableShim(key: string, build: () => Uint8Array): CompiledShi
 
 /** A shim compiled on another thread (structured-cloned to this one): compiledShim gives it out instead of compiling. */
 export function adoptShim(shim: CompiledShim): void {
-  if (compiled.size >= maxCompiled) compiled.clear();
-  compiled.set(shim.key, shim.module);
+  remember(shim.key, shim.module);
 }
 
 /** The names of a module's function imports from wasi_snapshot_preview1, in order, each once (a function imported twice is one export of a shim). */

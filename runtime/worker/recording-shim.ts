@@ -12,7 +12,7 @@
 import { leb } from '../wasm-binary.js';
 import {
   foldFingerprint, functionImport, i32, memarg, memoryImport, Op, passArguments, shimCalls, shimLocals, shimModule, signatureType,
-  shareableShim, wasiImportNames, type CompiledShim, type ShimCall,
+  shareableShim, Type, wasiImportNames, type CompiledShim, type ShimCall,
 } from '../wasm-shim.js';
 import { shimLayout } from './trace-channel.js';
 
@@ -36,7 +36,7 @@ function body(call: ShimCall, kernel: number, imports: { afterDue: number; overf
   code.push(
     // enter: the slot, its id, fingerprint and result 0, the slot count.
     ...i32(0), Op.i32Load, ...memarg(2, ctl.pending * 4), Op.localTee, at,
-    ...i32(callsPerBatch), Op.i32GeU, Op.if, 0x40, Op.call, ...leb(imports.overflow), Op.unreachable, Op.end,
+    ...i32(callsPerBatch), Op.i32GeU, Op.if, Type.void, Op.call, ...leb(imports.overflow), Op.unreachable, Op.end,
     Op.localGet, at, ...i32(2), Op.i32Shl, Op.localGet, h, Op.i32Store, ...memarg(2, fingerprints),
     Op.localGet, at, ...i32(call.id), Op.i32Store8, ...memarg(0, ids),
     Op.localGet, at, ...i32(0), Op.i32Store8, ...memarg(0, results),
@@ -49,7 +49,7 @@ function body(call: ShimCall, kernel: number, imports: { afterDue: number; overf
     Op.localGet, at, Op.localGet, r, Op.i32Store8, ...memarg(0, results),
     ...i32(0), ...i32(0), Op.i32Load, ...memarg(2, ctl.base * 4), Op.localGet, at, Op.i32Add, ...i32(1), Op.i32Add, Op.i32Store, ...memarg(2, ctl.completed * 4),
     Op.localGet, at, ...i32(1), Op.i32Add, ...i32(0), Op.i32Load, ...memarg(2, ctl.due * 4), Op.i32GeS,
-    Op.if, 0x40, Op.call, ...leb(imports.afterDue), Op.end,
+    Op.if, Type.void, Op.call, ...leb(imports.afterDue), Op.end,
   );
   if (call.returns) code.push(Op.localGet, r);
   code.push(Op.end);
@@ -61,7 +61,7 @@ export function shimModuleBytes(calls: readonly ShimCall[], memoryPages: number)
   const afterDue = calls.length;
   const overflow = calls.length + 1;
   return shimModule(calls, {
-    types: [[0x60, 0, 0], ...calls.map(signatureType)], // type 0: () -> ()
+    types: [[Type.func, 0, 0], ...calls.map(signatureType)], // type 0: () -> ()
     imports: [
       ...calls.map((c, i) => functionImport('k', c.name, i + 1)),
       functionImport('k', 'afterDue', 0),
