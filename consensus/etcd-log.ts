@@ -234,13 +234,6 @@ export class EtcdLog implements ConsensusLog {
     return new EtcdLog(client, cluster, appender);
   }
 
-  /**
-   * Puts the entry under a key of its own. A put that fails (the member we talk to died, etcd
-   * lost its quorum for a while) is tried again under the same key, so an entry is never dropped
-   * and never appears twice: a second put of a key that the first did write is a modification,
-   * which subscribers ignore (they take creations only). Each try has appendTryMs; tries stop
-   * after appendRetryMs.
-   */
   /** Appends are not tried again past this wall-clock time (set when the cluster stops). */
   private retryUntil = Infinity;
 
@@ -248,6 +241,13 @@ export class EtcdLog implements ConsensusLog {
     this.retryUntil = Math.min(this.retryUntil, wallClockMs() + stopAppendRetryMs);
   }
 
+  /**
+   * Puts the entry under a key of its own. A put that fails (the member we talk to died, etcd
+   * lost its quorum for a while) is tried again under the same key, so an entry is never dropped
+   * and never appears twice: a second put of a key that the first did write is a modification,
+   * which subscribers ignore (they take creations only). Each try has appendTryMs; tries stop
+   * after appendRetryMs, or stopAppendRetryMs after the cluster began to stop (`stopping`).
+   */
   async append(entry: Uint8Array): Promise<number> {
     const key = `${this.prefix}${this.appender}-${String(this.seq++).padStart(12, '0')}`;
     const value = Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength);
