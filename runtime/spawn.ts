@@ -257,11 +257,17 @@ function tracePump(recorder: TraceFileRecorder, shared: SharedArrayBuffer, draft
     if (!recorder.chunk(chunk)) ring.markLimitReached();
   }, drafts);
   let stopped = false;
+  /** Takes what the ring holds; the chunks it made go to the file together. */
+  const take = (): boolean => {
+    const got = ring.take();
+    recorder.flush();
+    return got;
+  };
   const run = async (): Promise<void> => {
     let quiet = 0;
     while (!stopped) {
       // Once the trace is closed, only to let a worker still writing see the limit.
-      quiet = ring.take() ? 0 : quiet + 1;
+      quiet = take() ? 0 : quiet + 1;
       // Quiet for a second (a server between clients): what was recorded goes to the file now, not
       // when a chunk fills, so a kill -9 loses at most the call the guest waits in. A worker in a
       // network wait hands over the calls it completed first (NetSlot.persist); one busy
@@ -271,6 +277,7 @@ function tracePump(recorder: TraceFileRecorder, shared: SharedArrayBuffer, draft
         await ring.waitForData(traceDrainMs);
         ring.take();
         if (!recorder.isClosed) ring.flush();
+        recorder.flush();
       }
       await ring.waitForData(traceDrainMs);
     }

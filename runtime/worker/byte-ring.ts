@@ -55,8 +55,8 @@ export function copyIntoRing(data: Uint8Array, at: number, bytes: Uint8Array): v
 
 /**
  * The reader's side: everything published and not taken yet, copied out (null: nothing); the
- * writer may reuse its room from here on. `into` (at least the ring's size): copied there, and the
- * bytes are a view of it, good until the next take into it.
+ * writer may reuse its room from here on. `into` (at least ringCopyBytes of the ring's size): copied
+ * there, and the bytes are a view of it, good until the next take into it.
  */
 export function takeFromRing(control: Int32Array, data: Uint8Array, assert: (condition: boolean, message: string) => void, into?: Uint8Array): Uint8Array | null {
   const taken = Atomics.load(control, RingSlot.taken) >>> 0;
@@ -74,15 +74,23 @@ export function releaseRing(control: Int32Array, to: number): void {
   Atomics.notify(control, RingSlot.taken);
 }
 
-/** A copy of `length` bytes at ring position `from`, wrapping past the ring's end (in `into`, when given). */
+/**
+ * A copy of `length` bytes at ring position `from`, wrapping past the ring's end (in `into`, when
+ * given). The copy starts at the same offset modulo 8 as the ring's bytes do: V8 copies out of
+ * shared memory a byte at a time unless both sides are 8-byte aligned alike (7 times slower).
+ */
 export function copyFromRing(data: Uint8Array, from: number, length: number, into?: Uint8Array): Uint8Array {
-  const bytes = into ? into.subarray(0, length) : new Uint8Array(length);
   const at = from & (data.length - 1);
+  const skew = (data.byteOffset + at) & 7;
+  const bytes = (into ?? new Uint8Array(length + skew)).subarray(skew, skew + length);
   const first = Math.min(length, data.length - at);
   bytes.set(data.subarray(at, at + first));
   if (first < length) bytes.set(data.subarray(0, length - first), first);
   return bytes;
 }
+
+/** Bytes a buffer must hold to take up to `length` bytes with copyFromRing. */
+export const ringCopyBytes = (length: number): number => length + 7;
 
 /** Wakes the reader if it sleeps in `sleepUntilWoken` (the writer has data, or the reader's own thread interrupts it). */
 export function wakeRingReader(control: Int32Array): void {

@@ -30,13 +30,13 @@ export interface ShimHost {
 
 /** The body of one shim function (function index `kernel` is the kernel's import it calls). */
 function body(call: ShimCall, kernel: number, imports: { afterDue: number; overflow: number }): number[] {
-  const { ctl, fingerprints, ids, results, callsPerBatch } = shimLayout;
+  const { ctl, fingerprints, ids, results } = shimLayout;
   const { h, at, r, declared } = shimLocals(call);
   const code: number[] = foldFingerprint(call);
   code.push(
-    // enter: the slot, its id, fingerprint and result 0, the slot count.
+    // enter: the slot (past the current region's end: our bug), its id, fingerprint and result 0, the slot count.
     ...i32(0), Op.i32Load, ...memarg(2, ctl.pending * 4), Op.localTee, at,
-    ...i32(callsPerBatch), Op.i32GeU, Op.if, Type.void, Op.call, ...leb(imports.overflow), Op.unreachable, Op.end,
+    ...i32(0), Op.i32Load, ...memarg(2, ctl.end * 4), Op.i32GeU, Op.if, Type.void, Op.call, ...leb(imports.overflow), Op.unreachable, Op.end,
     Op.localGet, at, ...i32(2), Op.i32Shl, Op.localGet, h, Op.i32Store, ...memarg(2, fingerprints),
     Op.localGet, at, ...i32(call.id), Op.i32Store8, ...memarg(0, ids),
     Op.localGet, at, ...i32(0), Op.i32Store8, ...memarg(0, results),

@@ -1,14 +1,25 @@
 // Recording across threads, through shared memory: the guest's worker appends encoded records
-// to a ring the main thread empties, and keeps the syscall events of the batch it is filling in
-// shared columns; the main thread gathers the records into chunks, compresses, frames and writes
-// them (runtime/spawn.ts), so compression never runs on the guest's thread. Nothing recorded
-// waits in the worker's own memory: when the worker is terminated (Ctrl-C while the guest
-// computes) or crashes, the main thread takes what is in the ring and the events of the batch
-// from the columns, and every event the guest completed reaches the trace.
+// to a ring the main thread empties, and writes the syscall events straight into shared columns,
+// a batch per region of them; the main thread encodes each batch's calls record from its region,
+// gathers the records into chunks, compresses, frames and writes them (runtime/spawn.ts), so
+// neither encoding calls nor compression runs on the guest's thread. Nothing recorded waits in
+// the worker's own memory: when the worker is terminated (Ctrl-C while the guest computes) or
+// crashes, the main thread takes what is in the ring and the events of the batch from the
+// columns, and every event the guest completed reaches the trace.
 //
-// One writer (the worker), one reader (the main thread), on byte-ring.ts's mechanics. A frame is a 12-byte header (three u32
-// little-endian: `length * 4 + kind`, then two values whose meaning depends on the kind) and its
-// bytes, which may wrap around the end of the ring. The worker publishes `written` when an event
+// The columns hold `columnRegions` batches. A batch's region goes to the reader with the frame
+// that ends the batch (a calls frame with `endsRegion` set), and is the worker's again once the
+// reader has encoded it (Ctl.released): the worker waits for that only when every region is
+// still the reader's. Before, the worker encoded each batch and copied the record into the ring:
+// two byte-by-byte copies of ~24 KiB per batch (V8 copies into or out of shared memory a byte at
+// a time unless both sides are 8-byte aligned), ~4 ns per event of the guest's thread.
+//
+// One writer (the worker), one reader (the main thread), on byte-ring.ts's mechanics. A frame is a
+// 16-byte header (three u32 little-endian: `length * 4 + kind`, then two values whose meaning
+// depends on the kind; then 4 bytes of padding) and its bytes, padded to a multiple of 8, which
+// may wrap around the end of the ring. Frames so start 8-byte aligned: a checkpoint's pages, copied
+// from the guest's memory, are copied a word at a time (V8 copies into shared memory a byte at a
+// time unless both sides are aligned alike). The worker publishes `written` when an event
 // completes (so the records of a call still in progress stay unpublished), after a calls batch
 // or a checkpoint, and whenever it needs room.
 import type { MessagePort } from 'node:worker_threads';
@@ -17,7 +28,7 @@ import {
 } from '../../formats/index.js';
 import { encodeDraft, type CheckpointDraft } from '../trace/checkpoint-parts.js';
 import type { CallLog, CallLogHooks } from '../trace/recording.js';
-import { copyIntoRing, nextLookBelow, putWord, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
+import { copyIntoRing, nextLookBelow, putWord, ringCopyBytes, ringRoom, RingSlot, sleepUntilWoken, takeFromRing, waitForRoom, wakeRingReader } from './byte-ring.js';
 import type { WorkerMessage } from './channel.js';
 import type { ShimHost } from './recording-shim.js';
 
@@ -27,18 +38,31 @@ export const traceRingBytes = 2 * 1024 * 1024;
 export const maxTraceFrameBytes = traceRingBytes / 4;
 /** Longest the main thread leaves recorded data in the ring (it takes it sooner when the ring is half full). */
 export const traceDrainMs = 50;
+/**
+ * Batches the columns hold (a region each, 40 KiB). The worker wakes the reader once half of them
+ * are the reader's, and waits when all are.
+ */
+export const columnRegions = 64;
+const columnSlots = callsPerBatch * columnRegions;
+/** In a calls frame's second value (the region's first slot it holds): the frame ends the batch, and hands its region to the reader. */
+const endsRegion = 0x10000;
+/** How long the worker sleeps at a time waiting for the reader to release a region (it is woken sooner). */
+const columnWaitMs = 100;
+const noBytes = new Uint8Array(0);
 
 const FrameKind = {
   /** A whole record, or the last piece of one. */
   record: 0,
   /** A piece of a record that goes on in the next frame. */
   piece: 1,
-  /** A calls record; value 1: its number of events. */
+  /** Calls in the columns, no bytes: value 1 is their number, value 2 the slot of the batch's region they start at (plus endsRegion for the batch's last frame). */
   calls: 2,
   /** A checkpoint's draft (checkpoint-parts.ts), which the reader finishes into the record that ends its chunk; values: checkpoint number, event. */
   checkpoint: 3,
 } as const;
-const frameHeaderBytes = 12;
+const frameHeaderBytes = 16;
+/** A frame's bytes with the padding after them (to the next 8-byte boundary). */
+const paddedBytes = (length: number): number => (length + 7) & ~7;
 /** The event whose exit first takes the log's slow path, well before V8 optimises the boundary (see afterDue). */
 const warmUpCalls = 64;
 const Ctl = {
@@ -47,19 +71,25 @@ const Ctl = {
   limitReached: 3,
   /** Events completed (their result known) so far, mod 2^32. */
   completed: 4,
-  /** The batch's first slot not yet in a calls record (persistCompleted wrote those before it). */
+  /** The batch's first slot not yet in a calls record (a checkpoint or persistCompleted sent those before it). */
   persisted: 5,
   /** With a recording shim (recording-shim.ts) owning the per-call path: the batch's slots entered, */
   shimPending: 6,
   /** the slot count whose exit calls back into SharedTraceLog (afterDue), */
   shimDue: 7,
-  /** and the event count at the batch's slot 0, mod 2^32. */
+  /** and the event count at the columns' slot 0, mod 2^32 (slots count across regions for the shim). */
   shimBase: 8,
+  /** Regions the reader has released (encoded their batch), mod 2^32; written by the reader. */
+  released: 9,
+  /** 1 once guest threads are attached: the thread column is written (and encoded). */
+  threaded: 10,
+  /** The shim's first slot past the current region (a call entered there is our bug: `overflow`). */
+  shimEnd: 11,
 } as const;
 const completedSlot = Ctl.completed;
 const persistedSlot = Ctl.persisted;
 const controlBytes = 64;
-const columnsBytes = callsPerBatch * 10;
+const columnsBytes = columnSlots * 10;
 
 function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`RepliCode bug: trace ring: ${message}`);
@@ -67,7 +97,7 @@ function assert(condition: unknown, message: string): asserts condition {
 assert((traceRingBytes & (traceRingBytes - 1)) === 0, 'the ring size must be a power of two');
 assert(maxTraceFrameBytes + frameHeaderBytes <= traceRingBytes, 'a whole frame must fit in the ring');
 assert(maxTraceFrameBytes * 4 + 3 < 2 ** 32, 'a frame header holds its length');
-assert(callsPerBatch * 10 + controlBytes < maxTraceFrameBytes, 'a calls record (with its thread column) fits in one frame');
+assert(endsRegion > callsPerBatch, 'a slot number leaves endsRegion clear');
 
 const ringBufferBytes = controlBytes + columnsBytes + traceRingBytes;
 const wasmPageBytes = 65536;
@@ -87,23 +117,30 @@ export function traceRingMemory(): WebAssembly.Memory {
 
 /** Where the recording shim finds the columns and its counters in the ring's memory (byte offsets; control slots). */
 export const shimLayout = {
-  ctl: { completed: Ctl.completed, pending: Ctl.shimPending, due: Ctl.shimDue, base: Ctl.shimBase },
+  ctl: { completed: Ctl.completed, pending: Ctl.shimPending, due: Ctl.shimDue, base: Ctl.shimBase, end: Ctl.shimEnd },
   fingerprints: controlBytes,
-  ids: controlBytes + callsPerBatch * 4,
-  results: controlBytes + callsPerBatch * 5,
-  callsPerBatch,
+  ids: controlBytes + columnSlots * 4,
+  results: controlBytes + columnSlots * 5,
+  /** Slots in the columns: the shim's slot numbers count across regions (the current region's first, plus the batch's calls). */
+  columnSlots,
 } as const;
 
 interface RingViews { control: Int32Array; fingerprints: Uint32Array; threads: Uint32Array; ids: Uint8Array; results: Uint8Array; data: Uint8Array }
+/** The columns of the region whose first slot is `base`. */
+function regionViews(v: RingViews, base: number): Pick<RingViews, 'ids' | 'fingerprints' | 'results' | 'threads'> {
+  const end = base + callsPerBatch;
+  return { ids: v.ids.subarray(base, end), fingerprints: v.fingerprints.subarray(base, end), results: v.results.subarray(base, end), threads: v.threads.subarray(base, end) };
+}
+
 function views(shared: SharedArrayBuffer): RingViews {
   const memoryBytes = ringMemoryPages * wasmPageBytes;
   assert(shared.byteLength === ringBufferBytes || shared.byteLength === memoryBytes, `a buffer of ${shared.byteLength} bytes is not a trace ring`);
   return {
     control: new Int32Array(shared, 0, controlBytes / 4),
-    fingerprints: new Uint32Array(shared, controlBytes, callsPerBatch),
-    ids: new Uint8Array(shared, controlBytes + callsPerBatch * 4, callsPerBatch),
-    results: new Uint8Array(shared, controlBytes + callsPerBatch * 5, callsPerBatch),
-    threads: new Uint32Array(shared, controlBytes + callsPerBatch * 6, callsPerBatch),
+    fingerprints: new Uint32Array(shared, controlBytes, columnSlots),
+    ids: new Uint8Array(shared, controlBytes + columnSlots * 4, columnSlots),
+    results: new Uint8Array(shared, controlBytes + columnSlots * 5, columnSlots),
+    threads: new Uint32Array(shared, controlBytes + columnSlots * 6, columnSlots),
     data: new Uint8Array(shared, controlBytes + columnsBytes, traceRingBytes),
   };
 }
@@ -134,7 +171,7 @@ const fnvPrime = 0x01000193;
 export class SharedTraceLog implements CallLog {
   private readonly v: RingViews;
   private pending = 0;
-  /** Slots of the batch already written as a calls record by persistCompleted. */
+  /** Slots of the batch already sent as calls records (by a checkpoint or persistCompleted). */
   private persistedTo = 0;
   private events = 0;
   /** Events whose result is known (all but a call in progress). */
@@ -157,11 +194,14 @@ export class SharedTraceLog implements CallLog {
   private readonly keepsRollingHash: boolean;
   private readonly output: SharedTraceLogOptions['output'];
 
-  private readonly callsRecord: Uint8Array;
-  private readonly ids: Uint8Array;
-  private readonly fingerprints: Uint32Array;
-  private readonly results: Uint8Array;
-  private readonly threads: Uint32Array;
+  /** The current batch's region of the columns (views of it, which `nextRegion` moves on), and its first slot. */
+  private ids: Uint8Array;
+  private fingerprints: Uint32Array;
+  private results: Uint8Array;
+  private threads: Uint32Array;
+  private regionBase = 0;
+  /** Regions handed to the reader so far (mod 2^32): the current one is number `handedOver`. */
+  private handedOver = 0;
   private readonly control: Int32Array;
   /**
    * The guest thread making the current call (wasi-threads: attachThreads). Until then the thread
@@ -185,19 +225,22 @@ export class SharedTraceLog implements CallLog {
     this.output = options.output;
     this.memory = shared instanceof WebAssembly.Memory ? shared : undefined;
     this.v = views(shared instanceof WebAssembly.Memory ? shared.buffer as unknown as SharedArrayBuffer : shared);
-    ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads, control: this.control } = this.v);
-    this.callsRecord = new Uint8Array(maxCallsRecordBytes(callsPerBatch, this.threads));
+    this.control = this.v.control;
+    this.handedOver = Atomics.load(this.control, Ctl.released) >>> 0;
+    this.regionBase = (this.handedOver % columnRegions) * callsPerBatch;
+    ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads } = regionViews(this.v, this.regionBase));
     this.written = Atomics.load(this.v.control, Ctl.written) >>> 0;
     this.published = this.written;
   }
 
   get eventCount(): number {
-    return this.shim && !this.held ? this.events - this.pending + this.control[Ctl.shimPending]! : this.events;
+    return this.shim && !this.held ? this.events - this.pending + this.control[Ctl.shimPending]! - this.regionBase : this.events;
   }
 
   attachThreads(current: () => number): void {
     assert(!this.shim, 'a recording shim serves one thread only');
     this.thread = current;
+    Atomics.store(this.control, Ctl.threaded, 1);
   }
 
   schedule(checkpointEvery: number, hooks: CallLogHooks): void {
@@ -247,14 +290,14 @@ export class SharedTraceLog implements CallLog {
     if (!this.shim || this.held) return false;
     this.held = true;
     const base = this.events - this.pending; // the shim moves only pending (and events with it) and the completed count
-    const pending = this.control[Ctl.shimPending]!;
+    const pending = this.control[Ctl.shimPending]! - this.regionBase;
     this.pending = pending;
     this.events = base + pending;
     this.completed = base + ((this.control[completedSlot]! - base) | 0);
     return true;
   }
 
-  /** The counters back to the shim, with the slot count whose exit is due (see afterDue). */
+  /** The counters back to the shim (its slots count across regions), with the slot count whose exit is due (see afterDue). */
   private release(owned: boolean): void {
     if (!owned) return;
     this.push();
@@ -263,9 +306,10 @@ export class SharedTraceLog implements CallLog {
 
   private push(): void {
     const base = this.events - this.pending;
-    this.control[Ctl.shimPending] = this.pending;
-    this.control[Ctl.shimBase] = base | 0;
-    this.control[Ctl.shimDue] = Math.max(-1, Math.min(this.dueAt - base, callsPerBatch + 1));
+    this.control[Ctl.shimPending] = this.regionBase + this.pending;
+    this.control[Ctl.shimBase] = (base - this.regionBase) | 0;
+    this.control[Ctl.shimDue] = this.regionBase + Math.max(-1, Math.min(this.dueAt - base, callsPerBatch + 1));
+    this.control[Ctl.shimEnd] = this.regionBase + callsPerBatch;
   }
 
   // enter() and exit() run once per syscall: plain stores into the shared columns, no allocation,
@@ -363,9 +407,12 @@ export class SharedTraceLog implements CallLog {
   }
 
   checkpoint(number: number, event: number, draft: CheckpointDraft): void {
+    // The calls so far go before it, as a record of their own; the batch goes on in its region
+    // (ending it here would leave the region mostly unused: with a checkpoint every few hundred
+    // events, the worker waited for regions while the reader hashed pages).
     const owned = this.own();
     try {
-      this.flushCalls();
+      this.sendCalls(this.pending);
     } finally {
       this.release(owned);
     }
@@ -397,6 +444,7 @@ export class SharedTraceLog implements CallLog {
     this.send({ kind: 'trace-end', events: this.events, end });
   }
 
+  /** Ends the batch: its calls (those not sent yet) go to the reader with its region, and the next region is ours. */
   private flushCalls(): void {
     const n = this.pending;
     if (n === 0) return;
@@ -404,12 +452,27 @@ export class SharedTraceLog implements CallLog {
     this.rolledTo = 0;
     this.pending = 0;
     const from = this.persistedTo;
-    if (from < n) this.writeCalls(this.events - n, from, n);
-    // After the record is out: a reader recovering the columns skips what it already has till then.
+    this.writeCalls(from, n, true);
+    // After the frame is out: a reader recovering the columns skips what it already has till then.
     if (from > 0) {
       this.persistedTo = 0;
       this.control[persistedSlot] = 0;
     }
+    this.nextRegion();
+  }
+
+  /** The next region, once the reader has released it (it is woken when half the regions wait for it). */
+  private nextRegion(): void {
+    this.handedOver = (this.handedOver + 1) >>> 0;
+    for (;;) {
+      const released = Atomics.load(this.control, Ctl.released);
+      const held = (this.handedOver - released) >>> 0;
+      if (held >= columnRegions / 2) this.wake();
+      if (held < columnRegions) break;
+      Atomics.wait(this.control, Ctl.released, released, columnWaitMs);
+    }
+    this.regionBase = (this.handedOver % columnRegions) * callsPerBatch;
+    ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads } = regionViews(this.v, this.regionBase));
   }
 
   /**
@@ -422,28 +485,21 @@ export class SharedTraceLog implements CallLog {
     if (this.written !== this.published) return; // records of the call in progress: they wait for it
     const owned = this.own();
     this.release(owned); // it reads the counters, and moves none the shim keeps
-    const base = this.events - this.pending;
-    const to = this.completed - base;
+    this.sendCalls(this.completed - (this.events - this.pending));
+  }
+
+  /** The batch's calls before slot `to` that were not sent yet, as a frame that does not end the batch. */
+  private sendCalls(to: number): void {
     if (to <= this.persistedTo) return;
-    this.writeCalls(base, this.persistedTo, to);
+    this.writeCalls(this.persistedTo, to, false);
     this.persistedTo = to;
     this.control[persistedSlot] = to;
   }
 
-  /** The calls in slots [from, to) of the batch whose slot 0 is event `base`, as one calls record, published. */
-  private writeCalls(base: number, from: number, to: number): void {
-    const ids = this.v.ids.subarray(from, to);
-    const results = this.v.results.subarray(from, to);
-    const fingerprints = this.v.fingerprints.subarray(from, to);
-    // Without guest threads the column holds only zeros: a calls record without it (the same bytes).
-    const threads = this.thread === undefined ? undefined : this.v.threads.subarray(from, to);
-    const first = base + from;
-    // Encoded into one reused buffer (a batch's record is ~24 KiB: a fresh one each was garbage).
-    const record = first <= 0xffffffff
-      ? this.callsRecord.subarray(0, encodeCallsInto(this.callsRecord, first, ids, results, fingerprints, threads))
-      : encodeCalls(first, ids, results, fingerprints, threads);
-    this.frame(FrameKind.calls, record, to - from);
-    // Published before the columns are reused: the reader's event count and the columns agree.
+  /** Tells the reader the calls in the region's slots [from, to) are complete (with the batch's end: the region is its), published. */
+  private writeCalls(from: number, to: number, ends: boolean): void {
+    this.frame(FrameKind.calls, noBytes, to - from, from + (ends ? endsRegion : 0));
+    // Published before the region is reused: the reader's event count and the columns agree.
     this.publish();
   }
 
@@ -456,7 +512,7 @@ export class SharedTraceLog implements CallLog {
   }
 
   private put(kind: number, bytes: Uint8Array, a: number, b: number): void {
-    const need = frameHeaderBytes + bytes.length;
+    const need = frameHeaderBytes + paddedBytes(bytes.length);
     this.waitForRoom(need);
     const mask = traceRingBytes - 1;
     const { data } = this.v;
@@ -511,6 +567,11 @@ export class TraceRingReader {
   private pieceBytes = 0;
   /** Events in the calls records taken so far. */
   private events = 0;
+  /** The region of the batch whose calls come next, and its first slot. */
+  private region: number;
+  private regionBase: number;
+  /** Where a calls record is encoded (the chunk copies it). */
+  private readonly callsRecord = new Uint8Array(maxCallsRecordBytes(callsPerBatch, new Uint32Array(callsPerBatch)));
 
   /**
    * Where a take copies the ring's bytes, one buffer for every take: what the frames hold is
@@ -527,7 +588,9 @@ export class TraceRingReader {
   constructor(shared: SharedArrayBuffer, emit: (chunk: RawChunk) => void, private readonly drafts: CheckpointDraftReader) {
     this.v = views(shared);
     this.chunks = new RecordBuffer(emit, { reuseChunks: true });
-    this.scratch = new Uint8Array(this.v.data.length);
+    this.scratch = new Uint8Array(ringCopyBytes(this.v.data.length));
+    this.region = (Atomics.load(this.v.control, Ctl.released) >>> 0) % columnRegions;
+    this.regionBase = this.region * callsPerBatch;
   }
 
   /** Gathers everything published into chunks; full chunks are emitted, the last stays until more comes or `flush`. Whether anything came. */
@@ -548,7 +611,7 @@ export class TraceRingReader {
       const start = at + frameHeaderBytes;
       if (start + length > bytes.length) assert(false, `a frame of ${length} bytes cut at ${at} of ${bytes.length}`);
       this.frame(kind, bytes.subarray(start, start + length), view.getUint32(at + 4, true), view.getUint32(at + 8, true));
-      at = start + length;
+      at = start + paddedBytes(length);
     }
   }
 
@@ -564,9 +627,33 @@ export class TraceRingReader {
     this.pieceBytes = 0;
     if (kind === FrameKind.checkpoint) this.chunks.checkpoint(a, b, this.drafts.finish(a, b, record));
     else if (kind === FrameKind.calls) {
-      this.chunks.append(record, a);
-      this.events += a;
+      const from = b & (endsRegion - 1);
+      if (a > 0) this.appendCalls(from, from + a);
+      if (b >= endsRegion) this.release();
     } else this.chunks.append(record);
+  }
+
+  /** The calls in slots [from, to) of the current region, as a calls record (the worker no longer writes them). */
+  private appendCalls(from: number, to: number): void {
+    assert(to <= callsPerBatch, `calls up to slot ${to} of a region of ${callsPerBatch}`);
+    const { ids, results, fingerprints, threads, control } = this.v;
+    const at = this.regionBase + from;
+    const end = this.regionBase + to;
+    // Without guest threads the column holds only zeros: a calls record without it (the same bytes).
+    const threadColumn = Atomics.load(control, Ctl.threaded) === 1 ? threads.subarray(at, end) : undefined;
+    const record = this.events <= 0xffffffff
+      ? this.callsRecord.subarray(0, encodeCallsInto(this.callsRecord, this.events, ids.subarray(at, end), results.subarray(at, end), fingerprints.subarray(at, end), threadColumn))
+      : encodeCalls(this.events, ids.slice(at, end), results.slice(at, end), fingerprints.slice(at, end), threadColumn?.slice());
+    this.chunks.append(record, to - from);
+    this.events += to - from;
+  }
+
+  /** The current region's batch is encoded: the worker may reuse it. */
+  private release(): void {
+    this.region = (this.region + 1) % columnRegions;
+    this.regionBase = this.region * callsPerBatch;
+    Atomics.add(this.v.control, Ctl.released, 1);
+    Atomics.notify(this.v.control, Ctl.released);
   }
 
   /**
@@ -577,15 +664,10 @@ export class TraceRingReader {
   recoverCalls(): number {
     const completed = Atomics.load(this.v.control, Ctl.completed) >>> 0;
     const n = (completed - this.events) >>> 0;
-    // The batch's slots before `skip` went out already (persistCompleted): ours start there.
+    // The batch's slots before `skip` went out already (a checkpoint, persistCompleted): ours start there.
     const skip = Atomics.load(this.v.control, Ctl.persisted);
     assert(skip + n <= callsPerBatch, `${n} events completed past the last batch`);
-    if (n > 0) {
-      const { ids, results, fingerprints, threads } = this.v;
-      const end = skip + n;
-      this.chunks.append(encodeCalls(this.events, ids.slice(skip, end), results.slice(skip, end), fingerprints.slice(skip, end), threads.slice(skip, end)), n);
-      this.events += n;
-    }
+    if (n > 0) this.appendCalls(skip, skip + n);
     return n;
   }
 
