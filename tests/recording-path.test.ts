@@ -1,10 +1,11 @@
 // The recording's per-call path and its checkpoint hashing, through the worker's log and the
 // digest helpers: what they compute must equal the plain definitions they stand in for.
 import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { chainHash, OutputHasher, PageChanges, PageDigests, PageHasher } from '../dist/runtime/trace/digest.js';
 import { CheckpointFinisher, OutputDigests } from '../dist/runtime/trace/checkpoint-parts.js';
-import { SharedTraceLog, TraceRingReader, traceRingBuffer } from '../dist/runtime/worker/trace-channel.js';
+import { columnRegions, SharedTraceLog, TraceRingReader, traceRingBuffer } from '../dist/runtime/worker/trace-channel.js';
 import { OutputRingReader, OutputRingWriter, outputRingBuffer, type OutputChunk } from '../dist/runtime/worker/output-ring.js';
 import { RecordingSession } from '../dist/runtime/trace/recording.js';
 import { callsPerBatch, decodeRecord, encodeCheckpoint, encodeClock, unpackAll, type RawChunk } from '../dist/formats/index.js';
@@ -295,4 +296,57 @@ describe("the recording's event log", () => {
     const calls = records().filter((r) => r.kind === 'calls');
     expect(calls.reduce((sum, r) => sum + (r.kind === 'calls' ? r.ids.length : 0), 0)).toBe(12);
   });
+  it('holds at most columnRegions batches for the reader: a worker past them waits until the reader takes, and every call arrives in order', async () => {
+    const shared = traceRingBuffer();
+    const progress = new Int32Array(new SharedArrayBuffer(4));
+    const batches = columnRegions * 2 + 3;
+    // The writer in a thread of its own, as in a recording: a call's id, fingerprint and errno follow from its number.
+    const worker = new Worker(`
+      const { workerData } = require('node:worker_threads');
+      import(workerData.module).then(({ SharedTraceLog }) => {
+        const log = new SharedTraceLog(workerData.shared, { postMessage() {} }, 1e12, { rollingHash: false });
+        log.schedule(1 << 30, { checkpoint() {}, full(err) { throw err; } });
+        for (let i = 0; i < workerData.calls; i++) {
+          const slot = log.enter(i % 40, Math.imul(i, 0x9e3779b1) >>> 0);
+          Atomics.store(workerData.progress, 0, i + 1); // calls entered: the exit that fills a batch may wait
+          log.exit(slot, i % 9);
+        }
+        log.finish({ complete: true });
+        Atomics.store(workerData.progress, 0, -1);
+      });
+    `, { eval: true, workerData: { shared, progress, calls: batches * callsPerBatch, module: new URL('../dist/runtime/worker/trace-channel.js', import.meta.url).href } });
+    try {
+      const settled = async () => {
+        for (let last = -2; ;) {
+          await new Promise((r) => setTimeout(r, 300));
+          const now = Atomics.load(progress, 0);
+          if (now === last) return now;
+          last = now;
+        }
+      };
+      // Nobody takes: the worker stops once every region holds a batch the reader has not had.
+      expect(await settled()).toBe(columnRegions * callsPerBatch);
+      const chunks: RawChunk[] = [];
+      const reader = new TraceRingReader(shared, (c) => chunks.push({ ...c, payload: c.payload.slice() }), noDrafts);
+      while (Atomics.load(progress, 0) !== -1) {
+        reader.take();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      reader.take();
+      reader.flush();
+      const calls = chunks.flatMap((c) => unpackAll(c.payload).map(decodeRecord)).filter((r) => r.kind === 'calls');
+      expect(calls.length).toBe(batches);
+      let i = 0;
+      for (const r of calls) {
+        if (r.kind !== 'calls') continue;
+        expect(r.first).toBe(i);
+        for (let k = 0; k < r.ids.length; k++, i++) {
+          if (r.ids[k] !== i % 40 || r.fingerprints[k] !== Math.imul(i, 0x9e3779b1) >>> 0 || r.results[k] !== i % 9) expect.fail(`call ${i} is not what was written`);
+        }
+      }
+      expect(i).toBe(batches * callsPerBatch);
+    } finally {
+      await worker.terminate();
+    }
+  }, 30_000);
 });
