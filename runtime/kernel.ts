@@ -18,7 +18,7 @@ import { socketSyscalls } from './wasi/sock.js';
 import { NetStack } from './net/stack.js';
 import { netSyscalls } from './net/syscalls.js';
 import { isSnapshotExport } from './snapshot/abi.js';
-import { digestGlobals, digestMemory, PageHasher, sha256 } from './trace/digest.js';
+import { digestMemory, globalsText, LastDigest, PageHasher, sha256 } from './trace/digest.js';
 import type { ShimHost } from './worker/recording-shim.js';
 import type { ReplayShimHost } from './trace/replay-shim.js';
 
@@ -49,6 +49,8 @@ export class Kernel implements KernelContext {
   private readonly syscalls: SyscallTable;
   /** Checkpoints hash only the pages that changed since the last (record and replay alike). */
   private readonly pageHasher = new PageHasher();
+  /** smallDigests' last hashes, kept with what they hashed. */
+  private readonly lastDigests = { globals: new LastDigest(), fds: new LastDigest(), fs: new LastDigest() };
 
   private readonly stdout: OutputHandle;
   private readonly stderr: OutputHandle;
@@ -138,8 +140,14 @@ export class Kernel implements KernelContext {
   smallDigests(): { globals: Uint8Array; fds: Uint8Array; fs: Uint8Array } {
     const fdText = this.fds.entries().map(([fd, h]) => `${fd} ${h.filetype} ${h.fdflags} ${h.rightsBase} ${h.rightsInheriting} ${h.digestKey()}`).join('\n');
     // SHA-256 over the mounts' digests one after another (none: of nothing).
-    const fsHash = sha256(Buffer.concat(this.mounts.map(({ root }) => this.fs.digest(root.inode))));
-    return { globals: digestGlobals(this.globals), fds: sha256(fdText), fs: fsHash };
+    const mounts = Buffer.concat(this.mounts.map(({ root }) => this.fs.digest(root.inode)));
+    const globalText = globalsText(this.globals);
+    const { globals, fds, fs } = this.lastDigests;
+    return {
+      globals: globals.of(globalText, () => sha256(globalText)),
+      fds: fds.of(fdText, () => sha256(fdText)),
+      fs: fs.of(mounts.toString('latin1'), () => sha256(mounts)),
+    };
   }
 
   /** Bytes the guest has written to stdout (1) or stderr (2). */
