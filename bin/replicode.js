@@ -7,6 +7,6 @@ import { startEarlyGuestWorker } from '../dist/runtime/worker/early.js';
 
 const command = process.argv[2];
 if (command === 'run' || command === 'record' || command === 'replay') {
-  startEarlyGuestWorker(new URL('../dist/runtime/worker/guest-worker.bundle.js', import.meta.url));
+  startEarlyGuestWorker(new URL('../dist/runtime/effects/guest-loader.js', import.meta.url), command);
 }
 await import(command === 'run' ? '../dist/bundle/run-main.js' : '../dist/bundle/main.js');

@@ -16,11 +16,14 @@ interface EarlyWorker { worker: Worker; stackMb: number; exited: boolean }
  */
 export const defaultGuestStackMb = 24;
 
-/** Starts the worker at `url` (the guest worker's bundle) and keeps it for takeEarlyGuestWorker. */
-export function startEarlyGuestWorker(url: URL): void {
+/**
+ * Starts the worker at `url` (the guest worker's loader) and keeps it for takeEarlyGuestWorker;
+ * `kind` (run, record, replay) picks the loader's code cache.
+ */
+export function startEarlyGuestWorker(url: URL, kind: string): void {
   const slot = globalThis as { [key]?: EarlyWorker };
   if (slot[key]) return;
-  const worker = new Worker(url, { resourceLimits: { stackSizeMb: defaultGuestStackMb } });
+  const worker = new Worker(url, { argv: [kind], resourceLimits: { stackSizeMb: defaultGuestStackMb } });
   const early: EarlyWorker = { worker, stackMb: defaultGuestStackMb, exited: false };
   worker.unref();
   worker.on('error', () => {}); // a worker that failed to boot is not taken; startGuest starts its own
