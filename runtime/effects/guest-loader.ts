@@ -23,7 +23,8 @@ const writeCacheVariable = 'REPLICODE_WRITE_WORKER_CACHE';
 /** Called by the bundle (guest-worker.ts) once its guest has ended, before it reports. */
 const guestEndedHook = Symbol.for('replicode.guestWorkerEnded');
 
-// One line, so that the bundle's line numbers in stacks stay its own.
+// One line, so that the bundle's line numbers in stacks stay its own. The bundle begins with
+// esbuild's "use strict", which so opens the function: strict, as the modules it was built from.
 const wrapped = `(function (exports, require, module, __filename, __dirname, __bundleUrl) {${readFileSync(bundlePath, 'utf8')}\n})`;
 const stamp = createHash('sha256').update(wrapped).digest();
 
