@@ -20,6 +20,7 @@ import { netSyscalls } from './net/syscalls.js';
 import { isSnapshotExport } from './snapshot/abi.js';
 import { digestMemory, globalsText, LastDigest, PageHasher, sha256 } from './trace/digest.js';
 import type { ShimHost } from './worker/recording-shim.js';
+import { unreadParameters } from './wasm-shim.js';
 import type { ReplayShimHost } from './trace/replay-shim.js';
 
 export { wasiModuleName };
@@ -101,6 +102,19 @@ export class Kernel implements KernelContext {
       table[name] = tracer?.columns ? columnBoundary(name, fn, tracer.columns, tracer) : tracer ? tracedBoundary(name, fn, tracer) : errnoBoundary(name, fn);
     }
     return { [wasiModuleName]: table };
+  }
+
+  /**
+   * The plain imports a per-call shim calls (runtime/wasm-shim.ts): `imports()`'s, but a call with
+   * parameters the kernel never reads (unreadParameters) takes the call without them.
+   */
+  shimImports(): Record<string, (...args: never[]) => number> {
+    const table = this.imports()[wasiModuleName] as Record<string, (...args: never[]) => number>;
+    for (const [name, unread] of Object.entries(unreadParameters)) {
+      const fn = this.syscalls[name];
+      if (fn) table[name] = withoutUnread(name, fn, unread);
+    }
+    return table;
   }
 
   attachMemory(memory: WebAssembly.Memory): void {
@@ -195,6 +209,20 @@ function errnoBoundary(name: string, fn: (...args: never[]) => number | void) {
     case 5: return (a: V, b: V, c: V, d: V, e: V): number => { try { return call(a, b, c, d, e) ?? 0; } catch (x) { return errnoOf(x); } };
     default: return (...args: V[]): number => { try { return call(...args) ?? 0; } catch (e) { return errnoOf(e); } };
   }
+}
+
+/**
+ * errnoBoundary for a shim that leaves out parameters the kernel never reads (unreadParameters):
+ * they reach the syscall as 0 (0n for an i64). One literal per shape, as errnoBoundary's; the one
+ * there is: the second of three (clock_time_get's precision).
+ */
+function withoutUnread(name: string, fn: (...args: never[]) => number | void, unread: readonly number[]): (...args: never[]) => number {
+  type V = number | bigint;
+  const call = fn as (...a: V[]) => number | void;
+  const params = syscallTable[syscallId(name)]![1];
+  if (params.length !== 3 || unread.length !== 1 || unread[0] !== 1) throw new Error(`RepliCode bug: no shim boundary without parameters ${unread.join(', ')} of ${name}`);
+  const zero = params[1] === 'I' ? 0n : 0;
+  return (a: V, c: V): number => { try { return call(a, zero, c) ?? 0; } catch (e) { return errnoOf(e); } };
 }
 
 /**

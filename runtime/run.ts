@@ -194,7 +194,7 @@ function shimOf(columns: CallColumns, kernel: Kernel): ShimOffer | undefined {
 function instantiateShimmed(module: WebAssembly.Module, imports: WebAssembly.Imports, kernel: Kernel, shim: ShimOffer): WebAssembly.Instance | undefined {
   const calls = shimCalls(wasiImportNames(module));
   if (!calls) return undefined;
-  const plain = kernel.imports()[wasiModuleName] as KernelTable;
+  const plain = kernel.shimImports();
   // Engaged before instantiation: a module's start function may already make calls.
   shim.engage();
   try {

@@ -12,8 +12,20 @@ import { leb, section } from './wasm-binary.js';
 /** The name section's module name of every shim: V8 shows it in the frame's URL (`wasm://wasm/replicode-wasi-shim-1a2b3c4d`). */
 export const shimModuleName = 'replicode-wasi-shim';
 
-/** One function of a shim: the syscall `name`, imported from the kernel under the same name. */
-export interface ShimCall { name: string; id: number; params: string; returns: boolean }
+/**
+ * One function of a shim: the syscall `name`, imported from the kernel under the same name.
+ * `passed`: the indices of the parameters it passes on to the kernel's plain import (all but those
+ * in unreadParameters).
+ */
+export interface ShimCall { name: string; id: number; params: string; returns: boolean; passed: readonly number[] }
+
+/**
+ * Parameters the kernel never reads (wasi/process.ts: clock_time_get's precision, a hint the
+ * virtual clock has no use for). A shim folds them into the fingerprint, then calls the kernel's
+ * plain import without them (Kernel.shimImports takes the call so): an i64 crossing into
+ * JavaScript is a BigInt made per call, ~5 ns and garbage for half the events of a chatty guest.
+ */
+export const unreadParameters: Readonly<Record<string, readonly number[]>> = { clock_time_get: [1] };
 
 const fnvPrime = 0x01000193;
 export const Op = {
@@ -83,8 +95,14 @@ export function foldFingerprint(call: ShimCall): number[] {
 /** Code that pushes the call's arguments, in order (to call an import of the same signature). */
 export const passArguments = (call: ShimCall) => [...call.params].flatMap((_, i) => [Op.localGet, i]);
 
+/** Code that pushes the arguments the kernel's plain import takes (`passed`), in order. */
+export const passKernelArguments = (call: ShimCall) => call.passed.flatMap((i) => [Op.localGet, i]);
+
 /** A function type of the call's signature. */
 export const signatureType = (c: ShimCall) => [Type.func, ...vec([...c.params].map((p) => [p === 'I' ? Type.i64 : Type.i32])), ...vec(c.returns ? [[Type.i32]] : [])];
+
+/** The function type of the kernel's plain import for the call: its `passed` parameters. */
+export const kernelSignatureType = (c: ShimCall) => [Type.func, ...vec(c.passed.map((i) => [c.params[i] === 'I' ? Type.i64 : Type.i32])), ...vec(c.returns ? [[Type.i32]] : [])];
 
 /** A function import of type index `type`. */
 export const functionImport = (module: string, field: string, type: number) => [...name(module), ...name(field), 0x00, ...leb(type)];
@@ -129,7 +147,9 @@ export function shimCalls(names: readonly string[]): ShimCall[] | undefined {
     if (signatures?.length !== 1) return undefined;
     const id = syscallId(n);
     const params = syscallTable[id]![1];
-    calls.push({ name: n, id, params, returns: signatures[0] === wasmSignature(params, true) });
+    const unread = unreadParameters[n] ?? [];
+    const passed = [...params].map((_, i) => i).filter((i) => !unread.includes(i));
+    calls.push({ name: n, id, params, returns: signatures[0] === wasmSignature(params, true), passed });
   }
   return calls;
 }

@@ -107,8 +107,11 @@ describe('the recording shim', () => {
       const got = (shim[name] as (...a: V[]) => number | undefined)(...args);
       const errno = name === 'proc_exit' ? 0 : (n - 1) % 77;
       if (name !== 'proc_exit') expect(got).toBe(errno);
-      // The kernel sees what the guest passed: an i64 as the same (signed) BigInt.
-      expect(received.at(-1)).toEqual(args);
+      // The kernel sees what the guest passed (an i64 as the same signed BigInt), but for the
+      // parameters it never reads (clock_time_get's precision: no BigInt made for it).
+      const passed = calls.find((c) => c.name === name)!.passed;
+      expect(received.at(-1)).toEqual(passed.map((i) => args[i]));
+      if (name === 'clock_time_get') expect(passed).toEqual([0, 2]);
       expected.push({ id, fingerprint: fingerprint(id, params, args), errno });
     }
     expect(writer.eventCount).toBe(total);

@@ -14,7 +14,8 @@
 //   `exitDue(errno)`, the tracer's exit.
 import { leb } from '../wasm-binary.js';
 import {
-  foldFingerprint, functionImport, i32, memarg, memoryImport, Op, passArguments, shareableShim, shimCalls, shimLocals, shimModule, signatureType, Type,
+  foldFingerprint, functionImport, i32, kernelSignatureType, memarg, memoryImport, Op, passArguments, passKernelArguments, shareableShim, shimCalls, shimLocals,
+  shimModule, signatureType, Type,
   wasiImportNames, type CompiledShim, type ShimCall,
 } from '../wasm-shim.js';
 import type { CallsRecord } from '../../formats/index.js';
@@ -121,7 +122,7 @@ function body(call: ShimCall, plain: number, traced: number, imports: { exitDue:
     Op.localGet, at, ...i32(2), Op.i32Shl, Op.i32Load, ...memarg(2, L.fingerprints), Op.localGet, h, Op.i32Ne, Op.brIf, 0,
     ...i32(0), Op.localGet, at, ...i32(1), Op.i32Add, Op.i32Store, ...memarg(2, L.pos),
     ...i32(0), Op.localGet, at, Op.i32Load8U, ...memarg(0, L.results), Op.i32Store, ...memarg(2, L.current),
-    ...passArguments(call), Op.call, ...leb(plain), ...(call.returns ? [Op.localSet, r] : []),
+    ...passKernelArguments(call), Op.call, ...leb(plain), ...(call.returns ? [Op.localSet, r] : []),
     // The exit: exitDue when the errno is not the recorded one or slot + 1 reaches due.
     Op.localGet, r, Op.localGet, at, Op.i32Load8U, ...memarg(0, L.results), Op.i32Ne,
     Op.localGet, at, ...i32(1), Op.i32Add, ...i32(0), Op.i32Load, ...memarg(2, L.due), Op.i32GeS,
@@ -137,14 +138,15 @@ function body(call: ShimCall, plain: number, traced: number, imports: { exitDue:
   return [...declared, ...code];
 }
 
-/** The shim's module: imports k.<name> (plain), t.<name> (traced), k.exitDue, k.resync, k.memory; exports <name>. */
+/** The shim's module: imports k.<name> (plain: the kernel's shimImports), t.<name> (traced), k.exitDue, k.resync, k.memory; exports <name>. */
 export function replayShimBytes(calls: readonly ShimCall[]): Uint8Array {
   const n = calls.length;
   const imports = { exitDue: 2 * n, resync: 2 * n + 1 };
   return shimModule(calls, {
-    types: [[Type.func, 0, 0], [Type.func, 1, Type.i32, 0], ...calls.map(signatureType)], // () -> (), (i32) -> ()
+    // () -> (), (i32) -> (), each call's own signature, then its plain import's (kernelSignatureType).
+    types: [[Type.func, 0, 0], [Type.func, 1, Type.i32, 0], ...calls.map(signatureType), ...calls.map(kernelSignatureType)],
     imports: [
-      ...calls.map((c, i) => functionImport('k', c.name, 2 + i)),
+      ...calls.map((c, i) => functionImport('k', c.name, 2 + n + i)),
       ...calls.map((c, i) => functionImport('t', c.name, 2 + i)),
       functionImport('k', 'exitDue', 1),
       functionImport('k', 'resync', 0),

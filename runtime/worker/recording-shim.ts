@@ -11,7 +11,7 @@
 // with the replay's shim (the fingerprint, the module's frame) is in ../wasm-shim.ts.
 import { leb } from '../wasm-binary.js';
 import {
-  foldFingerprint, functionImport, i32, memarg, memoryImport, Op, passArguments, shimCalls, shimLocals, shimModule, signatureType,
+  foldFingerprint, functionImport, i32, kernelSignatureType, memarg, memoryImport, Op, passKernelArguments, shimCalls, shimLocals, shimModule, signatureType,
   shareableShim, Type, wasiImportNames, type CompiledShim, type ShimCall,
 } from '../wasm-shim.js';
 import { shimLayout } from './trace-channel.js';
@@ -42,7 +42,7 @@ function body(call: ShimCall, kernel: number, imports: { afterDue: number; overf
     Op.localGet, at, ...i32(0), Op.i32Store8, ...memarg(0, results),
     ...i32(0), Op.localGet, at, ...i32(1), Op.i32Add, Op.i32Store, ...memarg(2, ctl.pending * 4),
   );
-  code.push(...passArguments(call), Op.call, ...leb(kernel));
+  code.push(...passKernelArguments(call), Op.call, ...leb(kernel));
   code.push(...(call.returns ? [Op.localSet, r] : []));
   code.push(
     // exit: the errno, the completed count (the batch's first event + slots done), afterDue when due.
@@ -56,14 +56,15 @@ function body(call: ShimCall, kernel: number, imports: { afterDue: number; overf
   return [...declared, ...code];
 }
 
-/** The shim's module for these calls: imports k.<name> (the kernel's), k.afterDue, k.overflow, k.memory; exports <name>. */
+/** The shim's module for these calls: imports k.<name> (the kernel's, shimImports), k.afterDue, k.overflow, k.memory; exports <name>. */
 export function shimModuleBytes(calls: readonly ShimCall[], memoryPages: number): Uint8Array {
   const afterDue = calls.length;
   const overflow = calls.length + 1;
   return shimModule(calls, {
-    types: [[Type.func, 0, 0], ...calls.map(signatureType)], // type 0: () -> ()
+    // Type 0: () -> (); then each call's own signature, then its kernel import's (kernelSignatureType).
+    types: [[Type.func, 0, 0], ...calls.map(signatureType), ...calls.map(kernelSignatureType)],
     imports: [
-      ...calls.map((c, i) => functionImport('k', c.name, i + 1)),
+      ...calls.map((c, i) => functionImport('k', c.name, 1 + calls.length + i)),
       functionImport('k', 'afterDue', 0),
       functionImport('k', 'overflow', 0),
       memoryImport('k', 'memory', memoryPages, true),
