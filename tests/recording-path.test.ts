@@ -1,6 +1,8 @@
 // The recording's per-call path and its checkpoint hashing, through the worker's log and the
 // digest helpers: what they compute must equal the plain definitions they stand in for.
 import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { chainHash, OutputHasher, PageChanges, PageDigests, PageHasher } from '../dist/runtime/trace/digest.js';
@@ -8,6 +10,8 @@ import { CheckpointFinisher, OutputDigests } from '../dist/runtime/trace/checkpo
 import { columnRegions, SharedTraceLog, TraceRingReader, traceRingBuffer } from '../dist/runtime/worker/trace-channel.js';
 import { OutputRingReader, OutputRingWriter, outputRingBuffer, type OutputChunk } from '../dist/runtime/worker/output-ring.js';
 import { RecordingSession } from '../dist/runtime/trace/recording.js';
+import { FileTraceSink } from '../dist/runtime/effects/trace-file.js';
+import { tempDir } from './helpers.js';
 import { callsPerBatch, decodeRecord, encodeCheckpoint, encodeClock, unpackAll, type RawChunk } from '../dist/formats/index.js';
 
 const sha = (data: Uint8Array): Buffer => createHash('sha256').update(data).digest();
@@ -349,4 +353,23 @@ describe("the recording's event log", () => {
       await worker.terminate();
     }
   }, 30_000);
+});
+
+describe('the trace file', () => {
+  it('holds what is written until flushed, or until it holds gatherBytes, then writes it all, in order', () => {
+    const path = join(tempDir(), 'held.rct');
+    const sink = new FileTraceSink(path, 100);
+    const size = () => statSync(path).size;
+    sink.write(new Uint8Array(40).fill(1));
+    sink.write(new Uint8Array(40).fill(2));
+    expect(size()).toBe(0); // 80 bytes held
+    sink.write(new Uint8Array(40).fill(3));
+    expect(size()).toBe(120); // past 100: all of it
+    sink.write(new Uint8Array(10).fill(4));
+    sink.flush();
+    expect(size()).toBe(130);
+    sink.write(new Uint8Array(5).fill(5));
+    sink.close(); // closing writes what is held
+    expect([...readFileSync(path)]).toEqual([1, 2, 3, 4, 5].flatMap((b, i) => new Array([40, 40, 40, 10, 5][i]).fill(b)));
+  });
 });
