@@ -115,14 +115,16 @@ export function traceRingMemory(): WebAssembly.Memory {
   return new WebAssembly.Memory({ initial: ringMemoryPages, maximum: ringMemoryPages, shared: true });
 }
 
-/** Where the recording shim finds the columns and its counters in the ring's memory (byte offsets; control slots). */
+/**
+ * Where the recording shim finds the columns and its counters in the ring's memory (byte offsets;
+ * control slots). Its slot numbers count across the regions: the current region's first slot
+ * plus the batch's calls.
+ */
 export const shimLayout = {
   ctl: { completed: Ctl.completed, pending: Ctl.shimPending, due: Ctl.shimDue, base: Ctl.shimBase, end: Ctl.shimEnd },
   fingerprints: controlBytes,
   ids: controlBytes + columnSlots * 4,
   results: controlBytes + columnSlots * 5,
-  /** Slots in the columns: the shim's slot numbers count across regions (the current region's first, plus the batch's calls). */
-  columnSlots,
 } as const;
 
 interface RingViews { control: Int32Array; fingerprints: Uint32Array; threads: Uint32Array; ids: Uint8Array; results: Uint8Array; data: Uint8Array }
