@@ -33,7 +33,7 @@ export const Op = {
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
   i32Load: 0x28, i32Load8U: 0x2d, i32Store: 0x36, i32Store8: 0x3a,
   i32Const: 0x41, i64Const: 0x42, f64Const: 0x44,
-  i32Ne: 0x47, i32GeS: 0x4e, i32GeU: 0x4f, f64Ge: 0x66,
+  i32Ne: 0x47, i32GeS: 0x4e, i32GeU: 0x4f, i64LtU: 0x54, f64Ge: 0x66,
   i32Add: 0x6a, i32Mul: 0x6c, i32Or: 0x72, i32Shl: 0x74, i32Xor: 0x73, i64And: 0x83, i64ShrS: 0x87, i64Add: 0x7c,
   i32WrapI64: 0xa7, i64TruncF64S: 0xb0, f64ConvertI64S: 0xb9,
 } as const;
@@ -54,7 +54,8 @@ const twoTo63 = [...new Uint8Array(new Float64Array([2 ** 63]).buffer)];
  * low 32 bits of a whole number: n itself, and n / 2^32 rounded toward zero, taken mod 2^64
  * (n = 2^63, which an i64 cannot hold, wraps to -2^63: the same low bits). The division is a
  * shift, a negative n biased by 2^32 - 1 first so that it rounds toward zero: an i64.div_s by
- * the constant cost ~10 ns per call (V8 emits the division).
+ * the constant cost ~10 ns per call (V8 emits the division). An i64 in [-2^53, 2^53) is its own
+ * f64 (the usual case: a precision, an offset), so n is v there without the round trip.
  */
 function foldI64(v: number, h: number, n: number, whole: number): number[] {
   const nAsI64 = [
@@ -62,8 +63,11 @@ function foldI64(v: number, h: number, n: number, whole: number): number[] {
     Op.if, Type.i64, Op.i64Const, ...sleb(-(2 ** 63)), Op.else, Op.localGet, n, Op.i64TruncF64S, Op.end,
   ];
   return [
-    Op.localGet, v, Op.f64ConvertI64S, Op.localSet, n,
-    ...nAsI64, Op.localSet, whole,
+    // v + 2^53 below 2^54, unsigned: -2^53 <= v < 2^53.
+    Op.localGet, v, Op.i64Const, ...sleb(2 ** 53), Op.i64Add, Op.i64Const, ...sleb(2 ** 54), Op.i64LtU,
+    Op.if, Type.i64, Op.localGet, v,
+    Op.else, Op.localGet, v, Op.f64ConvertI64S, Op.localSet, n, ...nAsI64, Op.end,
+    Op.localSet, whole,
     Op.localGet, h, Op.localGet, whole, Op.i32WrapI64, Op.i32Xor, ...i32(fnvPrime), Op.i32Mul, Op.localSet, h,
     Op.localGet, h,
     Op.localGet, whole, Op.localGet, whole, Op.i64Const, 63, Op.i64ShrS, Op.i64Const, ...sleb(2 ** 32 - 1), Op.i64And, Op.i64Add,
