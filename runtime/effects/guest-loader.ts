@@ -1,7 +1,8 @@
 // The guest worker's entry: compiles the worker's bundle (runtime/worker/guest-worker.bundle.cjs,
-// one CommonJS script built by scripts/build.mjs) with a V8 code cache the build wrote beside it, and runs it.
-// As an ES module the bundle was compiled afresh in every worker (~10 ms of its ~45 ms start);
-// from a cache the script, and every function the build's warm-up ran, come compiled. There is a
+// one CommonJS script built by scripts/build.mjs) with a V8 code cache the build wrote beside
+// it, and runs it. As an ES module the bundle was compiled afresh in every worker (~10 ms of its
+// ~45 ms start); from a cache the script, and every function the build's warm-up ran, come
+// compiled. There is a
 // cache per kind of worker (its first argument: run, record or replay), each written by a worker
 // of that kind running syscall_heavy, since each runs code the others do not. A cache is used
 // only with the very bundle it was made from (its SHA-256 leads the file): V8 itself checks
@@ -39,7 +40,7 @@ function cachedData(): Buffer | undefined {
 
 const cache = cachedData();
 const script = new Script(wrapped, { filename: bundlePath, ...(cache ? { cachedData: cache } : {}) });
-// For tests (tests/startup.test.ts): whether this worker compiled from its cache.
+// For tests (tests/worker-cache.test.ts): whether this worker compiled from its cache.
 if (process.env.REPLICODE_REPORT_WORKER_CACHE === '1') {
   process.stderr.write(`replicode: worker code cache (${kind}): ${!cache ? 'none' : script.cachedDataRejected ? 'refused' : 'used'}\n`);
 }
