@@ -2,12 +2,11 @@
 // one CommonJS script built by scripts/build.mjs) with a V8 code cache the build wrote beside
 // it, and runs it. As an ES module the bundle was compiled afresh in every worker (~10 ms of its
 // ~45 ms start); from a cache the script, and every function the build's warm-up ran, come
-// compiled. There is a
-// cache per kind of worker (its first argument: run, record or replay), each written by a worker
-// of that kind running syscall_heavy, since each runs code the others do not. A cache is used
-// only with the very bundle it was made from (its SHA-256 leads the file): V8 itself checks
-// little more than the source's length. Without one, or with one V8 refuses (another Node), the
-// bundle is compiled as usual. Imports nothing of RepliCode's.
+// compiled. There is a cache per kind of worker (its first argument: run, record or replay),
+// each written by a worker of that kind running syscall_heavy, since each runs code the others
+// do not. A cache is used only with the very bundle it was made from (its SHA-256 leads the
+// file): V8 itself checks little more than the source's length. Without one, or with one V8
+// refuses (another Node), the bundle is compiled as usual. Imports nothing of RepliCode's.
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
