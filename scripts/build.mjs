@@ -66,7 +66,8 @@ function newestSource() {
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
+      // bench/results/ is what `npm run bench` writes, not what the build reads.
+      if (entry.isDirectory()) { if (full !== join(root, 'bench', 'results')) walk(full); }
       else if (/\.(ts|tsx|json)$/.test(entry.name)) newest = Math.max(newest, statSync(full).mtimeMs);
     }
   };

@@ -44,6 +44,15 @@ describe('the build runs once per set-up command', () => {
     utimesSync(join(p.root, 'dist', '.build-stamp'), built, built);
     expect(p.build().ran).toEqual(['tsc', 'esbuild', 'esbuild', 'esbuild', 'esbuild']);
     expect(p.build().ran).toEqual([]);
+    // What `npm run bench` writes is not a source: a result newer than the build builds nothing.
+    const later = new Date(Date.now() + 60_000);
+    mkdirSync(join(p.root, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(p.root, 'bench', 'results', 'trace.json'), '{}\n');
+    utimesSync(join(p.root, 'bench', 'results', 'trace.json'), later, later);
+    expect(p.build().ran).toEqual([]);
+    writeFileSync(join(p.root, 'bench', 'trace.ts'), 'export {};\n');
+    utimesSync(join(p.root, 'bench', 'trace.ts'), later, later);
+    expect(p.build().ran).toEqual(['tsc', 'esbuild', 'esbuild', 'esbuild', 'esbuild']);
   });
 
   it('package.json: prepare and build force a build; demo, test and bench build only if needed', () => {
