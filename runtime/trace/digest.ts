@@ -30,7 +30,7 @@ export class LastDigest {
   }
 }
 
-/** Exported globals in name order; values as text (v128 and references cannot be read from JS): what digestGlobals hashes. */
+/** Exported globals in name order; values as text (v128 and references cannot be read from JS): the globals' hash is its SHA-256. */
 export function globalsText(globals: [string, WebAssembly.Global][]): string {
   const parts = globals.map(([name, g]) => {
     let value: string;
@@ -43,11 +43,6 @@ export function globalsText(globals: [string, WebAssembly.Global][]): string {
     return `${name}=${value}`;
   });
   return parts.join('\n');
-}
-
-/** The globals' hash: SHA-256 of globalsText. */
-export function digestGlobals(globals: [string, WebAssembly.Global][]): Uint8Array {
-  return sha256(globalsText(globals));
 }
 
 /** The memory hash of traces without page hashes: SHA-256 of the whole memory. */

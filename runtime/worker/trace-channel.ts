@@ -128,6 +128,9 @@ export const shimLayout = {
 } as const;
 
 interface RingViews { control: Int32Array; fingerprints: Uint32Array; threads: Uint32Array; ids: Uint8Array; results: Uint8Array; data: Uint8Array }
+/** The first slot of region number `n` (regions handed over so far, mod 2^32: the writer's and the reader's count). */
+const regionStart = (n: number): number => (n % columnRegions) * callsPerBatch;
+
 /** The columns of the region whose first slot is `base`. */
 function regionViews(v: RingViews, base: number): Pick<RingViews, 'ids' | 'fingerprints' | 'results' | 'threads'> {
   const end = base + callsPerBatch;
@@ -196,11 +199,11 @@ export class SharedTraceLog implements CallLog {
   private readonly keepsRollingHash: boolean;
   private readonly output: SharedTraceLogOptions['output'];
 
-  /** The current batch's region of the columns (views of it, which `nextRegion` moves on), and its first slot. */
-  private ids: Uint8Array;
-  private fingerprints: Uint32Array;
-  private results: Uint8Array;
-  private threads: Uint32Array;
+  /** The current batch's region of the columns (views of it, which `useRegion` sets), and its first slot. */
+  private ids!: Uint8Array;
+  private fingerprints!: Uint32Array;
+  private results!: Uint8Array;
+  private threads!: Uint32Array;
   private regionBase = 0;
   /** Regions handed to the reader so far (mod 2^32): the current one is number `handedOver`. */
   private handedOver = 0;
@@ -229,8 +232,7 @@ export class SharedTraceLog implements CallLog {
     this.v = views(shared instanceof WebAssembly.Memory ? shared.buffer as unknown as SharedArrayBuffer : shared);
     this.control = this.v.control;
     this.handedOver = Atomics.load(this.control, Ctl.released) >>> 0;
-    this.regionBase = (this.handedOver % columnRegions) * callsPerBatch;
-    ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads } = regionViews(this.v, this.regionBase));
+    this.useRegion();
     this.written = Atomics.load(this.v.control, Ctl.written) >>> 0;
     this.published = this.written;
   }
@@ -473,7 +475,12 @@ export class SharedTraceLog implements CallLog {
       if (held < columnRegions) break;
       Atomics.wait(this.control, Ctl.released, released, columnWaitMs);
     }
-    this.regionBase = (this.handedOver % columnRegions) * callsPerBatch;
+    this.useRegion();
+  }
+
+  /** Region number `handedOver` is the current batch's. */
+  private useRegion(): void {
+    this.regionBase = regionStart(this.handedOver);
     ({ ids: this.ids, fingerprints: this.fingerprints, results: this.results, threads: this.threads } = regionViews(this.v, this.regionBase));
   }
 
@@ -569,9 +576,8 @@ export class TraceRingReader {
   private pieceBytes = 0;
   /** Events in the calls records taken so far. */
   private events = 0;
-  /** The region of the batch whose calls come next, and its first slot. */
-  private region: number;
-  private regionBase: number;
+  /** Regions released so far (mod 2^32): the batch whose calls come next is in region number `released`. */
+  private released: number;
   /** Where a calls record is encoded (the chunk copies it). */
   private readonly callsRecord = new Uint8Array(maxCallsRecordBytes(callsPerBatch, new Uint32Array(callsPerBatch)));
 
@@ -591,8 +597,7 @@ export class TraceRingReader {
     this.v = views(shared);
     this.chunks = new RecordBuffer(emit, { reuseChunks: true });
     this.scratch = new Uint8Array(ringCopyBytes(this.v.data.length));
-    this.region = (Atomics.load(this.v.control, Ctl.released) >>> 0) % columnRegions;
-    this.regionBase = this.region * callsPerBatch;
+    this.released = Atomics.load(this.v.control, Ctl.released) >>> 0;
   }
 
   /** Gathers everything published into chunks; full chunks are emitted, the last stays until more comes or `flush`. Whether anything came. */
@@ -639,8 +644,9 @@ export class TraceRingReader {
   private appendCalls(from: number, to: number): void {
     assert(to <= callsPerBatch, `calls up to slot ${to} of a region of ${callsPerBatch}`);
     const { ids, results, fingerprints, threads, control } = this.v;
-    const at = this.regionBase + from;
-    const end = this.regionBase + to;
+    const base = regionStart(this.released);
+    const at = base + from;
+    const end = base + to;
     // Without guest threads the column holds only zeros: a calls record without it (the same bytes).
     const threadColumn = Atomics.load(control, Ctl.threaded) === 1 ? threads.subarray(at, end) : undefined;
     const record = this.events <= 0xffffffff
@@ -652,8 +658,7 @@ export class TraceRingReader {
 
   /** The current region's batch is encoded: the worker may reuse it. */
   private release(): void {
-    this.region = (this.region + 1) % columnRegions;
-    this.regionBase = this.region * callsPerBatch;
+    this.released = (this.released + 1) >>> 0;
     Atomics.add(this.v.control, Ctl.released, 1);
     Atomics.notify(this.v.control, Ctl.released);
   }
