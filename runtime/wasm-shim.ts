@@ -102,11 +102,14 @@ export const passArguments = (call: ShimCall) => [...call.params].flatMap((_, i)
 /** Code that pushes the arguments the kernel's plain import takes (`passed`), in order. */
 export const passKernelArguments = (call: ShimCall) => call.passed.flatMap((i) => [Op.localGet, i]);
 
+/** A function type taking parameters of these kinds (formats/ syscall table letters: I an i64, any other an i32). */
+const functionType = (kinds: readonly string[], returns: boolean) => [Type.func, ...vec(kinds.map((p) => [p === 'I' ? Type.i64 : Type.i32])), ...vec(returns ? [[Type.i32]] : [])];
+
 /** A function type of the call's signature. */
-export const signatureType = (c: ShimCall) => [Type.func, ...vec([...c.params].map((p) => [p === 'I' ? Type.i64 : Type.i32])), ...vec(c.returns ? [[Type.i32]] : [])];
+export const signatureType = (c: ShimCall) => functionType([...c.params], c.returns);
 
 /** The function type of the kernel's plain import for the call: its `passed` parameters. */
-export const kernelSignatureType = (c: ShimCall) => [Type.func, ...vec(c.passed.map((i) => [c.params[i] === 'I' ? Type.i64 : Type.i32])), ...vec(c.returns ? [[Type.i32]] : [])];
+export const kernelSignatureType = (c: ShimCall) => functionType(c.passed.map((i) => c.params[i]!), c.returns);
 
 /** A function import of type index `type`. */
 export const functionImport = (module: string, field: string, type: number) => [...name(module), ...name(field), 0x00, ...leb(type)];
