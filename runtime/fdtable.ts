@@ -9,6 +9,8 @@ export const defaultMaxOpenFds = 1024;
 export class FdTable {
   private readonly handles: (Handle | undefined)[] = [];
   private openCount = 0;
+  /** digestText's line for each fd, with what it was made of. */
+  private readonly lines: ({ handle: Handle; fdflags: number; rightsBase: bigint; rightsInheriting: bigint; key: string; text: string } | undefined)[] = [];
 
   constructor(readonly maxOpenFds: number = defaultMaxOpenFds) {}
 
@@ -52,6 +54,30 @@ export class FdTable {
     this.handles[to >>> 0] = source;
     this.handles[from >>> 0] = undefined;
     this.openCount--;
+  }
+
+  /**
+   * The fds' part of a state hash: a line per open fd (its number, type, flags, rights and
+   * digestKey), in fd order. A line is made again only when one of those changed: the rights are
+   * BigInts, and making every line afresh took 5-13 us of each checkpoint on the guest's thread
+   * (a fifth of it) for the three stdio fds.
+   */
+  digestText(): string {
+    let text: string | undefined;
+    for (let fd = 0; fd < this.handles.length; fd++) {
+      const h = this.handles[fd];
+      if (h === undefined) continue;
+      const key = h.digestKey();
+      let line = this.lines[fd];
+      if (line?.handle !== h || line.fdflags !== h.fdflags || line.rightsBase !== h.rightsBase || line.rightsInheriting !== h.rightsInheriting || line.key !== key) {
+        const textOf = `${fd} ${h.filetype} ${h.fdflags} ${h.rightsBase} ${h.rightsInheriting} ${key}`;
+        line = { handle: h, fdflags: h.fdflags, rightsBase: h.rightsBase, rightsInheriting: h.rightsInheriting, key, text: textOf };
+        this.lines[fd] = line;
+      }
+      text = text === undefined ? line.text : `${text}\n${line.text}`;
+    }
+    if (this.lines.length > this.handles.length) this.lines.length = this.handles.length;
+    return text ?? '';
   }
 
   /** Open fds in ascending order (for checkpoints and exit). */

@@ -11,6 +11,8 @@ import { columnRegions, SharedTraceLog, TraceRingReader, traceRingBuffer } from 
 import { OutputRingReader, OutputRingWriter, outputRingBuffer, type OutputChunk } from '../dist/runtime/worker/output-ring.js';
 import { RecordingSession } from '../dist/runtime/trace/recording.js';
 import { FileTraceSink } from '../dist/runtime/effects/trace-file.js';
+import { FdTable } from '../dist/runtime/fdtable.js';
+import { Handle } from '../dist/runtime/handle.js';
 import { tempDir } from './helpers.js';
 import { callsPerBatch, decodeRecord, encodeCheckpoint, encodeClock, unpackAll, type RawChunk } from '../dist/formats/index.js';
 
@@ -121,6 +123,44 @@ describe('checkpoints finished on the main thread', () => {
     bytes()[8] = 8;
     expect(step()).toEqual(['0:whole']);
     expect(step()).toEqual([]);
+  });
+
+  it("the fd table's digest text is its definition's, line by line, as fds open, change and close", () => {
+    class Probe extends Handle {
+      readonly filetype = 4;
+      readonly applicableRights = 0xffn;
+      key = '';
+      override digestKey(): string { return this.key; }
+    }
+    const table = new FdTable();
+    // The definition: a line per open fd, in fd order, joined by newlines.
+    const definition = () => table.entries().map(([fd, h]) => `${fd} ${h.filetype} ${h.fdflags} ${h.rightsBase} ${h.rightsInheriting} ${h.digestKey()}`).join('\n');
+    const check = () => expect(table.digestText()).toBe(definition());
+    check();
+    const [a, b, c] = [new Probe(0xffn, 0xffn), new Probe(1n, 0n), new Probe(2n ** 63n, 3n)];
+    table.allocate(a);
+    check();
+    table.allocate(b);
+    table.allocate(c);
+    check();
+    a.fdflags = 1;
+    check();
+    b.rightsBase = 0n;
+    c.rightsInheriting = 2n ** 64n - 1n;
+    check();
+    a.key = 'file ino=3 pos=7';
+    check();
+    table.remove(1);
+    check();
+    table.allocate(new Probe(5n, 5n)); // the same fd, another handle
+    check();
+    table.renumber(2, 0);
+    check();
+    table.remove(1);
+    check();
+    table.remove(0);
+    check();
+    expect(table.digestText()).toBe('');
   });
 
   it("the output ring's marks split its runs, and the tap sees each run, then the mark, in the order written", () => {

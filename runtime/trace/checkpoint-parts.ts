@@ -53,7 +53,7 @@ export function encodeDraft(draft: CheckpointDraft): Uint8Array[] {
   head.set(draft.globals, 12);
   head.set(draft.fds, 12 + digestBytes);
   head.set(draft.fs, 12 + 2 * digestBytes);
-  words.forEach((w, i) => view.setUint32(draftHeaderBytes + i * 4, w, true));
+  for (let i = 0; i < words.length; i++) view.setUint32(draftHeaderBytes + i * 4, words[i]!, true);
   return [head, ...parts];
 }
 

@@ -86,6 +86,8 @@ export class PageChanges {
   private copy: Buffer = Buffer.alloc(0);
   /** With a mirroring reader: 1 for each page it holds as our copy does. */
   private mirror: Uint8Array | undefined;
+  /** A view of the memory's buffer, made again only when the memory grew (a new buffer). */
+  private view: { buffer: ArrayBuffer; bytes: Buffer } | undefined;
 
   constructor(private readonly maxCopyBytes = pageCacheMaxBytes, mirrored = false) {
     if (mirrored) this.mirror = new Uint8Array(0);
@@ -93,7 +95,9 @@ export class PageChanges {
 
   /** `budget`: bytes handed over (whole pages, changed blocks); the pages past it come hashed. */
   diff(memory: WebAssembly.Memory, budget = Infinity): MemoryChanges {
-    const bytes = Buffer.from(memory.buffer);
+    const buffer = memory.buffer;
+    if (this.view?.buffer !== buffer) this.view = { buffer, bytes: Buffer.from(buffer) };
+    const { bytes } = this.view;
     const count = Math.ceil(bytes.length / memoryPageBytes);
     const keep = bytes.length <= this.maxCopyBytes;
     const known = keep ? Math.min(count, this.copy.length / memoryPageBytes) : 0;
@@ -108,10 +112,17 @@ export class PageChanges {
       const from = page * memoryPageBytes;
       const data = bytes.subarray(from, from + memoryPageBytes);
       const whole = page < known && data.length === memoryPageBytes;
-      if (whole && data.equals(copy.subarray(from, from + memoryPageBytes))) continue;
+      if (whole && bytes.compare(copy, from, from + memoryPageBytes, from, from + memoryPageBytes) === 0) continue;
       const patches = whole && mirror?.[page] ? changedBlocks(bytes, copy, from) : undefined;
-      const size = patches ? patches.reduce((n, p) => n + p.bytes.length, 0) : data.length;
-      if (keep) copy.set(data, from);
+      let size = data.length;
+      if (patches) {
+        // Our copy takes the changed blocks only (the rest of the page is the same).
+        size = 0;
+        for (const patch of patches) {
+          copy.set(patch.bytes, from + patch.offset);
+          size += patch.bytes.length;
+        }
+      } else if (keep) copy.set(data, from);
       const handOver = handed + size <= budget;
       if (mirror) mirror[page] = keep && handOver ? 1 : 0;
       if (!handOver) changed.push({ page, digest: sha256(data) });

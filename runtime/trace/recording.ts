@@ -172,7 +172,8 @@ export class RecordingSession implements GuestSession {
   private checkpoint(event: number): void {
     const kernel = this.kernel!;
     const memory = kernel.hashedMemory;
-    const draft: CheckpointDraft = { ...kernel.smallDigests(), memory: memory ? this.memory.diff(memory, draftPageBudget) : { byteLength: -1, changed: [] } };
+    const { globals, fds, fs } = kernel.smallDigests();
+    const draft: CheckpointDraft = { globals, fds, fs, memory: memory ? this.memory.diff(memory, draftPageBudget) : { byteLength: -1, changed: [] } };
     this.writer.checkpoint(this.checkpoints++, event, draft);
   }
 
