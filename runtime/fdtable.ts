@@ -66,7 +66,10 @@ export class FdTable {
     let text: string | undefined;
     for (let fd = 0; fd < this.handles.length; fd++) {
       const h = this.handles[fd];
-      if (h === undefined) continue;
+      if (h === undefined) {
+        this.lines[fd] = undefined; // no closed handle kept alive by its line
+        continue;
+      }
       const key = h.digestKey();
       let line = this.lines[fd];
       if (line?.handle !== h || line.fdflags !== h.fdflags || line.rightsBase !== h.rightsBase || line.rightsInheriting !== h.rightsInheriting || line.key !== key) {
