@@ -43,6 +43,9 @@ function assert(condition: unknown, message: string): asserts condition {
 /** The trace reached its size limit; what was written so far is kept. */
 export class TraceLimitError extends Error {}
 
+/** Why a recording stopped at its size limit (the stop's reason, as `record` prints it). */
+export const traceLimitReason = (maxTraceBytes: number): string => `trace reached its size limit of ${maxTraceBytes} bytes`;
+
 export class RecordBuffer {
   /** The chunk being filled: records are copied straight in (one buffer per chunk, no lists). */
   private chunk: Uint8Array;
@@ -167,6 +170,8 @@ export class ChunkFramer {
   private full = false;
   /** Events in the chunks written (a refused chunk's are not). */
   private events = 0;
+  /** Checkpoints in the chunks written (the footer indexes at most maxIndexedCheckpoints of them). */
+  private checkpointsWritten = 0;
   private readonly checkpoints: FooterRecord['checkpoints'] = [];
   private readonly compress: boolean;
   private readonly maxTraceBytes: number;
@@ -179,8 +184,12 @@ export class ChunkFramer {
   get offset(): number { return this.written; }
   /** Syscall events the trace holds so far. */
   get eventCount(): number { return this.events; }
+  /** Checkpoints the trace holds so far. */
+  get checkpointCount(): number { return this.checkpointsWritten; }
   /** A chunk was refused for the size limit; nothing more is written but the footer. */
   get limitReached(): boolean { return this.full; }
+  /** The size limit, in bytes. */
+  get limit(): number { return this.maxTraceBytes; }
 
   /** File header and the header chunk, so a trace is identifiable from its start. */
   start(header: TraceHeader): void {
@@ -200,6 +209,7 @@ export class ChunkFramer {
     }
     for (const f of framed) this.emit(f);
     this.events += chunk.events ?? 0;
+    if (chunk.checkpoint) this.checkpointsWritten++;
     if (chunk.checkpoint && this.checkpoints.length < maxIndexedCheckpoints) this.checkpoints.push([chunk.checkpoint[0], chunk.checkpoint[1], this.written]);
     return true;
   }
@@ -247,7 +257,7 @@ export class TraceWriter implements EventLog {
   constructor(sink: TraceSink, options: TraceWriterOptions = {}) {
     this.framer = new ChunkFramer(sink, options);
     this.buffer = new RecordBuffer((chunk) => {
-      if (!this.framer.write(chunk)) throw new TraceLimitError(`trace reached its size limit of ${options.maxTraceBytes ?? defaultMaxTraceBytes} bytes`);
+      if (!this.framer.write(chunk)) throw new TraceLimitError(traceLimitReason(options.maxTraceBytes ?? defaultMaxTraceBytes));
     }, { ...(options.chunkBytes !== undefined ? { chunkBytes: options.chunkBytes } : {}), reuseChunks: true });
   }
 

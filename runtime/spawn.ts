@@ -182,8 +182,15 @@ export function startGuest(options: SpawnOptions): GuestProcess {
       && Atomics.compareExchange(channel.control, Slot.net, NetSlot.persist, where) !== NetSlot.persist);
     Atomics.notify(channel.control, Slot.net);
   };
-  // The events the trace holds (past the size limit, fewer than the guest made) and its size.
-  const withTraceBytes = (stats: SessionStats): SessionStats => (recorder ? { ...stats, events: recorder.events, traceBytes: recorder.bytes } : stats);
+  // The events and checkpoints the trace holds (past the size limit, fewer than the guest made) and its size.
+  const withTraceBytes = (stats: SessionStats): SessionStats => (recorder ? { ...stats, events: recorder.events, checkpoints: recorder.checkpoints, traceBytes: recorder.bytes } : stats);
+  // A trace that reached its size limit stopped the recording there, though the guest may have run
+  // on: the main thread writes behind it, so a short run could end before its worker saw the limit
+  // (and `record` said it recorded the run, exit 0, of a trace that held the first 1100 of 5000 events).
+  const withTraceLimit = (outcome: GuestOutcome): GuestOutcome => {
+    const reason = recorder?.limitReason;
+    return reason === undefined || outcome.kind === 'stopped' ? outcome : { kind: 'stopped', exitCode: 0, event: recorder!.events, reason };
+  };
   const outcome = new Promise<GuestOutcome>((resolve, reject) => {
     let settled = false;
     let queue = Promise.resolve();
@@ -220,7 +227,7 @@ export function startGuest(options: SpawnOptions): GuestProcess {
         case 'done':
           trace?.close({ complete: false }, false); // only if the worker did not close it
           if (msg.stats) options.onStats?.(withTraceBytes(msg.stats));
-          settle(() => resolve(msg.outcome));
+          settle(() => resolve(withTraceLimit(msg.outcome)));
           return;
         case 'failed':
           trace?.close({ complete: false }, false);

@@ -408,6 +408,22 @@ describe('record', () => {
     expect(runCli(['record', '--max-trace-bytes', '2000', '--no-embed-module', '-o', trace, hello]).exitCode).toBe(0);
   });
 
+  it('a run that ends before its worker sees the size limit is still a recording stopped at it: exit 1, one line, the counts the trace holds', () => {
+    // 5000 quick calls end long before the main thread first takes the trace ring (every 32
+    // batches or 50 ms), so the limit is found only as the trace is closed: record said it had
+    // recorded the run (exit 0) and counted the worker's 51 checkpoints, of a trace holding 11.
+    const dir = tempDir();
+    const trace = join(dir, 'short.rct');
+    const r = runCli(['record', '--json', '--checkpoint-every', '100', '--max-trace-bytes', '3000', '-o', trace, yieldModule(dir, 5000, false)]);
+    expect(r.exitCode).toBe(1);
+    const held = JSON.parse(runCli(['inspect', '--json', trace]).stdout) as { events: number; checkpoints: unknown[]; state: string };
+    expect(held.state).toBe('stopped');
+    expect(held.events).toBeLessThan(5000);
+    expect(r.stderr).toContain('replicode: recording stopped: trace reached its size limit of 3000 bytes\n');
+    expect(r.stderr).toContain(`replicode: recorded ${held.events} events, ${held.checkpoints.length} checkpoints, `);
+    expect(JSON.parse(r.stderr.trimEnd().split('\n').at(-1)!)).toMatchObject({ outcome: 'stopped', exitCode: 1, processes: [{ events: held.events, checkpoints: held.checkpoints.length }] });
+  });
+
   it('a record that cannot start keeps the trace already at its -o path, byte for byte (bad --dir, --listen in use)', async () => {
     const dir = tempDir();
     const trace = join(dir, 'kept.rct');

@@ -2,7 +2,7 @@
 // trace ring reach the OS together at its end, so a crash loses at most the chunk being filled)
 // and the byte source `replay` and `inspect` read through, one chunk at a time.
 import { closeSync, fstatSync, openSync, readSync, writevSync } from 'node:fs';
-import { ChunkFramer, type ByteSource, type RawChunk, type TraceEnd, type TraceHeader, type TraceSink } from '../../formats/index.js';
+import { ChunkFramer, traceLimitReason, type ByteSource, type RawChunk, type TraceEnd, type TraceHeader, type TraceSink } from '../../formats/index.js';
 
 /**
  * Bytes written are kept (they are the framer's own) until `flush`, or until they pass
@@ -103,6 +103,10 @@ export class TraceFileRecorder {
   get bytes(): number { return this.framer.offset; }
   /** Syscall events written so far. */
   get events(): number { return this.framer.eventCount; }
+  /** Checkpoints written so far. */
+  get checkpoints(): number { return this.framer.checkpointCount; }
+  /** Why the trace stopped short, when it reached its size limit (undefined: it did not). */
+  get limitReason(): string | undefined { return this.framer.limitReached ? traceLimitReason(this.framer.limit) : undefined; }
   get isClosed(): boolean { return this.closed; }
 
   /** Writes a chunk; false once the trace is full (the caller tells the worker to stop). */

@@ -24,7 +24,7 @@
 // or a checkpoint, and whenever it needs room.
 import type { MessagePort } from 'node:worker_threads';
 import {
-  callsPerBatch, encodeCalls, encodeCallsInto, maxCallsRecordBytes, maxRecordBytes, RecordBuffer, TraceLimitError, type RawChunk, type TraceEnd,
+  callsPerBatch, encodeCalls, encodeCallsInto, maxCallsRecordBytes, maxRecordBytes, RecordBuffer, TraceLimitError, traceLimitReason, type RawChunk, type TraceEnd,
 } from '../../formats/index.js';
 import { encodeDraft, type CheckpointDraft } from '../trace/checkpoint-parts.js';
 import type { CallLog, CallLogHooks } from '../trace/recording.js';
@@ -514,7 +514,7 @@ export class SharedTraceLog implements CallLog {
 
   /** One record as a frame, or as pieces when it is larger than a frame. */
   private frame(kind: number, bytes: Uint8Array, a = 0, b = 0): void {
-    if (Atomics.load(this.v.control, Ctl.limitReached)) throw new TraceLimitError(`trace reached its size limit of ${this.maxTraceBytes} bytes`);
+    if (Atomics.load(this.v.control, Ctl.limitReached)) throw new TraceLimitError(traceLimitReason(this.maxTraceBytes));
     let at = 0;
     for (; bytes.length - at > maxTraceFrameBytes; at += maxTraceFrameBytes) this.put(FrameKind.piece, bytes.subarray(at, at + maxTraceFrameBytes), 0, 0);
     this.put(kind, at === 0 ? bytes : bytes.subarray(at), a, b);
