@@ -68,21 +68,36 @@ export function openTraceFile(path: string): FileByteSource {
     throw new TraceFileError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read (${code})`}`);
   }
   const size = fstatSync(fd).size;
+  const readAt = (offset: number, n: number): Uint8Array => {
+    const out = new Uint8Array(n);
+    for (let done = 0; done < n;) {
+      const got = readSync(fd, out, done, n - done, offset + done);
+      if (got === 0) break;
+      done += got;
+    }
+    return out;
+  };
+  // Reads come a chunk's header, then its payload, then the next header: they are served from a
+  // window read ahead of them (three reads per chunk were ~20 ms of a 10M-event replay's thread).
+  let window: Uint8Array = new Uint8Array(0);
+  let windowAt = 0;
   return {
     size,
     read(offset: number, length: number): Uint8Array {
       const n = Math.max(0, Math.min(length, size - offset));
-      const out = new Uint8Array(n);
-      for (let done = 0; done < n;) {
-        const got = readSync(fd, out, done, n - done, offset + done);
-        if (got === 0) break;
-        done += got;
+      if (n > readAheadBytes) return readAt(offset, n);
+      if (offset < windowAt || offset + n > windowAt + window.length) {
+        window = readAt(offset, Math.min(readAheadBytes, size - offset));
+        windowAt = offset;
       }
-      return out;
+      return window.slice(offset - windowAt, offset - windowAt + n);
     },
     close: () => closeSync(fd),
   };
 }
+
+/** What a trace file's reader reads ahead of each read it serves. */
+const readAheadBytes = 256 * 1024;
 
 /**
  * The main thread's half of `record`: frames the chunks a guest's worker posts and writes them
