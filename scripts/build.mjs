@@ -39,8 +39,8 @@ const steps = [
 
 /**
  * The guest worker's code caches (runtime/effects/guest-loader.ts): a worker of each kind runs
- * syscall_heavy through the CLI and writes what it compiled. A cache that could not be made only
- * costs each guest start ~8 ms; the build goes on.
+ * syscall_heavy through the CLI and writes what it compiled to set up, as its guest starts. A
+ * cache that could not be made only costs each guest start ~8 ms; the build goes on.
  */
 function warmWorkerCaches() {
   const workerDir = join(root, 'dist', 'runtime', 'worker');

@@ -132,6 +132,8 @@ async function main(): Promise<void> {
     const driver = plan ? new SnapshotDriver(plan, (snapshot) => {
       port.postMessage({ kind: 'snapshot', snapshot } satisfies WorkerMessage, [...snapshot.newPages.map((p) => p.bytes.buffer as ArrayBuffer), snapshot.stack.buffer as ArrayBuffer, snapshot.kernel.buffer as ArrayBuffer]);
     }) : undefined;
+    // The build's warm-up writes the code cache here (effects/guest-loader.ts): what the worker compiled to set up, not its guest's calls.
+    (globalThis as { [key: symbol]: (() => void) | undefined })[Symbol.for('replicode.guestWorkerStarting')]?.();
     const outcome = withOriginalOffsets(runGuest(module, config, effects, session, driver), isComponentProgram(module) ? (frames) => frames : copyFrameTranslator(module) ?? frameTranslator(module));
     const figures = stats();
     message = { kind: 'done', outcome, ...(figures ? { stats: figures } : {}) };
@@ -147,8 +149,6 @@ async function main(): Promise<void> {
   for (const cleanup of cleanups) {
     try { cleanup(); } catch { /* closing is best effort once the run is over */ }
   }
-  // The build's warm-up writes the code cache here (effects/guest-loader.ts), with what this run compiled.
-  (globalThis as { [key: symbol]: (() => void) | undefined })[Symbol.for('replicode.guestWorkerEnded')]?.();
   port.postMessage(message);
   netPort.close();
 }
