@@ -11,6 +11,7 @@ import {
   pack, readChunk, RecordShapeError, unpackAll, replicodeVersion, TraceFormatError, TraceReader, TraceWriter, type TraceHeader,
 } from '../dist/formats/index.js';
 import { repoRoot, runCli, tempDir } from './helpers.js';
+import { openTraceFile } from '../dist/runtime/effects/trace-file.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -214,6 +215,28 @@ describe('trace format', () => {
           expect(r.stderr).toMatch(/incomplete.*matched all \d+ events it holds, its exit included \(at byte \d+\)/);
         }
       }
+    }
+  });
+});
+
+describe('a trace file read through its read-ahead window', () => {
+  it('gives the bytes a plain read gives, for any offset and length (past the end, across windows, larger than one), each a copy of its own', () => {
+    const bytes = Buffer.alloc(700_000);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    const path = join(tempDir(), 'window.bin');
+    writeFileSync(path, bytes);
+    const source = openTraceFile(path);
+    try {
+      fc.assert(fc.property(fc.integer({ min: 0, max: 720_000 }), fc.integer({ min: 0, max: 600_000 }), (offset, length) => {
+        const got = source.read(offset, length);
+        expect(Buffer.from(got).equals(bytes.subarray(offset, offset + length))).toBe(true);
+        if (got.length > 0) {
+          got[0]! ^= 0xff; // a caller may change what it was given: the next read is unchanged
+          expect(source.read(offset, 1)[0]).toBe(bytes[offset]);
+        }
+      }), { numRuns: 300 });
+    } finally {
+      source.close();
     }
   });
 });

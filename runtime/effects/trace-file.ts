@@ -85,6 +85,7 @@ export function openTraceFile(path: string): FileByteSource {
     size,
     read(offset: number, length: number): Uint8Array {
       const n = Math.max(0, Math.min(length, size - offset));
+      if (n === 0) return new Uint8Array(0); // at or past the end (a cut trace's reader asks there)
       if (n > readAheadBytes) return readAt(offset, n);
       if (offset < windowAt || offset + n > windowAt + window.length) {
         window = readAt(offset, Math.min(readAheadBytes, size - offset));
