@@ -341,6 +341,20 @@ describe("the recording's event log", () => {
     }
   });
 
+  it('a trace that fills as its end is written ends the run stopped at its limit, not in our bug', () => {
+    // The main thread, behind the guest, may find the limit just as the guest has ended: the
+    // session's finish then stopped with a GuestStop nothing caught (exit 70 in 1 run of ~10).
+    const shared = traceRingBuffer();
+    const writer = new SharedTraceLog(shared, { postMessage() {} } as never, 8000);
+    const session = new RecordingSession(writer, { checkpointEvery: 1 << 20, recordOutput: false });
+    const small = { globals: new Uint8Array(32), fds: new Uint8Array(32), fs: new Uint8Array(32) };
+    session.attach({ hashedMemory: undefined, smallDigests: () => small, outputBytes: () => 0 } as never);
+    writer.exit(writer.enter(5, 9), 0);
+    new TraceRingReader(shared as unknown as SharedArrayBuffer, () => {}, { finish: () => new Uint8Array(0) } as never).markLimitReached();
+    expect(session.finish({ kind: 'exit', exitCode: 0, trapMessage: null })).toMatchObject({ kind: 'stopped', reason: 'trace reached its size limit of 8000 bytes' });
+    expect(session.stats.complete).toBe(false);
+  });
+
   it('writes the thread column once guest threads are attached', () => {
     const { writer, records } = log();
     writer.schedule(1 << 30, { checkpoint: () => {}, full: (err) => { throw err; } });

@@ -148,13 +148,20 @@ export class RecordingSession implements GuestSession {
   finish(outcome: GuestEnd): SessionEnd | undefined {
     if (this.closed) return undefined;
     const events = this.writer.eventCount;
-    this.guard(() => {
-      this.checkpoint(events);
-      this.writer.append(encodeExit({
-        event: events, outcome: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.trapMessage,
-        stdoutBytes: this.kernel!.outputBytes(1), stderrBytes: this.kernel!.outputBytes(2), ...(outcome.fuelUsed !== undefined ? { fuel: outcome.fuelUsed } : {}),
-      }));
-    });
+    try {
+      this.guard(() => {
+        this.checkpoint(events);
+        this.writer.append(encodeExit({
+          event: events, outcome: outcome.kind, exitCode: outcome.exitCode, trapMessage: outcome.trapMessage,
+          stdoutBytes: this.kernel!.outputBytes(1), stderrBytes: this.kernel!.outputBytes(2), ...(outcome.fuelUsed !== undefined ? { fuel: outcome.fuelUsed } : {}),
+        }));
+      });
+    } catch (err) {
+      // The trace filled as its end was written (the main thread, behind the guest, found the
+      // limit just then): the recording stopped there. Thrown on, it was our bug's exit 70.
+      if (err instanceof GuestStop) return err.end;
+      throw err;
+    }
     this.close({ complete: true });
     return undefined;
   }
