@@ -28,7 +28,8 @@ export type TraceEnd = { complete: true } | { complete: false; stop?: StopReason
 
 /** Calls are batched this many at a time into one columnar record. */
 export const callsPerBatch = 4096;
-export const defaultMaxTraceBytes = 8 * 1024 ** 3;
+/** A trace's size limit when none is given (`--max-trace-bytes`' default; docs/limits.md). */
+export const defaultMaxTraceBytes = 4 * 1024 ** 3;
 /**
  * The footer indexes at most this many checkpoints (for seeking; later ones are still in the
  * trace and verified): at most 20 bytes each, the footer stays well under maxRecordBytes.

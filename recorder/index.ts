@@ -1,7 +1,7 @@
 // `replicode record` as a library: snapshot the preopens, describe the run in a trace header,
 // and run the guest in a worker that records every event into the trace file.
 import {
-  encodeHeader, headerBytesPastLimit, maxRecordBytes, pack, replicodeVersion, TraceLimitError, type TraceHeader,
+  defaultMaxTraceBytes, encodeHeader, headerBytesPastLimit, maxRecordBytes, pack, replicodeVersion, TraceLimitError, type TraceHeader,
 } from '../formats/index.js';
 import { isThreadedModule,
   loadHostTree, machineProcessConfig, rewritePipeline, sha256, startMachine, type GuestOutcome, type ListenSpec, type ProcessConfig, type RunningMachine,
@@ -12,7 +12,8 @@ import { isThreadedModule,
 export const maxEmbeddedSnapshotBytes = 8 * 1024 * 1024;
 export const maxEmbeddedModuleBytes = 8 * 1024 * 1024;
 export const defaultCheckpointEvery = 16384;
-export const defaultMaxTraceBytes = 4 * 1024 ** 3;
+/** `--max-trace-bytes` when not given: the trace format's own default (4 GiB). */
+export { defaultMaxTraceBytes };
 
 export interface RecordRequest {
   moduleName: string;
