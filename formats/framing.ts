@@ -15,7 +15,6 @@ export const formatVersion = 3;
 export const readableVersions: readonly number[] = [1, 2, 3];
 export const fileMagic = 'RCTRACE\0';
 export const trailerMagic = 'RCTEND\0\0';
-const trailerMagicBytes = Buffer.from(trailerMagic, 'latin1');
 export const fileHeaderBytes = 16;
 export const chunkHeaderBytes = 16;
 export const trailerBytes = 16;
@@ -35,6 +34,8 @@ export const ChunkFlag = { continues: 1 } as const;
 export const Codec = { none: 0, deflateRaw: 1 } as const;
 const chunkMagic = [0x43, 0x4b]; // "CK"
 const ascii = new TextEncoder();
+/** The trailer's magic as bytes: what encodeTrailer writes and chunksEndAt looks for. */
+const trailerMagicBytes = ascii.encode(trailerMagic);
 
 function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`RepliCode bug: ${message}`);
@@ -101,7 +102,7 @@ export function encodeChunks(raw: Uint8Array, compress = true): Uint8Array[] {
 
 export function encodeTrailer(footerOffset: number): Uint8Array {
   const out = new Uint8Array(trailerBytes);
-  out.set(ascii.encode(trailerMagic));
+  out.set(trailerMagicBytes);
   new DataView(out.buffer).setBigUint64(8, BigInt(footerOffset), true);
   return out;
 }

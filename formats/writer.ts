@@ -258,7 +258,7 @@ export class TraceWriter implements EventLog {
   constructor(sink: TraceSink, options: TraceWriterOptions = {}) {
     this.framer = new ChunkFramer(sink, options);
     this.buffer = new RecordBuffer((chunk) => {
-      if (!this.framer.write(chunk)) throw new TraceLimitError(traceLimitReason(options.maxTraceBytes ?? defaultMaxTraceBytes));
+      if (!this.framer.write(chunk)) throw new TraceLimitError(traceLimitReason(this.framer.limit));
     }, { ...(options.chunkBytes !== undefined ? { chunkBytes: options.chunkBytes } : {}), reuseChunks: true });
   }
 
