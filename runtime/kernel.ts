@@ -23,9 +23,6 @@ import type { ShimHost } from './worker/recording-shim.js';
 import { unreadParameters } from './wasm-shim.js';
 import type { ReplayShimHost } from './trace/replay-shim.js';
 
-/** The mounts' digests of a process without --dir: nothing (its fs hash is SHA-256 of nothing). */
-const noMounts = Buffer.alloc(0);
-
 export { wasiModuleName };
 
 /**
@@ -157,13 +154,13 @@ export class Kernel implements KernelContext {
   smallDigests(): { globals: Uint8Array; fds: Uint8Array; fs: Uint8Array } {
     const fdText = this.fds.digestText();
     // SHA-256 over the mounts' digests one after another (none: of nothing).
-    const mounts = this.mounts.length === 0 ? noMounts : Buffer.concat(this.mounts.map(({ root }) => this.fs.digest(root.inode)));
+    const mounts = Buffer.concat(this.mounts.map(({ root }) => this.fs.digest(root.inode)));
     const globalText = globalsText(this.globals);
     const { globals, fds, fs } = this.lastDigests;
     return {
       globals: globals.of(globalText, () => sha256(globalText)),
       fds: fds.of(fdText, () => sha256(fdText)),
-      fs: fs.of(mounts === noMounts ? '' : mounts.toString('latin1'), () => sha256(mounts)),
+      fs: fs.of(mounts.toString('latin1'), () => sha256(mounts)),
     };
   }
 
