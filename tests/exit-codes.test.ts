@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliPath, programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
+import { cliPath, lastJson, programsDir, runCli, startCli, tempDir, type RunningCli } from './helpers.js';
 
 const httpWasm = join(programsDir, 'build', 'http_server.wasm');
 const dir = tempDir();
@@ -16,11 +16,6 @@ function exitWat(code: number): string {
   writeFileSync(file, `(module (import "wasi_snapshot_preview1" "proc_exit" (func $e (param i32)))
     (memory (export "memory") 1) (func (export "_start") (call $e (i32.const ${code}))))`);
   return file;
-}
-
-/** The summary --json writes as the last line of stderr. */
-function lastJson(stderr: string): Record<string, unknown> {
-  return JSON.parse(stderr.trimEnd().split('\n').at(-1)!) as Record<string, unknown>;
 }
 
 /** Starts a server command, makes one HTTP request, then sends SIGINT; resolves with its exit code. */

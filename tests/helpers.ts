@@ -97,6 +97,11 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
+/** The summary --json writes as the last line of stderr. */
+export function lastJson(stderr: string): Record<string, unknown> {
+  return JSON.parse(stderr.trimEnd().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
 export function runCli(args: string[], stdin = '', cwd = repoRoot, env: Record<string, string> = {}): RunResult {
   // spawnSync's default maxBuffer (1 MiB) cut long listings short without a word (inspect --events of a
   // guest that wrote ~47,000 lines before its EPIPE: the last event listed was not the last).

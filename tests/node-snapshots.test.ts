@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   compactionPoint, connectEtcdLog, decodeSnapshotFile, encodeSnapshotFile, isAgreed, SnapshotDir, SnapshotFileError, type ReplicaSnapshot,
 } from '../dist/consensus/index.js';
-import { programsDir, runCli, startCli, tempDir } from './helpers.js';
+import { lastJson, programsDir, runCli, startCli, tempDir } from './helpers.js';
 
 const hasEtcd = spawnSync('etcd', ['--version']).status === 0;
 const httpWasm = join(programsDir, 'build', 'http_server.wasm');
@@ -65,7 +65,7 @@ function nodes(url: string, cluster: string, replicas: number, extra: string[]) 
 }
 
 const snapFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.snap')).sort();
-const summaryOf = (stderr: string) => JSON.parse(stderr.trimEnd().split('\n').at(-1)!) as Record<string, unknown> & { snapshots: Record<string, number> };
+const summaryOf = (stderr: string) => lastJson(stderr) as Record<string, unknown> & { snapshots: Record<string, number> };
 
 async function logKeys(url: string, cluster: string): Promise<{ keys: number; first: number }> {
   const etcd = new Etcd3({ hosts: url });

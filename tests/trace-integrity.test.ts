@@ -14,7 +14,7 @@ import {
 } from '../dist/formats/index.js';
 import { traceHeader } from '../dist/recorder/index.js';
 import { App, loadModel } from '../dist/tui/index.js';
-import { cliPath, programsDir, repoRoot, runCli, startCli, tempDir } from './helpers.js';
+import { cliPath, lastJson, programsDir, repoRoot, runCli, startCli, tempDir } from './helpers.js';
 
 const hello = join(programsDir, 'build', 'hello.wasm');
 const noStack = (stderr: string) => expect(stderr).not.toMatch(/\n\s+at |internal error|EPIPE/);
@@ -421,7 +421,7 @@ describe('record', () => {
     expect(held.events).toBeLessThan(5000);
     expect(r.stderr).toContain('replicode: recording stopped: trace reached its size limit of 3000 bytes\n');
     expect(r.stderr).toContain(`replicode: recorded ${held.events} events, ${held.checkpoints.length} checkpoints, `);
-    expect(JSON.parse(r.stderr.trimEnd().split('\n').at(-1)!)).toMatchObject({ outcome: 'stopped', exitCode: 1, processes: [{ events: held.events, checkpoints: held.checkpoints.length }] });
+    expect(lastJson(r.stderr)).toMatchObject({ outcome: 'stopped', exitCode: 1, processes: [{ events: held.events, checkpoints: held.checkpoints.length }] });
   });
 
   it('a record that cannot start keeps the trace already at its -o path, byte for byte (bad --dir, --listen in use)', async () => {
